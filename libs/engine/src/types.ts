@@ -1,0 +1,204 @@
+import type { CompensationStatus, SagaStatus, StepPhase, StepStatus } from './status';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors, as plain data. Errors cross queues and the database as this shape, never through `instanceof`.
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface ErrorInfo {
+  /** The error class's literal name (`NonRetryableError`, `RetryableError`, `TimeoutError`, `Error`, ...). */
+  name: string;
+  /** A stable, machine-readable code (`ACCOUNT_CLOSED`, `TIMEOUT`, `UNHANDLED`, ...). */
+  code: string;
+  message: string;
+  /** false only for a definite "no" (NonRetryableError, or a code listed in the policy's `nonRetryableCodes`). */
+  retryable: boolean;
+  /** A participant's hint for the next attempt (RetryableError's `retryAfter`, HTTP `Retry-After`). */
+  retryAfterMs?: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Definitions: what the SDK builds and the engine reads. Frozen data plus the author's functions.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A retry policy with every default filled in. Durations are milliseconds. */
+export interface ResolvedRetryPolicy {
+  /** Total attempts including the first; 0 means unlimited. */
+  maximumAttempts: number;
+  initialIntervalMs: number;
+  backoffCoefficient: number;
+  maximumIntervalMs: number;
+  /** Fraction in [0, 1]: each delay is spread uniformly over ±jitter of its value. */
+  jitter: number;
+  /** Error codes that are a definite "no" even when thrown as retryable. */
+  nonRetryableCodes: readonly string[];
+}
+
+/** What a step's `run` receives. `steps` holds earlier steps' outputs by their camelCase key. */
+export interface StepContext<I = unknown, S = Record<string, unknown>> {
+  readonly sagaId: string;
+  readonly sagaType: string;
+  readonly step: string;
+  readonly input: I;
+  readonly steps: S;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  /** Idempotency key of the action: `<sagaId>:<step>`, the same on every attempt. */
+  readonly key: string;
+  /** Idempotency key of the compensation: `<sagaId>:<step>:undo`. */
+  readonly undoKey: string;
+  /** Aborted when the step's timeout elapses or the agent shuts down. */
+  readonly signal: AbortSignal;
+}
+
+/** What a compensation receives: the step context plus the step's own output, when it is known. */
+export interface CompensationContext<I = unknown, S = Record<string, unknown>, O = unknown>
+  extends StepContext<I, S> {
+  /** The step's output when it succeeded; undefined when its outcome is unknown (retries exhausted, timeout). */
+  readonly output: O | undefined;
+}
+
+/** What a `when` condition sees: the saga input and the outputs of the steps before it. Must be pure. */
+export interface ConditionContext<I = unknown, S = Record<string, unknown>> {
+  readonly input: I;
+  readonly steps: S;
+}
+
+export type StepHandler = (ctx: StepContext<any, any>) => Promise<unknown> | unknown;
+export type CompensationHandler = (ctx: CompensationContext<any, any, any>) => Promise<unknown> | unknown;
+export type StepCondition = (ctx: ConditionContext<any, any>) => boolean;
+
+export interface StepDefinition {
+  /** kebab-case, persisted (step rows, job ids, idempotency keys): renaming needs a new definition version. */
+  readonly name: string;
+  /** camelCase accessor of its output in `ctx.steps`. */
+  readonly key: string;
+  /** Index of the stage the step belongs to (a stage is one step or one parallel group). */
+  readonly stage: number;
+  /** Position in declaration order, 0-based. */
+  readonly position: number;
+  /** Name of its parallel group, if any. */
+  readonly group: string | null;
+  readonly run: StepHandler;
+  readonly compensate: CompensationHandler | null;
+  readonly retry: ResolvedRetryPolicy;
+  readonly compensationRetry: ResolvedRetryPolicy;
+  readonly timeoutMs: number;
+  readonly compensationTimeoutMs: number;
+  readonly when: StepCondition | null;
+  /** A human description of `when`, for the dashboard (the function itself is not shown). */
+  readonly whenLabel: string | null;
+  /** Point of no return: after this step succeeds, later failures are retried, never compensated. */
+  readonly pivot: boolean;
+  readonly description: string | null;
+}
+
+export interface StageDefinition {
+  readonly index: number;
+  /** The group name for a parallel stage, null for a single step. */
+  readonly group: string | null;
+  /** Step names in declaration order. */
+  readonly steps: readonly string[];
+}
+
+export interface SagaDefinition<I = unknown> {
+  /** kebab-case type name, persisted. */
+  readonly name: string;
+  /** Positive integer; an instance runs to its end on the version it started with. */
+  readonly version: number;
+  readonly description: string | null;
+  /** A class-validator class for the input, or null for "any JSON object". */
+  readonly inputClass: (new () => I) | null;
+  readonly stages: readonly StageDefinition[];
+  /** Steps in declaration order. */
+  readonly steps: readonly StepDefinition[];
+  readonly stepsByName: Readonly<Record<string, StepDefinition>>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// State: what PostgreSQL holds for one instance (without timestamps; the store stamps them with now()).
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface CompensationState {
+  status: CompensationStatus;
+  /** Attempts dispatched so far in the current round (an operator retry starts a new round). */
+  attempt: number;
+  error: ErrorInfo | null;
+}
+
+export interface StepState {
+  status: StepStatus;
+  /** Attempts of the action dispatched so far (0 while PENDING). */
+  attempt: number;
+  output: unknown;
+  error: ErrorInfo | null;
+  /** True when the action may have taken effect without the engine knowing (transient failures, timeouts). */
+  outcomeUnknown: boolean;
+  compensation: CompensationState | null;
+}
+
+export interface SagaError {
+  step: string | null;
+  message: string;
+  code: string;
+  transient: boolean;
+}
+
+export interface SagaState {
+  status: SagaStatus;
+  input: unknown;
+  output: unknown;
+  error: SagaError | null;
+  /** Set by an operator's cancel: the saga ends CANCELLED instead of COMPENSATED. */
+  cancelRequested: boolean;
+  /** Number of history events written so far; the next one gets `eventCount + 1` as its `seq`. */
+  eventCount: number;
+  /** Every step of the definition, by name. */
+  steps: Record<string, StepState>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Events (past tense): what happened. Commands (imperative): what the adapters must do.
+// ---------------------------------------------------------------------------------------------------------------
+
+export type SagaEvent =
+  | { type: 'SagaStarted' }
+  /** An agent has been running the attempt for a while (not sent for fast steps). */
+  | { type: 'StepStarted'; step: string; phase: StepPhase; attempt: number }
+  | { type: 'StepSucceeded'; step: string; attempt: number; output: unknown }
+  /** Includes timeouts (`code: 'TIMEOUT'`) and deadlines caught by the supervisor (`code: 'DEADLINE_EXCEEDED'`). */
+  | { type: 'StepFailed'; step: string; attempt: number; error: ErrorInfo }
+  | { type: 'CompensationSucceeded'; step: string; attempt: number }
+  | { type: 'CompensationFailed'; step: string; attempt: number; error: ErrorInfo }
+  | { type: 'CancelRequested'; by: string; reason: string }
+  | { type: 'RetryRequested'; by: string; reason: string }
+  | { type: 'CompensationResolved'; step: string; by: string; reason: string };
+
+export type SagaEventType = SagaEvent['type'];
+
+export type SagaCommand =
+  /** Enqueue a job for one attempt of a step's action or compensation, `delayMs` from now (0 = at once). */
+  | { type: 'DispatchStep'; step: string; phase: StepPhase; attempt: number; delayMs: number; timeoutMs: number }
+  /** The saga entered FAILED: tell a human. */
+  | { type: 'RaiseAlert'; error: SagaError | null };
+
+/** One row of the saga's history (`saga_event`). `seq` is assigned by the engine from `eventCount`. */
+export interface HistoryEntry {
+  seq: number;
+  type: string;
+  step: string | null;
+  attempt: number | null;
+  data: Record<string, unknown> | null;
+}
+
+export interface TransitionResult {
+  state: SagaState;
+  commands: SagaCommand[];
+  history: HistoryEntry[];
+  /** Set when the event changed nothing (stale, duplicate or illegal in this state); state is the input state. */
+  ignored: string | null;
+}
+
+/** Supplies randomness (jitter) so that `transition` stays pure and testable. */
+export interface TransitionEnv {
+  random(): number;
+}
