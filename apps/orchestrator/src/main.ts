@@ -1,2 +1,66 @@
-// placeholder, replaced by the orchestrator bootstrap
-export {};
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { allSagas } from '@app/sagas';
+import { inProcessParticipants } from '../../demo-services/src/in-process-participants';
+import { type EngineConfig, loadConfig } from '@app/runtime';
+import { configureApp } from './configure-app';
+import { OrchestratorModule } from './orchestrator.module';
+
+/**
+ * `node main.js`        REST API + scheduler (npm run start:orchestrator)
+ * `node main.js --all`  the whole engine in one process: API, scheduler and a step agent (npm start)
+ */
+// The demo participants run in-process until they move out to apps/demo-services (issue 4).
+const sagas = allSagas({ droneDelivery: inProcessParticipants() });
+
+async function bootstrap(): Promise<void> {
+  const logger = new Logger('Bootstrap');
+  let config: EngineConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(1);
+  }
+  if (!config.SAGA_API_KEYS) config.SAGA_API_KEYS = generateAdminKey(logger);
+  const all = process.argv.includes('--all');
+  const app = await NestFactory.create(OrchestratorModule.forRoot({ config, sagas, agent: all }), {
+    bodyParser: false,
+    logger: levels(config.LOG_LEVEL),
+  });
+  configureApp(app, config);
+  await app.listen(config.PORT, process.env.HOST ?? '127.0.0.1');
+  logger.log(
+    `saga engine ${all ? '(all-in-one) ' : ''}listening on ${await app.getUrl()}; ` +
+      `PostgreSQL ${redact(config.DATABASE_URL)}, Redis ${redact(config.REDIS_URL)}; ` +
+      `saga types: ${sagas.map((s) => s.name).join(', ')}`,
+  );
+}
+
+/** No keys configured: make one admin key for this machine rather than run open (deny by default). */
+function generateAdminKey(logger: Logger): string {
+  const key = `sk_${randomBytes(24).toString('base64url')}`;
+  const dir = join(process.cwd(), '.saga-data');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'admin.key'), `${key}\n`, { mode: 0o600 });
+  logger.warn(`SAGA_API_KEYS is not set: generated an admin key for this run in .saga-data/admin.key`);
+  return `${key}:admin`;
+}
+
+function levels(level: EngineConfig['LOG_LEVEL']) {
+  const all = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+  return all.slice(0, all.indexOf(level) + 1) as unknown as ('error' | 'warn' | 'log' | 'debug' | 'verbose')[];
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+void bootstrap().catch((error: unknown) => {
+  console.error(`saga engine failed to start: ${(error as Error).message ?? String(error)}`);
+  process.exit(1);
+});

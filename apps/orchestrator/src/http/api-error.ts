@@ -1,0 +1,26 @@
+import { HttpException } from '@nestjs/common';
+
+/** Stable, documented error codes of the REST API (API.md). Clients branch on these, never on messages. */
+export type ApiErrorCode =
+  | 'AUTH_REQUIRED'
+  | 'FORBIDDEN'
+  | 'SAGA_TYPE_UNKNOWN'
+  | 'INPUT_INVALID'
+  | 'IDEMPOTENCY_CONFLICT'
+  | 'SAGA_NOT_FOUND'
+  | 'INVALID_STATE'
+  | 'BODY_INVALID'
+  | 'BODY_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'NOT_FOUND'
+  | 'INTERNAL';
+
+export class ApiError extends HttpException {
+  constructor(
+    status: number,
+    readonly code: ApiErrorCode,
+    message: string,
+  ) {
+    super(message, status);
+  }
+}

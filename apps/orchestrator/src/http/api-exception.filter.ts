@@ -1,0 +1,55 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import type { Response } from 'express';
+import { ApiError, type ApiErrorCode } from './api-error';
+
+const CODE_BY_STATUS: Record<number, ApiErrorCode> = {
+  400: 'INPUT_INVALID',
+  401: 'AUTH_REQUIRED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  413: 'BODY_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+/**
+ * Every error leaves as `{ statusCode, error, message, code }`: Nest's shape plus a stable code. No stack traces,
+ * and 5xx never carry internal messages.
+ */
+@Catch()
+export class ApiExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const { statusCode, code, message } = this.describe(exception);
+    if (statusCode >= 500) this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    if (response.headersSent) return;
+    response.status(statusCode).json({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code });
+  }
+
+  private describe(exception: unknown): { statusCode: number; code: ApiErrorCode; message: string } {
+    if (exception instanceof ApiError) {
+      return { statusCode: exception.getStatus(), code: exception.code, message: exception.message };
+    }
+    if (exception instanceof HttpException) {
+      const statusCode = exception.getStatus();
+      const body = exception.getResponse();
+      const raw = typeof body === 'object' && body !== null ? (body as { message?: unknown }).message : body;
+      const message = Array.isArray(raw) ? raw.join('; ') : typeof raw === 'string' ? raw : exception.message;
+      return { statusCode, code: CODE_BY_STATUS[statusCode] ?? (statusCode >= 500 ? 'INTERNAL' : 'INPUT_INVALID'), message };
+    }
+    // body-parser errors (malformed JSON, too large, bad charset) reach us as plain errors with a status.
+    const parserError = exception as { status?: number; type?: string };
+    if (typeof parserError?.status === 'number' && parserError.status >= 400 && parserError.status < 500) {
+      if (parserError.status === 413) {
+        return { statusCode: 413, code: 'BODY_TOO_LARGE', message: 'request body is larger than the limit' };
+      }
+      if (parserError.status === 415) {
+        return { statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'unsupported content encoding or charset' };
+      }
+      return { statusCode: 400, code: 'BODY_INVALID', message: 'request body is not valid JSON' };
+    }
+    return { statusCode: 500, code: 'INTERNAL', message: 'internal error' };
+  }
+}

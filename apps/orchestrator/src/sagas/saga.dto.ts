@@ -1,0 +1,74 @@
+import { Transform, Type } from 'class-transformer';
+import { IsIn, IsISO8601, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { SagaStatus } from '@app/engine';
+
+const SAGA_STATUSES = Object.values(SagaStatus);
+export const TYPE_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+/** Printable ASCII without spaces: safe in logs, headers and job ids. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
+
+export class StartSagaDto {
+  @IsString({ message: 'type must be a string' })
+  @MaxLength(64, { message: 'type must be at most 64 characters' })
+  @Matches(TYPE_PATTERN, { message: 'type must be a kebab-case saga type name' })
+  type!: string;
+
+  @IsObject({ message: 'input must be a JSON object' })
+  input!: Record<string, unknown>;
+
+  @IsOptional()
+  @IsString({ message: 'idempotencyKey must be a string' })
+  @Matches(IDEMPOTENCY_KEY_PATTERN, { message: 'idempotencyKey must be 1-200 printable ASCII characters without spaces' })
+  idempotencyKey?: string;
+}
+
+const toArray = ({ value }: { value: unknown }) => (value === undefined ? undefined : Array.isArray(value) ? value : [value]);
+
+export class ListSagasQuery {
+  @IsOptional()
+  @IsString({ message: 'type must be a single string' })
+  @MaxLength(64, { message: 'type must be at most 64 characters' })
+  @Matches(TYPE_PATTERN, { message: 'type must be a kebab-case saga type name' })
+  type?: string;
+
+  @IsOptional()
+  @Transform(toArray)
+  @IsIn(SAGA_STATUSES, { each: true, message: `status must be one of ${SAGA_STATUSES.join(', ')}` })
+  status?: SagaStatus[];
+
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'createdAfter must be an ISO-8601 date-time' })
+  createdAfter?: string;
+
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'createdBefore must be an ISO-8601 date-time' })
+  createdBefore?: string;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'limit must be an integer between 1 and 200' })
+  @Min(1, { message: 'limit must be an integer between 1 and 200' })
+  @Max(200, { message: 'limit must be an integer between 1 and 200' })
+  limit?: number;
+
+  @IsOptional()
+  @IsString({ message: 'cursor must be a single string' })
+  @MaxLength(200, { message: 'cursor is invalid' })
+  @Matches(/^[A-Za-z0-9_-]+$/, { message: 'cursor is invalid' })
+  cursor?: string;
+}
+
+export class ListEventsQuery {
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'afterSeq must be an integer >= 0' })
+  @Min(0, { message: 'afterSeq must be an integer >= 0' })
+  afterSeq?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'limit must be an integer between 1 and 1000' })
+  @Min(1, { message: 'limit must be an integer between 1 and 1000' })
+  @Max(1000, { message: 'limit must be an integer between 1 and 1000' })
+  limit?: number;
+}

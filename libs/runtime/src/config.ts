@@ -1,0 +1,93 @@
+import 'reflect-metadata';
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+const toInt = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+
+/**
+ * Configuration from the environment, validated at start: a bad value stops the process with a message that
+ * names the variable. Durations end in `Ms`.
+ */
+export class EngineConfig {
+  @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_URL must be a postgres:// URL' })
+  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/sagas';
+
+  @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  @Transform(toInt)
+  @IsInt({ message: 'PORT must be an integer between 0 and 65535' })
+  @Min(0, { message: 'PORT must be an integer between 0 and 65535' })
+  @Max(65535, { message: 'PORT must be an integer between 0 and 65535' })
+  PORT = 3000;
+
+  /** `key:role` pairs separated by commas; roles are viewer, operator, admin. */
+  @IsOptional()
+  @IsString()
+  @Matches(/^\s*[^\s:,]{16,}:(viewer|operator|admin)\s*(,\s*[^\s:,]{16,}:(viewer|operator|admin)\s*)*$/, {
+    message: 'SAGA_API_KEYS must be "key:role" pairs separated by commas, keys of 16+ characters, roles viewer|operator|admin',
+  })
+  SAGA_API_KEYS?: string;
+
+  /** Redis key prefix for the engine's queues (lets several engines, or test runs, share one Redis). */
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'SAGA_REDIS_PREFIX must be 1-64 letters, digits, _ or -' })
+  SAGA_REDIS_PREFIX = 'saga';
+
+  @Transform(toInt)
+  @IsInt({ message: 'AGENT_CONCURRENCY must be an integer between 1 and 1000' })
+  @Min(1, { message: 'AGENT_CONCURRENCY must be an integer between 1 and 1000' })
+  @Max(1000, { message: 'AGENT_CONCURRENCY must be an integer between 1 and 1000' })
+  AGENT_CONCURRENCY = 50;
+
+  @Transform(toInt)
+  @IsInt({ message: 'DB_POOL_SIZE must be an integer between 1 and 200' })
+  @Min(1, { message: 'DB_POOL_SIZE must be an integer between 1 and 200' })
+  @Max(200, { message: 'DB_POOL_SIZE must be an integer between 1 and 200' })
+  DB_POOL_SIZE = 20;
+
+  /** Body size limit of the REST API in bytes. */
+  @Transform(toInt)
+  @IsInt({ message: 'BODY_LIMIT_BYTES must be an integer between 1024 and 104857600' })
+  @Min(1024, { message: 'BODY_LIMIT_BYTES must be an integer between 1024 and 104857600' })
+  @Max(104857600, { message: 'BODY_LIMIT_BYTES must be an integer between 1024 and 104857600' })
+  BODY_LIMIT_BYTES = 1024 * 1024;
+
+  @IsIn(['error', 'warn', 'log', 'debug', 'verbose'], { message: 'LOG_LEVEL must be error, warn, log, debug or verbose' })
+  LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError' as const;
+}
+
+/** Reads and validates the configuration; throws a ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  const known = Object.keys(new EngineConfig());
+  const raw: Record<string, string> = {};
+  for (const key of [...known, 'SAGA_API_KEYS']) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const config = plainToInstance(EngineConfig, raw, { exposeDefaultValues: true });
+  const errors = validateSync(config, { forbidUnknownValues: false });
+  if (errors.length > 0) {
+    const lines = errors.flatMap((e) => Object.values(e.constraints ?? {}).slice(0, 1));
+    throw new ConfigError(`Invalid configuration:\n  - ${lines.join('\n  - ')}`);
+  }
+  return config;
+}
+
+export function parseApiKeys(spec: string | undefined): Map<string, Role> {
+  const keys = new Map<string, Role>();
+  for (const pair of (spec ?? '').split(',')) {
+    const trimmed = pair.trim();
+    if (!trimmed) continue;
+    const at = trimmed.lastIndexOf(':');
+    keys.set(trimmed.slice(0, at), trimmed.slice(at + 1) as Role);
+  }
+  return keys;
+}

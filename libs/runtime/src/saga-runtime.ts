@@ -1,0 +1,144 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { v7 as uuidv7 } from 'uuid';
+import {
+  type SagaCommand,
+  type SagaDefinition,
+  type SagaEvent,
+  initialState,
+  isTerminal,
+  transition,
+} from '@app/engine';
+import { type SagaSnapshot, SagaStore } from '@app/store';
+import { StepQueue } from '@app/transport';
+import { requestHash } from './request-hash';
+import { SagaRegistry } from './saga-registry';
+import { SnapshotCache } from './snapshot-cache';
+
+export type StartResult =
+  | { outcome: 'created'; snapshot: SagaSnapshot }
+  | { outcome: 'replayed'; id: string }
+  | { outcome: 'conflict'; id: string };
+
+export type ApplyResult =
+  | { applied: true; snapshot: SagaSnapshot }
+  | { applied: false; reason: string; snapshot: SagaSnapshot | null };
+
+/** How many times a transition is recomputed after losing a compare-and-set before giving up. */
+const MAX_CAS_ROUNDS = 50;
+
+/**
+ * The scheduler: the only code that changes a saga. It feeds events to the pure `transition`, commits the result
+ * as one compare-and-set statement, then enqueues the dispatches it decided. Agents call `apply` with step
+ * outcomes, the API with starts and operator actions, the supervisor with deadlines; none of them decides.
+ */
+@Injectable()
+export class SagaRuntime {
+  private readonly logger = new Logger('Scheduler');
+
+  constructor(
+    private readonly store: SagaStore,
+    private readonly queue: StepQueue,
+    readonly registry: SagaRegistry,
+    readonly cache: SnapshotCache,
+  ) {}
+
+  /** Starts an instance of the newest version of `definition`; idempotent by `idempotencyKey`. */
+  async start(definition: SagaDefinition, input: unknown, idempotencyKey: string | null): Promise<StartResult> {
+    const hash = requestHash(definition.name, input);
+    const result = transition(definition, initialState(definition, input), { type: 'SagaStarted' });
+    const inserted = await this.store.insert({
+      id: uuidv7(),
+      definition,
+      idempotencyKey,
+      requestHash: hash,
+      state: result.state,
+      history: result.history,
+      commands: result.commands,
+    });
+    if (!inserted.inserted) {
+      const same = inserted.existing.requestHash === hash && inserted.existing.type === definition.name;
+      return { outcome: same ? 'replayed' : 'conflict', id: inserted.existing.id };
+    }
+    this.remember(inserted.snapshot);
+    await this.dispatch(inserted.snapshot, result.commands);
+    return { outcome: 'created', snapshot: inserted.snapshot };
+  }
+
+  /**
+   * Applies one event. `hint` is a snapshot the caller already holds; it is only a starting point: a lost
+   * compare-and-set or an event that looks stale against it leads to a fresh read before the answer is final.
+   */
+  async apply(sagaId: string, event: SagaEvent, hint?: SagaSnapshot): Promise<ApplyResult> {
+    let snapshot = hint ?? this.cache.getFresh(sagaId) ?? null;
+    let fresh = false;
+    if (!snapshot) {
+      snapshot = await this.store.load(sagaId);
+      fresh = true;
+    }
+    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+      if (!snapshot) return { applied: false, reason: 'saga not found', snapshot: null };
+      const definition = this.registry.get(snapshot.type, snapshot.definitionVersion);
+      const result = transition(definition, snapshot.state, event);
+      if (result.ignored === null) {
+        const committed = await this.store.commit(
+          snapshot,
+          result.state,
+          result.history,
+          result.commands,
+          definition,
+        );
+        if (committed) {
+          this.remember(committed);
+          await this.dispatch(committed, result.commands);
+          return { applied: true, snapshot: committed };
+        }
+      } else if (fresh) {
+        return { applied: false, reason: result.ignored, snapshot };
+      }
+      // Lost the compare-and-set, or judged against a copy that may be stale: read the truth and decide again.
+      snapshot = await this.store.load(sagaId);
+      fresh = true;
+    }
+    throw new Error(`saga ${sagaId}: gave up after ${MAX_CAS_ROUNDS} lost compare-and-set rounds`);
+  }
+
+  private remember(snapshot: SagaSnapshot): void {
+    if (isTerminal(snapshot.state.status)) this.cache.delete(snapshot.id);
+    else this.cache.set(snapshot);
+  }
+
+  /**
+   * After commit, so a job never runs ahead of the state that explains it. If Redis refuses, the step row is
+   * already the durable record (SCHEDULED with a deadline) and the supervisor enqueues the same job id later.
+   */
+  private async dispatch(snapshot: SagaSnapshot, commands: SagaCommand[]): Promise<void> {
+    const jobs: Parameters<StepQueue['enqueue']>[0] = [];
+    for (const command of commands) {
+      switch (command.type) {
+        case 'DispatchStep':
+          jobs.push({
+            data: { sagaId: snapshot.id, step: command.step, phase: command.phase, attempt: command.attempt },
+            delayMs: command.delayMs,
+          });
+          break;
+        case 'RaiseAlert':
+          this.logger.error(
+            `saga ${snapshot.id} (${snapshot.type}) is FAILED and needs an operator: ` +
+              `${command.error?.step ?? '-'}: ${command.error?.message ?? 'no error recorded'}`,
+          );
+          break;
+        default: {
+          const unknown: never = command;
+          throw new Error(`unknown command ${JSON.stringify(unknown)}`);
+        }
+      }
+    }
+    try {
+      await this.queue.enqueue(jobs);
+    } catch (error) {
+      this.logger.warn(
+        `saga ${snapshot.id}: could not enqueue ${jobs.length} job(s), the supervisor will re-drive them: ${String(error)}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,172 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import {
+  CompensationStatus,
+  type SagaEvent,
+  type StepDefinition,
+  StepPhase,
+  StepStatus,
+  stepOutputs,
+} from '@app/engine';
+import { toErrorInfo } from '@app/sdk';
+import { type SagaSnapshot, SagaStore } from '@app/store';
+import type { StepJobData } from '@app/transport';
+import { RUNTIME_OPTIONS, type RuntimeOptions } from './runtime-tokens';
+import { SagaRuntime } from './saga-runtime';
+
+/** Step outputs are stored as JSONB and shown in the API; keep them to a sane size. */
+export const MAX_OUTPUT_BYTES = 256 * 1024;
+
+export type ExecuteResult = 'applied' | 'stale' | 'ignored';
+
+/**
+ * The agent's work for one job: run one attempt of a step's action or compensation under its timeout, then hand
+ * the outcome to the scheduler. It never decides what comes next.
+ */
+@Injectable()
+export class StepExecutor {
+  private readonly logger = new Logger('Agent');
+  /** Aborted on shutdown, so handlers that honour their signal stop early. */
+  private readonly shutdown = new AbortController();
+
+  constructor(
+    private readonly runtime: SagaRuntime,
+    private readonly store: SagaStore,
+    @Inject(RUNTIME_OPTIONS) private readonly options: RuntimeOptions,
+  ) {}
+
+  abortAll(): void {
+    this.shutdown.abort(new Error('agent shutting down'));
+  }
+
+  async execute(job: StepJobData): Promise<ExecuteResult> {
+    // A cached copy is good enough to know the inputs (outputs never change once written), but whether this
+    // attempt is still wanted is checked against PostgreSQL unless this process committed it a moment ago.
+    let snapshot = job.attempt === 1 ? this.runtime.cache.getFresh(job.sagaId) : undefined;
+    if (!snapshot || !isCurrent(snapshot, job)) {
+      snapshot = (await this.store.load(job.sagaId)) ?? undefined;
+      if (!snapshot || !isCurrent(snapshot, job)) return 'stale';
+    }
+    const definition = this.runtime.registry.get(snapshot.type, snapshot.definitionVersion);
+    const step = definition.stepsByName[job.step];
+
+    let marking: Promise<unknown> | undefined;
+    const mark = setTimeout(() => {
+      marking = this.runtime
+        .apply(job.sagaId, { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt })
+        .catch((error: unknown) => this.logger.warn(`saga ${job.sagaId}: could not record ${job.step} as running: ${String(error)}`));
+    }, this.options.runningMarkMs);
+
+    const event = await this.run(snapshot, step, job).finally(() => clearTimeout(mark));
+    if (marking) await marking;
+    const result = await this.runtime.apply(job.sagaId, event);
+    if (!result.applied) {
+      this.logger.debug(`saga ${job.sagaId}: outcome of ${job.step}/${job.phase}#${job.attempt} ignored: ${result.reason}`);
+      return 'ignored';
+    }
+    return 'applied';
+  }
+
+  private async run(snapshot: SagaSnapshot, step: StepDefinition, job: StepJobData): Promise<SagaEvent> {
+    const undo = job.phase === StepPhase.UNDO;
+    const timeoutMs = undo ? step.compensationTimeoutMs : step.timeoutMs;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = AbortSignal.any([timeout, this.shutdown.signal]);
+    const definition = this.runtime.registry.get(snapshot.type, snapshot.definitionVersion);
+    const key = `${snapshot.id}:${step.name}`;
+    const ctx = {
+      sagaId: snapshot.id,
+      sagaType: snapshot.type,
+      step: step.name,
+      input: snapshot.state.input,
+      steps: stepOutputs(definition, snapshot.state),
+      attempt: job.attempt,
+      key,
+      undoKey: `${key}:undo`,
+      signal,
+      output: snapshot.state.steps[step.name]?.output ?? undefined,
+    };
+    try {
+      const handler = undo ? step.compensate : step.run;
+      if (!handler) throw new Error(`step "${step.name}" has no ${undo ? 'compensation' : 'action'}`);
+      const value = await raceAbort(Promise.resolve().then(() => handler(ctx)), signal, timeoutMs);
+      if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt: job.attempt };
+      return { type: 'StepSucceeded', step: step.name, attempt: job.attempt, output: normalizeOutput(value) };
+    } catch (thrown) {
+      const error = toErrorInfo(thrown);
+      return undo
+        ? { type: 'CompensationFailed', step: step.name, attempt: job.attempt, error }
+        : { type: 'StepFailed', step: step.name, attempt: job.attempt, error };
+    }
+  }
+}
+
+const IN_FLIGHT: readonly string[] = [StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.RETRYING];
+const COMP_IN_FLIGHT: readonly string[] = [
+  CompensationStatus.SCHEDULED,
+  CompensationStatus.RUNNING,
+  CompensationStatus.RETRYING,
+];
+
+/** Whether the job is the attempt the saga currently waits for (and not a stale duplicate). */
+export function isCurrent(snapshot: SagaSnapshot, job: StepJobData): boolean {
+  const step = snapshot.state.steps[job.step];
+  if (!step) return false;
+  if (job.phase === StepPhase.RUN) return IN_FLIGHT.includes(step.status) && step.attempt === job.attempt;
+  const comp = step.compensation;
+  return comp !== null && COMP_IN_FLIGHT.includes(comp.status) && comp.attempt === job.attempt;
+}
+
+/** Rejects with a TimeoutError when the signal aborts first; a handler that ignores its signal is abandoned. */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError(signal, timeoutMs));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal, timeoutMs));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function abortError(signal: AbortSignal, timeoutMs: number): Error {
+  const reason = signal.reason as { name?: string } | undefined;
+  if (reason?.name === 'TimeoutError') {
+    const error = new Error(`timed out after ${timeoutMs} ms`);
+    error.name = 'TimeoutError';
+    return error;
+  }
+  const error = new Error('aborted: agent shutting down');
+  error.name = 'AbortError';
+  return error;
+}
+
+/**
+ * Outputs are stored as JSON: undefined becomes null, Dates become strings. An output that cannot be stored is a
+ * failure whose effect is unknown (the step did run), so it is retryable: retries exhausted, its undo runs.
+ */
+export function normalizeOutput(value: unknown): unknown {
+  if (value === undefined) return null;
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw outputError(`step output is not JSON-serializable: ${String(error)}`);
+  }
+  if (text === undefined) return null;
+  if (Buffer.byteLength(text) > MAX_OUTPUT_BYTES) {
+    throw outputError(`step output is larger than ${MAX_OUTPUT_BYTES} bytes`);
+  }
+  return JSON.parse(text);
+}
+
+function outputError(message: string): Error & { code: string } {
+  return Object.assign(new Error(message), { code: 'OUTPUT_INVALID' });
+}
+

@@ -1,0 +1,23 @@
+import type { DataSourceOptions } from 'typeorm';
+import { SagaEventEntity } from './entities/saga-event.entity';
+import { SagaInstanceEntity } from './entities/saga-instance.entity';
+import { SagaStepEntity } from './entities/saga-step.entity';
+import { Init1763700000000 } from './migrations/1763700000000-init';
+
+export const ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaEventEntity];
+export const MIGRATIONS = [Init1763700000000];
+
+/** Options shared by the app and the tests: migrations run at start, never `synchronize`. */
+export function dataSourceOptions(url: string, poolSize: number): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsRun: true,
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    logging: ['error', 'migration'],
+    extra: { max: poolSize, connectionTimeoutMillis: 10_000 },
+  };
+}

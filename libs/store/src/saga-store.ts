@@ -1,0 +1,346 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import {
+  CompensationStatus,
+  type HistoryEntry,
+  type SagaCommand,
+  type SagaDefinition,
+  type SagaState,
+  type StepState,
+  StepStatus,
+  isTerminal,
+} from '@app/engine';
+
+/** What the scheduler holds of an instance: its state and the revision it was read at (for compare-and-set). */
+export interface SagaSnapshot {
+  id: string;
+  type: string;
+  definitionVersion: number;
+  /** Compare-and-set revision of the instance row. */
+  version: number;
+  state: SagaState;
+}
+
+export interface NewSaga {
+  id: string;
+  definition: SagaDefinition;
+  idempotencyKey: string | null;
+  requestHash: string;
+  /** The state after `SagaStarted` was applied to the initial state. */
+  state: SagaState;
+  history: HistoryEntry[];
+  commands: SagaCommand[];
+}
+
+export type InsertResult =
+  | { inserted: true; snapshot: SagaSnapshot }
+  | { inserted: false; existing: { id: string; type: string; requestHash: string } };
+
+/** Margin added to a step's timeout before the supervisor may declare the attempt lost. */
+export const DEADLINE_GRACE_MS = 5_000;
+
+const IN_FLIGHT_STEP: readonly string[] = [StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.RETRYING];
+const IN_FLIGHT_COMP: readonly string[] = [
+  CompensationStatus.SCHEDULED,
+  CompensationStatus.RUNNING,
+  CompensationStatus.RETRYING,
+];
+const SETTLED_STEP: readonly string[] = [
+  StepStatus.SUCCEEDED,
+  StepStatus.FAILED,
+  StepStatus.SKIPPED,
+  StepStatus.COMPENSATING,
+  StepStatus.COMPENSATED,
+  StepStatus.COMPENSATION_FAILED,
+];
+const SETTLED_COMP: readonly string[] = [
+  CompensationStatus.SUCCEEDED,
+  CompensationStatus.FAILED,
+  CompensationStatus.RESOLVED,
+];
+
+/** A step row as written: the state fields, plus when the attempt in flight is due and by when it must report. */
+interface StepRow {
+  name: string;
+  position: number;
+  status: string;
+  attempt: number;
+  attempt_base: number;
+  output: unknown;
+  error: unknown;
+  outcome_unknown: boolean;
+  comp_status: string | null;
+  comp_attempt: number;
+  comp_attempt_base: number;
+  comp_error: unknown;
+  in_flight: boolean;
+  due_in_ms: number | null;
+  deadline_in_ms: number | null;
+  started: boolean;
+  finished: boolean;
+  comp_started: boolean;
+  comp_finished: boolean;
+}
+
+// Column list of jsonb_to_recordset for StepRow; timestamps are derived in SQL from now(), never from our clock.
+const STEP_ROW_COLUMNS = `name text, position int, status text, attempt int, attempt_base int, output jsonb, error jsonb,
+  outcome_unknown boolean, comp_status text, comp_attempt int, comp_attempt_base int, comp_error jsonb,
+  in_flight boolean, due_in_ms bigint, deadline_in_ms bigint, started boolean, finished boolean,
+  comp_started boolean, comp_finished boolean`;
+const EVENT_COLUMNS = `seq int, type text, step text, attempt int, data jsonb`;
+const MS = `interval '1 millisecond'`;
+
+/**
+ * The system of record. Every transition commits as ONE statement: a compare-and-set on the instance revision
+ * that gates the step rows (the outbox) and the history rows in the same statement, so a crash at any instant
+ * leaves either all of it or none of it, and a concurrent writer loses cleanly (0 rows) instead of overwriting.
+ */
+@Injectable()
+export class SagaStore {
+  constructor(private readonly db: DataSource) {}
+
+  get dataSource(): DataSource {
+    return this.db;
+  }
+
+  /**
+   * Inserts a new instance with its steps and first events, unless another instance holds the same idempotency
+   * key (then nothing is written and the holder is returned, so the caller can answer 200 or 409).
+   */
+  async insert(saga: NewSaga): Promise<InsertResult> {
+    const { state, definition } = saga;
+    const rows = definition.steps.map((step) =>
+      stepRow(step.name, step.position, state.steps[step.name], dispatchesOf(saga.commands, step.name)),
+    );
+    const inserted: { id: string }[] = await this.db.query(
+      `WITH inst AS (
+         INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
+                                    cancel_requested, event_count, idempotency_key, request_hash, completed_at)
+         VALUES ($1, $2, $3, $4, 1, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9, $10, $11, CASE WHEN $12 THEN now() END)
+         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING id
+       ), steps AS (
+         INSERT INTO saga_step (saga_id, name, position, status, attempt, attempt_base, output, error, outcome_unknown,
+                                comp_status, comp_attempt, comp_attempt_base, comp_error, due_at, deadline_at,
+                                started_at, finished_at, comp_started_at, comp_finished_at)
+         SELECT inst.id, p.name, p.position, p.status, p.attempt, p.attempt_base, p.output, p.error, p.outcome_unknown,
+                p.comp_status, p.comp_attempt, p.comp_attempt_base, p.comp_error,
+                CASE WHEN p.in_flight THEN now() + p.due_in_ms * ${MS} END,
+                CASE WHEN p.in_flight THEN now() + p.deadline_in_ms * ${MS} END,
+                CASE WHEN p.started THEN now() END, CASE WHEN p.finished THEN now() END,
+                CASE WHEN p.comp_started THEN now() END, CASE WHEN p.comp_finished THEN now() END
+         FROM inst, jsonb_to_recordset($13::jsonb) AS p(${STEP_ROW_COLUMNS})
+       ), events AS (
+         INSERT INTO saga_event (saga_id, seq, type, step, attempt, data)
+         SELECT inst.id, e.seq, e.type, e.step, e.attempt, e.data
+         FROM inst, jsonb_to_recordset($14::jsonb) AS e(${EVENT_COLUMNS})
+       )
+       SELECT id FROM inst`,
+      [
+        saga.id,
+        definition.name,
+        definition.version,
+        state.status,
+        json(state.input),
+        json(state.output),
+        json(state.error),
+        state.cancelRequested,
+        state.eventCount,
+        saga.idempotencyKey,
+        saga.requestHash,
+        isTerminal(state.status),
+        JSON.stringify(rows),
+        JSON.stringify(saga.history),
+      ],
+    );
+    if (inserted.length === 1) {
+      return {
+        inserted: true,
+        snapshot: { id: saga.id, type: definition.name, definitionVersion: definition.version, version: 1, state },
+      };
+    }
+    const [existing] = await this.db.query(
+      `SELECT id, type, request_hash FROM saga_instance WHERE idempotency_key = $1`,
+      [saga.idempotencyKey],
+    );
+    if (!existing) throw new Error(`insert of saga ${saga.id} wrote nothing and no holder of its key exists`);
+    return { inserted: false, existing: { id: existing.id, type: existing.type, requestHash: existing.request_hash } };
+  }
+
+  /**
+   * Commits a transition computed from `from`. Returns the new snapshot, or null when the instance moved on
+   * since `from` was read (the caller re-reads and recomputes).
+   */
+  async commit(
+    from: SagaSnapshot,
+    next: SagaState,
+    history: HistoryEntry[],
+    commands: SagaCommand[],
+    definition: SagaDefinition,
+  ): Promise<SagaSnapshot | null> {
+    const rows: StepRow[] = [];
+    for (const step of definition.steps) {
+      const before = from.state.steps[step.name];
+      const after = next.steps[step.name];
+      const dispatch = dispatchesOf(commands, step.name);
+      if (before !== after || dispatch) rows.push(stepRow(step.name, step.position, after, dispatch));
+    }
+    const result: { n: number }[] = await this.db.query(
+      `WITH inst AS (
+         UPDATE saga_instance
+            SET status = $3, version = version + 1, output = $4::jsonb, error = $5::jsonb, cancel_requested = $6,
+                event_count = $7, updated_at = now(), completed_at = CASE WHEN $8 THEN now() END
+          WHERE id = $1 AND version = $2
+         RETURNING id
+       ), steps AS (
+         UPDATE saga_step s
+            SET status = p.status, attempt = p.attempt, attempt_base = p.attempt_base, output = p.output,
+                error = p.error, outcome_unknown = p.outcome_unknown, comp_status = p.comp_status,
+                comp_attempt = p.comp_attempt, comp_attempt_base = p.comp_attempt_base, comp_error = p.comp_error,
+                due_at = CASE WHEN NOT p.in_flight THEN NULL
+                              WHEN p.due_in_ms IS NOT NULL THEN now() + p.due_in_ms * ${MS} ELSE s.due_at END,
+                deadline_at = CASE WHEN NOT p.in_flight THEN NULL
+                              WHEN p.deadline_in_ms IS NOT NULL THEN now() + p.deadline_in_ms * ${MS}
+                              ELSE s.deadline_at END,
+                started_at = CASE WHEN p.started THEN coalesce(s.started_at, now()) END,
+                finished_at = CASE WHEN p.finished THEN coalesce(s.finished_at, now()) END,
+                comp_started_at = CASE WHEN p.comp_started THEN coalesce(s.comp_started_at, now()) END,
+                comp_finished_at = CASE WHEN p.comp_finished THEN coalesce(s.comp_finished_at, now()) END
+           FROM inst, jsonb_to_recordset($9::jsonb) AS p(${STEP_ROW_COLUMNS})
+          WHERE s.saga_id = inst.id AND s.name = p.name
+       ), events AS (
+         INSERT INTO saga_event (saga_id, seq, type, step, attempt, data)
+         SELECT inst.id, e.seq, e.type, e.step, e.attempt, e.data
+         FROM inst, jsonb_to_recordset($10::jsonb) AS e(${EVENT_COLUMNS})
+       )
+       SELECT count(*)::int AS n FROM inst`,
+      [
+        from.id,
+        from.version,
+        next.status,
+        json(next.output),
+        json(next.error),
+        next.cancelRequested,
+        next.eventCount,
+        isTerminal(next.status),
+        JSON.stringify(rows),
+        JSON.stringify(history),
+      ],
+    );
+    if (result[0]?.n !== 1) return null;
+    return { ...from, version: from.version + 1, state: next };
+  }
+
+  /** Reads an instance's state in one round trip. */
+  async load(id: string): Promise<SagaSnapshot | null> {
+    const rows: LoadedRow[] = await this.db.query(
+      `SELECT i.id, i.type, i.definition_version, i.version, i.status, i.input, i.output, i.error,
+              i.cancel_requested, i.event_count,
+              (SELECT coalesce(json_agg(json_build_object(
+                  'name', s.name, 'status', s.status, 'attempt', s.attempt, 'attempt_base', s.attempt_base,
+                  'output', s.output, 'error', s.error, 'outcome_unknown', s.outcome_unknown,
+                  'comp_status', s.comp_status, 'comp_attempt', s.comp_attempt,
+                  'comp_attempt_base', s.comp_attempt_base, 'comp_error', s.comp_error) ORDER BY s.position), '[]')
+                 FROM saga_step s WHERE s.saga_id = i.id) AS steps
+         FROM saga_instance i WHERE i.id = $1`,
+      [id],
+    );
+    const row = rows[0];
+    return row ? toSnapshot(row) : null;
+  }
+}
+
+interface LoadedRow {
+  id: string;
+  type: string;
+  definition_version: number;
+  version: number;
+  status: SagaState['status'];
+  input: unknown;
+  output: unknown;
+  error: SagaState['error'];
+  cancel_requested: boolean;
+  event_count: number;
+  steps: {
+    name: string;
+    status: StepState['status'];
+    attempt: number;
+    attempt_base: number;
+    output: unknown;
+    error: StepState['error'];
+    outcome_unknown: boolean;
+    comp_status: CompensationStatus | null;
+    comp_attempt: number;
+    comp_attempt_base: number;
+    comp_error: StepState['error'];
+  }[];
+}
+
+function toSnapshot(row: LoadedRow): SagaSnapshot {
+  const steps: Record<string, StepState> = {};
+  for (const s of row.steps) {
+    steps[s.name] = {
+      status: s.status,
+      attempt: s.attempt,
+      attemptBase: s.attempt_base,
+      output: s.output,
+      error: s.error,
+      outcomeUnknown: s.outcome_unknown,
+      compensation: s.comp_status
+        ? { status: s.comp_status, attempt: s.comp_attempt, attemptBase: s.comp_attempt_base, error: s.comp_error }
+        : null,
+    };
+  }
+  return {
+    id: row.id,
+    type: row.type,
+    definitionVersion: row.definition_version,
+    version: row.version,
+    state: {
+      status: row.status,
+      input: row.input,
+      output: row.output,
+      error: row.error,
+      cancelRequested: row.cancel_requested,
+      eventCount: row.event_count,
+      steps,
+    },
+  };
+}
+
+type Dispatch = Extract<SagaCommand, { type: 'DispatchStep' }>;
+
+function dispatchesOf(commands: SagaCommand[], step: string): Dispatch | undefined {
+  return commands.find((c): c is Dispatch => c.type === 'DispatchStep' && c.step === step);
+}
+
+function stepRow(name: string, position: number, s: StepState, dispatch: Dispatch | undefined): StepRow {
+  const comp = s.compensation;
+  const compInFlight = comp !== null && IN_FLIGHT_COMP.includes(comp.status);
+  return {
+    name,
+    position,
+    status: s.status,
+    attempt: s.attempt,
+    attempt_base: s.attemptBase,
+    output: s.output ?? null,
+    error: s.error,
+    outcome_unknown: s.outcomeUnknown,
+    comp_status: comp?.status ?? null,
+    comp_attempt: comp?.attempt ?? 0,
+    comp_attempt_base: comp?.attemptBase ?? 0,
+    comp_error: comp?.error ?? null,
+    in_flight: IN_FLIGHT_STEP.includes(s.status) || compInFlight,
+    due_in_ms: dispatch ? dispatch.delayMs : null,
+    deadline_in_ms: dispatch ? dispatch.delayMs + dispatch.timeoutMs + DEADLINE_GRACE_MS : null,
+    started: s.attempt > 0,
+    finished: SETTLED_STEP.includes(s.status),
+    comp_started: comp !== null,
+    comp_finished: comp !== null && SETTLED_COMP.includes(comp.status),
+  };
+}
+
+/** JSON text for a jsonb parameter; undefined is stored as SQL NULL. */
+function json(value: unknown): string | null {
+  return value === undefined || value === null ? null : JSON.stringify(value);
+}

@@ -1,0 +1,5 @@
+export * from './redis';
+export * from './step-job';
+export * from './step-queue';
+export * from './transport-options';
+export * from './transport.module';

@@ -1,0 +1,89 @@
+import { defineSaga, type RetryPolicy, type StepContext } from '@app/sdk';
+import { DroneDeliveryInput } from './drone-delivery.input';
+import type { Call, DroneDeliveryParticipants } from './drone-delivery.participants';
+
+/**
+ * The reference scenario (API.md): schedule a drone delivery across the account, delivery, package, drone and
+ * transport services, charge the customer, tell them. Anything that fails for good before the charge is undone.
+ *
+ * Policies are short so that a demo or a test sees every outcome within seconds: at most 5 attempts, at most
+ * 1 s apart, compensations included.
+ */
+const quick: RetryPolicy = { maximumAttempts: 5, initialInterval: '100ms', backoffCoefficient: 2, maximumInterval: '1s' };
+
+export function droneDeliverySaga(p: DroneDeliveryParticipants) {
+  /** The call a participant receives: the step's idempotency key, its fault knobs, its abort signal. */
+  const call = <T>(ctx: StepContext<DroneDeliveryInput, unknown>, payload: T, undo = false): Call<T> => ({
+    sagaId: ctx.sagaId,
+    idempotencyKey: undo ? ctx.undoKey : ctx.key,
+    attempt: ctx.attempt,
+    fault: ctx.input.faults?.[ctx.step],
+    signal: ctx.signal,
+    payload,
+  });
+
+  return defineSaga('drone-delivery', {
+    version: 1,
+    input: DroneDeliveryInput,
+    description: 'Schedule a parcel delivery by drone (or by ground transport when heavy), then charge and notify.',
+    defaults: { retry: quick, compensationRetry: quick, timeout: '2s', compensationTimeout: '2s' },
+  })
+    .step('verify-account', {
+      description: 'Reads the account; fails for good when it is unknown or closed. Nothing to undo.',
+      run: (ctx) => p.account.verify(call(ctx, { accountId: ctx.input.accountId })),
+    })
+    .step('create-delivery', {
+      run: (ctx) =>
+        p.delivery.create(call(ctx, { accountId: ctx.input.accountId, pickup: ctx.input.pickup, dropoff: ctx.input.dropoff })),
+      compensate: (ctx) => p.delivery.cancel(call(ctx, { deliveryId: ctx.output?.deliveryId ?? null }, true)),
+    })
+    .step('register-package', {
+      run: (ctx) =>
+        p.package.register(call(ctx, { deliveryId: ctx.steps.createDelivery.deliveryId, weightKg: ctx.input.weightKg })),
+      compensate: (ctx) => p.package.delete(call(ctx, { packageId: ctx.output?.packageId ?? null }, true)),
+    })
+    .parallel('transport', (g) =>
+      g
+        .step('schedule-drone', {
+          when: (c) => c.input.weightKg <= 20,
+          whenLabel: 'weightKg <= 20',
+          run: (ctx) =>
+            p.drone.schedule(
+              call(ctx, { deliveryId: ctx.steps.createDelivery.deliveryId, pickup: ctx.input.pickup, dropoff: ctx.input.dropoff }),
+            ),
+          compensate: (ctx) => p.drone.release(call(ctx, { droneId: ctx.output?.droneId ?? null }, true)),
+        })
+        .step('book-ground-transport', {
+          when: (c) => c.input.weightKg > 20,
+          whenLabel: 'weightKg > 20',
+          description: 'A third-party carrier for parcels too heavy to fly.',
+          run: (ctx) =>
+            p.transport.book(call(ctx, { deliveryId: ctx.steps.createDelivery.deliveryId, weightKg: ctx.input.weightKg })),
+          compensate: (ctx) => p.transport.cancel(call(ctx, { bookingId: ctx.output?.bookingId ?? null }, true)),
+        }),
+    )
+    .step('charge-account', {
+      description: 'The point of no return: once charged, the delivery goes ahead.',
+      pivot: true,
+      run: (ctx) => p.account.charge(call(ctx, { accountId: ctx.input.accountId, amountCents: ctx.input.priceCents })),
+      compensate: (ctx) =>
+        p.account.refund(
+          call(ctx, { accountId: ctx.input.accountId, chargeId: ctx.output?.chargeId ?? null, amountCents: ctx.input.priceCents }, true),
+        ),
+    })
+    .step('notify-customer', {
+      description: 'Retried until it succeeds; never compensated (it comes after the pivot).',
+      retry: { maximumAttempts: 0, initialInterval: '100ms', maximumInterval: '1s' },
+      run: (ctx) =>
+        p.notification.notify(
+          call(ctx, {
+            accountId: ctx.input.accountId,
+            deliveryId: ctx.steps.createDelivery.deliveryId,
+            message: ctx.steps.scheduleDrone
+              ? `Your parcel flies with drone ${ctx.steps.scheduleDrone.droneId}`
+              : 'Your parcel travels by ground transport',
+          }),
+        ),
+    })
+    .build();
+}

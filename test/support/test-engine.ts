@@ -1,0 +1,142 @@
+import { type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { Redis } from 'ioredis';
+import request from 'supertest';
+import TestAgent from 'supertest/lib/agent';
+import type { SagaDefinition } from '@app/engine';
+import { loadConfig } from '@app/runtime';
+import { configureApp } from '../../apps/orchestrator/src/configure-app';
+import { OrchestratorModule } from '../../apps/orchestrator/src/orchestrator.module';
+import { TEST_PG_ADMIN_URL, TEST_REDIS_URL } from './urls';
+import { waitFor } from './wait-for';
+
+export const KEYS = {
+  admin: 'test-admin-key-0123456789',
+  operator: 'test-operator-key-0123456789',
+  viewer: 'test-viewer-key-0123456789',
+} as const;
+
+/** A database of its own for one test file: created empty, dropped at the end. */
+export class TestDatabase {
+  readonly name = `saga_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  readonly url: string;
+
+  constructor() {
+    const url = new URL(TEST_PG_ADMIN_URL);
+    url.pathname = `/${this.name}`;
+    this.url = url.toString();
+  }
+
+  async create(): Promise<void> {
+    await this.admin((c) => c.query(`CREATE DATABASE "${this.name}"`));
+  }
+
+  async drop(): Promise<void> {
+    await this.admin((c) => c.query(`DROP DATABASE IF EXISTS "${this.name}" WITH (FORCE)`));
+  }
+
+  /** Runs one query against this test database. */
+  async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const client = new Client({ connectionString: this.url });
+    await client.connect();
+    try {
+      return (await client.query(sql, params)).rows as T[];
+    } finally {
+      await client.end();
+    }
+  }
+
+  private async admin(fn: (c: Client) => Promise<unknown>): Promise<void> {
+    const client = new Client({ connectionString: TEST_PG_ADMIN_URL });
+    await client.connect();
+    try {
+      await fn(client);
+    } finally {
+      await client.end();
+    }
+  }
+}
+
+/** Deletes every Redis key under a test's prefix. */
+export async function dropRedisPrefix(prefix: string): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export interface TestEngine {
+  app: INestApplication;
+  db: TestDatabase;
+  prefix: string;
+  http(): TestAgent;
+  /** A request builder with the given role's key. */
+  as(role: keyof typeof KEYS): { get(path: string): request.Test; post(path: string): request.Test };
+  /** Waits until the saga is in one of `statuses`, and returns it. */
+  waitForStatus(id: string, statuses: string[], timeoutMs?: number): Promise<any>;
+  close(): Promise<void>;
+}
+
+/**
+ * The real engine (API, scheduler, and an agent unless `agent: false`) on a fresh database and Redis prefix,
+ * listening on an ephemeral loopback port.
+ */
+export async function startTestEngine(options: {
+  sagas: readonly SagaDefinition[];
+  agent?: boolean;
+  env?: Record<string, string>;
+}): Promise<TestEngine> {
+  const db = new TestDatabase();
+  await db.create();
+  const prefix = `test-${randomBytes(6).toString('hex')}`;
+  const config = loadConfig({
+    DATABASE_URL: db.url,
+    REDIS_URL: TEST_REDIS_URL,
+    SAGA_REDIS_PREFIX: prefix,
+    SAGA_API_KEYS: `${KEYS.admin}:admin,${KEYS.operator}:operator,${KEYS.viewer}:viewer`,
+    DB_POOL_SIZE: '10',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
+    ...options.env,
+  });
+  const app = await NestFactory.create(
+    OrchestratorModule.forRoot({ config, sagas: options.sagas, agent: options.agent ?? true }),
+    { bodyParser: false, logger: ['error', 'warn'].slice(0, config.LOG_LEVEL === 'error' ? 1 : 2) as ('error' | 'warn')[] },
+  );
+  configureApp(app, config);
+  await app.listen(0, '127.0.0.1');
+  const server = app.getHttpServer();
+  const http = () => request(server);
+  const as = (role: keyof typeof KEYS) => ({
+    get: (path: string) => request(server).get(path).set('Authorization', `Bearer ${KEYS[role]}`),
+    post: (path: string) => request(server).post(path).set('Authorization', `Bearer ${KEYS[role]}`),
+  });
+  return {
+    app,
+    db,
+    prefix,
+    http,
+    as,
+    waitForStatus: (id, statuses, timeoutMs = 20_000) =>
+      waitFor(
+        async () => {
+          const res = await as('viewer').get(`/v1/sagas/${id}`);
+          return statuses.includes(res.body.status) ? res.body : undefined;
+        },
+        { timeoutMs, what: `saga ${id} to reach ${statuses.join('|')}` },
+      ),
+    close: async () => {
+      await app.close();
+      await db.drop();
+      await dropRedisPrefix(prefix);
+    },
+  };
+}
