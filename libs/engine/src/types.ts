@@ -51,8 +51,7 @@ export interface StepContext<I = unknown, S = Record<string, unknown>> {
 }
 
 /** What a compensation receives: the step context plus the step's own output, when it is known. */
-export interface CompensationContext<I = unknown, S = Record<string, unknown>, O = unknown>
-  extends StepContext<I, S> {
+export interface CompensationContext<I = unknown, S = Record<string, unknown>, O = unknown> extends StepContext<I, S> {
   /** The step's output when it succeeded; undefined when its outcome is unknown (retries exhausted, timeout). */
   readonly output: O | undefined;
 }
@@ -63,8 +62,10 @@ export interface ConditionContext<I = unknown, S = Record<string, unknown>> {
   readonly steps: S;
 }
 
-export type StepHandler = (ctx: StepContext<any, any>) => Promise<unknown> | unknown;
-export type CompensationHandler = (ctx: CompensationContext<any, any, any>) => Promise<unknown> | unknown;
+// Handlers return their output or a Promise of it; `unknown` already covers both (spelling out
+// `Promise<unknown> | unknown` is the same type, and trips no-redundant-type-constituents).
+export type StepHandler = (ctx: StepContext<any, any>) => unknown;
+export type CompensationHandler = (ctx: CompensationContext<any, any, any>) => unknown;
 export type StepCondition = (ctx: ConditionContext<any, any>) => boolean;
 
 export interface StepDefinition {
@@ -120,15 +121,22 @@ export interface SagaDefinition<I = unknown> {
 
 export interface CompensationState {
   status: CompensationStatus;
-  /** Attempts dispatched so far in the current round (an operator retry starts a new round). */
+  /** Number of the last attempt dispatched. Only ever grows: it is part of job ids, so it is never reused. */
   attempt: number;
+  /**
+   * `attempt` when the current round began (0 at first): an operator retry starts a new budget without reusing
+   * attempt numbers, so the attempts of this round are `attempt - attemptBase`.
+   */
+  attemptBase: number;
   error: ErrorInfo | null;
 }
 
 export interface StepState {
   status: StepStatus;
-  /** Attempts of the action dispatched so far (0 while PENDING). */
+  /** Number of the last attempt of the action dispatched (0 while PENDING). Only ever grows (job ids). */
   attempt: number;
+  /** `attempt` when the current round began (0 at first; an operator retry sets it): see CompensationState. */
+  attemptBase: number;
   output: unknown;
   error: ErrorInfo | null;
   /** True when the action may have taken effect without the engine knowing (transient failures, timeouts). */

@@ -1,0 +1,36 @@
+/**
+ * The `type` of a history entry (`saga_event.type`). Persisted and shown on the dashboard's timeline: renaming a
+ * value needs a migration of existing rows and a changelog entry.
+ */
+export const HistoryType = {
+  SagaStarted: 'SagaStarted',
+  StepScheduled: 'StepScheduled',
+  StepStarted: 'StepStarted',
+  StepSucceeded: 'StepSucceeded',
+  /** data `{ error }` (and `reason` when the engine gave up a pending retry because the saga is compensating). */
+  StepFailed: 'StepFailed',
+  /** data `{ delayMs }`; `attempt` is the attempt scheduled. */
+  StepRetryScheduled: 'StepRetryScheduled',
+  StepSkipped: 'StepSkipped',
+  SagaCompleted: 'SagaCompleted',
+  /** data `{ reason }`. */
+  SagaCompensating: 'SagaCompensating',
+  CompensationScheduled: 'CompensationScheduled',
+  CompensationStarted: 'CompensationStarted',
+  CompensationSucceeded: 'CompensationSucceeded',
+  /** data `{ error }`. */
+  CompensationFailed: 'CompensationFailed',
+  /** data `{ delayMs }`; `attempt` is the attempt scheduled. */
+  CompensationRetryScheduled: 'CompensationRetryScheduled',
+  /** data `{ by, reason }`: an operator declared the effect undone by hand. */
+  CompensationResolved: 'CompensationResolved',
+  SagaCompensated: 'SagaCompensated',
+  SagaCancelled: 'SagaCancelled',
+  /** data `{ error }` (the saga's error). */
+  SagaFailed: 'SagaFailed',
+  /** data `{ by, reason }`. */
+  CancelRequested: 'CancelRequested',
+  /** data `{ by, reason }`. */
+  RetryRequested: 'RetryRequested',
+} as const;
+export type HistoryType = (typeof HistoryType)[keyof typeof HistoryType];

@@ -1,0 +1,92 @@
+import type { ResolvedRetryPolicy, SagaDefinition, StageDefinition, StepCondition, StepDefinition } from '../types';
+
+/** Test defaults: three attempts, 1 s doubling to 60 s, no jitter (so delays are exact). */
+export const TEST_RETRY: ResolvedRetryPolicy = Object.freeze({
+  maximumAttempts: 3,
+  initialIntervalMs: 1_000,
+  backoffCoefficient: 2,
+  maximumIntervalMs: 60_000,
+  jitter: 0,
+  nonRetryableCodes: [],
+});
+export const TEST_TIMEOUT_MS = 30_000;
+export const TEST_COMPENSATION_TIMEOUT_MS = 20_000;
+
+export interface StepSpec {
+  name: string;
+  /** Whether the step has a compensation; default true. */
+  compensate?: boolean;
+  pivot?: boolean;
+  when?: StepCondition | null;
+  retry?: Partial<ResolvedRetryPolicy>;
+  compensationRetry?: Partial<ResolvedRetryPolicy>;
+  timeoutMs?: number;
+  compensationTimeoutMs?: number;
+}
+
+export interface GroupSpec {
+  group: string;
+  steps: readonly (string | StepSpec)[];
+}
+
+/** A step by name (all defaults), a step with options, or a parallel group. */
+export type StageSpec = string | StepSpec | GroupSpec;
+
+export function camelCase(name: string): string {
+  return name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * Builds a frozen `SagaDefinition` by hand for engine tests (the engine must not depend on libs/sdk): fills
+ * stage indexes, positions, keys, policies and timeouts.
+ */
+export function makeDefinition(
+  stages: readonly StageSpec[],
+  options: { name?: string; version?: number } = {},
+): SagaDefinition {
+  const steps: StepDefinition[] = [];
+  const stageDefs: StageDefinition[] = [];
+  stages.forEach((spec, index) => {
+    const group = typeof spec === 'object' && 'group' in spec ? spec : null;
+    const members = group ? group.steps : [spec as string | StepSpec];
+    const names: string[] = [];
+    for (const member of members) {
+      const s: StepSpec = typeof member === 'string' ? { name: member } : member;
+      names.push(s.name);
+      steps.push(
+        Object.freeze({
+          name: s.name,
+          key: camelCase(s.name),
+          stage: index,
+          position: steps.length,
+          group: group?.group ?? null,
+          run: () => undefined,
+          compensate: s.compensate === false ? null : () => undefined,
+          retry: Object.freeze({ ...TEST_RETRY, ...s.retry }),
+          compensationRetry: Object.freeze({ ...TEST_RETRY, ...s.compensationRetry }),
+          timeoutMs: s.timeoutMs ?? TEST_TIMEOUT_MS,
+          compensationTimeoutMs: s.compensationTimeoutMs ?? TEST_COMPENSATION_TIMEOUT_MS,
+          when: s.when ?? null,
+          whenLabel: s.when ? 'test condition' : null,
+          pivot: s.pivot ?? false,
+          description: null,
+        }),
+      );
+    }
+    stageDefs.push(Object.freeze({ index, group: group?.group ?? null, steps: Object.freeze(names) }));
+  });
+  const stepsByName: Record<string, StepDefinition> = {};
+  for (const step of steps) {
+    if (Object.hasOwn(stepsByName, step.name)) throw new Error(`duplicate step "${step.name}"`);
+    stepsByName[step.name] = step;
+  }
+  return Object.freeze({
+    name: options.name ?? 'test-saga',
+    version: options.version ?? 1,
+    description: null,
+    inputClass: null,
+    stages: Object.freeze(stageDefs),
+    steps: Object.freeze(steps),
+    stepsByName: Object.freeze(stepsByName),
+  });
+}

@@ -1,0 +1,157 @@
+import { initialState } from '../initial-state';
+import { transition } from '../transition';
+import type {
+  ErrorInfo,
+  HistoryEntry,
+  SagaCommand,
+  SagaDefinition,
+  SagaEvent,
+  SagaState,
+  TransitionResult,
+} from '../types';
+
+/** Freezes an object graph in place, so that any mutation by the code under test throws. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
+export function transientError(code = 'UNAVAILABLE', extra: Partial<ErrorInfo> = {}): ErrorInfo {
+  return { name: 'Error', code, message: `transient ${code}`, retryable: true, ...extra };
+}
+
+export function definiteError(code = 'DECLINED'): ErrorInfo {
+  return { name: 'NonRetryableError', code, message: `definite ${code}`, retryable: false };
+}
+
+export function timeoutError(): ErrorInfo {
+  return { name: 'TimeoutError', code: 'TIMEOUT', message: 'timed out', retryable: true };
+}
+
+/** Commands as short strings: `run a#1`, `undo b#2 +1000ms`, `alert CODE`. */
+export function describeCommands(commands: readonly SagaCommand[]): string[] {
+  return commands.map((command) => {
+    switch (command.type) {
+      case 'DispatchStep':
+        return `${command.phase} ${command.step}#${command.attempt}${command.delayMs ? ` +${command.delayMs}ms` : ''}`;
+      case 'RaiseAlert':
+        return `alert ${command.error?.code ?? 'null'}`;
+      default: {
+        const _never: never = command;
+        return 'unknown';
+      }
+    }
+  });
+}
+
+/** History entries as short strings: `StepFailed b#1`, `SagaCompensated`. */
+export function describeHistory(history: readonly HistoryEntry[]): string[] {
+  return history.map((h) =>
+    [h.type, h.step === null ? '' : ` ${h.step}`, h.attempt === null ? '' : `#${h.attempt}`].join(''),
+  );
+}
+
+/**
+ * Feeds events to `transition` one by one, checking on every call what must always hold: the input state is
+ * never mutated (it is deep-frozen, and compared before and after), history `seq`s continue `eventCount`
+ * without a gap, and an ignored event returns the very same state with nothing else.
+ */
+export class SagaHarness {
+  state: SagaState;
+  readonly history: HistoryEntry[] = [];
+  last: TransitionResult | null = null;
+
+  constructor(
+    readonly def: SagaDefinition,
+    input: unknown = {},
+    readonly random: () => number = () => 0.5,
+  ) {
+    this.state = initialState(def, input);
+  }
+
+  send(event: SagaEvent): TransitionResult {
+    const before = deepFreeze(this.state);
+    const snapshot = JSON.stringify(before);
+    const result = transition(this.def, before, event, { random: this.random });
+    expect(JSON.stringify(before)).toBe(snapshot);
+    if (result.ignored !== null) {
+      expect(result.state).toBe(before);
+      expect(result.commands).toEqual([]);
+      expect(result.history).toEqual([]);
+    } else {
+      expect(result.state).not.toBe(before);
+      expect(result.history.length).toBeGreaterThan(0);
+      expect(result.history.map((h) => h.seq)).toEqual(result.history.map((_, i) => before.eventCount + i + 1));
+      expect(result.state.eventCount).toBe(before.eventCount + result.history.length);
+    }
+    this.state = result.state;
+    this.history.push(...result.history);
+    this.last = result;
+    return result;
+  }
+
+  /** Commands of the last transition as short strings. */
+  get commands(): string[] {
+    return describeCommands(this.last?.commands ?? []);
+  }
+
+  /** History of the last transition as short strings. */
+  get recorded(): string[] {
+    return describeHistory(this.last?.history ?? []);
+  }
+
+  step(name: string) {
+    return this.state.steps[name];
+  }
+
+  private attemptOf(step: string): number {
+    return this.state.steps[step].attempt;
+  }
+
+  private undoAttemptOf(step: string): number {
+    return this.state.steps[step].compensation?.attempt ?? 0;
+  }
+
+  start(): TransitionResult {
+    return this.send({ type: 'SagaStarted' });
+  }
+
+  started(step: string, attempt = this.attemptOf(step)): TransitionResult {
+    return this.send({ type: 'StepStarted', step, phase: 'run', attempt });
+  }
+
+  succeed(step: string, output: unknown = { from: step }, attempt = this.attemptOf(step)): TransitionResult {
+    return this.send({ type: 'StepSucceeded', step, attempt, output });
+  }
+
+  fail(step: string, error: ErrorInfo, attempt = this.attemptOf(step)): TransitionResult {
+    return this.send({ type: 'StepFailed', step, attempt, error });
+  }
+
+  undoStarted(step: string, attempt = this.undoAttemptOf(step)): TransitionResult {
+    return this.send({ type: 'StepStarted', step, phase: 'undo', attempt });
+  }
+
+  undone(step: string, attempt = this.undoAttemptOf(step)): TransitionResult {
+    return this.send({ type: 'CompensationSucceeded', step, attempt });
+  }
+
+  undoFailed(step: string, error: ErrorInfo, attempt = this.undoAttemptOf(step)): TransitionResult {
+    return this.send({ type: 'CompensationFailed', step, attempt, error });
+  }
+
+  cancel(reason = 'customer changed their mind'): TransitionResult {
+    return this.send({ type: 'CancelRequested', by: 'ops@example.com', reason });
+  }
+
+  retry(reason = 'participant fixed'): TransitionResult {
+    return this.send({ type: 'RetryRequested', by: 'ops@example.com', reason });
+  }
+
+  resolve(step: string, reason = 'refunded by hand'): TransitionResult {
+    return this.send({ type: 'CompensationResolved', step, by: 'ops@example.com', reason });
+  }
+}

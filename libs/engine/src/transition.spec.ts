@@ -1,0 +1,1099 @@
+import { initialState } from './initial-state';
+import { SagaStatus } from './status';
+import {
+  TEST_COMPENSATION_TIMEOUT_MS,
+  TEST_TIMEOUT_MS,
+  makeDefinition,
+  type StageSpec,
+} from './testing/make-definition';
+import {
+  SagaHarness,
+  deepFreeze,
+  definiteError,
+  describeHistory,
+  timeoutError,
+  transientError,
+} from './testing/saga-harness';
+import { transition } from './transition';
+import type { SagaEvent, SagaEventType, SagaState } from './types';
+
+const harness = (stages: readonly StageSpec[], input: unknown = {}, random?: () => number) =>
+  new SagaHarness(makeDefinition(stages), input, random);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Every saga status x every event type, illegal combinations included.
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('every status x every event', () => {
+  // a -> [b | c] -> pivot (nothing to undo) -> [d | e]
+  const def = makeDefinition([
+    'a',
+    { group: 'g', steps: ['b', 'c'] },
+    { name: 'pivot', pivot: true, compensate: false },
+    { group: 'h', steps: ['d', 'e'] },
+  ]);
+
+  /** A state reached by real events, and the steps that its events aim at (the "live" ones, when there are). */
+  interface Fixture {
+    state: SagaState;
+    run: { step: string; attempt: number };
+    undo: { step: string; attempt: number };
+    resolve: string;
+  }
+
+  const drive = (...moves: ((h: SagaHarness) => unknown)[]): SagaState => {
+    const h = new SagaHarness(def);
+    for (const move of moves) move(h);
+    return h.state;
+  };
+  const start = (h: SagaHarness) => h.start();
+  const toGroup = [start, (h: SagaHarness) => h.succeed('a')];
+  const awaitingC = [...toGroup, (h: SagaHarness) => h.fail('b', definiteError())];
+  const undoingC = [...awaitingC, (h: SagaHarness) => h.succeed('c')];
+
+  const fixtures = {
+    'RUNNING, not started': () => ({
+      state: drive(),
+      run: { step: 'a', attempt: 1 },
+      undo: { step: 'a', attempt: 1 },
+      resolve: 'a',
+    }),
+    'RUNNING, b and c in flight': () => ({
+      state: drive(...toGroup),
+      run: { step: 'b', attempt: 1 },
+      undo: { step: 'a', attempt: 1 },
+      resolve: 'a',
+    }),
+    'COMPENSATING, awaiting c': () => ({
+      state: drive(...awaitingC),
+      run: { step: 'c', attempt: 1 },
+      undo: { step: 'a', attempt: 1 },
+      resolve: 'b',
+    }),
+    'COMPENSATING, undoing c': () => ({
+      state: drive(...undoingC),
+      run: { step: 'c', attempt: 1 },
+      undo: { step: 'c', attempt: 1 },
+      resolve: 'c',
+    }),
+    COMPLETED: () => ({
+      state: drive(
+        ...toGroup,
+        (h) => h.succeed('b'),
+        (h) => h.succeed('c'),
+        (h) => h.succeed('pivot'),
+        (h) => h.succeed('d'),
+        (h) => h.succeed('e'),
+      ),
+      run: { step: 'e', attempt: 1 },
+      undo: { step: 'a', attempt: 1 },
+      resolve: 'a',
+    }),
+    COMPENSATED: () => ({
+      state: drive(
+        ...undoingC,
+        (h) => h.undone('c'),
+        (h) => h.undone('a'),
+      ),
+      run: { step: 'c', attempt: 1 },
+      undo: { step: 'a', attempt: 1 },
+      resolve: 'a',
+    }),
+    CANCELLED: () => ({
+      state: drive(
+        ...toGroup,
+        (h) => h.cancel(),
+        (h) => h.succeed('b'),
+        (h) => h.succeed('c'),
+        (h) => h.undone('b'),
+        (h) => h.undone('c'),
+        (h) => h.undone('a'),
+      ),
+      run: { step: 'b', attempt: 1 },
+      undo: { step: 'a', attempt: 1 },
+      resolve: 'a',
+    }),
+    'FAILED, compensation of c failed': () => ({
+      state: drive(...undoingC, (h) => h.undoFailed('c', definiteError())),
+      run: { step: 'c', attempt: 1 },
+      undo: { step: 'c', attempt: 1 },
+      resolve: 'c',
+    }),
+    'FAILED, d failed after the pivot, e in flight': () => ({
+      state: drive(
+        ...toGroup,
+        (h) => h.succeed('b'),
+        (h) => h.succeed('c'),
+        (h) => h.succeed('pivot'),
+        (h) => h.fail('d', definiteError()),
+      ),
+      run: { step: 'e', attempt: 1 },
+      undo: { step: 'd', attempt: 1 },
+      resolve: 'd',
+    }),
+  } satisfies Record<string, () => Fixture>;
+  type FixtureName = keyof typeof fixtures;
+  const fixtureNames = Object.keys(fixtures) as FixtureName[];
+
+  const columns: { label: string; type: SagaEventType; make: (f: Fixture) => SagaEvent }[] = [
+    { label: 'SagaStarted', type: 'SagaStarted', make: () => ({ type: 'SagaStarted' }) },
+    {
+      label: 'StepStarted(run)',
+      type: 'StepStarted',
+      make: (f) => ({ type: 'StepStarted', phase: 'run', ...f.run }),
+    },
+    {
+      label: 'StepStarted(undo)',
+      type: 'StepStarted',
+      make: (f) => ({ type: 'StepStarted', phase: 'undo', ...f.undo }),
+    },
+    { label: 'StepSucceeded', type: 'StepSucceeded', make: (f) => ({ type: 'StepSucceeded', ...f.run, output: 1 }) },
+    {
+      label: 'StepFailed',
+      type: 'StepFailed',
+      make: (f) => ({ type: 'StepFailed', ...f.run, error: transientError() }),
+    },
+    {
+      label: 'CompensationSucceeded',
+      type: 'CompensationSucceeded',
+      make: (f) => ({ type: 'CompensationSucceeded', ...f.undo }),
+    },
+    {
+      label: 'CompensationFailed',
+      type: 'CompensationFailed',
+      make: (f) => ({ type: 'CompensationFailed', ...f.undo, error: transientError() }),
+    },
+    {
+      label: 'CancelRequested',
+      type: 'CancelRequested',
+      make: () => ({ type: 'CancelRequested', by: 'op', reason: 'r' }),
+    },
+    {
+      label: 'RetryRequested',
+      type: 'RetryRequested',
+      make: () => ({ type: 'RetryRequested', by: 'op', reason: 'r' }),
+    },
+    {
+      label: 'CompensationResolved',
+      type: 'CompensationResolved',
+      make: (f) => ({ type: 'CompensationResolved', step: f.resolve, by: 'op', reason: 'r' }),
+    },
+  ];
+
+  // L = legal (the state changes), . = ignored. Columns in the order of `columns` above.
+  // prettier-ignore
+  const expected: Record<FixtureName, string> = {
+    //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso
+    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .',
+    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .',
+    'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .',
+    'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .',
+    COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .',
+    COMPENSATED:                                          '.     .    .    .    .    .    .    .    .    .',
+    CANCELLED:                                            '.     .    .    .    .    .    .    .    .    .',
+    'FAILED, compensation of c failed':                   '.     .    .    .    .    .    .    .    L    L',
+    'FAILED, d failed after the pivot, e in flight':      '.     L    .    L    L    .    .    .    L    .',
+  };
+
+  const cases = fixtureNames.flatMap((fixture) => {
+    const marks = expected[fixture].split(/\s+/);
+    if (marks.length !== columns.length) throw new Error(`row "${fixture}" has ${marks.length} marks`);
+    return columns.map((column, i) => ({ fixture, column, legal: marks[i] === 'L' }));
+  });
+
+  it('covers every saga status and every event type', () => {
+    const statuses = new Set(fixtureNames.map((name) => fixtures[name]().state.status));
+    expect([...statuses].sort()).toEqual(Object.values(SagaStatus).sort());
+    // A Record over SagaEventType: adding an event type without adding it here does not compile.
+    const allTypes: Record<SagaEventType, true> = {
+      SagaStarted: true,
+      StepStarted: true,
+      StepSucceeded: true,
+      StepFailed: true,
+      CompensationSucceeded: true,
+      CompensationFailed: true,
+      CancelRequested: true,
+      RetryRequested: true,
+      CompensationResolved: true,
+    };
+    expect(new Set(columns.map((c) => c.type))).toEqual(new Set(Object.keys(allTypes)));
+    for (const name of fixtureNames) expect(name.startsWith(fixtures[name]().state.status)).toBe(true);
+  });
+
+  it.each(cases)('$fixture x $column.label -> legal: $legal', ({ fixture, column, legal }) => {
+    const f = fixtures[fixture]();
+    const state = deepFreeze(f.state);
+    const snapshot = JSON.stringify(state);
+    const result = transition(def, state, column.make(f), { random: () => 0.5 });
+    expect(JSON.stringify(state)).toBe(snapshot);
+    if (legal) {
+      expect(result.ignored).toBeNull();
+      expect(result.state).not.toBe(state);
+      expect(result.history.length).toBeGreaterThan(0);
+      expect(result.history[0].seq).toBe(state.eventCount + 1);
+      expect(result.state.eventCount).toBe(state.eventCount + result.history.length);
+    } else {
+      expect(result.ignored).toEqual(expect.any(String));
+      expect(result.ignored).not.toBe('');
+      expect(result.state).toBe(state);
+      expect(result.commands).toEqual([]);
+      expect(result.history).toEqual([]);
+    }
+  });
+
+  it.each(['COMPLETED', 'COMPENSATED', 'CANCELLED'] as const)('says why a %s saga ignores events', (status) => {
+    const f = fixtures[status]();
+    expect(transition(def, f.state, { type: 'CancelRequested', by: 'op', reason: 'r' }).ignored).toBe(
+      `saga is ${status}`,
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scenarios.
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('a drone delivery', () => {
+  const stages: StageSpec[] = [
+    { name: 'validate-order', compensate: false },
+    'reserve-drone',
+    'load-package',
+    'charge-payment',
+    'dispatch-drone',
+    'notify-customer',
+  ];
+
+  it('runs every step in order and completes with the outputs by key', () => {
+    const h = harness(stages, { orderId: 'o-1' });
+    h.start();
+    expect(h.recorded).toEqual(['SagaStarted', 'StepScheduled validate-order#1']);
+    expect(h.last!.commands).toEqual([
+      {
+        type: 'DispatchStep',
+        step: 'validate-order',
+        phase: 'run',
+        attempt: 1,
+        delayMs: 0,
+        timeoutMs: TEST_TIMEOUT_MS,
+      },
+    ]);
+    const names = h.def.steps.map((s) => s.name);
+    for (let i = 0; i < names.length - 1; i++) {
+      h.succeed(names[i], { n: i });
+      expect(h.state.status).toBe('RUNNING');
+      expect(h.commands).toEqual([`run ${names[i + 1]}#1`]);
+    }
+    h.succeed('notify-customer', { n: 5 });
+    expect(h.recorded).toEqual(['StepSucceeded notify-customer#1', 'SagaCompleted']);
+    expect(h.commands).toEqual([]);
+    expect(h.state.status).toBe('COMPLETED');
+    expect(h.state.output).toEqual({
+      validateOrder: { n: 0 },
+      reserveDrone: { n: 1 },
+      loadPackage: { n: 2 },
+      chargePayment: { n: 3 },
+      dispatchDrone: { n: 4 },
+      notifyCustomer: { n: 5 },
+    });
+    // Outputs live in the state, never in history.
+    expect(h.history.every((e) => e.data === null || !('output' in e.data))).toBe(true);
+  });
+
+  it('undoes steps 4, 3, 2 in reverse order, one per transition, after a definite "no" at step 5', () => {
+    const h = harness(stages);
+    h.start();
+    for (const name of ['validate-order', 'reserve-drone', 'load-package', 'charge-payment']) h.succeed(name);
+
+    h.fail('dispatch-drone', definiteError('NO_DRONE_AVAILABLE'));
+    expect(h.recorded).toEqual([
+      'StepFailed dispatch-drone#1',
+      'SagaCompensating',
+      'CompensationScheduled charge-payment#1',
+    ]);
+    expect(h.last!.commands).toEqual([
+      {
+        type: 'DispatchStep',
+        step: 'charge-payment',
+        phase: 'undo',
+        attempt: 1,
+        delayMs: 0,
+        timeoutMs: TEST_COMPENSATION_TIMEOUT_MS,
+      },
+    ]);
+    expect(h.state.status).toBe('COMPENSATING');
+    expect(h.state.error).toEqual({
+      step: 'dispatch-drone',
+      code: 'NO_DRONE_AVAILABLE',
+      message: 'definite NO_DRONE_AVAILABLE',
+      transient: false,
+    });
+    expect(h.last!.history[1].data).toEqual({ reason: 'step "dispatch-drone" failed: definite NO_DRONE_AVAILABLE' });
+    expect(h.step('dispatch-drone')).toMatchObject({ status: 'FAILED', outcomeUnknown: false, compensation: null });
+    expect(h.step('charge-payment')).toMatchObject({
+      status: 'COMPENSATING',
+      compensation: { status: 'SCHEDULED', attempt: 1, attemptBase: 0, error: null },
+    });
+
+    h.undoStarted('charge-payment');
+    expect(h.step('charge-payment').compensation!.status).toBe('RUNNING');
+    h.undone('charge-payment');
+    expect(h.commands).toEqual(['undo load-package#1']);
+    h.undone('load-package');
+    expect(h.commands).toEqual(['undo reserve-drone#1']);
+    h.undone('reserve-drone');
+    expect(h.commands).toEqual([]);
+    expect(h.recorded).toEqual(['CompensationSucceeded reserve-drone#1', 'SagaCompensated']);
+
+    expect(h.state.status).toBe('COMPENSATED');
+    expect(Object.fromEntries(Object.entries(h.state.steps).map(([name, s]) => [name, s.status]))).toEqual({
+      'validate-order': 'SUCCEEDED',
+      'reserve-drone': 'COMPENSATED',
+      'load-package': 'COMPENSATED',
+      'charge-payment': 'COMPENSATED',
+      'dispatch-drone': 'FAILED',
+      'notify-customer': 'PENDING',
+    });
+    expect(h.history.map((e) => e.seq)).toEqual(h.history.map((_, i) => i + 1));
+    expect(h.state.eventCount).toBe(h.history.length);
+  });
+});
+
+describe('transient failures', () => {
+  it('retries with exponential backoff, then carries on after a success', () => {
+    const h = harness(['a', { name: 'b', retry: { maximumAttempts: 4 } }, 'c']);
+    h.start();
+    h.succeed('a');
+    h.fail('b', transientError());
+    expect(h.recorded).toEqual(['StepFailed b#1', 'StepRetryScheduled b#2']);
+    expect(h.last!.history[1].data).toEqual({ delayMs: 1_000 });
+    expect(h.commands).toEqual(['run b#2 +1000ms']);
+    expect(h.step('b')).toMatchObject({
+      status: 'RETRYING',
+      attempt: 2,
+      outcomeUnknown: true,
+      error: transientError(),
+    });
+
+    h.started('b');
+    expect(h.step('b').status).toBe('RUNNING');
+    h.fail('b', transientError());
+    expect(h.commands).toEqual(['run b#3 +2000ms']);
+    h.succeed('b', 42);
+    expect(h.step('b')).toMatchObject({
+      status: 'SUCCEEDED',
+      attempt: 3,
+      output: 42,
+      error: null,
+      outcomeUnknown: false,
+    });
+    expect(h.commands).toEqual(['run c#1']);
+  });
+
+  it('takes its jitter from env.random', () => {
+    const h = harness(['a', { name: 'b', retry: { jitter: 0.5 } }], {}, () => 0);
+    h.start();
+    h.succeed('a');
+    h.fail('b', transientError());
+    expect(h.commands).toEqual(['run b#2 +500ms']);
+  });
+
+  it("waits as long as the participant's retryAfterMs says", () => {
+    const h = harness(['a']);
+    h.start();
+    h.fail('a', transientError('RATE_LIMITED', { retryAfterMs: 7_000 }));
+    expect(h.commands).toEqual(['run a#2 +7000ms']);
+  });
+
+  it("treats a retryable error whose code is in the policy's nonRetryableCodes as definite", () => {
+    const h = harness(['a', { name: 'b', retry: { nonRetryableCodes: ['ACCOUNT_CLOSED'] } }]);
+    h.start();
+    h.succeed('a');
+    h.fail('b', transientError('ACCOUNT_CLOSED'));
+    expect(h.step('b')).toMatchObject({ status: 'FAILED', outcomeUnknown: false });
+    expect(h.commands).toEqual(['undo a#1']);
+  });
+
+  it('runs the exhausted step’s own undo first (its outcome is unknown), then the others', () => {
+    const h = harness(['a', 'b', { name: 'c', retry: { maximumAttempts: 2 } }, 'd']);
+    h.start();
+    h.succeed('a');
+    h.succeed('b');
+    h.fail('c', transientError());
+    expect(h.commands).toEqual(['run c#2 +1000ms']);
+    h.fail('c', transientError());
+    expect(h.recorded).toEqual(['StepFailed c#2', 'SagaCompensating', 'CompensationScheduled c#1']);
+    expect(h.commands).toEqual(['undo c#1']);
+    expect(h.step('c')).toMatchObject({ status: 'COMPENSATING', outcomeUnknown: true, attempt: 2 });
+    expect(h.state.error).toEqual({
+      step: 'c',
+      code: 'UNAVAILABLE',
+      message: 'transient UNAVAILABLE',
+      transient: true,
+    });
+    h.undone('c');
+    expect(h.commands).toEqual(['undo b#1']);
+    h.undone('b');
+    expect(h.commands).toEqual(['undo a#1']);
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+    expect(h.step('d').status).toBe('PENDING');
+  });
+
+  it('treats a timeout like any transient failure: retried, then undone when exhausted', () => {
+    const h = harness(['a', { name: 'b', retry: { maximumAttempts: 2 } }]);
+    h.start();
+    h.succeed('a');
+    h.fail('b', timeoutError());
+    expect(h.commands).toEqual(['run b#2 +1000ms']);
+    h.fail('b', timeoutError());
+    expect(h.commands).toEqual(['undo b#1']);
+    expect(h.state.error).toMatchObject({ step: 'b', code: 'TIMEOUT', transient: true });
+    h.undone('b');
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+  });
+
+  it('does not undo an exhausted step that has no compensation (read-only), but undoes the others', () => {
+    const h = harness(['a', { name: 'b', compensate: false, retry: { maximumAttempts: 1 } }]);
+    h.start();
+    h.succeed('a');
+    h.fail('b', { name: 'Error', code: 'DEADLINE_EXCEEDED', message: 'agent lost', retryable: true });
+    expect(h.step('b')).toMatchObject({ status: 'FAILED', outcomeUnknown: true, compensation: null });
+    expect(h.commands).toEqual(['undo a#1']);
+  });
+});
+
+describe('a parallel group', () => {
+  const stages: StageSpec[] = ['a', { group: 'reserve', steps: ['b', 'c'] }, 'd'];
+
+  it('dispatches its steps together and moves on when all succeeded', () => {
+    const h = harness(stages);
+    h.start();
+    h.succeed('a');
+    expect(h.commands).toEqual(['run b#1', 'run c#1']);
+    expect(h.recorded).toEqual(['StepSucceeded a#1', 'StepScheduled b#1', 'StepScheduled c#1']);
+    h.succeed('c');
+    expect(h.commands).toEqual([]);
+    h.succeed('b');
+    expect(h.commands).toEqual(['run d#1']);
+  });
+
+  it('waits for an in-flight sibling of a definite failure, then undoes it and the earlier stages', () => {
+    const h = harness(stages);
+    h.start();
+    h.succeed('a');
+    h.fail('b', definiteError());
+    expect(h.state.status).toBe('COMPENSATING');
+    expect(h.commands).toEqual([]);
+    expect(h.recorded).toEqual(['StepFailed b#1', 'SagaCompensating']);
+    h.started('c');
+    expect(h.commands).toEqual([]);
+    h.succeed('c');
+    expect(h.recorded).toEqual(['StepSucceeded c#1', 'CompensationScheduled c#1']);
+    expect(h.commands).toEqual(['undo c#1']);
+    h.undone('c');
+    expect(h.commands).toEqual(['undo a#1']);
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+    expect(h.step('b')).toMatchObject({ status: 'FAILED', compensation: null });
+  });
+
+  it('undoes no succeeded sibling while another is still in flight: the group is undone together', () => {
+    const h = harness(['a', { group: 'g', steps: ['b', 'c', 'x'] }]);
+    h.start();
+    h.succeed('a');
+    h.succeed('x');
+    h.fail('b', definiteError());
+    expect(h.commands).toEqual([]);
+    expect(h.step('x')).toMatchObject({ status: 'SUCCEEDED', compensation: null });
+    h.succeed('c');
+    expect(h.commands).toEqual(['undo c#1', 'undo x#1']);
+  });
+
+  it('on cancel, waits for the in-flight siblings before undoing the succeeded ones', () => {
+    const h = harness(['a', { group: 'g', steps: ['b', 'c'] }]);
+    h.start();
+    h.succeed('a');
+    h.succeed('b');
+    h.cancel();
+    expect(h.commands).toEqual([]);
+    h.fail('c', definiteError());
+    expect(h.commands).toEqual(['undo b#1']);
+  });
+
+  it('does not retry a sibling that fails transiently while compensating; undoes it (outcome unknown)', () => {
+    const h = harness(stages);
+    h.start();
+    h.succeed('a');
+    h.fail('b', definiteError());
+    h.fail('c', transientError());
+    expect(h.recorded).toEqual(['StepFailed c#1', 'CompensationScheduled c#1']);
+    expect(h.step('c')).toMatchObject({ status: 'COMPENSATING', outcomeUnknown: true });
+    expect(h.commands).toEqual(['undo c#1']);
+  });
+
+  it('does not undo a sibling that fails definitely while compensating', () => {
+    const h = harness(stages);
+    h.start();
+    h.succeed('a');
+    h.fail('b', definiteError());
+    h.fail('c', definiteError());
+    expect(h.commands).toEqual(['undo a#1']);
+  });
+
+  it('gives up a sibling waiting for its retry when the other fails definitely', () => {
+    const h = harness(stages);
+    h.start();
+    h.succeed('a');
+    h.fail('c', transientError());
+    expect(h.commands).toEqual(['run c#2 +1000ms']);
+    h.fail('b', definiteError());
+    expect(h.recorded).toEqual(['StepFailed b#1', 'SagaCompensating', 'StepFailed c#2', 'CompensationScheduled c#1']);
+    expect(h.last!.history[2].data).toMatchObject({ reason: 'retry abandoned: the saga is compensating' });
+    expect(h.commands).toEqual(['undo c#1']);
+    // The delayed job of attempt 2 finds itself stale.
+    expect(h.succeed('c', 'late', 2).ignored).toBe('step "c" is COMPENSATING');
+  });
+
+  it('undoes the group together when a later stage fails, and waits for all of it', () => {
+    const h = harness(stages);
+    h.start();
+    h.succeed('a');
+    h.succeed('b');
+    h.succeed('c');
+    h.fail('d', definiteError());
+    expect(h.commands).toEqual(['undo b#1', 'undo c#1']);
+    h.undone('c');
+    expect(h.commands).toEqual([]);
+    h.undoFailed('b', transientError());
+    expect(h.commands).toEqual(['undo b#2 +1000ms']);
+    h.undone('b');
+    expect(h.commands).toEqual(['undo a#1']);
+  });
+});
+
+describe('the pivot', () => {
+  const stages: StageSpec[] = [
+    'a',
+    { name: 'pivot', pivot: true, compensate: false },
+    { name: 'c', retry: { maximumAttempts: 2, maximumIntervalMs: 5_000 } },
+    'd',
+  ];
+
+  const pastPivot = () => {
+    const h = harness(stages);
+    h.start();
+    h.succeed('a');
+    h.succeed('pivot');
+    return h;
+  };
+
+  it('retries failures after it beyond maximumAttempts', () => {
+    const h = pastPivot();
+    const delays: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      h.fail('c', transientError());
+      delays.push(h.commands[0]);
+    }
+    expect(delays).toEqual([
+      'run c#2 +1000ms',
+      'run c#3 +2000ms',
+      'run c#4 +4000ms',
+      'run c#5 +5000ms',
+      'run c#6 +5000ms',
+      'run c#7 +5000ms',
+    ]);
+    expect(h.state.status).toBe('RUNNING');
+    h.succeed('c');
+    h.succeed('d');
+    expect(h.state.status).toBe('COMPLETED');
+  });
+
+  it('fails the saga with an alert on a definite "no" after it, never undoing; an operator retry re-runs it', () => {
+    const h = pastPivot();
+    h.fail('c', transientError());
+    h.fail('c', definiteError('ADDRESS_UNREACHABLE'));
+    expect(h.state.status).toBe('FAILED');
+    const error = { step: 'c', code: 'ADDRESS_UNREACHABLE', message: 'definite ADDRESS_UNREACHABLE', transient: false };
+    expect(h.state.error).toEqual(error);
+    expect(h.recorded).toEqual(['StepFailed c#2', 'SagaFailed']);
+    expect(h.last!.history[1].data).toEqual({ error });
+    expect(h.last!.commands).toEqual([{ type: 'RaiseAlert', error }]);
+    expect(h.step('a').status).toBe('SUCCEEDED');
+
+    expect(h.cancel().ignored).toBe('saga is FAILED: retry or resolve it');
+
+    h.retry();
+    expect(h.recorded).toEqual(['RetryRequested', 'StepScheduled c#3']);
+    expect(h.last!.history[0].data).toEqual({ by: 'ops@example.com', reason: 'participant fixed' });
+    expect(h.commands).toEqual(['run c#3']);
+    expect(h.state.status).toBe('RUNNING');
+    expect(h.state.error).toBeNull();
+    expect(h.step('c')).toMatchObject({ status: 'SCHEDULED', attempt: 3, attemptBase: 2, error: null });
+    // The new round's backoff starts over from the initial interval.
+    h.fail('c', transientError());
+    expect(h.commands).toEqual(['run c#4 +1000ms']);
+    h.succeed('c');
+    expect(h.commands).toEqual(['run d#1']);
+    h.succeed('d');
+    expect(h.state.status).toBe('COMPLETED');
+  });
+
+  it('ignores a cancel once it succeeded', () => {
+    const h = pastPivot();
+    expect(h.cancel().ignored).toBe('past the pivot step "pivot"');
+  });
+
+  it('compensates normally when the pivot itself fails', () => {
+    const h = harness(stages);
+    h.start();
+    h.succeed('a');
+    h.fail('pivot', definiteError());
+    expect(h.state.status).toBe('COMPENSATING');
+    expect(h.commands).toEqual(['undo a#1']);
+  });
+
+  it('records the outcome of an in-flight sibling while FAILED, and re-runs only what FAILED', () => {
+    const h = harness(['a', { name: 'pivot', pivot: true, compensate: false }, { group: 'ship', steps: ['c', 'd'] }]);
+    h.start();
+    h.succeed('a');
+    h.succeed('pivot');
+    h.fail('c', definiteError());
+    expect(h.state.status).toBe('FAILED');
+    h.succeed('d', 'ok');
+    expect(h.recorded).toEqual(['StepSucceeded d#1']);
+    expect(h.commands).toEqual([]);
+    expect(h.state.status).toBe('FAILED');
+    h.retry();
+    expect(h.commands).toEqual(['run c#2']);
+    h.succeed('c');
+    expect(h.state.status).toBe('COMPLETED');
+    expect(h.state.output).toEqual({ a: { from: 'a' }, pivot: { from: 'pivot' }, c: { from: 'c' }, d: 'ok' });
+  });
+
+  it('lets a sibling that fails while FAILED end FAILED, to be re-run by the operator retry', () => {
+    const h = harness(['a', { name: 'pivot', pivot: true, compensate: false }, { group: 'ship', steps: ['c', 'd'] }]);
+    h.start();
+    h.succeed('a');
+    h.succeed('pivot');
+    h.fail('c', definiteError());
+    h.fail('d', transientError());
+    expect(h.step('d')).toMatchObject({ status: 'FAILED', outcomeUnknown: true });
+    expect(h.commands).toEqual([]);
+    h.retry();
+    expect(h.commands).toEqual(['run c#2', 'run d#2']);
+  });
+});
+
+describe('a compensation that cannot finish', () => {
+  const stages: StageSpec[] = ['a', { name: 'b', compensationRetry: { maximumAttempts: 2 } }, 'c'];
+
+  const failing = () => {
+    const h = harness(stages);
+    h.start();
+    h.succeed('a');
+    h.succeed('b');
+    h.fail('c', definiteError());
+    expect(h.commands).toEqual(['undo b#1']);
+    return h;
+  };
+
+  it('retries, then leaves the saga FAILED with an alert; an operator retry resumes it to COMPENSATED', () => {
+    const h = failing();
+    h.undoFailed('b', transientError());
+    expect(h.recorded).toEqual(['CompensationFailed b#1', 'CompensationRetryScheduled b#2']);
+    expect(h.last!.history[1].data).toEqual({ delayMs: 1_000 });
+    expect(h.commands).toEqual(['undo b#2 +1000ms']);
+    expect(h.step('b').compensation).toMatchObject({ status: 'RETRYING', attempt: 2, error: transientError() });
+    h.undoStarted('b');
+    h.undoFailed('b', transientError('BANK_DOWN'));
+    expect(h.recorded).toEqual(['CompensationFailed b#2', 'SagaFailed']);
+    const error = { step: 'b', code: 'BANK_DOWN', message: 'transient BANK_DOWN', transient: true };
+    expect(h.last!.commands).toEqual([{ type: 'RaiseAlert', error }]);
+    expect(h.state).toMatchObject({ status: 'FAILED', error });
+    expect(h.step('b')).toMatchObject({
+      status: 'COMPENSATION_FAILED',
+      compensation: { status: 'FAILED', attempt: 2 },
+    });
+    expect(h.step('a')).toMatchObject({ status: 'SUCCEEDED', compensation: null });
+
+    h.retry();
+    expect(h.recorded).toEqual(['RetryRequested', 'CompensationScheduled b#3']);
+    expect(h.commands).toEqual(['undo b#3']);
+    expect(h.state).toMatchObject({ status: 'COMPENSATING', error: null });
+    expect(h.step('b')).toMatchObject({
+      status: 'COMPENSATING',
+      compensation: { status: 'SCHEDULED', attempt: 3, attemptBase: 2, error: null },
+    });
+    // A fresh budget of two attempts, with a backoff starting over.
+    h.undoFailed('b', transientError());
+    expect(h.commands).toEqual(['undo b#4 +1000ms']);
+    h.undone('b');
+    expect(h.commands).toEqual(['undo a#1']);
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+  });
+
+  it('fails at once on a definite "no"', () => {
+    const h = failing();
+    h.undoFailed('b', definiteError('REFUND_REFUSED'));
+    expect(h.state.status).toBe('FAILED');
+    expect(h.state.error).toEqual({
+      step: 'b',
+      code: 'REFUND_REFUSED',
+      message: 'definite REFUND_REFUSED',
+      transient: false,
+    });
+  });
+
+  it('carries on when an operator resolves it by hand', () => {
+    const h = failing();
+    h.undoFailed('b', definiteError());
+    h.resolve('b');
+    expect(h.recorded).toEqual(['CompensationResolved b', 'CompensationScheduled a#1']);
+    expect(h.last!.history[0].data).toEqual({ by: 'ops@example.com', reason: 'refunded by hand' });
+    expect(h.step('b')).toMatchObject({ status: 'COMPENSATED', compensation: { status: 'RESOLVED' } });
+    expect(h.state).toMatchObject({ status: 'COMPENSATING', error: null });
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+    expect(h.resolve('b').ignored).toBe('saga is COMPENSATED');
+  });
+
+  it('stays FAILED until every failed compensation of a group is resolved', () => {
+    const h = harness([{ group: 'g', steps: ['a', 'b'] }, 'c']);
+    h.start();
+    h.succeed('a');
+    h.succeed('b');
+    h.fail('c', definiteError());
+    expect(h.commands).toEqual(['undo a#1', 'undo b#1']);
+    h.undoFailed('a', definiteError());
+    expect(h.state.status).toBe('COMPENSATING'); // b still in flight
+    h.undoFailed('b', definiteError());
+    expect(h.state.status).toBe('FAILED');
+    expect(h.state.error?.step).toBe('a');
+    h.resolve('a');
+    expect(h.state.status).toBe('FAILED');
+    h.resolve('b');
+    expect(h.recorded).toEqual(['CompensationResolved b', 'SagaCompensated']);
+    expect(h.state.status).toBe('COMPENSATED');
+  });
+
+  it('lets a compensation that failed while its sibling is in flight be resolved before the saga fails', () => {
+    const h = harness([{ group: 'g', steps: ['a', 'b'] }, 'c']);
+    h.start();
+    h.succeed('a');
+    h.succeed('b');
+    h.fail('c', definiteError());
+    h.undoFailed('a', definiteError());
+    h.resolve('a');
+    expect(h.state.status).toBe('COMPENSATING');
+    h.undone('b');
+    expect(h.state.status).toBe('COMPENSATED');
+  });
+
+  it('re-dispatches every failed compensation of a group on retry', () => {
+    const h = harness([{ group: 'g', steps: ['a', 'b'] }, 'c']);
+    h.start();
+    h.succeed('a');
+    h.succeed('b');
+    h.fail('c', definiteError());
+    h.undoFailed('a', definiteError());
+    h.undoFailed('b', definiteError());
+    h.retry();
+    expect(h.commands).toEqual(['undo a#2', 'undo b#2']);
+  });
+});
+
+describe('cancel', () => {
+  it('waits for a step in flight, undoes it and the earlier ones, and ends CANCELLED', () => {
+    const h = harness(['a', 'b', 'c']);
+    h.start();
+    h.succeed('a');
+    h.started('b');
+    h.cancel('customer changed their mind');
+    expect(h.recorded).toEqual(['CancelRequested', 'SagaCompensating']);
+    expect(h.last!.history[0].data).toEqual({ by: 'ops@example.com', reason: 'customer changed their mind' });
+    expect(h.commands).toEqual([]);
+    expect(h.state).toMatchObject({
+      status: 'COMPENSATING',
+      cancelRequested: true,
+      error: { step: null, code: 'CANCELLED', message: 'customer changed their mind', transient: false },
+    });
+    h.succeed('b');
+    expect(h.commands).toEqual(['undo b#1']);
+    h.undone('b');
+    expect(h.commands).toEqual(['undo a#1']);
+    h.undone('a');
+    expect(h.recorded).toEqual(['CompensationSucceeded a#1', 'SagaCancelled']);
+    expect(h.state.status).toBe('CANCELLED');
+    expect(h.step('c').status).toBe('PENDING');
+  });
+
+  it('gives up a step waiting for its retry and undoes it at once', () => {
+    const h = harness(['a', 'b']);
+    h.start();
+    h.succeed('a');
+    h.fail('b', transientError());
+    h.cancel();
+    expect(h.recorded).toEqual(['CancelRequested', 'SagaCompensating', 'StepFailed b#2', 'CompensationScheduled b#1']);
+    expect(h.commands).toEqual(['undo b#1']);
+  });
+
+  it('during compensation only changes the end to CANCELLED, once', () => {
+    const h = harness(['a', 'b']);
+    h.start();
+    h.succeed('a');
+    h.fail('b', definiteError());
+    h.cancel();
+    expect(h.recorded).toEqual(['CancelRequested']);
+    expect(h.commands).toEqual([]);
+    expect(h.cancel().ignored).toBe('cancel already requested');
+    h.undone('a');
+    expect(h.state.status).toBe('CANCELLED');
+    expect(h.state.error?.code).toBe('DECLINED');
+  });
+
+  it('before the saga started ends it CANCELLED at once', () => {
+    const h = harness(['a']);
+    h.cancel();
+    expect(h.recorded).toEqual(['CancelRequested', 'SagaCompensating', 'SagaCancelled']);
+    expect(h.start().ignored).toBe('saga is CANCELLED');
+  });
+});
+
+describe('conditions', () => {
+  it('skips a step whose `when` is false, moves on in the same transition, and never undoes it', () => {
+    const seen: unknown[] = [];
+    const h = harness(
+      [
+        'a',
+        {
+          name: 'insure-package',
+          when: (ctx) => {
+            seen.push(ctx);
+            return (ctx.input as { insured: boolean }).insured;
+          },
+        },
+        'c',
+      ],
+      { insured: false },
+    );
+    h.start();
+    h.succeed('a', { weight: 3 });
+    expect(seen).toEqual([{ input: { insured: false }, steps: { a: { weight: 3 } } }]);
+    expect(h.recorded).toEqual(['StepSucceeded a#1', 'StepSkipped insure-package', 'StepScheduled c#1']);
+    expect(h.commands).toEqual(['run c#1']);
+    h.fail('c', definiteError());
+    expect(h.commands).toEqual(['undo a#1']);
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+    expect(h.step('insure-package')).toMatchObject({ status: 'SKIPPED', attempt: 0, compensation: null });
+  });
+
+  it('runs a step whose `when` is true, reading earlier outputs by key', () => {
+    const h = harness(['quote-price', { name: 'b', when: ({ steps }) => steps.quotePrice.total > 100 }]);
+    h.start();
+    h.succeed('quote-price', { total: 150 });
+    expect(h.commands).toEqual(['run b#1']);
+  });
+
+  it('completes at once when every step is skipped', () => {
+    const h = harness([
+      {
+        group: 'g',
+        steps: [
+          { name: 'a', when: () => false },
+          { name: 'b', when: () => false },
+        ],
+      },
+    ]);
+    h.start();
+    expect(h.recorded).toEqual(['SagaStarted', 'StepSkipped a', 'StepSkipped b', 'SagaCompleted']);
+    expect(h.state).toMatchObject({ status: 'COMPLETED', output: {} });
+  });
+
+  it('completes at once a saga without steps', () => {
+    const h = harness([]);
+    h.start();
+    expect(h.recorded).toEqual(['SagaStarted', 'SagaCompleted']);
+  });
+
+  it('fails a step whose `when` throws, definitely, dispatching none of its group', () => {
+    const h = harness([
+      'a',
+      {
+        group: 'g',
+        steps: [
+          'b',
+          {
+            name: 'c',
+            when: () => {
+              throw new Error('boom');
+            },
+          },
+        ],
+      },
+    ]);
+    h.start();
+    h.succeed('a');
+    expect(h.recorded).toEqual(['StepSucceeded a#1', 'StepFailed c', 'SagaCompensating', 'CompensationScheduled a#1']);
+    expect(h.commands).toEqual(['undo a#1']);
+    const error = {
+      name: 'ConditionError',
+      code: 'CONDITION_ERROR',
+      message: 'the condition of step "c" threw: boom',
+      retryable: false,
+    };
+    expect(h.step('c')).toMatchObject({ status: 'FAILED', outcomeUnknown: false, error, attempt: 0 });
+    expect(h.step('b').status).toBe('PENDING');
+    expect(h.state.error).toEqual({ step: 'c', code: 'CONDITION_ERROR', message: error.message, transient: false });
+  });
+
+  it('after the pivot, fails the saga on a throwing `when`; a retry evaluates it again', () => {
+    let broken = true;
+    const h = harness([
+      { name: 'pivot', pivot: true, compensate: false },
+      {
+        name: 'b',
+        when: () => {
+          if (broken) throw new Error('boom');
+          return true;
+        },
+      },
+    ]);
+    h.start();
+    h.succeed('pivot');
+    expect(h.state.status).toBe('FAILED');
+    expect(h.commands).toEqual(['alert CONDITION_ERROR']);
+    broken = false;
+    h.retry();
+    expect(h.recorded).toEqual(['RetryRequested', 'StepScheduled b#1']);
+    expect(h.commands).toEqual(['run b#1']);
+    expect(h.step('b')).toMatchObject({ status: 'SCHEDULED', attempt: 1, attemptBase: 0, error: null });
+  });
+});
+
+describe('stale, duplicate and unknown events', () => {
+  const running = () => {
+    const h = harness(['a', 'b']);
+    h.start();
+    return h;
+  };
+
+  it('ignores a duplicate outcome', () => {
+    const h = running();
+    h.succeed('a', 1);
+    expect(h.succeed('a', 2, 1).ignored).toBe('step "a" is SUCCEEDED');
+    expect(h.fail('a', transientError(), 1).ignored).toBe('step "a" is SUCCEEDED');
+    expect(h.step('a').output).toBe(1);
+  });
+
+  it('ignores an outcome of an earlier attempt', () => {
+    const h = running();
+    h.fail('a', transientError());
+    expect(h.succeed('a', 'stale', 1).ignored).toBe('stale attempt 1 of step "a" (current is 2)');
+    expect(h.fail('a', transientError(), 1).ignored).toBe('stale attempt 1 of step "a" (current is 2)');
+    expect(h.started('a', 1).ignored).toBe('stale attempt 1 of step "a" (current is 2)');
+    expect(h.succeed('a', 'future', 3).ignored).toBe('stale attempt 3 of step "a" (current is 2)');
+  });
+
+  it('ignores a second StepStarted', () => {
+    const h = running();
+    h.started('a');
+    expect(h.started('a').ignored).toBe('step "a" is RUNNING');
+    h.succeed('a');
+    expect(h.step('a').status).toBe('SUCCEEDED');
+  });
+
+  it('ignores stale and duplicate compensation outcomes', () => {
+    const h = running();
+    h.succeed('a');
+    h.fail('b', definiteError());
+    h.undoFailed('a', transientError());
+    expect(h.undone('a', 1).ignored).toBe('stale attempt 1 of step "a" (current is 2)');
+    expect(h.undoStarted('a', 1).ignored).toBe('stale attempt 1 of step "a" (current is 2)');
+    h.undoStarted('a');
+    expect(h.undoStarted('a').ignored).toBe('compensation of step "a" is RUNNING');
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+  });
+
+  it('ignores an outcome of a compensation never dispatched, and a resolve of one that did not fail', () => {
+    const h = running();
+    h.succeed('a');
+    h.fail('b', definiteError());
+    expect(h.undone('b', 1).ignored).toBe('compensation of step "b" is not dispatched');
+    expect(h.resolve('a').ignored).toBe('compensation of step "a" is SCHEDULED');
+  });
+
+  it.each(['nope', 'constructor', '__proto__', 'toString'])('ignores the unknown step "%s"', (step) => {
+    const h = running();
+    expect(h.succeed(step, 1, 1).ignored).toBe(`unknown step "${step}"`);
+    expect(h.fail(step, transientError(), 1).ignored).toBe(`unknown step "${step}"`);
+    expect(h.started(step, 1).ignored).toBe(`unknown step "${step}"`);
+    expect(h.undone(step, 1).ignored).toBe(`unknown step "${step}"`);
+    expect(h.resolve(step).ignored).toBe(`unknown step "${step}"`);
+  });
+
+  it('ignores an unknown event type', () => {
+    const h = running();
+    expect(h.send({ type: 'StepExploded' } as unknown as SagaEvent).ignored).toBe('unknown event type "StepExploded"');
+  });
+
+  it('ignores a second SagaStarted', () => {
+    const h = running();
+    expect(h.start().ignored).toBe('saga already started');
+  });
+
+  it('ignores a retry of a RUNNING saga, and of a FAILED one where nothing FAILED', () => {
+    const h = running();
+    expect(h.retry().ignored).toBe('saga is RUNNING');
+    const odd = deepFreeze({ ...h.state, status: SagaStatus.FAILED });
+    const result = transition(h.def, odd, { type: 'RetryRequested', by: 'op', reason: 'r' });
+    expect(result).toEqual({ state: odd, commands: [], history: [], ignored: 'nothing has FAILED' });
+    expect(result.state).toBe(odd);
+  });
+});
+
+describe('purity', () => {
+  it('keeps the identity of steps it did not change, and copies those it did', () => {
+    const h = harness(['a', 'b', 'c']);
+    h.start();
+    const before = h.state;
+    h.succeed('a');
+    expect(h.state.steps).not.toBe(before.steps);
+    expect(h.state.steps.c).toBe(before.steps.c);
+    expect(h.state.steps.a).not.toBe(before.steps.a);
+    expect(h.state.steps.b).not.toBe(before.steps.b);
+    expect(before.steps.a.status).toBe('SCHEDULED');
+  });
+
+  it('never mutates a deep-frozen state along a whole saga (the harness checks every call)', () => {
+    const h = harness(['a', { group: 'g', steps: ['b', 'c'] }, 'd']);
+    h.start();
+    h.succeed('a');
+    h.fail('b', transientError());
+    h.succeed('b');
+    h.succeed('c');
+    h.fail('d', definiteError());
+    h.undoFailed('b', transientError());
+    h.undone('b');
+    h.undone('c');
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+    expect(describeHistory(h.history).length).toBe(h.state.eventCount);
+    expect(h.history.map((e) => e.seq)).toEqual(h.history.map((_, i) => i + 1));
+  });
+
+  it('defaults env to Math.random', () => {
+    const def = makeDefinition(['a']);
+    const started = transition(def, initialState(def, {}), { type: 'SagaStarted' });
+    const result = transition(def, started.state, {
+      type: 'StepFailed',
+      step: 'a',
+      attempt: 1,
+      error: transientError(),
+    });
+    expect(result.commands).toEqual([expect.objectContaining({ type: 'DispatchStep', attempt: 2, delayMs: 1_000 })]);
+  });
+});

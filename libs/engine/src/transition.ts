@@ -1,0 +1,660 @@
+/**
+ * The saga state machine: `(definition, state, event) -> (new state, commands, history)`. Pure: no I/O, no clock,
+ * randomness only from `env`. The scheduler loads a checkpoint, calls `transition`, and commits the result as one
+ * compare-and-set; the supervisor and the API only ever feed it events.
+ *
+ * ## What retries, what compensates
+ *
+ * | A step, saga RUNNING              | The step                        | Then                               |
+ * | --------------------------------- | ------------------------------- | ---------------------------------- |
+ * | succeeded                         | SUCCEEDED                       | next stage, or COMPLETED           |
+ * | `when` false                      | SKIPPED: never run nor undone   | as if it succeeded, no output      |
+ * | `when` threw                      | FAILED `CONDITION_ERROR`        | as a definite "no"                 |
+ * | transient (retryable, timeout)    | RETRYING after a backoff        | -                                  |
+ * | transient, attempts exhausted     | FAILED, outcome unknown         | COMPENSATING, its own undo first   |
+ * | definite "no" (NonRetryableError) | FAILED, nothing to undo         | COMPENSATING the earlier steps     |
+ * | transient, after the pivot        | RETRYING forever (no limit)     | -                                  |
+ * | definite "no", after the pivot    | FAILED                          | saga FAILED + alert, no undo       |
+ *
+ * | A compensation                    | The compensation                | Then                               |
+ * | --------------------------------- | ------------------------------- | ---------------------------------- |
+ * | succeeded                         | SUCCEEDED (step COMPENSATED)    | previous stage, or COMPENSATED     |
+ * | transient, attempts left          | RETRYING after a backoff        | -                                  |
+ * | definite "no", attempts exhausted | FAILED (COMPENSATION_FAILED)    | stage settled: saga FAILED + alert |
+ * | `RetryRequested` (saga FAILED)    | SCHEDULED, fresh attempt budget | COMPENSATING                       |
+ * | `CompensationResolved`            | RESOLVED (step COMPENSATED)     | none other FAILED: goes on         |
+ *
+ * Compensation walks the stages backwards, one stage at a time (a parallel group's undos go together). A step
+ * needs undoing when it SUCCEEDED, or FAILED with an unknown outcome, and has a `compensate`. Nothing of a stage
+ * is undone while a forward attempt of that stage (or a later one) is still in flight: its outcome is awaited (the
+ * supervisor reports `DEADLINE_EXCEEDED` if its agent died), and a late success is undone like any other. A step
+ * waiting for a retry's backoff when compensation begins gives up (FAILED, outcome unknown, undone); its delayed
+ * job finds itself stale. PENDING steps stay PENDING. Outside RUNNING nothing forward is retried: an attempt that
+ * fails while the saga is COMPENSATING or FAILED ends FAILED (undone if its outcome is unknown, re-run by an
+ * operator retry if it is past the pivot), and one that succeeds while FAILED is recorded.
+ *
+ * An operator may cancel a RUNNING saga until its pivot succeeded: the saga compensates as above and ends
+ * CANCELLED. Terminal sagas (COMPLETED, COMPENSATED, CANCELLED) ignore every event; so do stale attempts,
+ * duplicate outcomes and unknown steps. An ignored event returns the input state itself, with `ignored` set.
+ *
+ * Attempt numbers only grow (they are part of job ids); an operator retry starts a new round whose budget counts
+ * from `attemptBase`, and whose backoff starts again from `initialIntervalMs`. A step whose `when` threw after the
+ * pivot was never dispatched: an operator retry puts it back to PENDING, so that its condition is evaluated again.
+ */
+import { computeBackoffMs, hasAttemptsLeft, isDefiniteFailure } from './backoff';
+import { HistoryType } from './history';
+import { stepOutputs } from './outputs';
+import { CompensationStatus, SagaStatus, StepPhase, StepStatus, isTerminal } from './status';
+import type {
+  ErrorInfo,
+  HistoryEntry,
+  SagaCommand,
+  SagaDefinition,
+  SagaError,
+  SagaEvent,
+  SagaState,
+  StageDefinition,
+  StepDefinition,
+  StepState,
+  TransitionEnv,
+  TransitionResult,
+} from './types';
+
+const STEP_IN_FLIGHT: readonly StepStatus[] = [StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.RETRYING];
+const COMPENSATION_IN_FLIGHT: readonly CompensationStatus[] = [
+  CompensationStatus.SCHEDULED,
+  CompensationStatus.RUNNING,
+  CompensationStatus.RETRYING,
+];
+
+/** An attempt of the step's action is dispatched and has not reported its outcome yet. */
+export function isStepInFlight(step: StepState): boolean {
+  return STEP_IN_FLIGHT.includes(step.status);
+}
+
+/** An attempt of the step's compensation is dispatched and has not reported its outcome yet. */
+export function isCompensationInFlight(step: StepState): boolean {
+  return step.compensation !== null && COMPENSATION_IN_FLIGHT.includes(step.compensation.status);
+}
+
+export function transition(
+  def: SagaDefinition,
+  state: SagaState,
+  event: SagaEvent,
+  env: TransitionEnv = { random: () => Math.random() },
+): TransitionResult {
+  if (isTerminal(state.status)) return ignore(state, `saga is ${state.status}`);
+  switch (event.type) {
+    case 'SagaStarted':
+      return onSagaStarted(new Draft(def, state, env));
+    case 'StepStarted':
+      return onStepStarted(new Draft(def, state, env), event);
+    case 'StepSucceeded':
+      return onStepSucceeded(new Draft(def, state, env), event);
+    case 'StepFailed':
+      return onStepFailed(new Draft(def, state, env), event);
+    case 'CompensationSucceeded':
+      return onCompensationSucceeded(new Draft(def, state, env), event);
+    case 'CompensationFailed':
+      return onCompensationFailed(new Draft(def, state, env), event);
+    case 'CancelRequested':
+      return onCancelRequested(new Draft(def, state, env), event);
+    case 'RetryRequested':
+      return onRetryRequested(new Draft(def, state, env), event);
+    case 'CompensationResolved':
+      return onCompensationResolved(new Draft(def, state, env), event);
+    default: {
+      // Events arrive from queues as JSON: an unknown type is ignored, not thrown.
+      const _never: never = event;
+      return ignore(state, `unknown event type "${String((event as { type?: unknown }).type)}"`);
+    }
+  }
+}
+
+type EventOf<T extends SagaEvent['type']> = Extract<SagaEvent, { type: T }>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Event handlers. Each checks legality against the untouched input state first, then edits the draft.
+// ---------------------------------------------------------------------------------------------------------------
+
+function onSagaStarted(d: Draft): TransitionResult {
+  if (d.base.eventCount !== 0 || d.base.status !== SagaStatus.RUNNING) return d.ignore('saga already started');
+  d.record(HistoryType.SagaStarted, null, null, null);
+  advance(d);
+  return d.result();
+}
+
+function onStepStarted(d: Draft, event: EventOf<'StepStarted'>): TransitionResult {
+  const step = d.lookup(event.step);
+  if (!step) return d.ignore(`unknown step "${event.step}"`);
+  switch (event.phase) {
+    case StepPhase.RUN: {
+      if (step.status !== StepStatus.SCHEDULED && step.status !== StepStatus.RETRYING) {
+        return d.ignore(`step "${event.step}" is ${step.status}`);
+      }
+      if (event.attempt !== step.attempt) return d.ignore(staleAttempt(event.step, event.attempt, step.attempt));
+      d.edit(event.step).status = StepStatus.RUNNING;
+      d.record(HistoryType.StepStarted, event.step, event.attempt, null);
+      return d.result();
+    }
+    case StepPhase.UNDO: {
+      const comp = step.compensation;
+      if (comp?.status !== CompensationStatus.SCHEDULED && comp?.status !== CompensationStatus.RETRYING) {
+        return d.ignore(`compensation of step "${event.step}" is ${comp?.status ?? 'not dispatched'}`);
+      }
+      if (event.attempt !== comp.attempt) return d.ignore(staleAttempt(event.step, event.attempt, comp.attempt));
+      d.editCompensation(event.step).status = CompensationStatus.RUNNING;
+      d.record(HistoryType.CompensationStarted, event.step, event.attempt, null);
+      return d.result();
+    }
+    default: {
+      const _never: never = event.phase;
+      return d.ignore(`unknown phase "${String(event.phase)}"`);
+    }
+  }
+}
+
+function onStepSucceeded(d: Draft, event: EventOf<'StepSucceeded'>): TransitionResult {
+  const illegal = checkRunOutcome(d, event.step, event.attempt);
+  if (illegal !== null) return d.ignore(illegal);
+  const step = d.edit(event.step);
+  step.status = StepStatus.SUCCEEDED;
+  step.output = event.output;
+  step.error = null;
+  step.outcomeUnknown = false;
+  d.record(HistoryType.StepSucceeded, event.step, event.attempt, null);
+  // RUNNING: on to the next stage. COMPENSATING: the late success needs undoing. FAILED: recorded only.
+  if (d.state.status === SagaStatus.RUNNING) advance(d);
+  else continueCompensation(d);
+  return d.result();
+}
+
+function onStepFailed(d: Draft, event: EventOf<'StepFailed'>): TransitionResult {
+  const illegal = checkRunOutcome(d, event.step, event.attempt);
+  if (illegal !== null) return d.ignore(illegal);
+  const def = d.def.stepsByName[event.step];
+  const current = d.base.steps[event.step];
+  const { error } = event;
+  const definite = isDefiniteFailure(def.retry, error);
+  const postPivot = isPostPivot(d, event.step);
+
+  if (
+    d.base.status === SagaStatus.RUNNING &&
+    !definite &&
+    (postPivot || hasAttemptsLeft(def.retry, current.attempt, current.attemptBase))
+  ) {
+    const delayMs = computeBackoffMs(
+      def.retry,
+      current.attempt - current.attemptBase,
+      d.env.random(),
+      error.retryAfterMs,
+    );
+    const next = current.attempt + 1;
+    const step = d.edit(event.step);
+    step.status = StepStatus.RETRYING;
+    step.attempt = next;
+    step.error = error;
+    step.outcomeUnknown = true;
+    d.record(HistoryType.StepFailed, event.step, event.attempt, { error });
+    d.record(HistoryType.StepRetryScheduled, event.step, next, { delayMs });
+    d.dispatch(def, StepPhase.RUN, next, delayMs);
+    return d.result();
+  }
+
+  const step = d.edit(event.step);
+  step.status = StepStatus.FAILED;
+  step.error = error;
+  // A definite "no" had no effect to undo; exhausted retries or a timeout may have had one.
+  step.outcomeUnknown = !definite;
+  d.record(HistoryType.StepFailed, event.step, event.attempt, { error });
+  stepFailedForGood(d, event.step, error, definite);
+  return d.result();
+}
+
+function onCompensationSucceeded(d: Draft, event: EventOf<'CompensationSucceeded'>): TransitionResult {
+  const illegal = checkUndoOutcome(d, event.step, event.attempt);
+  if (illegal !== null) return d.ignore(illegal);
+  const comp = d.editCompensation(event.step);
+  comp.status = CompensationStatus.SUCCEEDED;
+  comp.error = null;
+  d.edit(event.step).status = StepStatus.COMPENSATED;
+  d.record(HistoryType.CompensationSucceeded, event.step, event.attempt, null);
+  continueCompensation(d);
+  return d.result();
+}
+
+function onCompensationFailed(d: Draft, event: EventOf<'CompensationFailed'>): TransitionResult {
+  const illegal = checkUndoOutcome(d, event.step, event.attempt);
+  if (illegal !== null) return d.ignore(illegal);
+  const def = d.def.stepsByName[event.step];
+  const policy = def.compensationRetry;
+  const { error } = event;
+  const comp = d.editCompensation(event.step);
+
+  if (!isDefiniteFailure(policy, error) && hasAttemptsLeft(policy, comp.attempt, comp.attemptBase)) {
+    const delayMs = computeBackoffMs(policy, comp.attempt - comp.attemptBase, d.env.random(), error.retryAfterMs);
+    const next = comp.attempt + 1;
+    comp.status = CompensationStatus.RETRYING;
+    comp.attempt = next;
+    comp.error = error;
+    d.record(HistoryType.CompensationFailed, event.step, event.attempt, { error });
+    d.record(HistoryType.CompensationRetryScheduled, event.step, next, { delayMs });
+    d.dispatch(def, StepPhase.UNDO, next, delayMs);
+    return d.result();
+  }
+
+  comp.status = CompensationStatus.FAILED;
+  comp.error = error;
+  d.edit(event.step).status = StepStatus.COMPENSATION_FAILED;
+  d.record(HistoryType.CompensationFailed, event.step, event.attempt, { error });
+  continueCompensation(d);
+  return d.result();
+}
+
+function onCancelRequested(d: Draft, event: EventOf<'CancelRequested'>): TransitionResult {
+  const status = d.base.status;
+  switch (status) {
+    case SagaStatus.RUNNING: {
+      const pivot = succeededPivot(d);
+      if (pivot !== null) return d.ignore(`past the pivot step "${pivot.name}"`);
+      d.state.cancelRequested = true;
+      d.record(HistoryType.CancelRequested, null, null, { by: event.by, reason: event.reason });
+      enterCompensating(
+        d,
+        { step: null, code: 'CANCELLED', message: event.reason, transient: false },
+        `cancelled by ${event.by}: ${event.reason}`,
+      );
+      return d.result();
+    }
+    case SagaStatus.COMPENSATING:
+      if (d.base.cancelRequested) return d.ignore('cancel already requested');
+      // Already undoing: it only changes how the saga ends (CANCELLED instead of COMPENSATED).
+      d.state.cancelRequested = true;
+      d.record(HistoryType.CancelRequested, null, null, { by: event.by, reason: event.reason });
+      return d.result();
+    case SagaStatus.FAILED:
+      return d.ignore('saga is FAILED: retry or resolve it');
+    case SagaStatus.COMPLETED:
+    case SagaStatus.COMPENSATED:
+    case SagaStatus.CANCELLED:
+      return d.ignore(`saga is ${status}`);
+    default: {
+      const _never: never = status;
+      return d.ignore(`unknown saga status "${String(status)}"`);
+    }
+  }
+}
+
+function onRetryRequested(d: Draft, event: EventOf<'RetryRequested'>): TransitionResult {
+  if (d.base.status !== SagaStatus.FAILED) return d.ignore(`saga is ${d.base.status}`);
+  const names = d.def.steps.map((s) => s.name).filter((name) => Object.hasOwn(d.base.steps, name));
+  const failedCompensations = names.filter(
+    (name) => d.base.steps[name].compensation?.status === CompensationStatus.FAILED,
+  );
+  const failedSteps = names.filter((name) => d.base.steps[name].status === StepStatus.FAILED && isPostPivot(d, name));
+  if (failedCompensations.length === 0 && failedSteps.length === 0) return d.ignore('nothing has FAILED');
+
+  d.record(HistoryType.RetryRequested, null, null, { by: event.by, reason: event.reason });
+  d.state.error = null;
+  if (failedCompensations.length > 0) {
+    d.state.status = SagaStatus.COMPENSATING;
+    for (const name of failedCompensations) {
+      const prev = d.base.steps[name].compensation!.attempt;
+      dispatchUndo(d, name, prev + 1, prev);
+    }
+    continueCompensation(d);
+    return d.result();
+  }
+
+  d.state.status = SagaStatus.RUNNING;
+  for (const name of failedSteps) {
+    const step = d.edit(name);
+    step.error = null;
+    if (step.attempt === 0) {
+      // Never dispatched (its `when` threw): back to PENDING, so that `advance` evaluates the condition again.
+      step.status = StepStatus.PENDING;
+    } else {
+      step.attemptBase = step.attempt;
+      scheduleRun(d, name);
+    }
+  }
+  advance(d);
+  return d.result();
+}
+
+function onCompensationResolved(d: Draft, event: EventOf<'CompensationResolved'>): TransitionResult {
+  const step = d.lookup(event.step);
+  if (!step) return d.ignore(`unknown step "${event.step}"`);
+  if (step.compensation?.status !== CompensationStatus.FAILED) {
+    return d.ignore(`compensation of step "${event.step}" is ${step.compensation?.status ?? 'not dispatched'}`);
+  }
+  d.editCompensation(event.step).status = CompensationStatus.RESOLVED;
+  d.edit(event.step).status = StepStatus.COMPENSATED;
+  d.record(HistoryType.CompensationResolved, event.step, null, { by: event.by, reason: event.reason });
+  if (d.state.status === SagaStatus.FAILED && !d.names().some((name) => compensationFailed(d.step(name)))) {
+    d.state.status = SagaStatus.COMPENSATING;
+    d.state.error = null;
+  }
+  continueCompensation(d);
+  return d.result();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Moves shared by the handlers.
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Saga RUNNING: dispatches the first stage that is not settled (every step SUCCEEDED or SKIPPED), evaluating the
+ * `when` of its PENDING steps; a stage whose steps are all skipped is settled at once and the next one follows.
+ * Every stage settled: COMPLETED.
+ */
+function advance(d: Draft): void {
+  if (d.state.status !== SagaStatus.RUNNING) return;
+  for (const stage of d.def.stages) {
+    if (isStageSettled(d, stage)) continue;
+    const pending = stage.steps.filter((name) => d.step(name).status === StepStatus.PENDING);
+    // Conditions of a parallel group are all evaluated before any sibling is dispatched, so that a throwing one
+    // does not leave siblings dispatched only to be undone.
+    const verdicts = pending.map((name) => ({ name, verdict: evaluateWhen(d, d.def.stepsByName[name]) }));
+    const broken = verdicts.flatMap(({ name, verdict }) => (verdict === true || verdict === false ? [] : [name]));
+    if (broken.length > 0) {
+      for (const { name, verdict } of verdicts) {
+        if (verdict === true || verdict === false) continue;
+        const step = d.edit(name);
+        step.status = StepStatus.FAILED;
+        step.error = verdict;
+        step.outcomeUnknown = false;
+        d.record(HistoryType.StepFailed, name, null, { error: verdict });
+      }
+      stepFailedForGood(d, broken[0], d.step(broken[0]).error!, true);
+      return;
+    }
+    for (const { name, verdict } of verdicts) {
+      if (verdict) {
+        scheduleRun(d, name);
+      } else {
+        d.edit(name).status = StepStatus.SKIPPED;
+        d.record(HistoryType.StepSkipped, name, null, null);
+      }
+    }
+    if (!isStageSettled(d, stage)) return;
+  }
+  d.state.status = SagaStatus.COMPLETED;
+  d.state.output = stepOutputs(d.def, d.state);
+  d.record(HistoryType.SagaCompleted, null, null, null);
+}
+
+/** The step has just ended FAILED (no more retries): what it means for the saga. */
+function stepFailedForGood(d: Draft, name: string, error: ErrorInfo, definite: boolean): void {
+  const status = d.state.status;
+  switch (status) {
+    case SagaStatus.RUNNING: {
+      const sagaError: SagaError = { step: name, message: error.message, code: error.code, transient: !definite };
+      // After the pivot only a definite "no" ends up here (anything else retries forever): an operator must act.
+      if (isPostPivot(d, name)) enterFailed(d, sagaError);
+      else enterCompensating(d, sagaError, `step "${name}" failed: ${error.message}`);
+      return;
+    }
+    case SagaStatus.COMPENSATING:
+      // A parallel sibling or an attempt in flight when the saga began compensating: it is awaited, not retried.
+      continueCompensation(d);
+      return;
+    case SagaStatus.FAILED:
+    case SagaStatus.COMPLETED:
+    case SagaStatus.COMPENSATED:
+    case SagaStatus.CANCELLED:
+      return;
+    default: {
+      const _never: never = status;
+      return;
+    }
+  }
+}
+
+function enterCompensating(d: Draft, error: SagaError, reason: string): void {
+  d.state.status = SagaStatus.COMPENSATING;
+  d.state.error = error;
+  d.record(HistoryType.SagaCompensating, null, null, { reason });
+  // A step waiting for a retry's backoff gives up now; its delayed job will find itself stale. Steps SCHEDULED or
+  // RUNNING are awaited: their outcome is unknown until they report.
+  for (const name of d.names()) {
+    const current = d.step(name);
+    if (current.status !== StepStatus.RETRYING) continue;
+    const step = d.edit(name);
+    step.status = StepStatus.FAILED;
+    step.outcomeUnknown = true;
+    d.record(HistoryType.StepFailed, name, step.attempt, {
+      error: step.error,
+      reason: 'retry abandoned: the saga is compensating',
+    });
+  }
+  continueCompensation(d);
+}
+
+function enterFailed(d: Draft, error: SagaError): void {
+  d.state.status = SagaStatus.FAILED;
+  d.state.error = error;
+  d.record(HistoryType.SagaFailed, null, null, { error });
+  d.commands.push({ type: 'RaiseAlert', error });
+}
+
+/**
+ * Saga COMPENSATING: walks the stages backwards to the first one not finished, and dispatches its undos once no
+ * forward attempt from that stage on is in flight. A stage is finished when none of its steps needs undoing, none
+ * is in flight (either way) and none's compensation FAILED. A FAILED compensation, once its stage has nothing in
+ * flight, makes the saga FAILED. Every stage finished: COMPENSATED, or CANCELLED when an operator asked.
+ */
+function continueCompensation(d: Draft): void {
+  if (d.state.status !== SagaStatus.COMPENSATING) return;
+  const stages = d.def.stages;
+  for (let k = stages.length - 1; k >= 0; k--) {
+    const stage = stages[k];
+    if (isStageFinished(d, stage)) continue;
+    if (stages.slice(k).some((s) => s.steps.some((name) => isStepInFlight(d.step(name))))) return;
+    for (const name of stage.steps) {
+      if (needsUndo(d, name)) dispatchUndo(d, name, 1, 0);
+    }
+    if (stage.steps.some((name) => isCompensationInFlight(d.step(name)))) return;
+    const failed = stage.steps.find((name) => compensationFailed(d.step(name)));
+    if (failed !== undefined) {
+      const error = d.step(failed).compensation!.error;
+      const policy = d.def.stepsByName[failed].compensationRetry;
+      enterFailed(d, {
+        step: failed,
+        message: error?.message ?? 'compensation failed',
+        code: error?.code ?? 'COMPENSATION_FAILED',
+        transient: error !== null && !isDefiniteFailure(policy, error),
+      });
+    }
+    return;
+  }
+  if (d.state.cancelRequested) {
+    d.state.status = SagaStatus.CANCELLED;
+    d.record(HistoryType.SagaCancelled, null, null, null);
+  } else {
+    d.state.status = SagaStatus.COMPENSATED;
+    d.record(HistoryType.SagaCompensated, null, null, null);
+  }
+}
+
+function scheduleRun(d: Draft, name: string): void {
+  const step = d.edit(name);
+  step.status = StepStatus.SCHEDULED;
+  step.attempt += 1;
+  d.dispatch(d.def.stepsByName[name], StepPhase.RUN, step.attempt, 0);
+  d.record(HistoryType.StepScheduled, name, step.attempt, null);
+}
+
+function dispatchUndo(d: Draft, name: string, attempt: number, attemptBase: number): void {
+  const step = d.edit(name);
+  step.status = StepStatus.COMPENSATING;
+  step.compensation = { status: CompensationStatus.SCHEDULED, attempt, attemptBase, error: null };
+  d.dispatch(d.def.stepsByName[name], StepPhase.UNDO, attempt, 0);
+  d.record(HistoryType.CompensationScheduled, name, attempt, null);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Predicates.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Why an outcome of the step's action is not applicable, or null when it is. */
+function checkRunOutcome(d: Draft, name: string, attempt: number): string | null {
+  const step = d.lookup(name);
+  if (!step) return `unknown step "${name}"`;
+  if (!isStepInFlight(step)) return `step "${name}" is ${step.status}`;
+  if (attempt !== step.attempt) return staleAttempt(name, attempt, step.attempt);
+  return null;
+}
+
+/** Why an outcome of the step's compensation is not applicable, or null when it is. */
+function checkUndoOutcome(d: Draft, name: string, attempt: number): string | null {
+  const step = d.lookup(name);
+  if (!step) return `unknown step "${name}"`;
+  if (!isCompensationInFlight(step)) {
+    return `compensation of step "${name}" is ${step.compensation?.status ?? 'not dispatched'}`;
+  }
+  if (attempt !== step.compensation!.attempt) return staleAttempt(name, attempt, step.compensation!.attempt);
+  return null;
+}
+
+function staleAttempt(name: string, got: number, current: number): string {
+  return `stale attempt ${got} of step "${name}" (current is ${current})`;
+}
+
+function isStageSettled(d: Draft, stage: StageDefinition): boolean {
+  return stage.steps.every((name) => {
+    const status = d.step(name).status;
+    return status === StepStatus.SUCCEEDED || status === StepStatus.SKIPPED;
+  });
+}
+
+function isStageFinished(d: Draft, stage: StageDefinition): boolean {
+  return stage.steps.every((name) => {
+    const step = d.step(name);
+    return !needsUndo(d, name) && !isStepInFlight(step) && !isCompensationInFlight(step) && !compensationFailed(step);
+  });
+}
+
+/** It may have taken effect, it can be undone, and its undo has not been dispatched yet. */
+function needsUndo(d: Draft, name: string): boolean {
+  const step = d.step(name);
+  const mayHaveEffect =
+    step.status === StepStatus.SUCCEEDED || (step.status === StepStatus.FAILED && step.outcomeUnknown);
+  return mayHaveEffect && d.def.stepsByName[name].compensate !== null && step.compensation === null;
+}
+
+function compensationFailed(step: StepState): boolean {
+  return step.compensation?.status === CompensationStatus.FAILED;
+}
+
+/** The SUCCEEDED pivot step of the earliest stage, if any. */
+function succeededPivot(d: Draft): StepDefinition | null {
+  let found: StepDefinition | null = null;
+  for (const def of d.def.steps) {
+    if (!def.pivot || d.step(def.name).status !== StepStatus.SUCCEEDED) continue;
+    if (found === null || def.stage < found.stage) found = def;
+  }
+  return found;
+}
+
+/** The step belongs to a stage after the stage of a SUCCEEDED pivot: it is retried, never compensated. */
+function isPostPivot(d: Draft, name: string): boolean {
+  const pivot = succeededPivot(d);
+  return pivot !== null && d.def.stepsByName[name].stage > pivot.stage;
+}
+
+/** true or false as the step's `when` says (none: true), or the error to fail the step with when it threw. */
+function evaluateWhen(d: Draft, def: StepDefinition): boolean | ErrorInfo {
+  if (def.when === null) return true;
+  try {
+    return Boolean(def.when({ input: d.state.input, steps: stepOutputs(d.def, d.state) }));
+  } catch (thrown) {
+    const detail = thrown instanceof Error ? thrown.message : String(thrown);
+    return {
+      name: 'ConditionError',
+      code: 'CONDITION_ERROR',
+      message: `the condition of step "${def.name}" threw: ${detail}`,
+      retryable: false,
+    };
+  }
+}
+
+function ignore(state: SagaState, reason: string): TransitionResult {
+  return { state, commands: [], history: [], ignored: reason };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The draft: a copy of the state that the handlers edit, copying each step on its first edit (copy-on-write), so
+// that the input is never mutated and unchanged steps keep their identity (the store writes only changed rows).
+// ---------------------------------------------------------------------------------------------------------------
+
+class Draft {
+  readonly state: SagaState;
+  readonly commands: SagaCommand[] = [];
+  readonly history: HistoryEntry[] = [];
+  private readonly copied = new Set<string>();
+
+  constructor(
+    readonly def: SagaDefinition,
+    readonly base: SagaState,
+    readonly env: TransitionEnv,
+  ) {
+    this.state = { ...base, steps: { ...base.steps } };
+  }
+
+  /** The step's state, or undefined when the definition or the state does not know the name. */
+  lookup(name: string): StepState | undefined {
+    if (!Object.hasOwn(this.def.stepsByName, name) || !Object.hasOwn(this.state.steps, name)) return undefined;
+    return this.state.steps[name];
+  }
+
+  /** Names of the definition's steps, in declaration order. */
+  names(): string[] {
+    return this.def.steps.map((s) => s.name);
+  }
+
+  /** The current (possibly edited) state of a step of the definition, for reading. */
+  step(name: string): Readonly<StepState> {
+    const step = this.state.steps[name];
+    if (step === undefined) throw new Error(`state has no step "${name}" of saga "${this.def.name}"`);
+    return step;
+  }
+
+  /** The step's state, copied on first edit: safe to assign to. */
+  edit(name: string): StepState {
+    if (!this.copied.has(name)) {
+      const current = this.step(name);
+      this.state.steps[name] = {
+        ...current,
+        compensation: current.compensation === null ? null : { ...current.compensation },
+      };
+      this.copied.add(name);
+    }
+    return this.state.steps[name];
+  }
+
+  /** The step's compensation state, copied on first edit. The step must have one. */
+  editCompensation(name: string): NonNullable<StepState['compensation']> {
+    const compensation = this.edit(name).compensation;
+    if (compensation === null) throw new Error(`step "${name}" has no compensation state`);
+    return compensation;
+  }
+
+  record(type: HistoryType, step: string | null, attempt: number | null, data: Record<string, unknown> | null): void {
+    this.history.push({ seq: this.base.eventCount + this.history.length + 1, type, step, attempt, data });
+  }
+
+  dispatch(def: StepDefinition, phase: StepPhase, attempt: number, delayMs: number): void {
+    const timeoutMs = phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
+    this.commands.push({ type: 'DispatchStep', step: def.name, phase, attempt, delayMs, timeoutMs });
+  }
+
+  ignore(reason: string): TransitionResult {
+    return ignore(this.base, reason);
+  }
+
+  result(): TransitionResult {
+    this.state.eventCount = this.base.eventCount + this.history.length;
+    return { state: this.state, commands: this.commands, history: this.history, ignored: null };
+  }
+}
