@@ -1,0 +1,515 @@
+import type {
+  CompensationContext,
+  ConditionContext,
+  ResolvedRetryPolicy,
+  SagaDefinition,
+  StageDefinition,
+  StepContext,
+  StepDefinition,
+} from '@app/engine';
+import { describeValue, type Duration } from './duration';
+import { SagaDefinitionError } from './errors';
+import {
+  DEFAULT_RETRY_POLICY,
+  DEFAULT_TIMEOUT_MS,
+  definitionTimeout,
+  rejectUnknownFields,
+  resolveRetryPolicy,
+  type RetryPolicy,
+} from './retry-policy';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Public types
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The `ctx.steps` key of a step: its kebab-case name in camelCase (`'create-delivery'` → `'createDelivery'`).
+ * The runtime uses the same rule (`StepDefinition.key`).
+ */
+export type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}`
+  ? `${Head}${Capitalize<CamelCase<Tail>>}`
+  : S;
+
+/** `ctx.steps` before any step: nothing to read. */
+export type NoSteps = Record<never, never>;
+
+/** A `when` condition: pure, synchronous, over the saga input and earlier outputs. */
+export type StepWhen<I, S> = (ctx: ConditionContext<I, S>) => boolean;
+
+/** `S` plus the output `O` of step `N`, flattened so that editors show one object type. */
+export type AddStep<S, N extends string, O> = Flatten<S & { readonly [K in CamelCase<N>]: O }>;
+
+type Flatten<T> = T extends infer U ? { [K in keyof U]: U[K] } : never;
+
+/** Saga-wide defaults for every step; each step may override them. */
+export interface SagaDefaults {
+  /** Retry policy of every step's action. Built-in defaults: see `RetryPolicy`. */
+  retry?: RetryPolicy;
+  /** Retry policy of every step's compensation (it does not inherit `retry`). Built-in defaults: see `RetryPolicy`. */
+  compensationRetry?: RetryPolicy;
+  /** Time limit of one attempt of an action. > 0. @defaultValue '30s' */
+  timeout?: Duration;
+  /** Time limit of one attempt of a compensation. > 0. @defaultValue '30s' */
+  compensationTimeout?: Duration;
+}
+
+export interface SagaOptions<I> {
+  /**
+   * A positive integer. Persisted with every instance, which runs to its end on the version it started with:
+   * bump it when you rename, remove, reorder or add steps while instances may be in flight.
+   */
+  version: number;
+  /**
+   * A class-validator class for the input: the API validates the input against it before starting an instance,
+   * and `ctx.input` is typed as its instance. Without it, the input is any JSON object.
+   */
+  input?: new () => I;
+  /** Shown on the dashboard. */
+  description?: string;
+  defaults?: SagaDefaults;
+}
+
+/**
+ * One step: an action, its optional undo, and how to retry them.
+ *
+ * **Failure semantics.** "Compensated" means that the step's `compensate` runs.
+ *
+ * | When `run`...                                             | Retried? | Then compensated                           |
+ * | --------------------------------------------------------- | -------- | ------------------------------------------ |
+ * | throws any error (a bug, a network error, HTTP 5xx)       | yes      | nothing yet                                |
+ * | throws `RetryableError` (`retryAfter`: the next delay)    | yes      | nothing yet                                |
+ * | times out (`timeout`; `ctx.signal` aborts)                | yes      | nothing yet                                |
+ * | throws `NonRetryableError` (or a `nonRetryableCodes` one) | no       | the completed steps, NOT this one          |
+ * | fails its last attempt (`retry.maximumAttempts`)          | no more  | THIS step too, then the completed steps    |
+ * | fails for good after the pivot step succeeded             | as above | nothing: the saga is `FAILED`, for a human |
+ * | is not run: `when` returned false (`SKIPPED`)             | -        | nothing, for this step                     |
+ *
+ * - A definite "no" means the action took no effect, so this step has nothing to undo. After the last attempt
+ *   the outcome is unknown (the action may have happened), so this step's undo runs too, with `ctx.output`
+ *   undefined.
+ * - Compensation runs in reverse order of completion; a parallel group's compensations run together. Each is
+ *   retried by `compensationRetry`. One that cannot finish (a `NonRetryableError`, or retries exhausted) leaves
+ *   the saga `FAILED`: visible, alerting, resumable by an operator; never swallowed.
+ * - An operator's cancel compensates the completed steps the same way; the saga ends `CANCELLED`.
+ * - **At least once.** `run` may run again after it took effect (a crash before the checkpoint), and `compensate`
+ *   may run for an action that never took effect, or twice. Pass `ctx.key` (action) and `ctx.undoKey`
+ *   (compensation) to participants as idempotency keys; they are the same on every attempt. Make `compensate`
+ *   succeed when there is nothing to undo.
+ * - Outputs are stored as JSON in PostgreSQL and read back by later steps: return plain data (no class instances,
+ *   dates become strings, `undefined` fields vanish).
+ *
+ * @typeParam I - the saga input.
+ * @typeParam S - outputs of the steps before this one (`ctx.steps`).
+ * @typeParam O - this step's output, inferred from what `run` resolves to.
+ */
+export interface StepOptions<I, S, O> {
+  /**
+   * The action. Its resolved value is the step's output, readable by later steps as `ctx.steps.<camelCaseName>`.
+   * Honour `ctx.signal` (pass it to `fetch`): it aborts when the attempt times out.
+   */
+  run: (ctx: StepContext<I, S>) => Promise<O> | O;
+  /**
+   * The undo, run when a later step fails for good (see the table above). `ctx.output` is this step's output,
+   * or undefined when its outcome is unknown (retries exhausted, timeout). Without it, nothing is undone for this
+   * step. Its return value is ignored.
+   */
+  compensate?: (ctx: CompensationContext<I, S, O>) => unknown;
+  /**
+   * Run the step only if this returns true; otherwise it is `SKIPPED` and later steps see its output as
+   * undefined. Evaluated by the engine, so it must be pure and synchronous: read only `ctx.input` and `ctx.steps`.
+   */
+  when?: StepWhen<I, S>;
+  /** How the dashboard describes `when` (the function itself is not shown), e.g. `'weightKg <= 20'`. */
+  whenLabel?: string;
+  /** Retry policy of `run`. Missing fields come from the saga's `defaults.retry`, then the built-in defaults. */
+  retry?: RetryPolicy;
+  /** Retry policy of `compensate`. Missing fields come from `defaults.compensationRetry`, then the built-ins. */
+  compensationRetry?: RetryPolicy;
+  /** Time limit of one attempt of `run`. > 0. @defaultValue `defaults.timeout`, or '30s' */
+  timeout?: Duration;
+  /** Time limit of one attempt of `compensate`. > 0. @defaultValue `defaults.compensationTimeout`, or '30s' */
+  compensationTimeout?: Duration;
+  /**
+   * The point of no return (at most one per saga, not inside a parallel group): once this step has succeeded,
+   * later failures are retried and never compensated; a later step that fails for good leaves the saga `FAILED`
+   * for an operator. Typically the step that charges money or ships goods. Give the steps after it a generous
+   * `retry` (`maximumAttempts: 0` is unlimited).
+   * @defaultValue false
+   */
+  pivot?: boolean;
+  /** Shown on the dashboard. */
+  description?: string;
+}
+
+/**
+ * A step inside a parallel group: the same as `StepOptions` (see its failure semantics), except that it cannot be
+ * the pivot, and `ctx.steps` holds only the steps before the group (its siblings run at the same time).
+ */
+export interface ParallelStepOptions<I, S, O> extends StepOptions<I, S, O> {
+  /** A parallel group cannot hold the pivot: the point of no return must be a single step. */
+  pivot?: false;
+}
+
+/**
+ * Builds a saga, one stage at a time. Immutable: every call returns a new builder, so a shared prefix can be
+ * reused. Each call validates what it adds and throws `SagaDefinitionError` at once, pointing at the culprit.
+ *
+ * @typeParam I - the saga input (`ctx.input`).
+ * @typeParam S - outputs of the steps declared so far (`ctx.steps` of the next step).
+ */
+export interface SagaBuilder<I, S> {
+  /**
+   * Adds a step that runs after everything declared before it. See `StepOptions` for what happens on failure.
+   *
+   * @param name - kebab-case, unique in the saga. Persisted (step rows, job ids, idempotency keys): renaming it
+   *   needs a new `version`. Its camelCase form is the output's key in `ctx.steps`.
+   */
+  step<N extends string, O>(
+    name: N,
+    options: StepOptions<I, S, O> & { when: StepWhen<I, S> },
+  ): SagaBuilder<I, AddStep<S, N, O | undefined>>;
+  /**
+   * Adds a step that runs after everything declared before it. See `StepOptions` for what happens on failure.
+   * (Two signatures: a step with `when` may be skipped, so later steps see its output as possibly undefined.)
+   *
+   * @param name - kebab-case, unique in the saga. Persisted (step rows, job ids, idempotency keys): renaming it
+   *   needs a new `version`. Its camelCase form is the output's key in `ctx.steps`.
+   */
+  step<N extends string, O>(
+    name: N,
+    options: StepOptions<I, S, O> & { when?: undefined },
+  ): SagaBuilder<I, AddStep<S, N, O>>;
+
+  /**
+   * Adds a group of steps that run at the same time, after everything declared before it. The saga moves on when
+   * all of them have succeeded (or been skipped); their outputs are then all available to later steps.
+   *
+   * @param name - kebab-case, unique among the saga's groups; shown on the dashboard.
+   */
+  parallel<G>(
+    name: string,
+    build: (group: ParallelGroupBuilder<I, S, NoSteps>) => ParallelGroupBuilder<I, S, G>,
+  ): SagaBuilder<I, Flatten<S & G>>;
+
+  /** The frozen definition. Throws `SagaDefinitionError` when there is no step. */
+  build(): SagaDefinition<I>;
+}
+
+/**
+ * The steps of one parallel group.
+ *
+ * @typeParam S - outputs of the steps before the group: all a step of the group can read.
+ * @typeParam G - outputs of the group's steps declared so far, available after the group.
+ */
+export interface ParallelGroupBuilder<I, S, G> {
+  /** Adds a step to the group. Its `ctx.steps` holds the steps before the group, not its siblings. */
+  step<N extends string, O>(
+    name: N,
+    options: ParallelStepOptions<I, S, O> & { when: StepWhen<I, S> },
+  ): ParallelGroupBuilder<I, S, AddStep<G, N, O | undefined>>;
+  /** Adds a step to the group. Its `ctx.steps` holds the steps before the group, not its siblings. */
+  step<N extends string, O>(
+    name: N,
+    options: ParallelStepOptions<I, S, O> & { when?: undefined },
+  ): ParallelGroupBuilder<I, S, AddStep<G, N, O>>;
+}
+
+/**
+ * Starts a saga definition.
+ *
+ * @param name - kebab-case, at most 64 characters. Persisted as the saga's type: renaming it orphans the
+ *   instances in flight.
+ *
+ * @example
+ * export const droneDelivery = defineSaga('drone-delivery', { version: 1, input: DroneDeliveryInput })
+ *   .step('create-delivery', {
+ *     run: async (ctx) => deliveries.create(ctx.input, { idempotencyKey: ctx.key }),
+ *     compensate: async (ctx) => deliveries.cancel(ctx.input.orderId, { idempotencyKey: ctx.undoKey }),
+ *   })
+ *   .parallel('reserve', (g) => g
+ *     .step('register-package', { run: async (ctx) => packages.register(ctx.steps.createDelivery.id) })
+ *     .step('schedule-drone', { run: async (ctx) => drones.schedule(ctx.steps.createDelivery.id) }))
+ *   .step('charge-account', { run: async (ctx) => accounts.charge(ctx.input.accountId), pivot: true })
+ *   .build();
+ */
+export function defineSaga<I extends object = Record<string, unknown>>(
+  name: string,
+  options: SagaOptions<I>,
+): SagaBuilder<I, NoSteps> {
+  return new SagaBuilderImpl(resolveSaga(name, options), [], []) as unknown as SagaBuilder<I, NoSteps>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Implementation: untyped (the public interfaces carry the types); every method validates eagerly.
+// ---------------------------------------------------------------------------------------------------------------
+
+const NAME_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+const MAX_NAME_LENGTH = 64;
+const KEBAB_CASE_RULE = 'lowercase letters and digits in words joined by single dashes, starting with a letter';
+
+const SAGA_OPTION_FIELDS: readonly string[] = ['version', 'input', 'description', 'defaults'];
+const DEFAULTS_FIELDS: readonly string[] = ['retry', 'compensationRetry', 'timeout', 'compensationTimeout'];
+const STEP_OPTION_FIELDS: readonly string[] = [
+  'run',
+  'compensate',
+  'when',
+  'whenLabel',
+  'retry',
+  'compensationRetry',
+  'timeout',
+  'compensationTimeout',
+  'pivot',
+  'description',
+];
+
+interface ResolvedSaga {
+  name: string;
+  version: number;
+  description: string | null;
+  inputClass: (new () => unknown) | null;
+  prefix: string;
+  retry: ResolvedRetryPolicy;
+  compensationRetry: ResolvedRetryPolicy;
+  timeoutMs: number;
+  compensationTimeoutMs: number;
+}
+
+type AnyStepOptions = StepOptions<any, any, any>;
+
+interface Stage {
+  group: string | null;
+  steps: readonly StepDefinition[];
+}
+
+class SagaBuilderImpl {
+  constructor(
+    private readonly saga: ResolvedSaga,
+    private readonly stages: readonly Stage[],
+    private readonly groups: readonly string[],
+  ) {}
+
+  step(name: string, options: AnyStepOptions): SagaBuilderImpl {
+    const earlier = this.stages.flatMap((stage) => stage.steps);
+    const step = resolveStep(this.saga, earlier, name, options, this.stages.length, null);
+    return new SagaBuilderImpl(this.saga, [...this.stages, { group: null, steps: [step] }], this.groups);
+  }
+
+  parallel(name: string, build: (group: ParallelGroupBuilderImpl) => unknown): SagaBuilderImpl {
+    const { prefix } = this.saga;
+    requireName(name, `${prefix}: parallel group name`);
+    const where = `${prefix}: parallel group "${name}"`;
+    if (this.groups.includes(name)) throw new SagaDefinitionError(`${where} is declared twice`);
+    if (typeof build !== 'function') {
+      throw new SagaDefinitionError(`${where} needs a function as second argument (got ${describeValue(build)})`);
+    }
+    const earlier = this.stages.flatMap((stage) => stage.steps);
+    const group = build(new ParallelGroupBuilderImpl(this.saga, name, this.stages.length, earlier, []));
+    // A builder is immutable: a function that calls g.step() without returning the result loses the steps.
+    if (!(group instanceof ParallelGroupBuilderImpl) || group.name !== name) {
+      throw new SagaDefinitionError(
+        `${where}: the function must return the group builder with its steps (got ${describeValue(group)})`,
+      );
+    }
+    if (group.steps.length === 0) throw new SagaDefinitionError(`${where} has no steps`);
+    return new SagaBuilderImpl(
+      this.saga,
+      [...this.stages, { group: name, steps: group.steps }],
+      [...this.groups, name],
+    );
+  }
+
+  build(): SagaDefinition {
+    const { saga } = this;
+    if (this.stages.length === 0) {
+      throw new SagaDefinitionError(`${saga.prefix}: the saga has no steps; add one with .step()`);
+    }
+    const steps = this.stages.flatMap((stage) => stage.steps).map(copyStep);
+    const stages: StageDefinition[] = this.stages.map((stage, index) => ({
+      index,
+      group: stage.group,
+      steps: stage.steps.map((step) => step.name),
+    }));
+    // No prototype: a lookup by an unknown name such as "constructor" must find nothing.
+    const stepsByName: Record<string, StepDefinition> = Object.create(null);
+    for (const step of steps) stepsByName[step.name] = step;
+    return deepFreeze({
+      name: saga.name,
+      version: saga.version,
+      description: saga.description,
+      inputClass: saga.inputClass,
+      stages,
+      steps,
+      stepsByName,
+    });
+  }
+}
+
+class ParallelGroupBuilderImpl {
+  constructor(
+    private readonly saga: ResolvedSaga,
+    readonly name: string,
+    private readonly stage: number,
+    private readonly before: readonly StepDefinition[],
+    readonly steps: readonly StepDefinition[],
+  ) {}
+
+  step(name: string, options: AnyStepOptions): ParallelGroupBuilderImpl {
+    const step = resolveStep(this.saga, [...this.before, ...this.steps], name, options, this.stage, this.name);
+    return new ParallelGroupBuilderImpl(this.saga, this.name, this.stage, this.before, [...this.steps, step]);
+  }
+}
+
+function resolveSaga(name: string, options: SagaOptions<unknown>): ResolvedSaga {
+  const prefix = `Saga ${describeValue(name)}`;
+  requireName(name, `${prefix}: name`);
+  requireObject(options, `${prefix}: options`);
+  rejectUnknownFields(options, SAGA_OPTION_FIELDS, `${prefix}: options`);
+  const { version, input, description, defaults = {} } = options;
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
+    throw new SagaDefinitionError(`${prefix}: version must be a positive integer (got ${describeValue(version)})`);
+  }
+  if (input !== undefined && typeof input !== 'function') {
+    throw new SagaDefinitionError(`${prefix}: input must be a class (got ${describeValue(input)})`);
+  }
+  requireOptionalString(description, `${prefix}: description`);
+  requireObject(defaults, `${prefix}: defaults`);
+  rejectUnknownFields(defaults, DEFAULTS_FIELDS, `${prefix}: defaults`);
+  return {
+    name,
+    version,
+    description: description ?? null,
+    inputClass: input ?? null,
+    prefix,
+    retry: resolveRetryPolicy(defaults.retry, DEFAULT_RETRY_POLICY, `${prefix}: defaults.retry`),
+    compensationRetry: resolveRetryPolicy(
+      defaults.compensationRetry,
+      DEFAULT_RETRY_POLICY,
+      `${prefix}: defaults.compensationRetry`,
+    ),
+    timeoutMs:
+      defaults.timeout === undefined
+        ? DEFAULT_TIMEOUT_MS
+        : definitionTimeout(defaults.timeout, `${prefix}: defaults.timeout`),
+    compensationTimeoutMs:
+      defaults.compensationTimeout === undefined
+        ? DEFAULT_TIMEOUT_MS
+        : definitionTimeout(defaults.compensationTimeout, `${prefix}: defaults.compensationTimeout`),
+  };
+}
+
+function resolveStep(
+  saga: ResolvedSaga,
+  earlier: readonly StepDefinition[],
+  name: string,
+  options: AnyStepOptions,
+  stage: number,
+  group: string | null,
+): StepDefinition {
+  const where = `${saga.prefix}, step ${describeValue(name)}`;
+  requireName(name, `${where}: name`);
+  if (earlier.some((step) => step.name === name)) {
+    throw new SagaDefinitionError(`${where}: duplicate step name (names are unique across the saga, groups included)`);
+  }
+  const key = toCamelCase(name);
+  const clash = earlier.find((step) => step.key === key);
+  if (clash) {
+    throw new SagaDefinitionError(`${where}: its output key "${key}" is already the key of step "${clash.name}"`);
+  }
+
+  requireObject(options, `${where}: options`);
+  rejectUnknownFields(options, STEP_OPTION_FIELDS, `${where}: options`);
+  const { run, compensate, when, whenLabel, retry, compensationRetry, timeout, compensationTimeout, pivot } = options;
+  if (typeof run !== 'function') {
+    throw new SagaDefinitionError(`${where}: run must be a function (got ${describeValue(run)})`);
+  }
+  if (compensate !== undefined && typeof compensate !== 'function') {
+    throw new SagaDefinitionError(`${where}: compensate must be a function (got ${describeValue(compensate)})`);
+  }
+  if (when !== undefined && typeof when !== 'function') {
+    throw new SagaDefinitionError(`${where}: when must be a function (got ${describeValue(when)})`);
+  }
+  requireOptionalString(whenLabel, `${where}: whenLabel`);
+  if (whenLabel !== undefined && when === undefined) {
+    throw new SagaDefinitionError(`${where}: whenLabel is set but when is not`);
+  }
+  requireOptionalString(options.description, `${where}: description`);
+  if (pivot !== undefined && typeof pivot !== 'boolean') {
+    throw new SagaDefinitionError(`${where}: pivot must be a boolean (got ${describeValue(pivot)})`);
+  }
+  if (pivot === true) {
+    if (group !== null) {
+      throw new SagaDefinitionError(
+        `${where}: pivot is not allowed inside parallel group "${group}"; the point of no return must be one step`,
+      );
+    }
+    const other = earlier.find((step) => step.pivot);
+    if (other) {
+      throw new SagaDefinitionError(`${where}: only one step can be the pivot, and step "${other.name}" already is`);
+    }
+  }
+
+  return {
+    name,
+    key,
+    stage,
+    position: earlier.length,
+    group,
+    run,
+    compensate: compensate ?? null,
+    retry: resolveRetryPolicy(retry, saga.retry, `${where}: retry`),
+    compensationRetry: resolveRetryPolicy(compensationRetry, saga.compensationRetry, `${where}: compensationRetry`),
+    timeoutMs: timeout === undefined ? saga.timeoutMs : definitionTimeout(timeout, `${where}: timeout`),
+    compensationTimeoutMs:
+      compensationTimeout === undefined
+        ? saga.compensationTimeoutMs
+        : definitionTimeout(compensationTimeout, `${where}: compensationTimeout`),
+    when: when ?? null,
+    whenLabel: whenLabel ?? null,
+    pivot: pivot ?? false,
+    description: options.description ?? null,
+  };
+}
+
+/** The runtime twin of `CamelCase<>`: `'create-delivery'` → `'createDelivery'`. */
+export function toCamelCase(name: string): string {
+  return name.replace(/-([a-z0-9])/g, (_, char: string) => char.toUpperCase());
+}
+
+function requireName(value: unknown, where: string): asserts value is string {
+  if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
+    throw new SagaDefinitionError(`${where} must be kebab-case, ${KEBAB_CASE_RULE} (got ${describeValue(value)})`);
+  }
+  if (value.length > MAX_NAME_LENGTH) {
+    throw new SagaDefinitionError(`${where} must be at most ${MAX_NAME_LENGTH} characters (got ${value.length})`);
+  }
+}
+
+function requireObject(value: unknown, where: string): asserts value is object {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SagaDefinitionError(`${where} must be an object (got ${describeValue(value)})`);
+  }
+}
+
+function requireOptionalString(value: unknown, where: string): void {
+  if (value !== undefined && typeof value !== 'string') {
+    throw new SagaDefinitionError(`${where} must be a string (got ${describeValue(value)})`);
+  }
+}
+
+// Fresh objects per build, so that freezing one definition never freezes state another builder shares.
+function copyStep(step: StepDefinition): StepDefinition {
+  return { ...step, retry: copyPolicy(step.retry), compensationRetry: copyPolicy(step.compensationRetry) };
+}
+
+function copyPolicy(policy: ResolvedRetryPolicy): ResolvedRetryPolicy {
+  return { ...policy, nonRetryableCodes: [...policy.nonRetryableCodes] };
+}
+
+// Freezes data, not code: the author's functions and the input class stay as they are.
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -1,0 +1,143 @@
+/*
+ * Compile-time tests of the DSL's types. `npx tsc --noEmit` enforces them: each `@ts-expect-error` fails the
+ * typecheck if the line below it compiles. Jest only runs the builders, to prove the file stays valid code.
+ */
+import { IsNumber, IsString } from 'class-validator';
+import { defineSaga, type CamelCase, type SagaDefinition, type StepContext } from './index';
+
+class DeliveryInput {
+  @IsString()
+  accountId!: string;
+
+  @IsNumber()
+  weightKg!: number;
+}
+
+// Exact type equality, so that `any` or a wider type does not pass for the expected one.
+type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function assertType<T extends true>(): T | undefined {
+  return undefined;
+}
+
+const delivery = defineSaga('drone-delivery', { version: 1, input: DeliveryInput })
+  .step('verify-account', {
+    run: async (ctx) => {
+      assertType<Equals<typeof ctx.input, DeliveryInput>>();
+      return { accountId: ctx.input.accountId, ok: true };
+    },
+  })
+  .step('create-delivery', {
+    run: async (ctx) => {
+      assertType<Equals<typeof ctx.steps.verifyAccount, { accountId: string; ok: boolean }>>();
+      // @ts-expect-error a misspelt step output does not compile
+      void ctx.steps.verifyAcount;
+      // @ts-expect-error a later step's output is not available yet
+      void ctx.steps.chargeAccount;
+      return { id: 'd1' };
+    },
+    compensate: async (ctx) => {
+      assertType<Equals<typeof ctx.output, { id: string } | undefined>>();
+      // @ts-expect-error the output is undefined when the outcome is unknown
+      void ctx.output.id;
+      void ctx.output?.id;
+    },
+    retry: { maximumAttempts: 5, initialInterval: '100ms' },
+    timeout: '2s',
+  })
+  .parallel('reserve', (g) =>
+    g
+      .step('register-package', {
+        run: async (ctx) => ({ packageId: `p-${ctx.steps.createDelivery.id}` }),
+        compensate: async (ctx) => ctx.output?.packageId,
+      })
+      .step('schedule-drone', {
+        run: async (ctx) => {
+          // @ts-expect-error a sibling in the same parallel group runs concurrently: its output is not available
+          void ctx.steps.registerPackage;
+          return { droneId: 7 };
+        },
+        when: (c) => c.input.weightKg <= 20,
+        whenLabel: 'weightKg <= 20',
+      }),
+  )
+  .step('charge-account', {
+    run: async (ctx) => {
+      assertType<Equals<typeof ctx.steps.registerPackage, { packageId: string }>>();
+      // A step with `when` may have been skipped.
+      assertType<Equals<typeof ctx.steps.scheduleDrone, { droneId: number } | undefined>>();
+      // @ts-expect-error possibly undefined
+      void ctx.steps.scheduleDrone.droneId;
+      return { chargeId: `c-${ctx.steps.createDelivery.id}-${ctx.steps.scheduleDrone?.droneId ?? 0}` };
+    },
+    pivot: true,
+  })
+  .step('notify', {
+    // A step without a return has a void output.
+    run: (ctx: StepContext<DeliveryInput, { chargeAccount: { chargeId: string } }>) => {
+      void ctx.steps.chargeAccount.chargeId;
+    },
+  })
+  .build();
+
+assertType<Equals<typeof delivery, SagaDefinition<DeliveryInput>>>();
+assertType<Equals<CamelCase<'a-long-step-name'>, 'aLongStepName'>>();
+assertType<Equals<CamelCase<'single'>, 'single'>>();
+
+// Without an input class, the input is any JSON object.
+const untyped = defineSaga('untyped', { version: 1 })
+  .step('one', {
+    run: (ctx) => {
+      assertType<Equals<typeof ctx.input, Record<string, unknown>>>();
+      return Object.keys(ctx.input).length;
+    },
+  })
+  .step('two', {
+    run: (ctx) => {
+      assertType<Equals<typeof ctx.steps.one, number>>();
+      return ctx.steps.one + 1;
+    },
+  })
+  .build();
+
+// Invalid on purpose: only compiled, never run (the builder would throw at once).
+function _compileOnly(): void {
+  defineSaga('rules', { version: 1 })
+    .step('a', {
+      run: () => 1,
+      // @ts-expect-error an unknown option does not compile
+      retries: 3,
+    })
+    .step('b', {
+      run: () => 1,
+      // @ts-expect-error a duration needs a unit
+      timeout: '5',
+    })
+    // @ts-expect-error when must return a boolean
+    .step('c', { run: () => 1, when: () => 'yes' })
+    .parallel('g', (g) =>
+      g.step('d', {
+        run: () => 1,
+        // @ts-expect-error a parallel group cannot hold the pivot
+        pivot: true,
+      }),
+    );
+
+  // @ts-expect-error `run` is required
+  defineSaga('no-run', { version: 1 }).step('a', {});
+
+  // @ts-expect-error `version` is required
+  defineSaga('no-version', {});
+}
+
+describe('DSL types', () => {
+  it('builds the typed definitions (the assertions are checked by tsc)', () => {
+    expect(delivery.stages.map((stage) => stage.steps)).toEqual([
+      ['verify-account'],
+      ['create-delivery'],
+      ['register-package', 'schedule-drone'],
+      ['charge-account'],
+      ['notify'],
+    ]);
+    expect(untyped.steps.map((step) => step.key)).toEqual(['one', 'two']);
+  });
+});

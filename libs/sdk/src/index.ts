@@ -1,0 +1,39 @@
+/**
+ * The saga DSL: everything a saga file imports. Pure: no Nest, TypeORM, BullMQ or I/O.
+ *
+ * Start with `defineSaga`; read `StepOptions` for what happens when a step fails.
+ */
+export {
+  defineSaga,
+  type AddStep,
+  type CamelCase,
+  type NoSteps,
+  type ParallelGroupBuilder,
+  type ParallelStepOptions,
+  type SagaBuilder,
+  type SagaDefaults,
+  type SagaOptions,
+  type StepOptions,
+  type StepWhen,
+} from './define-saga';
+export { parseDuration, type Duration } from './duration';
+export {
+  MAX_ERROR_MESSAGE_LENGTH,
+  NonRetryableError,
+  RetryableError,
+  SagaDefinitionError,
+  toErrorInfo,
+  type NonRetryableErrorOptions,
+  type RetryableErrorOptions,
+} from './errors';
+export { DEFAULT_RETRY_POLICY, DEFAULT_TIMEOUT_MS, resolveRetryPolicy, type RetryPolicy } from './retry-policy';
+export type {
+  CompensationContext,
+  ConditionContext,
+  ErrorInfo,
+  ResolvedRetryPolicy,
+  SagaDefinition,
+  StageDefinition,
+  StepContext,
+  StepDefinition,
+} from '@app/engine';
