@@ -35,7 +35,19 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['@nestjs/*', 'typeorm', 'bullmq', 'ioredis', 'pg', '@app/store', '@app/transport', '@app/runtime'], message: 'libs/engine, libs/sdk and sagas/ stay free of I/O frameworks.' },
+            {
+              group: [
+                '@nestjs/*',
+                'typeorm',
+                'bullmq',
+                'ioredis',
+                'pg',
+                '@app/store',
+                '@app/transport',
+                '@app/runtime',
+              ],
+              message: 'libs/engine, libs/sdk and sagas/ stay free of I/O frameworks.',
+            },
           ],
         },
       ],
@@ -46,7 +58,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@nestjs/*', 'typeorm', 'bullmq', 'ioredis', 'pg', 'class-validator', '@app/*'], message: 'libs/engine imports nothing but itself.' }] },
+        {
+          patterns: [
+            {
+              group: ['@nestjs/*', 'typeorm', 'bullmq', 'ioredis', 'pg', 'class-validator', '@app/*'],
+              message: 'libs/engine imports nothing but itself.',
+            },
+          ],
+        },
       ],
     },
   },

@@ -17,7 +17,9 @@ const common = {
   testEnvironment: 'node',
   moduleFileExtensions: ['js', 'mjs', 'json', 'ts'],
   transform: { '^.+\\.(t|j|mj)s$': swc },
-  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|file-type|uint8array-extras|strtok3|token-types|@tokenizer|@borewit|uuid|msgpackr)/)'],
+  transformIgnorePatterns: [
+    '/node_modules/(?!(@nestjs|file-type|uint8array-extras|strtok3|token-types|@tokenizer|@borewit|uuid|msgpackr)/)',
+  ],
   moduleNameMapper: {
     '^@app/sagas$': '<rootDir>/sagas',
     '^@app/(sdk|engine|store|transport|runtime)$': '<rootDir>/libs/$1/src',

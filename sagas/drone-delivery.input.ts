@@ -48,7 +48,8 @@ function IsFaults(options?: ValidationOptions) {
         validate: (value: unknown) => {
           if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
           return Object.entries(value).every(([step, fault]) => {
-            if (!STEPS.includes(step) || typeof fault !== 'object' || fault === null || Array.isArray(fault)) return false;
+            if (!STEPS.includes(step) || typeof fault !== 'object' || fault === null || Array.isArray(fault))
+              return false;
             return Object.entries(fault as Record<string, unknown>).every(([knob, v]) => {
               if (!FAULT_KEYS.includes(knob)) return false;
               if (knob === 'fatal' || knob === 'compensationFatal') return typeof v === 'boolean';

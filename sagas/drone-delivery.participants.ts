@@ -44,7 +44,9 @@ export interface DroneDeliveryParticipants {
     delete(call: Call<{ packageId: string | null }>): Promise<void>;
   };
   drone: {
-    schedule(call: Call<{ deliveryId: string; pickup: LatLng; dropoff: LatLng }>): Promise<{ droneId: string; etaMinutes: number }>;
+    schedule(
+      call: Call<{ deliveryId: string; pickup: LatLng; dropoff: LatLng }>,
+    ): Promise<{ droneId: string; etaMinutes: number }>;
     release(call: Call<{ droneId: string | null }>): Promise<void>;
   };
   transport: {

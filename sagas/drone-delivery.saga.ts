@@ -9,7 +9,12 @@ import type { Call, DroneDeliveryParticipants } from './drone-delivery.participa
  * Policies are short so that a demo or a test sees every outcome within seconds: at most 5 attempts, at most
  * 1 s apart, compensations included.
  */
-const quick: RetryPolicy = { maximumAttempts: 5, initialInterval: '100ms', backoffCoefficient: 2, maximumInterval: '1s' };
+const quick: RetryPolicy = {
+  maximumAttempts: 5,
+  initialInterval: '100ms',
+  backoffCoefficient: 2,
+  maximumInterval: '1s',
+};
 
 export function droneDeliverySaga(p: DroneDeliveryParticipants) {
   /** The call a participant receives: the step's idempotency key, its fault knobs, its abort signal. */
@@ -34,12 +39,16 @@ export function droneDeliverySaga(p: DroneDeliveryParticipants) {
     })
     .step('create-delivery', {
       run: (ctx) =>
-        p.delivery.create(call(ctx, { accountId: ctx.input.accountId, pickup: ctx.input.pickup, dropoff: ctx.input.dropoff })),
+        p.delivery.create(
+          call(ctx, { accountId: ctx.input.accountId, pickup: ctx.input.pickup, dropoff: ctx.input.dropoff }),
+        ),
       compensate: (ctx) => p.delivery.cancel(call(ctx, { deliveryId: ctx.output?.deliveryId ?? null }, true)),
     })
     .step('register-package', {
       run: (ctx) =>
-        p.package.register(call(ctx, { deliveryId: ctx.steps.createDelivery.deliveryId, weightKg: ctx.input.weightKg })),
+        p.package.register(
+          call(ctx, { deliveryId: ctx.steps.createDelivery.deliveryId, weightKg: ctx.input.weightKg }),
+        ),
       compensate: (ctx) => p.package.delete(call(ctx, { packageId: ctx.output?.packageId ?? null }, true)),
     })
     .parallel('transport', (g) =>
@@ -49,7 +58,11 @@ export function droneDeliverySaga(p: DroneDeliveryParticipants) {
           whenLabel: 'weightKg <= 20',
           run: (ctx) =>
             p.drone.schedule(
-              call(ctx, { deliveryId: ctx.steps.createDelivery.deliveryId, pickup: ctx.input.pickup, dropoff: ctx.input.dropoff }),
+              call(ctx, {
+                deliveryId: ctx.steps.createDelivery.deliveryId,
+                pickup: ctx.input.pickup,
+                dropoff: ctx.input.dropoff,
+              }),
             ),
           compensate: (ctx) => p.drone.release(call(ctx, { droneId: ctx.output?.droneId ?? null }, true)),
         })
@@ -58,7 +71,9 @@ export function droneDeliverySaga(p: DroneDeliveryParticipants) {
           whenLabel: 'weightKg > 20',
           description: 'A third-party carrier for parcels too heavy to fly.',
           run: (ctx) =>
-            p.transport.book(call(ctx, { deliveryId: ctx.steps.createDelivery.deliveryId, weightKg: ctx.input.weightKg })),
+            p.transport.book(
+              call(ctx, { deliveryId: ctx.steps.createDelivery.deliveryId, weightKg: ctx.input.weightKg }),
+            ),
           compensate: (ctx) => p.transport.cancel(call(ctx, { bookingId: ctx.output?.bookingId ?? null }, true)),
         }),
     )
@@ -68,7 +83,15 @@ export function droneDeliverySaga(p: DroneDeliveryParticipants) {
       run: (ctx) => p.account.charge(call(ctx, { accountId: ctx.input.accountId, amountCents: ctx.input.priceCents })),
       compensate: (ctx) =>
         p.account.refund(
-          call(ctx, { accountId: ctx.input.accountId, chargeId: ctx.output?.chargeId ?? null, amountCents: ctx.input.priceCents }, true),
+          call(
+            ctx,
+            {
+              accountId: ctx.input.accountId,
+              chargeId: ctx.output?.chargeId ?? null,
+              amountCents: ctx.input.priceCents,
+            },
+            true,
+          ),
         ),
     })
     .step('notify-customer', {

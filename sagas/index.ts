@@ -8,5 +8,5 @@ export { droneDeliverySaga } from './drone-delivery.saga';
 
 /** Every saga this deployment runs. Add yours here; the apps wire the participants. */
 export function allSagas(participants: { droneDelivery: DroneDeliveryParticipants }): SagaDefinition[] {
-  return [droneDeliverySaga(participants.droneDelivery) as unknown as SagaDefinition];
+  return [droneDeliverySaga(participants.droneDelivery)];
 }

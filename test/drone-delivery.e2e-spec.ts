@@ -63,7 +63,11 @@ describe('drone-delivery saga (e2e)', () => {
   });
 
   it('retries a transient fault to success and records every attempt', async () => {
-    const saga = await run(input({ faults: { 'register-package': { transient: 2 } } }), ['COMPLETED', 'COMPENSATED', 'FAILED']);
+    const saga = await run(input({ faults: { 'register-package': { transient: 2 } } }), [
+      'COMPLETED',
+      'COMPENSATED',
+      'FAILED',
+    ]);
     expect(saga.status).toBe('COMPLETED');
     const step = saga.steps.find((s: any) => s.name === 'register-package');
     expect(step).toMatchObject({ status: 'SUCCEEDED', attempts: 3, error: null });
@@ -71,11 +75,17 @@ describe('drone-delivery saga (e2e)', () => {
     const failures = events.filter((e: any) => e.type === 'StepFailed' && e.step === 'register-package');
     expect(failures.map((e: any) => e.attempt)).toEqual([1, 2]);
     expect(failures[0].data.error).toMatchObject({ code: 'FAULT_TRANSIENT', retryable: true });
-    expect(ledger(saga.id).filter((e) => e.operation === 'register')).toEqual([expect.objectContaining({ count: 1, requests: 1 })]);
+    expect(ledger(saga.id).filter((e) => e.operation === 'register')).toEqual([
+      expect.objectContaining({ count: 1, requests: 1 }),
+    ]);
   });
 
   it('compensates in reverse order when charge-account fails for good', async () => {
-    const saga = await run(input({ faults: { 'charge-account': { fatal: true } } }), ['COMPENSATED', 'COMPLETED', 'FAILED']);
+    const saga = await run(input({ faults: { 'charge-account': { fatal: true } } }), [
+      'COMPENSATED',
+      'COMPLETED',
+      'FAILED',
+    ]);
     expect(saga.status).toBe('COMPENSATED');
     expect(saga.error).toMatchObject({ step: 'charge-account', code: 'FAULT_FATAL', transient: false });
     const byName = Object.fromEntries(saga.steps.map((s: any) => [s.name, s]));
@@ -109,8 +119,12 @@ describe('drone-delivery saga (e2e)', () => {
     expect(byName['book-ground-transport']).toBe('SUCCEEDED');
   });
 
-  it('runs the failed step\'s own undo when its retries run out', async () => {
-    const saga = await run(input({ faults: { 'register-package': { transient: 99 } } }), ['COMPENSATED', 'COMPLETED', 'FAILED']);
+  it("runs the failed step's own undo when its retries run out", async () => {
+    const saga = await run(input({ faults: { 'register-package': { transient: 99 } } }), [
+      'COMPENSATED',
+      'COMPLETED',
+      'FAILED',
+    ]);
     expect(saga.status).toBe('COMPENSATED');
     const step = saga.steps.find((s: any) => s.name === 'register-package');
     expect(step).toMatchObject({ status: 'COMPENSATED', attempts: 5, compensation: { status: 'SUCCEEDED' } });

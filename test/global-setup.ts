@@ -9,7 +9,10 @@ export default async function globalSetup(): Promise<void> {
     await pg.connect();
     await pg.query('SELECT 1');
   } catch (error) {
-    throw new Error(`e2e tests need PostgreSQL at ${TEST_PG_ADMIN_URL} (bash ../shared/services.sh starts one): ${String(error)}`);
+    throw new Error(
+      `e2e tests need PostgreSQL at ${TEST_PG_ADMIN_URL} (bash ../shared/services.sh starts one): ${String(error)}`,
+      { cause: error },
+    );
   } finally {
     await pg.end().catch(() => undefined);
   }
@@ -18,7 +21,10 @@ export default async function globalSetup(): Promise<void> {
     await redis.connect();
     await redis.ping();
   } catch (error) {
-    throw new Error(`e2e tests need Redis at ${TEST_REDIS_URL} (bash ../shared/services.sh starts one): ${String(error)}`);
+    throw new Error(
+      `e2e tests need Redis at ${TEST_REDIS_URL} (bash ../shared/services.sh starts one): ${String(error)}`,
+      { cause: error },
+    );
   } finally {
     redis.disconnect();
   }

@@ -109,7 +109,10 @@ export async function startTestEngine(options: {
   });
   const app = await NestFactory.create(
     OrchestratorModule.forRoot({ config, sagas: options.sagas, agent: options.agent ?? true }),
-    { bodyParser: false, logger: ['error', 'warn'].slice(0, config.LOG_LEVEL === 'error' ? 1 : 2) as ('error' | 'warn')[] },
+    {
+      bodyParser: false,
+      logger: ['error', 'warn'].slice(0, config.LOG_LEVEL === 'error' ? 1 : 2) as ('error' | 'warn')[],
+    },
   );
   configureApp(app, config);
   await app.listen(0, '127.0.0.1');

@@ -18,7 +18,13 @@ export interface LedgerEntry {
 export class DemoLedger {
   private readonly entries = new Map<string, LedgerEntry & { result: unknown }>();
 
-  async once<T>(service: string, operation: string, sagaId: string, idempotencyKey: string, effect: () => T): Promise<T> {
+  async once<T>(
+    service: string,
+    operation: string,
+    sagaId: string,
+    idempotencyKey: string,
+    effect: () => T,
+  ): Promise<T> {
     const id = `${service}/${operation}/${idempotencyKey}`;
     const existing = this.entries.get(id);
     if (existing) {
@@ -26,7 +32,16 @@ export class DemoLedger {
       return existing.result as T;
     }
     const result = effect();
-    this.entries.set(id, { service, operation, sagaId, idempotencyKey, count: 1, requests: 1, at: new Date().toISOString(), result });
+    this.entries.set(id, {
+      service,
+      operation,
+      sagaId,
+      idempotencyKey,
+      count: 1,
+      requests: 1,
+      at: new Date().toISOString(),
+      result,
+    });
     return result;
   }
 

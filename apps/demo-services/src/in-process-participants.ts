@@ -16,14 +16,23 @@ export function inProcessParticipants(ledger = new DemoLedger()): DroneDeliveryP
   const balance = (accountId: string) => balances.get(accountId) ?? DEMO_BALANCE_CENTS;
 
   /** Applies the fault knobs, then the effect once per key. */
-  async function effect<T>(service: string, operation: string, call: Call<unknown>, undo: boolean, apply: () => T): Promise<T> {
+  async function effect<T>(
+    service: string,
+    operation: string,
+    call: Call<unknown>,
+    undo: boolean,
+    apply: () => T,
+  ): Promise<T> {
     const fault = call.fault ?? {};
     if (fault.delayMs) await sleep(fault.delayMs, call.signal);
     const fatal = undo ? fault.compensationFatal : fault.fatal;
     const transient = (undo ? fault.compensationTransient : fault.transient) ?? 0;
-    if (fatal) throw new NonRetryableError(`${service}: ${operation} refused (fault injected)`, { code: 'FAULT_FATAL' });
+    if (fatal)
+      throw new NonRetryableError(`${service}: ${operation} refused (fault injected)`, { code: 'FAULT_FATAL' });
     if (call.attempt <= transient) {
-      throw new RetryableError(`${service}: ${operation} unavailable (fault injected, attempt ${call.attempt})`, { code: 'FAULT_TRANSIENT' });
+      throw new RetryableError(`${service}: ${operation} unavailable (fault injected, attempt ${call.attempt})`, {
+        code: 'FAULT_TRANSIENT',
+      });
     }
     return ledger.once(service, operation, call.sagaId, call.idempotencyKey, apply);
   }
@@ -34,15 +43,19 @@ export function inProcessParticipants(ledger = new DemoLedger()): DroneDeliveryP
       verify: (c) =>
         effect('account', 'verify', c, false, () => {
           const id = c.payload.accountId;
-          if (!id.startsWith('acc-')) throw new NonRetryableError(`account ${id} is unknown`, { code: 'ACCOUNT_UNKNOWN' });
-          if (id.startsWith('acc-closed')) throw new NonRetryableError(`account ${id} is closed`, { code: 'ACCOUNT_CLOSED' });
+          if (!id.startsWith('acc-'))
+            throw new NonRetryableError(`account ${id} is unknown`, { code: 'ACCOUNT_UNKNOWN' });
+          if (id.startsWith('acc-closed'))
+            throw new NonRetryableError(`account ${id} is closed`, { code: 'ACCOUNT_CLOSED' });
           return { accountId: id, balanceCents: balance(id) };
         }),
       charge: (c) =>
         effect('account', 'charge', c, false, () => {
           const { accountId, amountCents } = c.payload;
           if (amountCents > balance(accountId)) {
-            throw new NonRetryableError(`price ${amountCents} exceeds the balance of ${accountId}`, { code: 'INSUFFICIENT_FUNDS' });
+            throw new NonRetryableError(`price ${amountCents} exceeds the balance of ${accountId}`, {
+              code: 'INSUFFICIENT_FUNDS',
+            });
           }
           balances.set(accountId, balance(accountId) - amountCents);
           return { chargeId: `chg_${randomUUID()}`, balanceCents: balance(accountId) };
@@ -64,7 +77,8 @@ export function inProcessParticipants(ledger = new DemoLedger()): DroneDeliveryP
       delete: (c) => effect('package', 'delete', c, true, () => undefined),
     },
     drone: {
-      schedule: (c) => effect('drone', 'schedule', c, false, () => ({ droneId: `drn_${randomUUID().slice(0, 8)}`, etaMinutes: 12 })),
+      schedule: (c) =>
+        effect('drone', 'schedule', c, false, () => ({ droneId: `drn_${randomUUID().slice(0, 8)}`, etaMinutes: 12 })),
       release: (c) => effect('drone', 'release', c, true, () => undefined),
     },
     transport: {

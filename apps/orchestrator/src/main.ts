@@ -53,7 +53,7 @@ function generateAdminKey(logger: Logger): string {
 
 function levels(level: EngineConfig['LOG_LEVEL']) {
   const all = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
-  return all.slice(0, all.indexOf(level) + 1) as unknown as ('error' | 'warn' | 'log' | 'debug' | 'verbose')[];
+  return all.slice(0, all.indexOf(level) + 1);
 }
 
 function redact(url: string): string {

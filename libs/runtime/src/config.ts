@@ -29,7 +29,8 @@ export class EngineConfig {
   @IsOptional()
   @IsString()
   @Matches(/^\s*[^\s:,]{16,}:(viewer|operator|admin)\s*(,\s*[^\s:,]{16,}:(viewer|operator|admin)\s*)*$/, {
-    message: 'SAGA_API_KEYS must be "key:role" pairs separated by commas, keys of 16+ characters, roles viewer|operator|admin',
+    message:
+      'SAGA_API_KEYS must be "key:role" pairs separated by commas, keys of 16+ characters, roles viewer|operator|admin',
   })
   SAGA_API_KEYS?: string;
 
@@ -56,7 +57,9 @@ export class EngineConfig {
   @Max(104857600, { message: 'BODY_LIMIT_BYTES must be an integer between 1024 and 104857600' })
   BODY_LIMIT_BYTES = 1024 * 1024;
 
-  @IsIn(['error', 'warn', 'log', 'debug', 'verbose'], { message: 'LOG_LEVEL must be error, warn, log, debug or verbose' })
+  @IsIn(['error', 'warn', 'log', 'debug', 'verbose'], {
+    message: 'LOG_LEVEL must be error, warn, log, debug or verbose',
+  })
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
 }
 

@@ -24,7 +24,11 @@ export class RuntimeModule {
       providers: [
         { provide: SAGA_DEFINITIONS, useValue: sagas },
         { provide: RUNTIME_OPTIONS, useValue: runtimeOptions },
-        { provide: SagaRegistry, useFactory: (defs: SagaDefinition[]) => new SagaRegistry(defs), inject: [SAGA_DEFINITIONS] },
+        {
+          provide: SagaRegistry,
+          useFactory: (defs: SagaDefinition[]) => new SagaRegistry(defs),
+          inject: [SAGA_DEFINITIONS],
+        },
         { provide: SnapshotCache, useValue: new SnapshotCache() },
         SagaRuntime,
         StepExecutor,

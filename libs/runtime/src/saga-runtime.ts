@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
 import {
   type SagaCommand,
@@ -20,8 +20,7 @@ export type StartResult =
   | { outcome: 'conflict'; id: string };
 
 export type ApplyResult =
-  | { applied: true; snapshot: SagaSnapshot }
-  | { applied: false; reason: string; snapshot: SagaSnapshot | null };
+  { applied: true; snapshot: SagaSnapshot } | { applied: false; reason: string; snapshot: SagaSnapshot | null };
 
 /** How many times a transition is recomputed after losing a compare-and-set before giving up. */
 const MAX_CAS_ROUNDS = 50;
@@ -80,13 +79,7 @@ export class SagaRuntime {
       const definition = this.registry.get(snapshot.type, snapshot.definitionVersion);
       const result = transition(definition, snapshot.state, event);
       if (result.ignored === null) {
-        const committed = await this.store.commit(
-          snapshot,
-          result.state,
-          result.history,
-          result.commands,
-          definition,
-        );
+        const committed = await this.store.commit(snapshot, result.state, result.history, result.commands, definition);
         if (committed) {
           this.remember(committed);
           await this.dispatch(committed, result.commands);

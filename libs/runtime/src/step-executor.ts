@@ -53,14 +53,18 @@ export class StepExecutor {
     const mark = setTimeout(() => {
       marking = this.runtime
         .apply(job.sagaId, { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt })
-        .catch((error: unknown) => this.logger.warn(`saga ${job.sagaId}: could not record ${job.step} as running: ${String(error)}`));
+        .catch((error: unknown) =>
+          this.logger.warn(`saga ${job.sagaId}: could not record ${job.step} as running: ${String(error)}`),
+        );
     }, this.options.runningMarkMs);
 
     const event = await this.run(snapshot, step, job).finally(() => clearTimeout(mark));
     if (marking) await marking;
     const result = await this.runtime.apply(job.sagaId, event);
     if (!result.applied) {
-      this.logger.debug(`saga ${job.sagaId}: outcome of ${job.step}/${job.phase}#${job.attempt} ignored: ${result.reason}`);
+      this.logger.debug(
+        `saga ${job.sagaId}: outcome of ${job.step}/${job.phase}#${job.attempt} ignored: ${result.reason}`,
+      );
       return 'ignored';
     }
     return 'applied';
@@ -88,7 +92,11 @@ export class StepExecutor {
     try {
       const handler = undo ? step.compensate : step.run;
       if (!handler) throw new Error(`step "${step.name}" has no ${undo ? 'compensation' : 'action'}`);
-      const value = await raceAbort(Promise.resolve().then(() => handler(ctx)), signal, timeoutMs);
+      const value = await raceAbort(
+        Promise.resolve().then(() => handler(ctx)),
+        signal,
+        timeoutMs,
+      );
       if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt: job.attempt };
       return { type: 'StepSucceeded', step: step.name, attempt: job.attempt, output: normalizeOutput(value) };
     } catch (thrown) {
@@ -117,22 +125,18 @@ export function isCurrent(snapshot: SagaSnapshot, job: StepJobData): boolean {
 }
 
 /** Rejects with a TimeoutError when the signal aborts first; a handler that ignores its signal is abandoned. */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError(signal, timeoutMs));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal, timeoutMs));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
+async function raceAbort<T>(work: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortError(signal, timeoutMs));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
   });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
 function abortError(signal: AbortSignal, timeoutMs: number): Error {
@@ -169,4 +173,3 @@ export function normalizeOutput(value: unknown): unknown {
 function outputError(message: string): Error & { code: string } {
   return Object.assign(new Error(message), { code: 'OUTPUT_INVALID' });
 }
-

@@ -23,7 +23,8 @@ export class ApiExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
     const { statusCode, code, message } = this.describe(exception);
-    if (statusCode >= 500) this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    if (statusCode >= 500)
+      this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
     if (response.headersSent) return;
     response.status(statusCode).json({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code });
   }
@@ -34,21 +35,25 @@ export class ApiExceptionFilter implements ExceptionFilter {
     }
     if (exception instanceof HttpException) {
       const statusCode = exception.getStatus();
+      // Errors of the body parser or of URL decoding, wrapped by Nest: say what is wrong, never echo the input.
+      const cause = exception.cause as { type?: string } | undefined;
+      if (cause instanceof SyntaxError || (typeof cause?.type === 'string' && cause.type.startsWith('entity.'))) {
+        if (statusCode === 413)
+          return { statusCode, code: 'BODY_TOO_LARGE', message: 'request body is larger than the limit' };
+        if (statusCode === 415)
+          return { statusCode, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'unsupported content encoding or charset' };
+        return { statusCode: 400, code: 'BODY_INVALID', message: 'request body is not valid JSON' };
+      }
+      if (cause instanceof URIError)
+        return { statusCode: 400, code: 'INPUT_INVALID', message: 'the URL is not validly encoded' };
       const body = exception.getResponse();
       const raw = typeof body === 'object' && body !== null ? (body as { message?: unknown }).message : body;
       const message = Array.isArray(raw) ? raw.join('; ') : typeof raw === 'string' ? raw : exception.message;
-      return { statusCode, code: CODE_BY_STATUS[statusCode] ?? (statusCode >= 500 ? 'INTERNAL' : 'INPUT_INVALID'), message };
-    }
-    // body-parser errors (malformed JSON, too large, bad charset) reach us as plain errors with a status.
-    const parserError = exception as { status?: number; type?: string };
-    if (typeof parserError?.status === 'number' && parserError.status >= 400 && parserError.status < 500) {
-      if (parserError.status === 413) {
-        return { statusCode: 413, code: 'BODY_TOO_LARGE', message: 'request body is larger than the limit' };
-      }
-      if (parserError.status === 415) {
-        return { statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'unsupported content encoding or charset' };
-      }
-      return { statusCode: 400, code: 'BODY_INVALID', message: 'request body is not valid JSON' };
+      return {
+        statusCode,
+        code: CODE_BY_STATUS[statusCode] ?? (statusCode >= 500 ? 'INTERNAL' : 'INPUT_INVALID'),
+        message,
+      };
     }
     return { statusCode: 500, code: 'INTERNAL', message: 'internal error' };
   }

@@ -1,5 +1,11 @@
 import { Controller, Get } from '@nestjs/common';
-import { HealthCheck, HealthCheckService, type HealthIndicatorResult, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import {
+  HealthCheck,
+  HealthCheckService,
+  type HealthIndicatorResult,
+  HealthIndicatorService,
+  TypeOrmHealthIndicator,
+} from '@nestjs/terminus';
 import { StepQueue } from '@app/transport';
 import { Public } from './auth';
 
@@ -27,7 +33,7 @@ export class HealthController {
         this.queue.connection.ping(),
         new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout after 1000 ms')), 1000).unref()),
       ]);
-      return pong === 'PONG' ? indicator.up() : indicator.down({ message: `unexpected answer ${pong}` });
+      return pong === 'PONG' ? indicator.up() : indicator.down({ message: `unexpected answer ${String(pong)}` });
     } catch (error) {
       return indicator.down({ message: (error as Error).message });
     }

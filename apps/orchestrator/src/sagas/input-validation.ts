@@ -8,7 +8,9 @@ import type { SagaDefinition } from '@app/engine';
  */
 export async function validateSagaInput(definition: SagaDefinition, input: Record<string, unknown>): Promise<string[]> {
   if (!definition.inputClass) return [];
-  const instance = plainToInstance(definition.inputClass as new () => object, input, { enableImplicitConversion: false });
+  const instance = plainToInstance(definition.inputClass as new () => object, input, {
+    enableImplicitConversion: false,
+  });
   const errors = await validate(instance, {
     whitelist: true,
     forbidNonWhitelisted: true,
@@ -23,7 +25,9 @@ function flatten(errors: ValidationError[], prefix: string): string[] {
     const path = `${prefix}.${error.property}`;
     const own = Object.values(error.constraints ?? {}).map((message) =>
       // class-validator names the property itself; we name the full path instead.
-      message.startsWith(`${error.property} `) ? `${path}${message.slice(error.property.length)}` : `${path}: ${message}`,
+      message.startsWith(`${error.property} `)
+        ? `${path}${message.slice(error.property.length)}`
+        : `${path}: ${message}`,
     );
     return [...own, ...flatten(error.children ?? [], path)];
   });

@@ -1,4 +1,4 @@
-import { isTerminal, type SagaDefinition, type StepDefinition } from '@app/engine';
+import type { SagaDefinition, StepDefinition } from '@app/engine';
 import type { SagaEventEntity, SagaInstanceEntity, SagaStepEntity } from '@app/store';
 
 /** The public shapes of API.md. Built here, not by serializing entities, so the contract cannot drift. */
@@ -32,7 +32,6 @@ export function instanceView(i: SagaInstanceEntity, steps: SagaStepEntity[]) {
     type: i.type,
     version: i.definitionVersion,
     status: i.status,
-    terminal: isTerminal(i.status),
     input: i.input,
     output: i.output,
     error: i.error,

@@ -18,11 +18,14 @@ export class StartSagaDto {
 
   @IsOptional()
   @IsString({ message: 'idempotencyKey must be a string' })
-  @Matches(IDEMPOTENCY_KEY_PATTERN, { message: 'idempotencyKey must be 1-200 printable ASCII characters without spaces' })
+  @Matches(IDEMPOTENCY_KEY_PATTERN, {
+    message: 'idempotencyKey must be 1-200 printable ASCII characters without spaces',
+  })
   idempotencyKey?: string;
 }
 
-const toArray = ({ value }: { value: unknown }) => (value === undefined ? undefined : Array.isArray(value) ? value : [value]);
+const toArray = ({ value }: { value: unknown }) =>
+  value === undefined ? undefined : Array.isArray(value) ? value : [value];
 
 export class ListSagasQuery {
   @IsOptional()

@@ -89,7 +89,11 @@ export class SagasController {
 
   private idempotencyKey(bodyKey: string | undefined, headerKey: string | undefined): string | null {
     if (headerKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(headerKey)) {
-      throw new ApiError(400, 'INPUT_INVALID', 'Idempotency-Key header must be 1-200 printable ASCII characters without spaces');
+      throw new ApiError(
+        400,
+        'INPUT_INVALID',
+        'Idempotency-Key header must be 1-200 printable ASCII characters without spaces',
+      );
     }
     if (bodyKey !== undefined && headerKey !== undefined && bodyKey !== headerKey) {
       throw new ApiError(400, 'INPUT_INVALID', 'idempotencyKey and the Idempotency-Key header differ');
@@ -112,7 +116,12 @@ export function encodeCursor(last: { createdAt: string; id: string }): string {
 export function decodeCursor(cursor: string): { createdAt: string; id: string } {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && PG_TIMESTAMP.test(String(value[0])) && UUID.test(String(value[1]))) {
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      PG_TIMESTAMP.test(String(value[0])) &&
+      UUID.test(String(value[1]))
+    ) {
       return { createdAt: String(value[0]), id: String(value[1]) };
     }
   } catch {
