@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
-  CompensationStatus,
   type SagaEvent,
   type StepDefinition,
   StepPhase,
-  StepStatus,
+  isCompensationInFlight,
+  isStepInFlight,
   stepOutputs,
 } from '@app/engine';
 import { toErrorInfo } from '@app/sdk';
@@ -108,20 +108,12 @@ export class StepExecutor {
   }
 }
 
-const IN_FLIGHT: readonly string[] = [StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.RETRYING];
-const COMP_IN_FLIGHT: readonly string[] = [
-  CompensationStatus.SCHEDULED,
-  CompensationStatus.RUNNING,
-  CompensationStatus.RETRYING,
-];
-
 /** Whether the job is the attempt the saga currently waits for (and not a stale duplicate). */
 export function isCurrent(snapshot: SagaSnapshot, job: StepJobData): boolean {
   const step = snapshot.state.steps[job.step];
   if (!step) return false;
-  if (job.phase === StepPhase.RUN) return IN_FLIGHT.includes(step.status) && step.attempt === job.attempt;
-  const comp = step.compensation;
-  return comp !== null && COMP_IN_FLIGHT.includes(comp.status) && comp.attempt === job.attempt;
+  if (job.phase === StepPhase.RUN) return isStepInFlight(step) && step.attempt === job.attempt;
+  return isCompensationInFlight(step) && step.compensation?.attempt === job.attempt;
 }
 
 /** Rejects with a TimeoutError when the signal aborts first; a handler that ignores its signal is abandoned. */

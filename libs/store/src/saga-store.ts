@@ -8,6 +8,8 @@ import {
   type SagaState,
   type StepState,
   StepStatus,
+  isCompensationInFlight,
+  isStepInFlight,
   isTerminal,
 } from '@app/engine';
 
@@ -39,12 +41,6 @@ export type InsertResult =
 /** Margin added to a step's timeout before the supervisor may declare the attempt lost. */
 export const DEADLINE_GRACE_MS = 5_000;
 
-const IN_FLIGHT_STEP: readonly string[] = [StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.RETRYING];
-const IN_FLIGHT_COMP: readonly string[] = [
-  CompensationStatus.SCHEDULED,
-  CompensationStatus.RUNNING,
-  CompensationStatus.RETRYING,
-];
 const SETTLED_STEP: readonly string[] = [
   StepStatus.SUCCEEDED,
   StepStatus.FAILED,
@@ -316,7 +312,6 @@ function dispatchesOf(commands: SagaCommand[], step: string): Dispatch | undefin
 
 function stepRow(name: string, position: number, s: StepState, dispatch: Dispatch | undefined): StepRow {
   const comp = s.compensation;
-  const compInFlight = comp !== null && IN_FLIGHT_COMP.includes(comp.status);
   return {
     name,
     position,
@@ -330,7 +325,7 @@ function stepRow(name: string, position: number, s: StepState, dispatch: Dispatc
     comp_attempt: comp?.attempt ?? 0,
     comp_attempt_base: comp?.attemptBase ?? 0,
     comp_error: comp?.error ?? null,
-    in_flight: IN_FLIGHT_STEP.includes(s.status) || compInFlight,
+    in_flight: isStepInFlight(s) || isCompensationInFlight(s),
     due_in_ms: dispatch ? dispatch.delayMs : null,
     deadline_in_ms: dispatch ? dispatch.delayMs + dispatch.timeoutMs + DEADLINE_GRACE_MS : null,
     started: s.attempt > 0,
