@@ -1,0 +1,20 @@
+# One image for every role: the orchestrator (REST API, scheduler, supervisor) and the step agents.
+# Build stage: install with dev dependencies, compile, then drop dev dependencies.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+# Runtime stage: compiled code and production dependencies only, as the unprivileged `node` user.
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
+WORKDIR /app
+COPY --from=build --chown=node:node /app/package.json ./
+COPY --from=build --chown=node:node /app/node_modules ./node_modules
+COPY --from=build --chown=node:node /app/dist ./dist
+RUN mkdir -p /app/.saga-data && chown node:node /app/.saga-data
+USER node
+EXPOSE 3000
+CMD ["node", "dist/apps/orchestrator/src/main.js"]
