@@ -1,0 +1,49 @@
+import { ConfigError, loadConfig, parseApiKeys } from './config';
+
+describe('loadConfig', () => {
+  it('fills defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/sagas',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      PORT: 3000,
+      AGENT_CONCURRENCY: 50,
+      BODY_LIMIT_BYTES: 1048576,
+    });
+    expect(config.SAGA_API_KEYS).toBeUndefined();
+  });
+
+  it('reads numbers and URLs', () => {
+    const config = loadConfig({ PORT: '8080', DATABASE_URL: 'postgresql://u:p@db:5432/x', AGENT_CONCURRENCY: '7' });
+    expect(config).toMatchObject({ PORT: 8080, DATABASE_URL: 'postgresql://u:p@db:5432/x', AGENT_CONCURRENCY: 7 });
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'PORT must be an integer between 0 and 65535'],
+    [{ PORT: '70000' }, 'PORT must be an integer between 0 and 65535'],
+    [{ PORT: '3.5' }, 'PORT must be an integer between 0 and 65535'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL must be a postgres:// URL'],
+    [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL must be a redis:// or rediss:// URL'],
+    [{ SAGA_API_KEYS: 'short:admin' }, 'SAGA_API_KEYS must be "key:role" pairs'],
+    [{ SAGA_API_KEYS: 'a-long-enough-key-123:root' }, 'SAGA_API_KEYS must be "key:role" pairs'],
+    [{ AGENT_CONCURRENCY: '0' }, 'AGENT_CONCURRENCY must be an integer between 1 and 1000'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be error, warn, log, debug or verbose'],
+  ])('refuses %j, naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('names every bad variable at once', () => {
+    expect(() => loadConfig({ PORT: 'x', REDIS_URL: 'y' })).toThrow(/PORT[\s\S]*REDIS_URL|REDIS_URL[\s\S]*PORT/);
+  });
+});
+
+describe('parseApiKeys', () => {
+  it('maps keys to roles, tolerating spaces', () => {
+    const keys = parseApiKeys(' key-one-0123456789abc:admin , key-two-0123456789abc:viewer');
+    expect([...keys]).toEqual([
+      ['key-one-0123456789abc', 'admin'],
+      ['key-two-0123456789abc', 'viewer'],
+    ]);
+  });
+});
