@@ -7,7 +7,9 @@ RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
-# Runtime stage: compiled code and production dependencies only, as the unprivileged `node` user.
+# Runtime stage: compiled code and production dependencies only, as the unprivileged `node` user. Without dev
+# dependencies there is no embedded PostgreSQL: give it DATABASE_URL (and REDIS_URL), as docker-compose.yml does.
+# test/dockerfile-commands.e2e-spec.ts runs this file's npm commands and CMD outside Docker.
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
 WORKDIR /app

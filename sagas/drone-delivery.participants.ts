@@ -21,7 +21,7 @@ export interface StepFault {
   transient?: number;
   /** Fail for good. */
   fatal?: boolean;
-  /** Answer after this many milliseconds (to trip timeouts). */
+  /** Answer after this many milliseconds (to trip timeouts). The action only; its compensation answers at once. */
   delayMs?: number;
   /** The same as `transient`, for the step's compensation. */
   compensationTransient?: number;

@@ -1,6 +1,5 @@
-import { allSagas } from '@app/sagas';
-import { inProcessParticipants } from '../apps/demo-services/src/in-process-participants';
 import { KEYS, startTestEngine, type TestEngine } from './support/test-engine';
+import { TEST_QUEUE_KIND } from './support/urls';
 
 const valid = {
   accountId: 'acc-1',
@@ -15,7 +14,7 @@ describe('REST API (e2e)', () => {
 
   beforeAll(async () => {
     // No agent: these tests look at what the API accepts and writes, not at sagas running.
-    engine = await startTestEngine({ sagas: allSagas({ droneDelivery: inProcessParticipants() }), agent: false });
+    engine = await startTestEngine({ demo: true, agent: false });
   });
   afterAll(() => engine?.close());
 
@@ -204,7 +203,10 @@ describe('REST API (e2e)', () => {
       expect((await engine.http().post('/v1/sagas').send({ type: 'drone-delivery', input: valid })).status).toBe(401);
       const health = await engine.http().get('/health');
       expect(health.status).toBe(200);
-      expect(health.body.info).toMatchObject({ postgres: { status: 'up' }, redis: { status: 'up' } });
+      expect(health.body.info).toMatchObject({
+        postgres: { status: 'up' },
+        queue: { status: 'up', backend: TEST_QUEUE_KIND },
+      });
     });
 
     it('403 when the role is too low: a viewer cannot start a saga', async () => {

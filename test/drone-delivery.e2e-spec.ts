@@ -1,14 +1,13 @@
-import { allSagas } from '@app/sagas';
+import { DemoLedger } from '../apps/demo-services/src/demo-ledger';
 import { inProcessParticipants } from '../apps/demo-services/src/in-process-participants';
 import { startTestEngine, type TestEngine } from './support/test-engine';
 
 /** The reference scenario end to end: REST in, BullMQ jobs, agent, PostgreSQL checkpoints, REST out. */
 describe('drone-delivery saga (e2e)', () => {
-  const participants = inProcessParticipants();
   let engine: TestEngine;
 
   beforeAll(async () => {
-    engine = await startTestEngine({ sagas: allSagas({ droneDelivery: participants }) });
+    engine = await startTestEngine({ demo: true });
   });
   afterAll(() => engine?.close());
 
@@ -27,8 +26,9 @@ describe('drone-delivery saga (e2e)', () => {
     return engine.waitForStatus(res.body.id, end);
   }
 
-  const ledger = (sagaId: string) => participants.ledger.list(sagaId);
-  const effects = (sagaId: string) => ledger(sagaId).map((e) => `${e.service}.${e.operation}`);
+  // The participants' PostgreSQL ledger, through GET /v1/demo/ledger: what they applied, in order.
+  const ledger = (sagaId: string) => engine.ledger(sagaId);
+  const effects = async (sagaId: string) => (await ledger(sagaId)).map((e) => `${e.service}.${e.operation}`);
 
   it('completes, with each effect applied once', async () => {
     const saga = await run(input(), ['COMPLETED', 'COMPENSATED', 'FAILED']);
@@ -44,7 +44,7 @@ describe('drone-delivery saga (e2e)', () => {
     ]);
     expect(saga.output.scheduleDrone.droneId).toMatch(/^drn_/);
     expect(saga.completedAt).not.toBeNull();
-    expect(effects(saga.id)).toEqual([
+    expect(await effects(saga.id)).toEqual([
       'account.verify',
       'delivery.create',
       'package.register',
@@ -52,7 +52,7 @@ describe('drone-delivery saga (e2e)', () => {
       'account.charge',
       'notification.notify',
     ]);
-    expect(ledger(saga.id).every((e) => e.count === 1 && e.requests === 1)).toBe(true);
+    expect((await ledger(saga.id)).every((e) => e.count === 1 && e.requests === 1)).toBe(true);
 
     const events = await engine.as('viewer').get(`/v1/sagas/${saga.id}/events`);
     expect(events.status).toBe(200);
@@ -75,7 +75,7 @@ describe('drone-delivery saga (e2e)', () => {
     const failures = events.filter((e: any) => e.type === 'StepFailed' && e.step === 'register-package');
     expect(failures.map((e: any) => e.attempt)).toEqual([1, 2]);
     expect(failures[0].data.error).toMatchObject({ code: 'FAULT_TRANSIENT', retryable: true });
-    expect(ledger(saga.id).filter((e) => e.operation === 'register')).toEqual([
+    expect((await ledger(saga.id)).filter((e) => e.operation === 'register')).toEqual([
       expect.objectContaining({ count: 1, requests: 1 }),
     ]);
   });
@@ -96,7 +96,7 @@ describe('drone-delivery saga (e2e)', () => {
     }
     expect(byName['notify-customer'].status).toBe('PENDING');
     // Reverse order of completion, each effect and each undo exactly once.
-    expect(effects(saga.id)).toEqual([
+    expect(await effects(saga.id)).toEqual([
       'account.verify',
       'delivery.create',
       'package.register',
@@ -105,7 +105,7 @@ describe('drone-delivery saga (e2e)', () => {
       'package.delete',
       'delivery.cancel',
     ]);
-    expect(ledger(saga.id).every((e) => e.count === 1)).toBe(true);
+    expect((await ledger(saga.id)).every((e) => e.count === 1)).toBe(true);
     const events = (await engine.as('viewer').get(`/v1/sagas/${saga.id}/events`)).body.items;
     const undone = events.filter((e: any) => e.type === 'CompensationSucceeded').map((e: any) => e.step);
     expect(undone).toEqual(['schedule-drone', 'register-package', 'create-delivery']);
@@ -129,13 +129,68 @@ describe('drone-delivery saga (e2e)', () => {
     const step = saga.steps.find((s: any) => s.name === 'register-package');
     expect(step).toMatchObject({ status: 'COMPENSATED', attempts: 5, compensation: { status: 'SUCCEEDED' } });
     expect(saga.error).toMatchObject({ step: 'register-package', transient: true });
-    expect(effects(saga.id)).toEqual(['account.verify', 'delivery.create', 'package.delete', 'delivery.cancel']);
+    expect(await effects(saga.id)).toEqual(['account.verify', 'delivery.create', 'package.delete', 'delivery.cancel']);
   });
 
   it('ends COMPENSATED at once when the account is unknown, with nothing to undo', async () => {
     const saga = await run(input({ accountId: 'nobody' }), ['COMPENSATED', 'COMPLETED', 'FAILED']);
     expect(saga.status).toBe('COMPENSATED');
     expect(saga.error).toMatchObject({ step: 'verify-account', code: 'ACCOUNT_UNKNOWN' });
-    expect(effects(saga.id)).toEqual([]);
+    expect(await effects(saga.id)).toEqual([]);
+  });
+
+  describe('the demo participants (PostgreSQL, schema demo)', () => {
+    const sagaId = '0190f2c4-0000-7000-8000-00000000d3d0';
+    let demo: DemoLedger;
+    let p: ReturnType<typeof inProcessParticipants>;
+    beforeAll(() => {
+      demo = new DemoLedger(engine.db.url, 4);
+      p = inProcessParticipants(demo);
+    });
+    afterAll(() => demo?.close());
+    const call = <T>(key: string, payload: T, attempt = 1) => ({ sagaId, idempotencyKey: key, attempt, payload });
+
+    it('apply an operation once per key: repeats, even concurrent ones, get the first answer', async () => {
+      const key = `${sagaId}:create-delivery`;
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => p.delivery.create(call(key, { ...input(), accountId: 'acc-1' }, i + 1))),
+      );
+      expect(new Set(answers.map((a) => a.deliveryId)).size).toBe(1);
+      const [entry] = (await demo.list(sagaId)).filter((e) => e.idempotencyKey === key);
+      expect(entry).toMatchObject({ service: 'delivery', operation: 'create', count: 1, requests: 8 });
+      const held = await engine.db.query(`SELECT status FROM demo.resource WHERE created_by = $1`, [key]);
+      expect(held).toEqual([{ status: 'ACTIVE' }]);
+    });
+
+    it('refuse an action that arrives after its undo (a zombie attempt), and refund only what was charged', async () => {
+      const key = `${sagaId}:charge-account`;
+      const before = await p.account.verify(call(`${sagaId}:verify`, { accountId: 'acc-undo' }));
+      // The undo comes first (the action's outcome was unknown): nothing was charged, so nothing is refunded.
+      await p.account.refund(call(`${key}:undo`, { accountId: 'acc-undo', chargeId: null, amountCents: 500 }));
+      await expect(p.account.charge(call(key, { accountId: 'acc-undo', amountCents: 500 }))).rejects.toMatchObject({
+        code: 'ALREADY_UNDONE',
+      });
+      const [account] = await engine.db.query<{ balance_cents: string }>(
+        `SELECT balance_cents FROM demo.account WHERE account_id = 'acc-undo'`,
+      );
+      expect(Number(account.balance_cents)).toBe(before.balanceCents);
+      expect((await demo.list(sagaId)).find((e) => e.idempotencyKey === key)).toBeUndefined();
+    });
+
+    it('serve their ledger to viewers at GET /v1/demo/ledger', async () => {
+      expect((await engine.http().get('/v1/demo/ledger')).status).toBe(401);
+      const res = await engine.as('viewer').get(`/v1/demo/ledger?sagaId=${sagaId}`);
+      expect(res.status).toBe(200);
+      expect(res.body[0]).toEqual({
+        service: 'delivery',
+        operation: 'create',
+        sagaId,
+        idempotencyKey: `${sagaId}:create-delivery`,
+        count: 1,
+        requests: 8,
+        at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      });
+      expect((await engine.as('viewer').get(`/v1/demo/ledger?sagaId=${'x'.repeat(101)}`)).status).toBe(400);
+    });
   });
 });

@@ -6,10 +6,14 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
 import type { SagaDefinition } from '@app/engine';
+import { allSagas } from '@app/sagas';
 import { loadConfig } from '@app/runtime';
 import { configureApp } from '../../apps/orchestrator/src/configure-app';
 import { OrchestratorModule } from '../../apps/orchestrator/src/orchestrator.module';
-import { TEST_PG_ADMIN_URL, TEST_REDIS_URL } from './urls';
+import { DemoLedger, type LedgerEntry } from '../../apps/demo-services/src/demo-ledger';
+import { DemoServicesModule } from '../../apps/demo-services/src/demo-services.module';
+import { inProcessParticipants } from '../../apps/demo-services/src/in-process-participants';
+import { TEST_PG_ADMIN_URL, TEST_QUEUE_KIND, TEST_REDIS_URL } from './urls';
 import { waitFor } from './wait-for';
 
 export const KEYS = {
@@ -83,32 +87,47 @@ export interface TestEngine {
   as(role: keyof typeof KEYS): { get(path: string): request.Test; post(path: string): request.Test };
   /** Waits until the saga is in one of `statuses`, and returns it. */
   waitForStatus(id: string, statuses: string[], timeoutMs?: number): Promise<any>;
+  /** The demo participants' ledger for a saga, through `GET /v1/demo/ledger` (with `demo: true` only). */
+  ledger(sagaId: string): Promise<LedgerEntry[]>;
   close(): Promise<void>;
 }
 
 /**
- * The real engine (API, scheduler, and an agent unless `agent: false`) on a fresh database and Redis prefix,
- * listening on an ephemeral loopback port.
+ * The real engine (API, scheduler, supervisor, and an agent unless `agent: false`) on a fresh database and Redis
+ * prefix, listening on an ephemeral loopback port. `demo: true` runs the drone-delivery saga with the demo
+ * participants, whose PostgreSQL ledger lives in the same fresh database; otherwise pass `sagas`.
  */
 export async function startTestEngine(options: {
-  sagas: readonly SagaDefinition[];
+  sagas?: readonly SagaDefinition[];
+  demo?: boolean;
   agent?: boolean;
   env?: Record<string, string>;
+  /** Where the step jobs go: Redis, or BullMQ's PostgreSQL backend in the test database. Default: this run's. */
+  queue?: 'redis' | 'postgres';
 }): Promise<TestEngine> {
   const db = new TestDatabase();
   await db.create();
   const prefix = `test-${randomBytes(6).toString('hex')}`;
+  const queue = options.queue ?? TEST_QUEUE_KIND;
   const config = loadConfig({
     DATABASE_URL: db.url,
-    REDIS_URL: TEST_REDIS_URL,
+    ...(queue === 'redis' ? { REDIS_URL: TEST_REDIS_URL } : {}),
     SAGA_REDIS_PREFIX: prefix,
     SAGA_API_KEYS: `${KEYS.admin}:admin,${KEYS.operator}:operator,${KEYS.viewer}:viewer`,
     DB_POOL_SIZE: '10',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
     ...options.env,
   });
+  const demo = options.demo ? new DemoLedger(db.url, 5) : null;
+  const sagas = options.sagas ?? (demo ? allSagas({ droneDelivery: inProcessParticipants(demo) }) : null);
+  if (!sagas) throw new Error('startTestEngine needs `sagas` or `demo: true`');
   const app = await NestFactory.create(
-    OrchestratorModule.forRoot({ config, sagas: options.sagas, agent: options.agent ?? true }),
+    OrchestratorModule.forRoot({
+      config,
+      sagas,
+      agent: options.agent ?? true,
+      modules: demo ? [DemoServicesModule.forRoot(demo, { http: true })] : [],
+    }),
     {
       bodyParser: false,
       logger: ['error', 'warn'].slice(0, config.LOG_LEVEL === 'error' ? 1 : 2) as ('error' | 'warn')[],
@@ -136,10 +155,15 @@ export async function startTestEngine(options: {
         },
         { timeoutMs, what: `saga ${id} to reach ${statuses.join('|')}` },
       ),
+    ledger: async (sagaId) => {
+      const res = await as('viewer').get(`/v1/demo/ledger?sagaId=${encodeURIComponent(sagaId)}`);
+      if (res.status !== 200) throw new Error(`GET /v1/demo/ledger answered ${res.status}`);
+      return res.body as LedgerEntry[];
+    },
     close: async () => {
       await app.close();
       await db.drop();
-      await dropRedisPrefix(prefix);
+      if (queue === 'redis') await dropRedisPrefix(prefix);
     },
   };
 }

@@ -2,15 +2,17 @@ import 'reflect-metadata';
 import { Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { allSagas } from '@app/sagas';
+import { DemoLedger } from '../../demo-services/src/demo-ledger';
+import { DemoServicesModule } from '../../demo-services/src/demo-services.module';
 import { inProcessParticipants } from '../../demo-services/src/in-process-participants';
-import { type EngineConfig, RuntimeModule, loadConfig } from '@app/runtime';
+import { type EngineConfig, RuntimeModule, loadConfig, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
 import { StoreModule } from '@app/store';
-import { TransportModule } from '@app/transport';
+import { TransportModule, queueBackendFor } from '@app/transport';
 
-/** A step agent: BullMQ workers and nothing else. Run as many as you like (npm run start:agent). */
-// The demo participants run in-process until they move out to apps/demo-services (issue 4).
-const sagas = allSagas({ droneDelivery: inProcessParticipants() });
-
+/**
+ * A step agent: BullMQ workers and nothing else (no API, no supervisor). Run as many as you like
+ * (npm run start:agent). SIGTERM stops it gracefully: no new job, the running ones report (SHUTDOWN_GRACE_MS).
+ */
 async function bootstrap(): Promise<void> {
   let config: EngineConfig;
   try {
@@ -19,19 +21,42 @@ async function bootstrap(): Promise<void> {
     console.error((error as Error).message);
     process.exit(1);
   }
+  // DATABASE_URL unset: the embedded PostgreSQL of `npm start` in ./.saga-data (started here if it is not
+  // running); REDIS_URL unset: BullMQ on PostgreSQL. See resolveBackends.
+  const logger = new Logger('Bootstrap');
+  const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
+  const databaseUrl = backends.databaseUrl;
+  // The demo participants run in-process until they move out to apps/demo-services (issue 4).
+  const demo = new DemoLedger(databaseUrl);
+  const sagas = allSagas({ droneDelivery: inProcessParticipants(demo) });
 
   @Module({
     imports: [
-      StoreModule.forRoot({ databaseUrl: config.DATABASE_URL, poolSize: config.DB_POOL_SIZE }),
-      TransportModule.forRoot({ redisUrl: config.REDIS_URL, prefix: config.SAGA_REDIS_PREFIX }),
-      RuntimeModule.forRoot({ sagas, agent: true, agentConcurrency: config.AGENT_CONCURRENCY, runningMarkMs: 1000 }),
+      StoreModule.forRoot({ databaseUrl, poolSize: config.DB_POOL_SIZE }),
+      TransportModule.forRoot({
+        queue: queueBackendFor(config.REDIS_URL, databaseUrl),
+        prefix: config.SAGA_REDIS_PREFIX,
+      }),
+      RuntimeModule.forRoot({
+        sagas,
+        agent: true,
+        agentConcurrency: config.AGENT_CONCURRENCY,
+        runningMarkMs: 1000,
+        shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+      }),
+      DemoServicesModule.forRoot(demo, { http: false }),
     ],
   })
   class AgentModule {}
 
-  const app = await NestFactory.createApplicationContext(AgentModule);
+  const levels = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+  const app = await NestFactory.createApplicationContext(AgentModule, {
+    logger: levels.slice(0, levels.indexOf(config.LOG_LEVEL) + 1),
+  });
   app.enableShutdownHooks();
-  new Logger('Bootstrap').log(`agent ready; saga types: ${sagas.map((s) => s.name).join(', ')}`);
+  stopBackendsOnSignals(app, backends);
+  for (const line of backends.describe()) logger.log(line);
+  logger.log(`agent ready; saga types: ${sagas.map((s) => s.name).join(', ')}`);
 }
 
 void bootstrap().catch((error: unknown) => {

@@ -5,18 +5,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allSagas } from '@app/sagas';
+import { DemoLedger } from '../../demo-services/src/demo-ledger';
+import { DemoServicesModule } from '../../demo-services/src/demo-services.module';
 import { inProcessParticipants } from '../../demo-services/src/in-process-participants';
-import { type EngineConfig, loadConfig } from '@app/runtime';
+import { type EngineConfig, loadConfig, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
 import { configureApp } from './configure-app';
 import { OrchestratorModule } from './orchestrator.module';
 
 /**
- * `node main.js`        REST API + scheduler (npm run start:orchestrator)
- * `node main.js --all`  the whole engine in one process: API, scheduler and a step agent (npm start)
+ * `node main.js`        REST API + scheduler + supervisor (npm run start:orchestrator)
+ * `node main.js --all`  the whole engine in one process: API, scheduler, supervisor and a step agent (npm start)
+ *
+ * SIGTERM stops gracefully: the supervisor stops sweeping, the agent (with --all) takes no new job and lets the
+ * running ones report (SHUTDOWN_GRACE_MS), then the connections close.
  */
-// The demo participants run in-process until they move out to apps/demo-services (issue 4).
-const sagas = allSagas({ droneDelivery: inProcessParticipants() });
-
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');
   let config: EngineConfig;
@@ -28,15 +30,31 @@ async function bootstrap(): Promise<void> {
   }
   if (!config.SAGA_API_KEYS) config.SAGA_API_KEYS = generateAdminKey(logger);
   const all = process.argv.includes('--all');
-  const app = await NestFactory.create(OrchestratorModule.forRoot({ config, sagas, agent: all }), {
-    bodyParser: false,
-    logger: levels(config.LOG_LEVEL),
-  });
+  // DATABASE_URL unset: an embedded PostgreSQL (./.saga-data); REDIS_URL unset: BullMQ on PostgreSQL.
+  const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
+  config.DATABASE_URL = backends.databaseUrl;
+  // The demo participants run in-process, keeping their state in schema `demo` of the engine's database, until
+  // they move out to apps/demo-services (issue 4).
+  const demo = new DemoLedger(backends.databaseUrl);
+  const sagas = allSagas({ droneDelivery: inProcessParticipants(demo) });
+  const app = await NestFactory.create(
+    OrchestratorModule.forRoot({
+      config,
+      sagas,
+      agent: all,
+      modules: [DemoServicesModule.forRoot(demo, { http: true })],
+    }),
+    {
+      bodyParser: false,
+      logger: levels(config.LOG_LEVEL),
+    },
+  );
   configureApp(app, config);
+  stopBackendsOnSignals(app, backends);
   await app.listen(config.PORT, process.env.HOST ?? '127.0.0.1');
+  for (const line of backends.describe()) logger.log(line);
   logger.log(
     `saga engine ${all ? '(all-in-one) ' : ''}listening on ${await app.getUrl()}; ` +
-      `PostgreSQL ${redact(config.DATABASE_URL)}, Redis ${redact(config.REDIS_URL)}; ` +
       `saga types: ${sagas.map((s) => s.name).join(', ')}`,
   );
 }
@@ -56,11 +74,10 @@ function levels(level: EngineConfig['LOG_LEVEL']) {
   return all.slice(0, all.indexOf(level) + 1);
 }
 
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-}
-
 void bootstrap().catch((error: unknown) => {
+  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    error = new Error(`port ${process.env.PORT ?? 3000} is taken by another program: set PORT to a free one`);
+  }
   console.error(`saga engine failed to start: ${(error as Error).message ?? String(error)}`);
   process.exit(1);
 });

@@ -2,12 +2,16 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { SagaDefinition } from '@app/engine';
-import { type EngineConfig, RuntimeModule, parseApiKeys } from '@app/runtime';
+import { type EngineConfig, RuntimeModule, databaseUrlOf, parseApiKeys } from '@app/runtime';
 import { StoreModule } from '@app/store';
-import { TransportModule } from '@app/transport';
+import { TransportModule, queueBackendFor } from '@app/transport';
+import { ALERT_SENDER_OPTIONS, AlertSender, DEFAULT_ALERT_SENDER_OPTIONS } from './alerts/alert-sender';
+import { AuditController } from './audit/audit.controller';
 import { ApiExceptionFilter } from './http/api-exception.filter';
 import { API_KEYS, ApiKeyGuard, ApiKeys } from './http/auth';
 import { HealthController } from './http/health.controller';
+import { OperatorActions } from './sagas/operator-actions';
+import { SagaActionsController } from './sagas/saga-actions.controller';
 import { SagaTypesController } from './sagas/saga-types.controller';
 import { SagasController } from './sagas/sagas.controller';
 
@@ -16,25 +20,50 @@ export interface OrchestratorOptions {
   sagas: readonly SagaDefinition[];
   /** Also run a step agent in this process (`npm start`). */
   agent: boolean;
+  /** Feature modules to mount too (the demo participants' ledger, while they run in-process). */
+  modules?: DynamicModule[];
 }
 
-/** REST API and scheduler; with `agent`, the whole engine in one process. */
+/** REST API, scheduler and supervisor; with `agent`, the whole engine in one process. */
 @Module({})
 export class OrchestratorModule {
-  static forRoot({ config, sagas, agent }: OrchestratorOptions): DynamicModule {
+  static forRoot({ config, sagas, agent, modules = [] }: OrchestratorOptions): DynamicModule {
+    // DATABASE_URL as resolveBackends left it (the embedded PostgreSQL's when unset); no REDIS_URL: BullMQ on
+    // its PostgreSQL backend in the same database.
+    const databaseUrl = databaseUrlOf(config);
     return {
       module: OrchestratorModule,
       imports: [
-        StoreModule.forRoot({ databaseUrl: config.DATABASE_URL, poolSize: config.DB_POOL_SIZE }),
-        TransportModule.forRoot({ redisUrl: config.REDIS_URL, prefix: config.SAGA_REDIS_PREFIX }),
-        RuntimeModule.forRoot({ sagas, agent, agentConcurrency: config.AGENT_CONCURRENCY, runningMarkMs: 1000 }),
+        StoreModule.forRoot({ databaseUrl, poolSize: config.DB_POOL_SIZE }),
+        TransportModule.forRoot({
+          queue: queueBackendFor(config.REDIS_URL, databaseUrl),
+          prefix: config.SAGA_REDIS_PREFIX,
+        }),
+        RuntimeModule.forRoot({
+          sagas,
+          agent,
+          agentConcurrency: config.AGENT_CONCURRENCY,
+          runningMarkMs: 1000,
+          shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+          supervisor:
+            config.SUPERVISOR_ENABLED === 'true'
+              ? { intervalMs: config.SUPERVISOR_INTERVAL_MS, scheduleToStartMs: config.SCHEDULE_TO_START_MS }
+              : null,
+        }),
         TerminusModule.forRoot({ logger: false }),
+        ...modules,
       ],
-      controllers: [SagasController, SagaTypesController, HealthController],
+      controllers: [SagasController, SagaActionsController, SagaTypesController, AuditController, HealthController],
       providers: [
         { provide: API_KEYS, useValue: new ApiKeys(parseApiKeys(config.SAGA_API_KEYS)) },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: ApiExceptionFilter },
+        OperatorActions,
+        {
+          provide: ALERT_SENDER_OPTIONS,
+          useValue: { ...DEFAULT_ALERT_SENDER_OPTIONS, webhookUrl: config.ALERT_WEBHOOK_URL ?? null },
+        },
+        AlertSender,
       ],
     };
   }

@@ -4,13 +4,20 @@ describe('loadConfig', () => {
   it('fills defaults for an empty environment', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
-      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/sagas',
-      REDIS_URL: 'redis://127.0.0.1:6379',
+      DATABASE_URL: undefined, // embedded PostgreSQL (resolveBackends)
+      REDIS_URL: undefined, // BullMQ's PostgreSQL backend
       PORT: 3000,
       AGENT_CONCURRENCY: 50,
       BODY_LIMIT_BYTES: 1048576,
     });
     expect(config.SAGA_API_KEYS).toBeUndefined();
+  });
+
+  it('treats an empty URL as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '', REDIS_URL: '' })).toMatchObject({
+      DATABASE_URL: undefined,
+      REDIS_URL: undefined,
+    });
   });
 
   it('reads numbers and URLs', () => {
@@ -46,4 +53,27 @@ describe('parseApiKeys', () => {
       ['key-two-0123456789abc', 'viewer'],
     ]);
   });
+});
+
+describe('ALERT_WEBHOOK_URL', () => {
+  it('is optional, and read when set', () => {
+    expect(loadConfig({}).ALERT_WEBHOOK_URL).toBeUndefined();
+    expect(loadConfig({ ALERT_WEBHOOK_URL: '' }).ALERT_WEBHOOK_URL).toBeUndefined();
+    for (const url of [
+      'https://hooks.example.com/T0/B1?token=x',
+      'http://127.0.0.1:9000/alerts',
+      'http://localhost/a',
+    ]) {
+      expect(loadConfig({ ALERT_WEBHOOK_URL: url }).ALERT_WEBHOOK_URL).toBe(url);
+    }
+  });
+
+  it.each(['hooks.example.com/alerts', 'ftp://example.com/x', 'javascript:alert(1)', 'http://', 'not a url'])(
+    'refuses %j, naming the variable',
+    (url) => {
+      expect(() => loadConfig({ ALERT_WEBHOOK_URL: url })).toThrow(
+        'ALERT_WEBHOOK_URL must be an http:// or https:// URL',
+      );
+    },
+  );
 });

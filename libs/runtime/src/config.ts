@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, validateSync } from 'class-validator';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -13,11 +13,18 @@ const toInt = ({ value }: { value: unknown }) =>
  * names the variable. Durations end in `Ms`.
  */
 export class EngineConfig {
+  /**
+   * PostgreSQL, the system of record. Unset: `npm start` runs an embedded PostgreSQL with its data in
+   * `./.saga-data/postgres` (see resolveBackends). Initialized so that `loadConfig` reads it.
+   */
+  @IsOptional()
   @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_URL must be a postgres:// URL' })
-  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/sagas';
+  DATABASE_URL: string | undefined = undefined;
 
+  /** Redis for the step jobs. Unset: BullMQ runs on its PostgreSQL backend, in the engine's database. */
+  @IsOptional()
   @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
-  REDIS_URL = 'redis://127.0.0.1:6379';
+  REDIS_URL: string | undefined = undefined;
 
   @Transform(toInt)
   @IsInt({ message: 'PORT must be an integer between 0 and 65535' })
@@ -50,6 +57,34 @@ export class EngineConfig {
   @Max(200, { message: 'DB_POOL_SIZE must be an integer between 1 and 200' })
   DB_POOL_SIZE = 20;
 
+  /** Run the supervisor in the orchestrator process (it is never run by `start:agent`). Any number may run. */
+  @IsIn(['true', 'false'], { message: 'SUPERVISOR_ENABLED must be true or false' })
+  SUPERVISOR_ENABLED: 'true' | 'false' = 'true';
+
+  /** How often the supervisor sweeps PostgreSQL for attempts past their deadline and jobs that never started. */
+  @Transform(toInt)
+  @IsInt({ message: 'SUPERVISOR_INTERVAL_MS must be an integer between 50 and 600000' })
+  @Min(50, { message: 'SUPERVISOR_INTERVAL_MS must be an integer between 50 and 600000' })
+  @Max(600_000, { message: 'SUPERVISOR_INTERVAL_MS must be an integer between 50 and 600000' })
+  SUPERVISOR_INTERVAL_MS = 1000;
+
+  /**
+   * How long an attempt may be due without an agent taking it before the supervisor checks that its job exists
+   * in Redis (and enqueues the same job id again when it does not).
+   */
+  @Transform(toInt)
+  @IsInt({ message: 'SCHEDULE_TO_START_MS must be an integer between 100 and 3600000' })
+  @Min(100, { message: 'SCHEDULE_TO_START_MS must be an integer between 100 and 3600000' })
+  @Max(3_600_000, { message: 'SCHEDULE_TO_START_MS must be an integer between 100 and 3600000' })
+  SCHEDULE_TO_START_MS = 5000;
+
+  /** On SIGTERM, how long an agent lets its running steps finish and report before it aborts them. */
+  @Transform(toInt)
+  @IsInt({ message: 'SHUTDOWN_GRACE_MS must be an integer between 0 and 3600000' })
+  @Min(0, { message: 'SHUTDOWN_GRACE_MS must be an integer between 0 and 3600000' })
+  @Max(3_600_000, { message: 'SHUTDOWN_GRACE_MS must be an integer between 0 and 3600000' })
+  SHUTDOWN_GRACE_MS = 10_000;
+
   /** Body size limit of the REST API in bytes. */
   @Transform(toInt)
   @IsInt({ message: 'BODY_LIMIT_BYTES must be an integer between 1024 and 104857600' })
@@ -61,6 +96,17 @@ export class EngineConfig {
     message: 'LOG_LEVEL must be error, warn, log, debug or verbose',
   })
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
+
+  /**
+   * Where alerts are posted (a saga entered FAILED): JSON `{ sagaId, type, status, error, at }`, retried with
+   * backoff. Optional: without it alerts are only logged. Initialized so that `loadConfig` reads it.
+   */
+  @IsOptional()
+  @IsUrl(
+    { protocols: ['http', 'https'], require_protocol: true, require_tld: false, require_valid_protocol: true },
+    { message: 'ALERT_WEBHOOK_URL must be an http:// or https:// URL' },
+  )
+  ALERT_WEBHOOK_URL: string | undefined = undefined;
 }
 
 export class ConfigError extends Error {

@@ -1,3 +1,5 @@
+export * from './alert.service';
+export * from './backends';
 export * from './config';
 export * from './request-hash';
 export * from './runtime-tokens';
@@ -7,3 +9,4 @@ export * from './saga-runtime';
 export * from './snapshot-cache';
 export * from './step-executor';
 export * from './step-worker';
+export * from './supervisor';

@@ -1,9 +1,21 @@
 export const SAGA_DEFINITIONS = Symbol('SAGA_DEFINITIONS');
 export const RUNTIME_OPTIONS = Symbol('RUNTIME_OPTIONS');
+export const SUPERVISOR_OPTIONS = Symbol('SUPERVISOR_OPTIONS');
 
 export interface RuntimeOptions {
   /** Concurrent step attempts per agent process. */
   agentConcurrency: number;
   /** A step still running after this long is recorded as RUNNING (fast steps skip that write). */
   runningMarkMs: number;
+  /** On shutdown, how long the agent lets running steps finish and report before aborting them (default 10 s). */
+  shutdownGraceMs?: number;
+}
+
+export interface SupervisorOptions {
+  /** Pause between sweeps (a sweep that claimed a full batch is followed by another at once). */
+  intervalMs: number;
+  /** How long an attempt may be due before its job is checked for (and re-enqueued when lost). */
+  scheduleToStartMs: number;
+  /** Rows claimed per statement (default 100). */
+  batchSize?: number;
 }

@@ -1,23 +1,33 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { SagaDefinition } from '@app/engine';
-import { RUNTIME_OPTIONS, type RuntimeOptions, SAGA_DEFINITIONS } from './runtime-tokens';
+import { AlertService } from './alert.service';
+import {
+  RUNTIME_OPTIONS,
+  type RuntimeOptions,
+  SAGA_DEFINITIONS,
+  SUPERVISOR_OPTIONS,
+  type SupervisorOptions,
+} from './runtime-tokens';
 import { SagaRegistry } from './saga-registry';
 import { SagaRuntime } from './saga-runtime';
 import { SnapshotCache } from './snapshot-cache';
 import { StepExecutor } from './step-executor';
 import { StepWorker } from './step-worker';
+import { Supervisor } from './supervisor';
 
 export interface RuntimeModuleOptions extends RuntimeOptions {
   sagas: readonly SagaDefinition[];
   /** Run the agent (step worker) in this process. */
   agent: boolean;
+  /** Run the supervisor in this process (the orchestrator's role; any number may run). */
+  supervisor?: SupervisorOptions | null;
 }
 
-/** The scheduler (always) and the agent (when asked). Needs StoreModule and TransportModule. */
+/** The scheduler (always), the agent and the supervisor (when asked). Needs StoreModule and TransportModule. */
 @Module({})
 export class RuntimeModule {
   static forRoot(options: RuntimeModuleOptions): DynamicModule {
-    const { sagas, agent, ...runtimeOptions } = options;
+    const { sagas, agent, supervisor, ...runtimeOptions } = options;
     return {
       module: RuntimeModule,
       global: true,
@@ -30,11 +40,13 @@ export class RuntimeModule {
           inject: [SAGA_DEFINITIONS],
         },
         { provide: SnapshotCache, useValue: new SnapshotCache() },
+        AlertService,
         SagaRuntime,
         StepExecutor,
         ...(agent ? [StepWorker] : []),
+        ...(supervisor ? [{ provide: SUPERVISOR_OPTIONS, useValue: supervisor }, Supervisor] : []),
       ],
-      exports: [SagaRegistry, SagaRuntime, SnapshotCache, StepExecutor, RUNTIME_OPTIONS],
+      exports: [AlertService, SagaRegistry, SagaRuntime, SnapshotCache, StepExecutor, RUNTIME_OPTIONS],
     };
   }
 }

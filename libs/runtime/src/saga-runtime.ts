@@ -8,8 +8,10 @@ import {
   isTerminal,
   transition,
 } from '@app/engine';
-import { type SagaSnapshot, SagaStore } from '@app/store';
+import { type AuditRecord, type SagaSnapshot, SagaStore } from '@app/store';
 import { StepQueue } from '@app/transport';
+import { AlertService } from './alert.service';
+import { crashAfterCommit } from './crash-point';
 import { requestHash } from './request-hash';
 import { SagaRegistry } from './saga-registry';
 import { SnapshotCache } from './snapshot-cache';
@@ -21,6 +23,14 @@ export type StartResult =
 
 export type ApplyResult =
   { applied: true; snapshot: SagaSnapshot } | { applied: false; reason: string; snapshot: SagaSnapshot | null };
+
+export interface ApplyOptions {
+  /**
+   * The operator action behind the event: written in the transition's own statement when the event is applied
+   * (gated on the same compare-and-set), and not at all when it is ignored (the caller records the refusal).
+   */
+  audit?: AuditRecord;
+}
 
 /** How many times a transition is recomputed after losing a compare-and-set before giving up. */
 const MAX_CAS_ROUNDS = 50;
@@ -39,6 +49,7 @@ export class SagaRuntime {
     private readonly queue: StepQueue,
     readonly registry: SagaRegistry,
     readonly cache: SnapshotCache,
+    private readonly alerts: AlertService,
   ) {}
 
   /** Starts an instance of the newest version of `definition`; idempotent by `idempotencyKey`. */
@@ -67,7 +78,7 @@ export class SagaRuntime {
    * Applies one event. `hint` is a snapshot the caller already holds; it is only a starting point: a lost
    * compare-and-set or an event that looks stale against it leads to a fresh read before the answer is final.
    */
-  async apply(sagaId: string, event: SagaEvent, hint?: SagaSnapshot): Promise<ApplyResult> {
+  async apply(sagaId: string, event: SagaEvent, hint?: SagaSnapshot, options: ApplyOptions = {}): Promise<ApplyResult> {
     let snapshot = hint ?? this.cache.getFresh(sagaId) ?? null;
     let fresh = false;
     if (!snapshot) {
@@ -79,7 +90,14 @@ export class SagaRuntime {
       const definition = this.registry.get(snapshot.type, snapshot.definitionVersion);
       const result = transition(definition, snapshot.state, event);
       if (result.ignored === null) {
-        const committed = await this.store.commit(snapshot, result.state, result.history, result.commands, definition);
+        const committed = await this.store.commit(
+          snapshot,
+          result.state,
+          result.history,
+          result.commands,
+          definition,
+          options.audit,
+        );
         if (committed) {
           this.remember(committed);
           await this.dispatch(committed, result.commands);
@@ -105,6 +123,7 @@ export class SagaRuntime {
    * already the durable record (SCHEDULED with a deadline) and the supervisor enqueues the same job id later.
    */
   private async dispatch(snapshot: SagaSnapshot, commands: SagaCommand[]): Promise<void> {
+    crashAfterCommit(commands); // a test hook, off unless SAGA_CRASH_POINT is set
     const jobs: Parameters<StepQueue['enqueue']>[0] = [];
     for (const command of commands) {
       switch (command.type) {
@@ -115,10 +134,8 @@ export class SagaRuntime {
           });
           break;
         case 'RaiseAlert':
-          this.logger.error(
-            `saga ${snapshot.id} (${snapshot.type}) is FAILED and needs an operator: ` +
-              `${command.error?.step ?? '-'}: ${command.error?.message ?? 'no error recorded'}`,
-          );
+          // Logged and counted here; the durable alert is the outbox row committed with the transition.
+          this.alerts.sagaFailed(snapshot, command.error);
           break;
         default: {
           const unknown: never = command;

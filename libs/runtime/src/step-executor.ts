@@ -11,12 +11,16 @@ import { toErrorInfo } from '@app/sdk';
 import { type SagaSnapshot, SagaStore } from '@app/store';
 import type { StepJobData } from '@app/transport';
 import { RUNTIME_OPTIONS, type RuntimeOptions } from './runtime-tokens';
-import { SagaRuntime } from './saga-runtime';
+import { type ApplyResult, SagaRuntime } from './saga-runtime';
 
 /** Step outputs are stored as JSONB and shown in the API; keep them to a sane size. */
 export const MAX_OUTPUT_BYTES = 256 * 1024;
 
 export type ExecuteResult = 'applied' | 'stale' | 'ignored';
+
+/** Reporting an outcome is retried this many times, from REPORT_RETRY_MS doubling (about 8 s in all). */
+const REPORT_ATTEMPTS = 6;
+const REPORT_RETRY_MS = 250;
 
 /**
  * The agent's work for one job: run one attempt of a step's action or compensation under its timeout, then hand
@@ -60,7 +64,7 @@ export class StepExecutor {
 
     const event = await this.run(snapshot, step, job).finally(() => clearTimeout(mark));
     if (marking) await marking;
-    const result = await this.runtime.apply(job.sagaId, event);
+    const result = await this.report(job, event);
     if (!result.applied) {
       this.logger.debug(
         `saga ${job.sagaId}: outcome of ${job.step}/${job.phase}#${job.attempt} ignored: ${result.reason}`,
@@ -68,6 +72,25 @@ export class StepExecutor {
       return 'ignored';
     }
     return 'applied';
+  }
+
+  /**
+   * Hands the outcome to the scheduler, retrying for a few seconds when PostgreSQL does not answer (a restart,
+   * a failover): the step has run, and a lost report means running it again once the supervisor notices. A retry
+   * after an ambiguous commit (it committed, the answer was lost) is harmless: the engine finds it stale.
+   */
+  private async report(job: StepJobData, event: SagaEvent): Promise<ApplyResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.runtime.apply(job.sagaId, event);
+      } catch (error) {
+        if (attempt >= REPORT_ATTEMPTS) throw error;
+        this.logger.warn(
+          `saga ${job.sagaId}: could not record ${event.type} of ${job.step}, retrying: ${String(error)}`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, REPORT_RETRY_MS * 2 ** (attempt - 1)));
+      }
+    }
   }
 
   private async run(snapshot: SagaSnapshot, step: StepDefinition, job: StepJobData): Promise<SagaEvent> {

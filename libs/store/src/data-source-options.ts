@@ -3,9 +3,11 @@ import { SagaEventEntity } from './entities/saga-event.entity';
 import { SagaInstanceEntity } from './entities/saga-instance.entity';
 import { SagaStepEntity } from './entities/saga-step.entity';
 import { Init1763700000000 } from './migrations/1763700000000-init';
+import { AuditAndAlerts1763780000000 } from './migrations/1763780000000-audit-and-alerts';
+import { Supervisor1763800000000 } from './migrations/1763800000000-supervisor';
 
 export const ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaEventEntity];
-export const MIGRATIONS = [Init1763700000000];
+export const MIGRATIONS = [Init1763700000000, AuditAndAlerts1763780000000, Supervisor1763800000000];
 
 /** Options shared by the app and the tests: migrations run at start, never `synchronize`. */
 export function dataSourceOptions(url: string, poolSize: number): DataSourceOptions {

@@ -6,12 +6,14 @@ import {
   type SagaCommand,
   type SagaDefinition,
   type SagaState,
+  type StepDefinition,
   type StepState,
   StepStatus,
   isCompensationInFlight,
   isStepInFlight,
   isTerminal,
 } from '@app/engine';
+import { AUDIT_ROW_COLUMNS, type AuditRecord, auditRow } from './saga-audit';
 
 /** What the scheduler holds of an instance: its state and the revision it was read at (for compare-and-set). */
 export interface SagaSnapshot {
@@ -166,6 +168,11 @@ export class SagaStore {
   /**
    * Commits a transition computed from `from`. Returns the new snapshot, or null when the instance moved on
    * since `from` was read (the caller re-reads and recomputes).
+   *
+   * Gated on the same compare-and-set: `audit`, the operator action that caused the transition (so an accepted
+   * action and its audit row commit together or not at all), and one `saga_alert` outbox row per `RaiseAlert`
+   * command (so an alert is never lost between the commit and its delivery). A new instance cannot start FAILED,
+   * so `insert` has no alerts to write.
    */
   async commit(
     from: SagaSnapshot,
@@ -173,14 +180,18 @@ export class SagaStore {
     history: HistoryEntry[],
     commands: SagaCommand[],
     definition: SagaDefinition,
+    audit?: AuditRecord,
   ): Promise<SagaSnapshot | null> {
     const rows: StepRow[] = [];
     for (const step of definition.steps) {
       const before = from.state.steps[step.name];
       const after = next.steps[step.name];
       const dispatch = dispatchesOf(commands, step.name);
-      if (before !== after || dispatch) rows.push(stepRow(step.name, step.position, after, dispatch));
+      if (before !== after || dispatch) {
+        rows.push(refreshDeadlineOnStart(stepRow(step.name, step.position, after, dispatch), step, before, after));
+      }
     }
+    const alerts = commands.flatMap((c) => (c.type === 'RaiseAlert' ? [{ error: c.error }] : []));
     const result: { n: number }[] = await this.db.query(
       `WITH inst AS (
          UPDATE saga_instance
@@ -198,6 +209,7 @@ export class SagaStore {
                 deadline_at = CASE WHEN NOT p.in_flight THEN NULL
                               WHEN p.deadline_in_ms IS NOT NULL THEN now() + p.deadline_in_ms * ${MS}
                               ELSE s.deadline_at END,
+                lease_until = CASE WHEN p.due_in_ms IS NOT NULL OR NOT p.in_flight THEN NULL ELSE s.lease_until END,
                 started_at = CASE WHEN p.started THEN coalesce(s.started_at, now()) END,
                 finished_at = CASE WHEN p.finished THEN coalesce(s.finished_at, now()) END,
                 comp_started_at = CASE WHEN p.comp_started THEN coalesce(s.comp_started_at, now()) END,
@@ -208,6 +220,14 @@ export class SagaStore {
          INSERT INTO saga_event (saga_id, seq, type, step, attempt, data)
          SELECT inst.id, e.seq, e.type, e.step, e.attempt, e.data
          FROM inst, jsonb_to_recordset($10::jsonb) AS e(${EVENT_COLUMNS})
+       ), audit AS (
+         INSERT INTO saga_audit (actor, role, action, saga_id, step, reason, outcome, status_code, detail)
+         SELECT a.actor, a.role, a.action, inst.id, a.step, a.reason, a.outcome, a.status_code, a.detail
+         FROM inst, jsonb_to_recordset($11::jsonb) AS a(${AUDIT_ROW_COLUMNS})
+       ), alerts AS (
+         INSERT INTO saga_alert (saga_id, saga_type, error)
+         SELECT inst.id, $12, x.error
+         FROM inst, jsonb_to_recordset($13::jsonb) AS x(error jsonb)
        )
        SELECT count(*)::int AS n FROM inst`,
       [
@@ -221,6 +241,9 @@ export class SagaStore {
         isTerminal(next.status),
         JSON.stringify(rows),
         JSON.stringify(history),
+        JSON.stringify(audit ? [auditRow(audit)] : []),
+        from.type,
+        JSON.stringify(alerts),
       ],
     );
     if (result[0]?.n !== 1) return null;
@@ -333,6 +356,21 @@ function stepRow(name: string, position: number, s: StepState, dispatch: Dispatc
     comp_started: comp !== null,
     comp_finished: comp !== null && SETTLED_COMP.includes(comp.status),
   };
+}
+
+/**
+ * An agent reported that the attempt in flight is running (StepStarted): its deadline counts from now, not from
+ * the dispatch, so an attempt that waited in a queue backlog is not declared lost while it runs within its timeout.
+ */
+function refreshDeadlineOnStart(row: StepRow, def: StepDefinition, before: StepState, after: StepState): StepRow {
+  if (row.deadline_in_ms !== null) return row;
+  const runStarted = after.status === StepStatus.RUNNING && before.status !== StepStatus.RUNNING;
+  const undoStarted =
+    after.compensation?.status === CompensationStatus.RUNNING &&
+    before.compensation?.status !== CompensationStatus.RUNNING;
+  if (runStarted) return { ...row, deadline_in_ms: def.timeoutMs + DEADLINE_GRACE_MS };
+  if (undoStarted) return { ...row, deadline_in_ms: def.compensationTimeoutMs + DEADLINE_GRACE_MS };
+  return row;
 }
 
 /** JSON text for a jsonb parameter; undefined is stored as SQL NULL. */

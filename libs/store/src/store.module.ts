@@ -2,8 +2,11 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { dataSourceOptions } from './data-source-options';
 import { ensureDatabase } from './ensure-database';
+import { AlertOutbox } from './saga-alerts';
+import { AuditLog } from './saga-audit';
 import { SagaQueries } from './saga-queries';
 import { SagaStore } from './saga-store';
+import { SupervisorStore } from './supervisor-store';
 
 export interface StoreOptions {
   databaseUrl: string;
@@ -24,8 +27,8 @@ export class StoreModule {
           },
         }),
       ],
-      providers: [SagaStore, SagaQueries],
-      exports: [SagaStore, SagaQueries],
+      providers: [SagaStore, SagaQueries, AuditLog, AlertOutbox, SupervisorStore],
+      exports: [SagaStore, SagaQueries, AuditLog, AlertOutbox, SupervisorStore],
     };
   }
 }

@@ -1,3 +1,4 @@
+export * from './queue-backend';
 export * from './redis';
 export * from './step-job';
 export * from './step-queue';

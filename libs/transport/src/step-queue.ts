@@ -1,38 +1,49 @@
-import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import { type OpenedQueue, describeQueueBackend, openQueue } from './queue-backend';
 import { STEP_QUEUE, type StepJobData, stepJobId } from './step-job';
 import { TRANSPORT_OPTIONS, type TransportOptions } from './transport-options';
-import { assertNoEviction, createRedis } from './redis';
+
+/** See StepQueue.liveness. */
+export type JobLiveness = 'queued' | 'active' | 'gone';
 
 /**
  * Enqueues step attempts. Retries belong to the engine, so every job runs once (`attempts: 1`) and is removed
  * when done: its outcome lives in PostgreSQL, and a removed id can be enqueued again by the supervisor.
  */
 @Injectable()
-export class StepQueue implements OnModuleInit, OnModuleDestroy {
+export class StepQueue implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(StepQueue.name);
-  readonly connection: Redis;
-  readonly queue: Queue<StepJobData>;
+  private opened?: OpenedQueue<StepJobData>;
 
-  constructor(@Inject(TRANSPORT_OPTIONS) readonly options: TransportOptions) {
-    this.connection = createRedis(options.redisUrl, 'producer');
-    this.connection.on('error', (err) => this.logger.warn(`Redis (producer): ${err.message}`));
-    this.queue = new Queue<StepJobData>(STEP_QUEUE, { connection: this.connection, prefix: options.prefix });
+  constructor(@Inject(TRANSPORT_OPTIONS) readonly options: TransportOptions) {}
+
+  /** Which backend carries the jobs, for logs and `/health`. */
+  get backend(): TransportOptions['queue']['kind'] {
+    return this.options.queue.kind;
   }
 
-  /** Refuses to start on a Redis that may evict keys (BullMQ locks and jobs must never vanish). */
+  /**
+   * Connects in onModuleInit rather than in the constructor, so that on the PostgreSQL backend the database
+   * exists (StoreModule creates it) before BullMQ's first query. Refuses to start on a Redis that may evict keys
+   * (BullMQ locks and jobs must never vanish).
+   */
   async onModuleInit(): Promise<void> {
-    if (this.connection.status !== 'ready') {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`REDIS_URL: no answer from Redis within 10 s`)), 10_000);
-        this.connection.once('ready', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    await assertNoEviction(this.connection);
+    this.opened = await openQueue<StepJobData>(this.options.queue, STEP_QUEUE, {
+      prefix: this.options.prefix,
+      onError: (message) => this.logger.warn(message),
+    });
+    this.logger.log(`step queue "${STEP_QUEUE}" on ${describeQueueBackend(this.options.queue)}`);
+  }
+
+  get queue(): Queue<StepJobData> {
+    if (!this.opened) throw new Error('StepQueue is used before its module was initialised');
+    return this.opened.queue;
+  }
+
+  /** Resolves when the queue backend answers; rejects otherwise (for `/health`). */
+  ping(): Promise<void> {
+    return this.opened ? this.opened.ping() : Promise.reject(new Error('not connected yet'));
   }
 
   async enqueue(jobs: { data: StepJobData; delayMs: number }[]): Promise<void> {
@@ -46,8 +57,49 @@ export class StepQueue implements OnModuleInit, OnModuleDestroy {
     );
   }
 
-  async onModuleDestroy(): Promise<void> {
-    await this.queue.close();
-    this.connection.disconnect();
+  /**
+   * Where the job of an attempt stands: `queued` (waiting, delayed or prioritized: not started), `active` (an
+   * agent took it; maybe one that died and whose lock has not expired yet), or `gone` (never enqueued, lost with
+   * Redis, or finished and removed). Throws when Redis does not answer: then nobody can tell.
+   */
+  async liveness(data: StepJobData): Promise<JobLiveness> {
+    const state = await this.queue.getJobState(stepJobId(data));
+    switch (state) {
+      case 'waiting':
+      case 'delayed':
+      case 'prioritized':
+      case 'waiting-children':
+        return 'queued';
+      case 'active':
+        return 'active';
+      case 'unknown': // no such job
+      case 'completed': // left behind, although jobs are removed when done
+      case 'failed':
+        return 'gone';
+      default: {
+        const _never: never = state;
+        return 'gone';
+      }
+    }
+  }
+
+  /**
+   * Enqueues an attempt again under the SAME job id (the supervisor, for a job that is gone). A leftover finished
+   * copy is removed first, since BullMQ ignores an add whose id exists. A copy that is queued or active is kept:
+   * the add is then a no-op, so a race with the original enqueue cannot run the attempt twice from Redis.
+   */
+  async redrive(data: StepJobData): Promise<void> {
+    const id = stepJobId(data);
+    const state = await this.queue.getJobState(id);
+    if (state === 'completed' || state === 'failed') await this.queue.remove(id);
+    await this.enqueue([{ data, delayMs: 0 }]);
+  }
+
+  /**
+   * Closed after every module's onModuleDestroy (where agents drain their running jobs), so that the outcomes
+   * they report can still enqueue the next steps.
+   */
+  async onApplicationShutdown(): Promise<void> {
+    await this.opened?.close();
   }
 }

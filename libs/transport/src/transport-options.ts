@@ -1,7 +1,10 @@
+import type { QueueBackend } from './queue-backend';
+
 export const TRANSPORT_OPTIONS = Symbol('TRANSPORT_OPTIONS');
 
 export interface TransportOptions {
-  redisUrl: string;
-  /** BullMQ key prefix; each test run uses its own. */
+  /** Where the step jobs live: Redis, or BullMQ's PostgreSQL backend (see queueBackendFor). */
+  queue: QueueBackend;
+  /** BullMQ key prefix on Redis; each test run uses its own. (The PostgreSQL backend uses a schema instead.) */
   prefix: string;
 }

@@ -3,24 +3,40 @@ import {
   type ExecutionContext,
   Inject,
   Injectable,
+  Logger,
   SetMetadata,
   applyDecorators,
+  createParamDecorator,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import type { Role } from '@app/runtime';
+import { type AuditAction, AuditLog, AuditOutcome } from '@app/store';
 import { ApiError } from './api-error';
 
 export const API_KEYS = Symbol('API_KEYS');
 const ROLE_KEY = 'saga:role';
 const PUBLIC_KEY = 'saga:public';
+const AUDIT_KEY = 'saga:audit';
 const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
 
 /** The least role a route needs. Routes without it need `admin`: deny by default. */
 export const RequireRole = (role: Role) => SetMetadata(ROLE_KEY, role);
 /** Open to anyone (only /health). */
 export const Public = () => applyDecorators(SetMetadata(PUBLIC_KEY, true));
+/**
+ * An operator action: the guard audits a known key whose role is too low (403) as a refusal. Unknown or missing
+ * keys (401) are not written to the database, so that anonymous requests cannot fill it; they are logged only.
+ */
+export const AuditAs = (action: AuditAction) => SetMetadata(AUDIT_KEY, action);
+
+/** The authenticated caller, as the guard set it (routes that are not @Public only). */
+export const CurrentPrincipal = createParamDecorator((_data: unknown, context: ExecutionContext): Principal => {
+  const principal = context.switchToHttp().getRequest<Request & { principal?: Principal }>().principal;
+  if (!principal) throw new Error('no principal on the request: is the route @Public?');
+  return principal;
+});
 
 export interface Principal {
   /** A short, non-secret fingerprint of the key, for logs and audit. */
@@ -55,18 +71,24 @@ export class ApiKeys {
   }
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const STEP_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+
 function sha256(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
+  private readonly logger = new Logger('Auth');
+
   constructor(
     private readonly reflector: Reflector,
     @Inject(API_KEYS) private readonly keys: ApiKeys,
+    private readonly audit: AuditLog,
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
     const request = context.switchToHttp().getRequest<Request & { principal?: Principal }>();
@@ -74,12 +96,56 @@ export class ApiKeyGuard implements CanActivate {
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match) throw new ApiError(401, 'AUTH_REQUIRED', 'missing API key: send "Authorization: Bearer <key>"');
     const principal = this.keys.find(match[1]);
-    if (!principal) throw new ApiError(401, 'AUTH_REQUIRED', 'unknown API key');
+    const action = this.reflector.getAllAndOverride<AuditAction | undefined>(AUDIT_KEY, targets);
+    if (!principal) {
+      if (action) this.logger.warn(`${action} refused: unknown API key (${request.method} ${request.path})`);
+      throw new ApiError(401, 'AUTH_REQUIRED', 'unknown API key');
+    }
     const needed = this.reflector.getAllAndOverride<Role>(ROLE_KEY, targets) ?? 'admin';
     if (RANK[principal.role] < RANK[needed]) {
-      throw new ApiError(403, 'FORBIDDEN', `this action needs the ${needed} role; the key has ${principal.role}`);
+      const error = new ApiError(
+        403,
+        'FORBIDDEN',
+        `this action needs the ${needed} role; the key has ${principal.role}`,
+      );
+      if (action) await this.auditDenied(request, principal, action, error);
+      throw error;
     }
     request.principal = principal;
     return true;
+  }
+
+  /**
+   * Writes the refusal of an action to a key whose role is too low. Only what the request names validly is kept
+   * (a saga id that is not a UUID is not an action on a saga: nothing is written). Never turns the 403 into a
+   * 500: a failed write is logged.
+   */
+  private async auditDenied(
+    request: Request,
+    principal: Principal,
+    action: AuditAction,
+    error: ApiError,
+  ): Promise<void> {
+    const params = request.params as Record<string, string | undefined>;
+    const sagaId = params.id;
+    if (sagaId === undefined || !UUID.test(sagaId)) return;
+    const step =
+      params.step !== undefined && params.step.length <= 64 && STEP_NAME.test(params.step) ? params.step : null;
+    const given: unknown = (request.body as { reason?: unknown } | undefined)?.reason;
+    try {
+      await this.audit.record({
+        actor: principal.keyId,
+        role: principal.role,
+        action,
+        sagaId: sagaId.toLowerCase(),
+        step,
+        reason: typeof given === 'string' ? given.trim().slice(0, 500) : '',
+        outcome: AuditOutcome.REFUSED,
+        statusCode: error.getStatus(),
+        detail: error.message,
+      });
+    } catch (failure) {
+      this.logger.error(`could not audit a refused ${action} on saga ${sagaId}: ${String(failure)}`);
+    }
   }
 }

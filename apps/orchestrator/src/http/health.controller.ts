@@ -9,7 +9,10 @@ import {
 import { StepQueue } from '@app/transport';
 import { Public } from './auth';
 
-/** Liveness and readiness: 200 when PostgreSQL and Redis answer within a second, 503 otherwise. */
+/**
+ * Liveness and readiness: 200 when PostgreSQL and the queue backend answer within a second, 503 otherwise.
+ * `queue.backend` says which one carries the jobs: `redis`, or `postgres` (BullMQ's PostgreSQL backend).
+ */
 @Controller('health')
 export class HealthController {
   constructor(
@@ -23,19 +26,20 @@ export class HealthController {
   @Public()
   @HealthCheck()
   check() {
-    return this.health.check([() => this.db.pingCheck('postgres', { timeout: 1000 }), () => this.redis()]);
+    return this.health.check([() => this.db.pingCheck('postgres', { timeout: 1000 }), () => this.queueBackend()]);
   }
 
-  private async redis(): Promise<HealthIndicatorResult> {
-    const indicator = this.indicators.check('redis');
+  private async queueBackend(): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check('queue');
+    const backend = this.queue.backend;
     try {
-      const pong = await Promise.race([
-        this.queue.connection.ping(),
+      await Promise.race([
+        this.queue.ping(),
         new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout after 1000 ms')), 1000).unref()),
       ]);
-      return pong === 'PONG' ? indicator.up() : indicator.down({ message: `unexpected answer ${String(pong)}` });
+      return indicator.up({ backend });
     } catch (error) {
-      return indicator.down({ message: (error as Error).message });
+      return indicator.down({ backend, message: (error as Error).message });
     }
   }
 }

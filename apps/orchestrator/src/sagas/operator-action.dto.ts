@@ -1,0 +1,34 @@
+import { Transform } from 'class-transformer';
+import { ValidateBy } from 'class-validator';
+
+export const REASON_MAX_LENGTH = 500;
+
+const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+
+/** What is wrong with a (trimmed) reason, or null. Lengths count characters (code points), as PostgreSQL does. */
+export function reasonProblem(value: unknown): string | null {
+  if (typeof value !== 'string') return `must be a string of 1 to ${REASON_MAX_LENGTH} characters`;
+  if (value.length === 0) return 'must not be empty';
+  if ([...value].length > REASON_MAX_LENGTH) return `must be at most ${REASON_MAX_LENGTH} characters`;
+  // Shown in logs, the history and the dashboard: no control characters (line breaks included) to forge lines.
+  if (/\p{Cc}/u.test(value)) return 'must not contain control characters';
+  return null;
+}
+
+/** One rule with one message, rather than four messages for one missing field. */
+function IsReason(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isReason',
+    validator: {
+      validate: (value: unknown) => reasonProblem(value) === null,
+      defaultMessage: (args) => `${args?.property ?? 'reason'} ${reasonProblem(args?.value) ?? 'is invalid'}`,
+    },
+  });
+}
+
+/** The body of every operator action (cancel, retry, resolve): why, in the operator's words. Audited. */
+export class OperatorActionDto {
+  @Transform(trim)
+  @IsReason()
+  reason!: string;
+}

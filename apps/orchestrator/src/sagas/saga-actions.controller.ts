@@ -1,0 +1,87 @@
+import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
+import { SagaQueries } from '@app/store';
+import { AuditAction } from '@app/store';
+import { ApiError } from '../http/api-error';
+import { AuditAs, CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
+import { OperatorActionDto } from './operator-action.dto';
+import { OperatorActions } from './operator-actions';
+import { TYPE_PATTERN } from './saga.dto';
+import { instanceView } from './saga-views';
+import { uuidPipe } from './sagas.controller';
+
+/**
+ * Operator actions on one saga. Each needs a `reason`, is audited (accepted or refused, and refused by role), and
+ * shows in the saga's events with who and why. 202: the engine has recorded the decision; the saga gets there
+ * asynchronously (a cancel waits for a step in flight, then compensates).
+ */
+@Controller('v1/sagas')
+export class SagaActionsController {
+  constructor(
+    private readonly actions: OperatorActions,
+    private readonly queries: SagaQueries,
+  ) {}
+
+  /** Stops a RUNNING saga (before its pivot) and compensates what completed; it ends CANCELLED. */
+  @Post(':id/cancel')
+  @HttpCode(202)
+  @RequireRole('operator')
+  @AuditAs(AuditAction.CANCEL)
+  async cancel(
+    @Param('id', uuidPipe) id: string,
+    @Body() body: OperatorActionDto,
+    @CurrentPrincipal() principal: Principal,
+  ) {
+    await this.actions.perform({ action: AuditAction.CANCEL, sagaId: id, step: null, reason: body.reason, principal });
+    return this.view(id);
+  }
+
+  /** Resumes a FAILED saga where it stopped: failed compensations (or a failed step past the pivot) run again. */
+  @Post(':id/retry')
+  @HttpCode(202)
+  @RequireRole('operator')
+  @AuditAs(AuditAction.RETRY)
+  async retry(
+    @Param('id', uuidPipe) id: string,
+    @Body() body: OperatorActionDto,
+    @CurrentPrincipal() principal: Principal,
+  ) {
+    await this.actions.perform({ action: AuditAction.RETRY, sagaId: id, step: null, reason: body.reason, principal });
+    return this.view(id);
+  }
+
+  /**
+   * Declares a FAILED compensation done by hand; the saga goes on (and may end COMPENSATED or CANCELLED).
+   *
+   * Admin only, unlike cancel and retry: those make the engine run real, keyed compensations, whereas this
+   * asserts a fact about the outside world that the engine cannot check, and if it is wrong an effect stays in
+   * place while the saga reads as undone. (research/reliability.md §3.2: "mark resolved" is an admin permission.)
+   */
+  @Post(':id/steps/:step/resolve')
+  @HttpCode(202)
+  @RequireRole('admin')
+  @AuditAs(AuditAction.RESOLVE_COMPENSATION)
+  async resolve(
+    @Param('id', uuidPipe) id: string,
+    @Param('step') step: string,
+    @Body() body: OperatorActionDto,
+    @CurrentPrincipal() principal: Principal,
+  ) {
+    if (step.length > 64 || !TYPE_PATTERN.test(step)) {
+      throw new ApiError(400, 'INPUT_INVALID', 'step must be a kebab-case step name');
+    }
+    await this.actions.perform({
+      action: AuditAction.RESOLVE_COMPENSATION,
+      sagaId: id,
+      step,
+      reason: body.reason,
+      principal,
+    });
+    return this.view(id);
+  }
+
+  private async view(id: string) {
+    const found = await this.queries.findInstance(id);
+    if (!found) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
+    return instanceView(found.instance, found.steps);
+  }
+}

@@ -1,0 +1,119 @@
+import { Logger } from '@nestjs/common';
+import type { SagaEvent } from '@app/engine';
+import type { ClaimedAttempt, SupervisorStore } from '@app/store';
+import type { JobLiveness, StepJobData, StepQueue } from '@app/transport';
+import type { SagaRuntime } from './saga-runtime';
+import { Supervisor } from './supervisor';
+
+/** The supervisor's decisions, with the store, the queue and the scheduler faked (their SQL is tested in test/). */
+describe('Supervisor', () => {
+  beforeAll(() => Logger.overrideLogger(false));
+
+  const claim = (over: Partial<ClaimedAttempt> = {}): ClaimedAttempt => ({
+    sagaId: 's1',
+    sagaType: 't',
+    definitionVersion: 1,
+    step: 'pay',
+    phase: 'run',
+    attempt: 2,
+    fence: { status: 'SCHEDULED', attempt: 2, compStatus: null, compAttempt: 0 },
+    ...over,
+  });
+
+  function setup({
+    expired = [] as ClaimedAttempt[],
+    overdue = [] as ClaimedAttempt[],
+    liveness = 'gone' as JobLiveness | Error,
+  }) {
+    const applied: SagaEvent[] = [];
+    const extended: [ClaimedAttempt, number][] = [];
+    const redriven: StepJobData[] = [];
+    const store = {
+      claimExpired: jest.fn(async () => expired),
+      claimOverdue: jest.fn(async () => overdue),
+      extendDeadline: jest.fn(async (c: ClaimedAttempt, ms: number) => {
+        extended.push([c, ms]);
+        return true;
+      }),
+    };
+    const queue = {
+      liveness: jest.fn(async () => {
+        if (liveness instanceof Error) throw liveness;
+        return liveness;
+      }),
+      redrive: jest.fn(async (job: StepJobData) => {
+        redriven.push(job);
+      }),
+    };
+    const runtime = {
+      registry: { get: () => ({ stepsByName: { pay: { timeoutMs: 2_000, compensationTimeoutMs: 3_000 } } }) },
+      apply: jest.fn(async (_id: string, event: SagaEvent) => {
+        applied.push(event);
+        return { applied: true };
+      }),
+    };
+    const supervisor = new Supervisor(
+      store as unknown as SupervisorStore,
+      runtime as unknown as SagaRuntime,
+      queue as unknown as StepQueue,
+      { intervalMs: 1_000, scheduleToStartMs: 5_000 },
+    );
+    return { supervisor, store, applied, extended, redriven };
+  }
+
+  it('fails exactly the claimed attempt with DEADLINE_EXCEEDED when its job is gone or active', async () => {
+    for (const liveness of ['gone', 'active'] as const) {
+      const { supervisor, applied } = setup({ expired: [claim()], liveness });
+      await supervisor.sweep();
+      expect(applied).toEqual([
+        {
+          type: 'StepFailed',
+          step: 'pay',
+          attempt: 2,
+          error: expect.objectContaining({ name: 'DeadlineExceeded', code: 'DEADLINE_EXCEEDED', retryable: true }),
+        },
+      ]);
+    }
+    const { supervisor, applied } = setup({ expired: [claim({ phase: 'undo', attempt: 1 })] });
+    await supervisor.sweep();
+    expect(applied).toEqual([expect.objectContaining({ type: 'CompensationFailed', step: 'pay', attempt: 1 })]);
+  });
+
+  it('gives an attempt whose job still waits a new deadline instead of failing it', async () => {
+    const { supervisor, applied, extended } = setup({
+      expired: [claim(), claim({ phase: 'undo' })],
+      liveness: 'queued',
+    });
+    await supervisor.sweep();
+    expect(applied).toEqual([]);
+    expect(extended.map(([, ms]) => ms)).toEqual([2_000 + 5_000, 3_000 + 5_000]);
+  });
+
+  it('re-enqueues an overdue attempt under the same job only when its job is gone', async () => {
+    const gone = setup({ overdue: [claim()], liveness: 'gone' });
+    await gone.supervisor.sweep();
+    expect(gone.redriven).toEqual([{ sagaId: 's1', step: 'pay', phase: 'run', attempt: 2 }]);
+    for (const liveness of ['queued', 'active'] as const) {
+      const live = setup({ overdue: [claim()], liveness });
+      await live.supervisor.sweep();
+      expect(live.redriven).toEqual([]);
+    }
+  });
+
+  it('does nothing while Redis does not answer (no attempt is burnt), and goes on with the other claims', async () => {
+    const { supervisor, applied, redriven, extended } = setup({
+      expired: [claim(), claim({ sagaId: 's2' })],
+      overdue: [claim({ sagaId: 's3' })],
+      liveness: new Error('ECONNREFUSED'),
+    });
+    const report = await supervisor.sweep();
+    expect(report).toEqual({ expired: 2, overdue: 1, full: false });
+    expect([applied, redriven, extended]).toEqual([[], [], []]);
+    expect(supervisor.stats.errors).toBe(3);
+  });
+
+  it('sweeps again at once when a claim came back full', async () => {
+    const { supervisor } = setup({ expired: Array.from({ length: 100 }, () => claim()), liveness: 'queued' });
+    expect((await supervisor.sweep()).full).toBe(true);
+  });
+});

@@ -1,0 +1,498 @@
+/**
+ * A harness that runs the REAL engine as separate OS processes (the built `dist/`), so that tests and the chaos
+ * run can kill them (-9), restart them, and restart PostgreSQL and Redis under them. Used by test/*.e2e-spec.ts
+ * and scripts/chaos.ts. Loopback only; it kills only the processes it started, by pid.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client } from 'pg';
+import { Redis } from 'ioredis';
+
+export const ROOT = resolve(__dirname, '..', '..').replace(/[\\/]dist$/, '');
+const ORCHESTRATOR = 'apps/orchestrator/src/main.js';
+const AGENT = 'apps/agent/src/main.js';
+const ORCHESTRATOR_JS = join(ROOT, 'dist', ORCHESTRATOR);
+const AGENT_JS = join(ROOT, 'dist', AGENT);
+const SERVICES_SH = resolve(ROOT, '..', 'shared', 'services.sh');
+
+export const API_KEY = 'cluster-admin-key-0123456789';
+
+/** Polls `probe` until it returns something other than undefined/false; fails after `timeoutMs`. */
+export async function poll<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  {
+    timeoutMs = 15_000,
+    intervalMs = 50,
+    what = 'condition',
+  }: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      lastError = undefined;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Whether something accepts TCP connections on the loopback port. */
+export function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolveAnswer) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolveAnswer(true);
+    });
+    socket.once('error', () => resolveAnswer(false));
+  });
+}
+
+/** A TCP port nobody listens on right now (loopback). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Building dist/ once
+// -------------------------------------------------------------------------------------------------------------
+
+function newestMtime(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return /\.(ts|json)$/.test(path) && !path.endsWith('.spec.ts') ? stat.mtimeMs : 0;
+  let newest = 0;
+  for (const entry of readdirSync(path)) {
+    if (entry === 'node_modules' || entry === 'dashboard') continue;
+    newest = Math.max(newest, newestMtime(join(path, entry)));
+  }
+  return newest;
+}
+
+/** Whether dist/ is missing or older than the sources it is built from. */
+export function buildIsStale(): boolean {
+  if (!existsSync(ORCHESTRATOR_JS) || !existsSync(AGENT_JS)) return true;
+  const built = Math.min(statSync(ORCHESTRATOR_JS).mtimeMs, statSync(AGENT_JS).mtimeMs);
+  const sources = ['apps', 'libs', 'sagas', 'scripts', 'tsconfig.json', 'tsconfig.build.json', 'nest-cli.json'];
+  return sources.some((s) => existsSync(join(ROOT, s)) && newestMtime(join(ROOT, s)) > built);
+}
+
+/**
+ * Runs `nest build orchestrator` (which emits the agent too) when dist/ is stale, then copies dist/ to a private
+ * snapshot that the processes run from: a build started meanwhile by someone else in the same tree (`npm start`,
+ * `npm run build`; nest-cli deletes dist/ first) cannot pull files from under a test. A lock directory keeps two
+ * of our own runs from building over each other. Sets SAGA_ENGINE_DIST, which the Cluster reads.
+ */
+export async function prepareEngine(log: (line: string) => void = () => undefined): Promise<string> {
+  const tag = Buffer.from(ROOT).toString('hex').slice(-24);
+  const lock = join(tmpdir(), `saga-engine-build-${tag}.lock`);
+  await poll(
+    () => {
+      try {
+        mkdirSync(lock);
+        return true;
+      } catch {
+        // A lock older than 3 minutes belongs to a build that died.
+        if (Date.now() - statSync(lock).mtimeMs > 180_000) rmSync(lock, { recursive: true, force: true });
+        return false;
+      }
+    },
+    { timeoutMs: 240_000, intervalMs: 250, what: 'the build lock' },
+  );
+  try {
+    const snapshot = join(tmpdir(), `saga-engine-dist-${tag}-${process.pid}`);
+    for (let round = 1; ; round++) {
+      if (buildIsStale()) {
+        log('building dist/ (npx nest build orchestrator) ...');
+        await new Promise<void>((resolveBuild, reject) => {
+          execFile('npx', ['nest', 'build', 'orchestrator'], { cwd: ROOT, maxBuffer: 16 << 20 }, (error, out, err) =>
+            error ? reject(new Error(`nest build failed:\n${out}\n${err}`)) : resolveBuild(),
+          );
+        });
+      }
+      try {
+        rmSync(snapshot, { recursive: true, force: true });
+        cpSync(join(ROOT, 'dist'), snapshot, { recursive: true });
+        if (existsSync(join(snapshot, ORCHESTRATOR)) && existsSync(join(snapshot, AGENT))) break;
+      } catch (error) {
+        if (round >= 3) throw error;
+      }
+      if (round >= 3) throw new Error('dist/ kept changing while it was copied');
+    }
+    process.env.SAGA_ENGINE_DIST = snapshot;
+    return snapshot;
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** Removes the snapshot prepareEngine made. */
+export function disposeEngine(): void {
+  const snapshot = process.env.SAGA_ENGINE_DIST;
+  if (snapshot?.includes('saga-engine-dist-')) rmSync(snapshot, { recursive: true, force: true });
+  delete process.env.SAGA_ENGINE_DIST;
+}
+
+/** The built entry point to run: from prepareEngine's snapshot when there is one, else from dist/. */
+function entry(file: string): string {
+  return join(process.env.SAGA_ENGINE_DIST ?? join(ROOT, 'dist'), file);
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Processes
+// -------------------------------------------------------------------------------------------------------------
+
+/** One engine process (orchestrator or agent) with its output kept for assertions and post-mortems. */
+export class EngineProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private output = '';
+
+  constructor(
+    readonly name: string,
+    script: string,
+    args: string[],
+    env: Record<string, string>,
+    logFile: string,
+  ) {
+    this.child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const log = createWriteStream(logFile, { flags: 'a' });
+    log.on('error', () => undefined); // a log file is a convenience: losing it must not fail the run
+    const keep = (chunk: Buffer) => {
+      const text = chunk.toString();
+      this.output = (this.output + text).slice(-200_000);
+      log.write(text);
+    };
+    this.child.stdout!.on('data', keep);
+    this.child.stderr!.on('data', keep);
+    this.exited = new Promise((resolveExit) =>
+      this.child.once('exit', (code, signal) => {
+        log.end();
+        resolveExit({ code, signal });
+      }),
+    );
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  get log(): string {
+    return this.output;
+  }
+
+  /** Kills the process (SIGKILL unless told otherwise) and waits for it to be gone. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.alive) this.child.kill(signal);
+    return this.exited;
+  }
+
+  async waitForOutput(pattern: RegExp, timeoutMs = 30_000): Promise<void> {
+    await poll(() => pattern.test(this.output) || (!this.alive && Promise.reject(new Error(`${this.name} exited`))), {
+      timeoutMs,
+      what: `${this.name} to print ${pattern}`,
+    });
+  }
+}
+
+export interface ClusterOptions {
+  /** Admin URL of the PostgreSQL server the cluster gets a fresh database on. */
+  pgAdminUrl?: string;
+  redisUrl?: string;
+  /** Extra environment for every process (SUPERVISOR_INTERVAL_MS, SCHEDULE_TO_START_MS, ...). */
+  env?: Record<string, string>;
+  /** Where process logs go (a fresh temporary directory by default). */
+  logDir?: string;
+}
+
+/**
+ * A fresh database and Redis prefix, and the orchestrator and agent processes running against them. Talks to
+ * the orchestrator over HTTP like any client.
+ */
+export class Cluster {
+  readonly dbName = `saga_proc_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  readonly prefix = `proc-${randomBytes(6).toString('hex')}`;
+  readonly pgAdminUrl: string;
+  readonly redisUrl: string;
+  readonly databaseUrl: string;
+  readonly logDir: string;
+  readonly processes: EngineProcess[] = [];
+  port = 0;
+  private counter = 0;
+
+  constructor(readonly options: ClusterOptions = {}) {
+    // In the e2e run: the PostgreSQL and Redis it settled on (test/support/test-backends.ts).
+    this.pgAdminUrl =
+      options.pgAdminUrl ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+    this.redisUrl = options.redisUrl ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+    const url = new URL(this.pgAdminUrl);
+    url.pathname = `/${this.dbName}`;
+    this.databaseUrl = url.toString();
+    this.logDir = options.logDir ?? mkdtempSync(join(tmpdir(), 'saga-cluster-'));
+  }
+
+  async createDatabase(): Promise<void> {
+    await withClient(this.pgAdminUrl, (c) => c.query(`CREATE DATABASE "${this.dbName}"`));
+  }
+
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      // The snapshot of dist/ lives outside the tree: its packages are found through NODE_PATH.
+      NODE_PATH: join(ROOT, 'node_modules'),
+      DATABASE_URL: this.databaseUrl,
+      REDIS_URL: this.redisUrl,
+      SAGA_REDIS_PREFIX: this.prefix,
+      SAGA_API_KEYS: `${API_KEY}:admin`,
+      PORT: String(this.port),
+      LOG_LEVEL: 'log',
+      NO_COLOR: '1',
+      DB_POOL_SIZE: '10',
+      ...this.options.env,
+      ...extra,
+    };
+  }
+
+  /** Starts an orchestrator (`all`: with an agent inside) and waits until /health answers 200. */
+  async startOrchestrator({ all = false, env = {} }: { all?: boolean; env?: Record<string, string> } = {}) {
+    if (this.port === 0) this.port = await freePort();
+    const name = `orchestrator-${++this.counter}`;
+    const args = all ? ['--all'] : [];
+    const proc = new EngineProcess(name, entry(ORCHESTRATOR), args, this.env(env), this.logFile(name));
+    this.processes.push(proc);
+    await poll(
+      async () => {
+        if (!proc.alive) throw new Error(`${name} exited:\n${proc.log.slice(-3000)}`);
+        const res = await fetch(`${this.baseUrl}/health`);
+        return res.status === 200;
+      },
+      { timeoutMs: 30_000, what: `${name} to answer /health` },
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\n--- ${name} log ---\n${proc.log.slice(-3000)}`);
+    });
+    return proc;
+  }
+
+  async startAgent(env: Record<string, string> = {}): Promise<EngineProcess> {
+    const name = `agent-${++this.counter}`;
+    const proc = new EngineProcess(name, entry(AGENT), [], this.env(env), this.logFile(name));
+    this.processes.push(proc);
+    await proc.waitForOutput(/agent ready/).catch((error: Error) => {
+      throw new Error(`${error.message}\n--- ${name} log ---\n${proc.log.slice(-3000)}`);
+    });
+    return proc;
+  }
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${API_KEY}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  }
+
+  async startSaga(input: unknown, type = 'drone-delivery'): Promise<string> {
+    const res = await this.request('POST', '/v1/sagas', { type, input });
+    if (res.status !== 201) throw new Error(`POST /v1/sagas answered ${res.status}: ${JSON.stringify(res.body)}`);
+    return res.body.id as string;
+  }
+
+  async saga(id: string): Promise<any> {
+    const res = await this.request('GET', `/v1/sagas/${id}`);
+    if (res.status !== 200) throw new Error(`GET /v1/sagas/${id} answered ${res.status}`);
+    return res.body;
+  }
+
+  async events(id: string): Promise<any[]> {
+    return (await this.request('GET', `/v1/sagas/${id}/events`)).body.items;
+  }
+
+  async ledger(sagaId: string): Promise<any[]> {
+    const res = await this.request('GET', `/v1/demo/ledger?sagaId=${sagaId}`);
+    if (res.status !== 200) throw new Error(`GET /v1/demo/ledger answered ${res.status}`);
+    return res.body;
+  }
+
+  async waitForStatus(id: string, statuses: string[], timeoutMs = 30_000): Promise<any> {
+    return poll(
+      async () => {
+        const saga = await this.saga(id);
+        return statuses.includes(saga.status) ? saga : undefined;
+      },
+      { timeoutMs, intervalMs: 100, what: `saga ${id} to reach ${statuses.join('|')}` },
+    );
+  }
+
+  /** Runs SQL against the cluster's database. */
+  async query<T = any>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return withClient(this.databaseUrl, async (c) => (await c.query(sql, params)).rows as T[]);
+  }
+
+  /** The last lines of every process's log, for a failing test's message. */
+  logs(lines = 40): string {
+    return this.processes
+      .map(
+        (p) =>
+          `--- ${p.name} (pid ${p.pid}, ${p.alive ? 'alive' : 'exited'}) ---\n${p.log.split('\n').slice(-lines).join('\n')}`,
+      )
+      .join('\n');
+  }
+
+  private logFile(name: string): string {
+    return join(this.logDir, `${name}.log`);
+  }
+
+  /** Kills every process it started, drops its database and its Redis keys, and removes its logs. */
+  async close({ keepDatabase = false, keepLogs = false }: { keepDatabase?: boolean; keepLogs?: boolean } = {}) {
+    await Promise.all(this.processes.map((p) => p.kill('SIGKILL')));
+    if (!keepLogs && !this.options.logDir) rmSync(this.logDir, { recursive: true, force: true });
+    if (!keepDatabase) {
+      await withClient(this.pgAdminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${this.dbName}" WITH (FORCE)`)).catch(
+        () => undefined,
+      );
+    }
+    await dropRedisPrefix(this.redisUrl, this.prefix).catch(() => undefined);
+  }
+}
+
+export async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Deletes every key under a prefix: FLUSHALL for one engine, on a Redis shared with others. */
+export async function dropRedisPrefix(redisUrl: string, prefix: string): Promise<number> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  let dropped = 0;
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length) dropped += await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+  return dropped;
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Private PostgreSQL / Redis (../shared/services.sh), for tests that restart them
+// -------------------------------------------------------------------------------------------------------------
+
+/**
+ * A PostgreSQL and/or Redis of our own, started and stopped with ../shared/services.sh, so that a test can restart
+ * or flush them without touching the shared ones (5432, 6379). Each instance takes free ports rather than the
+ * conventional 55432/56379, so that two test runs in the same tree (two engineers) never share, and stop, each
+ * other's. The one not asked for private is the shared one: services.sh starts nothing that already answers.
+ */
+export class PrivateServices {
+  readonly dir: string;
+
+  static async create({ pg = false, redis = false }: { pg?: boolean; redis?: boolean }): Promise<PrivateServices> {
+    const services = new PrivateServices(pg ? await freePort() : 5432, redis ? await freePort() : 6379);
+    await services.start();
+    return services;
+  }
+
+  constructor(
+    readonly pgPort: number,
+    readonly redisPort: number,
+  ) {
+    // PostgreSQL refuses to run as root, so services.sh runs it as `postgres`, which must reach the directory.
+    this.dir = mkdtempSync(join('/var/tmp', 'saga-private-services-'));
+  }
+
+  get pgAdminUrl(): string {
+    return `postgres://postgres@127.0.0.1:${this.pgPort}/postgres`;
+  }
+
+  get redisUrl(): string {
+    return `redis://127.0.0.1:${this.redisPort}`;
+  }
+
+  async start(): Promise<void> {
+    await this.run([]);
+  }
+
+  /** Stops what services.sh started in our directory (a fast shutdown for PostgreSQL; Redis loses its data). */
+  async stop(): Promise<void> {
+    const ourRedis = existsSync(join(this.dir, 'redis.pid'));
+    await this.run(['stop']);
+    if (!ourRedis) return;
+    // services.sh signals Redis without waiting for it to exit; a start before the port is free would find the
+    // old one still answering and start nothing.
+    await poll(async () => !(await portAnswers(this.redisPort)), {
+      timeoutMs: 10_000,
+      what: `Redis on port ${this.redisPort} to stop`,
+    });
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop().catch(() => undefined);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private run(args: string[]): Promise<void> {
+    return new Promise((resolveRun, reject) => {
+      execFile(
+        'bash',
+        [SERVICES_SH, ...args],
+        {
+          env: {
+            ...process.env,
+            PGPORT: String(this.pgPort),
+            REDIS_PORT: String(this.redisPort),
+            SERVICES_DIR: this.dir,
+          },
+          timeout: 120_000,
+        },
+        (error, stdout, stderr) =>
+          error ? reject(new Error(`services.sh ${args.join(' ')} failed: ${stdout}${stderr}`)) : resolveRun(),
+      );
+    });
+  }
+}

