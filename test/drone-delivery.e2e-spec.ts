@@ -1,6 +1,7 @@
 import { DemoLedger } from '../apps/demo-services/src/demo-ledger';
 import { inProcessParticipants } from '../apps/demo-services/src/in-process-participants';
 import { startTestEngine, type TestEngine } from './support/test-engine';
+import { droneInput } from './support/drone-input';
 
 /** The reference scenario end to end: REST in, BullMQ jobs, agent, PostgreSQL checkpoints, REST out. */
 describe('drone-delivery saga (e2e)', () => {
@@ -11,14 +12,7 @@ describe('drone-delivery saga (e2e)', () => {
   });
   afterAll(() => engine?.close());
 
-  const input = (extra: Record<string, unknown> = {}) => ({
-    accountId: 'acc-42',
-    pickup: { lat: 52.52, lng: 13.405 },
-    dropoff: { lat: 52.5, lng: 13.45 },
-    weightKg: 2.5,
-    priceCents: 1999,
-    ...extra,
-  });
+  const input = droneInput;
 
   async function run(body: Record<string, unknown>, end: string[]) {
     const res = await engine.as('operator').post('/v1/sagas').send({ type: 'drone-delivery', input: body });

@@ -1,5 +1,6 @@
 import { startTestEngine, type TestEngine } from './support/test-engine';
 import { TEST_QUEUE_KIND } from './support/urls';
+import { droneInput } from './support/drone-input';
 
 /**
  * The engine behaves the same whichever backend carries the step jobs: one saga that completes and one that is
@@ -10,14 +11,7 @@ const BACKENDS = ['postgres', 'redis'] as const;
 type Backend = (typeof BACKENDS)[number];
 const available = (backend: Backend) => backend === 'postgres' || TEST_QUEUE_KIND === 'redis';
 
-const input = (extra: Record<string, unknown> = {}) => ({
-  accountId: 'acc-42',
-  pickup: { lat: 52.52, lng: 13.405 },
-  dropoff: { lat: 52.5, lng: 13.45 },
-  weightKg: 2.5,
-  priceCents: 1999,
-  ...extra,
-});
+const input = droneInput;
 
 const SCENARIOS = {
   happy: { input: input(), status: 'COMPLETED' },

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { checkInvariants } from '../scripts/support/checker';
 import { Cluster, PrivateServices, poll } from '../scripts/support/cluster';
 import { TEST_PG_ADMIN_URL, TEST_REDIS_URL } from './support/urls';
+import { droneInput } from './support/drone-input';
 
 /**
  * Recovery, end to end, with REAL processes (the built orchestrator and agent): kill them with -9 mid-saga, crash
@@ -14,15 +15,8 @@ import { TEST_PG_ADMIN_URL, TEST_REDIS_URL } from './support/urls';
 const FAST = { SUPERVISOR_INTERVAL_MS: '200', SCHEDULE_TO_START_MS: '1000' };
 const ENDED = ['COMPLETED', 'COMPENSATED', 'CANCELLED', 'FAILED'];
 
-const input = (faults: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
-  accountId: 'acc-42',
-  pickup: { lat: 52.52, lng: 13.405 },
-  dropoff: { lat: 52.5, lng: 13.45 },
-  weightKg: 2.5,
-  priceCents: 1999,
-  faults,
-  ...extra,
-});
+const input = (faults: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) =>
+  droneInput({ faults, ...extra });
 
 const stepOf = (saga: any, name: string) => saga.steps.find((s: any) => s.name === name);
 const effects = (ledger: any[]) => ledger.map((e) => `${e.service}.${e.operation}`);

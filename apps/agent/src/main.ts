@@ -1,11 +1,9 @@
 import 'reflect-metadata';
 import { Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { allSagas } from '@app/sagas';
-import { DemoLedger } from '../../demo-services/src/demo-ledger';
 import { DemoServicesModule } from '../../demo-services/src/demo-services.module';
-import { inProcessParticipants } from '../../demo-services/src/in-process-participants';
-import { type EngineConfig, RuntimeModule, loadConfig, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
+import { inProcessDemo } from '../../demo-services/src/in-process-demo';
+import { RuntimeModule, loadConfigOrExit, logLevels, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
 import { StoreModule } from '@app/store';
 import { TransportModule, queueBackendFor } from '@app/transport';
 
@@ -14,21 +12,13 @@ import { TransportModule, queueBackendFor } from '@app/transport';
  * (npm run start:agent). SIGTERM stops it gracefully: no new job, the running ones report (SHUTDOWN_GRACE_MS).
  */
 async function bootstrap(): Promise<void> {
-  let config: EngineConfig;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    console.error((error as Error).message);
-    process.exit(1);
-  }
+  const config = loadConfigOrExit();
   // DATABASE_URL unset: the embedded PostgreSQL of `npm start` in ./.saga-data (started here if it is not
   // running); REDIS_URL unset: BullMQ on PostgreSQL. See resolveBackends.
   const logger = new Logger('Bootstrap');
   const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
   const databaseUrl = backends.databaseUrl;
-  // The demo participants run in-process until they move out to apps/demo-services (issue 4).
-  const demo = new DemoLedger(databaseUrl);
-  const sagas = allSagas({ droneDelivery: inProcessParticipants(demo) });
+  const { ledger: demo, sagas } = inProcessDemo(databaseUrl);
 
   @Module({
     imports: [
@@ -49,10 +39,7 @@ async function bootstrap(): Promise<void> {
   })
   class AgentModule {}
 
-  const levels = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
-  const app = await NestFactory.createApplicationContext(AgentModule, {
-    logger: levels.slice(0, levels.indexOf(config.LOG_LEVEL) + 1),
-  });
+  const app = await NestFactory.createApplicationContext(AgentModule, { logger: logLevels(config.LOG_LEVEL) });
   app.enableShutdownHooks();
   stopBackendsOnSignals(app, backends);
   for (const line of backends.describe()) logger.log(line);

@@ -4,11 +4,9 @@ import { NestFactory } from '@nestjs/core';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { allSagas } from '@app/sagas';
-import { DemoLedger } from '../../demo-services/src/demo-ledger';
 import { DemoServicesModule } from '../../demo-services/src/demo-services.module';
-import { inProcessParticipants } from '../../demo-services/src/in-process-participants';
-import { type EngineConfig, loadConfig, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
+import { inProcessDemo } from '../../demo-services/src/in-process-demo';
+import { loadConfigOrExit, logLevels, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
 import { configureApp } from './configure-app';
 import { OrchestratorModule } from './orchestrator.module';
 
@@ -21,22 +19,13 @@ import { OrchestratorModule } from './orchestrator.module';
  */
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');
-  let config: EngineConfig;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    console.error((error as Error).message);
-    process.exit(1);
-  }
+  const config = loadConfigOrExit();
   if (!config.SAGA_API_KEYS) config.SAGA_API_KEYS = generateAdminKey(logger);
   const all = process.argv.includes('--all');
   // DATABASE_URL unset: an embedded PostgreSQL (./.saga-data); REDIS_URL unset: BullMQ on PostgreSQL.
   const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
   config.DATABASE_URL = backends.databaseUrl;
-  // The demo participants run in-process, keeping their state in schema `demo` of the engine's database, until
-  // they move out to apps/demo-services (issue 4).
-  const demo = new DemoLedger(backends.databaseUrl);
-  const sagas = allSagas({ droneDelivery: inProcessParticipants(demo) });
+  const { ledger: demo, sagas } = inProcessDemo(backends.databaseUrl);
   const app = await NestFactory.create(
     OrchestratorModule.forRoot({
       config,
@@ -46,7 +35,7 @@ async function bootstrap(): Promise<void> {
     }),
     {
       bodyParser: false,
-      logger: levels(config.LOG_LEVEL),
+      logger: logLevels(config.LOG_LEVEL),
     },
   );
   configureApp(app, config);
@@ -67,11 +56,6 @@ function generateAdminKey(logger: Logger): string {
   writeFileSync(join(dir, 'admin.key'), `${key}\n`, { mode: 0o600 });
   logger.warn(`SAGA_API_KEYS is not set: generated an admin key for this run in .saga-data/admin.key`);
   return `${key}:admin`;
-}
-
-function levels(level: EngineConfig['LOG_LEVEL']) {
-  const all = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
-  return all.slice(0, all.indexOf(level) + 1);
 }
 
 void bootstrap().catch((error: unknown) => {

@@ -140,3 +140,20 @@ export function parseApiKeys(spec: string | undefined): Map<string, Role> {
   }
   return keys;
 }
+
+/** For a process entry point: the validated configuration, or a message naming every bad variable and exit 1. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(1);
+  }
+}
+
+const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+
+/** Nest's logger levels up to and including `level`. */
+export function logLevels(level: EngineConfig['LOG_LEVEL']): (typeof LOG_LEVELS)[number][] {
+  return LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(level) + 1);
+}
