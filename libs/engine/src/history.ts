@@ -12,6 +12,10 @@ export const HistoryType = {
   /** data `{ delayMs }`; `attempt` is the attempt scheduled. */
   StepRetryScheduled: 'StepRetryScheduled',
   StepSkipped: 'StepSkipped',
+  /** data `{ signal, timeoutMs }`: a wait step began waiting; `attempt` is the wait's number. */
+  StepWaiting: 'StepWaiting',
+  /** data `{ signal, by? }`: the signal came and completed the waiting step (its payload is the step's output). */
+  SignalReceived: 'SignalReceived',
   SagaCompleted: 'SagaCompleted',
   /** data `{ reason }`. */
   SagaCompensating: 'SagaCompensating',

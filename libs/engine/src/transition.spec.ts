@@ -25,12 +25,12 @@ const harness = (stages: readonly StageSpec[], input: unknown = {}, random?: () 
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('every status x every event', () => {
-  // a -> [b | c] -> pivot (nothing to undo) -> [d | e]
+  // a -> [b | c] -> pivot (nothing to undo) -> [d | e | w waits for signal "go"]
   const def = makeDefinition([
     'a',
     { group: 'g', steps: ['b', 'c'] },
     { name: 'pivot', pivot: true, compensate: false },
-    { group: 'h', steps: ['d', 'e'] },
+    { group: 'h', steps: ['d', 'e', { name: 'w', signal: 'go', compensate: false }] },
   ]);
 
   /** A state reached by real events, and the steps that its events aim at (the "live" ones, when there are). */
@@ -84,6 +84,7 @@ describe('every status x every event', () => {
         (h) => h.succeed('pivot'),
         (h) => h.succeed('d'),
         (h) => h.succeed('e'),
+        (h) => h.signal('go'),
       ),
       run: { step: 'e', attempt: 1 },
       undo: { step: 'a', attempt: 1 },
@@ -119,7 +120,7 @@ describe('every status x every event', () => {
       undo: { step: 'c', attempt: 1 },
       resolve: 'c',
     }),
-    'FAILED, d failed after the pivot, e in flight': () => ({
+    'FAILED, d failed after the pivot, e in flight, w waiting': () => ({
       state: drive(
         ...toGroup,
         (h) => h.succeed('b'),
@@ -178,21 +179,32 @@ describe('every status x every event', () => {
       type: 'CompensationResolved',
       make: (f) => ({ type: 'CompensationResolved', step: f.resolve, by: 'op', reason: 'r' }),
     },
+    {
+      label: 'SignalReceived',
+      type: 'SignalReceived',
+      make: () => ({ type: 'SignalReceived', signal: 'go', payload: { ok: true } }),
+    },
+    {
+      label: 'SignalTimedOut',
+      type: 'SignalTimedOut',
+      make: () => ({ type: 'SignalTimedOut', step: 'w', attempt: 1 }),
+    },
   ];
 
   // L = legal (the state changes), . = ignored. Columns in the order of `columns` above.
   // prettier-ignore
   const expected: Record<FixtureName, string> = {
-    //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso
-    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .',
-    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .',
-    'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .',
-    'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .',
-    COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .',
-    COMPENSATED:                                          '.     .    .    .    .    .    .    .    .    .',
-    CANCELLED:                                            '.     .    .    .    .    .    .    .    .    .',
-    'FAILED, compensation of c failed':                   '.     .    .    .    .    .    .    .    L    L',
-    'FAILED, d failed after the pivot, e in flight':      '.     L    .    L    L    .    .    .    L    .',
+    // w waits only in the last row (its group is the last stage); everywhere else nothing waits for "go".
+    //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso Sig  STmo
+    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .    .    .',
+    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .    .    .',
+    'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .    .    .',
+    'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .    .    .',
+    COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .    .    .',
+    COMPENSATED:                                          '.     .    .    .    .    .    .    .    .    .    .    .',
+    CANCELLED:                                            '.     .    .    .    .    .    .    .    .    .    .    .',
+    'FAILED, compensation of c failed':                   '.     .    .    .    .    .    .    .    L    L    .    .',
+    'FAILED, d failed after the pivot, e in flight, w waiting': '.     L    .    L    L    .    .    .    L    .    L    L',
   };
 
   const cases = fixtureNames.flatMap((fixture) => {
@@ -215,6 +227,8 @@ describe('every status x every event', () => {
       CancelRequested: true,
       RetryRequested: true,
       CompensationResolved: true,
+      SignalReceived: true,
+      SignalTimedOut: true,
     };
     expect(new Set(columns.map((c) => c.type))).toEqual(new Set(Object.keys(allTypes)));
     for (const name of fixtureNames) expect(name.startsWith(fixtures[name]().state.status)).toBe(true);
@@ -1095,5 +1109,141 @@ describe('purity', () => {
       error: transientError(),
     });
     expect(result.commands).toEqual([expect.objectContaining({ type: 'DispatchStep', attempt: 2, delayMs: 1_000 })]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Wait steps: a signal or its deadline ends them.
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('a wait step', () => {
+  const wait = { name: 'wait', signal: 'DeliveryCompleted', timeoutMs: 60_000, compensate: false };
+
+  it('goes WAITING with a deadline and no job, and completes with the payload as its output', () => {
+    const h = harness(['a', wait, 'c']);
+    h.start();
+    h.succeed('a');
+    expect(h.last!.commands).toEqual([
+      { type: 'AwaitSignal', step: 'wait', signal: 'DeliveryCompleted', attempt: 1, timeoutMs: 60_000 },
+    ]);
+    expect(h.recorded).toEqual(['StepSucceeded a#1', 'StepWaiting wait#1']);
+    expect(h.last!.history[1].data).toEqual({ signal: 'DeliveryCompleted', timeoutMs: 60_000 });
+    expect(h.step('wait')).toMatchObject({ status: 'WAITING', attempt: 1 });
+
+    h.signal('DeliveryCompleted', { droneId: 'd-7' });
+    expect(h.recorded).toEqual(['SignalReceived wait#1', 'StepScheduled c#1']);
+    expect(h.commands).toEqual(['run c#1']);
+    expect(h.step('wait')).toMatchObject({ status: 'SUCCEEDED', output: { droneId: 'd-7' }, error: null });
+    h.succeed('c');
+    expect(h.state.status).toBe('COMPLETED');
+    expect(h.state.output).toEqual({ a: { from: 'a' }, wait: { droneId: 'd-7' }, c: { from: 'c' } });
+  });
+
+  it('ignores a signal nothing waits for: another name, another step, too early, or a second one', () => {
+    const h = harness(['a', wait]);
+    h.start();
+    expect(h.signal('DeliveryCompleted').ignored).toBe('nothing waits for signal "DeliveryCompleted"');
+    h.succeed('a');
+    expect(h.signal('Other').ignored).toBe('nothing waits for signal "Other"');
+    expect(h.signal('DeliveryCompleted', {}, 'a').ignored).toBe(
+      'nothing waits for signal "DeliveryCompleted" at step "a"',
+    );
+    expect(h.signal('DeliveryCompleted', {}, 'nope').ignored).toBe('unknown step "nope"');
+    expect(h.signal('DeliveryCompleted', { n: 1 }, 'wait').ignored).toBeNull();
+    expect(h.state.status).toBe('COMPLETED');
+  });
+
+  it("ignores agents' outcomes for it: only the signal or the deadline ends it", () => {
+    const h = harness([wait]);
+    h.start();
+    expect(h.succeed('wait').ignored).toBe('step "wait" is WAITING: only its signal or deadline ends it');
+    expect(h.fail('wait', transientError()).ignored).toBe(
+      'step "wait" is WAITING: only its signal or deadline ends it',
+    );
+    expect(h.started('wait').ignored).toBe('step "wait" is WAITING');
+  });
+
+  it('fails for good when its deadline passes (never retried) and the earlier steps are compensated', () => {
+    const h = harness(['a', wait, 'c']);
+    h.start();
+    h.succeed('a');
+    expect(h.signalTimedOut('wait', 2).ignored).toBe('stale attempt 2 of step "wait" (current is 1)');
+    h.signalTimedOut('wait');
+    const error = {
+      name: 'SignalTimeout',
+      code: 'SIGNAL_TIMEOUT',
+      message: 'no signal "DeliveryCompleted" within 60000 ms',
+      retryable: false,
+    };
+    expect(h.step('wait')).toMatchObject({ status: 'FAILED', error, outcomeUnknown: false, compensation: null });
+    expect(h.state.status).toBe('COMPENSATING');
+    expect(h.state.error).toEqual({ step: 'wait', code: 'SIGNAL_TIMEOUT', message: error.message, transient: false });
+    expect(h.commands).toEqual(['undo a#1']);
+    expect(h.signal('DeliveryCompleted').ignored).toBe('nothing waits for signal "DeliveryCompleted"');
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+    expect(h.step('c').status).toBe('PENDING');
+  });
+
+  it('ignores its deadline once the signal came', () => {
+    const h = harness([wait]);
+    h.start();
+    h.signal('DeliveryCompleted');
+    expect(h.signalTimedOut('wait', 1).ignored).toBe('saga is COMPLETED');
+  });
+
+  it('gives up waiting, with nothing to undo, when a sibling fails for good', () => {
+    const h = harness(['a', { group: 'g', steps: ['b', wait] }]);
+    h.start();
+    h.succeed('a');
+    expect(h.commands).toEqual(['run b#1', 'await wait#1 DeliveryCompleted']);
+    h.fail('b', definiteError());
+    expect(h.step('wait')).toMatchObject({ status: 'FAILED', outcomeUnknown: false });
+    expect(h.step('wait').error?.code).toBe('WAIT_ABANDONED');
+    expect(h.commands).toEqual(['undo a#1']);
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+  });
+
+  it('gives up waiting on cancel, and the saga ends CANCELLED', () => {
+    const h = harness(['a', wait]);
+    h.start();
+    h.succeed('a');
+    h.cancel();
+    expect(h.step('wait').status).toBe('FAILED');
+    expect(h.commands).toEqual(['undo a#1']);
+    h.undone('a');
+    expect(h.state.status).toBe('CANCELLED');
+  });
+
+  it('undoes a wait that succeeded, when it has a compensation and a later step fails', () => {
+    const h = harness(['a', { ...wait, compensate: true }, 'c']);
+    h.start();
+    h.succeed('a');
+    h.signal('DeliveryCompleted');
+    h.fail('c', definiteError());
+    expect(h.commands).toEqual(['undo wait#1']);
+  });
+
+  it('after the pivot, a timeout leaves the saga FAILED; an operator retry waits again', () => {
+    const h = harness([{ name: 'pivot', pivot: true, compensate: false }, wait]);
+    h.start();
+    h.succeed('pivot');
+    h.signalTimedOut('wait');
+    expect(h.state.status).toBe('FAILED');
+    expect(h.commands).toEqual(['alert SIGNAL_TIMEOUT']);
+    h.retry();
+    expect(h.commands).toEqual(['await wait#2 DeliveryCompleted']);
+    expect(h.step('wait')).toMatchObject({ status: 'WAITING', attempt: 2, error: null });
+    h.signal('DeliveryCompleted');
+    expect(h.state.status).toBe('COMPLETED');
+  });
+
+  it('completes every step that waits for the same signal at once', () => {
+    const h = harness([{ group: 'g', steps: [wait, { ...wait, name: 'also' }] }]);
+    h.start();
+    h.signal('DeliveryCompleted', { x: 1 });
+    expect(h.recorded).toEqual(['SignalReceived wait#1', 'SignalReceived also#1', 'SagaCompleted']);
+    expect(h.state.status).toBe('COMPLETED');
   });
 });

@@ -16,6 +16,20 @@
  * | transient, after the pivot        | RETRYING forever (no limit)     | -                                  |
  * | definite "no", after the pivot    | FAILED                          | saga FAILED + alert, no undo       |
  *
+ * | A wait step (`signal` set)        | The step                        | Then                               |
+ * | --------------------------------- | ------------------------------- | ---------------------------------- |
+ * | its stage comes                   | WAITING until `timeoutMs`       | no job: nothing runs               |
+ * | `SignalReceived` while WAITING    | SUCCEEDED, output = payload     | next stage, or COMPLETED           |
+ * | `SignalReceived`, nothing WAITING | unchanged (ignored: API 409)    | -                                  |
+ * | `SignalTimedOut` (deadline)       | FAILED `SIGNAL_TIMEOUT`         | as a definite "no": never retried, |
+ * |                                   |                                 | the earlier steps are compensated  |
+ * | the saga starts compensating      | FAILED `WAIT_ABANDONED`         | nothing to undo for the wait       |
+ *
+ * A wait that times out is a definite failure, not a transient one: waiting again would only move the deadline,
+ * and a wait has no effect of its own to undo (its `compensate`, if any, runs only after it SUCCEEDED). After the
+ * pivot, a timed-out wait leaves the saga FAILED; an operator retry waits again, with a fresh deadline. Agents'
+ * outcomes (`StepSucceeded`, `StepFailed`) never apply to a WAITING step: only its signal or its deadline end it.
+ *
  * | A compensation                    | The compensation                | Then                               |
  * | --------------------------------- | ------------------------------- | ---------------------------------- |
  * | succeeded                         | SUCCEEDED (step COMPENSATED)    | previous stage, or COMPENSATED     |
@@ -60,14 +74,21 @@ import type {
   TransitionResult,
 } from './types';
 
-const STEP_IN_FLIGHT: readonly StepStatus[] = [StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.RETRYING];
+// WAITING counts as in flight: its outcome (the signal, or its deadline) is still to come, the store keeps its
+// deadline, and compensation awaits it like any attempt in flight.
+const STEP_IN_FLIGHT: readonly StepStatus[] = [
+  StepStatus.SCHEDULED,
+  StepStatus.RUNNING,
+  StepStatus.RETRYING,
+  StepStatus.WAITING,
+];
 const COMPENSATION_IN_FLIGHT: readonly CompensationStatus[] = [
   CompensationStatus.SCHEDULED,
   CompensationStatus.RUNNING,
   CompensationStatus.RETRYING,
 ];
 
-/** An attempt of the step's action is dispatched and has not reported its outcome yet. */
+/** An attempt of the step's action is dispatched (or a wait step WAITING) and has not reported its outcome yet. */
 export function isStepInFlight(step: StepState): boolean {
   return STEP_IN_FLIGHT.includes(step.status);
 }
@@ -76,6 +97,11 @@ export function isStepInFlight(step: StepState): boolean {
 export function isCompensationInFlight(step: StepState): boolean {
   return step.compensation !== null && COMPENSATION_IN_FLIGHT.includes(step.compensation.status);
 }
+
+/** The error of a wait step whose signal did not come by its deadline (a definite failure). */
+export const SIGNAL_TIMEOUT = 'SIGNAL_TIMEOUT';
+/** The error of a wait step that gave up because the saga began compensating. */
+export const WAIT_ABANDONED = 'WAIT_ABANDONED';
 
 export function transition(
   def: SagaDefinition,
@@ -103,6 +129,10 @@ export function transition(
       return onRetryRequested(new Draft(def, state, env), event);
     case 'CompensationResolved':
       return onCompensationResolved(new Draft(def, state, env), event);
+    case 'SignalReceived':
+      return onSignalReceived(new Draft(def, state, env), event);
+    case 'SignalTimedOut':
+      return onSignalTimedOut(new Draft(def, state, env), event);
     default: {
       // Events arrive from queues as JSON: an unknown type is ignored, not thrown.
       const _never: never = event;
@@ -339,6 +369,58 @@ function onCompensationResolved(d: Draft, event: EventOf<'CompensationResolved'>
   return d.result();
 }
 
+function onSignalReceived(d: Draft, event: EventOf<'SignalReceived'>): TransitionResult {
+  if (event.step !== undefined && !d.lookup(event.step)) return d.ignore(`unknown step "${event.step}"`);
+  const waiting = d
+    .names()
+    .filter(
+      (name) =>
+        (event.step === undefined || event.step === name) &&
+        d.def.stepsByName[name].signal === event.signal &&
+        d.step(name).status === StepStatus.WAITING,
+    );
+  if (waiting.length === 0) {
+    const where = event.step === undefined ? '' : ` at step "${event.step}"`;
+    return d.ignore(`nothing waits for signal "${event.signal}"${where}`);
+  }
+  for (const name of waiting) {
+    const step = d.edit(name);
+    step.status = StepStatus.SUCCEEDED;
+    step.output = event.payload;
+    step.error = null;
+    step.outcomeUnknown = false;
+    d.record(HistoryType.SignalReceived, name, step.attempt, {
+      signal: event.signal,
+      ...(event.by === undefined ? {} : { by: event.by }),
+    });
+  }
+  // RUNNING: on to the next stage. FAILED (a sibling past the pivot failed meanwhile): recorded only.
+  if (d.state.status === SagaStatus.RUNNING) advance(d);
+  else continueCompensation(d);
+  return d.result();
+}
+
+function onSignalTimedOut(d: Draft, event: EventOf<'SignalTimedOut'>): TransitionResult {
+  const step = d.lookup(event.step);
+  if (!step) return d.ignore(`unknown step "${event.step}"`);
+  if (step.status !== StepStatus.WAITING) return d.ignore(`step "${event.step}" is ${step.status}`);
+  if (event.attempt !== step.attempt) return d.ignore(staleAttempt(event.step, event.attempt, step.attempt));
+  const def = d.def.stepsByName[event.step];
+  const error: ErrorInfo = {
+    name: 'SignalTimeout',
+    code: SIGNAL_TIMEOUT,
+    message: `no signal "${def.signal ?? ''}" within ${def.timeoutMs} ms`,
+    retryable: false,
+  };
+  const edited = d.edit(event.step);
+  edited.status = StepStatus.FAILED;
+  edited.error = error;
+  edited.outcomeUnknown = false;
+  d.record(HistoryType.StepFailed, event.step, event.attempt, { error });
+  stepFailedForGood(d, event.step, error, true);
+  return d.result();
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Moves shared by the handlers.
 // ---------------------------------------------------------------------------------------------------------------
@@ -419,6 +501,21 @@ function enterCompensating(d: Draft, error: SagaError, reason: string): void {
   // RUNNING are awaited: their outcome is unknown until they report.
   for (const name of d.names()) {
     const current = d.step(name);
+    if (current.status === StepStatus.WAITING) {
+      // A wait has no effect of its own: it gives up, with nothing to undo.
+      const error: ErrorInfo = {
+        name: 'WaitAbandoned',
+        code: WAIT_ABANDONED,
+        message: 'the saga began compensating while the step waited for its signal',
+        retryable: false,
+      };
+      const step = d.edit(name);
+      step.status = StepStatus.FAILED;
+      step.error = error;
+      step.outcomeUnknown = false;
+      d.record(HistoryType.StepFailed, name, step.attempt, { error });
+      continue;
+    }
     if (current.status !== StepStatus.RETRYING) continue;
     const step = d.edit(name);
     step.status = StepStatus.FAILED;
@@ -478,9 +575,23 @@ function continueCompensation(d: Draft): void {
 }
 
 function scheduleRun(d: Draft, name: string): void {
+  const def = d.def.stepsByName[name];
   const step = d.edit(name);
-  step.status = StepStatus.SCHEDULED;
   step.attempt += 1;
+  // (typeof: a definition built by hand before wait steps existed has no `signal` field at all.)
+  if (typeof def.signal === 'string') {
+    step.status = StepStatus.WAITING;
+    d.commands.push({
+      type: 'AwaitSignal',
+      step: name,
+      signal: def.signal,
+      attempt: step.attempt,
+      timeoutMs: def.timeoutMs,
+    });
+    d.record(HistoryType.StepWaiting, name, step.attempt, { signal: def.signal, timeoutMs: def.timeoutMs });
+    return;
+  }
+  step.status = StepStatus.SCHEDULED;
   d.dispatch(d.def.stepsByName[name], StepPhase.RUN, step.attempt, 0);
   d.record(HistoryType.StepScheduled, name, step.attempt, null);
 }
@@ -502,6 +613,7 @@ function checkRunOutcome(d: Draft, name: string, attempt: number): string | null
   const step = d.lookup(name);
   if (!step) return `unknown step "${name}"`;
   if (!isStepInFlight(step)) return `step "${name}" is ${step.status}`;
+  if (step.status === StepStatus.WAITING) return `step "${name}" is WAITING: only its signal or deadline ends it`;
   if (attempt !== step.attempt) return staleAttempt(name, attempt, step.attempt);
   return null;
 }

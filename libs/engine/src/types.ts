@@ -91,6 +91,12 @@ export interface StepDefinition {
   /** Point of no return: after this step succeeds, later failures are retried, never compensated. */
   readonly pivot: boolean;
   readonly description: string | null;
+  /**
+   * The name of the signal a wait step waits for (`.waitFor()`), or null for a step that runs an action. A wait
+   * step's `run` is never called: when its stage comes it goes WAITING for at most `timeoutMs`, and the signal's
+   * payload becomes its output. It is never retried (`retry` is unused).
+   */
+  readonly signal: string | null;
 }
 
 export interface StageDefinition {
@@ -179,13 +185,26 @@ export type SagaEvent =
   | { type: 'CompensationFailed'; step: string; attempt: number; error: ErrorInfo }
   | { type: 'CancelRequested'; by: string; reason: string }
   | { type: 'RetryRequested'; by: string; reason: string }
-  | { type: 'CompensationResolved'; step: string; by: string; reason: string };
+  | { type: 'CompensationResolved'; step: string; by: string; reason: string }
+  /**
+   * An external event for the saga (`POST /v1/sagas/{id}/signals/{name}`, or a participant's message). Completes
+   * every WAITING step that waits for `signal` (only `step`, when given), with `payload` as its output; ignored
+   * when nothing waits for it.
+   */
+  | { type: 'SignalReceived'; signal: string; step?: string; payload: unknown; by?: string }
+  /** The supervisor found a WAITING step past its deadline: the signal did not come in time. */
+  | { type: 'SignalTimedOut'; step: string; attempt: number };
 
 export type SagaEventType = SagaEvent['type'];
 
 export type SagaCommand =
   /** Enqueue a job for one attempt of a step's action or compensation, `delayMs` from now (0 = at once). */
   | { type: 'DispatchStep'; step: string; phase: StepPhase; attempt: number; delayMs: number; timeoutMs: number }
+  /**
+   * A wait step went WAITING: no job; the step row's deadline is `timeoutMs` from now, when the supervisor reports
+   * `SignalTimedOut` unless the signal came.
+   */
+  | { type: 'AwaitSignal'; step: string; signal: string; attempt: number; timeoutMs: number }
   /** The saga entered FAILED: tell a human. */
   | { type: 'RaiseAlert'; error: SagaError | null };
 

@@ -133,6 +133,9 @@ export class SagaRuntime {
             delayMs: command.delayMs,
           });
           break;
+        case 'AwaitSignal':
+          // Nothing to enqueue: the step row's deadline (written by the commit) is the timer the supervisor watches.
+          break;
         case 'RaiseAlert':
           // Logged and counted here; the durable alert is the outbox row committed with the transition.
           this.alerts.sagaFailed(snapshot, command.error);

@@ -61,6 +61,20 @@ describe('Supervisor', () => {
     return { supervisor, store, applied, extended, redriven };
   }
 
+  it('reports SignalTimedOut for a WAITING step past its deadline, without asking the queue (a wait has no job)', async () => {
+    const waiting = claim({
+      step: 'await',
+      attempt: 1,
+      fence: { status: 'WAITING', attempt: 1, compStatus: null, compAttempt: 0 },
+    });
+    const { supervisor, applied, extended } = setup({ expired: [waiting], liveness: 'queued' });
+    await supervisor.sweep();
+    expect(applied).toEqual([{ type: 'SignalTimedOut', step: 'await', attempt: 1 }]);
+    expect(extended).toEqual([]);
+    expect(supervisor.stats.signalsTimedOut).toBe(1);
+    expect(supervisor.stats.deadlinesExceeded).toBe(0);
+  });
+
   it('fails exactly the claimed attempt with DEADLINE_EXCEEDED when its job is gone or active', async () => {
     for (const liveness of ['gone', 'active'] as const) {
       const { supervisor, applied } = setup({ expired: [claim()], liveness });

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import { type ErrorInfo, type SagaEvent, StepPhase } from '@app/engine';
+import { type ErrorInfo, type SagaEvent, StepPhase, StepStatus } from '@app/engine';
 import { type ClaimedAttempt, DEADLINE_GRACE_MS, SupervisorStore } from '@app/store';
 import { type JobLiveness, StepQueue, type StepJobData } from '@app/transport';
 import { SUPERVISOR_OPTIONS, type SupervisorOptions } from './runtime-tokens';
@@ -34,6 +34,7 @@ const PARALLEL_ACTIONS = 8;
  * | due for more than `scheduleToStartMs`   | gone (lost, never enqueued)| enqueues the SAME job id again          |
  * | due for more than `scheduleToStartMs`   | queued or active           | nothing                                 |
  * | either                                  | Redis does not answer      | nothing until Redis is back (lease)     |
+ * | `deadline_at` passed, step WAITING      | (a wait has no job)        | `SignalTimedOut`: the signal never came |
  *
  * `DEADLINE_EXCEEDED` is a transient failure of exactly the attempt claimed: the engine retries it by the step's
  * policy (or, retries exhausted, undoes it, since its outcome is unknown) and ignores it if that attempt has
@@ -49,7 +50,14 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
   private stopped = false;
   private lastError: string | null = null;
   /** Since start; plain numbers until metrics arrive. */
-  readonly stats = { sweeps: 0, deadlinesExceeded: 0, deadlinesExtended: 0, jobsRedriven: 0, errors: 0 };
+  readonly stats = {
+    sweeps: 0,
+    deadlinesExceeded: 0,
+    deadlinesExtended: 0,
+    jobsRedriven: 0,
+    signalsTimedOut: 0,
+    errors: 0,
+  };
 
   constructor(
     private readonly store: SupervisorStore,
@@ -113,6 +121,15 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async onExpired(claim: ClaimedAttempt): Promise<void> {
+    if (claim.phase === StepPhase.RUN && claim.fence.status === StepStatus.WAITING) {
+      const event: SagaEvent = { type: 'SignalTimedOut', step: claim.step, attempt: claim.attempt };
+      const result = await this.runtime.apply(claim.sagaId, event);
+      if (result.applied) {
+        this.stats.signalsTimedOut++;
+        this.logger.warn(`saga ${claim.sagaId}: step "${claim.step}" waited for its signal in vain`);
+      }
+      return;
+    }
     const liveness = await this.queue.liveness(jobOf(claim));
     if (liveness === 'queued') {
       const def = this.runtime.registry.get(claim.sagaType, claim.definitionVersion).stepsByName[claim.step];

@@ -436,3 +436,47 @@ describe('validation messages', () => {
     });
   });
 });
+
+describe('waitFor', () => {
+  const base = () => defineSaga('w', { version: 1 }).step('a', { run: () => ({ id: 'x' }) });
+
+  it('builds a wait step: its signal, its timeout, no retry of its own', () => {
+    const def = base()
+      .waitFor('await-delivery', { signal: 'DeliveryCompleted', timeout: '2m', compensate: () => undefined })
+      .build();
+    const step = def.stepsByName['await-delivery'];
+    expect(step).toMatchObject({
+      name: 'await-delivery',
+      key: 'awaitDelivery',
+      stage: 1,
+      signal: 'DeliveryCompleted',
+      timeoutMs: 120_000,
+      pivot: false,
+      when: null,
+    });
+    expect(step.compensate).toEqual(expect.any(Function));
+    expect(() => step.run({} as never)).toThrow('a wait step has no action to run');
+    expect(def.stepsByName.a.signal).toBeNull();
+  });
+
+  it.each([
+    [
+      { timeout: '1s' },
+      "Saga \"w\", step \"b\": signal must be 1 to 100 letters, digits, '.', '_' or '-' (got undefined)",
+    ],
+    [
+      { signal: 'no spaces', timeout: '1s' },
+      'Saga "w", step "b": signal must be 1 to 100 letters, digits, \'.\', \'_\' or \'-\' (got "no spaces")',
+    ],
+    [{ signal: 'Go' }, 'Saga "w", step "b": timeout is required for a wait step (how long to wait for "Go")'],
+    [{ signal: 'Go', timeout: 0 }, 'Saga "w", step "b": timeout must be > 0 (got 0)'],
+    [{ signal: 'Go', timeout: '1s', retry: {} }, 'Saga "w", step "b": options'],
+    [{ signal: 'Go', timeout: '1s', run: () => 1 }, 'Saga "w", step "b": options'],
+  ])('rejects %p', (options, message) => {
+    expect(() => base().waitFor('b', loose(options))).toThrow(message);
+  });
+
+  it('rejects a duplicate name like any step', () => {
+    expect(() => base().waitFor('a', { signal: 'Go', timeout: '1s' })).toThrow('duplicate step name');
+  });
+});

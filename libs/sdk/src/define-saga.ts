@@ -142,6 +142,43 @@ export interface StepOptions<I, S, O> {
 }
 
 /**
+ * A wait step: the saga waits for a named signal, an external event delivered by
+ * `POST /v1/sagas/{id}/signals/{signal}` (or by a participant through the runtime), and the signal's payload
+ * becomes the step's output. Nothing runs: no job, no retry.
+ *
+ * | What happens                                      | The step            | Then                                  |
+ * | ------------------------------------------------- | ------------------- | ------------------------------------- |
+ * | the signal comes while it waits                   | SUCCEEDED (payload) | the next stage                        |
+ * | the signal comes when nothing waits for it        | unchanged           | the API answers 409                   |
+ * | `timeout` passes first                            | FAILED              | `SIGNAL_TIMEOUT`, a definite "no":    |
+ * |                                                   |                     | the completed steps are compensated   |
+ * | a sibling fails for good, or an operator cancels  | FAILED              | `WAIT_ABANDONED`; compensation        |
+ *
+ * A timed-out wait is never retried (waiting again would only move the deadline) and has nothing of its own to
+ * undo; its `compensate`, if any, runs only after the signal came. After the pivot a timeout leaves the saga
+ * `FAILED`, and an operator's retry waits again with a fresh deadline. The deadline is enforced by the
+ * supervisor's sweep, so it may fire up to one sweep interval late.
+ *
+ * @typeParam P - the signal's payload (a JSON object), as later steps read it.
+ */
+export interface WaitOptions<I, S, P> {
+  /** The signal's name: 1..100 letters, digits, `.`, `_` or `-` (e.g. `'DeliveryCompleted'`). */
+  signal: string;
+  /** How long to wait, from when the step's stage comes. > 0. Required: a wait without an end hangs a saga. */
+  timeout: Duration;
+  /** Runs, like a step's, when a later step fails for good after the signal came; `ctx.output` is the payload. */
+  compensate?: (ctx: CompensationContext<I, S, P>) => unknown;
+  compensationRetry?: RetryPolicy;
+  compensationTimeout?: Duration;
+  /** Wait only if this returns true; otherwise the step is SKIPPED (see `StepOptions.when`). */
+  when?: StepWhen<I, S>;
+  whenLabel?: string;
+  /** See `StepOptions.pivot`. */
+  pivot?: boolean;
+  description?: string;
+}
+
+/**
  * A step inside a parallel group: the same as `StepOptions` (see its failure semantics), except that it cannot be
  * the pivot, and `ctx.steps` holds only the steps before the group (its siblings run at the same time).
  */
@@ -179,6 +216,19 @@ export interface SagaBuilder<I, S> {
     name: N,
     options: StepOptions<I, S, O> & { when?: undefined },
   ): SagaBuilder<I, AddStep<S, N, O>>;
+
+  /**
+   * Adds a wait step: the saga waits for the signal `options.signal` for at most `options.timeout`. See
+   * `WaitOptions` for what a timeout does. The payload is the step's output (`ctx.steps.<camelCaseName>`).
+   */
+  waitFor<N extends string, P = Record<string, unknown>>(
+    name: N,
+    options: WaitOptions<I, S, P> & { when: StepWhen<I, S> },
+  ): SagaBuilder<I, AddStep<S, N, P | undefined>>;
+  waitFor<N extends string, P = Record<string, unknown>>(
+    name: N,
+    options: WaitOptions<I, S, P> & { when?: undefined },
+  ): SagaBuilder<I, AddStep<S, N, P>>;
 
   /**
    * Adds a group of steps that run at the same time, after everything declared before it. The saga moves on when
@@ -262,6 +312,24 @@ const STEP_OPTION_FIELDS: readonly string[] = [
   'description',
 ];
 
+const WAIT_OPTION_FIELDS: readonly string[] = [
+  'signal',
+  'timeout',
+  'compensate',
+  'compensationRetry',
+  'compensationTimeout',
+  'when',
+  'whenLabel',
+  'pivot',
+  'description',
+];
+const SIGNAL_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
+
+/** A wait step's `run`: never called (the engine puts the step in WAITING instead of dispatching it). */
+function waitStepRun(): never {
+  throw new Error('a wait step has no action to run; the engine waits for its signal');
+}
+
 interface ResolvedSaga {
   name: string;
   version: number;
@@ -291,6 +359,12 @@ class SagaBuilderImpl {
   step(name: string, options: AnyStepOptions): SagaBuilderImpl {
     const earlier = this.stages.flatMap((stage) => stage.steps);
     const step = resolveStep(this.saga, earlier, name, options, this.stages.length, null);
+    return new SagaBuilderImpl(this.saga, [...this.stages, { group: null, steps: [step] }], this.groups);
+  }
+
+  waitFor(name: string, options: WaitOptions<any, any, any>): SagaBuilderImpl {
+    const earlier = this.stages.flatMap((stage) => stage.steps);
+    const step = resolveWait(this.saga, earlier, name, options, this.stages.length);
     return new SagaBuilderImpl(this.saga, [...this.stages, { group: null, steps: [step] }], this.groups);
   }
 
@@ -467,7 +541,31 @@ function resolveStep(
     whenLabel: whenLabel ?? null,
     pivot: pivot ?? false,
     description: options.description ?? null,
+    signal: null,
   };
+}
+
+function resolveWait(
+  saga: ResolvedSaga,
+  earlier: readonly StepDefinition[],
+  name: string,
+  options: WaitOptions<any, any, any>,
+  stage: number,
+): StepDefinition {
+  const where = `${saga.prefix}, step ${describeValue(name)}`;
+  requireObject(options, `${where}: options`);
+  rejectUnknownFields(options, WAIT_OPTION_FIELDS, `${where}: options`);
+  const { signal, timeout, ...rest } = options;
+  if (typeof signal !== 'string' || !SIGNAL_PATTERN.test(signal)) {
+    throw new SagaDefinitionError(
+      `${where}: signal must be 1 to 100 letters, digits, '.', '_' or '-' (got ${describeValue(signal)})`,
+    );
+  }
+  if (timeout === undefined) {
+    throw new SagaDefinitionError(`${where}: timeout is required for a wait step (how long to wait for "${signal}")`);
+  }
+  const step = resolveStep(saga, earlier, name, { ...rest, timeout, run: waitStepRun }, stage, null);
+  return { ...step, signal };
 }
 
 /** The runtime twin of `CamelCase<>`: `'create-delivery'` → `'createDelivery'`. */

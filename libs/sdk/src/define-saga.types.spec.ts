@@ -141,3 +141,23 @@ describe('DSL types', () => {
     expect(untyped.steps.map((step) => step.key)).toEqual(['one', 'two']);
   });
 });
+
+// Wait steps: the payload type is the output; `when` makes it possibly undefined.
+export const waiting = defineSaga('waiting', { version: 1 })
+  .waitFor<'await-delivery', { droneId: string }>('await-delivery', { signal: 'DeliveryCompleted', timeout: '1m' })
+  .waitFor<'maybe', { n: number }>('maybe', { signal: 'Maybe', timeout: '1m', when: () => true })
+  .step('notify', {
+    run: (ctx) => {
+      assertType<Equals<typeof ctx.steps.awaitDelivery, { droneId: string }>>();
+      assertType<Equals<typeof ctx.steps.maybe, { n: number } | undefined>>();
+      // @ts-expect-error misspelt output key
+      return ctx.steps.awaitDelivry;
+    },
+  })
+  .build();
+
+// Never called: it would throw at run time too.
+export function waitWithoutTimeout(): void {
+  // @ts-expect-error a wait step needs a timeout
+  defineSaga('no-timeout', { version: 1 }).waitFor('w', { signal: 'S' });
+}

@@ -15,6 +15,7 @@ export {
   type SagaOptions,
   type StepOptions,
   type StepWhen,
+  type WaitOptions,
 } from './define-saga';
 export { parseDuration, type Duration } from './duration';
 export {

@@ -327,10 +327,23 @@ function toSnapshot(row: LoadedRow): SagaSnapshot {
   };
 }
 
-type Dispatch = Extract<SagaCommand, { type: 'DispatchStep' }>;
+type Dispatch = Extract<SagaCommand, { type: 'DispatchStep' | 'AwaitSignal' }>;
 
+/** The command that starts an attempt of the step (a job, or a wait), if the transition made one. */
 function dispatchesOf(commands: SagaCommand[], step: string): Dispatch | undefined {
-  return commands.find((c): c is Dispatch => c.type === 'DispatchStep' && c.step === step);
+  return commands.find(
+    (c): c is Dispatch => (c.type === 'DispatchStep' || c.type === 'AwaitSignal') && c.step === step,
+  );
+}
+
+/**
+ * When the attempt is due (null: no job, as for a wait) and when the supervisor may step in. A wait's deadline is
+ * its timeout exactly: nothing runs that could report late.
+ */
+function timesOf(dispatch: Dispatch | undefined): { due_in_ms: number | null; deadline_in_ms: number | null } {
+  if (!dispatch) return { due_in_ms: null, deadline_in_ms: null };
+  if (dispatch.type === 'AwaitSignal') return { due_in_ms: null, deadline_in_ms: dispatch.timeoutMs };
+  return { due_in_ms: dispatch.delayMs, deadline_in_ms: dispatch.delayMs + dispatch.timeoutMs + DEADLINE_GRACE_MS };
 }
 
 function stepRow(name: string, position: number, s: StepState, dispatch: Dispatch | undefined): StepRow {
@@ -349,8 +362,7 @@ function stepRow(name: string, position: number, s: StepState, dispatch: Dispatc
     comp_attempt_base: comp?.attemptBase ?? 0,
     comp_error: comp?.error ?? null,
     in_flight: isStepInFlight(s) || isCompensationInFlight(s),
-    due_in_ms: dispatch ? dispatch.delayMs : null,
-    deadline_in_ms: dispatch ? dispatch.delayMs + dispatch.timeoutMs + DEADLINE_GRACE_MS : null,
+    ...timesOf(dispatch),
     started: s.attempt > 0,
     finished: SETTLED_STEP.includes(s.status),
     comp_started: comp !== null,

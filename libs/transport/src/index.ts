@@ -4,3 +4,4 @@ export * from './step-job';
 export * from './step-queue';
 export * from './transport-options';
 export * from './transport.module';
+export * from './invokers';

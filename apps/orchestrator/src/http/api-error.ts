@@ -10,6 +10,7 @@ export type ApiErrorCode =
   | 'SAGA_NOT_FOUND'
   | 'STEP_NOT_FOUND'
   | 'INVALID_STATE'
+  | 'NOT_WAITING'
   | 'BODY_INVALID'
   | 'BODY_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'

@@ -1,10 +1,12 @@
 import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
+import { SagaRuntime } from '@app/runtime';
 import { SagaQueries } from '@app/store';
 import { AuditAction } from '@app/store';
 import { ApiError } from '../http/api-error';
 import { AuditAs, CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
 import { OperatorActionDto } from './operator-action.dto';
-import { OperatorActions } from './operator-actions';
+import { OperatorActions, actorLabel } from './operator-actions';
+import { SIGNAL_NAME_PATTERN, signalPayload } from './signal-payload';
 import { TYPE_PATTERN } from './saga.dto';
 import { instanceView } from './saga-views';
 import { uuidPipe } from './sagas.controller';
@@ -19,6 +21,7 @@ export class SagaActionsController {
   constructor(
     private readonly actions: OperatorActions,
     private readonly queries: SagaQueries,
+    private readonly runtime: SagaRuntime,
   ) {}
 
   /** Stops a RUNNING saga (before its pivot) and compensates what completed; it ends CANCELLED. */
@@ -76,6 +79,39 @@ export class SagaActionsController {
       reason: body.reason,
       principal,
     });
+    return this.view(id);
+  }
+
+  /**
+   * Delivers an external event to the saga: every step WAITING for signal `name` completes, with `payload` (a JSON
+   * object, at most 64 KiB and 32 levels deep; `{}` when absent) as its output. 409 `NOT_WAITING` when no step
+   * waits for it now (too early, too late, already delivered, or no such signal): a signal is not queued for later.
+   * Recorded in the saga's history (`SignalReceived`, with who sent it); not in the operator audit log.
+   */
+  @Post(':id/signals/:name')
+  @HttpCode(202)
+  @RequireRole('operator')
+  async signal(
+    @Param('id', uuidPipe) id: string,
+    @Param('name') name: string,
+    @Body() body: unknown,
+    @CurrentPrincipal() principal: Principal,
+  ) {
+    if (!SIGNAL_NAME_PATTERN.test(name)) {
+      throw new ApiError(400, 'INPUT_INVALID', "name must be 1 to 100 letters, digits, '.', '_' or '-'");
+    }
+    const checked = signalPayload(body);
+    if ('problem' in checked) throw new ApiError(400, 'INPUT_INVALID', checked.problem);
+    const result = await this.runtime.apply(id, {
+      type: 'SignalReceived',
+      signal: name,
+      payload: checked.payload,
+      by: actorLabel(principal),
+    });
+    if (!result.applied) {
+      if (result.snapshot === null) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
+      throw new ApiError(409, 'NOT_WAITING', result.reason);
+    }
     return this.view(id);
   }
 

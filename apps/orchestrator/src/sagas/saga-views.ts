@@ -89,6 +89,8 @@ function stepDefinitionView(s: StepDefinition) {
     conditional: s.when !== null,
     when: s.whenLabel,
     pivot: s.pivot,
+    /** The signal a wait step waits for (its `timeoutMs` is how long), or null. */
+    signal: s.signal,
     timeoutMs: s.timeoutMs,
     compensationTimeoutMs: s.compensationTimeoutMs,
     retry: { ...s.retry, nonRetryableCodes: [...s.retry.nonRetryableCodes] },

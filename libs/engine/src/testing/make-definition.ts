@@ -22,6 +22,8 @@ export interface StepSpec {
   compensationRetry?: Partial<ResolvedRetryPolicy>;
   timeoutMs?: number;
   compensationTimeoutMs?: number;
+  /** Makes it a wait step for this signal. */
+  signal?: string;
 }
 
 export interface GroupSpec {
@@ -70,6 +72,7 @@ export function makeDefinition(
           whenLabel: s.when ? 'test condition' : null,
           pivot: s.pivot ?? false,
           description: null,
+          signal: s.signal ?? null,
         }),
       );
     }

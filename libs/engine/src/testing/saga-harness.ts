@@ -37,6 +37,8 @@ export function describeCommands(commands: readonly SagaCommand[]): string[] {
     switch (command.type) {
       case 'DispatchStep':
         return `${command.phase} ${command.step}#${command.attempt}${command.delayMs ? ` +${command.delayMs}ms` : ''}`;
+      case 'AwaitSignal':
+        return `await ${command.step}#${command.attempt} ${command.signal}`;
       case 'RaiseAlert':
         return `alert ${command.error?.code ?? 'null'}`;
       default: {
@@ -153,5 +155,17 @@ export class SagaHarness {
 
   resolve(step: string, reason = 'refunded by hand'): TransitionResult {
     return this.send({ type: 'CompensationResolved', step, by: 'ops@example.com', reason });
+  }
+
+  signal(signal: string, payload: unknown = { signal }, step?: string): TransitionResult {
+    return this.send(
+      step === undefined
+        ? { type: 'SignalReceived', signal, payload }
+        : { type: 'SignalReceived', signal, step, payload },
+    );
+  }
+
+  signalTimedOut(step: string, attempt = this.attemptOf(step)): TransitionResult {
+    return this.send({ type: 'SignalTimedOut', step, attempt });
   }
 }

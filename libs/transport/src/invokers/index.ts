@@ -1,0 +1,4 @@
+export * from './http-invoker';
+export * from './invoke-errors';
+export * from './microservice-invoker';
+export * from './participant-policies';
