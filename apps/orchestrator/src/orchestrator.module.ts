@@ -10,6 +10,7 @@ import { AuditController } from './audit/audit.controller';
 import { ApiExceptionFilter } from './http/api-exception.filter';
 import { API_KEYS, ApiKeyGuard, ApiKeys } from './http/auth';
 import { HealthController } from './http/health.controller';
+import { MetricsController } from './http/metrics.controller';
 import { OperatorActions } from './sagas/operator-actions';
 import { SagaActionsController } from './sagas/saga-actions.controller';
 import { SagaTypesController } from './sagas/saga-types.controller';
@@ -53,7 +54,14 @@ export class OrchestratorModule {
         TerminusModule.forRoot({ logger: false }),
         ...modules,
       ],
-      controllers: [SagasController, SagaActionsController, SagaTypesController, AuditController, HealthController],
+      controllers: [
+        SagasController,
+        SagaActionsController,
+        SagaTypesController,
+        AuditController,
+        HealthController,
+        MetricsController,
+      ],
       providers: [
         { provide: API_KEYS, useValue: new ApiKeys(parseApiKeys(config.SAGA_API_KEYS)) },
         { provide: APP_GUARD, useClass: ApiKeyGuard },

@@ -12,6 +12,7 @@ import { type AuditRecord, type SagaSnapshot, SagaStore } from '@app/store';
 import { StepQueue } from '@app/transport';
 import { AlertService } from './alert.service';
 import { crashAfterCommit } from './crash-point';
+import { EngineMetrics } from './engine-metrics';
 import { requestHash } from './request-hash';
 import { SagaRegistry } from './saga-registry';
 import { SnapshotCache } from './snapshot-cache';
@@ -50,6 +51,7 @@ export class SagaRuntime {
     readonly registry: SagaRegistry,
     readonly cache: SnapshotCache,
     private readonly alerts: AlertService,
+    private readonly metrics: EngineMetrics,
   ) {}
 
   /** Starts an instance of the newest version of `definition`; idempotent by `idempotencyKey`. */
@@ -70,6 +72,8 @@ export class SagaRuntime {
       return { outcome: same ? 'replayed' : 'conflict', id: inserted.existing.id };
     }
     this.remember(inserted.snapshot);
+    this.metrics.sagaStarted(definition.name);
+    this.metrics.sagaTransitioned(inserted.snapshot.id, definition.name, null, inserted.snapshot.state.status);
     await this.dispatch(inserted.snapshot, result.commands);
     return { outcome: 'created', snapshot: inserted.snapshot };
   }
@@ -100,6 +104,7 @@ export class SagaRuntime {
         );
         if (committed) {
           this.remember(committed);
+          this.metrics.sagaTransitioned(committed.id, committed.type, snapshot.state.status, committed.state.status);
           await this.dispatch(committed, result.commands);
           return { applied: true, snapshot: committed };
         }
@@ -132,6 +137,7 @@ export class SagaRuntime {
             data: { sagaId: snapshot.id, step: command.step, phase: command.phase, attempt: command.attempt },
             delayMs: command.delayMs,
           });
+          this.metrics.dispatched(snapshot.type, command.step, command.phase, command.attempt);
           break;
         case 'RaiseAlert':
           // Logged and counted here; the durable alert is the outbox row committed with the transition.

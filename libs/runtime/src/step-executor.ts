@@ -10,6 +10,7 @@ import {
 import { toErrorInfo } from '@app/sdk';
 import { type SagaSnapshot, SagaStore } from '@app/store';
 import type { StepJobData } from '@app/transport';
+import { EngineMetrics } from './engine-metrics';
 import { RUNTIME_OPTIONS, type RuntimeOptions } from './runtime-tokens';
 import { type ApplyResult, SagaRuntime } from './saga-runtime';
 
@@ -36,6 +37,7 @@ export class StepExecutor {
     private readonly runtime: SagaRuntime,
     private readonly store: SagaStore,
     @Inject(RUNTIME_OPTIONS) private readonly options: RuntimeOptions,
+    private readonly metrics: EngineMetrics,
   ) {}
 
   abortAll(): void {
@@ -62,7 +64,10 @@ export class StepExecutor {
         );
     }, this.options.runningMarkMs);
 
+    const began = performance.now();
     const event = await this.run(snapshot, step, job).finally(() => clearTimeout(mark));
+    const failed = event.type === 'StepFailed' || event.type === 'CompensationFailed' ? event.error : null;
+    this.metrics.attempt(snapshot.type, job.step, job.phase, failed, (performance.now() - began) / 1000);
     if (marking) await marking;
     const result = await this.report(job, event);
     if (!result.applied) {

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleD
 import { type ErrorInfo, type SagaEvent, StepPhase } from '@app/engine';
 import { type ClaimedAttempt, DEADLINE_GRACE_MS, SupervisorStore } from '@app/store';
 import { type JobLiveness, StepQueue, type StepJobData } from '@app/transport';
+import { EngineMetrics } from './engine-metrics';
 import { SUPERVISOR_OPTIONS, type SupervisorOptions } from './runtime-tokens';
 import { SagaRuntime } from './saga-runtime';
 
@@ -48,7 +49,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
   private lastError: string | null = null;
-  /** Since start; plain numbers until metrics arrive. */
+  /** Since start (also in EngineMetrics, for Prometheus). */
   readonly stats = { sweeps: 0, deadlinesExceeded: 0, deadlinesExtended: 0, jobsRedriven: 0, errors: 0 };
 
   constructor(
@@ -56,6 +57,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly runtime: SagaRuntime,
     private readonly queue: StepQueue,
     @Inject(SUPERVISOR_OPTIONS) private readonly options: SupervisorOptions,
+    private readonly metrics: EngineMetrics = new EngineMetrics(),
   ) {}
 
   onApplicationBootstrap(): void {
@@ -83,6 +85,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     const overdue = await this.store.claimOverdue(batch, s2s, s2s);
     await forEachLimited(overdue, (claim) => this.guard(claim, () => this.onOverdue(claim)));
     this.stats.sweeps++;
+    this.metrics.swept();
     return {
       expired: expired.length,
       overdue: overdue.length,
@@ -117,7 +120,10 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     if (liveness === 'queued') {
       const def = this.runtime.registry.get(claim.sagaType, claim.definitionVersion).stepsByName[claim.step];
       const timeoutMs = claim.phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
-      if (await this.store.extendDeadline(claim, timeoutMs + DEADLINE_GRACE_MS)) this.stats.deadlinesExtended++;
+      if (await this.store.extendDeadline(claim, timeoutMs + DEADLINE_GRACE_MS)) {
+        this.stats.deadlinesExtended++;
+        this.metrics.supervisor('deadline_extended');
+      }
       return;
     }
     const error: ErrorInfo = {
@@ -133,6 +139,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     const result = await this.runtime.apply(claim.sagaId, event);
     if (result.applied) {
       this.stats.deadlinesExceeded++;
+      this.metrics.supervisor('deadline_exceeded');
       this.logger.warn(`saga ${claim.sagaId}: ${error.message}`);
     }
   }
@@ -142,6 +149,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     if ((await this.queue.liveness(job)) !== 'gone') return;
     await this.queue.redrive(job);
     this.stats.jobsRedriven++;
+    this.metrics.supervisor('job_reenqueued');
     this.logger.warn(`saga ${claim.sagaId}: ${describe(claim)} had no job in the queue; enqueued it again`);
   }
 
