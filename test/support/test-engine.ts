@@ -27,8 +27,8 @@ export class TestDatabase {
   readonly name = `saga_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   readonly url: string;
 
-  constructor() {
-    const url = new URL(TEST_PG_ADMIN_URL);
+  constructor(private readonly adminUrl = TEST_PG_ADMIN_URL) {
+    const url = new URL(adminUrl);
     url.pathname = `/${this.name}`;
     this.url = url.toString();
   }
@@ -53,7 +53,7 @@ export class TestDatabase {
   }
 
   private async admin(fn: (c: Client) => Promise<unknown>): Promise<void> {
-    const client = new Client({ connectionString: TEST_PG_ADMIN_URL });
+    const client = new Client({ connectionString: this.adminUrl });
     await client.connect();
     try {
       await fn(client);
@@ -104,8 +104,10 @@ export async function startTestEngine(options: {
   env?: Record<string, string>;
   /** Where the step jobs go: Redis, or BullMQ's PostgreSQL backend in the test database. Default: this run's. */
   queue?: 'redis' | 'postgres';
+  /** The PostgreSQL to create the test database in (a private one, for tests that stop it). Default: this run's. */
+  pgAdminUrl?: string;
 }): Promise<TestEngine> {
-  const db = new TestDatabase();
+  const db = new TestDatabase(options.pgAdminUrl);
   await db.create();
   const prefix = `test-${randomBytes(6).toString('hex')}`;
   const queue = options.queue ?? TEST_QUEUE_KIND;

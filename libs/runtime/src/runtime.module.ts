@@ -66,7 +66,16 @@ export class RuntimeModule {
         ...(agent ? [StepWorker] : []),
         ...(supervisor ? [{ provide: SUPERVISOR_OPTIONS, useValue: supervisor }, Supervisor] : []),
       ],
-      exports: [EngineMetrics, AlertService, SagaRegistry, SagaRuntime, SnapshotCache, StepExecutor, RUNTIME_OPTIONS],
+      exports: [
+        EngineMetrics,
+        AlertService,
+        SagaRegistry,
+        SagaRuntime,
+        SnapshotCache,
+        StepExecutor,
+        RUNTIME_OPTIONS,
+        ...(supervisor ? [Supervisor] : []),
+      ],
     };
   }
 }

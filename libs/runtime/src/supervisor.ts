@@ -49,6 +49,8 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
   private lastError: string | null = null;
+  /** When the last sweep finished (Date.now()), null before the first. For `/health` and `/metrics`. */
+  lastSweepAt: number | null = null;
   /** Since start (also in EngineMetrics, for Prometheus). */
   readonly stats = { sweeps: 0, deadlinesExceeded: 0, deadlinesExtended: 0, jobsRedriven: 0, errors: 0 };
 
@@ -59,6 +61,8 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(SUPERVISOR_OPTIONS) private readonly options: SupervisorOptions,
     private readonly metrics: EngineMetrics = new EngineMetrics(),
   ) {}
+
+  private readonly startedAt = Date.now();
 
   onApplicationBootstrap(): void {
     this.logger.log(
@@ -85,6 +89,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     const overdue = await this.store.claimOverdue(batch, s2s, s2s);
     await forEachLimited(overdue, (claim) => this.guard(claim, () => this.onOverdue(claim)));
     this.stats.sweeps++;
+    this.lastSweepAt = Date.now();
     this.metrics.swept();
     return {
       expired: expired.length,
@@ -160,6 +165,17 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     } catch (error) {
       this.noteError(`could not re-drive ${describe(claim)} of saga ${claim.sagaId}`, error);
     }
+  }
+
+  /** What `/health` reports: up while sweeps finish; down when none finished for 3 intervals (at least 30 s). */
+  health(now = Date.now()): { up: boolean; lastSweepAt: string | null; lastError: string | null } {
+    const allowedMs = Math.max(30_000, 3 * this.options.intervalMs);
+    const since = this.lastSweepAt ?? this.startedAt;
+    return {
+      up: now - since <= allowedMs,
+      lastSweepAt: this.lastSweepAt === null ? null : new Date(this.lastSweepAt).toISOString(),
+      lastError: this.lastError,
+    };
   }
 
   /** Counts every error; logs one only when it differs from the previous one (no log flood during an outage). */
