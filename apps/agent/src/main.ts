@@ -6,6 +6,7 @@ import { inProcessDemo } from '../../demo-services/src/in-process-demo';
 import { RuntimeModule, loadConfigOrExit, logLevels, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
 import { StoreModule } from '@app/store';
 import { TransportModule, queueBackendFor } from '@app/transport';
+import { startTracingFromEnv } from '../../orchestrator/src/otel';
 
 /**
  * A step agent: BullMQ workers and nothing else (no API, no supervisor). Run as many as you like
@@ -16,6 +17,7 @@ async function bootstrap(): Promise<void> {
   // DATABASE_URL unset: the embedded PostgreSQL of `npm start` in ./.saga-data (started here if it is not
   // running); REDIS_URL unset: BullMQ on PostgreSQL. See resolveBackends.
   const logger = new Logger('Bootstrap');
+  if (await startTracingFromEnv('saga-agent')) logger.log('OpenTelemetry tracing on (OTEL_* variables)');
   const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
   const databaseUrl = backends.databaseUrl;
   const { ledger: demo, sagas } = inProcessDemo(databaseUrl);

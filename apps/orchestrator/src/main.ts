@@ -9,6 +9,7 @@ import { inProcessDemo } from '../../demo-services/src/in-process-demo';
 import { loadConfigOrExit, logLevels, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
 import { configureApp } from './configure-app';
 import { OrchestratorModule } from './orchestrator.module';
+import { startTracingFromEnv } from './otel';
 
 /**
  * `node main.js`        REST API + scheduler + supervisor (npm run start:orchestrator)
@@ -20,6 +21,7 @@ import { OrchestratorModule } from './orchestrator.module';
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');
   const config = loadConfigOrExit();
+  if (await startTracingFromEnv('saga-orchestrator')) logger.log('OpenTelemetry tracing on (OTEL_* variables)');
   if (!config.SAGA_API_KEYS) config.SAGA_API_KEYS = generateAdminKey(logger);
   const all = process.argv.includes('--all');
   // DATABASE_URL unset: an embedded PostgreSQL (./.saga-data); REDIS_URL unset: BullMQ on PostgreSQL.

@@ -11,3 +11,4 @@ export * from './snapshot-cache';
 export * from './step-executor';
 export * from './step-worker';
 export * from './supervisor';
+export * from './tracing';

@@ -16,6 +16,7 @@ import { EngineMetrics } from './engine-metrics';
 import { requestHash } from './request-hash';
 import { SagaRegistry } from './saga-registry';
 import { SnapshotCache } from './snapshot-cache';
+import { startSagaSpan } from './tracing';
 
 export type StartResult =
   | { outcome: 'created'; snapshot: SagaSnapshot }
@@ -58,8 +59,10 @@ export class SagaRuntime {
   async start(definition: SagaDefinition, input: unknown, idempotencyKey: string | null): Promise<StartResult> {
     const hash = requestHash(definition.name, input);
     const result = transition(definition, initialState(definition, input), { type: 'SagaStarted' });
+    const id = uuidv7();
     const inserted = await this.store.insert({
-      id: uuidv7(),
+      id,
+      traceparent: startSagaSpan(id, definition.name) ?? null,
       definition,
       idempotencyKey,
       requestHash: hash,
@@ -134,7 +137,14 @@ export class SagaRuntime {
       switch (command.type) {
         case 'DispatchStep':
           jobs.push({
-            data: { sagaId: snapshot.id, step: command.step, phase: command.phase, attempt: command.attempt },
+            data: {
+              sagaId: snapshot.id,
+              step: command.step,
+              phase: command.phase,
+              attempt: command.attempt,
+              // Ids only: the saga's root span, under which the attempt's span goes (see tracing.ts).
+              ...(snapshot.traceparent ? { traceparent: snapshot.traceparent } : {}),
+            },
             delayMs: command.delayMs,
           });
           this.metrics.dispatched(snapshot.type, command.step, command.phase, command.attempt);

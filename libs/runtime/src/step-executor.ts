@@ -13,6 +13,7 @@ import type { StepJobData } from '@app/transport';
 import { EngineMetrics } from './engine-metrics';
 import { RUNTIME_OPTIONS, type RuntimeOptions } from './runtime-tokens';
 import { type ApplyResult, SagaRuntime } from './saga-runtime';
+import { inStepSpan } from './tracing';
 
 /** Step outputs are stored as JSONB and shown in the API; keep them to a sane size. */
 export const MAX_OUTPUT_BYTES = 256 * 1024;
@@ -65,8 +66,17 @@ export class StepExecutor {
     }, this.options.runningMarkMs);
 
     const began = performance.now();
-    const event = await this.run(snapshot, step, job).finally(() => clearTimeout(mark));
-    const failed = event.type === 'StepFailed' || event.type === 'CompensationFailed' ? event.error : null;
+    const failedOf = (e: SagaEvent) => (e.type === 'StepFailed' || e.type === 'CompensationFailed' ? e.error : null);
+    const undo = job.phase === StepPhase.UNDO;
+    const event = await inStepSpan(
+      // The job's (ids only); a job re-driven by the supervisor has none: the saga's own, from PostgreSQL.
+      job.traceparent ?? snapshot.traceparent,
+      `${undo ? 'compensate' : 'step'} ${job.step}`,
+      { 'saga.id': job.sagaId, 'saga.type': snapshot.type, 'saga.step': job.step, 'saga.attempt': job.attempt },
+      (traceparent) => this.run(snapshot, step, job, traceparent),
+      failedOf,
+    ).finally(() => clearTimeout(mark));
+    const failed = failedOf(event);
     this.metrics.attempt(snapshot.type, job.step, job.phase, failed, (performance.now() - began) / 1000);
     if (marking) await marking;
     const result = await this.report(job, event);
@@ -98,7 +108,12 @@ export class StepExecutor {
     }
   }
 
-  private async run(snapshot: SagaSnapshot, step: StepDefinition, job: StepJobData): Promise<SagaEvent> {
+  private async run(
+    snapshot: SagaSnapshot,
+    step: StepDefinition,
+    job: StepJobData,
+    traceparent: string | undefined,
+  ): Promise<SagaEvent> {
     const undo = job.phase === StepPhase.UNDO;
     const timeoutMs = undo ? step.compensationTimeoutMs : step.timeoutMs;
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -115,6 +130,7 @@ export class StepExecutor {
       key,
       undoKey: `${key}:undo`,
       signal,
+      traceparent,
       output: snapshot.state.steps[step.name]?.output ?? undefined,
     };
     try {
