@@ -1,5 +1,7 @@
 import { type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger as PinoLogger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { Redis } from 'ioredis';
@@ -106,6 +108,8 @@ export async function startTestEngine(options: {
   queue?: 'redis' | 'postgres';
   /** The PostgreSQL to create the test database in (a private one, for tests that stop it). Default: this run's. */
   pgAdminUrl?: string;
+  /** Log through pino (as the apps do) into this stream, instead of Nest's console logger. */
+  logs?: DestinationStream;
 }): Promise<TestEngine> {
   const db = new TestDatabase(options.pgAdminUrl);
   await db.create();
@@ -129,12 +133,14 @@ export async function startTestEngine(options: {
       sagas,
       agent: options.agent ?? true,
       modules: demo ? [DemoServicesModule.forRoot(demo, { http: true })] : [],
+      logDestination: options.logs,
     }),
     {
       bodyParser: false,
       logger: ['error', 'warn'].slice(0, config.LOG_LEVEL === 'error' ? 1 : 2) as ('error' | 'warn')[],
     },
   );
+  if (options.logs) app.useLogger(app.get(PinoLogger));
   configureApp(app, config);
   await app.listen(0, '127.0.0.1');
   const server = app.getHttpServer();

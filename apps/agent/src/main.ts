@@ -1,11 +1,13 @@
 import 'reflect-metadata';
 import { Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import { DemoServicesModule } from '../../demo-services/src/demo-services.module';
 import { inProcessDemo } from '../../demo-services/src/in-process-demo';
-import { RuntimeModule, loadConfigOrExit, logLevels, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
+import { RuntimeModule, loadConfigOrExit, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
 import { StoreModule } from '@app/store';
 import { TransportModule, queueBackendFor } from '@app/transport';
+import { loggerModule } from '../../orchestrator/src/logging';
 import { startTracingFromEnv } from '../../orchestrator/src/otel';
 
 /**
@@ -37,11 +39,13 @@ async function bootstrap(): Promise<void> {
         shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
       }),
       DemoServicesModule.forRoot(demo, { http: false }),
+      loggerModule(config.LOG_LEVEL),
     ],
   })
   class AgentModule {}
 
-  const app = await NestFactory.createApplicationContext(AgentModule, { logger: logLevels(config.LOG_LEVEL) });
+  const app = await NestFactory.createApplicationContext(AgentModule, { bufferLogs: true });
+  app.useLogger(app.get(PinoLogger));
   app.enableShutdownHooks();
   stopBackendsOnSignals(app, backends);
   for (const line of backends.describe()) logger.log(line);

@@ -16,6 +16,7 @@ import { EngineMetrics } from './engine-metrics';
 import { requestHash } from './request-hash';
 import { SagaRegistry } from './saga-registry';
 import { SnapshotCache } from './snapshot-cache';
+import { withSagaLog } from './log-context';
 import { startSagaSpan } from './tracing';
 
 export type StartResult =
@@ -75,17 +76,36 @@ export class SagaRuntime {
       return { outcome: same ? 'replayed' : 'conflict', id: inserted.existing.id };
     }
     this.remember(inserted.snapshot);
-    this.metrics.sagaStarted(definition.name);
-    this.metrics.sagaTransitioned(inserted.snapshot.id, definition.name, null, inserted.snapshot.state.status);
-    await this.dispatch(inserted.snapshot, result.commands);
+    await withSagaLog({ sagaId: id, traceparent: inserted.snapshot.traceparent }, () =>
+      this.afterStart(definition, inserted.snapshot, result.commands),
+    );
     return { outcome: 'created', snapshot: inserted.snapshot };
+  }
+
+  private async afterStart(definition: SagaDefinition, snapshot: SagaSnapshot, commands: SagaCommand[]): Promise<void> {
+    this.metrics.sagaStarted(definition.name);
+    this.metrics.sagaTransitioned(snapshot.id, definition.name, null, snapshot.state.status);
+    await this.dispatch(snapshot, commands);
   }
 
   /**
    * Applies one event. `hint` is a snapshot the caller already holds; it is only a starting point: a lost
    * compare-and-set or an event that looks stale against it leads to a fresh read before the answer is final.
    */
-  async apply(sagaId: string, event: SagaEvent, hint?: SagaSnapshot, options: ApplyOptions = {}): Promise<ApplyResult> {
+  apply(sagaId: string, event: SagaEvent, hint?: SagaSnapshot, options: ApplyOptions = {}): Promise<ApplyResult> {
+    const step = 'step' in event ? event.step : undefined;
+    const attempt = 'attempt' in event ? event.attempt : undefined;
+    return withSagaLog({ sagaId, step, attempt, traceparent: hint?.traceparent }, () =>
+      this.applyEvent(sagaId, event, hint, options),
+    );
+  }
+
+  private async applyEvent(
+    sagaId: string,
+    event: SagaEvent,
+    hint: SagaSnapshot | undefined,
+    options: ApplyOptions,
+  ): Promise<ApplyResult> {
     let snapshot = hint ?? this.cache.getFresh(sagaId) ?? null;
     let fresh = false;
     if (!snapshot) {

@@ -13,6 +13,7 @@ import type { StepJobData } from '@app/transport';
 import { EngineMetrics } from './engine-metrics';
 import { RUNTIME_OPTIONS, type RuntimeOptions } from './runtime-tokens';
 import { type ApplyResult, SagaRuntime } from './saga-runtime';
+import { withSagaLog } from './log-context';
 import { inStepSpan } from './tracing';
 
 /** Step outputs are stored as JSONB and shown in the API; keep them to a sane size. */
@@ -45,7 +46,12 @@ export class StepExecutor {
     this.shutdown.abort(new Error('agent shutting down'));
   }
 
-  async execute(job: StepJobData): Promise<ExecuteResult> {
+  execute(job: StepJobData): Promise<ExecuteResult> {
+    const { sagaId, step, phase, attempt, traceparent } = job;
+    return withSagaLog({ sagaId, step, phase, attempt, traceparent }, () => this.executeJob(job));
+  }
+
+  private async executeJob(job: StepJobData): Promise<ExecuteResult> {
     // A cached copy is good enough to know the inputs (outputs never change once written), but whether this
     // attempt is still wanted is checked against PostgreSQL unless this process committed it a moment ago.
     let snapshot = job.attempt === 1 ? this.runtime.cache.getFresh(job.sagaId) : undefined;

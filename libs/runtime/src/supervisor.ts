@@ -3,6 +3,7 @@ import { type ErrorInfo, type SagaEvent, StepPhase } from '@app/engine';
 import { type ClaimedAttempt, DEADLINE_GRACE_MS, SupervisorStore } from '@app/store';
 import { type JobLiveness, StepQueue, type StepJobData } from '@app/transport';
 import { EngineMetrics } from './engine-metrics';
+import { withSagaLog } from './log-context';
 import { SUPERVISOR_OPTIONS, type SupervisorOptions } from './runtime-tokens';
 import { SagaRuntime } from './saga-runtime';
 
@@ -161,7 +162,8 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
   /** One claim's failure (Redis or PostgreSQL away) must not stop the others; its lease brings it back later. */
   private async guard(claim: ClaimedAttempt, action: () => Promise<void>): Promise<void> {
     try {
-      await action();
+      const { sagaId, step, phase, attempt } = claim;
+      await withSagaLog({ sagaId, step, phase, attempt }, action);
     } catch (error) {
       this.noteError(`could not re-drive ${describe(claim)} of saga ${claim.sagaId}`, error);
     }
