@@ -1,7 +1,9 @@
 import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
 import { SagaQueries } from '@app/store';
 import { AuditAction } from '@app/store';
+import { ApiResponse } from '@nestjs/swagger';
 import { ApiError } from '../http/api-error';
+import { ApiErrors, SAGA_SCHEMA } from '../http/openapi';
 import { AuditAs, CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
 import { OperatorActionDto } from './operator-action.dto';
 import { OperatorActions } from './operator-actions';
@@ -26,6 +28,8 @@ export class SagaActionsController {
   @HttpCode(202)
   @RequireRole('operator')
   @AuditAs(AuditAction.CANCEL)
+  @ApiResponse({ status: 202, description: 'Accepted: the saga as it is now', schema: SAGA_SCHEMA })
+  @ApiErrors([404, 'No such saga'], [409, 'Not allowed in the current status'])
   async cancel(
     @Param('id', uuidPipe) id: string,
     @Body() body: OperatorActionDto,
@@ -40,6 +44,8 @@ export class SagaActionsController {
   @HttpCode(202)
   @RequireRole('operator')
   @AuditAs(AuditAction.RETRY)
+  @ApiResponse({ status: 202, description: 'Accepted: the saga as it is now', schema: SAGA_SCHEMA })
+  @ApiErrors([404, 'No such saga'], [409, 'Not allowed in the current status'])
   async retry(
     @Param('id', uuidPipe) id: string,
     @Body() body: OperatorActionDto,
@@ -60,6 +66,8 @@ export class SagaActionsController {
   @HttpCode(202)
   @RequireRole('admin')
   @AuditAs(AuditAction.RESOLVE_COMPENSATION)
+  @ApiResponse({ status: 202, description: 'Accepted: the saga as it is now', schema: SAGA_SCHEMA })
+  @ApiErrors([404, 'No such saga'], [409, 'Not allowed in the current status'])
   async resolve(
     @Param('id', uuidPipe) id: string,
     @Param('step') step: string,
