@@ -12,6 +12,8 @@ export interface Call<T = Record<string, unknown>> {
   /** The fault knobs of the step being run (demo and tests only). */
   fault?: StepFault;
   signal?: AbortSignal;
+  /** W3C traceparent of the step attempt's span: a remote participant sends it on (HTTP header, message metadata). */
+  traceparent?: string;
   payload: T;
 }
 

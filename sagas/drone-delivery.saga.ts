@@ -24,6 +24,7 @@ export function droneDeliverySaga(p: DroneDeliveryParticipants) {
     attempt: ctx.attempt,
     fault: ctx.input.faults?.[ctx.step],
     signal: ctx.signal,
+    ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}),
     payload,
   });
 

@@ -133,7 +133,9 @@ describe('recovery with real processes (e2e)', () => {
       const restarted = await c.startOrchestrator({ all: true });
       const saga = await c.waitForStatus(id, ENDED, 30_000);
       expect(saga.status).toBe('COMPLETED');
-      expect(restarted.log).toMatch(/attempt 1 of step "register-package" had no job in the queue; enqueued it again/);
+      expect(restarted.log).toMatch(
+        /attempt 1 of step \\?"register-package\\?" had no job in the queue; enqueued it again/,
+      );
       const ledger = await expectEachEffectOnce(c, id);
       expect(effects(ledger)).toEqual([
         'account.verify',

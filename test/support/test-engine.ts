@@ -1,5 +1,7 @@
 import { type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger as PinoLogger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { Redis } from 'ioredis';
@@ -27,8 +29,8 @@ export class TestDatabase {
   readonly name = `saga_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   readonly url: string;
 
-  constructor() {
-    const url = new URL(TEST_PG_ADMIN_URL);
+  constructor(private readonly adminUrl = TEST_PG_ADMIN_URL) {
+    const url = new URL(adminUrl);
     url.pathname = `/${this.name}`;
     this.url = url.toString();
   }
@@ -53,7 +55,7 @@ export class TestDatabase {
   }
 
   private async admin(fn: (c: Client) => Promise<unknown>): Promise<void> {
-    const client = new Client({ connectionString: TEST_PG_ADMIN_URL });
+    const client = new Client({ connectionString: this.adminUrl });
     await client.connect();
     try {
       await fn(client);
@@ -104,8 +106,12 @@ export async function startTestEngine(options: {
   env?: Record<string, string>;
   /** Where the step jobs go: Redis, or BullMQ's PostgreSQL backend in the test database. Default: this run's. */
   queue?: 'redis' | 'postgres';
+  /** The PostgreSQL to create the test database in (a private one, for tests that stop it). Default: this run's. */
+  pgAdminUrl?: string;
+  /** Log through pino (as the apps do) into this stream, instead of Nest's console logger. */
+  logs?: DestinationStream;
 }): Promise<TestEngine> {
-  const db = new TestDatabase();
+  const db = new TestDatabase(options.pgAdminUrl);
   await db.create();
   const prefix = `test-${randomBytes(6).toString('hex')}`;
   const queue = options.queue ?? TEST_QUEUE_KIND;
@@ -127,12 +133,14 @@ export async function startTestEngine(options: {
       sagas,
       agent: options.agent ?? true,
       modules: demo ? [DemoServicesModule.forRoot(demo, { http: true })] : [],
+      logDestination: options.logs,
     }),
     {
       bodyParser: false,
       logger: ['error', 'warn'].slice(0, config.LOG_LEVEL === 'error' ? 1 : 2) as ('error' | 'warn')[],
     },
   );
+  if (options.logs) app.useLogger(app.get(PinoLogger));
   configureApp(app, config);
   await app.listen(0, '127.0.0.1');
   const server = app.getHttpServer();

@@ -1,11 +1,14 @@
 import 'reflect-metadata';
 import { Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import { DemoServicesModule } from '../../demo-services/src/demo-services.module';
 import { inProcessDemo } from '../../demo-services/src/in-process-demo';
-import { RuntimeModule, loadConfigOrExit, logLevels, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
+import { RuntimeModule, loadConfigOrExit, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
 import { StoreModule } from '@app/store';
 import { TransportModule, queueBackendFor } from '@app/transport';
+import { loggerModule } from '../../orchestrator/src/logging';
+import { startTracingFromEnv } from '../../orchestrator/src/otel';
 
 /**
  * A step agent: BullMQ workers and nothing else (no API, no supervisor). Run as many as you like
@@ -16,6 +19,7 @@ async function bootstrap(): Promise<void> {
   // DATABASE_URL unset: the embedded PostgreSQL of `npm start` in ./.saga-data (started here if it is not
   // running); REDIS_URL unset: BullMQ on PostgreSQL. See resolveBackends.
   const logger = new Logger('Bootstrap');
+  if (await startTracingFromEnv('saga-agent')) logger.log('OpenTelemetry tracing on (OTEL_* variables)');
   const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
   const databaseUrl = backends.databaseUrl;
   const { ledger: demo, sagas } = inProcessDemo(databaseUrl);
@@ -35,11 +39,13 @@ async function bootstrap(): Promise<void> {
         shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
       }),
       DemoServicesModule.forRoot(demo, { http: false }),
+      loggerModule(config.LOG_LEVEL),
     ],
   })
   class AgentModule {}
 
-  const app = await NestFactory.createApplicationContext(AgentModule, { logger: logLevels(config.LOG_LEVEL) });
+  const app = await NestFactory.createApplicationContext(AgentModule, { bufferLogs: true });
+  app.useLogger(app.get(PinoLogger));
   app.enableShutdownHooks();
   stopBackendsOnSignals(app, backends);
   for (const line of backends.describe()) logger.log(line);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { PoolClient } from 'pg';
 import { NonRetryableError, RetryableError } from '@app/sdk';
 import type { Call, DroneDeliveryParticipants } from '@app/sagas';
@@ -15,8 +16,37 @@ export const DEMO_BALANCE_CENTS = 1_000_000;
  * behind a network boundary (issue 4) changes the transport, not this code.
  */
 export function inProcessParticipants(ledger: DemoLedger): DroneDeliveryParticipants & { ledger: DemoLedger } {
+  /**
+   * The participant's side of a call, in a span `participant <service>.<operation>` under the active context (the
+   * step attempt's span), as a remote participant would continue the trace from the call's traceparent.
+   */
+  function effect<T>(
+    service: string,
+    operation: string,
+    call: Call<unknown>,
+    undo: boolean,
+    apply: (tx: PoolClient) => Promise<T>,
+  ): Promise<T> {
+    return trace
+      .getTracer('saga-demo-participants')
+      .startActiveSpan(
+        `participant ${service}.${operation}`,
+        { kind: SpanKind.SERVER, attributes: { 'saga.id': call.sagaId, 'saga.idempotency_key': call.idempotencyKey } },
+        async (span) => {
+          try {
+            return await effectOnce(service, operation, call, undo, apply);
+          } catch (error) {
+            span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+            throw error;
+          } finally {
+            span.end();
+          }
+        },
+      );
+  }
+
   /** Applies the fault knobs, then the effect once per key. */
-  async function effect<T>(
+  async function effectOnce<T>(
     service: string,
     operation: string,
     call: Call<unknown>,

@@ -1,5 +1,6 @@
 import { type INestApplication, ValidationPipe } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import type { EngineConfig } from '@app/runtime';
 import { ApiError } from './http/api-error';
@@ -25,6 +26,18 @@ export function configureApp(app: INestApplication, config: EngineConfig): void 
     }),
   );
   app.enableShutdownHooks();
+  // OpenAPI: the UI at /docs, the document at /docs-json (open, like /health; the API itself needs a key).
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Saga engine')
+      .setDescription('Start and watch sagas, act on them as an operator. Keys: `Authorization: Bearer <key>`.')
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key (SAGA_API_KEYS)' })
+      .addSecurityRequirements('bearer')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 }
 
 /** Bodies must be JSON; anything else is a 415 rather than a confusing "type must be a string". */

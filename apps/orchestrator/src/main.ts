@@ -1,14 +1,16 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DemoServicesModule } from '../../demo-services/src/demo-services.module';
 import { inProcessDemo } from '../../demo-services/src/in-process-demo';
-import { loadConfigOrExit, logLevels, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
+import { loadConfigOrExit, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
 import { configureApp } from './configure-app';
 import { OrchestratorModule } from './orchestrator.module';
+import { startTracingFromEnv } from './otel';
 
 /**
  * `node main.js`        REST API + scheduler + supervisor (npm run start:orchestrator)
@@ -20,6 +22,7 @@ import { OrchestratorModule } from './orchestrator.module';
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');
   const config = loadConfigOrExit();
+  if (await startTracingFromEnv('saga-orchestrator')) logger.log('OpenTelemetry tracing on (OTEL_* variables)');
   if (!config.SAGA_API_KEYS) config.SAGA_API_KEYS = generateAdminKey(logger);
   const all = process.argv.includes('--all');
   // DATABASE_URL unset: an embedded PostgreSQL (./.saga-data); REDIS_URL unset: BullMQ on PostgreSQL.
@@ -33,11 +36,10 @@ async function bootstrap(): Promise<void> {
       agent: all,
       modules: [DemoServicesModule.forRoot(demo, { http: true })],
     }),
-    {
-      bodyParser: false,
-      logger: logLevels(config.LOG_LEVEL),
-    },
+    { bodyParser: false, bufferLogs: true },
   );
+  // JSON lines through pino from here on (the buffered start-up lines too); LOG_LEVEL applies there.
+  app.useLogger(app.get(PinoLogger));
   configureApp(app, config);
   stopBackendsOnSignals(app, backends);
   await app.listen(config.PORT, process.env.HOST ?? '127.0.0.1');

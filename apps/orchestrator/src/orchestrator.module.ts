@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
+import type { DestinationStream } from 'pino';
 import type { SagaDefinition } from '@app/engine';
 import { type EngineConfig, RuntimeModule, databaseUrlOf, parseApiKeys } from '@app/runtime';
 import { StoreModule } from '@app/store';
@@ -10,6 +11,8 @@ import { AuditController } from './audit/audit.controller';
 import { ApiExceptionFilter } from './http/api-exception.filter';
 import { API_KEYS, ApiKeyGuard, ApiKeys } from './http/auth';
 import { HealthController } from './http/health.controller';
+import { MetricsController } from './http/metrics.controller';
+import { loggerModule } from './logging';
 import { OperatorActions } from './sagas/operator-actions';
 import { SagaActionsController } from './sagas/saga-actions.controller';
 import { SagaTypesController } from './sagas/saga-types.controller';
@@ -22,12 +25,14 @@ export interface OrchestratorOptions {
   agent: boolean;
   /** Feature modules to mount too (the demo participants' ledger, while they run in-process). */
   modules?: DynamicModule[];
+  /** Where the pino logger writes (stdout when absent; tests pass a stream to read the lines). */
+  logDestination?: DestinationStream;
 }
 
 /** REST API, scheduler and supervisor; with `agent`, the whole engine in one process. */
 @Module({})
 export class OrchestratorModule {
-  static forRoot({ config, sagas, agent, modules = [] }: OrchestratorOptions): DynamicModule {
+  static forRoot({ config, sagas, agent, modules = [], logDestination }: OrchestratorOptions): DynamicModule {
     // DATABASE_URL as resolveBackends left it (the embedded PostgreSQL's when unset); no REDIS_URL: BullMQ on
     // its PostgreSQL backend in the same database.
     const databaseUrl = databaseUrlOf(config);
@@ -51,9 +56,17 @@ export class OrchestratorModule {
               : null,
         }),
         TerminusModule.forRoot({ logger: false }),
+        loggerModule(config.LOG_LEVEL, logDestination),
         ...modules,
       ],
-      controllers: [SagasController, SagaActionsController, SagaTypesController, AuditController, HealthController],
+      controllers: [
+        SagasController,
+        SagaActionsController,
+        SagaTypesController,
+        AuditController,
+        HealthController,
+        MetricsController,
+      ],
       providers: [
         { provide: API_KEYS, useValue: new ApiKeys(parseApiKeys(config.SAGA_API_KEYS)) },
         { provide: APP_GUARD, useClass: ApiKeyGuard },

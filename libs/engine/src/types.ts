@@ -48,6 +48,12 @@ export interface StepContext<I = unknown, S = Record<string, unknown>> {
   readonly undoKey: string;
   /** Aborted when the step's timeout elapses or the agent shuts down. */
   readonly signal: AbortSignal;
+  /**
+   * W3C traceparent of this attempt's span, to hand to the participant (HTTP header `traceparent`, message
+   * metadata) so its work joins the saga's trace. Undefined when tracing is off. The attempt's span is also the
+   * active OpenTelemetry context while the handler runs, so instrumented clients pick it up by themselves.
+   */
+  readonly traceparent?: string;
 }
 
 /** What a compensation receives: the step context plus the step's own output, when it is known. */

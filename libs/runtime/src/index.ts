@@ -1,6 +1,8 @@
 export * from './alert.service';
 export * from './backends';
 export * from './config';
+export * from './engine-metrics';
+export * from './log-context';
 export * from './request-hash';
 export * from './runtime-tokens';
 export * from './runtime.module';
@@ -10,3 +12,4 @@ export * from './snapshot-cache';
 export * from './step-executor';
 export * from './step-worker';
 export * from './supervisor';
+export * from './tracing';

@@ -1,6 +1,9 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { SagaDefinition } from '@app/engine';
+import { SagaStore } from '@app/store';
+import { StepQueue } from '@app/transport';
 import { AlertService } from './alert.service';
+import { EngineMetrics } from './engine-metrics';
 import {
   RUNTIME_OPTIONS,
   type RuntimeOptions,
@@ -40,13 +43,39 @@ export class RuntimeModule {
           inject: [SAGA_DEFINITIONS],
         },
         { provide: SnapshotCache, useValue: new SnapshotCache() },
+        {
+          provide: EngineMetrics,
+          useFactory: (store: SagaStore, queue: StepQueue) => {
+            const metrics = new EngineMetrics();
+            metrics.setSources({
+              failedSagas: async () => {
+                const rows: { n: number }[] = await store.dataSource.query(
+                  `SELECT count(*)::int AS n FROM saga_instance WHERE status = 'FAILED'`,
+                );
+                return rows[0].n;
+              },
+              queue: () => queue.stats(),
+            });
+            return metrics;
+          },
+          inject: [SagaStore, StepQueue],
+        },
         AlertService,
         SagaRuntime,
         StepExecutor,
         ...(agent ? [StepWorker] : []),
         ...(supervisor ? [{ provide: SUPERVISOR_OPTIONS, useValue: supervisor }, Supervisor] : []),
       ],
-      exports: [AlertService, SagaRegistry, SagaRuntime, SnapshotCache, StepExecutor, RUNTIME_OPTIONS],
+      exports: [
+        EngineMetrics,
+        AlertService,
+        SagaRegistry,
+        SagaRuntime,
+        SnapshotCache,
+        StepExecutor,
+        RUNTIME_OPTIONS,
+        ...(supervisor ? [Supervisor] : []),
+      ],
     };
   }
 }

@@ -12,9 +12,12 @@ import { type AuditRecord, type SagaSnapshot, SagaStore } from '@app/store';
 import { StepQueue } from '@app/transport';
 import { AlertService } from './alert.service';
 import { crashAfterCommit } from './crash-point';
+import { EngineMetrics } from './engine-metrics';
 import { requestHash } from './request-hash';
 import { SagaRegistry } from './saga-registry';
 import { SnapshotCache } from './snapshot-cache';
+import { withSagaLog } from './log-context';
+import { startSagaSpan } from './tracing';
 
 export type StartResult =
   | { outcome: 'created'; snapshot: SagaSnapshot }
@@ -50,14 +53,17 @@ export class SagaRuntime {
     readonly registry: SagaRegistry,
     readonly cache: SnapshotCache,
     private readonly alerts: AlertService,
+    private readonly metrics: EngineMetrics,
   ) {}
 
   /** Starts an instance of the newest version of `definition`; idempotent by `idempotencyKey`. */
   async start(definition: SagaDefinition, input: unknown, idempotencyKey: string | null): Promise<StartResult> {
     const hash = requestHash(definition.name, input);
     const result = transition(definition, initialState(definition, input), { type: 'SagaStarted' });
+    const id = uuidv7();
     const inserted = await this.store.insert({
-      id: uuidv7(),
+      id,
+      traceparent: startSagaSpan(id, definition.name) ?? null,
       definition,
       idempotencyKey,
       requestHash: hash,
@@ -70,15 +76,36 @@ export class SagaRuntime {
       return { outcome: same ? 'replayed' : 'conflict', id: inserted.existing.id };
     }
     this.remember(inserted.snapshot);
-    await this.dispatch(inserted.snapshot, result.commands);
+    await withSagaLog({ sagaId: id, traceparent: inserted.snapshot.traceparent }, () =>
+      this.afterStart(definition, inserted.snapshot, result.commands),
+    );
     return { outcome: 'created', snapshot: inserted.snapshot };
+  }
+
+  private async afterStart(definition: SagaDefinition, snapshot: SagaSnapshot, commands: SagaCommand[]): Promise<void> {
+    this.metrics.sagaStarted(definition.name);
+    this.metrics.sagaTransitioned(snapshot.id, definition.name, null, snapshot.state.status);
+    await this.dispatch(snapshot, commands);
   }
 
   /**
    * Applies one event. `hint` is a snapshot the caller already holds; it is only a starting point: a lost
    * compare-and-set or an event that looks stale against it leads to a fresh read before the answer is final.
    */
-  async apply(sagaId: string, event: SagaEvent, hint?: SagaSnapshot, options: ApplyOptions = {}): Promise<ApplyResult> {
+  apply(sagaId: string, event: SagaEvent, hint?: SagaSnapshot, options: ApplyOptions = {}): Promise<ApplyResult> {
+    const step = 'step' in event ? event.step : undefined;
+    const attempt = 'attempt' in event ? event.attempt : undefined;
+    return withSagaLog({ sagaId, step, attempt, traceparent: hint?.traceparent }, () =>
+      this.applyEvent(sagaId, event, hint, options),
+    );
+  }
+
+  private async applyEvent(
+    sagaId: string,
+    event: SagaEvent,
+    hint: SagaSnapshot | undefined,
+    options: ApplyOptions,
+  ): Promise<ApplyResult> {
     let snapshot = hint ?? this.cache.getFresh(sagaId) ?? null;
     let fresh = false;
     if (!snapshot) {
@@ -100,6 +127,7 @@ export class SagaRuntime {
         );
         if (committed) {
           this.remember(committed);
+          this.metrics.sagaTransitioned(committed.id, committed.type, snapshot.state.status, committed.state.status);
           await this.dispatch(committed, result.commands);
           return { applied: true, snapshot: committed };
         }
@@ -129,9 +157,17 @@ export class SagaRuntime {
       switch (command.type) {
         case 'DispatchStep':
           jobs.push({
-            data: { sagaId: snapshot.id, step: command.step, phase: command.phase, attempt: command.attempt },
+            data: {
+              sagaId: snapshot.id,
+              step: command.step,
+              phase: command.phase,
+              attempt: command.attempt,
+              // Ids only: the saga's root span, under which the attempt's span goes (see tracing.ts).
+              ...(snapshot.traceparent ? { traceparent: snapshot.traceparent } : {}),
+            },
             delayMs: command.delayMs,
           });
+          this.metrics.dispatched(snapshot.type, command.step, command.phase, command.attempt);
           break;
         case 'AwaitSignal':
           // Nothing to enqueue: the step row's deadline (written by the commit) is the timer the supervisor watches.

@@ -10,8 +10,11 @@ import {
 import { toErrorInfo } from '@app/sdk';
 import { type SagaSnapshot, SagaStore } from '@app/store';
 import type { StepJobData } from '@app/transport';
+import { EngineMetrics } from './engine-metrics';
 import { RUNTIME_OPTIONS, type RuntimeOptions } from './runtime-tokens';
 import { type ApplyResult, SagaRuntime } from './saga-runtime';
+import { withSagaLog } from './log-context';
+import { inStepSpan } from './tracing';
 
 /** Step outputs are stored as JSONB and shown in the API; keep them to a sane size. */
 export const MAX_OUTPUT_BYTES = 256 * 1024;
@@ -36,13 +39,19 @@ export class StepExecutor {
     private readonly runtime: SagaRuntime,
     private readonly store: SagaStore,
     @Inject(RUNTIME_OPTIONS) private readonly options: RuntimeOptions,
+    private readonly metrics: EngineMetrics,
   ) {}
 
   abortAll(): void {
     this.shutdown.abort(new Error('agent shutting down'));
   }
 
-  async execute(job: StepJobData): Promise<ExecuteResult> {
+  execute(job: StepJobData): Promise<ExecuteResult> {
+    const { sagaId, step, phase, attempt, traceparent } = job;
+    return withSagaLog({ sagaId, step, phase, attempt, traceparent }, () => this.executeJob(job));
+  }
+
+  private async executeJob(job: StepJobData): Promise<ExecuteResult> {
     // A cached copy is good enough to know the inputs (outputs never change once written), but whether this
     // attempt is still wanted is checked against PostgreSQL unless this process committed it a moment ago.
     let snapshot = job.attempt === 1 ? this.runtime.cache.getFresh(job.sagaId) : undefined;
@@ -62,7 +71,19 @@ export class StepExecutor {
         );
     }, this.options.runningMarkMs);
 
-    const event = await this.run(snapshot, step, job).finally(() => clearTimeout(mark));
+    const began = performance.now();
+    const failedOf = (e: SagaEvent) => (e.type === 'StepFailed' || e.type === 'CompensationFailed' ? e.error : null);
+    const undo = job.phase === StepPhase.UNDO;
+    const event = await inStepSpan(
+      // The job's (ids only); a job re-driven by the supervisor has none: the saga's own, from PostgreSQL.
+      job.traceparent ?? snapshot.traceparent,
+      `${undo ? 'compensate' : 'step'} ${job.step}`,
+      { 'saga.id': job.sagaId, 'saga.type': snapshot.type, 'saga.step': job.step, 'saga.attempt': job.attempt },
+      (traceparent) => this.run(snapshot, step, job, traceparent),
+      failedOf,
+    ).finally(() => clearTimeout(mark));
+    const failed = failedOf(event);
+    this.metrics.attempt(snapshot.type, job.step, job.phase, failed, (performance.now() - began) / 1000);
     if (marking) await marking;
     const result = await this.report(job, event);
     if (!result.applied) {
@@ -93,7 +114,12 @@ export class StepExecutor {
     }
   }
 
-  private async run(snapshot: SagaSnapshot, step: StepDefinition, job: StepJobData): Promise<SagaEvent> {
+  private async run(
+    snapshot: SagaSnapshot,
+    step: StepDefinition,
+    job: StepJobData,
+    traceparent: string | undefined,
+  ): Promise<SagaEvent> {
     const undo = job.phase === StepPhase.UNDO;
     const timeoutMs = undo ? step.compensationTimeoutMs : step.timeoutMs;
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -110,6 +136,7 @@ export class StepExecutor {
       key,
       undoKey: `${key}:undo`,
       signal,
+      traceparent,
       output: snapshot.state.steps[step.name]?.output ?? undefined,
     };
     try {

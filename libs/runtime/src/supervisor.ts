@@ -2,6 +2,8 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleD
 import { type ErrorInfo, type SagaEvent, StepPhase, StepStatus } from '@app/engine';
 import { type ClaimedAttempt, DEADLINE_GRACE_MS, SupervisorStore } from '@app/store';
 import { type JobLiveness, StepQueue, type StepJobData } from '@app/transport';
+import { EngineMetrics } from './engine-metrics';
+import { withSagaLog } from './log-context';
 import { SUPERVISOR_OPTIONS, type SupervisorOptions } from './runtime-tokens';
 import { SagaRuntime } from './saga-runtime';
 
@@ -49,7 +51,9 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
   private lastError: string | null = null;
-  /** Since start; plain numbers until metrics arrive. */
+  /** When the last sweep finished (Date.now()), null before the first. For `/health` and `/metrics`. */
+  lastSweepAt: number | null = null;
+  /** Since start (also in EngineMetrics, for Prometheus). */
   readonly stats = {
     sweeps: 0,
     deadlinesExceeded: 0,
@@ -64,7 +68,10 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly runtime: SagaRuntime,
     private readonly queue: StepQueue,
     @Inject(SUPERVISOR_OPTIONS) private readonly options: SupervisorOptions,
+    private readonly metrics: EngineMetrics = new EngineMetrics(),
   ) {}
+
+  private readonly startedAt = Date.now();
 
   onApplicationBootstrap(): void {
     this.logger.log(
@@ -91,6 +98,8 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     const overdue = await this.store.claimOverdue(batch, s2s, s2s);
     await forEachLimited(overdue, (claim) => this.guard(claim, () => this.onOverdue(claim)));
     this.stats.sweeps++;
+    this.lastSweepAt = Date.now();
+    this.metrics.swept();
     return {
       expired: expired.length,
       overdue: overdue.length,
@@ -126,6 +135,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
       const result = await this.runtime.apply(claim.sagaId, event);
       if (result.applied) {
         this.stats.signalsTimedOut++;
+        this.metrics.supervisor('signal_timed_out');
         this.logger.warn(`saga ${claim.sagaId}: step "${claim.step}" waited for its signal in vain`);
       }
       return;
@@ -134,7 +144,10 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     if (liveness === 'queued') {
       const def = this.runtime.registry.get(claim.sagaType, claim.definitionVersion).stepsByName[claim.step];
       const timeoutMs = claim.phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
-      if (await this.store.extendDeadline(claim, timeoutMs + DEADLINE_GRACE_MS)) this.stats.deadlinesExtended++;
+      if (await this.store.extendDeadline(claim, timeoutMs + DEADLINE_GRACE_MS)) {
+        this.stats.deadlinesExtended++;
+        this.metrics.supervisor('deadline_extended');
+      }
       return;
     }
     const error: ErrorInfo = {
@@ -150,6 +163,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     const result = await this.runtime.apply(claim.sagaId, event);
     if (result.applied) {
       this.stats.deadlinesExceeded++;
+      this.metrics.supervisor('deadline_exceeded');
       this.logger.warn(`saga ${claim.sagaId}: ${error.message}`);
     }
   }
@@ -159,16 +173,29 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     if ((await this.queue.liveness(job)) !== 'gone') return;
     await this.queue.redrive(job);
     this.stats.jobsRedriven++;
+    this.metrics.supervisor('job_reenqueued');
     this.logger.warn(`saga ${claim.sagaId}: ${describe(claim)} had no job in the queue; enqueued it again`);
   }
 
   /** One claim's failure (Redis or PostgreSQL away) must not stop the others; its lease brings it back later. */
   private async guard(claim: ClaimedAttempt, action: () => Promise<void>): Promise<void> {
     try {
-      await action();
+      const { sagaId, step, phase, attempt } = claim;
+      await withSagaLog({ sagaId, step, phase, attempt }, action);
     } catch (error) {
       this.noteError(`could not re-drive ${describe(claim)} of saga ${claim.sagaId}`, error);
     }
+  }
+
+  /** What `/health` reports: up while sweeps finish; down when none finished for 3 intervals (at least 30 s). */
+  health(now = Date.now()): { up: boolean; lastSweepAt: string | null; lastError: string | null } {
+    const allowedMs = Math.max(30_000, 3 * this.options.intervalMs);
+    const since = this.lastSweepAt ?? this.startedAt;
+    return {
+      up: now - since <= allowedMs,
+      lastSweepAt: this.lastSweepAt === null ? null : new Date(this.lastSweepAt).toISOString(),
+      lastError: this.lastError,
+    };
   }
 
   /** Counts every error; logs one only when it differs from the previous one (no log flood during an outage). */

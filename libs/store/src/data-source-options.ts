@@ -5,9 +5,15 @@ import { SagaStepEntity } from './entities/saga-step.entity';
 import { Init1763700000000 } from './migrations/1763700000000-init';
 import { AuditAndAlerts1763780000000 } from './migrations/1763780000000-audit-and-alerts';
 import { Supervisor1763800000000 } from './migrations/1763800000000-supervisor';
+import { TraceParent1763900000000 } from './migrations/1763900000000-trace-parent';
 
 export const ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaEventEntity];
-export const MIGRATIONS = [Init1763700000000, AuditAndAlerts1763780000000, Supervisor1763800000000];
+export const MIGRATIONS = [
+  Init1763700000000,
+  AuditAndAlerts1763780000000,
+  Supervisor1763800000000,
+  TraceParent1763900000000,
+];
 
 /** Options shared by the app and the tests: migrations run at start, never `synchronize`. */
 export function dataSourceOptions(url: string, poolSize: number): DataSourceOptions {

@@ -23,6 +23,8 @@ export interface SagaSnapshot {
   /** Compare-and-set revision of the instance row. */
   version: number;
   state: SagaState;
+  /** W3C traceparent of the saga's root span (ids only), when tracing was on at start. */
+  traceparent?: string | null;
 }
 
 export interface NewSaga {
@@ -34,6 +36,8 @@ export interface NewSaga {
   state: SagaState;
   history: HistoryEntry[];
   commands: SagaCommand[];
+  /** W3C traceparent of the saga's root span, when tracing is on. */
+  traceparent?: string | null;
 }
 
 export type InsertResult =
@@ -113,8 +117,10 @@ export class SagaStore {
     const inserted: { id: string }[] = await this.db.query(
       `WITH inst AS (
          INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
-                                    cancel_requested, event_count, idempotency_key, request_hash, completed_at)
-         VALUES ($1, $2, $3, $4, 1, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9, $10, $11, CASE WHEN $12 THEN now() END)
+                                    cancel_requested, event_count, idempotency_key, request_hash, completed_at,
+                                    trace_parent)
+         VALUES ($1, $2, $3, $4, 1, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9, $10, $11, CASE WHEN $12 THEN now() END,
+                 $15)
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING id
        ), steps AS (
@@ -149,12 +155,20 @@ export class SagaStore {
         isTerminal(state.status),
         JSON.stringify(rows),
         JSON.stringify(saga.history),
+        saga.traceparent ?? null,
       ],
     );
     if (inserted.length === 1) {
       return {
         inserted: true,
-        snapshot: { id: saga.id, type: definition.name, definitionVersion: definition.version, version: 1, state },
+        snapshot: {
+          id: saga.id,
+          type: definition.name,
+          definitionVersion: definition.version,
+          version: 1,
+          state,
+          traceparent: saga.traceparent ?? null,
+        },
       };
     }
     const [existing] = await this.db.query(
@@ -254,7 +268,7 @@ export class SagaStore {
   async load(id: string): Promise<SagaSnapshot | null> {
     const rows: LoadedRow[] = await this.db.query(
       `SELECT i.id, i.type, i.definition_version, i.version, i.status, i.input, i.output, i.error,
-              i.cancel_requested, i.event_count,
+              i.cancel_requested, i.event_count, i.trace_parent,
               (SELECT coalesce(json_agg(json_build_object(
                   'name', s.name, 'status', s.status, 'attempt', s.attempt, 'attempt_base', s.attempt_base,
                   'output', s.output, 'error', s.error, 'outcome_unknown', s.outcome_unknown,
@@ -280,6 +294,7 @@ interface LoadedRow {
   error: SagaState['error'];
   cancel_requested: boolean;
   event_count: number;
+  trace_parent: string | null;
   steps: {
     name: string;
     status: StepState['status'];
@@ -315,6 +330,7 @@ function toSnapshot(row: LoadedRow): SagaSnapshot {
     type: row.type,
     definitionVersion: row.definition_version,
     version: row.version,
+    traceparent: row.trace_parent,
     state: {
       status: row.status,
       input: row.input,

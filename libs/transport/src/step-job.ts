@@ -9,6 +9,8 @@ export interface StepJobData {
   step: string;
   phase: StepPhase;
   attempt: number;
+  /** W3C traceparent (trace and span ids) of the span the attempt's span goes under; absent when tracing is off. */
+  traceparent?: string;
 }
 
 /**

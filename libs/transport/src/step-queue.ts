@@ -57,6 +57,15 @@ export class StepQueue implements OnModuleInit, OnApplicationShutdown {
     );
   }
 
+  /** Jobs by state and the age of the oldest waiting one (for `/metrics`, at scrape time). */
+  async stats(): Promise<{ counts: Record<string, number>; oldestWaitingAgeSeconds: number }> {
+    const counts = await this.queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized');
+    const [oldest] = await this.queue.getJobs(['waiting'], 0, 0, true);
+    // A delayed job waits from the end of its delay, not from when it was added.
+    const since = oldest ? oldest.timestamp + (oldest.delay ?? 0) : Date.now();
+    return { counts, oldestWaitingAgeSeconds: Math.max(0, Date.now() - since) / 1000 };
+  }
+
   /**
    * Where the job of an attempt stands: `queued` (waiting, delayed or prioritized: not started), `active` (an
    * agent took it; maybe one that died and whose lock has not expired yet), or `gone` (never enqueued, lost with

@@ -23,7 +23,7 @@ const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
 
 /** The least role a route needs. Routes without it need `admin`: deny by default. */
 export const RequireRole = (role: Role) => SetMetadata(ROLE_KEY, role);
-/** Open to anyone (only /health). */
+/** Open to anyone (/health and /metrics). */
 export const Public = () => applyDecorators(SetMetadata(PUBLIC_KEY, true));
 /**
  * An operator action: the guard audits a known key whose role is too low (403) as a refusal. Unknown or missing

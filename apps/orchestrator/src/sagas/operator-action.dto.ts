@@ -1,3 +1,4 @@
+import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ValidateBy } from 'class-validator';
 
@@ -28,6 +29,10 @@ function IsReason(): PropertyDecorator {
 
 /** The body of every operator action (cancel, retry, resolve): why, in the operator's words. Audited. */
 export class OperatorActionDto {
+  @ApiProperty({
+    description: "Why, in the operator's words (audited)",
+    example: 'customer asked to cancel, ticket 4711',
+  })
   @Transform(trim)
   @IsReason()
   reason!: string;

@@ -2,7 +2,9 @@ import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
 import { SagaRuntime } from '@app/runtime';
 import { SagaQueries } from '@app/store';
 import { AuditAction } from '@app/store';
+import { ApiBody, ApiResponse } from '@nestjs/swagger';
 import { ApiError } from '../http/api-error';
+import { ApiErrors, SAGA_SCHEMA } from '../http/openapi';
 import { AuditAs, CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
 import { OperatorActionDto } from './operator-action.dto';
 import { OperatorActions, actorLabel } from './operator-actions';
@@ -29,6 +31,8 @@ export class SagaActionsController {
   @HttpCode(202)
   @RequireRole('operator')
   @AuditAs(AuditAction.CANCEL)
+  @ApiResponse({ status: 202, description: 'Accepted: the saga as it is now', schema: SAGA_SCHEMA })
+  @ApiErrors([404, 'No such saga'], [409, 'Not allowed in the current status'])
   async cancel(
     @Param('id', uuidPipe) id: string,
     @Body() body: OperatorActionDto,
@@ -43,6 +47,8 @@ export class SagaActionsController {
   @HttpCode(202)
   @RequireRole('operator')
   @AuditAs(AuditAction.RETRY)
+  @ApiResponse({ status: 202, description: 'Accepted: the saga as it is now', schema: SAGA_SCHEMA })
+  @ApiErrors([404, 'No such saga'], [409, 'Not allowed in the current status'])
   async retry(
     @Param('id', uuidPipe) id: string,
     @Body() body: OperatorActionDto,
@@ -63,6 +69,8 @@ export class SagaActionsController {
   @HttpCode(202)
   @RequireRole('admin')
   @AuditAs(AuditAction.RESOLVE_COMPENSATION)
+  @ApiResponse({ status: 202, description: 'Accepted: the saga as it is now', schema: SAGA_SCHEMA })
+  @ApiErrors([404, 'No such saga'], [409, 'Not allowed in the current status'])
   async resolve(
     @Param('id', uuidPipe) id: string,
     @Param('step') step: string,
@@ -91,6 +99,17 @@ export class SagaActionsController {
   @Post(':id/signals/:name')
   @HttpCode(202)
   @RequireRole('operator')
+  @ApiBody({
+    required: false,
+    schema: {
+      type: 'object',
+      properties: {
+        payload: { type: 'object', description: "The waiting step's output", example: { droneId: 'drn_1' } },
+      },
+    },
+  })
+  @ApiResponse({ status: 202, description: 'Delivered: the saga as it is now', schema: SAGA_SCHEMA })
+  @ApiErrors([404, 'No such saga'], [409, 'No step waits for this signal now (NOT_WAITING)'])
   async signal(
     @Param('id', uuidPipe) id: string,
     @Param('name') name: string,

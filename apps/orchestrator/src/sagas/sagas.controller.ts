@@ -3,7 +3,9 @@ import type { Response } from 'express';
 import { SagaQueries } from '@app/store';
 import { SagaRegistry, SagaRuntime } from '@app/runtime';
 import { ApiError } from '../http/api-error';
+import { ApiResponse } from '@nestjs/swagger';
 import { RequireRole } from '../http/auth';
+import { ApiErrors, EVENTS_SCHEMA, SAGA_PAGE_SCHEMA, SAGA_SCHEMA } from '../http/openapi';
 import { validateSagaInput } from './input-validation';
 import { IDEMPOTENCY_KEY_PATTERN, ListEventsQuery, ListSagasQuery, StartSagaDto } from './saga.dto';
 import { eventView, instanceView, summaryView } from './saga-views';
@@ -23,6 +25,9 @@ export class SagasController {
   /** Starts a saga. 201 when created; 200 with the same instance when the idempotency key is replayed. */
   @Post()
   @RequireRole('operator')
+  @ApiResponse({ status: 201, description: 'Started', schema: SAGA_SCHEMA })
+  @ApiResponse({ status: 200, description: 'Idempotency key replayed: the same saga', schema: SAGA_SCHEMA })
+  @ApiErrors([400, 'Unknown type or invalid input'], [409, 'Idempotency key used with another input'])
   async start(
     @Body() body: StartSagaDto,
     @Headers('idempotency-key') headerKey: string | undefined,
@@ -53,6 +58,8 @@ export class SagasController {
 
   @Get()
   @RequireRole('viewer')
+  @ApiResponse({ status: 200, description: 'A page, newest first', schema: SAGA_PAGE_SCHEMA })
+  @ApiErrors([400, 'Invalid filter'])
   async list(@Query() query: ListSagasQuery) {
     const page = await this.queries.list({
       type: query.type,
@@ -67,12 +74,16 @@ export class SagasController {
 
   @Get(':id')
   @RequireRole('viewer')
+  @ApiResponse({ status: 200, description: 'The saga with its steps', schema: SAGA_SCHEMA })
+  @ApiErrors([404, 'No such saga'])
   async get(@Param('id', uuidPipe) id: string) {
     return this.view(id);
   }
 
   @Get(':id/events')
   @RequireRole('viewer')
+  @ApiResponse({ status: 200, description: 'Its history, in order', schema: EVENTS_SCHEMA })
+  @ApiErrors([404, 'No such saga'])
   @HttpCode(200)
   async events(@Param('id', uuidPipe) id: string, @Query() query: ListEventsQuery) {
     const limit = query.limit ?? 1000;

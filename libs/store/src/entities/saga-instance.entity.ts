@@ -46,6 +46,10 @@ export class SagaInstanceEntity {
   @Column('timestamptz', { name: 'updated_at' })
   updatedAt!: Date;
 
+  /** W3C traceparent of the saga's root span (see the trace-parent migration); null when tracing was off. */
+  @Column('text', { name: 'trace_parent', nullable: true })
+  traceParent!: string | null;
+
   @Column('timestamptz', { name: 'completed_at', nullable: true })
   completedAt!: Date | null;
 }

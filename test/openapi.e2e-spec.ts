@@ -1,0 +1,59 @@
+import { startTestEngine, type TestEngine } from './support/test-engine';
+
+/** OpenAPI at /docs (UI) and /docs-json (document), open without a key. */
+describe('OpenAPI (e2e)', () => {
+  let engine: TestEngine;
+
+  beforeAll(async () => {
+    engine = await startTestEngine({ demo: true });
+  });
+  afterAll(() => engine?.close());
+
+  it('lists every route with the request schemas, examples and the bearer scheme', async () => {
+    const res = await engine.http().get('/docs-json');
+    expect(res.status).toBe(200);
+    const doc = res.body;
+    expect(doc.openapi).toMatch(/^3\./);
+    const routes = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(routes.sort()).toEqual(
+      [
+        'GET /health',
+        'GET /metrics',
+        'GET /v1/audit',
+        'GET /v1/demo/ledger',
+        'GET /v1/saga-types',
+        'GET /v1/saga-types/{type}',
+        'GET /v1/sagas',
+        'GET /v1/sagas/{id}',
+        'GET /v1/sagas/{id}/events',
+        'POST /v1/sagas',
+        'POST /v1/sagas/{id}/cancel',
+        'POST /v1/sagas/{id}/retry',
+        'POST /v1/sagas/{id}/signals/{name}',
+        'POST /v1/sagas/{id}/steps/{step}/resolve',
+      ].sort(),
+    );
+    const start = doc.components.schemas.StartSagaDto;
+    expect(start.required).toEqual(expect.arrayContaining(['type', 'input']));
+    expect(start.properties.type.example).toBe('drone-delivery');
+    expect(start.properties.input.example).toMatchObject({ accountId: 'acc-42' });
+    expect(doc.components.schemas.OperatorActionDto.properties.reason.example).toEqual(expect.any(String));
+    expect(doc.paths['/v1/sagas'].post.requestBody.content['application/json'].schema.$ref).toBe(
+      '#/components/schemas/StartSagaDto',
+    );
+    expect(
+      doc.paths['/v1/sagas/{id}'].get.responses['200'].content['application/json'].schema.properties.steps,
+    ).toBeDefined();
+    expect(doc.paths['/v1/sagas'].post.responses).toHaveProperty('409');
+    expect(doc.paths['/v1/sagas/{id}/signals/{name}'].post.responses).toHaveProperty('409');
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+  });
+
+  it('serves the UI at /docs', async () => {
+    const res = await engine.http().get('/docs');
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('swagger');
+  });
+});
