@@ -27,7 +27,13 @@ describe('REST API (e2e)', () => {
 
   describe('bad input gets a 4xx that names the field and writes nothing', () => {
     const cases: [string, () => any, number, string, RegExp][] = [
-      ['unknown type', () => ({ type: 'no-such-saga', input: valid }), 400, 'SAGA_TYPE_UNKNOWN', /type "no-such-saga"/],
+      [
+        'unknown type',
+        () => ({ type: 'no-such-saga', input: valid }),
+        400,
+        'SAGA_TYPE_UNKNOWN',
+        /type is not a registered saga type/,
+      ],
       ['type not a string', () => ({ type: 123, input: valid }), 400, 'INPUT_INVALID', /type must be a string/],
       [
         'type with path characters',

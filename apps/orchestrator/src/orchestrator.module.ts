@@ -9,7 +9,7 @@ import { TransportModule, queueBackendFor } from '@app/transport';
 import { ALERT_SENDER_OPTIONS, AlertSender, DEFAULT_ALERT_SENDER_OPTIONS } from './alerts/alert-sender';
 import { AuditController } from './audit/audit.controller';
 import { ApiExceptionFilter } from './http/api-exception.filter';
-import { API_KEYS, ApiKeyGuard, ApiKeys } from './http/auth';
+import { API_KEYS, ApiKeyGuard, ApiKeys, RATE_LIMIT_PER_MINUTE, RateLimiter } from './http/auth';
 import { HealthController } from './http/health.controller';
 import { MetricsController } from './http/metrics.controller';
 import { loggerModule } from './logging';
@@ -69,6 +69,7 @@ export class OrchestratorModule {
       ],
       providers: [
         { provide: API_KEYS, useValue: new ApiKeys(parseApiKeys(config.SAGA_API_KEYS)) },
+        { provide: RATE_LIMIT_PER_MINUTE, useValue: new RateLimiter(config.RATE_LIMIT_PER_MINUTE) },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: ApiExceptionFilter },
         OperatorActions,

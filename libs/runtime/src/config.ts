@@ -92,6 +92,47 @@ export class EngineConfig {
   @Max(104857600, { message: 'BODY_LIMIT_BYTES must be an integer between 1024 and 104857600' })
   BODY_LIMIT_BYTES = 1024 * 1024;
 
+  /** Bodies nested deeper than this (objects and arrays) are refused with a 400. */
+  @Transform(toInt)
+  @IsInt({ message: 'JSON_MAX_DEPTH must be an integer between 2 and 1000' })
+  @Min(2, { message: 'JSON_MAX_DEPTH must be an integer between 2 and 1000' })
+  @Max(1000, { message: 'JSON_MAX_DEPTH must be an integer between 2 and 1000' })
+  JSON_MAX_DEPTH = 32;
+
+  /** Any string in a body (values and keys) longer than this is refused with a 400. */
+  @Transform(toInt)
+  @IsInt({ message: 'JSON_MAX_STRING_LENGTH must be an integer between 16 and 104857600' })
+  @Min(16, { message: 'JSON_MAX_STRING_LENGTH must be an integer between 16 and 104857600' })
+  @Max(104857600, { message: 'JSON_MAX_STRING_LENGTH must be an integer between 16 and 104857600' })
+  JSON_MAX_STRING_LENGTH = 64 * 1024;
+
+  /**
+   * Requests per minute per API key (a fixed one-minute window, per process); over it: 429 with `Retry-After`.
+   * 0 turns the limit off. The default is generous so that benchmarks are not throttled.
+   */
+  @Transform(toInt)
+  @IsInt({ message: 'RATE_LIMIT_PER_MINUTE must be an integer between 0 and 10000000' })
+  @Min(0, { message: 'RATE_LIMIT_PER_MINUTE must be an integer between 0 and 10000000' })
+  @Max(10_000_000, { message: 'RATE_LIMIT_PER_MINUTE must be an integer between 0 and 10000000' })
+  RATE_LIMIT_PER_MINUTE = 60_000;
+
+  /** How long a request may take to arrive in full (headers and body); slower clients get a 408. */
+  @Transform(toInt)
+  @IsInt({ message: 'REQUEST_TIMEOUT_MS must be an integer between 1000 and 600000' })
+  @Min(1000, { message: 'REQUEST_TIMEOUT_MS must be an integer between 1000 and 600000' })
+  @Max(600_000, { message: 'REQUEST_TIMEOUT_MS must be an integer between 1000 and 600000' })
+  REQUEST_TIMEOUT_MS = 30_000;
+
+  /**
+   * Origins allowed to call the API from a browser, comma-separated (`https://ops.example.com`). Unset: no
+   * cross-origin access at all (no CORS headers are sent). Initialized so that `loadConfig` reads it.
+   */
+  @IsOptional()
+  @Matches(/^\s*https?:\/\/[^\s,*]+\s*(,\s*https?:\/\/[^\s,*]+\s*)*$/, {
+    message: 'CORS_ORIGINS must be http(s) origins separated by commas (no wildcard)',
+  })
+  CORS_ORIGINS: string | undefined = undefined;
+
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'], {
     message: 'LOG_LEVEL must be error, warn, log, debug or verbose',
   })

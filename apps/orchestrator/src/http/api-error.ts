@@ -15,6 +15,9 @@ export type ApiErrorCode =
   | 'BODY_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'NOT_FOUND'
+  | 'RATE_LIMITED'
+  | 'REQUEST_TIMEOUT'
+  | 'HEADERS_TOO_LARGE'
   | 'INTERNAL';
 
 export class ApiError extends HttpException {

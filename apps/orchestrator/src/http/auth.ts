@@ -10,12 +10,13 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import type { Role } from '@app/runtime';
 import { type AuditAction, AuditLog, AuditOutcome } from '@app/store';
 import { ApiError } from './api-error';
 
 export const API_KEYS = Symbol('API_KEYS');
+export const RATE_LIMIT_PER_MINUTE = Symbol('RATE_LIMIT_PER_MINUTE');
 const ROLE_KEY = 'saga:role';
 const PUBLIC_KEY = 'saga:public';
 const AUDIT_KEY = 'saga:audit';
@@ -71,6 +72,33 @@ export class ApiKeys {
   }
 }
 
+/**
+ * Requests per key in fixed one-minute windows, in this process's memory (several orchestrators each count their
+ * own). Counting by key, not by IP: one noisy service cannot starve the others behind the same proxy.
+ */
+export class RateLimiter {
+  private readonly windows = new Map<string, { start: number; count: number }>();
+
+  constructor(
+    private readonly perMinute: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** null when allowed; otherwise the seconds until the window resets. */
+  take(keyId: string): number | null {
+    if (this.perMinute <= 0) return null;
+    const now = this.now();
+    let window = this.windows.get(keyId);
+    if (!window || now - window.start >= 60_000) {
+      window = { start: now, count: 0 };
+      this.windows.set(keyId, window);
+    }
+    window.count += 1;
+    if (window.count <= this.perMinute) return null;
+    return Math.max(1, Math.ceil((window.start + 60_000 - now) / 1000));
+  }
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const STEP_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
@@ -85,6 +113,7 @@ export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     @Inject(API_KEYS) private readonly keys: ApiKeys,
+    @Inject(RATE_LIMIT_PER_MINUTE) private readonly limiter: RateLimiter,
     private readonly audit: AuditLog,
   ) {}
 
@@ -100,6 +129,11 @@ export class ApiKeyGuard implements CanActivate {
     if (!principal) {
       if (action) this.logger.warn(`${action} refused: unknown API key (${request.method} ${request.path})`);
       throw new ApiError(401, 'AUTH_REQUIRED', 'unknown API key');
+    }
+    const retryAfter = this.limiter.take(principal.keyId);
+    if (retryAfter !== null) {
+      context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(retryAfter));
+      throw new ApiError(429, 'RATE_LIMITED', `too many requests for this API key: retry in ${retryAfter} s`);
     }
     const needed = this.reflector.getAllAndOverride<Role>(ROLE_KEY, targets) ?? 'admin';
     if (RANK[principal.role] < RANK[needed]) {

@@ -7,7 +7,20 @@ describe('list cursor', () => {
     expect(decodeCursor(encodeCursor(last))).toEqual(last);
   });
 
+  it('refuses a cursor whose keyset position was changed, even with its signature kept (HMAC)', () => {
+    const good = Buffer.from(encodeCursor(last), 'base64url');
+    const forged = Buffer.concat([
+      good.subarray(0, 16),
+      Buffer.from(JSON.stringify(['2000-01-01 00:00:00+00', last.id])),
+    ]).toString('base64url');
+    expect(() => decodeCursor(forged)).toThrow('cursor is invalid');
+    const flipped = Buffer.from(good);
+    flipped[flipped.length - 3] ^= 1;
+    expect(() => decodeCursor(flipped.toString('base64url'))).toThrow('cursor is invalid');
+  });
+
   it.each([
+    ['unsigned, as an old cursor was', Buffer.from(JSON.stringify([last.createdAt, last.id])).toString('base64url')],
     ['not base64 json', 'bm9wZQ'],
     ['wrong shape', Buffer.from(JSON.stringify({ a: 1 })).toString('base64url')],
     ['injected timestamp', Buffer.from(JSON.stringify(["now()'); DROP TABLE x;--", last.id])).toString('base64url')],

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SagaQueries } from '@app/store';
 import { SagaRegistry, SagaRuntime } from '@app/runtime';
 import { ApiError } from '../http/api-error';
@@ -35,7 +36,12 @@ export class SagasController {
   ) {
     const key = this.idempotencyKey(body.idempotencyKey, headerKey);
     const definition = this.registry.latest(body.type);
-    if (!definition) throw new ApiError(400, 'SAGA_TYPE_UNKNOWN', `type "${body.type}" is not a registered saga type`);
+    if (!definition)
+      throw new ApiError(
+        400,
+        'SAGA_TYPE_UNKNOWN',
+        'type is not a registered saga type (GET /v1/saga-types lists them)',
+      );
     const problems = await validateSagaInput(definition, body.input);
     if (problems.length > 0) throw new ApiError(400, 'INPUT_INVALID', problems.join('; '));
 
@@ -120,13 +126,31 @@ function notFound(id: string): ApiError {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PG_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
 
+/**
+ * Cursors are opaque and signed (HMAC-SHA-256, a key drawn at process start), so a client cannot forge a keyset
+ * position. A cursor is valid for the process that made it: after a restart, or on another orchestrator behind a
+ * load balancer, it is a 400 and the client pages again from the start.
+ */
+const CURSOR_KEY = randomBytes(32);
+const SIGNATURE_BYTES = 16;
+
+function sign(payload: Buffer): Buffer {
+  return createHmac('sha256', CURSOR_KEY).update(payload).digest().subarray(0, SIGNATURE_BYTES);
+}
+
 export function encodeCursor(last: { createdAt: string; id: string }): string {
-  return Buffer.from(JSON.stringify([last.createdAt, last.id])).toString('base64url');
+  const payload = Buffer.from(JSON.stringify([last.createdAt, last.id]));
+  return Buffer.concat([sign(payload), payload]).toString('base64url');
 }
 
 export function decodeCursor(cursor: string): { createdAt: string; id: string } {
   try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const raw = Buffer.from(cursor, 'base64url');
+    const payload = raw.subarray(SIGNATURE_BYTES);
+    if (raw.length <= SIGNATURE_BYTES || !timingSafeEqual(raw.subarray(0, SIGNATURE_BYTES), sign(payload))) {
+      throw new Error('bad signature');
+    }
+    const value: unknown = JSON.parse(payload.toString('utf8'));
     if (
       Array.isArray(value) &&
       value.length === 2 &&

@@ -1,0 +1,42 @@
+import { shapeProblem } from '../configure-app';
+import { RateLimiter } from './auth';
+
+describe('body shape limits (shapeProblem)', () => {
+  const nested = (depth: number) => {
+    let value: unknown = 1;
+    for (let i = 0; i < depth; i++) value = [value];
+    return value;
+  };
+
+  it('accepts 32 levels and refuses 33, without recursion (100 000 levels do not overflow)', () => {
+    expect(shapeProblem(nested(32), 32, 100)).toBeNull();
+    expect(shapeProblem(nested(33), 32, 100)).toBe('the body is nested deeper than 32 levels');
+    expect(shapeProblem(nested(100_000), 32, 100)).toBe('the body is nested deeper than 32 levels');
+  });
+
+  it('refuses long strings and keys, lone surrogates and prototype keys, naming no value', () => {
+    expect(shapeProblem({ a: 'x'.repeat(101) }, 32, 100)).toBe('a string in the body is longer than 100 characters');
+    expect(shapeProblem({ ['k'.repeat(101)]: 1 }, 32, 100)).toBe('a key in the body is longer than 100 characters');
+    expect(shapeProblem({ a: 'ok \ud800' }, 32, 100)).toBe('a string in the body is not valid Unicode');
+    expect(shapeProblem({ a: 'pair \ud83d\ude00 is fine' }, 32, 100)).toBeNull();
+    expect(shapeProblem(JSON.parse('{"a":{"__proto__":{"x":1}}}'), 32, 100)).toMatch(/__proto__/);
+    expect(shapeProblem({ input: { constructor: { prototype: {} } } }, 32, 100)).toMatch(/constructor/);
+  });
+});
+
+describe('RateLimiter', () => {
+  it('allows n per key per minute, then answers the seconds to wait; keys are counted apart', () => {
+    let now = 1_000_000;
+    const limiter = new RateLimiter(2, () => now);
+    expect([limiter.take('a'), limiter.take('a'), limiter.take('b')]).toEqual([null, null, null]);
+    now += 15_000;
+    expect(limiter.take('a')).toBe(45);
+    now += 45_000;
+    expect(limiter.take('a')).toBeNull();
+  });
+
+  it('0 turns it off', () => {
+    const limiter = new RateLimiter(0);
+    for (let i = 0; i < 1000; i++) expect(limiter.take('a')).toBeNull();
+  });
+});
