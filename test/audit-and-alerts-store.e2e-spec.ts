@@ -1,7 +1,8 @@
 import { DataSource } from 'typeorm';
-import { type ErrorInfo, type SagaDefinition, initialState, transition } from '@app/engine';
+import { type ErrorInfo, type SagaDefinition, transition } from '@app/engine';
 import { defineSaga } from '@app/sdk';
 import { AlertOutbox, AuditLog, type AuditRecord, type SagaSnapshot, SagaStore, dataSourceOptions } from '@app/store';
+import { insertStarted } from './support/store-saga';
 import { TestDatabase } from './support/test-engine';
 
 /**
@@ -46,18 +47,7 @@ describe('audit and alert outbox (integration)', () => {
 
   /** A saga whose compensation of `a` is in flight: the next outcome decides between FAILED and COMPENSATED. */
   async function undoing(id: string): Promise<SagaSnapshot> {
-    const started = transition(definition, initialState(definition, {}), { type: 'SagaStarted' });
-    const inserted = await store.insert({
-      id,
-      definition,
-      idempotencyKey: null,
-      requestHash: 'h',
-      state: started.state,
-      history: started.history,
-      commands: started.commands,
-    });
-    if (!inserted.inserted) throw new Error('not inserted');
-    let snapshot = inserted.snapshot;
+    let snapshot = await insertStarted(store, definition, id);
     for (const event of [
       { type: 'StepSucceeded', step: 'a', attempt: 1, output: 1 },
       { type: 'StepFailed', step: 'b', attempt: 1, error: no },

@@ -1,7 +1,8 @@
 import { DataSource } from 'typeorm';
-import { type SagaDefinition, type SagaState, initialState, transition } from '@app/engine';
+import { type SagaDefinition, type SagaState, transition } from '@app/engine';
 import { defineSaga } from '@app/sdk';
 import { MIGRATIONS, SagaStore, dataSourceOptions } from '@app/store';
+import { insertStarted } from './support/store-saga';
 import { TestDatabase } from './support/test-engine';
 
 /** The store's compare-and-set against real PostgreSQL: concurrent writers of one instance, one wins. */
@@ -25,20 +26,7 @@ describe('SagaStore (integration)', () => {
     await db.drop();
   });
 
-  async function started(id: string) {
-    const result = transition(definition, initialState(definition, { n: 1 }), { type: 'SagaStarted' });
-    const inserted = await store.insert({
-      id,
-      definition,
-      idempotencyKey: null,
-      requestHash: 'h',
-      state: result.state,
-      history: result.history,
-      commands: result.commands,
-    });
-    if (!inserted.inserted) throw new Error('not inserted');
-    return inserted.snapshot;
-  }
+  const started = (id: string) => insertStarted(store, definition, id, { n: 1 });
 
   it('applies migrations (no synchronize) and round-trips a state', async () => {
     const [{ count }] = await db.query<{ count: string }>(`SELECT count(*) FROM migrations`);

@@ -1,7 +1,8 @@
 import { DataSource } from 'typeorm';
-import { type SagaDefinition, initialState, transition } from '@app/engine';
+import { type SagaDefinition, transition } from '@app/engine';
 import { defineSaga } from '@app/sdk';
 import { DEADLINE_GRACE_MS, SagaStore, SupervisorStore, dataSourceOptions } from '@app/store';
+import { insertStarted } from './support/store-saga';
 import { TestDatabase } from './support/test-engine';
 
 /**
@@ -35,18 +36,7 @@ describe('SupervisorStore (integration)', () => {
   let seq = 0;
   async function started() {
     const id = `0190f2c4-0000-7000-8000-${String(++seq).padStart(12, '0')}`;
-    const result = transition(definition, initialState(definition, {}), { type: 'SagaStarted' });
-    const inserted = await store.insert({
-      id,
-      definition,
-      idempotencyKey: null,
-      requestHash: 'h',
-      state: result.state,
-      history: result.history,
-      commands: result.commands,
-    });
-    if (!inserted.inserted) throw new Error('not inserted');
-    return inserted.snapshot;
+    return insertStarted(store, definition, id);
   }
 
   /** Moves step a's timestamps into the past, as if the time had passed. */

@@ -2,6 +2,7 @@ import { DataSource } from 'typeorm';
 import { type SagaDefinition, initialState, transition } from '@app/engine';
 import { defineSaga } from '@app/sdk';
 import { SagaStore, SupervisorStore, dataSourceOptions } from '@app/store';
+import { insertStarted } from './support/store-saga';
 import { TestDatabase } from './support/test-engine';
 
 /**
@@ -46,16 +47,7 @@ describe('wait steps in the store (integration)', () => {
     expect(started.commands).toEqual([
       { type: 'AwaitSignal', step: 'await-go', signal: 'Go', attempt: 1, timeoutMs: 60_000 },
     ]);
-    const inserted = await store.insert({
-      id,
-      definition,
-      idempotencyKey: null,
-      requestHash: 'h',
-      state: started.state,
-      history: started.history,
-      commands: started.commands,
-    });
-    if (!inserted.inserted) throw new Error('not inserted');
+    const snapshot = await insertStarted(store, definition, id);
 
     const waiting = await row(id);
     expect(waiting).toMatchObject({ status: 'WAITING', due: false });
@@ -69,18 +61,12 @@ describe('wait steps in the store (integration)', () => {
     expect(claims).toEqual([expect.objectContaining({ sagaId: id, step: 'await-go', phase: 'run', attempt: 1 })]);
     expect(claims[0].fence.status).toBe('WAITING');
 
-    const signalled = transition(definition, inserted.snapshot.state, {
+    const signalled = transition(definition, snapshot.state, {
       type: 'SignalReceived',
       signal: 'Go',
       payload: { ok: true },
     });
-    const committed = await store.commit(
-      inserted.snapshot,
-      signalled.state,
-      signalled.history,
-      signalled.commands,
-      definition,
-    );
+    const committed = await store.commit(snapshot, signalled.state, signalled.history, signalled.commands, definition);
     expect(committed).not.toBeNull();
     expect(await row(id)).toMatchObject({ status: 'SUCCEEDED', due: false, deadline_s: null });
     expect((await store.load(id))!.state.steps['await-go'].output).toEqual({ ok: true });
