@@ -4,9 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { DemoServicesModule } from '../../demo-services/src/demo-services.module';
 import { inProcessDemo } from '../../demo-services/src/in-process-demo';
-import { RuntimeModule, loadConfigOrExit, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
-import { StoreModule } from '@app/store';
-import { TransportModule, queueBackendFor } from '@app/transport';
+import { engineModules, loadConfigOrExit, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
 import { loggerModule } from '../../orchestrator/src/logging';
 import { startTracingFromEnv } from '../../orchestrator/src/otel';
 
@@ -21,23 +19,11 @@ async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');
   if (await startTracingFromEnv('saga-agent')) logger.log('OpenTelemetry tracing on (OTEL_* variables)');
   const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
-  const databaseUrl = backends.databaseUrl;
-  const { ledger: demo, sagas } = inProcessDemo(databaseUrl);
+  const { ledger: demo, sagas } = inProcessDemo(backends.databaseUrl);
 
   @Module({
     imports: [
-      StoreModule.forRoot({ databaseUrl, poolSize: config.DB_POOL_SIZE }),
-      TransportModule.forRoot({
-        queue: queueBackendFor(config.REDIS_URL, databaseUrl),
-        prefix: config.SAGA_REDIS_PREFIX,
-      }),
-      RuntimeModule.forRoot({
-        sagas,
-        agent: true,
-        agentConcurrency: config.AGENT_CONCURRENCY,
-        runningMarkMs: 1000,
-        shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
-      }),
+      ...engineModules(config, { sagas, agent: true, supervisor: false }),
       DemoServicesModule.forRoot(demo, { http: false }),
       loggerModule(config.LOG_LEVEL),
     ],

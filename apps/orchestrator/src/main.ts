@@ -27,7 +27,6 @@ async function bootstrap(): Promise<void> {
   const all = process.argv.includes('--all');
   // DATABASE_URL unset: an embedded PostgreSQL (./.saga-data); REDIS_URL unset: BullMQ on PostgreSQL.
   const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
-  config.DATABASE_URL = backends.databaseUrl;
   const { ledger: demo, sagas } = inProcessDemo(backends.databaseUrl);
   const app = await NestFactory.create(
     OrchestratorModule.forRoot({

@@ -3,9 +3,7 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { DestinationStream } from 'pino';
 import type { SagaDefinition } from '@app/engine';
-import { type EngineConfig, RuntimeModule, databaseUrlOf, parseApiKeys } from '@app/runtime';
-import { StoreModule } from '@app/store';
-import { TransportModule, queueBackendFor } from '@app/transport';
+import { type EngineConfig, engineModules, parseApiKeys } from '@app/runtime';
 import { ALERT_SENDER_OPTIONS, AlertSender, DEFAULT_ALERT_SENDER_OPTIONS } from './alerts/alert-sender';
 import { AuditController } from './audit/audit.controller';
 import { ApiExceptionFilter } from './http/api-exception.filter';
@@ -33,28 +31,10 @@ export interface OrchestratorOptions {
 @Module({})
 export class OrchestratorModule {
   static forRoot({ config, sagas, agent, modules = [], logDestination }: OrchestratorOptions): DynamicModule {
-    // DATABASE_URL as resolveBackends left it (the embedded PostgreSQL's when unset); no REDIS_URL: BullMQ on
-    // its PostgreSQL backend in the same database.
-    const databaseUrl = databaseUrlOf(config);
     return {
       module: OrchestratorModule,
       imports: [
-        StoreModule.forRoot({ databaseUrl, poolSize: config.DB_POOL_SIZE }),
-        TransportModule.forRoot({
-          queue: queueBackendFor(config.REDIS_URL, databaseUrl),
-          prefix: config.SAGA_REDIS_PREFIX,
-        }),
-        RuntimeModule.forRoot({
-          sagas,
-          agent,
-          agentConcurrency: config.AGENT_CONCURRENCY,
-          runningMarkMs: 1000,
-          shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
-          supervisor:
-            config.SUPERVISOR_ENABLED === 'true'
-              ? { intervalMs: config.SUPERVISOR_INTERVAL_MS, scheduleToStartMs: config.SCHEDULE_TO_START_MS }
-              : null,
-        }),
+        ...engineModules(config, { sagas, agent, supervisor: true }),
         TerminusModule.forRoot({ logger: false }),
         loggerModule(config.LOG_LEVEL, logDestination),
         ...modules,

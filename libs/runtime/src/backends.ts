@@ -27,6 +27,7 @@ export interface Backends {
   stop(): Promise<void>;
 }
 
+/** Decides the backends and writes the resolved DATABASE_URL back into `config` for the modules. */
 export async function resolveBackends(
   config: Pick<EngineConfig, 'DATABASE_URL' | 'REDIS_URL'>,
   options: { dataDir?: string; log?: (line: string) => void } = {},
@@ -34,6 +35,8 @@ export async function resolveBackends(
   const dataDir = options.dataDir ?? join(process.cwd(), '.saga-data');
   const embedded = config.DATABASE_URL ? null : await startEmbeddedPostgres({ dir: dataDir, log: options.log });
   const databaseUrl = config.DATABASE_URL ?? embedded!.url;
+  // What the modules connect to from now on (see databaseUrlOf).
+  config.DATABASE_URL = databaseUrl;
   const queue = queueBackendFor(config.REDIS_URL, databaseUrl);
   return {
     databaseUrl,

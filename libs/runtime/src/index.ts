@@ -13,3 +13,4 @@ export * from './step-executor';
 export * from './step-worker';
 export * from './supervisor';
 export * from './tracing';
+export * from './engine-modules';
