@@ -48,6 +48,22 @@ describe('OpenAPI (e2e)', () => {
     ).toBeDefined();
     expect(doc.paths['/v1/sagas'].post.responses).toHaveProperty('409');
     expect(doc.paths['/v1/sagas/{id}/signals/{name}'].post.responses).toHaveProperty('409');
+    // Every route documents its 200/2xx answer with a schema, not only the ones with request bodies.
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+      if (path === '/metrics') continue; // Prometheus text, not JSON
+      for (const [method, op] of Object.entries(ops)) {
+        const ok = Object.entries(op.responses as Record<string, any>).find(([status]) => status.startsWith('2'));
+        expect([`${method} ${path}`, ok?.[1].content?.['application/json']?.schema]).toEqual([
+          `${method} ${path}`,
+          expect.anything(),
+        ]);
+      }
+    }
+    const sagaType = doc.paths['/v1/saga-types/{type}'].get.responses['200'].content['application/json'].schema;
+    expect(sagaType.properties.steps.items.properties.retry.properties.maximumAttempts).toBeDefined();
+    expect(
+      doc.paths['/v1/audit'].get.responses['200'].content['application/json'].schema.properties.items,
+    ).toBeDefined();
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
   });
 

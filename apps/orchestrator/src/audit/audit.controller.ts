@@ -1,6 +1,8 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { type AuditEntry, AuditLog } from '@app/store';
+import { ApiResponse } from '@nestjs/swagger';
 import { RequireRole } from '../http/auth';
+import { ApiErrors, AUDIT_PAGE_SCHEMA } from '../http/openapi';
 import { ListAuditQuery } from './audit.dto';
 
 /** The operator audit log, newest first. Admin only (research/reliability.md §3.2: "Read audit log"). */
@@ -10,6 +12,8 @@ export class AuditController {
 
   @Get()
   @RequireRole('admin')
+  @ApiResponse({ status: 200, description: 'Operator actions, newest first', schema: AUDIT_PAGE_SCHEMA })
+  @ApiErrors([400, 'Invalid sagaId or limit'])
   async list(@Query() query: ListAuditQuery) {
     const items = await this.audit.list({ sagaId: query.sagaId?.toLowerCase(), limit: query.limit ?? 50 });
     return { items: items.map(auditView) };

@@ -87,6 +87,87 @@ export const EVENTS_SCHEMA = {
   },
 };
 
+const RETRY_POLICY_SCHEMA = {
+  type: 'object',
+  properties: {
+    maximumAttempts: { type: 'integer', example: 5 },
+    initialIntervalMs: { type: 'integer', example: 100 },
+    backoffCoefficient: { type: 'number', example: 2 },
+    maximumIntervalMs: { type: 'integer', example: 1000 },
+    jitter: { type: 'number', example: 0.2 },
+    nonRetryableCodes: { type: 'array', items: { type: 'string' } },
+  },
+};
+
+export const SAGA_TYPE_SCHEMA = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', example: 'drone-delivery' },
+    version: { type: 'integer', example: 1 },
+    description: nullable({ type: 'string' }),
+    input: nullable({ type: 'string', example: 'DroneDeliveryInput', description: 'the input class' }),
+    stages: {
+      type: 'array',
+      description: 'The order of execution: one step, or a parallel group whose steps run together',
+      items: {
+        type: 'object',
+        properties: {
+          index: { type: 'integer', example: 3 },
+          group: nullable({ type: 'string', example: 'transport' }),
+          steps: { type: 'array', items: { type: 'string' }, example: ['schedule-drone', 'book-ground-transport'] },
+        },
+      },
+    },
+    steps: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', example: 'schedule-drone' },
+          key: { type: 'string', example: 'scheduleDrone', description: 'its name in ctx.steps' },
+          stage: { type: 'integer', example: 3 },
+          group: nullable({ type: 'string', example: 'transport' }),
+          description: nullable({ type: 'string' }),
+          compensation: { type: 'boolean', example: true },
+          conditional: { type: 'boolean', example: true },
+          when: nullable({ type: 'string', example: 'weightKg <= 20' }),
+          pivot: { type: 'boolean', example: false },
+          signal: nullable({ type: 'string', description: 'the signal a wait step waits for' }),
+          timeoutMs: { type: 'integer', example: 2000 },
+          compensationTimeoutMs: { type: 'integer', example: 2000 },
+          retry: RETRY_POLICY_SCHEMA,
+          compensationRetry: RETRY_POLICY_SCHEMA,
+        },
+      },
+    },
+  },
+};
+
+export const AUDIT_PAGE_SCHEMA = {
+  type: 'object',
+  properties: {
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string', example: '42' },
+          at: { type: 'string', format: 'date-time' },
+          actor: { type: 'string', example: '3f9a1c07d2e4', description: 'who: the API key id, never the key' },
+          role: nullable({ type: 'string', enum: ['viewer', 'operator', 'admin'] }),
+          action: { type: 'string', enum: ['cancel', 'retry', 'resolve-compensation'] },
+          sagaId: nullable({ type: 'string', format: 'uuid', example: SAGA_ID }),
+          step: nullable({ type: 'string' }),
+          reason: nullable({ type: 'string', example: 'customer called to cancel' }),
+          outcome: { type: 'string', enum: ['accepted', 'refused'] },
+          statusCode: { type: 'integer', example: 202 },
+          detail: nullable({ type: 'string', description: 'why it was refused' }),
+        },
+      },
+    },
+  },
+};
+
 export const ERROR_SCHEMA = {
   type: 'object',
   properties: {
