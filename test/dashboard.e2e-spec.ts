@@ -146,7 +146,9 @@ describe('dashboard in a browser (e2e)', () => {
     expect(saga.steps.find((s) => s.name === 'register-package')?.compensation?.status).toBe('SUCCEEDED');
     // The timeline: the fatal attempt, and each compensation.
     const timeline = page.locator('[data-testid=timeline]');
-    await timeline.locator('[data-attempt="charge-account:action:1"]', { hasText: 'failed' }).waitFor({ timeout: 10_000 });
+    await timeline
+      .locator('[data-attempt="charge-account:action:1"]', { hasText: 'failed' })
+      .waitFor({ timeout: 10_000 });
     await timeline.locator('[data-attempt="create-delivery:compensation:1"]', { hasText: 'succeeded' }).waitFor();
     expect(await page.locator('[data-testid=saga-error]').textContent()).toContain('charge-account');
     // The history, paginated by the API.
@@ -161,7 +163,9 @@ describe('dashboard in a browser (e2e)', () => {
       droneInput({ faults: { 'create-delivery': slow, 'register-package': slow, 'schedule-drone': slow } }),
     );
     const page = await logIn('operator', `/dashboard/sagas/${id}`);
-    await page.locator('[data-testid=saga-page] .saga-head .badge', { hasText: 'RUNNING' }).waitFor({ timeout: 10_000 });
+    await page
+      .locator('[data-testid=saga-page] .saga-head .badge', { hasText: 'RUNNING' })
+      .waitFor({ timeout: 10_000 });
     await page.getByRole('button', { name: 'Cancel saga' }).click();
     const dialog = page.getByRole('dialog');
     expect(await dialog.textContent()).toContain('compensated, in reverse order');
@@ -171,7 +175,10 @@ describe('dashboard in a browser (e2e)', () => {
     await dialog.getByRole('button', { name: 'Cancel the saga' }).click();
     await page.locator('.saga-head .badge', { hasText: 'CANCELLED' }).waitFor({ timeout: 20_000 });
     expect((await engine.as('viewer').get(`/v1/sagas/${id}`)).body.status).toBe('CANCELLED');
-    const events = (await engine.as('viewer').get(`/v1/sagas/${id}/events`)).body.items as { type: string; data: any }[];
+    const events = (await engine.as('viewer').get(`/v1/sagas/${id}/events`)).body.items as {
+      type: string;
+      data: any;
+    }[];
     expect(events.find((e) => e.type === 'CancelRequested')?.data?.reason).toBe('customer called, ticket 4711');
   });
 

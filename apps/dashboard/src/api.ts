@@ -153,12 +153,7 @@ export class Api {
       cache: 'no-store',
     });
     const text = await res.text();
-    let parsed: unknown = null;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {
-      parsed = null;
-    }
+    const parsed = parseJson(text);
     if (!res.ok) {
       const problem = (parsed ?? {}) as { message?: unknown; code?: unknown };
       const message = Array.isArray(problem.message)
@@ -171,6 +166,14 @@ export class Api {
       throw failure;
     }
     return parsed as T;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
   }
 }
 

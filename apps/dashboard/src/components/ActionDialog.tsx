@@ -35,7 +35,13 @@ export function ActionDialog({ spec, onClose, onDone }: { spec: ActionSpec; onCl
   };
   return (
     <div className="modal-backdrop">
-      <form className="modal" role="dialog" aria-modal="true" aria-labelledby="action-title" onSubmit={(e) => void submit(e)}>
+      <form
+        className="modal"
+        role="dialog"
+        aria-modal="true"
+        aria-labelledby="action-title"
+        onSubmit={(e) => void submit(e)}
+      >
         <h2 id="action-title">{spec.title}</h2>
         <p className="consequence">{spec.consequence}</p>
         <label>

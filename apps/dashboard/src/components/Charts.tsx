@@ -38,7 +38,14 @@ export function ThroughputChart({ stats }: { stats: Stats }) {
             const h = y(base) - top;
             base += v;
             return (
-              <rect key={`${i}-${key}`} x={M.l + i * bw + 0.5} y={top} width={Math.max(1, bw - 1)} height={h} className={`bar ${cls}`}>
+              <rect
+                key={`${i}-${key}`}
+                x={M.l + i * bw + 0.5}
+                y={top}
+                width={Math.max(1, bw - 1)}
+                height={h}
+                className={`bar ${cls}`}
+              >
                 <title>{`${new Date(b.at).toLocaleTimeString()}: ${v} ${key}`}</title>
               </rect>
             );

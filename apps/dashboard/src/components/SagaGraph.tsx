@@ -93,7 +93,11 @@ export function SagaGraph({ definition, steps, onSelect, selected }: Props) {
             const status = live?.status ?? 'definition';
             const subtitle = live
               ? `${live.status}${live.attempts > 1 ? ` · ${live.attempts} attempts` : ''}`
-              : [def?.conditional ? 'conditional' : null, def?.signal ? `waits: ${def.signal}` : null, def?.pivot ? 'pivot' : null]
+              : [
+                  def?.conditional ? 'conditional' : null,
+                  def?.signal ? `waits: ${def.signal}` : null,
+                  def?.pivot ? 'pivot' : null,
+                ]
                   .filter(Boolean)
                   .join(' · ') || (stage.group ? `parallel: ${stage.group}` : `stage ${stage.index + 1}`);
             return (

@@ -14,22 +14,18 @@ export interface Attempt {
   error: string | null;
 }
 
-/** Attempts per step and phase, from the history: what ran when, what failed, how long the waits between were. */
-export function buildAttempts(saga: SagaInstance, events: SagaEvent[]): Attempt[] {
+/**
+ * Attempts per step and phase, from the history: scheduled (or retry scheduled with its backoff `delayMs`), started
+ * (slow attempts report it), ended. The wait before a retry is from the retry's scheduling to its due time.
+ */
+export function buildAttempts(events: SagaEvent[]): Attempt[] {
   const attempts = new Map<string, Attempt>();
-  const lastEnd = new Map<string, number>();
   const order: Attempt[] = [];
-  const firstStart = new Map(saga.steps.map((s) => [s.name, s.startedAt ? Date.parse(s.startedAt) : null]));
-  const compStart = new Map(
-    saga.steps.map((s) => [s.name, s.compensation?.startedAt ? Date.parse(s.compensation.startedAt) : null]),
-  );
   const get = (step: string, phase: Attempt['phase'], n: number): Attempt => {
     const key = `${step}|${phase}|${n}`;
     let a = attempts.get(key);
     if (!a) {
-      const prev = lastEnd.get(`${step}|${phase}`) ?? null;
-      const known = n === 1 ? (phase === 'action' ? firstStart.get(step) : compStart.get(step)) ?? null : null;
-      a = { step, phase, attempt: n, start: known, waitFrom: prev, end: null, outcome: 'running', error: null };
+      a = { step, phase, attempt: n, start: null, waitFrom: null, end: null, outcome: 'running', error: null };
       attempts.set(key, a);
       order.push(a);
     }
@@ -40,21 +36,36 @@ export function buildAttempts(saga: SagaInstance, events: SagaEvent[]): Attempt[
     const at = Date.parse(e.at);
     const n = e.attempt ?? 1;
     const data = e.data ?? {};
+    const delay = typeof data.delayMs === 'number' ? data.delayMs : 0;
     switch (e.type) {
-      case 'StepStarted': {
-        const phase = data.phase === 'compensation' ? 'compensation' : 'action';
-        const a = get(e.step, phase, n);
-        a.start = a.start === null || at < a.start ? at : a.start;
+      case 'StepScheduled':
+      case 'StepWaiting':
+        get(e.step, 'action', n).start ??= at;
+        break;
+      case 'CompensationScheduled':
+        get(e.step, 'compensation', n).start ??= at;
+        break;
+      case 'StepRetryScheduled':
+      case 'CompensationRetryScheduled': {
+        const a = get(e.step, e.type === 'StepRetryScheduled' ? 'action' : 'compensation', n);
+        a.waitFrom = at;
+        a.start = at + delay;
+        break;
+      }
+      case 'StepStarted':
+      case 'CompensationStarted': {
+        const phase = e.type === 'CompensationStarted' || data.phase === 'compensation' || data.phase === 'undo';
+        get(e.step, phase ? 'compensation' : 'action', n).start = at;
         break;
       }
       case 'StepSucceeded':
       case 'StepFailed':
-      case 'SignalTimedOut': {
+      case 'SignalTimedOut':
+      case 'SignalReceived': {
         const a = get(e.step, 'action', n);
         a.end = at;
-        a.outcome = e.type === 'StepSucceeded' ? 'succeeded' : e.type === 'StepFailed' ? 'failed' : 'timed out';
+        a.outcome = e.type === 'StepFailed' ? 'failed' : e.type === 'SignalTimedOut' ? 'timed out' : 'succeeded';
         a.error = errorText(data.error);
-        lastEnd.set(`${e.step}|action`, at);
         break;
       }
       case 'CompensationSucceeded':
@@ -63,11 +74,10 @@ export function buildAttempts(saga: SagaInstance, events: SagaEvent[]): Attempt[
         a.end = at;
         a.outcome = e.type === 'CompensationSucceeded' ? 'succeeded' : 'failed';
         a.error = errorText(data.error);
-        lastEnd.set(`${e.step}|compensation`, at);
         break;
       }
       case 'CompensationResolved': {
-        const a = get(e.step, 'compensation', (e.attempt ?? 0) + 1000);
+        const a = get(e.step, 'compensation', -e.seq);
         a.start = at;
         a.end = at;
         a.outcome = 'resolved';

@@ -39,7 +39,12 @@ export function Overview() {
       <ErrorBanner message={stats.error ?? attention.error} />
       <section className="counts">
         {SAGA_STATUSES.map((status) => (
-          <a key={status} className={`count-card ${status === 'FAILED' && (counts?.FAILED ?? 0) > 0 ? 'alarm' : ''}`} {...linkProps(`/sagas?status=${status}`)} data-count={status}>
+          <a
+            key={status}
+            className={`count-card ${status === 'FAILED' && (counts?.FAILED ?? 0) > 0 ? 'alarm' : ''}`}
+            {...linkProps(`/sagas?status=${status}`)}
+            data-count={status}
+          >
             <StatusBadge status={status} />
             <strong>{counts ? counts[status].toLocaleString() : '…'}</strong>
           </a>
@@ -81,9 +86,7 @@ export function Overview() {
             </tbody>
           </table>
         )}
-        {attention.data?.nextCursor && (
-          <a {...linkProps('/sagas?status=FAILED')}>All FAILED sagas →</a>
-        )}
+        {attention.data?.nextCursor && <a {...linkProps('/sagas?status=FAILED')}>All FAILED sagas →</a>}
       </section>
 
       <section className="card">
@@ -116,7 +119,9 @@ export function Overview() {
           <p className="muted-text">This orchestrator reports no participant data (no GET /v1/participants).</p>
         ) : troubled.length === 0 ? (
           <p className="muted-text">
-            {participants.loading ? 'Loading…' : `All circuits closed (${participants.data?.items.length ?? 0} participants).`}
+            {participants.loading
+              ? 'Loading…'
+              : `All circuits closed (${participants.data?.items.length ?? 0} participants).`}
           </p>
         ) : (
           <table>

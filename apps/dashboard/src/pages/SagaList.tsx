@@ -77,7 +77,10 @@ export function SagaList({ query }: { query: URLSearchParams }) {
       <div className="toolbar filters">
         <label>
           Type
-          <select value={type} onChange={(e) => setFilter((q) => (e.target.value ? q.set('type', e.target.value) : q.delete('type')))}>
+          <select
+            value={type}
+            onChange={(e) => setFilter((q) => (e.target.value ? q.set('type', e.target.value) : q.delete('type')))}
+          >
             <option value="">all</option>
             {(types.data ?? []).map((t) => (
               <option key={`${t.name}@${t.version}`} value={t.name}>
@@ -96,11 +99,23 @@ export function SagaList({ query }: { query: URLSearchParams }) {
         </fieldset>
         <label>
           Created after
-          <input type="datetime-local" value={after} onChange={(e) => setFilter((q) => (e.target.value ? q.set('createdAfter', e.target.value) : q.delete('createdAfter')))} />
+          <input
+            type="datetime-local"
+            value={after}
+            onChange={(e) =>
+              setFilter((q) => (e.target.value ? q.set('createdAfter', e.target.value) : q.delete('createdAfter')))
+            }
+          />
         </label>
         <label>
           Created before
-          <input type="datetime-local" value={before} onChange={(e) => setFilter((q) => (e.target.value ? q.set('createdBefore', e.target.value) : q.delete('createdBefore')))} />
+          <input
+            type="datetime-local"
+            value={before}
+            onChange={(e) =>
+              setFilter((q) => (e.target.value ? q.set('createdBefore', e.target.value) : q.delete('createdBefore')))
+            }
+          />
         </label>
         <span className="live" title="This page refreshes every 3 seconds">
           ● live

@@ -24,10 +24,7 @@ export function SagaPage({ id }: { id: string }) {
     [type],
   );
   const events = useHistory(id, saga.data?.updatedAt ?? null);
-  const attempts = useMemo(
-    () => (saga.data ? buildAttempts(saga.data, events.items) : []),
-    [saga.data, events.items],
-  );
+  const attempts = useMemo(() => buildAttempts(events.items), [events.items]);
 
   if (!saga.data) {
     return (
@@ -89,7 +86,12 @@ export function SagaPage({ id }: { id: string }) {
         <StatusBadge status={s.status} />
         <div className="actions" data-testid="actions">
           {[...actions, ...resolveActions].map((a) => (
-            <button key={a.title} type="button" className={a.danger ? 'danger' : 'primary'} onClick={() => setAction(a)}>
+            <button
+              key={a.title}
+              type="button"
+              className={a.danger ? 'danger' : 'primary'}
+              onClick={() => setAction(a)}
+            >
               {a.title}
             </button>
           ))}
@@ -187,7 +189,9 @@ export function SagaPage({ id }: { id: string }) {
                 </td>
                 <td className="payload-cell">
                   {step.error !== null && step.error !== undefined && <Json value={step.error} label="error" />}
-                  {step.compensation?.error != null && <Json value={step.compensation.error} label="compensation error" />}
+                  {step.compensation?.error != null && (
+                    <Json value={step.compensation.error} label="compensation error" />
+                  )}
                   {step.output !== null && step.name === selected && <Json value={step.output} label="output" />}
                   {step.output !== null && step.name !== selected && <span className="muted-text">output (click)</span>}
                 </td>
@@ -238,7 +242,10 @@ export function SagaPage({ id }: { id: string }) {
  * The history for the timeline: the first pages, then only what is new (afterSeq = the last seq seen) whenever the
  * saga changes. A finished saga's history is read once.
  */
-function useHistory(id: string, updatedAt: string | null): { items: SagaEvent[]; partial: boolean; error: string | null } {
+function useHistory(
+  id: string,
+  updatedAt: string | null,
+): { items: SagaEvent[]; partial: boolean; error: string | null } {
   const { api } = useSession();
   const [state, setState] = useState<{ id: string; items: SagaEvent[]; partial: boolean; error: string | null }>({
     id,
@@ -280,6 +287,6 @@ function useHistory(id: string, updatedAt: string | null): { items: SagaEvent[];
         // The saga changed while this page was read: read what is new.
         if (wanted.current !== target) setTick((t) => t + 1);
       });
-  }, [id, updatedAt, tick]); // eslint-disable-line
+  }, [id, updatedAt, tick]);
   return current;
 }

@@ -83,8 +83,11 @@ function policy(p: RetryPolicy): string {
   for (const [key, value] of Object.entries(p)) {
     if (Array.isArray(value)) {
       if (value.length) parts.push(`${key}: ${value.join(', ')}`);
-    } else if (typeof value === 'number' && /Ms$/.test(key)) parts.push(`${key.replace(/Ms$/, '')} ${formatDuration(value)}`);
-    else if (value !== null && value !== undefined) parts.push(`${key} ${String(value)}`);
+    } else if (typeof value === 'number' && /Ms$/.test(key))
+      parts.push(`${key.replace(/Ms$/, '')} ${formatDuration(value)}`);
+    else if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') {
+      parts.push(`${key} ${String(value)}`);
+    }
   }
   return parts.join(' · ') || '—';
 }
