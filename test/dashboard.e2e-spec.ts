@@ -23,7 +23,7 @@ const echo = defineSaga('text-echo', { version: 1, defaults: { retry: { maximumA
 /**
  * The dashboard in a real browser (Debian's Chromium through playwright-core), against the real engine: the page
  * is the build of the current sources, served by the orchestrator, and every figure on it comes from the REST API.
- * DASHBOARD_SCREENSHOTS=docs writes the README's screenshots.
+ * DASHBOARD_SCREENSHOTS=docs writes the README's saga page screenshot (npm run bench:dashboard the overview's).
  */
 describe('dashboard in a browser (e2e)', () => {
   let engine: TestEngine;
@@ -114,7 +114,6 @@ describe('dashboard in a browser (e2e)', () => {
     const page = await logIn('admin');
     await page.locator('[data-count=COMPLETED] strong', { hasText: /^[1-9]/ }).waitFor({ timeout: 10_000 });
     await page.locator('[data-testid=throughput-chart] rect.bar').first().waitFor({ timeout: 10_000 });
-    await screenshot(page, 'dashboard-overview.png');
 
     await page.click('nav >> text=Sagas');
     await page.locator(`tr[data-saga="${completed}"][data-status=COMPLETED]`).waitFor({ timeout: 10_000 });

@@ -47,7 +47,7 @@ export function buildDashboard(): string {
     {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, VITE_CONFIG_NATIVE_IGNORE_WARNING: 'true' },
+      env: { ...process.env, NODE_ENV: 'production', VITE_CONFIG_NATIVE_IGNORE_WARNING: 'true' },
     },
   );
   if (!existsSync(join(outDir, 'index.html'))) throw new Error(`the dashboard build made no index.html in ${outDir}`);

@@ -9,16 +9,23 @@ import { SagaTypes } from './pages/SagaTypes';
 import { linkProps, useRoute } from './router';
 
 const STORAGE_KEY = 'saga-dashboard-key';
+const ROLE_KEY = 'saga-dashboard-role';
+
+function storedRole(value: string | null): Role | null {
+  return value === 'viewer' || value === 'operator' || value === 'admin' ? value : null;
+}
 
 /** The key lives in sessionStorage: gone when the tab closes, never in a cookie, never sent but as a bearer token. */
 export function App() {
   const [key, setKey] = useState<string | null>(() => sessionStorage.getItem(STORAGE_KEY));
-  const [role, setRole] = useState<Role | null>(null);
+  // The role is remembered beside the key so that a reload renders at once; /v1/me checks it again meanwhile.
+  const [role, setRole] = useState<Role | null>(() => storedRole(sessionStorage.getItem(ROLE_KEY)));
   const [notice, setNotice] = useState<string | null>(null);
   const route = useRoute();
 
   const logout = useCallback((message: string | null = null) => {
     sessionStorage.removeItem(STORAGE_KEY);
+    sessionStorage.removeItem(ROLE_KEY);
     setKey(null);
     setRole(null);
     setNotice(message);
@@ -29,14 +36,17 @@ export function App() {
   );
 
   useEffect(() => {
-    if (!api || role) return;
+    if (!api) return;
     api
       .me()
-      .then((me) => setRole(me.role))
+      .then((me) => {
+        sessionStorage.setItem(ROLE_KEY, me.role);
+        setRole(me.role);
+      })
       .catch((e: unknown) => {
         if (!(e instanceof ApiFailure && e.status === 401)) setNotice(describeFailure(e));
       });
-  }, [api, role]);
+  }, [api]);
 
   if (!api || !role) {
     if (api && !notice) return <p className="muted-text page">Checking your key…</p>;
@@ -45,6 +55,7 @@ export function App() {
         notice={notice}
         onLogin={(k, r) => {
           sessionStorage.setItem(STORAGE_KEY, k);
+          sessionStorage.setItem(ROLE_KEY, r);
           setNotice(null);
           setKey(k);
           setRole(r);

@@ -37,6 +37,9 @@ export function usePolling<T>(load: (signal: AbortSignal) => Promise<T>, deps: u
   const [tick, setTick] = useState(0);
   const loadRef = useRef(load);
   loadRef.current = load;
+  // Read when the next poll is due, so that a change of interval (a saga that ended) does not reload at once.
+  const intervalRef = useRef(intervalMs);
+  intervalRef.current = intervalMs;
 
   useEffect(() => {
     setData(null);
@@ -60,13 +63,14 @@ export function usePolling<T>(load: (signal: AbortSignal) => Promise<T>, deps: u
       } finally {
         if (!stopped) {
           setLoading(false);
-          if (intervalMs > 0) timer = setTimeout(() => void tickIfVisible(), intervalMs);
+          if (intervalRef.current > 0) timer = setTimeout(() => void tickIfVisible(), intervalRef.current);
         }
       }
     };
     const tickIfVisible = async () => {
+      if (intervalRef.current <= 0) return;
       if (document.visibilityState === 'hidden') {
-        timer = setTimeout(() => void tickIfVisible(), intervalMs);
+        timer = setTimeout(() => void tickIfVisible(), intervalRef.current);
         return;
       }
       await run();
@@ -77,7 +81,7 @@ export function usePolling<T>(load: (signal: AbortSignal) => Promise<T>, deps: u
       controller?.abort();
       if (timer) clearTimeout(timer);
     };
-  }, [...deps, tick, intervalMs]);
+  }, [...deps, tick, intervalMs > 0]);
 
   return { data, error, loading, reload: () => setTick((t) => t + 1) };
 }

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { type SagaDefinitionView, type SagaEvent, type SagaInstance, describeFailure } from '../api';
+import { type SagaDefinitionView, type SagaEvent, type SagaInstance, TERMINAL, describeFailure } from '../api';
 import { ActionDialog, type ActionSpec } from '../components/ActionDialog';
 import { EventHistory } from '../components/EventHistory';
 import { SagaGraph } from '../components/SagaGraph';
@@ -16,14 +16,24 @@ export function SagaPage({ id }: { id: string }) {
   const [action, setAction] = useState<ActionSpec | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
-  const saga = usePolling((signal) => api.get<SagaInstance>(`/v1/sagas/${encodeURIComponent(id)}`, signal), [id], 2000);
+  // Every 2 s while the saga can still change; an ended saga (COMPLETED, COMPENSATED, CANCELLED) never does.
+  const [ended, setEnded] = useState(false);
+  const saga = usePolling(
+    async (signal) => {
+      const value = await api.get<SagaInstance>(`/v1/sagas/${encodeURIComponent(id)}`, signal);
+      setEnded(TERMINAL.has(value.status));
+      return value;
+    },
+    [id],
+    ended ? 0 : 2000,
+  );
   const type = saga.data?.type;
   const definition = usePolling(
     (signal) =>
       type ? api.get<SagaDefinitionView>(`/v1/saga-types/${encodeURIComponent(type)}`, signal) : Promise.resolve(null),
     [type],
   );
-  const events = useHistory(id, saga.data?.updatedAt ?? null);
+  const events = useHistory(id, saga.data?.updatedAt ?? 'first');
   const attempts = useMemo(() => buildAttempts(events.items), [events.items]);
 
   if (!saga.data) {
