@@ -13,7 +13,7 @@ export function Overview() {
   const stats = usePolling((signal) => api.get<Stats>(`/v1/stats?window=${span}`, signal), [span], 5000);
   const attention = usePolling(
     (signal) =>
-      api.get<{ items: SagaSummary[]; nextCursor: string | null }>('/v1/sagas?status=FAILED&limit=20', signal),
+      api.get<{ items: SagaSummary[]; nextCursor: string | null }>('/v1/sagas?status=FAILED&limit=8', signal),
     [],
     5000,
   );
