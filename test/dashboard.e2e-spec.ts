@@ -153,6 +153,13 @@ describe('dashboard in a browser (e2e)', () => {
     // The history, paginated by the API.
     await page.locator('[data-testid=event-history] td', { hasText: 'SagaStarted' }).waitFor();
     await screenshot(page, 'dashboard-saga.png', true);
+
+    // Saga types: each definition's graph, with its retry policies and timeouts.
+    await page.click('nav >> text=Saga types');
+    const type = page.locator('[data-type=drone-delivery]');
+    await type.locator('[data-testid=saga-graph] [data-step=charge-account]').waitFor({ timeout: 10_000 });
+    await type.locator('[data-comp-step=create-delivery]').waitFor();
+    expect(await type.locator('table.policies').textContent()).toContain('maximumAttempts');
   });
 
   it('an operator cancels a running saga, after confirming with a reason, and sees it end CANCELLED', async () => {

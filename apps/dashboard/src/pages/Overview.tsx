@@ -12,8 +12,7 @@ export function Overview() {
   const [span, setSpan] = useState('1h');
   const stats = usePolling((signal) => api.get<Stats>(`/v1/stats?window=${span}`, signal), [span], 5000);
   const attention = usePolling(
-    (signal) =>
-      api.get<{ items: SagaSummary[]; nextCursor: string | null }>('/v1/sagas?status=FAILED&limit=8', signal),
+    (signal) => api.get<{ items: SagaSummary[]; nextCursor: string | null }>('/v1/sagas?status=FAILED&limit=8', signal),
     [],
     5000,
   );
