@@ -3,7 +3,8 @@ import { type SagaDefinitionView, type SagaEvent, type SagaInstance, TERMINAL, d
 import { ActionDialog, type ActionSpec } from '../components/ActionDialog';
 import { EventHistory } from '../components/EventHistory';
 import { SagaGraph } from '../components/SagaGraph';
-import { Timeline, buildAttempts } from '../components/Timeline';
+import { Timeline } from '../components/Timeline';
+import { buildAttempts } from '../components/attempts';
 import { ErrorBanner, Json, StatusBadge, formatDuration, formatTime } from '../components/common';
 import { canOperate, usePolling, useSession } from '../hooks';
 
