@@ -188,6 +188,30 @@ describe('dashboard in a browser (e2e)', () => {
     expect(events.find((e) => e.type === 'CancelRequested')?.data?.reason).toBe('customer called, ticket 4711');
   });
 
+  it('a FAILED saga is listed first on the overview; an admin marks its compensation resolved and it ends', async () => {
+    const id = await start(
+      'drone-delivery',
+      droneInput({ faults: { 'charge-account': { fatal: true }, 'create-delivery': { compensationFatal: true } } }),
+    );
+    await engine.waitForStatus(id, ['FAILED']);
+    const page = await logIn('admin');
+    await page.locator(`[data-testid=attention] a[href="/dashboard/sagas/${id}"]`).click({ timeout: 10_000 });
+    await page.locator('.saga-head .badge', { hasText: 'FAILED' }).waitFor({ timeout: 10_000 });
+    // Both actions a FAILED saga allows; an admin also sees the resolve button for the failed compensation.
+    await page.getByRole('button', { name: 'Retry saga' }).waitFor();
+    await page.getByRole('button', { name: 'Mark "undo create-delivery" resolved' }).click();
+    const dialog = page.getByRole('dialog');
+    expect(await dialog.textContent()).toContain('The engine cannot check this');
+    await dialog.locator('textarea[name=reason]').fill('delivery cancelled by phone');
+    await dialog.getByRole('button', { name: 'Mark resolved' }).click();
+    await page.locator('.saga-head .badge', { hasText: 'COMPENSATED' }).waitFor({ timeout: 20_000 });
+    await page
+      .locator('[data-attempt^="create-delivery:compensation:"]', { hasText: 'resolved by hand: delivery cancelled' })
+      .waitFor({ timeout: 10_000 });
+    const saga = (await engine.as('viewer').get(`/v1/sagas/${id}`)).body;
+    expect(saga.steps.find((s: any) => s.name === 'create-delivery').compensation.status).toBe('RESOLVED');
+  });
+
   it('a viewer sees the saga but no action button; /v1/me says viewer', async () => {
     const id = await start('drone-delivery', droneInput({ faults: { 'create-delivery': { delayMs: 1500 } } }));
     const viewer = await logIn('viewer', `/dashboard/sagas/${id}`);
