@@ -5,7 +5,7 @@ import prettier from 'eslint-config-prettier/flat';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'apps/dashboard/**', '**/*.cjs', '**/*.mjs'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'apps/dashboard/vite.config.mts', '**/*.cjs', '**/*.mjs'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   prettier,
@@ -65,6 +65,29 @@ export default tseslint.config(
               message: 'libs/engine imports nothing but itself.',
             },
           ],
+        },
+      ],
+    },
+  },
+  {
+    // The dashboard runs in a browser and shows text that sagas carry (inputs, errors, names): text only, never
+    // markup. React escapes what it renders; these rules forbid the ways around that.
+    files: ['apps/dashboard/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "JSXAttribute[name.name='dangerouslySetInnerHTML']",
+          message: 'Render saga data as text: no dangerouslySetInnerHTML in the dashboard.',
+        },
+        {
+          selector: 'AssignmentExpression[left.property.name=/^(innerHTML|outerHTML)$/]',
+          message: 'Render saga data as text: no innerHTML/outerHTML in the dashboard.',
+        },
+        {
+          selector: "CallExpression[callee.property.name='insertAdjacentHTML']",
+          message: 'Render saga data as text: no insertAdjacentHTML in the dashboard.',
         },
       ],
     },

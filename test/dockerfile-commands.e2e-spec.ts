@@ -145,6 +145,15 @@ smoke("the Dockerfile's commands, outside Docker", () => {
     timings.push(`start to /health 200: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(health.body.info.queue).toEqual({ status: 'up', backend: TEST_QUEUE_KIND });
     run(composeCommand('agent'), 'agent');
+    // The image serves the dashboard the build made: the page, and its script with a long cache.
+    const page = await request(server).get('/dashboard/sagas');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('<div id="root">');
+    const script = /src="(\/dashboard\/assets\/[^"]+\.js)"/.exec(page.text)?.[1];
+    expect(script).toBeDefined();
+    const asset = await request(server).get(script!);
+    expect(asset.status).toBe(200);
+    expect(asset.headers['cache-control']).toContain('immutable');
 
     const auth = { Authorization: `Bearer ${key}` };
     const created = await request(server)

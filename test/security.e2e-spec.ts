@@ -74,6 +74,8 @@ describe('security (e2e)', () => {
         expect.arrayContaining([
           { method: 'POST', path: '/v1/sagas' },
           { method: 'GET', path: '/v1/sagas/:id' },
+          { method: 'GET', path: '/v1/me' },
+          { method: 'GET', path: '/v1/stats' },
           { method: 'GET', path: '/health' },
         ]),
       );

@@ -102,6 +102,8 @@ export interface TestEngine {
 export async function startTestEngine(options: {
   sagas?: readonly SagaDefinition[];
   demo?: boolean;
+  /** More saga types beside the demo's (with `demo: true`). */
+  extraSagas?: readonly SagaDefinition[];
   agent?: boolean;
   env?: Record<string, string>;
   /** Where the step jobs go: Redis, or BullMQ's PostgreSQL backend in the test database. Default: this run's. */
@@ -125,7 +127,9 @@ export async function startTestEngine(options: {
     ...options.env,
   });
   const demo = options.demo ? new DemoLedger(db.url, 5) : null;
-  const sagas = options.sagas ?? (demo ? allSagas({ droneDelivery: inProcessParticipants(demo) }) : null);
+  const sagas =
+    options.sagas ??
+    (demo ? [...allSagas({ droneDelivery: inProcessParticipants(demo) }), ...(options.extraSagas ?? [])] : null);
   if (!sagas) throw new Error('startTestEngine needs `sagas` or `demo: true`');
   const app = await NestFactory.create(
     OrchestratorModule.forRoot({

@@ -7,6 +7,7 @@ import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { EngineConfig } from '@app/runtime';
 import { ApiError } from './http/api-error';
+import { defaultDashboardDir, serveDashboard } from './dashboard/serve-dashboard';
 
 /**
  * HTTP settings shared by the real bootstrap and the end-to-end tests, so tests exercise what ships:
@@ -37,6 +38,8 @@ export function configureApp(app: INestApplication, config: EngineConfig): void 
       referrerPolicy: { policy: 'no-referrer' },
     }),
   );
+  // The dashboard's static files; its scripts and styles are files from this origin, so the CSP above holds.
+  serveDashboard(express, config.DASHBOARD_DIR ?? defaultDashboardDir());
   const origins = (config.CORS_ORIGINS ?? '')
     .split(',')
     .map((o) => o.trim())

@@ -6,6 +6,7 @@ import type { SagaDefinition } from '@app/engine';
 import { type EngineConfig, engineModules, parseApiKeys } from '@app/runtime';
 import { ALERT_SENDER_OPTIONS, AlertSender, DEFAULT_ALERT_SENDER_OPTIONS } from './alerts/alert-sender';
 import { AuditController } from './audit/audit.controller';
+import { DashboardApiController } from './dashboard/dashboard-api.controller';
 import { ApiExceptionFilter } from './http/api-exception.filter';
 import { API_KEYS, ApiKeyGuard, ApiKeys, RATE_LIMIT_PER_MINUTE, RateLimiter } from './http/auth';
 import { HealthController } from './http/health.controller';
@@ -44,6 +45,7 @@ export class OrchestratorModule {
         SagaActionsController,
         SagaTypesController,
         AuditController,
+        DashboardApiController,
         HealthController,
         MetricsController,
       ],

@@ -133,6 +133,14 @@ export class EngineConfig {
   })
   CORS_ORIGINS: string | undefined = undefined;
 
+  /**
+   * Where the dashboard's built files are (index.html and assets/). Unset: `dist/dashboard` beside the compiled
+   * orchestrator (what `npm run build` makes). Initialized so that `loadConfig` reads it.
+   */
+  @IsOptional()
+  @IsString({ message: 'DASHBOARD_DIR must be a directory path' })
+  DASHBOARD_DIR: string | undefined = undefined;
+
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'], {
     message: 'LOG_LEVEL must be error, warn, log, debug or verbose',
   })

@@ -1,0 +1,192 @@
+/** The REST API as the dashboard uses it: every call carries the key as a bearer token; nothing else is used. */
+
+export type Role = 'viewer' | 'operator' | 'admin';
+export type SagaStatus = 'RUNNING' | 'COMPENSATING' | 'COMPLETED' | 'COMPENSATED' | 'CANCELLED' | 'FAILED';
+export const SAGA_STATUSES: SagaStatus[] = [
+  'RUNNING',
+  'COMPENSATING',
+  'FAILED',
+  'COMPLETED',
+  'COMPENSATED',
+  'CANCELLED',
+];
+export const TERMINAL: ReadonlySet<string> = new Set(['COMPLETED', 'COMPENSATED', 'CANCELLED']);
+
+export interface SagaError {
+  step?: string;
+  message?: string;
+  code?: string;
+  transient?: boolean;
+}
+
+export interface SagaSummary {
+  id: string;
+  type: string;
+  version: number;
+  status: SagaStatus;
+  error: SagaError | null;
+  createdAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+}
+
+export interface StepView {
+  name: string;
+  status: string;
+  attempts: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+  output: unknown;
+  error: unknown;
+  compensation: {
+    status: string;
+    attempts: number;
+    startedAt: string | null;
+    finishedAt: string | null;
+    error: unknown;
+  } | null;
+}
+
+export interface SagaInstance extends SagaSummary {
+  input: unknown;
+  output: unknown;
+  steps: StepView[];
+}
+
+export interface SagaEvent {
+  seq: number;
+  type: string;
+  step: string | null;
+  attempt: number | null;
+  at: string;
+  data: Record<string, unknown> | null;
+}
+
+export interface RetryPolicy {
+  maxAttempts?: number;
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+  multiplier?: number;
+  jitter?: number | string | boolean;
+  nonRetryableCodes?: string[];
+  [key: string]: unknown;
+}
+
+export interface StepDefinitionView {
+  name: string;
+  key: string;
+  stage: number;
+  group: string | null;
+  description: string | null;
+  compensation: boolean;
+  conditional: boolean;
+  when: string | null;
+  pivot: boolean;
+  signal: string | null;
+  timeoutMs: number | null;
+  compensationTimeoutMs: number | null;
+  retry: RetryPolicy;
+  compensationRetry: RetryPolicy;
+}
+
+export interface SagaDefinitionView {
+  name: string;
+  version: number;
+  description: string | null;
+  input: string | null;
+  stages: { index: number; group: string | null; steps: string[] }[];
+  steps: StepDefinitionView[];
+}
+
+export interface Stats {
+  windowMs: number;
+  bucketMs: number;
+  counts: Record<SagaStatus, number>;
+  series: { at: string; started: number; completed: number; compensated: number; failed: number; cancelled: number }[];
+}
+
+export interface Participant {
+  name: string;
+  state: 'closed' | 'open' | 'half-open';
+  since: string | null;
+  agents: number;
+}
+
+/** An answer other than 2xx, with the API's message and code. */
+export class ApiFailure extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class Api {
+  constructor(
+    private readonly key: string,
+    /** Called on a 401, so the app can go back to the login screen with a message. */
+    private readonly onUnauthorized: (message: string) => void = () => undefined,
+  ) {}
+
+  async get<T>(path: string, signal?: AbortSignal): Promise<T> {
+    return this.call<T>('GET', path, undefined, signal);
+  }
+
+  async post<T>(path: string, body: unknown): Promise<T> {
+    return this.call<T>('POST', path, body);
+  }
+
+  me(): Promise<{ role: Role }> {
+    return this.get('/v1/me');
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.key}`, Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+      cache: 'no-store',
+    });
+    const text = await res.text();
+    const parsed = parseJson(text);
+    if (!res.ok) {
+      const problem = (parsed ?? {}) as { message?: unknown; code?: unknown };
+      const message = Array.isArray(problem.message)
+        ? problem.message.join('; ')
+        : typeof problem.message === 'string'
+          ? problem.message
+          : `${res.status} ${res.statusText}`;
+      const failure = new ApiFailure(res.status, typeof problem.code === 'string' ? problem.code : undefined, message);
+      if (res.status === 401) this.onUnauthorized(message);
+      throw failure;
+    }
+    return parsed as T;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What a failed call means to an operator, in one line. */
+export function describeFailure(error: unknown): string {
+  if (error instanceof ApiFailure) {
+    if (error.status === 401) return `The API key was refused (401): ${error.message}. Log in again with a valid key.`;
+    if (error.status === 403) return `Your key's role does not allow this (403): ${error.message}`;
+    if (error.status === 429) return `Too many requests for this key (429): ${error.message}`;
+    return `${error.status}${error.code ? ` ${error.code}` : ''}: ${error.message}`;
+  }
+  if (error instanceof Error) return `Could not reach the API: ${error.message}`;
+  return 'Could not reach the API';
+}
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

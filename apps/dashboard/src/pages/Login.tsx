@@ -1,0 +1,60 @@
+import { useState } from 'react';
+import { Api, ApiFailure, type Role, describeFailure } from '../api';
+
+export function Login({ onLogin, notice }: { onLogin: (key: string, role: Role) => void; notice: string | null }) {
+  const [key, setKey] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: React.FormEvent) => {
+    e.preventDefault();
+    const trimmed = key.trim();
+    if (!trimmed) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const { role } = await new Api(trimmed).me();
+      onLogin(trimmed, role);
+    } catch (failure) {
+      setError(
+        failure instanceof ApiFailure && failure.status === 401
+          ? `This API key was refused (401 ${failure.message}). Check the key: it is one of SAGA_API_KEYS.`
+          : describeFailure(failure),
+      );
+      setBusy(false);
+    }
+  };
+  return (
+    <main className="login">
+      <form className="card" onSubmit={(e) => void submit(e)}>
+        <h1>Saga engine</h1>
+        <p className="muted-text">
+          Paste an API key. It is kept in this tab only (session storage) and sent as a bearer token to the REST API.
+        </p>
+        {notice && (
+          <div className="banner warn" role="status">
+            {notice}
+          </div>
+        )}
+        <label>
+          API key
+          <input
+            type="password"
+            name="apiKey"
+            autoComplete="off"
+            value={key}
+            onChange={(e) => setKey(e.target.value)}
+            autoFocus
+          />
+        </label>
+        {error && (
+          <div className="banner error" role="alert" data-testid="login-error">
+            {error}
+          </div>
+        )}
+        <button type="submit" className="primary" disabled={busy || !key.trim()}>
+          {busy ? 'Checking…' : 'Log in'}
+        </button>
+      </form>
+    </main>
+  );
+}

@@ -1,0 +1,171 @@
+import { useState } from 'react';
+import { SAGA_STATUSES, type SagaDefinitionView, type SagaSummary, UUID } from '../api';
+import { ErrorBanner, StatusBadge, formatDuration, formatTime } from '../components/common';
+import { usePolling, useSession } from '../hooks';
+import { linkProps, navigate } from '../router';
+
+const PAGE_SIZE = 50;
+
+/** Filters live in the URL (shareable, back button works); the page refreshes every 3 s. */
+export function SagaList({ query }: { query: URLSearchParams }) {
+  const { api } = useSession();
+  const type = query.get('type') ?? '';
+  const statuses = query.getAll('status');
+  const after = query.get('createdAfter') ?? '';
+  const before = query.get('createdBefore') ?? '';
+  const [cursors, setCursors] = useState<string[]>([]);
+  const [search, setSearch] = useState('');
+  const [searchError, setSearchError] = useState<string | null>(null);
+  const cursor = cursors[cursors.length - 1] ?? null;
+  const types = usePolling((signal) => api.get<SagaDefinitionView[]>('/v1/saga-types', signal), []);
+  const filterKey = query.toString();
+  const page = usePolling(
+    (signal) => {
+      const params = new URLSearchParams();
+      if (type) params.set('type', type);
+      for (const s of statuses) params.append('status', s);
+      if (after) params.set('createdAfter', new Date(after).toISOString());
+      if (before) params.set('createdBefore', new Date(before).toISOString());
+      params.set('limit', String(PAGE_SIZE));
+      if (cursor) params.set('cursor', cursor);
+      return api.get<{ items: SagaSummary[]; nextCursor: string | null }>(`/v1/sagas?${params.toString()}`, signal);
+    },
+    [filterKey, cursor],
+    3000,
+  );
+
+  const setFilter = (change: (q: URLSearchParams) => void) => {
+    const next = new URLSearchParams(query);
+    change(next);
+    setCursors([]);
+    navigate(`/sagas${next.toString() ? `?${next.toString()}` : ''}`, true);
+  };
+  const toggleStatus = (status: string) =>
+    setFilter((q) => {
+      const current = q.getAll('status');
+      q.delete('status');
+      for (const s of current.includes(status) ? current.filter((c) => c !== status) : [...current, status]) {
+        q.append('status', s);
+      }
+    });
+  const openById = async (e: React.FormEvent) => {
+    e.preventDefault();
+    const id = search.trim();
+    if (!UUID.test(id)) {
+      setSearchError('A saga id is a UUID, e.g. 01a20002-2f09-7700-8806-cda05e7b3245.');
+      return;
+    }
+    setSearchError(null);
+    navigate(`/sagas/${id.toLowerCase()}`);
+  };
+
+  return (
+    <div className="page" data-testid="saga-list">
+      <h1>Sagas</h1>
+      <form className="toolbar" onSubmit={(e) => void openById(e)}>
+        <input
+          type="search"
+          placeholder="Open a saga by id (UUID)"
+          value={search}
+          onChange={(e) => setSearch(e.target.value)}
+          aria-label="Saga id"
+          className="grow"
+        />
+        <button type="submit">Open</button>
+      </form>
+      <ErrorBanner message={searchError} />
+      <div className="toolbar filters">
+        <label>
+          Type
+          <select
+            value={type}
+            onChange={(e) => setFilter((q) => (e.target.value ? q.set('type', e.target.value) : q.delete('type')))}
+          >
+            <option value="">all</option>
+            {(types.data ?? []).map((t) => (
+              <option key={`${t.name}@${t.version}`} value={t.name}>
+                {t.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <fieldset className="status-filter">
+          <legend>Status</legend>
+          {SAGA_STATUSES.map((s) => (
+            <label key={s} className="check">
+              <input type="checkbox" checked={statuses.includes(s)} onChange={() => toggleStatus(s)} /> {s}
+            </label>
+          ))}
+        </fieldset>
+        <label>
+          Created after
+          <input
+            type="datetime-local"
+            value={after}
+            onChange={(e) =>
+              setFilter((q) => (e.target.value ? q.set('createdAfter', e.target.value) : q.delete('createdAfter')))
+            }
+          />
+        </label>
+        <label>
+          Created before
+          <input
+            type="datetime-local"
+            value={before}
+            onChange={(e) =>
+              setFilter((q) => (e.target.value ? q.set('createdBefore', e.target.value) : q.delete('createdBefore')))
+            }
+          />
+        </label>
+        <span className="live" title="This page refreshes every 3 seconds">
+          ● live
+        </span>
+      </div>
+      <ErrorBanner message={page.error} />
+      <table className="sagas">
+        <thead>
+          <tr>
+            <th>Saga</th>
+            <th>Type</th>
+            <th>Status</th>
+            <th>Error</th>
+            <th>Created</th>
+            <th>Duration</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(page.data?.items ?? []).map((s) => (
+            <tr key={s.id} data-saga={s.id} data-status={s.status}>
+              <td>
+                <a className="mono" {...linkProps(`/sagas/${s.id}`)}>
+                  {s.id}
+                </a>
+              </td>
+              <td>{s.type}</td>
+              <td>
+                <StatusBadge status={s.status} />
+              </td>
+              <td className="error-text">{s.error ? `${s.error.step ?? ''}: ${s.error.message ?? ''}` : ''}</td>
+              <td className="nowrap">{formatTime(s.createdAt)}</td>
+              <td>{formatDuration(Date.parse(s.completedAt ?? s.updatedAt) - Date.parse(s.createdAt))}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {page.data && page.data.items.length === 0 && <p className="muted-text">No saga matches these filters.</p>}
+      <div className="pager">
+        <button type="button" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))}>
+          ← Newer
+        </button>
+        <span className="muted-text">page {cursors.length + 1}</span>
+        <button
+          type="button"
+          disabled={!page.data?.nextCursor}
+          onClick={() => page.data?.nextCursor && setCursors([...cursors, page.data.nextCursor])}
+        >
+          Older →
+        </button>
+      </div>
+    </div>
+  );
+}

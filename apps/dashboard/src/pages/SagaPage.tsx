@@ -1,0 +1,303 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { type SagaDefinitionView, type SagaEvent, type SagaInstance, TERMINAL, describeFailure } from '../api';
+import { ActionDialog, type ActionSpec } from '../components/ActionDialog';
+import { EventHistory } from '../components/EventHistory';
+import { SagaGraph } from '../components/SagaGraph';
+import { Timeline } from '../components/Timeline';
+import { buildAttempts } from '../components/attempts';
+import { ErrorBanner, Json, StatusBadge, formatDuration, formatTime } from '../components/common';
+import { canOperate, usePolling, useSession } from '../hooks';
+
+/** The timeline reads the history up to this many events (5 pages); the History card pages through all of it. */
+const TIMELINE_EVENT_LIMIT = 5000;
+const EVENTS_PAGE = 1000;
+
+export function SagaPage({ id }: { id: string }) {
+  const { api, role } = useSession();
+  const [action, setAction] = useState<ActionSpec | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [selected, setSelected] = useState<string | null>(null);
+  // Every 2 s while the saga can still change; an ended saga (COMPLETED, COMPENSATED, CANCELLED) never does.
+  const [ended, setEnded] = useState(false);
+  const saga = usePolling(
+    async (signal) => {
+      const value = await api.get<SagaInstance>(`/v1/sagas/${encodeURIComponent(id)}`, signal);
+      setEnded(TERMINAL.has(value.status));
+      return value;
+    },
+    [id],
+    ended ? 0 : 2000,
+  );
+  const type = saga.data?.type;
+  const definition = usePolling(
+    (signal) =>
+      type ? api.get<SagaDefinitionView>(`/v1/saga-types/${encodeURIComponent(type)}`, signal) : Promise.resolve(null),
+    [type],
+  );
+  const events = useHistory(id, saga.data?.updatedAt ?? 'first');
+  const attempts = useMemo(() => buildAttempts(events.items), [events.items]);
+
+  if (!saga.data) {
+    return (
+      <div className="page">
+        <ErrorBanner message={saga.error} />
+        {!saga.error && <p className="muted-text">Loading…</p>}
+      </div>
+    );
+  }
+  const s = saga.data;
+  const operator = canOperate(role);
+  const failedCompensations = s.steps.filter((step) => step.compensation?.status === 'FAILED');
+  const actions: ActionSpec[] = [];
+  if (operator && s.status === 'RUNNING') {
+    actions.push({
+      title: 'Cancel saga',
+      confirmLabel: 'Cancel the saga',
+      danger: true,
+      consequence:
+        'The saga stops: no further step starts. A step in flight finishes first; then every step that completed is ' +
+        'compensated, in reverse order, and the saga ends CANCELLED. Refused once the saga is past its pivot step.',
+      run: (reason) => api.post(`/v1/sagas/${s.id}/cancel`, { reason }),
+    });
+  }
+  if (operator && s.status === 'FAILED') {
+    actions.push({
+      title: 'Retry saga',
+      confirmLabel: 'Retry now',
+      consequence:
+        'The saga resumes where it stopped: its failed compensations (or a failed step past the pivot) run again, ' +
+        'with fresh attempts. Effects already undone are not touched again.',
+      run: (reason) => api.post(`/v1/sagas/${s.id}/retry`, { reason }),
+    });
+  }
+  const resolveActions: ActionSpec[] =
+    role === 'admin' && s.status === 'FAILED'
+      ? failedCompensations.map((step) => ({
+          title: `Mark "undo ${step.name}" resolved`,
+          confirmLabel: 'Mark resolved',
+          danger: true,
+          consequence:
+            `You state that the effect of "${step.name}" was undone by hand. The engine cannot check this: the ` +
+            'compensation is recorded as RESOLVED and the saga goes on compensating the other steps (it may end ' +
+            'COMPENSATED or CANCELLED). If the effect is still in place, it stays in place.',
+          run: (reason) => api.post(`/v1/sagas/${s.id}/steps/${encodeURIComponent(step.name)}/resolve`, { reason }),
+        }))
+      : [];
+  const selectedStep = s.steps.find((step) => step.name === selected) ?? null;
+
+  return (
+    <div className="page" data-testid="saga-page">
+      <div className="saga-head">
+        <div>
+          <h1>
+            {s.type} <span className="muted-text">v{s.version}</span>
+          </h1>
+          <div className="mono muted-text">{s.id}</div>
+        </div>
+        <StatusBadge status={s.status} />
+        <div className="actions" data-testid="actions">
+          {[...actions, ...resolveActions].map((a) => (
+            <button
+              key={a.title}
+              type="button"
+              className={a.danger ? 'danger' : 'primary'}
+              onClick={() => setAction(a)}
+            >
+              {a.title}
+            </button>
+          ))}
+        </div>
+      </div>
+      <ErrorBanner message={saga.error} />
+      {notice && (
+        <div className="banner ok" role="status">
+          {notice}
+        </div>
+      )}
+      <dl className="facts">
+        <dt>Created</dt>
+        <dd>{formatTime(s.createdAt)}</dd>
+        <dt>Updated</dt>
+        <dd>{formatTime(s.updatedAt)}</dd>
+        <dt>Ended</dt>
+        <dd>{formatTime(s.completedAt)}</dd>
+        <dt>Duration</dt>
+        <dd>{formatDuration(Date.parse(s.completedAt ?? new Date().toISOString()) - Date.parse(s.createdAt))}</dd>
+        {s.error && (
+          <>
+            <dt>Error</dt>
+            <dd className="error-text" data-testid="saga-error">
+              {s.error.step ? `${s.error.step}: ` : ''}
+              {s.error.code ? `${s.error.code} ` : ''}
+              {s.error.message ?? ''}
+            </dd>
+          </>
+        )}
+      </dl>
+
+      <section className="card">
+        <div className="card-head">
+          <h2>Definition and live status</h2>
+          <span className="muted-text">Click a step for its output and errors.</span>
+        </div>
+        {definition.data ? (
+          <SagaGraph definition={definition.data} steps={s.steps} onSelect={setSelected} selected={selected} />
+        ) : (
+          <ErrorBanner message={definition.error} />
+        )}
+      </section>
+
+      <section className="card">
+        <div className="card-head">
+          <h2>Input</h2>
+        </div>
+        <div data-testid="saga-input">
+          <Json value={s.input} label="input" />
+        </div>
+        {s.output !== null && (
+          <>
+            <h3>Output</h3>
+            <Json value={s.output} label="output" />
+          </>
+        )}
+      </section>
+
+      <section className="card" data-testid="steps">
+        <div className="card-head">
+          <h2>Steps</h2>
+        </div>
+        <table className="steps">
+          <thead>
+            <tr>
+              <th>Step</th>
+              <th>Status</th>
+              <th>Attempts</th>
+              <th>Compensation</th>
+              <th>Output / error</th>
+            </tr>
+          </thead>
+          <tbody>
+            {s.steps.map((step) => (
+              <tr
+                key={step.name}
+                className={step.name === selected ? 'selected' : ''}
+                onClick={() => setSelected(step.name)}
+                data-step-row={step.name}
+              >
+                <td>{step.name}</td>
+                <td>
+                  <StatusBadge status={step.status} />
+                </td>
+                <td>{step.attempts}</td>
+                <td>
+                  {step.compensation ? (
+                    <>
+                      <StatusBadge status={step.compensation.status} /> ×{step.compensation.attempts}
+                    </>
+                  ) : (
+                    '—'
+                  )}
+                </td>
+                <td className="payload-cell">
+                  {step.error !== null && step.error !== undefined && <Json value={step.error} label="error" />}
+                  {step.compensation?.error != null && (
+                    <Json value={step.compensation.error} label="compensation error" />
+                  )}
+                  {step.output !== null && step.name === selected && <Json value={step.output} label="output" />}
+                  {step.output !== null && step.name !== selected && <span className="muted-text">output (click)</span>}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {selectedStep && (
+          <div className="step-detail" data-testid="step-detail">
+            <h3>{selectedStep.name}</h3>
+            <p>
+              {formatTime(selectedStep.startedAt)} → {formatTime(selectedStep.finishedAt)}
+            </p>
+            <h4>Output</h4>
+            <Json value={selectedStep.output} label="output" />
+            <h4>Error</h4>
+            <Json value={selectedStep.error} label="error" />
+          </div>
+        )}
+      </section>
+
+      <section className="card">
+        <div className="card-head">
+          <h2>Timeline of attempts</h2>
+        </div>
+        <ErrorBanner message={events.error} />
+        <Timeline saga={s} attempts={attempts} partial={events.partial} />
+      </section>
+
+      <EventHistory sagaId={s.id} eventCountHint={events.partial ? null : events.items.length} />
+
+      {action && (
+        <ActionDialog
+          spec={action}
+          onClose={() => setAction(null)}
+          onDone={() => {
+            setNotice(`${action.title}: accepted. The saga gets there asynchronously; this page follows it.`);
+            setAction(null);
+            saga.reload();
+          }}
+        />
+      )}
+    </div>
+  );
+}
+
+/**
+ * The history for the timeline: the first pages, then only what is new (afterSeq = the last seq seen) whenever the
+ * saga changes. A finished saga's history is read once.
+ */
+function useHistory(
+  id: string,
+  updatedAt: string | null,
+): { items: SagaEvent[]; partial: boolean; error: string | null } {
+  const { api } = useSession();
+  const [state, setState] = useState<{ id: string; items: SagaEvent[]; partial: boolean; error: string | null }>({
+    id,
+    items: [],
+    partial: false,
+    error: null,
+  });
+  const [tick, setTick] = useState(0);
+  const busy = useRef(false);
+  const wanted = useRef<string | null>(null);
+  const loaded = useRef<string | null>(null);
+  wanted.current = `${id}@${updatedAt}`;
+  const current = state.id === id ? state : { id, items: [], partial: false, error: null };
+  useEffect(() => {
+    const target = `${id}@${updatedAt}`;
+    if (updatedAt === null || busy.current || current.partial || loaded.current === target) return;
+    busy.current = true;
+    let items = current.items;
+    const load = async () => {
+      let after = items.length ? items[items.length - 1].seq : 0;
+      for (;;) {
+        const page = await api.get<{ items: SagaEvent[]; nextAfterSeq: number | null }>(
+          `/v1/sagas/${encodeURIComponent(id)}/events?afterSeq=${after}&limit=${EVENTS_PAGE}`,
+        );
+        items = items.concat(page.items);
+        if (page.nextAfterSeq === null) return { items, partial: false };
+        if (items.length >= TIMELINE_EVENT_LIMIT) return { items, partial: true };
+        after = page.nextAfterSeq;
+      }
+    };
+    load()
+      .then((r) => {
+        loaded.current = target;
+        setState({ id, ...r, error: null });
+      })
+      .catch((e: unknown) => setState({ ...current, error: describeFailure(e) }))
+      .finally(() => {
+        busy.current = false;
+        // The saga changed while this page was read: read what is new.
+        if (wanted.current !== target) setTick((t) => t + 1);
+      });
+  }, [id, updatedAt, tick]);
+  return current;
+}

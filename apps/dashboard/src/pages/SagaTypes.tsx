@@ -1,0 +1,93 @@
+import type { RetryPolicy, SagaDefinitionView } from '../api';
+import { SagaGraph } from '../components/SagaGraph';
+import { ErrorBanner, formatDuration } from '../components/common';
+import { usePolling, useSession } from '../hooks';
+import { linkProps } from '../router';
+
+export function SagaTypes({ type }: { type: string | null }) {
+  const { api } = useSession();
+  const types = usePolling((signal) => api.get<SagaDefinitionView[]>('/v1/saga-types', signal), []);
+  const shown = (types.data ?? []).filter((t) => type === null || t.name === type);
+  return (
+    <div className="page" data-testid="saga-types">
+      <h1>Saga types</h1>
+      <ErrorBanner message={types.error} />
+      {types.data && type === null && (
+        <p className="muted-text">
+          {types.data.length} registered: {types.data.map((t) => `${t.name} v${t.version}`).join(', ')}
+        </p>
+      )}
+      {shown.map((t) => (
+        <section className="card" key={`${t.name}@${t.version}`} data-type={t.name}>
+          <div className="card-head">
+            <h2>
+              <a {...linkProps(`/types/${encodeURIComponent(t.name)}`)}>{t.name}</a>{' '}
+              <span className="muted-text">v{t.version}</span>
+            </h2>
+            <a {...linkProps(`/sagas?type=${encodeURIComponent(t.name)}`)}>Its sagas →</a>
+          </div>
+          {t.description && <p>{t.description}</p>}
+          {t.input && <p className="muted-text">Input: {t.input}</p>}
+          <SagaGraph definition={t} />
+          <table className="policies">
+            <thead>
+              <tr>
+                <th>Step</th>
+                <th>Stage</th>
+                <th>Flags</th>
+                <th>Timeout</th>
+                <th>Retry</th>
+                <th>Compensation</th>
+              </tr>
+            </thead>
+            <tbody>
+              {t.steps.map((step) => (
+                <tr key={step.name}>
+                  <td>
+                    {step.name}
+                    {step.description && <div className="muted-text">{step.description}</div>}
+                  </td>
+                  <td>
+                    {step.stage + 1}
+                    {step.group ? ` (${step.group})` : ''}
+                  </td>
+                  <td>
+                    {[
+                      step.pivot ? 'pivot' : null,
+                      step.conditional ? `when ${step.when ?? ''}` : null,
+                      step.signal ? `waits for ${step.signal}` : null,
+                    ]
+                      .filter(Boolean)
+                      .join(', ') || '—'}
+                  </td>
+                  <td>{step.timeoutMs ? formatDuration(step.timeoutMs) : '—'}</td>
+                  <td>{policy(step.retry)}</td>
+                  <td>
+                    {step.compensation
+                      ? `${policy(step.compensationRetry)}${step.compensationTimeoutMs ? `; timeout ${formatDuration(step.compensationTimeoutMs)}` : ''}`
+                      : 'none'}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      ))}
+    </div>
+  );
+}
+
+/** A retry policy in one line, whatever fields it has (numbers in ms shown as durations). */
+function policy(p: RetryPolicy): string {
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(p)) {
+    if (Array.isArray(value)) {
+      if (value.length) parts.push(`${key}: ${value.join(', ')}`);
+    } else if (typeof value === 'number' && /Ms$/.test(key))
+      parts.push(`${key.replace(/Ms$/, '')} ${formatDuration(value)}`);
+    else if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') {
+      parts.push(`${key} ${String(value)}`);
+    }
+  }
+  return parts.join(' · ') || '—';
+}

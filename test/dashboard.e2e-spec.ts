@@ -1,0 +1,248 @@
+import { rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { defineSaga } from '@app/sdk';
+import { buildDashboard, launchChromium } from './support/browser';
+import { droneInput } from './support/drone-input';
+import { KEYS, startTestEngine, type TestEngine } from './support/test-engine';
+
+const XSS = '<img src=x onerror=alert(1)>';
+
+/** A saga whose input is free text, so a hostile string reaches the page as a saga's input, output and error. */
+const echo = defineSaga('text-echo', { version: 1, defaults: { retry: { maximumAttempts: 1 } } })
+  .step('echo', { run: (ctx) => ({ echoed: ctx.input }), compensate: () => undefined })
+  .step('refuse', {
+    run: () => {
+      throw Object.assign(new Error(`refused ${XSS}`), { code: 'REFUSED', retryable: false });
+    },
+  })
+  .build();
+
+/**
+ * The dashboard in a real browser (Debian's Chromium through playwright-core), against the real engine: the page
+ * is the build of the current sources, served by the orchestrator, and every figure on it comes from the REST API.
+ * DASHBOARD_SCREENSHOTS=docs writes the README's saga page screenshot (npm run bench:dashboard the overview's).
+ */
+describe('dashboard in a browser (e2e)', () => {
+  let engine: TestEngine;
+  let browser: Browser;
+  let base: string;
+  let dashboardDir: string;
+  const contexts: BrowserContext[] = [];
+  const dialogs: string[] = [];
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    dashboardDir = buildDashboard();
+    engine = await startTestEngine({ demo: true, extraSagas: [echo], env: { DASHBOARD_DIR: dashboardDir } });
+    base = `http://127.0.0.1:${((engine.app.getHttpServer() as Server).address() as AddressInfo).port}`;
+    browser = await launchChromium();
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await browser?.close();
+    await engine?.close();
+    if (dashboardDir) rmSync(dashboardDir, { recursive: true, force: true });
+  });
+
+  afterEach(() => {
+    // Any alert() is an injected script that ran; any uncaught error is a bug on the page.
+    expect(dialogs).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  async function open(path = '/dashboard/'): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(`${base}${path}`);
+    return page;
+  }
+
+  async function logIn(role: keyof typeof KEYS, path = '/dashboard/'): Promise<Page> {
+    const page = await open(path);
+    await page.fill('input[name=apiKey]', KEYS[role]);
+    await page.click('button[type=submit]');
+    await page.locator('[data-testid=role]', { hasText: role }).waitFor({ timeout: 10_000 });
+    return page;
+  }
+
+  async function start(type: string, input: unknown): Promise<string> {
+    const res = await engine.as('operator').post('/v1/sagas').send({ type, input });
+    expect(res.status).toBe(201);
+    return res.body.id as string;
+  }
+
+  it('serves the page and its assets under the CSP, deep links included', async () => {
+    const page = await engine.http().get('/dashboard/sagas/some/deep/link');
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toContain('text/html');
+    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(page.text).not.toMatch(/<script>(?!<\/script>)/); // no inline script
+    const script = /src="(\/dashboard\/assets\/[^"]+\.js)"/.exec(page.text)?.[1];
+    const asset = await engine.http().get(script!);
+    expect(asset.status).toBe(200);
+    expect(asset.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect((await engine.http().get('/dashboard/assets/nope.js')).status).toBe(404);
+    expect((await engine.http().get('/dashboard/assets/..%2f..%2fpackage.json')).status).toBe(404);
+  });
+
+  it('says clearly that a wrong key was refused (401)', async () => {
+    const page = await open();
+    await page.fill('input[name=apiKey]', 'not-a-key-0000000000');
+    await page.click('button[type=submit]');
+    const message = await page.locator('[data-testid=login-error]').textContent({ timeout: 10_000 });
+    expect(message).toContain('401');
+    expect(message).toContain('refused');
+    expect(await page.locator('[data-testid=role]').count()).toBe(0);
+  });
+
+  it('shows a completed and a compensated saga; one opens with its graph, lanes and timeline', async () => {
+    const completed = await start('drone-delivery', droneInput());
+    const compensated = await start('drone-delivery', droneInput({ faults: { 'charge-account': { fatal: true } } }));
+    await engine.waitForStatus(completed, ['COMPLETED']);
+    await engine.waitForStatus(compensated, ['COMPENSATED']);
+
+    const page = await logIn('admin');
+    await page.locator('[data-count=COMPLETED] strong', { hasText: /^[1-9]/ }).waitFor({ timeout: 10_000 });
+    await page.locator('[data-testid=throughput-chart] rect.bar').first().waitFor({ timeout: 10_000 });
+
+    await page.click('nav >> text=Sagas');
+    await page.locator(`tr[data-saga="${completed}"][data-status=COMPLETED]`).waitFor({ timeout: 10_000 });
+    await page.locator(`tr[data-saga="${compensated}"][data-status=COMPENSATED]`).waitFor({ timeout: 10_000 });
+
+    // Filter by status: only the compensated one stays.
+    await page.check('.status-filter input[type=checkbox] >> nth=4'); // COMPENSATED
+    await page.locator(`tr[data-saga="${completed}"]`).waitFor({ state: 'detached', timeout: 10_000 });
+    expect(await page.locator(`tr[data-saga="${compensated}"]`).count()).toBe(1);
+
+    await page.click(`tr[data-saga="${compensated}"] a`);
+    await page.locator('[data-testid=saga-page]').waitFor();
+    const graph = page.locator('[data-testid=saga-graph]');
+    await graph.locator('[data-step=charge-account][data-status=FAILED]').waitFor({ timeout: 10_000 });
+    // Each step's live status, forward and compensation lanes, as the API reports it.
+    const saga = (await engine.as('viewer').get(`/v1/sagas/${compensated}`)).body as {
+      steps: { name: string; status: string; compensation: { status: string } | null }[];
+    };
+    for (const step of saga.steps) {
+      await graph.locator(`[data-step="${step.name}"][data-status="${step.status}"]`).waitFor({ timeout: 5000 });
+      if (step.compensation) {
+        await graph
+          .locator(`[data-comp-step="${step.name}"][data-status="${step.compensation.status}"]`)
+          .waitFor({ timeout: 5000 });
+      }
+    }
+    // What completed was undone: create-delivery and register-package were compensated.
+    expect(saga.steps.find((s) => s.name === 'create-delivery')?.compensation?.status).toBe('SUCCEEDED');
+    expect(saga.steps.find((s) => s.name === 'register-package')?.compensation?.status).toBe('SUCCEEDED');
+    // The timeline: the fatal attempt, and each compensation.
+    const timeline = page.locator('[data-testid=timeline]');
+    await timeline
+      .locator('[data-attempt="charge-account:action:1"]', { hasText: 'failed' })
+      .waitFor({ timeout: 10_000 });
+    await timeline.locator('[data-attempt="create-delivery:compensation:1"]', { hasText: 'succeeded' }).waitFor();
+    expect(await page.locator('[data-testid=saga-error]').textContent()).toContain('charge-account');
+    // The history, paginated by the API.
+    await page.locator('[data-testid=event-history] td', { hasText: 'SagaStarted' }).waitFor();
+    await screenshot(page, 'dashboard-saga.png', true);
+
+    // Saga types: each definition's graph, with its retry policies and timeouts.
+    await page.click('nav >> text=Saga types');
+    const type = page.locator('[data-type=drone-delivery]');
+    await type.locator('[data-testid=saga-graph] [data-step=charge-account]').waitFor({ timeout: 10_000 });
+    await type.locator('[data-comp-step=create-delivery]').waitFor();
+    expect(await type.locator('table.policies').textContent()).toContain('maximumAttempts');
+  });
+
+  it('an operator cancels a running saga, after confirming with a reason, and sees it end CANCELLED', async () => {
+    const slow = { delayMs: 1500 };
+    const id = await start(
+      'drone-delivery',
+      droneInput({ faults: { 'create-delivery': slow, 'register-package': slow, 'schedule-drone': slow } }),
+    );
+    const page = await logIn('operator', `/dashboard/sagas/${id}`);
+    await page
+      .locator('[data-testid=saga-page] .saga-head .badge', { hasText: 'RUNNING' })
+      .waitFor({ timeout: 10_000 });
+    await page.getByRole('button', { name: 'Cancel saga' }).click();
+    const dialog = page.getByRole('dialog');
+    expect(await dialog.textContent()).toContain('compensated, in reverse order');
+    // No reason, no action.
+    expect(await dialog.getByRole('button', { name: 'Cancel the saga' }).isDisabled()).toBe(true);
+    await dialog.locator('textarea[name=reason]').fill('customer called, ticket 4711');
+    await dialog.getByRole('button', { name: 'Cancel the saga' }).click();
+    await page.locator('.saga-head .badge', { hasText: 'CANCELLED' }).waitFor({ timeout: 20_000 });
+    expect((await engine.as('viewer').get(`/v1/sagas/${id}`)).body.status).toBe('CANCELLED');
+    const events = (await engine.as('viewer').get(`/v1/sagas/${id}/events`)).body.items as {
+      type: string;
+      data: any;
+    }[];
+    expect(events.find((e) => e.type === 'CancelRequested')?.data?.reason).toBe('customer called, ticket 4711');
+  });
+
+  it('a FAILED saga is listed first on the overview; an admin marks its compensation resolved and it ends', async () => {
+    const id = await start(
+      'drone-delivery',
+      droneInput({ faults: { 'charge-account': { fatal: true }, 'create-delivery': { compensationFatal: true } } }),
+    );
+    await engine.waitForStatus(id, ['FAILED']);
+    const page = await logIn('admin');
+    await page.locator(`[data-testid=attention] a[href="/dashboard/sagas/${id}"]`).click({ timeout: 10_000 });
+    await page.locator('.saga-head .badge', { hasText: 'FAILED' }).waitFor({ timeout: 10_000 });
+    // Both actions a FAILED saga allows; an admin also sees the resolve button for the failed compensation.
+    await page.getByRole('button', { name: 'Retry saga' }).waitFor();
+    await page.getByRole('button', { name: 'Mark "undo create-delivery" resolved' }).click();
+    const dialog = page.getByRole('dialog');
+    expect(await dialog.textContent()).toContain('The engine cannot check this');
+    await dialog.locator('textarea[name=reason]').fill('delivery cancelled by phone');
+    await dialog.getByRole('button', { name: 'Mark resolved' }).click();
+    await page.locator('.saga-head .badge', { hasText: 'COMPENSATED' }).waitFor({ timeout: 20_000 });
+    await page
+      .locator('[data-attempt^="create-delivery:compensation:"]', { hasText: 'resolved by hand: delivery cancelled' })
+      .waitFor({ timeout: 10_000 });
+    const saga = (await engine.as('viewer').get(`/v1/sagas/${id}`)).body;
+    expect(saga.steps.find((s: any) => s.name === 'create-delivery').compensation.status).toBe('RESOLVED');
+  });
+
+  it('a viewer sees the saga but no action button; /v1/me says viewer', async () => {
+    const id = await start('drone-delivery', droneInput({ faults: { 'create-delivery': { delayMs: 1500 } } }));
+    const viewer = await logIn('viewer', `/dashboard/sagas/${id}`);
+    await viewer.locator('[data-testid=saga-graph] [data-step=create-delivery]').waitFor({ timeout: 10_000 });
+    expect(await viewer.locator('[data-testid=actions] button').count()).toBe(0);
+    // The same saga, for an operator while it still runs: the button is there, so its absence above means something.
+    const operator = await logIn('operator', `/dashboard/sagas/${id}`);
+    const status = await operator.locator('.saga-head .badge').textContent({ timeout: 10_000 });
+    if (status === 'RUNNING') expect(await operator.locator('[data-testid=actions] button').count()).toBeGreaterThan(0);
+    expect(await viewer.locator('[data-testid=actions] button').count()).toBe(0);
+    await engine.waitForStatus(id, ['COMPLETED']);
+  });
+
+  it('renders text from sagas as text: a hostile input and error stay inert', async () => {
+    const id = await start('text-echo', { note: XSS });
+    await engine.waitForStatus(id, ['COMPENSATED']);
+    const page = await logIn('admin', `/dashboard/sagas/${id}`);
+    await page.locator('[data-testid=saga-input]', { hasText: XSS }).waitFor({ timeout: 10_000 });
+    await page.locator('[data-testid=saga-error]', { hasText: XSS }).waitFor();
+    await page.click('[data-step-row=echo]');
+    await page.locator('[data-testid=step-detail]', { hasText: XSS }).waitFor();
+    expect(await page.locator('img').count()).toBe(0);
+    await page.waitForTimeout(300);
+    expect(dialogs).toEqual([]);
+  });
+});
+
+/** Writes a README screenshot when DASHBOARD_SCREENSHOTS names the directory (docs/). */
+async function screenshot(page: Page, name: string, fullPage = false): Promise<void> {
+  const dir = process.env.DASHBOARD_SCREENSHOTS;
+  if (!dir) return;
+  await page.waitForTimeout(500);
+  await page.screenshot({ path: join(resolve(__dirname, '..', dir), name), fullPage });
+}
