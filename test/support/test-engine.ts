@@ -18,6 +18,9 @@ import { inProcessParticipants } from '../../apps/demo-services/src/in-process-p
 import { TEST_PG_ADMIN_URL, TEST_QUEUE_KIND, TEST_REDIS_URL } from './urls';
 import { waitFor } from './wait-for';
 
+/** The tests' SAGA_ENCRYPTION_KEY (32 bytes, base64): the demo saga has a sensitive field. */
+export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
+
 export const KEYS = {
   admin: 'test-admin-key-0123456789',
   operator: 'test-operator-key-0123456789',
@@ -121,6 +124,7 @@ export async function startTestEngine(options: {
     SAGA_REDIS_PREFIX: prefix,
     SAGA_API_KEYS: `${KEYS.admin}:admin,${KEYS.operator}:operator,${KEYS.viewer}:viewer`,
     DB_POOL_SIZE: '10',
+    SAGA_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
     ...options.env,
   });

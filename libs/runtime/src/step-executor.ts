@@ -11,6 +11,7 @@ import { toErrorInfo } from '@app/sdk';
 import { type SagaSnapshot, SagaStore } from '@app/store';
 import type { StepJobData } from '@app/transport';
 import { EngineMetrics } from './engine-metrics';
+import { scrubSecrets, secretsAt } from './input-cipher';
 import { RUNTIME_OPTIONS, type RuntimeOptions } from './runtime-tokens';
 import { type ApplyResult, SagaRuntime } from './saga-runtime';
 import { withSagaLog } from './log-context';
@@ -126,20 +127,30 @@ export class StepExecutor {
     const signal = AbortSignal.any([timeout, this.shutdown.signal]);
     const definition = this.runtime.registry.get(snapshot.type, snapshot.definitionVersion);
     const key = `${snapshot.id}:${step.name}`;
-    const ctx = {
-      sagaId: snapshot.id,
-      sagaType: snapshot.type,
-      step: step.name,
-      input: snapshot.state.input,
-      steps: stepOutputs(definition, snapshot.state),
-      attempt: job.attempt,
-      key,
-      undoKey: `${key}:undo`,
-      signal,
-      traceparent,
-      output: snapshot.state.steps[step.name]?.output ?? undefined,
-    };
+    let secrets: string[] = [];
     try {
+      // Sensitive fields are opened here, in this process's memory, for the handler only; a key that cannot open
+      // them (rotated away, another deployment's) fails the attempt like any error, with a message naming the key.
+      const input = (() => {
+        if (definition.sensitive.length === 0) return snapshot.state.input;
+        if (!this.runtime.cipher) throw new Error(`saga ${snapshot.type} has sensitive fields and no cipher`);
+        const plain = this.runtime.cipher.open(snapshot.state.input, definition.sensitive, snapshot.id);
+        secrets = secretsAt(plain, definition.sensitive);
+        return plain;
+      })();
+      const ctx = {
+        sagaId: snapshot.id,
+        sagaType: snapshot.type,
+        step: step.name,
+        input,
+        steps: stepOutputs(definition, snapshot.state),
+        attempt: job.attempt,
+        key,
+        undoKey: `${key}:undo`,
+        signal,
+        traceparent,
+        output: snapshot.state.steps[step.name]?.output ?? undefined,
+      };
       const handler = undo ? step.compensate : step.run;
       if (!handler) throw new Error(`step "${step.name}" has no ${undo ? 'compensation' : 'action'}`);
       const value = await raceAbort(
@@ -148,9 +159,11 @@ export class StepExecutor {
         timeoutMs,
       );
       if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt: job.attempt };
-      return { type: 'StepSucceeded', step: step.name, attempt: job.attempt, output: normalizeOutput(value) };
+      // A handler that echoes a secret into its output or error must not write it to PostgreSQL in plain text.
+      const output = scrubSecrets(normalizeOutput(value), secrets);
+      return { type: 'StepSucceeded', step: step.name, attempt: job.attempt, output };
     } catch (thrown) {
-      const error = toErrorInfo(thrown);
+      const error = scrubSecrets(toErrorInfo(thrown), secrets);
       return undo
         ? { type: 'CompensationFailed', step: step.name, attempt: job.attempt, error }
         : { type: 'StepFailed', step: step.name, attempt: job.attempt, error };
