@@ -129,8 +129,9 @@ export async function startTestEngine(options: {
     ...options.env,
   });
   const demo = options.demo ? new DemoLedger(db.url, 5) : null;
-  const sagas = options.sagas ?? (demo ? allSagas({ droneDelivery: inProcessParticipants(demo) }) : null);
-  if (!sagas) throw new Error('startTestEngine needs `sagas` or `demo: true`');
+  // `demo` and `sagas` together: the drone-delivery saga and the given ones.
+  const sagas = [...(demo ? allSagas({ droneDelivery: inProcessParticipants(demo) }) : []), ...(options.sagas ?? [])];
+  if (sagas.length === 0) throw new Error('startTestEngine needs `sagas` or `demo: true`');
   const app = await NestFactory.create(
     OrchestratorModule.forRoot({
       config,

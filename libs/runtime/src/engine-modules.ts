@@ -46,7 +46,7 @@ export function engineModules(
  * declares sensitive fields and no key is set: the engine never stores them in plain text instead.
  */
 export function inputCipherFor(
-  config: Pick<EngineConfig, 'SAGA_ENCRYPTION_KEY' | 'SAGA_ENCRYPTION_KEYS_OLD'>,
+  config: { SAGA_ENCRYPTION_KEY?: string; SAGA_ENCRYPTION_KEYS_OLD?: string },
   sagas: readonly SagaDefinition[],
 ): InputCipher | null {
   const cipher = InputCipher.fromConfig(config);
