@@ -7,6 +7,7 @@ import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { EngineConfig } from '@app/runtime';
 import { ApiError } from './http/api-error';
+import { API_KEYS, type ApiKeys, requireKeyMiddleware } from './http/auth';
 
 /**
  * HTTP settings shared by the real bootstrap and the end-to-end tests, so tests exercise what ships:
@@ -69,7 +70,12 @@ export function configureApp(app: INestApplication, config: EngineConfig): void 
     }),
   );
   app.enableShutdownHooks();
-  // OpenAPI: the UI at /docs, the document at /docs-json (open, like /health; the API itself needs a key).
+  // OpenAPI: the UI at /docs, the document at /docs-json; like every route but /health, they need a key.
+  const needKey = requireKeyMiddleware(app.get<ApiKeys>(API_KEYS));
+  // /docs, /docs/* (the UI's files; swagger-ui-init.js embeds the whole document), /docs-json, /docs-yaml.
+  express.use((req: Request, res: Response, next: NextFunction) =>
+    /^\/docs(?:[/-]|$)/.test(req.path) ? needKey(req, res, next) : next(),
+  );
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

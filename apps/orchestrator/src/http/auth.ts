@@ -24,7 +24,11 @@ const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
 
 /** The least role a route needs. Routes without it need `admin`: deny by default. */
 export const RequireRole = (role: Role) => SetMetadata(ROLE_KEY, role);
-/** Open to anyone (/health and /metrics). */
+/**
+ * Open to anyone. Only /health uses it (probes carry no key); the security e2e test fails on any other open route.
+ * The dashboard's static files, when they come, may be open too (the data they fetch needs a key): list them in
+ * that test's allow-list (`PUBLIC`) along with the reason.
+ */
 export const Public = () => applyDecorators(SetMetadata(PUBLIC_KEY, true));
 /**
  * An operator action: the guard audits a known key whose role is too low (403) as a refusal. Unknown or missing
@@ -97,6 +101,23 @@ export class RateLimiter {
     if (window.count <= this.perMinute) return null;
     return Math.max(1, Math.ceil((window.start + 60_000 - now) / 1000));
   }
+}
+
+/**
+ * The same key check for routes that Nest's guard does not see (the OpenAPI UI and document, mounted on Express by
+ * SwaggerModule): any known key (viewer is enough), otherwise the API's JSON 401.
+ */
+export function requireKeyMiddleware(keys: ApiKeys) {
+  return (req: Request, res: Response, next: () => void): void => {
+    const header = req.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (match && keys.find(match[1])) {
+      next();
+      return;
+    }
+    const message = match ? 'unknown API key' : 'missing API key: send "Authorization: Bearer <key>"';
+    res.status(401).json({ statusCode: 401, error: 'Unauthorized', message, code: 'AUTH_REQUIRED' });
+  };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
