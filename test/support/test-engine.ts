@@ -113,13 +113,19 @@ export async function startTestEngine(options: {
   pgAdminUrl?: string;
   /** Log through pino (as the apps do) into this stream, instead of Nest's console logger. */
   logs?: DestinationStream;
+  /** A database the caller made (and migrated, and maybe granted): used as is, still dropped by close(). */
+  db?: TestDatabase;
+  /** Connect as this PostgreSQL role instead of the URL's (the owner's): e.g. a least-privilege role. */
+  dbUser?: string;
 }): Promise<TestEngine> {
-  const db = new TestDatabase(options.pgAdminUrl);
-  await db.create();
+  const db = options.db ?? new TestDatabase(options.pgAdminUrl);
+  if (!options.db) await db.create();
+  const databaseUrl = new URL(db.url);
+  if (options.dbUser) databaseUrl.username = options.dbUser;
   const prefix = `test-${randomBytes(6).toString('hex')}`;
   const queue = options.queue ?? TEST_QUEUE_KIND;
   const config = loadConfig({
-    DATABASE_URL: db.url,
+    DATABASE_URL: databaseUrl.toString(),
     ...(queue === 'redis' ? { REDIS_URL: TEST_REDIS_URL } : {}),
     SAGA_REDIS_PREFIX: prefix,
     SAGA_API_KEYS: `${KEYS.admin}:admin,${KEYS.operator}:operator,${KEYS.viewer}:viewer`,
