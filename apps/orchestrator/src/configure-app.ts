@@ -162,6 +162,8 @@ export function shapeProblem(body: unknown, maxDepth: number, maxString: number)
     if (typeof value === 'string') {
       if (value.length > maxString) return `a string in the body is longer than ${maxString} characters`;
       if (LONE_SURROGATE.test(value)) return 'a string in the body is not valid Unicode';
+      // PostgreSQL's jsonb cannot hold U+0000: refused here rather than a 500 when the value is stored.
+      if (value.includes('\u0000')) return 'a string in the body contains a NUL character (\\u0000)';
     } else if (typeof value === 'object' && value !== null) {
       if (depth >= maxDepth) return `the body is nested deeper than ${maxDepth} levels`;
       for (const [key, child] of Object.entries(value)) {
@@ -170,6 +172,7 @@ export function shapeProblem(body: unknown, maxDepth: number, maxString: number)
         if (RESERVED_KEYS.has(key)) return `the body must not use the key "${key}"`;
         if (key.length > maxString) return `a key in the body is longer than ${maxString} characters`;
         if (LONE_SURROGATE.test(key)) return 'a key in the body is not valid Unicode';
+        if (key.includes('\u0000')) return 'a key in the body contains a NUL character (\\u0000)';
         stack.push([child, depth + 1]);
       }
     }

@@ -19,6 +19,10 @@ describe('body shape limits (shapeProblem)', () => {
     expect(shapeProblem({ ['k'.repeat(101)]: 1 }, 32, 100)).toBe('a key in the body is longer than 100 characters');
     expect(shapeProblem({ a: 'ok \ud800' }, 32, 100)).toBe('a string in the body is not valid Unicode');
     expect(shapeProblem({ a: 'pair \ud83d\ude00 is fine' }, 32, 100)).toBeNull();
+    expect(shapeProblem({ payload: { a: 'nul \u0000 here' } }, 32, 100)).toBe(
+      'a string in the body contains a NUL character (\\u0000)',
+    );
+    expect(shapeProblem({ ['k\u0000']: 1 }, 32, 100)).toBe('a key in the body contains a NUL character (\\u0000)');
     expect(shapeProblem(JSON.parse('{"a":{"__proto__":{"x":1}}}'), 32, 100)).toMatch(/__proto__/);
     expect(shapeProblem({ input: { constructor: { prototype: {} } } }, 32, 100)).toMatch(/constructor/);
   });
