@@ -588,7 +588,9 @@ const RESERVED_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
 function resolveSensitive(value: unknown, inputClass: (new () => unknown) | null, prefix: string): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) {
-    throw new SagaDefinitionError(`${prefix}: sensitive must be an array of dotted paths (got ${describeValue(value)})`);
+    throw new SagaDefinitionError(
+      `${prefix}: sensitive must be an array of dotted paths (got ${describeValue(value)})`,
+    );
   }
   const paths: string[] = [];
   for (const path of value as unknown[]) {
