@@ -126,7 +126,8 @@ export class EngineConfig {
   JSON_MAX_STRING_LENGTH = 64 * 1024;
 
   /**
-   * Requests per minute per API key (a fixed one-minute window, per process); over it: 429 with `Retry-After`.
+   * Requests per minute per API key (a fixed one-minute window); over it: 429 with `Retry-After`. Counted in Redis
+   * across every orchestrator when REDIS_URL is set (per process while Redis does not answer), else per process.
    * 0 turns the limit off. The default is generous so that benchmarks are not throttled.
    */
   @Transform(toInt)

@@ -14,6 +14,7 @@ import type { Request, Response } from 'express';
 import type { Role } from '@app/runtime';
 import { type AuditAction, AuditLog, AuditOutcome } from '@app/store';
 import { ApiError } from './api-error';
+import type { RateLimit } from './rate-limit';
 
 export const API_KEYS = Symbol('API_KEYS');
 export const RATE_LIMIT_PER_MINUTE = Symbol('RATE_LIMIT_PER_MINUTE');
@@ -77,10 +78,11 @@ export class ApiKeys {
 }
 
 /**
- * Requests per key in fixed one-minute windows, in this process's memory (several orchestrators each count their
- * own). Counting by key, not by IP: one noisy service cannot starve the others behind the same proxy.
+ * Requests per key in fixed one-minute windows, in this process's memory: used without REDIS_URL (one process),
+ * and as the fallback of RedisRateLimiter when Redis does not answer. Counting by key, not by IP: one noisy
+ * service cannot starve the others behind the same proxy.
  */
-export class RateLimiter {
+export class RateLimiter implements RateLimit {
   private readonly windows = new Map<string, { start: number; count: number }>();
 
   constructor(
@@ -134,7 +136,7 @@ export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     @Inject(API_KEYS) private readonly keys: ApiKeys,
-    @Inject(RATE_LIMIT_PER_MINUTE) private readonly limiter: RateLimiter,
+    @Inject(RATE_LIMIT_PER_MINUTE) private readonly limiter: RateLimit,
     private readonly audit: AuditLog,
   ) {}
 
@@ -151,7 +153,7 @@ export class ApiKeyGuard implements CanActivate {
       if (action) this.logger.warn(`${action} refused: unknown API key (${request.method} ${request.path})`);
       throw new ApiError(401, 'AUTH_REQUIRED', 'unknown API key');
     }
-    const retryAfter = this.limiter.take(principal.keyId);
+    const retryAfter = await this.limiter.take(principal.keyId);
     if (retryAfter !== null) {
       context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(retryAfter));
       throw new ApiError(429, 'RATE_LIMITED', `too many requests for this API key: retry in ${retryAfter} s`);
