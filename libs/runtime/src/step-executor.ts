@@ -260,7 +260,7 @@ function jsonbProblem(value: unknown): string | null {
  */
 export function storableError<T>(error: T): T {
   const clean = (node: unknown): unknown => {
-    if (typeof node === 'string') return node.replace(/\u0000/g, '\ufffd').replace(/[\ud800-\udfff]/gu, '\ufffd');
+    if (typeof node === 'string') return node.replaceAll('\u0000', '\ufffd').replace(/[\ud800-\udfff]/gu, '\ufffd');
     if (Array.isArray(node)) return node.map(clean);
     if (typeof node === 'object' && node !== null) {
       return Object.fromEntries(Object.entries(node).map(([k, v]) => [clean(k), clean(v)]));
