@@ -93,6 +93,14 @@ export class DroneDeliveryInput {
   @Max(100_000_000)
   priceCents!: number;
 
+  /** Where notify-customer texts the customer. Sensitive: encrypted at rest, "[REDACTED]" in the API and logs. */
+  @IsOptional()
+  @IsString()
+  @Matches(/^\+?[0-9][0-9 ()-]{5,30}$/, {
+    message: 'contactPhone must be a phone number: digits, spaces, (, ), - and an optional leading +',
+  })
+  contactPhone?: string;
+
   @IsOptional()
   @IsFaults()
   faults?: Record<string, StepFault>;

@@ -56,7 +56,9 @@ export interface DroneDeliveryParticipants {
     cancel(call: Call<{ bookingId: string | null }>): Promise<void>;
   };
   notification: {
-    notify(call: Call<{ accountId: string; deliveryId: string; message: string }>): Promise<{ notificationId: string }>;
+    notify(
+      call: Call<{ accountId: string; deliveryId: string; contactPhone?: string; message: string }>,
+    ): Promise<{ notificationId: string }>;
   };
 }
 

@@ -33,6 +33,7 @@ export function droneDeliverySaga(p: DroneDeliveryParticipants) {
     input: DroneDeliveryInput,
     description: 'Schedule a parcel delivery by drone (or by ground transport when heavy), then charge and notify.',
     defaults: { retry: quick, compensationRetry: quick, timeout: '2s', compensationTimeout: '2s' },
+    sensitive: ['contactPhone'],
   })
     .step('verify-account', {
       description: 'Reads the account; fails for good when it is unknown or closed. Nothing to undo.',
@@ -103,6 +104,7 @@ export function droneDeliverySaga(p: DroneDeliveryParticipants) {
           call(ctx, {
             accountId: ctx.input.accountId,
             deliveryId: ctx.steps.createDelivery.deliveryId,
+            contactPhone: ctx.input.contactPhone,
             message: ctx.steps.scheduleDrone
               ? `Your parcel flies with drone ${ctx.steps.scheduleDrone.droneId}`
               : 'Your parcel travels by ground transport',

@@ -36,7 +36,7 @@ describe('dashboard in a browser (e2e)', () => {
 
   beforeAll(async () => {
     dashboardDir = buildDashboard();
-    engine = await startTestEngine({ demo: true, extraSagas: [echo], env: { DASHBOARD_DIR: dashboardDir } });
+    engine = await startTestEngine({ demo: true, sagas: [echo], env: { DASHBOARD_DIR: dashboardDir } });
     base = `http://127.0.0.1:${((engine.app.getHttpServer() as Server).address() as AddressInfo).port}`;
     browser = await launchChromium();
   }, 120_000);

@@ -114,6 +114,7 @@ smoke("the Dockerfile's commands, outside Docker", () => {
       ...(TEST_QUEUE_KIND === 'redis' ? { REDIS_URL: TEST_REDIS_URL } : {}),
       SAGA_REDIS_PREFIX: prefix,
       SAGA_API_KEYS: `${key}:admin`,
+      SAGA_ENCRYPTION_KEY: Buffer.alloc(32, 5).toString('base64'),
       NO_COLOR: '1',
     };
     const run = ([file, ...args]: string[], name: string) => {

@@ -37,7 +37,7 @@ describe('metrics (e2e)', () => {
   afterAll(() => engine?.close());
 
   const scrape = async () => {
-    const res = await engine.http().get('/metrics');
+    const res = await engine.as('viewer').get('/metrics');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     return parse(res.text);
@@ -109,14 +109,19 @@ describe('metrics (e2e)', () => {
     ).toBe(2);
   });
 
-  it('is open without a key', async () => {
-    expect((await engine.http().get('/metrics')).status).toBe(200);
+  it('needs a key (viewer is enough), like every route but /health', async () => {
+    const anonymous = await engine.http().get('/metrics');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.code).toBe('AUTH_REQUIRED');
+    expect(anonymous.text).not.toContain('saga_started_total');
+    expect((await engine.http().get('/metrics').set('Authorization', 'Bearer not-a-key-0000000000')).status).toBe(401);
+    expect((await engine.as('viewer').get('/metrics')).status).toBe(200);
   });
 
   it('keeps a registry per engine, and reads the queue on the PostgreSQL backend too', async () => {
     const other = await startTestEngine({ demo: true, queue: 'postgres' });
     try {
-      const samples = parse((await other.http().get('/metrics')).text);
+      const samples = parse((await other.as('viewer').get('/metrics')).text);
       expect(sum(samples, 'saga_started_total')).toBe(0);
       expect(samples.find((s) => s.name === 'saga_queue_jobs' && s.labels.state === 'waiting')?.value).toBe(0);
       expect(samples.find((s) => s.name === 'saga_queue_oldest_waiting_age_seconds')?.value).toBe(0);

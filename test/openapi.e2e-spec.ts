@@ -1,6 +1,6 @@
 import { startTestEngine, type TestEngine } from './support/test-engine';
 
-/** OpenAPI at /docs (UI) and /docs-json (document), open without a key. */
+/** OpenAPI at /docs (UI) and /docs-json (document), for any key (viewer is enough); 401 without one. */
 describe('OpenAPI (e2e)', () => {
   let engine: TestEngine;
 
@@ -10,7 +10,8 @@ describe('OpenAPI (e2e)', () => {
   afterAll(() => engine?.close());
 
   it('lists every route with the request schemas, examples and the bearer scheme', async () => {
-    const res = await engine.http().get('/docs-json');
+    expect((await engine.http().get('/docs-json')).status).toBe(401);
+    const res = await engine.as('viewer').get('/docs-json');
     expect(res.status).toBe(200);
     const doc = res.body;
     expect(doc.openapi).toMatch(/^3\./);
@@ -70,7 +71,8 @@ describe('OpenAPI (e2e)', () => {
   });
 
   it('serves the UI at /docs', async () => {
-    const res = await engine.http().get('/docs');
+    expect((await engine.http().get('/docs')).status).toBe(401);
+    const res = await engine.as('viewer').get('/docs');
     expect(res.status).toBe(200);
     expect(res.text).toContain('swagger');
   });

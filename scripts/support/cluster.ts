@@ -267,6 +267,8 @@ export class Cluster {
       REDIS_URL: this.redisUrl,
       SAGA_REDIS_PREFIX: this.prefix,
       SAGA_API_KEYS: `${API_KEY}:admin`,
+      // The demo saga has a sensitive field: every process of the cluster shares one key (as in docker-compose).
+      SAGA_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'),
       PORT: String(this.port),
       LOG_LEVEL: 'log',
       NO_COLOR: '1',

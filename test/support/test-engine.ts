@@ -18,6 +18,9 @@ import { inProcessParticipants } from '../../apps/demo-services/src/in-process-p
 import { TEST_PG_ADMIN_URL, TEST_QUEUE_KIND, TEST_REDIS_URL } from './urls';
 import { waitFor } from './wait-for';
 
+/** The tests' SAGA_ENCRYPTION_KEY (32 bytes, base64): the demo saga has a sensitive field. */
+export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
+
 export const KEYS = {
   admin: 'test-admin-key-0123456789',
   operator: 'test-operator-key-0123456789',
@@ -97,13 +100,12 @@ export interface TestEngine {
 /**
  * The real engine (API, scheduler, supervisor, and an agent unless `agent: false`) on a fresh database and Redis
  * prefix, listening on an ephemeral loopback port. `demo: true` runs the drone-delivery saga with the demo
- * participants, whose PostgreSQL ledger lives in the same fresh database; otherwise pass `sagas`.
+ * participants, whose PostgreSQL ledger lives in the same fresh database; `sagas` adds saga types (or replaces the
+ * demo when `demo` is not set).
  */
 export async function startTestEngine(options: {
   sagas?: readonly SagaDefinition[];
   demo?: boolean;
-  /** More saga types beside the demo's (with `demo: true`). */
-  extraSagas?: readonly SagaDefinition[];
   agent?: boolean;
   env?: Record<string, string>;
   /** Where the step jobs go: Redis, or BullMQ's PostgreSQL backend in the test database. Default: this run's. */
@@ -112,25 +114,31 @@ export async function startTestEngine(options: {
   pgAdminUrl?: string;
   /** Log through pino (as the apps do) into this stream, instead of Nest's console logger. */
   logs?: DestinationStream;
+  /** A database the caller made (and migrated, and maybe granted): used as is, still dropped by close(). */
+  db?: TestDatabase;
+  /** Connect as this PostgreSQL role instead of the URL's (the owner's): e.g. a least-privilege role. */
+  dbUser?: string;
 }): Promise<TestEngine> {
-  const db = new TestDatabase(options.pgAdminUrl);
-  await db.create();
+  const db = options.db ?? new TestDatabase(options.pgAdminUrl);
+  if (!options.db) await db.create();
+  const databaseUrl = new URL(db.url);
+  if (options.dbUser) databaseUrl.username = options.dbUser;
   const prefix = `test-${randomBytes(6).toString('hex')}`;
   const queue = options.queue ?? TEST_QUEUE_KIND;
   const config = loadConfig({
-    DATABASE_URL: db.url,
+    DATABASE_URL: databaseUrl.toString(),
     ...(queue === 'redis' ? { REDIS_URL: TEST_REDIS_URL } : {}),
     SAGA_REDIS_PREFIX: prefix,
     SAGA_API_KEYS: `${KEYS.admin}:admin,${KEYS.operator}:operator,${KEYS.viewer}:viewer`,
     DB_POOL_SIZE: '10',
+    SAGA_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
     ...options.env,
   });
   const demo = options.demo ? new DemoLedger(db.url, 5) : null;
-  const sagas =
-    options.sagas ??
-    (demo ? [...allSagas({ droneDelivery: inProcessParticipants(demo) }), ...(options.extraSagas ?? [])] : null);
-  if (!sagas) throw new Error('startTestEngine needs `sagas` or `demo: true`');
+  // `demo` and `sagas` together: the drone-delivery saga and the given ones.
+  const sagas = [...(demo ? allSagas({ droneDelivery: inProcessParticipants(demo) }) : []), ...(options.sagas ?? [])];
+  if (sagas.length === 0) throw new Error('startTestEngine needs `sagas` or `demo: true`');
   const app = await NestFactory.create(
     OrchestratorModule.forRoot({
       config,

@@ -39,6 +39,7 @@ async function bootstrap(): Promise<void> {
 }
 
 void bootstrap().catch((error: unknown) => {
+  // A missing SAGA_ENCRYPTION_KEY (a saga with sensitive fields) ends here too, naming the variable.
   console.error(`agent failed to start: ${(error as Error).message ?? String(error)}`);
   process.exit(1);
 });

@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { EngineConfig } from '@app/runtime';
 import { ApiError } from './http/api-error';
 import { defaultDashboardDir, serveDashboard } from './dashboard/serve-dashboard';
+import { API_KEYS, type ApiKeys, requireKeyMiddleware } from './http/auth';
 
 /**
  * HTTP settings shared by the real bootstrap and the end-to-end tests, so tests exercise what ships:
@@ -72,7 +73,12 @@ export function configureApp(app: INestApplication, config: EngineConfig): void 
     }),
   );
   app.enableShutdownHooks();
-  // OpenAPI: the UI at /docs, the document at /docs-json (open, like /health; the API itself needs a key).
+  // OpenAPI: the UI at /docs, the document at /docs-json; like every route but /health, they need a key.
+  const needKey = requireKeyMiddleware(app.get<ApiKeys>(API_KEYS));
+  // /docs, /docs/* (the UI's files; swagger-ui-init.js embeds the whole document), /docs-json, /docs-yaml.
+  express.use((req: Request, res: Response, next: NextFunction) =>
+    /^\/docs(?:[/-]|$)/.test(req.path) ? needKey(req, res, next) : next(),
+  );
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -159,6 +165,8 @@ export function shapeProblem(body: unknown, maxDepth: number, maxString: number)
     if (typeof value === 'string') {
       if (value.length > maxString) return `a string in the body is longer than ${maxString} characters`;
       if (LONE_SURROGATE.test(value)) return 'a string in the body is not valid Unicode';
+      // PostgreSQL's jsonb cannot hold U+0000: refused here rather than a 500 when the value is stored.
+      if (value.includes('\u0000')) return 'a string in the body contains a NUL character (\\u0000)';
     } else if (typeof value === 'object' && value !== null) {
       if (depth >= maxDepth) return `the body is nested deeper than ${maxDepth} levels`;
       for (const [key, child] of Object.entries(value)) {
@@ -167,6 +175,7 @@ export function shapeProblem(body: unknown, maxDepth: number, maxString: number)
         if (RESERVED_KEYS.has(key)) return `the body must not use the key "${key}"`;
         if (key.length > maxString) return `a key in the body is longer than ${maxString} characters`;
         if (LONE_SURROGATE.test(key)) return 'a key in the body is not valid Unicode';
+        if (key.includes('\u0000')) return 'a key in the body contains a NUL character (\\u0000)';
         stack.push([child, depth + 1]);
       }
     }

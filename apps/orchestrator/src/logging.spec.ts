@@ -67,4 +67,16 @@ describe('pino options', () => {
     expect(pinoOptions('verbose').level).toBe('trace');
     expect(pinoOptions('error').level).toBe('error');
   });
+
+  it('redacts request bodies, saga inputs and sealed values wherever they are logged', () => {
+    const { logger, lines } = capture();
+    const sealed = { $enc: 'v1:abcd1234:Zm9v' };
+    logger.info({ req: { body: { input: { card: '4111-sentinel' } } } }, 'a request');
+    logger.info({ input: { card: '4111-sentinel' } }, 'an input');
+    logger.info({ saga: { input: { card: '4111-sentinel' } } }, 'a nested input');
+    logger.info({ state: { payment: { cardNumber: sealed } } }, 'a sealed value');
+    expect(JSON.stringify(lines)).not.toContain('4111-sentinel');
+    expect(JSON.stringify(lines)).not.toContain('Zm9v');
+    expect(lines[3].state.payment.cardNumber).toBe('[redacted]');
+  });
 });

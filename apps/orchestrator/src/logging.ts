@@ -1,7 +1,7 @@
 import type { DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream, LoggerOptions } from 'pino';
-import { type EngineConfig, sagaLogFields } from '@app/runtime';
+import { type EngineConfig, isEnvelope, sagaLogFields } from '@app/runtime';
 
 /** Nest's level names to pino's. */
 const PINO_LEVEL: Record<EngineConfig['LOG_LEVEL'], string> = {
@@ -20,7 +20,8 @@ const REDACTED = '[redacted]';
 /**
  * pino settings of both apps: JSON lines at `LOG_LEVEL`; every line logged while a saga is being worked on carries
  * `sagaId`, `step`, `phase`, `attempt` and `traceId` (from the runtime's log context, see withSagaLog); request
- * headers that authenticate, and any field named like a secret, are redacted.
+ * headers that authenticate, request bodies and saga inputs, sealed sensitive values, and any field named like a
+ * secret are redacted.
  */
 export function pinoOptions(level: EngineConfig['LOG_LEVEL']): LoggerOptions {
   return {
@@ -32,6 +33,10 @@ export function pinoOptions(level: EngineConfig['LOG_LEVEL']): LoggerOptions {
         'req.headers.cookie',
         'req.headers["x-api-key"]',
         'res.headers["set-cookie"]',
+        // Saga inputs may carry sensitive fields: no line of ours logs one, and none may by accident.
+        'req.body',
+        'input',
+        '*.input',
       ],
       censor: REDACTED,
     },
@@ -51,6 +56,7 @@ export function loggerModule(level: EngineConfig['LOG_LEVEL'], destination?: Des
 
 function redactSecrets(value: unknown, depth: number): unknown {
   if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (isEnvelope(value)) return REDACTED; // a sealed sensitive field: not even its ciphertext
   if (Array.isArray(value)) return value.map((v) => redactSecrets(v, depth + 1));
   // Plain objects only: requests, errors and the like go to their serializers as they are.
   const proto: unknown = Object.getPrototypeOf(value);

@@ -3,11 +3,18 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DemoServicesModule } from '../../demo-services/src/demo-services.module';
 import { inProcessDemo } from '../../demo-services/src/in-process-demo';
-import { loadConfigOrExit, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
+import {
+  generateEncryptionKey,
+  inputCipherFor,
+  loadConfigOrExit,
+  parseEncryptionKey,
+  resolveBackends,
+  stopBackendsOnSignals,
+} from '@app/runtime';
 import { configureApp } from './configure-app';
 import { OrchestratorModule } from './orchestrator.module';
 import { startTracingFromEnv } from './otel';
@@ -28,6 +35,11 @@ async function bootstrap(): Promise<void> {
   // DATABASE_URL unset: an embedded PostgreSQL (./.saga-data); REDIS_URL unset: BullMQ on PostgreSQL.
   const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
   const { ledger: demo, sagas } = inProcessDemo(backends.databaseUrl);
+  if (all && !config.SAGA_ENCRYPTION_KEY && sagas.some((s) => s.sensitive.length > 0)) {
+    config.SAGA_ENCRYPTION_KEY = localEncryptionKey(logger);
+  }
+  // Split processes refuse to start without the key when a saga has sensitive fields (exit 1, naming it).
+  inputCipherFor(config, sagas);
   const app = await NestFactory.create(
     OrchestratorModule.forRoot({
       config,
@@ -57,6 +69,30 @@ function generateAdminKey(logger: Logger): string {
   writeFileSync(join(dir, 'admin.key'), `${key}\n`, { mode: 0o600 });
   logger.warn(`SAGA_API_KEYS is not set: generated an admin key for this run in .saga-data/admin.key`);
   return `${key}:admin`;
+}
+
+/**
+ * `npm start` with sagas that have sensitive fields and no SAGA_ENCRYPTION_KEY: a key for this machine, kept in
+ * `.saga-data/encryption.key` (mode 600) and reused on every start, since the sealed rows need it to open. Unlike
+ * admin.key it is never regenerated: losing it loses the sensitive fields of the sagas in flight.
+ */
+function localEncryptionKey(logger: Logger): string {
+  const dir = join(process.cwd(), '.saga-data');
+  const file = join(dir, 'encryption.key');
+  if (existsSync(file)) {
+    const key = readFileSync(file, 'utf8').trim();
+    if (!parseEncryptionKey(key)) throw new Error(`${file} does not hold a valid key: set SAGA_ENCRYPTION_KEY`);
+    logger.warn('SAGA_ENCRYPTION_KEY is not set: using the key in .saga-data/encryption.key');
+    return key;
+  }
+  const key = generateEncryptionKey();
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  logger.warn(
+    'SAGA_ENCRYPTION_KEY is not set: generated a key for sensitive saga inputs in .saga-data/encryption.key ' +
+      '(keep it: the sagas it sealed cannot be read without it; set SAGA_ENCRYPTION_KEY in production)',
+  );
+  return key;
 }
 
 void bootstrap().catch((error: unknown) => {

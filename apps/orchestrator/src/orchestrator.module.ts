@@ -4,6 +4,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import type { DestinationStream } from 'pino';
 import type { SagaDefinition } from '@app/engine';
 import { type EngineConfig, engineModules, parseApiKeys } from '@app/runtime';
+import { createRedis } from '@app/transport';
 import { ALERT_SENDER_OPTIONS, AlertSender, DEFAULT_ALERT_SENDER_OPTIONS } from './alerts/alert-sender';
 import { AuditController } from './audit/audit.controller';
 import { DashboardApiController } from './dashboard/dashboard-api.controller';
@@ -11,6 +12,7 @@ import { ApiExceptionFilter } from './http/api-exception.filter';
 import { API_KEYS, ApiKeyGuard, ApiKeys, RATE_LIMIT_PER_MINUTE, RateLimiter } from './http/auth';
 import { HealthController } from './http/health.controller';
 import { MetricsController } from './http/metrics.controller';
+import { RedisRateLimiter } from './http/rate-limit';
 import { loggerModule } from './logging';
 import { OperatorActions } from './sagas/operator-actions';
 import { SagaActionsController } from './sagas/saga-actions.controller';
@@ -51,7 +53,7 @@ export class OrchestratorModule {
       ],
       providers: [
         { provide: API_KEYS, useValue: new ApiKeys(parseApiKeys(config.SAGA_API_KEYS)) },
-        { provide: RATE_LIMIT_PER_MINUTE, useValue: new RateLimiter(config.RATE_LIMIT_PER_MINUTE) },
+        { provide: RATE_LIMIT_PER_MINUTE, useFactory: () => rateLimit(config) },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: ApiExceptionFilter },
         OperatorActions,
@@ -63,4 +65,13 @@ export class OrchestratorModule {
       ],
     };
   }
+}
+
+/** Shared by every orchestrator through Redis when REDIS_URL is set; per process otherwise. */
+function rateLimit(config: EngineConfig): RedisRateLimiter | RateLimiter {
+  const local = new RateLimiter(config.RATE_LIMIT_PER_MINUTE);
+  if (!config.REDIS_URL || config.RATE_LIMIT_PER_MINUTE <= 0) return local;
+  const redis = createRedis(config.REDIS_URL, 'producer', { connectionName: 'saga-rate-limit' });
+  redis.on('error', () => undefined); // reported by take() when it matters; ioredis reconnects by itself
+  return new RedisRateLimiter(redis, config.RATE_LIMIT_PER_MINUTE, config.SAGA_REDIS_PREFIX, local);
 }

@@ -121,6 +121,11 @@ export interface SagaDefinition<I = unknown> {
   readonly description: string | null;
   /** A class-validator class for the input, or null for "any JSON object". */
   readonly inputClass: (new () => I) | null;
+  /**
+   * Dotted paths of input fields that hold secrets (`'payment.cardNumber'`): encrypted at rest, redacted in the
+   * API and logs, plain only in `ctx.input` of a step. Checked by the SDK at definition time.
+   */
+  readonly sensitive: readonly string[];
   readonly stages: readonly StageDefinition[];
   /** Steps in declaration order. */
   readonly steps: readonly StepDefinition[];

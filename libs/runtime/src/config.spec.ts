@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig, parseApiKeys } from './config';
+import { inputCipherFor } from './engine-modules';
 
 describe('loadConfig', () => {
   it('fills defaults for an empty environment', () => {
@@ -35,6 +36,10 @@ describe('loadConfig', () => {
     [{ SAGA_API_KEYS: 'a-long-enough-key-123:root' }, 'SAGA_API_KEYS must be "key:role" pairs'],
     [{ AGENT_CONCURRENCY: '0' }, 'AGENT_CONCURRENCY must be an integer between 1 and 1000'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be error, warn, log, debug or verbose'],
+    [{ SAGA_ENCRYPTION_KEY: 'not-a-key' }, 'SAGA_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or 44 base64'],
+    [{ SAGA_ENCRYPTION_KEY: 'ab'.repeat(31) }, 'SAGA_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or 44 base64'],
+    [{ SAGA_ENCRYPTION_KEY: 'QUFB' }, 'SAGA_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or 44 base64'],
+    [{ SAGA_ENCRYPTION_KEYS_OLD: 'ab'.repeat(32) + ',x' }, 'SAGA_ENCRYPTION_KEYS_OLD must be keys like'],
   ])('refuses %j, naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
@@ -76,4 +81,40 @@ describe('ALERT_WEBHOOK_URL', () => {
       );
     },
   );
+});
+
+describe('SAGA_ENCRYPTION_KEY', () => {
+  const hex = 'ab'.repeat(32);
+  const base64 = Buffer.alloc(32, 1).toString('base64');
+
+  it('takes 64 hex digits or 44 base64 characters, and retired keys comma-separated', () => {
+    expect(loadConfig({ SAGA_ENCRYPTION_KEY: hex }).SAGA_ENCRYPTION_KEY).toBe(hex);
+    expect(loadConfig({ SAGA_ENCRYPTION_KEY: base64, SAGA_ENCRYPTION_KEYS_OLD: `${hex}, ${base64}` })).toMatchObject({
+      SAGA_ENCRYPTION_KEY: base64,
+      SAGA_ENCRYPTION_KEYS_OLD: `${hex}, ${base64}`,
+    });
+  });
+
+  it('never echoes a bad key in the message', () => {
+    const bad = 'my-secret-but-wrong-key-material-0123456789';
+    expect(() => loadConfig({ SAGA_ENCRYPTION_KEY: bad })).toThrow(ConfigError);
+    try {
+      loadConfig({ SAGA_ENCRYPTION_KEY: bad });
+    } catch (error) {
+      expect((error as Error).message).not.toContain(bad);
+    }
+  });
+
+  it('is required once a saga declares sensitive fields, naming the variable and the saga', () => {
+    const sagas = [
+      { name: 'checkout', sensitive: ['card'] },
+      { name: 'plain', sensitive: [] },
+    ] as never[];
+    expect(() => inputCipherFor({}, sagas)).toThrow(ConfigError);
+    expect(() => inputCipherFor({}, sagas)).toThrow(
+      'SAGA_ENCRYPTION_KEY is not set, but saga type(s) checkout declare sensitive input fields',
+    );
+    expect(inputCipherFor({}, [sagas[1]])).toBeNull();
+    expect(inputCipherFor({ SAGA_ENCRYPTION_KEY: hex }, sagas)).not.toBeNull();
+  });
 });

@@ -41,6 +41,25 @@ export class EngineConfig {
   })
   SAGA_API_KEYS?: string;
 
+  /**
+   * The key that encrypts the input fields sagas mark `sensitive` (AES-256-GCM): 32 random bytes as 64 hex digits
+   * or 44 base64 characters (`openssl rand -base64 32`). The same in every orchestrator and agent. Required when a
+   * registered saga declares sensitive fields (`npm start` generates one into `.saga-data/encryption.key`).
+   * Initialized so that `loadConfig` reads it.
+   */
+  @IsOptional()
+  @Matches(/^\s*(?:[0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)\s*$/, {
+    message: 'SAGA_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or 44 base64 characters',
+  })
+  SAGA_ENCRYPTION_KEY: string | undefined = undefined;
+
+  /** Retired keys, comma-separated, that still open values sealed before a rotation (never used to seal). */
+  @IsOptional()
+  @Matches(/^\s*(?:[0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)\s*(,\s*(?:[0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)\s*)*$/, {
+    message: 'SAGA_ENCRYPTION_KEYS_OLD must be keys like SAGA_ENCRYPTION_KEY (hex or base64), comma-separated',
+  })
+  SAGA_ENCRYPTION_KEYS_OLD: string | undefined = undefined;
+
   /** Redis key prefix for the engine's queues (lets several engines, or test runs, share one Redis). */
   @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'SAGA_REDIS_PREFIX must be 1-64 letters, digits, _ or -' })
   SAGA_REDIS_PREFIX = 'saga';
@@ -107,7 +126,8 @@ export class EngineConfig {
   JSON_MAX_STRING_LENGTH = 64 * 1024;
 
   /**
-   * Requests per minute per API key (a fixed one-minute window, per process); over it: 429 with `Retry-After`.
+   * Requests per minute per API key (a fixed one-minute window); over it: 429 with `Retry-After`. Counted in Redis
+   * across every orchestrator when REDIS_URL is set (per process while Redis does not answer), else per process.
    * 0 turns the limit off. The default is generous so that benchmarks are not throttled.
    */
   @Transform(toInt)

@@ -3,7 +3,8 @@ import type { SagaDefinition } from '@app/engine';
 import { StoreModule } from '@app/store';
 import { TransportModule, queueBackendFor } from '@app/transport';
 import { databaseUrlOf } from './backends';
-import type { EngineConfig } from './config';
+import { ConfigError, type EngineConfig } from './config';
+import { InputCipher } from './input-cipher';
 import { RuntimeModule } from './runtime.module';
 
 /** A step still running after this long is recorded as RUNNING (fast steps skip that write). */
@@ -27,6 +28,7 @@ export function engineModules(
     }),
     RuntimeModule.forRoot({
       sagas,
+      cipher: inputCipherFor(config, sagas),
       agent,
       agentConcurrency: config.AGENT_CONCURRENCY,
       runningMarkMs: RUNNING_MARK_MS,
@@ -37,4 +39,24 @@ export function engineModules(
           : null,
     }),
   ];
+}
+
+/**
+ * The cipher for sensitive input fields, from SAGA_ENCRYPTION_KEY. A ConfigError naming the variable when a saga
+ * declares sensitive fields and no key is set: the engine never stores them in plain text instead.
+ */
+export function inputCipherFor(
+  config: { SAGA_ENCRYPTION_KEY?: string; SAGA_ENCRYPTION_KEYS_OLD?: string },
+  sagas: readonly SagaDefinition[],
+): InputCipher | null {
+  const cipher = InputCipher.fromConfig(config);
+  const sensitive = sagas.filter((s) => s.sensitive.length > 0).map((s) => s.name);
+  if (!cipher && sensitive.length > 0) {
+    throw new ConfigError(
+      `Invalid configuration:\n  - SAGA_ENCRYPTION_KEY is not set, but saga type(s) ${sensitive.join(', ')} declare ` +
+        'sensitive input fields: set it to 32 random bytes (openssl rand -base64 32), the same in every ' +
+        'orchestrator and agent',
+    );
+  }
+  return cipher;
 }

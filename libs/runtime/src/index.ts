@@ -2,6 +2,7 @@ export * from './alert.service';
 export * from './backends';
 export * from './config';
 export * from './engine-metrics';
+export * from './input-cipher';
 export * from './log-context';
 export * from './request-hash';
 export * from './runtime-tokens';

@@ -11,7 +11,12 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.join(',')}}`;
 }
 
-/** Identifies a start request for idempotency: the same key must come with the same type and input. */
-export function requestHash(type: string, input: unknown): string {
-  return createHash('sha256').update(type).update('\n').update(canonicalJson(input)).digest('hex');
+/**
+ * Identifies a start request for idempotency: the same key must come with the same type and input. With `mac`
+ * (an HMAC keyed by the encryption key, for sagas with sensitive fields) the stored digest cannot be brute-forced
+ * back to a short secret such as a card number, as a plain SHA-256 could.
+ */
+export function requestHash(type: string, input: unknown, mac?: (data: string) => string): string {
+  const data = `${type}\n${canonicalJson(input)}`;
+  return mac ? `hmac:${mac(data)}` : createHash('sha256').update(data).digest('hex');
 }

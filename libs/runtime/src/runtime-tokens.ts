@@ -1,6 +1,8 @@
 export const SAGA_DEFINITIONS = Symbol('SAGA_DEFINITIONS');
 export const RUNTIME_OPTIONS = Symbol('RUNTIME_OPTIONS');
 export const SUPERVISOR_OPTIONS = Symbol('SUPERVISOR_OPTIONS');
+/** The InputCipher (or null when no saga declares sensitive fields and no key is set). */
+export const INPUT_CIPHER = Symbol('INPUT_CIPHER');
 
 export interface RuntimeOptions {
   /** Concurrent step attempts per agent process. */

@@ -4,7 +4,9 @@ import { SagaStore } from '@app/store';
 import { StepQueue } from '@app/transport';
 import { AlertService } from './alert.service';
 import { EngineMetrics } from './engine-metrics';
+import type { InputCipher } from './input-cipher';
 import {
+  INPUT_CIPHER,
   RUNTIME_OPTIONS,
   type RuntimeOptions,
   SAGA_DEFINITIONS,
@@ -24,19 +26,26 @@ export interface RuntimeModuleOptions extends RuntimeOptions {
   agent: boolean;
   /** Run the supervisor in this process (the orchestrator's role; any number may run). */
   supervisor?: SupervisorOptions | null;
+  /** Seals and opens sensitive input fields; required when a saga declares some (see engineModules). */
+  cipher?: InputCipher | null;
 }
 
 /** The scheduler (always), the agent and the supervisor (when asked). Needs StoreModule and TransportModule. */
 @Module({})
 export class RuntimeModule {
   static forRoot(options: RuntimeModuleOptions): DynamicModule {
-    const { sagas, agent, supervisor, ...runtimeOptions } = options;
+    const { sagas, agent, supervisor, cipher = null, ...runtimeOptions } = options;
+    const sensitive = sagas.filter((s) => s.sensitive.length > 0).map((s) => s.name);
+    if (sensitive.length > 0 && !cipher) {
+      throw new Error(`saga types ${sensitive.join(', ')} declare sensitive input fields but no cipher is configured`);
+    }
     return {
       module: RuntimeModule,
       global: true,
       providers: [
         { provide: SAGA_DEFINITIONS, useValue: sagas },
         { provide: RUNTIME_OPTIONS, useValue: runtimeOptions },
+        { provide: INPUT_CIPHER, useValue: cipher },
         {
           provide: SagaRegistry,
           useFactory: (defs: SagaDefinition[]) => new SagaRegistry(defs),
@@ -74,6 +83,7 @@ export class RuntimeModule {
         SnapshotCache,
         StepExecutor,
         RUNTIME_OPTIONS,
+        INPUT_CIPHER,
         ...(supervisor ? [Supervisor] : []),
       ],
     };

@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
 import {
   type SagaCommand,
@@ -16,7 +16,9 @@ import { EngineMetrics } from './engine-metrics';
 import { requestHash } from './request-hash';
 import { SagaRegistry } from './saga-registry';
 import { SnapshotCache } from './snapshot-cache';
+import type { InputCipher } from './input-cipher';
 import { withSagaLog } from './log-context';
+import { INPUT_CIPHER } from './runtime-tokens';
 import { startSagaSpan } from './tracing';
 
 export type StartResult =
@@ -54,13 +56,21 @@ export class SagaRuntime {
     readonly cache: SnapshotCache,
     private readonly alerts: AlertService,
     private readonly metrics: EngineMetrics,
+    @Inject(INPUT_CIPHER) readonly cipher: InputCipher | null,
   ) {}
 
-  /** Starts an instance of the newest version of `definition`; idempotent by `idempotencyKey`. */
+  /**
+   * Starts an instance of the newest version of `definition`; idempotent by `idempotencyKey`. Sensitive fields
+   * are sealed here, before anything is written: the row, its history and the request hash never hold them.
+   */
   async start(definition: SagaDefinition, input: unknown, idempotencyKey: string | null): Promise<StartResult> {
-    const hash = requestHash(definition.name, input);
-    const result = transition(definition, initialState(definition, input), { type: 'SagaStarted' });
     const id = uuidv7();
+    const sensitive = definition.sensitive.length > 0;
+    const cipher = this.cipher;
+    if (sensitive && !cipher) throw new Error(`saga ${definition.name} has sensitive fields and no cipher`);
+    const hash = requestHash(definition.name, input, sensitive ? (data) => cipher!.mac(data) : undefined);
+    const stored = sensitive ? cipher!.seal(input, definition.sensitive, id) : input;
+    const result = transition(definition, initialState(definition, stored), { type: 'SagaStarted' });
     const inserted = await this.store.insert({
       id,
       traceparent: startSagaSpan(id, definition.name) ?? null,

@@ -11,6 +11,7 @@ import { toErrorInfo } from '@app/sdk';
 import { type SagaSnapshot, SagaStore } from '@app/store';
 import type { StepJobData } from '@app/transport';
 import { EngineMetrics } from './engine-metrics';
+import { scrubSecrets, secretsAt } from './input-cipher';
 import { RUNTIME_OPTIONS, type RuntimeOptions } from './runtime-tokens';
 import { type ApplyResult, SagaRuntime } from './saga-runtime';
 import { withSagaLog } from './log-context';
@@ -126,20 +127,30 @@ export class StepExecutor {
     const signal = AbortSignal.any([timeout, this.shutdown.signal]);
     const definition = this.runtime.registry.get(snapshot.type, snapshot.definitionVersion);
     const key = `${snapshot.id}:${step.name}`;
-    const ctx = {
-      sagaId: snapshot.id,
-      sagaType: snapshot.type,
-      step: step.name,
-      input: snapshot.state.input,
-      steps: stepOutputs(definition, snapshot.state),
-      attempt: job.attempt,
-      key,
-      undoKey: `${key}:undo`,
-      signal,
-      traceparent,
-      output: snapshot.state.steps[step.name]?.output ?? undefined,
-    };
+    let secrets: string[] = [];
     try {
+      // Sensitive fields are opened here, in this process's memory, for the handler only; a key that cannot open
+      // them (rotated away, another deployment's) fails the attempt like any error, with a message naming the key.
+      const input = (() => {
+        if (definition.sensitive.length === 0) return snapshot.state.input;
+        if (!this.runtime.cipher) throw new Error(`saga ${snapshot.type} has sensitive fields and no cipher`);
+        const plain = this.runtime.cipher.open(snapshot.state.input, definition.sensitive, snapshot.id);
+        secrets = secretsAt(plain, definition.sensitive);
+        return plain;
+      })();
+      const ctx = {
+        sagaId: snapshot.id,
+        sagaType: snapshot.type,
+        step: step.name,
+        input,
+        steps: stepOutputs(definition, snapshot.state),
+        attempt: job.attempt,
+        key,
+        undoKey: `${key}:undo`,
+        signal,
+        traceparent,
+        output: snapshot.state.steps[step.name]?.output ?? undefined,
+      };
       const handler = undo ? step.compensate : step.run;
       if (!handler) throw new Error(`step "${step.name}" has no ${undo ? 'compensation' : 'action'}`);
       const value = await raceAbort(
@@ -148,9 +159,11 @@ export class StepExecutor {
         timeoutMs,
       );
       if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt: job.attempt };
-      return { type: 'StepSucceeded', step: step.name, attempt: job.attempt, output: normalizeOutput(value) };
+      // A handler that echoes a secret into its output or error must not write it to PostgreSQL in plain text.
+      const output = scrubSecrets(normalizeOutput(value), secrets);
+      return { type: 'StepSucceeded', step: step.name, attempt: job.attempt, output };
     } catch (thrown) {
-      const error = toErrorInfo(thrown);
+      const error = scrubSecrets(storableError(toErrorInfo(thrown)), secrets);
       return undo
         ? { type: 'CompensationFailed', step: step.name, attempt: job.attempt, error }
         : { type: 'StepFailed', step: step.name, attempt: job.attempt, error };
@@ -209,7 +222,52 @@ export function normalizeOutput(value: unknown): unknown {
   if (Buffer.byteLength(text) > MAX_OUTPUT_BYTES) {
     throw outputError(`step output is larger than ${MAX_OUTPUT_BYTES} bytes`);
   }
-  return JSON.parse(text);
+  const parsed: unknown = JSON.parse(text);
+  const problem = jsonbProblem(parsed);
+  if (problem) throw outputError(`step output ${problem}`);
+  return parsed;
+}
+
+/** Deeper outputs are refused (PostgreSQL's jsonb and the API's readers have limits of their own). */
+export const MAX_OUTPUT_DEPTH = 64;
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
+/**
+ * What PostgreSQL's jsonb would refuse, found before the commit (a refused commit would fail the report again and
+ * again): U+0000 and lone surrogates in strings or keys, and nesting deeper than MAX_OUTPUT_DEPTH. Iterative.
+ */
+function jsonbProblem(value: unknown): string | null {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node === 'string') {
+      if (node.includes('\u0000')) return 'holds a NUL character (\\u0000)';
+      if (LONE_SURROGATE.test(node)) return 'holds a string that is not valid Unicode';
+    } else if (typeof node === 'object' && node !== null) {
+      if (depth >= MAX_OUTPUT_DEPTH) return `is nested deeper than ${MAX_OUTPUT_DEPTH} levels`;
+      for (const [key, child] of Object.entries(node)) {
+        if (key.includes('\u0000') || LONE_SURROGATE.test(key)) return 'has a key that PostgreSQL cannot store';
+        stack.push([child, depth + 1]);
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * An error as a participant reported it, made storable: U+0000 and lone surrogates (which jsonb refuses) become
+ * U+FFFD. Its length is already bounded by toErrorInfo.
+ */
+export function storableError<T>(error: T): T {
+  const clean = (node: unknown): unknown => {
+    if (typeof node === 'string') return node.replaceAll('\u0000', '\ufffd').replace(/[\ud800-\udfff]/gu, '\ufffd');
+    if (Array.isArray(node)) return node.map(clean);
+    if (typeof node === 'object' && node !== null) {
+      return Object.fromEntries(Object.entries(node).map(([k, v]) => [clean(k), clean(v)]));
+    }
+    return node;
+  };
+  return clean(error) as T;
 }
 
 function outputError(message: string): Error & { code: string } {

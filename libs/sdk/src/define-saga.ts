@@ -7,6 +7,8 @@ import type {
   StepContext,
   StepDefinition,
 } from '@app/engine';
+import { plainToInstance } from 'class-transformer';
+import { getMetadataStorage } from 'class-validator';
 import { describeValue, type Duration } from './duration';
 import { SagaDefinitionError } from './errors';
 import {
@@ -67,6 +69,14 @@ export interface SagaOptions<I> {
   /** Shown on the dashboard. */
   description?: string;
   defaults?: SagaDefaults;
+  /**
+   * Input fields that hold secrets, as dotted paths into the input (`['payment.cardNumber', 'customer.email']`).
+   * Their values are encrypted (AES-256-GCM, `SAGA_ENCRYPTION_KEY`) before the instance is written, shown as
+   * `"[REDACTED]"` by the API and never logged; a step's `ctx.input` has them in plain text. A path may name an
+   * object (all of it is sealed) but not go through an array. `when` conditions see the sealed value, not the
+   * secret. With an `input` class, every segment must be a property it validates (nested through `@Type`).
+   */
+  sensitive?: readonly string[];
 }
 
 /**
@@ -297,7 +307,7 @@ const NAME_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const MAX_NAME_LENGTH = 64;
 const KEBAB_CASE_RULE = 'lowercase letters and digits in words joined by single dashes, starting with a letter';
 
-const SAGA_OPTION_FIELDS: readonly string[] = ['version', 'input', 'description', 'defaults'];
+const SAGA_OPTION_FIELDS: readonly string[] = ['version', 'input', 'description', 'defaults', 'sensitive'];
 const DEFAULTS_FIELDS: readonly string[] = ['retry', 'compensationRetry', 'timeout', 'compensationTimeout'];
 const STEP_OPTION_FIELDS: readonly string[] = [
   'run',
@@ -335,6 +345,7 @@ interface ResolvedSaga {
   version: number;
   description: string | null;
   inputClass: (new () => unknown) | null;
+  sensitive: readonly string[];
   prefix: string;
   retry: ResolvedRetryPolicy;
   compensationRetry: ResolvedRetryPolicy;
@@ -411,6 +422,7 @@ class SagaBuilderImpl {
       version: saga.version,
       description: saga.description,
       inputClass: saga.inputClass,
+      sensitive: [...saga.sensitive],
       stages,
       steps,
       stepsByName,
@@ -438,7 +450,7 @@ function resolveSaga(name: string, options: SagaOptions<unknown>): ResolvedSaga 
   requireName(name, `${prefix}: name`);
   requireObject(options, `${prefix}: options`);
   rejectUnknownFields(options, SAGA_OPTION_FIELDS, `${prefix}: options`);
-  const { version, input, description, defaults = {} } = options;
+  const { version, input, description, defaults = {}, sensitive } = options;
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
     throw new SagaDefinitionError(`${prefix}: version must be a positive integer (got ${describeValue(version)})`);
   }
@@ -453,6 +465,7 @@ function resolveSaga(name: string, options: SagaOptions<unknown>): ResolvedSaga 
     version,
     description: description ?? null,
     inputClass: input ?? null,
+    sensitive: resolveSensitive(sensitive, input ?? null, prefix),
     prefix,
     retry: resolveRetryPolicy(defaults.retry, DEFAULT_RETRY_POLICY, `${prefix}: defaults.retry`),
     compensationRetry: resolveRetryPolicy(
@@ -566,6 +579,67 @@ function resolveWait(
   }
   const step = resolveStep(saga, earlier, name, { ...rest, timeout, run: waitStepRun }, stage, null);
   return { ...step, signal };
+}
+
+const PATH_SEGMENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const RESERVED_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Checks the `sensitive` paths: well formed, not repeated, not nested in one another, and fields of the input. */
+function resolveSensitive(value: unknown, inputClass: (new () => unknown) | null, prefix: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    throw new SagaDefinitionError(
+      `${prefix}: sensitive must be an array of dotted paths (got ${describeValue(value)})`,
+    );
+  }
+  const paths: string[] = [];
+  for (const path of value as unknown[]) {
+    const segments = typeof path === 'string' ? path.split('.') : [];
+    if (
+      typeof path !== 'string' ||
+      path.length > 200 ||
+      !segments.every((s) => PATH_SEGMENT.test(s) && !RESERVED_SEGMENTS.has(s))
+    ) {
+      throw new SagaDefinitionError(
+        `${prefix}: sensitive path ${describeValue(path)} is malformed: property names joined by dots, ` +
+          `e.g. "payment.cardNumber"`,
+      );
+    }
+    if (paths.includes(path)) throw new SagaDefinitionError(`${prefix}: sensitive path "${path}" is listed twice`);
+    const overlap = paths.find((p) => p.startsWith(`${path}.`) || path.startsWith(`${p}.`));
+    if (overlap !== undefined) {
+      throw new SagaDefinitionError(
+        `${prefix}: sensitive paths "${overlap}" and "${path}" overlap; list only the outer one`,
+      );
+    }
+    if (inputClass) checkInputPath(inputClass, segments, path, prefix);
+    paths.push(path);
+  }
+  return paths;
+}
+
+/**
+ * Follows a path through the input class: each segment must be a property class-validator knows; a nested class
+ * (`@ValidateNested() @Type(() => X)`) is followed, and past a property of no class (a plain record) nothing more
+ * can be checked.
+ */
+function checkInputPath(inputClass: new () => unknown, segments: string[], path: string, prefix: string): void {
+  let current: (new () => unknown) | null = inputClass;
+  for (const segment of segments) {
+    if (!current) return;
+    const known = getMetadataStorage()
+      .getTargetValidationMetadatas(current, '', true, false)
+      .map((m) => m.propertyName);
+    if (!known.includes(segment)) {
+      throw new SagaDefinitionError(
+        `${prefix}: sensitive path "${path}": "${segment}" is not a property of ${current.name} ` +
+          `(it has ${[...new Set(known)].join(', ') || 'no validated property'})`,
+      );
+    }
+    const nested: unknown = (plainToInstance(current, { [segment]: {} }) as Record<string, unknown>)[segment];
+    const ctor = typeof nested === 'object' && nested !== null ? nested.constructor : undefined;
+    current = ctor && ctor !== Object ? (ctor as new () => unknown) : null;
+  }
 }
 
 /** The runtime twin of `CamelCase<>`: `'create-delivery'` → `'createDelivery'`. */

@@ -6,6 +6,7 @@ import { Init1763700000000 } from './migrations/1763700000000-init';
 import { AuditAndAlerts1763780000000 } from './migrations/1763780000000-audit-and-alerts';
 import { Supervisor1763800000000 } from './migrations/1763800000000-supervisor';
 import { TraceParent1763900000000 } from './migrations/1763900000000-trace-parent';
+import { AuditPrivileges1763960000000 } from './migrations/1763960000000-audit-privileges';
 import { CompletedAtIndex1764080000000 } from './migrations/1764080000000-completed-at-index';
 
 export const ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaEventEntity];
@@ -14,6 +15,7 @@ export const MIGRATIONS = [
   AuditAndAlerts1763780000000,
   Supervisor1763800000000,
   TraceParent1763900000000,
+  AuditPrivileges1763960000000,
   CompletedAtIndex1764080000000,
 ];
 

@@ -14,6 +14,7 @@ import type { Request, Response } from 'express';
 import type { Role } from '@app/runtime';
 import { type AuditAction, AuditLog, AuditOutcome } from '@app/store';
 import { ApiError } from './api-error';
+import type { RateLimit } from './rate-limit';
 
 export const API_KEYS = Symbol('API_KEYS');
 export const RATE_LIMIT_PER_MINUTE = Symbol('RATE_LIMIT_PER_MINUTE');
@@ -24,7 +25,11 @@ const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
 
 /** The least role a route needs. Routes without it need `admin`: deny by default. */
 export const RequireRole = (role: Role) => SetMetadata(ROLE_KEY, role);
-/** Open to anyone (/health and /metrics). */
+/**
+ * Open to anyone. Only /health uses it (probes carry no key); the security e2e test fails on any other open route.
+ * The dashboard's static files, when they come, may be open too (the data they fetch needs a key): list them in
+ * that test's allow-list (`PUBLIC`) along with the reason.
+ */
 export const Public = () => applyDecorators(SetMetadata(PUBLIC_KEY, true));
 /**
  * An operator action: the guard audits a known key whose role is too low (403) as a refusal. Unknown or missing
@@ -73,10 +78,11 @@ export class ApiKeys {
 }
 
 /**
- * Requests per key in fixed one-minute windows, in this process's memory (several orchestrators each count their
- * own). Counting by key, not by IP: one noisy service cannot starve the others behind the same proxy.
+ * Requests per key in fixed one-minute windows, in this process's memory: used without REDIS_URL (one process),
+ * and as the fallback of RedisRateLimiter when Redis does not answer. Counting by key, not by IP: one noisy
+ * service cannot starve the others behind the same proxy.
  */
-export class RateLimiter {
+export class RateLimiter implements RateLimit {
   private readonly windows = new Map<string, { start: number; count: number }>();
 
   constructor(
@@ -99,6 +105,23 @@ export class RateLimiter {
   }
 }
 
+/**
+ * The same key check for routes that Nest's guard does not see (the OpenAPI UI and document, mounted on Express by
+ * SwaggerModule): any known key (viewer is enough), otherwise the API's JSON 401.
+ */
+export function requireKeyMiddleware(keys: ApiKeys) {
+  return (req: Request, res: Response, next: () => void): void => {
+    const header = req.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (match && keys.find(match[1])) {
+      next();
+      return;
+    }
+    const message = match ? 'unknown API key' : 'missing API key: send "Authorization: Bearer <key>"';
+    res.status(401).json({ statusCode: 401, error: 'Unauthorized', message, code: 'AUTH_REQUIRED' });
+  };
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const STEP_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
@@ -113,7 +136,7 @@ export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     @Inject(API_KEYS) private readonly keys: ApiKeys,
-    @Inject(RATE_LIMIT_PER_MINUTE) private readonly limiter: RateLimiter,
+    @Inject(RATE_LIMIT_PER_MINUTE) private readonly limiter: RateLimit,
     private readonly audit: AuditLog,
   ) {}
 
@@ -130,7 +153,7 @@ export class ApiKeyGuard implements CanActivate {
       if (action) this.logger.warn(`${action} refused: unknown API key (${request.method} ${request.path})`);
       throw new ApiError(401, 'AUTH_REQUIRED', 'unknown API key');
     }
-    const retryAfter = this.limiter.take(principal.keyId);
+    const retryAfter = await this.limiter.take(principal.keyId);
     if (retryAfter !== null) {
       context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(retryAfter));
       throw new ApiError(429, 'RATE_LIMITED', `too many requests for this API key: retry in ${retryAfter} s`);

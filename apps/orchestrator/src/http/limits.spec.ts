@@ -1,5 +1,7 @@
 import { shapeProblem } from '../configure-app';
+import { Redis } from 'ioredis';
 import { RateLimiter } from './auth';
+import { RedisRateLimiter } from './rate-limit';
 
 describe('body shape limits (shapeProblem)', () => {
   const nested = (depth: number) => {
@@ -19,6 +21,10 @@ describe('body shape limits (shapeProblem)', () => {
     expect(shapeProblem({ ['k'.repeat(101)]: 1 }, 32, 100)).toBe('a key in the body is longer than 100 characters');
     expect(shapeProblem({ a: 'ok \ud800' }, 32, 100)).toBe('a string in the body is not valid Unicode');
     expect(shapeProblem({ a: 'pair \ud83d\ude00 is fine' }, 32, 100)).toBeNull();
+    expect(shapeProblem({ payload: { a: 'nul \u0000 here' } }, 32, 100)).toBe(
+      'a string in the body contains a NUL character (\\u0000)',
+    );
+    expect(shapeProblem({ ['k\u0000']: 1 }, 32, 100)).toBe('a key in the body contains a NUL character (\\u0000)');
     expect(shapeProblem(JSON.parse('{"a":{"__proto__":{"x":1}}}'), 32, 100)).toMatch(/__proto__/);
     expect(shapeProblem({ input: { constructor: { prototype: {} } } }, 32, 100)).toMatch(/constructor/);
   });
@@ -38,5 +44,35 @@ describe('RateLimiter', () => {
   it('0 turns it off', () => {
     const limiter = new RateLimiter(0);
     for (let i = 0; i < 1000; i++) expect(limiter.take('a')).toBeNull();
+  });
+});
+
+describe('RedisRateLimiter', () => {
+  it('falls back to the in-process window when Redis does not answer, never throwing', async () => {
+    // Nothing listens on port 1: every command fails at once.
+    const redis = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
+    redis.on('error', () => undefined);
+    let now = 1_000_000;
+    const limiter = new RedisRateLimiter(redis, 2, 'p', new RateLimiter(2, () => now), () => now);
+    try {
+      expect([await limiter.take('a'), await limiter.take('a')]).toEqual([null, null]);
+      expect(await limiter.take('a')).toBe(60);
+      now += 60_000;
+      expect(await limiter.take('a')).toBeNull();
+    } finally {
+      limiter.onApplicationShutdown();
+    }
+  });
+
+  it('0 turns it off without asking Redis', async () => {
+    const redis = { eval: jest.fn() } as unknown as Redis;
+    const limiter = new RedisRateLimiter(redis, 0, 'p', new RateLimiter(0));
+    expect(await limiter.take('a')).toBeNull();
+    expect((redis as unknown as { eval: jest.Mock }).eval).not.toHaveBeenCalled();
   });
 });

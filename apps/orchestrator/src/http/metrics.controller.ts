@@ -1,19 +1,19 @@
 import { Controller, Get, Header, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { EngineMetrics } from '@app/runtime';
-import { Public } from './auth';
+import { RequireRole } from './auth';
 
 /**
- * Prometheus metrics, open like `/health`: scrapers rarely carry a bearer key, and the content is aggregate
- * counts by saga type, step, status and error code, with no saga ids, inputs or outputs. Keep the port off the
- * internet, or put the scrape behind the network's own access control, if even those names are sensitive.
+ * Prometheus metrics, for any key (viewer is enough): only `/health` is open. The content is aggregate counts by
+ * saga type, step, status and error code, but those names still map the system, and exposed scrape endpoints get
+ * found. Prometheus sends the key with `authorization: { credentials: <key> }` in its scrape config.
  */
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly metrics: EngineMetrics) {}
 
   @Get()
-  @Public()
+  @RequireRole('viewer')
   @Header('Cache-Control', 'no-store')
   async scrape(@Res() res: Response): Promise<void> {
     const body = await this.metrics.render();

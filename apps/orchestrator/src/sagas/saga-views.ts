@@ -1,4 +1,5 @@
 import type { SagaDefinition, StepDefinition } from '@app/engine';
+import { redactSealed } from '@app/runtime';
 import type { SagaEventEntity, SagaInstanceEntity, SagaStepEntity } from '@app/store';
 
 /** The public shapes of API.md. Built here, not by serializing entities, so the contract cannot drift. */
@@ -32,7 +33,8 @@ export function instanceView(i: SagaInstanceEntity, steps: SagaStepEntity[]) {
     type: i.type,
     version: i.definitionVersion,
     status: i.status,
-    input: i.input,
+    // Sensitive fields are stored sealed ({"$enc": ...}) and shown as "[REDACTED]"; the rest as given.
+    input: redactSealed(i.input),
     output: i.output,
     error: i.error,
     createdAt: i.createdAt.toISOString(),
@@ -73,6 +75,8 @@ export function definitionView(d: SagaDefinition) {
     version: d.version,
     description: d.description,
     input: d.inputClass?.name ?? null,
+    /** Dotted paths of the input fields that are encrypted at rest and redacted in every answer. */
+    sensitive: [...d.sensitive],
     stages: d.stages.map((s) => ({ index: s.index, group: s.group, steps: [...s.steps] })),
     steps: d.steps.map(stepDefinitionView),
   };

@@ -2,7 +2,7 @@ import { Body, Controller, Get, Headers, HttpCode, Param, ParseUUIDPipe, Post, Q
 import type { Response } from 'express';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SagaQueries } from '@app/store';
-import { SagaRegistry, SagaRuntime } from '@app/runtime';
+import { SagaRegistry, SagaRuntime, scrubSecrets, secretsAt } from '@app/runtime';
 import { ApiError } from '../http/api-error';
 import { ApiResponse } from '@nestjs/swagger';
 import { RequireRole } from '../http/auth';
@@ -43,7 +43,11 @@ export class SagasController {
         'type is not a registered saga type (GET /v1/saga-types lists them)',
       );
     const problems = await validateSagaInput(definition, body.input);
-    if (problems.length > 0) throw new ApiError(400, 'INPUT_INVALID', problems.join('; '));
+    if (problems.length > 0) {
+      // Our messages name fields, not values; an author's custom message with `$value` must not echo a secret.
+      const message = scrubSecrets(problems.join('; '), secretsAt(body.input, definition.sensitive));
+      throw new ApiError(400, 'INPUT_INVALID', message);
+    }
 
     const result = await this.runtime.start(definition, body.input, key);
     switch (result.outcome) {

@@ -88,6 +88,7 @@ export function makeDefinition(
     version: options.version ?? 1,
     description: null,
     inputClass: null,
+    sensitive: [],
     stages: Object.freeze(stageDefs),
     steps: Object.freeze(steps),
     stepsByName: Object.freeze(stepsByName),

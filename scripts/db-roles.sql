@@ -1,0 +1,45 @@
+-- Least privilege for the saga engine (issue 6): run the engine as a role that owns nothing.
+--
+-- 1. The OWNER (the role that created the database, e.g. postgres) runs the migrations once per release:
+--      DATABASE_URL=postgres://owner@host/sagas npm run start:orchestrator   (then stop it)
+--    or start any engine process with the owner's URL once; migrations run at start.
+-- 2. The owner runs this script (again after each release that adds tables):
+--      psql postgres://owner@host/sagas -v ON_ERROR_STOP=1 -f scripts/db-roles.sql
+-- 3. The engine runs as saga_app from then on:
+--      DATABASE_URL=postgres://saga_app:<password>@host/sagas
+--    It finds no pending migration and never needs DDL. It can append to saga_audit and read it, but UPDATE,
+--    DELETE and TRUNCATE are refused by privileges ("permission denied", SQLSTATE 42501), before the trigger that
+--    refuses them for the owner too.
+--
+-- Set a password out of band: ALTER ROLE saga_app PASSWORD '...';  (or use your platform's IAM auth)
+
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'saga_app') THEN
+    CREATE ROLE saga_app LOGIN;
+  END IF;
+END
+$$;
+
+DO $$
+BEGIN
+  EXECUTE format('GRANT CONNECT ON DATABASE %I TO saga_app', current_database());
+END
+$$;
+GRANT USAGE ON SCHEMA public TO saga_app;
+
+-- The engine's own tables: ordinary DML.
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO saga_app;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO saga_app;
+
+-- TypeORM's record of applied migrations: read only (the engine checks that none is pending; it applies none).
+REVOKE INSERT, UPDATE, DELETE ON migrations FROM saga_app;
+
+-- The audit log: append and read, nothing else.
+REVOKE ALL ON saga_audit FROM saga_app;
+GRANT SELECT, INSERT ON saga_audit TO saga_app;
+
+-- Elsewhere, if you use them: the demo participants (schema demo) and BullMQ's PostgreSQL backend (no REDIS_URL)
+-- create their own tables at start; start them once as the owner, then grant likewise, e.g.:
+--   GRANT USAGE ON SCHEMA demo TO saga_app;
+--   GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA demo TO saga_app;
