@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { DestinationStream } from 'pino';
+import type { ParticipantPolicies } from '@app/transport';
 import type { SagaDefinition } from '@app/engine';
 import { type EngineConfig, engineModules, parseApiKeys } from '@app/runtime';
 import { ALERT_SENDER_OPTIONS, AlertSender, DEFAULT_ALERT_SENDER_OPTIONS } from './alerts/alert-sender';
@@ -10,6 +11,7 @@ import { ApiExceptionFilter } from './http/api-exception.filter';
 import { API_KEYS, ApiKeyGuard, ApiKeys, RATE_LIMIT_PER_MINUTE, RateLimiter } from './http/auth';
 import { HealthController } from './http/health.controller';
 import { MetricsController } from './http/metrics.controller';
+import { ParticipantsController } from './participants/participants.controller';
 import { loggerModule } from './logging';
 import { OperatorActions } from './sagas/operator-actions';
 import { SagaActionsController } from './sagas/saga-actions.controller';
@@ -21,8 +23,10 @@ export interface OrchestratorOptions {
   sagas: readonly SagaDefinition[];
   /** Also run a step agent in this process (`npm start`). */
   agent: boolean;
-  /** Feature modules to mount too (the demo participants' ledger, while they run in-process). */
+  /** Feature modules to mount too (the demo services' client, closed with the app). */
   modules?: DynamicModule[];
+  /** The circuit breakers of the sagas' invokers (metrics, participant_circuit). */
+  participants?: ParticipantPolicies;
   /** Where the pino logger writes (stdout when absent; tests pass a stream to read the lines). */
   logDestination?: DestinationStream;
 }
@@ -30,11 +34,18 @@ export interface OrchestratorOptions {
 /** REST API, scheduler and supervisor; with `agent`, the whole engine in one process. */
 @Module({})
 export class OrchestratorModule {
-  static forRoot({ config, sagas, agent, modules = [], logDestination }: OrchestratorOptions): DynamicModule {
+  static forRoot({
+    config,
+    sagas,
+    agent,
+    modules = [],
+    logDestination,
+    participants,
+  }: OrchestratorOptions): DynamicModule {
     return {
       module: OrchestratorModule,
       imports: [
-        ...engineModules(config, { sagas, agent, supervisor: true }),
+        ...engineModules(config, { sagas, agent, supervisor: true, participants }),
         TerminusModule.forRoot({ logger: false }),
         loggerModule(config.LOG_LEVEL, logDestination),
         ...modules,
@@ -46,6 +57,7 @@ export class OrchestratorModule {
         AuditController,
         HealthController,
         MetricsController,
+        ParticipantsController,
       ],
       providers: [
         { provide: API_KEYS, useValue: new ApiKeys(parseApiKeys(config.SAGA_API_KEYS)) },

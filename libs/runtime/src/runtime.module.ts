@@ -1,10 +1,12 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { SagaDefinition } from '@app/engine';
 import { SagaStore } from '@app/store';
-import { StepQueue } from '@app/transport';
+import { ParticipantPolicies, StepQueue } from '@app/transport';
+import { CircuitRecorder } from './circuit-recorder';
 import { AlertService } from './alert.service';
 import { EngineMetrics } from './engine-metrics';
 import {
+  PARTICIPANT_POLICIES,
   RUNTIME_OPTIONS,
   type RuntimeOptions,
   SAGA_DEFINITIONS,
@@ -24,19 +26,25 @@ export interface RuntimeModuleOptions extends RuntimeOptions {
   agent: boolean;
   /** Run the supervisor in this process (the orchestrator's role; any number may run). */
   supervisor?: SupervisorOptions | null;
+  /**
+   * The circuit breakers the sagas' invokers use (one registry per process): their states feed the metrics and,
+   * in an agent, `participant_circuit` (GET /v1/participants). A fresh, unused one when absent.
+   */
+  participants?: ParticipantPolicies;
 }
 
 /** The scheduler (always), the agent and the supervisor (when asked). Needs StoreModule and TransportModule. */
 @Module({})
 export class RuntimeModule {
   static forRoot(options: RuntimeModuleOptions): DynamicModule {
-    const { sagas, agent, supervisor, ...runtimeOptions } = options;
+    const { sagas, agent, supervisor, participants = new ParticipantPolicies(), ...runtimeOptions } = options;
     return {
       module: RuntimeModule,
       global: true,
       providers: [
         { provide: SAGA_DEFINITIONS, useValue: sagas },
         { provide: RUNTIME_OPTIONS, useValue: runtimeOptions },
+        { provide: PARTICIPANT_POLICIES, useValue: participants },
         {
           provide: SagaRegistry,
           useFactory: (defs: SagaDefinition[]) => new SagaRegistry(defs),
@@ -55,6 +63,7 @@ export class RuntimeModule {
                 return rows[0].n;
               },
               queue: () => queue.stats(),
+              circuits: () => participants.states(),
             });
             return metrics;
           },
@@ -63,7 +72,7 @@ export class RuntimeModule {
         AlertService,
         SagaRuntime,
         StepExecutor,
-        ...(agent ? [StepWorker] : []),
+        ...(agent ? [StepWorker, CircuitRecorder] : []),
         ...(supervisor ? [{ provide: SUPERVISOR_OPTIONS, useValue: supervisor }, Supervisor] : []),
       ],
       exports: [
@@ -74,6 +83,7 @@ export class RuntimeModule {
         SnapshotCache,
         StepExecutor,
         RUNTIME_OPTIONS,
+        PARTICIPANT_POLICIES,
         ...(supervisor ? [Supervisor] : []),
       ],
     };
