@@ -102,6 +102,8 @@ export interface TestEngine {
   ledger(sagaId: string): Promise<LedgerEntry[]>;
   /** The engine's own URL (`http://127.0.0.1:<port>`). */
   url: string;
+  /** The configuration it runs with. */
+  config: ReturnType<typeof loadConfig>;
   /** The demo services run in this process (`demo: true`), or null. */
   demo: DemoServices | null;
   /** The demo services' HTTP URL (in-process or external), or null. */
@@ -113,10 +115,13 @@ export interface TestEngine {
   close(): Promise<void>;
 }
 
-/** Where a test's engine finds demo services that run as separate processes. */
+/**
+ * Where a test's engine finds demo services that run as separate processes: their HTTP URL, and their TCP port,
+ * or none for the transport the engine's configuration picks (Redis when REDIS_URL is set).
+ */
 export interface ExternalDemo {
   url: string;
-  tcpPort: number;
+  tcpPort?: number;
 }
 
 export async function freePort(): Promise<number> {
@@ -183,7 +188,9 @@ export async function startTestEngine(options: {
   const participants = participantPolicies(config);
   const demoClient = demoAt
     ? demoSagas(config, participants, {
-        transport: { transport: Transport.TCP, options: { host: '127.0.0.1', port: demoAt.tcpPort } },
+        ...(demoAt.tcpPort === undefined
+          ? {}
+          : { transport: { transport: Transport.TCP, options: { host: '127.0.0.1', port: demoAt.tcpPort } } }),
         demoUrl: demoAt.url,
       })
     : null;
@@ -237,6 +244,7 @@ export async function startTestEngine(options: {
       return (await res.json()) as LedgerEntry[];
     },
     url: engineUrl,
+    config,
     demo,
     demoUrl: demoAt?.url ?? null,
     participants,

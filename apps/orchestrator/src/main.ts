@@ -39,7 +39,7 @@ async function bootstrap(): Promise<void> {
   app.useLogger(app.get(PinoLogger));
   configureApp(app, config);
   let demo: DemoServices | null = null;
-  if (all) {
+  if (all && config.DEMO_IN_PROCESS === 'true') {
     // The demo services next to the engine, over the same transport a separate `npm run start:demo` would use;
     // they report DeliveryCompleted to this process with its first operator or admin key.
     const host = process.env.HOST ?? '127.0.0.1';

@@ -172,6 +172,13 @@ export class EngineConfig {
   )
   DEMO_URL = 'http://127.0.0.1:3100';
 
+  /**
+   * `npm start` (`--all`) runs the demo services in its own process too, unless this is `false` (they run as
+   * their own process: `npm run start:demo`).
+   */
+  @IsIn(['true', 'false'], { message: 'DEMO_IN_PROCESS must be true or false' })
+  DEMO_IN_PROCESS: 'true' | 'false' = 'true';
+
   /** The demo services' HTTP port (`npm run start:demo`, and `npm start`, which runs them in-process). */
   @Transform(toInt)
   @IsInt({ message: 'DEMO_PORT must be an integer between 0 and 65535' })
