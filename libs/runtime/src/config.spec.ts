@@ -35,6 +35,15 @@ describe('loadConfig', () => {
     [{ SAGA_API_KEYS: 'a-long-enough-key-123:root' }, 'SAGA_API_KEYS must be "key:role" pairs'],
     [{ AGENT_CONCURRENCY: '0' }, 'AGENT_CONCURRENCY must be an integer between 1 and 1000'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be error, warn, log, debug or verbose'],
+    [{ DEMO_PORT: '-1' }, 'DEMO_PORT must be an integer between 0 and 65535'],
+    [{ DEMO_TCP_PORT: '0' }, 'DEMO_TCP_PORT must be an integer between 1 and 65535'],
+    [{ DEMO_URL: 'demo:3100' }, 'DEMO_URL must be an http:// or https:// URL'],
+    [{ DEMO_FLIGHT_MS: 'soon' }, 'DEMO_FLIGHT_MS must be an integer between 0 and 600000'],
+    [{ DEMO_IN_PROCESS: 'yes' }, 'DEMO_IN_PROCESS must be true or false'],
+    [{ SAGA_URL: 'ftp://engine' }, 'SAGA_URL must be an http:// or https:// URL'],
+    [{ SAGA_SIGNAL_KEY: 'short' }, 'SAGA_SIGNAL_KEY must be an API key of 16+ characters'],
+    [{ PARTICIPANT_FAILURES_TO_OPEN: '0' }, 'PARTICIPANT_FAILURES_TO_OPEN must be an integer between 1 and 1000'],
+    [{ PARTICIPANT_HALF_OPEN_MS: '5' }, 'PARTICIPANT_HALF_OPEN_MS must be an integer between 10 and 3600000'],
   ])('refuses %j, naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
