@@ -246,8 +246,12 @@ export class Cluster {
   /** The demo services' HTTP and TCP ports (TCP unused: the cluster has Redis, so they talk over Redis). */
   demoPort = 0;
   demoTcpPort = 0;
-  /** The demo services' process, started with the first orchestrator or agent (see startDemo). */
+  /**
+   * The demo services' process, started with the first orchestrator or agent (see startDemo). Kept apart from
+   * `processes` (the engine's), which tests index and count.
+   */
   demo: EngineProcess | null = null;
+  readonly demos: EngineProcess[] = [];
   private counter = 0;
 
   constructor(readonly options: ClusterOptions = {}) {
@@ -306,7 +310,7 @@ export class Cluster {
     await this.ports();
     const name = `demo-${++this.counter}`;
     const proc = new EngineProcess(name, entry(DEMO), [], this.env(env), this.logFile(name));
-    this.processes.push(proc);
+    this.demos.push(proc);
     this.demo = proc;
     await poll(
       async () => {
@@ -412,7 +416,7 @@ export class Cluster {
 
   /** The last lines of every process's log, for a failing test's message. */
   logs(lines = 40): string {
-    return this.processes
+    return [...this.processes, ...this.demos]
       .map(
         (p) =>
           `--- ${p.name} (pid ${p.pid}, ${p.alive ? 'alive' : 'exited'}) ---\n${p.log.split('\n').slice(-lines).join('\n')}`,
@@ -426,7 +430,7 @@ export class Cluster {
 
   /** Kills every process it started, drops its database and its Redis keys, and removes its logs. */
   async close({ keepDatabase = false, keepLogs = false }: { keepDatabase?: boolean; keepLogs?: boolean } = {}) {
-    await Promise.all(this.processes.map((p) => p.kill('SIGKILL')));
+    await Promise.all([...this.processes, ...this.demos].map((p) => p.kill('SIGKILL')));
     if (!keepLogs && !this.options.logDir) rmSync(this.logDir, { recursive: true, force: true });
     if (!keepDatabase) {
       await withClient(this.pgAdminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${this.dbName}" WITH (FORCE)`)).catch(
