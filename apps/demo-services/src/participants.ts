@@ -74,8 +74,10 @@ export class DemoParticipants {
     ): Promise<T> {
       const fault = call.fault ?? {};
       // The delay is the action's only, so that a step that hangs can still be undone (compensations have their
-      // own knobs: compensationTransient, compensationFatal). The caller's timeout gives up on the answer.
-      if (!undo && fault.delayMs) await sleep(fault.delayMs);
+      // own knobs: compensationTransient, compensationFatal). The caller's timeout gives up on the answer; the
+      // effect still happens, and a repeat (a retry after that timeout) is answered from the ledger at once, as a
+      // real service answers from its idempotency record.
+      if (!undo && fault.delayMs && !(await ledger.processed(call.idempotencyKey))) await sleep(fault.delayMs);
       const fatal = undo ? fault.compensationFatal : fault.fatal;
       const transient = (undo ? fault.compensationTransient : fault.transient) ?? 0;
       if (fatal)
