@@ -33,7 +33,17 @@ async function bootstrap(): Promise<void> {
     signalTarget: () => signalTarget,
     logger: logLevels(config.LOG_LEVEL),
   });
-  const stop = () => void demo.close().finally(() => backends.stop().finally(() => process.exit(0)));
+  // Graceful stop, then end as the signal would have (exit status 128 + its number), like the engine's processes.
+  const stop = (signal: NodeJS.Signals) =>
+    void demo
+      .close()
+      .catch(() => undefined)
+      .then(() => backends.stop().catch(() => undefined))
+      .then(() => {
+        process.removeListener('SIGTERM', stop);
+        process.removeListener('SIGINT', stop);
+        process.kill(process.pid, signal);
+      });
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   logger.log(
