@@ -34,10 +34,11 @@ const STEPS = [
   'register-package',
   'schedule-drone',
   'book-ground-transport',
+  'await-delivery',
   'charge-account',
   'notify-customer',
 ];
-const FAULT_KEYS = ['transient', 'fatal', 'delayMs', 'compensationTransient', 'compensationFatal'];
+const FAULT_KEYS = ['transient', 'fatal', 'delayMs', 'compensationTransient', 'compensationFatal', 'never'];
 
 /** `faults` maps step names to fault knobs; unknown steps, unknown knobs and bad values are refused. */
 function IsFaults(options?: ValidationOptions) {
@@ -52,14 +53,14 @@ function IsFaults(options?: ValidationOptions) {
               return false;
             return Object.entries(fault as Record<string, unknown>).every(([knob, v]) => {
               if (!FAULT_KEYS.includes(knob)) return false;
-              if (knob === 'fatal' || knob === 'compensationFatal') return typeof v === 'boolean';
+              if (knob === 'fatal' || knob === 'compensationFatal' || knob === 'never') return typeof v === 'boolean';
               return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 600_000;
             });
           });
         },
         defaultMessage: () =>
           `faults must map step names (${STEPS.join(', ')}) to { transient?: int, fatal?: boolean, delayMs?: int, ` +
-          `compensationTransient?: int, compensationFatal?: boolean }`,
+          `compensationTransient?: int, compensationFatal?: boolean, never?: boolean }`,
       },
     },
     options,

@@ -1,6 +1,7 @@
 /**
- * What the drone-delivery saga needs from its participants. The saga file depends on this interface only; the
- * apps decide how it is reached (in-process functions today, services over the network later).
+ * What the drone-delivery saga needs from its participants. The saga file depends on this interface only;
+ * apps/demo-services/src/remote-participants.ts implements it with the invokers of libs/transport (the demo services of
+ * apps/demo-services, reached over @nestjs/microservices and HTTP).
  *
  * Every call carries the idempotency key of the step (`ctx.key`) or of its undo (`ctx.undoKey`): a participant
  * applies each operation at most once per key and answers the same result to a repeat.
@@ -14,6 +15,8 @@ export interface Call<T = Record<string, unknown>> {
   signal?: AbortSignal;
   /** W3C traceparent of the step attempt's span: a remote participant sends it on (HTTP header, message metadata). */
   traceparent?: string;
+  /** The knobs of the saga's `await-delivery` wait: when and whether the drone (or carrier) reports the delivery. */
+  report?: StepFault;
   payload: T;
 }
 
@@ -29,6 +32,40 @@ export interface StepFault {
   compensationTransient?: number;
   /** The same as `fatal`, for the step's compensation. */
   compensationFatal?: boolean;
+  /** `await-delivery` only: the drone (or carrier) never reports DeliveryCompleted, so the wait times out. */
+  never?: boolean;
+}
+
+/** The signal the drone service (or the ground carrier) sends when the parcel arrived; `await-delivery` waits. */
+export const DELIVERY_COMPLETED = 'DeliveryCompleted';
+
+/**
+ * What a demo participant receives as the invoker's payload (a message's `payload`, or the HTTP body): the saga,
+ * the attempt and the fault knobs (the demo's), and the operation's arguments.
+ */
+export interface DemoRequest<T = Record<string, unknown>> {
+  sagaId: string;
+  attempt: number;
+  fault?: StepFault;
+  report?: StepFault;
+  args: T;
+}
+
+/** The operations the demo services answer as message patterns (the ground carrier answers over HTTP). */
+export const DEMO_MESSAGE_OPERATIONS = {
+  account: ['verify', 'charge', 'refund'],
+  delivery: ['create', 'cancel'],
+  package: ['register', 'delete'],
+  drone: ['schedule', 'release'],
+  notification: ['notify'],
+} as const;
+
+/**
+ * The message pattern of an operation: `<prefix>.<service>.<operation>`. The prefix (SAGA_REDIS_PREFIX) keeps
+ * several engines, or test runs, sharing one Redis apart: the Redis transport is publish/subscribe on these names.
+ */
+export function demoPattern(prefix: string, service: string, operation: string): string {
+  return `${prefix}.${service}.${operation}`;
 }
 
 export interface DroneDeliveryParticipants {

@@ -1,13 +1,15 @@
 import { defineSaga, type RetryPolicy, type StepContext } from '@app/sdk';
 import { DroneDeliveryInput } from './drone-delivery.input';
-import type { Call, DroneDeliveryParticipants } from './drone-delivery.participants';
+import { type Call, DELIVERY_COMPLETED, type DroneDeliveryParticipants } from './drone-delivery.participants';
 
 /**
  * The reference scenario (API.md): schedule a drone delivery across the account, delivery, package, drone and
  * transport services, charge the customer, tell them. Anything that fails for good before the charge is undone.
  *
  * Policies are short so that a demo or a test sees every outcome within seconds: at most 5 attempts, at most
- * 1 s apart, compensations included.
+ * 1 s apart. Compensations are more patient (20 attempts, about 18 s): an undo must get through, and the five
+ * transient failures that exhausted a step also opened its participant's circuit breaker, so its undo waits for
+ * the breaker to let a trial call through (PARTICIPANT_HALF_OPEN_MS).
  */
 const quick: RetryPolicy = {
   maximumAttempts: 5,
@@ -15,6 +17,7 @@ const quick: RetryPolicy = {
   backoffCoefficient: 2,
   maximumInterval: '1s',
 };
+const patient: RetryPolicy = { ...quick, maximumAttempts: 20 };
 
 export function droneDeliverySaga(p: DroneDeliveryParticipants) {
   /** The call a participant receives: the step's idempotency key, its fault knobs, its abort signal. */
@@ -27,12 +30,17 @@ export function droneDeliverySaga(p: DroneDeliveryParticipants) {
     ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}),
     payload,
   });
+  /** The same, for the drone and the carrier: they also get the `await-delivery` knobs (when they report). */
+  const flight = <T>(ctx: StepContext<DroneDeliveryInput, unknown>, payload: T): Call<T> => {
+    const report = ctx.input.faults?.['await-delivery'];
+    return { ...call(ctx, payload), ...(report ? { report } : {}) };
+  };
 
   return defineSaga('drone-delivery', {
     version: 1,
     input: DroneDeliveryInput,
     description: 'Schedule a parcel delivery by drone (or by ground transport when heavy), then charge and notify.',
-    defaults: { retry: quick, compensationRetry: quick, timeout: '2s', compensationTimeout: '2s' },
+    defaults: { retry: quick, compensationRetry: patient, timeout: '2s', compensationTimeout: '2s' },
     sensitive: ['contactPhone'],
   })
     .step('verify-account', {
@@ -60,7 +68,7 @@ export function droneDeliverySaga(p: DroneDeliveryParticipants) {
           whenLabel: 'weightKg <= 20',
           run: (ctx) =>
             p.drone.schedule(
-              call(ctx, {
+              flight(ctx, {
                 deliveryId: ctx.steps.createDelivery.deliveryId,
                 pickup: ctx.input.pickup,
                 dropoff: ctx.input.dropoff,
@@ -74,11 +82,18 @@ export function droneDeliverySaga(p: DroneDeliveryParticipants) {
           description: 'A third-party carrier for parcels too heavy to fly.',
           run: (ctx) =>
             p.transport.book(
-              call(ctx, { deliveryId: ctx.steps.createDelivery.deliveryId, weightKg: ctx.input.weightKg }),
+              flight(ctx, { deliveryId: ctx.steps.createDelivery.deliveryId, weightKg: ctx.input.weightKg }),
             ),
           compensate: (ctx) => p.transport.cancel(call(ctx, { bookingId: ctx.output?.bookingId ?? null }, true)),
         }),
     )
+    .waitFor('await-delivery', {
+      signal: DELIVERY_COMPLETED,
+      timeout: '5s',
+      description:
+        'Waits for the drone (or the carrier) to report DeliveryCompleted; without it by the deadline, everything ' +
+        'before is undone and nobody is charged.',
+    })
     .step('charge-account', {
       description: 'The point of no return: once charged, the delivery goes ahead.',
       pivot: true,

@@ -235,7 +235,7 @@ describe('REST API (e2e)', () => {
       const first = await engine.as('operator').post('/v1/sagas').send(body);
       expect(first.status).toBe(201);
       expect(first.body).toMatchObject({ type: 'drone-delivery', version: 1, status: 'RUNNING', input: valid });
-      expect(first.body.steps).toHaveLength(7);
+      expect(first.body.steps).toHaveLength(8);
 
       // Same input, keys in another order: the same request.
       const reordered = {
@@ -342,9 +342,14 @@ describe('REST API (e2e)', () => {
         ['create-delivery'],
         ['register-package'],
         ['schedule-drone', 'book-ground-transport'],
+        ['await-delivery'],
         ['charge-account'],
         ['notify-customer'],
       ]);
+      expect(res.body.steps.find((s: any) => s.name === 'await-delivery')).toMatchObject({
+        signal: 'DeliveryCompleted',
+        timeoutMs: 5000,
+      });
       const charge = res.body.steps.find((s: any) => s.name === 'charge-account');
       expect(charge).toMatchObject({ pivot: true, compensation: true, timeoutMs: 2000, retry: { maximumAttempts: 5 } });
       expect(res.body.steps.find((s: any) => s.name === 'schedule-drone')).toMatchObject({

@@ -33,7 +33,7 @@ function dockerfileCommands(): { build: string[][]; cmd: string[] } {
 }
 
 /** A service's `command` in docker-compose.yml (one image, an entry point per role). */
-function composeCommand(app: 'orchestrator' | 'agent'): string[] {
+function composeCommand(app: 'orchestrator' | 'agent' | 'demo-services'): string[] {
   const text = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
   const command = new RegExp(`^\\s+command: (\\['node', 'dist/apps/${app}/[^\\]]*\\])$`, 'm').exec(text)![1];
   return JSON.parse(command.replace(/'/g, '"')) as string[];
@@ -102,6 +102,8 @@ smoke("the Dockerfile's commands, outside Docker", () => {
 
     await db.create();
     const port = await freePort();
+    const demoPort = await freePort();
+    const demoTcpPort = await freePort();
     const key = 'smoke-admin-key-0123456789';
     const started = Date.now();
     // The environment docker-compose.yml gives the engine, pointed at this run's services (loopback here).
@@ -115,6 +117,11 @@ smoke("the Dockerfile's commands, outside Docker", () => {
       SAGA_REDIS_PREFIX: prefix,
       SAGA_API_KEYS: `${key}:admin`,
       SAGA_ENCRYPTION_KEY: Buffer.alloc(32, 5).toString('base64'),
+      DEMO_URL: `http://127.0.0.1:${demoPort}`,
+      DEMO_PORT: String(demoPort),
+      DEMO_TCP_PORT: String(demoTcpPort),
+      SAGA_URL: `http://127.0.0.1:${port}`,
+      SAGA_SIGNAL_KEY: key,
       NO_COLOR: '1',
     };
     const run = ([file, ...args]: string[], name: string) => {
@@ -155,6 +162,7 @@ smoke("the Dockerfile's commands, outside Docker", () => {
     const asset = await request(server).get(script!);
     expect(asset.status).toBe(200);
     expect(asset.headers['cache-control']).toContain('immutable');
+    run(composeCommand('demo-services'), 'demo');
 
     const auth = { Authorization: `Bearer ${key}` };
     const created = await request(server)

@@ -1,9 +1,12 @@
-import { DemoLedger } from '../apps/demo-services/src/demo-ledger';
-import { inProcessParticipants } from '../apps/demo-services/src/in-process-participants';
+import type { DroneDeliveryParticipants } from '@app/sagas';
 import { startTestEngine, type TestEngine } from './support/test-engine';
 import { droneInput } from './support/drone-input';
 
-/** The reference scenario end to end: REST in, BullMQ jobs, agent, PostgreSQL checkpoints, REST out. */
+/**
+ * The reference scenario end to end: REST in, BullMQ jobs, agent, PostgreSQL checkpoints, REST out; the demo
+ * services over the real @nestjs/microservices TCP transport and HTTP (in this process; demo-services.e2e-spec.ts
+ * runs them as separate processes).
+ */
 describe('drone-delivery saga (e2e)', () => {
   let engine: TestEngine;
 
@@ -33,10 +36,13 @@ describe('drone-delivery saga (e2e)', () => {
       ['register-package', 'SUCCEEDED'],
       ['schedule-drone', 'SUCCEEDED'],
       ['book-ground-transport', 'SKIPPED'],
+      ['await-delivery', 'SUCCEEDED'],
       ['charge-account', 'SUCCEEDED'],
       ['notify-customer', 'SUCCEEDED'],
     ]);
     expect(saga.output.scheduleDrone.droneId).toMatch(/^drn_/);
+    // The drone reported DeliveryCompleted after its flight.
+    expect(saga.output.awaitDelivery).toMatchObject({ by: 'drone', droneId: saga.output.scheduleDrone.droneId });
     expect(saga.completedAt).not.toBeNull();
     expect(await effects(saga.id)).toEqual([
       'account.verify',
@@ -111,6 +117,11 @@ describe('drone-delivery saga (e2e)', () => {
     const byName = Object.fromEntries(saga.steps.map((s: any) => [s.name, s.status]));
     expect(byName['schedule-drone']).toBe('SKIPPED');
     expect(byName['book-ground-transport']).toBe('SUCCEEDED');
+    // The carrier (over HTTP) reported the delivery.
+    expect(saga.output.awaitDelivery).toMatchObject({
+      by: 'transport',
+      bookingId: saga.output.bookGroundTransport.bookingId,
+    });
   });
 
   it("runs the failed step's own undo when its retries run out", async () => {
@@ -133,15 +144,13 @@ describe('drone-delivery saga (e2e)', () => {
     expect(await effects(saga.id)).toEqual([]);
   });
 
-  describe('the demo participants (PostgreSQL, schema demo)', () => {
+  describe('the demo participants (PostgreSQL, schema demo), called through the invokers', () => {
     const sagaId = '0190f2c4-0000-7000-8000-00000000d3d0';
-    let demo: DemoLedger;
-    let p: ReturnType<typeof inProcessParticipants>;
+    let p: DroneDeliveryParticipants;
     beforeAll(() => {
-      demo = new DemoLedger(engine.db.url, 4);
-      p = inProcessParticipants(demo);
+      p = engine.droneDelivery!;
     });
-    afterAll(() => demo?.close());
+    const demo = { list: (id: string) => engine.ledger(id) };
     const call = <T>(key: string, payload: T, attempt = 1) => ({ sagaId, idempotencyKey: key, attempt, payload });
 
     it('apply an operation once per key: repeats, even concurrent ones, get the first answer', async () => {
@@ -171,11 +180,11 @@ describe('drone-delivery saga (e2e)', () => {
       expect((await demo.list(sagaId)).find((e) => e.idempotencyKey === key)).toBeUndefined();
     });
 
-    it('serve their ledger to viewers at GET /v1/demo/ledger', async () => {
-      expect((await engine.http().get('/v1/demo/ledger')).status).toBe(401);
-      const res = await engine.as('viewer').get(`/v1/demo/ledger?sagaId=${sagaId}`);
+    it('serve their ledger at GET /v1/demo/ledger on their own port (no longer the engine’s)', async () => {
+      expect((await engine.as('viewer').get('/v1/demo/ledger')).status).toBe(404);
+      const res = await fetch(`${engine.demoUrl}/v1/demo/ledger?sagaId=${sagaId}`);
       expect(res.status).toBe(200);
-      expect(res.body[0]).toEqual({
+      expect(((await res.json()) as unknown[])[0]).toEqual({
         service: 'delivery',
         operation: 'create',
         sagaId,
@@ -184,7 +193,7 @@ describe('drone-delivery saga (e2e)', () => {
         requests: 8,
         at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       });
-      expect((await engine.as('viewer').get(`/v1/demo/ledger?sagaId=${'x'.repeat(101)}`)).status).toBe(400);
+      expect((await fetch(`${engine.demoUrl}/v1/demo/ledger?sagaId=${'x'.repeat(101)}`)).status).toBe(400);
     });
   });
 });

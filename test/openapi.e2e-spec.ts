@@ -23,8 +23,8 @@ describe('OpenAPI (e2e)', () => {
         'GET /health',
         'GET /metrics',
         'GET /v1/audit',
-        'GET /v1/demo/ledger',
         'GET /v1/me',
+        'GET /v1/participants',
         'GET /v1/saga-types',
         'GET /v1/saga-types/{type}',
         'GET /v1/sagas',
@@ -67,6 +67,11 @@ describe('OpenAPI (e2e)', () => {
     expect(
       doc.paths['/v1/audit'].get.responses['200'].content['application/json'].schema.properties.items,
     ).toBeDefined();
+    // The dashboard codes against this contract.
+    const item =
+      doc.paths['/v1/participants'].get.responses['200'].content['application/json'].schema.properties.items.items;
+    expect(item.required).toEqual(['name', 'state', 'since', 'agents']);
+    expect(item.properties.state.enum).toEqual(['closed', 'open', 'half-open']);
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
   });
 

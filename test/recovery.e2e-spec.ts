@@ -12,7 +12,14 @@ import { droneInput } from './support/drone-input';
  * Supervisor timings are shortened (sweep every 200 ms, schedule-to-start 1 s); the deadline grace is the real
  * one (5 s past a step's 2 s timeout), so each test that loses an attempt spends some 8 s on it.
  */
-const FAST = { SUPERVISOR_INTERVAL_MS: '200', SCHEDULE_TO_START_MS: '1000' };
+const FAST = {
+  SUPERVISOR_INTERVAL_MS: '200',
+  SCHEDULE_TO_START_MS: '1000',
+  // These scenarios are about the engine's recovery, not circuit breakers: an outage of PostgreSQL (which the demo
+  // services use too) would otherwise open the participants' circuits, and the demo saga's 5 quick attempts would
+  // give up while they are open (demo-services.e2e-spec.ts tests the breakers).
+  PARTICIPANT_FAILURES_TO_OPEN: '1000',
+};
 const ENDED = ['COMPLETED', 'COMPENSATED', 'CANCELLED', 'FAILED'];
 
 const input = (faults: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) =>

@@ -69,7 +69,8 @@ describe('security (e2e)', () => {
   describe('deny by default', () => {
     it('every registered route but /health answers 401 without a key, and with an unknown key', async () => {
       const routes = registeredRoutes(engine);
-      // The enumeration really sees the app: the saga routes, the operator actions, the audit and the demo ledger.
+      // The enumeration really sees the app: the saga routes, the operator actions, the audit, the participants'
+      // circuits. (The demo ledger is the demo services' own, on DEMO_PORT, no longer the engine's.)
       expect(routes.length).toBeGreaterThanOrEqual(10);
       expect(routes).toEqual(
         expect.arrayContaining([
@@ -77,6 +78,7 @@ describe('security (e2e)', () => {
           { method: 'GET', path: '/v1/sagas/:id' },
           { method: 'GET', path: '/v1/me' },
           { method: 'GET', path: '/v1/stats' },
+          { method: 'GET', path: '/v1/participants' },
           { method: 'GET', path: '/health' },
         ]),
       );

@@ -23,12 +23,23 @@ const approval = (name: string, timeout: '30s' | '1s') =>
     .step('finish', { run: (ctx) => ({ approvedBy: ctx.steps.awaitApproval.by }) })
     .build();
 
+/** Holds the `early` saga's first step until the test lets it go: the signal comes while it runs. */
+let releaseGate: () => void = () => undefined;
+const gate = () => new Promise<void>((resolve) => (releaseGate = resolve));
+let gateOpen: Promise<void> = Promise.resolve();
+
+const early = defineSaga('signal-early', { version: 1 })
+  .step('slow', { run: async () => void (await gateOpen) })
+  .waitFor<'await-approval', { by: string }>('await-approval', { signal: 'Approved', timeout: '30s' })
+  .step('finish', { run: (ctx) => ({ approvedBy: ctx.steps.awaitApproval.by }) })
+  .build();
+
 describe('signals: wait steps end to end (e2e)', () => {
   let engine: TestEngine;
 
   beforeAll(async () => {
     engine = await startTestEngine({
-      sagas: [approval('signal-approval', '30s'), approval('signal-expiry', '1s')],
+      sagas: [approval('signal-approval', '30s'), approval('signal-expiry', '1s'), early],
       env: { SUPERVISOR_INTERVAL_MS: '100' },
     });
   });
@@ -131,5 +142,34 @@ describe('signals: wait steps end to end (e2e)', () => {
     expect(missing.status).toBe(404);
     expect(missing.body.code).toBe('SAGA_NOT_FOUND');
     expect((await signal('not-a-uuid', 'Approved')).status).toBe(400);
+  });
+
+  it('a signal that comes before its wait step started is buffered, and the wait consumes it as it starts', async () => {
+    gateOpen = gate();
+    const id = await start('signal-early');
+    await waitFor(async () => stepsOf(await get(id))['slow'].status !== 'PENDING', { what: 'slow to be dispatched' });
+    const res = await signal(id, 'Approved', { payload: { by: 'the drone' } });
+    expect(res.status).toBe(202);
+    expect(stepsOf(res.body)['await-approval'].status).toBe('PENDING');
+    // The first one is kept; a second one while it is buffered is refused.
+    const again = await signal(id, 'Approved', { payload: { by: 'twice' } });
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ code: 'NOT_WAITING', message: 'signal "Approved" is already buffered' });
+    // A signal no step of this saga will ever wait for: still 409.
+    expect((await signal(id, 'Rejected')).status).toBe(409);
+
+    releaseGate();
+    const done = await engine.waitForStatus(id, ['COMPLETED', 'COMPENSATED', 'FAILED']);
+    expect(done.status).toBe('COMPLETED');
+    expect(stepsOf(done)['await-approval']).toMatchObject({ status: 'SUCCEEDED', output: { by: 'the drone' } });
+    expect(stepsOf(done)['finish'].output).toEqual({ approvedBy: 'the drone' });
+    const events = (await engine.as('viewer').get(`/v1/sagas/${id}/events`)).body.items as any[];
+    const types = events.map((e) => e.type);
+    expect(types).toContain('SignalBuffered');
+    expect(types).not.toContain('StepWaiting');
+    expect(events.find((e) => e.type === 'SignalReceived')).toMatchObject({
+      step: 'await-approval',
+      data: { signal: 'Approved', buffered: true },
+    });
   });
 });

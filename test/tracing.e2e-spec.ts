@@ -63,6 +63,9 @@ describe('tracing (e2e)', () => {
     const participant = spans.find((s) => s.name === 'participant account.charge');
     expect(participant).toBeDefined();
     expect(parentOf(participant!)).toBe(charge.spanContext().spanId);
+    // The demo services run their handlers in another async context (a TCP socket's): the parent can only come
+    // from the traceparent the microservice() invoker put in the message's metadata.
+    expect(participant!.parentSpanContext?.isRemote).toBe(true);
     // Every participant span sits under a step span of the same trace.
     const participants = spans.filter((s) => s.name.startsWith('participant '));
     expect(participants.length).toBe(6);
@@ -89,5 +92,17 @@ describe('tracing (e2e)', () => {
     const undone = saga.steps.filter((s: any) => s.status === 'COMPENSATED').length;
     expect(compensations.length).toBe(undone);
     expect(compensations.every((c) => parentOf(c) === root.spanContext().spanId)).toBe(true);
+  });
+
+  it('carries the trace to the HTTP participant in the traceparent header', async () => {
+    const saga = await run(droneInput({ weightKg: 35 }));
+    expect(saga.status).toBe('COMPLETED');
+    const { spans } = spansOf(saga.id);
+    const book = spans.find((s) => s.name === 'step book-ground-transport')!;
+    const carrier = spans.find((s) => s.name === 'participant transport.book');
+    expect(carrier).toBeDefined();
+    expect(carrier!.spanContext().traceId).toBe(book.spanContext().traceId);
+    expect(parentOf(carrier!)).toBe(book.spanContext().spanId);
+    expect(carrier!.parentSpanContext?.isRemote).toBe(true);
   });
 });

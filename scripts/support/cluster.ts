@@ -15,8 +15,10 @@ import { Redis } from 'ioredis';
 export const ROOT = resolve(__dirname, '..', '..').replace(/[\\/]dist$/, '');
 const ORCHESTRATOR = 'apps/orchestrator/src/main.js';
 const AGENT = 'apps/agent/src/main.js';
+const DEMO = 'apps/demo-services/src/main.js';
 const ORCHESTRATOR_JS = join(ROOT, 'dist', ORCHESTRATOR);
 const AGENT_JS = join(ROOT, 'dist', AGENT);
+const DEMO_JS = join(ROOT, 'dist', DEMO);
 const SERVICES_SH = resolve(ROOT, '..', 'shared', 'services.sh');
 
 export const API_KEY = 'cluster-admin-key-0123456789';
@@ -90,8 +92,8 @@ function newestMtime(path: string): number {
 
 /** Whether dist/ is missing or older than the sources it is built from. */
 export function buildIsStale(): boolean {
-  if (!existsSync(ORCHESTRATOR_JS) || !existsSync(AGENT_JS)) return true;
-  const built = Math.min(statSync(ORCHESTRATOR_JS).mtimeMs, statSync(AGENT_JS).mtimeMs);
+  if (!existsSync(ORCHESTRATOR_JS) || !existsSync(AGENT_JS) || !existsSync(DEMO_JS)) return true;
+  const built = Math.min(statSync(ORCHESTRATOR_JS).mtimeMs, statSync(AGENT_JS).mtimeMs, statSync(DEMO_JS).mtimeMs);
   const sources = ['apps', 'libs', 'sagas', 'scripts', 'tsconfig.json', 'tsconfig.build.json', 'nest-cli.json'];
   return sources.some((s) => existsSync(join(ROOT, s)) && newestMtime(join(ROOT, s)) > built);
 }
@@ -241,6 +243,15 @@ export class Cluster {
   readonly logDir: string;
   readonly processes: EngineProcess[] = [];
   port = 0;
+  /** The demo services' HTTP and TCP ports (TCP unused: the cluster has Redis, so they talk over Redis). */
+  demoPort = 0;
+  demoTcpPort = 0;
+  /**
+   * The demo services' process, started with the first orchestrator or agent (see startDemo). Kept apart from
+   * `processes` (the engine's), which tests index and count.
+   */
+  demo: EngineProcess | null = null;
+  readonly demos: EngineProcess[] = [];
   private counter = 0;
 
   constructor(readonly options: ClusterOptions = {}) {
@@ -270,6 +281,14 @@ export class Cluster {
       // The demo saga has a sensitive field: every process of the cluster shares one key (as in docker-compose).
       SAGA_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'),
       PORT: String(this.port),
+      // The participants are the demo services' own process (startDemo); an all-in-one orchestrator must not
+      // start a second copy of them.
+      DEMO_URL: `http://127.0.0.1:${this.demoPort}`,
+      DEMO_PORT: String(this.demoPort),
+      DEMO_TCP_PORT: String(this.demoTcpPort),
+      DEMO_IN_PROCESS: 'false',
+      SAGA_URL: `http://127.0.0.1:${this.port}`,
+      SAGA_SIGNAL_KEY: API_KEY,
       LOG_LEVEL: 'log',
       NO_COLOR: '1',
       DB_POOL_SIZE: '10',
@@ -278,9 +297,42 @@ export class Cluster {
     };
   }
 
+  /** Picks the ports of the engine and the demo services (once). */
+  private async ports(): Promise<void> {
+    if (this.port === 0) this.port = await freePort();
+    if (this.demoPort === 0) this.demoPort = await freePort();
+    if (this.demoTcpPort === 0) this.demoTcpPort = await freePort();
+  }
+
+  /**
+   * Starts the demo services' process (`npm run start:demo`) and waits until its ledger answers. Called by the
+   * first startOrchestrator / startAgent; call it again after killing `demo` to bring the participants back.
+   */
+  async startDemo(env: Record<string, string> = {}): Promise<EngineProcess> {
+    await this.ports();
+    const name = `demo-${++this.counter}`;
+    const proc = new EngineProcess(name, entry(DEMO), [], this.env(env), this.logFile(name));
+    this.demos.push(proc);
+    this.demo = proc;
+    await poll(
+      async () => {
+        if (!proc.alive) throw new Error(`${name} exited:\n${proc.log.slice(-3000)}`);
+        const res = await fetch(`http://127.0.0.1:${this.demoPort}/v1/demo/ledger?sagaId=none`).catch(() => null);
+        return res?.status === 200 && /demo services listening/.test(proc.log);
+      },
+      { timeoutMs: 30_000, what: `${name} to answer` },
+    );
+    return proc;
+  }
+
+  private async ensureDemo(): Promise<void> {
+    if (!this.demo) await this.startDemo();
+  }
+
   /** Starts an orchestrator (`all`: with an agent inside) and waits until /health answers 200. */
   async startOrchestrator({ all = false, env = {} }: { all?: boolean; env?: Record<string, string> } = {}) {
-    if (this.port === 0) this.port = await freePort();
+    await this.ports();
+    await this.ensureDemo();
     const name = `orchestrator-${++this.counter}`;
     const args = all ? ['--all'] : [];
     const proc = new EngineProcess(name, entry(ORCHESTRATOR), args, this.env(env), this.logFile(name));
@@ -299,6 +351,8 @@ export class Cluster {
   }
 
   async startAgent(env: Record<string, string> = {}): Promise<EngineProcess> {
+    await this.ports();
+    await this.ensureDemo();
     const name = `agent-${++this.counter}`;
     const proc = new EngineProcess(name, entry(AGENT), [], this.env(env), this.logFile(name));
     this.processes.push(proc);
@@ -342,9 +396,9 @@ export class Cluster {
   }
 
   async ledger(sagaId: string): Promise<any[]> {
-    const res = await this.request('GET', `/v1/demo/ledger?sagaId=${sagaId}`);
+    const res = await fetch(`http://127.0.0.1:${this.demoPort}/v1/demo/ledger?sagaId=${sagaId}`);
     if (res.status !== 200) throw new Error(`GET /v1/demo/ledger answered ${res.status}`);
-    return res.body;
+    return (await res.json()) as any[];
   }
 
   async waitForStatus(id: string, statuses: string[], timeoutMs = 30_000): Promise<any> {
@@ -364,7 +418,7 @@ export class Cluster {
 
   /** The last lines of every process's log, for a failing test's message. */
   logs(lines = 40): string {
-    return this.processes
+    return [...this.processes, ...this.demos]
       .map(
         (p) =>
           `--- ${p.name} (pid ${p.pid}, ${p.alive ? 'alive' : 'exited'}) ---\n${p.log.split('\n').slice(-lines).join('\n')}`,
@@ -378,7 +432,7 @@ export class Cluster {
 
   /** Kills every process it started, drops its database and its Redis keys, and removes its logs. */
   async close({ keepDatabase = false, keepLogs = false }: { keepDatabase?: boolean; keepLogs?: boolean } = {}) {
-    await Promise.all(this.processes.map((p) => p.kill('SIGKILL')));
+    await Promise.all([...this.processes, ...this.demos].map((p) => p.kill('SIGKILL')));
     if (!keepLogs && !this.options.logDir) rmSync(this.logDir, { recursive: true, force: true });
     if (!keepDatabase) {
       await withClient(this.pgAdminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${this.dbName}" WITH (FORCE)`)).catch(

@@ -3,18 +3,21 @@ import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Transport } from '@nestjs/microservices';
 import { Client } from 'pg';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
 import type { SagaDefinition } from '@app/engine';
-import { allSagas } from '@app/sagas';
 import { loadConfig } from '@app/runtime';
+import type { ParticipantPolicies } from '@app/transport';
+import type { DroneDeliveryParticipants } from '@app/sagas';
 import { configureApp } from '../../apps/orchestrator/src/configure-app';
 import { OrchestratorModule } from '../../apps/orchestrator/src/orchestrator.module';
-import { DemoLedger, type LedgerEntry } from '../../apps/demo-services/src/demo-ledger';
-import { DemoServicesModule } from '../../apps/demo-services/src/demo-services.module';
-import { inProcessParticipants } from '../../apps/demo-services/src/in-process-participants';
+import type { LedgerEntry } from '../../apps/demo-services/src/demo-ledger';
+import { demoSagas, participantPolicies } from '../../apps/demo-services/src/demo-client';
+import { type DemoServices, startDemoServices } from '../../apps/demo-services/src/demo-services.module';
 import { TEST_PG_ADMIN_URL, TEST_QUEUE_KIND, TEST_REDIS_URL } from './urls';
 import { waitFor } from './wait-for';
 
@@ -83,6 +86,12 @@ export async function dropRedisPrefix(prefix: string): Promise<void> {
   }
 }
 
+/** What a test's own sagas may use: the engine's breakers and, with `demo`, the demo services' client. */
+export interface DemoSagaFactory {
+  participants: ParticipantPolicies;
+  demo: ReturnType<typeof demoSagas> | null;
+}
+
 export interface TestEngine {
   app: INestApplication;
   db: TestDatabase;
@@ -92,20 +101,52 @@ export interface TestEngine {
   as(role: keyof typeof KEYS): { get(path: string): request.Test; post(path: string): request.Test };
   /** Waits until the saga is in one of `statuses`, and returns it. */
   waitForStatus(id: string, statuses: string[], timeoutMs?: number): Promise<any>;
-  /** The demo participants' ledger for a saga, through `GET /v1/demo/ledger` (with `demo: true` only). */
+  /** The demo participants' ledger for a saga, through the demo services' `GET /v1/demo/ledger`. */
   ledger(sagaId: string): Promise<LedgerEntry[]>;
+  /** The engine's own URL (`http://127.0.0.1:<port>`). */
+  url: string;
+  /** The configuration it runs with. */
+  config: ReturnType<typeof loadConfig>;
+  /** The demo services run in this process (`demo: true`), or null. */
+  demo: DemoServices | null;
+  /** The demo services' HTTP URL (in-process or external), or null. */
+  demoUrl: string | null;
+  /** The circuit breakers of this engine's agent. */
+  participants: ParticipantPolicies;
+  /** The drone-delivery participants as the saga calls them (through the invokers), with `demo`. */
+  droneDelivery: DroneDeliveryParticipants | null;
   close(): Promise<void>;
 }
 
 /**
+ * Where a test's engine finds demo services that run as separate processes: their HTTP URL, and their TCP port,
+ * or none for the transport the engine's configuration picks (Redis when REDIS_URL is set).
+ */
+export interface ExternalDemo {
+  url: string;
+  tcpPort?: number;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
  * The real engine (API, scheduler, supervisor, and an agent unless `agent: false`) on a fresh database and Redis
- * prefix, listening on an ephemeral loopback port. `demo: true` runs the drone-delivery saga with the demo
- * participants, whose PostgreSQL ledger lives in the same fresh database; `sagas` adds saga types (or replaces the
- * demo when `demo` is not set).
+ * prefix, listening on an ephemeral loopback port. `demo: true` runs the drone-delivery saga against the demo
+ * services, started in this process as their own Nest application (HTTP on an ephemeral port, messages over the
+ * real TCP transport on a free port), their schema in the same fresh database; `demo: { url, tcpPort }` against
+ * demo services the test runs as separate processes. `sagas` adds saga
+ * types to the demo's (or replaces it when `demo` is not set); as a function it gets the demo's client and
+ * returns the whole list.
  */
 export async function startTestEngine(options: {
-  sagas?: readonly SagaDefinition[];
-  demo?: boolean;
+  sagas?: readonly SagaDefinition[] | ((demo: DemoSagaFactory) => readonly SagaDefinition[]);
+  demo?: boolean | ExternalDemo;
   agent?: boolean;
   env?: Record<string, string>;
   /** Where the step jobs go: Redis, or BullMQ's PostgreSQL backend in the test database. Default: this run's. */
@@ -133,18 +174,50 @@ export async function startTestEngine(options: {
     DB_POOL_SIZE: '10',
     SAGA_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
+    // A circuit opened by a test's faults lets a trial call through soon (the default is 5 s).
+    PARTICIPANT_HALF_OPEN_MS: '1000',
     ...options.env,
   });
-  const demo = options.demo ? new DemoLedger(db.url, 5) : null;
-  // `demo` and `sagas` together: the drone-delivery saga and the given ones.
-  const sagas = [...(demo ? allSagas({ droneDelivery: inProcessParticipants(demo) }) : []), ...(options.sagas ?? [])];
-  if (sagas.length === 0) throw new Error('startTestEngine needs `sagas` or `demo: true`');
+  // Filled in once the engine listens: the in-process demo services report DeliveryCompleted to it.
+  let engineUrl: string | null = null;
+  let demo: DemoServices | null = null;
+  let demoAt: ExternalDemo | null = typeof options.demo === 'object' ? options.demo : null;
+  if (options.demo === true) {
+    const tcpPort = await freePort();
+    demo = await startDemoServices({
+      databaseUrl: db.url,
+      port: 0,
+      host: '127.0.0.1',
+      transport: { transport: Transport.TCP, options: { host: '127.0.0.1', port: tcpPort } },
+      patternPrefix: prefix,
+      flightMs: config.DEMO_FLIGHT_MS,
+      signalTarget: () => (engineUrl ? { url: engineUrl, apiKey: KEYS.operator } : null),
+      poolSize: 5,
+      logger: ['error'],
+    });
+    demoAt = { url: demo.url, tcpPort };
+  }
+  const participants = participantPolicies(config);
+  const demoClient = demoAt
+    ? demoSagas(config, participants, {
+        ...(demoAt.tcpPort === undefined
+          ? {}
+          : { transport: { transport: Transport.TCP, options: { host: '127.0.0.1', port: demoAt.tcpPort } } }),
+        demoUrl: demoAt.url,
+      })
+    : null;
+  const sagas =
+    typeof options.sagas === 'function'
+      ? options.sagas({ participants, demo: demoClient })
+      : [...(demoClient?.sagas ?? []), ...(options.sagas ?? [])];
+  if (sagas.length === 0) throw new Error('startTestEngine needs `sagas` or `demo`');
   const app = await NestFactory.create(
     OrchestratorModule.forRoot({
       config,
       sagas,
       agent: options.agent ?? true,
-      modules: demo ? [DemoServicesModule.forRoot(demo, { http: true })] : [],
+      participants,
+      modules: demoClient ? [demoClient.module] : [],
       logDestination: options.logs,
     }),
     {
@@ -155,6 +228,7 @@ export async function startTestEngine(options: {
   if (options.logs) app.useLogger(app.get(PinoLogger));
   configureApp(app, config);
   await app.listen(0, '127.0.0.1');
+  engineUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   const server = app.getHttpServer();
   const http = () => request(server);
   const as = (role: keyof typeof KEYS) => ({
@@ -176,12 +250,20 @@ export async function startTestEngine(options: {
         { timeoutMs, what: `saga ${id} to reach ${statuses.join('|')}` },
       ),
     ledger: async (sagaId) => {
-      const res = await as('viewer').get(`/v1/demo/ledger?sagaId=${encodeURIComponent(sagaId)}`);
+      if (!demoAt) throw new Error('no demo services');
+      const res = await fetch(`${demoAt.url}/v1/demo/ledger?sagaId=${encodeURIComponent(sagaId)}`);
       if (res.status !== 200) throw new Error(`GET /v1/demo/ledger answered ${res.status}`);
-      return res.body as LedgerEntry[];
+      return (await res.json()) as LedgerEntry[];
     },
+    url: engineUrl,
+    config,
+    demo,
+    demoUrl: demoAt?.url ?? null,
+    participants,
+    droneDelivery: demoClient?.droneDelivery ?? null,
     close: async () => {
       await app.close();
+      await demo?.close();
       await db.drop();
       if (queue === 'redis') await dropRedisPrefix(prefix);
     },

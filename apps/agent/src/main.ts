@@ -2,8 +2,7 @@ import 'reflect-metadata';
 import { Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
-import { DemoServicesModule } from '../../demo-services/src/demo-services.module';
-import { inProcessDemo } from '../../demo-services/src/in-process-demo';
+import { demoSagas, participantPolicies } from '../../demo-services/src/demo-client';
 import { engineModules, loadConfigOrExit, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
 import { loggerModule } from '../../orchestrator/src/logging';
 import { startTracingFromEnv } from '../../orchestrator/src/otel';
@@ -19,12 +18,14 @@ async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');
   if (await startTracingFromEnv('saga-agent')) logger.log('OpenTelemetry tracing on (OTEL_* variables)');
   const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
-  const { ledger: demo, sagas } = inProcessDemo(backends.databaseUrl);
+  // The drone-delivery participants are the demo services (npm run start:demo), reached over the network.
+  const participants = participantPolicies(config);
+  const { sagas, module: demoClient } = demoSagas(config, participants);
 
   @Module({
     imports: [
-      ...engineModules(config, { sagas, agent: true, supervisor: false }),
-      DemoServicesModule.forRoot(demo, { http: false }),
+      ...engineModules(config, { sagas, agent: true, supervisor: false, participants }),
+      demoClient,
       loggerModule(config.LOG_LEVEL),
     ],
   })

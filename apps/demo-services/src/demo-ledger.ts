@@ -113,6 +113,15 @@ export class DemoLedger {
     });
   }
 
+  /** Whether an operation was already processed under this key (a repeat is answered from the ledger). */
+  async processed(idempotencyKey: string): Promise<boolean> {
+    await this.init();
+    const { rowCount } = await this.pool.query('SELECT 1 FROM demo.processed WHERE idempotency_key = $1', [
+      idempotencyKey,
+    ]);
+    return (rowCount ?? 0) > 0;
+  }
+
   /** What was processed, oldest first; `count` is how many times the effect was applied. */
   async list(sagaId?: string): Promise<LedgerEntry[]> {
     await this.init();

@@ -5,12 +5,15 @@ import { Logger as PinoLogger } from 'nestjs-pino';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DemoServicesModule } from '../../demo-services/src/demo-services.module';
-import { inProcessDemo } from '../../demo-services/src/in-process-demo';
+import { demoSagas, participantPolicies } from '../../demo-services/src/demo-client';
+import { type DemoServices, startDemoServices } from '../../demo-services/src/demo-services.module';
+import { demoTransport } from '../../demo-services/src/demo-transport';
 import {
   generateEncryptionKey,
   inputCipherFor,
   loadConfigOrExit,
+  logLevels,
+  parseApiKeys,
   parseEncryptionKey,
   resolveBackends,
   stopBackendsOnSignals,
@@ -21,7 +24,8 @@ import { startTracingFromEnv } from './otel';
 
 /**
  * `node main.js`        REST API + scheduler + supervisor (npm run start:orchestrator)
- * `node main.js --all`  the whole engine in one process: API, scheduler, supervisor and a step agent (npm start)
+ * `node main.js --all`  the whole engine in one process: API, scheduler, supervisor and a step agent, plus the
+ *                       demo services (npm start), so that a first try needs nothing else
  *
  * SIGTERM stops gracefully: the supervisor stops sweeping, the agent (with --all) takes no new job and lets the
  * running ones report (SHUTDOWN_GRACE_MS), then the connections close.
@@ -34,24 +38,42 @@ async function bootstrap(): Promise<void> {
   const all = process.argv.includes('--all');
   // DATABASE_URL unset: an embedded PostgreSQL (./.saga-data); REDIS_URL unset: BullMQ on PostgreSQL.
   const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
-  const { ledger: demo, sagas } = inProcessDemo(backends.databaseUrl);
+  const participants = participantPolicies(config);
+  const { sagas, module: demoClient, onShutdown } = demoSagas(config, participants);
   if (all && !config.SAGA_ENCRYPTION_KEY && sagas.some((s) => s.sensitive.length > 0)) {
     config.SAGA_ENCRYPTION_KEY = localEncryptionKey(logger);
   }
   // Split processes refuse to start without the key when a saga has sensitive fields (exit 1, naming it).
   inputCipherFor(config, sagas);
   const app = await NestFactory.create(
-    OrchestratorModule.forRoot({
-      config,
-      sagas,
-      agent: all,
-      modules: [DemoServicesModule.forRoot(demo, { http: true })],
-    }),
+    OrchestratorModule.forRoot({ config, sagas, agent: all, participants, modules: [demoClient] }),
     { bodyParser: false, bufferLogs: true },
   );
   // JSON lines through pino from here on (the buffered start-up lines too); LOG_LEVEL applies there.
   app.useLogger(app.get(PinoLogger));
   configureApp(app, config);
+  let demo: DemoServices | null = null;
+  if (all && config.DEMO_IN_PROCESS === 'true') {
+    // The demo services next to the engine, over the same transport a separate `npm run start:demo` would use;
+    // they report DeliveryCompleted to this process with its first operator or admin key.
+    const host = process.env.HOST ?? '127.0.0.1';
+    const signalKey =
+      config.SAGA_SIGNAL_KEY ??
+      [...parseApiKeys(config.SAGA_API_KEYS)].find(([, role]) => role === 'admin' || role === 'operator')?.[0];
+    demo = await startDemoServices({
+      databaseUrl: backends.databaseUrl,
+      port: config.DEMO_PORT,
+      host,
+      transport: demoTransport(config, { bindHost: host }),
+      patternPrefix: config.SAGA_REDIS_PREFIX,
+      flightMs: config.DEMO_FLIGHT_MS,
+      signalTarget: () =>
+        signalKey ? { url: config.SAGA_URL ?? `http://127.0.0.1:${config.PORT}`, apiKey: signalKey } : null,
+      logger: logLevels(config.LOG_LEVEL),
+    });
+    logger.log(`demo services listening on ${demo.url} (GET /v1/demo/ledger)`);
+  }
+  if (demo) onShutdown.push(() => demo.close());
   stopBackendsOnSignals(app, backends);
   await app.listen(config.PORT, process.env.HOST ?? '127.0.0.1');
   for (const line of backends.describe()) logger.log(line);

@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { DestinationStream } from 'pino';
+import type { ParticipantPolicies } from '@app/transport';
 import type { SagaDefinition } from '@app/engine';
 import { type EngineConfig, engineModules, parseApiKeys } from '@app/runtime';
 import { createRedis } from '@app/transport';
@@ -13,6 +14,7 @@ import { API_KEYS, ApiKeyGuard, ApiKeys, RATE_LIMIT_PER_MINUTE, RateLimiter } fr
 import { HealthController } from './http/health.controller';
 import { MetricsController } from './http/metrics.controller';
 import { RedisRateLimiter } from './http/rate-limit';
+import { ParticipantsController } from './participants/participants.controller';
 import { loggerModule } from './logging';
 import { OperatorActions } from './sagas/operator-actions';
 import { SagaActionsController } from './sagas/saga-actions.controller';
@@ -24,8 +26,10 @@ export interface OrchestratorOptions {
   sagas: readonly SagaDefinition[];
   /** Also run a step agent in this process (`npm start`). */
   agent: boolean;
-  /** Feature modules to mount too (the demo participants' ledger, while they run in-process). */
+  /** Feature modules to mount too (the demo services' client, closed with the app). */
   modules?: DynamicModule[];
+  /** The circuit breakers of the sagas' invokers (metrics, participant_circuit). */
+  participants?: ParticipantPolicies;
   /** Where the pino logger writes (stdout when absent; tests pass a stream to read the lines). */
   logDestination?: DestinationStream;
 }
@@ -33,11 +37,18 @@ export interface OrchestratorOptions {
 /** REST API, scheduler and supervisor; with `agent`, the whole engine in one process. */
 @Module({})
 export class OrchestratorModule {
-  static forRoot({ config, sagas, agent, modules = [], logDestination }: OrchestratorOptions): DynamicModule {
+  static forRoot({
+    config,
+    sagas,
+    agent,
+    modules = [],
+    logDestination,
+    participants,
+  }: OrchestratorOptions): DynamicModule {
     return {
       module: OrchestratorModule,
       imports: [
-        ...engineModules(config, { sagas, agent, supervisor: true }),
+        ...engineModules(config, { sagas, agent, supervisor: true, participants }),
         TerminusModule.forRoot({ logger: false }),
         loggerModule(config.LOG_LEVEL, logDestination),
         ...modules,
@@ -50,6 +61,7 @@ export class OrchestratorModule {
         DashboardApiController,
         HealthController,
         MetricsController,
+        ParticipantsController,
       ],
       providers: [
         { provide: API_KEYS, useValue: new ApiKeys(parseApiKeys(config.SAGA_API_KEYS)) },

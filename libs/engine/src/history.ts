@@ -16,6 +16,11 @@ export const HistoryType = {
   StepWaiting: 'StepWaiting',
   /** data `{ signal, by? }`: the signal came and completed the waiting step (its payload is the step's output). */
   SignalReceived: 'SignalReceived',
+  /**
+   * data `{ signal, by? }`: the signal came before the step waiting for it started; it is kept (durably, in the
+   * instance) and completes that step as soon as it starts (then `SignalReceived` with `buffered: true`).
+   */
+  SignalBuffered: 'SignalBuffered',
   SagaCompleted: 'SagaCompleted',
   /** data `{ reason }`. */
   SagaCompensating: 'SagaCompensating',

@@ -12,6 +12,7 @@ describe('initialState', () => {
       error: null,
       cancelRequested: false,
       eventCount: 0,
+      pendingSignals: [],
       steps: Object.fromEntries(
         ['a', 'b', 'c'].map((name) => [
           name,

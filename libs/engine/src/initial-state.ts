@@ -23,5 +23,6 @@ export function initialState(def: SagaDefinition, input: unknown): SagaState {
     cancelRequested: false,
     eventCount: 0,
     steps,
+    pendingSignals: [],
   };
 }

@@ -194,10 +194,11 @@ describe('every status x every event', () => {
   // L = legal (the state changes), . = ignored. Columns in the order of `columns` above.
   // prettier-ignore
   const expected: Record<FixtureName, string> = {
-    // w waits only in the last row (its group is the last stage); everywhere else nothing waits for "go".
+    // w waits only in the last row (its group is the last stage); while RUNNING before it, "go" is buffered for
+    // it (Sig L); once compensating or terminal nothing will wait for "go".
     //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso Sig  STmo
-    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .    .    .',
-    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .    .    .',
+    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .    L    .',
+    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .    L    .',
     'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .    .    .',
     'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .    .    .',
     COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .    .    .',
@@ -1139,10 +1140,9 @@ describe('a wait step', () => {
     expect(h.state.output).toEqual({ a: { from: 'a' }, wait: { droneId: 'd-7' }, c: { from: 'c' } });
   });
 
-  it('ignores a signal nothing waits for: another name, another step, too early, or a second one', () => {
+  it('ignores a signal nothing waits for nor will: another name, another step, a second one', () => {
     const h = harness(['a', wait]);
     h.start();
-    expect(h.signal('DeliveryCompleted').ignored).toBe('nothing waits for signal "DeliveryCompleted"');
     h.succeed('a');
     expect(h.signal('Other').ignored).toBe('nothing waits for signal "Other"');
     expect(h.signal('DeliveryCompleted', {}, 'a').ignored).toBe(
@@ -1151,6 +1151,56 @@ describe('a wait step', () => {
     expect(h.signal('DeliveryCompleted', {}, 'nope').ignored).toBe('unknown step "nope"');
     expect(h.signal('DeliveryCompleted', { n: 1 }, 'wait').ignored).toBeNull();
     expect(h.state.status).toBe('COMPLETED');
+    expect(h.signal('DeliveryCompleted').ignored).toBe('saga is COMPLETED');
+  });
+
+  it('buffers a signal that comes before its wait started; the wait consumes it as it starts, in the same commit', () => {
+    const h = harness(['a', wait, 'c']);
+    h.start();
+    const early = h.signal('DeliveryCompleted', { droneId: 'd-1' });
+    expect(early.ignored).toBeNull();
+    expect(early.commands).toEqual([]);
+    expect(h.recorded).toEqual(['SignalBuffered']);
+    expect(early.history[0].data).toEqual({ signal: 'DeliveryCompleted' });
+    expect(h.state.pendingSignals).toEqual([{ signal: 'DeliveryCompleted', payload: { droneId: 'd-1' } }]);
+    expect(h.step('wait').status).toBe('PENDING');
+    // A second one while the first is buffered: the first wins.
+    expect(h.signal('DeliveryCompleted', { droneId: 'd-2' }).ignored).toBe(
+      'signal "DeliveryCompleted" is already buffered',
+    );
+
+    const started = h.succeed('a');
+    // No AwaitSignal: the wait is over as it starts, and c is dispatched in the same transition.
+    expect(started.commands.map((c) => c.type)).toEqual(['DispatchStep']);
+    expect(h.recorded).toEqual(['StepSucceeded a#1', 'SignalReceived wait#1', 'StepScheduled c#1']);
+    expect(started.history[1].data).toEqual({ signal: 'DeliveryCompleted', buffered: true });
+    expect(h.step('wait')).toMatchObject({ status: 'SUCCEEDED', attempt: 1, output: { droneId: 'd-1' } });
+    expect(h.state.pendingSignals).toEqual([]);
+    h.succeed('c');
+    expect(h.state.output).toEqual({ a: { from: 'a' }, wait: { droneId: 'd-1' }, c: { from: 'c' } });
+  });
+
+  it('keeps a buffered signal for the step it was sent to, and buffers nothing once compensating', () => {
+    const other = { ...wait, name: 'other' };
+    const h = harness(['a', { group: 'g', steps: [wait, other] }, 'c']);
+    h.start();
+    expect(h.signal('DeliveryCompleted', { to: 'other' }, 'other').ignored).toBeNull();
+    expect(h.state.pendingSignals).toEqual([{ signal: 'DeliveryCompleted', step: 'other', payload: { to: 'other' } }]);
+    h.succeed('a');
+    expect(h.commands).toEqual(['await wait#1 DeliveryCompleted']);
+    expect(h.step('other')).toMatchObject({ status: 'SUCCEEDED', output: { to: 'other' } });
+    expect(h.step('wait').status).toBe('WAITING');
+
+    const k = harness(['a', 'b', wait]);
+    k.start();
+    k.succeed('a');
+    k.fail('b', definiteError());
+    expect(k.state.status).toBe('COMPENSATING');
+    expect(k.signal('DeliveryCompleted').ignored).toBe('nothing waits for signal "DeliveryCompleted"');
+    const c = harness(['a', wait]);
+    c.start();
+    c.cancel();
+    expect(c.signal('DeliveryCompleted').ignored).toBe('nothing waits for signal "DeliveryCompleted"');
   });
 
   it("ignores agents' outcomes for it: only the signal or the deadline ends it", () => {

@@ -20,7 +20,10 @@
  * | --------------------------------- | ------------------------------- | ---------------------------------- |
  * | its stage comes                   | WAITING until `timeoutMs`       | no job: nothing runs               |
  * | `SignalReceived` while WAITING    | SUCCEEDED, output = payload     | next stage, or COMPLETED           |
- * | `SignalReceived`, nothing WAITING | unchanged (ignored: API 409)    | -                                  |
+ * | `SignalReceived` while PENDING    | unchanged; the signal buffered  | consumed when the step starts:     |
+ * |   (saga RUNNING, not yet waiting) |   in the state (`SignalBuffered`)|   SUCCEEDED at once, no WAITING    |
+ * | `SignalReceived`, no step waits   | unchanged (ignored: API 409)    | -                                  |
+ * |   nor will (or already buffered)  |                                 |                                    |
  * | `SignalTimedOut` (deadline)       | FAILED `SIGNAL_TIMEOUT`         | as a definite "no": never retried, |
  * |                                   |                                 | the earlier steps are compensated  |
  * | the saga starts compensating      | FAILED `WAIT_ABANDONED`         | nothing to undo for the wait       |
@@ -379,10 +382,7 @@ function onSignalReceived(d: Draft, event: EventOf<'SignalReceived'>): Transitio
         d.def.stepsByName[name].signal === event.signal &&
         d.step(name).status === StepStatus.WAITING,
     );
-  if (waiting.length === 0) {
-    const where = event.step === undefined ? '' : ` at step "${event.step}"`;
-    return d.ignore(`nothing waits for signal "${event.signal}"${where}`);
-  }
+  if (waiting.length === 0) return bufferSignal(d, event);
   for (const name of waiting) {
     const step = d.edit(name);
     step.status = StepStatus.SUCCEEDED;
@@ -397,6 +397,46 @@ function onSignalReceived(d: Draft, event: EventOf<'SignalReceived'>): Transitio
   // RUNNING: on to the next stage. FAILED (a sibling past the pivot failed meanwhile): recorded only.
   if (d.state.status === SagaStatus.RUNNING) advance(d);
   else continueCompensation(d);
+  return d.result();
+}
+
+/**
+ * A signal that came early: a participant may report before the saga reached its wait step (Temporal's users
+ * expect signals to be buffered). Kept in the state when a step that waits for it has not started yet and the saga
+ * still goes forward; a wait step consumes it as it starts (scheduleRun). Ignored otherwise: no step waits for it
+ * now nor will, or the same signal is already buffered (the first one wins).
+ */
+function bufferSignal(d: Draft, event: EventOf<'SignalReceived'>): TransitionResult {
+  const where = event.step === undefined ? '' : ` at step "${event.step}"`;
+  const later = d
+    .names()
+    .filter(
+      (name) =>
+        (event.step === undefined || event.step === name) &&
+        d.def.stepsByName[name].signal === event.signal &&
+        d.step(name).status === StepStatus.PENDING,
+    );
+  if (d.state.status !== SagaStatus.RUNNING || d.state.cancelRequested || later.length === 0) {
+    return d.ignore(`nothing waits for signal "${event.signal}"${where}`);
+  }
+  const pending = d.state.pendingSignals ?? [];
+  if (pending.some((p) => p.signal === event.signal && p.step === event.step)) {
+    return d.ignore(`signal "${event.signal}"${where} is already buffered`);
+  }
+  d.state.pendingSignals = [
+    ...pending,
+    {
+      signal: event.signal,
+      ...(event.step === undefined ? {} : { step: event.step }),
+      payload: event.payload,
+      ...(event.by === undefined ? {} : { by: event.by }),
+    },
+  ];
+  d.record(HistoryType.SignalBuffered, null, null, {
+    signal: event.signal,
+    ...(event.step === undefined ? {} : { step: event.step }),
+    ...(event.by === undefined ? {} : { by: event.by }),
+  });
   return d.result();
 }
 
@@ -580,6 +620,23 @@ function scheduleRun(d: Draft, name: string): void {
   step.attempt += 1;
   // (typeof: a definition built by hand before wait steps existed has no `signal` field at all.)
   if (typeof def.signal === 'string') {
+    const pending = d.state.pendingSignals ?? [];
+    const buffered = pending.findIndex((p) => p.signal === def.signal && (p.step === undefined || p.step === name));
+    if (buffered >= 0) {
+      // The signal came first: the wait is over as it starts, in this same commit.
+      const signal = pending[buffered];
+      d.state.pendingSignals = pending.filter((_, i) => i !== buffered);
+      step.status = StepStatus.SUCCEEDED;
+      step.output = signal.payload;
+      step.error = null;
+      step.outcomeUnknown = false;
+      d.record(HistoryType.SignalReceived, name, step.attempt, {
+        signal: def.signal,
+        buffered: true,
+        ...(signal.by === undefined ? {} : { by: signal.by }),
+      });
+      return;
+    }
     step.status = StepStatus.WAITING;
     d.commands.push({
       type: 'AwaitSignal',

@@ -179,6 +179,20 @@ export interface SagaState {
   eventCount: number;
   /** Every step of the definition, by name. */
   steps: Record<string, StepState>;
+  /**
+   * Signals that came before the step waiting for them started (it is still PENDING), oldest first: the wait step
+   * consumes one as it starts. Absent in states written before signals were buffered (read as empty).
+   */
+  pendingSignals?: PendingSignal[];
+}
+
+/** A signal buffered for a wait step that has not started yet. */
+export interface PendingSignal {
+  signal: string;
+  /** Only this step may consume it (the signal was sent for a step). */
+  step?: string;
+  payload: unknown;
+  by?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -40,6 +40,15 @@ describe('loadConfig', () => {
     [{ SAGA_ENCRYPTION_KEY: 'ab'.repeat(31) }, 'SAGA_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or 44 base64'],
     [{ SAGA_ENCRYPTION_KEY: 'QUFB' }, 'SAGA_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or 44 base64'],
     [{ SAGA_ENCRYPTION_KEYS_OLD: 'ab'.repeat(32) + ',x' }, 'SAGA_ENCRYPTION_KEYS_OLD must be keys like'],
+    [{ DEMO_PORT: '-1' }, 'DEMO_PORT must be an integer between 0 and 65535'],
+    [{ DEMO_TCP_PORT: '0' }, 'DEMO_TCP_PORT must be an integer between 1 and 65535'],
+    [{ DEMO_URL: 'demo:3100' }, 'DEMO_URL must be an http:// or https:// URL'],
+    [{ DEMO_FLIGHT_MS: 'soon' }, 'DEMO_FLIGHT_MS must be an integer between 0 and 600000'],
+    [{ DEMO_IN_PROCESS: 'yes' }, 'DEMO_IN_PROCESS must be true or false'],
+    [{ SAGA_URL: 'ftp://engine' }, 'SAGA_URL must be an http:// or https:// URL'],
+    [{ SAGA_SIGNAL_KEY: 'short' }, 'SAGA_SIGNAL_KEY must be an API key of 16+ characters'],
+    [{ PARTICIPANT_FAILURES_TO_OPEN: '0' }, 'PARTICIPANT_FAILURES_TO_OPEN must be an integer between 1 and 1000'],
+    [{ PARTICIPANT_HALF_OPEN_MS: '5' }, 'PARTICIPANT_HALF_OPEN_MS must be an integer between 10 and 3600000'],
   ])('refuses %j, naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -14,7 +14,12 @@ const FINISHED: readonly string[] = [
 export interface ScrapeSources {
   failedSagas?: () => Promise<number>;
   queue?: () => Promise<{ counts: Record<string, number>; oldestWaitingAgeSeconds: number }>;
+  /** This process's circuit breakers (ParticipantPolicies.states()). */
+  circuits?: () => { participant: string; state: string }[];
 }
+
+/** `saga_participant_circuit_state`'s values: 0 closed, 1 half-open, 2 open (isolated by hand counts as open). */
+export const CIRCUIT_STATE_VALUE: Record<string, number> = { closed: 0, 'half-open': 1, open: 2, isolated: 2 };
 
 /**
  * The engine's Prometheus metrics, in a Registry of its own per application instance (not prom-client's global
@@ -115,6 +120,19 @@ export class EngineMetrics {
         const { counts, oldestWaitingAgeSeconds } = read;
         for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
         oldest.set(oldestWaitingAgeSeconds);
+      },
+    });
+    new Gauge({
+      name: 'saga_participant_circuit_state',
+      help:
+        "State of this process's circuit breaker per participant: 0 closed, 1 half-open, 2 open (calls fail fast " +
+        'with CIRCUIT_OPEN). Only processes that run steps (agents) have breakers.',
+      labelNames: ['participant'],
+      registers: [this.registry],
+      collect() {
+        for (const { participant, state } of sources.circuits?.() ?? []) {
+          this.set({ participant }, CIRCUIT_STATE_VALUE[state] ?? 2);
+        }
       },
     });
     collectDefaultMetrics({ register: this.registry });

@@ -1,7 +1,7 @@
 import type { DynamicModule } from '@nestjs/common';
 import type { SagaDefinition } from '@app/engine';
 import { StoreModule } from '@app/store';
-import { TransportModule, queueBackendFor } from '@app/transport';
+import { type ParticipantPolicies, TransportModule, queueBackendFor } from '@app/transport';
 import { databaseUrlOf } from './backends';
 import { ConfigError, type EngineConfig } from './config';
 import { InputCipher } from './input-cipher';
@@ -17,7 +17,18 @@ const RUNNING_MARK_MS = 1000;
  */
 export function engineModules(
   config: EngineConfig,
-  { sagas, agent, supervisor }: { sagas: readonly SagaDefinition[]; agent: boolean; supervisor: boolean },
+  {
+    sagas,
+    agent,
+    supervisor,
+    participants,
+  }: {
+    sagas: readonly SagaDefinition[];
+    agent: boolean;
+    supervisor: boolean;
+    /** The circuit breakers of the sagas' invokers (see RuntimeModuleOptions.participants). */
+    participants?: ParticipantPolicies;
+  },
 ): DynamicModule[] {
   const databaseUrl = databaseUrlOf(config);
   return [
@@ -30,6 +41,7 @@ export function engineModules(
       sagas,
       cipher: inputCipherFor(config, sagas),
       agent,
+      participants,
       agentConcurrency: config.AGENT_CONCURRENCY,
       runningMarkMs: RUNNING_MARK_MS,
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,

@@ -15,3 +15,4 @@ export * from './step-worker';
 export * from './supervisor';
 export * from './tracing';
 export * from './engine-modules';
+export * from './circuit-recorder';

@@ -1,12 +1,14 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { SagaDefinition } from '@app/engine';
 import { SagaStore } from '@app/store';
-import { StepQueue } from '@app/transport';
+import { ParticipantPolicies, StepQueue } from '@app/transport';
+import { CircuitRecorder } from './circuit-recorder';
 import { AlertService } from './alert.service';
 import { EngineMetrics } from './engine-metrics';
 import type { InputCipher } from './input-cipher';
 import {
   INPUT_CIPHER,
+  PARTICIPANT_POLICIES,
   RUNTIME_OPTIONS,
   type RuntimeOptions,
   SAGA_DEFINITIONS,
@@ -28,13 +30,25 @@ export interface RuntimeModuleOptions extends RuntimeOptions {
   supervisor?: SupervisorOptions | null;
   /** Seals and opens sensitive input fields; required when a saga declares some (see engineModules). */
   cipher?: InputCipher | null;
+  /**
+   * The circuit breakers the sagas' invokers use (one registry per process): their states feed the metrics and,
+   * in an agent, `participant_circuit` (GET /v1/participants). A fresh, unused one when absent.
+   */
+  participants?: ParticipantPolicies;
 }
 
 /** The scheduler (always), the agent and the supervisor (when asked). Needs StoreModule and TransportModule. */
 @Module({})
 export class RuntimeModule {
   static forRoot(options: RuntimeModuleOptions): DynamicModule {
-    const { sagas, agent, supervisor, cipher = null, ...runtimeOptions } = options;
+    const {
+      sagas,
+      agent,
+      supervisor,
+      cipher = null,
+      participants = new ParticipantPolicies(),
+      ...runtimeOptions
+    } = options;
     const sensitive = sagas.filter((s) => s.sensitive.length > 0).map((s) => s.name);
     if (sensitive.length > 0 && !cipher) {
       throw new Error(`saga types ${sensitive.join(', ')} declare sensitive input fields but no cipher is configured`);
@@ -46,6 +60,7 @@ export class RuntimeModule {
         { provide: SAGA_DEFINITIONS, useValue: sagas },
         { provide: RUNTIME_OPTIONS, useValue: runtimeOptions },
         { provide: INPUT_CIPHER, useValue: cipher },
+        { provide: PARTICIPANT_POLICIES, useValue: participants },
         {
           provide: SagaRegistry,
           useFactory: (defs: SagaDefinition[]) => new SagaRegistry(defs),
@@ -64,6 +79,7 @@ export class RuntimeModule {
                 return rows[0].n;
               },
               queue: () => queue.stats(),
+              circuits: () => participants.states(),
             });
             return metrics;
           },
@@ -72,7 +88,7 @@ export class RuntimeModule {
         AlertService,
         SagaRuntime,
         StepExecutor,
-        ...(agent ? [StepWorker] : []),
+        ...(agent ? [StepWorker, CircuitRecorder] : []),
         ...(supervisor ? [{ provide: SUPERVISOR_OPTIONS, useValue: supervisor }, Supervisor] : []),
       ],
       exports: [
@@ -84,6 +100,7 @@ export class RuntimeModule {
         StepExecutor,
         RUNTIME_OPTIONS,
         INPUT_CIPHER,
+        PARTICIPANT_POLICIES,
         ...(supervisor ? [Supervisor] : []),
       ],
     };

@@ -7,6 +7,7 @@ import { AuditAndAlerts1763780000000 } from './migrations/1763780000000-audit-an
 import { Supervisor1763800000000 } from './migrations/1763800000000-supervisor';
 import { TraceParent1763900000000 } from './migrations/1763900000000-trace-parent';
 import { AuditPrivileges1763960000000 } from './migrations/1763960000000-audit-privileges';
+import { SignalInboxAndCircuits1764040000000 } from './migrations/1764040000000-signal-inbox-and-circuits';
 import { CompletedAtIndex1764080000000 } from './migrations/1764080000000-completed-at-index';
 
 export const ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaEventEntity];
@@ -16,6 +17,7 @@ export const MIGRATIONS = [
   Supervisor1763800000000,
   TraceParent1763900000000,
   AuditPrivileges1763960000000,
+  SignalInboxAndCircuits1764040000000,
   CompletedAtIndex1764080000000,
 ];
 

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import {
   CompensationStatus,
   type HistoryEntry,
+  type PendingSignal,
   type SagaCommand,
   type SagaDefinition,
   type SagaState,
@@ -210,7 +211,8 @@ export class SagaStore {
       `WITH inst AS (
          UPDATE saga_instance
             SET status = $3, version = version + 1, output = $4::jsonb, error = $5::jsonb, cancel_requested = $6,
-                event_count = $7, updated_at = now(), completed_at = CASE WHEN $8 THEN now() END
+                event_count = $7, updated_at = now(), completed_at = CASE WHEN $8 THEN now() END,
+                pending_signals = $14::jsonb
           WHERE id = $1 AND version = $2
          RETURNING id
        ), steps AS (
@@ -258,6 +260,7 @@ export class SagaStore {
         JSON.stringify(audit ? [auditRow(audit)] : []),
         from.type,
         JSON.stringify(alerts),
+        JSON.stringify(next.pendingSignals ?? []),
       ],
     );
     if (result[0]?.n !== 1) return null;
@@ -268,7 +271,7 @@ export class SagaStore {
   async load(id: string): Promise<SagaSnapshot | null> {
     const rows: LoadedRow[] = await this.db.query(
       `SELECT i.id, i.type, i.definition_version, i.version, i.status, i.input, i.output, i.error,
-              i.cancel_requested, i.event_count, i.trace_parent,
+              i.cancel_requested, i.event_count, i.trace_parent, i.pending_signals,
               (SELECT coalesce(json_agg(json_build_object(
                   'name', s.name, 'status', s.status, 'attempt', s.attempt, 'attempt_base', s.attempt_base,
                   'output', s.output, 'error', s.error, 'outcome_unknown', s.outcome_unknown,
@@ -295,6 +298,7 @@ interface LoadedRow {
   cancel_requested: boolean;
   event_count: number;
   trace_parent: string | null;
+  pending_signals: PendingSignal[];
   steps: {
     name: string;
     status: StepState['status'];
@@ -339,6 +343,7 @@ function toSnapshot(row: LoadedRow): SagaSnapshot {
       cancelRequested: row.cancel_requested,
       eventCount: row.event_count,
       steps,
+      pendingSignals: row.pending_signals,
     },
   };
 }

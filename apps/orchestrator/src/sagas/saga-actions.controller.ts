@@ -92,8 +92,10 @@ export class SagaActionsController {
 
   /**
    * Delivers an external event to the saga: every step WAITING for signal `name` completes, with `payload` (a JSON
-   * object, at most 64 KiB and 32 levels deep; `{}` when absent) as its output. 409 `NOT_WAITING` when no step
-   * waits for it now (too early, too late, already delivered, or no such signal): a signal is not queued for later.
+   * object, at most 64 KiB and 32 levels deep; `{}` when absent) as its output. A signal that comes before the step
+   * waiting for it started is buffered with the saga (durably) and completes that step as soon as it starts. 409
+   * `NOT_WAITING` when no step waits for it now nor will (too late, already delivered or buffered, the saga is
+   * compensating or finished, or no such signal).
    * Recorded in the saga's history (`SignalReceived`, with who sent it); not in the operator audit log.
    */
   @Post(':id/signals/:name')
@@ -109,7 +111,7 @@ export class SagaActionsController {
     },
   })
   @ApiResponse({ status: 202, description: 'Delivered: the saga as it is now', schema: SAGA_SCHEMA })
-  @ApiErrors([404, 'No such saga'], [409, 'No step waits for this signal now (NOT_WAITING)'])
+  @ApiErrors([404, 'No such saga'], [409, 'No step waits for this signal now nor will (NOT_WAITING)'])
   async signal(
     @Param('id', uuidPipe) id: string,
     @Param('name') name: string,

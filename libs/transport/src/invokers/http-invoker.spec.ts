@@ -10,6 +10,7 @@ type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void
 class Participant {
   handler: Handler = (_req, _body, res) => res.end();
   readonly seen: { method: string; url: string; key: string | undefined; body: string }[] = [];
+  readonly traceparents: (string | undefined)[] = [];
   private readonly server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
@@ -20,6 +21,7 @@ class Participant {
         key: req.headers['idempotency-key'] as string | undefined,
         body,
       });
+      this.traceparents.push(req.headers.traceparent as string | undefined);
       this.handler(req, body, res);
     });
   });
@@ -74,6 +76,15 @@ describe('http invoker (a real server on 127.0.0.1)', () => {
     expect(participant.seen).toEqual([
       { method: 'POST', url: '/v1/transport/bookings', key: 'saga-1:book-ground-transport', body: '{"weightKg":30}' },
     ]);
+  });
+
+  it('sends the W3C traceparent header when given one, and none without a span', async () => {
+    participant.handler = (_req, _body, res) => json(res, 200, {});
+    participant.traceparents.length = 0;
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await transport().call({ path: '/bookings', body: {}, idempotencyKey: 'k', traceparent });
+    await transport().call({ path: '/bookings', body: {}, idempotencyKey: 'k' });
+    expect(participant.traceparents).toEqual([traceparent, undefined]);
   });
 
   it('returns undefined for an empty answer', async () => {
@@ -190,5 +201,24 @@ describe('http invoker (a real server on 127.0.0.1)', () => {
     release();
     await expect(first).resolves.toEqual({ ok: true });
     await expect(queued).resolves.toEqual({ ok: true });
+  });
+});
+
+describe('ParticipantPolicies: who hears of a circuit change', () => {
+  it('tells listeners when a breaker is created and on every change, with the time it changed', async () => {
+    const policies = new ParticipantPolicies({ consecutiveFailures: 1, halfOpenAfterMs: 50 });
+    const changes: { participant: string; state: string; since: Date | null }[] = [];
+    const stop = policies.onChange((c) => changes.push(c));
+    const policy = policies.for('drone');
+    expect(changes).toEqual([{ participant: 'drone', state: 'closed', since: null }]);
+    await expect(policy.execute(() => Promise.reject(new Error('down')))).rejects.toThrow('down');
+    expect(changes.at(-1)).toEqual({ participant: 'drone', state: 'open', since: expect.any(Date) });
+    expect(policies.details()).toEqual([{ participant: 'drone', state: 'open', since: changes.at(-1)!.since }]);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    await expect(policy.execute(() => Promise.resolve('up'))).resolves.toBe('up');
+    expect(changes.map((c) => c.state)).toEqual(['closed', 'open', 'half-open', 'closed']);
+    stop();
+    policies.for('other');
+    expect(changes).toHaveLength(4);
   });
 });

@@ -1,5 +1,6 @@
 import { NonRetryableError, RetryableError } from '@app/sdk';
 import { abortedError, participantCode, retryAfterMs } from './invoke-errors';
+import { activeTraceparent } from './trace-context';
 import type { ParticipantPolicies, ParticipantPolicy, ParticipantPolicyOptions } from './participant-policies';
 
 export interface HttpInvokerOptions {
@@ -26,6 +27,8 @@ export interface HttpCall {
   idempotencyKey: string;
   /** `ctx.signal`: aborts the request when the step's attempt times out. */
   signal?: AbortSignal;
+  /** Sent as the W3C `traceparent` header (`ctx.traceparent`); by default the active span's, when there is one. */
+  traceparent?: string;
 }
 
 export interface HttpInvoker {
@@ -57,6 +60,7 @@ export function http(options: HttpInvokerOptions): HttpInvoker {
     call: <T>(call: HttpCall) =>
       policy.execute(async (signal) => {
         const method = call.method ?? 'POST';
+        const traceparent = call.traceparent ?? activeTraceparent();
         let response: Response;
         try {
           response = await fetch(`${baseUrl}${call.path}`, {
@@ -67,6 +71,7 @@ export function http(options: HttpInvokerOptions): HttpInvoker {
               ...(call.body === undefined ? {} : { 'content-type': 'application/json' }),
               ...headers,
               'idempotency-key': call.idempotencyKey,
+              ...(traceparent ? { traceparent } : {}),
             },
             body: call.body === undefined ? undefined : JSON.stringify(call.body),
           });

@@ -95,6 +95,18 @@ describe('microservice invoker (a real Nest microservice over TCP on 127.0.0.1)'
     ]);
   });
 
+  it('sends the trace context in the message metadata: the given traceparent, else the active span’s', async () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await microservice(client, 'account.charge', { participant: 'account', policies }).call(
+      { accountId: 'acc-8', amountCents: 1 },
+      { idempotencyKey: 'k-8', traceparent },
+    );
+    expect(received[0].metadata).toEqual({ traceparent });
+    // No span active and none given (tracing off): no metadata at all.
+    await charge('acc-9');
+    expect(received[1]).not.toHaveProperty('metadata');
+  });
+
   it('turns RpcException({ retryable: false, code }) into a NonRetryableError with that code', async () => {
     const error = await failure(charge('closed'));
     expect(error).toMatchObject({ name: 'NonRetryableError', code: 'ACCOUNT_CLOSED', retryable: false });

@@ -2,6 +2,7 @@ import type { ClientProxy } from '@nestjs/microservices';
 import { type Observable, firstValueFrom, fromEvent, takeUntil } from 'rxjs';
 import { NonRetryableError, RetryableError } from '@app/sdk';
 import { abortedError, participantCode } from './invoke-errors';
+import { activeTraceparent } from './trace-context';
 import type { ParticipantPolicies, ParticipantPolicy, ParticipantPolicyOptions } from './participant-policies';
 
 export interface MicroserviceInvokerOptions {
@@ -18,12 +19,23 @@ export interface MicroserviceRequest<P> {
   /** `ctx.key` or `ctx.undoKey`: the participant applies the operation at most once per key. */
   idempotencyKey: string;
   payload: P;
+  /** The caller's trace context (W3C `traceparent`), for the participant's span to join the step's trace. */
+  metadata?: { traceparent?: string };
 }
 
 export interface MicroserviceInvoker<P, R> {
   readonly participant: string;
   /** Sends `{ idempotencyKey, payload }` and resolves with the first reply. Throws the SDK's error words. */
-  call(payload: P, options: { idempotencyKey: string; signal?: AbortSignal }): Promise<R>;
+  call(payload: P, options: MicroserviceCallOptions): Promise<R>;
+}
+
+export interface MicroserviceCallOptions {
+  /** `ctx.key` or `ctx.undoKey`. */
+  idempotencyKey: string;
+  /** `ctx.signal`: the reply is awaited until it aborts (the step's timeout). */
+  signal?: AbortSignal;
+  /** Sent in the message's `metadata` (`ctx.traceparent`); by default the active span's, when there is one. */
+  traceparent?: string;
 }
 
 /**
@@ -51,9 +63,13 @@ export function microservice<P = unknown, R = unknown>(
   const label = typeof pattern === 'string' ? pattern : JSON.stringify(pattern);
   return {
     participant,
-    call: (payload, { idempotencyKey, signal }) =>
+    call: (payload, { idempotencyKey, signal, traceparent = activeTraceparent() }) =>
       policy.execute(async (inner) => {
-        const request: MicroserviceRequest<P> = { idempotencyKey, payload };
+        const request: MicroserviceRequest<P> = {
+          idempotencyKey,
+          payload,
+          ...(traceparent ? { metadata: { traceparent } } : {}),
+        };
         try {
           return await firstReply(client.send<R, MicroserviceRequest<P>>(pattern, request), inner);
         } catch (error) {

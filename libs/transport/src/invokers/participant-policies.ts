@@ -50,6 +50,8 @@ export interface ParticipantPolicy {
  */
 export class ParticipantPolicies {
   private readonly policies = new Map<string, ParticipantPolicy & { breaker: { state: CircuitState } }>();
+  private readonly since = new Map<string, Date>();
+  private readonly listeners = new Set<CircuitListener>();
 
   constructor(private readonly defaults: ParticipantPolicyOptions = {}) {}
 
@@ -57,8 +59,13 @@ export class ParticipantPolicies {
   for(participant: string, options: ParticipantPolicyOptions = {}): ParticipantPolicy {
     const existing = this.policies.get(participant);
     if (existing) return existing;
-    const created = createPolicy(participant, { ...this.defaults, ...options });
+    const created = createPolicy(participant, { ...this.defaults, ...options }, (state) => {
+      const at = new Date();
+      this.since.set(participant, at);
+      for (const listener of this.listeners) listener({ participant, state, since: at });
+    });
     this.policies.set(participant, created);
+    for (const listener of this.listeners) listener({ participant, state: created.state(), since: null });
     return created;
   }
 
@@ -66,11 +73,38 @@ export class ParticipantPolicies {
   states(): { participant: string; state: BreakerState }[] {
     return [...this.policies.values()].map((p) => ({ participant: p.participant, state: p.state() }));
   }
+
+  /** Every participant's circuit state and when it entered it (null: closed since the process started). */
+  details(): CircuitChange[] {
+    return [...this.policies.values()].map((p) => ({
+      participant: p.participant,
+      state: p.state(),
+      since: this.since.get(p.participant) ?? null,
+    }));
+  }
+
+  /**
+   * Calls `listener` when a participant's breaker is created (`since` null) and on every state change, at once
+   * and in the caller's stack (keep it quick). Returns a function that removes it.
+   */
+  onChange(listener: CircuitListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
 }
+
+export interface CircuitChange {
+  participant: string;
+  state: BreakerState;
+  since: Date | null;
+}
+
+export type CircuitListener = (change: CircuitChange) => void;
 
 function createPolicy(
   participant: string,
   options: ParticipantPolicyOptions,
+  changed: (state: BreakerState) => void,
 ): ParticipantPolicy & { breaker: { state: CircuitState } } {
   const consecutiveFailures = positiveInteger(options.consecutiveFailures ?? 5, 'consecutiveFailures');
   const halfOpenAfter = positiveInteger(options.halfOpenAfterMs ?? 10_000, 'halfOpenAfterMs');
@@ -78,6 +112,7 @@ function createPolicy(
     halfOpenAfter,
     breaker: new ConsecutiveBreaker(consecutiveFailures),
   });
+  breaker.onStateChange((state) => changed(stateName(state)));
   const maxConcurrent = options.maxConcurrent ?? null;
   const policy: IPolicy =
     maxConcurrent === null
