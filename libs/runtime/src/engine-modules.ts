@@ -6,8 +6,14 @@ import { databaseUrlOf } from './backends';
 import type { EngineConfig } from './config';
 import { RuntimeModule } from './runtime.module';
 
-/** A step still running after this long is recorded as RUNNING (fast steps skip that write). */
-const RUNNING_MARK_MS = 1000;
+/**
+ * A step still running after this long is recorded as RUNNING (fast steps skip that write). Kept well under the
+ * schedule-to-start time: an attempt run in-process has no job, and its RUNNING mark is what tells the supervisor
+ * that an agent holds it (see StepWorker).
+ */
+export function runningMarkMs(scheduleToStartMs: number): number {
+  return Math.max(10, Math.min(1000, Math.floor(scheduleToStartMs / 4)));
+}
 
 /**
  * The engine's core as every process wires it: the store, the step queue and the runtime (scheduler, plus the
@@ -29,7 +35,7 @@ export function engineModules(
       sagas,
       agent,
       agentConcurrency: config.AGENT_CONCURRENCY,
-      runningMarkMs: RUNNING_MARK_MS,
+      runningMarkMs: runningMarkMs(config.SCHEDULE_TO_START_MS),
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
       supervisor:
         supervisor && config.SUPERVISOR_ENABLED === 'true'

@@ -77,6 +77,8 @@ interface StepRow {
   comp_error: unknown;
   in_flight: boolean;
   due_in_ms: number | null;
+  /** An agent reported the attempt running: it is no longer due (only its deadline matters from now). */
+  taken?: boolean;
   deadline_in_ms: number | null;
   started: boolean;
   finished: boolean;
@@ -87,7 +89,7 @@ interface StepRow {
 // Column list of jsonb_to_recordset for StepRow; timestamps are derived in SQL from now(), never from our clock.
 const STEP_ROW_COLUMNS = `name text, position int, status text, attempt int, attempt_base int, output jsonb, error jsonb,
   outcome_unknown boolean, comp_status text, comp_attempt int, comp_attempt_base int, comp_error jsonb,
-  in_flight boolean, due_in_ms bigint, deadline_in_ms bigint, started boolean, finished boolean,
+  in_flight boolean, due_in_ms bigint, deadline_in_ms bigint, taken boolean, started boolean, finished boolean,
   comp_started boolean, comp_finished boolean`;
 const EVENT_COLUMNS = `seq int, type text, step text, attempt int, data jsonb`;
 const MS = `interval '1 millisecond'`;
@@ -218,7 +220,7 @@ export class SagaStore {
             SET status = p.status, attempt = p.attempt, attempt_base = p.attempt_base, output = p.output,
                 error = p.error, outcome_unknown = p.outcome_unknown, comp_status = p.comp_status,
                 comp_attempt = p.comp_attempt, comp_attempt_base = p.comp_attempt_base, comp_error = p.comp_error,
-                due_at = CASE WHEN NOT p.in_flight THEN NULL
+                due_at = CASE WHEN NOT p.in_flight OR p.taken THEN NULL
                               WHEN p.due_in_ms IS NOT NULL THEN now() + p.due_in_ms * ${MS} ELSE s.due_at END,
                 deadline_at = CASE WHEN NOT p.in_flight THEN NULL
                               WHEN p.deadline_in_ms IS NOT NULL THEN now() + p.deadline_in_ms * ${MS}
@@ -389,6 +391,9 @@ function stepRow(name: string, position: number, s: StepState, dispatch: Dispatc
 /**
  * An agent reported that the attempt in flight is running (StepStarted): its deadline counts from now, not from
  * the dispatch, so an attempt that waited in a queue backlog is not declared lost while it runs within its timeout.
+ * The row is no longer due either: an agent holds the attempt (from a job, or run in-process right after the
+ * commit that dispatched it, which has no job at all), so the supervisor's schedule-to-start check, which would
+ * enqueue it again, no longer applies; the deadline does.
  */
 function refreshDeadlineOnStart(row: StepRow, def: StepDefinition, before: StepState, after: StepState): StepRow {
   if (row.deadline_in_ms !== null) return row;
@@ -396,8 +401,8 @@ function refreshDeadlineOnStart(row: StepRow, def: StepDefinition, before: StepS
   const undoStarted =
     after.compensation?.status === CompensationStatus.RUNNING &&
     before.compensation?.status !== CompensationStatus.RUNNING;
-  if (runStarted) return { ...row, deadline_in_ms: def.timeoutMs + DEADLINE_GRACE_MS };
-  if (undoStarted) return { ...row, deadline_in_ms: def.compensationTimeoutMs + DEADLINE_GRACE_MS };
+  if (runStarted) return { ...row, taken: true, deadline_in_ms: def.timeoutMs + DEADLINE_GRACE_MS };
+  if (undoStarted) return { ...row, taken: true, deadline_in_ms: def.compensationTimeoutMs + DEADLINE_GRACE_MS };
   return row;
 }
 
