@@ -21,6 +21,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { Redis } from 'ioredis';
@@ -62,11 +63,20 @@ class EngineChild {
     readonly role: 'all' | 'orchestrator' | 'agent',
     env: Record<string, string>,
   ) {
-    this.child = spawn(process.execPath, ['--expose-gc', ENGINE_JS, role], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    this.child = spawn(
+      process.execPath,
+      [
+        '--expose-gc',
+        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+        ENGINE_JS,
+        role,
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      },
+    );
     this.ready = new Promise((resolveReady, reject) => {
       this.child.once('exit', (code) => reject(new Error(`bench engine (${role}) exited with ${code}`)));
       this.child.on('message', (m: any) => {
@@ -132,8 +142,11 @@ async function counters(pg: Client, redis: Redis): Promise<Counters> {
   return { xacts: Number(db.x), walSyncs: Number(wal.wal_sync), walWrites: Number(wal.wal_write), redisCalls: calls };
 }
 
-/** PostgreSQL publishes a backend's counters at most once a second (and when it goes idle): wait them out. */
-const settle = () => new Promise((r) => setTimeout(r, 1_500));
+/**
+ * PostgreSQL 15 publishes a backend's counters when it goes idle, but at most once a second and, for an idle
+ * backend with something pending, within 10 s (PGSTAT_IDLE_INTERVAL): wait that out between scenarios.
+ */
+const settle = () => new Promise((r) => setTimeout(r, QUICK ? 1_500 : 11_000));
 
 function pct(values: number[], p: number): number {
   if (values.length === 0) return NaN;
@@ -180,7 +193,10 @@ async function commitBaseline(seconds: number): Promise<number> {
 async function bullmqChainBaseline(chains: number, inflight: number): Promise<number> {
   const connection = { url: redisUrl, maxRetriesPerRequest: null } as const;
   const qPrefix = `${prefix}-raw`;
-  const queue = new Queue('chain', { connection: new Redis(redisUrl, { maxRetriesPerRequest: null }), prefix: qPrefix });
+  const queue = new Queue('chain', {
+    connection: new Redis(redisUrl, { maxRetriesPerRequest: null }),
+    prefix: qPrefix,
+  });
   let done = 0;
   let started = 0;
   let finish!: () => void;
@@ -323,9 +339,8 @@ async function scaleOut(pg: Client, agents: number, n: number): Promise<ScaleRes
     );
     await poll(
       async () => {
-        const [row] = (
-          await pg.query(`SELECT count(*)::int AS n FROM saga_instance WHERE completed_at IS NOT NULL`)
-        ).rows;
+        const [row] = (await pg.query(`SELECT count(*)::int AS n FROM saga_instance WHERE completed_at IS NOT NULL`))
+          .rows;
         return row.n >= n;
       },
       { timeoutMs: 300_000, intervalMs: 25, what: `${n} sagas to end` },
@@ -397,7 +412,10 @@ async function main(): Promise<void> {
     const rssGrowth = (rss20k - rss2k) / rss2k;
     await engine.stop();
     engine = undefined;
-    await poll(async () => (await redis.keys(`${prefix}:*`)).length <= 10, { timeoutMs: 10_000, what: 'queue to empty' }).catch(() => undefined);
+    await poll(async () => (await redis.keys(`${prefix}:*`)).length <= 10, {
+      timeoutMs: 10_000,
+      what: 'queue to empty',
+    }).catch(() => undefined);
     const redisMemEnd = await usedMemory(redis);
     log(
       `  RSS after ${mark}: ${mb(rss2k)}, after ${big}: ${mb(rss20k)} (${f(rssGrowth * 100)} %); ` +
@@ -410,7 +428,20 @@ async function main(): Promise<void> {
       for (const agents of [1, 2, 4]) scaled.push(await scaleOut(pg, agents, scale(2000)));
     }
 
-    const report = renderReport({ began, commits, chains, scenarios: [a, b, c, d], rss2k, rss20k, rssGrowth, big, mark, redisMemStart, redisMemEnd, scaled });
+    const report = renderReport({
+      began,
+      commits,
+      chains,
+      scenarios: [a, b, c, d],
+      rss2k,
+      rss20k,
+      rssGrowth,
+      big,
+      mark,
+      redisMemStart,
+      redisMemEnd,
+      scaled,
+    });
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `${began.toISOString().slice(0, 10)}${QUICK ? '-quick' : ''}.md`);
@@ -454,7 +485,7 @@ function renderReport(r: {
   const lines = [
     `# Bench ${r.began.toISOString()}${QUICK ? ' (quick)' : ''}`,
     '',
-    `Machine: ${require('node:os').cpus().length} cores, Node ${process.version}. Baselines in the same run: ` +
+    `Machine: ${cpus().length} cores, Node ${process.version}. Baselines in the same run: ` +
       `${f(r.commits, 0)} durable single-row commits/s from 16 connections; ${f(r.chains, 0)} raw BullMQ 5-job chains/s (50 in flight).`,
     '',
     '| scenario | sagas | in flight | sagas/s | vs commits/s ÷ 6 | vs BullMQ chains/s | p50 ms | p99 ms | step p50/p99 ms | PG tx/saga | WAL syncs/saga | Redis cmds/saga | CPU ms/saga | peak RSS |',
@@ -478,7 +509,9 @@ function renderReport(r: {
   if (r.scaled.length > 0) {
     lines.push('| scale-out | sagas | sagas/s | correct |', '| --- | --- | --- | --- |');
     for (const s of r.scaled) {
-      lines.push(`| ${s.orchestrators} orchestrators + ${s.agents} agent(s) | ${s.n} | ${f(s.rate)} | ${s.ok ? 'yes' : 'NO'}: ${s.detail} |`);
+      lines.push(
+        `| ${s.orchestrators} orchestrators + ${s.agents} agent(s) | ${s.n} | ${f(s.rate)} | ${s.ok ? 'yes' : 'NO'}: ${s.detail} |`,
+      );
     }
     lines.push('');
   }
