@@ -129,4 +129,36 @@ describe('SupervisorStore (integration)', () => {
     expect(Number(row.left_ms)).toBeGreaterThan(3_000 + DEADLINE_GRACE_MS - 1_000);
     expect(Number(row.left_ms)).toBeLessThanOrEqual(3_000 + DEADLINE_GRACE_MS);
   });
+
+  it('retention deletes finished sagas older than the setting, oldest first, with their rows; never live or FAILED ones', async () => {
+    const sagas = await Promise.all(Array.from({ length: 5 }, () => started()));
+    const [old1, old2, recent, live, failed] = sagas.map((s) => s.id);
+    const finish = (id: string, status: string, ago: string) =>
+      db.query(
+        `UPDATE saga_instance SET status = $2, completed_at = ${ago === 'null' ? 'NULL' : `now() - interval '${ago}'`} WHERE id = $1`,
+        [id, status],
+      );
+    await finish(old1, 'COMPLETED', '3 days');
+    await finish(old2, 'COMPENSATED', '2 days');
+    await finish(recent, 'COMPLETED', '1 hour');
+    await finish(failed, 'FAILED', 'null');
+    await db.query(`UPDATE saga_instance SET created_at = now() - interval '10 days'`);
+
+    const day = 86_400_000;
+    // One at a time: the oldest goes first.
+    expect(await supervisor.purgeFinished(day, 1)).toBe(1);
+    const left = async () =>
+      ((await db.query(`SELECT id FROM saga_instance ORDER BY id`)) as { id: string }[]).map((r) => r.id);
+    expect(await left()).toEqual([old2, recent, live, failed].sort());
+    expect(await supervisor.purgeFinished(day, 100)).toBe(1);
+    expect(await supervisor.purgeFinished(day, 100)).toBe(0);
+    expect(await left()).toEqual([recent, live, failed].sort());
+    // Their steps and history went with them.
+    const orphans = await db.query(
+      `SELECT (SELECT count(*)::int FROM saga_step WHERE saga_id = ANY($1)) AS steps,
+              (SELECT count(*)::int FROM saga_event WHERE saga_id = ANY($1)) AS events`,
+      [[old1, old2]],
+    );
+    expect(orphans).toEqual([{ steps: 0, events: 0 }]);
+  });
 });

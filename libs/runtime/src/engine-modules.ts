@@ -3,7 +3,7 @@ import type { SagaDefinition } from '@app/engine';
 import { StoreModule } from '@app/store';
 import { TransportModule, queueBackendFor } from '@app/transport';
 import { databaseUrlOf } from './backends';
-import type { EngineConfig } from './config';
+import { type EngineConfig, retentionMs } from './config';
 import { RuntimeModule } from './runtime.module';
 
 /**
@@ -39,7 +39,11 @@ export function engineModules(
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
       supervisor:
         supervisor && config.SUPERVISOR_ENABLED === 'true'
-          ? { intervalMs: config.SUPERVISOR_INTERVAL_MS, scheduleToStartMs: config.SCHEDULE_TO_START_MS }
+          ? {
+              intervalMs: config.SUPERVISOR_INTERVAL_MS,
+              scheduleToStartMs: config.SCHEDULE_TO_START_MS,
+              retentionMs: retentionMs(config),
+            }
           : null,
     }),
   ];
