@@ -148,7 +148,7 @@ describe('SupervisorStore (integration)', () => {
     // One at a time: the oldest goes first.
     expect(await supervisor.purgeFinished(day, 1)).toBe(1);
     const left = async () =>
-      ((await db.query(`SELECT id FROM saga_instance ORDER BY id`)) as { id: string }[]).map((r) => r.id);
+      (await db.query<{ id: string }>(`SELECT id FROM saga_instance ORDER BY id`)).map((r) => r.id);
     expect(await left()).toEqual([old2, recent, live, failed].sort());
     expect(await supervisor.purgeFinished(day, 100)).toBe(1);
     expect(await supervisor.purgeFinished(day, 100)).toBe(0);
