@@ -408,7 +408,8 @@ async function main(): Promise<void> {
     const big = scale(20000);
     const mark = scale(2000);
     const rssRun = await engine.rpc('run', { n: big, inflight: 200, rssAt: [mark, big] });
-    const [rss2k, rss20k] = rssRun.rssMarks.map((m: { rss: number }) => m.rss);
+    const [first, last] = rssRun.rssMarks as { rss: number; heapUsed: number }[];
+    const [rss2k, rss20k, heap2k, heap20k] = [first.rss, last.rss, first.heapUsed, last.heapUsed];
     const rssGrowth = (rss20k - rss2k) / rss2k;
     await engine.stop();
     engine = undefined;
@@ -419,6 +420,7 @@ async function main(): Promise<void> {
     const redisMemEnd = await usedMemory(redis);
     log(
       `  RSS after ${mark}: ${mb(rss2k)}, after ${big}: ${mb(rss20k)} (${f(rssGrowth * 100)} %); ` +
+        `JS heap ${mb(heap2k)} -> ${mb(heap20k)}; ` +
         `Redis used_memory ${mb(redisMemStart)} -> ${mb(redisMemEnd)} (server-wide); ${rssRun.statuses.COMPLETED} completed`,
     );
 
@@ -434,6 +436,8 @@ async function main(): Promise<void> {
       chains,
       scenarios: [a, b, c, d],
       rss2k,
+      heap2k,
+      heap20k,
       rss20k,
       rssGrowth,
       big,
@@ -474,6 +478,8 @@ function renderReport(r: {
   chains: number;
   scenarios: ScenarioResult[];
   rss2k: number;
+  heap2k: number;
+  heap20k: number;
   rss20k: number;
   rssGrowth: number;
   big: number;
@@ -502,7 +508,8 @@ function renderReport(r: {
     'cluster-wide; Redis commands: INFO commandstats, server-wide (other clients of the same servers count too).',
     '',
     `Retention/RSS: RSS after ${r.mark} sagas ${mb(r.rss2k)}, after ${r.big} ${mb(r.rss20k)} ` +
-      `(${f(r.rssGrowth * 100)} %, target within 20 %: ${Math.abs(r.rssGrowth) <= 0.2 ? 'met' : 'NOT met'}); ` +
+      `(${f(r.rssGrowth * 100)} %, target within 20 %: ${Math.abs(r.rssGrowth) <= 0.2 ? 'met' : 'NOT met'}; ` +
+      `JS heap after a GC ${mb(r.heap2k)} and ${mb(r.heap20k)}); ` +
       `Redis used_memory ${mb(r.redisMemStart)} before, ${mb(r.redisMemEnd)} after.`,
     '',
   ];

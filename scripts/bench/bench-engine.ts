@@ -35,7 +35,8 @@ const rssTimer = setInterval(() => {
 rssTimer.unref();
 
 const definition = benchSaga((sagaId, key) => {
-  invocations.set(key, (invocations.get(key) ?? 0) + 1);
+  // Only the scale-out runs check them (across processes); kept in the `all` role, they would weigh on its RSS.
+  if (role !== 'all') invocations.set(key, (invocations.get(key) ?? 0) + 1);
   const now = performance.now();
   const last = lastHandlerAt.get(sagaId);
   if (last !== undefined) stepGaps.push(now - last);
@@ -97,10 +98,9 @@ async function main(): Promise<void> {
     const def = app.get(SagaRegistry).latest(BENCH_SAGA)!;
     const latencies: number[] = [];
     const statuses: Record<string, number> = {};
-    const rssMarks: { ended: number; rss: number }[] = [];
+    const rssMarks: { ended: number; rss: number; heapUsed: number }[] = [];
     const marks = [...(command.rssAt ?? [])];
     stepGaps = [];
-    invocations.clear(); // only the scale-out runs check them; kept here, they would weigh on the RSS figures
     peakRss = process.memoryUsage.rss();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
         if (marks.length > 0 && ended >= marks[0]) {
           marks.shift();
           (globalThis as { gc?: () => void }).gc?.();
-          rssMarks.push({ ended, rss: process.memoryUsage.rss() });
+          rssMarks.push({ ended, rss: process.memoryUsage.rss(), heapUsed: process.memoryUsage().heapUsed });
         }
       }
     };
