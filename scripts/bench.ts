@@ -116,6 +116,9 @@ function engineEnv(extra: Record<string, string> = {}): Record<string, string> {
     SAGA_API_KEYS: `${API_KEY}:admin`,
     LOG_LEVEL: 'warn',
     RATE_LIMIT_PER_MINUTE: '0',
+    // As the Dockerfile sets it: glibc's per-thread malloc arenas otherwise let RSS creep up with native buffers
+    // (the JS heap stays flat); see README "Performance".
+    MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
     ...extra,
   };
 }
