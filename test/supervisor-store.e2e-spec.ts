@@ -121,11 +121,16 @@ describe('SupervisorStore (integration)', () => {
     const running = transition(definition, saga.state, { type: 'StepStarted', step: 'a', phase: 'run', attempt: 2 });
     await store.commit(saga, running.state, running.history, running.commands, definition);
     const [row] = await db.query<any>(
-      `SELECT status, extract(epoch FROM deadline_at - now()) * 1000 AS left_ms FROM saga_step
+      `SELECT status, due_at, extract(epoch FROM deadline_at - now()) * 1000 AS left_ms FROM saga_step
         WHERE saga_id = $1 AND name = 'a'`,
       [saga.id],
     );
     expect(row.status).toBe('RUNNING');
+    // An agent holds it now (from a job, or in-process with no job at all): no longer due, so the overdue sweep
+    // never enqueues a second copy of it; only the deadline counts.
+    expect(row.due_at).toBeNull();
+    await db.query(`UPDATE saga_step SET lease_until = NULL WHERE saga_id = $1`, [saga.id]);
+    expect(await supervisor.claimOverdue(100, 0, 60_000)).toEqual([]);
     expect(Number(row.left_ms)).toBeGreaterThan(3_000 + DEADLINE_GRACE_MS - 1_000);
     expect(Number(row.left_ms)).toBeLessThanOrEqual(3_000 + DEADLINE_GRACE_MS);
   });
