@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     const def = app.get(SagaRegistry).latest(BENCH_SAGA)!;
     const latencies: number[] = [];
     const statuses: Record<string, number> = {};
-    const rssMarks: { ended: number; rss: number; heapUsed: number }[] = [];
+    const rssMarks: { ended: number; rss: number; heapUsed: number; external: number; heapTotal: number }[] = [];
     const marks = [...(command.rssAt ?? [])];
     stepGaps = [];
     peakRss = process.memoryUsage.rss();
@@ -126,7 +126,14 @@ async function main(): Promise<void> {
         if (marks.length > 0 && ended >= marks[0]) {
           marks.shift();
           (globalThis as { gc?: () => void }).gc?.();
-          rssMarks.push({ ended, rss: process.memoryUsage.rss(), heapUsed: process.memoryUsage().heapUsed });
+          const mem = process.memoryUsage();
+          rssMarks.push({
+            ended,
+            rss: mem.rss,
+            heapUsed: mem.heapUsed,
+            external: mem.external,
+            heapTotal: mem.heapTotal,
+          });
         }
       }
     };
