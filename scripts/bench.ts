@@ -193,6 +193,19 @@ async function commitBaseline(seconds: number): Promise<number> {
   return rate;
 }
 
+/** Milliseconds per durable single-row commit from ONE connection, one after another (no group commit). */
+async function singleCommitLatency(n: number): Promise<number> {
+  const c = new Client({ connectionString: databaseUrl });
+  await c.connect();
+  await c.query(`CREATE TABLE IF NOT EXISTS bench_single (id bigserial PRIMARY KEY, v int NOT NULL)`);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await c.query(`INSERT INTO bench_single (v) VALUES ($1)`, [i]);
+  const ms = (performance.now() - t0) / n;
+  await c.query(`DROP TABLE bench_single`);
+  await c.end();
+  return ms;
+}
+
 async function bullmqChainBaseline(chains: number, inflight: number): Promise<number> {
   const connection = { url: redisUrl, maxRetriesPerRequest: null } as const;
   const qPrefix = `${prefix}-raw`;
@@ -395,6 +408,8 @@ async function main(): Promise<void> {
     log('baselines:');
     const commits = await commitBaseline(QUICK ? 1 : 3);
     log(`  durable single-row commits from 16 connections: ${f(commits, 0)}/s`);
+    const commitMs = await singleCommitLatency(scale(300));
+    log(`  one durable single-row commit from one connection: ${f(commitMs, 2)} ms`);
     const chains = await bullmqChainBaseline(scale(2000), 50);
     log(`  raw BullMQ 5-job chains (50 in flight): ${f(chains, 0)}/s`);
 
@@ -436,6 +451,7 @@ async function main(): Promise<void> {
     const report = renderReport({
       began,
       commits,
+      commitMs,
       chains,
       scenarios: [a, b, c, d],
       rss2k,
@@ -478,6 +494,7 @@ async function usedMemory(redis: Redis): Promise<number> {
 function renderReport(r: {
   began: Date;
   commits: number;
+  commitMs: number;
   chains: number;
   scenarios: ScenarioResult[];
   rss2k: number;
@@ -495,7 +512,11 @@ function renderReport(r: {
     `# Bench ${r.began.toISOString()}${QUICK ? ' (quick)' : ''}`,
     '',
     `Machine: ${cpus().length} cores, Node ${process.version}. Baselines in the same run: ` +
-      `${f(r.commits, 0)} durable single-row commits/s from 16 connections; ${f(r.chains, 0)} raw BullMQ 5-job chains/s (50 in flight).`,
+      `${f(r.commits, 0)} durable single-row commits/s from 16 connections; ${f(r.commitMs, 2)} ms per durable ` +
+      `commit from one connection; ${f(r.chains, 0)} raw BullMQ 5-job chains/s (50 in flight).`,
+    '',
+    `(c) one at a time needs six durable commits in a row per saga (the start and one per step): its floor here is ` +
+      `about ${f(6 * r.commitMs, 1)} ms; its p50 is ${f(r.scenarios[2].p50 / (6 * r.commitMs), 2)} times that.`,
     '',
     '| scenario | sagas | in flight | sagas/s | vs commits/s ÷ 6 | vs BullMQ chains/s | p50 ms | p99 ms | step p50/p99 ms | PG tx/saga | WAL syncs/saga | Redis cmds/saga | CPU ms/saga | peak RSS |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
