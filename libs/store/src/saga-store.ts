@@ -116,6 +116,30 @@ export class SagaStore {
     const rows = definition.steps.map((step) =>
       stepRow(step.name, step.position, state.steps[step.name], dispatchesOf(saga.commands, step.name)),
     );
+    if (saga.idempotencyKey === null) {
+      // No key, so no conflict to answer: it goes to PostgreSQL with the other starts of the moment (group commit).
+      const done = await this.insertBatcher.submit({
+        sagaId: saga.id,
+        row: {
+          id: saga.id,
+          type: definition.name,
+          definition_version: definition.version,
+          status: state.status,
+          input: state.input ?? null,
+          output: state.output ?? null,
+          error: state.error ?? null,
+          cancel_requested: state.cancelRequested,
+          event_count: state.eventCount,
+          request_hash: saga.requestHash,
+          completed: isTerminal(state.status),
+          trace_parent: saga.traceparent ?? null,
+          steps: rows,
+          events: saga.history,
+        },
+      });
+      if (!done) throw new Error(`insert of saga ${saga.id} wrote nothing`);
+      return { inserted: true, snapshot: this.newSnapshot(saga) };
+    }
     const inserted: { id: string }[] = await this.db.query(
       `WITH inst AS (
          INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
@@ -160,25 +184,63 @@ export class SagaStore {
         saga.traceparent ?? null,
       ],
     );
-    if (inserted.length === 1) {
-      return {
-        inserted: true,
-        snapshot: {
-          id: saga.id,
-          type: definition.name,
-          definitionVersion: definition.version,
-          version: 1,
-          state,
-          traceparent: saga.traceparent ?? null,
-        },
-      };
-    }
+    if (inserted.length === 1) return { inserted: true, snapshot: this.newSnapshot(saga) };
     const [existing] = await this.db.query(
       `SELECT id, type, request_hash FROM saga_instance WHERE idempotency_key = $1`,
       [saga.idempotencyKey],
     );
     if (!existing) throw new Error(`insert of saga ${saga.id} wrote nothing and no holder of its key exists`);
     return { inserted: false, existing: { id: existing.id, type: existing.type, requestHash: existing.request_hash } };
+  }
+
+  private newSnapshot(saga: NewSaga): SagaSnapshot {
+    return {
+      id: saga.id,
+      type: saga.definition.name,
+      definitionVersion: saga.definition.version,
+      version: 1,
+      state: saga.state,
+      traceparent: saga.traceparent ?? null,
+    };
+  }
+
+  /** Starts without an idempotency key, many in one statement (see `batcher`). */
+  private readonly insertBatcher = new CommitBatcher<InsertRow>((rows) => this.insertRows(rows));
+
+  private async insertRows(rows: InsertRow[]): Promise<Set<string>> {
+    const inserted: { id: string }[] = await this.db.query(
+      `WITH p AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, type text, definition_version int, status text,
+           input jsonb, output jsonb, error jsonb, cancel_requested boolean, event_count int, request_hash text,
+           completed boolean, trace_parent text, steps jsonb, events jsonb)
+       ), inst AS (
+         INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
+                                    cancel_requested, event_count, idempotency_key, request_hash, completed_at,
+                                    trace_parent)
+         SELECT p.id, p.type, p.definition_version, p.status, 1, p.input, p.output, p.error, p.cancel_requested,
+                p.event_count, NULL, p.request_hash, CASE WHEN p.completed THEN now() END, p.trace_parent
+           FROM p
+         RETURNING id
+       ), steps AS (
+         INSERT INTO saga_step (saga_id, name, position, status, attempt, attempt_base, output, error, outcome_unknown,
+                                comp_status, comp_attempt, comp_attempt_base, comp_error, due_at, deadline_at,
+                                started_at, finished_at, comp_started_at, comp_finished_at)
+         SELECT inst.id, r.name, r.position, r.status, r.attempt, r.attempt_base, r.output, r.error, r.outcome_unknown,
+                r.comp_status, r.comp_attempt, r.comp_attempt_base, r.comp_error,
+                CASE WHEN r.in_flight THEN now() + r.due_in_ms * ${MS} END,
+                CASE WHEN r.in_flight THEN now() + r.deadline_in_ms * ${MS} END,
+                CASE WHEN r.started THEN now() END, CASE WHEN r.finished THEN now() END,
+                CASE WHEN r.comp_started THEN now() END, CASE WHEN r.comp_finished THEN now() END
+         FROM inst JOIN p ON p.id = inst.id, jsonb_to_recordset(p.steps) AS r(${STEP_ROW_COLUMNS})
+       ), events AS (
+         INSERT INTO saga_event (saga_id, seq, type, step, attempt, data)
+         SELECT inst.id, e.seq, e.type, e.step, e.attempt, e.data
+         FROM inst JOIN p ON p.id = inst.id, jsonb_to_recordset(p.events) AS e(${EVENT_COLUMNS})
+       )
+       SELECT id FROM inst`,
+      [JSON.stringify(rows)],
+    );
+    return new Set(inserted.map((r) => r.id));
   }
 
   /**
@@ -329,13 +391,31 @@ interface CommitRow {
   alerts: { error: unknown }[];
 }
 
+/** A keyless start as the grouped insert reads it (see SagaStore.insertRows). */
+interface InsertRow {
+  id: string;
+  type: string;
+  definition_version: number;
+  status: string;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+  cancel_requested: boolean;
+  event_count: number;
+  request_hash: string;
+  completed: boolean;
+  trace_parent: string | null;
+  steps: StepRow[];
+  events: HistoryEntry[];
+}
+
 /** Transitions in one group-commit statement at most, and statements in flight at once. */
 const MAX_BATCH = 200;
 const MAX_BATCHES_IN_FLIGHT = 4;
 
-interface Pending {
+interface Pending<R> {
   sagaId: string;
-  row: CommitRow;
+  row: R;
   resolve: (committed: boolean) => void;
   reject: (error: unknown) => void;
 }
@@ -344,14 +424,14 @@ interface Pending {
  * Collects transitions while up to MAX_BATCHES_IN_FLIGHT statements run; each statement takes what waits (one
  * transition per saga per statement: a second one of the same saga waits for the next). See SagaStore.batcher.
  */
-export class CommitBatcher {
-  private queue: Pending[] = [];
+export class CommitBatcher<R extends { id: string } = CommitRow> {
+  private queue: Pending<R>[] = [];
   private inFlight = 0;
   private scheduled = false;
 
-  constructor(private readonly write: (rows: CommitRow[]) => Promise<Set<string>>) {}
+  constructor(private readonly write: (rows: R[]) => Promise<Set<string>>) {}
 
-  submit(item: { sagaId: string; row: CommitRow }): Promise<boolean> {
+  submit(item: { sagaId: string; row: R }): Promise<boolean> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ...item, resolve, reject });
       this.kick();
@@ -370,8 +450,8 @@ export class CommitBatcher {
 
   private flush(): void {
     while (this.inFlight < MAX_BATCHES_IN_FLIGHT && this.queue.length > 0) {
-      const batch: Pending[] = [];
-      const rest: Pending[] = [];
+      const batch: Pending<R>[] = [];
+      const rest: Pending<R>[] = [];
       const sagas = new Set<string>();
       for (const item of this.queue) {
         if (batch.length < MAX_BATCH && !sagas.has(item.sagaId)) {
@@ -388,7 +468,7 @@ export class CommitBatcher {
     }
   }
 
-  private async run(batch: Pending[]): Promise<void> {
+  private async run(batch: Pending<R>[]): Promise<void> {
     try {
       const won = await this.write(batch.map((p) => p.row));
       for (const p of batch) p.resolve(won.has(p.row.id));
