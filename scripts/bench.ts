@@ -209,10 +209,9 @@ async function singleCommitLatency(n: number): Promise<number> {
 async function bullmqChainBaseline(chains: number, inflight: number): Promise<number> {
   const connection = { url: redisUrl, maxRetriesPerRequest: null } as const;
   const qPrefix = `${prefix}-raw`;
-  const queue = new Queue('chain', {
-    connection: new Redis(redisUrl, { maxRetriesPerRequest: null }),
-    prefix: qPrefix,
-  });
+  const producer = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const consumer = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue('chain', { connection: producer, prefix: qPrefix });
   let done = 0;
   let started = 0;
   let finish!: () => void;
@@ -234,7 +233,7 @@ async function bullmqChainBaseline(chains: number, inflight: number): Promise<nu
         else startChain();
       }
     },
-    { connection: new Redis(redisUrl, { maxRetriesPerRequest: null }), prefix: qPrefix, concurrency: inflight },
+    { connection: consumer, prefix: qPrefix, concurrency: inflight },
   );
   void connection;
   await worker.waitUntilReady();
@@ -245,6 +244,9 @@ async function bullmqChainBaseline(chains: number, inflight: number): Promise<nu
   await worker.close();
   await queue.obliterate({ force: true }).catch(() => undefined);
   await queue.close();
+  // BullMQ does not close connections it was given.
+  producer.disconnect();
+  consumer.disconnect();
   return rate;
 }
 
@@ -549,7 +551,11 @@ function renderReport(r: {
   return `${lines.join('\n')}\n`;
 }
 
-void main().catch((error: unknown) => {
-  console.error(`bench failed: ${String((error as Error).stack ?? error)}`);
-  process.exit(1);
-});
+void main().then(
+  // Every connection is closed by now; exit anyway, so that a handle a library keeps open cannot hang a script.
+  () => process.exit(process.exitCode ?? 0),
+  (error: unknown) => {
+    console.error(`bench failed: ${String((error as Error).stack ?? error)}`);
+    process.exit(1);
+  },
+);
