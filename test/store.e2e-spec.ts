@@ -67,6 +67,39 @@ describe('SagaStore (integration)', () => {
     expect(events.map((e) => e.seq)).toEqual(Array.from({ length: winner.state.eventCount }, (_, i) => i + 1));
   });
 
+  it('group commit: many sagas in one statement, each by its own compare-and-set; a stale one writes nothing', async () => {
+    const sagas = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => started(`0190f2c4-0000-7000-8000-0000000001${String(i).padStart(2, '0')}`)),
+    );
+    // One of them moves on first, so that the batch below carries a stale revision for it.
+    const stale = sagas[5];
+    const first = transition(definition, stale.state, { type: 'StepSucceeded', step: 'a', attempt: 1, output: 1 });
+    await store.commit(stale, first.state, first.history, first.commands, definition);
+    // All submitted in one tick: they go to PostgreSQL together.
+    const results = await Promise.all(
+      sagas.map((from) => {
+        const r = transition(definition, from.state, { type: 'StepSucceeded', step: 'a', attempt: 1, output: 7 });
+        return store.commit(from, r.state, r.history, r.commands, definition);
+      }),
+    );
+    expect(results.map((r) => r !== null)).toEqual(sagas.map((s) => s !== stale));
+    for (const from of sagas) {
+      const loaded = (await store.load(from.id))!;
+      expect(loaded.version).toBe(2);
+      expect(loaded.state.steps.a.output).toBe(from === stale ? 1 : 7);
+      const [step] = await db.query<{ status: string; due: boolean }>(
+        `SELECT status, due_at IS NOT NULL AS due FROM saga_step WHERE saga_id = $1 AND name = 'b'`,
+        [from.id],
+      );
+      expect(step).toEqual({ status: 'SCHEDULED', due: true });
+    }
+    // The stale transition wrote no history either: the events are exactly those of its first commit.
+    const events = await db.query<{ seq: number }>(`SELECT seq FROM saga_event WHERE saga_id = $1 ORDER BY seq`, [
+      stale.id,
+    ]);
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: first.state.eventCount }, (_, i) => i + 1));
+  });
+
   it('serializes many racing writers: every lost round re-reads and retries, none overwrites another', async () => {
     let snapshot = await started('0190f2c4-0000-7000-8000-000000000003');
     snapshot = (await store.commit(

@@ -121,12 +121,49 @@ describe('SupervisorStore (integration)', () => {
     const running = transition(definition, saga.state, { type: 'StepStarted', step: 'a', phase: 'run', attempt: 2 });
     await store.commit(saga, running.state, running.history, running.commands, definition);
     const [row] = await db.query<any>(
-      `SELECT status, extract(epoch FROM deadline_at - now()) * 1000 AS left_ms FROM saga_step
+      `SELECT status, due_at, extract(epoch FROM deadline_at - now()) * 1000 AS left_ms FROM saga_step
         WHERE saga_id = $1 AND name = 'a'`,
       [saga.id],
     );
     expect(row.status).toBe('RUNNING');
+    // An agent holds it now (from a job, or in-process with no job at all): no longer due, so the overdue sweep
+    // never enqueues a second copy of it; only the deadline counts.
+    expect(row.due_at).toBeNull();
+    await db.query(`UPDATE saga_step SET lease_until = NULL WHERE saga_id = $1`, [saga.id]);
+    expect(await supervisor.claimOverdue(100, 0, 60_000)).toEqual([]);
     expect(Number(row.left_ms)).toBeGreaterThan(3_000 + DEADLINE_GRACE_MS - 1_000);
     expect(Number(row.left_ms)).toBeLessThanOrEqual(3_000 + DEADLINE_GRACE_MS);
+  });
+
+  it('retention deletes finished sagas older than the setting, oldest first, with their rows; never live or FAILED ones', async () => {
+    const sagas = await Promise.all(Array.from({ length: 5 }, () => started()));
+    const [old1, old2, recent, live, failed] = sagas.map((s) => s.id);
+    const finish = (id: string, status: string, ago: string) =>
+      db.query(
+        `UPDATE saga_instance SET status = $2, completed_at = ${ago === 'null' ? 'NULL' : `now() - interval '${ago}'`} WHERE id = $1`,
+        [id, status],
+      );
+    await finish(old1, 'COMPLETED', '3 days');
+    await finish(old2, 'COMPENSATED', '2 days');
+    await finish(recent, 'COMPLETED', '1 hour');
+    await finish(failed, 'FAILED', 'null');
+    await db.query(`UPDATE saga_instance SET created_at = now() - interval '10 days'`);
+
+    const day = 86_400_000;
+    // One at a time: the oldest goes first.
+    expect(await supervisor.purgeFinished(day, 1)).toBe(1);
+    const left = async () =>
+      (await db.query<{ id: string }>(`SELECT id FROM saga_instance ORDER BY id`)).map((r) => r.id);
+    expect(await left()).toEqual([old2, recent, live, failed].sort());
+    expect(await supervisor.purgeFinished(day, 100)).toBe(1);
+    expect(await supervisor.purgeFinished(day, 100)).toBe(0);
+    expect(await left()).toEqual([recent, live, failed].sort());
+    // Their steps and history went with them.
+    const orphans = await db.query(
+      `SELECT (SELECT count(*)::int FROM saga_step WHERE saga_id = ANY($1)) AS steps,
+              (SELECT count(*)::int FROM saga_event WHERE saga_id = ANY($1)) AS events`,
+      [[old1, old2]],
+    );
+    expect(orphans).toEqual([{ steps: 0, events: 0 }]);
   });
 });

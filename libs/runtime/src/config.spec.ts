@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, parseApiKeys } from './config';
+import { ConfigError, loadConfig, parseApiKeys, retentionMs } from './config';
 import { inputCipherFor } from './engine-modules';
 
 describe('loadConfig', () => {
@@ -49,6 +49,10 @@ describe('loadConfig', () => {
     [{ SAGA_SIGNAL_KEY: 'short' }, 'SAGA_SIGNAL_KEY must be an API key of 16+ characters'],
     [{ PARTICIPANT_FAILURES_TO_OPEN: '0' }, 'PARTICIPANT_FAILURES_TO_OPEN must be an integer between 1 and 1000'],
     [{ PARTICIPANT_HALF_OPEN_MS: '5' }, 'PARTICIPANT_HALF_OPEN_MS must be an integer between 10 and 3600000'],
+    [{ RETENTION_FINISHED_AFTER: '30' }, 'RETENTION_FINISHED_AFTER must be a duration such as 30d'],
+    [{ RETENTION_FINISHED_AFTER: '0d' }, 'RETENTION_FINISHED_AFTER must be a duration such as 30d'],
+    [{ RETENTION_FINISHED_AFTER: '2w' }, 'RETENTION_FINISHED_AFTER must be a duration such as 30d'],
+    [{ RETENTION_FINISHED_AFTER: '-1d' }, 'RETENTION_FINISHED_AFTER must be a duration such as 30d'],
   ])('refuses %j, naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
@@ -56,6 +60,17 @@ describe('loadConfig', () => {
 
   it('names every bad variable at once', () => {
     expect(() => loadConfig({ PORT: 'x', REDIS_URL: 'y' })).toThrow(/PORT[\s\S]*REDIS_URL|REDIS_URL[\s\S]*PORT/);
+  });
+});
+
+describe('retentionMs', () => {
+  it('reads RETENTION_FINISHED_AFTER; unset or off keeps finished sagas forever', () => {
+    expect(retentionMs(loadConfig({ RETENTION_FINISHED_AFTER: '30d' }))).toBe(30 * 86_400_000);
+    expect(retentionMs(loadConfig({ RETENTION_FINISHED_AFTER: '12h' }))).toBe(12 * 3_600_000);
+    expect(retentionMs(loadConfig({ RETENTION_FINISHED_AFTER: '90m' }))).toBe(90 * 60_000);
+    expect(retentionMs(loadConfig({ RETENTION_FINISHED_AFTER: '45s' }))).toBe(45_000);
+    expect(retentionMs(loadConfig({ RETENTION_FINISHED_AFTER: 'off' }))).toBeNull();
+    expect(retentionMs(loadConfig({}))).toBeNull();
   });
 });
 

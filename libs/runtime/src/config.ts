@@ -97,6 +97,17 @@ export class EngineConfig {
   @Max(3_600_000, { message: 'SCHEDULE_TO_START_MS must be an integer between 100 and 3600000' })
   SCHEDULE_TO_START_MS = 5000;
 
+  /**
+   * Retention: finished sagas (COMPLETED, COMPENSATED, CANCELLED; never FAILED) older than this are deleted by
+   * the supervisor, in batches, with their steps and history (the audit trail stays). A number and a unit:
+   * `30d`, `12h`, `90m`, `45s`. Unset or `off`: kept forever.
+   */
+  @IsOptional()
+  @Matches(/^(off|[1-9]\d{0,8}(s|m|h|d))$/, {
+    message: 'RETENTION_FINISHED_AFTER must be a duration such as 30d, 12h, 90m or 45s, or off',
+  })
+  RETENTION_FINISHED_AFTER: string | undefined = undefined;
+
   /** On SIGTERM, how long an agent lets its running steps finish and report before it aborts them. */
   @Transform(toInt)
   @IsInt({ message: 'SHUTDOWN_GRACE_MS must be an integer between 0 and 3600000' })
@@ -282,6 +293,14 @@ export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): EngineCo
     console.error((error as Error).message);
     process.exit(1);
   }
+}
+
+/** RETENTION_FINISHED_AFTER in milliseconds; null when finished sagas are kept forever. */
+export function retentionMs(config: Pick<EngineConfig, 'RETENTION_FINISHED_AFTER'>): number | null {
+  const value = config.RETENTION_FINISHED_AFTER;
+  if (value === undefined || value === 'off') return null;
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[value.slice(-1) as 's' | 'm' | 'h' | 'd'];
+  return Number(value.slice(0, -1)) * unit;
 }
 
 const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;

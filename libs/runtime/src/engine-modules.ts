@@ -3,12 +3,18 @@ import type { SagaDefinition } from '@app/engine';
 import { StoreModule } from '@app/store';
 import { type ParticipantPolicies, TransportModule, queueBackendFor } from '@app/transport';
 import { databaseUrlOf } from './backends';
-import { ConfigError, type EngineConfig } from './config';
+import { ConfigError, type EngineConfig, retentionMs } from './config';
 import { InputCipher } from './input-cipher';
 import { RuntimeModule } from './runtime.module';
 
-/** A step still running after this long is recorded as RUNNING (fast steps skip that write). */
-const RUNNING_MARK_MS = 1000;
+/**
+ * A step still running after this long is recorded as RUNNING (fast steps skip that write). Kept well under the
+ * schedule-to-start time: an attempt run in-process has no job, and its RUNNING mark is what tells the supervisor
+ * that an agent holds it (see StepWorker).
+ */
+export function runningMarkMs(scheduleToStartMs: number): number {
+  return Math.max(10, Math.min(1000, Math.floor(scheduleToStartMs / 4)));
+}
 
 /**
  * The engine's core as every process wires it: the store, the step queue and the runtime (scheduler, plus the
@@ -43,11 +49,15 @@ export function engineModules(
       agent,
       participants,
       agentConcurrency: config.AGENT_CONCURRENCY,
-      runningMarkMs: RUNNING_MARK_MS,
+      runningMarkMs: runningMarkMs(config.SCHEDULE_TO_START_MS),
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
       supervisor:
         supervisor && config.SUPERVISOR_ENABLED === 'true'
-          ? { intervalMs: config.SUPERVISOR_INTERVAL_MS, scheduleToStartMs: config.SCHEDULE_TO_START_MS }
+          ? {
+              intervalMs: config.SUPERVISOR_INTERVAL_MS,
+              scheduleToStartMs: config.SCHEDULE_TO_START_MS,
+              retentionMs: retentionMs(config),
+            }
           : null,
     }),
   ];

@@ -21,4 +21,6 @@ export interface SupervisorOptions {
   scheduleToStartMs: number;
   /** Rows claimed per statement (default 100). */
   batchSize?: number;
+  /** Finished sagas older than this are deleted (RETENTION_FINISHED_AFTER); null or absent: kept forever. */
+  retentionMs?: number | null;
 }

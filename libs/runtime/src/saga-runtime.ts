@@ -9,7 +9,7 @@ import {
   transition,
 } from '@app/engine';
 import { type AuditRecord, type SagaSnapshot, SagaStore } from '@app/store';
-import { StepQueue } from '@app/transport';
+import { type StepJobData, StepQueue } from '@app/transport';
 import { AlertService } from './alert.service';
 import { crashAfterCommit } from './crash-point';
 import { EngineMetrics } from './engine-metrics';
@@ -37,6 +37,12 @@ export interface ApplyOptions {
   audit?: AuditRecord;
 }
 
+/**
+ * Runs an attempt in this process right after the commit that dispatched it (the agent's side, see StepWorker),
+ * or answers false (no room, shutting down) and the attempt goes through the queue as usual.
+ */
+export type LocalRunner = (job: StepJobData, snapshot: SagaSnapshot) => boolean;
+
 /** How many times a transition is recomputed after losing a compare-and-set before giving up. */
 const MAX_CAS_ROUNDS = 50;
 
@@ -48,6 +54,7 @@ const MAX_CAS_ROUNDS = 50;
 @Injectable()
 export class SagaRuntime {
   private readonly logger = new Logger('Scheduler');
+  private localRunner: LocalRunner | null = null;
 
   constructor(
     private readonly store: SagaStore,
@@ -58,6 +65,15 @@ export class SagaRuntime {
     private readonly metrics: EngineMetrics,
     @Inject(INPUT_CIPHER) readonly cipher: InputCipher | null,
   ) {}
+
+  /**
+   * Set by the agent of this process: attempts that are due at once then run here, without a round trip through
+   * the queue. The step row committed with the dispatch stays the durable record (due, with a deadline): if this
+   * process dies before the attempt reports, the supervisor re-drives it exactly as it does a lost job.
+   */
+  setLocalRunner(runner: LocalRunner | null): void {
+    this.localRunner = runner;
+  }
 
   /**
    * Starts an instance of the newest version of `definition`; idempotent by `idempotencyKey`. Sensitive fields
@@ -165,20 +181,21 @@ export class SagaRuntime {
     const jobs: Parameters<StepQueue['enqueue']>[0] = [];
     for (const command of commands) {
       switch (command.type) {
-        case 'DispatchStep':
-          jobs.push({
-            data: {
-              sagaId: snapshot.id,
-              step: command.step,
-              phase: command.phase,
-              attempt: command.attempt,
-              // Ids only: the saga's root span, under which the attempt's span goes (see tracing.ts).
-              ...(snapshot.traceparent ? { traceparent: snapshot.traceparent } : {}),
-            },
-            delayMs: command.delayMs,
-          });
+        case 'DispatchStep': {
+          const data: StepJobData = {
+            sagaId: snapshot.id,
+            step: command.step,
+            phase: command.phase,
+            attempt: command.attempt,
+            // Ids only: the saga's root span, under which the attempt's span goes (see tracing.ts).
+            ...(snapshot.traceparent ? { traceparent: snapshot.traceparent } : {}),
+          };
           this.metrics.dispatched(snapshot.type, command.step, command.phase, command.attempt);
+          // Due now and an agent here with room: run it here (no job); otherwise a job, as always.
+          if (command.delayMs === 0 && this.localRunner?.(data, snapshot)) break;
+          jobs.push({ data, delayMs: command.delayMs });
           break;
+        }
         case 'AwaitSignal':
           // Nothing to enqueue: the step row's deadline (written by the commit) is the timer the supervisor watches.
           break;
@@ -192,6 +209,7 @@ export class SagaRuntime {
         }
       }
     }
+    if (jobs.length === 0) return;
     try {
       await this.queue.enqueue(jobs);
     } catch (error) {

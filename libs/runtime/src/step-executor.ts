@@ -47,15 +47,19 @@ export class StepExecutor {
     this.shutdown.abort(new Error('agent shutting down'));
   }
 
-  execute(job: StepJobData): Promise<ExecuteResult> {
+  /**
+   * `committed`: the snapshot whose commit dispatched this attempt, when the scheduler of this process hands the
+   * attempt over right after that commit (a local run, see StepWorker); otherwise the job came from the queue.
+   */
+  execute(job: StepJobData, committed?: SagaSnapshot): Promise<ExecuteResult> {
     const { sagaId, step, phase, attempt, traceparent } = job;
-    return withSagaLog({ sagaId, step, phase, attempt, traceparent }, () => this.executeJob(job));
+    return withSagaLog({ sagaId, step, phase, attempt, traceparent }, () => this.executeJob(job, committed));
   }
 
-  private async executeJob(job: StepJobData): Promise<ExecuteResult> {
+  private async executeJob(job: StepJobData, committed?: SagaSnapshot): Promise<ExecuteResult> {
     // A cached copy is good enough to know the inputs (outputs never change once written), but whether this
     // attempt is still wanted is checked against PostgreSQL unless this process committed it a moment ago.
-    let snapshot = job.attempt === 1 ? this.runtime.cache.getFresh(job.sagaId) : undefined;
+    let snapshot = committed ?? (job.attempt === 1 ? this.runtime.cache.getFresh(job.sagaId) : undefined);
     if (!snapshot || !isCurrent(snapshot, job)) {
       snapshot = (await this.store.load(job.sagaId)) ?? undefined;
       if (!snapshot || !isCurrent(snapshot, job)) return 'stale';

@@ -1,21 +1,35 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Worker } from 'bullmq';
 import { STEP_QUEUE, type StepJobData, TRANSPORT_OPTIONS, type TransportOptions, openWorker } from '@app/transport';
+import type { SagaSnapshot } from '@app/store';
 import { RUNTIME_OPTIONS, type RuntimeOptions } from './runtime-tokens';
+import { SagaRuntime } from './saga-runtime';
 import { StepExecutor } from './step-executor';
 
 /** After the grace period, how long aborted steps get to report their (transient) failure. */
 const ABORT_REPORT_MS = 5_000;
 
-/** The agent: a BullMQ worker whose processor is the StepExecutor. Scale out by running more processes. */
+/**
+ * The agent: a BullMQ worker whose processor is the StepExecutor. Scale out by running more processes.
+ *
+ * It also runs attempts in-process: when the scheduler of this process commits a step's outcome and the next
+ * attempt is due at once, it hands that attempt here instead of enqueueing a job (up to `agentConcurrency` such
+ * runs at a time; beyond that, or while stopping, the attempt goes through the queue). The step row committed with
+ * the dispatch is the durable record either way: if this process dies, the supervisor finds the attempt due with
+ * no job (schedule-to-start) or, once it was marked RUNNING, past its deadline, and re-drives it. An attempt runs
+ * either here or from a job, never both: it is handed over once, after the commit, and nothing else enqueues it
+ * while the row is not overdue (the RUNNING mark, after `runningMarkMs` < schedule-to-start, makes it not due).
+ */
 @Injectable()
 export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Agent');
   private worker?: Worker<StepJobData>;
   private release?: () => void;
+  private readonly local = new Set<Promise<unknown>>();
 
   constructor(
     private readonly executor: StepExecutor,
+    private readonly runtime: SagaRuntime,
     @Inject(TRANSPORT_OPTIONS) private readonly transport: TransportOptions,
     @Inject(RUNTIME_OPTIONS) private readonly options: RuntimeOptions,
   ) {}
@@ -33,7 +47,22 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
       this.logger.warn(`job ${job?.id ?? '?'} failed before its outcome was recorded: ${error.message}`),
     );
     this.worker.on('error', (error) => this.logger.warn(`worker: ${error.message}`));
+    this.runtime.setLocalRunner((job, snapshot) => this.runLocally(job, snapshot));
     this.logger.log(`agent started: queue "${STEP_QUEUE}", concurrency ${this.options.agentConcurrency}`);
+  }
+
+  private runLocally(job: StepJobData, snapshot: SagaSnapshot): boolean {
+    if (this.local.size >= this.options.agentConcurrency) return false;
+    const run: Promise<unknown> = this.executor
+      .execute(job, snapshot)
+      .catch((error: unknown) =>
+        this.logger.warn(
+          `${job.sagaId}.${job.step}.${job.phase}.${job.attempt} (in-process) failed before its outcome was recorded: ${String(error)}`,
+        ),
+      )
+      .finally(() => this.local.delete(run));
+    this.local.add(run);
+    return true;
   }
 
   /**
@@ -44,8 +73,10 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
    */
   async onModuleDestroy(): Promise<void> {
     if (!this.worker) return;
+    // From now on every dispatch goes to the queue (still open: it closes after this), for another agent.
+    this.runtime.setLocalRunner(null);
     const graceMs = this.options.shutdownGraceMs ?? 10_000;
-    const closing = this.worker.close();
+    const closing = Promise.all([this.worker.close(), this.drainLocal()]);
     this.logger.log(`agent stopping: no new jobs; waiting up to ${graceMs} ms for the running ones`);
     if (!(await settlesWithin(closing, graceMs))) {
       this.logger.warn(`agent stopping: steps still running after ${graceMs} ms; aborting them`);
@@ -55,6 +86,11 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
       }
     }
     this.release?.();
+  }
+
+  /** Until no in-process run is left (one that reports may start none: the runner is unset by then). */
+  private async drainLocal(): Promise<void> {
+    while (this.local.size > 0) await Promise.allSettled([...this.local]);
   }
 }
 

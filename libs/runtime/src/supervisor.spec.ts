@@ -24,6 +24,8 @@ describe('Supervisor', () => {
     expired = [] as ClaimedAttempt[],
     overdue = [] as ClaimedAttempt[],
     liveness = 'gone' as JobLiveness | Error,
+    retentionMs = null as number | null,
+    purgeable = 0,
   }) {
     const applied: SagaEvent[] = [];
     const extended: [ClaimedAttempt, number][] = [];
@@ -31,6 +33,7 @@ describe('Supervisor', () => {
     const store = {
       claimExpired: jest.fn(async () => expired),
       claimOverdue: jest.fn(async () => overdue),
+      purgeFinished: jest.fn(async (_olderThanMs: number, limit: number) => Math.min(purgeable, limit)),
       extendDeadline: jest.fn(async (c: ClaimedAttempt, ms: number) => {
         extended.push([c, ms]);
         return true;
@@ -56,7 +59,7 @@ describe('Supervisor', () => {
       store as unknown as SupervisorStore,
       runtime as unknown as SagaRuntime,
       queue as unknown as StepQueue,
-      { intervalMs: 1_000, scheduleToStartMs: 5_000 },
+      { intervalMs: 1_000, scheduleToStartMs: 5_000, retentionMs },
     );
     return { supervisor, store, applied, extended, redriven };
   }
@@ -121,7 +124,7 @@ describe('Supervisor', () => {
       liveness: new Error('ECONNREFUSED'),
     });
     const report = await supervisor.sweep();
-    expect(report).toEqual({ expired: 2, overdue: 1, full: false });
+    expect(report).toEqual({ expired: 2, overdue: 1, purged: 0, full: false });
     expect([applied, redriven, extended]).toEqual([[], [], []]);
     expect(supervisor.stats.errors).toBe(3);
   });
@@ -129,5 +132,18 @@ describe('Supervisor', () => {
   it('sweeps again at once when a claim came back full', async () => {
     const { supervisor } = setup({ expired: Array.from({ length: 100 }, () => claim()), liveness: 'queued' });
     expect((await supervisor.sweep()).full).toBe(true);
+  });
+
+  it('deletes finished sagas past the retention in batches, and only when retention is on', async () => {
+    const off = setup({ purgeable: 5 });
+    expect((await off.supervisor.sweep()).purged).toBe(0);
+    expect(off.store.purgeFinished).not.toHaveBeenCalled();
+
+    const on = setup({ retentionMs: 30 * 86_400_000, purgeable: 1_500 });
+    const report = await on.supervisor.sweep();
+    expect(on.store.purgeFinished).toHaveBeenCalledWith(30 * 86_400_000, 1_000);
+    // A full batch: more may be waiting, so the supervisor sweeps again at once.
+    expect(report).toMatchObject({ purged: 1_000, full: true });
+    expect(on.supervisor.stats.sagasPurged).toBe(1_000);
   });
 });

@@ -16,9 +16,14 @@ export interface SweepReport {
   expired: number;
   /** Attempts claimed because they were due long ago (their job was checked for). */
   overdue: number;
+  /** Finished sagas deleted by retention. */
+  purged: number;
   /** A claim came back full: sweep again at once. */
   full: boolean;
 }
+
+/** Finished sagas deleted per statement by retention. */
+const PURGE_BATCH = 1000;
 
 /** Claimed attempts handled at once, so that a big backlog does not drain the connection pools. */
 const PARALLEL_ACTIONS = 8;
@@ -60,6 +65,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     deadlinesExtended: 0,
     jobsRedriven: 0,
     signalsTimedOut: 0,
+    sagasPurged: 0,
     errors: 0,
   };
 
@@ -97,14 +103,25 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     await forEachLimited(expired, (claim) => this.guard(claim, () => this.onExpired(claim)));
     const overdue = await this.store.claimOverdue(batch, s2s, s2s);
     await forEachLimited(overdue, (claim) => this.guard(claim, () => this.onOverdue(claim)));
+    const purged = await this.purge();
     this.stats.sweeps++;
     this.lastSweepAt = Date.now();
     this.metrics.swept();
     return {
       expired: expired.length,
       overdue: overdue.length,
-      full: expired.length === batch || overdue.length === batch,
+      purged,
+      full: expired.length === batch || overdue.length === batch || purged === PURGE_BATCH,
     };
+  }
+
+  /** Retention: one batch of finished sagas past RETENTION_FINISHED_AFTER per sweep (a full one sweeps again). */
+  private async purge(): Promise<number> {
+    const retentionMs = this.options.retentionMs;
+    if (retentionMs === null || retentionMs === undefined) return 0;
+    const purged = await this.store.purgeFinished(retentionMs, PURGE_BATCH);
+    this.stats.sagasPurged += purged;
+    return purged;
   }
 
   private schedule(delayMs: number): void {

@@ -78,6 +78,8 @@ interface StepRow {
   comp_error: unknown;
   in_flight: boolean;
   due_in_ms: number | null;
+  /** An agent reported the attempt running: it is no longer due (only its deadline matters from now). */
+  taken?: boolean;
   deadline_in_ms: number | null;
   started: boolean;
   finished: boolean;
@@ -88,7 +90,7 @@ interface StepRow {
 // Column list of jsonb_to_recordset for StepRow; timestamps are derived in SQL from now(), never from our clock.
 const STEP_ROW_COLUMNS = `name text, position int, status text, attempt int, attempt_base int, output jsonb, error jsonb,
   outcome_unknown boolean, comp_status text, comp_attempt int, comp_attempt_base int, comp_error jsonb,
-  in_flight boolean, due_in_ms bigint, deadline_in_ms bigint, started boolean, finished boolean,
+  in_flight boolean, due_in_ms bigint, deadline_in_ms bigint, taken boolean, started boolean, finished boolean,
   comp_started boolean, comp_finished boolean`;
 const EVENT_COLUMNS = `seq int, type text, step text, attempt int, data jsonb`;
 const MS = `interval '1 millisecond'`;
@@ -115,6 +117,30 @@ export class SagaStore {
     const rows = definition.steps.map((step) =>
       stepRow(step.name, step.position, state.steps[step.name], dispatchesOf(saga.commands, step.name)),
     );
+    if (saga.idempotencyKey === null) {
+      // No key, so no conflict to answer: it goes to PostgreSQL with the other starts of the moment (group commit).
+      const done = await this.insertBatcher.submit({
+        sagaId: saga.id,
+        row: {
+          id: saga.id,
+          type: definition.name,
+          definition_version: definition.version,
+          status: state.status,
+          input: state.input ?? null,
+          output: state.output ?? null,
+          error: state.error ?? null,
+          cancel_requested: state.cancelRequested,
+          event_count: state.eventCount,
+          request_hash: saga.requestHash,
+          completed: isTerminal(state.status),
+          trace_parent: saga.traceparent ?? null,
+          steps: rows,
+          events: saga.history,
+        },
+      });
+      if (!done) throw new Error(`insert of saga ${saga.id} wrote nothing`);
+      return { inserted: true, snapshot: this.newSnapshot(saga) };
+    }
     const inserted: { id: string }[] = await this.db.query(
       `WITH inst AS (
          INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
@@ -159,25 +185,63 @@ export class SagaStore {
         saga.traceparent ?? null,
       ],
     );
-    if (inserted.length === 1) {
-      return {
-        inserted: true,
-        snapshot: {
-          id: saga.id,
-          type: definition.name,
-          definitionVersion: definition.version,
-          version: 1,
-          state,
-          traceparent: saga.traceparent ?? null,
-        },
-      };
-    }
+    if (inserted.length === 1) return { inserted: true, snapshot: this.newSnapshot(saga) };
     const [existing] = await this.db.query(
       `SELECT id, type, request_hash FROM saga_instance WHERE idempotency_key = $1`,
       [saga.idempotencyKey],
     );
     if (!existing) throw new Error(`insert of saga ${saga.id} wrote nothing and no holder of its key exists`);
     return { inserted: false, existing: { id: existing.id, type: existing.type, requestHash: existing.request_hash } };
+  }
+
+  private newSnapshot(saga: NewSaga): SagaSnapshot {
+    return {
+      id: saga.id,
+      type: saga.definition.name,
+      definitionVersion: saga.definition.version,
+      version: 1,
+      state: saga.state,
+      traceparent: saga.traceparent ?? null,
+    };
+  }
+
+  /** Starts without an idempotency key, many in one statement (see `batcher`). */
+  private readonly insertBatcher = new CommitBatcher<InsertRow>((rows) => this.insertRows(rows));
+
+  private async insertRows(rows: InsertRow[]): Promise<Set<string>> {
+    const inserted: { id: string }[] = await this.db.query(
+      `WITH p AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, type text, definition_version int, status text,
+           input jsonb, output jsonb, error jsonb, cancel_requested boolean, event_count int, request_hash text,
+           completed boolean, trace_parent text, steps jsonb, events jsonb)
+       ), inst AS (
+         INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
+                                    cancel_requested, event_count, idempotency_key, request_hash, completed_at,
+                                    trace_parent)
+         SELECT p.id, p.type, p.definition_version, p.status, 1, p.input, p.output, p.error, p.cancel_requested,
+                p.event_count, NULL, p.request_hash, CASE WHEN p.completed THEN now() END, p.trace_parent
+           FROM p
+         RETURNING id
+       ), steps AS (
+         INSERT INTO saga_step (saga_id, name, position, status, attempt, attempt_base, output, error, outcome_unknown,
+                                comp_status, comp_attempt, comp_attempt_base, comp_error, due_at, deadline_at,
+                                started_at, finished_at, comp_started_at, comp_finished_at)
+         SELECT inst.id, r.name, r.position, r.status, r.attempt, r.attempt_base, r.output, r.error, r.outcome_unknown,
+                r.comp_status, r.comp_attempt, r.comp_attempt_base, r.comp_error,
+                CASE WHEN r.in_flight THEN now() + r.due_in_ms * ${MS} END,
+                CASE WHEN r.in_flight THEN now() + r.deadline_in_ms * ${MS} END,
+                CASE WHEN r.started THEN now() END, CASE WHEN r.finished THEN now() END,
+                CASE WHEN r.comp_started THEN now() END, CASE WHEN r.comp_finished THEN now() END
+         FROM inst JOIN p ON p.id = inst.id, jsonb_to_recordset(p.steps) AS r(${STEP_ROW_COLUMNS})
+       ), events AS (
+         INSERT INTO saga_event (saga_id, seq, type, step, attempt, data)
+         SELECT inst.id, e.seq, e.type, e.step, e.attempt, e.data
+         FROM inst JOIN p ON p.id = inst.id, jsonb_to_recordset(p.events) AS e(${EVENT_COLUMNS})
+       )
+       SELECT id FROM inst`,
+      [JSON.stringify(rows)],
+    );
+    return new Set(inserted.map((r) => r.id));
   }
 
   /**
@@ -207,64 +271,91 @@ export class SagaStore {
       }
     }
     const alerts = commands.flatMap((c) => (c.type === 'RaiseAlert' ? [{ error: c.error }] : []));
-    const result: { n: number }[] = await this.db.query(
-      `WITH inst AS (
-         UPDATE saga_instance
-            SET status = $3, version = version + 1, output = $4::jsonb, error = $5::jsonb, cancel_requested = $6,
-                event_count = $7, updated_at = now(), completed_at = CASE WHEN $8 THEN now() END,
-                pending_signals = $14::jsonb
-          WHERE id = $1 AND version = $2
-         RETURNING id
+    const committed = await this.batcher.submit({
+      sagaId: from.id,
+      row: {
+        id: from.id,
+        version: from.version,
+        type: from.type,
+        status: next.status,
+        output: next.output ?? null,
+        error: next.error ?? null,
+        cancel_requested: next.cancelRequested,
+        event_count: next.eventCount,
+        completed: isTerminal(next.status),
+        pending_signals: next.pendingSignals ?? [],
+        steps: rows,
+        events: history,
+        audit: audit ? [auditRow(audit)] : [],
+        alerts,
+      },
+    });
+    if (!committed) return null;
+    return { ...from, version: from.version + 1, state: next };
+  }
+
+  /**
+   * Group commit: the transitions of many sagas that arrive while earlier ones are being written go to
+   * PostgreSQL together, as ONE statement (one round trip, one transaction, one WAL flush). Each saga keeps its
+   * own compare-and-set: the statement updates only the instances whose revision matches, and writes the step,
+   * history, audit and alert rows of exactly those; the others get null, as alone. Idle, a transition goes alone
+   * and at once. A batch that fails (which only a broken row should cause) is retried one transition at a time,
+   * so that one bad transition cannot fail the others.
+   */
+  private readonly batcher = new CommitBatcher((rows) => this.commitRows(rows));
+
+  private async commitRows(rows: CommitRow[]): Promise<Set<string>> {
+    const indexed = rows.map((row, idx) => ({ idx, ...row }));
+    const result: { idx: number }[] = await this.db.query(
+      `WITH p AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(idx int, id uuid, version int, type text, status text,
+           output jsonb, error jsonb, cancel_requested boolean, event_count int, completed boolean,
+           pending_signals jsonb, steps jsonb,
+           events jsonb, audit jsonb, alerts jsonb)
+       ), inst AS (
+         UPDATE saga_instance i
+            SET status = p.status, version = i.version + 1, output = p.output, error = p.error,
+                cancel_requested = p.cancel_requested, event_count = p.event_count, updated_at = now(),
+                completed_at = CASE WHEN p.completed THEN now() END, pending_signals = p.pending_signals
+           FROM p
+          WHERE i.id = p.id AND i.version = p.version
+         RETURNING p.idx, i.id
+       ), won AS (
+         SELECT inst.id, p.type, p.steps, p.events, p.audit, p.alerts FROM inst JOIN p ON p.idx = inst.idx
        ), steps AS (
          UPDATE saga_step s
-            SET status = p.status, attempt = p.attempt, attempt_base = p.attempt_base, output = p.output,
-                error = p.error, outcome_unknown = p.outcome_unknown, comp_status = p.comp_status,
-                comp_attempt = p.comp_attempt, comp_attempt_base = p.comp_attempt_base, comp_error = p.comp_error,
-                due_at = CASE WHEN NOT p.in_flight THEN NULL
-                              WHEN p.due_in_ms IS NOT NULL THEN now() + p.due_in_ms * ${MS} ELSE s.due_at END,
-                deadline_at = CASE WHEN NOT p.in_flight THEN NULL
-                              WHEN p.deadline_in_ms IS NOT NULL THEN now() + p.deadline_in_ms * ${MS}
+            SET status = r.status, attempt = r.attempt, attempt_base = r.attempt_base, output = r.output,
+                error = r.error, outcome_unknown = r.outcome_unknown, comp_status = r.comp_status,
+                comp_attempt = r.comp_attempt, comp_attempt_base = r.comp_attempt_base, comp_error = r.comp_error,
+                due_at = CASE WHEN NOT r.in_flight OR r.taken THEN NULL
+                              WHEN r.due_in_ms IS NOT NULL THEN now() + r.due_in_ms * ${MS} ELSE s.due_at END,
+                deadline_at = CASE WHEN NOT r.in_flight THEN NULL
+                              WHEN r.deadline_in_ms IS NOT NULL THEN now() + r.deadline_in_ms * ${MS}
                               ELSE s.deadline_at END,
-                lease_until = CASE WHEN p.due_in_ms IS NOT NULL OR NOT p.in_flight THEN NULL ELSE s.lease_until END,
-                started_at = CASE WHEN p.started THEN coalesce(s.started_at, now()) END,
-                finished_at = CASE WHEN p.finished THEN coalesce(s.finished_at, now()) END,
-                comp_started_at = CASE WHEN p.comp_started THEN coalesce(s.comp_started_at, now()) END,
-                comp_finished_at = CASE WHEN p.comp_finished THEN coalesce(s.comp_finished_at, now()) END
-           FROM inst, jsonb_to_recordset($9::jsonb) AS p(${STEP_ROW_COLUMNS})
-          WHERE s.saga_id = inst.id AND s.name = p.name
+                lease_until = CASE WHEN r.due_in_ms IS NOT NULL OR NOT r.in_flight THEN NULL ELSE s.lease_until END,
+                started_at = CASE WHEN r.started THEN coalesce(s.started_at, now()) END,
+                finished_at = CASE WHEN r.finished THEN coalesce(s.finished_at, now()) END,
+                comp_started_at = CASE WHEN r.comp_started THEN coalesce(s.comp_started_at, now()) END,
+                comp_finished_at = CASE WHEN r.comp_finished THEN coalesce(s.comp_finished_at, now()) END
+           FROM won, jsonb_to_recordset(won.steps) AS r(${STEP_ROW_COLUMNS})
+          WHERE s.saga_id = won.id AND s.name = r.name
        ), events AS (
          INSERT INTO saga_event (saga_id, seq, type, step, attempt, data)
-         SELECT inst.id, e.seq, e.type, e.step, e.attempt, e.data
-         FROM inst, jsonb_to_recordset($10::jsonb) AS e(${EVENT_COLUMNS})
+         SELECT won.id, e.seq, e.type, e.step, e.attempt, e.data
+         FROM won, jsonb_to_recordset(won.events) AS e(${EVENT_COLUMNS})
        ), audit AS (
          INSERT INTO saga_audit (actor, role, action, saga_id, step, reason, outcome, status_code, detail)
-         SELECT a.actor, a.role, a.action, inst.id, a.step, a.reason, a.outcome, a.status_code, a.detail
-         FROM inst, jsonb_to_recordset($11::jsonb) AS a(${AUDIT_ROW_COLUMNS})
+         SELECT a.actor, a.role, a.action, won.id, a.step, a.reason, a.outcome, a.status_code, a.detail
+         FROM won, jsonb_to_recordset(won.audit) AS a(${AUDIT_ROW_COLUMNS})
        ), alerts AS (
          INSERT INTO saga_alert (saga_id, saga_type, error)
-         SELECT inst.id, $12, x.error
-         FROM inst, jsonb_to_recordset($13::jsonb) AS x(error jsonb)
+         SELECT won.id, won.type, x.error
+         FROM won, jsonb_to_recordset(won.alerts) AS x(error jsonb)
        )
-       SELECT count(*)::int AS n FROM inst`,
-      [
-        from.id,
-        from.version,
-        next.status,
-        json(next.output),
-        json(next.error),
-        next.cancelRequested,
-        next.eventCount,
-        isTerminal(next.status),
-        JSON.stringify(rows),
-        JSON.stringify(history),
-        JSON.stringify(audit ? [auditRow(audit)] : []),
-        from.type,
-        JSON.stringify(alerts),
-        JSON.stringify(next.pendingSignals ?? []),
-      ],
+       SELECT idx FROM inst`,
+      [JSON.stringify(indexed)],
     );
-    if (result[0]?.n !== 1) return null;
-    return { ...from, version: from.version + 1, state: next };
+    return new Set(result.map((r) => rows[r.idx].id));
   }
 
   /** Reads an instance's state in one round trip. */
@@ -283,6 +374,115 @@ export class SagaStore {
     );
     const row = rows[0];
     return row ? toSnapshot(row) : null;
+  }
+}
+
+/** One saga's transition as the group-commit statement reads it (see SagaStore.commitRows). */
+interface CommitRow {
+  id: string;
+  version: number;
+  type: string;
+  status: string;
+  output: unknown;
+  error: unknown;
+  cancel_requested: boolean;
+  event_count: number;
+  completed: boolean;
+  pending_signals: PendingSignal[];
+  steps: StepRow[];
+  events: HistoryEntry[];
+  audit: Record<string, unknown>[];
+  alerts: { error: unknown }[];
+}
+
+/** A keyless start as the grouped insert reads it (see SagaStore.insertRows). */
+interface InsertRow {
+  id: string;
+  type: string;
+  definition_version: number;
+  status: string;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+  cancel_requested: boolean;
+  event_count: number;
+  request_hash: string;
+  completed: boolean;
+  trace_parent: string | null;
+  steps: StepRow[];
+  events: HistoryEntry[];
+}
+
+/** Transitions in one group-commit statement at most, and statements in flight at once. */
+const MAX_BATCH = 200;
+const MAX_BATCHES_IN_FLIGHT = 4;
+
+interface Pending<R> {
+  sagaId: string;
+  row: R;
+  resolve: (committed: boolean) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Collects transitions while up to MAX_BATCHES_IN_FLIGHT statements run; each statement takes what waits (one
+ * transition per saga per statement: a second one of the same saga waits for the next). See SagaStore.batcher.
+ */
+export class CommitBatcher<R extends { id: string } = CommitRow> {
+  private queue: Pending<R>[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  constructor(private readonly write: (rows: R[]) => Promise<Set<string>>) {}
+
+  submit(item: { sagaId: string; row: R }): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ...item, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.scheduled || this.inFlight >= MAX_BATCHES_IN_FLIGHT || this.queue.length === 0) return;
+    // Let the transitions computed in the same tick join the statement.
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.inFlight < MAX_BATCHES_IN_FLIGHT && this.queue.length > 0) {
+      const batch: Pending<R>[] = [];
+      const rest: Pending<R>[] = [];
+      const sagas = new Set<string>();
+      for (const item of this.queue) {
+        if (batch.length < MAX_BATCH && !sagas.has(item.sagaId)) {
+          sagas.add(item.sagaId);
+          batch.push(item);
+        } else rest.push(item);
+      }
+      this.queue = rest;
+      this.inFlight++;
+      void this.run(batch).finally(() => {
+        this.inFlight--;
+        this.kick();
+      });
+    }
+  }
+
+  private async run(batch: Pending<R>[]): Promise<void> {
+    try {
+      const won = await this.write(batch.map((p) => p.row));
+      for (const p of batch) p.resolve(won.has(p.row.id));
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0].reject(error);
+        return;
+      }
+      await Promise.all(batch.map((p) => this.run([p])));
+    }
   }
 }
 
@@ -394,6 +594,9 @@ function stepRow(name: string, position: number, s: StepState, dispatch: Dispatc
 /**
  * An agent reported that the attempt in flight is running (StepStarted): its deadline counts from now, not from
  * the dispatch, so an attempt that waited in a queue backlog is not declared lost while it runs within its timeout.
+ * The row is no longer due either: an agent holds the attempt (from a job, or run in-process right after the
+ * commit that dispatched it, which has no job at all), so the supervisor's schedule-to-start check, which would
+ * enqueue it again, no longer applies; the deadline does.
  */
 function refreshDeadlineOnStart(row: StepRow, def: StepDefinition, before: StepState, after: StepState): StepRow {
   if (row.deadline_in_ms !== null) return row;
@@ -401,8 +604,8 @@ function refreshDeadlineOnStart(row: StepRow, def: StepDefinition, before: StepS
   const undoStarted =
     after.compensation?.status === CompensationStatus.RUNNING &&
     before.compensation?.status !== CompensationStatus.RUNNING;
-  if (runStarted) return { ...row, deadline_in_ms: def.timeoutMs + DEADLINE_GRACE_MS };
-  if (undoStarted) return { ...row, deadline_in_ms: def.compensationTimeoutMs + DEADLINE_GRACE_MS };
+  if (runStarted) return { ...row, taken: true, deadline_in_ms: def.timeoutMs + DEADLINE_GRACE_MS };
+  if (undoStarted) return { ...row, taken: true, deadline_in_ms: def.compensationTimeoutMs + DEADLINE_GRACE_MS };
   return row;
 }
 

@@ -97,6 +97,11 @@ export class SupervisorStore {
     return rows.flatMap(toClaimed);
   }
 
+  /** See purgeFinished. */
+  purgeFinished(olderThanMs: number, limit: number): Promise<number> {
+    return purgeFinished(this.db, olderThanMs, limit);
+  }
+
   /**
    * The attempt has not started yet (its job still waits in the queue): its deadline counts from now. Does
    * nothing when the row changed since it was claimed. Releases the claim.
@@ -115,6 +120,29 @@ export class SupervisorStore {
     );
     return rows.length > 0;
   }
+}
+
+/**
+ * Deletes up to `limit` finished sagas (completed_at set: COMPLETED, COMPENSATED, CANCELLED; never FAILED, which
+ * waits for an operator) that finished more than `olderThanMs` ago, oldest first, with their steps, history and
+ * alerts (ON DELETE CASCADE); the audit trail stays. Rows another supervisor is deleting are skipped. Returns how
+ * many it deleted.
+ */
+export async function purgeFinished(db: DataSource, olderThanMs: number, limit: number): Promise<number> {
+  const rows: { n: number }[] = await db.query(
+    `WITH doomed AS (
+       SELECT id FROM saga_instance
+        WHERE completed_at < now() - $1 * ${MS}
+        ORDER BY completed_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+     ), gone AS (
+       DELETE FROM saga_instance i USING doomed WHERE i.id = doomed.id RETURNING 1
+     )
+     SELECT count(*)::int AS n FROM gone`,
+    [olderThanMs, limit],
+  );
+  return rows[0]?.n ?? 0;
 }
 
 /** Which attempt of the row is in flight: the action's or the compensation's (never both at once). */

@@ -1,0 +1,70 @@
+import { CommitBatcher } from './saga-store';
+
+/** Group commit without a database: what goes into which statement, and who gets which answer. */
+describe('CommitBatcher', () => {
+  const row = (id: string) => ({ id }) as unknown as Parameters<CommitBatcher['submit']>[0]['row'];
+
+  function setup(decide: (ids: string[]) => Set<string> | Error) {
+    const statements: string[][] = [];
+    let release: () => void = () => undefined;
+    let gate = Promise.resolve();
+    const batcher = new CommitBatcher(async (rows) => {
+      const ids = rows.map((r) => r.id);
+      statements.push(ids);
+      await gate;
+      const answer = decide(ids);
+      if (answer instanceof Error) throw answer;
+      return answer;
+    });
+    return {
+      batcher,
+      statements,
+      hold: () => {
+        gate = new Promise((r) => (release = r));
+      },
+      release: () => release(),
+    };
+  }
+
+  it('sends what arrives in the same tick as one statement and answers each saga by its own compare-and-set', async () => {
+    const { batcher, statements } = setup((ids) => new Set(ids.filter((id) => id !== 'b')));
+    const answers = await Promise.all(['a', 'b', 'c'].map((id) => batcher.submit({ sagaId: id, row: row(id) })));
+    expect(statements).toEqual([['a', 'b', 'c']]);
+    expect(answers).toEqual([true, false, true]);
+  });
+
+  it('never puts two transitions of one saga in the same statement', async () => {
+    const { batcher, statements } = setup((ids) => new Set(ids));
+    await Promise.all([
+      batcher.submit({ sagaId: 'a', row: row('a') }),
+      batcher.submit({ sagaId: 'a', row: row('a') }),
+      batcher.submit({ sagaId: 'b', row: row('b') }),
+    ]);
+    expect(statements).toEqual([['a', 'b'], ['a']]);
+  });
+
+  it('collects what arrives while statements are in flight into the next one', async () => {
+    const t = setup((ids) => new Set(ids));
+    t.hold();
+    // Four transitions of one saga: four statements, the most that may be in flight at once.
+    const first = [1, 2, 3, 4].map(() => t.batcher.submit({ sagaId: 'a', row: row('a') }));
+    await new Promise((r) => setImmediate(r));
+    const later = ['x', 'y'].map((id) => t.batcher.submit({ sagaId: id, row: row(id) }));
+    await new Promise((r) => setImmediate(r));
+    expect(t.statements).toEqual([['a'], ['a'], ['a'], ['a']]);
+    t.release();
+    await Promise.all([...first, ...later]);
+    expect(t.statements.at(-1)).toEqual(['x', 'y']);
+  });
+
+  it('retries a failed statement one transition at a time, so one bad row fails only itself', async () => {
+    const { batcher, statements } = setup((ids) =>
+      ids.includes('bad') ? new Error('invalid input syntax') : new Set(ids),
+    );
+    const results = await Promise.allSettled(
+      ['a', 'bad', 'c'].map((id) => batcher.submit({ sagaId: id, row: row(id) })),
+    );
+    expect(statements).toEqual([['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+  });
+});
