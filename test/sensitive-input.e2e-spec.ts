@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import type { Response } from 'supertest';
-import { NonRetryableError, defineSaga } from '@app/sdk';
+import { NonRetryableError, RetryableError, defineSaga } from '@app/sdk';
 import { requestHash } from '@app/runtime';
 import { startTestEngine, type TestEngine } from './support/test-engine';
 import { droneInput } from './support/drone-input';
@@ -57,6 +57,9 @@ class CheckoutInput {
 const received: { step: string; card: string; email: string }[] = [];
 let releaseReserve: () => void = () => undefined;
 let reserveGate: Promise<void> = Promise.resolve();
+// Set for the happy saga: its first attempt asks for a retry, so that the second runs as a BullMQ job (the agent
+// runs an attempt that is due at once in-process, with no job; a delayed retry always goes through the queue).
+let retryFirstReserve = false;
 
 const checkout = defineSaga('sentinel-checkout', {
   version: 1,
@@ -65,6 +68,7 @@ const checkout = defineSaga('sentinel-checkout', {
 })
   .step('reserve', {
     run: async (ctx) => {
+      if (retryFirstReserve && ctx.attempt === 1) throw new RetryableError('try again shortly', { retryAfter: '50ms' });
       received.push({ step: 'reserve', card: ctx.input.payment.cardNumber, email: ctx.input.customer.email });
       await reserveGate;
       // A careless step echoes the secret into its output: the engine must not store it.
@@ -157,13 +161,15 @@ describe('sensitive input fields: a sentinel secret never stored, logged or answ
   }
 
   it('runs the sagas: the steps get the plain values, the API shows [REDACTED]', async () => {
-    // Happy path, with Redis looked at while the first step is running (its job is in flight).
+    // Happy path, with Redis looked at while the first step's second attempt is running (its job is in flight).
     reserveGate = new Promise((resolve) => (releaseReserve = resolve));
+    retryFirstReserve = true;
     const happy = await start('sentinel-checkout', checkoutInput(CARD), 'sentinel-key-1');
     expect(happy.status).toBe(201);
     happyId = happy.body.id;
     await waitUntil(() => received.some((r) => r.step === 'reserve'));
     redisSnapshots.push(await dumpRedis(engine.prefix));
+    retryFirstReserve = false;
     releaseReserve();
     expect(happy.body.input).toEqual({
       amountCents: 1200,
