@@ -117,75 +117,32 @@ export class SagaStore {
     const rows = definition.steps.map((step) =>
       stepRow(step.name, step.position, state.steps[step.name], dispatchesOf(saga.commands, step.name)),
     );
+    const row: InsertRow = {
+      id: saga.id,
+      type: definition.name,
+      definition_version: definition.version,
+      status: state.status,
+      input: state.input ?? null,
+      output: state.output ?? null,
+      error: state.error ?? null,
+      cancel_requested: state.cancelRequested,
+      event_count: state.eventCount,
+      idempotency_key: saga.idempotencyKey,
+      request_hash: saga.requestHash,
+      completed: isTerminal(state.status),
+      trace_parent: saga.traceparent ?? null,
+      steps: rows,
+      events: saga.history,
+    };
     if (saga.idempotencyKey === null) {
       // No key, so no conflict to answer: it goes to PostgreSQL with the other starts of the moment (group commit).
-      const done = await this.insertBatcher.submit({
-        sagaId: saga.id,
-        row: {
-          id: saga.id,
-          type: definition.name,
-          definition_version: definition.version,
-          status: state.status,
-          input: state.input ?? null,
-          output: state.output ?? null,
-          error: state.error ?? null,
-          cancel_requested: state.cancelRequested,
-          event_count: state.eventCount,
-          request_hash: saga.requestHash,
-          completed: isTerminal(state.status),
-          trace_parent: saga.traceparent ?? null,
-          steps: rows,
-          events: saga.history,
-        },
-      });
+      const done = await this.insertBatcher.submit({ sagaId: saga.id, row });
       if (!done) throw new Error(`insert of saga ${saga.id} wrote nothing`);
       return { inserted: true, snapshot: this.newSnapshot(saga) };
     }
-    const inserted: { id: string }[] = await this.db.query(
-      `WITH inst AS (
-         INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
-                                    cancel_requested, event_count, idempotency_key, request_hash, completed_at,
-                                    trace_parent)
-         VALUES ($1, $2, $3, $4, 1, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9, $10, $11, CASE WHEN $12 THEN now() END,
-                 $15)
-         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING id
-       ), steps AS (
-         INSERT INTO saga_step (saga_id, name, position, status, attempt, attempt_base, output, error, outcome_unknown,
-                                comp_status, comp_attempt, comp_attempt_base, comp_error, due_at, deadline_at,
-                                started_at, finished_at, comp_started_at, comp_finished_at)
-         SELECT inst.id, p.name, p.position, p.status, p.attempt, p.attempt_base, p.output, p.error, p.outcome_unknown,
-                p.comp_status, p.comp_attempt, p.comp_attempt_base, p.comp_error,
-                CASE WHEN p.in_flight THEN now() + p.due_in_ms * ${MS} END,
-                CASE WHEN p.in_flight THEN now() + p.deadline_in_ms * ${MS} END,
-                CASE WHEN p.started THEN now() END, CASE WHEN p.finished THEN now() END,
-                CASE WHEN p.comp_started THEN now() END, CASE WHEN p.comp_finished THEN now() END
-         FROM inst, jsonb_to_recordset($13::jsonb) AS p(${STEP_ROW_COLUMNS})
-       ), events AS (
-         INSERT INTO saga_event (saga_id, seq, type, step, attempt, data)
-         SELECT inst.id, e.seq, e.type, e.step, e.attempt, e.data
-         FROM inst, jsonb_to_recordset($14::jsonb) AS e(${EVENT_COLUMNS})
-       )
-       SELECT id FROM inst`,
-      [
-        saga.id,
-        definition.name,
-        definition.version,
-        state.status,
-        json(state.input),
-        json(state.output),
-        json(state.error),
-        state.cancelRequested,
-        state.eventCount,
-        saga.idempotencyKey,
-        saga.requestHash,
-        isTerminal(state.status),
-        JSON.stringify(rows),
-        JSON.stringify(saga.history),
-        saga.traceparent ?? null,
-      ],
-    );
-    if (inserted.length === 1) return { inserted: true, snapshot: this.newSnapshot(saga) };
+    // A key goes alone: when another start holds it, nothing is written and the holder is answered.
+    const inserted = await this.insertRows([row]);
+    if (inserted.has(saga.id)) return { inserted: true, snapshot: this.newSnapshot(saga) };
     const [existing] = await this.db.query(
       `SELECT id, type, request_hash FROM saga_instance WHERE idempotency_key = $1`,
       [saga.idempotencyKey],
@@ -205,22 +162,27 @@ export class SagaStore {
     };
   }
 
-  /** Starts without an idempotency key, many in one statement (see `batcher`). */
+  /**
+   * Starts without an idempotency key, many in one statement (see `batcher`). A start with a key goes through the
+   * same statement alone, so that a conflict on the key is its own.
+   */
   private readonly insertBatcher = new CommitBatcher<InsertRow>((rows) => this.insertRows(rows));
 
   private async insertRows(rows: InsertRow[]): Promise<Set<string>> {
     const inserted: { id: string }[] = await this.db.query(
       `WITH p AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, type text, definition_version int, status text,
-           input jsonb, output jsonb, error jsonb, cancel_requested boolean, event_count int, request_hash text,
+           input jsonb, output jsonb, error jsonb, cancel_requested boolean, event_count int, idempotency_key text,
+           request_hash text,
            completed boolean, trace_parent text, steps jsonb, events jsonb)
        ), inst AS (
          INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
                                     cancel_requested, event_count, idempotency_key, request_hash, completed_at,
                                     trace_parent)
          SELECT p.id, p.type, p.definition_version, p.status, 1, p.input, p.output, p.error, p.cancel_requested,
-                p.event_count, NULL, p.request_hash, CASE WHEN p.completed THEN now() END, p.trace_parent
+                p.event_count, p.idempotency_key, p.request_hash, CASE WHEN p.completed THEN now() END, p.trace_parent
            FROM p
+         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING id
        ), steps AS (
          INSERT INTO saga_step (saga_id, name, position, status, attempt, attempt_base, output, error, outcome_unknown,
@@ -406,6 +368,7 @@ interface InsertRow {
   error: unknown;
   cancel_requested: boolean;
   event_count: number;
+  idempotency_key: string | null;
   request_hash: string;
   completed: boolean;
   trace_parent: string | null;
@@ -607,9 +570,4 @@ function refreshDeadlineOnStart(row: StepRow, def: StepDefinition, before: StepS
   if (runStarted) return { ...row, taken: true, deadline_in_ms: def.timeoutMs + DEADLINE_GRACE_MS };
   if (undoStarted) return { ...row, taken: true, deadline_in_ms: def.compensationTimeoutMs + DEADLINE_GRACE_MS };
   return row;
-}
-
-/** JSON text for a jsonb parameter; undefined is stored as SQL NULL. */
-function json(value: unknown): string | null {
-  return value === undefined || value === null ? null : JSON.stringify(value);
 }
