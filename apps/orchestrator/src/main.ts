@@ -35,6 +35,11 @@ async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit();
   if (await startTracingFromEnv('saga-orchestrator')) logger.log('OpenTelemetry tracing on (OTEL_* variables)');
   if (!config.SAGA_API_KEYS) config.SAGA_API_KEYS = generateAdminKey(logger);
+  // The key participants report signals with (the demo's DeliveryCompleted): an operator key, so that a compose
+  // file can hand the same one to the engine and its participants without listing every other key.
+  if (config.SAGA_SIGNAL_KEY && !parseApiKeys(config.SAGA_API_KEYS).has(config.SAGA_SIGNAL_KEY)) {
+    config.SAGA_API_KEYS = `${config.SAGA_API_KEYS},${config.SAGA_SIGNAL_KEY}:operator`;
+  }
   const all = process.argv.includes('--all');
   // DATABASE_URL unset: an embedded PostgreSQL (./.saga-data); REDIS_URL unset: BullMQ on PostgreSQL.
   const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
