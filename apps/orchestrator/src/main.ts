@@ -10,7 +10,6 @@ import { type DemoServices, startDemoServices } from '../../demo-services/src/de
 import { demoTransport } from '../../demo-services/src/demo-transport';
 import {
   generateEncryptionKey,
-  inputCipherFor,
   loadConfigOrExit,
   logLevels,
   parseApiKeys,
@@ -48,8 +47,8 @@ async function bootstrap(): Promise<void> {
   if (all && !config.SAGA_ENCRYPTION_KEY && sagas.some((s) => s.sensitive.length > 0)) {
     config.SAGA_ENCRYPTION_KEY = localEncryptionKey(logger);
   }
-  // Split processes refuse to start without the key when a saga has sensitive fields (exit 1, naming it).
-  inputCipherFor(config, sagas);
+  // Split processes refuse to start without the key when a saga has sensitive fields: engineModules (through
+  // OrchestratorModule.forRoot) throws the ConfigError naming it, and bootstrap's catch exits 1.
   const app = await NestFactory.create(
     OrchestratorModule.forRoot({ config, sagas, agent: all, participants, modules: [demoClient] }),
     { bodyParser: false, bufferLogs: true },
