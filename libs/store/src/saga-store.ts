@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import {
   CompensationStatus,
@@ -109,6 +110,17 @@ export class SagaStore {
   }
 
   /**
+   * The hot path's statements (insert, commit, load) as named prepared statements, straight on the driver's pool:
+   * each connection parses and plans them once instead of on every call, which is most of a lone commit's time
+   * (the group-commit statement is long). PostgreSQL re-plans them by itself after a migration changes a table.
+   */
+  private async prepared<T>(name: string, text: string, values: unknown[]): Promise<T[]> {
+    const pool = (this.db.driver as unknown as { master: Pool }).master;
+    const result = await pool.query({ name, text, values });
+    return result.rows as T[];
+  }
+
+  /**
    * Inserts a new instance with its steps and first events, unless another instance holds the same idempotency
    * key (then nothing is written and the holder is returned, so the caller can answer 200 or 409).
    */
@@ -169,7 +181,8 @@ export class SagaStore {
   private readonly insertBatcher = new CommitBatcher<InsertRow>((rows) => this.insertRows(rows));
 
   private async insertRows(rows: InsertRow[]): Promise<Set<string>> {
-    const inserted: { id: string }[] = await this.db.query(
+    const inserted: { id: string }[] = await this.prepared(
+      'saga_insert',
       `WITH p AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, type text, definition_version int, status text,
            input jsonb, output jsonb, error jsonb, cancel_requested boolean, event_count int, idempotency_key text,
@@ -268,7 +281,8 @@ export class SagaStore {
 
   private async commitRows(rows: CommitRow[]): Promise<Set<string>> {
     const indexed = rows.map((row, idx) => ({ idx, ...row }));
-    const result: { idx: number }[] = await this.db.query(
+    const result: { idx: number }[] = await this.prepared(
+      'saga_commit',
       `WITH p AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(idx int, id uuid, version int, type text, status text,
            output jsonb, error jsonb, cancel_requested boolean, event_count int, completed boolean,
@@ -322,7 +336,8 @@ export class SagaStore {
 
   /** Reads an instance's state in one round trip. */
   async load(id: string): Promise<SagaSnapshot | null> {
-    const rows: LoadedRow[] = await this.db.query(
+    const rows: LoadedRow[] = await this.prepared(
+      'saga_load',
       `SELECT i.id, i.type, i.definition_version, i.version, i.status, i.input, i.output, i.error,
               i.cancel_requested, i.event_count, i.trace_parent, i.pending_signals,
               (SELECT coalesce(json_agg(json_build_object(
