@@ -51,12 +51,19 @@ export class StepExecutor {
    * `committed`: the snapshot whose commit dispatched this attempt, when the scheduler of this process hands the
    * attempt over right after that commit (a local run, see StepWorker); otherwise the job came from the queue.
    */
-  execute(job: StepJobData, committed?: SagaSnapshot): Promise<ExecuteResult> {
+  execute(job: StepJobData, committed?: SagaSnapshot, handlerDone?: () => void): Promise<ExecuteResult> {
     const { sagaId, step, phase, attempt, traceparent } = job;
-    return withSagaLog({ sagaId, step, phase, attempt, traceparent }, () => this.executeJob(job, committed));
+    return withSagaLog({ sagaId, step, phase, attempt, traceparent }, () =>
+      this.executeJob(job, committed, handlerDone),
+    );
   }
 
-  private async executeJob(job: StepJobData, committed?: SagaSnapshot): Promise<ExecuteResult> {
+  /** `handlerDone`: called once the handler has settled, before its outcome is reported (see StepWorker). */
+  private async executeJob(
+    job: StepJobData,
+    committed: SagaSnapshot | undefined,
+    handlerDone: (() => void) | undefined,
+  ): Promise<ExecuteResult> {
     // A cached copy is good enough to know the inputs (outputs never change once written), but whether this
     // attempt is still wanted is checked against PostgreSQL unless this process committed it a moment ago.
     let snapshot = committed ?? (job.attempt === 1 ? this.runtime.cache.getFresh(job.sagaId) : undefined);
@@ -86,7 +93,10 @@ export class StepExecutor {
       { 'saga.id': job.sagaId, 'saga.type': snapshot.type, 'saga.step': job.step, 'saga.attempt': job.attempt },
       (traceparent) => this.run(snapshot, step, job, traceparent),
       failedOf,
-    ).finally(() => clearTimeout(mark));
+    ).finally(() => {
+      clearTimeout(mark);
+      handlerDone?.();
+    });
     const failed = failedOf(event);
     this.metrics.attempt(snapshot.type, job.step, job.phase, failed, (performance.now() - began) / 1000);
     if (marking) await marking;

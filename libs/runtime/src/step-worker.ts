@@ -14,7 +14,7 @@ const ABORT_REPORT_MS = 5_000;
  *
  * It also runs attempts in-process: when the scheduler of this process commits a step's outcome and the next
  * attempt is due at once, it hands that attempt here instead of enqueueing a job (up to `agentConcurrency` such
- * runs at a time; beyond that, or while stopping, the attempt goes through the queue). The step row committed with
+ * handlers running at a time; beyond that, or while stopping, the attempt goes through the queue). The step row committed with
  * the dispatch is the durable record either way: if this process dies, the supervisor finds the attempt due with
  * no job (schedule-to-start) or, once it was marked RUNNING, past its deadline, and re-drives it. An attempt runs
  * either here or from a job, never both: it is handed over once, after the commit, and nothing else enqueues it
@@ -25,7 +25,15 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Agent');
   private worker?: Worker<StepJobData>;
   private release?: () => void;
+  /** In-process runs until they have reported (what shutdown waits for). */
   private readonly local = new Set<Promise<unknown>>();
+  /**
+   * Of those, the ones whose handler is still running: what `agentConcurrency` bounds. A run gives its slot back
+   * when its handler settles, before it reports, so the next step that its report dispatches can take that slot
+   * (counted until the report, a saga moving step after step would find every slot held by the reports that
+   * dispatch, and overflow to the queue while nothing runs).
+   */
+  private localHandlers = 0;
 
   constructor(
     private readonly executor: StepExecutor,
@@ -52,15 +60,25 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private runLocally(job: StepJobData, snapshot: SagaSnapshot): boolean {
-    if (this.local.size >= this.options.agentConcurrency) return false;
+    if (this.localHandlers >= this.options.agentConcurrency) return false;
+    this.localHandlers++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.localHandlers--;
+    };
     const run: Promise<unknown> = this.executor
-      .execute(job, snapshot)
+      .execute(job, snapshot, release)
       .catch((error: unknown) =>
         this.logger.warn(
           `${job.sagaId}.${job.step}.${job.phase}.${job.attempt} (in-process) failed before its outcome was recorded: ${String(error)}`,
         ),
       )
-      .finally(() => this.local.delete(run));
+      .finally(() => {
+        release();
+        this.local.delete(run);
+      });
     this.local.add(run);
     return true;
   }
