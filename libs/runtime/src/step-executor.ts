@@ -33,8 +33,9 @@ const REPORT_RETRY_MS = 250;
 @Injectable()
 export class StepExecutor {
   private readonly logger = new Logger('Agent');
-  /** Aborted on shutdown, so handlers that honour their signal stop early. */
-  private readonly shutdown = new AbortController();
+  /** The signals of the attempts running now, aborted on shutdown so that handlers that honour them stop early. */
+  private readonly running = new Set<AbortController>();
+  private stopping: Error | null = null;
 
   constructor(
     private readonly runtime: SagaRuntime,
@@ -44,7 +45,8 @@ export class StepExecutor {
   ) {}
 
   abortAll(): void {
-    this.shutdown.abort(new Error('agent shutting down'));
+    this.stopping = new Error('agent shutting down');
+    for (const controller of this.running) controller.abort(this.stopping);
   }
 
   /**
@@ -129,6 +131,29 @@ export class StepExecutor {
     }
   }
 
+  /**
+   * The attempt's signal: aborted at its timeout (reason a TimeoutError, as AbortSignal.timeout gives) or when the
+   * agent shuts down. `release` clears the timer as soon as the attempt ends. (Not AbortSignal.timeout +
+   * AbortSignal.any: their timer stays armed for the whole timeout after the step returned, and the pair is freed
+   * only by the garbage collector, so at a few thousand steps a second they piled up in the old generation.)
+   */
+  private attemptSignal(timeoutMs: number): { signal: AbortSignal; release: () => void } {
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+      timeoutMs,
+    );
+    if (this.stopping) controller.abort(this.stopping);
+    else this.running.add(controller);
+    return {
+      signal: controller.signal,
+      release: () => {
+        clearTimeout(timer);
+        this.running.delete(controller);
+      },
+    };
+  }
+
   private async run(
     snapshot: SagaSnapshot,
     step: StepDefinition,
@@ -137,7 +162,7 @@ export class StepExecutor {
   ): Promise<SagaEvent> {
     const undo = job.phase === StepPhase.UNDO;
     const timeoutMs = undo ? step.compensationTimeoutMs : step.timeoutMs;
-    const { signal, release } = attemptSignal(timeoutMs, this.shutdown.signal);
+    const { signal, release } = this.attemptSignal(timeoutMs);
     const definition = this.runtime.registry.get(snapshot.type, snapshot.definitionVersion);
     const key = `${snapshot.id}:${step.name}`;
     let secrets: string[] = [];
@@ -184,31 +209,6 @@ export class StepExecutor {
       release();
     }
   }
-}
-
-/**
- * The attempt's signal: aborted at its timeout (reason a TimeoutError, as AbortSignal.timeout gives) or when the
- * agent shuts down. `release` clears the timer and the shutdown listener as soon as the attempt ends. (Not
- * AbortSignal.timeout + AbortSignal.any: their timer stays armed for the whole timeout after the step returned,
- * and the pair is freed only by the garbage collector, so at a few thousand steps a second they piled up in the
- * old generation.)
- */
-export function attemptSignal(timeoutMs: number, shutdown: AbortSignal): { signal: AbortSignal; release: () => void } {
-  const controller = new AbortController();
-  const timer = setTimeout(
-    () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
-    timeoutMs,
-  );
-  const onShutdown = () => controller.abort(shutdown.reason);
-  if (shutdown.aborted) onShutdown();
-  else shutdown.addEventListener('abort', onShutdown, { once: true });
-  return {
-    signal: controller.signal,
-    release: () => {
-      clearTimeout(timer);
-      shutdown.removeEventListener('abort', onShutdown);
-    },
-  };
 }
 
 /** Whether the job is the attempt the saga currently waits for (and not a stale duplicate). */
