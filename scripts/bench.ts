@@ -428,8 +428,9 @@ async function main(): Promise<void> {
     const big = scale(20000);
     const mark = scale(2000);
     const rssRun = await engine.rpc('run', { n: big, inflight: 200, rssAt: [mark, big] });
-    const [first, last] = rssRun.rssMarks as { rss: number; heapUsed: number }[];
+    const [first, last] = rssRun.rssMarks as { rss: number; heapUsed: number; heapTotal: number }[];
     const [rss2k, rss20k, heap2k, heap20k] = [first.rss, last.rss, first.heapUsed, last.heapUsed];
+    const [v8k2k, v8k20k] = [first.heapTotal, last.heapTotal];
     const rssGrowth = (rss20k - rss2k) / rss2k;
     await engine.stop();
     engine = undefined;
@@ -440,7 +441,7 @@ async function main(): Promise<void> {
     const redisMemEnd = await usedMemory(redis);
     log(
       `  RSS after ${mark}: ${mb(rss2k)}, after ${big}: ${mb(rss20k)} (${f(rssGrowth * 100)} %); ` +
-        `JS heap ${mb(heap2k)} -> ${mb(heap20k)}; ` +
+        `JS heap ${mb(heap2k)} -> ${mb(heap20k)} (V8 heap committed ${mb(v8k2k)} -> ${mb(v8k20k)}); ` +
         `Redis used_memory ${mb(redisMemStart)} -> ${mb(redisMemEnd)} (server-wide); ${rssRun.statuses.COMPLETED} completed`,
     );
 
@@ -459,6 +460,8 @@ async function main(): Promise<void> {
       rss2k,
       heap2k,
       heap20k,
+      v8k2k,
+      v8k20k,
       rss20k,
       rssGrowth,
       big,
@@ -502,6 +505,8 @@ function renderReport(r: {
   rss2k: number;
   heap2k: number;
   heap20k: number;
+  v8k2k: number;
+  v8k20k: number;
   rss20k: number;
   rssGrowth: number;
   big: number;
@@ -535,7 +540,8 @@ function renderReport(r: {
     '',
     `Retention/RSS: RSS after ${r.mark} sagas ${mb(r.rss2k)}, after ${r.big} ${mb(r.rss20k)} ` +
       `(${f(r.rssGrowth * 100)} %, target within 20 %: ${Math.abs(r.rssGrowth) <= 0.2 ? 'met' : 'NOT met'}; ` +
-      `JS heap after a GC ${mb(r.heap2k)} and ${mb(r.heap20k)}); ` +
+      `JS heap after a GC ${mb(r.heap2k)} and ${mb(r.heap20k)}, of a V8 heap committed ${mb(r.v8k2k)} and ` +
+      `${mb(r.v8k20k)}); ` +
       `Redis used_memory ${mb(r.redisMemStart)} before, ${mb(r.redisMemEnd)} after.`,
     '',
   ];
