@@ -15,8 +15,8 @@ const ABORT_REPORT_MS = 5_000;
  * It also runs attempts in-process: when the scheduler of this process commits a step's outcome and the next
  * attempt is due at once, it hands that attempt here instead of enqueueing a job (up to `agentConcurrency` such
  * handlers running at a time; beyond that, or while stopping, the attempt goes through the queue). The step row
- * committed with the dispatch is the durable record either way: if this process dies, the supervisor finds the attempt due with
- * no job (schedule-to-start) or, once it was marked RUNNING, past its deadline, and re-drives it. An attempt runs
+ * committed with the dispatch is the durable record either way: if this process dies, the supervisor finds the
+ * attempt due with no job (schedule-to-start) or, once it was marked RUNNING, past its deadline, and re-drives it. An attempt runs
  * either here or from a job, never both: it is handed over once, after the commit, and nothing else enqueues it
  * while the row is not overdue (the RUNNING mark, after `runningMarkMs` < schedule-to-start, makes it not due).
  */
