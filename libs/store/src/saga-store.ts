@@ -133,15 +133,10 @@ export class SagaStore {
       id: saga.id,
       type: definition.name,
       definition_version: definition.version,
-      status: state.status,
+      ...stateColumns(state),
       input: state.input ?? null,
-      output: state.output ?? null,
-      error: state.error ?? null,
-      cancel_requested: state.cancelRequested,
-      event_count: state.eventCount,
       idempotency_key: saga.idempotencyKey,
       request_hash: saga.requestHash,
-      completed: isTerminal(state.status),
       trace_parent: saga.traceparent ?? null,
       steps: rows,
       events: saga.history,
@@ -252,12 +247,7 @@ export class SagaStore {
         id: from.id,
         version: from.version,
         type: from.type,
-        status: next.status,
-        output: next.output ?? null,
-        error: next.error ?? null,
-        cancel_requested: next.cancelRequested,
-        event_count: next.eventCount,
-        completed: isTerminal(next.status),
+        ...stateColumns(next),
         pending_signals: next.pendingSignals ?? [],
         steps: rows,
         events: history,
@@ -354,17 +344,33 @@ export class SagaStore {
   }
 }
 
-/** One saga's transition as the group-commit statement reads it (see SagaStore.commitRows). */
-interface CommitRow {
-  id: string;
-  version: number;
-  type: string;
+/** The instance columns a state sets, as both the start and the commit statements read them. */
+interface StateColumns {
   status: string;
   output: unknown;
   error: unknown;
   cancel_requested: boolean;
   event_count: number;
+  /** Terminal: the statement stamps completed_at. */
   completed: boolean;
+}
+
+function stateColumns(state: SagaState): StateColumns {
+  return {
+    status: state.status,
+    output: state.output ?? null,
+    error: state.error ?? null,
+    cancel_requested: state.cancelRequested,
+    event_count: state.eventCount,
+    completed: isTerminal(state.status),
+  };
+}
+
+/** One saga's transition as the group-commit statement reads it (see SagaStore.commitRows). */
+interface CommitRow extends StateColumns {
+  id: string;
+  version: number;
+  type: string;
   pending_signals: PendingSignal[];
   steps: StepRow[];
   events: HistoryEntry[];
@@ -373,19 +379,13 @@ interface CommitRow {
 }
 
 /** A keyless start as the grouped insert reads it (see SagaStore.insertRows). */
-interface InsertRow {
+interface InsertRow extends StateColumns {
   id: string;
   type: string;
   definition_version: number;
-  status: string;
   input: unknown;
-  output: unknown;
-  error: unknown;
-  cancel_requested: boolean;
-  event_count: number;
   idempotency_key: string | null;
   request_hash: string;
-  completed: boolean;
   trace_parent: string | null;
   steps: StepRow[];
   events: HistoryEntry[];
