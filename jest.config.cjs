@@ -21,8 +21,8 @@ const common = {
     '/node_modules/(?!(@nestjs|file-type|uint8array-extras|strtok3|token-types|@tokenizer|@borewit|uuid|msgpackr)/)',
   ],
   moduleNameMapper: {
-    '^@app/sagas$': '<rootDir>/sagas',
-    '^@app/(sdk|engine|store|transport|runtime)$': '<rootDir>/libs/$1/src',
+    '^@demo/sagas$': '<rootDir>/sagas',
+    '^@saga-engine/(core|sdk|nestjs|client|testing)$': '<rootDir>/libs/$1/src',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
 };

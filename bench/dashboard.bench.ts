@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
-import { RetryableError, defineSaga } from '@app/sdk';
+import { RetryableError, defineSaga } from '@saga-engine/sdk';
 import { buildDashboard, launchChromium } from '../test/support/browser';
 import { KEYS, startTestEngine, type TestEngine } from '../test/support/test-engine';
 

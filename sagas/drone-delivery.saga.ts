@@ -1,4 +1,4 @@
-import { defineSaga, type RetryPolicy, type StepContext } from '@app/sdk';
+import { defineSaga, type RetryPolicy, type StepContext } from '@saga-engine/sdk';
 import { DroneDeliveryInput } from './drone-delivery.input';
 import { type Call, DELIVERY_COMPLETED, type DroneDeliveryParticipants } from './drone-delivery.participants';
 

@@ -1,4 +1,4 @@
-import type { SagaDefinition } from '@app/sdk';
+import type { SagaDefinition } from '@saga-engine/sdk';
 import type { DroneDeliveryParticipants } from './drone-delivery.participants';
 import { droneDeliverySaga } from './drone-delivery.saga';
 

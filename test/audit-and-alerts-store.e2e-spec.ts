@@ -1,7 +1,10 @@
 import { DataSource } from 'typeorm';
-import { type ErrorInfo, type SagaDefinition, transition } from '@app/engine';
-import { defineSaga } from '@app/sdk';
-import { AlertOutbox, AuditLog, type AuditRecord, type SagaSnapshot, SagaStore, dataSourceOptions } from '@app/store';
+import { type ErrorInfo, type SagaDefinition, transition } from '@saga-engine/core';
+import { defineSaga } from '@saga-engine/sdk';
+import { AlertOutbox } from '../libs/nestjs/src/store/saga-alerts';
+import { AuditLog, type AuditRecord } from '../libs/nestjs/src/store/saga-audit';
+import { type SagaSnapshot, SagaStore } from '../libs/nestjs/src/store/saga-store';
+import { dataSourceOptions } from '../libs/nestjs/src/store/data-source-options';
 import { insertStarted } from './support/store-saga';
 import { TestDatabase } from './support/test-engine';
 

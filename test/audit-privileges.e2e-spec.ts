@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { defineSaga } from '@app/sdk';
-import { dataSourceOptions } from '@app/store';
+import { defineSaga } from '@saga-engine/sdk';
+import { dataSourceOptions } from '../libs/nestjs/src/store/data-source-options';
 import { TestDatabase, startTestEngine, type TestEngine } from './support/test-engine';
 import { TEST_PG_ADMIN_URL } from './support/urls';
 

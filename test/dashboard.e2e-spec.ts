@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { defineSaga } from '@app/sdk';
+import { defineSaga } from '@saga-engine/sdk';
 import { buildDashboard, launchChromium } from './support/browser';
 import { droneInput } from './support/drone-input';
 import { KEYS, startTestEngine, type TestEngine } from './support/test-engine';

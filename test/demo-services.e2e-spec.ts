@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defineSaga } from '@app/sdk';
+import { defineSaga } from '@saga-engine/sdk';
 import { EngineProcess, ROOT, poll } from '../scripts/support/cluster';
 import { freePort, KEYS, startTestEngine, type TestEngine } from './support/test-engine';
 import { TEST_QUEUE_KIND, TEST_REDIS_URL } from './support/urls';

@@ -1,4 +1,4 @@
-import type { DroneDeliveryParticipants } from '@app/sagas';
+import type { DroneDeliveryParticipants } from '@demo/sagas';
 import { startTestEngine, type TestEngine } from './support/test-engine';
 import { droneInput } from './support/drone-input';
 

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '@app/store';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '../libs/nestjs/src/store/embedded-postgres';
 import { waitFor } from './support/wait-for';
 
 /**

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import { defineSaga } from '@app/sdk';
-import { StepQueue } from '@app/transport';
+import { defineSaga } from '@saga-engine/sdk';
+import { StepQueue } from '../libs/nestjs/src/queue/step-queue';
 import { startTestEngine, type TestEngine } from './support/test-engine';
 
 /**

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type IncomingHttpHeaders, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AlertService } from '@app/runtime';
+import { AlertService } from '../libs/nestjs/src/observability/alert.service';
 import { KEYS, startTestEngine, type TestEngine } from './support/test-engine';
 import { waitFor } from './support/wait-for';
 

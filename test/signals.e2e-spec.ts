@@ -1,4 +1,4 @@
-import { defineSaga } from '@app/sdk';
+import { defineSaga } from '@saga-engine/sdk';
 import { startTestEngine, type TestEngine } from './support/test-engine';
 import { waitFor } from './support/wait-for';
 

@@ -1,7 +1,8 @@
 import { DataSource } from 'typeorm';
-import { type SagaDefinition, type SagaState, transition } from '@app/engine';
-import { defineSaga } from '@app/sdk';
-import { MIGRATIONS, SagaStore, dataSourceOptions } from '@app/store';
+import { type SagaDefinition, type SagaState, transition } from '@saga-engine/core';
+import { defineSaga } from '@saga-engine/sdk';
+import { MIGRATIONS, dataSourceOptions } from '../libs/nestjs/src/store/data-source-options';
+import { SagaStore } from '../libs/nestjs/src/store/saga-store';
 import { insertStarted } from './support/store-saga';
 import { TestDatabase } from './support/test-engine';
 

@@ -1,7 +1,9 @@
 import { DataSource } from 'typeorm';
-import { type SagaDefinition, transition } from '@app/engine';
-import { defineSaga } from '@app/sdk';
-import { DEADLINE_GRACE_MS, SagaStore, SupervisorStore, dataSourceOptions } from '@app/store';
+import { type SagaDefinition, transition } from '@saga-engine/core';
+import { defineSaga } from '@saga-engine/sdk';
+import { DEADLINE_GRACE_MS, SagaStore } from '../libs/nestjs/src/store/saga-store';
+import { SupervisorStore } from '../libs/nestjs/src/store/supervisor-store';
+import { dataSourceOptions } from '../libs/nestjs/src/store/data-source-options';
 import { insertStarted } from './support/store-saga';
 import { TestDatabase } from './support/test-engine';
 

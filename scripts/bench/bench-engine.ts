@@ -15,10 +15,14 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { isTerminal, type SagaStatus } from '@app/engine';
-import { EngineMetrics, SagaRegistry, SagaRuntime, engineModules, loadConfig } from '@app/runtime';
-import { OrchestratorModule } from '../../apps/orchestrator/src/orchestrator.module';
-import { configureApp } from '../../apps/orchestrator/src/configure-app';
+import { isTerminal, type SagaStatus } from '@saga-engine/core';
+import { EngineMetrics } from '../../libs/nestjs/src/observability/engine-metrics';
+import { SagaRegistry } from '../../libs/nestjs/src/scheduler/saga-registry';
+import { SagaRuntime } from '../../libs/nestjs/src/scheduler/saga-scheduler';
+import { engineModules } from '../../libs/nestjs/src/module/engine-modules';
+import { loadConfig } from '../../libs/nestjs/src/config/engine-config';
+import { OrchestratorModule } from '../../libs/nestjs/src/api/api.module';
+import { configureApp } from '../../libs/nestjs/src/api/configure-app';
 import { BENCH_SAGA, benchSaga } from './bench-saga';
 
 type Role = 'all' | 'orchestrator' | 'agent';

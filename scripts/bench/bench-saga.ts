@@ -1,5 +1,5 @@
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
-import { NonRetryableError, defineSaga } from '@app/sdk';
+import { NonRetryableError, defineSaga } from '@saga-engine/sdk';
 
 /** Input of the bench saga: `failAt` (1-5) makes that step fail for good, so the steps before it are undone. */
 export class BenchInput {

@@ -1,5 +1,5 @@
-import { type SagaDefinition, initialState, transition } from '@app/engine';
-import type { SagaSnapshot, SagaStore } from '@app/store';
+import { type SagaDefinition, initialState, transition } from '@saga-engine/core';
+import type { SagaSnapshot, SagaStore } from '../../libs/nestjs/src/store/saga-store';
 
 /** Inserts a new instance as the scheduler's start does (the initial state after `SagaStarted`); returns it. */
 export async function insertStarted(

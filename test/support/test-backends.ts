@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { Redis } from 'ioredis';
 // Relative, not @app/store: global-setup runs outside Jest's module mapping.
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../libs/store/src/embedded-postgres';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../libs/nestjs/src/store/embedded-postgres';
 
 /**
  * Where the e2e tests run, decided once per run by global-setup and handed to the test files through the

@@ -3,9 +3,11 @@ import { Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { demoSagas, participantPolicies } from '../../demo-services/src/demo-client';
-import { engineModules, loadConfigOrExit, resolveBackends, stopBackendsOnSignals } from '@app/runtime';
-import { loggerModule } from '../../orchestrator/src/logging';
-import { startTracingFromEnv } from '../../orchestrator/src/otel';
+import { engineModules } from '../../../libs/nestjs/src/module/engine-modules';
+import { loadConfigOrExit } from '../../../libs/nestjs/src/config/engine-config';
+import { resolveBackends, stopBackendsOnSignals } from '../../../libs/nestjs/src/config/backends';
+import { loggerModule } from '../../../libs/nestjs/src/observability/logger';
+import { startTracingFromEnv } from '../../../libs/nestjs/src/observability/otel';
 
 /**
  * A step agent: BullMQ workers and nothing else (no API, no supervisor). Run as many as you like

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { DELIVERY_COMPLETED, type StepFault } from '@app/sagas';
+import { DELIVERY_COMPLETED, type StepFault } from '@demo/sagas';
 
 /** Where the report goes: the engine's REST API and a key with the operator role. */
 export interface SignalTarget {

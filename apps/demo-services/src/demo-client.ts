@@ -1,9 +1,9 @@
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { type ClientOptions, type ClientProxy, ClientProxyFactory } from '@nestjs/microservices';
-import type { SagaDefinition } from '@app/engine';
-import type { EngineConfig } from '@app/runtime';
-import { allSagas, type DroneDeliveryParticipants } from '@app/sagas';
-import { ParticipantPolicies } from '@app/transport';
+import type { SagaDefinition } from '@saga-engine/core';
+import type { EngineConfig } from '../../../libs/nestjs/src/config/engine-config';
+import { allSagas, type DroneDeliveryParticipants } from '@demo/sagas';
+import { ParticipantPolicies } from '../../../libs/nestjs/src/invokers/participant-policies';
 import { demoClientOptions } from './demo-transport';
 import { remoteParticipants } from './remote-participants';
 

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Pool, type PoolClient } from 'pg';
-import { NonRetryableError } from '@app/sdk';
+import { NonRetryableError } from '@saga-engine/sdk';
 import { ensureDemoSchema } from './demo-schema';
 import { inTransaction } from './pg-transaction';
 

@@ -1,6 +1,6 @@
 import { Transport } from '@nestjs/microservices';
 import type { RedisOptions, TcpClientOptions, TcpOptions } from '@nestjs/microservices';
-import type { EngineConfig } from '@app/runtime';
+import type { EngineConfig } from '../../../libs/nestjs/src/config/engine-config';
 
 export type DemoTransportOptions = TcpOptions | RedisOptions;
 

@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { loadConfigOrExit, logLevels, resolveBackends } from '@app/runtime';
-import { startTracingFromEnv } from '../../orchestrator/src/otel';
+import { loadConfigOrExit, logLevels } from '../../../libs/nestjs/src/config/engine-config';
+import { resolveBackends } from '../../../libs/nestjs/src/config/backends';
+import { startTracingFromEnv } from '../../../libs/nestjs/src/observability/otel';
 import { demoTransport } from './demo-transport';
 import { startDemoServices } from './demo-services.module';
 

@@ -1,8 +1,8 @@
 import { Body, Controller, Headers, HttpCode, HttpException, Inject, Post, type Type } from '@nestjs/common';
 import { MessagePattern, RpcException } from '@nestjs/microservices';
-import { NonRetryableError, RetryableError } from '@app/sdk';
-import { DEMO_MESSAGE_OPERATIONS, type DemoRequest, demoPattern } from '@app/sagas';
-import type { MicroserviceRequest } from '@app/transport';
+import { NonRetryableError, RetryableError } from '@saga-engine/sdk';
+import { DEMO_MESSAGE_OPERATIONS, type DemoRequest, demoPattern } from '@demo/sagas';
+import type { MicroserviceRequest } from '../../../libs/nestjs/src/invokers/microservice-invoker';
 import { DemoParticipants, type ParticipantCall } from './participants';
 
 /** The definite "no" and the transient failure of a participant as a message reply (see the microservice invoker). */

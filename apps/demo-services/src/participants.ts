@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { PoolClient } from 'pg';
-import { NonRetryableError, RetryableError } from '@app/sdk';
-import type { DemoRequest } from '@app/sagas';
-import { contextFromTraceparent } from '@app/transport';
+import { NonRetryableError, RetryableError } from '@saga-engine/sdk';
+import type { DemoRequest } from '@demo/sagas';
+import { contextFromTraceparent } from '../../../libs/nestjs/src/invokers/trace-context';
 import { DemoLedger } from './demo-ledger';
 import type { DeliveryReporter } from './delivery-reporter';
 

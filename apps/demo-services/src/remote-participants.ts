@@ -1,12 +1,14 @@
 import type { ClientProxy } from '@nestjs/microservices';
-import { http, microservice, type ParticipantPolicies } from '@app/transport';
+import { http } from '../../../libs/nestjs/src/invokers/http-invoker';
+import { microservice } from '../../../libs/nestjs/src/invokers/microservice-invoker';
+import { type ParticipantPolicies } from '../../../libs/nestjs/src/invokers/participant-policies';
 import {
   type Call,
   DEMO_MESSAGE_OPERATIONS,
   type DemoRequest,
   type DroneDeliveryParticipants,
   demoPattern,
-} from '@app/sagas';
+} from '@demo/sagas';
 
 export interface RemoteParticipantsOptions {
   /** A Nest ClientProxy on the demo services' transport (Redis or TCP, see apps/demo-services/demo-transport.ts). */

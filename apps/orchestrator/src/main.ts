@@ -8,18 +8,12 @@ import { join } from 'node:path';
 import { demoSagas, participantPolicies } from '../../demo-services/src/demo-client';
 import { type DemoServices, startDemoServices } from '../../demo-services/src/demo-services.module';
 import { demoTransport } from '../../demo-services/src/demo-transport';
-import {
-  generateEncryptionKey,
-  loadConfigOrExit,
-  logLevels,
-  parseApiKeys,
-  parseEncryptionKey,
-  resolveBackends,
-  stopBackendsOnSignals,
-} from '@app/runtime';
-import { configureApp } from './configure-app';
-import { OrchestratorModule } from './orchestrator.module';
-import { startTracingFromEnv } from './otel';
+import { generateEncryptionKey, parseEncryptionKey } from '../../../libs/nestjs/src/security/input-cipher';
+import { loadConfigOrExit, logLevels, parseApiKeys } from '../../../libs/nestjs/src/config/engine-config';
+import { resolveBackends, stopBackendsOnSignals } from '../../../libs/nestjs/src/config/backends';
+import { configureApp } from '../../../libs/nestjs/src/api/configure-app';
+import { OrchestratorModule } from '../../../libs/nestjs/src/api/api.module';
+import { startTracingFromEnv } from '../../../libs/nestjs/src/observability/otel';
 
 /**
  * `node main.js`        REST API + scheduler + supervisor (npm run start:orchestrator)

@@ -6,7 +6,7 @@ import type {
   StageDefinition,
   StepContext,
   StepDefinition,
-} from '@app/engine';
+} from '@saga-engine/core';
 import { plainToInstance } from 'class-transformer';
 import { getMetadataStorage } from 'class-validator';
 import { describeValue, type Duration } from './duration';

@@ -3,7 +3,7 @@
  * typecheck if the line below it compiles. Jest only runs the builders, to prove the file stays valid code.
  */
 import { IsNumber, IsString } from 'class-validator';
-import { defineSaga, type CamelCase, type SagaDefinition, type StepContext } from './index';
+import { defineSaga, type CamelCase, type SagaDefinition, type StepContext } from './';
 
 class DeliveryInput {
   @IsString()

@@ -1,4 +1,4 @@
-import type { ErrorInfo } from '@app/engine';
+import type { ErrorInfo } from '@saga-engine/core';
 import type { Duration } from './duration';
 import { parseDuration } from './duration';
 

@@ -37,4 +37,4 @@ export type {
   StageDefinition,
   StepContext,
   StepDefinition,
-} from '@app/engine';
+} from '@saga-engine/core';

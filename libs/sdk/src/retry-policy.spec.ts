@@ -1,4 +1,4 @@
-import type { ResolvedRetryPolicy } from '@app/engine';
+import type { ResolvedRetryPolicy } from '@saga-engine/core';
 import { SagaDefinitionError } from './errors';
 import { DEFAULT_RETRY_POLICY, resolveRetryPolicy, type RetryPolicy } from './retry-policy';
 

@@ -1,4 +1,4 @@
-import type { ResolvedRetryPolicy } from '@app/engine';
+import type { ResolvedRetryPolicy } from '@saga-engine/core';
 import { describeValue, parseDuration, parseSignedDuration, type Duration } from './duration';
 import { SagaDefinitionError } from './errors';
 

@@ -1,0 +1,315 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import {
+  type SagaEvent,
+  type StepDefinition,
+  StepPhase,
+  isCompensationInFlight,
+  isStepInFlight,
+  stepOutputs,
+} from '@saga-engine/core';
+import { toErrorInfo } from '@saga-engine/sdk';
+import { type SagaSnapshot, SagaStore } from '../store/saga-store';
+import type { StepJobData } from '../queue/step-job';
+import { EngineMetrics } from '../observability/engine-metrics';
+import { scrubSecrets, secretsAt } from '../security/input-cipher';
+import { RUNTIME_OPTIONS, type RuntimeOptions } from '../module/tokens';
+import { type ApplyResult, SagaRuntime } from '../scheduler/saga-scheduler';
+import { withSagaLog } from '../observability/log-context';
+import { inStepSpan } from '../observability/tracing';
+
+/** Step outputs are stored as JSONB and shown in the API; keep them to a sane size. */
+export const MAX_OUTPUT_BYTES = 256 * 1024;
+
+export type ExecuteResult = 'applied' | 'stale' | 'ignored';
+
+/** Reporting an outcome is retried this many times, from REPORT_RETRY_MS doubling (about 8 s in all). */
+const REPORT_ATTEMPTS = 6;
+const REPORT_RETRY_MS = 250;
+
+/**
+ * The agent's work for one job: run one attempt of a step's action or compensation under its timeout, then hand
+ * the outcome to the scheduler. It never decides what comes next.
+ */
+@Injectable()
+export class StepExecutor {
+  private readonly logger = new Logger('Agent');
+  /** The signals of the attempts running now, aborted on shutdown so that handlers that honour them stop early. */
+  private readonly running = new Set<AbortController>();
+  private stopping: Error | null = null;
+
+  constructor(
+    private readonly runtime: SagaRuntime,
+    private readonly store: SagaStore,
+    @Inject(RUNTIME_OPTIONS) private readonly options: RuntimeOptions,
+    private readonly metrics: EngineMetrics,
+  ) {}
+
+  abortAll(): void {
+    this.stopping = new Error('agent shutting down');
+    for (const controller of this.running) controller.abort(this.stopping);
+  }
+
+  /**
+   * `committed`: the snapshot whose commit dispatched this attempt, when the scheduler of this process hands the
+   * attempt over right after that commit (a local run, see StepWorker); otherwise the job came from the queue.
+   */
+  execute(job: StepJobData, committed?: SagaSnapshot, handlerDone?: () => void): Promise<ExecuteResult> {
+    const { sagaId, step, phase, attempt, traceparent } = job;
+    return withSagaLog({ sagaId, step, phase, attempt, traceparent }, () =>
+      this.executeJob(job, committed, handlerDone),
+    );
+  }
+
+  /** `handlerDone`: called once the handler has settled, before its outcome is reported (see StepWorker). */
+  private async executeJob(
+    job: StepJobData,
+    committed: SagaSnapshot | undefined,
+    handlerDone: (() => void) | undefined,
+  ): Promise<ExecuteResult> {
+    // A cached copy is good enough to know the inputs (outputs never change once written), but whether this
+    // attempt is still wanted is checked against PostgreSQL unless this process committed it a moment ago.
+    let snapshot = committed ?? (job.attempt === 1 ? this.runtime.cache.getFresh(job.sagaId) : undefined);
+    if (!snapshot || !isCurrent(snapshot, job)) {
+      snapshot = (await this.store.load(job.sagaId)) ?? undefined;
+      if (!snapshot || !isCurrent(snapshot, job)) return 'stale';
+    }
+    const definition = this.runtime.registry.get(snapshot.type, snapshot.definitionVersion);
+    const step = definition.stepsByName[job.step];
+
+    let marking: Promise<unknown> | undefined;
+    const mark = setTimeout(() => {
+      marking = this.runtime
+        .apply(job.sagaId, { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt })
+        .catch((error: unknown) =>
+          this.logger.warn(`saga ${job.sagaId}: could not record ${job.step} as running: ${String(error)}`),
+        );
+    }, this.options.runningMarkMs);
+
+    const began = performance.now();
+    const failedOf = (e: SagaEvent) => (e.type === 'StepFailed' || e.type === 'CompensationFailed' ? e.error : null);
+    const undo = job.phase === StepPhase.UNDO;
+    const event = await inStepSpan(
+      // The job's (ids only); a job re-driven by the supervisor has none: the saga's own, from PostgreSQL.
+      job.traceparent ?? snapshot.traceparent,
+      `${undo ? 'compensate' : 'step'} ${job.step}`,
+      { 'saga.id': job.sagaId, 'saga.type': snapshot.type, 'saga.step': job.step, 'saga.attempt': job.attempt },
+      (traceparent) => this.run(snapshot, step, job, traceparent),
+      failedOf,
+    ).finally(() => {
+      clearTimeout(mark);
+      handlerDone?.();
+    });
+    const failed = failedOf(event);
+    this.metrics.attempt(snapshot.type, job.step, job.phase, failed, (performance.now() - began) / 1000);
+    if (marking) await marking;
+    const result = await this.report(job, event);
+    if (!result.applied) {
+      this.logger.debug(
+        `saga ${job.sagaId}: outcome of ${job.step}/${job.phase}#${job.attempt} ignored: ${result.reason}`,
+      );
+      return 'ignored';
+    }
+    return 'applied';
+  }
+
+  /**
+   * Hands the outcome to the scheduler, retrying for a few seconds when PostgreSQL does not answer (a restart,
+   * a failover): the step has run, and a lost report means running it again once the supervisor notices. A retry
+   * after an ambiguous commit (it committed, the answer was lost) is harmless: the engine finds it stale.
+   */
+  private async report(job: StepJobData, event: SagaEvent): Promise<ApplyResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.runtime.apply(job.sagaId, event);
+      } catch (error) {
+        if (attempt >= REPORT_ATTEMPTS) throw error;
+        this.logger.warn(
+          `saga ${job.sagaId}: could not record ${event.type} of ${job.step}, retrying: ${String(error)}`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, REPORT_RETRY_MS * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  /**
+   * The attempt's signal: aborted at its timeout (reason a TimeoutError, as AbortSignal.timeout gives) or when the
+   * agent shuts down. `release` clears the timer as soon as the attempt ends. (Not AbortSignal.timeout +
+   * AbortSignal.any: their timer stays armed for the whole timeout after the step returned, and the pair is freed
+   * only by the garbage collector, so at a few thousand steps a second they piled up in the old generation.)
+   */
+  private attemptSignal(timeoutMs: number): { signal: AbortSignal; release: () => void } {
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+      timeoutMs,
+    );
+    if (this.stopping) controller.abort(this.stopping);
+    else this.running.add(controller);
+    return {
+      signal: controller.signal,
+      release: () => {
+        clearTimeout(timer);
+        this.running.delete(controller);
+      },
+    };
+  }
+
+  private async run(
+    snapshot: SagaSnapshot,
+    step: StepDefinition,
+    job: StepJobData,
+    traceparent: string | undefined,
+  ): Promise<SagaEvent> {
+    const undo = job.phase === StepPhase.UNDO;
+    const timeoutMs = undo ? step.compensationTimeoutMs : step.timeoutMs;
+    const { signal, release } = this.attemptSignal(timeoutMs);
+    const definition = this.runtime.registry.get(snapshot.type, snapshot.definitionVersion);
+    const key = `${snapshot.id}:${step.name}`;
+    let secrets: string[] = [];
+    try {
+      // Sensitive fields are opened here, in this process's memory, for the handler only; a key that cannot open
+      // them (rotated away, another deployment's) fails the attempt like any error, with a message naming the key.
+      const input = (() => {
+        if (definition.sensitive.length === 0) return snapshot.state.input;
+        if (!this.runtime.cipher) throw new Error(`saga ${snapshot.type} has sensitive fields and no cipher`);
+        const plain = this.runtime.cipher.open(snapshot.state.input, definition.sensitive, snapshot.id);
+        secrets = secretsAt(plain, definition.sensitive);
+        return plain;
+      })();
+      const ctx = {
+        sagaId: snapshot.id,
+        sagaType: snapshot.type,
+        step: step.name,
+        input,
+        steps: stepOutputs(definition, snapshot.state),
+        attempt: job.attempt,
+        key,
+        undoKey: `${key}:undo`,
+        signal,
+        traceparent,
+        output: snapshot.state.steps[step.name]?.output ?? undefined,
+      };
+      const handler = undo ? step.compensate : step.run;
+      if (!handler) throw new Error(`step "${step.name}" has no ${undo ? 'compensation' : 'action'}`);
+      const value = await raceAbort(
+        Promise.resolve().then(() => handler(ctx)),
+        signal,
+        timeoutMs,
+      );
+      if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt: job.attempt };
+      // A handler that echoes a secret into its output or error must not write it to PostgreSQL in plain text.
+      const output = scrubSecrets(normalizeOutput(value), secrets);
+      return { type: 'StepSucceeded', step: step.name, attempt: job.attempt, output };
+    } catch (thrown) {
+      const error = scrubSecrets(storableError(toErrorInfo(thrown)), secrets);
+      return undo
+        ? { type: 'CompensationFailed', step: step.name, attempt: job.attempt, error }
+        : { type: 'StepFailed', step: step.name, attempt: job.attempt, error };
+    } finally {
+      release();
+    }
+  }
+}
+
+/** Whether the job is the attempt the saga currently waits for (and not a stale duplicate). */
+export function isCurrent(snapshot: SagaSnapshot, job: StepJobData): boolean {
+  const step = snapshot.state.steps[job.step];
+  if (!step) return false;
+  if (job.phase === StepPhase.RUN) return isStepInFlight(step) && step.attempt === job.attempt;
+  return isCompensationInFlight(step) && step.compensation?.attempt === job.attempt;
+}
+
+/** Rejects with a TimeoutError when the signal aborts first; a handler that ignores its signal is abandoned. */
+async function raceAbort<T>(work: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortError(signal, timeoutMs));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function abortError(signal: AbortSignal, timeoutMs: number): Error {
+  const reason = signal.reason as { name?: string } | undefined;
+  if (reason?.name === 'TimeoutError') {
+    const error = new Error(`timed out after ${timeoutMs} ms`);
+    error.name = 'TimeoutError';
+    return error;
+  }
+  const error = new Error('aborted: agent shutting down');
+  error.name = 'AbortError';
+  return error;
+}
+
+/**
+ * Outputs are stored as JSON: undefined becomes null, Dates become strings. An output that cannot be stored is a
+ * failure whose effect is unknown (the step did run), so it is retryable: retries exhausted, its undo runs.
+ */
+export function normalizeOutput(value: unknown): unknown {
+  if (value === undefined) return null;
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw outputError(`step output is not JSON-serializable: ${String(error)}`);
+  }
+  if (text === undefined) return null;
+  if (Buffer.byteLength(text) > MAX_OUTPUT_BYTES) {
+    throw outputError(`step output is larger than ${MAX_OUTPUT_BYTES} bytes`);
+  }
+  const parsed: unknown = JSON.parse(text);
+  const problem = jsonbProblem(parsed);
+  if (problem) throw outputError(`step output ${problem}`);
+  return parsed;
+}
+
+/** Deeper outputs are refused (PostgreSQL's jsonb and the API's readers have limits of their own). */
+export const MAX_OUTPUT_DEPTH = 64;
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
+/**
+ * What PostgreSQL's jsonb would refuse, found before the commit (a refused commit would fail the report again and
+ * again): U+0000 and lone surrogates in strings or keys, and nesting deeper than MAX_OUTPUT_DEPTH. Iterative.
+ */
+function jsonbProblem(value: unknown): string | null {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node === 'string') {
+      if (node.includes('\u0000')) return 'holds a NUL character (\\u0000)';
+      if (LONE_SURROGATE.test(node)) return 'holds a string that is not valid Unicode';
+    } else if (typeof node === 'object' && node !== null) {
+      if (depth >= MAX_OUTPUT_DEPTH) return `is nested deeper than ${MAX_OUTPUT_DEPTH} levels`;
+      for (const [key, child] of Object.entries(node)) {
+        if (key.includes('\u0000') || LONE_SURROGATE.test(key)) return 'has a key that PostgreSQL cannot store';
+        stack.push([child, depth + 1]);
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * An error as a participant reported it, made storable: U+0000 and lone surrogates (which jsonb refuses) become
+ * U+FFFD. Its length is already bounded by toErrorInfo.
+ */
+export function storableError<T>(error: T): T {
+  const clean = (node: unknown): unknown => {
+    if (typeof node === 'string') return node.replaceAll('\u0000', '\ufffd').replace(/[\ud800-\udfff]/gu, '\ufffd');
+    if (Array.isArray(node)) return node.map(clean);
+    if (typeof node === 'object' && node !== null) {
+      return Object.fromEntries(Object.entries(node).map(([k, v]) => [clean(k), clean(v)]));
+    }
+    return node;
+  };
+  return clean(error) as T;
+}
+
+function outputError(message: string): Error & { code: string } {
+  return Object.assign(new Error(message), { code: 'OUTPUT_INVALID' });
+}

@@ -1,0 +1,134 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import type { Worker } from 'bullmq';
+import { STEP_QUEUE, type StepJobData } from '../queue/step-job';
+import { TRANSPORT_OPTIONS, type TransportOptions } from '../queue/transport-options';
+import { openWorker } from '../queue/queue-backend';
+import type { SagaSnapshot } from '../store/saga-store';
+import { RUNTIME_OPTIONS, type RuntimeOptions } from '../module/tokens';
+import { SagaRuntime } from '../scheduler/saga-scheduler';
+import { StepExecutor } from './step-executor';
+
+/** After the grace period, how long aborted steps get to report their (transient) failure. */
+const ABORT_REPORT_MS = 5_000;
+
+/**
+ * The agent: a BullMQ worker whose processor is the StepExecutor. Scale out by running more processes.
+ *
+ * It also runs attempts in-process: when the scheduler of this process commits a step's outcome and the next
+ * attempt is due at once, it hands that attempt here instead of enqueueing a job (up to `agentConcurrency` such
+ * handlers running at a time; beyond that, or while stopping, the attempt goes through the queue). The step row
+ * committed with the dispatch is the durable record either way: if this process dies, the supervisor finds the
+ * attempt due with no job (schedule-to-start) or, once it was marked RUNNING, past its deadline, and re-drives it. An attempt runs
+ * either here or from a job, never both: it is handed over once, after the commit, and nothing else enqueues it
+ * while the row is not overdue (the RUNNING mark, after `runningMarkMs` < schedule-to-start, makes it not due).
+ */
+@Injectable()
+export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('Agent');
+  private worker?: Worker<StepJobData>;
+  private release?: () => void;
+  /** In-process runs until they have reported (what shutdown waits for). */
+  private readonly local = new Set<Promise<unknown>>();
+  /**
+   * Of those, the ones whose handler is still running: what `agentConcurrency` bounds. A run gives its slot back
+   * when its handler settles, before it reports, so the next step that its report dispatches can take that slot
+   * (counted until the report, a saga moving step after step would find every slot held by the reports that
+   * dispatch, and overflow to the queue while nothing runs).
+   */
+  private localHandlers = 0;
+
+  constructor(
+    private readonly executor: StepExecutor,
+    private readonly runtime: SagaRuntime,
+    @Inject(TRANSPORT_OPTIONS) private readonly transport: TransportOptions,
+    @Inject(RUNTIME_OPTIONS) private readonly options: RuntimeOptions,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    // On Redis or on BullMQ's PostgreSQL backend, whichever the transport options name (see queueBackendFor).
+    const opened = openWorker<StepJobData>(this.transport.queue, STEP_QUEUE, (job) => this.executor.execute(job.data), {
+      prefix: this.transport.prefix,
+      concurrency: this.options.agentConcurrency,
+      onError: (message) => this.logger.warn(message),
+    });
+    this.worker = opened.worker;
+    this.release = opened.release;
+    this.worker.on('failed', (job, error) =>
+      this.logger.warn(`job ${job?.id ?? '?'} failed before its outcome was recorded: ${error.message}`),
+    );
+    this.worker.on('error', (error) => this.logger.warn(`worker: ${error.message}`));
+    this.runtime.setLocalRunner((job, snapshot) => this.runLocally(job, snapshot));
+    this.logger.log(`agent started: queue "${STEP_QUEUE}", concurrency ${this.options.agentConcurrency}`);
+  }
+
+  private runLocally(job: StepJobData, snapshot: SagaSnapshot): boolean {
+    if (this.localHandlers >= this.options.agentConcurrency) return false;
+    this.localHandlers++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.localHandlers--;
+    };
+    const run: Promise<unknown> = this.executor
+      .execute(job, snapshot, release)
+      .catch((error: unknown) =>
+        this.logger.warn(
+          `${job.sagaId}.${job.step}.${job.phase}.${job.attempt} (in-process) failed before its outcome was recorded: ${String(error)}`,
+        ),
+      )
+      .finally(() => {
+        release();
+        this.local.delete(run);
+      });
+    this.local.add(run);
+    return true;
+  }
+
+  /**
+   * Graceful shutdown (SIGTERM, through Nest's shutdown hooks; before the queue and the database connections
+   * close, which happens in onApplicationShutdown): stop taking jobs, let the running steps finish and report for
+   * up to `shutdownGraceMs`, then abort them (each reports a transient failure, retried by its policy) and give
+   * them a last moment to report. A step that still has not reported is re-driven by the supervisor.
+   */
+  async onModuleDestroy(): Promise<void> {
+    if (!this.worker) return;
+    // From now on every dispatch goes to the queue (still open: it closes after this), for another agent.
+    this.runtime.setLocalRunner(null);
+    const graceMs = this.options.shutdownGraceMs ?? 10_000;
+    const closing = Promise.all([this.worker.close(), this.drainLocal()]);
+    this.logger.log(`agent stopping: no new jobs; waiting up to ${graceMs} ms for the running ones`);
+    if (!(await settlesWithin(closing, graceMs))) {
+      this.logger.warn(`agent stopping: steps still running after ${graceMs} ms; aborting them`);
+      this.executor.abortAll();
+      if (!(await settlesWithin(closing, ABORT_REPORT_MS))) {
+        this.logger.warn('agent stopping: some steps did not report; the supervisor will re-drive them');
+      }
+    }
+    this.release?.();
+  }
+
+  /** Until no in-process run is left (one that reports may start none: the runner is unset by then). */
+  private async drainLocal(): Promise<void> {
+    while (this.local.size > 0) await Promise.allSettled([...this.local]);
+  }
+}
+
+/** Whether `promise` settles within `ms` (without rejecting the caller either way). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

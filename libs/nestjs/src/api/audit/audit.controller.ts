@@ -1,0 +1,37 @@
+import { Controller, Get, Query } from '@nestjs/common';
+import { type AuditEntry, AuditLog } from '../../store/saga-audit';
+import { ApiResponse } from '@nestjs/swagger';
+import { RequireRole } from '../http/auth';
+import { ApiErrors, AUDIT_PAGE_SCHEMA } from '../http/openapi';
+import { ListAuditQuery } from './audit.dto';
+
+/** The operator audit log, newest first. Admin only (research/reliability.md §3.2: "Read audit log"). */
+@Controller('v1/audit')
+export class AuditController {
+  constructor(private readonly audit: AuditLog) {}
+
+  @Get()
+  @RequireRole('admin')
+  @ApiResponse({ status: 200, description: 'Operator actions, newest first', schema: AUDIT_PAGE_SCHEMA })
+  @ApiErrors([400, 'Invalid sagaId or limit'])
+  async list(@Query() query: ListAuditQuery) {
+    const items = await this.audit.list({ sagaId: query.sagaId?.toLowerCase(), limit: query.limit ?? 50 });
+    return { items: items.map(auditView) };
+  }
+}
+
+function auditView(e: AuditEntry) {
+  return {
+    id: e.id,
+    at: e.at.toISOString(),
+    actor: e.actor,
+    role: e.role,
+    action: e.action,
+    sagaId: e.sagaId,
+    step: e.step,
+    reason: e.reason,
+    outcome: e.outcome,
+    statusCode: e.statusCode,
+    detail: e.detail,
+  };
+}

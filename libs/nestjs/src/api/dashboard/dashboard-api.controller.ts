@@ -1,0 +1,85 @@
+import { Controller, Get, Query } from '@nestjs/common';
+import { ApiQuery, ApiResponse } from '@nestjs/swagger';
+import { SagaQueries } from '../../store/saga-queries';
+import { ApiError } from '../http/api-error';
+import { CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
+
+/** Windows the overview offers, each with a bucket size that gives 60 to 168 bars. */
+export const STATS_WINDOWS: Record<string, { windowMs: number; bucketMs: number }> = {
+  '15m': { windowMs: 15 * 60_000, bucketMs: 15_000 },
+  '1h': { windowMs: 60 * 60_000, bucketMs: 60_000 },
+  '6h': { windowMs: 6 * 60 * 60_000, bucketMs: 5 * 60_000 },
+  '24h': { windowMs: 24 * 60 * 60_000, bucketMs: 15 * 60_000 },
+  '7d': { windowMs: 7 * 24 * 60 * 60_000, bucketMs: 60 * 60_000 },
+};
+
+const STATUS_ENUM = ['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'CANCELLED', 'FAILED'];
+
+/** What the dashboard needs beyond the saga routes: who am I (to show or hide actions) and the overview's figures. */
+@Controller('v1')
+export class DashboardApiController {
+  constructor(private readonly queries: SagaQueries) {}
+
+  /** The caller's role, so that a client shows only the actions it may take. Any valid key. */
+  @Get('me')
+  @RequireRole('viewer')
+  @ApiResponse({
+    status: 200,
+    description: "The key's role",
+    schema: { type: 'object', properties: { role: { type: 'string', enum: ['viewer', 'operator', 'admin'] } } },
+  })
+  me(@CurrentPrincipal() principal: Principal) {
+    return { role: principal.role };
+  }
+
+  /** Counts by status (all time) and, per bucket over `window`, how many sagas started and ended how. */
+  @Get('stats')
+  @RequireRole('viewer')
+  @ApiQuery({ name: 'window', required: false, enum: Object.keys(STATS_WINDOWS), description: 'Default 1h' })
+  @ApiResponse({
+    status: 200,
+    description: 'Counts and a time series',
+    schema: {
+      type: 'object',
+      properties: {
+        windowMs: { type: 'integer', example: 3_600_000 },
+        bucketMs: { type: 'integer', example: 60_000 },
+        counts: {
+          type: 'object',
+          properties: Object.fromEntries(STATUS_ENUM.map((s) => [s, { type: 'integer' }])),
+          example: { RUNNING: 3, COMPLETED: 120, FAILED: 1 },
+        },
+        series: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              at: { type: 'string', format: 'date-time', description: 'Start of the bucket' },
+              started: { type: 'integer' },
+              completed: { type: 'integer' },
+              compensated: { type: 'integer' },
+              failed: { type: 'integer' },
+              cancelled: { type: 'integer' },
+            },
+          },
+        },
+      },
+    },
+  })
+  @ApiResponse({ status: 400, description: 'Unknown window' })
+  async stats(@Query('window') window: unknown) {
+    const name = window === undefined ? '1h' : window;
+    const chosen = typeof name === 'string' ? STATS_WINDOWS[name] : undefined;
+    if (!chosen || !Object.hasOwn(STATS_WINDOWS, name as string)) {
+      throw new ApiError(400, 'INPUT_INVALID', `window must be one of ${Object.keys(STATS_WINDOWS).join(', ')}`);
+    }
+    const stats = await this.queries.stats(chosen.windowMs, chosen.bucketMs);
+    const counts = Object.fromEntries(STATUS_ENUM.map((s) => [s, stats.counts[s] ?? 0]));
+    return {
+      windowMs: chosen.windowMs,
+      bucketMs: chosen.bucketMs,
+      counts,
+      series: stats.series.map((b) => ({ ...b, at: b.at.toISOString() })),
+    };
+  }
+}

@@ -1,0 +1,98 @@
+import { Injectable } from '@nestjs/common';
+import type { SagaEvent } from '@saga-engine/core';
+import { type ApplyResult, SagaRuntime } from '../../scheduler/saga-scheduler';
+import { AuditAction, AuditLog, AuditOutcome, type AuditRecord } from '../../store/saga-audit';
+import { ApiError } from '../http/api-error';
+import type { Principal } from '../http/auth';
+
+export interface OperatorActionRequest {
+  action: AuditAction;
+  sagaId: string;
+  /** The step whose compensation is resolved (`resolve-compensation` only). */
+  step: string | null;
+  /** Trimmed, 1..500 characters (validated by the DTO). */
+  reason: string;
+  principal: Principal;
+}
+
+/**
+ * Cancel, retry and resolve: an operator's word turned into an engine event, audited exactly once. The engine
+ * alone decides whether the event is legal now (`transition` ignores it otherwise, with its reason); this only
+ * maps its answer to HTTP. An accepted action's audit row commits in the transition's own statement; a refused
+ * one is written on its own, since nothing else changes.
+ */
+@Injectable()
+export class OperatorActions {
+  constructor(
+    private readonly runtime: SagaRuntime,
+    private readonly audit: AuditLog,
+  ) {}
+
+  /** Applies the action; throws the refusal (404, 409) after auditing it. */
+  async perform(request: OperatorActionRequest): Promise<void> {
+    const { action, sagaId, step, reason, principal } = request;
+    const record: AuditRecord = {
+      actor: principal.keyId,
+      role: principal.role,
+      action,
+      sagaId,
+      step,
+      reason,
+      outcome: AuditOutcome.ACCEPTED,
+      statusCode: 202,
+      detail: null,
+    };
+    const result = await this.runtime.apply(sagaId, this.event(request), undefined, { audit: record });
+    if (result.applied) return;
+    const refusal = this.refusal(request, result);
+    await this.audit.record({
+      ...record,
+      outcome: AuditOutcome.REFUSED,
+      statusCode: refusal.getStatus(),
+      detail: refusal.message,
+    });
+    throw refusal;
+  }
+
+  private event({ action, step, reason, principal }: OperatorActionRequest): SagaEvent {
+    const by = actorLabel(principal);
+    switch (action) {
+      case AuditAction.CANCEL:
+        return { type: 'CancelRequested', by, reason };
+      case AuditAction.RETRY:
+        return { type: 'RetryRequested', by, reason };
+      case AuditAction.RESOLVE_COMPENSATION:
+        if (step === null) throw new Error('resolve-compensation needs a step');
+        return { type: 'CompensationResolved', step, by, reason };
+      default: {
+        const unknown: never = action;
+        throw new Error(`unknown operator action ${String(unknown)}`);
+      }
+    }
+  }
+
+  private refusal(request: OperatorActionRequest, result: Extract<ApplyResult, { applied: false }>): ApiError {
+    const { snapshot } = result;
+    if (snapshot === null) return new ApiError(404, 'SAGA_NOT_FOUND', `saga ${request.sagaId} not found`);
+    if (request.step !== null) {
+      const definition = this.runtime.registry.get(snapshot.type, snapshot.definitionVersion);
+      if (!Object.hasOwn(definition.stepsByName, request.step)) {
+        return new ApiError(
+          404,
+          'STEP_NOT_FOUND',
+          `saga ${snapshot.id} (${snapshot.type} v${snapshot.definitionVersion}) has no step "${request.step}"`,
+        );
+      }
+    }
+    // The engine's own words: "saga is COMPLETED", "past the pivot step ...", "compensation of step ... is ...".
+    return new ApiError(409, 'INVALID_STATE', result.reason);
+  }
+}
+
+/**
+ * Who acted, as the saga's history records it (`by`): the key's non-secret id and its role, never the key.
+ * The audit row keeps the two apart (`actor`, `role`).
+ */
+export function actorLabel(principal: Principal): string {
+  return `key ${principal.keyId} (${principal.role})`;
+}

@@ -1,0 +1,144 @@
+import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
+import { SagaRuntime } from '../../scheduler/saga-scheduler';
+import { SagaQueries } from '../../store/saga-queries';
+import { AuditAction } from '../../store/saga-audit';
+import { ApiBody, ApiResponse } from '@nestjs/swagger';
+import { ApiError } from '../http/api-error';
+import { ApiErrors, SAGA_SCHEMA } from '../http/openapi';
+import { AuditAs, CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
+import { OperatorActionDto } from './operator-action.dto';
+import { OperatorActions, actorLabel } from './operator-actions';
+import { SIGNAL_NAME_PATTERN, signalPayload } from './signal-payload';
+import { TYPE_PATTERN } from './saga.dto';
+import { instanceView } from './saga-views';
+import { uuidPipe } from './sagas.controller';
+
+/**
+ * Operator actions on one saga. Each needs a `reason`, is audited (accepted or refused, and refused by role), and
+ * shows in the saga's events with who and why. 202: the engine has recorded the decision; the saga gets there
+ * asynchronously (a cancel waits for a step in flight, then compensates).
+ */
+@Controller('v1/sagas')
+export class SagaActionsController {
+  constructor(
+    private readonly actions: OperatorActions,
+    private readonly queries: SagaQueries,
+    private readonly runtime: SagaRuntime,
+  ) {}
+
+  /** Stops a RUNNING saga (before its pivot) and compensates what completed; it ends CANCELLED. */
+  @Post(':id/cancel')
+  @HttpCode(202)
+  @RequireRole('operator')
+  @AuditAs(AuditAction.CANCEL)
+  @ApiResponse({ status: 202, description: 'Accepted: the saga as it is now', schema: SAGA_SCHEMA })
+  @ApiErrors([404, 'No such saga'], [409, 'Not allowed in the current status'])
+  async cancel(
+    @Param('id', uuidPipe) id: string,
+    @Body() body: OperatorActionDto,
+    @CurrentPrincipal() principal: Principal,
+  ) {
+    await this.actions.perform({ action: AuditAction.CANCEL, sagaId: id, step: null, reason: body.reason, principal });
+    return this.view(id);
+  }
+
+  /** Resumes a FAILED saga where it stopped: failed compensations (or a failed step past the pivot) run again. */
+  @Post(':id/retry')
+  @HttpCode(202)
+  @RequireRole('operator')
+  @AuditAs(AuditAction.RETRY)
+  @ApiResponse({ status: 202, description: 'Accepted: the saga as it is now', schema: SAGA_SCHEMA })
+  @ApiErrors([404, 'No such saga'], [409, 'Not allowed in the current status'])
+  async retry(
+    @Param('id', uuidPipe) id: string,
+    @Body() body: OperatorActionDto,
+    @CurrentPrincipal() principal: Principal,
+  ) {
+    await this.actions.perform({ action: AuditAction.RETRY, sagaId: id, step: null, reason: body.reason, principal });
+    return this.view(id);
+  }
+
+  /**
+   * Declares a FAILED compensation done by hand; the saga goes on (and may end COMPENSATED or CANCELLED).
+   *
+   * Admin only, unlike cancel and retry: those make the engine run real, keyed compensations, whereas this
+   * asserts a fact about the outside world that the engine cannot check, and if it is wrong an effect stays in
+   * place while the saga reads as undone. (research/reliability.md §3.2: "mark resolved" is an admin permission.)
+   */
+  @Post(':id/steps/:step/resolve')
+  @HttpCode(202)
+  @RequireRole('admin')
+  @AuditAs(AuditAction.RESOLVE_COMPENSATION)
+  @ApiResponse({ status: 202, description: 'Accepted: the saga as it is now', schema: SAGA_SCHEMA })
+  @ApiErrors([404, 'No such saga'], [409, 'Not allowed in the current status'])
+  async resolve(
+    @Param('id', uuidPipe) id: string,
+    @Param('step') step: string,
+    @Body() body: OperatorActionDto,
+    @CurrentPrincipal() principal: Principal,
+  ) {
+    if (step.length > 64 || !TYPE_PATTERN.test(step)) {
+      throw new ApiError(400, 'INPUT_INVALID', 'step must be a kebab-case step name');
+    }
+    await this.actions.perform({
+      action: AuditAction.RESOLVE_COMPENSATION,
+      sagaId: id,
+      step,
+      reason: body.reason,
+      principal,
+    });
+    return this.view(id);
+  }
+
+  /**
+   * Delivers an external event to the saga: every step WAITING for signal `name` completes, with `payload` (a JSON
+   * object, at most 64 KiB and 32 levels deep; `{}` when absent) as its output. A signal that comes before the step
+   * waiting for it started is buffered with the saga (durably) and completes that step as soon as it starts. 409
+   * `NOT_WAITING` when no step waits for it now nor will (too late, already delivered or buffered, the saga is
+   * compensating or finished, or no such signal).
+   * Recorded in the saga's history (`SignalReceived`, with who sent it); not in the operator audit log.
+   */
+  @Post(':id/signals/:name')
+  @HttpCode(202)
+  @RequireRole('operator')
+  @ApiBody({
+    required: false,
+    schema: {
+      type: 'object',
+      properties: {
+        payload: { type: 'object', description: "The waiting step's output", example: { droneId: 'drn_1' } },
+      },
+    },
+  })
+  @ApiResponse({ status: 202, description: 'Delivered: the saga as it is now', schema: SAGA_SCHEMA })
+  @ApiErrors([404, 'No such saga'], [409, 'No step waits for this signal now nor will (NOT_WAITING)'])
+  async signal(
+    @Param('id', uuidPipe) id: string,
+    @Param('name') name: string,
+    @Body() body: unknown,
+    @CurrentPrincipal() principal: Principal,
+  ) {
+    if (!SIGNAL_NAME_PATTERN.test(name)) {
+      throw new ApiError(400, 'INPUT_INVALID', "name must be 1 to 100 letters, digits, '.', '_' or '-'");
+    }
+    const checked = signalPayload(body);
+    if ('problem' in checked) throw new ApiError(400, 'INPUT_INVALID', checked.problem);
+    const result = await this.runtime.apply(id, {
+      type: 'SignalReceived',
+      signal: name,
+      payload: checked.payload,
+      by: actorLabel(principal),
+    });
+    if (!result.applied) {
+      if (result.snapshot === null) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
+      throw new ApiError(409, 'NOT_WAITING', result.reason);
+    }
+    return this.view(id);
+  }
+
+  private async view(id: string) {
+    const found = await this.queries.findInstance(id);
+    if (!found) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
+    return instanceView(found.instance, found.steps);
+  }
+}

@@ -1,0 +1,109 @@
+import type { SagaDefinition, StepDefinition } from '@saga-engine/core';
+import { redactSealed } from '../../security/input-cipher';
+import type { SagaEventEntity } from '../../store/entities/saga-event.entity';
+import type { SagaInstanceEntity } from '../../store/entities/saga-instance.entity';
+import type { SagaStepEntity } from '../../store/entities/saga-step.entity';
+
+/** The public shapes of API.md. Built here, not by serializing entities, so the contract cannot drift. */
+export interface SagaSummaryView {
+  id: string;
+  type: string;
+  version: number;
+  status: string;
+  error: unknown;
+  createdAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+}
+
+export function summaryView(i: SagaInstanceEntity): SagaSummaryView {
+  return {
+    id: i.id,
+    type: i.type,
+    version: i.definitionVersion,
+    status: i.status,
+    error: i.error,
+    createdAt: i.createdAt.toISOString(),
+    updatedAt: i.updatedAt.toISOString(),
+    completedAt: iso(i.completedAt),
+  };
+}
+
+export function instanceView(i: SagaInstanceEntity, steps: SagaStepEntity[]) {
+  return {
+    id: i.id,
+    type: i.type,
+    version: i.definitionVersion,
+    status: i.status,
+    // Sensitive fields are stored sealed ({"$enc": ...}) and shown as "[REDACTED]"; the rest as given.
+    input: redactSealed(i.input),
+    output: i.output,
+    error: i.error,
+    createdAt: i.createdAt.toISOString(),
+    updatedAt: i.updatedAt.toISOString(),
+    completedAt: iso(i.completedAt),
+    steps: steps.map(stepView),
+  };
+}
+
+function stepView(s: SagaStepEntity) {
+  return {
+    name: s.name,
+    status: s.status,
+    attempts: s.attempt,
+    startedAt: iso(s.startedAt),
+    finishedAt: iso(s.finishedAt),
+    output: s.output ?? null,
+    error: s.error,
+    compensation: s.compStatus
+      ? {
+          status: s.compStatus,
+          attempts: s.compAttempt,
+          startedAt: iso(s.compStartedAt),
+          finishedAt: iso(s.compFinishedAt),
+          error: s.compError,
+        }
+      : null,
+  };
+}
+
+export function eventView(e: SagaEventEntity) {
+  return { seq: e.seq, type: e.type, step: e.step, attempt: e.attempt, at: e.at.toISOString(), data: e.data };
+}
+
+export function definitionView(d: SagaDefinition) {
+  return {
+    name: d.name,
+    version: d.version,
+    description: d.description,
+    input: d.inputClass?.name ?? null,
+    /** Dotted paths of the input fields that are encrypted at rest and redacted in every answer. */
+    sensitive: [...d.sensitive],
+    stages: d.stages.map((s) => ({ index: s.index, group: s.group, steps: [...s.steps] })),
+    steps: d.steps.map(stepDefinitionView),
+  };
+}
+
+function stepDefinitionView(s: StepDefinition) {
+  return {
+    name: s.name,
+    key: s.key,
+    stage: s.stage,
+    group: s.group,
+    description: s.description,
+    compensation: s.compensate !== null,
+    conditional: s.when !== null,
+    when: s.whenLabel,
+    pivot: s.pivot,
+    /** The signal a wait step waits for (its `timeoutMs` is how long), or null. */
+    signal: s.signal,
+    timeoutMs: s.timeoutMs,
+    compensationTimeoutMs: s.compensationTimeoutMs,
+    retry: { ...s.retry, nonRetryableCodes: [...s.retry.nonRetryableCodes] },
+    compensationRetry: { ...s.compensationRetry, nonRetryableCodes: [...s.compensationRetry.nonRetryableCodes] },
+  };
+}
+
+function iso(d: Date | null): string | null {
+  return d ? d.toISOString() : null;
+}

@@ -1,0 +1,103 @@
+import { Transform, Type } from 'class-transformer';
+import { IsIn, IsISO8601, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { SagaStatus } from '@saga-engine/core';
+
+const SAGA_STATUSES = Object.values(SagaStatus);
+export const TYPE_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+/** Printable ASCII without spaces: safe in logs, headers and job ids. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
+
+export class StartSagaDto {
+  @ApiProperty({ description: 'A registered saga type (GET /v1/saga-types)', example: 'drone-delivery', maxLength: 64 })
+  @IsString({ message: 'type must be a string' })
+  @MaxLength(64, { message: 'type must be at most 64 characters' })
+  @Matches(TYPE_PATTERN, { message: 'type must be a kebab-case saga type name' })
+  type!: string;
+
+  @ApiProperty({
+    description: "The saga's input, validated against the type's schema",
+    type: 'object',
+    additionalProperties: true,
+    example: {
+      accountId: 'acc-42',
+      pickup: { lat: 52.52, lng: 13.405 },
+      dropoff: { lat: 52.5, lng: 13.45 },
+      weightKg: 2.5,
+      priceCents: 1999,
+    },
+  })
+  @IsObject({ message: 'input must be a JSON object' })
+  input!: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    description: 'The same key and input answer 200 with the same saga; the same key with another input 409',
+    example: 'order-1234',
+  })
+  @IsOptional()
+  @IsString({ message: 'idempotencyKey must be a string' })
+  @Matches(IDEMPOTENCY_KEY_PATTERN, {
+    message: 'idempotencyKey must be 1-200 printable ASCII characters without spaces',
+  })
+  idempotencyKey?: string;
+}
+
+const toArray = ({ value }: { value: unknown }) =>
+  value === undefined ? undefined : Array.isArray(value) ? value : [value];
+
+export class ListSagasQuery {
+  @ApiPropertyOptional({ example: 'drone-delivery' })
+  @IsOptional()
+  @IsString({ message: 'type must be a single string' })
+  @MaxLength(64, { message: 'type must be at most 64 characters' })
+  @Matches(TYPE_PATTERN, { message: 'type must be a kebab-case saga type name' })
+  type?: string;
+
+  @ApiPropertyOptional({ enum: SAGA_STATUSES, isArray: true, example: ['FAILED'] })
+  @IsOptional()
+  @Transform(toArray)
+  @IsIn(SAGA_STATUSES, { each: true, message: `status must be one of ${SAGA_STATUSES.join(', ')}` })
+  status?: SagaStatus[];
+
+  @ApiPropertyOptional({ format: 'date-time', example: '2026-11-21T00:00:00Z' })
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'createdAfter must be an ISO-8601 date-time' })
+  createdAfter?: string;
+
+  @ApiPropertyOptional({ format: 'date-time', example: '2026-11-22T00:00:00Z' })
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'createdBefore must be an ISO-8601 date-time' })
+  createdBefore?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50, example: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'limit must be an integer between 1 and 200' })
+  @Min(1, { message: 'limit must be an integer between 1 and 200' })
+  @Max(200, { message: 'limit must be an integer between 1 and 200' })
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @IsOptional()
+  @IsString({ message: 'cursor must be a single string' })
+  @MaxLength(200, { message: 'cursor is invalid' })
+  @Matches(/^[A-Za-z0-9_-]+$/, { message: 'cursor is invalid' })
+  cursor?: string;
+}
+
+export class ListEventsQuery {
+  @ApiPropertyOptional({ minimum: 0, example: 0, description: 'Events after this sequence number' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'afterSeq must be an integer >= 0' })
+  @Min(0, { message: 'afterSeq must be an integer >= 0' })
+  afterSeq?: number;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 1000, example: 100 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'limit must be an integer between 1 and 1000' })
+  @Min(1, { message: 'limit must be an integer between 1 and 1000' })
+  @Max(1000, { message: 'limit must be an integer between 1 and 1000' })
+  limit?: number;
+}

@@ -1,0 +1,172 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { SagaQueries } from '../../store/saga-queries';
+import { SagaRegistry } from '../../scheduler/saga-registry';
+import { SagaRuntime } from '../../scheduler/saga-scheduler';
+import { scrubSecrets, secretsAt } from '../../security/input-cipher';
+import { ApiError } from '../http/api-error';
+import { ApiResponse } from '@nestjs/swagger';
+import { RequireRole } from '../http/auth';
+import { ApiErrors, EVENTS_SCHEMA, SAGA_PAGE_SCHEMA, SAGA_SCHEMA } from '../http/openapi';
+import { validateSagaInput } from './input-validation';
+import { IDEMPOTENCY_KEY_PATTERN, ListEventsQuery, ListSagasQuery, StartSagaDto } from './saga.dto';
+import { eventView, instanceView, summaryView } from './saga-views';
+
+export const uuidPipe = new ParseUUIDPipe({
+  exceptionFactory: () => new ApiError(400, 'INPUT_INVALID', 'id must be a UUID'),
+});
+
+@Controller('v1/sagas')
+export class SagasController {
+  constructor(
+    private readonly runtime: SagaRuntime,
+    private readonly registry: SagaRegistry,
+    private readonly queries: SagaQueries,
+  ) {}
+
+  /** Starts a saga. 201 when created; 200 with the same instance when the idempotency key is replayed. */
+  @Post()
+  @RequireRole('operator')
+  @ApiResponse({ status: 201, description: 'Started', schema: SAGA_SCHEMA })
+  @ApiResponse({ status: 200, description: 'Idempotency key replayed: the same saga', schema: SAGA_SCHEMA })
+  @ApiErrors([400, 'Unknown type or invalid input'], [409, 'Idempotency key used with another input'])
+  async start(
+    @Body() body: StartSagaDto,
+    @Headers('idempotency-key') headerKey: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const key = this.idempotencyKey(body.idempotencyKey, headerKey);
+    const definition = this.registry.latest(body.type);
+    if (!definition)
+      throw new ApiError(
+        400,
+        'SAGA_TYPE_UNKNOWN',
+        'type is not a registered saga type (GET /v1/saga-types lists them)',
+      );
+    const problems = await validateSagaInput(definition, body.input);
+    if (problems.length > 0) {
+      // Our messages name fields, not values; an author's custom message with `$value` must not echo a secret.
+      const message = scrubSecrets(problems.join('; '), secretsAt(body.input, definition.sensitive));
+      throw new ApiError(400, 'INPUT_INVALID', message);
+    }
+
+    const result = await this.runtime.start(definition, body.input, key);
+    switch (result.outcome) {
+      case 'conflict':
+        throw new ApiError(
+          409,
+          'IDEMPOTENCY_CONFLICT',
+          `idempotencyKey was already used to start saga ${result.id} with another type or input`,
+        );
+      case 'replayed':
+        res.status(200);
+        return this.view(result.id);
+      case 'created':
+        res.status(201);
+        return this.view(result.snapshot.id);
+    }
+  }
+
+  @Get()
+  @RequireRole('viewer')
+  @ApiResponse({ status: 200, description: 'A page, newest first', schema: SAGA_PAGE_SCHEMA })
+  @ApiErrors([400, 'Invalid filter'])
+  async list(@Query() query: ListSagasQuery) {
+    const page = await this.queries.list({
+      type: query.type,
+      statuses: query.status,
+      createdAfter: query.createdAfter ? new Date(query.createdAfter) : undefined,
+      createdBefore: query.createdBefore ? new Date(query.createdBefore) : undefined,
+      limit: query.limit ?? 50,
+      after: query.cursor ? decodeCursor(query.cursor) : undefined,
+    });
+    return { items: page.items.map(summaryView), nextCursor: page.last ? encodeCursor(page.last) : null };
+  }
+
+  @Get(':id')
+  @RequireRole('viewer')
+  @ApiResponse({ status: 200, description: 'The saga with its steps', schema: SAGA_SCHEMA })
+  @ApiErrors([404, 'No such saga'])
+  async get(@Param('id', uuidPipe) id: string) {
+    return this.view(id);
+  }
+
+  @Get(':id/events')
+  @RequireRole('viewer')
+  @ApiResponse({ status: 200, description: 'Its history, in order', schema: EVENTS_SCHEMA })
+  @ApiErrors([404, 'No such saga'])
+  @HttpCode(200)
+  async events(@Param('id', uuidPipe) id: string, @Query() query: ListEventsQuery) {
+    const limit = query.limit ?? 1000;
+    const items = await this.queries.events(id, query.afterSeq ?? 0, limit);
+    if (items.length === 0 && !(await this.queries.exists(id))) throw notFound(id);
+    return { items: items.map(eventView), nextAfterSeq: items.length === limit ? items[items.length - 1].seq : null };
+  }
+
+  private async view(id: string) {
+    const found = await this.queries.findInstance(id);
+    if (!found) throw notFound(id);
+    return instanceView(found.instance, found.steps);
+  }
+
+  private idempotencyKey(bodyKey: string | undefined, headerKey: string | undefined): string | null {
+    if (headerKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(headerKey)) {
+      throw new ApiError(
+        400,
+        'INPUT_INVALID',
+        'Idempotency-Key header must be 1-200 printable ASCII characters without spaces',
+      );
+    }
+    if (bodyKey !== undefined && headerKey !== undefined && bodyKey !== headerKey) {
+      throw new ApiError(400, 'INPUT_INVALID', 'idempotencyKey and the Idempotency-Key header differ');
+    }
+    return bodyKey ?? headerKey ?? null;
+  }
+}
+
+function notFound(id: string): ApiError {
+  return new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const PG_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
+
+/**
+ * Cursors are opaque and signed (HMAC-SHA-256, a key drawn at process start), so a client cannot forge a keyset
+ * position. A cursor is valid for the process that made it: after a restart, or on another orchestrator behind a
+ * load balancer, it is a 400 and the client pages again from the start.
+ */
+const CURSOR_KEY = randomBytes(32);
+const SIGNATURE_BYTES = 16;
+
+function sign(payload: Buffer): Buffer {
+  return createHmac('sha256', CURSOR_KEY).update(payload).digest().subarray(0, SIGNATURE_BYTES);
+}
+
+export function encodeCursor(last: { createdAt: string; id: string }): string {
+  const payload = Buffer.from(JSON.stringify([last.createdAt, last.id]));
+  return Buffer.concat([sign(payload), payload]).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  try {
+    const raw = Buffer.from(cursor, 'base64url');
+    const payload = raw.subarray(SIGNATURE_BYTES);
+    if (raw.length <= SIGNATURE_BYTES || !timingSafeEqual(raw.subarray(0, SIGNATURE_BYTES), sign(payload))) {
+      throw new Error('bad signature');
+    }
+    const value: unknown = JSON.parse(payload.toString('utf8'));
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      PG_TIMESTAMP.test(String(value[0])) &&
+      UUID.test(String(value[1]))
+    ) {
+      return { createdAt: String(value[0]), id: String(value[1]) };
+    }
+  } catch {
+    // fall through
+  }
+  throw new ApiError(400, 'INPUT_INVALID', 'cursor is invalid');
+}

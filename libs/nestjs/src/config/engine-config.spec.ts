@@ -1,0 +1,144 @@
+import { ConfigError, loadConfig, parseApiKeys, retentionMs } from './engine-config';
+import { inputCipherFor } from '../module/engine-modules';
+
+describe('loadConfig', () => {
+  it('fills defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      DATABASE_URL: undefined, // embedded PostgreSQL (resolveBackends)
+      REDIS_URL: undefined, // BullMQ's PostgreSQL backend
+      PORT: 3000,
+      AGENT_CONCURRENCY: 50,
+      BODY_LIMIT_BYTES: 1048576,
+    });
+    expect(config.SAGA_API_KEYS).toBeUndefined();
+  });
+
+  it('treats an empty URL as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '', REDIS_URL: '' })).toMatchObject({
+      DATABASE_URL: undefined,
+      REDIS_URL: undefined,
+    });
+  });
+
+  it('reads numbers and URLs', () => {
+    const config = loadConfig({ PORT: '8080', DATABASE_URL: 'postgresql://u:p@db:5432/x', AGENT_CONCURRENCY: '7' });
+    expect(config).toMatchObject({ PORT: 8080, DATABASE_URL: 'postgresql://u:p@db:5432/x', AGENT_CONCURRENCY: 7 });
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'PORT must be an integer between 0 and 65535'],
+    [{ PORT: '70000' }, 'PORT must be an integer between 0 and 65535'],
+    [{ PORT: '3.5' }, 'PORT must be an integer between 0 and 65535'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL must be a postgres:// URL'],
+    [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL must be a redis:// or rediss:// URL'],
+    [{ SAGA_API_KEYS: 'short:admin' }, 'SAGA_API_KEYS must be "key:role" pairs'],
+    [{ SAGA_API_KEYS: 'a-long-enough-key-123:root' }, 'SAGA_API_KEYS must be "key:role" pairs'],
+    [{ AGENT_CONCURRENCY: '0' }, 'AGENT_CONCURRENCY must be an integer between 1 and 1000'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be error, warn, log, debug or verbose'],
+    [{ SAGA_ENCRYPTION_KEY: 'not-a-key' }, 'SAGA_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or 44 base64'],
+    [{ SAGA_ENCRYPTION_KEY: 'ab'.repeat(31) }, 'SAGA_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or 44 base64'],
+    [{ SAGA_ENCRYPTION_KEY: 'QUFB' }, 'SAGA_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or 44 base64'],
+    [{ SAGA_ENCRYPTION_KEYS_OLD: 'ab'.repeat(32) + ',x' }, 'SAGA_ENCRYPTION_KEYS_OLD must be keys like'],
+    [{ DEMO_PORT: '-1' }, 'DEMO_PORT must be an integer between 0 and 65535'],
+    [{ DEMO_TCP_PORT: '0' }, 'DEMO_TCP_PORT must be an integer between 1 and 65535'],
+    [{ DEMO_URL: 'demo:3100' }, 'DEMO_URL must be an http:// or https:// URL'],
+    [{ DEMO_FLIGHT_MS: 'soon' }, 'DEMO_FLIGHT_MS must be an integer between 0 and 600000'],
+    [{ DEMO_IN_PROCESS: 'yes' }, 'DEMO_IN_PROCESS must be true or false'],
+    [{ SAGA_URL: 'ftp://engine' }, 'SAGA_URL must be an http:// or https:// URL'],
+    [{ SAGA_SIGNAL_KEY: 'short' }, 'SAGA_SIGNAL_KEY must be an API key of 16+ characters'],
+    [{ PARTICIPANT_FAILURES_TO_OPEN: '0' }, 'PARTICIPANT_FAILURES_TO_OPEN must be an integer between 1 and 1000'],
+    [{ PARTICIPANT_HALF_OPEN_MS: '5' }, 'PARTICIPANT_HALF_OPEN_MS must be an integer between 10 and 3600000'],
+    [{ RETENTION_FINISHED_AFTER: '30' }, 'RETENTION_FINISHED_AFTER must be a duration such as 30d'],
+    [{ RETENTION_FINISHED_AFTER: '0d' }, 'RETENTION_FINISHED_AFTER must be a duration such as 30d'],
+    [{ RETENTION_FINISHED_AFTER: '2w' }, 'RETENTION_FINISHED_AFTER must be a duration such as 30d'],
+    [{ RETENTION_FINISHED_AFTER: '-1d' }, 'RETENTION_FINISHED_AFTER must be a duration such as 30d'],
+  ])('refuses %j, naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('names every bad variable at once', () => {
+    expect(() => loadConfig({ PORT: 'x', REDIS_URL: 'y' })).toThrow(/PORT[\s\S]*REDIS_URL|REDIS_URL[\s\S]*PORT/);
+  });
+});
+
+describe('retentionMs', () => {
+  it('reads RETENTION_FINISHED_AFTER; unset or off keeps finished sagas forever', () => {
+    expect(retentionMs(loadConfig({ RETENTION_FINISHED_AFTER: '30d' }))).toBe(30 * 86_400_000);
+    expect(retentionMs(loadConfig({ RETENTION_FINISHED_AFTER: '12h' }))).toBe(12 * 3_600_000);
+    expect(retentionMs(loadConfig({ RETENTION_FINISHED_AFTER: '90m' }))).toBe(90 * 60_000);
+    expect(retentionMs(loadConfig({ RETENTION_FINISHED_AFTER: '45s' }))).toBe(45_000);
+    expect(retentionMs(loadConfig({ RETENTION_FINISHED_AFTER: 'off' }))).toBeNull();
+    expect(retentionMs(loadConfig({}))).toBeNull();
+  });
+});
+
+describe('parseApiKeys', () => {
+  it('maps keys to roles, tolerating spaces', () => {
+    const keys = parseApiKeys(' key-one-0123456789abc:admin , key-two-0123456789abc:viewer');
+    expect([...keys]).toEqual([
+      ['key-one-0123456789abc', 'admin'],
+      ['key-two-0123456789abc', 'viewer'],
+    ]);
+  });
+});
+
+describe('ALERT_WEBHOOK_URL', () => {
+  it('is optional, and read when set', () => {
+    expect(loadConfig({}).ALERT_WEBHOOK_URL).toBeUndefined();
+    expect(loadConfig({ ALERT_WEBHOOK_URL: '' }).ALERT_WEBHOOK_URL).toBeUndefined();
+    for (const url of [
+      'https://hooks.example.com/T0/B1?token=x',
+      'http://127.0.0.1:9000/alerts',
+      'http://localhost/a',
+    ]) {
+      expect(loadConfig({ ALERT_WEBHOOK_URL: url }).ALERT_WEBHOOK_URL).toBe(url);
+    }
+  });
+
+  it.each(['hooks.example.com/alerts', 'ftp://example.com/x', 'javascript:alert(1)', 'http://', 'not a url'])(
+    'refuses %j, naming the variable',
+    (url) => {
+      expect(() => loadConfig({ ALERT_WEBHOOK_URL: url })).toThrow(
+        'ALERT_WEBHOOK_URL must be an http:// or https:// URL',
+      );
+    },
+  );
+});
+
+describe('SAGA_ENCRYPTION_KEY', () => {
+  const hex = 'ab'.repeat(32);
+  const base64 = Buffer.alloc(32, 1).toString('base64');
+
+  it('takes 64 hex digits or 44 base64 characters, and retired keys comma-separated', () => {
+    expect(loadConfig({ SAGA_ENCRYPTION_KEY: hex }).SAGA_ENCRYPTION_KEY).toBe(hex);
+    expect(loadConfig({ SAGA_ENCRYPTION_KEY: base64, SAGA_ENCRYPTION_KEYS_OLD: `${hex}, ${base64}` })).toMatchObject({
+      SAGA_ENCRYPTION_KEY: base64,
+      SAGA_ENCRYPTION_KEYS_OLD: `${hex}, ${base64}`,
+    });
+  });
+
+  it('never echoes a bad key in the message', () => {
+    const bad = 'my-secret-but-wrong-key-material-0123456789';
+    expect(() => loadConfig({ SAGA_ENCRYPTION_KEY: bad })).toThrow(ConfigError);
+    try {
+      loadConfig({ SAGA_ENCRYPTION_KEY: bad });
+    } catch (error) {
+      expect((error as Error).message).not.toContain(bad);
+    }
+  });
+
+  it('is required once a saga declares sensitive fields, naming the variable and the saga', () => {
+    const sagas = [
+      { name: 'checkout', sensitive: ['card'] },
+      { name: 'plain', sensitive: [] },
+    ] as never[];
+    expect(() => inputCipherFor({}, sagas)).toThrow(ConfigError);
+    expect(() => inputCipherFor({}, sagas)).toThrow(
+      'SAGA_ENCRYPTION_KEY is not set, but saga type(s) checkout declare sensitive input fields',
+    );
+    expect(inputCipherFor({}, [sagas[1]])).toBeNull();
+    expect(inputCipherFor({ SAGA_ENCRYPTION_KEY: hex }, sagas)).not.toBeNull();
+  });
+});

@@ -1,0 +1,223 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { v7 as uuidv7 } from 'uuid';
+import {
+  type SagaCommand,
+  type SagaDefinition,
+  type SagaEvent,
+  initialState,
+  isTerminal,
+  transition,
+} from '@saga-engine/core';
+import { type AuditRecord } from '../store/saga-audit';
+import { type SagaSnapshot, SagaStore } from '../store/saga-store';
+import { type StepJobData } from '../queue/step-job';
+import { StepQueue } from '../queue/step-queue';
+import { AlertService } from '../observability/alert.service';
+import { crashAfterCommit } from './crash-point';
+import { EngineMetrics } from '../observability/engine-metrics';
+import { requestHash } from './request-hash';
+import { SagaRegistry } from './saga-registry';
+import { SnapshotCache } from './snapshot-cache';
+import type { InputCipher } from '../security/input-cipher';
+import { withSagaLog } from '../observability/log-context';
+import { INPUT_CIPHER } from '../module/tokens';
+import { startSagaSpan } from '../observability/tracing';
+
+export type StartResult =
+  | { outcome: 'created'; snapshot: SagaSnapshot }
+  | { outcome: 'replayed'; id: string }
+  | { outcome: 'conflict'; id: string };
+
+export type ApplyResult =
+  { applied: true; snapshot: SagaSnapshot } | { applied: false; reason: string; snapshot: SagaSnapshot | null };
+
+export interface ApplyOptions {
+  /**
+   * The operator action behind the event: written in the transition's own statement when the event is applied
+   * (gated on the same compare-and-set), and not at all when it is ignored (the caller records the refusal).
+   */
+  audit?: AuditRecord;
+}
+
+/**
+ * Runs an attempt in this process right after the commit that dispatched it (the agent's side, see StepWorker),
+ * or answers false (no room, shutting down) and the attempt goes through the queue as usual.
+ */
+export type LocalRunner = (job: StepJobData, snapshot: SagaSnapshot) => boolean;
+
+/** How many times a transition is recomputed after losing a compare-and-set before giving up. */
+const MAX_CAS_ROUNDS = 50;
+
+/**
+ * The scheduler: the only code that changes a saga. It feeds events to the pure `transition`, commits the result
+ * as one compare-and-set statement, then enqueues the dispatches it decided. Agents call `apply` with step
+ * outcomes, the API with starts and operator actions, the supervisor with deadlines; none of them decides.
+ */
+@Injectable()
+export class SagaRuntime {
+  private readonly logger = new Logger('Scheduler');
+  private localRunner: LocalRunner | null = null;
+
+  constructor(
+    private readonly store: SagaStore,
+    private readonly queue: StepQueue,
+    readonly registry: SagaRegistry,
+    readonly cache: SnapshotCache,
+    private readonly alerts: AlertService,
+    private readonly metrics: EngineMetrics,
+    @Inject(INPUT_CIPHER) readonly cipher: InputCipher | null,
+  ) {}
+
+  /**
+   * Set by the agent of this process: attempts that are due at once then run here, without a round trip through
+   * the queue. The step row committed with the dispatch stays the durable record (due, with a deadline): if this
+   * process dies before the attempt reports, the supervisor re-drives it exactly as it does a lost job.
+   */
+  setLocalRunner(runner: LocalRunner | null): void {
+    this.localRunner = runner;
+  }
+
+  /**
+   * Starts an instance of the newest version of `definition`; idempotent by `idempotencyKey`. Sensitive fields
+   * are sealed here, before anything is written: the row, its history and the request hash never hold them.
+   */
+  async start(definition: SagaDefinition, input: unknown, idempotencyKey: string | null): Promise<StartResult> {
+    const id = uuidv7();
+    const sensitive = definition.sensitive.length > 0;
+    const cipher = this.cipher;
+    if (sensitive && !cipher) throw new Error(`saga ${definition.name} has sensitive fields and no cipher`);
+    const hash = requestHash(definition.name, input, sensitive ? (data) => cipher!.mac(data) : undefined);
+    const stored = sensitive ? cipher!.seal(input, definition.sensitive, id) : input;
+    const result = transition(definition, initialState(definition, stored), { type: 'SagaStarted' });
+    const inserted = await this.store.insert({
+      id,
+      traceparent: startSagaSpan(id, definition.name) ?? null,
+      definition,
+      idempotencyKey,
+      requestHash: hash,
+      state: result.state,
+      history: result.history,
+      commands: result.commands,
+    });
+    if (!inserted.inserted) {
+      const same = inserted.existing.requestHash === hash && inserted.existing.type === definition.name;
+      return { outcome: same ? 'replayed' : 'conflict', id: inserted.existing.id };
+    }
+    this.remember(inserted.snapshot);
+    await withSagaLog({ sagaId: id, traceparent: inserted.snapshot.traceparent }, () =>
+      this.afterStart(definition, inserted.snapshot, result.commands),
+    );
+    return { outcome: 'created', snapshot: inserted.snapshot };
+  }
+
+  private async afterStart(definition: SagaDefinition, snapshot: SagaSnapshot, commands: SagaCommand[]): Promise<void> {
+    this.metrics.sagaStarted(definition.name);
+    this.metrics.sagaTransitioned(snapshot.id, definition.name, null, snapshot.state.status);
+    await this.dispatch(snapshot, commands);
+  }
+
+  /**
+   * Applies one event. `hint` is a snapshot the caller already holds; it is only a starting point: a lost
+   * compare-and-set or an event that looks stale against it leads to a fresh read before the answer is final.
+   */
+  apply(sagaId: string, event: SagaEvent, hint?: SagaSnapshot, options: ApplyOptions = {}): Promise<ApplyResult> {
+    const step = 'step' in event ? event.step : undefined;
+    const attempt = 'attempt' in event ? event.attempt : undefined;
+    return withSagaLog({ sagaId, step, attempt, traceparent: hint?.traceparent }, () =>
+      this.applyEvent(sagaId, event, hint, options),
+    );
+  }
+
+  private async applyEvent(
+    sagaId: string,
+    event: SagaEvent,
+    hint: SagaSnapshot | undefined,
+    options: ApplyOptions,
+  ): Promise<ApplyResult> {
+    let snapshot = hint ?? this.cache.getFresh(sagaId) ?? null;
+    let fresh = false;
+    if (!snapshot) {
+      snapshot = await this.store.load(sagaId);
+      fresh = true;
+    }
+    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+      if (!snapshot) return { applied: false, reason: 'saga not found', snapshot: null };
+      const definition = this.registry.get(snapshot.type, snapshot.definitionVersion);
+      const result = transition(definition, snapshot.state, event);
+      if (result.ignored === null) {
+        const committed = await this.store.commit(
+          snapshot,
+          result.state,
+          result.history,
+          result.commands,
+          definition,
+          options.audit,
+        );
+        if (committed) {
+          this.remember(committed);
+          this.metrics.sagaTransitioned(committed.id, committed.type, snapshot.state.status, committed.state.status);
+          await this.dispatch(committed, result.commands);
+          return { applied: true, snapshot: committed };
+        }
+      } else if (fresh) {
+        return { applied: false, reason: result.ignored, snapshot };
+      }
+      // Lost the compare-and-set, or judged against a copy that may be stale: read the truth and decide again.
+      snapshot = await this.store.load(sagaId);
+      fresh = true;
+    }
+    throw new Error(`saga ${sagaId}: gave up after ${MAX_CAS_ROUNDS} lost compare-and-set rounds`);
+  }
+
+  private remember(snapshot: SagaSnapshot): void {
+    if (isTerminal(snapshot.state.status)) this.cache.delete(snapshot.id);
+    else this.cache.set(snapshot);
+  }
+
+  /**
+   * After commit, so a job never runs ahead of the state that explains it. If Redis refuses, the step row is
+   * already the durable record (SCHEDULED with a deadline) and the supervisor enqueues the same job id later.
+   */
+  private async dispatch(snapshot: SagaSnapshot, commands: SagaCommand[]): Promise<void> {
+    crashAfterCommit(commands); // a test hook, off unless SAGA_CRASH_POINT is set
+    const jobs: Parameters<StepQueue['enqueue']>[0] = [];
+    for (const command of commands) {
+      switch (command.type) {
+        case 'DispatchStep': {
+          const data: StepJobData = {
+            sagaId: snapshot.id,
+            step: command.step,
+            phase: command.phase,
+            attempt: command.attempt,
+            // Ids only: the saga's root span, under which the attempt's span goes (see tracing.ts).
+            ...(snapshot.traceparent ? { traceparent: snapshot.traceparent } : {}),
+          };
+          this.metrics.dispatched(snapshot.type, command.step, command.phase, command.attempt);
+          // Due now and an agent here with room: run it here (no job); otherwise a job, as always.
+          if (command.delayMs === 0 && this.localRunner?.(data, snapshot)) break;
+          jobs.push({ data, delayMs: command.delayMs });
+          break;
+        }
+        case 'AwaitSignal':
+          // Nothing to enqueue: the step row's deadline (written by the commit) is the timer the supervisor watches.
+          break;
+        case 'RaiseAlert':
+          // Logged and counted here; the durable alert is the outbox row committed with the transition.
+          this.alerts.sagaFailed(snapshot, command.error);
+          break;
+        default: {
+          const unknown: never = command;
+          throw new Error(`unknown command ${JSON.stringify(unknown)}`);
+        }
+      }
+    }
+    if (jobs.length === 0) return;
+    try {
+      await this.queue.enqueue(jobs);
+    } catch (error) {
+      this.logger.warn(
+        `saga ${snapshot.id}: could not enqueue ${jobs.length} job(s), the supervisor will re-drive them: ${String(error)}`,
+      );
+    }
+  }
+}

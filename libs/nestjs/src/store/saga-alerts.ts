@@ -1,0 +1,82 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { SagaError } from '@saga-engine/core';
+
+/** An alert claimed for delivery. `attempts` counts this one, and fences the claim (see `reschedule`). */
+export interface ClaimedAlert {
+  id: string;
+  sagaId: string;
+  sagaType: string;
+  error: SagaError | null;
+  raisedAt: Date;
+  attempts: number;
+}
+
+/**
+ * The alert outbox (`saga_alert`). Rows are written by SagaStore.commit with the transition that made a saga
+ * FAILED; senders claim them here. A claim is a short statement, not a transaction held across the HTTP call:
+ * it pushes `next_attempt_at` forward by a lease, so no other sender takes the row while it is being posted, and
+ * a sender that dies mid-post only delays it until the lease expires (at-least-once delivery).
+ */
+@Injectable()
+export class AlertOutbox {
+  constructor(private readonly db: DataSource) {}
+
+  /** Claims up to `limit` alerts that are due, for `leaseMs`. Safe to run from any number of processes. */
+  async claim(limit: number, leaseMs: number): Promise<ClaimedAlert[]> {
+    const rows: {
+      id: string;
+      saga_id: string;
+      saga_type: string;
+      error: SagaError | null;
+      raised_at: Date;
+      attempts: number;
+    }[] = await this.db.query(
+      // A CTE so that the statement is a SELECT: TypeORM answers a bare UPDATE with [rows, count].
+      `WITH claimed AS (
+         UPDATE saga_alert a
+            SET attempts = a.attempts + 1, next_attempt_at = now() + $2 * interval '1 millisecond'
+           FROM (SELECT id FROM saga_alert
+                  WHERE delivered_at IS NULL AND next_attempt_at <= now()
+                  ORDER BY next_attempt_at, id
+                  LIMIT $1
+                    FOR UPDATE SKIP LOCKED) due
+          WHERE a.id = due.id
+         RETURNING a.id, a.saga_id, a.saga_type, a.error, a.raised_at, a.attempts
+       )
+       SELECT id::text AS id, saga_id, saga_type, error, raised_at, attempts FROM claimed ORDER BY id`,
+      [limit, leaseMs],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      sagaId: r.saga_id,
+      sagaType: r.saga_type,
+      error: r.error,
+      raisedAt: r.raised_at,
+      attempts: r.attempts,
+    }));
+  }
+
+  /** Delivered (or logged only, when `to` is null). A repeat after a lost lease changes nothing. */
+  async markDelivered(id: string, to: string | null): Promise<void> {
+    await this.db.query(
+      `UPDATE saga_alert SET delivered_at = now(), delivered_to = $2, next_attempt_at = NULL, last_error = NULL
+        WHERE id = $1 AND delivered_at IS NULL`,
+      [id, to],
+    );
+  }
+
+  /**
+   * The attempt failed: try again in `delayMs`, or never (`delayMs` null: given up). Fenced on `attempts`, so a
+   * sender whose lease expired cannot overwrite the schedule of the one that claimed the row after it.
+   */
+  async reschedule(alert: ClaimedAlert, delayMs: number | null, error: string): Promise<void> {
+    await this.db.query(
+      `UPDATE saga_alert
+          SET next_attempt_at = CASE WHEN $3::bigint IS NULL THEN NULL ELSE now() + $3 * interval '1 millisecond' END,
+              last_error = $4
+        WHERE id = $1 AND attempts = $2 AND delivered_at IS NULL`,
+      [alert.id, alert.attempts, delayMs, error.slice(0, 2000)],
+    );
+  }
+}

@@ -1,0 +1,588 @@
+import { Injectable } from '@nestjs/common';
+import type { Pool } from 'pg';
+import { DataSource } from 'typeorm';
+import {
+  CompensationStatus,
+  type HistoryEntry,
+  type PendingSignal,
+  type SagaCommand,
+  type SagaDefinition,
+  type SagaState,
+  type StepDefinition,
+  type StepState,
+  StepStatus,
+  isCompensationInFlight,
+  isStepInFlight,
+  isTerminal,
+} from '@saga-engine/core';
+import { AUDIT_ROW_COLUMNS, type AuditRecord, auditRow } from './saga-audit';
+
+/** What the scheduler holds of an instance: its state and the revision it was read at (for compare-and-set). */
+export interface SagaSnapshot {
+  id: string;
+  type: string;
+  definitionVersion: number;
+  /** Compare-and-set revision of the instance row. */
+  version: number;
+  state: SagaState;
+  /** W3C traceparent of the saga's root span (ids only), when tracing was on at start. */
+  traceparent?: string | null;
+}
+
+export interface NewSaga {
+  id: string;
+  definition: SagaDefinition;
+  idempotencyKey: string | null;
+  requestHash: string;
+  /** The state after `SagaStarted` was applied to the initial state. */
+  state: SagaState;
+  history: HistoryEntry[];
+  commands: SagaCommand[];
+  /** W3C traceparent of the saga's root span, when tracing is on. */
+  traceparent?: string | null;
+}
+
+export type InsertResult =
+  | { inserted: true; snapshot: SagaSnapshot }
+  | { inserted: false; existing: { id: string; type: string; requestHash: string } };
+
+/** Margin added to a step's timeout before the supervisor may declare the attempt lost. */
+export const DEADLINE_GRACE_MS = 5_000;
+
+const SETTLED_STEP: readonly string[] = [
+  StepStatus.SUCCEEDED,
+  StepStatus.FAILED,
+  StepStatus.SKIPPED,
+  StepStatus.COMPENSATING,
+  StepStatus.COMPENSATED,
+  StepStatus.COMPENSATION_FAILED,
+];
+const SETTLED_COMP: readonly string[] = [
+  CompensationStatus.SUCCEEDED,
+  CompensationStatus.FAILED,
+  CompensationStatus.RESOLVED,
+];
+
+/** A step row as written: the state fields, plus when the attempt in flight is due and by when it must report. */
+interface StepRow {
+  name: string;
+  position: number;
+  status: string;
+  attempt: number;
+  attempt_base: number;
+  output: unknown;
+  error: unknown;
+  outcome_unknown: boolean;
+  comp_status: string | null;
+  comp_attempt: number;
+  comp_attempt_base: number;
+  comp_error: unknown;
+  in_flight: boolean;
+  due_in_ms: number | null;
+  /** An agent reported the attempt running: it is no longer due (only its deadline matters from now). */
+  taken?: boolean;
+  deadline_in_ms: number | null;
+  started: boolean;
+  finished: boolean;
+  comp_started: boolean;
+  comp_finished: boolean;
+}
+
+// Column list of jsonb_to_recordset for StepRow; timestamps are derived in SQL from now(), never from our clock.
+const STEP_ROW_COLUMNS = `name text, position int, status text, attempt int, attempt_base int, output jsonb, error jsonb,
+  outcome_unknown boolean, comp_status text, comp_attempt int, comp_attempt_base int, comp_error jsonb,
+  in_flight boolean, due_in_ms bigint, deadline_in_ms bigint, taken boolean, started boolean, finished boolean,
+  comp_started boolean, comp_finished boolean`;
+const EVENT_COLUMNS = `seq int, type text, step text, attempt int, data jsonb`;
+const MS = `interval '1 millisecond'`;
+
+/**
+ * The system of record. Every transition commits as ONE statement: a compare-and-set on the instance revision
+ * that gates the step rows (the outbox) and the history rows in the same statement, so a crash at any instant
+ * leaves either all of it or none of it, and a concurrent writer loses cleanly (0 rows) instead of overwriting.
+ */
+@Injectable()
+export class SagaStore {
+  constructor(private readonly db: DataSource) {}
+
+  get dataSource(): DataSource {
+    return this.db;
+  }
+
+  /**
+   * The hot path's statements (insert, commit, load) as named prepared statements, straight on the driver's pool:
+   * each connection parses and plans them once instead of on every call, which is most of a lone commit's time
+   * (the group-commit statement is long). PostgreSQL re-plans them by itself after a migration changes a table.
+   */
+  private async prepared<T>(name: string, text: string, values: unknown[]): Promise<T[]> {
+    const pool = (this.db.driver as unknown as { master: Pool }).master;
+    const result = await pool.query({ name, text, values });
+    return result.rows as T[];
+  }
+
+  /**
+   * Inserts a new instance with its steps and first events, unless another instance holds the same idempotency
+   * key (then nothing is written and the holder is returned, so the caller can answer 200 or 409).
+   */
+  async insert(saga: NewSaga): Promise<InsertResult> {
+    const { state, definition } = saga;
+    const rows = definition.steps.map((step) =>
+      stepRow(step.name, step.position, state.steps[step.name], dispatchesOf(saga.commands, step.name)),
+    );
+    const row: InsertRow = {
+      id: saga.id,
+      type: definition.name,
+      definition_version: definition.version,
+      ...stateColumns(state),
+      input: state.input ?? null,
+      idempotency_key: saga.idempotencyKey,
+      request_hash: saga.requestHash,
+      trace_parent: saga.traceparent ?? null,
+      steps: rows,
+      events: saga.history,
+    };
+    if (saga.idempotencyKey === null) {
+      // No key, so no conflict to answer: it goes to PostgreSQL with the other starts of the moment (group commit).
+      const done = await this.insertBatcher.submit({ sagaId: saga.id, row });
+      if (!done) throw new Error(`insert of saga ${saga.id} wrote nothing`);
+      return { inserted: true, snapshot: this.newSnapshot(saga) };
+    }
+    // A key goes alone: when another start holds it, nothing is written and the holder is answered.
+    const inserted = await this.insertRows([row]);
+    if (inserted.has(saga.id)) return { inserted: true, snapshot: this.newSnapshot(saga) };
+    const [existing] = await this.db.query(
+      `SELECT id, type, request_hash FROM saga_instance WHERE idempotency_key = $1`,
+      [saga.idempotencyKey],
+    );
+    if (!existing) throw new Error(`insert of saga ${saga.id} wrote nothing and no holder of its key exists`);
+    return { inserted: false, existing: { id: existing.id, type: existing.type, requestHash: existing.request_hash } };
+  }
+
+  private newSnapshot(saga: NewSaga): SagaSnapshot {
+    return {
+      id: saga.id,
+      type: saga.definition.name,
+      definitionVersion: saga.definition.version,
+      version: 1,
+      state: saga.state,
+      traceparent: saga.traceparent ?? null,
+    };
+  }
+
+  /**
+   * Starts without an idempotency key, many in one statement (see `batcher`). A start with a key goes through the
+   * same statement alone, so that a conflict on the key is its own.
+   */
+  private readonly insertBatcher = new CommitBatcher<InsertRow>((rows) => this.insertRows(rows));
+
+  private async insertRows(rows: InsertRow[]): Promise<Set<string>> {
+    const inserted: { id: string }[] = await this.prepared(
+      'saga_insert',
+      `WITH p AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, type text, definition_version int, status text,
+           input jsonb, output jsonb, error jsonb, cancel_requested boolean, event_count int, idempotency_key text,
+           request_hash text,
+           completed boolean, trace_parent text, steps jsonb, events jsonb)
+       ), inst AS (
+         INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
+                                    cancel_requested, event_count, idempotency_key, request_hash, completed_at,
+                                    trace_parent)
+         SELECT p.id, p.type, p.definition_version, p.status, 1, p.input, p.output, p.error, p.cancel_requested,
+                p.event_count, p.idempotency_key, p.request_hash, CASE WHEN p.completed THEN now() END, p.trace_parent
+           FROM p
+         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING id
+       ), steps AS (
+         INSERT INTO saga_step (saga_id, name, position, status, attempt, attempt_base, output, error, outcome_unknown,
+                                comp_status, comp_attempt, comp_attempt_base, comp_error, due_at, deadline_at,
+                                started_at, finished_at, comp_started_at, comp_finished_at)
+         SELECT inst.id, r.name, r.position, r.status, r.attempt, r.attempt_base, r.output, r.error, r.outcome_unknown,
+                r.comp_status, r.comp_attempt, r.comp_attempt_base, r.comp_error,
+                CASE WHEN r.in_flight THEN now() + r.due_in_ms * ${MS} END,
+                CASE WHEN r.in_flight THEN now() + r.deadline_in_ms * ${MS} END,
+                CASE WHEN r.started THEN now() END, CASE WHEN r.finished THEN now() END,
+                CASE WHEN r.comp_started THEN now() END, CASE WHEN r.comp_finished THEN now() END
+         FROM inst JOIN p ON p.id = inst.id, jsonb_to_recordset(p.steps) AS r(${STEP_ROW_COLUMNS})
+       ), events AS (
+         INSERT INTO saga_event (saga_id, seq, type, step, attempt, data)
+         SELECT inst.id, e.seq, e.type, e.step, e.attempt, e.data
+         FROM inst JOIN p ON p.id = inst.id, jsonb_to_recordset(p.events) AS e(${EVENT_COLUMNS})
+       )
+       SELECT id FROM inst`,
+      [JSON.stringify(rows)],
+    );
+    return new Set(inserted.map((r) => r.id));
+  }
+
+  /**
+   * Commits a transition computed from `from`. Returns the new snapshot, or null when the instance moved on
+   * since `from` was read (the caller re-reads and recomputes).
+   *
+   * Gated on the same compare-and-set: `audit`, the operator action that caused the transition (so an accepted
+   * action and its audit row commit together or not at all), and one `saga_alert` outbox row per `RaiseAlert`
+   * command (so an alert is never lost between the commit and its delivery). A new instance cannot start FAILED,
+   * so `insert` has no alerts to write.
+   */
+  async commit(
+    from: SagaSnapshot,
+    next: SagaState,
+    history: HistoryEntry[],
+    commands: SagaCommand[],
+    definition: SagaDefinition,
+    audit?: AuditRecord,
+  ): Promise<SagaSnapshot | null> {
+    const rows: StepRow[] = [];
+    for (const step of definition.steps) {
+      const before = from.state.steps[step.name];
+      const after = next.steps[step.name];
+      const dispatch = dispatchesOf(commands, step.name);
+      if (before !== after || dispatch) {
+        rows.push(refreshDeadlineOnStart(stepRow(step.name, step.position, after, dispatch), step, before, after));
+      }
+    }
+    const alerts = commands.flatMap((c) => (c.type === 'RaiseAlert' ? [{ error: c.error }] : []));
+    const committed = await this.batcher.submit({
+      sagaId: from.id,
+      row: {
+        id: from.id,
+        version: from.version,
+        type: from.type,
+        ...stateColumns(next),
+        pending_signals: next.pendingSignals ?? [],
+        steps: rows,
+        events: history,
+        audit: audit ? [auditRow(audit)] : [],
+        alerts,
+      },
+    });
+    if (!committed) return null;
+    return { ...from, version: from.version + 1, state: next };
+  }
+
+  /**
+   * Group commit: the transitions of many sagas that arrive while earlier ones are being written go to
+   * PostgreSQL together, as ONE statement (one round trip, one transaction, one WAL flush). Each saga keeps its
+   * own compare-and-set: the statement updates only the instances whose revision matches, and writes the step,
+   * history, audit and alert rows of exactly those; the others get null, as alone. Idle, a transition goes alone
+   * and at once. A batch that fails (which only a broken row should cause) is retried one transition at a time,
+   * so that one bad transition cannot fail the others.
+   */
+  private readonly batcher = new CommitBatcher((rows) => this.commitRows(rows));
+
+  private async commitRows(rows: CommitRow[]): Promise<Set<string>> {
+    const indexed = rows.map((row, idx) => ({ idx, ...row }));
+    const result: { idx: number }[] = await this.prepared(
+      'saga_commit',
+      `WITH p AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(idx int, id uuid, version int, type text, status text,
+           output jsonb, error jsonb, cancel_requested boolean, event_count int, completed boolean,
+           pending_signals jsonb, steps jsonb,
+           events jsonb, audit jsonb, alerts jsonb)
+       ), inst AS (
+         UPDATE saga_instance i
+            SET status = p.status, version = i.version + 1, output = p.output, error = p.error,
+                cancel_requested = p.cancel_requested, event_count = p.event_count, updated_at = now(),
+                completed_at = CASE WHEN p.completed THEN now() END, pending_signals = p.pending_signals
+           FROM p
+          WHERE i.id = p.id AND i.version = p.version
+         RETURNING p.idx, i.id
+       ), won AS (
+         SELECT inst.id, p.type, p.steps, p.events, p.audit, p.alerts FROM inst JOIN p ON p.idx = inst.idx
+       ), steps AS (
+         UPDATE saga_step s
+            SET status = r.status, attempt = r.attempt, attempt_base = r.attempt_base, output = r.output,
+                error = r.error, outcome_unknown = r.outcome_unknown, comp_status = r.comp_status,
+                comp_attempt = r.comp_attempt, comp_attempt_base = r.comp_attempt_base, comp_error = r.comp_error,
+                due_at = CASE WHEN NOT r.in_flight OR r.taken THEN NULL
+                              WHEN r.due_in_ms IS NOT NULL THEN now() + r.due_in_ms * ${MS} ELSE s.due_at END,
+                deadline_at = CASE WHEN NOT r.in_flight THEN NULL
+                              WHEN r.deadline_in_ms IS NOT NULL THEN now() + r.deadline_in_ms * ${MS}
+                              ELSE s.deadline_at END,
+                lease_until = CASE WHEN r.due_in_ms IS NOT NULL OR NOT r.in_flight THEN NULL ELSE s.lease_until END,
+                started_at = CASE WHEN r.started THEN coalesce(s.started_at, now()) END,
+                finished_at = CASE WHEN r.finished THEN coalesce(s.finished_at, now()) END,
+                comp_started_at = CASE WHEN r.comp_started THEN coalesce(s.comp_started_at, now()) END,
+                comp_finished_at = CASE WHEN r.comp_finished THEN coalesce(s.comp_finished_at, now()) END
+           FROM won, jsonb_to_recordset(won.steps) AS r(${STEP_ROW_COLUMNS})
+          WHERE s.saga_id = won.id AND s.name = r.name
+       ), events AS (
+         INSERT INTO saga_event (saga_id, seq, type, step, attempt, data)
+         SELECT won.id, e.seq, e.type, e.step, e.attempt, e.data
+         FROM won, jsonb_to_recordset(won.events) AS e(${EVENT_COLUMNS})
+       ), audit AS (
+         INSERT INTO saga_audit (actor, role, action, saga_id, step, reason, outcome, status_code, detail)
+         SELECT a.actor, a.role, a.action, won.id, a.step, a.reason, a.outcome, a.status_code, a.detail
+         FROM won, jsonb_to_recordset(won.audit) AS a(${AUDIT_ROW_COLUMNS})
+       ), alerts AS (
+         INSERT INTO saga_alert (saga_id, saga_type, error)
+         SELECT won.id, won.type, x.error
+         FROM won, jsonb_to_recordset(won.alerts) AS x(error jsonb)
+       )
+       SELECT idx FROM inst`,
+      [JSON.stringify(indexed)],
+    );
+    return new Set(result.map((r) => rows[r.idx].id));
+  }
+
+  /** Reads an instance's state in one round trip. */
+  async load(id: string): Promise<SagaSnapshot | null> {
+    const rows: LoadedRow[] = await this.prepared(
+      'saga_load',
+      `SELECT i.id, i.type, i.definition_version, i.version, i.status, i.input, i.output, i.error,
+              i.cancel_requested, i.event_count, i.trace_parent, i.pending_signals,
+              (SELECT coalesce(json_agg(json_build_object(
+                  'name', s.name, 'status', s.status, 'attempt', s.attempt, 'attempt_base', s.attempt_base,
+                  'output', s.output, 'error', s.error, 'outcome_unknown', s.outcome_unknown,
+                  'comp_status', s.comp_status, 'comp_attempt', s.comp_attempt,
+                  'comp_attempt_base', s.comp_attempt_base, 'comp_error', s.comp_error) ORDER BY s.position), '[]')
+                 FROM saga_step s WHERE s.saga_id = i.id) AS steps
+         FROM saga_instance i WHERE i.id = $1`,
+      [id],
+    );
+    const row = rows[0];
+    return row ? toSnapshot(row) : null;
+  }
+}
+
+/** The instance columns a state sets, as both the start and the commit statements read them. */
+interface StateColumns {
+  status: string;
+  output: unknown;
+  error: unknown;
+  cancel_requested: boolean;
+  event_count: number;
+  /** Terminal: the statement stamps completed_at. */
+  completed: boolean;
+}
+
+function stateColumns(state: SagaState): StateColumns {
+  return {
+    status: state.status,
+    output: state.output ?? null,
+    error: state.error ?? null,
+    cancel_requested: state.cancelRequested,
+    event_count: state.eventCount,
+    completed: isTerminal(state.status),
+  };
+}
+
+/** One saga's transition as the group-commit statement reads it (see SagaStore.commitRows). */
+interface CommitRow extends StateColumns {
+  id: string;
+  version: number;
+  type: string;
+  pending_signals: PendingSignal[];
+  steps: StepRow[];
+  events: HistoryEntry[];
+  audit: Record<string, unknown>[];
+  alerts: { error: unknown }[];
+}
+
+/** A keyless start as the grouped insert reads it (see SagaStore.insertRows). */
+interface InsertRow extends StateColumns {
+  id: string;
+  type: string;
+  definition_version: number;
+  input: unknown;
+  idempotency_key: string | null;
+  request_hash: string;
+  trace_parent: string | null;
+  steps: StepRow[];
+  events: HistoryEntry[];
+}
+
+/** Transitions in one group-commit statement at most, and statements in flight at once. */
+const MAX_BATCH = 200;
+const MAX_BATCHES_IN_FLIGHT = 4;
+
+interface Pending<R> {
+  sagaId: string;
+  row: R;
+  resolve: (committed: boolean) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Collects transitions while up to MAX_BATCHES_IN_FLIGHT statements run; each statement takes what waits (one
+ * transition per saga per statement: a second one of the same saga waits for the next). See SagaStore.batcher.
+ */
+export class CommitBatcher<R extends { id: string } = CommitRow> {
+  private queue: Pending<R>[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  constructor(private readonly write: (rows: R[]) => Promise<Set<string>>) {}
+
+  submit(item: { sagaId: string; row: R }): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ...item, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.scheduled || this.inFlight >= MAX_BATCHES_IN_FLIGHT || this.queue.length === 0) return;
+    // Let the transitions computed in the same tick join the statement.
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.inFlight < MAX_BATCHES_IN_FLIGHT && this.queue.length > 0) {
+      const batch: Pending<R>[] = [];
+      const rest: Pending<R>[] = [];
+      const sagas = new Set<string>();
+      for (const item of this.queue) {
+        if (batch.length < MAX_BATCH && !sagas.has(item.sagaId)) {
+          sagas.add(item.sagaId);
+          batch.push(item);
+        } else rest.push(item);
+      }
+      this.queue = rest;
+      this.inFlight++;
+      void this.run(batch).finally(() => {
+        this.inFlight--;
+        this.kick();
+      });
+    }
+  }
+
+  private async run(batch: Pending<R>[]): Promise<void> {
+    try {
+      const won = await this.write(batch.map((p) => p.row));
+      for (const p of batch) p.resolve(won.has(p.row.id));
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0].reject(error);
+        return;
+      }
+      await Promise.all(batch.map((p) => this.run([p])));
+    }
+  }
+}
+
+interface LoadedRow {
+  id: string;
+  type: string;
+  definition_version: number;
+  version: number;
+  status: SagaState['status'];
+  input: unknown;
+  output: unknown;
+  error: SagaState['error'];
+  cancel_requested: boolean;
+  event_count: number;
+  trace_parent: string | null;
+  pending_signals: PendingSignal[];
+  steps: {
+    name: string;
+    status: StepState['status'];
+    attempt: number;
+    attempt_base: number;
+    output: unknown;
+    error: StepState['error'];
+    outcome_unknown: boolean;
+    comp_status: CompensationStatus | null;
+    comp_attempt: number;
+    comp_attempt_base: number;
+    comp_error: StepState['error'];
+  }[];
+}
+
+function toSnapshot(row: LoadedRow): SagaSnapshot {
+  const steps: Record<string, StepState> = {};
+  for (const s of row.steps) {
+    steps[s.name] = {
+      status: s.status,
+      attempt: s.attempt,
+      attemptBase: s.attempt_base,
+      output: s.output,
+      error: s.error,
+      outcomeUnknown: s.outcome_unknown,
+      compensation: s.comp_status
+        ? { status: s.comp_status, attempt: s.comp_attempt, attemptBase: s.comp_attempt_base, error: s.comp_error }
+        : null,
+    };
+  }
+  return {
+    id: row.id,
+    type: row.type,
+    definitionVersion: row.definition_version,
+    version: row.version,
+    traceparent: row.trace_parent,
+    state: {
+      status: row.status,
+      input: row.input,
+      output: row.output,
+      error: row.error,
+      cancelRequested: row.cancel_requested,
+      eventCount: row.event_count,
+      steps,
+      pendingSignals: row.pending_signals,
+    },
+  };
+}
+
+type Dispatch = Extract<SagaCommand, { type: 'DispatchStep' | 'AwaitSignal' }>;
+
+/** The command that starts an attempt of the step (a job, or a wait), if the transition made one. */
+function dispatchesOf(commands: SagaCommand[], step: string): Dispatch | undefined {
+  return commands.find(
+    (c): c is Dispatch => (c.type === 'DispatchStep' || c.type === 'AwaitSignal') && c.step === step,
+  );
+}
+
+/**
+ * When the attempt is due (null: no job, as for a wait) and when the supervisor may step in. A wait's deadline is
+ * its timeout exactly: nothing runs that could report late.
+ */
+function timesOf(dispatch: Dispatch | undefined): { due_in_ms: number | null; deadline_in_ms: number | null } {
+  if (!dispatch) return { due_in_ms: null, deadline_in_ms: null };
+  if (dispatch.type === 'AwaitSignal') return { due_in_ms: null, deadline_in_ms: dispatch.timeoutMs };
+  return { due_in_ms: dispatch.delayMs, deadline_in_ms: dispatch.delayMs + dispatch.timeoutMs + DEADLINE_GRACE_MS };
+}
+
+function stepRow(name: string, position: number, s: StepState, dispatch: Dispatch | undefined): StepRow {
+  const comp = s.compensation;
+  return {
+    name,
+    position,
+    status: s.status,
+    attempt: s.attempt,
+    attempt_base: s.attemptBase,
+    output: s.output ?? null,
+    error: s.error,
+    outcome_unknown: s.outcomeUnknown,
+    comp_status: comp?.status ?? null,
+    comp_attempt: comp?.attempt ?? 0,
+    comp_attempt_base: comp?.attemptBase ?? 0,
+    comp_error: comp?.error ?? null,
+    in_flight: isStepInFlight(s) || isCompensationInFlight(s),
+    ...timesOf(dispatch),
+    started: s.attempt > 0,
+    finished: SETTLED_STEP.includes(s.status),
+    comp_started: comp !== null,
+    comp_finished: comp !== null && SETTLED_COMP.includes(comp.status),
+  };
+}
+
+/**
+ * An agent reported that the attempt in flight is running (StepStarted): its deadline counts from now, not from
+ * the dispatch, so an attempt that waited in a queue backlog is not declared lost while it runs within its timeout.
+ * The row is no longer due either: an agent holds the attempt (from a job, or run in-process right after the
+ * commit that dispatched it, which has no job at all), so the supervisor's schedule-to-start check, which would
+ * enqueue it again, no longer applies; the deadline does.
+ */
+function refreshDeadlineOnStart(row: StepRow, def: StepDefinition, before: StepState, after: StepState): StepRow {
+  if (row.deadline_in_ms !== null) return row;
+  const runStarted = after.status === StepStatus.RUNNING && before.status !== StepStatus.RUNNING;
+  const undoStarted =
+    after.compensation?.status === CompensationStatus.RUNNING &&
+    before.compensation?.status !== CompensationStatus.RUNNING;
+  if (runStarted) return { ...row, taken: true, deadline_in_ms: def.timeoutMs + DEADLINE_GRACE_MS };
+  if (undoStarted) return { ...row, taken: true, deadline_in_ms: def.compensationTimeoutMs + DEADLINE_GRACE_MS };
+  return row;
+}

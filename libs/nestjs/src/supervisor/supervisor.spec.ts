@@ -1,0 +1,150 @@
+import { Logger } from '@nestjs/common';
+import type { SagaEvent } from '@saga-engine/core';
+import type { ClaimedAttempt, SupervisorStore } from '../store/supervisor-store';
+import type { JobLiveness, StepQueue } from '../queue/step-queue';
+import type { StepJobData } from '../queue/step-job';
+import type { SagaRuntime } from '../scheduler/saga-scheduler';
+import { Supervisor } from './supervisor';
+
+/** The supervisor's decisions, with the store, the queue and the scheduler faked (their SQL is tested in test/). */
+describe('Supervisor', () => {
+  beforeAll(() => Logger.overrideLogger(false));
+
+  const claim = (over: Partial<ClaimedAttempt> = {}): ClaimedAttempt => ({
+    sagaId: 's1',
+    sagaType: 't',
+    definitionVersion: 1,
+    step: 'pay',
+    phase: 'run',
+    attempt: 2,
+    fence: { status: 'SCHEDULED', attempt: 2, compStatus: null, compAttempt: 0 },
+    ...over,
+  });
+
+  function setup({
+    expired = [] as ClaimedAttempt[],
+    overdue = [] as ClaimedAttempt[],
+    liveness = 'gone' as JobLiveness | Error,
+    retentionMs = null as number | null,
+    purgeable = 0,
+  }) {
+    const applied: SagaEvent[] = [];
+    const extended: [ClaimedAttempt, number][] = [];
+    const redriven: StepJobData[] = [];
+    const store = {
+      claimExpired: jest.fn(async () => expired),
+      claimOverdue: jest.fn(async () => overdue),
+      purgeFinished: jest.fn(async (_olderThanMs: number, limit: number) => Math.min(purgeable, limit)),
+      extendDeadline: jest.fn(async (c: ClaimedAttempt, ms: number) => {
+        extended.push([c, ms]);
+        return true;
+      }),
+    };
+    const queue = {
+      liveness: jest.fn(async () => {
+        if (liveness instanceof Error) throw liveness;
+        return liveness;
+      }),
+      redrive: jest.fn(async (job: StepJobData) => {
+        redriven.push(job);
+      }),
+    };
+    const runtime = {
+      registry: { get: () => ({ stepsByName: { pay: { timeoutMs: 2_000, compensationTimeoutMs: 3_000 } } }) },
+      apply: jest.fn(async (_id: string, event: SagaEvent) => {
+        applied.push(event);
+        return { applied: true };
+      }),
+    };
+    const supervisor = new Supervisor(
+      store as unknown as SupervisorStore,
+      runtime as unknown as SagaRuntime,
+      queue as unknown as StepQueue,
+      { intervalMs: 1_000, scheduleToStartMs: 5_000, retentionMs },
+    );
+    return { supervisor, store, applied, extended, redriven };
+  }
+
+  it('reports SignalTimedOut for a WAITING step past its deadline, without asking the queue (a wait has no job)', async () => {
+    const waiting = claim({
+      step: 'await',
+      attempt: 1,
+      fence: { status: 'WAITING', attempt: 1, compStatus: null, compAttempt: 0 },
+    });
+    const { supervisor, applied, extended } = setup({ expired: [waiting], liveness: 'queued' });
+    await supervisor.sweep();
+    expect(applied).toEqual([{ type: 'SignalTimedOut', step: 'await', attempt: 1 }]);
+    expect(extended).toEqual([]);
+    expect(supervisor.stats.signalsTimedOut).toBe(1);
+    expect(supervisor.stats.deadlinesExceeded).toBe(0);
+  });
+
+  it('fails exactly the claimed attempt with DEADLINE_EXCEEDED when its job is gone or active', async () => {
+    for (const liveness of ['gone', 'active'] as const) {
+      const { supervisor, applied } = setup({ expired: [claim()], liveness });
+      await supervisor.sweep();
+      expect(applied).toEqual([
+        {
+          type: 'StepFailed',
+          step: 'pay',
+          attempt: 2,
+          error: expect.objectContaining({ name: 'DeadlineExceeded', code: 'DEADLINE_EXCEEDED', retryable: true }),
+        },
+      ]);
+    }
+    const { supervisor, applied } = setup({ expired: [claim({ phase: 'undo', attempt: 1 })] });
+    await supervisor.sweep();
+    expect(applied).toEqual([expect.objectContaining({ type: 'CompensationFailed', step: 'pay', attempt: 1 })]);
+  });
+
+  it('gives an attempt whose job still waits a new deadline instead of failing it', async () => {
+    const { supervisor, applied, extended } = setup({
+      expired: [claim(), claim({ phase: 'undo' })],
+      liveness: 'queued',
+    });
+    await supervisor.sweep();
+    expect(applied).toEqual([]);
+    expect(extended.map(([, ms]) => ms)).toEqual([2_000 + 5_000, 3_000 + 5_000]);
+  });
+
+  it('re-enqueues an overdue attempt under the same job only when its job is gone', async () => {
+    const gone = setup({ overdue: [claim()], liveness: 'gone' });
+    await gone.supervisor.sweep();
+    expect(gone.redriven).toEqual([{ sagaId: 's1', step: 'pay', phase: 'run', attempt: 2 }]);
+    for (const liveness of ['queued', 'active'] as const) {
+      const live = setup({ overdue: [claim()], liveness });
+      await live.supervisor.sweep();
+      expect(live.redriven).toEqual([]);
+    }
+  });
+
+  it('does nothing while Redis does not answer (no attempt is burnt), and goes on with the other claims', async () => {
+    const { supervisor, applied, redriven, extended } = setup({
+      expired: [claim(), claim({ sagaId: 's2' })],
+      overdue: [claim({ sagaId: 's3' })],
+      liveness: new Error('ECONNREFUSED'),
+    });
+    const report = await supervisor.sweep();
+    expect(report).toEqual({ expired: 2, overdue: 1, purged: 0, full: false });
+    expect([applied, redriven, extended]).toEqual([[], [], []]);
+    expect(supervisor.stats.errors).toBe(3);
+  });
+
+  it('sweeps again at once when a claim came back full', async () => {
+    const { supervisor } = setup({ expired: Array.from({ length: 100 }, () => claim()), liveness: 'queued' });
+    expect((await supervisor.sweep()).full).toBe(true);
+  });
+
+  it('deletes finished sagas past the retention in batches, and only when retention is on', async () => {
+    const off = setup({ purgeable: 5 });
+    expect((await off.supervisor.sweep()).purged).toBe(0);
+    expect(off.store.purgeFinished).not.toHaveBeenCalled();
+
+    const on = setup({ retentionMs: 30 * 86_400_000, purgeable: 1_500 });
+    const report = await on.supervisor.sweep();
+    expect(on.store.purgeFinished).toHaveBeenCalledWith(30 * 86_400_000, 1_000);
+    // A full batch: more may be waiting, so the supervisor sweeps again at once.
+    expect(report).toMatchObject({ purged: 1_000, full: true });
+    expect(on.supervisor.stats.sagasPurged).toBe(1_000);
+  });
+});

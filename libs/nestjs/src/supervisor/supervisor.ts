@@ -1,0 +1,249 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { type ErrorInfo, type SagaEvent, StepPhase, StepStatus } from '@saga-engine/core';
+import { type ClaimedAttempt, SupervisorStore } from '../store/supervisor-store';
+import { DEADLINE_GRACE_MS } from '../store/saga-store';
+import { type JobLiveness, StepQueue } from '../queue/step-queue';
+import { type StepJobData } from '../queue/step-job';
+import { EngineMetrics } from '../observability/engine-metrics';
+import { withSagaLog } from '../observability/log-context';
+import { SUPERVISOR_OPTIONS, type SupervisorOptions } from '../module/tokens';
+import { SagaRuntime } from '../scheduler/saga-scheduler';
+
+/** The error the supervisor reports for an attempt that did not report by its deadline. */
+export const DEADLINE_EXCEEDED = 'DEADLINE_EXCEEDED';
+
+/** What one sweep found and did. */
+export interface SweepReport {
+  /** Attempts claimed because their deadline passed. */
+  expired: number;
+  /** Attempts claimed because they were due long ago (their job was checked for). */
+  overdue: number;
+  /** Finished sagas deleted by retention. */
+  purged: number;
+  /** A claim came back full: sweep again at once. */
+  full: boolean;
+}
+
+/** Finished sagas deleted per statement by retention. */
+const PURGE_BATCH = 1000;
+
+/** Claimed attempts handled at once, so that a big backlog does not drain the connection pools. */
+const PARALLEL_ACTIONS = 8;
+
+/**
+ * The supervisor (scheduler-agent-supervisor): the part that makes "nothing is lost" true. PostgreSQL is the
+ * record of every attempt in flight (the `saga_step` outbox); Redis and the agents may lose anything. Every
+ * `intervalMs` it sweeps that record, claiming rows with `FOR UPDATE SKIP LOCKED` plus a lease (see
+ * SupervisorStore), so that any number of supervisors can run, and re-drives what it finds:
+ *
+ * | found (database clock)                  | job in Redis               | does                                    |
+ * | --------------------------------------- | -------------------------- | --------------------------------------- |
+ * | `deadline_at` passed                    | waiting, delayed (queued)  | deadline from now: it has not started   |
+ * | `deadline_at` passed                    | active, or gone            | `DEADLINE_EXCEEDED` for that attempt    |
+ * | due for more than `scheduleToStartMs`   | gone (lost, never enqueued)| enqueues the SAME job id again          |
+ * | due for more than `scheduleToStartMs`   | queued or active           | nothing                                 |
+ * | either                                  | Redis does not answer      | nothing until Redis is back (lease)     |
+ * | `deadline_at` passed, step WAITING      | (a wait has no job)        | `SignalTimedOut`: the signal never came |
+ *
+ * `DEADLINE_EXCEEDED` is a transient failure of exactly the attempt claimed: the engine retries it by the step's
+ * policy (or, retries exhausted, undoes it, since its outcome is unknown) and ignores it if that attempt has
+ * reported meanwhile. An attempt whose job is still queued is not failed: a backlog is not a failure, and no
+ * retry would start any sooner. A re-enqueued attempt may run twice (its first copy may have run and lost its
+ * report); its idempotency key makes that harmless, and a copy that is no longer current finds itself stale.
+ */
+@Injectable()
+export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('Supervisor');
+  private timer?: NodeJS.Timeout;
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private lastError: string | null = null;
+  /** When the last sweep finished (Date.now()), null before the first. For `/health` and `/metrics`. */
+  lastSweepAt: number | null = null;
+  /** Since start (also in EngineMetrics, for Prometheus). */
+  readonly stats = {
+    sweeps: 0,
+    deadlinesExceeded: 0,
+    deadlinesExtended: 0,
+    jobsRedriven: 0,
+    signalsTimedOut: 0,
+    sagasPurged: 0,
+    errors: 0,
+  };
+
+  constructor(
+    private readonly store: SupervisorStore,
+    private readonly runtime: SagaRuntime,
+    private readonly queue: StepQueue,
+    @Inject(SUPERVISOR_OPTIONS) private readonly options: SupervisorOptions,
+    private readonly metrics: EngineMetrics = new EngineMetrics(),
+  ) {}
+
+  private readonly startedAt = Date.now();
+
+  onApplicationBootstrap(): void {
+    this.logger.log(
+      `supervisor started: sweeps every ${this.options.intervalMs} ms, schedule-to-start ${this.options.scheduleToStartMs} ms`,
+    );
+    this.schedule(0);
+  }
+
+  /** Stops sweeping and waits for the sweep in progress (on shutdown, before connections close). */
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One sweep: deadlines first (they fail attempts), then attempts that never started (they re-enqueue). */
+  async sweep(): Promise<SweepReport> {
+    const batch = this.options.batchSize ?? 100;
+    const s2s = this.options.scheduleToStartMs;
+    // A claim is released by acting on it (the row changes); the lease only bounds how long a supervisor that
+    // died or failed mid-action keeps others off the row.
+    const expired = await this.store.claimExpired(batch, Math.max(5_000, 5 * this.options.intervalMs));
+    await forEachLimited(expired, (claim) => this.guard(claim, () => this.onExpired(claim)));
+    const overdue = await this.store.claimOverdue(batch, s2s, s2s);
+    await forEachLimited(overdue, (claim) => this.guard(claim, () => this.onOverdue(claim)));
+    const purged = await this.purge();
+    this.stats.sweeps++;
+    this.lastSweepAt = Date.now();
+    this.metrics.swept();
+    return {
+      expired: expired.length,
+      overdue: overdue.length,
+      purged,
+      full: expired.length === batch || overdue.length === batch || purged === PURGE_BATCH,
+    };
+  }
+
+  /** Retention: one batch of finished sagas past RETENTION_FINISHED_AFTER per sweep (a full one sweeps again). */
+  private async purge(): Promise<number> {
+    const retentionMs = this.options.retentionMs;
+    if (retentionMs === null || retentionMs === undefined) return 0;
+    const purged = await this.store.purgeFinished(retentionMs, PURGE_BATCH);
+    this.stats.sagasPurged += purged;
+    return purged;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.tick();
+    }, delayMs);
+  }
+
+  private async tick(): Promise<void> {
+    let again = false;
+    try {
+      again = (await this.sweep()).full;
+      if (this.lastError !== null) {
+        this.logger.log('sweeping again');
+        this.lastError = null;
+      }
+    } catch (error) {
+      this.noteError('sweep failed', error);
+    } finally {
+      this.schedule(again ? 0 : this.options.intervalMs);
+    }
+  }
+
+  private async onExpired(claim: ClaimedAttempt): Promise<void> {
+    if (claim.phase === StepPhase.RUN && claim.fence.status === StepStatus.WAITING) {
+      const event: SagaEvent = { type: 'SignalTimedOut', step: claim.step, attempt: claim.attempt };
+      const result = await this.runtime.apply(claim.sagaId, event);
+      if (result.applied) {
+        this.stats.signalsTimedOut++;
+        this.metrics.supervisor('signal_timed_out');
+        this.logger.warn(`saga ${claim.sagaId}: step "${claim.step}" waited for its signal in vain`);
+      }
+      return;
+    }
+    const liveness = await this.queue.liveness(jobOf(claim));
+    if (liveness === 'queued') {
+      const def = this.runtime.registry.get(claim.sagaType, claim.definitionVersion).stepsByName[claim.step];
+      const timeoutMs = claim.phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
+      if (await this.store.extendDeadline(claim, timeoutMs + DEADLINE_GRACE_MS)) {
+        this.stats.deadlinesExtended++;
+        this.metrics.supervisor('deadline_extended');
+      }
+      return;
+    }
+    const error: ErrorInfo = {
+      name: 'DeadlineExceeded',
+      code: DEADLINE_EXCEEDED,
+      retryable: true,
+      message: `${describe(claim)} did not report by its deadline (${why(liveness)})`,
+    };
+    const event: SagaEvent =
+      claim.phase === StepPhase.RUN
+        ? { type: 'StepFailed', step: claim.step, attempt: claim.attempt, error }
+        : { type: 'CompensationFailed', step: claim.step, attempt: claim.attempt, error };
+    const result = await this.runtime.apply(claim.sagaId, event);
+    if (result.applied) {
+      this.stats.deadlinesExceeded++;
+      this.metrics.supervisor('deadline_exceeded');
+      this.logger.warn(`saga ${claim.sagaId}: ${error.message}`);
+    }
+  }
+
+  private async onOverdue(claim: ClaimedAttempt): Promise<void> {
+    const job = jobOf(claim);
+    if ((await this.queue.liveness(job)) !== 'gone') return;
+    await this.queue.redrive(job);
+    this.stats.jobsRedriven++;
+    this.metrics.supervisor('job_reenqueued');
+    this.logger.warn(`saga ${claim.sagaId}: ${describe(claim)} had no job in the queue; enqueued it again`);
+  }
+
+  /** One claim's failure (Redis or PostgreSQL away) must not stop the others; its lease brings it back later. */
+  private async guard(claim: ClaimedAttempt, action: () => Promise<void>): Promise<void> {
+    try {
+      const { sagaId, step, phase, attempt } = claim;
+      await withSagaLog({ sagaId, step, phase, attempt }, action);
+    } catch (error) {
+      this.noteError(`could not re-drive ${describe(claim)} of saga ${claim.sagaId}`, error);
+    }
+  }
+
+  /** What `/health` reports: up while sweeps finish; down when none finished for 3 intervals (at least 30 s). */
+  health(now = Date.now()): { up: boolean; lastSweepAt: string | null; lastError: string | null } {
+    const allowedMs = Math.max(30_000, 3 * this.options.intervalMs);
+    const since = this.lastSweepAt ?? this.startedAt;
+    return {
+      up: now - since <= allowedMs,
+      lastSweepAt: this.lastSweepAt === null ? null : new Date(this.lastSweepAt).toISOString(),
+      lastError: this.lastError,
+    };
+  }
+
+  /** Counts every error; logs one only when it differs from the previous one (no log flood during an outage). */
+  private noteError(context: string, error: unknown): void {
+    this.stats.errors++;
+    const message = error instanceof Error ? error.message : String(error);
+    if (message === this.lastError) return;
+    this.lastError = message;
+    this.logger.warn(`${context}: ${message}`);
+  }
+}
+
+function jobOf(claim: ClaimedAttempt): StepJobData {
+  return { sagaId: claim.sagaId, step: claim.step, phase: claim.phase, attempt: claim.attempt };
+}
+
+function describe(claim: ClaimedAttempt): string {
+  const what = claim.phase === StepPhase.RUN ? 'step' : 'compensation of step';
+  return `attempt ${claim.attempt} of ${what} "${claim.step}"`;
+}
+
+function why(liveness: Exclude<JobLiveness, 'queued'>): string {
+  return liveness === 'active' ? 'its agent stopped answering, or the step hung' : 'its job is gone';
+}
+
+async function forEachLimited<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(PARALLEL_ACTIONS, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  });
+  await Promise.all(lanes);
+}
