@@ -5,3 +5,5 @@ export * from './backoff';
 export * from './outputs';
 export * from './initial-state';
 export * from './transition';
+export * from './conditions';
+export * from './duration';

@@ -1,8 +1,8 @@
 import { SagaStatus, StepStatus } from './status';
-import type { SagaDefinition, SagaState, StepState } from './types';
+import type { SagaSpec, SagaState, StepState } from './types';
 
 /** The state of a new instance, before its `SagaStarted` event: RUNNING, every step PENDING, no history. */
-export function initialState(def: SagaDefinition, input: unknown): SagaState {
+export function initialState(def: Pick<SagaSpec, 'steps'>, input: unknown): SagaState {
   const steps: Record<string, StepState> = {};
   for (const step of def.steps) {
     steps[step.name] = {

@@ -189,6 +189,9 @@ describe('every status x every event', () => {
       type: 'SignalTimedOut',
       make: () => ({ type: 'SignalTimedOut', step: 'w', attempt: 1 }),
     },
+    // No step of this definition has a condition: the agent never reports these for it (see 'conditions').
+    { label: 'StepSkipped', type: 'StepSkipped', make: (f) => ({ type: 'StepSkipped', ...f.run }) },
+    { label: 'WaitStarted', type: 'WaitStarted', make: () => ({ type: 'WaitStarted', step: 'w', attempt: 1 }) },
   ];
 
   // L = legal (the state changes), . = ignored. Columns in the order of `columns` above.
@@ -196,16 +199,16 @@ describe('every status x every event', () => {
   const expected: Record<FixtureName, string> = {
     // w waits only in the last row (its group is the last stage); while RUNNING before it, "go" is buffered for
     // it (Sig L); once compensating or terminal nothing will wait for "go".
-    //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso Sig  STmo
-    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .    L    .',
-    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .    L    .',
-    'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .    .    .',
-    'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .    .    .',
-    COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .    .    .',
-    COMPENSATED:                                          '.     .    .    .    .    .    .    .    .    .    .    .',
-    CANCELLED:                                            '.     .    .    .    .    .    .    .    .    .    .    .',
-    'FAILED, compensation of c failed':                   '.     .    .    .    .    .    .    .    L    L    .    .',
-    'FAILED, d failed after the pivot, e in flight, w waiting': '.     L    .    L    L    .    .    .    L    .    L    L',
+    //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso Sig  STmo Skip WSta
+    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .    L    .    .    .',
+    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .    L    .    .    .',
+    'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .    .    .    .    .',
+    'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .    .    .    .    .',
+    COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .',
+    COMPENSATED:                                          '.     .    .    .    .    .    .    .    .    .    .    .    .    .',
+    CANCELLED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .',
+    'FAILED, compensation of c failed':                   '.     .    .    .    .    .    .    .    L    L    .    .    .    .',
+    'FAILED, d failed after the pivot, e in flight, w waiting': '.     L    .    L    L    .    .    .    L    .    L    L    .    .',
   };
 
   const cases = fixtureNames.flatMap((fixture) => {
@@ -230,6 +233,8 @@ describe('every status x every event', () => {
       CompensationResolved: true,
       SignalReceived: true,
       SignalTimedOut: true,
+      StepSkipped: true,
+      WaitStarted: true,
     };
     expect(new Set(columns.map((c) => c.type))).toEqual(new Set(Object.keys(allTypes)));
     for (const name of fixtureNames) expect(name.startsWith(fixtures[name]().state.status)).toBe(true);
@@ -877,7 +882,7 @@ describe('cancel', () => {
 });
 
 describe('conditions', () => {
-  it('skips a step whose `when` is false, moves on in the same transition, and never undoes it', () => {
+  it('skips a step whose `when` the agent finds false, moves on in the same transition, and never undoes it', () => {
     const seen: unknown[] = [];
     const h = harness(
       [
@@ -895,14 +900,17 @@ describe('conditions', () => {
     );
     h.start();
     h.succeed('a', { weight: 3 });
+    // Dispatched like any step: the agent has the code and evaluates the condition before running it.
+    expect(h.commands).toEqual(['run insure-package#1']);
+    h.evaluate('insure-package');
     expect(seen).toEqual([{ input: { insured: false }, steps: { a: { weight: 3 } } }]);
-    expect(h.recorded).toEqual(['StepSucceeded a#1', 'StepSkipped insure-package', 'StepScheduled c#1']);
+    expect(h.recorded).toEqual(['StepSkipped insure-package#1', 'StepScheduled c#1']);
     expect(h.commands).toEqual(['run c#1']);
     h.fail('c', definiteError());
     expect(h.commands).toEqual(['undo a#1']);
     h.undone('a');
     expect(h.state.status).toBe('COMPENSATED');
-    expect(h.step('insure-package')).toMatchObject({ status: 'SKIPPED', attempt: 0, compensation: null });
+    expect(h.step('insure-package')).toMatchObject({ status: 'SKIPPED', attempt: 1, compensation: null });
   });
 
   it('runs a step whose `when` is true, reading earlier outputs by key', () => {
@@ -910,9 +918,12 @@ describe('conditions', () => {
     h.start();
     h.succeed('quote-price', { total: 150 });
     expect(h.commands).toEqual(['run b#1']);
+    expect(h.evaluate('b')).toBe(true);
+    h.succeed('b');
+    expect(h.state.status).toBe('COMPLETED');
   });
 
-  it('completes at once when every step is skipped', () => {
+  it('completes when every step is skipped', () => {
     const h = harness([
       {
         group: 'g',
@@ -923,7 +934,11 @@ describe('conditions', () => {
       },
     ]);
     h.start();
-    expect(h.recorded).toEqual(['SagaStarted', 'StepSkipped a', 'StepSkipped b', 'SagaCompleted']);
+    expect(h.commands).toEqual(['run a#1', 'run b#1']);
+    h.evaluate('a');
+    expect(h.state.status).toBe('RUNNING');
+    h.evaluate('b');
+    expect(h.recorded).toEqual(['StepSkipped b#1', 'SagaCompleted']);
     expect(h.state).toMatchObject({ status: 'COMPLETED', output: {} });
   });
 
@@ -933,7 +948,7 @@ describe('conditions', () => {
     expect(h.recorded).toEqual(['SagaStarted', 'SagaCompleted']);
   });
 
-  it('fails a step whose `when` throws, definitely, dispatching none of its group', () => {
+  it('fails a step whose `when` throws, definitely; a sibling in flight is awaited, then undone', () => {
     const h = harness([
       'a',
       {
@@ -951,17 +966,23 @@ describe('conditions', () => {
     ]);
     h.start();
     h.succeed('a');
-    expect(h.recorded).toEqual(['StepSucceeded a#1', 'StepFailed c', 'SagaCompensating', 'CompensationScheduled a#1']);
-    expect(h.commands).toEqual(['undo a#1']);
+    expect(h.commands).toEqual(['run b#1', 'run c#1']);
+    h.evaluate('c');
+    expect(h.recorded).toEqual(['StepFailed c#1', 'SagaCompensating']);
     const error = {
       name: 'ConditionError',
       code: 'CONDITION_ERROR',
       message: 'the condition of step "c" threw: boom',
       retryable: false,
     };
-    expect(h.step('c')).toMatchObject({ status: 'FAILED', outcomeUnknown: false, error, attempt: 0 });
-    expect(h.step('b').status).toBe('PENDING');
+    expect(h.step('c')).toMatchObject({ status: 'FAILED', outcomeUnknown: false, error, attempt: 1 });
     expect(h.state.error).toEqual({ step: 'c', code: 'CONDITION_ERROR', message: error.message, transient: false });
+    h.succeed('b');
+    expect(h.commands).toEqual(['undo b#1']);
+    h.undone('b');
+    expect(h.commands).toEqual(['undo a#1']);
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
   });
 
   it('after the pivot, fails the saga on a throwing `when`; a retry evaluates it again', () => {
@@ -978,13 +999,66 @@ describe('conditions', () => {
     ]);
     h.start();
     h.succeed('pivot');
+    h.evaluate('b');
     expect(h.state.status).toBe('FAILED');
     expect(h.commands).toEqual(['alert CONDITION_ERROR']);
     broken = false;
     h.retry();
-    expect(h.recorded).toEqual(['RetryRequested', 'StepScheduled b#1']);
-    expect(h.commands).toEqual(['run b#1']);
-    expect(h.step('b')).toMatchObject({ status: 'SCHEDULED', attempt: 1, attemptBase: 0, error: null });
+    expect(h.recorded).toEqual(['RetryRequested', 'StepScheduled b#2']);
+    expect(h.commands).toEqual(['run b#2']);
+    expect(h.step('b')).toMatchObject({ status: 'SCHEDULED', attempt: 2, attemptBase: 1, error: null });
+    expect(h.evaluate('b')).toBe(true);
+  });
+
+  it('starts a conditional wait when its `when` is true, and skips it when false', () => {
+    const stages = [
+      'a',
+      { name: 'w', signal: 'go', when: (c: { input: unknown }) => (c.input as { wait: boolean }).wait },
+    ];
+    const waits = harness(stages, { wait: true });
+    waits.start();
+    waits.succeed('a');
+    expect(waits.commands).toEqual(['run w#1']);
+    waits.evaluate('w');
+    expect(waits.recorded).toEqual(['StepWaiting w#1']);
+    expect(waits.commands).toEqual(['await w#1 go']);
+    waits.signal('go', { ok: 1 });
+    expect(waits.state).toMatchObject({ status: 'COMPLETED', output: { a: { from: 'a' }, w: { ok: 1 } } });
+
+    const skips = harness(stages, { wait: false });
+    skips.start();
+    skips.succeed('a');
+    skips.evaluate('w');
+    expect(skips.recorded).toEqual(['StepSkipped w#1', 'SagaCompleted']);
+  });
+
+  it("buffers a signal that comes while a wait's condition is evaluated, and consumes it as the wait starts", () => {
+    const h = harness([{ name: 'w', signal: 'go', when: () => true }, 'b']);
+    h.start();
+    expect(h.step('w').status).toBe('SCHEDULED');
+    h.signal('go', { early: true });
+    expect(h.recorded).toEqual(['SignalBuffered']);
+    h.evaluate('w');
+    expect(h.recorded).toEqual(['SignalReceived w#1', 'StepScheduled b#1']);
+    expect(h.step('w')).toMatchObject({ status: 'SUCCEEDED', output: { early: true } });
+  });
+
+  it('gives up a conditional wait whose condition passed after the saga began compensating', () => {
+    const h = harness([{ group: 'g', steps: ['a', { name: 'w', signal: 'go', when: () => true, compensate: false }] }]);
+    h.start();
+    h.fail('a', definiteError());
+    expect(h.state.status).toBe('COMPENSATING');
+    h.evaluate('w');
+    expect(h.step('w')).toMatchObject({ status: 'FAILED', error: { code: 'WAIT_ABANDONED' } });
+    expect(h.state.status).toBe('COMPENSATED');
+  });
+
+  it('ignores StepSkipped and WaitStarted for steps without a condition', () => {
+    const h = harness(['a', { name: 'w', signal: 'go' }]);
+    h.start();
+    expect(h.skipped('a').ignored).toBe('step "a" has no condition');
+    h.succeed('a');
+    expect(h.waitStarted('w').ignored).toBe('step "w" is WAITING: only its signal or deadline ends it');
   });
 });
 

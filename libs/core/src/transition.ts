@@ -8,7 +8,7 @@
  * | A step, saga RUNNING              | The step                        | Then                               |
  * | --------------------------------- | ------------------------------- | ---------------------------------- |
  * | succeeded                         | SUCCEEDED                       | next stage, or COMPLETED           |
- * | `when` false                      | SKIPPED: never run nor undone   | as if it succeeded, no output      |
+ * | `when` false (`StepSkipped`)      | SKIPPED: never run nor undone   | as if it succeeded, no output      |
  * | `when` threw                      | FAILED `CONDITION_ERROR`        | as a definite "no"                 |
  * | transient (retryable, timeout)    | RETRYING after a backoff        | -                                  |
  * | transient, attempts exhausted     | FAILED, outcome unknown         | COMPENSATING, its own undo first   |
@@ -19,6 +19,8 @@
  * | A wait step (`signal` set)        | The step                        | Then                               |
  * | --------------------------------- | ------------------------------- | ---------------------------------- |
  * | its stage comes                   | WAITING until `timeoutMs`       | no job: nothing runs               |
+ * | its stage comes, it has a `when`  | SCHEDULED: the agent evaluates  | `WaitStarted`: WAITING as above;   |
+ * |                                   |   the condition                 |   `StepSkipped`: SKIPPED           |
  * | `SignalReceived` while WAITING    | SUCCEEDED, output = payload     | next stage, or COMPLETED           |
  * | `SignalReceived` while PENDING    | unchanged; the signal buffered  | consumed when the step starts:     |
  * |   (saga RUNNING, not yet waiting) |   in the state (`SignalBuffered`)|   SUCCEEDED at once, no WAITING    |
@@ -55,8 +57,14 @@
  * duplicate outcomes and unknown steps. An ignored event returns the input state itself, with `ignored` set.
  *
  * Attempt numbers only grow (they are part of job ids); an operator retry starts a new round whose budget counts
- * from `attemptBase`, and whose backoff starts again from `initialIntervalMs`. A step whose `when` threw after the
- * pivot was never dispatched: an operator retry puts it back to PENDING, so that its condition is evaluated again.
+ * from `attemptBase`, and whose backoff starts again from `initialIntervalMs`.
+ *
+ * Conditions (`when`) are code, and this function reads only data (a SagaSpec), so that a process without a
+ * saga's code can drive its instances. A step with a condition is dispatched like any other; the agent, which has
+ * the code, evaluates the condition first and reports `StepSkipped` when it is false (or runs the step; a wait
+ * step reports `WaitStarted`). A condition that throws is a definite failure of its step (`CONDITION_ERROR`). The
+ * siblings of a parallel group are dispatched together, so a sibling's throwing condition is undone like any
+ * definite failure of a sibling.
  */
 import { computeBackoffMs, hasAttemptsLeft, isDefiniteFailure } from './backoff';
 import { HistoryType } from './history';
@@ -66,12 +74,12 @@ import type {
   ErrorInfo,
   HistoryEntry,
   SagaCommand,
-  SagaDefinition,
   SagaError,
   SagaEvent,
+  SagaSpec,
   SagaState,
   StageDefinition,
-  StepDefinition,
+  StepSpec,
   StepState,
   TransitionEnv,
   TransitionResult,
@@ -107,7 +115,7 @@ export const SIGNAL_TIMEOUT = 'SIGNAL_TIMEOUT';
 export const WAIT_ABANDONED = 'WAIT_ABANDONED';
 
 export function transition(
-  def: SagaDefinition,
+  def: SagaSpec,
   state: SagaState,
   event: SagaEvent,
   env: TransitionEnv = { random: () => Math.random() },
@@ -120,6 +128,10 @@ export function transition(
       return onStepStarted(new Draft(def, state, env), event);
     case 'StepSucceeded':
       return onStepSucceeded(new Draft(def, state, env), event);
+    case 'StepSkipped':
+      return onStepSkipped(new Draft(def, state, env), event);
+    case 'WaitStarted':
+      return onWaitStarted(new Draft(def, state, env), event);
     case 'StepFailed':
       return onStepFailed(new Draft(def, state, env), event);
     case 'CompensationSucceeded':
@@ -199,6 +211,42 @@ function onStepSucceeded(d: Draft, event: EventOf<'StepSucceeded'>): TransitionR
   // RUNNING: on to the next stage. COMPENSATING: the late success needs undoing. FAILED: recorded only.
   if (d.state.status === SagaStatus.RUNNING) advance(d);
   else continueCompensation(d);
+  return d.result();
+}
+
+function onStepSkipped(d: Draft, event: EventOf<'StepSkipped'>): TransitionResult {
+  const illegal = checkRunOutcome(d, event.step, event.attempt);
+  if (illegal !== null) return d.ignore(illegal);
+  if (!d.def.stepsByName[event.step].conditional) return d.ignore(`step "${event.step}" has no condition`);
+  const step = d.edit(event.step);
+  step.status = StepStatus.SKIPPED;
+  step.output = null;
+  step.error = null;
+  step.outcomeUnknown = false;
+  d.record(HistoryType.StepSkipped, event.step, event.attempt, null);
+  // RUNNING: the stage may be settled now. COMPENSATING or FAILED: a skipped step has nothing to undo.
+  if (d.state.status === SagaStatus.RUNNING) advance(d);
+  else continueCompensation(d);
+  return d.result();
+}
+
+function onWaitStarted(d: Draft, event: EventOf<'WaitStarted'>): TransitionResult {
+  const illegal = checkRunOutcome(d, event.step, event.attempt);
+  if (illegal !== null) return d.ignore(illegal);
+  const def = d.def.stepsByName[event.step];
+  if (def.signal === null || !def.conditional) return d.ignore(`step "${event.step}" is not a conditional wait`);
+  if (d.state.status !== SagaStatus.RUNNING) {
+    // The saga began compensating while the condition was evaluated: the wait gives up, as a WAITING one does.
+    const step = d.edit(event.step);
+    step.status = StepStatus.FAILED;
+    step.error = waitAbandoned();
+    step.outcomeUnknown = false;
+    d.record(HistoryType.StepFailed, event.step, event.attempt, { error: step.error });
+    continueCompensation(d);
+    return d.result();
+  }
+  beginWait(d, event.step);
+  advance(d);
   return d.result();
 }
 
@@ -344,7 +392,8 @@ function onRetryRequested(d: Draft, event: EventOf<'RetryRequested'>): Transitio
     const step = d.edit(name);
     step.error = null;
     if (step.attempt === 0) {
-      // Never dispatched (its `when` threw): back to PENDING, so that `advance` evaluates the condition again.
+      // Never dispatched (its `when` threw in the scheduler, before conditions moved to the agent): back to
+      // PENDING, so that `advance` dispatches it again.
       step.status = StepStatus.PENDING;
     } else {
       step.attemptBase = step.attempt;
@@ -414,7 +463,9 @@ function bufferSignal(d: Draft, event: EventOf<'SignalReceived'>): TransitionRes
       (name) =>
         (event.step === undefined || event.step === name) &&
         d.def.stepsByName[name].signal === event.signal &&
-        d.step(name).status === StepStatus.PENDING,
+        // Not started yet, or its condition is being evaluated (a conditional wait in flight, not WAITING).
+        (d.step(name).status === StepStatus.PENDING ||
+          (isStepInFlight(d.step(name)) && d.step(name).status !== StepStatus.WAITING)),
     );
   if (d.state.status !== SagaStatus.RUNNING || d.state.cancelRequested || later.length === 0) {
     return d.ignore(`nothing waits for signal "${event.signal}"${where}`);
@@ -466,38 +517,16 @@ function onSignalTimedOut(d: Draft, event: EventOf<'SignalTimedOut'>): Transitio
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * Saga RUNNING: dispatches the first stage that is not settled (every step SUCCEEDED or SKIPPED), evaluating the
- * `when` of its PENDING steps; a stage whose steps are all skipped is settled at once and the next one follows.
- * Every stage settled: COMPLETED.
+ * Saga RUNNING: dispatches the PENDING steps of the first stage that is not settled (every step SUCCEEDED or
+ * SKIPPED). A stage can settle at once (a wait whose signal was buffered); the next one follows. Every stage
+ * settled: COMPLETED.
  */
 function advance(d: Draft): void {
   if (d.state.status !== SagaStatus.RUNNING) return;
   for (const stage of d.def.stages) {
     if (isStageSettled(d, stage)) continue;
-    const pending = stage.steps.filter((name) => d.step(name).status === StepStatus.PENDING);
-    // Conditions of a parallel group are all evaluated before any sibling is dispatched, so that a throwing one
-    // does not leave siblings dispatched only to be undone.
-    const verdicts = pending.map((name) => ({ name, verdict: evaluateWhen(d, d.def.stepsByName[name]) }));
-    const broken = verdicts.flatMap(({ name, verdict }) => (verdict === true || verdict === false ? [] : [name]));
-    if (broken.length > 0) {
-      for (const { name, verdict } of verdicts) {
-        if (verdict === true || verdict === false) continue;
-        const step = d.edit(name);
-        step.status = StepStatus.FAILED;
-        step.error = verdict;
-        step.outcomeUnknown = false;
-        d.record(HistoryType.StepFailed, name, null, { error: verdict });
-      }
-      stepFailedForGood(d, broken[0], d.step(broken[0]).error!, true);
-      return;
-    }
-    for (const { name, verdict } of verdicts) {
-      if (verdict) {
-        scheduleRun(d, name);
-      } else {
-        d.edit(name).status = StepStatus.SKIPPED;
-        d.record(HistoryType.StepSkipped, name, null, null);
-      }
+    for (const name of stage.steps) {
+      if (d.step(name).status === StepStatus.PENDING) scheduleRun(d, name);
     }
     if (!isStageSettled(d, stage)) return;
   }
@@ -543,12 +572,7 @@ function enterCompensating(d: Draft, error: SagaError, reason: string): void {
     const current = d.step(name);
     if (current.status === StepStatus.WAITING) {
       // A wait has no effect of its own: it gives up, with nothing to undo.
-      const error: ErrorInfo = {
-        name: 'WaitAbandoned',
-        code: WAIT_ABANDONED,
-        message: 'the saga began compensating while the step waited for its signal',
-        retryable: false,
-      };
+      const error = waitAbandoned();
       const step = d.edit(name);
       step.status = StepStatus.FAILED;
       step.error = error;
@@ -619,38 +643,49 @@ function scheduleRun(d: Draft, name: string): void {
   const step = d.edit(name);
   step.attempt += 1;
   // (typeof: a definition built by hand before wait steps existed has no `signal` field at all.)
-  if (typeof def.signal === 'string') {
-    const pending = d.state.pendingSignals ?? [];
-    const buffered = pending.findIndex((p) => p.signal === def.signal && (p.step === undefined || p.step === name));
-    if (buffered >= 0) {
-      // The signal came first: the wait is over as it starts, in this same commit.
-      const signal = pending[buffered];
-      d.state.pendingSignals = pending.filter((_, i) => i !== buffered);
-      step.status = StepStatus.SUCCEEDED;
-      step.output = signal.payload;
-      step.error = null;
-      step.outcomeUnknown = false;
-      d.record(HistoryType.SignalReceived, name, step.attempt, {
-        signal: def.signal,
-        buffered: true,
-        ...(signal.by === undefined ? {} : { by: signal.by }),
-      });
-      return;
-    }
-    step.status = StepStatus.WAITING;
-    d.commands.push({
-      type: 'AwaitSignal',
-      step: name,
-      signal: def.signal,
-      attempt: step.attempt,
-      timeoutMs: def.timeoutMs,
-    });
-    d.record(HistoryType.StepWaiting, name, step.attempt, { signal: def.signal, timeoutMs: def.timeoutMs });
+  if (typeof def.signal === 'string' && !def.conditional) {
+    beginWait(d, name);
     return;
   }
+  // An action, or a conditional wait whose condition the agent evaluates first (then WaitStarted or StepSkipped).
   step.status = StepStatus.SCHEDULED;
-  d.dispatch(d.def.stepsByName[name], StepPhase.RUN, step.attempt, 0);
+  d.dispatch(def, StepPhase.RUN, step.attempt, 0);
   d.record(HistoryType.StepScheduled, name, step.attempt, null);
+}
+
+/** A wait step's attempt begins: a buffered signal ends it at once, in this same commit; else it goes WAITING. */
+function beginWait(d: Draft, name: string): void {
+  const def = d.def.stepsByName[name];
+  const signalName = def.signal!;
+  const step = d.edit(name);
+  const pending = d.state.pendingSignals ?? [];
+  const buffered = pending.findIndex((p) => p.signal === signalName && (p.step === undefined || p.step === name));
+  if (buffered >= 0) {
+    const signal = pending[buffered];
+    d.state.pendingSignals = pending.filter((_, i) => i !== buffered);
+    step.status = StepStatus.SUCCEEDED;
+    step.output = signal.payload;
+    step.error = null;
+    step.outcomeUnknown = false;
+    d.record(HistoryType.SignalReceived, name, step.attempt, {
+      signal: signalName,
+      buffered: true,
+      ...(signal.by === undefined ? {} : { by: signal.by }),
+    });
+    return;
+  }
+  step.status = StepStatus.WAITING;
+  d.commands.push({ type: 'AwaitSignal', step: name, signal: signalName, attempt: step.attempt, timeoutMs: def.timeoutMs });
+  d.record(HistoryType.StepWaiting, name, step.attempt, { signal: signalName, timeoutMs: def.timeoutMs });
+}
+
+function waitAbandoned(): ErrorInfo {
+  return {
+    name: 'WaitAbandoned',
+    code: WAIT_ABANDONED,
+    message: 'the saga began compensating while the step waited for its signal',
+    retryable: false,
+  };
 }
 
 function dispatchUndo(d: Draft, name: string, attempt: number, attemptBase: number): void {
@@ -709,7 +744,7 @@ function needsUndo(d: Draft, name: string): boolean {
   const step = d.step(name);
   const mayHaveEffect =
     step.status === StepStatus.SUCCEEDED || (step.status === StepStatus.FAILED && step.outcomeUnknown);
-  return mayHaveEffect && d.def.stepsByName[name].compensate !== null && step.compensation === null;
+  return mayHaveEffect && d.def.stepsByName[name].compensable && step.compensation === null;
 }
 
 function compensationFailed(step: StepState): boolean {
@@ -717,8 +752,8 @@ function compensationFailed(step: StepState): boolean {
 }
 
 /** The SUCCEEDED pivot step of the earliest stage, if any. */
-function succeededPivot(d: Draft): StepDefinition | null {
-  let found: StepDefinition | null = null;
+function succeededPivot(d: Draft): StepSpec | null {
+  let found: StepSpec | null = null;
   for (const def of d.def.steps) {
     if (!def.pivot || d.step(def.name).status !== StepStatus.SUCCEEDED) continue;
     if (found === null || def.stage < found.stage) found = def;
@@ -730,22 +765,6 @@ function succeededPivot(d: Draft): StepDefinition | null {
 function isPostPivot(d: Draft, name: string): boolean {
   const pivot = succeededPivot(d);
   return pivot !== null && d.def.stepsByName[name].stage > pivot.stage;
-}
-
-/** true or false as the step's `when` says (none: true), or the error to fail the step with when it threw. */
-function evaluateWhen(d: Draft, def: StepDefinition): boolean | ErrorInfo {
-  if (def.when === null) return true;
-  try {
-    return Boolean(def.when({ input: d.state.input, steps: stepOutputs(d.def, d.state) }));
-  } catch (thrown) {
-    const detail = thrown instanceof Error ? thrown.message : String(thrown);
-    return {
-      name: 'ConditionError',
-      code: 'CONDITION_ERROR',
-      message: `the condition of step "${def.name}" threw: ${detail}`,
-      retryable: false,
-    };
-  }
 }
 
 function ignore(state: SagaState, reason: string): TransitionResult {
@@ -764,7 +783,7 @@ class Draft {
   private readonly copied = new Set<string>();
 
   constructor(
-    readonly def: SagaDefinition,
+    readonly def: SagaSpec,
     readonly base: SagaState,
     readonly env: TransitionEnv,
   ) {
@@ -813,7 +832,7 @@ class Draft {
     this.history.push({ seq: this.base.eventCount + this.history.length + 1, type, step, attempt, data });
   }
 
-  dispatch(def: StepDefinition, phase: StepPhase, attempt: number, delayMs: number): void {
+  dispatch(def: StepSpec, phase: StepPhase, attempt: number, delayMs: number): void {
     const timeoutMs = phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
     this.commands.push({ type: 'DispatchStep', step: def.name, phase, attempt, delayMs, timeoutMs });
   }

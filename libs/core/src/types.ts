@@ -70,11 +70,16 @@ export interface ConditionContext<I = unknown, S = Record<string, unknown>> {
 
 // Handlers return their output or a Promise of it; `unknown` already covers both (spelling out
 // `Promise<unknown> | unknown` is the same type, and trips no-redundant-type-constituents).
-export type StepHandler = (ctx: StepContext<any, any>) => unknown;
-export type CompensationHandler = (ctx: CompensationContext<any, any, any>) => unknown;
+export type StepHandler = (ctx: StepContext<any, any>, deps: any) => unknown;
+export type CompensationHandler = (ctx: CompensationContext<any, any, any>, deps: any) => unknown;
 export type StepCondition = (ctx: ConditionContext<any, any>) => boolean;
 
-export interface StepDefinition {
+/**
+ * A step as data: everything the engine needs to drive it (the scheduler, the supervisor, the API and the
+ * dashboard), without the author's functions. This is what a process publishes of its saga types (JSON), so that
+ * processes without the saga's code can start, steer and show its instances.
+ */
+export interface StepSpec {
   /** kebab-case, persisted (step rows, job ids, idempotency keys): renaming needs a new definition version. */
   readonly name: string;
   /** camelCase accessor of its output in `ctx.steps`. */
@@ -85,13 +90,17 @@ export interface StepDefinition {
   readonly position: number;
   /** Name of its parallel group, if any. */
   readonly group: string | null;
-  readonly run: StepHandler;
-  readonly compensate: CompensationHandler | null;
   readonly retry: ResolvedRetryPolicy;
   readonly compensationRetry: ResolvedRetryPolicy;
   readonly timeoutMs: number;
   readonly compensationTimeoutMs: number;
-  readonly when: StepCondition | null;
+  /** The step has a compensation (`compensate`). */
+  readonly compensable: boolean;
+  /**
+   * The step has a `when` condition. The agent evaluates it (it has the code) before it runs the step, or before a
+   * wait step starts waiting, and reports `StepSkipped` when it is false.
+   */
+  readonly conditional: boolean;
   /** A human description of `when`, for the dashboard (the function itself is not shown). */
   readonly whenLabel: string | null;
   /** Point of no return: after this step succeeds, later failures are retried, never compensated. */
@@ -105,6 +114,13 @@ export interface StepDefinition {
   readonly signal: string | null;
 }
 
+/** A step with the author's code: its action, undo and condition. */
+export interface StepDefinition extends StepSpec {
+  readonly run: StepHandler;
+  readonly compensate: CompensationHandler | null;
+  readonly when: StepCondition | null;
+}
+
 export interface StageDefinition {
   readonly index: number;
   /** The group name for a parallel stage, null for a single step. */
@@ -113,14 +129,16 @@ export interface StageDefinition {
   readonly steps: readonly string[];
 }
 
-export interface SagaDefinition<I = unknown> {
+/**
+ * A saga type as data (see StepSpec): what `transition` reads. A SagaDefinition is one; so is the spec a process
+ * without the saga's code reads from PostgreSQL, where every process that has the code publishes it.
+ */
+export interface SagaSpec {
   /** kebab-case type name, persisted. */
   readonly name: string;
   /** Positive integer; an instance runs to its end on the version it started with. */
   readonly version: number;
   readonly description: string | null;
-  /** A class-validator class for the input, or null for "any JSON object". */
-  readonly inputClass: (new () => I) | null;
   /**
    * Dotted paths of input fields that hold secrets (`'payment.cardNumber'`): encrypted at rest, redacted in the
    * API and logs, plain only in `ctx.input` of a step. Checked by the SDK at definition time.
@@ -128,9 +146,36 @@ export interface SagaDefinition<I = unknown> {
   readonly sensitive: readonly string[];
   readonly stages: readonly StageDefinition[];
   /** Steps in declaration order. */
+  readonly steps: readonly StepSpec[];
+  readonly stepsByName: Readonly<Record<string, StepSpec>>;
+}
+
+/** Marks the output type of a definition (the outputs of its steps), for typed clients. Never set at run time. */
+export declare const SAGA_OUTPUT: unique symbol;
+
+/**
+ * A saga type with its code, as `defineSaga(...).build()` returns it: frozen data plus the author's functions.
+ *
+ * @typeParam I - the input (`ctx.input`).
+ * @typeParam O - the output of a COMPLETED instance: every step's output by its camelCase key.
+ */
+export interface SagaDefinition<I = unknown, O = unknown> extends SagaSpec {
+  /** A class-validator class for the input, or null for "any JSON object". */
+  readonly inputClass: (new () => I) | null;
   readonly steps: readonly StepDefinition[];
   readonly stepsByName: Readonly<Record<string, StepDefinition>>;
+  /**
+   * What the steps' handlers get as their second argument, by name: each value a token the host resolves (a
+   * class, or a `dep()` token; in Nest, a provider). Empty when the saga declares none.
+   */
+  readonly deps: Readonly<Record<string, unknown>>;
+  readonly [SAGA_OUTPUT]?: O;
 }
+
+/** The input type of a definition. */
+export type InputOf<D> = D extends SagaDefinition<infer I, any> ? I : never;
+/** The output type of a definition (its steps' outputs by camelCase key). */
+export type OutputOf<D> = D extends SagaDefinition<any, infer O> ? O : never;
 
 // ---------------------------------------------------------------------------------------------------------------
 // State: what PostgreSQL holds for one instance (without timestamps; the store stamps them with now()).
@@ -204,6 +249,10 @@ export type SagaEvent =
   /** An agent has been running the attempt for a while (not sent for fast steps). */
   | { type: 'StepStarted'; step: string; phase: StepPhase; attempt: number }
   | { type: 'StepSucceeded'; step: string; attempt: number; output: unknown }
+  /** The agent found the step's `when` false: the step is SKIPPED (never run, nothing to undo). */
+  | { type: 'StepSkipped'; step: string; attempt: number }
+  /** The agent found a conditional wait step's `when` true: the wait begins (or a buffered signal ends it). */
+  | { type: 'WaitStarted'; step: string; attempt: number }
   /** Includes timeouts (`code: 'TIMEOUT'`) and deadlines caught by the supervisor (`code: 'DEADLINE_EXCEEDED'`). */
   | { type: 'StepFailed'; step: string; attempt: number; error: ErrorInfo }
   | { type: 'CompensationSucceeded'; step: string; attempt: number }

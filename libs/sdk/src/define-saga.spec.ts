@@ -455,7 +455,7 @@ describe('waitFor', () => {
       when: null,
     });
     expect(step.compensate).toEqual(expect.any(Function));
-    expect(() => step.run({} as never)).toThrow('a wait step has no action to run');
+    expect(() => step.run({} as never, {})).toThrow('a wait step has no action to run');
     expect(def.stepsByName.a.signal).toBeNull();
   });
 

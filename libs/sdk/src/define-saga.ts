@@ -9,7 +9,7 @@ import type {
 } from '@saga-engine/core';
 import { plainToInstance } from 'class-transformer';
 import { getMetadataStorage } from 'class-validator';
-import { describeValue, type Duration } from './duration';
+import { describeValue, type Duration } from '@saga-engine/core';
 import { SagaDefinitionError } from './errors';
 import {
   DEFAULT_RETRY_POLICY,
@@ -35,6 +35,49 @@ export type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}
 /** `ctx.steps` before any step: nothing to read. */
 export type NoSteps = Record<never, never>;
 
+/** The deps of a saga that declares none. */
+export type NoDeps = Record<never, never>;
+
+declare const DEP_TYPE: unique symbol;
+
+/**
+ * A token for a dependency that is not a class (a string or symbol injection token, a TypeORM repository token),
+ * with the type the handlers see. Made by `dep()`.
+ */
+export interface DepToken<T> {
+  readonly kind: 'dep';
+  /** What the host resolves: in Nest, the provider token (`getRepositoryToken(Order)`, `'PAYMENTS'`, a symbol). */
+  readonly token: string | symbol | ((...args: never[]) => unknown) | (abstract new (...args: never[]) => unknown);
+  readonly [DEP_TYPE]?: T;
+}
+
+/** A dependency a saga's handlers receive: a class (its instance is passed), or a `dep<T>(token)`. */
+export type Token<T = unknown> = (abstract new (...args: never[]) => T) | DepToken<T>;
+
+/** What `deps` holds: names to tokens. */
+export type DepTokens = Record<string, Token<any>>;
+
+/** The objects the handlers receive for `deps` tokens `D` (a class's instance; a `dep<T>`'s T). */
+export type Deps<D> = {
+  readonly [K in keyof D]: D[K] extends DepToken<infer T>
+    ? T
+    : D[K] extends abstract new (...args: never[]) => infer T
+      ? T
+      : never;
+};
+
+/**
+ * A dependency token with its type, for providers that are not classes:
+ * `deps: { orders: dep<Repository<Order>>(getRepositoryToken(Order)) }`.
+ */
+export function dep<T>(token: DepToken<T>['token']): DepToken<T> {
+  const kind = typeof token;
+  if (kind !== 'string' && kind !== 'symbol' && kind !== 'function') {
+    throw new SagaDefinitionError(`dep() needs a string, a symbol or a class as its token (got ${describeValue(token)})`);
+  }
+  return Object.freeze({ kind: 'dep', token }) as DepToken<T>;
+}
+
 /** A `when` condition: pure, synchronous, over the saga input and earlier outputs. */
 export type StepWhen<I, S> = (ctx: ConditionContext<I, S>) => boolean;
 
@@ -55,7 +98,7 @@ export interface SagaDefaults {
   compensationTimeout?: Duration;
 }
 
-export interface SagaOptions<I> {
+export interface SagaOptions<I, D extends DepTokens = NoDeps> {
   /**
    * A positive integer. Persisted with every instance, which runs to its end on the version it started with:
    * bump it when you rename, remove, reorder or add steps while instances may be in flight.
@@ -77,6 +120,16 @@ export interface SagaOptions<I> {
    * secret. With an `input` class, every segment must be a property it validates (nested through `@Type`).
    */
   sensitive?: readonly string[];
+  /**
+   * What the handlers (`run`, `compensate`) receive as their second argument, by name: a class (in Nest, a
+   * provider: its instance is passed) or `dep<T>(token)` for any other token. The host resolves them when it starts
+   * and refuses to start when one is missing (in Nest: `SagaModule` through the app's providers; in a test:
+   * `SagaTestEnvironment`'s `deps`). The saga file stays free of the services it calls, so any process can load
+   * it, and a test can hand it fakes.
+   *
+   * @example deps: { payments: PaymentsService, orders: dep<Repository<Order>>(getRepositoryToken(Order)) }
+   */
+  deps?: D;
 }
 
 /**
@@ -112,21 +165,22 @@ export interface SagaOptions<I> {
  * @typeParam S - outputs of the steps before this one (`ctx.steps`).
  * @typeParam O - this step's output, inferred from what `run` resolves to.
  */
-export interface StepOptions<I, S, O> {
+export interface StepOptions<I, S, O, D = NoDeps> {
   /**
    * The action. Its resolved value is the step's output, readable by later steps as `ctx.steps.<camelCaseName>`.
-   * Honour `ctx.signal` (pass it to `fetch`): it aborts when the attempt times out.
+   * Honour `ctx.signal` (pass it to `fetch`): it aborts when the attempt times out. `deps`: the saga's `deps`.
    */
-  run: (ctx: StepContext<I, S>) => Promise<O> | O;
+  run: (ctx: StepContext<I, S>, deps: D) => Promise<O> | O;
   /**
    * The undo, run when a later step fails for good (see the table above). `ctx.output` is this step's output,
    * or undefined when its outcome is unknown (retries exhausted, timeout). Without it, nothing is undone for this
    * step. Its return value is ignored.
    */
-  compensate?: (ctx: CompensationContext<I, S, O>) => unknown;
+  compensate?: (ctx: CompensationContext<I, S, O>, deps: D) => unknown;
   /**
    * Run the step only if this returns true; otherwise it is `SKIPPED` and later steps see its output as
-   * undefined. Evaluated by the engine, so it must be pure and synchronous: read only `ctx.input` and `ctx.steps`.
+   * undefined. Evaluated by the agent just before the step would run, so it must be pure and synchronous: read
+   * only `ctx.input` and `ctx.steps`. A condition that throws fails the step for good (`CONDITION_ERROR`).
    */
   when?: StepWhen<I, S>;
   /** How the dashboard describes `when` (the function itself is not shown), e.g. `'weightKg <= 20'`. */
@@ -171,13 +225,13 @@ export interface StepOptions<I, S, O> {
  *
  * @typeParam P - the signal's payload (a JSON object), as later steps read it.
  */
-export interface WaitOptions<I, S, P> {
+export interface WaitOptions<I, S, P, D = NoDeps> {
   /** The signal's name: 1..100 letters, digits, `.`, `_` or `-` (e.g. `'DeliveryCompleted'`). */
   signal: string;
   /** How long to wait, from when the step's stage comes. > 0. Required: a wait without an end hangs a saga. */
   timeout: Duration;
   /** Runs, like a step's, when a later step fails for good after the signal came; `ctx.output` is the payload. */
-  compensate?: (ctx: CompensationContext<I, S, P>) => unknown;
+  compensate?: (ctx: CompensationContext<I, S, P>, deps: D) => unknown;
   compensationRetry?: RetryPolicy;
   compensationTimeout?: Duration;
   /** Wait only if this returns true; otherwise the step is SKIPPED (see `StepOptions.when`). */
@@ -192,7 +246,7 @@ export interface WaitOptions<I, S, P> {
  * A step inside a parallel group: the same as `StepOptions` (see its failure semantics), except that it cannot be
  * the pivot, and `ctx.steps` holds only the steps before the group (its siblings run at the same time).
  */
-export interface ParallelStepOptions<I, S, O> extends StepOptions<I, S, O> {
+export interface ParallelStepOptions<I, S, O, D = NoDeps> extends StepOptions<I, S, O, D> {
   /** A parallel group cannot hold the pivot: the point of no return must be a single step. */
   pivot?: false;
 }
@@ -203,8 +257,9 @@ export interface ParallelStepOptions<I, S, O> extends StepOptions<I, S, O> {
  *
  * @typeParam I - the saga input (`ctx.input`).
  * @typeParam S - outputs of the steps declared so far (`ctx.steps` of the next step).
+ * @typeParam D - what the handlers receive as `deps` (see `SagaOptions.deps`).
  */
-export interface SagaBuilder<I, S> {
+export interface SagaBuilder<I, S, D = NoDeps> {
   /**
    * Adds a step that runs after everything declared before it. See `StepOptions` for what happens on failure.
    *
@@ -213,8 +268,8 @@ export interface SagaBuilder<I, S> {
    */
   step<N extends string, O>(
     name: N,
-    options: StepOptions<I, S, O> & { when: StepWhen<I, S> },
-  ): SagaBuilder<I, AddStep<S, N, O | undefined>>;
+    options: StepOptions<I, S, O, D> & { when: StepWhen<I, S> },
+  ): SagaBuilder<I, AddStep<S, N, O | undefined>, D>;
   /**
    * Adds a step that runs after everything declared before it. See `StepOptions` for what happens on failure.
    * (Two signatures: a step with `when` may be skipped, so later steps see its output as possibly undefined.)
@@ -224,8 +279,8 @@ export interface SagaBuilder<I, S> {
    */
   step<N extends string, O>(
     name: N,
-    options: StepOptions<I, S, O> & { when?: undefined },
-  ): SagaBuilder<I, AddStep<S, N, O>>;
+    options: StepOptions<I, S, O, D> & { when?: undefined },
+  ): SagaBuilder<I, AddStep<S, N, O>, D>;
 
   /**
    * Adds a wait step: the saga waits for the signal `options.signal` for at most `options.timeout`. See
@@ -233,12 +288,12 @@ export interface SagaBuilder<I, S> {
    */
   waitFor<N extends string, P = Record<string, unknown>>(
     name: N,
-    options: WaitOptions<I, S, P> & { when: StepWhen<I, S> },
-  ): SagaBuilder<I, AddStep<S, N, P | undefined>>;
+    options: WaitOptions<I, S, P, D> & { when: StepWhen<I, S> },
+  ): SagaBuilder<I, AddStep<S, N, P | undefined>, D>;
   waitFor<N extends string, P = Record<string, unknown>>(
     name: N,
-    options: WaitOptions<I, S, P> & { when?: undefined },
-  ): SagaBuilder<I, AddStep<S, N, P>>;
+    options: WaitOptions<I, S, P, D> & { when?: undefined },
+  ): SagaBuilder<I, AddStep<S, N, P>, D>;
 
   /**
    * Adds a group of steps that run at the same time, after everything declared before it. The saga moves on when
@@ -248,11 +303,14 @@ export interface SagaBuilder<I, S> {
    */
   parallel<G>(
     name: string,
-    build: (group: ParallelGroupBuilder<I, S, NoSteps>) => ParallelGroupBuilder<I, S, G>,
-  ): SagaBuilder<I, Flatten<S & G>>;
+    build: (group: ParallelGroupBuilder<I, S, NoSteps, D>) => ParallelGroupBuilder<I, S, G, D>,
+  ): SagaBuilder<I, Flatten<S & G>, D>;
 
-  /** The frozen definition. Throws `SagaDefinitionError` when there is no step. */
-  build(): SagaDefinition<I>;
+  /**
+   * The frozen definition. Throws `SagaDefinitionError` when there is no step. Its type carries the input and the
+   * output (every step's output by camelCase key), which typed clients read (`InputOf`, `OutputOf`).
+   */
+  build(): SagaDefinition<I, S>;
 }
 
 /**
@@ -261,17 +319,17 @@ export interface SagaBuilder<I, S> {
  * @typeParam S - outputs of the steps before the group: all a step of the group can read.
  * @typeParam G - outputs of the group's steps declared so far, available after the group.
  */
-export interface ParallelGroupBuilder<I, S, G> {
+export interface ParallelGroupBuilder<I, S, G, D = NoDeps> {
   /** Adds a step to the group. Its `ctx.steps` holds the steps before the group, not its siblings. */
   step<N extends string, O>(
     name: N,
-    options: ParallelStepOptions<I, S, O> & { when: StepWhen<I, S> },
-  ): ParallelGroupBuilder<I, S, AddStep<G, N, O | undefined>>;
+    options: ParallelStepOptions<I, S, O, D> & { when: StepWhen<I, S> },
+  ): ParallelGroupBuilder<I, S, AddStep<G, N, O | undefined>, D>;
   /** Adds a step to the group. Its `ctx.steps` holds the steps before the group, not its siblings. */
   step<N extends string, O>(
     name: N,
-    options: ParallelStepOptions<I, S, O> & { when?: undefined },
-  ): ParallelGroupBuilder<I, S, AddStep<G, N, O>>;
+    options: ParallelStepOptions<I, S, O, D> & { when?: undefined },
+  ): ParallelGroupBuilder<I, S, AddStep<G, N, O>, D>;
 }
 
 /**
@@ -292,11 +350,11 @@ export interface ParallelGroupBuilder<I, S, G> {
  *   .step('charge-account', { run: async (ctx) => accounts.charge(ctx.input.accountId), pivot: true })
  *   .build();
  */
-export function defineSaga<I extends object = Record<string, unknown>>(
+export function defineSaga<I extends object = Record<string, unknown>, D extends DepTokens = NoDeps>(
   name: string,
-  options: SagaOptions<I>,
-): SagaBuilder<I, NoSteps> {
-  return new SagaBuilderImpl(resolveSaga(name, options), [], []) as unknown as SagaBuilder<I, NoSteps>;
+  options: SagaOptions<I, D>,
+): SagaBuilder<I, NoSteps, Deps<D>> {
+  return new SagaBuilderImpl(resolveSaga(name, options), [], []) as unknown as SagaBuilder<I, NoSteps, Deps<D>>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -307,7 +365,7 @@ const NAME_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const MAX_NAME_LENGTH = 64;
 const KEBAB_CASE_RULE = 'lowercase letters and digits in words joined by single dashes, starting with a letter';
 
-const SAGA_OPTION_FIELDS: readonly string[] = ['version', 'input', 'description', 'defaults', 'sensitive'];
+const SAGA_OPTION_FIELDS: readonly string[] = ['version', 'input', 'description', 'defaults', 'sensitive', 'deps'];
 const DEFAULTS_FIELDS: readonly string[] = ['retry', 'compensationRetry', 'timeout', 'compensationTimeout'];
 const STEP_OPTION_FIELDS: readonly string[] = [
   'run',
@@ -346,6 +404,7 @@ interface ResolvedSaga {
   description: string | null;
   inputClass: (new () => unknown) | null;
   sensitive: readonly string[];
+  deps: Record<string, unknown>;
   prefix: string;
   retry: ResolvedRetryPolicy;
   compensationRetry: ResolvedRetryPolicy;
@@ -353,7 +412,7 @@ interface ResolvedSaga {
   compensationTimeoutMs: number;
 }
 
-type AnyStepOptions = StepOptions<any, any, any>;
+type AnyStepOptions = StepOptions<any, any, any, any>;
 
 interface Stage {
   group: string | null;
@@ -373,7 +432,7 @@ class SagaBuilderImpl {
     return new SagaBuilderImpl(this.saga, [...this.stages, { group: null, steps: [step] }], this.groups);
   }
 
-  waitFor(name: string, options: WaitOptions<any, any, any>): SagaBuilderImpl {
+  waitFor(name: string, options: WaitOptions<any, any, any, any>): SagaBuilderImpl {
     const earlier = this.stages.flatMap((stage) => stage.steps);
     const step = resolveWait(this.saga, earlier, name, options, this.stages.length);
     return new SagaBuilderImpl(this.saga, [...this.stages, { group: null, steps: [step] }], this.groups);
@@ -426,6 +485,7 @@ class SagaBuilderImpl {
       stages,
       steps,
       stepsByName,
+      deps: { ...saga.deps },
     });
   }
 }
@@ -445,12 +505,12 @@ class ParallelGroupBuilderImpl {
   }
 }
 
-function resolveSaga(name: string, options: SagaOptions<unknown>): ResolvedSaga {
+function resolveSaga(name: string, options: SagaOptions<unknown, DepTokens>): ResolvedSaga {
   const prefix = `Saga ${describeValue(name)}`;
   requireName(name, `${prefix}: name`);
   requireObject(options, `${prefix}: options`);
   rejectUnknownFields(options, SAGA_OPTION_FIELDS, `${prefix}: options`);
-  const { version, input, description, defaults = {}, sensitive } = options;
+  const { version, input, description, defaults = {}, sensitive, deps } = options;
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
     throw new SagaDefinitionError(`${prefix}: version must be a positive integer (got ${describeValue(version)})`);
   }
@@ -466,6 +526,7 @@ function resolveSaga(name: string, options: SagaOptions<unknown>): ResolvedSaga 
     description: description ?? null,
     inputClass: input ?? null,
     sensitive: resolveSensitive(sensitive, input ?? null, prefix),
+    deps: resolveDeps(deps, prefix),
     prefix,
     retry: resolveRetryPolicy(defaults.retry, DEFAULT_RETRY_POLICY, `${prefix}: defaults.retry`),
     compensationRetry: resolveRetryPolicy(
@@ -543,6 +604,8 @@ function resolveStep(
     group,
     run,
     compensate: compensate ?? null,
+    compensable: compensate !== undefined,
+    conditional: when !== undefined,
     retry: resolveRetryPolicy(retry, saga.retry, `${where}: retry`),
     compensationRetry: resolveRetryPolicy(compensationRetry, saga.compensationRetry, `${where}: compensationRetry`),
     timeoutMs: timeout === undefined ? saga.timeoutMs : definitionTimeout(timeout, `${where}: timeout`),
@@ -562,7 +625,7 @@ function resolveWait(
   saga: ResolvedSaga,
   earlier: readonly StepDefinition[],
   name: string,
-  options: WaitOptions<any, any, any>,
+  options: WaitOptions<any, any, any, any>,
   stage: number,
 ): StepDefinition {
   const where = `${saga.prefix}, step ${describeValue(name)}`;
@@ -579,6 +642,26 @@ function resolveWait(
   }
   const step = resolveStep(saga, earlier, name, { ...rest, timeout, run: waitStepRun }, stage, null);
   return { ...step, signal };
+}
+
+/** Checks `deps`: identifiers mapped to classes or `dep()` tokens. */
+function resolveDeps(value: unknown, prefix: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  requireObject(value, `${prefix}: deps`);
+  const deps: Record<string, unknown> = {};
+  for (const [name, token] of Object.entries(value)) {
+    if (!PATH_SEGMENT.test(name) || RESERVED_SEGMENTS.has(name)) {
+      throw new SagaDefinitionError(`${prefix}: deps.${name} must be named like a property (letters, digits, _ or $)`);
+    }
+    const isDep = typeof token === 'object' && token !== null && (token as { kind?: unknown }).kind === 'dep';
+    if (typeof token !== 'function' && !isDep) {
+      throw new SagaDefinitionError(
+        `${prefix}: deps.${name} must be a class or dep(token) (got ${describeValue(token)})`,
+      );
+    }
+    deps[name] = token;
+  }
+  return deps;
 }
 
 const PATH_SEGMENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;

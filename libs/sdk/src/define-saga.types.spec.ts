@@ -3,7 +3,7 @@
  * typecheck if the line below it compiles. Jest only runs the builders, to prove the file stays valid code.
  */
 import { IsNumber, IsString } from 'class-validator';
-import { defineSaga, type CamelCase, type SagaDefinition, type StepContext } from './';
+import { defineSaga, dep, type CamelCase, type InputOf, type OutputOf, type StepContext } from './';
 
 class DeliveryInput {
   @IsString()
@@ -79,7 +79,7 @@ const delivery = defineSaga('drone-delivery', { version: 1, input: DeliveryInput
   })
   .build();
 
-assertType<Equals<typeof delivery, SagaDefinition<DeliveryInput>>>();
+assertType<Equals<InputOf<typeof delivery>, DeliveryInput>>();
 assertType<Equals<CamelCase<'a-long-step-name'>, 'aLongStepName'>>();
 assertType<Equals<CamelCase<'single'>, 'single'>>();
 
@@ -160,4 +160,50 @@ export const waiting = defineSaga('waiting', { version: 1 })
 export function waitWithoutTimeout(): void {
   // @ts-expect-error a wait step needs a timeout
   defineSaga('no-timeout', { version: 1 }).waitFor('w', { signal: 'S' });
+}
+
+// deps: the handlers' second argument, typed from the tokens (a class gives its instance; dep<T>() gives T).
+class PaymentsService {
+  charge(cents: number): Promise<{ chargeId: string }> {
+    return Promise.resolve({ chargeId: `c-${cents}` });
+  }
+  refund(chargeId: string): Promise<void> {
+    return Promise.resolve(void chargeId);
+  }
+}
+interface Repository<T> {
+  save(row: T): Promise<T>;
+}
+interface Order {
+  id: string;
+}
+export const withDeps = defineSaga('with-deps', {
+  version: 1,
+  deps: { payments: PaymentsService, orders: dep<Repository<Order>>('OrderRepository') },
+})
+  .step('save-order', {
+    run: (_ctx, { orders }) => {
+      assertType<Equals<typeof orders, Repository<Order>>>();
+      return orders.save({ id: 'o-1' });
+    },
+  })
+  .step('charge', {
+    run: (ctx, deps) => {
+      assertType<Equals<typeof deps.payments, PaymentsService>>();
+      // @ts-expect-error only declared deps exist
+      void deps.shipping;
+      return deps.payments.charge(ctx.steps.saveOrder.id.length);
+    },
+    compensate: (ctx, { payments }) => (ctx.output ? payments.refund(ctx.output.chargeId) : undefined),
+  })
+  .build();
+
+// The definition's type carries the input and the output for typed clients.
+assertType<Equals<InputOf<typeof withDeps>, Record<string, unknown>>>();
+assertType<Equals<OutputOf<typeof withDeps>, { readonly saveOrder: Order; readonly charge: { chargeId: string } }>>();
+
+// Never called: a dep token must be a class or dep().
+export function badDeps(): void {
+  // @ts-expect-error a plain value is not a token
+  defineSaga('bad-deps', { version: 1, deps: { port: 3000 } });
 }

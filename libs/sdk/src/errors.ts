@@ -1,6 +1,6 @@
 import type { ErrorInfo } from '@saga-engine/core';
-import type { Duration } from './duration';
-import { parseDuration } from './duration';
+import type { Duration } from '@saga-engine/core';
+import { parseDuration } from '@saga-engine/core';
 
 /*
  * Errors cross queues and the database as plain data (`ErrorInfo`), so nothing here relies on `instanceof`:

@@ -5,8 +5,13 @@
  */
 export {
   defineSaga,
+  dep,
   type AddStep,
   type CamelCase,
+  type DepToken,
+  type DepTokens,
+  type Deps,
+  type NoDeps,
   type NoSteps,
   type ParallelGroupBuilder,
   type ParallelStepOptions,
@@ -15,9 +20,10 @@ export {
   type SagaOptions,
   type StepOptions,
   type StepWhen,
+  type Token,
   type WaitOptions,
 } from './define-saga';
-export { parseDuration, type Duration } from './duration';
+export { parseDuration, type Duration } from '@saga-engine/core';
 export {
   MAX_ERROR_MESSAGE_LENGTH,
   NonRetryableError,
@@ -32,9 +38,13 @@ export type {
   CompensationContext,
   ConditionContext,
   ErrorInfo,
+  InputOf,
+  OutputOf,
   ResolvedRetryPolicy,
   SagaDefinition,
+  SagaSpec,
   StageDefinition,
   StepContext,
   StepDefinition,
+  StepSpec,
 } from '@saga-engine/core';

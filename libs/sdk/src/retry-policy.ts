@@ -1,5 +1,5 @@
 import type { ResolvedRetryPolicy } from '@saga-engine/core';
-import { describeValue, parseDuration, parseSignedDuration, type Duration } from './duration';
+import { describeValue, parseDuration, parseSignedDuration, type Duration } from '@saga-engine/core';
 import { SagaDefinitionError } from './errors';
 
 /**

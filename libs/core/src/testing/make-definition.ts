@@ -12,7 +12,7 @@ export const TEST_RETRY: ResolvedRetryPolicy = Object.freeze({
 export const TEST_TIMEOUT_MS = 30_000;
 export const TEST_COMPENSATION_TIMEOUT_MS = 20_000;
 
-export interface StepSpec {
+export interface TestStepSpec {
   name: string;
   /** Whether the step has a compensation; default true. */
   compensate?: boolean;
@@ -28,11 +28,11 @@ export interface StepSpec {
 
 export interface GroupSpec {
   group: string;
-  steps: readonly (string | StepSpec)[];
+  steps: readonly (string | TestStepSpec)[];
 }
 
 /** A step by name (all defaults), a step with options, or a parallel group. */
-export type StageSpec = string | StepSpec | GroupSpec;
+export type StageSpec = string | TestStepSpec | GroupSpec;
 
 export function camelCase(name: string): string {
   return name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -50,10 +50,10 @@ export function makeDefinition(
   const stageDefs: StageDefinition[] = [];
   stages.forEach((spec, index) => {
     const group = typeof spec === 'object' && 'group' in spec ? spec : null;
-    const members = group ? group.steps : [spec as string | StepSpec];
+    const members = group ? group.steps : [spec as string | TestStepSpec];
     const names: string[] = [];
     for (const member of members) {
-      const s: StepSpec = typeof member === 'string' ? { name: member } : member;
+      const s: TestStepSpec = typeof member === 'string' ? { name: member } : member;
       names.push(s.name);
       steps.push(
         Object.freeze({
@@ -64,6 +64,8 @@ export function makeDefinition(
           group: group?.group ?? null,
           run: () => undefined,
           compensate: s.compensate === false ? null : () => undefined,
+          compensable: s.compensate !== false,
+          conditional: Boolean(s.when),
           retry: Object.freeze({ ...TEST_RETRY, ...s.retry }),
           compensationRetry: Object.freeze({ ...TEST_RETRY, ...s.compensationRetry }),
           timeoutMs: s.timeoutMs ?? TEST_TIMEOUT_MS,
@@ -92,5 +94,6 @@ export function makeDefinition(
     stages: Object.freeze(stageDefs),
     steps: Object.freeze(steps),
     stepsByName: Object.freeze(stepsByName),
+    deps: Object.freeze({}),
   });
 }

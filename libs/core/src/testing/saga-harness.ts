@@ -1,4 +1,6 @@
+import { evaluateCondition } from '../conditions';
 import { initialState } from '../initial-state';
+import { stepOutputs } from '../outputs';
 import { transition } from '../transition';
 import type {
   ErrorInfo,
@@ -167,5 +169,26 @@ export class SagaHarness {
 
   signalTimedOut(step: string, attempt = this.attemptOf(step)): TransitionResult {
     return this.send({ type: 'SignalTimedOut', step, attempt });
+  }
+
+  skipped(step: string, attempt = this.attemptOf(step)): TransitionResult {
+    return this.send({ type: 'StepSkipped', step, attempt });
+  }
+
+  waitStarted(step: string, attempt = this.attemptOf(step)): TransitionResult {
+    return this.send({ type: 'WaitStarted', step, attempt });
+  }
+
+  /**
+   * What an agent does with a dispatched conditional step before running it: evaluates its `when` and reports
+   * `StepSkipped` (false), `StepFailed` (it threw) or, for a wait step, `WaitStarted` (true). Answers whether the
+   * action would run now (true) or what was sent.
+   */
+  evaluate(step: string): true | TransitionResult {
+    const def = this.def.stepsByName[step];
+    const verdict = evaluateCondition(def, { input: this.state.input, steps: stepOutputs(this.def, this.state) });
+    if (verdict === false) return this.skipped(step);
+    if (verdict !== true) return this.fail(step, verdict);
+    return def.signal === null ? true : this.waitStarted(step);
   }
 }

@@ -3,6 +3,7 @@ import {
   type SagaEvent,
   type StepDefinition,
   StepPhase,
+  evaluateCondition,
   isCompensationInFlight,
   isStepInFlight,
   stepOutputs,
@@ -189,10 +190,19 @@ export class StepExecutor {
         traceparent,
         output: snapshot.state.steps[step.name]?.output ?? undefined,
       };
+      if (!undo && step.when !== null) {
+        // The condition is code, so the agent evaluates it (the scheduler reads only data): false skips the
+        // step, a throw fails it for good, true runs it (or, for a wait step, starts the wait).
+        const verdict = evaluateCondition(step, { input, steps: ctx.steps });
+        if (verdict === false) return { type: 'StepSkipped', step: step.name, attempt: job.attempt };
+        if (verdict !== true) return { type: 'StepFailed', step: step.name, attempt: job.attempt, error: verdict };
+        if (step.signal !== null) return { type: 'WaitStarted', step: step.name, attempt: job.attempt };
+      }
       const handler = undo ? step.compensate : step.run;
       if (!handler) throw new Error(`step "${step.name}" has no ${undo ? 'compensation' : 'action'}`);
+      const deps = this.deps.of(definition);
       const value = await raceAbort(
-        Promise.resolve().then(() => handler(ctx)),
+        Promise.resolve().then(() => handler(ctx, deps)),
         signal,
         timeoutMs,
       );
