@@ -1,7 +1,7 @@
 /**
- * What the drone-delivery saga needs from its participants. The saga file depends on this interface only;
- * apps/demo-services/src/remote-participants.ts implements it with the invokers of libs/transport (the demo services of
- * apps/demo-services, reached over @nestjs/microservices and HTTP).
+ * What the drone-delivery saga needs from its participants. The saga file depends on this class only;
+ * drone-delivery.client.ts implements it with the engine's invokers (the demo services of apps/demo-services,
+ * reached over @nestjs/microservices and HTTP).
  *
  * Every call carries the idempotency key of the step (`ctx.key`) or of its undo (`ctx.undoKey`): a participant
  * applies each operation at most once per key and answers the same result to a repeat.
@@ -68,31 +68,37 @@ export function demoPattern(prefix: string, service: string, operation: string):
   return `${prefix}.${service}.${operation}`;
 }
 
-export interface DroneDeliveryParticipants {
-  account: {
+/**
+ * The participants of the drone-delivery saga, as its steps call them: the saga's `deps.p`. An abstract class, so
+ * that it is both the type and the injection token: an app provides an implementation
+ * (`{ provide: DroneDeliveryParticipants, useFactory: ... }`, see DroneDeliveryClientModule) and the engine hands
+ * it to the steps; a unit test hands a fake.
+ */
+export abstract class DroneDeliveryParticipants {
+  abstract account: {
     verify(call: Call<{ accountId: string }>): Promise<{ accountId: string; balanceCents: number }>;
     charge(call: Call<{ accountId: string; amountCents: number }>): Promise<{ chargeId: string; balanceCents: number }>;
     refund(call: Call<{ accountId: string; chargeId: string | null; amountCents: number }>): Promise<void>;
   };
-  delivery: {
+  abstract delivery: {
     create(call: Call<{ accountId: string; pickup: LatLng; dropoff: LatLng }>): Promise<{ deliveryId: string }>;
     cancel(call: Call<{ deliveryId: string | null }>): Promise<void>;
   };
-  package: {
+  abstract package: {
     register(call: Call<{ deliveryId: string; weightKg: number }>): Promise<{ packageId: string }>;
     delete(call: Call<{ packageId: string | null }>): Promise<void>;
   };
-  drone: {
+  abstract drone: {
     schedule(
       call: Call<{ deliveryId: string; pickup: LatLng; dropoff: LatLng }>,
     ): Promise<{ droneId: string; etaMinutes: number }>;
     release(call: Call<{ droneId: string | null }>): Promise<void>;
   };
-  transport: {
+  abstract transport: {
     book(call: Call<{ deliveryId: string; weightKg: number }>): Promise<{ bookingId: string }>;
     cancel(call: Call<{ bookingId: string | null }>): Promise<void>;
   };
-  notification: {
+  abstract notification: {
     notify(
       call: Call<{ accountId: string; deliveryId: string; contactPhone?: string; message: string }>,
     ): Promise<{ notificationId: string }>;

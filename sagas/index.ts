@@ -1,12 +1,7 @@
-import type { SagaDefinition } from '@saga-engine/sdk';
-import type { DroneDeliveryParticipants } from './drone-delivery.participants';
-import { droneDeliverySaga } from './drone-delivery.saga';
-
+/** The drone-delivery demo: its saga (pure: the saga file imports only the SDK), its participants and settings. */
 export * from './drone-delivery.input';
 export * from './drone-delivery.participants';
 export { droneDeliverySaga } from './drone-delivery.saga';
-
-/** Every saga this deployment runs. Add yours here; the apps wire the participants. */
-export function allSagas(participants: { droneDelivery: DroneDeliveryParticipants }): SagaDefinition[] {
-  return [droneDeliverySaga(participants.droneDelivery)];
-}
+export * from './drone-delivery.client';
+export * from './demo-transport';
+export * from './demo.config';

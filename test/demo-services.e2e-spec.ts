@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineSaga } from '@saga-engine/sdk';
+import { DroneDeliveryParticipants } from '@demo/sagas';
 import { EngineProcess, ROOT, poll } from '../scripts/support/cluster';
 import { freePort, KEYS, startTestEngine, type TestEngine } from './support/test-engine';
 import { TEST_QUEUE_KIND, TEST_REDIS_URL } from './support/urls';
@@ -58,14 +59,13 @@ describe('demo services as their own process (e2e)', () => {
       env: { PARTICIPANT_FAILURES_TO_OPEN: '2', PARTICIPANT_HALF_OPEN_MS: '1000', SUPERVISOR_INTERVAL_MS: '200' },
       // The drone-delivery saga, and one that verifies an account patiently (the participant-down test: the
       // demo saga gives up after 5 attempts within 2 s, less than a process takes to come back).
-      sagas: ({ demo: client }) => [
-        ...client!.sagas,
-        defineSaga('patient-verify', { version: 1 })
+      sagas: [
+        defineSaga('patient-verify', { version: 1, deps: { p: DroneDeliveryParticipants } })
           .step('verify-account', {
             retry: { maximumAttempts: 60, initialInterval: '200ms', backoffCoefficient: 1.5, maximumInterval: '500ms' },
             timeout: '1s',
-            run: (ctx) =>
-              client!.droneDelivery.account.verify({
+            run: (ctx, { p }) =>
+              p.account.verify({
                 sagaId: ctx.sagaId,
                 idempotencyKey: ctx.key,
                 attempt: ctx.attempt,

@@ -3,7 +3,7 @@
  * only the bench saga. Roles (argv[2]):
  *
  * - `all`: scheduler + agent + supervisor in one process, no HTTP. The driver asks it to run a scenario: it starts
- *   sagas through SagaRuntime.start (the library path, as a peer library would be measured) keeping `inflight` of
+ *   sagas through SagaScheduler.start (the library path, as a peer library would be measured) keeping `inflight` of
  *   them open, and reports each saga's latency (start to terminal commit), each step's overhead (the gap between
  *   one step's handler and the next one's, both no-ops), and its own CPU time and peak RSS.
  * - `orchestrator`: the REST API + scheduler + supervisor (for the scale-out runs, started over HTTP).
@@ -18,11 +18,12 @@ import { NestFactory } from '@nestjs/core';
 import { isTerminal, type SagaStatus } from '@saga-engine/core';
 import { EngineMetrics } from '../../libs/nestjs/src/observability/engine-metrics';
 import { SagaRegistry } from '../../libs/nestjs/src/scheduler/saga-registry';
-import { SagaRuntime } from '../../libs/nestjs/src/scheduler/saga-scheduler';
-import { engineModules } from '../../libs/nestjs/src/module/engine-modules';
+import { SagaScheduler } from '../../libs/nestjs/src/scheduler/saga-scheduler';
+import { SagaModule } from '../../libs/nestjs/src/module/saga.module';
+import type { SagaRole } from '../../libs/nestjs/src/module/options';
 import { loadConfig } from '../../libs/nestjs/src/config/engine-config';
-import { OrchestratorModule } from '../../libs/nestjs/src/api/api.module';
-import { configureApp } from '../../libs/nestjs/src/api/configure-app';
+import { sagaOptionsFromEnv } from '../../libs/nestjs/src/config/env-options';
+import { setupSagaApp } from '../../libs/nestjs/src/api/setup-saga-app';
 import { BENCH_SAGA, benchSaga } from './bench-saga';
 
 type Role = 'all' | 'orchestrator' | 'agent';
@@ -58,24 +59,18 @@ interface RunCommand {
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const sagas = [definition];
+  const { options, app: appSetup } = sagaOptionsFromEnv(config);
+  const roles: SagaRole[] =
+    role === 'orchestrator' ? ['api', 'supervisor'] : role === 'all' ? ['agent', 'supervisor'] : ['agent'];
+  @Module({ imports: [SagaModule.forRoot({ ...options, roles, sagas: [definition] })] })
+  class BenchEngineModule {}
   const app =
     role === 'orchestrator'
-      ? await NestFactory.create(OrchestratorModule.forRoot({ config, sagas, agent: false }), {
-          bodyParser: false,
-          logger: ['error', 'warn'],
-        })
-      : await NestFactory.createApplicationContext(
-          (() => {
-            @Module({ imports: engineModules(config, { sagas, agent: true, supervisor: role === 'all' }) })
-            class BenchEngineModule {}
-            return BenchEngineModule;
-          })(),
-          { logger: ['error', 'warn'] },
-        );
+      ? await NestFactory.create(BenchEngineModule, { bodyParser: false, logger: ['error', 'warn'] })
+      : await NestFactory.createApplicationContext(BenchEngineModule, { logger: ['error', 'warn'] });
   if (role === 'orchestrator') {
     const http = app as Awaited<ReturnType<typeof NestFactory.create>>;
-    configureApp(http, config);
+    setupSagaApp(http, { ...appSetup, docs: false });
     await http.listen(config.PORT, '127.0.0.1');
   } else {
     await app.init();
@@ -98,8 +93,8 @@ async function main(): Promise<void> {
   };
 
   const runScenario = async (command: RunCommand) => {
-    const runtime = app.get(SagaRuntime);
-    const def = app.get(SagaRegistry).latest(BENCH_SAGA)!;
+    const runtime = app.get(SagaScheduler);
+    const def = (await app.get(SagaRegistry).latest(BENCH_SAGA))!.spec;
     const latencies: number[] = [];
     const statuses: Record<string, number> = {};
     const rssMarks: { ended: number; rss: number; heapUsed: number; external: number; heapTotal: number }[] = [];

@@ -1,6 +1,5 @@
-import { type INestApplication } from '@nestjs/common';
+import { type INestApplication, Module, type ModuleMetadata } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Logger as PinoLogger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -10,13 +9,15 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
 import type { SagaDefinition } from '@saga-engine/core';
+import { DroneDeliveryClientModule, DroneDeliveryParticipants, droneDeliverySaga } from '@demo/sagas';
 import { loadConfig } from '../../libs/nestjs/src/config/engine-config';
-import type { ParticipantPolicies } from '../../libs/nestjs/src/invokers/participant-policies';
-import type { DroneDeliveryParticipants } from '@demo/sagas';
-import { configureApp } from '../../libs/nestjs/src/api/configure-app';
-import { OrchestratorModule } from '../../libs/nestjs/src/api/api.module';
+import { sagaOptionsFromEnv } from '../../libs/nestjs/src/config/env-options';
+import { ParticipantPolicies } from '../../libs/nestjs/src/invokers/participant-policies';
+import { SagaModule } from '../../libs/nestjs/src/module/saga.module';
+import type { SagaRole } from '../../libs/nestjs/src/module/options';
+import { setupSagaApp } from '../../libs/nestjs/src/api/setup-saga-app';
+import { SagaLogger } from '../../libs/nestjs/src/observability/logger';
 import type { LedgerEntry } from '../../apps/demo-services/src/demo-ledger';
-import { demoSagas, participantPolicies } from '../../apps/demo-services/src/demo-client';
 import { type DemoServices, startDemoServices } from '../../apps/demo-services/src/demo-services.module';
 import { TEST_PG_ADMIN_URL, TEST_QUEUE_KIND, TEST_REDIS_URL } from './urls';
 import { waitFor } from './wait-for';
@@ -86,12 +87,6 @@ export async function dropRedisPrefix(prefix: string): Promise<void> {
   }
 }
 
-/** What a test's own sagas may use: the engine's breakers and, with `demo`, the demo services' client. */
-export interface DemoSagaFactory {
-  participants: ParticipantPolicies;
-  demo: ReturnType<typeof demoSagas> | null;
-}
-
 export interface TestEngine {
   app: INestApplication;
   db: TestDatabase;
@@ -115,6 +110,8 @@ export interface TestEngine {
   participants: ParticipantPolicies;
   /** The drone-delivery participants as the saga calls them (through the invokers), with `demo`. */
   droneDelivery: DroneDeliveryParticipants | null;
+  /** The engine's API key of each role. */
+  keys: typeof KEYS;
   close(): Promise<void>;
 }
 
@@ -136,19 +133,20 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * The real engine (API, scheduler, supervisor, and an agent unless `agent: false`) on a fresh database and Redis
- * prefix, listening on an ephemeral loopback port. `demo: true` runs the drone-delivery saga against the demo
- * services, started in this process as their own Nest application (HTTP on an ephemeral port, messages over the
- * real TCP transport on a free port), their schema in the same fresh database; `demo: { url, tcpPort }` against
- * demo services the test runs as separate processes. `sagas` adds saga
- * types to the demo's (or replaces it when `demo` is not set); as a function it gets the demo's client and
- * returns the whole list.
+ * The real engine (SagaModule with the API, the supervisor, and an agent unless `agent: false`) on a fresh
+ * database and Redis prefix, listening on an ephemeral loopback port. `demo: true` runs the drone-delivery saga
+ * against the demo services, started in this process as their own Nest application (HTTP on an ephemeral port,
+ * messages over the real TCP transport on a free port), their schema in the same fresh database; `demo: { url,
+ * tcpPort }` against demo services the test runs as separate processes. `sagas` are added to the demo's (their
+ * `deps` may name `DroneDeliveryParticipants` when `demo` is set); `imports` add modules that provide other deps.
  */
 export async function startTestEngine(options: {
-  sagas?: readonly SagaDefinition[] | ((demo: DemoSagaFactory) => readonly SagaDefinition[]);
+  sagas?: readonly SagaDefinition<any, any>[];
   demo?: boolean | ExternalDemo;
   agent?: boolean;
   env?: Record<string, string>;
+  /** Modules that provide the `deps` of `sagas`. */
+  imports?: ModuleMetadata['imports'];
   /** Where the step jobs go: Redis, or BullMQ's PostgreSQL backend in the test database. Default: this run's. */
   queue?: 'redis' | 'postgres';
   /** The PostgreSQL to create the test database in (a private one, for tests that stop it). Default: this run's. */
@@ -190,43 +188,56 @@ export async function startTestEngine(options: {
       host: '127.0.0.1',
       transport: { transport: Transport.TCP, options: { host: '127.0.0.1', port: tcpPort } },
       patternPrefix: prefix,
-      flightMs: config.DEMO_FLIGHT_MS,
+      flightMs: Number(options.env?.DEMO_FLIGHT_MS ?? 300),
       signalTarget: () => (engineUrl ? { url: engineUrl, apiKey: KEYS.operator } : null),
       poolSize: 5,
       logger: ['error'],
     });
     demoAt = { url: demo.url, tcpPort };
   }
-  const participants = participantPolicies(config);
-  const demoClient = demoAt
-    ? demoSagas(config, participants, {
-        ...(demoAt.tcpPort === undefined
-          ? {}
-          : { transport: { transport: Transport.TCP, options: { host: '127.0.0.1', port: demoAt.tcpPort } } }),
-        demoUrl: demoAt.url,
-      })
-    : null;
-  const sagas =
-    typeof options.sagas === 'function'
-      ? options.sagas({ participants, demo: demoClient })
-      : [...(demoClient?.sagas ?? []), ...(options.sagas ?? [])];
+  const sagas = [...(demoAt ? [droneDeliverySaga] : []), ...(options.sagas ?? [])];
   if (sagas.length === 0) throw new Error('startTestEngine needs `sagas` or `demo`');
-  const app = await NestFactory.create(
-    OrchestratorModule.forRoot({
-      config,
-      sagas,
-      agent: options.agent ?? true,
-      participants,
-      modules: demoClient ? [demoClient.module] : [],
-      logDestination: options.logs,
-    }),
-    {
-      bodyParser: false,
-      logger: ['error', 'warn'].slice(0, config.LOG_LEVEL === 'error' ? 1 : 2) as ('error' | 'warn')[],
-    },
-  );
-  if (options.logs) app.useLogger(app.get(PinoLogger));
-  configureApp(app, config);
+  const { options: sagaOptions, app: appSetup } = sagaOptionsFromEnv(config);
+  const roles: SagaRole[] = [
+    ...(options.agent === false ? [] : (['agent'] as const)),
+    'api',
+    ...(config.SUPERVISOR_ENABLED === 'true' ? (['supervisor'] as const) : []),
+  ];
+  const demoClient = demoAt
+    ? [
+        DroneDeliveryClientModule.forRoot({
+          transport:
+            demoAt.tcpPort === undefined
+              ? {
+                  transport: Transport.REDIS,
+                  options: {
+                    host: new URL(TEST_REDIS_URL).hostname,
+                    port: Number(new URL(TEST_REDIS_URL).port || 6379),
+                  },
+                }
+              : { transport: Transport.TCP, options: { host: '127.0.0.1', port: demoAt.tcpPort } },
+          demoUrl: demoAt.url,
+          patternPrefix: prefix,
+        }),
+      ]
+    : [];
+
+  @Module({
+    imports: [
+      SagaModule.forRoot({ ...sagaOptions, roles, sagas, isGlobal: true }),
+      ...demoClient,
+      ...(options.imports ?? []),
+    ],
+  })
+  class TestEngineModule {}
+
+  const app = await NestFactory.create(TestEngineModule, {
+    bodyParser: false,
+    logger: ['error', 'warn'].slice(0, config.LOG_LEVEL === 'error' ? 1 : 2) as ('error' | 'warn')[],
+  });
+  if (options.logs)
+    app.useLogger(new SagaLogger({ level: config.LOG_LEVEL, format: 'json', destination: options.logs }));
+  setupSagaApp(app, appSetup);
   await app.listen(0, '127.0.0.1');
   engineUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   const server = app.getHttpServer();
@@ -241,6 +252,7 @@ export async function startTestEngine(options: {
     prefix,
     http,
     as,
+    keys: KEYS,
     waitForStatus: (id, statuses, timeoutMs = 20_000) =>
       waitFor(
         async () => {
@@ -259,8 +271,8 @@ export async function startTestEngine(options: {
     config,
     demo,
     demoUrl: demoAt?.url ?? null,
-    participants,
-    droneDelivery: demoClient?.droneDelivery ?? null,
+    participants: app.get(ParticipantPolicies),
+    droneDelivery: demoAt ? app.get(DroneDeliveryParticipants) : null,
     close: async () => {
       await app.close();
       await demo?.close();

@@ -1,48 +1,74 @@
 import 'reflect-metadata';
 import { Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Logger as PinoLogger } from 'nestjs-pino';
-import { demoSagas, participantPolicies } from '../../demo-services/src/demo-client';
-import { engineModules } from '../../../libs/nestjs/src/module/engine-modules';
-import { loadConfigOrExit } from '../../../libs/nestjs/src/config/engine-config';
-import { resolveBackends, stopBackendsOnSignals } from '../../../libs/nestjs/src/config/backends';
-import { loggerModule } from '../../../libs/nestjs/src/observability/logger';
-import { startTracingFromEnv } from '../../../libs/nestjs/src/observability/otel';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DroneDeliveryClientModule, demoClientTransport, droneDeliverySaga, loadDemoConfig } from '@demo/sagas';
+import {
+  SagaLogger,
+  SagaModule,
+  exitOnStartFailure,
+  loadConfig,
+  localEncryptionKey,
+  resolveBackends,
+  sagaOptionsFromEnv,
+  startTracingFromEnv,
+  startupBanner,
+  stopBackendsOnSignals,
+} from '@saga-engine/nestjs';
 
 /**
- * A step agent: BullMQ workers and nothing else (no API, no supervisor). Run as many as you like
- * (npm run start:agent). SIGTERM stops it gracefully: no new job, the running ones report (SHUTDOWN_GRACE_MS).
+ * `npm run start:agent`: an agent of the drone-delivery demo, the way a service of yours runs its sagas' steps:
+ * `SagaModule` with the `agent` role and the saga's code, and the participants' client its steps call. No HTTP.
+ * Run as many as you like; they take the jobs of `drone-delivery` from its queue. SIGTERM stops gracefully: no new
+ * job, the running ones report (SHUTDOWN_GRACE_MS).
  */
 async function bootstrap(): Promise<void> {
-  const config = loadConfigOrExit();
-  // DATABASE_URL unset: the embedded PostgreSQL of `npm start` in ./.saga-data (started here if it is not
-  // running); REDIS_URL unset: BullMQ on PostgreSQL. See resolveBackends.
-  const logger = new Logger('Bootstrap');
-  if (await startTracingFromEnv('saga-agent')) logger.log('OpenTelemetry tracing on (OTEL_* variables)');
-  const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
-  // The drone-delivery participants are the demo services (npm run start:demo), reached over the network.
-  const participants = participantPolicies(config);
-  const { sagas, module: demoClient } = demoSagas(config, participants);
+  const config = loadConfig();
+  const demo = loadDemoConfig();
+  const logger = new SagaLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  Logger.overrideLogger(logger);
+  const log = new Logger('Bootstrap');
+  if (await startTracingFromEnv('saga-agent')) log.log('OpenTelemetry tracing on (OTEL_* variables)');
+  // DATABASE_URL unset: the embedded PostgreSQL of `npm start` in ./.saga-data (started here if it is not running).
+  const backends = await resolveBackends(config, { log: (line) => log.debug(line) });
+  const dataDir = join(process.cwd(), '.saga-data');
+  const encryptionKey =
+    config.SAGA_ENCRYPTION_KEY ??
+    (existsSync(join(dataDir, 'encryption.key')) ? localEncryptionKey(dataDir).value : undefined);
+  const { options } = sagaOptionsFromEnv(config);
 
   @Module({
     imports: [
-      ...engineModules(config, { sagas, agent: true, supervisor: false, participants }),
-      demoClient,
-      loggerModule(config.LOG_LEVEL),
+      SagaModule.forRoot({
+        ...options,
+        ...(encryptionKey ? { encryptionKey } : {}),
+        roles: ['agent'],
+        sagas: [droneDeliverySaga],
+        isGlobal: true,
+      }),
+      DroneDeliveryClientModule.forRoot({
+        transport: demoClientTransport(demo),
+        demoUrl: demo.demoUrl,
+        patternPrefix: config.SAGA_REDIS_PREFIX,
+      }),
     ],
   })
   class AgentModule {}
 
   const app = await NestFactory.createApplicationContext(AgentModule, { bufferLogs: true });
-  app.useLogger(app.get(PinoLogger));
+  app.useLogger(logger);
   app.enableShutdownHooks();
   stopBackendsOnSignals(app, backends);
-  for (const line of backends.describe()) logger.log(line);
-  logger.log(`agent ready; saga types: ${sagas.map((s) => s.name).join(', ')}`);
+  const [postgres, queue] = backends.describe();
+  for (const line of startupBanner('saga agent is ready', [
+    ['saga types', `${droneDeliverySaga.name} v${droneDeliverySaga.version}`],
+    ['participants', `${demo.demoUrl} (${config.REDIS_URL ? 'messages over Redis' : `TCP ${demo.DEMO_TCP_PORT}`})`],
+    ['PostgreSQL', postgres.replace(/^PostgreSQL: /, '')],
+    ['queue', queue.replace(/^Queue: /, '')],
+  ])) {
+    log.log(line);
+  }
 }
 
-void bootstrap().catch((error: unknown) => {
-  // A missing SAGA_ENCRYPTION_KEY (a saga with sensitive fields) ends here too, naming the variable.
-  console.error(`agent failed to start: ${(error as Error).message ?? String(error)}`);
-  process.exit(1);
-});
+void bootstrap().catch(exitOnStartFailure('saga agent'));

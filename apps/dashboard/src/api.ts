@@ -1,3 +1,5 @@
+import { API_ROOT } from './router';
+
 /** The REST API as the dashboard uses it: every call carries the key as a bearer token; nothing else is used. */
 
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -145,7 +147,7 @@ export class Api {
   private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     const headers: Record<string, string> = { Authorization: `Bearer ${this.key}`, Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(path, {
+    const res = await fetch(`${API_ROOT}${path}`, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),

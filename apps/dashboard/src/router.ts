@@ -1,7 +1,13 @@
 import { useEffect, useState } from 'react';
 
-/** A small router over the History API: the app has five screens; a library would be more code than this. */
-export const BASE = '/dashboard';
+/**
+ * A small router over the History API: the app has five screens; a library would be more code than this.
+ * BASE is where the app is served: `/dashboard`, or under the path the engine's API is mounted on
+ * (`/sagas/dashboard`), read from the address the page was loaded from.
+ */
+export const BASE = /^(.*?\/dashboard)(?=\/|$)/.exec(window.location.pathname)?.[1] ?? '/dashboard';
+/** Where the engine's API is: the path before `/dashboard` (empty at the root). */
+export const API_ROOT = BASE.slice(0, -'/dashboard'.length);
 
 export type Route =
   | { name: 'overview' }

@@ -10,7 +10,7 @@ import { NestFactory } from '@nestjs/core';
 import type { MicroserviceOptions } from '@nestjs/microservices';
 import { DemoLedgerController } from './demo-ledger.controller';
 import { DemoLedger } from './demo-ledger';
-import type { DemoTransportOptions } from './demo-transport';
+import type { DemoServerTransport } from '@demo/sagas';
 import { DeliveryReporter, type SignalTarget } from './delivery-reporter';
 import { participantMessageController, TransportController } from './participant.controllers';
 import { DemoParticipants } from './participants';
@@ -46,7 +46,7 @@ export interface DemoServicesOptions {
   port: number;
   host: string;
   /** The message transport the five services listen on (demo-transport.ts). */
-  transport: DemoTransportOptions;
+  transport: DemoServerTransport;
   /** SAGA_REDIS_PREFIX: the first part of every message pattern. */
   patternPrefix: string;
   flightMs: number;

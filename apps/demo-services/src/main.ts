@@ -1,64 +1,163 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
-import { loadConfigOrExit, logLevels } from '../../../libs/nestjs/src/config/engine-config';
-import { resolveBackends } from '../../../libs/nestjs/src/config/backends';
-import { startTracingFromEnv } from '../../../libs/nestjs/src/observability/otel';
-import { demoTransport } from './demo-transport';
-import { startDemoServices } from './demo-services.module';
+import { Logger, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { join } from 'node:path';
+import {
+  DroneDeliveryClientModule,
+  checkInProcessDemoUrl,
+  demoClientTransport,
+  demoServerTransport,
+  droneDeliverySaga,
+  loadDemoConfig,
+} from '@demo/sagas';
+import {
+  SagaLogger,
+  SagaModule,
+  exitOnStartFailure,
+  listenOn,
+  loadConfig,
+  localAdminKey,
+  localEncryptionKey,
+  logLevels,
+  parseApiKeys,
+  resolveBackends,
+  sagaOptionsFromEnv,
+  setupSagaApp,
+  startTracingFromEnv,
+  startupBanner,
+  stopBackendsOnSignals,
+} from '@saga-engine/nestjs';
+import { type DemoServices, startDemoServices } from './demo-services.module';
 
 /**
- * `npm run start:demo`: the drone-delivery demo participants as their own process. The account, delivery,
- * package, drone and notification services answer @nestjs/microservices messages (Redis when REDIS_URL is set,
- * else TCP on DEMO_TCP_PORT); the ground carrier and `GET /v1/demo/ledger` answer HTTP on DEMO_PORT. Their state
- * is in schema `demo` of DATABASE_URL. DeliveryCompleted goes to SAGA_URL with SAGA_SIGNAL_KEY.
+ * The drone-delivery demo.
+ *
+ * - `npm run start:demo` (`main.js`): the demo's participant services as their own process. The account, delivery,
+ *   package, drone and notification services answer @nestjs/microservices messages (Redis when REDIS_URL is set,
+ *   else TCP on DEMO_TCP_PORT); the ground carrier and `GET /v1/demo/ledger` answer HTTP on DEMO_PORT. Their state
+ *   is in schema `demo` of DATABASE_URL. DeliveryCompleted goes to SAGA_URL with SAGA_SIGNAL_KEY.
+ * - `npm start` (`main.js --all`): the whole engine in one process for a first try (every role of SagaModule, the
+ *   drone-delivery saga and its participants' client), the demo services beside it, an embedded PostgreSQL when
+ *   DATABASE_URL is unset, BullMQ on PostgreSQL when REDIS_URL is unset, and an admin key in .saga-data/admin.key.
+ *
+ * SIGTERM stops gracefully: the agent lets running steps report, then the connections close.
  */
 async function bootstrap(): Promise<void> {
-  const config = loadConfigOrExit();
-  const logger = new Logger('DemoServices');
-  if (await startTracingFromEnv('saga-demo-services')) logger.log('OpenTelemetry tracing on (OTEL_* variables)');
-  const backends = await resolveBackends(config, { log: (line) => logger.log(line) });
+  const config = loadConfig();
+  const demo = loadDemoConfig();
+  const logger = new SagaLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  Logger.overrideLogger(logger);
+  const log = new Logger('Bootstrap');
+  if (await startTracingFromEnv('saga-demo')) log.log('OpenTelemetry tracing on (OTEL_* variables)');
+  const all = process.argv.includes('--all');
+  if (all) checkInProcessDemoUrl(demo);
   const host = process.env.HOST ?? '127.0.0.1';
-  const signalTarget =
-    config.SAGA_SIGNAL_KEY !== undefined
-      ? { url: config.SAGA_URL ?? `http://127.0.0.1:${config.PORT}`, apiKey: config.SAGA_SIGNAL_KEY }
-      : null;
-  if (!signalTarget) logger.warn('SAGA_SIGNAL_KEY is not set: the drones cannot report DeliveryCompleted');
-  const transport = demoTransport(config, { bindHost: host });
-  const demo = await startDemoServices({
-    databaseUrl: backends.databaseUrl,
-    port: config.DEMO_PORT,
-    host,
-    transport,
-    patternPrefix: config.SAGA_REDIS_PREFIX,
-    flightMs: config.DEMO_FLIGHT_MS,
-    signalTarget: () => signalTarget,
-    logger: logLevels(config.LOG_LEVEL),
-  });
-  // Graceful stop, then end as the signal would have (exit status 128 + its number), like the engine's processes.
-  const stop = (signal: NodeJS.Signals) =>
-    void demo
-      .close()
-      .catch(() => undefined)
-      .then(() => backends.stop().catch(() => undefined))
-      .then(() => {
-        process.removeListener('SIGTERM', stop);
-        process.removeListener('SIGINT', stop);
-        process.kill(process.pid, signal);
-      });
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  logger.log(
-    `demo services listening: HTTP ${demo.url}; messages over ` +
-      (config.REDIS_URL ? 'Redis (REDIS_URL)' : `TCP ${host}:${config.DEMO_TCP_PORT}`),
+  const backends = await resolveBackends(config, { log: (line) => log.debug(line) });
+
+  if (!all) {
+    const signalTarget =
+      demo.SAGA_SIGNAL_KEY !== undefined
+        ? { url: demo.SAGA_URL ?? `http://127.0.0.1:${config.PORT}`, apiKey: demo.SAGA_SIGNAL_KEY }
+        : null;
+    if (!signalTarget) log.warn('SAGA_SIGNAL_KEY is not set: the drones cannot report DeliveryCompleted');
+    const services = await startDemoServices({
+      databaseUrl: backends.databaseUrl,
+      port: demo.DEMO_PORT,
+      host,
+      transport: demoServerTransport(demo, host),
+      patternPrefix: config.SAGA_REDIS_PREFIX,
+      flightMs: demo.DEMO_FLIGHT_MS,
+      signalTarget: () => signalTarget,
+      logger: logLevels(config.LOG_LEVEL),
+    });
+    stopBackendsOnSignals(services.app, backends);
+    for (const line of startupBanner('demo services are ready', [
+      ['HTTP', `${services.url} (GET /v1/demo/ledger)`],
+      ['messages', config.REDIS_URL ? 'Redis (REDIS_URL)' : `TCP ${host}:${demo.DEMO_TCP_PORT}`],
+      ['state', `schema "demo" of ${backends.describe()[0].replace(/^PostgreSQL: /, '')}`],
+    ])) {
+      log.log(line);
+    }
+    return;
+  }
+
+  const dataDir = join(process.cwd(), '.saga-data');
+  const adminKey = config.SAGA_API_KEYS ? null : localAdminKey(dataDir);
+  const keys = config.SAGA_API_KEYS ?? `${adminKey!.value}:admin`;
+  const encryptionKey = config.SAGA_ENCRYPTION_KEY ?? localEncryptionKey(dataDir).value;
+  const { options, app: appSetup } = sagaOptionsFromEnv(config);
+
+  @Module({
+    imports: [
+      SagaModule.forRoot({
+        ...options,
+        api: { ...options.api, keys },
+        encryptionKey,
+        roles: config.SUPERVISOR_ENABLED === 'true' ? ['agent', 'api', 'supervisor'] : ['agent', 'api'],
+        sagas: [droneDeliverySaga],
+        isGlobal: true,
+      }),
+      DroneDeliveryClientModule.forRoot({
+        transport: demoClientTransport(demo),
+        demoUrl: demo.demoUrl,
+        patternPrefix: config.SAGA_REDIS_PREFIX,
+      }),
+    ],
+  })
+  class AllInOneModule {}
+
+  const app = await NestFactory.create(AllInOneModule, { bodyParser: false, bufferLogs: true });
+  app.useLogger(logger);
+  setupSagaApp(app, appSetup);
+  let services: DemoServices | null = null;
+  let engineUrl = `http://127.0.0.1:${config.PORT}`;
+  if (demo.DEMO_IN_PROCESS === 'true') {
+    // The drones report DeliveryCompleted to this process with its first operator or admin key.
+    const signalKey =
+      demo.SAGA_SIGNAL_KEY ??
+      [...parseApiKeys(keys)].find(([, role]) => role === 'admin' || role === 'operator')?.[0];
+    services = await startDemoServices({
+      databaseUrl: backends.databaseUrl,
+      port: demo.DEMO_PORT,
+      host,
+      transport: demoServerTransport(demo, host),
+      patternPrefix: config.SAGA_REDIS_PREFIX,
+      flightMs: demo.DEMO_FLIGHT_MS,
+      signalTarget: () => (signalKey ? { url: demo.SAGA_URL ?? engineUrl, apiKey: signalKey } : null),
+      logger: logLevels(config.LOG_LEVEL),
+    }).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new Error(
+          `a demo port is taken (DEMO_PORT ${demo.DEMO_PORT}, or DEMO_TCP_PORT ${demo.DEMO_TCP_PORT}): set free ones`,
+        );
+      }
+      throw error;
+    });
+  }
+  // SIGTERM: the engine shuts down (setupSagaApp enabled its hooks), then the demo services, then PostgreSQL.
+  const inProcess = services;
+  stopBackendsOnSignals(
+    {
+      close: async () => {
+        await app.close();
+        await inProcess?.close();
+      },
+    },
+    backends,
   );
+  engineUrl = await listenOn(app, config.PORT, host, 'PORT');
+  const [postgres, queue] = backends.describe();
+  for (const line of startupBanner('saga engine (all-in-one) is ready', [
+    ['API', `${engineUrl}/v1 (OpenAPI: ${engineUrl}/docs)`],
+    ['dashboard', `${engineUrl}/dashboard`],
+    ['admin key', adminKey ? `${adminKey.file}  (KEY=$(cat ${adminKey.file}))` : 'from SAGA_API_KEYS'],
+    ['PostgreSQL', postgres.replace(/^PostgreSQL: /, '')],
+    ['queue', queue.replace(/^Queue: /, '')],
+    ['saga types', `${droneDeliverySaga.name} v${droneDeliverySaga.version}`],
+    ['demo', services ? `${services.url} (GET /v1/demo/ledger)` : 'not in this process (DEMO_IN_PROCESS=false)'],
+  ])) {
+    log.log(line);
+  }
 }
 
-void bootstrap().catch((error: unknown) => {
-  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-    error = new Error(
-      `a demo port is taken (DEMO_PORT ${process.env.DEMO_PORT ?? 3100}, DEMO_TCP_PORT): set free ones`,
-    );
-  }
-  console.error(`demo services failed to start: ${(error as Error).message ?? String(error)}`);
-  process.exit(1);
-});
+void bootstrap().catch(exitOnStartFailure('saga engine'));

@@ -2,7 +2,7 @@ import { Body, Controller, Headers, HttpCode, HttpException, Inject, Post, type 
 import { MessagePattern, RpcException } from '@nestjs/microservices';
 import { NonRetryableError, RetryableError } from '@saga-engine/sdk';
 import { DEMO_MESSAGE_OPERATIONS, type DemoRequest, demoPattern } from '@demo/sagas';
-import type { MicroserviceRequest } from '../../../libs/nestjs/src/invokers/microservice-invoker';
+import type { MicroserviceRequest } from '@saga-engine/nestjs';
 import { DemoParticipants, type ParticipantCall } from './participants';
 
 /** The definite "no" and the transient failure of a participant as a message reply (see the microservice invoker). */

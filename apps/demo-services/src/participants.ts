@@ -3,7 +3,7 @@ import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { PoolClient } from 'pg';
 import { NonRetryableError, RetryableError } from '@saga-engine/sdk';
 import type { DemoRequest } from '@demo/sagas';
-import { contextFromTraceparent } from '../../../libs/nestjs/src/invokers/trace-context';
+import { contextFromTraceparent } from '@saga-engine/nestjs';
 import { DemoLedger } from './demo-ledger';
 import type { DeliveryReporter } from './delivery-reporter';
 

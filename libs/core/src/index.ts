@@ -7,3 +7,4 @@ export * from './initial-state';
 export * from './transition';
 export * from './conditions';
 export * from './duration';
+export * from './spec';

@@ -1,9 +1,9 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type BeforeApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { SagaStore } from '../store/saga-store';
-import type { CircuitChange, ParticipantPolicies } from '../invokers/participant-policies';
-import { PARTICIPANT_POLICIES } from '../module/tokens';
+import { type CircuitChange, ParticipantPolicies } from '../invokers/participant-policies';
+
 
 /** How often an agent refreshes its rows (`seen_at`) even when nothing changed. */
 export const CIRCUIT_REFRESH_MS = 5_000;
@@ -14,7 +14,7 @@ export const CIRCUIT_REFRESH_MS = 5_000;
  * CIRCUIT_REFRESH_MS, removed on a clean shutdown (a killed agent's rows go stale and stop counting).
  */
 @Injectable()
-export class CircuitRecorder implements OnApplicationBootstrap, OnApplicationShutdown {
+export class CircuitRecorder implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly agentId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   private readonly logger = new Logger('CircuitRecorder');
   private chain: Promise<void> = Promise.resolve();
@@ -22,7 +22,7 @@ export class CircuitRecorder implements OnApplicationBootstrap, OnApplicationShu
   private unsubscribe: (() => void) | null = null;
 
   constructor(
-    @Inject(PARTICIPANT_POLICIES) private readonly policies: ParticipantPolicies,
+    private readonly policies: ParticipantPolicies,
     @Inject(SagaStore) private readonly store: SagaStore,
   ) {}
 
@@ -33,7 +33,7 @@ export class CircuitRecorder implements OnApplicationBootstrap, OnApplicationShu
     this.timer.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(): Promise<void> {
     this.unsubscribe?.();
     if (this.timer) clearInterval(this.timer);
     await this.chain;

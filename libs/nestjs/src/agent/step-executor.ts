@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
+  type SagaDefinition,
   type SagaEvent,
   type StepDefinition,
   StepPhase,
@@ -12,9 +13,12 @@ import { toErrorInfo } from '@saga-engine/sdk';
 import { type SagaSnapshot, SagaStore } from '../store/saga-store';
 import type { StepJobData } from '../queue/step-job';
 import { EngineMetrics } from '../observability/engine-metrics';
-import { scrubSecrets, secretsAt } from '../security/input-cipher';
-import { RUNTIME_OPTIONS, type RuntimeOptions } from '../module/tokens';
-import { type ApplyResult, SagaRuntime } from '../scheduler/saga-scheduler';
+import { type InputCipher, scrubSecrets, secretsAt } from '../security/input-cipher';
+import { INPUT_CIPHER, RUNTIME_OPTIONS, type RuntimeOptions } from '../module/tokens';
+import { type ApplyResult, SagaScheduler } from '../scheduler/saga-scheduler';
+import { SagaRegistry } from '../scheduler/saga-registry';
+import { SnapshotCache } from '../scheduler/snapshot-cache';
+import { StepDeps } from './step-deps';
 import { withSagaLog } from '../observability/log-context';
 import { inStepSpan } from '../observability/tracing';
 
@@ -39,8 +43,12 @@ export class StepExecutor {
   private stopping: Error | null = null;
 
   constructor(
-    private readonly runtime: SagaRuntime,
+    private readonly scheduler: SagaScheduler,
     private readonly store: SagaStore,
+    private readonly registry: SagaRegistry,
+    private readonly cache: SnapshotCache,
+    private readonly deps: StepDeps,
+    @Inject(INPUT_CIPHER) private readonly cipher: InputCipher | null,
     @Inject(RUNTIME_OPTIONS) private readonly options: RuntimeOptions,
     private readonly metrics: EngineMetrics,
   ) {}
@@ -69,17 +77,19 @@ export class StepExecutor {
   ): Promise<ExecuteResult> {
     // A cached copy is good enough to know the inputs (outputs never change once written), but whether this
     // attempt is still wanted is checked against PostgreSQL unless this process committed it a moment ago.
-    let snapshot = committed ?? (job.attempt === 1 ? this.runtime.cache.getFresh(job.sagaId) : undefined);
+    let snapshot = committed ?? (job.attempt === 1 ? this.cache.getFresh(job.sagaId) : undefined);
     if (!snapshot || !isCurrent(snapshot, job)) {
       snapshot = (await this.store.load(job.sagaId)) ?? undefined;
       if (!snapshot || !isCurrent(snapshot, job)) return 'stale';
     }
-    const definition = this.runtime.registry.get(snapshot.type, snapshot.definitionVersion);
+    const definition = this.registry.code(snapshot.type, snapshot.definitionVersion);
+    // Jobs come only from the queues of the versions this agent registers; an in-process hand-over likewise.
+    if (!definition) throw new Error(`saga "${snapshot.type}" version ${snapshot.definitionVersion} is not in this agent`);
     const step = definition.stepsByName[job.step];
 
     let marking: Promise<unknown> | undefined;
     const mark = setTimeout(() => {
-      marking = this.runtime
+      marking = this.scheduler
         .apply(job.sagaId, { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt })
         .catch((error: unknown) =>
           this.logger.warn(`saga ${job.sagaId}: could not record ${job.step} as running: ${String(error)}`),
@@ -94,7 +104,7 @@ export class StepExecutor {
       job.traceparent ?? snapshot.traceparent,
       `${undo ? 'compensate' : 'step'} ${job.step}`,
       { 'saga.id': job.sagaId, 'saga.type': snapshot.type, 'saga.step': job.step, 'saga.attempt': job.attempt },
-      (traceparent) => this.run(snapshot, step, job, traceparent),
+      (traceparent) => this.run(snapshot, definition, step, job, traceparent),
       failedOf,
     ).finally(() => {
       clearTimeout(mark);
@@ -121,7 +131,7 @@ export class StepExecutor {
   private async report(job: StepJobData, event: SagaEvent): Promise<ApplyResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.runtime.apply(job.sagaId, event);
+        return await this.scheduler.apply(job.sagaId, event);
       } catch (error) {
         if (attempt >= REPORT_ATTEMPTS) throw error;
         this.logger.warn(
@@ -157,6 +167,7 @@ export class StepExecutor {
 
   private async run(
     snapshot: SagaSnapshot,
+    definition: SagaDefinition,
     step: StepDefinition,
     job: StepJobData,
     traceparent: string | undefined,
@@ -164,7 +175,6 @@ export class StepExecutor {
     const undo = job.phase === StepPhase.UNDO;
     const timeoutMs = undo ? step.compensationTimeoutMs : step.timeoutMs;
     const { signal, release } = this.attemptSignal(timeoutMs);
-    const definition = this.runtime.registry.get(snapshot.type, snapshot.definitionVersion);
     const key = `${snapshot.id}:${step.name}`;
     let secrets: string[] = [];
     try {
@@ -172,8 +182,8 @@ export class StepExecutor {
       // them (rotated away, another deployment's) fails the attempt like any error, with a message naming the key.
       const input = (() => {
         if (definition.sensitive.length === 0) return snapshot.state.input;
-        if (!this.runtime.cipher) throw new Error(`saga ${snapshot.type} has sensitive fields and no cipher`);
-        const plain = this.runtime.cipher.open(snapshot.state.input, definition.sensitive, snapshot.id);
+        if (!this.cipher) throw new Error(`saga ${snapshot.type} has sensitive fields and no cipher`);
+        const plain = this.cipher.open(snapshot.state.input, definition.sensitive, snapshot.id);
         secrets = secretsAt(plain, definition.sensitive);
         return plain;
       })();

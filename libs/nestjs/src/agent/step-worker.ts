@@ -1,11 +1,12 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Worker } from 'bullmq';
-import { STEP_QUEUE, type StepJobData } from '../queue/step-job';
+import { type StepJobData, stepQueueName } from '../queue/step-job';
 import { TRANSPORT_OPTIONS, type TransportOptions } from '../queue/transport-options';
 import { openWorker } from '../queue/queue-backend';
 import type { SagaSnapshot } from '../store/saga-store';
 import { RUNTIME_OPTIONS, type RuntimeOptions } from '../module/tokens';
-import { SagaRuntime } from '../scheduler/saga-scheduler';
+import { SagaScheduler } from '../scheduler/saga-scheduler';
+import { SagaRegistry } from '../scheduler/saga-registry';
 import { StepExecutor } from './step-executor';
 
 /** After the grace period, how long aborted steps get to report their (transient) failure. */
@@ -25,8 +26,8 @@ const ABORT_REPORT_MS = 5_000;
 @Injectable()
 export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Agent');
-  private worker?: Worker<StepJobData>;
-  private release?: () => void;
+  /** One BullMQ worker per saga version this process has the code of (see stepQueueName). */
+  private readonly workers: { worker: Worker<StepJobData>; release: () => void }[] = [];
   /** In-process runs until they have reported (what shutdown waits for). */
   private readonly local = new Set<Promise<unknown>>();
   /**
@@ -39,30 +40,39 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     private readonly executor: StepExecutor,
-    private readonly runtime: SagaRuntime,
+    private readonly runtime: SagaScheduler,
+    private readonly registry: SagaRegistry,
     @Inject(TRANSPORT_OPTIONS) private readonly transport: TransportOptions,
     @Inject(RUNTIME_OPTIONS) private readonly options: RuntimeOptions,
   ) {}
 
   onApplicationBootstrap(): void {
-    // On Redis or on BullMQ's PostgreSQL backend, whichever the transport options name (see queueBackendFor).
-    const opened = openWorker<StepJobData>(this.transport.queue, STEP_QUEUE, (job) => this.executor.execute(job.data), {
-      prefix: this.transport.prefix,
-      concurrency: this.options.agentConcurrency,
-      onError: (message) => this.logger.warn(message),
-    });
-    this.worker = opened.worker;
-    this.release = opened.release;
-    this.worker.on('failed', (job, error) =>
-      this.logger.warn(`job ${job?.id ?? '?'} failed before its outcome was recorded: ${error.message}`),
-    );
-    this.worker.on('error', (error) => this.logger.warn(`worker: ${error.message}`));
+    const definitions = this.registry.codeDefinitions();
+    for (const def of definitions) {
+      // On Redis or on BullMQ's PostgreSQL backend, whichever the transport options name (see queueBackendFor).
+      const name = stepQueueName(def.name, def.version);
+      const opened = openWorker<StepJobData>(this.transport.queue, name, (job) => this.executor.execute(job.data), {
+        prefix: this.transport.prefix,
+        concurrency: this.options.agentConcurrency,
+        onError: (message) => this.logger.warn(message),
+      });
+      opened.worker.on('failed', (job, error) =>
+        this.logger.warn(`job ${job?.id ?? '?'} failed before its outcome was recorded: ${error.message}`),
+      );
+      opened.worker.on('error', (error) => this.logger.warn(`worker ${name}: ${error.message}`));
+      this.workers.push(opened);
+    }
     this.runtime.setLocalRunner((job, snapshot) => this.runLocally(job, snapshot));
-    this.logger.log(`agent started: queue "${STEP_QUEUE}", concurrency ${this.options.agentConcurrency}`);
+    this.logger.log(
+      `agent started: ${definitions.map((d) => `${d.name} v${d.version}`).join(', ') || 'no saga types'}, ` +
+        `concurrency ${this.options.agentConcurrency} per type`,
+    );
   }
 
   private runLocally(job: StepJobData, snapshot: SagaSnapshot): boolean {
     if (this.localHandlers >= this.options.agentConcurrency) return false;
+    // Another service's saga (this API started it, or its signal moved it on): its agents run it.
+    if (!this.registry.code(job.type, job.version)) return false;
     this.localHandlers++;
     let released = false;
     const release = () => {
@@ -92,11 +102,10 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
    * them a last moment to report. A step that still has not reported is re-driven by the supervisor.
    */
   async onModuleDestroy(): Promise<void> {
-    if (!this.worker) return;
     // From now on every dispatch goes to the queue (still open: it closes after this), for another agent.
     this.runtime.setLocalRunner(null);
     const graceMs = this.options.shutdownGraceMs ?? 10_000;
-    const closing = Promise.all([this.worker.close(), this.drainLocal()]);
+    const closing = Promise.all([...this.workers.map((w) => w.worker.close()), this.drainLocal()]);
     this.logger.log(`agent stopping: no new jobs; waiting up to ${graceMs} ms for the running ones`);
     if (!(await settlesWithin(closing, graceMs))) {
       this.logger.warn(`agent stopping: steps still running after ${graceMs} ms; aborting them`);
@@ -105,7 +114,7 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
         this.logger.warn('agent stopping: some steps did not report; the supervisor will re-drive them');
       }
     }
-    this.release?.();
+    for (const w of this.workers) w.release();
   }
 
   /** Until no in-process run is left (one that reports may start none: the runner is unset by then). */

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, parseApiKeys, retentionMs } from './engine-config';
-import { inputCipherFor } from '../module/engine-modules';
+import { SagaConfigError } from '../module/options';
+import { cipherForSagas } from '../security/input-cipher';
 
 describe('loadConfig', () => {
   it('fills defaults for an empty environment', () => {
@@ -36,17 +37,11 @@ describe('loadConfig', () => {
     [{ SAGA_API_KEYS: 'a-long-enough-key-123:root' }, 'SAGA_API_KEYS must be "key:role" pairs'],
     [{ AGENT_CONCURRENCY: '0' }, 'AGENT_CONCURRENCY must be an integer between 1 and 1000'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be error, warn, log, debug or verbose'],
+    [{ LOG_FORMAT: 'xml' }, 'LOG_FORMAT must be auto, json or pretty'],
     [{ SAGA_ENCRYPTION_KEY: 'not-a-key' }, 'SAGA_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or 44 base64'],
     [{ SAGA_ENCRYPTION_KEY: 'ab'.repeat(31) }, 'SAGA_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or 44 base64'],
     [{ SAGA_ENCRYPTION_KEY: 'QUFB' }, 'SAGA_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or 44 base64'],
     [{ SAGA_ENCRYPTION_KEYS_OLD: 'ab'.repeat(32) + ',x' }, 'SAGA_ENCRYPTION_KEYS_OLD must be keys like'],
-    [{ DEMO_PORT: '-1' }, 'DEMO_PORT must be an integer between 0 and 65535'],
-    [{ DEMO_TCP_PORT: '0' }, 'DEMO_TCP_PORT must be an integer between 1 and 65535'],
-    [{ DEMO_URL: 'demo:3100' }, 'DEMO_URL must be an http:// or https:// URL'],
-    [{ DEMO_FLIGHT_MS: 'soon' }, 'DEMO_FLIGHT_MS must be an integer between 0 and 600000'],
-    [{ DEMO_IN_PROCESS: 'yes' }, 'DEMO_IN_PROCESS must be true or false'],
-    [{ SAGA_URL: 'ftp://engine' }, 'SAGA_URL must be an http:// or https:// URL'],
-    [{ SAGA_SIGNAL_KEY: 'short' }, 'SAGA_SIGNAL_KEY must be an API key of 16+ characters'],
     [{ PARTICIPANT_FAILURES_TO_OPEN: '0' }, 'PARTICIPANT_FAILURES_TO_OPEN must be an integer between 1 and 1000'],
     [{ PARTICIPANT_HALF_OPEN_MS: '5' }, 'PARTICIPANT_HALF_OPEN_MS must be an integer between 10 and 3600000'],
     [{ RETENTION_FINISHED_AFTER: '30' }, 'RETENTION_FINISHED_AFTER must be a duration such as 30d'],
@@ -134,11 +129,11 @@ describe('SAGA_ENCRYPTION_KEY', () => {
       { name: 'checkout', sensitive: ['card'] },
       { name: 'plain', sensitive: [] },
     ] as never[];
-    expect(() => inputCipherFor({}, sagas)).toThrow(ConfigError);
-    expect(() => inputCipherFor({}, sagas)).toThrow(
-      'SAGA_ENCRYPTION_KEY is not set, but saga type(s) checkout declare sensitive input fields',
+    expect(() => cipherForSagas(null, [], sagas)).toThrow(SagaConfigError);
+    expect(() => cipherForSagas(null, [], sagas)).toThrow(
+      'encryptionKey (SAGA_ENCRYPTION_KEY) is not set, but saga type(s) checkout declare sensitive input fields',
     );
-    expect(inputCipherFor({}, [sagas[1]])).toBeNull();
-    expect(inputCipherFor({ SAGA_ENCRYPTION_KEY: hex }, sagas)).not.toBeNull();
+    expect(cipherForSagas(null, [], [sagas[1]])).toBeNull();
+    expect(cipherForSagas(hex, [], sagas)).not.toBeNull();
   });
 });

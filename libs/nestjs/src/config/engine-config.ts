@@ -202,55 +202,11 @@ export class EngineConfig {
   PARTICIPANT_HALF_OPEN_MS = 5_000;
 
   /**
-   * Where the engine reaches the demo services' HTTP side (the ground carrier, the ledger); its host is also the
-   * TCP transport's when REDIS_URL is unset. Initialized so that `loadConfig` reads it.
+   * How log lines are written: `json` (one JSON object per line, for log shippers), `pretty` (readable lines, for a
+   * person at a terminal), or `auto`: pretty when standard output is a terminal, JSON otherwise. Never both.
    */
-  @IsUrl(
-    { protocols: ['http', 'https'], require_protocol: true, require_tld: false, require_valid_protocol: true },
-    { message: 'DEMO_URL must be an http:// or https:// URL' },
-  )
-  DEMO_URL = 'http://127.0.0.1:3100';
-
-  /**
-   * `npm start` (`--all`) runs the demo services in its own process too, unless this is `false` (they run as
-   * their own process: `npm run start:demo`).
-   */
-  @IsIn(['true', 'false'], { message: 'DEMO_IN_PROCESS must be true or false' })
-  DEMO_IN_PROCESS: 'true' | 'false' = 'true';
-
-  /** The demo services' HTTP port (`npm run start:demo`, and `npm start`, which runs them in-process). */
-  @Transform(toInt)
-  @IsInt({ message: 'DEMO_PORT must be an integer between 0 and 65535' })
-  @Min(0, { message: 'DEMO_PORT must be an integer between 0 and 65535' })
-  @Max(65535, { message: 'DEMO_PORT must be an integer between 0 and 65535' })
-  DEMO_PORT = 3100;
-
-  /** The demo services' @nestjs/microservices TCP port, used when REDIS_URL is unset (else: the Redis transport). */
-  @Transform(toInt)
-  @IsInt({ message: 'DEMO_TCP_PORT must be an integer between 1 and 65535' })
-  @Min(1, { message: 'DEMO_TCP_PORT must be an integer between 1 and 65535' })
-  @Max(65535, { message: 'DEMO_TCP_PORT must be an integer between 1 and 65535' })
-  DEMO_TCP_PORT = 3101;
-
-  /** How long a demo drone (or carrier) takes before it reports DeliveryCompleted. */
-  @Transform(toInt)
-  @IsInt({ message: 'DEMO_FLIGHT_MS must be an integer between 0 and 600000' })
-  @Min(0, { message: 'DEMO_FLIGHT_MS must be an integer between 0 and 600000' })
-  @Max(600_000, { message: 'DEMO_FLIGHT_MS must be an integer between 0 and 600000' })
-  DEMO_FLIGHT_MS = 300;
-
-  /** The engine's REST API, for the demo services' DeliveryCompleted reports. Initialized so that `loadConfig` reads it. */
-  @IsOptional()
-  @IsUrl(
-    { protocols: ['http', 'https'], require_protocol: true, require_tld: false, require_valid_protocol: true },
-    { message: 'SAGA_URL must be an http:// or https:// URL' },
-  )
-  SAGA_URL: string | undefined = undefined;
-
-  /** An operator (or admin) key of SAGA_API_KEYS, with which the demo services post their signals. */
-  @IsOptional()
-  @Matches(/^[^\s:,]{16,}$/, { message: 'SAGA_SIGNAL_KEY must be an API key of 16+ characters' })
-  SAGA_SIGNAL_KEY: string | undefined = undefined;
+  @IsIn(['auto', 'json', 'pretty'], { message: 'LOG_FORMAT must be auto, json or pretty' })
+  LOG_FORMAT: 'auto' | 'json' | 'pretty' = 'auto';
 }
 
 export class ConfigError extends Error {

@@ -1,12 +1,15 @@
-export const PARTICIPANT_POLICIES = Symbol('PARTICIPANT_POLICIES');
+/** Injection tokens of the engine's internal providers (see SagaModule). */
 export const SAGA_DEFINITIONS = Symbol('SAGA_DEFINITIONS');
+export const SAGA_ROLES = Symbol('SAGA_ROLES');
+/** The module options, checked and with their defaults (ResolvedSagaOptions). */
+export const RESOLVED_OPTIONS = Symbol('RESOLVED_OPTIONS');
 export const RUNTIME_OPTIONS = Symbol('RUNTIME_OPTIONS');
 export const SUPERVISOR_OPTIONS = Symbol('SUPERVISOR_OPTIONS');
 /** The InputCipher (or null when no saga declares sensitive fields and no key is set). */
 export const INPUT_CIPHER = Symbol('INPUT_CIPHER');
 
 export interface RuntimeOptions {
-  /** Concurrent step attempts per agent process. */
+  /** Concurrent step attempts per agent process and saga version. */
   agentConcurrency: number;
   /** A step still running after this long is recorded as RUNNING (fast steps skip that write). */
   runningMarkMs: number;
@@ -21,6 +24,6 @@ export interface SupervisorOptions {
   scheduleToStartMs: number;
   /** Rows claimed per statement (default 100). */
   batchSize?: number;
-  /** Finished sagas older than this are deleted (RETENTION_FINISHED_AFTER); null or absent: kept forever. */
+  /** Finished sagas older than this are deleted; null or absent: kept forever. */
   retentionMs?: number | null;
 }

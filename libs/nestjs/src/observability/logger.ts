@@ -1,6 +1,6 @@
-import type { DynamicModule } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
-import type { DestinationStream, LoggerOptions } from 'pino';
+import type { LoggerService } from '@nestjs/common';
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import PinoPretty from 'pino-pretty';
 import { type EngineConfig } from '../config/engine-config';
 import { isEnvelope } from '../security/input-cipher';
 import { sagaLogFields } from './log-context';
@@ -46,14 +46,79 @@ export function pinoOptions(level: EngineConfig['LOG_LEVEL']): LoggerOptions {
   };
 }
 
-/** The nestjs-pino module (Nest's Logger then writes through pino, once `app.useLogger(app.get(Logger))`). */
-export function loggerModule(level: EngineConfig['LOG_LEVEL'], destination?: DestinationStream): DynamicModule {
-  const options = pinoOptions(level);
-  return LoggerModule.forRoot({
-    // No line per request: polling clients (and probes, scrapes) would drown the lines about sagas. The redaction
-    // of request headers still covers any line that logs a request.
-    pinoHttp: destination ? [{ ...options, autoLogging: false }, destination] : { ...options, autoLogging: false },
-  });
+/** Nest's own start-up chatter, which goes to debug: a person wants the engine's few lines, not 50 routes. */
+const QUIET_CONTEXTS = new Set(['RouterExplorer', 'RoutesResolver', 'InstanceLoader', 'NestFactory', 'NestApplication']);
+
+export interface SagaLoggerOptions {
+  /** Lines below this level are dropped. @defaultValue 'log' */
+  level?: EngineConfig['LOG_LEVEL'];
+  /**
+   * `json`: one JSON object per line (for log shippers); `pretty`: readable lines (for a person); `auto`: pretty
+   * when `destination` is a terminal, JSON otherwise. Never both in one stream. @defaultValue 'auto'
+   */
+  format?: 'auto' | 'json' | 'pretty';
+  /** Where lines go. @defaultValue process.stdout */
+  destination?: DestinationStream & { isTTY?: boolean };
+}
+
+/**
+ * A Nest LoggerService over pino for processes that run the engine: `app.useLogger(new SagaLogger({ ... }))`. Every
+ * line logged while a saga is being worked on carries `sagaId`, `step`, `phase`, `attempt` and `traceId`; secrets
+ * are redacted (see pinoOptions). Nest's route mapping and module loading go to debug. The engine itself logs
+ * through Nest's Logger, so an app that keeps its own logger gets the engine's lines there instead.
+ */
+export class SagaLogger implements LoggerService {
+  readonly pino: Logger;
+
+  constructor(options: SagaLoggerOptions = {}) {
+    const destination = options.destination ?? process.stdout;
+    const format = options.format ?? 'auto';
+    const pretty = format === 'pretty' || (format === 'auto' && destination.isTTY === true);
+    this.pino = pino(
+      pinoOptions(options.level ?? 'log'),
+      pretty
+        ? PinoPretty({
+            destination: destination as NodeJS.WritableStream,
+            colorize: destination.isTTY === true,
+            sync: true,
+            translateTime: 'HH:MM:ss.l',
+            ignore: 'pid,hostname,context',
+            messageFormat: '{if context}[{context}] {end}{msg}',
+          })
+        : destination,
+    );
+  }
+
+  log(message: unknown, ...rest: unknown[]): void {
+    this.write('info', message, rest);
+  }
+  error(message: unknown, ...rest: unknown[]): void {
+    // Nest passes (message, stack, context); a stack is kept as `stack`.
+    const [stack, context] = rest.length >= 2 ? rest : [undefined, rest[0]];
+    this.write('error', message, [context], typeof stack === 'string' ? { stack } : {});
+  }
+  warn(message: unknown, ...rest: unknown[]): void {
+    this.write('warn', message, rest);
+  }
+  debug(message: unknown, ...rest: unknown[]): void {
+    this.write('debug', message, rest);
+  }
+  verbose(message: unknown, ...rest: unknown[]): void {
+    this.write('trace', message, rest);
+  }
+  fatal(message: unknown, ...rest: unknown[]): void {
+    this.write('fatal', message, rest);
+  }
+
+  private write(level: pino.Level, message: unknown, rest: unknown[], extra: Record<string, unknown> = {}): void {
+    const last = rest[rest.length - 1];
+    const context = typeof last === 'string' ? last : undefined;
+    const effective = context && QUIET_CONTEXTS.has(context) && level === 'info' ? 'debug' : level;
+    const fields = { ...(context ? { context } : {}), ...extra };
+    if (message instanceof Error) this.pino[effective]({ ...fields, err: message }, message.message);
+    else if (typeof message === 'object' && message !== null) this.pino[effective]({ ...fields, ...message });
+    else this.pino[effective](fields, String(message));
+  }
 }
 
 function redactSecrets(value: unknown, depth: number): unknown {

@@ -3,5 +3,4 @@ export * from './redis';
 export * from './step-job';
 export * from './step-queue';
 export * from './transport-options';
-export * from './transport.module';
 export * from '../invokers';

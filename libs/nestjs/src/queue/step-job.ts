@@ -1,11 +1,21 @@
 import type { StepPhase } from '@saga-engine/core';
 
-/** Queue of step attempts. Persisted name (Redis keys): renaming strands the jobs in flight. */
-export const STEP_QUEUE = 'saga-steps';
+/**
+ * The queue of a saga type's version: `saga-steps.<type>.v<version>`. Only processes that have that version's
+ * code consume it (their agents open one worker per version they register), so a step job only ever reaches a
+ * process that can run it; a version no agent runs waits in its queue until one starts. Persisted name (Redis
+ * keys, PostgreSQL rows): renaming strands the jobs in flight.
+ */
+export function stepQueueName(type: string, version: number): string {
+  return `saga-steps.${type}.v${version}`;
+}
 
 /** A job carries ids only; the agent reads input and earlier outputs from PostgreSQL. */
 export interface StepJobData {
   sagaId: string;
+  /** The saga's type and definition version: which queue the job is on. */
+  type: string;
+  version: number;
   step: string;
   phase: StepPhase;
   attempt: number;
@@ -17,6 +27,6 @@ export interface StepJobData {
  * Deterministic job id `<sagaId>.<step>.<phase>.<attempt>` (BullMQ forbids `:`), so re-enqueueing the same attempt
  * after a crash or a lost job is a no-op while the first copy exists.
  */
-export function stepJobId(job: StepJobData): string {
+export function stepJobId(job: Pick<StepJobData, 'sagaId' | 'step' | 'phase' | 'attempt'>): string {
   return `${job.sagaId}.${job.step}.${job.phase}.${job.attempt}`;
 }

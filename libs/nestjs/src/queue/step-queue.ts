@@ -1,7 +1,7 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { type OpenedQueue, describeQueueBackend, openQueue } from './queue-backend';
-import { STEP_QUEUE, type StepJobData, stepJobId } from './step-job';
+import { type StepJobData, stepJobId, stepQueueName } from './step-job';
 import { TRANSPORT_OPTIONS, type TransportOptions } from './transport-options';
 
 /** See StepQueue.liveness. */
@@ -12,9 +12,13 @@ export type JobLiveness = 'queued' | 'active' | 'gone';
  * when done: its outcome lives in PostgreSQL, and a removed id can be enqueued again by the supervisor.
  */
 @Injectable()
-export class StepQueue implements OnModuleInit, OnApplicationShutdown {
-  private readonly logger = new Logger(StepQueue.name);
-  private opened?: OpenedQueue<StepJobData>;
+export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
+  private readonly logger = new Logger('StepQueue');
+  /** One producer per saga type and version, opened on first use (see stepQueueName). */
+  private readonly queues = new Map<string, Promise<OpenedQueue<StepJobData>>>();
+  /** Opened at start: it proves the backend answers, and serves `ping`. */
+  private probe?: OpenedQueue<StepJobData>;
+  private closed = false;
 
   constructor(@Inject(TRANSPORT_OPTIONS) readonly options: TransportOptions) {}
 
@@ -25,44 +29,73 @@ export class StepQueue implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Connects in onModuleInit rather than in the constructor, so that on the PostgreSQL backend the database
-   * exists (StoreModule creates it) before BullMQ's first query. Refuses to start on a Redis that may evict keys
-   * (BullMQ locks and jobs must never vanish).
+   * exists before BullMQ's first query. Refuses to start on a Redis that may evict keys (BullMQ locks and jobs
+   * must never vanish).
    */
   async onModuleInit(): Promise<void> {
-    this.opened = await openQueue<StepJobData>(this.options.queue, STEP_QUEUE, {
+    this.probe = await this.open('saga-steps.probe');
+    this.logger.log(`step queues on ${describeQueueBackend(this.options.queue)}`);
+  }
+
+  private open(name: string): Promise<OpenedQueue<StepJobData>> {
+    return openQueue<StepJobData>(this.options.queue, name, {
       prefix: this.options.prefix,
       onError: (message) => this.logger.warn(message),
     });
-    this.logger.log(`step queue "${STEP_QUEUE}" on ${describeQueueBackend(this.options.queue)}`);
   }
 
-  get queue(): Queue<StepJobData> {
-    if (!this.opened) throw new Error('StepQueue is used before its module was initialised');
-    return this.opened.queue;
+  /** The producer of one saga type's version. */
+  queue(type: string, version: number): Promise<Queue<StepJobData>> {
+    if (this.closed) return Promise.reject(new Error('the step queues are closed'));
+    const name = stepQueueName(type, version);
+    let opened = this.queues.get(name);
+    if (!opened) {
+      opened = this.open(name);
+      // A failed open is forgotten, so that the next call tries again (Redis may be back by then).
+      opened.catch(() => this.queues.delete(name));
+      this.queues.set(name, opened);
+    }
+    return opened.then((o) => o.queue);
   }
 
   /** Resolves when the queue backend answers; rejects otherwise (for `/health`). */
   ping(): Promise<void> {
-    return this.opened ? this.opened.ping() : Promise.reject(new Error('not connected yet'));
+    return this.probe ? this.probe.ping() : Promise.reject(new Error('not connected yet'));
   }
 
   async enqueue(jobs: { data: StepJobData; delayMs: number }[]): Promise<void> {
     if (jobs.length === 0) return;
-    await this.queue.addBulk(
-      jobs.map(({ data, delayMs }) => ({
-        name: data.phase,
-        data,
-        opts: { jobId: stepJobId(data), delay: delayMs, attempts: 1, removeOnComplete: true, removeOnFail: true },
-      })),
+    const byQueue = new Map<string, { data: StepJobData; delayMs: number }[]>();
+    for (const job of jobs) {
+      const name = stepQueueName(job.data.type, job.data.version);
+      byQueue.set(name, [...(byQueue.get(name) ?? []), job]);
+    }
+    await Promise.all(
+      [...byQueue.values()].map(async (group) => {
+        const queue = await this.queue(group[0].data.type, group[0].data.version);
+        await queue.addBulk(
+          group.map(({ data, delayMs }) => ({
+            name: data.phase,
+            data,
+            opts: { jobId: stepJobId(data), delay: delayMs, attempts: 1, removeOnComplete: true, removeOnFail: true },
+          })),
+        );
+      }),
     );
   }
 
-  /** Jobs by state and the age of the oldest waiting one (for `/metrics`, at scrape time). */
+  /** Jobs by state and the age of the oldest waiting one, over the queues this process opened (`/metrics`). */
   async stats(): Promise<{ counts: Record<string, number>; oldestWaitingAgeSeconds: number }> {
-    const counts = await this.queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized');
-    const [oldest] = await this.queue.getJobs(['waiting'], 0, 0, true);
-    // A delayed job waits from the end of its delay, not from when it was added.
-    const since = oldest ? oldest.timestamp + (oldest.delay ?? 0) : Date.now();
+    const counts: Record<string, number> = { waiting: 0, delayed: 0, active: 0, prioritized: 0 };
+    let since = Date.now();
+    for (const opened of this.queues.values()) {
+      const { queue } = await opened;
+      const each = await queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized');
+      for (const [state, n] of Object.entries(each)) counts[state] = (counts[state] ?? 0) + n;
+      const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
+      // A delayed job waits from the end of its delay, not from when it was added.
+      if (oldest) since = Math.min(since, oldest.timestamp + (oldest.delay ?? 0));
+    }
     return { counts, oldestWaitingAgeSeconds: Math.max(0, Date.now() - since) / 1000 };
   }
 
@@ -72,7 +105,8 @@ export class StepQueue implements OnModuleInit, OnApplicationShutdown {
    * Redis, or finished and removed). Throws when Redis does not answer: then nobody can tell.
    */
   async liveness(data: StepJobData): Promise<JobLiveness> {
-    const state = await this.queue.getJobState(stepJobId(data));
+    const queue = await this.queue(data.type, data.version);
+    const state = await queue.getJobState(stepJobId(data));
     switch (state) {
       case 'waiting':
       case 'delayed':
@@ -98,17 +132,22 @@ export class StepQueue implements OnModuleInit, OnApplicationShutdown {
    * the add is then a no-op, so a race with the original enqueue cannot run the attempt twice from Redis.
    */
   async redrive(data: StepJobData): Promise<void> {
+    const queue = await this.queue(data.type, data.version);
     const id = stepJobId(data);
-    const state = await this.queue.getJobState(id);
-    if (state === 'completed' || state === 'failed') await this.queue.remove(id);
+    const state = await queue.getJobState(id);
+    if (state === 'completed' || state === 'failed') await queue.remove(id);
     await this.enqueue([{ data, delayMs: 0 }]);
   }
 
   /**
    * Closed after every module's onModuleDestroy (where agents drain their running jobs), so that the outcomes
-   * they report can still enqueue the next steps.
+   * they report can still enqueue the next steps; the database closes after it (onApplicationShutdown).
    */
-  async onApplicationShutdown(): Promise<void> {
-    await this.opened?.close();
+  async beforeApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    const all = [...this.queues.values()];
+    this.queues.clear();
+    await Promise.all(all.map(async (opened) => (await opened.catch(() => null))?.close()));
+    await this.probe?.close();
   }
 }

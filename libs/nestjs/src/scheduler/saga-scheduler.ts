@@ -2,8 +2,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
 import {
   type SagaCommand,
-  type SagaDefinition,
   type SagaEvent,
+  type SagaSpec,
   initialState,
   isTerminal,
   transition,
@@ -54,23 +54,23 @@ const MAX_CAS_ROUNDS = 50;
  * outcomes, the API with starts and operator actions, the supervisor with deadlines; none of them decides.
  */
 @Injectable()
-export class SagaRuntime {
+export class SagaScheduler {
   private readonly logger = new Logger('Scheduler');
   private localRunner: LocalRunner | null = null;
 
   constructor(
     private readonly store: SagaStore,
     private readonly queue: StepQueue,
-    readonly registry: SagaRegistry,
-    readonly cache: SnapshotCache,
+    private readonly registry: SagaRegistry,
+    private readonly cache: SnapshotCache,
     private readonly alerts: AlertService,
     private readonly metrics: EngineMetrics,
-    @Inject(INPUT_CIPHER) readonly cipher: InputCipher | null,
+    @Inject(INPUT_CIPHER) private readonly cipher: InputCipher | null,
   ) {}
 
   /**
-   * Set by the agent of this process: attempts that are due at once then run here, without a round trip through
-   * the queue. The step row committed with the dispatch stays the durable record (due, with a deadline): if this
+   * Set by the agent of this process: attempts that are due at once (of saga versions this process has the code
+   * of: the runner answers false for others) then run here, without a round trip through the queue. The step row committed with the dispatch stays the durable record (due, with a deadline): if this
    * process dies before the attempt reports, the supervisor re-drives it exactly as it does a lost job.
    */
   setLocalRunner(runner: LocalRunner | null): void {
@@ -78,10 +78,11 @@ export class SagaRuntime {
   }
 
   /**
-   * Starts an instance of the newest version of `definition`; idempotent by `idempotencyKey`. Sensitive fields
-   * are sealed here, before anything is written: the row, its history and the request hash never hold them.
+   * Starts an instance of `definition` (the version callers pick, normally the newest); idempotent by
+   * `idempotencyKey`. Sensitive fields are sealed here, before anything is written: the row, its history and the
+   * request hash never hold them. The input must have been validated (see validateSagaInput).
    */
-  async start(definition: SagaDefinition, input: unknown, idempotencyKey: string | null): Promise<StartResult> {
+  async start(definition: SagaSpec, input: unknown, idempotencyKey: string | null): Promise<StartResult> {
     const id = uuidv7();
     const sensitive = definition.sensitive.length > 0;
     const cipher = this.cipher;
@@ -110,7 +111,7 @@ export class SagaRuntime {
     return { outcome: 'created', snapshot: inserted.snapshot };
   }
 
-  private async afterStart(definition: SagaDefinition, snapshot: SagaSnapshot, commands: SagaCommand[]): Promise<void> {
+  private async afterStart(definition: SagaSpec, snapshot: SagaSnapshot, commands: SagaCommand[]): Promise<void> {
     this.metrics.sagaStarted(definition.name);
     this.metrics.sagaTransitioned(snapshot.id, definition.name, null, snapshot.state.status);
     await this.dispatch(snapshot, commands);
@@ -142,7 +143,7 @@ export class SagaRuntime {
     }
     for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
       if (!snapshot) return { applied: false, reason: 'saga not found', snapshot: null };
-      const definition = this.registry.get(snapshot.type, snapshot.definitionVersion);
+      const definition = await this.registry.spec(snapshot.type, snapshot.definitionVersion);
       const result = transition(definition, snapshot.state, event);
       if (result.ignored === null) {
         const committed = await this.store.commit(
@@ -186,6 +187,8 @@ export class SagaRuntime {
         case 'DispatchStep': {
           const data: StepJobData = {
             sagaId: snapshot.id,
+            type: snapshot.type,
+            version: snapshot.definitionVersion,
             step: command.step,
             phase: command.phase,
             attempt: command.attempt,

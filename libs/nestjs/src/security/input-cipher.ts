@@ -1,3 +1,4 @@
+import { SagaConfigError } from '../module/options';
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 
 /** What the API, logs and events show in place of a sensitive value. */
@@ -71,17 +72,22 @@ export class InputCipher {
 
   /** From SAGA_ENCRYPTION_KEY and SAGA_ENCRYPTION_KEYS_OLD (already validated by loadConfig); null when unset. */
   static fromConfig(config: { SAGA_ENCRYPTION_KEY?: string; SAGA_ENCRYPTION_KEYS_OLD?: string }): InputCipher | null {
-    if (!config.SAGA_ENCRYPTION_KEY) return null;
-    const current = parseEncryptionKey(config.SAGA_ENCRYPTION_KEY);
-    if (!current) throw new Error('SAGA_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or 44 base64 characters');
-    const retired = (config.SAGA_ENCRYPTION_KEYS_OLD ?? '')
-      .split(',')
+    const retired = (config.SAGA_ENCRYPTION_KEYS_OLD ?? '').split(',');
+    return InputCipher.fromKeys(config.SAGA_ENCRYPTION_KEY ?? null, retired);
+  }
+
+  /** The cipher of `key` (null: none) and the retired keys that still open older values. */
+  static fromKeys(key: string | null, retiredKeys: readonly string[] = []): InputCipher | null {
+    if (!key) return null;
+    const current = parseEncryptionKey(key);
+    if (!current) throw new Error('the encryption key must be 32 bytes as 64 hex digits or 44 base64 characters');
+    const retired = retiredKeys
       .map((k) => k.trim())
       .filter(Boolean)
       .map((k) => {
-        const key = parseEncryptionKey(k);
-        if (!key) throw new Error('SAGA_ENCRYPTION_KEYS_OLD must be keys like SAGA_ENCRYPTION_KEY, comma-separated');
-        return key;
+        const parsed = parseEncryptionKey(k);
+        if (!parsed) throw new Error('the retired encryption keys must be keys like the current one');
+        return parsed;
       });
     return new InputCipher(current, retired);
   }
@@ -230,4 +236,25 @@ export function scrubSecrets<T>(value: T, secrets: readonly string[]): T {
     return node;
   };
   return scrub(value) as T;
+}
+
+/**
+ * The cipher for sensitive input fields of `sagas`. A SagaConfigError naming the option when a saga declares
+ * sensitive fields and no key is set: the engine never stores them in plain text instead.
+ */
+export function cipherForSagas(
+  key: string | null,
+  retiredKeys: readonly string[],
+  sagas: readonly { name: string; sensitive: readonly string[] }[],
+): InputCipher | null {
+  const cipher = InputCipher.fromKeys(key, retiredKeys);
+  const sensitive = sagas.filter((s) => s.sensitive.length > 0).map((s) => s.name);
+  if (!cipher && sensitive.length > 0) {
+    throw new SagaConfigError(
+      `Invalid SagaModule options:\n  - encryptionKey (SAGA_ENCRYPTION_KEY) is not set, but saga type(s) ` +
+        `${sensitive.join(', ')} declare sensitive input fields: set it to 32 random bytes ` +
+        '(openssl rand -base64 32), the same in every process',
+    );
+  }
+  return cipher;
 }

@@ -9,6 +9,7 @@ import { TraceParent1763900000000 } from './migrations/1763900000000-trace-paren
 import { AuditPrivileges1763960000000 } from './migrations/1763960000000-audit-privileges';
 import { SignalInboxAndCircuits1764040000000 } from './migrations/1764040000000-signal-inbox-and-circuits';
 import { CompletedAtIndex1764080000000 } from './migrations/1764080000000-completed-at-index';
+import { DefinitionsAndAgents1765100000000 } from './migrations/1765100000000-definitions-and-agents';
 
 export const ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaEventEntity];
 export const MIGRATIONS = [
@@ -19,6 +20,7 @@ export const MIGRATIONS = [
   AuditPrivileges1763960000000,
   SignalInboxAndCircuits1764040000000,
   CompletedAtIndex1764080000000,
+  DefinitionsAndAgents1765100000000,
 ];
 
 /** Options shared by the app and the tests: migrations run at start, never `synchronize`. */

@@ -8,5 +8,7 @@ export * from './saga-alerts';
 export * from './saga-audit';
 export * from './saga-queries';
 export * from './saga-store';
-export * from './store.module';
+export * from './agent-store';
+export * from './data-source';
+export * from './definition-store';
 export * from './supervisor-store';

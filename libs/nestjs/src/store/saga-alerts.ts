@@ -1,5 +1,6 @@
-import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { Inject, Injectable } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { SAGA_DATA_SOURCE } from './data-source';
 import type { SagaError } from '@saga-engine/core';
 
 /** An alert claimed for delivery. `attempts` counts this one, and fences the claim (see `reschedule`). */
@@ -20,7 +21,7 @@ export interface ClaimedAlert {
  */
 @Injectable()
 export class AlertOutbox {
-  constructor(private readonly db: DataSource) {}
+  constructor(@Inject(SAGA_DATA_SOURCE) private readonly db: DataSource) {}
 
   /** Claims up to `limit` alerts that are due, for `leaseMs`. Safe to run from any number of processes. */
   async claim(limit: number, leaseMs: number): Promise<ClaimedAlert[]> {

@@ -1,5 +1,6 @@
-import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { Inject, Injectable } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { SAGA_DATA_SOURCE } from './data-source';
 
 /** What an operator asked for. Persisted (`saga_audit.action`): renaming one needs a migration. */
 export const AuditAction = {
@@ -64,7 +65,7 @@ export function auditRow(record: AuditRecord): Record<string, unknown> {
  */
 @Injectable()
 export class AuditLog {
-  constructor(private readonly db: DataSource) {}
+  constructor(@Inject(SAGA_DATA_SOURCE) private readonly db: DataSource) {}
 
   async record(record: AuditRecord): Promise<void> {
     await this.db.query(

@@ -1,5 +1,6 @@
-import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { Inject, Injectable } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { SAGA_DATA_SOURCE } from './data-source';
 import type { SagaStatus } from '@saga-engine/core';
 import { SagaEventEntity } from './entities/saga-event.entity';
 import { SagaInstanceEntity } from './entities/saga-instance.entity';
@@ -38,7 +39,7 @@ export interface SagaPage {
 /** Read models for the API. Only fixed columns reach ORDER BY and WHERE; user values are always parameters. */
 @Injectable()
 export class SagaQueries {
-  constructor(private readonly db: DataSource) {}
+  constructor(@Inject(SAGA_DATA_SOURCE) private readonly db: DataSource) {}
 
   async findInstance(id: string): Promise<{ instance: SagaInstanceEntity; steps: SagaStepEntity[] } | null> {
     const instance = await this.db.getRepository(SagaInstanceEntity).findOne({ where: { id } });

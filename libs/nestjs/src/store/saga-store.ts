@@ -1,14 +1,15 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
+import { SAGA_DATA_SOURCE } from './data-source';
 import {
   CompensationStatus,
   type HistoryEntry,
   type PendingSignal,
   type SagaCommand,
-  type SagaDefinition,
+  type SagaSpec,
   type SagaState,
-  type StepDefinition,
+  type StepSpec,
   type StepState,
   StepStatus,
   isCompensationInFlight,
@@ -31,7 +32,7 @@ export interface SagaSnapshot {
 
 export interface NewSaga {
   id: string;
-  definition: SagaDefinition;
+  definition: SagaSpec;
   idempotencyKey: string | null;
   requestHash: string;
   /** The state after `SagaStarted` was applied to the initial state. */
@@ -103,7 +104,7 @@ const MS = `interval '1 millisecond'`;
  */
 @Injectable()
 export class SagaStore {
-  constructor(private readonly db: DataSource) {}
+  constructor(@Inject(SAGA_DATA_SOURCE) private readonly db: DataSource) {}
 
   get dataSource(): DataSource {
     return this.db;
@@ -228,7 +229,7 @@ export class SagaStore {
     next: SagaState,
     history: HistoryEntry[],
     commands: SagaCommand[],
-    definition: SagaDefinition,
+    definition: SagaSpec,
     audit?: AuditRecord,
   ): Promise<SagaSnapshot | null> {
     const rows: StepRow[] = [];
@@ -576,7 +577,7 @@ function stepRow(name: string, position: number, s: StepState, dispatch: Dispatc
  * commit that dispatched it, which has no job at all), so the supervisor's schedule-to-start check, which would
  * enqueue it again, no longer applies; the deadline does.
  */
-function refreshDeadlineOnStart(row: StepRow, def: StepDefinition, before: StepState, after: StepState): StepRow {
+function refreshDeadlineOnStart(row: StepRow, def: StepSpec, before: StepState, after: StepState): StepRow {
   if (row.deadline_in_ms !== null) return row;
   const runStarted = after.status === StepStatus.RUNNING && before.status !== StepStatus.RUNNING;
   const undoStarted =

@@ -1,5 +1,6 @@
-import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { Inject, Injectable } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { SAGA_DATA_SOURCE } from './data-source';
 import {
   type CompensationStatus,
   type StepPhase,
@@ -48,7 +49,7 @@ const RETURNING = `RETURNING s.saga_id, i.type, i.definition_version, s.name, s.
  */
 @Injectable()
 export class SupervisorStore {
-  constructor(private readonly db: DataSource) {}
+  constructor(@Inject(SAGA_DATA_SOURCE) private readonly db: DataSource) {}
 
   /** Attempts whose deadline passed: the agent died, the job was lost, or the step hung. */
   async claimExpired(limit: number, leaseMs: number): Promise<ClaimedAttempt[]> {

@@ -3,7 +3,7 @@ import type { SagaEvent } from '@saga-engine/core';
 import type { ClaimedAttempt, SupervisorStore } from '../store/supervisor-store';
 import type { JobLiveness, StepQueue } from '../queue/step-queue';
 import type { StepJobData } from '../queue/step-job';
-import type { SagaRuntime } from '../scheduler/saga-scheduler';
+import type { SagaScheduler } from '../scheduler/saga-scheduler';
 import { Supervisor } from './supervisor';
 
 /** The supervisor's decisions, with the store, the queue and the scheduler faked (their SQL is tested in test/). */
@@ -49,8 +49,10 @@ describe('Supervisor', () => {
         redriven.push(job);
       }),
     };
+    const registry = {
+      spec: async () => ({ stepsByName: { pay: { timeoutMs: 2_000, compensationTimeoutMs: 3_000 } } }),
+    };
     const runtime = {
-      registry: { get: () => ({ stepsByName: { pay: { timeoutMs: 2_000, compensationTimeoutMs: 3_000 } } }) },
       apply: jest.fn(async (_id: string, event: SagaEvent) => {
         applied.push(event);
         return { applied: true };
@@ -58,7 +60,8 @@ describe('Supervisor', () => {
     };
     const supervisor = new Supervisor(
       store as unknown as SupervisorStore,
-      runtime as unknown as SagaRuntime,
+      runtime as unknown as SagaScheduler,
+      registry as unknown as SagaRegistry,
       queue as unknown as StepQueue,
       { intervalMs: 1_000, scheduleToStartMs: 5_000, retentionMs },
     );

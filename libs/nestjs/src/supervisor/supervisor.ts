@@ -7,7 +7,8 @@ import { type StepJobData } from '../queue/step-job';
 import { EngineMetrics } from '../observability/engine-metrics';
 import { withSagaLog } from '../observability/log-context';
 import { SUPERVISOR_OPTIONS, type SupervisorOptions } from '../module/tokens';
-import { SagaRuntime } from '../scheduler/saga-scheduler';
+import { SagaScheduler } from '../scheduler/saga-scheduler';
+import { SagaRegistry } from '../scheduler/saga-registry';
 
 /** The error the supervisor reports for an attempt that did not report by its deadline. */
 export const DEADLINE_EXCEEDED = 'DEADLINE_EXCEEDED';
@@ -73,7 +74,8 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     private readonly store: SupervisorStore,
-    private readonly runtime: SagaRuntime,
+    private readonly runtime: SagaScheduler,
+    private readonly registry: SagaRegistry,
     private readonly queue: StepQueue,
     @Inject(SUPERVISOR_OPTIONS) private readonly options: SupervisorOptions,
     private readonly metrics: EngineMetrics = new EngineMetrics(),
@@ -161,7 +163,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     }
     const liveness = await this.queue.liveness(jobOf(claim));
     if (liveness === 'queued') {
-      const def = this.runtime.registry.get(claim.sagaType, claim.definitionVersion).stepsByName[claim.step];
+      const def = (await this.registry.spec(claim.sagaType, claim.definitionVersion)).stepsByName[claim.step];
       const timeoutMs = claim.phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
       if (await this.store.extendDeadline(claim, timeoutMs + DEADLINE_GRACE_MS)) {
         this.stats.deadlinesExtended++;
@@ -228,7 +230,14 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
 }
 
 function jobOf(claim: ClaimedAttempt): StepJobData {
-  return { sagaId: claim.sagaId, step: claim.step, phase: claim.phase, attempt: claim.attempt };
+  return {
+    sagaId: claim.sagaId,
+    type: claim.sagaType,
+    version: claim.definitionVersion,
+    step: claim.step,
+    phase: claim.phase,
+    attempt: claim.attempt,
+  };
 }
 
 function describe(claim: ClaimedAttempt): string {

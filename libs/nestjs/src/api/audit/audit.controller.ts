@@ -1,4 +1,5 @@
-import { Controller, Get, Query } from '@nestjs/common';
+import { SagaApiController } from '../http/saga-api-controller';
+import { Get, Query } from '@nestjs/common';
 import { type AuditEntry, AuditLog } from '../../store/saga-audit';
 import { ApiResponse } from '@nestjs/swagger';
 import { RequireRole } from '../http/auth';
@@ -6,7 +7,7 @@ import { ApiErrors, AUDIT_PAGE_SCHEMA } from '../http/openapi';
 import { ListAuditQuery } from './audit.dto';
 
 /** The operator audit log, newest first. Admin only (research/reliability.md §3.2: "Read audit log"). */
-@Controller('v1/audit')
+@SagaApiController('v1/audit')
 export class AuditController {
   constructor(private readonly audit: AuditLog) {}
 

@@ -1,4 +1,5 @@
-import { Controller, Get, Query } from '@nestjs/common';
+import { SagaApiController } from '../http/saga-api-controller';
+import { Get, Query } from '@nestjs/common';
 import { ApiQuery, ApiResponse } from '@nestjs/swagger';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
@@ -16,7 +17,7 @@ export const STATS_WINDOWS: Record<string, { windowMs: number; bucketMs: number 
 const STATUS_ENUM = ['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'CANCELLED', 'FAILED'];
 
 /** What the dashboard needs beyond the saga routes: who am I (to show or hide actions) and the overview's figures. */
-@Controller('v1')
+@SagaApiController('v1')
 export class DashboardApiController {
   constructor(private readonly queries: SagaQueries) {}
 

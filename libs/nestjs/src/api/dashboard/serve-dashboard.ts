@@ -1,33 +1,40 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-/** Where `npm run build` puts the dashboard: dist/dashboard, i.e. beside dist/apps when running compiled code. */
+/**
+ * Where this package's build puts the dashboard (`dist/dashboard`, beside the compiled code; `npm run build`
+ * makes it in this repository): from `dist/api/dashboard` or, in tests, `src/api/dashboard`.
+ */
 export function defaultDashboardDir(): string {
-  const candidates = [
-    resolve(__dirname, '../../../../dashboard'), // dist/apps/orchestrator/src/dashboard -> dist/dashboard
-    resolve(__dirname, '../../../../dist/dashboard'), // apps/orchestrator/src/dashboard (ts-node, jest) -> dist/dashboard
-  ];
+  const candidates = [resolve(__dirname, '../../dashboard'), resolve(__dirname, '../../../dist/dashboard')];
   return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? candidates[0];
 }
 
 const ASSET = /^\/assets\/[A-Za-z0-9._-]+$/;
+/** The built page refers to its files under the path it was built for. */
+const BUILT_BASE = '/dashboard/';
 
 /**
- * Serves the dashboard's static files at /dashboard: hashed files under /dashboard/assets/ are immutable (cached a
- * year), every other path is the single page (index.html, never cached, so a deploy shows at once) and the app
- * routes in the browser. The page needs no key (it holds no data); everything it shows comes from /v1 with one.
- * Nothing here can read outside `dir`: asset names are one path segment of safe characters.
+ * Serves the dashboard's static files at `<api path>/dashboard`: hashed files under `assets/` are immutable
+ * (cached a year), every other path is the single page (index.html, never cached, so a deploy shows at once) and
+ * the app routes in the browser. Under an API path other than the root, the page's references to its files are
+ * rewritten to that path once. The page needs no key (it holds no data); everything it shows comes from the API
+ * with one. Nothing here can read outside `dir`: asset names are one path segment of safe characters.
  */
-export function serveDashboard(app: NestExpressApplication, dir: string): void {
+export function dashboardMiddleware(dir: string, apiPath: string) {
+  const base = `${apiPath}/dashboard`;
   const index = join(dir, 'index.html');
-  app.use('/dashboard', (req: Request, res: Response, next: NextFunction) => {
+  let page: string | null = null;
+  return (req: Request, res: Response, next: NextFunction): void => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
-    if (req.path.startsWith('/assets/')) {
-      if (!ASSET.test(req.path)) return notFound(res);
+    // The full path, whatever the mount point made of req.path.
+    const full = req.originalUrl.split('?')[0];
+    const rest = full.toLowerCase().startsWith(base.toLowerCase()) ? full.slice(base.length) : full;
+    if (rest.startsWith('/assets/')) {
+      if (!ASSET.test(rest)) return notFound(res);
       res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
-      res.sendFile(req.path.slice(1), { root: dir, dotfiles: 'deny' }, (error) => {
+      res.sendFile(rest.slice(1), { root: dir, dotfiles: 'deny' }, (error) => {
         if (error && !res.headersSent) notFound(res);
       });
       return;
@@ -36,12 +43,13 @@ export function serveDashboard(app: NestExpressApplication, dir: string): void {
       res
         .status(404)
         .type('text/plain')
-        .send(`The dashboard is not built (no ${index}): run npm run build, or set DASHBOARD_DIR.\n`);
+        .send(`The dashboard is not built (no ${index}): run npm run build, or set api.dashboardDir.\n`);
       return;
     }
+    page ??= readFileSync(index, 'utf8').replaceAll(`"${BUILT_BASE}`, `"${base}/`);
     res.setHeader('Cache-Control', 'no-cache');
-    res.sendFile(index);
-  });
+    res.type('html').send(page);
+  };
 }
 
 function notFound(res: Response): void {

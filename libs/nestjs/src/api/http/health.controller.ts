@@ -1,69 +1,80 @@
-import { Controller, Get, Optional, Res, ServiceUnavailableException } from '@nestjs/common';
+import { Get, Inject, Optional, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import {
-  HealthCheck,
-  HealthCheckService,
-  type HealthIndicatorResult,
-  HealthIndicatorService,
-  TypeOrmHealthIndicator,
-} from '@nestjs/terminus';
-import { Supervisor } from '../../supervisor/supervisor';
+import type { DataSource } from 'typeorm';
 import { StepQueue } from '../../queue/step-queue';
+import { SAGA_DATA_SOURCE } from '../../store/data-source';
+import { Supervisor } from '../../supervisor/supervisor';
 import { Public } from './auth';
+import { SagaApiController } from './saga-api-controller';
+
+/** How long each dependency may take to answer before it counts as down. */
+const PROBE_TIMEOUT_MS = 1000;
+
+type Indicator = { status: 'up' | 'down' } & Record<string, unknown>;
 
 /**
  * Liveness and readiness: 200 when PostgreSQL and the queue backend answer within a second and the supervisor
- * (where it runs) has finished a sweep lately; 503 otherwise, answered within about a second.
- * `queue.backend` says which one carries the jobs: `redis`, or `postgres` (BullMQ's PostgreSQL backend).
+ * (where it runs) has finished a sweep lately; 503 otherwise, answered within about a second. The body says which
+ * dependency is down (`{ status, info, error, details }`, the shape Nest's Terminus uses); `queue.backend` says
+ * which one carries the jobs: `redis`, or `postgres` (BullMQ's PostgreSQL backend).
  */
-@Controller('health')
+@SagaApiController('health')
 export class HealthController {
   constructor(
-    private readonly health: HealthCheckService,
-    private readonly db: TypeOrmHealthIndicator,
-    private readonly indicators: HealthIndicatorService,
+    @Inject(SAGA_DATA_SOURCE) private readonly db: DataSource,
     private readonly queue: StepQueue,
     @Optional() private readonly supervisor?: Supervisor,
   ) {}
 
   @Get()
   @Public()
-  @HealthCheck()
   async check(@Res() res: Response): Promise<void> {
+    const [postgres, queue] = await Promise.all([this.postgres(), this.queueBackend()]);
+    const details: Record<string, Indicator> = { postgres, queue, supervisor: this.supervisorSweeps() };
+    const up = Object.values(details).every((d) => d.status === 'up');
+    const pick = (status: 'up' | 'down') =>
+      Object.fromEntries(Object.entries(details).filter(([, d]) => d.status === status));
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(up ? 200 : 503).json({ status: up ? 'ok' : 'error', info: pick('up'), error: pick('down'), details });
+  }
+
+  private async postgres(): Promise<Indicator> {
     try {
-      res.json(
-        await this.health.check([
-          () => this.db.pingCheck('postgres', { timeout: 1000 }),
-          () => this.queueBackend(),
-          () => this.supervisorSweeps(),
-        ]),
-      );
+      await withTimeout(this.db.query('SELECT 1'));
+      return { status: 'up' };
     } catch (error) {
-      // Terminus's 503 carries the per-dependency report; answer it as is (not as an API error, not logged).
-      if (!(error instanceof ServiceUnavailableException)) throw error;
-      res.status(503).json(error.getResponse());
+      return { status: 'down', message: (error as Error).message };
+    }
+  }
+
+  private async queueBackend(): Promise<Indicator> {
+    const backend = this.queue.backend;
+    try {
+      await withTimeout(this.queue.ping());
+      return { status: 'up', backend };
+    } catch (error) {
+      return { status: 'down', backend, message: (error as Error).message };
     }
   }
 
   /** The supervisor's last finished sweep; `enabled: false` where this process runs none (it is not needed). */
-  private supervisorSweeps(): HealthIndicatorResult {
-    const indicator = this.indicators.check('supervisor');
-    if (!this.supervisor) return indicator.up({ enabled: false });
+  private supervisorSweeps(): Indicator {
+    if (!this.supervisor) return { status: 'up', enabled: false };
     const { up, ...details } = this.supervisor.health();
-    return up ? indicator.up({ enabled: true, ...details }) : indicator.down({ enabled: true, ...details });
+    return { status: up ? 'up' : 'down', enabled: true, ...details };
   }
+}
 
-  private async queueBackend(): Promise<HealthIndicatorResult> {
-    const indicator = this.indicators.check('queue');
-    const backend = this.queue.backend;
-    try {
-      await Promise.race([
-        this.queue.ping(),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout after 1000 ms')), 1000).unref()),
-      ]);
-      return indicator.up({ backend });
-    } catch (error) {
-      return indicator.down({ backend, message: (error as Error).message });
-    }
+async function withTimeout<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timeout after ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -1,4 +1,4 @@
-import { shapeProblem } from '../configure-app';
+import { shapeProblem } from './request-limits';
 import { Redis } from 'ioredis';
 import { RateLimiter } from './auth';
 import { RedisRateLimiter } from './rate-limit';

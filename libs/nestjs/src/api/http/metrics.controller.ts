@@ -1,4 +1,5 @@
-import { Controller, Get, Header, Res } from '@nestjs/common';
+import { SagaApiController } from './saga-api-controller';
+import { Get, Header, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { EngineMetrics } from '../../observability/engine-metrics';
 import { RequireRole } from './auth';
@@ -8,7 +9,7 @@ import { RequireRole } from './auth';
  * saga type, step, status and error code, but those names still map the system, and exposed scrape endpoints get
  * found. Prometheus sends the key with `authorization: { credentials: <key> }` in its scrape config.
  */
-@Controller('metrics')
+@SagaApiController('metrics')
 export class MetricsController {
   constructor(private readonly metrics: EngineMetrics) {}
 

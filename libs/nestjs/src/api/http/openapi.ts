@@ -104,8 +104,23 @@ export const SAGA_TYPE_SCHEMA = {
   properties: {
     name: { type: 'string', example: 'drone-delivery' },
     version: { type: 'integer', example: 1 },
+    versions: {
+      type: 'array',
+      items: { type: 'integer' },
+      example: [1],
+      description: 'Every version the engine knows of; an instance runs on the one it started with',
+    },
     description: nullable({ type: 'string' }),
     input: nullable({ type: 'string', example: 'DroneDeliveryInput', description: 'the input class' }),
+    inputSchema: nullable({
+      type: 'object',
+      description: 'JSON Schema of the input (from the input class); null: any JSON object',
+    }),
+    agents: {
+      type: 'integer',
+      example: 2,
+      description: 'Agents that run this version now; 0: its steps wait in their queue until one starts',
+    },
     stages: {
       type: 'array',
       description: 'The order of execution: one step, or a parallel group whose steps run together',

@@ -1,4 +1,5 @@
-import { Controller, Get } from '@nestjs/common';
+import { SagaApiController } from '../http/saga-api-controller';
+import { Get } from '@nestjs/common';
 import { ApiOperation, ApiResponse } from '@nestjs/swagger';
 import { SagaStore } from '../../store/saga-store';
 import { RequireRole } from '../http/auth';
@@ -40,7 +41,7 @@ interface CircuitRow {
   agents: number;
 }
 
-@Controller('v1/participants')
+@SagaApiController('v1/participants')
 export class ParticipantsController {
   constructor(private readonly store: SagaStore) {}
 

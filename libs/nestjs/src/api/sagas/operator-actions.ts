@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { SagaEvent } from '@saga-engine/core';
-import { type ApplyResult, SagaRuntime } from '../../scheduler/saga-scheduler';
+import { type ApplyResult, SagaScheduler } from '../../scheduler/saga-scheduler';
+import { SagaRegistry } from '../../scheduler/saga-registry';
 import { AuditAction, AuditLog, AuditOutcome, type AuditRecord } from '../../store/saga-audit';
 import { ApiError } from '../http/api-error';
 import type { Principal } from '../http/auth';
@@ -24,7 +25,8 @@ export interface OperatorActionRequest {
 @Injectable()
 export class OperatorActions {
   constructor(
-    private readonly runtime: SagaRuntime,
+    private readonly runtime: SagaScheduler,
+    private readonly registry: SagaRegistry,
     private readonly audit: AuditLog,
   ) {}
 
@@ -44,7 +46,7 @@ export class OperatorActions {
     };
     const result = await this.runtime.apply(sagaId, this.event(request), undefined, { audit: record });
     if (result.applied) return;
-    const refusal = this.refusal(request, result);
+    const refusal = await this.refusal(request, result);
     await this.audit.record({
       ...record,
       outcome: AuditOutcome.REFUSED,
@@ -71,11 +73,14 @@ export class OperatorActions {
     }
   }
 
-  private refusal(request: OperatorActionRequest, result: Extract<ApplyResult, { applied: false }>): ApiError {
+  private async refusal(
+    request: OperatorActionRequest,
+    result: Extract<ApplyResult, { applied: false }>,
+  ): Promise<ApiError> {
     const { snapshot } = result;
     if (snapshot === null) return new ApiError(404, 'SAGA_NOT_FOUND', `saga ${request.sagaId} not found`);
     if (request.step !== null) {
-      const definition = this.runtime.registry.get(snapshot.type, snapshot.definitionVersion);
+      const definition = await this.registry.spec(snapshot.type, snapshot.definitionVersion);
       if (!Object.hasOwn(definition.stepsByName, request.step)) {
         return new ApiError(
           404,

@@ -1,6 +1,5 @@
-import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
-import { SagaRuntime } from '../../scheduler/saga-scheduler';
-import { SagaQueries } from '../../store/saga-queries';
+import { SagaApiController } from '../http/saga-api-controller';
+import { Body, HttpCode, Param, Post } from '@nestjs/common';
 import { AuditAction } from '../../store/saga-audit';
 import { ApiBody, ApiResponse } from '@nestjs/swagger';
 import { ApiError } from '../http/api-error';
@@ -8,22 +7,20 @@ import { ApiErrors, SAGA_SCHEMA } from '../http/openapi';
 import { AuditAs, CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
 import { OperatorActionDto } from './operator-action.dto';
 import { OperatorActions, actorLabel } from './operator-actions';
-import { SIGNAL_NAME_PATTERN, signalPayload } from './signal-payload';
 import { TYPE_PATTERN } from './saga.dto';
-import { instanceView } from './saga-views';
 import { uuidPipe } from './sagas.controller';
+import { SagaOperations } from './saga-operations';
 
 /**
  * Operator actions on one saga. Each needs a `reason`, is audited (accepted or refused, and refused by role), and
  * shows in the saga's events with who and why. 202: the engine has recorded the decision; the saga gets there
  * asynchronously (a cancel waits for a step in flight, then compensates).
  */
-@Controller('v1/sagas')
+@SagaApiController('v1/sagas')
 export class SagaActionsController {
   constructor(
     private readonly actions: OperatorActions,
-    private readonly queries: SagaQueries,
-    private readonly runtime: SagaRuntime,
+    private readonly operations: SagaOperations,
   ) {}
 
   /** Stops a RUNNING saga (before its pivot) and compensates what completed; it ends CANCELLED. */
@@ -118,27 +115,11 @@ export class SagaActionsController {
     @Body() body: unknown,
     @CurrentPrincipal() principal: Principal,
   ) {
-    if (!SIGNAL_NAME_PATTERN.test(name)) {
-      throw new ApiError(400, 'INPUT_INVALID', "name must be 1 to 100 letters, digits, '.', '_' or '-'");
-    }
-    const checked = signalPayload(body);
-    if ('problem' in checked) throw new ApiError(400, 'INPUT_INVALID', checked.problem);
-    const result = await this.runtime.apply(id, {
-      type: 'SignalReceived',
-      signal: name,
-      payload: checked.payload,
-      by: actorLabel(principal),
-    });
-    if (!result.applied) {
-      if (result.snapshot === null) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
-      throw new ApiError(409, 'NOT_WAITING', result.reason);
-    }
+    await this.operations.signal(id, name, body, actorLabel(principal));
     return this.view(id);
   }
 
-  private async view(id: string) {
-    const found = await this.queries.findInstance(id);
-    if (!found) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
-    return instanceView(found.instance, found.steps);
+  private view(id: string) {
+    return this.operations.view(id);
   }
 }

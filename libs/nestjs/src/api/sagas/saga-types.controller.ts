@@ -1,34 +1,60 @@
-import { Controller, Get, Param } from '@nestjs/common';
-import { SagaRegistry } from '../../scheduler/saga-registry';
+import { Get, Param } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
+import { type KnownVersion, SagaRegistry } from '../../scheduler/saga-registry';
+import { AgentStore } from '../../store/agent-store';
 import { ApiError } from '../http/api-error';
-import { ApiErrors, SAGA_TYPE_SCHEMA } from '../http/openapi';
 import { RequireRole } from '../http/auth';
+import { ApiErrors, SAGA_TYPE_SCHEMA } from '../http/openapi';
+import { SagaApiController } from '../http/saga-api-controller';
 import { definitionView } from './saga-views';
 
-@Controller('v1/saga-types')
+const TYPE_NAME = /^[a-z][a-z0-9-]{0,63}$/;
+
+/**
+ * The saga types the engine knows: from the code of this process and from the definitions other processes
+ * published, so a central API lists the types of every service.
+ */
+@SagaApiController('v1/saga-types')
 export class SagaTypesController {
-  constructor(private readonly registry: SagaRegistry) {}
+  constructor(
+    private readonly registry: SagaRegistry,
+    private readonly agents: AgentStore,
+  ) {}
 
   @Get()
   @RequireRole('viewer')
   @ApiResponse({
     status: 200,
-    description: 'Every registered definition',
+    description: 'The newest version of every saga type',
     schema: { type: 'array', items: SAGA_TYPE_SCHEMA },
   })
   @ApiErrors()
-  list() {
-    return this.registry.all().map(definitionView);
+  async list() {
+    const [known, counts] = await Promise.all([this.registry.all(), this.agentCounts()]);
+    return Promise.all(known.map((k) => this.view(k, counts)));
   }
 
   @Get(':type')
   @RequireRole('viewer')
-  @ApiResponse({ status: 200, description: 'The latest version of one definition', schema: SAGA_TYPE_SCHEMA })
+  @ApiResponse({ status: 200, description: 'The newest version of one saga type', schema: SAGA_TYPE_SCHEMA })
   @ApiErrors([404, 'No saga type by that name'])
-  get(@Param('type') type: string) {
-    const definition = /^[a-z0-9-]{1,64}$/.test(type) ? this.registry.latest(type) : undefined;
-    if (!definition) throw new ApiError(404, 'SAGA_TYPE_UNKNOWN', 'no saga type by that name is registered');
-    return definitionView(definition);
+  async get(@Param('type') type: string) {
+    const known = TYPE_NAME.test(type) ? await this.registry.latest(type) : undefined;
+    if (!known) throw new ApiError(404, 'SAGA_TYPE_UNKNOWN', 'no saga type by that name is registered');
+    return this.view(known, await this.agentCounts());
+  }
+
+  private async view(known: KnownVersion, counts: Map<string, number>) {
+    const versions = (await this.registry.versions(known.spec.name)).map((v) => v.spec.version);
+    return definitionView(known, counts.get(`${known.spec.name}@${known.spec.version}`) ?? 0, versions);
+  }
+
+  /** Live agents per `type@version`. */
+  private async agentCounts(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (const agent of await this.agents.live()) {
+      for (const id of agent.sagaTypes) counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    return counts;
   }
 }

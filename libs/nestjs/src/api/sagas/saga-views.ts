@@ -1,4 +1,6 @@
-import type { SagaDefinition, StepDefinition } from '@saga-engine/core';
+import type { StepSpec } from '@saga-engine/core';
+import { inputSchemaOf } from '../../scheduler/input-schema';
+import type { KnownVersion } from '../../scheduler/saga-registry';
 import { redactSealed } from '../../security/input-cipher';
 import type { SagaEventEntity } from '../../store/entities/saga-event.entity';
 import type { SagaInstanceEntity } from '../../store/entities/saga-instance.entity';
@@ -28,6 +30,8 @@ export function summaryView(i: SagaInstanceEntity): SagaSummaryView {
     completedAt: iso(i.completedAt),
   };
 }
+
+export type SagaInstanceView = ReturnType<typeof instanceView>;
 
 export function instanceView(i: SagaInstanceEntity, steps: SagaStepEntity[]) {
   return {
@@ -71,28 +75,38 @@ export function eventView(e: SagaEventEntity) {
   return { seq: e.seq, type: e.type, step: e.step, attempt: e.attempt, at: e.at.toISOString(), data: e.data };
 }
 
-export function definitionView(d: SagaDefinition) {
+/**
+ * A saga type's version as the API shows it: its steps as data, the JSON Schema of its input, and how many agents
+ * run it now (0: its steps wait until one starts).
+ */
+export function definitionView(known: KnownVersion, agents: number, versions: readonly number[]) {
+  const d = known.spec;
+  const inputSchema = known.inputSchema ?? (known.code?.inputClass ? inputSchemaOf(known.code.inputClass) : null);
   return {
     name: d.name,
     version: d.version,
+    /** Every version the engine knows of the type (instances run on the one they started with). */
+    versions: [...versions],
     description: d.description,
-    input: d.inputClass?.name ?? null,
+    input: typeof inputSchema?.title === 'string' ? inputSchema.title : null,
+    inputSchema,
     /** Dotted paths of the input fields that are encrypted at rest and redacted in every answer. */
     sensitive: [...d.sensitive],
     stages: d.stages.map((s) => ({ index: s.index, group: s.group, steps: [...s.steps] })),
     steps: d.steps.map(stepDefinitionView),
+    agents,
   };
 }
 
-function stepDefinitionView(s: StepDefinition) {
+function stepDefinitionView(s: StepSpec) {
   return {
     name: s.name,
     key: s.key,
     stage: s.stage,
     group: s.group,
     description: s.description,
-    compensation: s.compensate !== null,
-    conditional: s.when !== null,
+    compensation: s.compensable,
+    conditional: s.conditional,
     when: s.whenLabel,
     pivot: s.pivot,
     /** The signal a wait step waits for (its `timeoutMs` is how long), or null. */

@@ -1,27 +1,24 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
+import { SagaApiController } from '../http/saga-api-controller';
+import { Body, Get, Headers, HttpCode, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SagaQueries } from '../../store/saga-queries';
-import { SagaRegistry } from '../../scheduler/saga-registry';
-import { SagaRuntime } from '../../scheduler/saga-scheduler';
-import { scrubSecrets, secretsAt } from '../../security/input-cipher';
 import { ApiError } from '../http/api-error';
 import { ApiResponse } from '@nestjs/swagger';
 import { RequireRole } from '../http/auth';
 import { ApiErrors, EVENTS_SCHEMA, SAGA_PAGE_SCHEMA, SAGA_SCHEMA } from '../http/openapi';
-import { validateSagaInput } from './input-validation';
 import { IDEMPOTENCY_KEY_PATTERN, ListEventsQuery, ListSagasQuery, StartSagaDto } from './saga.dto';
-import { eventView, instanceView, summaryView } from './saga-views';
+import { eventView, summaryView } from './saga-views';
+import { SagaOperations } from './saga-operations';
 
 export const uuidPipe = new ParseUUIDPipe({
   exceptionFactory: () => new ApiError(400, 'INPUT_INVALID', 'id must be a UUID'),
 });
 
-@Controller('v1/sagas')
+@SagaApiController('v1/sagas')
 export class SagasController {
   constructor(
-    private readonly runtime: SagaRuntime,
-    private readonly registry: SagaRegistry,
+    private readonly operations: SagaOperations,
     private readonly queries: SagaQueries,
   ) {}
 
@@ -37,35 +34,9 @@ export class SagasController {
     @Res({ passthrough: true }) res: Response,
   ) {
     const key = this.idempotencyKey(body.idempotencyKey, headerKey);
-    const definition = this.registry.latest(body.type);
-    if (!definition)
-      throw new ApiError(
-        400,
-        'SAGA_TYPE_UNKNOWN',
-        'type is not a registered saga type (GET /v1/saga-types lists them)',
-      );
-    const problems = await validateSagaInput(definition, body.input);
-    if (problems.length > 0) {
-      // Our messages name fields, not values; an author's custom message with `$value` must not echo a secret.
-      const message = scrubSecrets(problems.join('; '), secretsAt(body.input, definition.sensitive));
-      throw new ApiError(400, 'INPUT_INVALID', message);
-    }
-
-    const result = await this.runtime.start(definition, body.input, key);
-    switch (result.outcome) {
-      case 'conflict':
-        throw new ApiError(
-          409,
-          'IDEMPOTENCY_CONFLICT',
-          `idempotencyKey was already used to start saga ${result.id} with another type or input`,
-        );
-      case 'replayed':
-        res.status(200);
-        return this.view(result.id);
-      case 'created':
-        res.status(201);
-        return this.view(result.snapshot.id);
-    }
+    const { id, created } = await this.operations.start(body.type, body.input, key);
+    res.status(created ? 201 : 200);
+    return this.operations.view(id);
   }
 
   @Get()
@@ -104,10 +75,8 @@ export class SagasController {
     return { items: items.map(eventView), nextAfterSeq: items.length === limit ? items[items.length - 1].seq : null };
   }
 
-  private async view(id: string) {
-    const found = await this.queries.findInstance(id);
-    if (!found) throw notFound(id);
-    return instanceView(found.instance, found.steps);
+  private view(id: string) {
+    return this.operations.view(id);
   }
 
   private idempotencyKey(bodyKey: string | undefined, headerKey: string | undefined): string | null {

@@ -1,17 +1,17 @@
-import type { ClientProxy } from '@nestjs/microservices';
-import { http } from '../../../libs/nestjs/src/invokers/http-invoker';
-import { microservice } from '../../../libs/nestjs/src/invokers/microservice-invoker';
-import { type ParticipantPolicies } from '../../../libs/nestjs/src/invokers/participant-policies';
+import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { type ClientProxy, ClientProxyFactory } from '@nestjs/microservices';
+import { ParticipantPolicies, http, microservice } from '@saga-engine/nestjs';
+import { type DemoClientTransport } from './demo-transport';
 import {
   type Call,
   DEMO_MESSAGE_OPERATIONS,
   type DemoRequest,
-  type DroneDeliveryParticipants,
+  DroneDeliveryParticipants,
   demoPattern,
-} from '@demo/sagas';
+} from './drone-delivery.participants';
 
 export interface RemoteParticipantsOptions {
-  /** A Nest ClientProxy on the demo services' transport (Redis or TCP, see apps/demo-services/demo-transport.ts). */
+  /** A Nest ClientProxy on the demo services' transport (Redis or TCP, see demo-transport.ts). */
   client: ClientProxy;
   /** The first part of every message pattern (SAGA_REDIS_PREFIX). */
   patternPrefix: string;
@@ -76,4 +76,50 @@ export function remoteParticipants(options: RemoteParticipantsOptions): DroneDel
     transport: { book: post('/bookings'), cancel: undo(post('/bookings/cancel')) },
     notification: { notify: message('notification', 'notify') },
   };
+}
+
+const DEMO_CLIENT = Symbol('DEMO_CLIENT');
+
+export interface DroneDeliveryClientOptions {
+  /** How to reach the five message services (see demoClientTransport). */
+  transport: DemoClientTransport;
+  /** The demo services' HTTP side (DEMO_URL), for the ground carrier. */
+  demoUrl: string;
+  /** The first part of every message pattern (SAGA_REDIS_PREFIX). */
+  patternPrefix: string;
+}
+
+/**
+ * Provides `DroneDeliveryParticipants` (the saga's `deps.p`) to an app that runs the saga's agent: the demo
+ * services reached through the engine's invokers, under the circuit breakers of the app's `SagaModule`
+ * (`ParticipantPolicies`, so the engine reports their states). Closes its client with the app.
+ */
+@Module({})
+export class DroneDeliveryClientModule implements OnApplicationShutdown {
+  constructor(@Inject(DEMO_CLIENT) private readonly client: ClientProxy) {}
+
+  static forRoot(options: DroneDeliveryClientOptions): DynamicModule {
+    return {
+      module: DroneDeliveryClientModule,
+      providers: [
+        { provide: DEMO_CLIENT, useFactory: () => ClientProxyFactory.create(options.transport) },
+        {
+          provide: DroneDeliveryParticipants,
+          useFactory: (client: ClientProxy, policies: ParticipantPolicies) =>
+            remoteParticipants({
+              client,
+              policies,
+              patternPrefix: options.patternPrefix,
+              demoUrl: options.demoUrl.replace(/\/+$/, ''),
+            }),
+          inject: [DEMO_CLIENT, ParticipantPolicies],
+        },
+      ],
+      exports: [DroneDeliveryParticipants],
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.client.close();
+  }
 }

@@ -1,0 +1,79 @@
+import { Injectable } from '@nestjs/common';
+import { validateSagaInput } from '../../scheduler/input-schema';
+import { SagaRegistry } from '../../scheduler/saga-registry';
+import { SagaScheduler } from '../../scheduler/saga-scheduler';
+import { scrubSecrets, secretsAt } from '../../security/input-cipher';
+import { SagaQueries } from '../../store/saga-queries';
+import { ApiError } from '../http/api-error';
+import { SIGNAL_NAME_PATTERN, signalPayload } from './signal-payload';
+import { type SagaInstanceView, instanceView } from './saga-views';
+
+/**
+ * Starting a saga, delivering a signal and reading one back, as the REST API and the in-process client both do
+ * them: the same validation, the same answers, the same errors (ApiError with the API's status and code).
+ */
+@Injectable()
+export class SagaOperations {
+  constructor(
+    private readonly scheduler: SagaScheduler,
+    private readonly registry: SagaRegistry,
+    private readonly queries: SagaQueries,
+  ) {}
+
+  /**
+   * Starts the newest version of `type`, validating `input` against its input class when this process has the
+   * saga's code, else against the JSON Schema its agents published. `created: false`: the idempotency key was
+   * replayed with the same type and input, and the saga is the one it started.
+   */
+  async start(
+    type: string,
+    input: Record<string, unknown>,
+    idempotencyKey: string | null,
+  ): Promise<{ id: string; created: boolean }> {
+    const known = await this.registry.latest(type);
+    if (!known) {
+      throw new ApiError(400, 'SAGA_TYPE_UNKNOWN', 'type is not a registered saga type (GET /v1/saga-types lists them)');
+    }
+    const definition = known.spec;
+    const problems = await validateSagaInput(known.code ?? { inputSchema: known.inputSchema }, input);
+    if (problems.length > 0) {
+      // Our messages name fields, not values; an author's custom message with `$value` must not echo a secret.
+      const message = scrubSecrets(problems.join('; '), secretsAt(input, definition.sensitive));
+      throw new ApiError(400, 'INPUT_INVALID', message);
+    }
+    const result = await this.scheduler.start(definition, input, idempotencyKey);
+    switch (result.outcome) {
+      case 'conflict':
+        throw new ApiError(
+          409,
+          'IDEMPOTENCY_CONFLICT',
+          `idempotencyKey was already used to start saga ${result.id} with another type or input`,
+        );
+      case 'replayed':
+        return { id: result.id, created: false };
+      case 'created':
+        return { id: result.snapshot.id, created: true };
+    }
+  }
+
+  /** Delivers signal `name` (see the REST route for its rules); `by` says who sent it, in the saga's history. */
+  async signal(id: string, name: string, body: unknown, by: string): Promise<void> {
+    if (!SIGNAL_NAME_PATTERN.test(name)) {
+      throw new ApiError(400, 'INPUT_INVALID', "name must be 1 to 100 letters, digits, '.', '_' or '-'");
+    }
+    const checked = signalPayload(body);
+    if ('problem' in checked) throw new ApiError(400, 'INPUT_INVALID', checked.problem);
+    const result = await this.scheduler.apply(id, { type: 'SignalReceived', signal: name, payload: checked.payload, by });
+    if (!result.applied) {
+      if (result.snapshot === null) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
+      throw new ApiError(409, 'NOT_WAITING', result.reason);
+    }
+  }
+
+  /** The saga with its steps, as the API shows it (sensitive fields redacted). */
+  async view(id: string): Promise<SagaInstanceView> {
+    const found = await this.queries.findInstance(id);
+    if (!found) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
+    return instanceView(found.instance, found.steps);
+  }
+}

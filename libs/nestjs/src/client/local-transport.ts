@@ -1,0 +1,84 @@
+import { HttpException, Injectable } from '@nestjs/common';
+import { hostname } from 'node:os';
+import { type SagaTransport, type SagaView, createSagaApiError } from '@saga-engine/client';
+import { ApiError } from '../api/http/api-error';
+import { OperatorActions } from '../api/sagas/operator-actions';
+import { SagaOperations } from '../api/sagas/saga-operations';
+import { AuditAction } from '../store/saga-audit';
+
+/**
+ * The transport of the `SagaClient` that `SagaModule` provides: the same operations as the REST API, run in this
+ * process (no HTTP, no key), with the same validation, answers and errors. Operator actions are audited as done by
+ * this process, with the admin role (`in-process <host>:<pid>`): the app's code decides who may call them.
+ */
+@Injectable()
+export class LocalSagaTransport implements SagaTransport {
+  private readonly principal = { keyId: `in-process ${hostname()}:${process.pid}`, role: 'admin' as const };
+
+  constructor(
+    private readonly operations: SagaOperations,
+    private readonly actions: OperatorActions,
+  ) {}
+
+  start(type: string, input: Record<string, unknown>, idempotencyKey: string | null) {
+    return translate(async () => {
+      const { id, created } = await this.operations.start(type, input, idempotencyKey);
+      return { saga: await this.view(id), created };
+    });
+  }
+
+  get(id: string) {
+    return translate(async () => {
+      try {
+        return await this.view(id);
+      } catch (error) {
+        if (error instanceof ApiError && error.code === 'SAGA_NOT_FOUND') return null;
+        throw error;
+      }
+    });
+  }
+
+  signal(id: string, name: string, payload: Record<string, unknown> | undefined) {
+    return translate(() =>
+      this.operations.signal(id, name, payload === undefined ? {} : { payload }, this.principal.keyId),
+    );
+  }
+
+  cancel(id: string, reason: string) {
+    return this.act(AuditAction.CANCEL, id, null, reason);
+  }
+
+  retry(id: string, reason: string) {
+    return this.act(AuditAction.RETRY, id, null, reason);
+  }
+
+  resolve(id: string, step: string, reason: string) {
+    return this.act(AuditAction.RESOLVE_COMPENSATION, id, step, reason);
+  }
+
+  private act(action: AuditAction, sagaId: string, step: string | null, reason: string) {
+    return translate(async () => {
+      const trimmed = reason.trim();
+      if (trimmed.length < 1 || trimmed.length > 500) {
+        throw new ApiError(400, 'INPUT_INVALID', 'reason must be 1 to 500 characters');
+      }
+      await this.actions.perform({ action, sagaId, step, reason: trimmed, principal: this.principal });
+      return this.view(sagaId);
+    });
+  }
+
+  private async view(id: string): Promise<SagaView> {
+    return (await this.operations.view(id)) as unknown as SagaView;
+  }
+}
+
+/** The API's errors as the client's (the same status and code), so callers handle both transports alike. */
+async function translate<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ApiError) throw createSagaApiError(error.getStatus(), error.code, error.message);
+    if (error instanceof HttpException) throw createSagaApiError(error.getStatus(), 'INPUT_INVALID', error.message);
+    throw createSagaApiError(0, 'UNAVAILABLE', (error as Error).message ?? String(error), { cause: error });
+  }
+}

@@ -1,0 +1,43 @@
+import type { SagaAppSetup } from '../api/setup-saga-app';
+import type { SagaModuleOptions } from '../module/options';
+import type { EngineConfig } from './engine-config';
+
+/**
+ * The module options and the app settings an environment configures (see EngineConfig for each variable), for a
+ * process configured by environment variables, as the engine's own apps and its Docker image are. `DATABASE_URL`
+ * must be resolved first (resolveBackends starts an embedded PostgreSQL when it is unset).
+ */
+export function sagaOptionsFromEnv(config: EngineConfig): { options: SagaModuleOptions; app: SagaAppSetup } {
+  if (!config.DATABASE_URL) {
+    throw new Error('DATABASE_URL is not resolved: call resolveBackends() before sagaOptionsFromEnv()');
+  }
+  const options: SagaModuleOptions = {
+    databaseUrl: config.DATABASE_URL,
+    databasePoolSize: config.DB_POOL_SIZE,
+    ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
+    queuePrefix: config.SAGA_REDIS_PREFIX,
+    scheduleToStartMs: config.SCHEDULE_TO_START_MS,
+    agent: { concurrency: config.AGENT_CONCURRENCY, shutdownGraceMs: config.SHUTDOWN_GRACE_MS },
+    supervisor: {
+      intervalMs: config.SUPERVISOR_INTERVAL_MS,
+      ...(config.RETENTION_FINISHED_AFTER ? { retention: config.RETENTION_FINISHED_AFTER } : {}),
+      ...(config.ALERT_WEBHOOK_URL ? { alertWebhookUrl: config.ALERT_WEBHOOK_URL } : {}),
+    },
+    api: {
+      keys: config.SAGA_API_KEYS ?? '',
+      rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+      bodyLimitBytes: config.BODY_LIMIT_BYTES,
+      jsonMaxDepth: config.JSON_MAX_DEPTH,
+      jsonMaxStringLength: config.JSON_MAX_STRING_LENGTH,
+      ...(config.DASHBOARD_DIR ? { dashboardDir: config.DASHBOARD_DIR } : {}),
+    },
+    ...(config.SAGA_ENCRYPTION_KEY ? { encryptionKey: config.SAGA_ENCRYPTION_KEY } : {}),
+    retiredEncryptionKeys: (config.SAGA_ENCRYPTION_KEYS_OLD ?? '').split(',').filter((k) => k.trim()),
+    participants: { failuresToOpen: config.PARTICIPANT_FAILURES_TO_OPEN, halfOpenMs: config.PARTICIPANT_HALF_OPEN_MS },
+  };
+  const corsOrigins = (config.CORS_ORIGINS ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  return { options, app: { requestTimeoutMs: config.REQUEST_TIMEOUT_MS, corsOrigins } };
+}

@@ -1,0 +1,270 @@
+import type { SagaDefinition } from '@saga-engine/core';
+import type { Role } from '../config/engine-config';
+
+/**
+ * What a process does for the engine; any combination, in any number of processes:
+ *
+ * - `agent`: runs the steps of the sagas this process registers (their code and their `deps`), from their queues.
+ * - `api`: the REST API (`/v1`), `/health`, `/metrics` and the dashboard, on the app's HTTP server under `api.path`.
+ * - `supervisor`: sweeps PostgreSQL for attempts past their deadline and jobs that were lost, and sends alerts.
+ *
+ * Every role can start and steer sagas (the scheduler is a library every role uses). Processes without a saga's
+ * code drive it from its published definition (see `SagaRegistry`); only the `agent` needs the code.
+ */
+export type SagaRole = 'agent' | 'api' | 'supervisor';
+export const SAGA_ROLES: readonly SagaRole[] = ['agent', 'api', 'supervisor'];
+
+/** An API key and what it may do (`viewer` reads; `operator` also starts, signals, cancels, retries; `admin` all). */
+export interface SagaApiKey {
+  key: string;
+  role: Role;
+}
+
+export interface SagaApiOptions {
+  /**
+   * Who may call the API: `[{ key, role }]`, or `"key:role,key:role"` as in `SAGA_API_KEYS`. Keys of 16+
+   * characters. Required: the API is never open (only `/health` answers without a key).
+   */
+  keys: string | readonly SagaApiKey[];
+  /** Requests per minute per key (over it: 429); shared by every process through Redis when there is one. 0: off. @defaultValue 60000 */
+  rateLimitPerMinute?: number;
+  /** Largest request body, in bytes (over it: 413). @defaultValue 1048576 */
+  bodyLimitBytes?: number;
+  /** Deepest nesting of a body (over it: 400). @defaultValue 32 */
+  jsonMaxDepth?: number;
+  /** Longest string in a body, values and keys (over it: 400). @defaultValue 65536 */
+  jsonMaxStringLength?: number;
+  /** Serve the dashboard at `<path>/dashboard` (from the built files this package ships). @defaultValue true */
+  dashboard?: boolean;
+  /** Where the dashboard's built files are, if not the ones this package ships. */
+  dashboardDir?: string;
+}
+
+/** `SagaModule.forRoot()` / `forRootAsync()` options. Durations in milliseconds. */
+export interface SagaModuleOptions {
+  /**
+   * PostgreSQL, the system of record: `postgres://user:password@host:5432/database`. The database is created when
+   * missing and its schema migrated at start. Use a database of the engine's own, or one your app shares: the
+   * engine's tables are `saga_*` and `participant_circuit` (and schema `bullmq` without Redis).
+   */
+  databaseUrl: string;
+  /** Connections of this process to PostgreSQL. @defaultValue 20 */
+  databasePoolSize?: number;
+  /**
+   * Redis for the step jobs (`redis://` or `rediss://`, `maxmemory-policy noeviction`). Unset: BullMQ's PostgreSQL
+   * backend, in schema `bullmq` of the same database: nothing more to run, slower under load.
+   */
+  redisUrl?: string;
+  /** Prefix of the queue keys in Redis, so that several engines (or test runs) can share one. @defaultValue 'saga' */
+  queuePrefix?: string;
+  /**
+   * How long an attempt may be due without an agent taking it before the supervisor checks that its job exists
+   * (and enqueues it again when it was lost). @defaultValue 5000
+   */
+  scheduleToStartMs?: number;
+  agent?: {
+    /** Step attempts run at once, per saga type and version. @defaultValue 50 */
+    concurrency?: number;
+    /** On shutdown, how long running steps may finish and report before they are aborted. @defaultValue 10000 */
+    shutdownGraceMs?: number;
+  };
+  supervisor?: {
+    /** Pause between sweeps. @defaultValue 1000 */
+    intervalMs?: number;
+    /**
+     * Delete finished sagas (COMPLETED, COMPENSATED, CANCELLED; never FAILED) this long after they ended, with
+     * their steps and history (the audit stays): `'30d'`, `'12h'`, `'90m'`, `'45s'`. Unset: kept forever.
+     */
+    retention?: string;
+    /** Where alerts (a saga went FAILED) are posted as JSON, retried with backoff. Unset: logged only. */
+    alertWebhookUrl?: string;
+  };
+  api?: SagaApiOptions;
+  /**
+   * The key of the input fields sagas mark `sensitive` (AES-256-GCM): 32 bytes as 64 hex digits or 44 base64
+   * characters, the same in every process. Required when a registered saga declares sensitive fields.
+   */
+  encryptionKey?: string;
+  /** Retired keys that still open values sealed before a rotation. */
+  retiredEncryptionKeys?: readonly string[];
+  /** Circuit breakers of the participants your steps call through `http()` / `microservice()` (per process). */
+  participants?: {
+    /** Consecutive failures that open a participant's circuit. @defaultValue 5 */
+    failuresToOpen?: number;
+    /** How long an open circuit fails fast before a trial call. @defaultValue 5000 */
+    halfOpenMs?: number;
+  };
+}
+
+/** Set when the module is declared (not by the async factory): they decide which providers and routes exist. */
+export interface SagaModuleExtras {
+  /** The roles of this process. @defaultValue ['agent', 'api', 'supervisor'] */
+  roles?: readonly SagaRole[];
+  /**
+   * The saga definitions this process has the code of. An agent runs only these; every process publishes them so
+   * that the others can drive their instances. @defaultValue []
+   */
+  sagas?: readonly SagaDefinition<any, any>[];
+  /** Makes `SagaClient` and the module's exports injectable everywhere without importing the module. */
+  isGlobal?: boolean;
+  /**
+   * Where the `api` role's routes go on the app's HTTP server: `''` (the root: `/v1/...`, `/health`, `/metrics`,
+   * `/dashboard`) or a path such as `'/sagas'` (`/sagas/v1/...`, `/sagas/health`, `/sagas/dashboard`). Added to
+   * the app's global prefix, if it has one. @defaultValue ''
+   */
+  apiPath?: string;
+}
+
+/** Options checked and with their defaults (internal). */
+export interface ResolvedSagaOptions {
+  databaseUrl: string;
+  databasePoolSize: number;
+  redisUrl: string | null;
+  queuePrefix: string;
+  scheduleToStartMs: number;
+  agentConcurrency: number;
+  shutdownGraceMs: number;
+  supervisorIntervalMs: number;
+  retentionMs: number | null;
+  alertWebhookUrl: string | null;
+  api: Required<Omit<SagaApiOptions, 'keys' | 'dashboardDir'>> & {
+    keys: SagaApiKey[];
+    dashboardDir: string | null;
+    /** From the module's `apiPath`. */
+    path: string;
+  };
+  encryptionKey: string | null;
+  retiredEncryptionKeys: string[];
+  failuresToOpen: number;
+  halfOpenMs: number;
+}
+
+export class SagaConfigError extends Error {
+  override readonly name = 'SagaConfigError' as const;
+}
+
+const KEY_PATTERN = /^[^\s:,]{16,}$/;
+const ROLE_NAMES: readonly Role[] = ['viewer', 'operator', 'admin'];
+
+/**
+ * Checks the options and fills in the defaults. Throws a SagaConfigError that lists every problem, each naming
+ * its option, so that a bad deployment stops at start rather than at the first saga.
+ */
+export function resolveSagaOptions(
+  options: SagaModuleOptions,
+  roles: readonly SagaRole[],
+  apiPath = '',
+): ResolvedSagaOptions {
+  const problems: string[] = [];
+  const int = (value: unknown, name: string, min: number, max: number, fallback: number): number => {
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer between ${min} and ${max} (got ${JSON.stringify(value)})`);
+      return fallback;
+    }
+    return value;
+  };
+  if (typeof options?.databaseUrl !== 'string' || !/^postgres(ql)?:\/\/\S+$/.test(options.databaseUrl)) {
+    problems.push('databaseUrl must be a postgres:// URL');
+  }
+  if (options.redisUrl !== undefined && !/^rediss?:\/\/\S+$/.test(options.redisUrl)) {
+    problems.push('redisUrl must be a redis:// or rediss:// URL');
+  }
+  const queuePrefix = options.queuePrefix ?? 'saga';
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(queuePrefix)) problems.push('queuePrefix must be 1-64 letters, digits, _ or -');
+  const retention = options.supervisor?.retention;
+  let retentionMs: number | null = null;
+  if (retention !== undefined && retention !== 'off') {
+    const match = /^([1-9]\d{0,8})(s|m|h|d)$/.exec(retention);
+    if (!match) problems.push('supervisor.retention must be a duration such as 30d, 12h, 90m or 45s');
+    else retentionMs = Number(match[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's'];
+  }
+  const webhook = options.supervisor?.alertWebhookUrl;
+  if (webhook !== undefined && !isHttpUrl(webhook)) {
+    problems.push('supervisor.alertWebhookUrl must be an http:// or https:// URL');
+  }
+  const api = options.api;
+  let keys: SagaApiKey[] = [];
+  if (roles.includes('api')) {
+    if (!api) problems.push('api.keys is required with the api role (the API is never open)');
+    else keys = parseKeys(api.keys, problems);
+  }
+  const path = normalizeApiPath(apiPath, problems);
+  const encryptionKey = options.encryptionKey ?? null;
+  const result: ResolvedSagaOptions = {
+    databaseUrl: options?.databaseUrl,
+    databasePoolSize: int(options.databasePoolSize, 'databasePoolSize', 1, 200, 20),
+    redisUrl: options.redisUrl ?? null,
+    queuePrefix,
+    scheduleToStartMs: int(options.scheduleToStartMs, 'scheduleToStartMs', 100, 3_600_000, 5_000),
+    agentConcurrency: int(options.agent?.concurrency, 'agent.concurrency', 1, 1000, 50),
+    shutdownGraceMs: int(options.agent?.shutdownGraceMs, 'agent.shutdownGraceMs', 0, 3_600_000, 10_000),
+    supervisorIntervalMs: int(options.supervisor?.intervalMs, 'supervisor.intervalMs', 50, 600_000, 1_000),
+    retentionMs,
+    alertWebhookUrl: webhook ?? null,
+    api: {
+      path,
+      keys,
+      rateLimitPerMinute: int(api?.rateLimitPerMinute, 'api.rateLimitPerMinute', 0, 10_000_000, 60_000),
+      bodyLimitBytes: int(api?.bodyLimitBytes, 'api.bodyLimitBytes', 1024, 104_857_600, 1024 * 1024),
+      jsonMaxDepth: int(api?.jsonMaxDepth, 'api.jsonMaxDepth', 2, 1000, 32),
+      jsonMaxStringLength: int(api?.jsonMaxStringLength, 'api.jsonMaxStringLength', 16, 104_857_600, 64 * 1024),
+      dashboard: api?.dashboard ?? true,
+      dashboardDir: api?.dashboardDir ?? null,
+    },
+    encryptionKey,
+    retiredEncryptionKeys: [...(options.retiredEncryptionKeys ?? [])],
+    failuresToOpen: int(options.participants?.failuresToOpen, 'participants.failuresToOpen', 1, 1000, 5),
+    halfOpenMs: int(options.participants?.halfOpenMs, 'participants.halfOpenMs', 10, 3_600_000, 5_000),
+  };
+  if (problems.length > 0) throw new SagaConfigError(`Invalid SagaModule options:\n  - ${problems.join('\n  - ')}`);
+  return result;
+}
+
+function parseKeys(keys: SagaApiOptions['keys'], problems: string[]): SagaApiKey[] {
+  const list: SagaApiKey[] =
+    typeof keys === 'string'
+      ? keys
+          .split(',')
+          .map((pair) => pair.trim())
+          .filter(Boolean)
+          .map((pair) => {
+            const at = pair.lastIndexOf(':');
+            return { key: pair.slice(0, at), role: pair.slice(at + 1) as Role };
+          })
+      : [...(keys ?? [])];
+  if (list.length === 0) problems.push('api.keys must hold at least one key');
+  for (const [i, { key, role }] of list.entries()) {
+    if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
+      problems.push(`api.keys[${i}]: a key must be 16+ characters without spaces, ':' or ','`);
+    }
+    if (!ROLE_NAMES.includes(role)) problems.push(`api.keys[${i}]: role must be viewer, operator or admin`);
+  }
+  return list;
+}
+
+/** `''`, or a path of safe segments with a leading slash and none at the end (`/sagas`, `/ops/sagas`). */
+export function normalizeApiPath(path: string, problems: string[]): string {
+  const trimmed = path.replace(/\/+$/, '');
+  if (trimmed === '') return '';
+  const withSlash = trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
+  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(withSlash)) {
+    problems.push('apiPath must be a path such as /sagas (letters, digits, . _ ~ - between slashes)');
+    return '';
+  }
+  return withSlash;
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/** A step still running after this long is recorded as RUNNING (fast steps skip that write); see StepWorker. */
+export function runningMarkMs(scheduleToStartMs: number): number {
+  return Math.max(10, Math.min(1000, Math.floor(scheduleToStartMs / 4)));
+}

@@ -1,0 +1,44 @@
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { toSpecJson } from '@saga-engine/core';
+import { DefinitionStore } from '../store/definition-store';
+import { inputSchemaOf } from './input-schema';
+import { SagaRegistry } from './saga-registry';
+
+/**
+ * Publishes the saga definitions of this process (its code) to PostgreSQL as data, at start, so that every other
+ * process can drive their instances without the code: a central API validates and starts them, a supervisor
+ * times them out, the dashboard draws them. A version whose shape changed while instances still run on it stops
+ * the start (see DefinitionStore.publish): the author forgot to bump `version`.
+ */
+@Injectable()
+export class DefinitionPublisher implements OnModuleInit {
+  private readonly logger = new Logger('SagaRegistry');
+
+  constructor(
+    private readonly registry: SagaRegistry,
+    private readonly store: DefinitionStore,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    const by = `${hostname()}:${process.pid}`;
+    for (const def of this.registry.codeDefinitions()) {
+      const spec = toSpecJson(def);
+      const outcome = await this.store.publish({
+        type: def.name,
+        version: def.version,
+        spec,
+        inputSchema: def.inputClass ? inputSchemaOf(def.inputClass) : null,
+        fingerprint: createHash('sha256').update(JSON.stringify(spec)).digest('hex'),
+        publishedBy: by,
+      });
+      if (outcome === 'replaced') {
+        this.logger.warn(
+          `saga "${def.name}" version ${def.version} changed shape; no instance ran on it, so it was replaced ` +
+            '(bump `version` when you change steps: instances run on the version they started with)',
+        );
+      }
+    }
+  }
+}
