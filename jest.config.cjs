@@ -23,6 +23,7 @@ const common = {
   moduleNameMapper: {
     '^@demo/sagas$': '<rootDir>/sagas',
     '^@saga-engine/(core|sdk|nestjs|client|testing)$': '<rootDir>/libs/$1/src',
+    '^@saga-engine/client/nestjs$': '<rootDir>/libs/client/src/nestjs',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
 };

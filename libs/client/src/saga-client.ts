@@ -1,0 +1,220 @@
+import { parseDuration, type Duration, type InputOf, type OutputOf, type SagaDefinition } from '@saga-engine/core';
+import { SagaApiError, SagaNotFoundError, SagaWaitTimeoutError } from './errors';
+import { HttpSagaTransport, type HttpSagaClientOptions } from './http-saga-transport';
+import type { SagaTransport } from './saga-transport';
+import type { SagaStatus, SagaView, StartedSaga } from './saga-view';
+
+/** Any saga definition, whatever its input and output types. */
+export type AnySagaDefinition = SagaDefinition<any, any>;
+
+export interface StartOptions {
+  /**
+   * Idempotency key (1 to 200 printable ASCII characters, no spaces), e.g. your order id. Starting again with the
+   * same key and input returns the saga the first call started (`created: false`) instead of starting another;
+   * the same key with another type or input is a `SagaConflictError` (`IDEMPOTENCY_CONFLICT`). Pass one whenever a
+   * start may be repeated: a retried request, a redelivered message.
+   */
+  key?: string;
+}
+
+export interface WaitForOptions {
+  /** How long to wait, requests included (`'30s'`, `'5m'`, or milliseconds). Must be > 0. */
+  timeout: Duration;
+  /**
+   * The statuses to wait for. Default: COMPLETED, COMPENSATED, CANCELLED (the final ones) and FAILED (it needs an
+   * operator, who may retry it). A saga in a final status that is not listed returns too: it cannot change again.
+   */
+  until?: readonly SagaStatus[];
+}
+
+export interface OperatorActionOptions {
+  /** Why, in your words (1 to 500 characters, no line breaks): kept in the audit log and the saga's history. */
+  reason: string;
+}
+
+/** The statuses no saga leaves. */
+const FINAL: readonly SagaStatus[] = ['COMPLETED', 'COMPENSATED', 'CANCELLED'];
+/** What `waitFor` waits for by default: the final statuses, and FAILED, where the saga waits for a human. */
+export const SETTLED_STATUSES: readonly SagaStatus[] = [...FINAL, 'FAILED'];
+
+const FIRST_POLL_DELAY_MS = 50;
+const MAX_POLL_DELAY_MS = 1_000;
+
+/**
+ * Starts and follows sagas from another service, over the REST API (`{ url, apiKey }`) or any `SagaTransport`.
+ *
+ * Typed by the saga's definition when you have it (`import { orderSaga } from '...'`): `start(orderSaga, input)`
+ * checks `input` against the saga's input class and types the view's `output` by its steps. Only the definition's
+ * `name` is sent; the code of its steps stays where it is. By name (`start('order', input)`) it is untyped.
+ *
+ * Every refusal is a `SagaApiError` with the API's `status` and `code` (`SagaNotFoundError`, `SagaConflictError`);
+ * no answer is status 0, `UNAVAILABLE`. Nothing is retried by the client: a start is safe to repeat with a `key`.
+ */
+export class SagaClient {
+  readonly #transport: SagaTransport;
+
+  constructor(options: HttpSagaClientOptions | SagaTransport) {
+    this.#transport = isTransport(options) ? options : new HttpSagaTransport(options);
+  }
+
+  /**
+   * Starts a saga. With a definition, `input` must be its input type, and the view is typed by it.
+   *
+   * @returns the saga as it is now (RUNNING, usually), with `created`: false when `options.key` was replayed.
+   * @throws SagaApiError 400 `SAGA_TYPE_UNKNOWN` or `INPUT_INVALID` (the message names the field);
+   *   SagaConflictError `IDEMPOTENCY_CONFLICT`; 401/403 for a missing key or a role below `operator`.
+   */
+  start<D extends AnySagaDefinition>(
+    saga: D,
+    input: InputOf<D>,
+    options?: StartOptions,
+  ): Promise<StartedSaga<OutputOf<D>, InputOf<D>>>;
+  start(type: string, input: Record<string, unknown>, options?: StartOptions): Promise<StartedSaga>;
+  async start(
+    saga: string | AnySagaDefinition,
+    input: unknown,
+    options: StartOptions = {},
+  ): Promise<StartedSaga<unknown, unknown>> {
+    const type = typeof saga === 'string' ? saga : saga.name;
+    const { saga: view, created } = await this.#transport.start(
+      type,
+      input as Record<string, unknown>,
+      options.key ?? null,
+    );
+    return { ...view, created };
+  }
+
+  /**
+   * The saga with its steps.
+   *
+   * With a definition (`get(orderSaga, id)`), the view is typed by it, and a saga of another type is a
+   * `SagaNotFoundError` rather than a view whose types lie.
+   *
+   * @throws SagaNotFoundError when no saga has this id.
+   */
+  get(id: string): Promise<SagaView>;
+  get<D extends AnySagaDefinition>(saga: D, id: string): Promise<SagaView<OutputOf<D>, InputOf<D>>>;
+  async get(sagaOrId: string | AnySagaDefinition, maybeId?: string): Promise<SagaView<unknown, unknown>> {
+    if (typeof sagaOrId === 'string') return this.fetch(sagaOrId);
+    const id = maybeId as string;
+    const view = await this.fetch(id);
+    if (view.type !== sagaOrId.name) {
+      throw new SagaNotFoundError(404, 'SAGA_NOT_FOUND', `saga ${id} is of type ${view.type}, not ${sagaOrId.name}`);
+    }
+    return view;
+  }
+
+  /**
+   * Polls the saga until it reaches a status of `until` (default: COMPLETED, COMPENSATED, CANCELLED or FAILED) and
+   * returns it. Polls at once, then after 50 ms, doubling up to 1 s between polls. While the engine does not answer
+   * (`UNAVAILABLE`, 429, 502, 503, 504) it keeps polling; any other error ends the wait at once.
+   *
+   * FAILED is in the default because nothing changes it but an operator: a caller waiting for the outcome gets it
+   * there, and decides (alert, wait longer with `until`, or `retry`).
+   *
+   * @param saga - the id, or a view (from `start`, `get`): then the result has the view's types.
+   * @throws SagaWaitTimeoutError after `timeout`, carrying the last view seen; the saga goes on.
+   * @throws SagaNotFoundError when no saga has this id.
+   */
+  waitFor<O, I>(saga: SagaView<O, I>, options: WaitForOptions): Promise<SagaView<O, I>>;
+  waitFor(saga: string, options: WaitForOptions): Promise<SagaView>;
+  async waitFor(
+    saga: string | SagaView<unknown, unknown>,
+    options: WaitForOptions,
+  ): Promise<SagaView<unknown, unknown>> {
+    const id = typeof saga === 'string' ? saga : saga.id;
+    const timeoutMs = parseDuration(options.timeout, 'timeout');
+    if (timeoutMs <= 0) throw new RangeError(`timeout must be > 0 (got ${String(options.timeout)})`);
+    const until = options.until ?? SETTLED_STATUSES;
+    const deadline = Date.now() + timeoutMs;
+    let last: SagaView<unknown, unknown> | null = typeof saga === 'string' ? null : saga;
+    let lastError: unknown = undefined;
+    let delayMs = FIRST_POLL_DELAY_MS;
+    for (;;) {
+      const remainingMs = deadline - Date.now();
+      if (remainingMs <= 0) throw new SagaWaitTimeoutError(id, until, timeoutMs, last, { cause: lastError });
+      try {
+        // Bounded by the wait's deadline too, so that a hung engine cannot stretch the wait past `timeout`.
+        const view = await this.#transport.get(id, { signal: AbortSignal.timeout(remainingMs) });
+        if (view === null) throw notFound(id);
+        last = view;
+        lastError = undefined;
+        if (until.includes(view.status) || FINAL.includes(view.status)) return view;
+      } catch (err) {
+        if (!isUnavailable(err)) throw err;
+        lastError = err;
+      }
+      const pauseMs = Math.min(delayMs, deadline - Date.now());
+      if (pauseMs > 0) await sleep(pauseMs);
+      delayMs = Math.min(delayMs * 2, MAX_POLL_DELAY_MS);
+    }
+  }
+
+  /**
+   * Sends signal `name` to the saga: the steps waiting for it (`.waitFor(name)` in the definition) complete with
+   * `payload` as their output; if the step has not started yet, the signal is kept for it.
+   *
+   * @param payload - a JSON object (at most 64 KiB, 32 levels deep); `{}` when omitted.
+   * @throws SagaConflictError `NOT_WAITING` when no step waits for it now nor will (too late, already delivered,
+   *   the saga is compensating or finished, or the saga has no such signal).
+   */
+  async signal(id: string, name: string, payload?: Record<string, unknown>): Promise<void> {
+    await this.#transport.signal(id, name, payload);
+  }
+
+  /**
+   * Asks a RUNNING saga (before its pivot step) to stop: what completed is compensated, and it ends CANCELLED. The
+   * engine records the request at once; the saga gets there asynchronously (`waitFor` it).
+   *
+   * @returns the saga as it is now (COMPENSATING, usually).
+   * @throws SagaConflictError `INVALID_STATE` when it is finished, FAILED, or past its pivot.
+   */
+  async cancel(id: string, options: OperatorActionOptions): Promise<SagaView> {
+    return this.#transport.cancel(id, options.reason);
+  }
+
+  /**
+   * Resumes a FAILED saga where it stopped: its failed compensations (or the failed step past its pivot) run
+   * again, with a fresh retry budget.
+   *
+   * @throws SagaConflictError `INVALID_STATE` unless it is FAILED.
+   */
+  async retry(id: string, options: OperatorActionOptions): Promise<SagaView> {
+    return this.#transport.retry(id, options.reason);
+  }
+
+  /**
+   * Declares the FAILED compensation of `step` done by hand (you undid its effect yourself); the saga goes on and
+   * may end COMPENSATED or CANCELLED. Needs an `admin` key: the engine cannot check what you assert.
+   *
+   * @throws SagaConflictError `INVALID_STATE` unless that compensation FAILED; SagaApiError 404 `STEP_NOT_FOUND`.
+   */
+  async resolve(id: string, step: string, options: OperatorActionOptions): Promise<SagaView> {
+    return this.#transport.resolve(id, step, options.reason);
+  }
+
+  private async fetch(id: string): Promise<SagaView> {
+    const view = await this.#transport.get(id);
+    if (view === null) throw notFound(id);
+    return view;
+  }
+}
+
+function isTransport(value: HttpSagaClientOptions | SagaTransport): value is SagaTransport {
+  return typeof (value as Partial<SagaTransport>).start === 'function';
+}
+
+function notFound(id: string): SagaNotFoundError {
+  return new SagaNotFoundError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
+}
+
+/** Failures that say nothing about the saga, only that the engine did not answer now: worth polling through. */
+function isUnavailable(err: unknown): boolean {
+  // By its data, not `instanceof`: a transport may come from another copy of this package.
+  const status = err instanceof Error ? (err as Partial<SagaApiError>).status : undefined;
+  return status !== undefined && [0, 429, 502, 503, 504].includes(status);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,52 @@
+import type { SagaView } from './saga-view';
+
+/** Per-call options a transport honours where it can. */
+export interface TransportCallOptions {
+  /** Abandons the call: it rejects with a `SagaApiError` (`UNAVAILABLE`) as soon as the signal aborts. */
+  signal?: AbortSignal;
+}
+
+/**
+ * What `SagaClient` needs from an engine: one method per operation, in the engine's own terms. `HttpSagaTransport`
+ * implements it over the REST API; the Nest package implements it in-process. A transport does no retries, no
+ * polling and no typing: `SagaClient` does those once, for every transport.
+ *
+ * Contract for implementers:
+ * - Answers are plain JSON-shaped values (`SagaView`), as the REST API would answer them: dates as ISO strings,
+ *   sensitive input fields as `"[REDACTED]"`.
+ * - Refusals reject with `createSagaApiError(status, code, message)` (the REST API's status and code), so callers see
+ *   the same `SagaNotFoundError`, `SagaConflictError` and codes whichever transport they run on. No answer at all
+ *   rejects with status 0, code `UNAVAILABLE`, and the underlying error as `cause`.
+ * - Operator actions (`cancel`, `retry`, `resolve`) are recorded as done by the transport's credentials (the API
+ *   key's role, for HTTP), with `reason` in the audit log and the saga's history.
+ */
+export interface SagaTransport {
+  /**
+   * Starts a saga of `type` with `input`. With an `idempotencyKey`, the same key and input return the saga it
+   * started (`created: false`), and the same key with another type or input is a 409 `IDEMPOTENCY_CONFLICT`.
+   */
+  start(
+    type: string,
+    input: Record<string, unknown>,
+    idempotencyKey: string | null,
+  ): Promise<{ saga: SagaView; created: boolean }>;
+
+  /** The saga, or null when no saga has this id. */
+  get(id: string, options?: TransportCallOptions): Promise<SagaView | null>;
+
+  /**
+   * Delivers signal `name` to the saga: the steps waiting for it complete with `payload` (a JSON object; `{}` when
+   * absent) as their output, or it is buffered for a wait step that has not started yet. 409 `NOT_WAITING` when no
+   * step waits for it now nor will.
+   */
+  signal(id: string, name: string, payload: Record<string, unknown> | undefined): Promise<void>;
+
+  /** Asks a RUNNING saga (before its pivot) to stop and compensate; it ends CANCELLED. Returns it as it is now. */
+  cancel(id: string, reason: string): Promise<SagaView>;
+
+  /** Resumes a FAILED saga where it stopped. Returns it as it is now. */
+  retry(id: string, reason: string): Promise<SagaView>;
+
+  /** Declares the FAILED compensation of `step` done by hand (admin only). Returns the saga as it is now. */
+  resolve(id: string, step: string, reason: string): Promise<SagaView>;
+}

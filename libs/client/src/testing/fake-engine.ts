@@ -1,0 +1,263 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, STATUS_CODES, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { SagaStatus, SagaView, StepView } from '../saga-view';
+
+/*
+ * A stand-in for the engine's REST API on a real `node:http` server (127.0.0.1, ephemeral port), for the client's
+ * unit tests: the routes, status codes, error bodies and messages of `libs/nestjs/src/api/sagas/*.controller.ts`,
+ * over an in-memory map of sagas that a test steers (`script`, `stall`, `answerNext`). No mock of fetch: the
+ * client's requests cross a real socket.
+ */
+
+export interface RecordedRequest {
+  method: string;
+  /** Path and query as received (`/v1/sagas/<id>/cancel`). */
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The parsed JSON body, or undefined when there was none. */
+  body: unknown;
+}
+
+interface FakeSaga {
+  view: SagaView<unknown, unknown>;
+  /** Statuses the next GETs return, one per GET; the last one stays. */
+  script: SagaStatus[];
+  /** Its output once a GET makes it COMPLETED. */
+  output: unknown;
+  /** The signal its waiting step waits for, if any. */
+  waitingFor: string | null;
+  idempotencyKey: string | null;
+  requestHash: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const FINAL = ['COMPLETED', 'COMPENSATED', 'CANCELLED'];
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class FakeEngine {
+  readonly apiKey = 'fake-engine-key-7f3a9c';
+  readonly requests: RecordedRequest[] = [];
+  /** When true, requests are received and recorded but never answered. */
+  stall = false;
+  /** Raw answers for the next requests, in order, before any routing (a proxy's 502, a 503). */
+  readonly answerNext: { status: number; body: string; contentType?: string }[] = [];
+  /** Path prefix the engine is mounted under (`/gw`), as behind a gateway. */
+  prefix = '';
+  private readonly sagas = new Map<string, FakeSaga>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
+
+  static async start(): Promise<FakeEngine> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const engine = new FakeEngine(server, `http://127.0.0.1:${port}`);
+    server.on('request', (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: unknown;
+        try {
+          body = text === '' ? undefined : JSON.parse(text);
+        } catch {
+          body = { $invalid: text };
+        }
+        const recorded = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body };
+        engine.requests.push(recorded);
+        engine.answer(recorded, res);
+      });
+    });
+    return engine;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  /** Puts a saga in the store (RUNNING unless said otherwise) and returns its id. */
+  add(options: { type?: string; status?: SagaStatus; waitingFor?: string; steps?: StepView[] } = {}): string {
+    const id = randomUUID();
+    const now = new Date().toISOString();
+    const status = options.status ?? 'RUNNING';
+    this.sagas.set(id, {
+      view: {
+        id,
+        type: options.type ?? 'order',
+        version: 1,
+        status,
+        input: {},
+        output: null,
+        error: null,
+        createdAt: now,
+        updatedAt: now,
+        completedAt: FINAL.includes(status) ? now : null,
+        steps: options.steps ?? [],
+      },
+      script: [],
+      output: { done: true },
+      waitingFor: options.waitingFor ?? null,
+      idempotencyKey: null,
+      requestHash: '',
+    });
+    return id;
+  }
+
+  /** The statuses the saga's next GETs return, one each; the last one stays. `output` is its output if COMPLETED. */
+  script(id: string, statuses: SagaStatus[], output?: unknown): void {
+    const saga = this.saga(id);
+    saga.script.push(...statuses);
+    if (output !== undefined) saga.output = output;
+  }
+
+  /** The GETs of one saga received so far. */
+  polls(id: string): number {
+    return this.requests.filter((r) => r.method === 'GET' && r.path === `${this.prefix}/v1/sagas/${id}`).length;
+  }
+
+  private saga(id: string): FakeSaga {
+    const saga = this.sagas.get(id);
+    if (!saga) throw new Error(`no saga ${id} in the fake engine`);
+    return saga;
+  }
+
+  private answer(req: RecordedRequest, res: ServerResponse): void {
+    if (this.stall) return;
+    const raw = this.answerNext.shift();
+    if (raw) {
+      res.writeHead(raw.status, { 'content-type': raw.contentType ?? 'text/html' }).end(raw.body);
+      return;
+    }
+    try {
+      const { status, body } = this.route(req);
+      send(res, status, body);
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      send(res, err.status, {
+        statusCode: err.status,
+        error: STATUS_CODES[err.status],
+        message: err.message,
+        code: err.code,
+      });
+    }
+  }
+
+  private route(req: RecordedRequest): { status: number; body: unknown } {
+    const header = req.headers.authorization;
+    if (!header?.startsWith('Bearer '))
+      throw new HttpError(401, 'AUTH_REQUIRED', 'missing API key: send "Authorization: Bearer <key>"');
+    if (header !== `Bearer ${this.apiKey}`) throw new HttpError(401, 'AUTH_REQUIRED', 'unknown API key');
+    if (!req.path.startsWith(`${this.prefix}/`))
+      throw new HttpError(404, 'NOT_FOUND', `Cannot ${req.method} ${req.path}`);
+    const parts = req.path.slice(this.prefix.length).split('/').slice(1).map(decodeURIComponent);
+    if (req.method === 'POST' && req.headers['content-type'] !== 'application/json') {
+      throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'request body must be application/json');
+    }
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const [v1, sagas, id, action, name, last] = parts;
+    if (v1 !== 'v1' || sagas !== 'sagas') throw new HttpError(404, 'NOT_FOUND', `Cannot ${req.method} ${req.path}`);
+    if (req.method === 'POST' && parts.length === 2) return this.start(body);
+    if (!UUID.test(id ?? '')) throw new HttpError(400, 'INPUT_INVALID', 'id must be a UUID');
+    const saga = this.sagas.get(id);
+    const found = () => {
+      if (!saga) throw new HttpError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
+      return saga;
+    };
+    if (req.method === 'GET' && parts.length === 3) {
+      const s = found();
+      const next = s.script.length > 1 ? s.script.shift() : s.script[0];
+      if (next) s.view = { ...s.view, status: next, output: next === 'COMPLETED' ? s.output : null };
+      return { status: 200, body: s.view };
+    }
+    if (req.method !== 'POST') throw new HttpError(404, 'NOT_FOUND', `Cannot ${req.method} ${req.path}`);
+    if (action === 'signals' && parts.length === 5) {
+      const s = found();
+      if (s.waitingFor !== name) throw new HttpError(409, 'NOT_WAITING', `no step waits for signal "${name}"`);
+      s.waitingFor = null;
+      return { status: 202, body: s.view };
+    }
+    const reason = typeof body.reason === 'string' ? body.reason.trim() : undefined;
+    if (reason === undefined)
+      throw new HttpError(400, 'INPUT_INVALID', 'reason must be a string of 1 to 500 characters');
+    if (reason === '') throw new HttpError(400, 'INPUT_INVALID', 'reason must not be empty');
+    if (action === 'cancel' && parts.length === 4) {
+      const s = found();
+      if (s.view.status !== 'RUNNING') throw new HttpError(409, 'INVALID_STATE', `saga is ${s.view.status}`);
+      s.view = { ...s.view, status: 'COMPENSATING' };
+      return { status: 202, body: s.view };
+    }
+    if (action === 'retry' && parts.length === 4) {
+      const s = found();
+      if (s.view.status !== 'FAILED') throw new HttpError(409, 'INVALID_STATE', `saga is ${s.view.status}`);
+      s.view = { ...s.view, status: 'COMPENSATING' };
+      return { status: 202, body: s.view };
+    }
+    if (action === 'steps' && last === 'resolve' && parts.length === 6) {
+      const s = found();
+      const step = s.view.steps.find((st) => st.name === name);
+      if (!step) {
+        throw new HttpError(404, 'STEP_NOT_FOUND', `saga ${id} (${s.view.type} v1) has no step "${name}"`);
+      }
+      if (step.compensation?.status !== 'FAILED') {
+        throw new HttpError(409, 'INVALID_STATE', `compensation of step ${name} is not FAILED`);
+      }
+      step.compensation = { ...step.compensation, status: 'RESOLVED' };
+      return { status: 202, body: s.view };
+    }
+    throw new HttpError(404, 'NOT_FOUND', `Cannot ${req.method} ${req.path}`);
+  }
+
+  /** `POST /v1/sagas`: the registered type `order` wants `{ orderId: string }`. */
+  private start(body: Record<string, unknown>): { status: number; body: unknown } {
+    const { type, input, idempotencyKey } = body;
+    if (type !== 'order') {
+      throw new HttpError(
+        400,
+        'SAGA_TYPE_UNKNOWN',
+        'type is not a registered saga type (GET /v1/saga-types lists them)',
+      );
+    }
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      throw new HttpError(400, 'INPUT_INVALID', 'input must be a JSON object');
+    }
+    if (typeof (input as { orderId?: unknown }).orderId !== 'string') {
+      throw new HttpError(400, 'INPUT_INVALID', 'orderId must be a string');
+    }
+    const hash = JSON.stringify([type, input]);
+    if (typeof idempotencyKey === 'string') {
+      const prior = [...this.sagas.values()].find((s) => s.idempotencyKey === idempotencyKey);
+      if (prior && prior.requestHash !== hash) {
+        throw new HttpError(
+          409,
+          'IDEMPOTENCY_CONFLICT',
+          `idempotencyKey was already used to start saga ${prior.view.id} with another type or input`,
+        );
+      }
+      if (prior) return { status: 200, body: prior.view };
+    }
+    const id = this.add({ type });
+    const saga = this.saga(id);
+    saga.view = { ...saga.view, input };
+    saga.idempotencyKey = typeof idempotencyKey === 'string' ? idempotencyKey : null;
+    saga.requestHash = hash;
+    return { status: 201, body: saga.view };
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+}
