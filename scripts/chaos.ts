@@ -13,7 +13,7 @@
  * CHAOS_DATABASE_URL names another server) and a private Redis on a free port (../shared/services.sh).
  * Reproducible by seed, up to the timing of the kills.
  */
-import { Cluster, type EngineProcess, PrivateServices, disposeEngine, poll, prepareEngine } from './support/cluster';
+import { Cluster, type EngineProcess, PrivateServices, poll, prepareEngine } from './support/cluster';
 import { type CheckReport, checkInvariants } from './support/checker';
 
 export interface ChaosOptions {
@@ -108,9 +108,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     `chaos: seed ${o.seed}, ${o.sagas} sagas at ${o.rate}/s, ${o.agents} agents killed -9 every ` +
       `${o.killEveryMs[0]}-${o.killEveryMs[1]} ms, private Redis restarted ${o.redisRestartAt === null ? 'never' : 'once'}`,
   );
-  // Under jest the global setup prepared the engine already.
-  const prepared = !process.env.SAGA_ENGINE_DIST;
-  if (prepared) await prepareEngine(o.log);
+  // Builds what changed (nothing, under jest: its global setup built already).
+  await prepareEngine(o.log);
   const random = seededRandom(o.seed);
   const nemesisRandom = seededRandom(o.seed ^ 0x5eed);
 
@@ -208,7 +207,6 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     if (report) printReport(report, o.log);
     await cluster.close({ keepDatabase: o.keepDatabase || !report?.ok, keepLogs: !report?.ok });
     await services.dispose();
-    if (prepared) disposeEngine();
   }
 }
 

@@ -12,12 +12,11 @@ describe('@saga-engine/client (e2e)', () => {
   let engine: TestEngine;
   let client: SagaClient;
   // Typed by the demo's definition, as a caller that imports the saga's module would be; only its name is sent.
-  let droneDelivery: ReturnType<typeof droneDeliverySaga>;
+  const droneDelivery = droneDeliverySaga;
 
   beforeAll(async () => {
     engine = await startTestEngine({ demo: true });
     client = new SagaClient({ url: engine.url, apiKey: KEYS.operator });
-    droneDelivery = droneDeliverySaga(engine.droneDelivery!);
   });
   afterAll(() => engine?.close());
 

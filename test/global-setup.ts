@@ -8,7 +8,7 @@ import { setUpTestBackends } from './support/test-backends';
  */
 export default async function globalSetup(): Promise<void> {
   await setUpTestBackends((line) => process.stdout.write(`\n${line}\n`));
-  // The recovery and chaos tests run the built engine as real processes: build it once, when it is stale, and
-  // run it from a snapshot (see prepareEngine).
+  // The recovery and chaos tests run the built engine as real processes, and the packaging tests pack the
+  // packages: build what changed, once (see prepareEngine).
   await prepareEngine((line) => process.stdout.write(`\n${line}\n`));
 }

@@ -8,17 +8,19 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { Redis } from 'ioredis';
 
-export const ROOT = resolve(__dirname, '..', '..').replace(/[\\/]dist$/, '');
-const ORCHESTRATOR = 'apps/orchestrator/src/main.js';
-const AGENT = 'apps/agent/src/main.js';
-const DEMO = 'apps/demo-services/src/main.js';
-const ORCHESTRATOR_JS = join(ROOT, 'dist', ORCHESTRATOR);
-const AGENT_JS = join(ROOT, 'dist', AGENT);
-const DEMO_JS = join(ROOT, 'dist', DEMO);
+/** The repository: the nearest directory above this file with nest-cli.json (from the sources or dist/tools/). */
+export const ROOT = (() => {
+  let dir = resolve(__dirname);
+  while (!existsSync(join(dir, 'nest-cli.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
+const ORCHESTRATOR = 'apps/orchestrator/main.js';
+const AGENT = 'apps/agent/main.js';
+const DEMO = 'apps/demo-services/main.js';
 const SERVICES_SH = resolve(ROOT, '..', 'shared', 'services.sh');
 
 export const API_KEY = 'cluster-admin-key-0123456789';
@@ -79,84 +81,29 @@ export async function freePort(): Promise<number> {
 // Building dist/ once
 // -------------------------------------------------------------------------------------------------------------
 
-function newestMtime(path: string): number {
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return /\.(ts|json)$/.test(path) && !path.endsWith('.spec.ts') ? stat.mtimeMs : 0;
-  let newest = 0;
-  for (const entry of readdirSync(path)) {
-    if (entry === 'node_modules' || entry === 'dashboard') continue;
-    newest = Math.max(newest, newestMtime(join(path, entry)));
-  }
-  return newest;
-}
-
-/** Whether dist/ is missing or older than the sources it is built from. */
-export function buildIsStale(): boolean {
-  if (!existsSync(ORCHESTRATOR_JS) || !existsSync(AGENT_JS) || !existsSync(DEMO_JS)) return true;
-  const built = Math.min(statSync(ORCHESTRATOR_JS).mtimeMs, statSync(AGENT_JS).mtimeMs, statSync(DEMO_JS).mtimeMs);
-  const sources = ['apps', 'libs', 'sagas', 'scripts', 'tsconfig.json', 'tsconfig.build.json', 'nest-cli.json'];
-  return sources.some((s) => existsSync(join(ROOT, s)) && newestMtime(join(ROOT, s)) > built);
-}
-
 /**
- * Runs `nest build orchestrator` (which emits the agent too) when dist/ is stale, then copies dist/ to a private
- * snapshot that the processes run from: a build started meanwhile by someone else in the same tree (`npm start`,
- * `npm run build`; nest-cli deletes dist/ first) cannot pull files from under a test. A lock directory keeps two
- * of our own runs from building over each other. Sets SAGA_ENGINE_DIST, which the Cluster reads.
+ * Builds what changed (`node scripts/build.mjs`: tsc -b and Vite, incremental, one build at a time per tree) and
+ * answers where the processes run from: dist/ of this tree. An incremental build rewrites only the files that
+ * changed and never empties dist/, so a build started meanwhile elsewhere in the tree cannot pull files from under
+ * a running test.
  */
 export async function prepareEngine(log: (line: string) => void = () => undefined): Promise<string> {
-  const tag = Buffer.from(ROOT).toString('hex').slice(-24);
-  const lock = join(tmpdir(), `saga-engine-build-${tag}.lock`);
-  await poll(
-    () => {
-      try {
-        mkdirSync(lock);
-        return true;
-      } catch {
-        // A lock older than 3 minutes belongs to a build that died.
-        if (Date.now() - statSync(lock).mtimeMs > 180_000) rmSync(lock, { recursive: true, force: true });
-        return false;
-      }
-    },
-    { timeoutMs: 240_000, intervalMs: 250, what: 'the build lock' },
-  );
-  try {
-    const snapshot = join(tmpdir(), `saga-engine-dist-${tag}-${process.pid}`);
-    for (let round = 1; ; round++) {
-      if (buildIsStale()) {
-        log('building dist/ (npx nest build orchestrator) ...');
-        await new Promise<void>((resolveBuild, reject) => {
-          execFile('npx', ['nest', 'build', 'orchestrator'], { cwd: ROOT, maxBuffer: 16 << 20 }, (error, out, err) =>
-            error ? reject(new Error(`nest build failed:\n${out}\n${err}`)) : resolveBuild(),
-          );
-        });
-      }
-      try {
-        rmSync(snapshot, { recursive: true, force: true });
-        cpSync(join(ROOT, 'dist'), snapshot, { recursive: true });
-        if (existsSync(join(snapshot, ORCHESTRATOR)) && existsSync(join(snapshot, AGENT))) break;
-      } catch (error) {
-        if (round >= 3) throw error;
-      }
-      if (round >= 3) throw new Error('dist/ kept changing while it was copied');
-    }
-    process.env.SAGA_ENGINE_DIST = snapshot;
-    return snapshot;
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+  const started = Date.now();
+  await new Promise<void>((resolveBuild, reject) => {
+    execFile(
+      process.execPath,
+      [join(ROOT, 'scripts', 'build.mjs'), '--quiet'],
+      { cwd: ROOT, maxBuffer: 16 << 20 },
+      (error, out, err) => (error ? reject(new Error(`the build failed:\n${out}\n${err}`)) : resolveBuild()),
+    );
+  });
+  log(`build checked (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  return join(ROOT, 'dist');
 }
 
-/** Removes the snapshot prepareEngine made. */
-export function disposeEngine(): void {
-  const snapshot = process.env.SAGA_ENGINE_DIST;
-  if (snapshot?.includes('saga-engine-dist-')) rmSync(snapshot, { recursive: true, force: true });
-  delete process.env.SAGA_ENGINE_DIST;
-}
-
-/** The built entry point to run: from prepareEngine's snapshot when there is one, else from dist/. */
+/** The built entry point to run. */
 function entry(file: string): string {
-  return join(process.env.SAGA_ENGINE_DIST ?? join(ROOT, 'dist'), file);
+  return join(ROOT, 'dist', file);
 }
 
 // -------------------------------------------------------------------------------------------------------------
@@ -318,7 +265,7 @@ export class Cluster {
       async () => {
         if (!proc.alive) throw new Error(`${name} exited:\n${proc.log.slice(-3000)}`);
         const res = await fetch(`http://127.0.0.1:${this.demoPort}/v1/demo/ledger?sagaId=none`).catch(() => null);
-        return res?.status === 200 && /demo services listening/.test(proc.log);
+        return res?.status === 200 && /demo services are ready/.test(proc.log);
       },
       { timeoutMs: 30_000, what: `${name} to answer` },
     );
@@ -329,13 +276,17 @@ export class Cluster {
     if (!this.demo) await this.startDemo();
   }
 
-  /** Starts an orchestrator (`all`: with an agent inside) and waits until /health answers 200. */
+  /**
+   * Starts an orchestrator (apps/orchestrator: API and supervisor, no saga code) or, with `all`, the whole engine
+   * with the demo saga's agent inside (apps/demo-services --all, its demo services left to startDemo), and waits
+   * until /health answers 200.
+   */
   async startOrchestrator({ all = false, env = {} }: { all?: boolean; env?: Record<string, string> } = {}) {
     await this.ports();
     await this.ensureDemo();
     const name = `orchestrator-${++this.counter}`;
-    const args = all ? ['--all'] : [];
-    const proc = new EngineProcess(name, entry(ORCHESTRATOR), args, this.env(env), this.logFile(name));
+    const [script, args] = all ? [entry(DEMO), ['--all']] : [entry(ORCHESTRATOR), []];
+    const proc = new EngineProcess(name, script, args, this.env(env), this.logFile(name));
     this.processes.push(proc);
     await poll(
       async () => {
@@ -356,7 +307,7 @@ export class Cluster {
     const name = `agent-${++this.counter}`;
     const proc = new EngineProcess(name, entry(AGENT), [], this.env(env), this.logFile(name));
     this.processes.push(proc);
-    await proc.waitForOutput(/agent ready/).catch((error: Error) => {
+    await proc.waitForOutput(/saga agent is ready/).catch((error: Error) => {
       throw new Error(`${error.message}\n--- ${name} log ---\n${proc.log.slice(-3000)}`);
     });
     return proc;

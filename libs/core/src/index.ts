@@ -8,3 +8,4 @@ export * from './transition';
 export * from './conditions';
 export * from './duration';
 export * from './spec';
+export * from './step-output';

@@ -4,6 +4,7 @@ import type { ClaimedAttempt, SupervisorStore } from '../store/supervisor-store'
 import type { JobLiveness, StepQueue } from '../queue/step-queue';
 import type { StepJobData } from '../queue/step-job';
 import type { SagaScheduler } from '../scheduler/saga-scheduler';
+import type { SagaRegistry } from '../scheduler/saga-registry';
 import { Supervisor } from './supervisor';
 
 /** The supervisor's decisions, with the store, the queue and the scheduler faked (their SQL is tested in test/). */
@@ -113,7 +114,7 @@ describe('Supervisor', () => {
   it('re-enqueues an overdue attempt under the same job only when its job is gone', async () => {
     const gone = setup({ overdue: [claim()], liveness: 'gone' });
     await gone.supervisor.sweep();
-    expect(gone.redriven).toEqual([{ sagaId: 's1', step: 'pay', phase: 'run', attempt: 2 }]);
+    expect(gone.redriven).toEqual([{ sagaId: 's1', type: 't', version: 1, step: 'pay', phase: 'run', attempt: 2 }]);
     for (const liveness of ['queued', 'active'] as const) {
       const live = setup({ overdue: [claim()], liveness });
       await live.supervisor.sweep();

@@ -1,5 +1,4 @@
-import { toErrorInfo } from '@saga-engine/sdk';
-import { MAX_OUTPUT_BYTES, MAX_OUTPUT_DEPTH, normalizeOutput, storableError } from './step-executor';
+import { MAX_OUTPUT_BYTES, MAX_OUTPUT_DEPTH, normalizeOutput, storableError } from './step-output';
 
 describe('what a participant sends back is bounded (normalizeOutput)', () => {
   it('refuses an output over 256 KiB as OUTPUT_INVALID', () => {
@@ -49,7 +48,12 @@ describe('what PostgreSQL could not store is refused before the commit', () => {
   });
 
   it('makes an error message with U+0000 or a lone surrogate storable, keeping the rest', () => {
-    const error = storableError(toErrorInfo(new Error('bad \u0000 byte and \ud800 half')));
+    const error = storableError({
+      name: 'Error',
+      code: 'UNHANDLED',
+      message: 'bad \u0000 byte and \ud800 half',
+      retryable: true,
+    });
     expect(error.message).toBe('bad \ufffd byte and \ufffd half');
     expect(JSON.stringify(error)).not.toMatch(/\\u0000|\\ud800/);
   });
