@@ -3,9 +3,20 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier/flat';
 import globals from 'globals';
+import importX, { createNodeResolver } from 'eslint-plugin-import-x';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'apps/dashboard/vite.config.mts', '**/*.cjs', '**/*.mjs'] },
+  {
+    ignores: [
+      '**/dist/**',
+      'node_modules/**',
+      'examples/*/node_modules/**',
+      'coverage/**',
+      'apps/dashboard/vite.config.mts',
+      '**/*.cjs',
+      '**/*.mjs',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   prettier,
@@ -28,25 +39,26 @@ export default tseslint.config(
     },
   },
   {
-    // The engine and the SDK are pure: no Nest, no TypeORM, no BullMQ, no I/O.
-    files: ['libs/engine/**/*.ts', 'libs/sdk/**/*.ts', 'sagas/**/*.ts'],
+    // No import cycles in the packages and the apps: each role and package has one direction of dependency.
+    files: ['libs/**/*.ts', 'apps/*/src/**/*.ts', 'sagas/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      ...importX.flatConfigs.typescript.settings,
+      'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.tsx', '.js'] })],
+    },
+    rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
+  },
+  {
+    // The core, the SDK and saga files are pure: no Nest, no TypeORM, no BullMQ, no I/O.
+    files: ['libs/core/**/*.ts', 'libs/sdk/**/*.ts', 'sagas/*.saga.ts', 'sagas/*.input.ts', 'sagas/*.participants.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
             {
-              group: [
-                '@nestjs/*',
-                'typeorm',
-                'bullmq',
-                'ioredis',
-                'pg',
-                '@app/store',
-                '@app/transport',
-                '@app/runtime',
-              ],
-              message: 'libs/engine, libs/sdk and sagas/ stay free of I/O frameworks.',
+              group: ['@nestjs/*', 'typeorm', 'bullmq', 'ioredis', 'pg', '@saga-engine/nestjs', '@saga-engine/client'],
+              message: 'The core, the SDK and saga files stay free of I/O frameworks (a saga file imports the SDK).',
             },
           ],
         },
@@ -54,15 +66,51 @@ export default tseslint.config(
     },
   },
   {
-    files: ['libs/engine/**/*.ts'],
+    files: ['libs/core/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
             {
-              group: ['@nestjs/*', 'typeorm', 'bullmq', 'ioredis', 'pg', 'class-validator', '@app/*'],
-              message: 'libs/engine imports nothing but itself.',
+              group: ['@nestjs/*', 'typeorm', 'bullmq', 'ioredis', 'pg', 'class-validator', '@saga-engine/*'],
+              message: 'The core imports nothing but itself.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The client's main entry runs in plain Node: Nest only under src/nestjs (the `@saga-engine/client/nestjs` entry).
+    files: ['libs/client/src/**/*.ts'],
+    ignores: ['libs/client/src/nestjs/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['@nestjs/*'], message: 'Nest belongs to @saga-engine/client/nestjs only.' }] },
+      ],
+    },
+  },
+  {
+    // Packages depend on other packages by name (@saga-engine/*), never on their files.
+    files: ['libs/*/src/**/*.ts', 'sagas/**/*.ts', 'examples/*/src/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    plugins: { 'import-x': importX },
+    rules: { 'import-x/no-relative-packages': 'error' },
+  },
+  {
+    // The apps are compositions of packages: none reaches into a package's files or another app's.
+    files: ['apps/*/src/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/libs/**', '../../*/src/**', '**/sagas/**', '**/scripts/**', '**/test/**'],
+              message: 'Import packages by name (@saga-engine/*, @demo/sagas), not another package or app by path.',
             },
           ],
         },

@@ -8,7 +8,17 @@
 // A lock file (its holder's pid inside, so a lock left by a killed build is taken over) makes the second wait,
 // then find nothing to do.
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -69,10 +79,14 @@ try {
   if (!existsSync(dashboard) || newest(sources) > statSync(dashboard).mtimeMs) {
     say('build: the dashboard (vite)');
     const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
-    execFileSync(process.execPath, [vite, 'build', '--logLevel', 'warn', '--config', join(sources, 'vite.config.mts')], {
-      stdio: 'inherit',
-      cwd: root,
-    });
+    execFileSync(
+      process.execPath,
+      [vite, 'build', '--logLevel', 'warn', '--config', join(sources, 'vite.config.mts')],
+      {
+        stdio: 'inherit',
+        cwd: root,
+      },
+    );
   }
   say(`build: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 } finally {

@@ -29,7 +29,7 @@ describe('demo services as their own process (e2e)', () => {
 
   /** `npm run start:demo`, as built, against the engine's database and Redis prefix. */
   async function startDemo(): Promise<EngineProcess> {
-    const script = join(process.env.SAGA_ENGINE_DIST ?? join(ROOT, 'dist'), 'apps/demo-services/src/main.js');
+    const script = join(ROOT, 'dist', 'apps/demo-services/main.js');
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       NODE_PATH: join(ROOT, 'node_modules'),
@@ -44,7 +44,7 @@ describe('demo services as their own process (e2e)', () => {
       NO_COLOR: '1',
     };
     const proc = new EngineProcess(`demo-${++starts}`, script, [], env, join(logDir, `demo-${starts}.log`));
-    await proc.waitForOutput(/demo services listening/, 30_000).catch((error: Error) => {
+    await proc.waitForOutput(/demo services are ready/, 30_000).catch((error: Error) => {
       throw new Error(`${error.message}\n${proc.log.slice(-3000)}`);
     });
     return proc;

@@ -22,6 +22,7 @@ describe('OpenAPI (e2e)', () => {
       [
         'GET /health',
         'GET /metrics',
+        'GET /v1/agents',
         'GET /v1/audit',
         'GET /v1/me',
         'GET /v1/participants',

@@ -21,15 +21,16 @@ function registeredRoutes(engine: TestEngine): { method: string; path: string }[
     _router?: { stack: unknown[] };
   };
   const stack = (express.router ?? express._router)?.stack ?? [];
-  const routes: { method: string; path: string }[] = [];
+  const routes = new Map<string, { method: string; path: string }>();
   for (const layer of stack as { route?: { path: string; methods: Record<string, boolean> } }[]) {
     // Middleware mounted for every path (`{/*splat}`, e.g. the request logger) calls next(): not an endpoint.
-    if (!layer.route || /[*{]/.test(layer.route.path)) continue;
+    if (!layer.route || /[{]/.test(layer.route.path)) continue;
     for (const [method, on] of Object.entries(layer.route.methods)) {
-      if (on && method !== '_all') routes.push({ method: method.toUpperCase(), path: layer.route.path });
+      const route = { method: method.toUpperCase(), path: layer.route.path };
+      if (on && method !== '_all') routes.set(`${route.method} ${route.path}`, route);
     }
   }
-  return routes;
+  return [...routes.values()];
 }
 
 /** A concrete URL for a route pattern: a well-formed value for each parameter, so the guard is what answers. */
@@ -48,7 +49,14 @@ function concrete(path: string): string {
  * HOOK for the dashboard: its static files (under /dashboard, no data: what they fetch needs a key) will be open;
  * add them here with `isDashboardAsset` when they land, and nothing else.
  */
-const PUBLIC = new Set(['GET /health']);
+const PUBLIC = new Set([
+  'GET /health',
+  // The same route with a trailing slash (the engine's request limits are mounted per route, for both forms).
+  'GET /health/',
+  // The dashboard's page and files: no data (everything they show comes from /v1, with a key).
+  'GET /dashboard',
+  'GET /dashboard/*path',
+]);
 
 describe('security (e2e)', () => {
   let engine: TestEngine;

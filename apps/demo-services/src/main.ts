@@ -114,8 +114,7 @@ async function bootstrap(): Promise<void> {
   if (demo.DEMO_IN_PROCESS === 'true') {
     // The drones report DeliveryCompleted to this process with its first operator or admin key.
     const signalKey =
-      demo.SAGA_SIGNAL_KEY ??
-      [...parseApiKeys(keys)].find(([, role]) => role === 'admin' || role === 'operator')?.[0];
+      demo.SAGA_SIGNAL_KEY ?? [...parseApiKeys(keys)].find(([, role]) => role === 'admin' || role === 'operator')?.[0];
     services = await startDemoServices({
       databaseUrl: backends.databaseUrl,
       port: demo.DEMO_PORT,

@@ -1,4 +1,4 @@
-import type { SagaSpec, StageDefinition, StepSpec } from './types';
+import type { SagaSpec, StepSpec } from './types';
 
 /** A SagaSpec as JSON (what `saga_definition.spec` holds): `stepsByName` is derived, so it is not stored. */
 export type SagaSpecJson = Omit<SagaSpec, 'stepsByName'>;
@@ -14,28 +14,26 @@ export function toSpecJson(def: SagaSpec): SagaSpecJson {
     description: def.description,
     sensitive: [...def.sensitive],
     stages: def.stages.map((stage) => ({ index: stage.index, group: stage.group, steps: [...stage.steps] })),
-    steps: def.steps.map(
-      (step): StepSpec => ({
-        name: step.name,
-        key: step.key,
-        stage: step.stage,
-        position: step.position,
-        group: step.group,
-        retry: { ...step.retry, nonRetryableCodes: [...step.retry.nonRetryableCodes] },
-        compensationRetry: {
-          ...step.compensationRetry,
-          nonRetryableCodes: [...step.compensationRetry.nonRetryableCodes],
-        },
-        timeoutMs: step.timeoutMs,
-        compensationTimeoutMs: step.compensationTimeoutMs,
-        compensable: step.compensable,
-        conditional: step.conditional,
-        whenLabel: step.whenLabel,
-        pivot: step.pivot,
-        description: step.description,
-        signal: step.signal,
-      }),
-    ),
+    steps: def.steps.map((step): StepSpec => ({
+      name: step.name,
+      key: step.key,
+      stage: step.stage,
+      position: step.position,
+      group: step.group,
+      retry: { ...step.retry, nonRetryableCodes: [...step.retry.nonRetryableCodes] },
+      compensationRetry: {
+        ...step.compensationRetry,
+        nonRetryableCodes: [...step.compensationRetry.nonRetryableCodes],
+      },
+      timeoutMs: step.timeoutMs,
+      compensationTimeoutMs: step.compensationTimeoutMs,
+      compensable: step.compensable,
+      conditional: step.conditional,
+      whenLabel: step.whenLabel,
+      pivot: step.pivot,
+      description: step.description,
+      signal: step.signal,
+    })),
   };
 }
 
@@ -46,7 +44,7 @@ export function specFromJson(json: SagaSpecJson): SagaSpec {
   for (const step of json.steps) stepsByName[step.name] = step;
   return deepFreeze({
     ...json,
-    stages: json.stages as readonly StageDefinition[],
+    stages: json.stages,
     stepsByName,
   });
 }

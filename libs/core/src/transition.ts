@@ -457,16 +457,14 @@ function onSignalReceived(d: Draft, event: EventOf<'SignalReceived'>): Transitio
  */
 function bufferSignal(d: Draft, event: EventOf<'SignalReceived'>): TransitionResult {
   const where = event.step === undefined ? '' : ` at step "${event.step}"`;
-  const later = d
-    .names()
-    .filter(
-      (name) =>
-        (event.step === undefined || event.step === name) &&
-        d.def.stepsByName[name].signal === event.signal &&
-        // Not started yet, or its condition is being evaluated (a conditional wait in flight, not WAITING).
-        (d.step(name).status === StepStatus.PENDING ||
-          (isStepInFlight(d.step(name)) && d.step(name).status !== StepStatus.WAITING)),
-    );
+  const later = d.names().filter(
+    (name) =>
+      (event.step === undefined || event.step === name) &&
+      d.def.stepsByName[name].signal === event.signal &&
+      // Not started yet, or its condition is being evaluated (a conditional wait in flight, not WAITING).
+      (d.step(name).status === StepStatus.PENDING ||
+        (isStepInFlight(d.step(name)) && d.step(name).status !== StepStatus.WAITING)),
+  );
   if (d.state.status !== SagaStatus.RUNNING || d.state.cancelRequested || later.length === 0) {
     return d.ignore(`nothing waits for signal "${event.signal}"${where}`);
   }
@@ -675,7 +673,13 @@ function beginWait(d: Draft, name: string): void {
     return;
   }
   step.status = StepStatus.WAITING;
-  d.commands.push({ type: 'AwaitSignal', step: name, signal: signalName, attempt: step.attempt, timeoutMs: def.timeoutMs });
+  d.commands.push({
+    type: 'AwaitSignal',
+    step: name,
+    signal: signalName,
+    attempt: step.attempt,
+    timeoutMs: def.timeoutMs,
+  });
   d.record(HistoryType.StepWaiting, name, step.attempt, { signal: signalName, timeoutMs: def.timeoutMs });
 }
 

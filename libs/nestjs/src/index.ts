@@ -18,7 +18,15 @@ export { SagaClient } from '@saga-engine/client';
 export * from './invokers';
 
 // Running a process from environment variables, as the engine's apps and Docker image do.
-export { ConfigError, EngineConfig, loadConfig, loadConfigOrExit, logLevels, parseApiKeys, type Role } from './config/engine-config';
+export {
+  ConfigError,
+  EngineConfig,
+  loadConfig,
+  loadConfigOrExit,
+  logLevels,
+  parseApiKeys,
+  type Role,
+} from './config/engine-config';
 export { sagaOptionsFromEnv } from './config/env-options';
 export { resolveBackends, stopBackendsOnSignals, type Backends } from './config/backends';
 export {

@@ -73,9 +73,12 @@ export type Deps<D> = {
 export function dep<T>(token: DepToken<T>['token']): DepToken<T> {
   const kind = typeof token;
   if (kind !== 'string' && kind !== 'symbol' && kind !== 'function') {
-    throw new SagaDefinitionError(`dep() needs a string, a symbol or a class as its token (got ${describeValue(token)})`);
+    throw new SagaDefinitionError(
+      `dep() needs a string, a symbol or a class as its token (got ${describeValue(token)})`,
+    );
   }
-  return Object.freeze({ kind: 'dep', token }) as DepToken<T>;
+  const made: DepToken<T> = { kind: 'dep', token };
+  return Object.freeze(made);
 }
 
 /** A `when` condition: pure, synchronous, over the saga input and earlier outputs. */

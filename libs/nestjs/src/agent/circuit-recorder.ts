@@ -1,9 +1,14 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type BeforeApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type BeforeApplicationShutdown,
+} from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { SagaStore } from '../store/saga-store';
 import { type CircuitChange, ParticipantPolicies } from '../invokers/participant-policies';
-
 
 /** How often an agent refreshes its rows (`seen_at`) even when nothing changed. */
 export const CIRCUIT_REFRESH_MS = 5_000;

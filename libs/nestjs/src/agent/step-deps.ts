@@ -30,6 +30,7 @@ export class StepDeps implements OnModuleInit {
             `saga "${def.name}" (version ${def.version}) needs deps.${name} = ${describeToken(token)}, but no ` +
               `provider of the app gives it: add it to the providers of a module your AppModule imports ` +
               `(${(error as Error).message})`,
+            { cause: error },
           );
         }
       }

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
+  type ErrorInfo,
   type SagaDefinition,
   type SagaEvent,
   type StepDefinition,
@@ -83,8 +84,28 @@ export class StepExecutor {
     }
     const definition = this.registry.code(snapshot.type, snapshot.definitionVersion);
     // Jobs come only from the queues of the versions this agent registers; an in-process hand-over likewise.
-    if (!definition) throw new Error(`saga "${snapshot.type}" version ${snapshot.definitionVersion} is not in this agent`);
+    if (!definition)
+      throw new Error(`saga "${snapshot.type}" version ${snapshot.definitionVersion} is not in this agent`);
     const step = definition.stepsByName[job.step];
+
+    if (job.phase === StepPhase.RUN && step.when !== null) {
+      // The condition is code, so the agent evaluates it (the scheduler reads only data), before anything runs:
+      // false skips the step, a throw fails it for good; true runs it, or starts a wait step's wait. A skip is
+      // not an attempt of the step: no span, no attempt metric.
+      const verdict = this.condition(snapshot, definition, step);
+      const event: SagaEvent | null =
+        verdict === false
+          ? { type: 'StepSkipped', step: step.name, attempt: job.attempt }
+          : verdict !== true
+            ? { type: 'StepFailed', step: step.name, attempt: job.attempt, error: verdict }
+            : step.signal !== null
+              ? { type: 'WaitStarted', step: step.name, attempt: job.attempt }
+              : null;
+      if (event) {
+        handlerDone?.();
+        return this.outcome(job, event);
+      }
+    }
 
     let marking: Promise<unknown> | undefined;
     const mark = setTimeout(() => {
@@ -112,6 +133,11 @@ export class StepExecutor {
     const failed = failedOf(event);
     this.metrics.attempt(snapshot.type, job.step, job.phase, failed, (performance.now() - began) / 1000);
     if (marking) await marking;
+    return this.outcome(job, event);
+  }
+
+  /** Reports the outcome; `ignored` when it is stale by now (another copy reported, the saga moved on). */
+  private async outcome(job: StepJobData, event: SagaEvent): Promise<ExecuteResult> {
     const result = await this.report(job, event);
     if (!result.applied) {
       this.logger.debug(
@@ -164,6 +190,29 @@ export class StepExecutor {
     };
   }
 
+  /**
+   * The input as the step code sees it. Sensitive fields are opened here, in this process's memory, for the
+   * handler and the condition only; a key that cannot open them (rotated away, another deployment's) throws, and
+   * fails the attempt like any error, with a message naming the key.
+   */
+  private openInput(snapshot: SagaSnapshot, definition: SagaDefinition): unknown {
+    if (definition.sensitive.length === 0) return snapshot.state.input;
+    if (!this.cipher) throw new Error(`saga ${snapshot.type} has sensitive fields and no cipher`);
+    return this.cipher.open(snapshot.state.input, definition.sensitive, snapshot.id);
+  }
+
+  /** The step's `when` over the input and the earlier outputs: true, false, or the error it threw. */
+  private condition(snapshot: SagaSnapshot, definition: SagaDefinition, step: StepDefinition): boolean | ErrorInfo {
+    let input: unknown;
+    try {
+      input = this.openInput(snapshot, definition);
+    } catch (thrown) {
+      // Not the condition's fault: a transient failure of the attempt, retried by the step's policy.
+      return { ...storableError(toErrorInfo(thrown)), retryable: true };
+    }
+    return evaluateCondition(step, { input, steps: stepOutputs(definition, snapshot.state) });
+  }
+
   private async run(
     snapshot: SagaSnapshot,
     definition: SagaDefinition,
@@ -177,15 +226,8 @@ export class StepExecutor {
     const key = `${snapshot.id}:${step.name}`;
     let secrets: string[] = [];
     try {
-      // Sensitive fields are opened here, in this process's memory, for the handler only; a key that cannot open
-      // them (rotated away, another deployment's) fails the attempt like any error, with a message naming the key.
-      const input = (() => {
-        if (definition.sensitive.length === 0) return snapshot.state.input;
-        if (!this.cipher) throw new Error(`saga ${snapshot.type} has sensitive fields and no cipher`);
-        const plain = this.cipher.open(snapshot.state.input, definition.sensitive, snapshot.id);
-        secrets = secretsAt(plain, definition.sensitive);
-        return plain;
-      })();
+      const input = this.openInput(snapshot, definition);
+      secrets = definition.sensitive.length === 0 ? [] : secretsAt(input, definition.sensitive);
       const ctx = {
         sagaId: snapshot.id,
         sagaType: snapshot.type,
@@ -199,14 +241,6 @@ export class StepExecutor {
         traceparent,
         output: snapshot.state.steps[step.name]?.output ?? undefined,
       };
-      if (!undo && step.when !== null) {
-        // The condition is code, so the agent evaluates it (the scheduler reads only data): false skips the
-        // step, a throw fails it for good, true runs it (or, for a wait step, starts the wait).
-        const verdict = evaluateCondition(step, { input, steps: ctx.steps });
-        if (verdict === false) return { type: 'StepSkipped', step: step.name, attempt: job.attempt };
-        if (verdict !== true) return { type: 'StepFailed', step: step.name, attempt: job.attempt, error: verdict };
-        if (step.signal !== null) return { type: 'WaitStarted', step: step.name, attempt: job.attempt };
-      }
       const handler = undo ? step.compensate : step.run;
       if (!handler) throw new Error(`step "${step.name}" has no ${undo ? 'compensation' : 'action'}`);
       const deps = this.deps.of(definition);
@@ -264,4 +298,3 @@ function abortError(signal: AbortSignal, timeoutMs: number): Error {
   error.name = 'AbortError';
   return error;
 }
-

@@ -47,7 +47,13 @@ export function pinoOptions(level: EngineConfig['LOG_LEVEL']): LoggerOptions {
 }
 
 /** Nest's own start-up chatter, which goes to debug: a person wants the engine's few lines, not 50 routes. */
-const QUIET_CONTEXTS = new Set(['RouterExplorer', 'RoutesResolver', 'InstanceLoader', 'NestFactory', 'NestApplication']);
+const QUIET_CONTEXTS = new Set([
+  'RouterExplorer',
+  'RoutesResolver',
+  'InstanceLoader',
+  'NestFactory',
+  'NestApplication',
+]);
 
 export interface SagaLoggerOptions {
   /** Lines below this level are dropped. @defaultValue 'log' */

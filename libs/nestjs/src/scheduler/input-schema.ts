@@ -29,7 +29,25 @@ export function inputSchemaOf(inputClass: new () => unknown): JsonSchema {
   }
   const root = definitions[inputClass.name] ?? { type: 'object', additionalProperties: false, properties: {} };
   delete definitions[inputClass.name];
-  return { $schema: 'http://json-schema.org/draft-07/schema#', title: inputClass.name, ...root, definitions };
+  const schema = { $schema: 'http://json-schema.org/draft-07/schema#', title: inputClass.name, ...root, definitions };
+  return openUnknownRefs(schema, new Set(Object.keys(definitions)), inputClass.name) as JsonSchema;
+}
+
+/**
+ * A property the decorators do not describe as a class (a plain record, `@IsObject()`, a custom validator) comes
+ * out as a reference to a class that has no schema (`#/definitions/Object`): it accepts any value there, as
+ * the schema cannot say more. The input class, which the saga's agents have, still checks it exactly.
+ */
+function openUnknownRefs(node: unknown, known: Set<string>, root: string): unknown {
+  if (Array.isArray(node)) return node.map((child) => openUnknownRefs(child, known, root));
+  if (typeof node !== 'object' || node === null) return node;
+  const ref = (node as { $ref?: unknown }).$ref;
+  if (typeof ref === 'string' && ref.startsWith('#/definitions/')) {
+    const name = ref.slice('#/definitions/'.length);
+    if (name === root) return { $ref: '#' };
+    if (!known.has(name)) return {};
+  }
+  return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, openUnknownRefs(value, known, root)]));
 }
 
 /** Objects of the input admit only the properties their class declares. */

@@ -20,8 +20,10 @@ export interface LocalSecret {
  * The same key on every start, so a restart keeps the dashboard logged in and `$KEY` valid in every shell.
  */
 export function localAdminKey(dir: string): LocalSecret {
-  return localSecret(join(dir, 'admin.key'), () => `sk_${randomBytes(24).toString('base64url')}`, (text) =>
-    /^[^\s:,]{16,}$/.test(text),
+  return localSecret(
+    join(dir, 'admin.key'),
+    () => `sk_${randomBytes(24).toString('base64url')}`,
+    (text) => /^[^\s:,]{16,}$/.test(text),
   );
 }
 

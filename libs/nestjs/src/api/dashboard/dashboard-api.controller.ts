@@ -1,6 +1,7 @@
 import { SagaApiController } from '../http/saga-api-controller';
 import { Get, Query } from '@nestjs/common';
 import { ApiQuery, ApiResponse } from '@nestjs/swagger';
+import { IsIn, IsOptional } from 'class-validator';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
 import { CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
@@ -13,6 +14,13 @@ export const STATS_WINDOWS: Record<string, { windowMs: number; bucketMs: number 
   '24h': { windowMs: 24 * 60 * 60_000, bucketMs: 15 * 60_000 },
   '7d': { windowMs: 7 * 24 * 60 * 60_000, bucketMs: 60 * 60_000 },
 };
+
+/** `GET /v1/stats`'s query: `window` alone (any other parameter is refused, naming it). */
+class StatsQuery {
+  @IsOptional()
+  @IsIn(Object.keys(STATS_WINDOWS), { message: `window must be one of ${Object.keys(STATS_WINDOWS).join(', ')}` })
+  window?: string;
+}
 
 const STATUS_ENUM = ['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'CANCELLED', 'FAILED'];
 
@@ -68,10 +76,10 @@ export class DashboardApiController {
     },
   })
   @ApiResponse({ status: 400, description: 'Unknown window' })
-  async stats(@Query('window') window: unknown) {
-    const name = window === undefined ? '1h' : window;
-    const chosen = typeof name === 'string' ? STATS_WINDOWS[name] : undefined;
-    if (!chosen || !Object.hasOwn(STATS_WINDOWS, name as string)) {
+  async stats(@Query() query: StatsQuery) {
+    const name = query.window ?? '1h';
+    const chosen = Object.hasOwn(STATS_WINDOWS, name) ? STATS_WINDOWS[name] : undefined;
+    if (!chosen) {
       throw new ApiError(400, 'INPUT_INVALID', `window must be one of ${Object.keys(STATS_WINDOWS).join(', ')}`);
     }
     const stats = await this.queries.stats(chosen.windowMs, chosen.bucketMs);

@@ -1,4 +1,5 @@
 import { Get, Inject, Optional, Res } from '@nestjs/common';
+import { ApiResponse } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { StepQueue } from '../../queue/step-queue';
@@ -11,6 +12,25 @@ import { SagaApiController } from './saga-api-controller';
 const PROBE_TIMEOUT_MS = 1000;
 
 type Indicator = { status: 'up' | 'down' } & Record<string, unknown>;
+
+const INDICATORS = {
+  type: 'object',
+  additionalProperties: {
+    type: 'object',
+    properties: { status: { type: 'string', enum: ['up', 'down'] }, message: { type: 'string' } },
+  },
+  example: { postgres: { status: 'up' }, queue: { status: 'up', backend: 'redis' } },
+};
+const HEALTH_SCHEMA = {
+  type: 'object',
+  required: ['status', 'info', 'error', 'details'],
+  properties: {
+    status: { type: 'string', enum: ['ok', 'error'] },
+    info: INDICATORS,
+    error: INDICATORS,
+    details: INDICATORS,
+  },
+};
 
 /**
  * Liveness and readiness: 200 when PostgreSQL and the queue backend answer within a second and the supervisor
@@ -28,6 +48,8 @@ export class HealthController {
 
   @Get()
   @Public()
+  @ApiResponse({ status: 200, description: 'Every dependency answers', schema: HEALTH_SCHEMA })
+  @ApiResponse({ status: 503, description: 'A dependency is down: `error` names it', schema: HEALTH_SCHEMA })
   async check(@Res() res: Response): Promise<void> {
     const [postgres, queue] = await Promise.all([this.postgres(), this.queueBackend()]);
     const details: Record<string, Indicator> = { postgres, queue, supervisor: this.supervisorSweeps() };

@@ -32,7 +32,11 @@ export class SagaOperations {
   ): Promise<{ id: string; created: boolean }> {
     const known = await this.registry.latest(type);
     if (!known) {
-      throw new ApiError(400, 'SAGA_TYPE_UNKNOWN', 'type is not a registered saga type (GET /v1/saga-types lists them)');
+      throw new ApiError(
+        400,
+        'SAGA_TYPE_UNKNOWN',
+        'type is not a registered saga type (GET /v1/saga-types lists them)',
+      );
     }
     const definition = known.spec;
     const problems = await validateSagaInput(known.code ?? { inputSchema: known.inputSchema }, input);
@@ -63,7 +67,12 @@ export class SagaOperations {
     }
     const checked = signalPayload(body);
     if ('problem' in checked) throw new ApiError(400, 'INPUT_INVALID', checked.problem);
-    const result = await this.scheduler.apply(id, { type: 'SignalReceived', signal: name, payload: checked.payload, by });
+    const result = await this.scheduler.apply(id, {
+      type: 'SignalReceived',
+      signal: name,
+      payload: checked.payload,
+      by,
+    });
     if (!result.applied) {
       if (result.snapshot === null) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
       throw new ApiError(409, 'NOT_WAITING', result.reason);
