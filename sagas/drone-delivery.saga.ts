@@ -38,7 +38,7 @@ const flight = <T>(ctx: StepContext<DroneDeliveryInput, unknown>, payload: T): C
 export const droneDeliverySaga = defineSaga('drone-delivery', {
   version: 1,
   input: DroneDeliveryInput,
-  description: 'Schedule a parcel delivery by drone (or by ground transport when heavy), then charge and notify.',
+  description: 'Schedules a parcel delivery by drone (or by ground transport when heavy), then charge and notify.',
   defaults: { retry: quick, compensationRetry: patient, timeout: '2s', compensationTimeout: '2s' },
   sensitive: ['contactPhone'],
   deps: { p: DroneDeliveryParticipants },

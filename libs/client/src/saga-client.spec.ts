@@ -235,7 +235,7 @@ describe('SagaClient over HTTP', () => {
       await expect(client.waitFor('x', { timeout: 0 })).rejects.toThrow('timeout must be > 0 (got 0)');
       // `${number}s` admits "5 s" (TypeScript reads " 5" as a number); parseDuration does not.
       await expect(client.waitFor('x', { timeout: '5 s' })).rejects.toThrow(
-        'timeout must be a duration such as 500, "500ms", "2s", "5m" or "1h" (got "5 s")',
+        'timeout must be a duration such as 500, "500ms", "2s", "5m", "1h" or "2d" (got "5 s")',
       );
       expect(engine.requests).toHaveLength(0);
     });

@@ -12,6 +12,7 @@ describe('parseDuration', () => {
     ['.5s', 500],
     ['5m', 300_000],
     ['1h', 3_600_000],
+    ['2d', 172_800_000],
     ['1e3ms', 1_000],
     ['-0s', 0],
   ])('reads %p as %p ms', (value, ms) => {
@@ -21,7 +22,7 @@ describe('parseDuration', () => {
   it.each([
     ['5', '"5"'],
     ['5 s', '"5 s"'],
-    ['5d', '"5d"'],
+    ['5w', '"5w"'],
     ['ms', '"ms"'],
     ['0x10ms', '"0x10ms"'],
     ['', '""'],
@@ -32,7 +33,7 @@ describe('parseDuration', () => {
     [[1], 'an array'],
   ])('rejects %p, which is not a duration', (value, shown) => {
     expect(() => parseDuration(value, 'timeout')).toThrow(
-      new RangeError(`timeout must be a duration such as 500, "500ms", "2s", "5m" or "1h" (got ${shown})`),
+      new RangeError(`timeout must be a duration such as 500, "500ms", "2s", "5m", "1h" or "2d" (got ${shown})`),
     );
   });
 

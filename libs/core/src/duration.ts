@@ -1,20 +1,20 @@
 /**
- * A length of time: a number of milliseconds, or a string with a unit: `'250ms'`, `'2s'`, `'1.5m'`, `'1h'`.
+ * A length of time: a number of milliseconds, or a string with a unit: `'250ms'`, `'2s'`, `'1.5m'`, `'1h'`, `'2d'`.
  *
  * Strings are checked when the saga is built (`parseDuration`), so a typo fails at boot, not at 3 a.m.
  * Values are rounded to whole milliseconds.
  */
-export type Duration = number | `${number}ms` | `${number}s` | `${number}m` | `${number}h`;
+export type Duration = number | `${number}ms` | `${number}s` | `${number}m` | `${number}h` | `${number}d`;
 
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 // Stricter than `${number}`: no whitespace, hex, or empty number, which Number() would quietly accept.
-const DURATION_PATTERN = /^(-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)(ms|s|m|h)$/;
+const DURATION_PATTERN = /^(-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)(ms|s|m|h|d)$/;
 
 /**
  * Milliseconds in `value` (rounded), for a `field` named in the error message.
  *
- * @throws RangeError `<field> must be a duration such as 500, "500ms", "2s", "5m" or "1h" (got "abc")`,
+ * @throws RangeError `<field> must be a duration such as 500, "500ms", "2s", "5m", "1h" or "2d" (got "abc")`,
  *   `<field> must be a finite number of milliseconds (got NaN)` (also Infinity, `"1e999s"`),
  *   `<field> must be >= 0 (got -1)`.
  */
@@ -38,7 +38,7 @@ function exactMs(value: unknown, field: string): number {
     ms = Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
   } else {
     throw new RangeError(
-      `${field} must be a duration such as 500, "500ms", "2s", "5m" or "1h" (got ${describeValue(value)})`,
+      `${field} must be a duration such as 500, "500ms", "2s", "5m", "1h" or "2d" (got ${describeValue(value)})`,
     );
   }
   if (!Number.isFinite(ms)) {

@@ -322,7 +322,7 @@ describe('validation messages', () => {
       ['timeout', 0.4, 'timeout must be > 0 (got 0.4)'],
       ['timeout', NaN, 'timeout must be a finite number of milliseconds (got NaN)'],
       ['timeout', Infinity, 'timeout must be a finite number of milliseconds (got Infinity)'],
-      ['timeout', '5', 'timeout must be a duration such as 500, "500ms", "2s", "5m" or "1h" (got "5")'],
+      ['timeout', '5', 'timeout must be a duration such as 500, "500ms", "2s", "5m", "1h" or "2d" (got "5")'],
       ['timeout', '1000h', 'timeout must be <= 2147483647ms, the longest a Node.js timer can wait (got "1000h")'],
       ['compensationTimeout', -1, 'compensationTimeout must be > 0 (got -1)'],
       ['retry', { maximumAttempts: 1.5 }, 'retry.maximumAttempts must be an integer >= 0, 0 for unlimited (got 1.5)'],

@@ -75,7 +75,7 @@ describe('resolveRetryPolicy', () => {
     [{ initialInterval: '-1s' }, 'initialInterval must be >= 0 (got "-1s")'],
     [
       { initialInterval: 'soon' },
-      'initialInterval must be a duration such as 500, "500ms", "2s", "5m" or "1h" (got "soon")',
+      'initialInterval must be a duration such as 500, "500ms", "2s", "5m", "1h" or "2d" (got "soon")',
     ],
     [{ initialInterval: NaN }, 'initialInterval must be a finite number of milliseconds (got NaN)'],
     [{ backoffCoefficient: 0.5 }, 'backoffCoefficient must be a number >= 1 (got 0.5)'],

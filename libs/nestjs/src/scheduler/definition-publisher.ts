@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { toSpecJson } from '@saga-engine/core';
+import { type SagaSpecJson, toSpecJson } from '@saga-engine/core';
 import { DefinitionStore } from '../store/definition-store';
 import { inputSchemaOf } from './input-schema';
 import { SagaRegistry } from './saga-registry';
@@ -30,7 +30,7 @@ export class DefinitionPublisher implements OnModuleInit {
         version: def.version,
         spec,
         inputSchema: def.inputClass ? inputSchemaOf(def.inputClass) : null,
-        fingerprint: createHash('sha256').update(JSON.stringify(spec)).digest('hex'),
+        fingerprint: fingerprint(spec),
         publishedBy: by,
       });
       if (outcome === 'replaced') {
@@ -41,4 +41,17 @@ export class DefinitionPublisher implements OnModuleInit {
       }
     }
   }
+}
+
+/**
+ * What instances in flight depend on: the stages and steps with their policies, not the words shown on the
+ * dashboard (descriptions, condition labels), which may change without a new version.
+ */
+export function fingerprint(spec: SagaSpecJson): string {
+  const shape = {
+    ...spec,
+    description: null,
+    steps: spec.steps.map((step) => ({ ...step, description: null, whenLabel: null })),
+  };
+  return createHash('sha256').update(JSON.stringify(shape)).digest('hex');
 }
