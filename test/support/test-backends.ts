@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -43,7 +43,10 @@ export async function setUpTestBackends(log: (line: string) => void): Promise<vo
   }
 
   if (pgError) {
+    // A directory of our own, opened so that the server's user (as root: postgres) can enter it and the data
+    // stays in it (see embedded-postgres.ts), to go with it at the end.
     const dir = mkdtempSync(join(tmpdir(), 'saga-test-pg-'));
+    chmodSync(dir, 0o755);
     const started = Date.now();
     const pg = await startEmbeddedPostgres({ dir, database: 'postgres' });
     (globalThis as GlobalWithHandle)[HANDLE] = { pg, dir };
