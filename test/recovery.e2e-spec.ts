@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { checkInvariants } from '../scripts/support/checker';
-import { Cluster, PrivateServices, poll } from '../scripts/support/cluster';
+import { Cluster, poll } from '../scripts/support/cluster';
+import { PrivateServices } from '../scripts/support/private-servers';
 import { TEST_PG_ADMIN_URL, TEST_REDIS_URL } from './support/urls';
 import { droneInput } from './support/drone-input';
 

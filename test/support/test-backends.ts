@@ -35,11 +35,11 @@ export async function setUpTestBackends(log: (line: string) => void): Promise<vo
 
   const pgError = mode === 'embedded' ? 'not asked for' : await probePostgres(pgUrl);
   if (pgError && mode === 'services') {
-    throw new Error(`e2e tests need PostgreSQL at ${pgUrl} (bash ../shared/services.sh starts one): ${pgError}`);
+    throw new Error(`e2e tests need PostgreSQL at ${pgUrl} (bash scripts/services.sh starts one): ${pgError}`);
   }
   const redisError = mode === 'embedded' ? 'not asked for' : await probeRedis(redisUrl);
   if (redisError && mode === 'services') {
-    throw new Error(`e2e tests need Redis at ${redisUrl} (bash ../shared/services.sh starts one): ${redisError}`);
+    throw new Error(`e2e tests need Redis at ${redisUrl} (bash scripts/services.sh starts one): ${redisError}`);
   }
 
   if (pgError) {
