@@ -177,9 +177,10 @@ describe('embedded PostgreSQL', () => {
 describeIf(isRoot, `only root must work around a directory closed to the server's user: uid ${process.getuid?.()}`)(
   'embedded PostgreSQL as root, in a directory its user cannot enter (mode 700)',
   () => {
-    const parent = mkdtempSync(join(tmpdir(), 'saga-embedded-pg-closed-')); // mode 700, like mktemp -d
-    const dir = join(parent, '.saga-data');
-    const statePath = join(dir, 'postgres.json');
+    // Made in beforeAll, not here: a skipped suite's body runs, its hooks do not.
+    let parent = '';
+    let dir = '';
+    let statePath = '';
     const started: EmbeddedPostgres[] = [];
     const children: ChildProcess[] = [];
     const lines: string[] = [];
@@ -189,13 +190,18 @@ describeIf(isRoot, `only root must work around a directory closed to the server'
       return pg;
     };
 
+    beforeAll(() => {
+      parent = mkdtempSync(join(tmpdir(), 'saga-embedded-pg-closed-')); // mode 700, like mktemp -d
+      dir = join(parent, '.saga-data');
+      statePath = join(dir, 'postgres.json');
+    });
     afterAll(async () => {
       for (const child of children) child.kill('SIGKILL');
       for (const pg of started) if (alive(pg.pid)) await pg.stop().catch(() => undefined);
       const last = started.at(-1);
       if (last && alive(last.pid)) process.kill(last.pid, 'SIGINT');
       await waitFor(() => !last || !alive(last.pid), { what: 'the postmaster to stop' }).catch(() => undefined);
-      rmSync(parent, { recursive: true, force: true });
+      if (parent) rmSync(parent, { recursive: true, force: true });
       // The data kept for this test's directory (never anything else under /var/lib/saga-engine).
       const kept = started[0]?.dataDir;
       if (kept && /^\/var\/lib\/saga-engine\/[0-9a-f]{16}\/postgres$/.test(kept)) {
@@ -302,7 +308,7 @@ describeIf(
       ? 'there is no user "nobody" to run as'
       : `user "nobody" cannot enter ${nobodyBlocked}, where the project or its build is; run from a directory it can reach`,
 )('embedded PostgreSQL as an ordinary user', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'saga-embedded-pg-user-'));
+  let dir = ''; // made in beforeAll: a skipped suite's body runs, its hooks do not
   const script = `
     const { startEmbeddedPostgres } = require(${JSON.stringify(join(dist, 'libs/nestjs/src/store/embedded-postgres.js'))});
     const { Client } = require('pg');
@@ -323,10 +329,11 @@ describeIf(
   `;
 
   beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'saga-embedded-pg-user-'));
     chmodSync(dir, 0o700);
     chownSync(dir, nobody!.uid, nobody!.gid);
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
 
   it('runs as that user, from the package, with the data in the directory, kept across restarts', async () => {
     const stdout = await new Promise<string>((resolveRun, reject) =>
