@@ -10,10 +10,12 @@
  *
  * Options: `--sagas 300 --seed <n> --agents 2 --rate 25` (or CHAOS_SEED). Runs the built engine (it builds dist/
  * when stale) against the shared PostgreSQL (a fresh database, dropped at the end unless `--keep` or a failure;
- * CHAOS_DATABASE_URL names another server) and a private Redis on a free port (../shared/services.sh).
+ * CHAOS_DATABASE_URL names another server) and a private Redis on a free port (scripts/support/private-servers.ts,
+ * which needs redis-server installed).
  * Reproducible by seed, up to the timing of the kills.
  */
-import { Cluster, type EngineProcess, PrivateServices, poll, prepareEngine } from './support/cluster';
+import { Cluster, type EngineProcess, poll, prepareEngine } from './support/cluster';
+import { PrivateServices } from './support/private-servers';
 import { type CheckReport, checkInvariants } from './support/checker';
 
 export interface ChaosOptions {

@@ -1,5 +1,7 @@
 import { runChaos } from '../scripts/chaos';
+import { privateRedisUnavailable } from '../scripts/support/private-servers';
 import { TEST_PG_ADMIN_URL } from './support/urls';
+import { describeIf } from './support/skip';
 
 /**
  * A smaller `npm run chaos` (scripts/chaos.ts) on every test run: random faults in every saga, agents killed -9
@@ -7,8 +9,9 @@ import { TEST_PG_ADMIN_URL } from './support/urls';
  * may have run twice, and every compensated saga must have undone exactly what it did. The seed is printed; a
  * failure reproduces with `npm run chaos -- --sagas 60 --seed <seed>`.
  */
-// It restarts a Redis of its own: a run without Redis (a bare machine, BullMQ on PostgreSQL) skips it.
-(process.env.SAGA_TEST_QUEUE === 'postgres' ? describe.skip : describe)('chaos (e2e)', () => {
+// It restarts a Redis of its own (scripts/support/private-servers.ts), whatever the run's queue backend.
+const privateRedis = privateRedisUnavailable();
+describeIf(!privateRedis, privateRedis ?? '')('chaos (e2e)', () => {
   it('60 sagas through agent kills and a Redis restart: none lost, no double effect, every undo exact', async () => {
     const lines: string[] = [];
     const seed = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));

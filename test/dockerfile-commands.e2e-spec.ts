@@ -7,6 +7,7 @@ import request from 'supertest';
 import { TestDatabase, dropRedisPrefix } from './support/test-engine';
 import { TEST_QUEUE_KIND, TEST_REDIS_URL } from './support/urls';
 import { waitFor } from './support/wait-for';
+import { describeIf } from './support/skip';
 
 /**
  * The Dockerfile's commands, run outside Docker (no Docker engine here, and none needed to catch most breakage):
@@ -19,7 +20,10 @@ import { waitFor } from './support/wait-for';
  * `npm run test:smoke` runs it alone).
  */
 const ROOT = resolve(__dirname, '..');
-const smoke = process.env.SAGA_SMOKE === '1' ? describe : describe.skip;
+const smoke = describeIf(
+  process.env.SAGA_SMOKE === '1',
+  'SAGA_SMOKE is not 1 (about a minute: npm run test:smoke, or .ci/run, sets it)',
+);
 
 /** The build stage's npm commands and the final CMD, read from the Dockerfile so the two cannot drift apart. */
 function dockerfileCommands(): { build: string[][]; cmd: string[] } {

@@ -1,4 +1,4 @@
-import { PrivateServices } from '../scripts/support/cluster';
+import { PrivateServices } from '../scripts/support/private-servers';
 import { startTestEngine, type TestEngine } from './support/test-engine';
 import { waitFor } from './support/wait-for';
 

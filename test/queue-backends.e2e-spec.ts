@@ -1,11 +1,13 @@
 import { startTestEngine, type TestEngine } from './support/test-engine';
-import { TEST_QUEUE_KIND } from './support/urls';
+import { TEST_NO_REDIS_REASON, TEST_QUEUE_KIND } from './support/urls';
 import { droneInput } from './support/drone-input';
+import { itIf } from './support/skip';
 
 /**
  * The engine behaves the same whichever backend carries the step jobs: one saga that completes and one that is
  * compensated, on Redis and on BullMQ's PostgreSQL backend, compared step by step, event by event and effect by
- * effect. Redis is there when the run has one (always on CI); without it only the PostgreSQL side runs.
+ * effect. Redis is there when the run has one (always on CI, and wherever redis-server is installed); without it
+ * only the PostgreSQL side runs, and the Redis side is listed as skipped with the reason.
  */
 const BACKENDS = ['postgres', 'redis'] as const;
 type Backend = (typeof BACKENDS)[number];
@@ -31,7 +33,7 @@ describe('queue backends (e2e)', () => {
   const outcomes: Partial<Record<Backend, Partial<Record<Scenario, Outcome>>>> = {};
 
   describe.each(BACKENDS)('on %s', (backend) => {
-    const maybe = available(backend) ? it : it.skip;
+    const maybe = itIf(available(backend), TEST_NO_REDIS_REASON);
     let engine: TestEngine | undefined;
 
     beforeAll(async () => {
@@ -68,7 +70,7 @@ describe('queue backends (e2e)', () => {
     });
   });
 
-  const both = available('redis') ? it : it.skip;
+  const both = itIf(available('redis'), TEST_NO_REDIS_REASON);
   both('gives the same outcomes on both', () => {
     for (const scenario of Object.keys(SCENARIOS) as Scenario[]) {
       expect(outcomes.redis?.[scenario]).toBeDefined();

@@ -1,8 +1,10 @@
 import { Redis } from 'ioredis';
 import { checkInvariants } from '../scripts/support/checker';
-import { Cluster, PrivateServices, poll } from '../scripts/support/cluster';
-import { TEST_PG_ADMIN_URL, TEST_REDIS_URL } from './support/urls';
+import { Cluster, poll } from '../scripts/support/cluster';
+import { PrivateServices, privateRedisUnavailable } from '../scripts/support/private-servers';
+import { TEST_NO_REDIS_REASON, TEST_PG_ADMIN_URL, TEST_QUEUE_KIND, TEST_REDIS_URL } from './support/urls';
 import { droneInput } from './support/drone-input';
+import { itIf } from './support/skip';
 
 /**
  * Recovery, end to end, with REAL processes (the built orchestrator and agent): kill them with -9 mid-saga, crash
@@ -60,10 +62,14 @@ describe('recovery with real processes (e2e)', () => {
 
   /**
    * A test whose failure message carries the processes' last log lines. The scenarios drive Redis itself (a job's
-   * key, FLUSHALL), so a run without Redis (a bare machine: BullMQ on PostgreSQL, see test-backends.ts) skips them.
+   * key, FLUSHALL, a restart): `redis: 'run'` needs the run's Redis (none on a bare machine without redis-server:
+   * BullMQ on PostgreSQL, see test-backends.ts), `redis: 'private'` starts its own (needs redis-server).
    */
-  const scenario = (name: string, fn: () => Promise<void>, timeoutMs: number) =>
-    (process.env.SAGA_TEST_QUEUE === 'postgres' ? it.skip : it)(
+  const privateRedis = privateRedisUnavailable();
+  const scenario = (name: string, fn: () => Promise<void>, timeoutMs: number, redis: 'run' | 'private' = 'run') =>
+    (redis === 'run'
+      ? itIf(TEST_QUEUE_KIND === 'redis', TEST_NO_REDIS_REASON)
+      : itIf(!privateRedis, privateRedis ?? ''))(
       name,
       async () => {
         try {
@@ -203,6 +209,7 @@ describe('recovery with real processes (e2e)', () => {
       expect(c.processes[0].log).toMatch(/had no job in the queue; enqueued it again/);
     },
     120_000,
+    'private',
   );
 
   scenario(
@@ -226,6 +233,7 @@ describe('recovery with real processes (e2e)', () => {
       expect((await c.waitForStatus(after, ENDED, 20_000)).status).toBe('COMPLETED');
     },
     120_000,
+    'private',
   );
 
   scenario(

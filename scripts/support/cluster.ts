@@ -21,7 +21,6 @@ export const ROOT = (() => {
 const ORCHESTRATOR = 'apps/orchestrator/main.js';
 const AGENT = 'apps/agent/main.js';
 const DEMO = 'apps/demo-services/main.js';
-const SERVICES_SH = resolve(ROOT, '..', 'shared', 'services.sh');
 
 export const API_KEY = 'cluster-admin-key-0123456789';
 
@@ -419,87 +418,4 @@ export async function dropRedisPrefix(redisUrl: string, prefix: string): Promise
     redis.disconnect();
   }
   return dropped;
-}
-
-// -------------------------------------------------------------------------------------------------------------
-// Private PostgreSQL / Redis (../shared/services.sh), for tests that restart them
-// -------------------------------------------------------------------------------------------------------------
-
-/**
- * A PostgreSQL and/or Redis of our own, started and stopped with ../shared/services.sh, so that a test can restart
- * or flush them without touching the shared ones (5432, 6379). Each instance takes free ports rather than the
- * conventional 55432/56379, so that two test runs in the same tree (two engineers) never share, and stop, each
- * other's. The one not asked for private is the shared one: services.sh starts nothing that already answers.
- */
-export class PrivateServices {
-  readonly dir: string;
-
-  static async create({ pg = false, redis = false }: { pg?: boolean; redis?: boolean }): Promise<PrivateServices> {
-    const services = new PrivateServices(pg ? await freePort() : 5432, redis ? await freePort() : 6379);
-    await services.start();
-    return services;
-  }
-
-  constructor(
-    readonly pgPort: number,
-    readonly redisPort: number,
-  ) {
-    // PostgreSQL refuses to run as root, so services.sh runs it as `postgres`, which must reach the directory.
-    this.dir = mkdtempSync(join('/var/tmp', 'saga-private-services-'));
-  }
-
-  get pgAdminUrl(): string {
-    return `postgres://postgres@127.0.0.1:${this.pgPort}/postgres`;
-  }
-
-  get redisUrl(): string {
-    return `redis://127.0.0.1:${this.redisPort}`;
-  }
-
-  async start(): Promise<void> {
-    await this.run([]);
-  }
-
-  /** Stops what services.sh started in our directory (a fast shutdown for PostgreSQL; Redis loses its data). */
-  async stop(): Promise<void> {
-    const ourRedis = existsSync(join(this.dir, 'redis.pid'));
-    await this.run(['stop']);
-    if (!ourRedis) return;
-    // services.sh signals Redis without waiting for it to exit; a start before the port is free would find the
-    // old one still answering and start nothing.
-    await poll(async () => !(await portAnswers(this.redisPort)), {
-      timeoutMs: 10_000,
-      what: `Redis on port ${this.redisPort} to stop`,
-    });
-  }
-
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.start();
-  }
-
-  async dispose(): Promise<void> {
-    await this.stop().catch(() => undefined);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  private run(args: string[]): Promise<void> {
-    return new Promise((resolveRun, reject) => {
-      execFile(
-        'bash',
-        [SERVICES_SH, ...args],
-        {
-          env: {
-            ...process.env,
-            PGPORT: String(this.pgPort),
-            REDIS_PORT: String(this.redisPort),
-            SERVICES_DIR: this.dir,
-          },
-          timeout: 120_000,
-        },
-        (error, stdout, stderr) =>
-          error ? reject(new Error(`services.sh ${args.join(' ')} failed: ${stdout}${stderr}`)) : resolveRun(),
-      );
-    });
-  }
 }

