@@ -21,7 +21,7 @@ const common = {
     '/node_modules/(?!(@nestjs|file-type|uint8array-extras|strtok3|token-types|@tokenizer|@borewit|uuid|msgpackr)/)',
   ],
   moduleNameMapper: {
-    '^@demo/sagas$': '<rootDir>/sagas',
+    '^@demo/sagas$': '<rootDir>/sagas/index.ts',
     '^@saga-engine/(core|sdk|nestjs|client|testing)$': '<rootDir>/libs/$1/src',
     '^@saga-engine/client/nestjs$': '<rootDir>/libs/client/src/nestjs',
     '^(\\.{1,2}/.*)\\.js$': '$1',

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsUrl, Matches, Max, Min, validateSync } from 'class-validator';
+import { existsSync, readFileSync } from 'node:fs';
+import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, validateSync } from 'class-validator';
 
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
@@ -59,6 +60,21 @@ export class DemoConfig {
   @IsOptional()
   @Matches(/^[^\s:,]{16,}$/, { message: 'SAGA_SIGNAL_KEY must be an API key of 16+ characters' })
   SAGA_SIGNAL_KEY: string | undefined = undefined;
+
+  /**
+   * A file that holds that key (the engine's `.saga-data/admin.key`), read when a drone reports: the demo services
+   * can start before the engine has made it. SAGA_SIGNAL_KEY wins when both are set.
+   */
+  @IsOptional()
+  @IsString({ message: 'SAGA_SIGNAL_KEY_FILE must be a file path' })
+  SAGA_SIGNAL_KEY_FILE: string | undefined = undefined;
+
+  /** The signal key: SAGA_SIGNAL_KEY, else the first line of SAGA_SIGNAL_KEY_FILE when it is there, else null. */
+  signalKey(): string | null {
+    if (this.SAGA_SIGNAL_KEY) return this.SAGA_SIGNAL_KEY;
+    if (!this.SAGA_SIGNAL_KEY_FILE || !existsSync(this.SAGA_SIGNAL_KEY_FILE)) return null;
+    return readFileSync(this.SAGA_SIGNAL_KEY_FILE, 'utf8').trim() || null;
+  }
 
   /** DEMO_URL, or the demo services on this machine at DEMO_PORT. */
   get demoUrl(): string {

@@ -157,7 +157,8 @@ smoke("the Dockerfile's commands, outside Docker", () => {
     timings.push(`start to /health 200: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(health.body.info.queue).toEqual({ status: 'up', backend: TEST_QUEUE_KIND });
     run(composeCommand('agent'), 'agent');
-    // The image serves the dashboard the build made: the page, and its script with a long cache.
+    // The image serves the dashboard the build made (it ships in @saga-engine/nestjs): the page, and its script with
+    // a long cache.
     const page = await request(server).get('/dashboard/sagas');
     expect(page.status).toBe(200);
     expect(page.text).toContain('<div id="root">');
@@ -169,6 +170,14 @@ smoke("the Dockerfile's commands, outside Docker", () => {
     run(composeCommand('demo-services'), 'demo');
 
     const auth = { Authorization: `Bearer ${key}` };
+    // The orchestrator has no saga code: it starts drone-delivery from the definition the agent publishes.
+    await waitFor(
+      async () => {
+        const type = await request(server).get('/v1/saga-types/drone-delivery').set(auth);
+        return type.status === 200 && type.body.agents >= 1;
+      },
+      { timeoutMs: 30_000, what: `the agent to publish drone-delivery and report in; output so far:\n${output}` },
+    );
     const created = await request(server)
       .post('/v1/sagas')
       .set(auth)

@@ -294,7 +294,7 @@ describeIf(isRoot, `only root must work around a directory closed to the server'
  * must be able to reach.
  */
 const nobody = isRoot ? userOf('nobody') : undefined;
-const dist = process.env.SAGA_ENGINE_DIST ?? join(ROOT, 'dist');
+const dist = join(ROOT, 'libs', 'nestjs', 'dist');
 const nobodyBlocked =
   nobody &&
   [join(ROOT, 'node_modules'), dist, dirname(process.execPath)]
@@ -310,7 +310,7 @@ describeIf(
 )('embedded PostgreSQL as an ordinary user', () => {
   let dir = ''; // made in beforeAll: a skipped suite's body runs, its hooks do not
   const script = `
-    const { startEmbeddedPostgres } = require(${JSON.stringify(join(dist, 'libs/nestjs/src/store/embedded-postgres.js'))});
+    const { startEmbeddedPostgres } = require(${JSON.stringify(join(dist, 'store/embedded-postgres.js'))});
     const { Client } = require('pg');
     (async () => {
       const out = [];

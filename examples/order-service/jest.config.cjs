@@ -16,6 +16,8 @@ module.exports = {
       },
     ],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|file-type|uint8array-extras|strtok3|token-types|@tokenizer|@borewit|uuid|msgpackr)/)'],
+  transformIgnorePatterns: [
+    '/node_modules/(?!(@nestjs|file-type|uint8array-extras|strtok3|token-types|@tokenizer|@borewit|uuid|msgpackr)/)',
+  ],
   testTimeout: 60_000,
 };

@@ -55,11 +55,15 @@ async function bootstrap(): Promise<void> {
   const backends = await resolveBackends(config, { log: (line) => log.debug(line) });
 
   if (!all) {
-    const signalTarget =
-      demo.SAGA_SIGNAL_KEY !== undefined
-        ? { url: demo.SAGA_URL ?? `http://127.0.0.1:${config.PORT}`, apiKey: demo.SAGA_SIGNAL_KEY }
-        : null;
-    if (!signalTarget) log.warn('SAGA_SIGNAL_KEY is not set: the drones cannot report DeliveryCompleted');
+    const engineUrl = demo.SAGA_URL ?? `http://127.0.0.1:${config.PORT}`;
+    // Read at each report: a key file may appear after the services started (the engine makes it).
+    const signalTarget = () => {
+      const apiKey = demo.signalKey();
+      return apiKey ? { url: engineUrl, apiKey } : null;
+    };
+    if (!demo.SAGA_SIGNAL_KEY && !demo.SAGA_SIGNAL_KEY_FILE) {
+      log.warn('SAGA_SIGNAL_KEY is not set: the drones cannot report DeliveryCompleted');
+    }
     const services = await startDemoServices({
       databaseUrl: backends.databaseUrl,
       port: demo.DEMO_PORT,
@@ -67,7 +71,7 @@ async function bootstrap(): Promise<void> {
       transport: demoServerTransport(demo, host),
       patternPrefix: config.SAGA_REDIS_PREFIX,
       flightMs: demo.DEMO_FLIGHT_MS,
-      signalTarget: () => signalTarget,
+      signalTarget,
       logger: logLevels(config.LOG_LEVEL),
     });
     stopBackendsOnSignals(services.app, backends);

@@ -18,7 +18,12 @@ export class OrdersController {
   @Get(':sagaId')
   async get(@Param('sagaId') sagaId: string) {
     const saga = await this.sagas.get(orderSaga, sagaId);
-    return { sagaId: saga.id, status: saga.status, tracking: saga.output?.ship?.trackingNumber ?? null, error: saga.error };
+    return {
+      sagaId: saga.id,
+      status: saga.status,
+      tracking: saga.output?.ship?.trackingNumber ?? null,
+      error: saga.error,
+    };
   }
 
   /** The warehouse reports the pickup. */

@@ -16,7 +16,10 @@ export class InventoryService {
     if (lines.some((l) => l.sku === 'OUT-OF-STOCK')) {
       throw new NonRetryableError('not enough stock', { code: 'OUT_OF_STOCK' });
     }
-    await this.reservations.upsert({ key, orderId, lines }, { conflictPaths: ['key'], skipUpdateIfNoValuesChanged: true });
+    await this.reservations.upsert(
+      { key, orderId, lines },
+      { conflictPaths: ['key'], skipUpdateIfNoValuesChanged: true },
+    );
     return { reservationKey: key };
   }
 
@@ -50,7 +53,10 @@ export class ShippingService {
   async ship(key: string, orderId: string, country: string) {
     if (country === 'AQ') throw new NonRetryableError('we do not ship to Antarctica', { code: 'NOT_SHIPPABLE' });
     const trackingNumber = `TRK-${orderId.toUpperCase()}`;
-    await this.shipments.upsert({ key, orderId, trackingNumber }, { conflictPaths: ['key'], skipUpdateIfNoValuesChanged: true });
+    await this.shipments.upsert(
+      { key, orderId, trackingNumber },
+      { conflictPaths: ['key'], skipUpdateIfNoValuesChanged: true },
+    );
     return { trackingNumber };
   }
 }

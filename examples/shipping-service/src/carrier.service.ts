@@ -19,10 +19,13 @@ export class CarrierService {
   }
 
   private async apply(key: string, what: string): Promise<void> {
-    await (await this.db()).query(
-      `INSERT INTO shipping.effect (key, what, pid) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`,
-      [key, what, process.pid],
-    );
+    await (
+      await this.db()
+    ).query(`INSERT INTO shipping.effect (key, what, pid) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, [
+      key,
+      what,
+      process.pid,
+    ]);
   }
 
   async book(key: string, shipmentId: string, country: string) {
