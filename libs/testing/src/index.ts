@@ -1,0 +1,28 @@
+/**
+ * Test sagas without a server. `SagaTestEnvironment` runs a definition in memory with its real handlers (or stubs),
+ * integration tests a fresh PostgreSQL for a real `SagaModule`. Nothing here loads Nest or a database driver until
+ */
+export { SagaTestEnvironment, type SagaTestEnvironmentOptions } from './saga-test-environment';
+export { SagaTestRun } from './saga-test-run';
+export { SagaTestError } from './saga-test-error';
+export { fail, type DefiniteFaultOptions, type Fault, type FaultEntry, type TransientFaultOptions } from './faults';
+export type {
+  AlertRecord,
+  AnySagaDefinition,
+  At,
+  AttemptRecord,
+  CompensationResult,
+  CompensationStub,
+  SagaTestResult,
+  StartOptions,
+  StepName,
+  StepOutput,
+  StepResult,
+  StepStub,
+  TestCompensationContext,
+  TestDeps,
+  TestStepContext,
+  TimedEvent,
+  TimedHistoryEntry,
+  VirtualTime,
+} from './types';
