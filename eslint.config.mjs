@@ -5,7 +5,9 @@ import prettier from 'eslint-config-prettier/flat';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'apps/dashboard/vite.config.mts', '**/*.cjs', '**/*.mjs'] },
+  {
+    ignores: ['**/dist/**', 'node_modules/**', 'coverage/**', 'apps/dashboard/vite.config.mts', '**/*.cjs', '**/*.mjs'],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   prettier,
