@@ -653,6 +653,37 @@ describe('SagaTestEnvironment', () => {
       });
     });
 
+    it('evaluates the condition of a conditional wait first: false skips it, true starts the wait', async () => {
+      const saga = defineSaga<{ signed: boolean }>('contract', { version: 1 })
+        .step('draft', { run: () => ({ id: 'c-1' }) })
+        .waitFor('await-signature', { signal: 'Signed', timeout: '24h', when: (c) => !c.input.signed })
+        .step('archive', { run: (ctx) => ({ signedBy: ctx.steps.awaitSignature?.by ?? 'already signed' }) })
+        .build();
+      const env = new SagaTestEnvironment({ start: START });
+
+      const skipped = await env.start(saga, { signed: true }).result();
+      const waiting = env.start(saga, { signed: false });
+      waiting.signal('Signed', { by: 'ada' }, { at: '3h' });
+      const signed = await waiting.result();
+
+      expect(skipped.output?.archive).toEqual({ signedBy: 'already signed' });
+      expect(skipped.attempts[1]).toMatchObject({ step: 'await-signature', ran: 'condition', outcome: 'skipped' });
+      expect(signed.output?.archive).toEqual({ signedBy: 'ada' });
+      expect(signed.attempts[1]).toMatchObject({ step: 'await-signature', ran: 'condition', outcome: 'waiting' });
+      expect(brief(signed.history)).toEqual([
+        'SagaStarted',
+        'StepScheduled draft#1',
+        'StepSucceeded draft#1',
+        'StepScheduled await-signature#1',
+        'StepWaiting await-signature#1',
+        'SignalReceived await-signature#1',
+        'StepScheduled archive#1',
+        'StepSucceeded archive#1',
+        'SagaCompleted',
+      ]);
+      expect(signed.elapsedMs).toBe(3 * 3_600_000);
+    });
+
     it('fails a wait whose signal does not come in time (SIGNAL_TIMEOUT) and undoes what completed', async () => {
       const env = new SagaTestEnvironment({ start: START });
       const run = env.start(deliverySaga, { parcel: 'p-5' });
@@ -695,6 +726,42 @@ describe('SagaTestEnvironment', () => {
       expect(deps.payments.charge).not.toHaveBeenCalled();
       expect(result.output?.chargeCard).toEqual({ chargeId: 'stubbed-o-1' });
       expect(result.attempts.map((a) => a.ran)).toEqual(['handler', 'stub', 'handler']);
+    });
+
+    it("replaces compensations with compensationStubs, and scripts their attempts, each given the step's output", async () => {
+      const env = new SagaTestEnvironment({ start: START });
+      const { deps } = fakes();
+      const outputs: unknown[] = [];
+      const saga = defineSaga<OrderInput, { stock: typeof Stock; payments: typeof Payments }>('order-undo', {
+        version: 1,
+        deps: { stock: Stock, payments: Payments },
+      })
+        .step('reserve-stock', {
+          run: (ctx, { stock }) => stock.reserve(ctx.input.sku, ctx.key),
+          compensate: (ctx, { stock }) => stock.release(ctx.output?.reservationId, ctx.undoKey),
+        })
+        .step('charge-card', { run: () => Promise.reject(new NonRetryableError('declined')) })
+        .build();
+
+      const result = await env
+        .start(saga, ORDER, {
+          deps,
+          compensationStubs: { 'reserve-stock': (ctx) => void outputs.push(['stub', ctx.attempt, ctx.output]) },
+          compensationFaults: {
+            'reserve-stock': [
+              (ctx) => outputs.push(['fault', ctx.attempt, ctx.output]) && Promise.reject(new Error('x')),
+            ],
+          },
+        })
+        .result();
+
+      expect(result.status).toBe('COMPENSATED');
+      expect(outputs).toEqual([
+        ['fault', 1, { reservationId: 'r-sku-9' }],
+        ['stub', 2, { reservationId: 'r-sku-9' }],
+      ]);
+      expect(deps.stock.release).not.toHaveBeenCalled();
+      expect(result.attempts.filter((a) => a.phase === 'undo').map((a) => a.ran)).toEqual(['fault', 'stub']);
     });
 
     it('stops with an error naming the saga, the dep and the step when a handler reads a dep the test did not give', async () => {
