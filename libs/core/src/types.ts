@@ -152,14 +152,17 @@ export interface SagaSpec {
 
 /** Marks the output type of a definition (the outputs of its steps), for typed clients. Never set at run time. */
 export declare const SAGA_OUTPUT: unique symbol;
+/** Marks what a definition's handlers receive as `deps`, for typed test kits. Never set at run time. */
+export declare const SAGA_DEPS: unique symbol;
 
 /**
  * A saga type with its code, as `defineSaga(...).build()` returns it: frozen data plus the author's functions.
  *
  * @typeParam I - the input (`ctx.input`).
  * @typeParam O - the output of a COMPLETED instance: every step's output by its camelCase key.
+ * @typeParam D - what the handlers receive as `deps` (the resolved objects, not their tokens).
  */
-export interface SagaDefinition<I = unknown, O = unknown> extends SagaSpec {
+export interface SagaDefinition<I = unknown, O = unknown, D = unknown> extends SagaSpec {
   /** A class-validator class for the input, or null for "any JSON object". */
   readonly inputClass: (new () => I) | null;
   readonly steps: readonly StepDefinition[];
@@ -170,12 +173,15 @@ export interface SagaDefinition<I = unknown, O = unknown> extends SagaSpec {
    */
   readonly deps: Readonly<Record<string, unknown>>;
   readonly [SAGA_OUTPUT]?: O;
+  readonly [SAGA_DEPS]?: D;
 }
 
 /** The input type of a definition. */
 export type InputOf<D> = D extends SagaDefinition<infer I, any> ? I : never;
 /** The output type of a definition (its steps' outputs by camelCase key). */
 export type OutputOf<D> = D extends SagaDefinition<any, infer O> ? O : never;
+/** What the handlers of a definition receive as `deps` (`unknown` for a definition not built by the SDK). */
+export type DepsOf<D> = D extends SagaDefinition<any, any, infer X> ? X : never;
 
 // ---------------------------------------------------------------------------------------------------------------
 // State: what PostgreSQL holds for one instance (without timestamps; the store stamps them with now()).

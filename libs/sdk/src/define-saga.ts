@@ -310,10 +310,11 @@ export interface SagaBuilder<I, S, D = NoDeps> {
   ): SagaBuilder<I, Flatten<S & G>, D>;
 
   /**
-   * The frozen definition. Throws `SagaDefinitionError` when there is no step. Its type carries the input and the
-   * output (every step's output by camelCase key), which typed clients read (`InputOf`, `OutputOf`).
+   * The frozen definition. Throws `SagaDefinitionError` when there is no step. Its type carries the input, the
+   * output (every step's output by camelCase key) and the deps, which typed clients and test kits read (`InputOf`,
+   * `OutputOf`, `DepsOf`).
    */
-  build(): SagaDefinition<I, S>;
+  build(): SagaDefinition<I, S, D>;
 }
 
 /**

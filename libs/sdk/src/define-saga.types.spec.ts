@@ -3,7 +3,7 @@
  * typecheck if the line below it compiles. Jest only runs the builders, to prove the file stays valid code.
  */
 import { IsNumber, IsString } from 'class-validator';
-import { defineSaga, dep, type CamelCase, type InputOf, type OutputOf, type StepContext } from './';
+import { defineSaga, dep, type CamelCase, type DepsOf, type InputOf, type OutputOf, type StepContext } from './';
 
 class DeliveryInput {
   @IsString()
@@ -201,6 +201,11 @@ export const withDeps = defineSaga('with-deps', {
 // The definition's type carries the input and the output for typed clients.
 assertType<Equals<InputOf<typeof withDeps>, Record<string, unknown>>>();
 assertType<Equals<OutputOf<typeof withDeps>, { readonly saveOrder: Order; readonly charge: { chargeId: string } }>>();
+// ... and the deps the handlers receive, for test kits that hand them fakes.
+assertType<
+  Equals<DepsOf<typeof withDeps>, { readonly payments: PaymentsService; readonly orders: Repository<Order> }>
+>();
+assertType<Equals<DepsOf<typeof delivery>, Record<never, never>>>();
 
 // Never called: a dep token must be a class or dep().
 export function badDeps(): void {

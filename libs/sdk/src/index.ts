@@ -37,6 +37,7 @@ export { DEFAULT_RETRY_POLICY, DEFAULT_TIMEOUT_MS, resolveRetryPolicy, type Retr
 export type {
   CompensationContext,
   ConditionContext,
+  DepsOf,
   ErrorInfo,
   InputOf,
   OutputOf,

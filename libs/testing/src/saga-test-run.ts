@@ -1,0 +1,579 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type ErrorInfo,
+  type SagaCommand,
+  type SagaEvent,
+  type SagaState,
+  type StepDefinition,
+  SagaStatus,
+  StepPhase,
+  StepStatus,
+  evaluateCondition,
+  initialState,
+  isCompensationInFlight,
+  isStepInFlight,
+  isTerminal,
+  normalizeOutput,
+  parseDuration,
+  stepOutputs,
+  storableError,
+  transition,
+} from '@saga-engine/core';
+import { toErrorInfo, type Duration } from '@saga-engine/sdk';
+import { DEADLINE_GRACE_MS, deadlineExceeded, raceAbort, timeoutReason } from './agent-semantics';
+import { isFault, type Fault, type FaultEntry } from './faults';
+import type { Execution, Kernel } from './kernel';
+import { SagaTestError } from './saga-test-error';
+import type {
+  AlertRecord,
+  AnySagaDefinition,
+  At,
+  AttemptRecord,
+  SagaTestResult,
+  StartOptions,
+  StepResult,
+  TimedEvent,
+  TimedHistoryEntry,
+} from './types';
+
+type DispatchStep = Extract<SagaCommand, { type: 'DispatchStep' }>;
+/** What an attempt reports to the engine. */
+type AttemptOutcome = Extract<
+  SagaEvent,
+  {
+    type:
+      'StepSucceeded' | 'StepFailed' | 'StepSkipped' | 'WaitStarted' | 'CompensationSucceeded' | 'CompensationFailed';
+  }
+>;
+type Handler = (ctx: any, deps: any) => unknown;
+
+/** What runs for one attempt, once its condition (if any) held. */
+type Script = { ran: 'handler' | 'stub'; fn: Handler } | { ran: 'fault'; fn: Handler; fault: Fault | null };
+
+export interface RunSettings {
+  random: () => number;
+  maxEvents: number;
+}
+
+/**
+ * One saga instance in a `SagaTestEnvironment`: its state, fed to the engine's `transition` event by event, and
+ * its attempts, run the way the agent runs them. Made by `env.start()`.
+ */
+export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
+  /** The saga's id (a UUID), as `ctx.sagaId` and the idempotency keys show it. */
+  readonly id = randomUUID();
+  readonly startedAt: Date;
+  #state: SagaState;
+  #fatal: Error | null = null;
+  readonly #history: TimedHistoryEntry[] = [];
+  readonly #events: TimedEvent[] = [];
+  readonly #attempts: AttemptRecord[] = [];
+  readonly #alerts: AlertRecord[] = [];
+  /** Attempts of this run whose outcome has not reached the engine yet. */
+  #inFlight = 0;
+
+  /** @internal Use `env.start()`. */
+  constructor(
+    readonly saga: D,
+    input: unknown,
+    private readonly options: StartOptions<D>,
+    private readonly kernel: Kernel,
+    private readonly settings: RunSettings,
+  ) {
+    this.startedAt = new Date(kernel.clock.now);
+    // The engine stores the input as JSON (jsonb): a Date becomes a string, undefined fields disappear.
+    this.#state = initialState(saga, jsonCopy(input, `saga "${saga.name}": the input`));
+    kernel.register(this);
+    this.#apply({ type: 'SagaStarted' });
+  }
+
+  get status(): SagaStatus {
+    return this.#state.status;
+  }
+
+  /** A test-kit error that stopped this run (a missing dep, a runaway saga), or null. */
+  get fatal(): Error | null {
+    return this.#fatal;
+  }
+
+  /**
+   * Runs the environment (virtual time skipping ahead whenever nothing runs) until this saga is COMPLETED,
+   * COMPENSATED or CANCELLED, or FAILED with nothing of it left in flight (it waits for an operator: `retry()` it,
+   * and await `result()` again). Rejects with a `SagaTestError` when the test's setup is wrong.
+   */
+  async result(): Promise<SagaTestResult<D>> {
+    await this.kernel.drive({
+      run: this,
+      done: () => this.#settled(),
+      stuck: () =>
+        new SagaTestError(
+          `saga "${this.saga.name}" ${this.id} is ${this.status}, yet nothing of it runs and no timer is pending ` +
+            `(a bug of the test kit)`,
+        ),
+    });
+    return this.snapshot();
+  }
+
+  /** The run as it is now, without moving anything. */
+  snapshot(): SagaTestResult<D> {
+    const state = this.#state;
+    const steps: Record<string, StepResult> = {};
+    for (const def of this.saga.steps) {
+      const s = state.steps[def.name];
+      steps[def.name] = {
+        status: s.status,
+        attempts: s.attempt,
+        output: s.status === StepStatus.SUCCEEDED ? s.output : null,
+        error: s.error,
+        compensation:
+          s.compensation === null
+            ? null
+            : { status: s.compensation.status, attempts: s.compensation.attempt, error: s.compensation.error },
+      };
+    }
+    const last = this.#history.at(-1)!;
+    return structuredClone({
+      id: this.id,
+      type: this.saga.name,
+      status: state.status,
+      output: (state.status === SagaStatus.COMPLETED ? state.output : null) as SagaTestResult<D>['output'],
+      error: state.error,
+      steps,
+      history: this.#history,
+      attempts: this.#attempts,
+      events: this.#events,
+      alerts: this.#alerts,
+      startedAt: this.startedAt,
+      endedAt: last.at,
+      elapsedMs: last.elapsedMs,
+    });
+  }
+
+  /**
+   * Sends signal `name` (`POST /v1/sagas/{id}/signals/{name}`): the steps waiting for it complete with `payload` as
+   * their output; one that has not started yet gets it when it starts; otherwise it is ignored (the API's 409; see
+   * `events`). Delivered at `at` (from the saga's start), or now, once the environment runs (`result()`,
+   * `advance()`).
+   */
+  signal(name: string, payload: Record<string, unknown> = {}, options: At & { step?: string; by?: string } = {}): void {
+    const event: SagaEvent = {
+      type: 'SignalReceived',
+      signal: name,
+      ...(options.step === undefined ? {} : { step: options.step }),
+      payload: jsonCopy(payload, `signal "${name}": the payload`),
+      by: options.by ?? 'test',
+    };
+    this.#schedule(this.#when(options.at, `signal("${name}")`), event);
+  }
+
+  /** An operator's cancel (until the pivot succeeded): what completed is undone, and the saga ends CANCELLED. */
+  cancel(reason: string, options: At & { by?: string } = {}): void {
+    this.#schedule(this.#when(options.at, 'cancel()'), { type: 'CancelRequested', by: options.by ?? 'test', reason });
+  }
+
+  /** An operator's retry of a FAILED saga: its failed compensations (or its failed step past the pivot) run again. */
+  retry(reason: string, options: At & { by?: string } = {}): void {
+    this.#schedule(this.#when(options.at, 'retry()'), { type: 'RetryRequested', by: options.by ?? 'test', reason });
+  }
+
+  /** An operator declares the FAILED compensation of `step` done by hand; the saga goes on compensating. */
+  resolve(step: string, reason: string, options: At & { by?: string } = {}): void {
+    this.#schedule(this.#when(options.at, 'resolve()'), {
+      type: 'CompensationResolved',
+      step,
+      by: options.by ?? 'test',
+      reason,
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // The engine's side: events into `transition`, its commands onto the virtual clock.
+  // -------------------------------------------------------------------------------------------------------------
+
+  #apply(event: SagaEvent): void {
+    if (this.#fatal) return;
+    if (this.#events.length >= this.settings.maxEvents) {
+      this.#fail(
+        new SagaTestError(
+          `saga "${this.saga.name}" ${this.id} is still ${this.status} after ${this.settings.maxEvents} events ` +
+            `(a step past the pivot that fails forever retries forever): raise maxEvents if that is intended`,
+        ),
+      );
+      return;
+    }
+    const now = this.kernel.clock.now;
+    const time = { at: new Date(now), elapsedMs: now - this.startedAt.getTime() };
+    const result = transition(this.saga, this.#state, event, { random: this.settings.random });
+    this.#events.push({ ...time, event, ignored: result.ignored });
+    if (result.ignored !== null) return;
+    this.#state = result.state;
+    for (const entry of result.history) this.#history.push({ ...entry, ...time });
+    for (const command of result.commands) this.#command(command);
+  }
+
+  #command(command: SagaCommand): void {
+    const clock = this.kernel.clock;
+    switch (command.type) {
+      case 'DispatchStep':
+        // A job delayed by `delayMs`; dropped if it is stale when due, as the agent drops a stale job.
+        clock.schedule(clock.now + command.delayMs, () => this.#startAttempt(command), {
+          owner: this,
+          live: () => !this.#fatal && this.#isCurrent(command.step, command.phase, command.attempt),
+        });
+        return;
+      case 'AwaitSignal': {
+        // The supervisor's sweep: `SignalTimedOut` at the wait's deadline, unless the wait ended before.
+        const { step, attempt } = command;
+        clock.schedule(clock.now + command.timeoutMs, () => this.#apply({ type: 'SignalTimedOut', step, attempt }), {
+          owner: this,
+          live: () => {
+            const s = this.#state.steps[step];
+            return !this.#fatal && s.status === StepStatus.WAITING && s.attempt === attempt;
+          },
+        });
+        return;
+      }
+      case 'RaiseAlert': {
+        const now = clock.now;
+        this.#alerts.push({ at: new Date(now), elapsedMs: now - this.startedAt.getTime(), error: command.error });
+        return;
+      }
+      default: {
+        const _never: never = command;
+        return;
+      }
+    }
+  }
+
+  /** Whether the attempt is the one the saga waits for (the agent's `isCurrent`). */
+  #isCurrent(name: string, phase: StepPhase, attempt: number): boolean {
+    const step = this.#state.steps[name];
+    if (phase === StepPhase.RUN) return isStepInFlight(step) && step.attempt === attempt;
+    return isCompensationInFlight(step) && step.compensation?.attempt === attempt;
+  }
+
+  #schedule(at: number, event: SagaEvent): void {
+    this.kernel.clock.schedule(at, () => this.#apply(event), {
+      owner: this,
+      live: () => !this.#fatal && !isTerminal(this.#state.status),
+    });
+  }
+
+  #when(at: Duration | Date | undefined, what: string): number {
+    const now = this.kernel.clock.now;
+    if (at === undefined) return now;
+    const start = this.startedAt.getTime();
+    const ms = at instanceof Date ? at.getTime() : start + parseDuration(at, `${what}: at`);
+    if (Number.isNaN(ms)) throw new SagaTestError(`${what}: at is an invalid date`);
+    if (ms < now) {
+      throw new SagaTestError(
+        `${what}: at ${ms - start} ms from the start is in the past (the clock is at ${now - start} ms)`,
+      );
+    }
+    return ms;
+  }
+
+  #settled(): boolean {
+    const status = this.#state.status;
+    if (isTerminal(status)) return true;
+    return status === SagaStatus.FAILED && this.#inFlight === 0 && !this.kernel.clock.pendingFor(this);
+  }
+
+  #fail(error: Error): void {
+    this.#fatal ??= error;
+    this.kernel.kick();
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // The agent's side: one attempt, as `StepExecutor.run` does it.
+  // -------------------------------------------------------------------------------------------------------------
+
+  #startAttempt(command: DispatchStep): void {
+    const { step: name, phase, attempt } = command;
+    const now = this.kernel.clock.now;
+    const record: AttemptRecord = {
+      step: name,
+      phase,
+      attempt,
+      at: new Date(now),
+      elapsedMs: now - this.startedAt.getTime(),
+      ran: 'handler',
+      outcome: null,
+      error: null,
+      reportedAt: null,
+    };
+    this.#attempts.push(record);
+    const script = this.#script(name, phase, attempt);
+    const parked = script.ran === 'fault' && script.fault?.kind === 'timeout';
+    const crash = script.ran === 'fault' && script.fault?.kind === 'crash';
+    const execution = this.kernel.begin(parked);
+    this.#inFlight++;
+    this.#run(command, script, record, execution)
+      .then((event) => {
+        if (crash && event.type !== 'StepSkipped' && event.type !== 'WaitStarted') {
+          // Its agent died before reporting: the supervisor finds it past its deadline (due + timeout + grace).
+          const error = deadlineExceeded(name, phase, attempt);
+          const lost: AttemptOutcome =
+            phase === StepPhase.RUN
+              ? { type: 'StepFailed', step: name, attempt, error }
+              : { type: 'CompensationFailed', step: name, attempt, error };
+          this.kernel.clock.schedule(now + command.timeoutMs + DEADLINE_GRACE_MS, () => this.#report(record, lost), {
+            owner: this,
+            live: () => !this.#fatal && this.#isCurrent(name, phase, attempt),
+          });
+          return;
+        }
+        this.#report(record, event);
+      })
+      .catch((error: unknown) => this.#fail(error instanceof Error ? error : new Error(String(error))))
+      .finally(() => {
+        this.#inFlight--;
+        this.kernel.end(execution);
+      });
+  }
+
+  #report(record: AttemptRecord, event: AttemptOutcome): void {
+    record.reportedAt = new Date(this.kernel.clock.now);
+    switch (event.type) {
+      case 'StepSucceeded':
+      case 'CompensationSucceeded':
+        record.outcome = 'succeeded';
+        break;
+      case 'StepFailed':
+      case 'CompensationFailed':
+        record.outcome = 'failed';
+        record.error = event.error;
+        break;
+      case 'StepSkipped':
+        record.outcome = 'skipped';
+        break;
+      case 'WaitStarted':
+        record.outcome = 'waiting';
+        break;
+      default: {
+        const _never: never = event;
+        break;
+      }
+    }
+    this.#apply(event);
+  }
+
+  /** Which function an attempt calls once its condition held: a fault's, a stub, or the step's own handler. */
+  #script(name: string, phase: StepPhase, attempt: number): Script {
+    const undo = phase === StepPhase.UNDO;
+    const step = this.saga.stepsByName[name];
+    const own = (undo ? step.compensate : step.run) as Handler | null;
+    const stub = pick<Handler>(undo ? this.options.compensationStubs : this.options.stubs, name);
+    const body: Script =
+      stub !== undefined
+        ? { ran: 'stub', fn: stub }
+        : {
+            ran: 'handler',
+            fn:
+              own ??
+              (() => {
+                throw new Error(`step "${name}" has no ${undo ? 'compensation' : 'action'}`);
+              }),
+          };
+    const faults = pick<readonly FaultEntry[]>(undo ? this.options.compensationFaults : this.options.faults, name);
+    const entry = faults?.[attempt - 1] ?? null;
+    if (entry === null) return body;
+    if (typeof entry === 'function') return { ran: 'fault', fn: entry, fault: null };
+    if (entry.kind === 'error') {
+      const make = entry.error;
+      return {
+        ran: 'fault',
+        fault: entry,
+        fn: () => {
+          throw make();
+        },
+      };
+    }
+    // A timeout or a crash: the handler (or its stub) runs all the same; its outcome is what the fault decides.
+    return { ran: 'fault', fault: entry, fn: body.fn };
+  }
+
+  async #run(
+    command: DispatchStep,
+    script: Script,
+    record: AttemptRecord,
+    execution: Execution,
+  ): Promise<AttemptOutcome> {
+    const { attempt } = command;
+    const step: StepDefinition = this.saga.stepsByName[command.step];
+    const undo = command.phase === StepPhase.UNDO;
+    const timeoutMs = undo ? step.compensationTimeoutMs : step.timeoutMs;
+    const { signal, release } = this.#attemptSignal(timeoutMs, execution);
+    const key = `${this.id}:${step.name}`;
+    try {
+      // A fresh copy per attempt, as the agent reads the snapshot from PostgreSQL: a handler that mutates what it
+      // is given changes nothing of the saga's state.
+      const state = this.#state;
+      const input = structuredClone(state.input);
+      const ctx = {
+        sagaId: this.id,
+        sagaType: this.saga.name,
+        step: step.name,
+        input,
+        steps: structuredClone(stepOutputs(this.saga, state)),
+        attempt,
+        key,
+        undoKey: `${key}:undo`,
+        signal,
+        traceparent: undefined,
+        output: structuredClone(state.steps[step.name]?.output ?? undefined),
+      };
+      if (!undo && step.when !== null) {
+        // As the agent: false skips the step, a throw fails it for good, true runs it (or starts the wait).
+        const verdict = evaluateCondition(step, { input, steps: ctx.steps });
+        if (verdict !== true || step.signal !== null) record.ran = 'condition';
+        if (verdict === false) return { type: 'StepSkipped', step: step.name, attempt };
+        if (verdict !== true) return { type: 'StepFailed', step: step.name, attempt, error: verdict };
+        if (step.signal !== null) return { type: 'WaitStarted', step: step.name, attempt };
+      }
+      record.ran = script.ran;
+      const deps = this.#deps(step.name);
+      const call = this.kernel.within(execution, () => Promise.resolve().then(() => script.fn(ctx, deps)));
+      let work: Promise<unknown> = call;
+      if (script.ran === 'fault' && script.fault?.kind === 'timeout') {
+        // The handler runs on, abandoned; the attempt's outcome is its timeout, at `timeoutMs` of virtual time.
+        call.catch(() => undefined);
+        work = new Promise<never>(() => undefined);
+      }
+      const value = await raceAbort(work, signal, timeoutMs);
+      if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt };
+      return { type: 'StepSucceeded', step: step.name, attempt, output: normalizeOutput(value) };
+    } catch (thrown) {
+      const error: ErrorInfo = storableError(toErrorInfo(thrown));
+      return undo
+        ? { type: 'CompensationFailed', step: step.name, attempt, error }
+        : { type: 'StepFailed', step: step.name, attempt, error };
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * The attempt's signal: aborted with a TimeoutError at its timeout, as the agent's. In virtual time (reached only
+   * when the handler awaits nothing but `env.sleep`, or a scripted timeout), and in real time too, as a guard
+   * against a handler that really hangs (the agent's own timer is a real one).
+   */
+  #attemptSignal(timeoutMs: number, execution: Execution): { signal: AbortSignal; release: () => void } {
+    const controller = new AbortController();
+    const abort = () => {
+      // A parked attempt (a scripted timeout) has work to do now: report. The clock waits for it.
+      execution.parked = false;
+      controller.abort(timeoutReason());
+    };
+    const virtual = this.kernel.clock.schedule(this.kernel.clock.now + timeoutMs, abort);
+    const real = setTimeout(abort, timeoutMs);
+    real.unref();
+    return {
+      signal: controller.signal,
+      release: () => {
+        virtual.cancel();
+        clearTimeout(real);
+      },
+    };
+  }
+
+  /**
+   * The handlers' second argument: the saga's declared deps, as the test gave them. Reading one the test did not
+   * give stops the run with an error that names it, rather than failing the step (a missing fake is the test's
+   * mistake, not the saga's behaviour).
+   */
+  #deps(step: string): Readonly<Record<string, unknown>> {
+    const given = (this.options.deps ?? {}) as Record<string, unknown>;
+    const deps: Record<string, unknown> = {};
+    for (const name of Object.keys(this.saga.deps)) {
+      if (Object.hasOwn(given, name)) {
+        deps[name] = given[name];
+        continue;
+      }
+      Object.defineProperty(deps, name, {
+        enumerable: true,
+        get: () => {
+          const error = new SagaTestError(
+            `saga "${this.saga.name}": step "${step}" uses deps.${name}, which the test did not give: ` +
+              `pass it in env.start(saga, input, { deps: { ${name}: ... } }), or stub the step`,
+          );
+          this.#fail(error);
+          throw error;
+        },
+      });
+    }
+    return Object.freeze(deps);
+  }
+}
+
+function pick<T>(map: object | undefined, name: string): T | undefined {
+  if (map === undefined || !Object.hasOwn(map, name)) return undefined;
+  return (map as Record<string, T>)[name];
+}
+
+/** `value` as the engine stores it: JSON. */
+function jsonCopy<T>(value: T, what: string): T {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw new SagaTestError(`${what} is not JSON: ${(error as Error).message}`);
+  }
+  if (text === undefined || typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SagaTestError(`${what} must be a JSON object`);
+  }
+  return JSON.parse(text) as T;
+}
+
+/** Checks a start's options against the definition, so that a misspelt step or dep fails at once. */
+export function checkStartOptions(saga: AnySagaDefinition, options: StartOptions<AnySagaDefinition>): void {
+  const where = `env.start(${saga.name})`;
+  const names = saga.steps.map((step) => step.name);
+  const known = `its steps are ${names.join(', ')}`;
+  const step = (name: string, field: string): StepDefinition => {
+    if (!Object.hasOwn(saga.stepsByName, name)) {
+      throw new SagaTestError(`${where}: ${field} names step "${name}", which saga "${saga.name}" has not (${known})`);
+    }
+    return saga.stepsByName[name];
+  };
+  for (const field of ['stubs', 'faults'] as const) {
+    for (const name of Object.keys(options[field] ?? {})) {
+      if (step(name, field).signal !== null) {
+        throw new SagaTestError(
+          `${where}: ${field} names step "${name}", a wait step: nothing runs for it; send its signal with ` +
+            `run.signal(), or let it time out`,
+        );
+      }
+    }
+  }
+  for (const field of ['compensationStubs', 'compensationFaults'] as const) {
+    for (const name of Object.keys(options[field] ?? {})) {
+      if (!step(name, field).compensable) {
+        throw new SagaTestError(`${where}: ${field} names step "${name}", which has no compensate`);
+      }
+    }
+  }
+  for (const field of ['stubs', 'compensationStubs'] as const) {
+    for (const [name, stub] of Object.entries(options[field] ?? {})) {
+      if (typeof stub !== 'function') throw new SagaTestError(`${where}: ${field}["${name}"] must be a function`);
+    }
+  }
+  for (const field of ['faults', 'compensationFaults'] as const) {
+    for (const [name, list] of Object.entries(options[field] ?? {})) {
+      if (!Array.isArray(list)) throw new SagaTestError(`${where}: ${field}["${name}"] must be an array`);
+      (list as unknown[]).forEach((entry, i) => {
+        if (entry !== null && typeof entry !== 'function' && !isFault(entry)) {
+          throw new SagaTestError(`${where}: ${field}["${name}"][${i}] must be a fail.*() fault, a function or null`);
+        }
+      });
+    }
+  }
+  const declared = Object.keys(saga.deps);
+  for (const name of Object.keys(options.deps ?? {})) {
+    if (!declared.includes(name)) {
+      throw new SagaTestError(
+        `${where}: deps.${name} is not a dep of saga "${saga.name}" (${declared.length > 0 ? `it declares ${declared.join(', ')}` : 'it declares none'})`,
+      );
+    }
+  }
+}
