@@ -41,8 +41,8 @@ describe('OpenAPI (e2e)', () => {
     );
     const start = doc.components.schemas.StartSagaDto;
     expect(start.required).toEqual(expect.arrayContaining(['type', 'input']));
-    expect(start.properties.type.example).toBe('drone-delivery');
-    expect(start.properties.input.example).toMatchObject({ accountId: 'acc-42' });
+    expect(start.properties.type.example).toBe('order');
+    expect(start.properties.input.example).toMatchObject({ orderId: 'o-1234' });
     expect(doc.components.schemas.OperatorActionDto.properties.reason.example).toEqual(expect.any(String));
     expect(doc.paths['/v1/sagas'].post.requestBody.content['application/json'].schema.$ref).toBe(
       '#/components/schemas/StartSagaDto',

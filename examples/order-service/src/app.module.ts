@@ -7,7 +7,7 @@ import { OrdersController } from './orders.controller';
 import { InventoryService, PaymentsService, ShippingService } from './services';
 
 /**
- * The order service: its own tables through TypeORM (schema `orders`), and the saga engine in the same app. The
+ * The order service: its own tables through TypeORM (`order_*`), and the saga engine in the same app. The
  * engine runs the order saga's steps here (the `agent` role, with the providers below as the steps' deps), serves
  * its REST API and dashboard under /sagas (`api`), and watches deadlines (`supervisor`). Configured from the
  * environment: DATABASE_URL (required), REDIS_URL (optional), SAGA_API_KEYS (for /sagas), SAGA_ROLES (optional).

@@ -1,10 +1,10 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn } from 'typeorm';
 
 /**
- * The service's own tables, in its own schema: what each step did, keyed by the step's idempotency key, so that a
+ * The service's own tables (order_*): what each step did, keyed by the step's idempotency key, so that a
  * step run twice (the engine runs steps at least once) applies its effect once.
  */
-@Entity({ schema: 'orders', name: 'stock_reservation' })
+@Entity({ name: 'order_stock_reservation' })
 export class StockReservation {
   /** The step's idempotency key (`ctx.key`). */
   @PrimaryColumn() key!: string;
@@ -14,7 +14,7 @@ export class StockReservation {
   @CreateDateColumn() at!: Date;
 }
 
-@Entity({ schema: 'orders', name: 'payment' })
+@Entity({ name: 'order_payment' })
 export class Payment {
   @PrimaryColumn() key!: string;
   @Column() orderId!: string;
@@ -24,7 +24,7 @@ export class Payment {
   @CreateDateColumn() at!: Date;
 }
 
-@Entity({ schema: 'orders', name: 'shipment' })
+@Entity({ name: 'order_shipment' })
 export class Shipment {
   @PrimaryColumn() key!: string;
   @Column() orderId!: string;

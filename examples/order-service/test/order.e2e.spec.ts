@@ -63,10 +63,10 @@ describe('order service (e2e)', () => {
     expect(done.status).toBe('COMPLETED');
     const res = await fetch(`${url}/orders/${sagaId}`);
     expect(await res.json()).toMatchObject({ status: 'COMPLETED', tracking: 'TRK-O-1' });
-    expect(await tables.query(`SELECT refunded FROM orders.payment WHERE "orderId" = 'o-1'`)).toEqual([
+    expect(await tables.query(`SELECT refunded FROM order_payment WHERE "orderId" = 'o-1'`)).toEqual([
       { refunded: false },
     ]);
-    expect(await tables.query(`SELECT released FROM orders.stock_reservation WHERE "orderId" = 'o-1'`)).toEqual([
+    expect(await tables.query(`SELECT released FROM order_stock_reservation WHERE "orderId" = 'o-1'`)).toEqual([
       { released: false },
     ]);
   });
@@ -91,13 +91,13 @@ describe('order service (e2e)', () => {
       ['await-pickup', 'SUCCEEDED'],
       ['ship', 'FAILED'],
     ]);
-    expect(await tables.query(`SELECT refunded FROM orders.payment WHERE "orderId" = 'o-3'`)).toEqual([
+    expect(await tables.query(`SELECT refunded FROM order_payment WHERE "orderId" = 'o-3'`)).toEqual([
       { refunded: true },
     ]);
-    expect(await tables.query(`SELECT released FROM orders.stock_reservation WHERE "orderId" = 'o-3'`)).toEqual([
+    expect(await tables.query(`SELECT released FROM order_stock_reservation WHERE "orderId" = 'o-3'`)).toEqual([
       { released: true },
     ]);
-    expect(await tables.query(`SELECT 1 FROM orders.shipment WHERE "orderId" = 'o-3'`)).toEqual([]);
+    expect(await tables.query(`SELECT 1 FROM order_shipment WHERE "orderId" = 'o-3'`)).toEqual([]);
   });
 
   it('releases the stock of an order whose card is declined, without waiting for a pickup', async () => {
@@ -105,7 +105,7 @@ describe('order service (e2e)', () => {
     const done = await sagas.waitFor(sagaId, { timeout: '30s' });
     expect(done.status).toBe('COMPENSATED');
     expect(done.error).toMatchObject({ step: 'charge-card', code: 'CARD_DECLINED' });
-    expect(await tables.query(`SELECT released FROM orders.stock_reservation WHERE "orderId" = 'o-4'`)).toEqual([
+    expect(await tables.query(`SELECT released FROM order_stock_reservation WHERE "orderId" = 'o-4'`)).toEqual([
       { released: true },
     ]);
   });

@@ -64,7 +64,7 @@ export interface StepView {
  */
 export interface SagaView<O = Record<string, unknown>, I = Record<string, unknown>> {
   id: string;
-  /** The saga type's name (`drone-delivery`). */
+  /** The saga type's name (`order`). */
   type: string;
   /** The definition version the instance runs on (it keeps it to its end). */
   version: number;

@@ -343,15 +343,15 @@ export interface ParallelGroupBuilder<I, S, G, D = NoDeps> {
  *   instances in flight.
  *
  * @example
- * export const droneDelivery = defineSaga('drone-delivery', { version: 1, input: DroneDeliveryInput })
- *   .step('create-delivery', {
- *     run: async (ctx) => deliveries.create(ctx.input, { idempotencyKey: ctx.key }),
- *     compensate: async (ctx) => deliveries.cancel(ctx.input.orderId, { idempotencyKey: ctx.undoKey }),
+ * export const orderSaga = defineSaga('order', { version: 1, input: OrderInput, deps: { payments: PaymentsService } })
+ *   .step('reserve-stock', {
+ *     run: (ctx) => stock.reserve(ctx.input.lines, { idempotencyKey: ctx.key }),
+ *     compensate: (ctx) => stock.release(ctx.output?.reservationId, { idempotencyKey: ctx.undoKey }),
  *   })
- *   .parallel('reserve', (g) => g
- *     .step('register-package', { run: async (ctx) => packages.register(ctx.steps.createDelivery.id) })
- *     .step('schedule-drone', { run: async (ctx) => drones.schedule(ctx.steps.createDelivery.id) }))
- *   .step('charge-account', { run: async (ctx) => accounts.charge(ctx.input.accountId), pivot: true })
+ *   .parallel('prepare', (g) => g
+ *     .step('pack-parcel', { run: (ctx) => warehouse.pack(ctx.steps.reserveStock.reservationId) })
+ *     .step('book-courier', { run: (ctx) => couriers.book(ctx.input.address) }))
+ *   .step('charge-card', { run: (ctx, { payments }) => payments.charge(ctx.input.total, ctx.key), pivot: true })
  *   .build();
  */
 export function defineSaga<I extends object = Record<string, unknown>, D extends DepTokens = NoDeps>(

@@ -185,11 +185,16 @@ async function admin(pg: PgModule, adminUrl: string, sql: string): Promise<void>
   }
 }
 
-/** An optional peer dependency, by a name TypeScript does not resolve (its types need not be installed). */
+/**
+ * An optional peer dependency, by a name TypeScript does not resolve (its types need not be installed). Loaded with
+ * `require`, not `import()`: this package is CommonJS, and a dynamic import fails under Jest unless Node runs with
+ * --experimental-vm-modules, which a user's test setup need not do.
+ */
 async function load<T>(specifier: string, why: string): Promise<T> {
   let mod: { default?: unknown };
   try {
-    mod = (await import(specifier)) as { default?: unknown };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = (await Promise.resolve().then(() => require(specifier))) as { default?: unknown };
   } catch (error) {
     throw new SagaTestError(
       `createTestDatabase needs ${specifier} ${why}: npm install --save-dev ${specifier} (${(error as Error).message})`,

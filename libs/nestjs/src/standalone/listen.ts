@@ -7,7 +7,7 @@ export class PortTakenError extends Error {
 
 /**
  * `app.listen`, with the error a person can act on when the port is taken: it names the port and the variable that
- * sets it (`PORT`, `DEMO_PORT`, ...), instead of EADDRINUSE.
+ * sets it (`PORT`, ...), instead of EADDRINUSE.
  */
 export async function listenOn(app: INestApplication, port: number, host: string, variable: string): Promise<string> {
   try {

@@ -18,7 +18,7 @@ export const SAGA_SUMMARY_SCHEMA = {
   type: 'object',
   properties: {
     id: { type: 'string', format: 'uuid', example: SAGA_ID },
-    type: { type: 'string', example: 'drone-delivery' },
+    type: { type: 'string', example: 'order' },
     version: { type: 'integer', example: 1 },
     status: { type: 'string', enum: ['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'CANCELLED', 'FAILED'] },
     error: ERROR_INFO,
@@ -102,7 +102,7 @@ const RETRY_POLICY_SCHEMA = {
 export const SAGA_TYPE_SCHEMA = {
   type: 'object',
   properties: {
-    name: { type: 'string', example: 'drone-delivery' },
+    name: { type: 'string', example: 'order' },
     version: { type: 'integer', example: 1 },
     versions: {
       type: 'array',
@@ -111,7 +111,7 @@ export const SAGA_TYPE_SCHEMA = {
       description: 'Every version the engine knows of; an instance runs on the one it started with',
     },
     description: nullable({ type: 'string' }),
-    input: nullable({ type: 'string', example: 'DroneDeliveryInput', description: 'the input class' }),
+    input: nullable({ type: 'string', example: 'OrderInput', description: 'the input class' }),
     inputSchema: nullable({
       type: 'object',
       description: 'JSON Schema of the input (from the input class); null: any JSON object',
@@ -129,7 +129,7 @@ export const SAGA_TYPE_SCHEMA = {
         properties: {
           index: { type: 'integer', example: 3 },
           group: nullable({ type: 'string', example: 'transport' }),
-          steps: { type: 'array', items: { type: 'string' }, example: ['schedule-drone', 'book-ground-transport'] },
+          steps: { type: 'array', items: { type: 'string' }, example: ['charge-card', 'reserve-stock'] },
         },
       },
     },
@@ -138,8 +138,8 @@ export const SAGA_TYPE_SCHEMA = {
       items: {
         type: 'object',
         properties: {
-          name: { type: 'string', example: 'schedule-drone' },
-          key: { type: 'string', example: 'scheduleDrone', description: 'its name in ctx.steps' },
+          name: { type: 'string', example: 'charge-card' },
+          key: { type: 'string', example: 'chargeCard', description: 'its name in ctx.steps' },
           stage: { type: 'integer', example: 3 },
           group: nullable({ type: 'string', example: 'transport' }),
           description: nullable({ type: 'string' }),

@@ -103,7 +103,7 @@ export class SagaActionsController {
     schema: {
       type: 'object',
       properties: {
-        payload: { type: 'object', description: "The waiting step's output", example: { droneId: 'drn_1' } },
+        payload: { type: 'object', description: "The waiting step's output", example: { by: 'warehouse' } },
       },
     },
   })

@@ -9,7 +9,7 @@ export const TYPE_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
 export class StartSagaDto {
-  @ApiProperty({ description: 'A registered saga type (GET /v1/saga-types)', example: 'drone-delivery', maxLength: 64 })
+  @ApiProperty({ description: 'A registered saga type (GET /v1/saga-types)', example: 'order', maxLength: 64 })
   @IsString({ message: 'type must be a string' })
   @MaxLength(64, { message: 'type must be at most 64 characters' })
   @Matches(TYPE_PATTERN, { message: 'type must be a kebab-case saga type name' })
@@ -19,13 +19,7 @@ export class StartSagaDto {
     description: "The saga's input, validated against the type's schema",
     type: 'object',
     additionalProperties: true,
-    example: {
-      accountId: 'acc-42',
-      pickup: { lat: 52.52, lng: 13.405 },
-      dropoff: { lat: 52.5, lng: 13.45 },
-      weightKg: 2.5,
-      priceCents: 1999,
-    },
+    example: { orderId: 'o-1234', customerId: 'cus_42', totalCents: 4200 },
   })
   @IsObject({ message: 'input must be a JSON object' })
   input!: Record<string, unknown>;
@@ -46,7 +40,7 @@ const toArray = ({ value }: { value: unknown }) =>
   value === undefined ? undefined : Array.isArray(value) ? value : [value];
 
 export class ListSagasQuery {
-  @ApiPropertyOptional({ example: 'drone-delivery' })
+  @ApiPropertyOptional({ example: 'order' })
   @IsOptional()
   @IsString({ message: 'type must be a single string' })
   @MaxLength(64, { message: 'type must be at most 64 characters' })
