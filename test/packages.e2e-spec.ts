@@ -55,7 +55,12 @@ describe('the packages, installed from their tarballs into a copy of the example
       cpSync(join(EXAMPLE, entry), join(work, entry), { recursive: true });
     }
     const npm = process.env.npm_execpath ? [process.execPath, process.env.npm_execpath] : ['npm'];
-    const env = { ...process.env, npm_config_prefer_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false' };
+    const env = {
+      ...process.env,
+      npm_config_prefer_offline: 'true',
+      npm_config_audit: 'false',
+      npm_config_fund: 'false',
+    };
     delete env.NODE_OPTIONS;
     await run(npm[0], [...npm.slice(1), 'install', ...tarballs], { cwd: work, env });
 
