@@ -103,6 +103,9 @@ describe('dashboard in a browser (e2e)', () => {
     expect(message).toContain('401');
     expect(message).toContain('refused');
     expect(await page.locator('[data-testid=role]').count()).toBe(0);
+    // The page says where a key is.
+    await page.click('[data-testid=key-help] summary');
+    expect(await page.locator('[data-testid=key-help]').textContent()).toContain('.saga-data/admin.key');
   });
 
   it('shows a completed and a compensated saga; one opens with its graph, lanes and timeline', async () => {

@@ -60,12 +60,10 @@ async function bootstrap(): Promise<void> {
   app.useLogger(logger);
   app.enableShutdownHooks();
   stopBackendsOnSignals(app, backends);
-  const [postgres, queue] = backends.describe();
   for (const line of startupBanner('saga agent is ready', [
     ['saga types', `${droneDeliverySaga.name} v${droneDeliverySaga.version}`],
     ['participants', `${demo.demoUrl} (${config.REDIS_URL ? 'messages over Redis' : `TCP ${demo.DEMO_TCP_PORT}`})`],
-    ['PostgreSQL', postgres.replace(/^PostgreSQL: /, '')],
-    ['queue', queue.replace(/^Queue: /, '')],
+    ...backends.summary(),
   ])) {
     log.log(line);
   }

@@ -78,7 +78,7 @@ async function bootstrap(): Promise<void> {
     for (const line of startupBanner('demo services are ready', [
       ['HTTP', `${services.url} (GET /v1/demo/ledger)`],
       ['messages', config.REDIS_URL ? 'Redis (REDIS_URL)' : `TCP ${host}:${demo.DEMO_TCP_PORT}`],
-      ['state', `schema "demo" of ${backends.describe()[0].replace(/^PostgreSQL: /, '')}`],
+      ['state', `schema "demo" of ${backends.summary()[0][1]}`],
     ])) {
       log.log(line);
     }
@@ -149,13 +149,11 @@ async function bootstrap(): Promise<void> {
     backends,
   );
   engineUrl = await listenOn(app, config.PORT, host, 'PORT');
-  const [postgres, queue] = backends.describe();
   for (const line of startupBanner('saga engine (all-in-one) is ready', [
     ['API', `${engineUrl}/v1 (OpenAPI: ${engineUrl}/docs)`],
     ['dashboard', `${engineUrl}/dashboard`],
     ['admin key', adminKey ? `${adminKey.file}  (KEY=$(cat ${adminKey.file}))` : 'from SAGA_API_KEYS'],
-    ['PostgreSQL', postgres.replace(/^PostgreSQL: /, '')],
-    ['queue', queue.replace(/^Queue: /, '')],
+    ...backends.summary(),
     ['saga types', `${droneDeliverySaga.name} v${droneDeliverySaga.version}`],
     ['demo', services ? `${services.url} (GET /v1/demo/ledger)` : 'not in this process (DEMO_IN_PROCESS=false)'],
   ])) {

@@ -62,14 +62,12 @@ async function bootstrap(): Promise<void> {
   setupSagaApp(app, appSetup);
   stopBackendsOnSignals(app, backends);
   const url = await listenOn(app, config.PORT, process.env.HOST ?? '127.0.0.1', 'PORT');
-  const [postgres, queue] = backends.describe();
   for (const line of startupBanner('saga engine (orchestrator) is ready', [
     ['API', `${url}/v1 (OpenAPI: ${url}/docs)`],
     ['dashboard', `${url}/dashboard`],
     ['admin key', adminKey ? `${adminKey.file}  (KEY=$(cat ${adminKey.file}))` : 'from SAGA_API_KEYS'],
     ['roles', roles.join(', ')],
-    ['PostgreSQL', postgres.replace(/^PostgreSQL: /, '')],
-    ['queue', queue.replace(/^Queue: /, '')],
+    ...backends.summary(),
   ])) {
     log.log(line);
   }

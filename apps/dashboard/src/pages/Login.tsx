@@ -54,6 +54,23 @@ export function Login({ onLogin, notice }: { onLogin: (key: string, role: Role) 
         <button type="submit" className="primary" disabled={busy || !key.trim()}>
           {busy ? 'Checking…' : 'Log in'}
         </button>
+        <details className="key-help" data-testid="key-help">
+          <summary>Where is my key?</summary>
+          <ul>
+            <li>
+              Started with <code>npm start</code>: an admin key was made once, in <code>.saga-data/admin.key</code> of
+              the engine&apos;s directory (<code>cat .saga-data/admin.key</code>). It stays the same until you delete
+              the file.
+            </li>
+            <li>
+              With Docker Compose: <code>docker compose exec orchestrator cat .saga-data/admin.key</code>.
+            </li>
+            <li>
+              Otherwise: ask whoever configured the engine&apos;s keys (<code>SAGA_API_KEYS</code>, or{' '}
+              <code>api.keys</code> of <code>SagaModule</code>).
+            </li>
+          </ul>
+        </details>
       </form>
     </main>
   );

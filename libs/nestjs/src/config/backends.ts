@@ -23,6 +23,8 @@ export interface Backends {
   embedded: EmbeddedPostgres | null;
   /** For the start log: what runs where, and how to use your own servers instead. */
   describe(): string[];
+  /** The same, short, for a start-up banner: `[label, value]` rows. */
+  summary(): [string, string][];
   /** Stops the embedded PostgreSQL when this process owns it; call after Nest has shut down. */
   stop(): Promise<void>;
 }
@@ -54,6 +56,21 @@ export async function resolveBackends(
         ? `Queue: ${describeQueueBackend(queue)}`
         : `Queue: ${describeQueueBackend(queue)}, since REDIS_URL is not set. ` +
           'For more throughput use Redis: REDIS_URL=redis://host:6379 (maxmemory-policy noeviction)',
+    ],
+    summary: () => [
+      [
+        'PostgreSQL',
+        embedded
+          ? `embedded at 127.0.0.1:${embedded.port}, data in ${dataDirForLog(embedded.dataDir)} ` +
+            '(DATABASE_URL for your own)'
+          : redactUrl(databaseUrl),
+      ],
+      [
+        'queue',
+        queue.kind === 'redis'
+          ? `Redis ${redactUrl(queue.url)}`
+          : "PostgreSQL, BullMQ's backend (REDIS_URL for Redis: faster under load)",
+      ],
     ],
     stop: () => embedded?.stop() ?? Promise.resolve(),
   };
