@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { toSpecJson } from '@saga-engine/core';
 import { defineSaga } from '@saga-engine/sdk';
 import { buildDashboard, launchChromium } from './support/browser';
 import { droneInput } from './support/drone-input';
@@ -20,6 +21,9 @@ const echo = defineSaga('text-echo', { version: 1, defaults: { retry: { maximumA
   })
   .build();
 
+/** A saga that waits until the test lets it go. */
+const heldSaga = defineSaga('held', { version: 1 }).waitFor('hold', { signal: 'Go', timeout: '1h' }).build();
+
 /**
  * The dashboard in a real browser (Debian's Chromium through playwright-core), against the real engine: the page
  * is the build of the current sources, served by the orchestrator, and every figure on it comes from the REST API.
@@ -36,7 +40,7 @@ describe('dashboard in a browser (e2e)', () => {
 
   beforeAll(async () => {
     dashboardDir = buildDashboard();
-    engine = await startTestEngine({ demo: true, sagas: [echo], env: { DASHBOARD_DIR: dashboardDir } });
+    engine = await startTestEngine({ demo: true, sagas: [echo, heldSaga], env: { DASHBOARD_DIR: dashboardDir } });
     base = `http://127.0.0.1:${((engine.app.getHttpServer() as Server).address() as AddressInfo).port}`;
     browser = await launchChromium();
   }, 120_000);
@@ -213,6 +217,38 @@ describe('dashboard in a browser (e2e)', () => {
       .waitFor({ timeout: 10_000 });
     const saga = (await engine.as('viewer').get(`/v1/sagas/${id}`)).body;
     expect(saga.steps.find((s: any) => s.name === 'create-delivery').compensation.status).toBe('RESOLVED');
+  });
+
+  it('says so when no agent runs a saga type, on its page and on the saga types page', async () => {
+    // Another service published `lonely` (its agent's start does that) and is down now: no heartbeat.
+    const lonely = defineSaga('lonely', { version: 1 })
+      .step('wait-for-me', { run: () => ({}) })
+      .build();
+    await engine.db.query(
+      `INSERT INTO saga_definition (type, version, spec, input_schema, fingerprint, published_by)
+       VALUES ('lonely', 1, $1, NULL, 'test', 'a service that is down')`,
+      [JSON.stringify(toSpecJson(lonely))],
+    );
+    const id = await start('lonely', {});
+    const page = await logIn('viewer', `/dashboard/sagas/${id}`);
+    await page
+      .locator('[data-testid=no-agent]', { hasText: 'No agent that runs lonely v1 is running' })
+      .waitFor({ timeout: 10_000 });
+    // A saga that this engine's agent runs, waiting for a signal: no such banner on its page.
+    const held = await start('held', {});
+    const other = await logIn('viewer', `/dashboard/sagas/${held}`);
+    await other.locator('[data-testid=saga-graph] [data-step=hold]').waitFor({ timeout: 10_000 });
+    await other.waitForTimeout(1_500); // the page asks for the agents as it opens a running saga
+    expect(await other.locator('[data-testid=no-agent]').count()).toBe(0);
+    await engine.as('operator').post(`/v1/sagas/${held}/signals/Go`).send({});
+
+    const types = await logIn('viewer', '/dashboard/types');
+    await types
+      .locator('section[data-type=lonely] [data-testid=type-agents]', { hasText: 'No agent that runs lonely v1' })
+      .waitFor({ timeout: 10_000 });
+    await types
+      .locator('section[data-type=drone-delivery] [data-testid=type-agents]', { hasText: 'Agents running it: 1' })
+      .waitFor({ timeout: 10_000 });
   });
 
   it('a viewer sees the saga but no action button; /v1/me says viewer', async () => {

@@ -98,6 +98,20 @@ export interface SagaDefinitionView {
   input: string | null;
   stages: { index: number; group: string | null; steps: string[] }[];
   steps: StepDefinitionView[];
+  /** Every version the engine knows of the type. */
+  versions: number[];
+  /** Live agents that run this version (a heartbeat in the last 15 s). */
+  agents: number;
+}
+
+/** A live agent (`GET /v1/agents`): the saga types and versions it has the code for, as `type@version`. */
+export interface AgentView {
+  id: string;
+  host: string;
+  pid: number;
+  sagaTypes: string[];
+  startedAt: string;
+  seenAt: string;
 }
 
 export interface Stats {

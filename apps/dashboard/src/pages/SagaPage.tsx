@@ -1,5 +1,12 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { type SagaDefinitionView, type SagaEvent, type SagaInstance, TERMINAL, describeFailure } from '../api';
+import {
+  type AgentView,
+  type SagaDefinitionView,
+  type SagaEvent,
+  type SagaInstance,
+  TERMINAL,
+  describeFailure,
+} from '../api';
 import { ActionDialog, type ActionSpec } from '../components/ActionDialog';
 import { EventHistory } from '../components/EventHistory';
 import { SagaGraph } from '../components/SagaGraph';
@@ -33,6 +40,13 @@ export function SagaPage({ id }: { id: string }) {
     (signal) =>
       type ? api.get<SagaDefinitionView>(`/v1/saga-types/${encodeURIComponent(type)}`, signal) : Promise.resolve(null),
     [type],
+  );
+  // While the saga can move: is any agent running that has its code? (Without one, its steps wait in their queue.)
+  const active = saga.data?.status === 'RUNNING' || saga.data?.status === 'COMPENSATING';
+  const agents = usePolling(
+    (signal) => (active ? api.get<{ items: AgentView[] }>('/v1/agents', signal) : Promise.resolve(null)),
+    [active],
+    active ? 5000 : 0,
   );
   const events = useHistory(id, saga.data?.updatedAt ?? 'first');
   const attempts = useMemo(() => buildAttempts(events.items), [events.items]);
@@ -109,6 +123,11 @@ export function SagaPage({ id }: { id: string }) {
         </div>
       </div>
       <ErrorBanner message={saga.error} />
+      {active && agents.data && !agents.data.items.some((a) => a.sagaTypes.includes(`${s.type}@${s.version}`)) && (
+        <div className="banner warn" role="status" data-testid="no-agent">
+          No agent that runs {s.type} v{s.version} is running: its steps wait in their queue and run when one starts.
+        </div>
+      )}
       {notice && (
         <div className="banner ok" role="status">
           {notice}

@@ -28,6 +28,15 @@ export function SagaTypes({ type }: { type: string | null }) {
           </div>
           {t.description && <p>{t.description}</p>}
           {t.input && <p className="muted-text">Input: {t.input}</p>}
+          {t.agents > 0 ? (
+            <p className="muted-text" data-testid="type-agents">
+              Agents running it: {t.agents}
+            </p>
+          ) : (
+            <div className="banner warn" role="status" data-testid="type-agents">
+              No agent that runs {t.name} v{t.version} is running: its sagas wait until one starts.
+            </div>
+          )}
           <SagaGraph definition={t} />
           <table className="policies">
             <thead>
