@@ -1,4 +1,6 @@
+import { Cluster, poll } from '../scripts/support/cluster';
 import { PrivateServices } from '../scripts/support/private-servers';
+import { droneInput } from './support/drone-input';
 import { startTestEngine, type TestEngine } from './support/test-engine';
 import { waitFor } from './support/wait-for';
 
@@ -57,4 +59,56 @@ describe('health (e2e)', () => {
     );
     expect(up.body.info.postgres).toMatchObject({ status: 'up' });
   }, 60_000);
+});
+
+/**
+ * The same outage with the step jobs in PostgreSQL (BullMQ's PostgreSQL backend, what `npm start` uses without
+ * Redis), the engine as its own process while sagas run, three times. Two failures it caught: a pool client that
+ * got the server's FATAL while checked out killed the process (store/pg-client-errors.ts), and a queue
+ * connection that was bootstrapping when PostgreSQL stopped made BullMQ's worker spin without yielding, never to
+ * fetch a job again (queue/pg-bootstrap-retry.ts). As a separate process, a spin fails this test rather than
+ * freezing the test run.
+ */
+describe('health with the step jobs in PostgreSQL, the engine as a process (e2e)', () => {
+  let services: PrivateServices | undefined;
+  let cluster: Cluster | undefined;
+
+  beforeAll(async () => {
+    services = await PrivateServices.create({ pg: true });
+    cluster = new Cluster({
+      pgAdminUrl: services.pgAdminUrl,
+      // No Redis: the jobs go to PostgreSQL, and the demo services talk over TCP.
+      env: { REDIS_URL: '', SUPERVISOR_INTERVAL_MS: '200', PARTICIPANT_FAILURES_TO_OPEN: '1000' },
+    });
+    await cluster.createDatabase();
+    await cluster.startOrchestrator({ all: true });
+  }, 120_000);
+  afterAll(async () => {
+    await cluster?.close().catch(() => undefined);
+    await services?.dispose();
+  }, 60_000);
+
+  const health = async () => {
+    const started = Date.now();
+    const res = await fetch(`${cluster!.baseUrl}/health`, { signal: AbortSignal.timeout(5_000) });
+    return { status: res.status, ms: Date.now() - started };
+  };
+
+  it('answers 503 within 2 s each time PostgreSQL stops, 200 once it is back, and runs sagas after', async () => {
+    for (let round = 1; round <= 3; round++) {
+      // Sagas in flight, so that the agent's queue connections are busy when PostgreSQL goes.
+      for (let i = 0; i < 5; i++) await cluster!.startSaga(droneInput());
+      await services!.stop();
+      const down = await health();
+      expect({ round, status: down.status }).toEqual({ round, status: 503 });
+      expect(down.ms).toBeLessThan(2_000);
+      await services!.start();
+      await poll(async () => (await health()).status === 200, {
+        timeoutMs: 30_000,
+        what: `/health 200 (round ${round})`,
+      });
+    }
+    const id = await cluster!.startSaga(droneInput());
+    await cluster!.waitForStatus(id, ['COMPLETED'], 60_000);
+  }, 240_000);
 });

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Pool, type PoolClient } from 'pg';
 import { NonRetryableError } from '@saga-engine/sdk';
+import { listenForClientErrors } from '@saga-engine/nestjs';
 import { ensureDemoSchema } from './demo-schema';
 import { inTransaction } from './pg-transaction';
 
@@ -44,7 +45,12 @@ export class DemoLedger {
   private ready: Promise<void> | null = null;
 
   constructor(databaseUrl: string, poolSize = 10) {
-    this.pool = new Pool({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 10_000 });
+    this.pool = new Pool({
+      connectionString: databaseUrl,
+      max: poolSize,
+      connectionTimeoutMillis: 10_000,
+      onConnect: listenForClientErrors,
+    });
     // An idle client broken by a PostgreSQL restart must not crash the process; the pool replaces it.
     this.pool.on('error', (error) => this.logger.warn(`PostgreSQL (demo participants): ${error.message}`));
   }

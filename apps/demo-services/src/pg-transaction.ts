@@ -12,7 +12,7 @@ export async function inTransaction<T>(pool: Pool, work: (tx: PoolClient) => Pro
   const onError = (error: Error) => {
     broken = error;
   };
-  client.on('error', onError);
+  client.on('error', onError); // listenForClientErrors covers the instant before this line
   try {
     await client.query('BEGIN');
     const result = await work(client);

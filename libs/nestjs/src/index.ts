@@ -36,6 +36,7 @@ export {
   type EmbeddedPostgresOptions,
 } from './store/embedded-postgres';
 export { generateEncryptionKey, parseEncryptionKey } from './security/input-cipher';
+export { listenForClientErrors } from './store/pg-client-errors';
 export { SagaLogger, pinoOptions, type SagaLoggerOptions } from './observability/logger';
 export { sagaLogFields, withSagaLog, type SagaLogFields } from './observability/log-context';
 export { startTracingFromEnv } from './observability/otel';

@@ -1,5 +1,7 @@
 import { type Processor, Queue, Worker, createPostgresBackend } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { listenForClientErrors } from '../store/pg-client-errors';
+import { retryFailedPgBootstraps } from './pg-bootstrap-retry';
 import { assertNoEviction, createRedis } from './redis';
 
 /**
@@ -37,7 +39,8 @@ export function redactUrl(url: string): string {
  * schema up to date on first use, serialized by BullMQ's advisory lock, so no separate migration step exists.
  */
 function pgConnection(url: string) {
-  return { connectionString: url, schema: PG_QUEUE_SCHEMA, migrate: true, max: 10 };
+  retryFailedPgBootstraps();
+  return { connectionString: url, schema: PG_QUEUE_SCHEMA, migrate: true, max: 10, onConnect: listenForClientErrors };
 }
 
 /** A producer queue on `backend`, connected and checked; `ping` answers for `/health`. */

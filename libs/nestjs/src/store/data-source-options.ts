@@ -10,6 +10,7 @@ import { AuditPrivileges1763960000000 } from './migrations/1763960000000-audit-p
 import { SignalInboxAndCircuits1764040000000 } from './migrations/1764040000000-signal-inbox-and-circuits';
 import { CompletedAtIndex1764080000000 } from './migrations/1764080000000-completed-at-index';
 import { DefinitionsAndAgents1765100000000 } from './migrations/1765100000000-definitions-and-agents';
+import { listenForClientErrors } from './pg-client-errors';
 
 export const ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaEventEntity];
 export const MIGRATIONS = [
@@ -34,6 +35,6 @@ export function dataSourceOptions(url: string, poolSize: number): DataSourceOpti
     migrationsTransactionMode: 'each',
     synchronize: false,
     logging: ['error', 'migration'],
-    extra: { max: poolSize, connectionTimeoutMillis: 10_000 },
+    extra: { max: poolSize, connectionTimeoutMillis: 10_000, onConnect: listenForClientErrors },
   };
 }
