@@ -22,7 +22,7 @@ const common = {
   ],
   moduleNameMapper: {
     '^@demo/sagas$': '<rootDir>/sagas/index.ts',
-    '^@saga-engine/(core|sdk|nestjs|client|testing)$': '<rootDir>/libs/$1/src',
+    '^@saga-engine/(core|sdk|nestjs|client|testing|cli)$': '<rootDir>/libs/$1/src',
     '^@saga-engine/client/nestjs$': '<rootDir>/libs/client/src/nestjs',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

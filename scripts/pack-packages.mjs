@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PACKAGES = ['core', 'sdk', 'client', 'nestjs', 'testing'];
+export const PACKAGES = ['core', 'sdk', 'client', 'nestjs', 'testing', 'cli'];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'packages');

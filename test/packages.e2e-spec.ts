@@ -43,12 +43,30 @@ describe('the packages, installed from their tarballs into a copy of the example
       .filter((f) => f.endsWith('.tgz'))
       .map((f) => join(ROOT, 'dist', 'packages', f));
     expect(tarballs.map((t) => t.replace(/.*\//, '')).sort()).toEqual([
+      'saga-engine-cli-0.1.0.tgz',
       'saga-engine-client-0.1.0.tgz',
       'saga-engine-core-0.1.0.tgz',
       'saga-engine-nestjs-0.1.0.tgz',
       'saga-engine-sdk-0.1.0.tgz',
       'saga-engine-testing-0.1.0.tgz',
     ]);
+
+    // The CLI's tarball: its bin, its README, the compiled code; no specs, no test helpers, no build info.
+    const cliFiles = (
+      await run('tar', ['-tzf', join(ROOT, 'dist', 'packages', 'saga-engine-cli-0.1.0.tgz')], { cwd: ROOT })
+    ).stdout
+      .split('\n')
+      .filter(Boolean);
+    expect(cliFiles).toEqual(
+      expect.arrayContaining([
+        'package/bin/saga.cjs',
+        'package/package.json',
+        'package/README.md',
+        'package/dist/main.js',
+        'package/dist/index.d.ts',
+      ]),
+    );
+    expect(cliFiles.filter((f) => /spec|testing|tsbuildinfo|\/src\//.test(f))).toEqual([]);
 
     work = mkdtempSync(join(tmpdir(), 'saga-example-'));
     for (const entry of ['src', 'test', 'package.json', 'tsconfig.json', 'tsconfig.build.json', 'jest.config.cjs']) {
@@ -92,6 +110,13 @@ describe('the packages, installed from their tarballs into a copy of the example
     expect(lstatSync(join(work, 'node_modules', '@saga-engine', 'nestjs')).isSymbolicLink()).toBe(false);
     expect(readdirSync(join(work, 'node_modules', '@saga-engine', 'nestjs', 'dist', 'dashboard'))).toContain(
       'index.html',
+    );
+
+    // `npx saga` in a project that installs @saga-engine/cli: its bin, linked by npm, runs.
+    const sagaBin = join(work, 'node_modules', '.bin', 'saga');
+    expect((await run(sagaBin, ['--version'], { cwd: work, env })).stdout).toBe('0.1.0\n');
+    expect((await run(npm[0], [...npm.slice(1), 'exec', '--', 'saga', '--help'], { cwd: work, env })).stdout).toContain(
+      'Usage: saga [options] [command]',
     );
 
     const { stdout, stderr } = await run(npm[0], [...npm.slice(1), 'test'], {

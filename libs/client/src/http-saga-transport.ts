@@ -1,6 +1,6 @@
-import type { SagaView } from './saga-view';
+import type { AgentView, SagaEventPage, SagaPage, SagaTypeView, SagaView } from './saga-view';
 import { SagaApiError, createSagaApiError, SagaNotFoundError } from './errors';
-import type { SagaTransport, TransportCallOptions } from './saga-transport';
+import type { SagaEventsQuery, SagaListQuery, SagaTransport, TransportCallOptions } from './saga-transport';
 
 /** How `SagaClient` (or `HttpSagaTransport`) reaches an engine over its REST API. */
 export interface HttpSagaClientOptions {
@@ -102,6 +102,34 @@ export class HttpSagaTransport implements SagaTransport {
       .json as SagaView;
   }
 
+  async list(query: SagaListQuery, options?: TransportCallOptions): Promise<SagaPage> {
+    const params = new URLSearchParams();
+    if (query.type !== undefined) params.set('type', query.type);
+    for (const status of query.status ?? []) params.append('status', status);
+    if (query.createdAfter !== undefined) params.set('createdAfter', query.createdAfter);
+    if (query.createdBefore !== undefined) params.set('createdBefore', query.createdBefore);
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    if (query.cursor !== undefined) params.set('cursor', query.cursor);
+    return (await this.request('GET', `/v1/sagas${search(params)}`, undefined, options?.signal)).json as SagaPage;
+  }
+
+  async events(id: string, query: SagaEventsQuery, options?: TransportCallOptions): Promise<SagaEventPage> {
+    const params = new URLSearchParams();
+    if (query.afterSeq !== undefined) params.set('afterSeq', String(query.afterSeq));
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    const path = `/v1/sagas/${seg(id, 'id')}/events${search(params)}`;
+    return (await this.request('GET', path, undefined, options?.signal)).json as SagaEventPage;
+  }
+
+  async sagaTypes(options?: TransportCallOptions): Promise<SagaTypeView[]> {
+    return (await this.request('GET', '/v1/saga-types', undefined, options?.signal)).json as SagaTypeView[];
+  }
+
+  async agents(options?: TransportCallOptions): Promise<AgentView[]> {
+    const { json } = await this.request('GET', '/v1/agents', undefined, options?.signal);
+    return (json as { items: AgentView[] }).items;
+  }
+
   /** One request: the JSON of a 2xx, or a `SagaApiError` for anything else (never with the key in it). */
   private async request(
     method: 'GET' | 'POST',
@@ -172,6 +200,12 @@ function seg(value: string, field: string): string {
     throw new SagaApiError(400, 'INPUT_INVALID', `${field} must not be empty, "." or ".."`);
   }
   return encodeURIComponent(text);
+}
+
+/** `?a=1&b=2`, or nothing when there are no parameters. */
+function search(params: URLSearchParams): string {
+  const text = params.toString();
+  return text === '' ? '' : `?${text}`;
 }
 
 /**

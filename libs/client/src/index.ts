@@ -6,12 +6,14 @@ export {
   SagaClient,
   SETTLED_STATUSES,
   type AnySagaDefinition,
+  type ListEventsOptions,
+  type ListSagasOptions,
   type OperatorActionOptions,
   type StartOptions,
   type WaitForOptions,
 } from './saga-client';
 export { DEFAULT_REQUEST_TIMEOUT_MS, HttpSagaTransport, type HttpSagaClientOptions } from './http-saga-transport';
-export type { SagaTransport, TransportCallOptions } from './saga-transport';
+export type { SagaEventsQuery, SagaListQuery, SagaTransport, TransportCallOptions } from './saga-transport';
 export {
   SagaApiError,
   SagaConflictError,
@@ -20,7 +22,22 @@ export {
   createSagaApiError,
   type SagaApiErrorCode,
 } from './errors';
-export type { CompensationView, SagaErrorView, SagaView, StartedSaga, StepErrorView, StepView } from './saga-view';
+export type {
+  AgentView,
+  CompensationView,
+  RetryPolicyView,
+  SagaErrorView,
+  SagaEventPage,
+  SagaEventView,
+  SagaPage,
+  SagaSummaryView,
+  SagaTypeStepView,
+  SagaTypeView,
+  SagaView,
+  StartedSaga,
+  StepErrorView,
+  StepView,
+} from './saga-view';
 export {
   CompensationStatus,
   SagaStatus,

@@ -322,6 +322,157 @@ describe('SagaClient over HTTP', () => {
     });
   });
 
+  describe('list', () => {
+    it('sends the filters as the API wants them, and returns a page of summaries', async () => {
+      const failed = engine.add({ status: 'FAILED', createdAt: '2026-01-02T00:00:00.000Z' });
+      engine.add({ status: 'RUNNING', createdAt: '2026-01-03T00:00:00.000Z' });
+      engine.add({ type: 'refund', status: 'FAILED', createdAt: '2026-01-02T12:00:00.000Z' });
+
+      const page = await client.list({
+        type: 'order',
+        status: ['FAILED', 'COMPENSATED'],
+        createdAfter: new Date('2026-01-01T00:00:00Z'),
+        createdBefore: '2026-01-05T00:00:00Z',
+        limit: 10,
+      });
+
+      expect(page).toEqual({
+        items: [
+          {
+            id: failed,
+            type: 'order',
+            version: 1,
+            status: 'FAILED',
+            error: null,
+            createdAt: '2026-01-02T00:00:00.000Z',
+            updatedAt: '2026-01-02T00:00:00.000Z',
+            completedAt: null,
+          },
+        ],
+        nextCursor: null,
+      });
+      expect(engine.requests[0]).toMatchObject({
+        method: 'GET',
+        path:
+          '/v1/sagas?type=order&status=FAILED&status=COMPENSATED&createdAfter=2026-01-01T00%3A00%3A00.000Z' +
+          '&createdBefore=2026-01-05T00%3A00%3A00Z&limit=10',
+        body: undefined,
+      });
+    });
+
+    it('takes one status as well as several, and asks for the default page without parameters', async () => {
+      engine.add({ status: 'FAILED' });
+      expect((await client.list({ status: 'FAILED' })).items).toHaveLength(1);
+      await client.list();
+      expect(engine.requests.map((r) => r.path)).toEqual(['/v1/sagas?status=FAILED', '/v1/sagas']);
+    });
+
+    it('pages with nextCursor, newest first', async () => {
+      const ids = [1, 2, 3].map((day) => engine.add({ createdAt: `2026-01-0${day}T00:00:00.000Z` }));
+
+      const first = await client.list({ limit: 2 });
+      expect(first.items.map((s) => s.id)).toEqual([ids[2], ids[1]]);
+      expect(first.nextCursor).toEqual(expect.any(String));
+      const second = await client.list({ limit: 2, cursor: first.nextCursor! });
+      expect(second).toMatchObject({ items: [{ id: ids[0] }], nextCursor: null });
+    });
+
+    it("passes the API's 400 through, naming the parameter", async () => {
+      const err = await rejection(client.list({ limit: 500 }));
+      expect(err).toMatchObject({
+        name: 'SagaApiError',
+        status: 400,
+        code: 'INPUT_INVALID',
+        message: 'limit must be an integer between 1 and 200',
+      });
+    });
+  });
+
+  describe('listAll', () => {
+    it('yields every saga of every page, following the cursors', async () => {
+      const ids = Array.from({ length: 5 }, (_, i) => engine.add({ createdAt: `2026-01-0${i + 1}T00:00:00.000Z` }));
+      engine.add({ type: 'refund' });
+
+      const seen: string[] = [];
+      for await (const saga of client.listAll({ type: 'order', limit: 2 })) seen.push(saga.id);
+
+      expect(seen).toEqual([...ids].reverse());
+      expect(engine.requests).toHaveLength(3);
+      expect(engine.requests[1].path).toMatch(/^\/v1\/sagas\?type=order&limit=2&cursor=[0-9a-f-]+$/);
+    });
+
+    it('fetches no further page once the caller stops', async () => {
+      for (let i = 0; i < 5; i++) engine.add();
+      for await (const saga of client.listAll({ limit: 2 })) {
+        expect(saga.type).toBe('order');
+        break;
+      }
+      expect(engine.requests).toHaveLength(1);
+    });
+  });
+
+  describe('events', () => {
+    it('returns a page of the history, from afterSeq', async () => {
+      const id = engine.add();
+      engine.event(id, 'StepScheduled', 'reserve-stock');
+      engine.event(id, 'StepSucceeded', 'reserve-stock', { output: { ok: true } });
+
+      const all = await client.events(id);
+      expect(all.items.map((e) => `${e.seq} ${e.type} ${e.step}`)).toEqual([
+        '1 SagaStarted null',
+        '2 StepScheduled reserve-stock',
+        '3 StepSucceeded reserve-stock',
+      ]);
+      expect(all.items[2]).toMatchObject({ attempt: 1, data: { output: { ok: true } }, at: expect.any(String) });
+      expect(all.nextAfterSeq).toBeNull();
+
+      const later = await client.events(id, { afterSeq: 1, limit: 1 });
+      expect(later).toEqual({ items: [expect.objectContaining({ seq: 2 })], nextAfterSeq: 2 });
+      expect(engine.requests.map((r) => r.path)).toEqual([
+        `/v1/sagas/${id}/events`,
+        `/v1/sagas/${id}/events?afterSeq=1&limit=1`,
+      ]);
+    });
+
+    it('throws SagaNotFoundError for a saga that does not exist', async () => {
+      const err = await rejection(client.events('00000000-0000-4000-8000-000000000000'));
+      expect(err).toBeInstanceOf(SagaNotFoundError);
+      expect(err).toMatchObject({ status: 404, code: 'SAGA_NOT_FOUND' });
+    });
+  });
+
+  describe('saga types and agents', () => {
+    it('reads GET /v1/saga-types and GET /v1/agents', async () => {
+      engine.sagaTypes = [
+        {
+          name: 'order',
+          version: 2,
+          versions: [1, 2],
+          description: null,
+          input: 'OrderInput',
+          inputSchema: { type: 'object' },
+          sensitive: [],
+          stages: [{ index: 0, group: null, steps: ['reserve-stock'] }],
+          steps: [],
+          agents: 1,
+        },
+      ];
+      const agent = {
+        id: 'order-7f9c:4242:1a2b',
+        host: 'order-7f9c',
+        pid: 4242,
+        sagaTypes: ['order@2'],
+        startedAt: '2026-01-01T00:00:00.000Z',
+        seenAt: '2026-01-01T00:00:05.000Z',
+      };
+      engine.agents = [agent];
+
+      expect(await client.sagaTypes()).toEqual(engine.sagaTypes);
+      expect(await client.agents()).toEqual([agent]);
+      expect(engine.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /v1/saga-types', 'GET /v1/agents']);
+    });
+  });
+
   describe('failures without an API answer', () => {
     it('turns a request that gets no answer in time into UNAVAILABLE (status 0) with its cause', async () => {
       engine.stall = true;
@@ -443,6 +594,26 @@ describe('SagaClient over another transport', () => {
     expect(calls).toEqual(['start order {"orderId":"o-1"} null']);
     expect((await client.waitFor(started, { timeout: '1s' })).status).toBe('CANCELLED');
     await expect(client.get('saga-2')).rejects.toMatchObject({ name: 'SagaNotFoundError', code: 'SAGA_NOT_FOUND' });
+  });
+
+  it('says which method a transport without the reads across sagas lacks', async () => {
+    const transport: SagaTransport = {
+      start: async () => ({ saga: {} as SagaView, created: true }),
+      get: async () => null,
+      signal: async () => undefined,
+      cancel: async () => ({}) as SagaView,
+      retry: async () => ({}) as SagaView,
+      resolve: async () => ({}) as SagaView,
+    };
+    const client = new SagaClient(transport);
+    const message = (method: string) =>
+      `this SagaClient's transport does not implement ${method}() (HttpSagaTransport does)`;
+
+    await expect(client.list()).rejects.toThrow(new TypeError(message('list')));
+    await expect(client.listAll().next()).rejects.toThrow(new TypeError(message('list')));
+    await expect(client.events('saga-1')).rejects.toThrow(new TypeError(message('events')));
+    await expect(client.sagaTypes()).rejects.toThrow(new TypeError(message('sagaTypes')));
+    await expect(client.agents()).rejects.toThrow(new TypeError(message('agents')));
   });
 });
 

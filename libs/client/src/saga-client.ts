@@ -2,7 +2,16 @@ import { parseDuration, type Duration, type InputOf, type OutputOf, type SagaDef
 import { SagaApiError, SagaNotFoundError, SagaWaitTimeoutError } from './errors';
 import { HttpSagaTransport, type HttpSagaClientOptions } from './http-saga-transport';
 import type { SagaTransport } from './saga-transport';
-import type { SagaStatus, SagaView, StartedSaga } from './saga-view';
+import type {
+  AgentView,
+  SagaEventPage,
+  SagaPage,
+  SagaStatus,
+  SagaSummaryView,
+  SagaTypeView,
+  SagaView,
+  StartedSaga,
+} from './saga-view';
 
 /** Any saga definition, whatever its input and output types. */
 export type AnySagaDefinition = SagaDefinition<any, any>;
@@ -30,6 +39,29 @@ export interface WaitForOptions {
 export interface OperatorActionOptions {
   /** Why, in your words (1 to 500 characters, no line breaks): kept in the audit log and the saga's history. */
   reason: string;
+}
+
+/** Which sagas `list` and `listAll` return. Every field is optional; together they narrow (AND). */
+export interface ListSagasOptions {
+  /** Only sagas of this type. */
+  type?: string;
+  /** Only sagas in one of these statuses. */
+  status?: SagaStatus | readonly SagaStatus[];
+  /** Only sagas created after this instant (a Date, or an ISO-8601 date-time). */
+  createdAfter?: Date | string;
+  /** Only sagas created before this instant. */
+  createdBefore?: Date | string;
+  /** Sagas per page, 1 to 200. Default 50 (the API's). */
+  limit?: number;
+  /** `nextCursor` of the previous page (`list` only: `listAll` follows the cursors itself). */
+  cursor?: string;
+}
+
+export interface ListEventsOptions {
+  /** Events after this sequence number. Default 0: from the first. */
+  afterSeq?: number;
+  /** Events per page, 1 to 1000. Default 1000. */
+  limit?: number;
 }
 
 /** The statuses no saga leaves. */
@@ -193,6 +225,71 @@ export class SagaClient {
     return this.#transport.resolve(id, step, options.reason);
   }
 
+  /**
+   * One page of sagas, newest first, without their input, output and steps (`get` one for those). Pass the page's
+   * `nextCursor` as `cursor` for the next; it is null on the last page.
+   *
+   * Cursors are signed by the engine process that made them: after a restart, or from another orchestrator behind
+   * a load balancer, a cursor is refused (400 `INPUT_INVALID`, "cursor is invalid"): page again from the start.
+   *
+   * @throws SagaApiError 400 `INPUT_INVALID` for a bad filter (the message names it: `limit must be an integer
+   *   between 1 and 200`).
+   */
+  async list(options: ListSagasOptions = {}): Promise<SagaPage> {
+    return this.transportMethod('list')(listQuery(options), {});
+  }
+
+  /**
+   * Every saga that matches, newest first, fetching page after page (of `limit`, default 50) as you iterate:
+   * `for await (const saga of client.listAll({ status: 'FAILED' }))`. Stop iterating (`break`) and no further page
+   * is fetched. Sagas created while you iterate are not included (they are newer than the first page).
+   */
+  async *listAll(options: Omit<ListSagasOptions, 'cursor'> = {}): AsyncGenerator<SagaSummaryView, void, undefined> {
+    const list = this.transportMethod('list');
+    let cursor: string | undefined;
+    do {
+      const page = await list(listQuery({ ...options, cursor }), {});
+      yield* page.items;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+  }
+
+  /**
+   * A page of the saga's history, in order (`seq` from 1). `nextAfterSeq` is the `afterSeq` of the next page, or
+   * null when this page was not full: there is nothing more now (a running saga adds events later; ask again with
+   * the last `seq` you saw as `afterSeq`).
+   *
+   * @throws SagaNotFoundError when no saga has this id.
+   */
+  async events(id: string, options: ListEventsOptions = {}): Promise<SagaEventPage> {
+    const query = {
+      ...(options.afterSeq === undefined ? {} : { afterSeq: options.afterSeq }),
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+    };
+    return this.transportMethod('events')(id, query, {});
+  }
+
+  /** The newest version of every saga type the engine knows (registered in its code, or published by an agent). */
+  async sagaTypes(): Promise<SagaTypeView[]> {
+    return this.transportMethod('sagaTypes')({});
+  }
+
+  /** The agents that run now (a heartbeat in the last 15 s), and the `type@version`s each runs. */
+  async agents(): Promise<AgentView[]> {
+    return this.transportMethod('agents')({});
+  }
+
+  /** An optional method of the transport, bound to it, or a TypeError naming it. */
+  private transportMethod<K extends 'list' | 'events' | 'sagaTypes' | 'agents'>(
+    method: K,
+  ): NonNullable<SagaTransport[K]> {
+    const fn = this.#transport[method];
+    if (typeof fn !== 'function') {
+      throw new TypeError(`this SagaClient's transport does not implement ${method}() (HttpSagaTransport does)`);
+    }
+    return fn.bind(this.#transport) as NonNullable<SagaTransport[K]>;
+  }
+
   private async fetch(id: string): Promise<SagaView> {
     const view = await this.#transport.get(id);
     if (view === null) throw notFound(id);
@@ -202,6 +299,23 @@ export class SagaClient {
 
 function isTransport(value: HttpSagaClientOptions | SagaTransport): value is SagaTransport {
   return typeof (value as Partial<SagaTransport>).start === 'function';
+}
+
+/** The options of `list` in the API's terms: one status or several, Dates as ISO strings. */
+function listQuery(options: ListSagasOptions) {
+  const { type, status, createdAfter, createdBefore, limit, cursor } = options;
+  return {
+    ...(type === undefined ? {} : { type }),
+    ...(status === undefined ? {} : { status: typeof status === 'string' ? [status] : [...status] }),
+    ...(createdAfter === undefined ? {} : { createdAfter: isoOf(createdAfter) }),
+    ...(createdBefore === undefined ? {} : { createdBefore: isoOf(createdBefore) }),
+    ...(limit === undefined ? {} : { limit }),
+    ...(cursor === undefined ? {} : { cursor }),
+  };
+}
+
+function isoOf(value: Date | string): string {
+  return value instanceof Date ? value.toISOString() : value;
 }
 
 function notFound(id: string): SagaNotFoundError {

@@ -1,9 +1,31 @@
-import type { SagaView } from './saga-view';
+import type { AgentView, SagaEventPage, SagaPage, SagaTypeView, SagaView } from './saga-view';
 
 /** Per-call options a transport honours where it can. */
 export interface TransportCallOptions {
   /** Abandons the call: it rejects with a `SagaApiError` (`UNAVAILABLE`) as soon as the signal aborts. */
   signal?: AbortSignal;
+}
+
+/** A filter and page of `GET /v1/sagas`, in the API's terms (every field optional). */
+export interface SagaListQuery {
+  type?: string;
+  /** Any of these statuses. */
+  status?: readonly string[];
+  /** ISO-8601 date-times. */
+  createdAfter?: string;
+  createdBefore?: string;
+  /** 1 to 200; the API's default is 50. */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+/** A page of `GET /v1/sagas/{id}/events`. */
+export interface SagaEventsQuery {
+  /** Events after this sequence number (default 0: from the first). */
+  afterSeq?: number;
+  /** 1 to 1000 (the API's default). */
+  limit?: number;
 }
 
 /**
@@ -19,6 +41,9 @@ export interface TransportCallOptions {
  *   rejects with status 0, code `UNAVAILABLE`, and the underlying error as `cause`.
  * - Operator actions (`cancel`, `retry`, `resolve`) are recorded as done by the transport's credentials (the API
  *   key's role, for HTTP), with `reason` in the audit log and the saga's history.
+ * - The reads across sagas (`list`, `events`, `sagaTypes`, `agents`) are optional, so that a transport written
+ *   before they existed still compiles; `SagaClient` throws a `TypeError` naming the method when one is missing.
+ *   `HttpSagaTransport` has them all; the Nest package's in-process transport does not have them yet.
  */
 export interface SagaTransport {
   /**
@@ -49,4 +74,16 @@ export interface SagaTransport {
 
   /** Declares the FAILED compensation of `step` done by hand (admin only). Returns the saga as it is now. */
   resolve(id: string, step: string, reason: string): Promise<SagaView>;
+
+  /** A page of sagas, newest first, filtered by `query`. */
+  list?(query: SagaListQuery, options?: TransportCallOptions): Promise<SagaPage>;
+
+  /** A page of the saga's history, in order. 404 `SAGA_NOT_FOUND` when no saga has this id. */
+  events?(id: string, query: SagaEventsQuery, options?: TransportCallOptions): Promise<SagaEventPage>;
+
+  /** The newest version of every saga type the engine knows. */
+  sagaTypes?(options?: TransportCallOptions): Promise<SagaTypeView[]>;
+
+  /** The agents that run now. */
+  agents?(options?: TransportCallOptions): Promise<AgentView[]>;
 }

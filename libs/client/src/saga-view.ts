@@ -85,3 +85,110 @@ export type StartedSaga<O = Record<string, unknown>, I = Record<string, unknown>
   /** True when this call started the saga (201); false when its idempotency key was replayed (200). */
   created: boolean;
 };
+
+/**
+ * One saga in a list (`GET /v1/sagas`): the instance without its input, output and steps (fetch it with `get` for
+ * those).
+ */
+export interface SagaSummaryView {
+  id: string;
+  type: string;
+  version: number;
+  status: SagaStatus;
+  error: SagaErrorView | null;
+  createdAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+}
+
+/** A page of sagas, newest first. `nextCursor` asks for the next page; null on the last one. */
+export interface SagaPage {
+  items: SagaSummaryView[];
+  /** Opaque and signed; valid for the engine process that made it only (after a restart, page from the start). */
+  nextCursor: string | null;
+}
+
+/**
+ * One entry of a saga's history (`GET /v1/sagas/{id}/events`), in order. `type` is past tense (`StepSucceeded`,
+ * `SignalReceived`, `CancelRequested`, ...); operator actions carry `{ by, reason }` in `data`.
+ */
+export interface SagaEventView {
+  /** Counts from 1 per saga, without gaps. */
+  seq: number;
+  type: string;
+  /** The step it is about, or null for the saga as a whole. */
+  step: string | null;
+  attempt: number | null;
+  at: string;
+  data: Record<string, unknown> | null;
+}
+
+/** A page of a saga's history. `nextAfterSeq` is the `afterSeq` of the next page; null when this one was not full. */
+export interface SagaEventPage {
+  items: SagaEventView[];
+  nextAfterSeq: number | null;
+}
+
+/** A retry policy as the engine resolved it (durations in milliseconds). */
+export interface RetryPolicyView {
+  /** Attempts including the first; 0 means unlimited. */
+  maximumAttempts: number;
+  initialIntervalMs: number;
+  backoffCoefficient: number;
+  maximumIntervalMs: number;
+  jitter: number;
+  nonRetryableCodes: string[];
+}
+
+/** One step of a saga type, as data (its code stays in the service that runs it). */
+export interface SagaTypeStepView {
+  name: string;
+  /** The camelCase key of its output in the saga's `output`. */
+  key: string;
+  stage: number;
+  group: string | null;
+  description: string | null;
+  /** It has an undo. */
+  compensation: boolean;
+  conditional: boolean;
+  /** The label of its `when` condition. */
+  when: string | null;
+  pivot: boolean;
+  /** The signal a wait step waits for, or null. */
+  signal: string | null;
+  timeoutMs: number;
+  compensationTimeoutMs: number;
+  retry: RetryPolicyView;
+  compensationRetry: RetryPolicyView;
+}
+
+/** The newest version of a saga type (`GET /v1/saga-types`). */
+export interface SagaTypeView {
+  name: string;
+  version: number;
+  /** Every version the engine knows of the type; an instance runs on the one it started with. */
+  versions: number[];
+  description: string | null;
+  /** The input class's name, when it has one. */
+  input: string | null;
+  /** The JSON Schema of the input; null: any JSON object. */
+  inputSchema: Record<string, unknown> | null;
+  /** Dotted paths of the input fields that are encrypted at rest and redacted in every answer. */
+  sensitive: string[];
+  stages: { index: number; group: string | null; steps: string[] }[];
+  steps: SagaTypeStepView[];
+  /** Live agents that run this version: 0 means its steps wait in their queue until one starts. */
+  agents: number;
+}
+
+/** An agent that runs now (a heartbeat in the last 15 s), from `GET /v1/agents`. */
+export interface AgentView {
+  id: string;
+  host: string;
+  pid: number;
+  /** The saga types it has the code for, as `type@version`. */
+  sagaTypes: string[];
+  startedAt: string;
+  /** Its last heartbeat (every 5 s). */
+  seenAt: string;
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { SagaStatus, SagaView, StepView } from '../saga-view';
+import type { AgentView, SagaEventView, SagaStatus, SagaTypeView, SagaView, StepView } from '../saga-view';
 
 /*
  * A stand-in for the engine's REST API on a real `node:http` server (127.0.0.1, ephemeral port), for the client's
@@ -29,6 +29,8 @@ interface FakeSaga {
   waitingFor: string | null;
   idempotencyKey: string | null;
   requestHash: string;
+  /** Its history, `seq` from 1. */
+  events: SagaEventView[];
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -53,6 +55,10 @@ export class FakeEngine {
   readonly answerNext: { status: number; body: string; contentType?: string }[] = [];
   /** Path prefix the engine is mounted under (`/gw`), as behind a gateway. */
   prefix = '';
+  /** What `GET /v1/saga-types` answers. */
+  sagaTypes: SagaTypeView[] = [];
+  /** What `GET /v1/agents` answers (as `items`). */
+  agents: AgentView[] = [];
   private readonly sagas = new Map<string, FakeSaga>();
 
   private constructor(
@@ -90,9 +96,11 @@ export class FakeEngine {
   }
 
   /** Puts a saga in the store (RUNNING unless said otherwise) and returns its id. */
-  add(options: { type?: string; status?: SagaStatus; waitingFor?: string; steps?: StepView[] } = {}): string {
+  add(
+    options: { type?: string; status?: SagaStatus; waitingFor?: string; steps?: StepView[]; createdAt?: string } = {},
+  ): string {
     const id = randomUUID();
-    const now = new Date().toISOString();
+    const now = options.createdAt ?? new Date().toISOString();
     const status = options.status ?? 'RUNNING';
     this.sagas.set(id, {
       view: {
@@ -113,8 +121,17 @@ export class FakeEngine {
       waitingFor: options.waitingFor ?? null,
       idempotencyKey: null,
       requestHash: '',
+      events: [{ seq: 1, type: 'SagaStarted', step: null, attempt: null, at: now, data: null }],
     });
     return id;
+  }
+
+  /** Appends an event to the saga's history and returns its `seq`. */
+  event(id: string, type: string, step: string | null = null, data: Record<string, unknown> | null = null): number {
+    const saga = this.saga(id);
+    const seq = saga.events.length + 1;
+    saga.events.push({ seq, type, step, attempt: step === null ? null : 1, at: new Date().toISOString(), data });
+    return seq;
   }
 
   /** The statuses the saga's next GETs return, one each; the last one stays. `output` is its output if COMPLETED. */
@@ -163,14 +180,20 @@ export class FakeEngine {
     if (header !== `Bearer ${this.apiKey}`) throw new HttpError(401, 'AUTH_REQUIRED', 'unknown API key');
     if (!req.path.startsWith(`${this.prefix}/`))
       throw new HttpError(404, 'NOT_FOUND', `Cannot ${req.method} ${req.path}`);
-    const parts = req.path.slice(this.prefix.length).split('/').slice(1).map(decodeURIComponent);
+    const url = new URL(req.path.slice(this.prefix.length), 'http://fake');
+    const parts = url.pathname.split('/').slice(1).map(decodeURIComponent);
     if (req.method === 'POST' && req.headers['content-type'] !== 'application/json') {
       throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'request body must be application/json');
     }
     const body = (req.body ?? {}) as Record<string, unknown>;
     const [v1, sagas, id, action, name, last] = parts;
+    if (req.method === 'GET' && v1 === 'v1' && parts.length === 2) {
+      if (sagas === 'saga-types') return { status: 200, body: this.sagaTypes };
+      if (sagas === 'agents') return { status: 200, body: { items: this.agents } };
+    }
     if (v1 !== 'v1' || sagas !== 'sagas') throw new HttpError(404, 'NOT_FOUND', `Cannot ${req.method} ${req.path}`);
     if (req.method === 'POST' && parts.length === 2) return this.start(body);
+    if (req.method === 'GET' && parts.length === 2) return this.list(url.searchParams);
     if (!UUID.test(id ?? '')) throw new HttpError(400, 'INPUT_INVALID', 'id must be a UUID');
     const saga = this.sagas.get(id);
     const found = () => {
@@ -182,6 +205,16 @@ export class FakeEngine {
       const next = s.script.length > 1 ? s.script.shift() : s.script[0];
       if (next) s.view = { ...s.view, status: next, output: next === 'COMPLETED' ? s.output : null };
       return { status: 200, body: s.view };
+    }
+    if (req.method === 'GET' && action === 'events' && parts.length === 4) {
+      const s = found();
+      const afterSeq = intParam(url.searchParams, 'afterSeq', 0, Number.MAX_SAFE_INTEGER, 'an integer >= 0') ?? 0;
+      const limit = intParam(url.searchParams, 'limit', 1, 1000, 'an integer between 1 and 1000') ?? 1000;
+      const items = s.events.filter((e) => e.seq > afterSeq).slice(0, limit);
+      return {
+        status: 200,
+        body: { items, nextAfterSeq: items.length === limit ? items[items.length - 1].seq : null },
+      };
     }
     if (req.method !== 'POST') throw new HttpError(404, 'NOT_FOUND', `Cannot ${req.method} ${req.path}`);
     if (action === 'signals' && parts.length === 5) {
@@ -221,6 +254,35 @@ export class FakeEngine {
     throw new HttpError(404, 'NOT_FOUND', `Cannot ${req.method} ${req.path}`);
   }
 
+  /** `GET /v1/sagas`: newest first, filtered; the cursor is the last id of the page (the engine's is signed). */
+  private list(query: URLSearchParams): { status: number; body: unknown } {
+    const type = query.get('type');
+    const statuses = query.getAll('status');
+    const after = query.get('createdAfter');
+    const before = query.get('createdBefore');
+    const limit = intParam(query, 'limit', 1, 200, 'an integer between 1 and 200') ?? 50;
+    const cursor = query.get('cursor');
+    let items = [...this.sagas.values()]
+      .map((s) => s.view)
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id))
+      .filter(
+        (v) =>
+          (type === null || v.type === type) &&
+          (statuses.length === 0 || statuses.includes(v.status)) &&
+          (after === null || v.createdAt > after) &&
+          (before === null || v.createdAt < before),
+      );
+    if (cursor !== null) {
+      const at = items.findIndex((v) => v.id === cursor);
+      if (at < 0) throw new HttpError(400, 'INPUT_INVALID', 'cursor is invalid');
+      items = items.slice(at + 1);
+    }
+    const page = items.slice(0, limit);
+    const summaries = page.map(({ input: _input, output: _output, steps: _steps, ...summary }) => summary);
+    const nextCursor = items.length > limit ? page[page.length - 1].id : null;
+    return { status: 200, body: { items: summaries, nextCursor } };
+  }
+
   /** `POST /v1/sagas`: the registered type `order` wants `{ orderId: string }`. */
   private start(body: Record<string, unknown>): { status: number; body: unknown } {
     const { type, input, idempotencyKey } = body;
@@ -256,6 +318,17 @@ export class FakeEngine {
     saga.requestHash = hash;
     return { status: 201, body: saga.view };
   }
+}
+
+/** An integer query parameter in [min, max], or undefined when absent; a 400 naming it otherwise. */
+function intParam(query: URLSearchParams, name: string, min: number, max: number, what: string): number | undefined {
+  const text = query.get(name);
+  if (text === null) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new HttpError(400, 'INPUT_INVALID', `${name} must be ${what}`);
+  }
+  return value;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

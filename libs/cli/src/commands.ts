@@ -1,0 +1,302 @@
+import type { SagaClient, SagaEventView, SagaSummaryView, SagaView } from '@saga-engine/client';
+import { SETTLED_STATUSES } from '@saga-engine/client';
+import type { CommandContext, CommandSpec } from './command';
+import { ExitCode } from './exit-codes';
+import { EVENT_HEADER, agentsText, eventLine, sagaListText, sagaText, sagaTypesText } from './format';
+import { duration, instant, integer, jsonObjectFrom, statuses } from './parse';
+
+/** `start --wait` without a value waits this long. */
+export const DEFAULT_WAIT = '5m';
+/** `events --follow` polls this often by default. */
+export const DEFAULT_FOLLOW_INTERVAL = '1s';
+
+const REASON = {
+  flags: '--reason <text>',
+  description: 'why (1 to 500 characters): kept in the audit log and the history',
+  required: true,
+};
+
+const start: CommandSpec = {
+  usage: 'start <type>',
+  summary: 'start a saga (POST /v1/sagas); --wait for it to end',
+  description:
+    'Starts a saga of <type> with the JSON object of --input, --input-file or stdin (-), {} without one, and prints ' +
+    'it. With --wait it waits for the saga to end and exits 0 only if it COMPLETED (4 otherwise).',
+  options: [
+    { flags: '--input <json>', description: 'the input, a JSON object ("-": read it from stdin)' },
+    { flags: '--input-file <path>', description: 'read the input from a file ("-": stdin)' },
+    {
+      flags: '--idempotency-key <key>',
+      description: 'start at most once per key: a repeat with the same input gives back the same saga',
+    },
+    { flags: '--wait [timeout]', description: `wait for it to end, at most this long (default ${DEFAULT_WAIT})` },
+  ],
+  examples: [
+    `saga start drone-delivery --input '{"accountId":"acc-42","weightKg":2.5}' --wait 2m`,
+    'saga start order --input-file order.json --idempotency-key order-1234',
+    'cat order.json | saga start order --input - --json',
+  ],
+  async run(ctx, [type], o) {
+    const input = await jsonObjectFrom(ctx.io, '--input', str(o.input), str(o.inputFile), {});
+    const wait = o.wait === true ? DEFAULT_WAIT : str(o.wait);
+    const waitMs = wait === undefined ? null : duration(wait, '--wait', { min: 1 });
+    const key = str(o.idempotencyKey);
+    const started = await ctx.client().start(type, input ?? {}, key === undefined ? {} : { key });
+    const { created } = started;
+    const replayed: [string, string][] = created ? [] : [['started', 'earlier, with this idempotency key']];
+    if (waitMs === null) {
+      ctx.print(started, () => sagaText(started, ctx.style, replayed));
+      return ExitCode.OK;
+    }
+    const ended = await waitForEnd(ctx, started, waitMs);
+    const view = ended.view ?? started;
+    ctx.print({ ...view, created }, () => sagaText(view, ctx.style, replayed));
+    if (ended.timedOut) {
+      ctx.note(`saga ${started.id} is still ${view.status} after ${wait}: it goes on`);
+      return ExitCode.NOT_COMPLETED;
+    }
+    if (view.status !== 'COMPLETED') {
+      ctx.note(`saga ${started.id} ended ${view.status}, not COMPLETED`);
+      return ExitCode.NOT_COMPLETED;
+    }
+    return ExitCode.OK;
+  },
+};
+
+/** Waits until the saga is COMPLETED, COMPENSATED, CANCELLED or FAILED (FAILED waits for an operator). */
+async function waitForEnd(
+  ctx: CommandContext,
+  saga: SagaView,
+  timeoutMs: number,
+): Promise<{ view: SagaView | null; timedOut: boolean }> {
+  try {
+    return { view: await ctx.interruptible(ctx.client().waitFor(saga, { timeout: timeoutMs })), timedOut: false };
+  } catch (err) {
+    const e = err as { name?: unknown; view?: SagaView | null; cause?: unknown };
+    if (e.name !== 'SagaWaitTimeoutError') throw err;
+    // The engine stopped answering during the wait: that is its error (exit 3), not "still running".
+    if (e.cause !== undefined) throw e.cause as Error;
+    return { view: e.view ?? null, timedOut: true };
+  }
+}
+
+const get: CommandSpec = {
+  usage: 'get <id>',
+  summary: 'a saga with its steps (GET /v1/sagas/{id})',
+  examples: ['saga get 01933b6e-8f4a-7c2e-9d1b-5a6c7d8e9f01', 'saga get <id> --json | jq .steps'],
+  async run(ctx, [id]) {
+    const saga = await ctx.client().get(id);
+    ctx.print(saga, () => sagaText(saga, ctx.style));
+    return ExitCode.OK;
+  },
+};
+
+const list: CommandSpec = {
+  usage: 'list',
+  summary: 'sagas, newest first, by type, status and creation time (GET /v1/sagas)',
+  description:
+    'Prints one page (--limit, default 50) and, when there are more, the --cursor of the next one on stderr; --all ' +
+    'follows every page. With --json: {"items": [...], "nextCursor": ...} (nextCursor null after --all).',
+  options: [
+    { flags: '--type <type>', description: 'only this saga type' },
+    { flags: '--status <status...>', description: 'only these statuses (repeat, or comma-separated)' },
+    { flags: '--created-after <iso>', description: 'created after this date or date-time (ISO-8601)' },
+    { flags: '--created-before <iso>', description: 'created before this date or date-time' },
+    { flags: '--limit <n>', description: 'sagas per page, 1 to 200 (default 50)' },
+    { flags: '--cursor <cursor>', description: 'the page after the one that printed this cursor' },
+    { flags: '--all', description: 'every page, not only the first' },
+  ],
+  examples: [
+    'saga list --status FAILED --type drone-delivery',
+    'saga list --status failed,compensating --created-after 2026-12-01 --all --json | jq -r ".items[].id"',
+  ],
+  async run(ctx, _args, o) {
+    const [type, after, before, limit] = [str(o.type), str(o.createdAfter), str(o.createdBefore), str(o.limit)];
+    const filter = {
+      ...(type === undefined ? {} : { type }),
+      ...(o.status === undefined ? {} : { status: statuses(o.status as string[], '--status') }),
+      ...(after === undefined ? {} : { createdAfter: instant(after, '--created-after') }),
+      ...(before === undefined ? {} : { createdBefore: instant(before, '--created-before') }),
+      ...(limit === undefined ? {} : { limit: integer(limit, '--limit', 1, 200) }),
+    };
+    const cursor = str(o.cursor);
+    if (o.all === true) {
+      if (cursor !== undefined) ctx.note('saga: --all starts from the first page: --cursor is ignored');
+      const items: SagaSummaryView[] = [];
+      for await (const saga of ctx.client().listAll(filter)) items.push(saga);
+      ctx.print({ items, nextCursor: null }, () => sagaListText(items, ctx.style));
+      return ExitCode.OK;
+    }
+    const page = await ctx.client().list({ ...filter, ...(cursor === undefined ? {} : { cursor }) });
+    ctx.print(page, () => sagaListText(page.items, ctx.style));
+    if (page.nextCursor !== null && !ctx.json) ctx.note(`more: add --cursor ${page.nextCursor} (or --all)`);
+    return ExitCode.OK;
+  },
+};
+
+const events: CommandSpec = {
+  usage: 'events <id>',
+  summary: "a saga's history (GET /v1/sagas/{id}/events); --follow prints new events until it ends",
+  description:
+    'Prints the history in order. --follow keeps polling for new events (every --interval) until the saga is ' +
+    'COMPLETED, COMPENSATED, CANCELLED or FAILED, or Ctrl-C. With --json: {"items": [...]}; with --follow --json, ' +
+    'one JSON event per line as they come.',
+  options: [
+    { flags: '--follow', description: 'keep printing new events until the saga ends' },
+    { flags: '--after-seq <n>', description: 'only the events after this sequence number' },
+    { flags: '--interval <duration>', description: `how often --follow polls (default ${DEFAULT_FOLLOW_INTERVAL})` },
+  ],
+  examples: ['saga events <id>', 'saga events <id> --follow', 'saga events <id> --follow --json | jq -c .type'],
+  async run(ctx, [id], o) {
+    const after = str(o.afterSeq);
+    const afterSeq = after === undefined ? 0 : integer(after, '--after-seq', 0, Number.MAX_SAFE_INTEGER);
+    const intervalMs = duration(str(o.interval) ?? DEFAULT_FOLLOW_INTERVAL, '--interval', { min: 10 });
+    const client = ctx.client();
+    if (o.follow !== true) {
+      const items = await allEvents(client, id, afterSeq);
+      ctx.print({ items }, () =>
+        items.length === 0 ? 'no events' : [EVENT_HEADER, ...items.map((e) => eventLine(e, ctx.style))].join('\n'),
+      );
+      return ExitCode.OK;
+    }
+    if (!ctx.json) ctx.io.stdout(`${EVENT_HEADER}\n`);
+    let seq = afterSeq;
+    for (;;) {
+      // The status first, then the events: an ending and its last events are committed together, so the events
+      // read after a settled status are all there will be (until an operator acts on a FAILED saga).
+      const saga = await ctx.interruptible(client.get(id));
+      for (const event of await ctx.interruptible(allEvents(client, id, seq))) {
+        ctx.io.stdout(`${ctx.json ? JSON.stringify(event) : eventLine(event, ctx.style)}\n`);
+        seq = event.seq;
+      }
+      if (SETTLED_STATUSES.includes(saga.status)) {
+        if (!ctx.json) ctx.note(`saga ${id} is ${saga.status}`);
+        return ExitCode.OK;
+      }
+      await ctx.sleep(intervalMs);
+    }
+  },
+};
+
+/** Every event after `afterSeq`, page after page. */
+async function allEvents(client: SagaClient, id: string, afterSeq: number): Promise<SagaEventView[]> {
+  const items: SagaEventView[] = [];
+  let next: number | null = afterSeq;
+  while (next !== null) {
+    const page = await client.events(id, { afterSeq: next });
+    items.push(...page.items);
+    next = page.nextAfterSeq;
+  }
+  return items;
+}
+
+const signal: CommandSpec = {
+  usage: 'signal <id> <name>',
+  summary: 'deliver a signal to a saga (POST /v1/sagas/{id}/signals/{name})',
+  description:
+    'The steps waiting for <name> complete with the payload as their output; a signal for a wait that has not ' +
+    'started yet is kept for it. Prints the saga as it is then.',
+  options: [
+    { flags: '--payload <json>', description: 'a JSON object (default {}; "-": read it from stdin)' },
+    { flags: '--payload-file <path>', description: 'read the payload from a file ("-": stdin)' },
+  ],
+  examples: [`saga signal <id> DeliveryCompleted --payload '{"droneId":"drn_7"}'`],
+  async run(ctx, [id, name], o) {
+    const payload = await jsonObjectFrom(ctx.io, '--payload', str(o.payload), str(o.payloadFile), undefined);
+    const client = ctx.client();
+    await client.signal(id, name, payload);
+    const saga = await client.get(id);
+    ctx.print(saga, () => sagaText(saga, ctx.style, [['signal', `${name} delivered`]]));
+    return ExitCode.OK;
+  },
+};
+
+/** cancel, retry and resolve: an operator action with a reason, printing the saga as the engine answers it. */
+function action(
+  spec: Omit<CommandSpec, 'run' | 'options'>,
+  act: (client: SagaClient, args: string[], reason: string) => Promise<SagaView>,
+): CommandSpec {
+  return {
+    ...spec,
+    options: [REASON],
+    async run(ctx, args, o) {
+      const saga = await act(ctx.client(), args, str(o.reason) ?? '');
+      ctx.print(saga, () => sagaText(saga, ctx.style));
+      return ExitCode.OK;
+    },
+  };
+}
+
+const cancel = action(
+  {
+    usage: 'cancel <id>',
+    summary: 'stop a RUNNING saga before its pivot and undo what it did (operator)',
+    description:
+      'POST /v1/sagas/{id}/cancel. The saga compensates and ends CANCELLED; the engine refuses (409 INVALID_STATE) a saga that has ended, is FAILED or is past its pivot.',
+    examples: ['saga cancel <id> --reason "customer asked, ticket 4711"'],
+  },
+  (client, [id], reason) => client.cancel(id, { reason }),
+);
+
+const retry = action(
+  {
+    usage: 'retry <id>',
+    summary: 'resume a FAILED saga where it stopped (operator)',
+    description: 'POST /v1/sagas/{id}/retry. Its failed step or compensations run again, with a fresh retry budget.',
+    examples: ['saga retry <id> --reason "the ledger is back"'],
+  },
+  (client, [id], reason) => client.retry(id, { reason }),
+);
+
+const resolve = action(
+  {
+    usage: 'resolve <id> <step>',
+    summary: "declare a FAILED step's compensation done by hand (admin)",
+    description: 'POST /v1/sagas/{id}/steps/{step}/resolve. You undid the effect yourself; the saga goes on.',
+    examples: ['saga resolve <id> charge-account --reason "refunded by hand, ticket 4711"'],
+  },
+  (client, [id, step], reason) => client.resolve(id, step, { reason }),
+);
+
+const types: CommandSpec = {
+  usage: 'types',
+  summary: 'the saga types the engine knows, their versions and live agents (GET /v1/saga-types)',
+  examples: ['saga types', 'saga types --json | jq ".[].name"'],
+  async run(ctx) {
+    const list = await ctx.client().sagaTypes();
+    ctx.print(list, () => sagaTypesText(list, ctx.style));
+    return ExitCode.OK;
+  },
+};
+
+const agents: CommandSpec = {
+  usage: 'agents',
+  summary: 'the agents that run now and the saga types each runs (GET /v1/agents)',
+  examples: ['saga agents'],
+  async run(ctx) {
+    const items = await ctx.client().agents();
+    ctx.print({ items }, () => agentsText(items));
+    return ExitCode.OK;
+  },
+};
+
+/**
+ * Every command, in the order `saga --help` lists them. One entry per API route an operator uses: a route the API
+ * gains (bulk actions, retry from a step, skip: TODO(#19) item 3) becomes one more entry here.
+ */
+export const COMMANDS: readonly CommandSpec[] = [
+  start,
+  get,
+  list,
+  events,
+  signal,
+  cancel,
+  retry,
+  resolve,
+  types,
+  agents,
+];
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}

@@ -1,0 +1,55 @@
+import type { SagaEventView } from '@saga-engine/client';
+import { EVENT_HEADER, eventLine, sagaError, styleFor, table } from './format';
+
+const plain = styleFor({ colour: false, cut: false });
+const terminal = styleFor({ colour: true, cut: true });
+
+describe('format', () => {
+  it('aligns columns two spaces apart, without trailing spaces, colour after padding', () => {
+    const rows = [
+      { name: 'reserve-stock', status: 'SUCCEEDED' },
+      { name: 'charge', status: 'FAILED' },
+    ];
+    const columns = [
+      { title: 'STATUS', cell: (r: (typeof rows)[0]) => r.status, paint: terminal.status },
+      { title: 'STEP', cell: (r: (typeof rows)[0]) => r.name },
+    ];
+    expect(table(rows, columns).split('\n')).toEqual([
+      'STATUS     STEP',
+      '\x1b[32mSUCCEEDED\x1b[0m  reserve-stock',
+      '\x1b[31mFAILED   \x1b[0m  charge',
+    ]);
+  });
+
+  it('cuts long values only at a terminal', () => {
+    const long = 'x'.repeat(150);
+    expect(plain.cut(long, 100)).toBe(long);
+    expect(terminal.cut(long, 100)).toBe(`${'x'.repeat(99)}…`);
+    expect(terminal.cut('short', 100)).toBe('short');
+  });
+
+  it("tells a saga's error: the step, the code, the message, and whether it was transient", () => {
+    expect(sagaError(null)).toBe('');
+    expect(sagaError({ step: 'charge', code: 'TIMEOUT', message: 'no answer in 2 s', transient: true })).toBe(
+      'charge TIMEOUT: no answer in 2 s (transient)',
+    );
+    expect(sagaError({ step: null, code: 'CANCELLED', message: 'customer asked', transient: false })).toBe(
+      'CANCELLED: customer asked (definite)',
+    );
+  });
+
+  it('prints events in the columns of the header, however long a value', () => {
+    const event: SagaEventView = {
+      seq: 12,
+      type: 'CancelRequested',
+      step: null,
+      attempt: null,
+      at: '2026-12-01T08:00:00.000Z',
+      data: { by: 'key-1 (operator)', reason: 'customer asked' },
+    };
+    const line = eventLine(event, plain);
+    expect(line.indexOf('2026')).toBe(EVENT_HEADER.indexOf('AT'));
+    expect(line.indexOf('CancelRequested')).toBe(EVENT_HEADER.indexOf('TYPE'));
+    expect(line.indexOf('{"by"')).toBe(EVENT_HEADER.indexOf('DATA'));
+  });
+});

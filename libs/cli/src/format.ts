@@ -1,0 +1,174 @@
+import type {
+  AgentView,
+  SagaErrorView,
+  SagaEventView,
+  SagaSummaryView,
+  SagaTypeView,
+  SagaView,
+  StepView,
+} from '@saga-engine/client';
+
+/*
+ * What a person reads at a terminal. Scripts use `--json`, whose shape is the API's; these texts may change.
+ */
+
+export interface Style {
+  /** Colour a saga or step status (a no-op without colour). */
+  status: (text: string) => string;
+  /** Cut a long value to the line (only at a terminal: piped text stays whole). */
+  cut: (text: string, max: number) => string;
+}
+
+const COLOURS: Record<string, number> = {
+  COMPLETED: 32,
+  SUCCEEDED: 32,
+  RUNNING: 36,
+  SCHEDULED: 36,
+  WAITING: 36,
+  RETRYING: 33,
+  COMPENSATING: 33,
+  COMPENSATED: 33,
+  CANCELLED: 33,
+  SKIPPED: 2,
+  PENDING: 2,
+  FAILED: 31,
+  COMPENSATION_FAILED: 31,
+};
+
+export function styleFor(options: { colour: boolean; cut: boolean }): Style {
+  const paint = (code: number | undefined, text: string) =>
+    options.colour && code !== undefined ? `\x1b[${code}m${text}\x1b[0m` : text;
+  return {
+    status: (text) => paint(COLOURS[text.trim()], text),
+    cut: (text, max) => (options.cut && text.length > max ? `${text.slice(0, max - 1)}…` : text),
+  };
+}
+
+/** A column: its heading, its cell, and an optional style applied after padding (so colour does not skew it). */
+export interface Column<T> {
+  title: string;
+  cell: (row: T) => string;
+  paint?: (text: string) => string;
+}
+
+/** Rows as aligned columns, two spaces apart, without trailing spaces. */
+export function table<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
+  const cells = rows.map((row) => columns.map((c) => c.cell(row)));
+  const widths = columns.map((c, i) => Math.max(c.title.length, ...cells.map((r) => r[i].length)));
+  const line = (values: string[], paint: boolean) =>
+    values
+      .map((v, i) => {
+        const padded = i === values.length - 1 ? v : v.padEnd(widths[i]);
+        return paint && columns[i].paint ? columns[i].paint(padded) : padded;
+      })
+      .join('  ')
+      .trimEnd();
+  return [
+    line(
+      columns.map((c) => c.title),
+      false,
+    ),
+    ...cells.map((r) => line(r, true)),
+  ].join('\n');
+}
+
+/** `charge-account FAULT_FATAL: card declined (definite)` */
+export function sagaError(error: SagaErrorView | null): string {
+  if (!error) return '';
+  const kind = error.transient ? 'transient' : 'definite';
+  return `${error.step ? `${error.step} ` : ''}${error.code}: ${error.message} (${kind})`;
+}
+
+/** One saga with its steps (`get`, `start`, and the operator actions). */
+export function sagaText(saga: SagaView, style: Style, extra: [string, string][] = []): string {
+  const fields: [string, string][] = [
+    ['created', saga.createdAt],
+    ['updated', saga.updatedAt],
+    ['ended', saga.completedAt ?? ''],
+    ...extra,
+    ['error', sagaError(saga.error)],
+    ['input', style.cut(compact(saga.input), 100)],
+    ['output', saga.output === null ? '' : style.cut(compact(saga.output), 100)],
+  ];
+  const head = `${saga.id}  ${saga.type} v${saga.version}  ${style.status(saga.status)}`;
+  const lines = fields.filter(([, value]) => value !== '').map(([name, value]) => `${name.padEnd(9)}${value}`);
+  const steps =
+    saga.steps.length === 0
+      ? []
+      : [
+          '',
+          table(saga.steps, [
+            { title: 'STEP', cell: (s) => s.name },
+            { title: 'STATUS', cell: (s) => s.status, paint: style.status },
+            { title: 'ATTEMPTS', cell: (s) => String(s.attempts) },
+            { title: 'UNDO', cell: undo },
+            { title: 'ERROR', cell: (s) => style.cut(stepError(s), 80) },
+          ]),
+        ];
+  return [head, ...lines, ...steps].join('\n');
+}
+
+function undo(step: StepView): string {
+  const c = step.compensation;
+  return c ? `${c.status} (${c.attempts})` : '';
+}
+
+function stepError(step: StepView): string {
+  const error = step.compensation?.error ?? step.error;
+  if (!error) return '';
+  return `${step.compensation?.error ? 'undo: ' : ''}${error.code}: ${error.message}`;
+}
+
+/** The saga list. */
+export function sagaListText(items: readonly SagaSummaryView[], style: Style): string {
+  if (items.length === 0) return 'no sagas match';
+  return table(items, [
+    { title: 'ID', cell: (s) => s.id },
+    { title: 'TYPE', cell: (s) => `${s.type} v${s.version}` },
+    { title: 'STATUS', cell: (s) => s.status, paint: style.status },
+    { title: 'CREATED', cell: (s) => s.createdAt },
+    { title: 'ENDED', cell: (s) => s.completedAt ?? '' },
+    { title: 'ERROR', cell: (s) => style.cut(sagaError(s.error), 80) },
+  ]);
+}
+
+/**
+ * Events, one line each, in fixed columns so that lines printed as they come (`--follow`) line up with the
+ * first ones.
+ */
+export const EVENT_HEADER = `${'SEQ'.padStart(4)}  ${'AT'.padEnd(24)}  ${'TYPE'.padEnd(22)}  ${'STEP'.padEnd(22)}  DATA`;
+
+export function eventLine(event: SagaEventView, style: Style): string {
+  const step = event.step === null ? '' : event.attempt === null ? event.step : `${event.step} #${event.attempt}`;
+  const data = event.data === null ? '' : style.cut(compact(event.data), 100);
+  return `${String(event.seq).padStart(4)}  ${event.at.padEnd(24)}  ${event.type.padEnd(22)}  ${step.padEnd(22)}  ${data}`.trimEnd();
+}
+
+export function sagaTypesText(types: readonly SagaTypeView[], style: Style): string {
+  if (types.length === 0) return 'no saga types are registered';
+  return table(types, [
+    { title: 'NAME', cell: (t) => t.name },
+    { title: 'VERSION', cell: (t) => String(t.version) },
+    { title: 'VERSIONS', cell: (t) => t.versions.join(',') },
+    { title: 'AGENTS', cell: (t) => String(t.agents) },
+    { title: 'STEPS', cell: (t) => String(t.steps.length) },
+    { title: 'DESCRIPTION', cell: (t) => style.cut(t.description ?? '', 80) },
+  ]);
+}
+
+export function agentsText(agents: readonly AgentView[]): string {
+  if (agents.length === 0) return 'no agents run now';
+  return table(agents, [
+    { title: 'ID', cell: (a) => a.id },
+    { title: 'HOST', cell: (a) => a.host },
+    { title: 'PID', cell: (a) => String(a.pid) },
+    { title: 'SAGA TYPES', cell: (a) => a.sagaTypes.join(',') },
+    { title: 'STARTED', cell: (a) => a.startedAt },
+    { title: 'SEEN', cell: (a) => a.seenAt },
+  ]);
+}
+
+/** JSON on one line. */
+export function compact(value: unknown): string {
+  return JSON.stringify(value) ?? '';
+}
