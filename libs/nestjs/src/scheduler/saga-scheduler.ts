@@ -202,7 +202,11 @@ export class SagaScheduler {
           break;
         }
         case 'AwaitSignal':
+        case 'StartTimer':
           // Nothing to enqueue: the step row's deadline (written by the commit) is the timer the supervisor watches.
+          break;
+        case 'DelayStart':
+          // Nothing to enqueue: the instance's start_at (written with it) is what the supervisor watches.
           break;
         case 'RaiseAlert':
           // Logged and counted here; the durable alert is the outbox row committed with the transition.
