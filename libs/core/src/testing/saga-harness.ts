@@ -212,10 +212,9 @@ export class SagaHarness {
     if (verdict === false) return this.skipped(step);
     if (verdict !== true) return this.fail(step, verdict);
     if (def.sleep) {
-      const until = def.until
-        ? new Date(def.until({ input: this.state.input, steps: stepOutputs(this.def, this.state) }))
-        : null;
-      return this.sleepStarted(step, until?.toISOString());
+      const until = evaluateSleepUntil(def, { input: this.state.input, steps: stepOutputs(this.def, this.state) });
+      if (typeof until === 'object') return this.fail(step, until);
+      return this.sleepStarted(step, until);
     }
     return def.signal === null ? true : this.waitStarted(step);
   }
