@@ -100,7 +100,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly queue: StepQueue,
     @Inject(SUPERVISOR_OPTIONS) private readonly options: SupervisorOptions,
     private readonly metrics: EngineMetrics = new EngineMetrics(),
-    @Optional() private readonly schedules: ScheduleRunner | null = null,
+    @Optional() @Inject(ScheduleRunner) private readonly schedules: ScheduleRunner | null = null,
   ) {}
 
   private readonly startedAt = Date.now();
