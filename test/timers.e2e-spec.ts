@@ -1,3 +1,4 @@
+import { SagaClient } from '@saga-engine/client';
 import { defineSaga } from '@saga-engine/sdk';
 import { startTestEngine, type TestEngine } from './support/test-engine';
 import { waitFor } from './support/wait-for';
@@ -186,6 +187,17 @@ describe('durable timers, waits that continue, delayed starts (e2e)', () => {
       'SagaCancelled',
     ]);
     expect(effects.get(`${first.body.id}:reserve`)).toBeUndefined();
+  });
+
+  it('the in-process client starts later too, with the same checks', async () => {
+    const client = engine.app.get(SagaClient);
+    const later = await client.start('timer-nap', {}, { startAt: new Date(Date.now() + 3_600_000) });
+    expect(later).toMatchObject({ status: 'DELAYED', created: true, startAt: expect.any(String) });
+    await expect(client.start('timer-nap', {}, { startIn: 'soon' as never })).rejects.toMatchObject({
+      status: 400,
+      code: 'INPUT_INVALID',
+    });
+    expect((await client.cancel(later.id, { reason: 'the test is done' })).status).toBe('CANCELLED');
   });
 
   it.each([
