@@ -37,6 +37,8 @@ const ROOT = resolve(__dirname, '..').replace(/[\\/]dist([\\/]tools)?$/, '');
 const ENGINE_JS = join(__dirname, 'bench', 'bench-engine.js');
 const QUICK = process.argv.includes('--quick');
 const SKIP_SCALE = process.argv.includes('--no-scale');
+/** Only the timers line (on a fresh engine process), e.g. to measure timers on a deployment's database. */
+const TIMERS_ONLY = process.argv.includes('--timers-only');
 const API_KEY = 'bench-admin-key-0123456789abcdef';
 
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -412,6 +414,14 @@ async function main(): Promise<void> {
     await pg.connect();
     const redisMemStart = await usedMemory(redis);
 
+    if (TIMERS_ONLY) {
+      engine = new EngineChild('all', engineEnv());
+      await engine.ready;
+      log('timers (alone, on a fresh engine process):');
+      await timersLine(engine, pg, scale(100_000), scale(2_000));
+      return;
+    }
+
     log('baselines:');
     const commits = await commitBaseline(QUICK ? 1 : 3);
     log(`  durable single-row commits from 16 connections: ${f(commits, 0)}/s`);
@@ -505,6 +515,14 @@ interface TimersResult {
   due: number;
   rssBefore: number;
   rssAfter: number;
+  heapBefore: number;
+  heapAfter: number;
+  rssTenth: number;
+  heapTenth: number;
+  /** RSS after a GC of a fresh engine process that has swept 10 times: with no timer, and with them all pending. */
+  freshRssEmpty: number;
+  freshRssLoaded: number;
+  freshSweepP50: number;
   pendingPerSecond: number;
   sweepP50: number;
   sweepMax: number;
@@ -514,7 +532,16 @@ interface TimersResult {
 }
 
 async function timersLine(engine: EngineChild, pg: Client, pending: number, due: number): Promise<TimersResult> {
+  // A fresh engine before any timer, for comparison with one that starts with them all pending (below).
+  const empty = new EngineChild('all', engineEnv());
+  await empty.ready;
+  const idle = await empty.rpc('sweep-memory');
+  await empty.stop();
   const run = await engine.rpc('timers', { pending, due });
+  const fresh = new EngineChild('all', engineEnv());
+  await fresh.ready;
+  const loaded = await fresh.rpc('sweep-memory');
+  await fresh.stop();
   const [{ n }] = (
     await pg.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM saga_step WHERE status = 'SLEEPING' AND deadline_at IS NOT NULL`,
@@ -535,6 +562,13 @@ async function timersLine(engine: EngineChild, pg: Client, pending: number, due:
     due,
     rssBefore: run.rssBefore,
     rssAfter: run.rssAfter,
+    heapBefore: run.heapBefore,
+    heapAfter: run.heapAfter,
+    rssTenth: run.rssTenth,
+    heapTenth: run.heapTenth,
+    freshRssEmpty: idle.rss,
+    freshRssLoaded: loaded.rss,
+    freshSweepP50: pct(loaded.sweepMs, 50),
     pendingPerSecond: pending / (run.pendingWallMs / 1000),
     sweepP50: pct(run.sweepMs, 50),
     sweepMax: Math.max(...(run.sweepMs as number[])),
@@ -544,7 +578,10 @@ async function timersLine(engine: EngineChild, pg: Client, pending: number, due:
   };
   log(
     `  ${pending} pending timers (started at ${f(result.pendingPerSecond, 0)}/s): RSS ${mb(result.rssBefore)} -> ` +
-      `${mb(result.rssAfter)}; a sweep with them pending ${f(result.sweepP50, 1)} ms (p50, max ${f(result.sweepMax, 1)}); ` +
+      `${mb(result.rssTenth)} at ${pending / 10} -> ${mb(result.rssAfter)}, JS heap after a GC ` +
+      `${mb(result.heapBefore)} -> ${mb(result.heapTenth)} -> ${mb(result.heapAfter)}; a fresh engine's RSS ` +
+      `${mb(result.freshRssEmpty)} with none pending, ${mb(result.freshRssLoaded)} with them (sweep ` +
+      `${f(result.freshSweepP50, 1)} ms); a sweep with them pending ${f(result.sweepP50, 1)} ms (p50, max ${f(result.sweepMax, 1)}); ` +
       `${due} timers of 2 s: due -> next step dispatched p50 ${f(result.delayP50, 0)} ms, p99 ${f(result.delayP99, 0)} ms, ` +
       `max ${f(result.delayMax, 0)} ms (sweep interval 1000 ms)`,
   );
@@ -609,7 +646,12 @@ function renderReport(r: {
   const t = r.timers;
   lines.push(
     `Timers: ${t.pending} pending timers (sagas sleeping 1 h, started at ${f(t.pendingPerSecond, 0)}/s): the engine's ` +
-      `RSS after a GC ${mb(t.rssBefore)} before, ${mb(t.rssAfter)} with them; a supervisor sweep with them pending ` +
+      `RSS after a GC ${mb(t.rssBefore)} before, ${mb(t.rssTenth)} with a tenth of them, ${mb(t.rssAfter)} with all ` +
+      `(JS heap ${mb(t.heapBefore)}, ${mb(t.heapTenth)}, ${mb(t.heapAfter)}: what grows from a tenth to all is ` +
+      `their cost; RSS also holds what the allocator kept from the burst of starts); a fresh engine process, ` +
+      `after 10 sweeps and a GC: ${mb(t.freshRssEmpty)} with no timer, ${mb(t.freshRssLoaded)} with them all ` +
+      `pending; ` +
+      `a supervisor sweep with them pending ` +
       `${f(t.sweepP50, 1)} ms (p50 of 20, max ${f(t.sweepMax, 1)}). ${t.due} sagas sleeping 2 s: from each timer's ` +
       `due time to its next step's dispatch, p50 ${f(t.delayP50, 0)} ms, p99 ${f(t.delayP99, 0)} ms, max ` +
       `${f(t.delayMax, 0)} ms (SUPERVISOR_INTERVAL_MS 1000: a timer fires at the first sweep after it is due).`,
