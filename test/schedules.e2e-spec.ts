@@ -111,7 +111,8 @@ describe('schedules (e2e)', () => {
       .delete(`/v1/schedules/${id}`)
       .set('Authorization', `Bearer ${engine.keys.operator}`)
       .send({ reason: 'not needed any more' });
-    expect(deleted.status).toBe(204);
+    expect(deleted.status).toBe(200);
+    expect(deleted.body).toMatchObject({ id, cron: '30 9 * * 1-5' });
     expect((await engine.as('viewer').get(`/v1/schedules/${id}`)).body.code).toBe('SCHEDULE_NOT_FOUND');
     // The audit outlives the schedule, and cannot be rewritten.
     const audit = await engine.db.query<{ action: string }>(

@@ -197,7 +197,7 @@ export const AUDIT_PAGE_SCHEMA = {
   },
 };
 
-const SCHEDULE_SUMMARY_SCHEMA = {
+export const SCHEDULE_SUMMARY_SCHEMA = {
   type: 'object',
   properties: {
     id: { type: 'string', format: 'uuid' },

@@ -94,8 +94,11 @@ export class ScheduleOperations {
     return this.view(id);
   }
 
-  async delete(id: string, reason: string, principal: Principal): Promise<void> {
+  /** Deletes it and answers it as it was (its runs go with it; its audit stays). */
+  async delete(id: string, reason: string, principal: Principal) {
+    const last = this.summary(await this.get(id));
     if (!(await this.store.delete(id, audit(principal, 'delete', id, reason, null)))) throw notFound(id);
+    return last;
   }
 
   async list(limit: number, type?: string) {

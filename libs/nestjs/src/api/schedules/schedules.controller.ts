@@ -2,7 +2,7 @@ import { Body, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/
 import { ApiResponse } from '@nestjs/swagger';
 import { SagaApiController } from '../http/saga-api-controller';
 import { CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
-import { ApiErrors, SCHEDULE_PAGE_SCHEMA, SCHEDULE_SCHEMA } from '../http/openapi';
+import { ApiErrors, SCHEDULE_PAGE_SCHEMA, SCHEDULE_SCHEMA, SCHEDULE_SUMMARY_SCHEMA } from '../http/openapi';
 import { OperatorActionDto } from '../sagas/operator-action.dto';
 import { uuidPipe } from '../sagas/sagas.controller';
 import { CreateScheduleDto, ListSchedulesQuery, UpdateScheduleDto } from './schedule.dto';
@@ -59,17 +59,17 @@ export class SchedulesController {
     return this.schedules.update(id, body, principal);
   }
 
-  /** Deletes it: no more ticks. The sagas it started run on; its audit stays. */
+  /** Deletes it: no more ticks. The sagas it started run on; its audit stays. Answers it as it was. */
   @Delete(':id')
-  @HttpCode(204)
+  @HttpCode(200)
   @RequireRole('operator')
-  @ApiResponse({ status: 204, description: 'Deleted' })
+  @ApiResponse({ status: 200, description: 'Deleted: the schedule as it was', schema: SCHEDULE_SUMMARY_SCHEMA })
   @ApiErrors([404, 'No such schedule'])
   async delete(
     @Param('id', uuidPipe) id: string,
     @Body() body: OperatorActionDto,
     @CurrentPrincipal() principal: Principal,
-  ): Promise<void> {
-    await this.schedules.delete(id, body.reason, principal);
+  ) {
+    return this.schedules.delete(id, body.reason, principal);
   }
 }
