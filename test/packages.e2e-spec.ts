@@ -55,7 +55,7 @@ describe('the packages, installed from their tarballs into a copy of the example
       cpSync(join(EXAMPLE, entry), join(work, entry), { recursive: true });
     }
     const npm = process.env.npm_execpath ? [process.execPath, process.env.npm_execpath] : ['npm'];
-    const env = {
+    const env: NodeJS.ProcessEnv = {
       ...process.env,
       npm_config_prefer_offline: 'true',
       npm_config_audit: 'false',
