@@ -12,6 +12,10 @@
  * 3. Retention/RSS: 20,000 sagas; RSS after 2,000 and after 20,000 (after a GC); Redis used_memory before/after.
  * 4. Scale-out: 2 orchestrators (HTTP) + 1, 2, 4 agent processes; throughput and correctness (every saga in its
  *    expected status, no step attempt invoked twice).
+ * 5. Timers: 100,000 sagas sleeping an hour (pending timers): the engine's RSS (after a GC) before and after, a
+ *    supervisor sweep's time with them pending (p50/max of 20), and 2,000 sagas sleeping 2 s: the delay between
+ *    each timer's due time and the dispatch of its next step (p50, p99; database clock). SUPERVISOR_INTERVAL_MS is
+ *    the default, 1 s.
  *
  * Writes bench/results/<YYYY-MM-DD>.md; the last line printed is
  * `RESULT a=<sagas/s> b=<sagas/s> c_p50_ms=<ms> d=<sagas/s> tx_per_saga=<n>`.
@@ -28,10 +32,13 @@ import { Redis } from 'ioredis';
 import { Queue, Worker } from 'bullmq';
 import { dropRedisPrefix, freePort, poll } from './support/cluster';
 
-const ROOT = resolve(__dirname, '..').replace(/[\\/]dist$/, '');
+// The repository: this file runs from dist/tools/scripts/ (and wrote its results under dist/tools/ before).
+const ROOT = resolve(__dirname, '..').replace(/[\\/]dist([\\/]tools)?$/, '');
 const ENGINE_JS = join(__dirname, 'bench', 'bench-engine.js');
 const QUICK = process.argv.includes('--quick');
 const SKIP_SCALE = process.argv.includes('--no-scale');
+/** Only the timers line (on a fresh engine process), e.g. to measure timers on a deployment's database. */
+const TIMERS_ONLY = process.argv.includes('--timers-only');
 const API_KEY = 'bench-admin-key-0123456789abcdef';
 
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -407,6 +414,14 @@ async function main(): Promise<void> {
     await pg.connect();
     const redisMemStart = await usedMemory(redis);
 
+    if (TIMERS_ONLY) {
+      engine = new EngineChild('all', engineEnv());
+      await engine.ready;
+      log('timers (alone, on a fresh engine process):');
+      await timersLine(engine, pg, scale(100_000), scale(2_000));
+      return;
+    }
+
     log('baselines:');
     const commits = await commitBaseline(QUICK ? 1 : 3);
     log(`  durable single-row commits from 16 connections: ${f(commits, 0)}/s`);
@@ -424,7 +439,6 @@ async function main(): Promise<void> {
     const c = await scenario(engine, pg, redis, '(c) one at a time', scale(300), 1);
     const d = await scenario(engine, pg, redis, '(d) fail at step 4', scale(2000), 50, 4);
 
-    log('retention / RSS:');
     const big = scale(20000);
     const mark = scale(2000);
     const rssRun = await engine.rpc('run', { n: big, inflight: 200, rssAt: [mark, big] });
@@ -432,6 +446,9 @@ async function main(): Promise<void> {
     const [rss2k, rss20k, heap2k, heap20k] = [first.rss, last.rss, first.heapUsed, last.heapUsed];
     const [v8k2k, v8k20k] = [first.heapTotal, last.heapTotal];
     const rssGrowth = (rss20k - rss2k) / rss2k;
+
+    log('timers:');
+    const timers = await timersLine(engine, pg, scale(100_000), scale(2_000));
     await engine.stop();
     engine = undefined;
     await poll(async () => (await redis.keys(`${prefix}:*`)).length <= 10, {
@@ -439,6 +456,7 @@ async function main(): Promise<void> {
       what: 'queue to empty',
     }).catch(() => undefined);
     const redisMemEnd = await usedMemory(redis);
+    log('retention / RSS:');
     log(
       `  RSS after ${mark}: ${mb(rss2k)}, after ${big}: ${mb(rss20k)} (${f(rssGrowth * 100)} %); ` +
         `JS heap ${mb(heap2k)} -> ${mb(heap20k)} (V8 heap committed ${mb(v8k2k)} -> ${mb(v8k20k)}); ` +
@@ -469,6 +487,7 @@ async function main(): Promise<void> {
       redisMemStart,
       redisMemEnd,
       scaled,
+      timers,
     });
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
@@ -489,6 +508,84 @@ async function main(): Promise<void> {
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
     await admin.end();
   }
+}
+
+interface TimersResult {
+  pending: number;
+  due: number;
+  rssBefore: number;
+  rssAfter: number;
+  heapBefore: number;
+  heapAfter: number;
+  rssTenth: number;
+  heapTenth: number;
+  /** RSS after a GC of a fresh engine process that has swept 10 times: with no timer, and with them all pending. */
+  freshRssEmpty: number;
+  freshRssLoaded: number;
+  freshSweepP50: number;
+  pendingPerSecond: number;
+  sweepP50: number;
+  sweepMax: number;
+  delayP50: number;
+  delayP99: number;
+  delayMax: number;
+}
+
+async function timersLine(engine: EngineChild, pg: Client, pending: number, due: number): Promise<TimersResult> {
+  // A fresh engine before any timer, for comparison with one that starts with them all pending (below).
+  const empty = new EngineChild('all', engineEnv());
+  await empty.ready;
+  const idle = await empty.rpc('sweep-memory');
+  await empty.stop();
+  const run = await engine.rpc('timers', { pending, due });
+  const fresh = new EngineChild('all', engineEnv());
+  await fresh.ready;
+  const loaded = await fresh.rpc('sweep-memory');
+  await fresh.stop();
+  const [{ n }] = (
+    await pg.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM saga_step WHERE status = 'SLEEPING' AND deadline_at IS NOT NULL`,
+    )
+  ).rows;
+  if (n < pending) throw new Error(`timers: expected ${pending} pending timers, found ${n}`);
+  const delays = (
+    await pg.query<{ ms: number }>(
+      `SELECT extract(epoch FROM (a.started_at - (n.output->>'dueAt')::timestamptz)) * 1000 AS ms
+         FROM saga_step n JOIN saga_step a ON a.saga_id = n.saga_id AND a.name = 'after'
+         JOIN saga_instance i ON i.id = n.saga_id
+        WHERE i.type = 'bench-timer-due' AND n.name = 'nap' AND a.started_at IS NOT NULL`,
+    )
+  ).rows.map((r) => Number(r.ms));
+  if (delays.length !== due) throw new Error(`timers: expected ${due} woken sagas, found ${delays.length}`);
+  const result: TimersResult = {
+    pending,
+    due,
+    rssBefore: run.rssBefore,
+    rssAfter: run.rssAfter,
+    heapBefore: run.heapBefore,
+    heapAfter: run.heapAfter,
+    rssTenth: run.rssTenth,
+    heapTenth: run.heapTenth,
+    freshRssEmpty: idle.rss,
+    freshRssLoaded: loaded.rss,
+    freshSweepP50: pct(loaded.sweepMs, 50),
+    pendingPerSecond: pending / (run.pendingWallMs / 1000),
+    sweepP50: pct(run.sweepMs, 50),
+    sweepMax: Math.max(...(run.sweepMs as number[])),
+    delayP50: pct(delays, 50),
+    delayP99: pct(delays, 99),
+    delayMax: Math.max(...delays),
+  };
+  log(
+    `  ${pending} pending timers (started at ${f(result.pendingPerSecond, 0)}/s): RSS ${mb(result.rssBefore)} -> ` +
+      `${mb(result.rssTenth)} at ${pending / 10} -> ${mb(result.rssAfter)}, JS heap after a GC ` +
+      `${mb(result.heapBefore)} -> ${mb(result.heapTenth)} -> ${mb(result.heapAfter)}; a fresh engine's RSS ` +
+      `${mb(result.freshRssEmpty)} with none pending, ${mb(result.freshRssLoaded)} with them (sweep ` +
+      `${f(result.freshSweepP50, 1)} ms); a sweep with them pending ${f(result.sweepP50, 1)} ms (p50, max ${f(result.sweepMax, 1)}); ` +
+      `${due} timers of 2 s: due -> next step dispatched p50 ${f(result.delayP50, 0)} ms, p99 ${f(result.delayP99, 0)} ms, ` +
+      `max ${f(result.delayMax, 0)} ms (sweep interval 1000 ms)`,
+  );
+  return result;
 }
 
 async function usedMemory(redis: Redis): Promise<number> {
@@ -514,6 +611,7 @@ function renderReport(r: {
   redisMemStart: number;
   redisMemEnd: number;
   scaled: ScaleResult[];
+  timers: TimersResult;
 }): string {
   const lines = [
     `# Bench ${r.began.toISOString()}${QUICK ? ' (quick)' : ''}`,
@@ -545,6 +643,20 @@ function renderReport(r: {
       `Redis used_memory ${mb(r.redisMemStart)} before, ${mb(r.redisMemEnd)} after.`,
     '',
   ];
+  const t = r.timers;
+  lines.push(
+    `Timers: ${t.pending} pending timers (sagas sleeping 1 h, started at ${f(t.pendingPerSecond, 0)}/s): the engine's ` +
+      `RSS after a GC ${mb(t.rssBefore)} before, ${mb(t.rssTenth)} with a tenth of them, ${mb(t.rssAfter)} with all ` +
+      `(JS heap ${mb(t.heapBefore)}, ${mb(t.heapTenth)}, ${mb(t.heapAfter)}: what grows from a tenth to all is ` +
+      `their cost; RSS also holds what the allocator kept from the burst of starts); a fresh engine process, ` +
+      `after 10 sweeps and a GC: ${mb(t.freshRssEmpty)} with no timer, ${mb(t.freshRssLoaded)} with them all ` +
+      `pending; ` +
+      `a supervisor sweep with them pending ` +
+      `${f(t.sweepP50, 1)} ms (p50 of 20, max ${f(t.sweepMax, 1)}). ${t.due} sagas sleeping 2 s: from each timer's ` +
+      `due time to its next step's dispatch, p50 ${f(t.delayP50, 0)} ms, p99 ${f(t.delayP99, 0)} ms, max ` +
+      `${f(t.delayMax, 0)} ms (SUPERVISOR_INTERVAL_MS 1000: a timer fires at the first sweep after it is due).`,
+    '',
+  );
   if (r.scaled.length > 0) {
     lines.push('| scale-out | sagas | sagas/s | correct |', '| --- | --- | --- | --- |');
     for (const s of r.scaled) {

@@ -35,9 +35,11 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO saga_app;
 -- TypeORM's record of applied migrations: read only (the engine checks that none is pending; it applies none).
 REVOKE INSERT, UPDATE, DELETE ON migrations FROM saga_app;
 
--- The audit log: append and read, nothing else.
+-- The audit logs (operator actions, schedule changes): append and read, nothing else.
 REVOKE ALL ON saga_audit FROM saga_app;
 GRANT SELECT, INSERT ON saga_audit TO saga_app;
+REVOKE ALL ON saga_schedule_audit FROM saga_app;
+GRANT SELECT, INSERT ON saga_schedule_audit TO saga_app;
 
 -- Elsewhere, if you use them: the demo participants (schema demo) and BullMQ's PostgreSQL backend (no REDIS_URL)
 -- create their own tables at start; start them once as the owner, then grant likewise, e.g.:

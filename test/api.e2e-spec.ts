@@ -325,6 +325,8 @@ describe('REST API (e2e)', () => {
         createdAt: expect.any(String),
         updatedAt: expect.any(String),
         completedAt: null,
+        // Set only for a saga started with startAt / startIn.
+        startAt: null,
       });
       const none = await engine.as('viewer').get('/v1/sagas?status=COMPLETED');
       expect(none.body).toEqual({ items: [], nextCursor: null });

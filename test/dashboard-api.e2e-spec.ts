@@ -47,6 +47,7 @@ describe('GET /v1/me and GET /v1/stats (e2e)', () => {
       COMPENSATED: 1,
       CANCELLED: 1,
       FAILED: 0,
+      DELAYED: 0,
     });
     expect(hour.body.bucketMs).toBe(60_000);
     expect(hour.body.series).toHaveLength(60);

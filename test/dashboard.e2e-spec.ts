@@ -8,6 +8,7 @@ import { defineSaga } from '@saga-engine/sdk';
 import { buildDashboard, launchChromium } from './support/browser';
 import { droneInput } from './support/drone-input';
 import { KEYS, startTestEngine, type TestEngine } from './support/test-engine';
+import { waitFor } from './support/wait-for';
 
 const XSS = '<img src=x onerror=alert(1)>';
 
@@ -23,6 +24,13 @@ const echo = defineSaga('text-echo', { version: 1, defaults: { retry: { maximumA
 
 /** A saga that waits until the test lets it go. */
 const heldSaga = defineSaga('held', { version: 1 }).waitFor('hold', { signal: 'Go', timeout: '1h' }).build();
+
+/** A saga that sleeps an hour: its page shows the wake-up time. */
+const napping = defineSaga('dash-nap', { version: 1 })
+  .step('prepare', { run: () => ({ ready: true }) })
+  .sleep('cool-off', '1h')
+  .step('finish', { run: () => undefined })
+  .build();
 
 /**
  * The dashboard in a real browser (Debian's Chromium through playwright-core), against the real engine: the page
@@ -40,7 +48,11 @@ describe('dashboard in a browser (e2e)', () => {
 
   beforeAll(async () => {
     dashboardDir = buildDashboard();
-    engine = await startTestEngine({ demo: true, sagas: [echo, heldSaga], env: { DASHBOARD_DIR: dashboardDir } });
+    engine = await startTestEngine({
+      demo: true,
+      sagas: [echo, heldSaga, napping],
+      env: { DASHBOARD_DIR: dashboardDir },
+    });
     base = `http://127.0.0.1:${((engine.app.getHttpServer() as Server).address() as AddressInfo).port}`;
     browser = await launchChromium();
   }, 120_000);
@@ -276,6 +288,62 @@ describe('dashboard in a browser (e2e)', () => {
     await page.waitForTimeout(300);
     expect(dialogs).toEqual([]);
   });
+
+  it('shows a sleeping step with its wake-up time, a delayed saga with its start, and schedules', async () => {
+    const sleeping = await start('dash-nap', {});
+    await waitForStep(sleeping, 'cool-off', 'SLEEPING');
+    const delayed = await engine.as('operator').post('/v1/sagas').send({ type: 'dash-nap', input: {}, startIn: '2h' });
+    expect(delayed.body.status).toBe('DELAYED');
+    const created = await engine.as('operator').post('/v1/schedules').send({
+      type: 'dash-nap',
+      input: {},
+      cron: '0 9 * * 1-5',
+      timeZone: 'Europe/Berlin',
+      description: 'weekday naps',
+      reason: 'dashboard test',
+    });
+    expect(created.status).toBe(201);
+
+    const page = await logIn('operator', `/dashboard/sagas/${sleeping}`);
+    const wakes = await page.locator('[data-testid=wakes-at]').textContent({ timeout: 10_000 });
+    expect(wakes).toContain('wakes at');
+    await page.click('nav >> text=Sagas');
+    await page
+      .locator(`tr[data-saga="${delayed.body.id}"][data-status=DELAYED] [data-testid=starts-at]`)
+      .waitFor({ timeout: 10_000 });
+    await page.click(`tr[data-saga="${delayed.body.id}"] a`);
+    await page.locator('[data-testid=saga-start-at]').waitFor({ timeout: 10_000 });
+    // A delayed saga can be cancelled before it starts.
+    await page.getByRole('button', { name: 'Cancel saga' }).click();
+    await page.getByRole('dialog').locator('textarea[name=reason]').fill('not needed after all');
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel the saga' }).click();
+    await engine.waitForStatus(delayed.body.id, ['CANCELLED']);
+
+    await page.click('nav >> text=Schedules');
+    await page.click(`tr[data-schedule="${created.body.id}"] a`);
+    await page.locator('[data-testid=schedule-state]', { hasText: 'ACTIVE' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('[data-testid=next-runs] li').count()).toBe(5);
+    await page.getByRole('button', { name: 'Pause schedule' }).click();
+    await page.getByRole('dialog').locator('textarea[name=reason]').fill('holiday week');
+    await page.getByRole('dialog').getByRole('button', { name: 'Pause' }).click();
+    await page.locator('[data-testid=schedule-state]', { hasText: 'PAUSED' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('[data-testid=changes]').textContent()).toContain('holiday week');
+    expect((await engine.as('viewer').get(`/v1/schedules/${created.body.id}`)).body.paused).toBe(true);
+
+    // A viewer reads the schedule but gets no button.
+    const viewer = await logIn('viewer', `/dashboard/schedules/${created.body.id}`);
+    await viewer.locator('[data-testid=schedule-state]', { hasText: 'PAUSED' }).waitFor({ timeout: 10_000 });
+    expect(await viewer.locator('[data-testid=actions] button').count()).toBe(0);
+  });
+
+  async function waitForStep(id: string, step: string, status: string): Promise<void> {
+    await waitFor(
+      async () =>
+        (await engine.as('viewer').get(`/v1/sagas/${id}`)).body.steps.find((s: any) => s.name === step)?.status ===
+        status,
+      { what: `saga ${id}: step ${step} to be ${status}` },
+    );
+  }
 });
 
 /** Writes a README screenshot when DASHBOARD_SCREENSHOTS names the directory (docs/). */

@@ -32,6 +32,11 @@ describe('OpenAPI (e2e)', () => {
         'GET /v1/sagas/{id}',
         'GET /v1/sagas/{id}/events',
         'GET /v1/stats',
+        'GET /v1/schedules',
+        'GET /v1/schedules/{id}',
+        'PATCH /v1/schedules/{id}',
+        'DELETE /v1/schedules/{id}',
+        'POST /v1/schedules',
         'POST /v1/sagas',
         'POST /v1/sagas/{id}/cancel',
         'POST /v1/sagas/{id}/retry',
@@ -44,6 +49,15 @@ describe('OpenAPI (e2e)', () => {
     expect(start.properties.type.example).toBe('order');
     expect(start.properties.input.example).toMatchObject({ orderId: 'o-1234' });
     expect(doc.components.schemas.OperatorActionDto.properties.reason.example).toEqual(expect.any(String));
+    expect(start.properties.startAt).toMatchObject({ format: 'date-time' });
+    expect(start.properties.startIn.description).toContain('duration');
+    const schedule = doc.components.schemas.CreateScheduleDto;
+    expect(schedule.required).toEqual(expect.arrayContaining(['type', 'input', 'cron', 'reason']));
+    expect(schedule.properties.overlap.enum).toEqual(['skip', 'allow', 'buffer']);
+    expect(schedule.properties.catchUp.enum).toEqual(['none', 'last', 'all']);
+    expect(
+      doc.paths['/v1/schedules/{id}'].get.responses['200'].content['application/json'].schema.properties.nextRuns,
+    ).toBeDefined();
     expect(doc.paths['/v1/sagas'].post.requestBody.content['application/json'].schema.$ref).toBe(
       '#/components/schemas/StartSagaDto',
     );

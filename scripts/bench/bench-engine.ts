@@ -16,15 +16,37 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { isTerminal, type SagaStatus } from '@saga-engine/core';
-import { EngineMetrics } from '../../libs/nestjs/src/observability/engine-metrics';
-import { SagaRegistry } from '../../libs/nestjs/src/scheduler/saga-registry';
-import { SagaScheduler } from '../../libs/nestjs/src/scheduler/saga-scheduler';
-import { SagaModule } from '../../libs/nestjs/src/module/saga.module';
-import type { SagaRole } from '../../libs/nestjs/src/module/options';
-import { loadConfig } from '../../libs/nestjs/src/config/engine-config';
-import { sagaOptionsFromEnv } from '../../libs/nestjs/src/config/env-options';
-import { setupSagaApp } from '../../libs/nestjs/src/api/setup-saga-app';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { SagaModule, type SagaRole, loadConfig, sagaOptionsFromEnv, setupSagaApp } from '@saga-engine/nestjs';
+import type * as EngineMetricsModule from '../../libs/nestjs/src/observability/engine-metrics';
+import type * as SagaRegistryModule from '../../libs/nestjs/src/scheduler/saga-registry';
+import type * as SagaSchedulerModule from '../../libs/nestjs/src/scheduler/saga-scheduler';
+import type * as SupervisorModule from '../../libs/nestjs/src/supervisor/supervisor';
+import { defineSaga } from '@saga-engine/sdk';
 import { BENCH_SAGA, benchSaga } from './bench-saga';
+
+/** The timers line: sagas that sleep an hour (pending timers), and sagas that sleep 2 s and then run a step. */
+const timerPending = defineSaga('bench-timer-pending', { version: 1 }).sleep('nap', '1h').build();
+const timerDue = defineSaga('bench-timer-due', { version: 1 })
+  .sleep('nap', '2s')
+  .step('after', { run: () => undefined })
+  .build();
+
+interface TimersCommand {
+  cmd: 'timers';
+  pending: number;
+  due: number;
+}
+
+// The engine's internal classes the bench reads (providers of SagaModule, not in the package's exports), from the
+// package's own build, so that they are the very classes its module registered. (Imported by source path, the
+// compiled script looked for them under dist/tools/, where nothing is emitted for them.)
+const internal = createRequire(join(dirname(require.resolve('@saga-engine/nestjs')), 'index.js'));
+const { EngineMetrics } = internal('./observability/engine-metrics') as typeof EngineMetricsModule;
+const { SagaRegistry } = internal('./scheduler/saga-registry') as typeof SagaRegistryModule;
+const { SagaScheduler } = internal('./scheduler/saga-scheduler') as typeof SagaSchedulerModule;
+const { Supervisor } = internal('./supervisor/supervisor') as typeof SupervisorModule;
 
 type Role = 'all' | 'orchestrator' | 'agent';
 const role = (process.argv[2] ?? 'all') as Role;
@@ -62,7 +84,8 @@ async function main(): Promise<void> {
   const { options, app: appSetup } = sagaOptionsFromEnv(config);
   const roles: SagaRole[] =
     role === 'orchestrator' ? ['api', 'supervisor'] : role === 'all' ? ['agent', 'supervisor'] : ['agent'];
-  @Module({ imports: [SagaModule.forRoot({ ...options, roles, sagas: [definition] })] })
+  const sagas = role === 'all' ? [definition, timerPending, timerDue] : [definition];
+  @Module({ imports: [SagaModule.forRoot({ ...options, roles, sagas })] })
   class BenchEngineModule {}
   const app =
     role === 'orchestrator'
@@ -150,6 +173,73 @@ async function main(): Promise<void> {
     };
   };
 
+  /**
+   * `pending` sagas that sleep an hour (their timers pending), then: RSS after a GC before and after, the time of
+   * a supervisor sweep with them pending, and `due` sagas that sleep 2 s and then run a step (the driver reads the
+   * delay between each timer's due time and its next step from PostgreSQL).
+   */
+  const runTimers = async (command: TimersCommand) => {
+    const runtime = app.get(SagaScheduler);
+    const registry = app.get(SagaRegistry);
+    const gc = () => (globalThis as { gc?: () => void }).gc?.();
+    const startMany = async (type: string, n: number, lanes: number, wait: boolean) => {
+      const def = (await registry.latest(type))!.spec;
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: lanes }, async () => {
+          while (next < n) {
+            next++;
+            let resolveEnd!: (status: string) => void;
+            const end = new Promise<string>((r) => (resolveEnd = r));
+            const result = await runtime.start(def, {}, null);
+            if (result.outcome !== 'created') throw new Error(`start: ${result.outcome}`);
+            if (!wait) continue;
+            waiters.set(result.snapshot.id, resolveEnd);
+            await end;
+          }
+        }),
+      );
+    };
+    // Memory at a tenth of the timers and at all of them: what grows with their number is their cost (what the first
+    // tenth adds is bounded caches, and what the allocator keeps from the burst of starts).
+    gc();
+    const before = process.memoryUsage();
+    const t0 = performance.now();
+    const tenth = Math.round(command.pending / 10);
+    await startMany(timerPending.name, tenth, 200, false);
+    gc();
+    const atTenth = process.memoryUsage();
+    await startMany(timerPending.name, command.pending - tenth, 200, false);
+    const pendingWallMs = performance.now() - t0;
+    gc();
+    const after = process.memoryUsage();
+    const [rssBefore, rssAfter, heapBefore, heapAfter] = [before.rss, after.rss, before.heapUsed, after.heapUsed];
+    const [rssTenth, heapTenth] = [atTenth.rss, atTenth.heapUsed];
+    const supervisor = app.get(Supervisor);
+    const sweepMs: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const began = performance.now();
+      await supervisor.sweep();
+      sweepMs.push(performance.now() - began);
+    }
+    const t1 = performance.now();
+    await startMany(timerDue.name, command.due, 100, true);
+    gc();
+    const rssEnd = process.memoryUsage().rss;
+    return {
+      rssBefore,
+      rssAfter,
+      rssEnd,
+      heapBefore,
+      heapAfter,
+      rssTenth,
+      heapTenth,
+      pendingWallMs,
+      sweepMs,
+      dueWallMs: performance.now() - t1,
+    };
+  };
+
   process.on('message', (message: { cmd: string; seq: number }) => {
     const reply = (body: unknown) => process.send!({ seq: message.seq, ...(body as object) });
     void (async () => {
@@ -158,6 +248,23 @@ async function main(): Promise<void> {
           case 'run':
             reply(await runScenario(message as unknown as RunCommand));
             break;
+          case 'timers':
+            reply(await runTimers(message as unknown as TimersCommand));
+            break;
+          case 'sweep-memory': {
+            // A process that only sweeps (what the timers already in PostgreSQL cost a fresh engine).
+            const supervisor = app.get(Supervisor);
+            const sweepMs: number[] = [];
+            for (let i = 0; i < 10; i++) {
+              const began = performance.now();
+              await supervisor.sweep();
+              sweepMs.push(performance.now() - began);
+            }
+            (globalThis as { gc?: () => void }).gc?.();
+            const mem = process.memoryUsage();
+            reply({ rss: mem.rss, heapUsed: mem.heapUsed, sweepMs });
+            break;
+          }
           case 'stats': {
             const cpu = process.cpuUsage();
             const doubles = [...invocations].filter(([, n]) => n > 1).map(([k]) => k);

@@ -6,6 +6,7 @@ import { Overview } from './pages/Overview';
 import { SagaList } from './pages/SagaList';
 import { SagaPage } from './pages/SagaPage';
 import { SagaTypes } from './pages/SagaTypes';
+import { Schedules } from './pages/Schedules';
 import { linkProps, useRoute } from './router';
 
 const STORAGE_KEY = 'saga-dashboard-key';
@@ -80,6 +81,9 @@ export function App() {
           <a className={route.name === 'types' ? 'on' : ''} {...linkProps('/types')}>
             Saga types
           </a>
+          <a className={route.name === 'schedules' ? 'on' : ''} {...linkProps('/schedules')}>
+            Schedules
+          </a>
         </nav>
         <span className="role" data-testid="role">
           {role}
@@ -93,6 +97,7 @@ export function App() {
         {route.name === 'list' && <SagaList query={route.query} />}
         {route.name === 'saga' && <SagaPage key={route.id} id={route.id} />}
         {route.name === 'types' && <SagaTypes type={route.type} />}
+        {route.name === 'schedules' && <Schedules key={route.id ?? 'list'} id={route.id} />}
       </main>
     </SessionContext.Provider>
   );

@@ -3,7 +3,7 @@ import { API_ROOT } from './router';
 /** The REST API as the dashboard uses it: every call carries the key as a bearer token; nothing else is used. */
 
 export type Role = 'viewer' | 'operator' | 'admin';
-export type SagaStatus = 'RUNNING' | 'COMPENSATING' | 'COMPLETED' | 'COMPENSATED' | 'CANCELLED' | 'FAILED';
+export type SagaStatus = 'RUNNING' | 'COMPENSATING' | 'COMPLETED' | 'COMPENSATED' | 'CANCELLED' | 'FAILED' | 'DELAYED';
 export const SAGA_STATUSES: SagaStatus[] = [
   'RUNNING',
   'COMPENSATING',
@@ -11,6 +11,7 @@ export const SAGA_STATUSES: SagaStatus[] = [
   'COMPLETED',
   'COMPENSATED',
   'CANCELLED',
+  'DELAYED',
 ];
 export const TERMINAL: ReadonlySet<string> = new Set(['COMPLETED', 'COMPENSATED', 'CANCELLED']);
 
@@ -30,6 +31,8 @@ export interface SagaSummary {
   createdAt: string;
   updatedAt: string;
   completedAt: string | null;
+  /** When a DELAYED saga starts (or started); null for a saga started at once. */
+  startAt?: string | null;
 }
 
 export interface StepView {
@@ -40,6 +43,10 @@ export interface StepView {
   finishedAt: string | null;
   output: unknown;
   error: unknown;
+  /** A SLEEPING step's wake-up time. */
+  wakeAt?: string | null;
+  /** A WAITING step's timeout. */
+  deadlineAt?: string | null;
   compensation: {
     status: string;
     attempts: number;
@@ -128,6 +135,37 @@ export interface Participant {
   agents: number;
 }
 
+export interface ScheduleSummary {
+  id: string;
+  type: string;
+  input: unknown;
+  cron: string;
+  timeZone: string;
+  overlap: 'skip' | 'allow' | 'buffer';
+  catchUp: 'none' | 'last' | 'all';
+  catchUpLimit: number;
+  description: string | null;
+  paused: boolean;
+  nextFireAt: string | null;
+  bufferedTick: string | null;
+  lastSagaId: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ScheduleDetail extends ScheduleSummary {
+  nextRuns: string[];
+  lastRuns: {
+    tick: string;
+    outcome: 'started' | 'skipped' | 'buffered' | 'failed';
+    sagaId: string | null;
+    sagaStatus: string | null;
+    detail: string | null;
+    at: string;
+  }[];
+  changes: { at: string; actor: string; role: string; action: string; reason: string }[];
+}
+
 /** An answer other than 2xx, with the API's message and code. */
 export class ApiFailure extends Error {
   constructor(
@@ -152,6 +190,10 @@ export class Api {
 
   async post<T>(path: string, body: unknown): Promise<T> {
     return this.call<T>('POST', path, body);
+  }
+
+  async patch<T>(path: string, body: unknown): Promise<T> {
+    return this.call<T>('PATCH', path, body);
   }
 
   me(): Promise<{ role: Role }> {

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 
 /**
- * A small router over the History API: the app has five screens; a library would be more code than this.
+ * A small router over the History API: the app has a handful of screens; a library would be more code than this.
  * BASE is where the app is served: `/dashboard`, or under the path the engine's API is mounted on
  * (`/sagas/dashboard`), read from the address the page was loaded from.
  */
@@ -13,7 +13,8 @@ export type Route =
   | { name: 'overview' }
   | { name: 'list'; query: URLSearchParams }
   | { name: 'saga'; id: string }
-  | { name: 'types'; type: string | null };
+  | { name: 'types'; type: string | null }
+  | { name: 'schedules'; id: string | null };
 
 export function parseRoute(pathname: string, search: string): Route {
   const path = pathname.startsWith(BASE) ? pathname.slice(BASE.length) : pathname;
@@ -21,6 +22,7 @@ export function parseRoute(pathname: string, search: string): Route {
   if (parts[0] === 'sagas' && parts[1]) return { name: 'saga', id: parts[1] };
   if (parts[0] === 'sagas') return { name: 'list', query: new URLSearchParams(search) };
   if (parts[0] === 'types') return { name: 'types', type: parts[1] ?? null };
+  if (parts[0] === 'schedules') return { name: 'schedules', id: parts[1] ?? null };
   return { name: 'overview' };
 }
 

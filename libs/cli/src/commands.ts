@@ -2,6 +2,7 @@ import type { SagaClient, SagaEventView, SagaSummaryView, SagaView } from '@saga
 import { SETTLED_STATUSES } from '@saga-engine/client';
 import type { CommandContext, CommandSpec } from './command';
 import { ExitCode } from './exit-codes';
+import { UsageError } from './errors';
 import { EVENT_HEADER, agentsText, eventLine, sagaListText, sagaText, sagaTypesText } from './format';
 import { duration, instant, integer, jsonObjectFrom, statuses } from './parse';
 
@@ -29,10 +30,13 @@ const start: CommandSpec = {
       flags: '--idempotency-key <key>',
       description: 'start at most once per key: a repeat with the same input gives back the same saga',
     },
+    { flags: '--start-at <iso>', description: 'start it at this date-time (ISO-8601): DELAYED until then' },
+    { flags: '--start-in <duration>', description: 'start it after this long (30s, 2h, 1d): DELAYED until then' },
     { flags: '--wait [timeout]', description: `wait for it to end, at most this long (default ${DEFAULT_WAIT})` },
   ],
   examples: [
     `saga start drone-delivery --input '{"accountId":"acc-42","weightKg":2.5}' --wait 2m`,
+    `saga start order --input-file order.json --start-in 2h`,
     'saga start order --input-file order.json --idempotency-key order-1234',
     'cat order.json | saga start order --input - --json',
   ],
@@ -41,7 +45,13 @@ const start: CommandSpec = {
     const wait = o.wait === true ? DEFAULT_WAIT : str(o.wait);
     const waitMs = wait === undefined ? null : duration(wait, '--wait', { min: 1 });
     const key = str(o.idempotencyKey);
-    const started = await ctx.client().start(type, input ?? {}, key === undefined ? {} : { key });
+    const [startAt, startIn] = [str(o.startAt), str(o.startIn)];
+    if (startAt !== undefined && startIn !== undefined) throw new UsageError('--start-at and --start-in: pass one');
+    const started = await ctx.client().start(type, input ?? {}, {
+      ...(key === undefined ? {} : { key }),
+      ...(startAt === undefined ? {} : { startAt: instant(startAt, '--start-at') }),
+      ...(startIn === undefined ? {} : { startIn: duration(startIn, '--start-in', { min: 1 }) }),
+    });
     const { created } = started;
     const replayed: [string, string][] = created ? [] : [['started', 'earlier, with this idempotency key']];
     if (waitMs === null) {

@@ -167,6 +167,9 @@ describe('saga: the command line', () => {
       [['start', 'order', '--input-file', 'nope.json'], 'saga: --input-file: cannot read nope.json (ENOENT)'],
       [['start', 'order', '--wait', '30'], 'saga: --wait needs a unit: a duration such as 30s, 5m or 500ms'],
       [['start', 'order', '--wait', 'soon'], 'saga: --wait must be a duration such as 30s, 5m or 500ms'],
+      [['start', 'order', '--start-at', 'tomorrow'], 'saga: --start-at must be an ISO-8601 date or date-time'],
+      [['start', 'order', '--start-in', 'later'], 'saga: --start-in must be a duration such as 30s, 5m or 500ms'],
+      [['start', 'order', '--start-in', '1h', '--start-at', '2027-01-01'], 'saga: --start-at and --start-in: pass one'],
       [['signal', 'x', 'go', '--payload', 'null'], 'saga: --payload must be a JSON object (got null)'],
       [['list', '--status', 'failed,done'], 'saga: --status must be one of RUNNING, COMPENSATING, COMPLETED'],
       [['list', '--limit', '0'], 'saga: --limit must be an integer between 1 and 200'],
@@ -223,6 +226,15 @@ describe('saga start', () => {
       expect(await stdin.run('start', 'order', ...argv)).toBe(0);
       expect(stdin.engine.calls).toEqual(['start order {"orderId":"o-3"} null']);
     }
+  });
+
+  it('--start-at and --start-in ask the engine to start it later', async () => {
+    const at = cli();
+    expect(await at.run('start', 'order', '--start-at', '2027-01-01T08:00:00+01:00')).toBe(0);
+    expect(at.engine.calls).toEqual(['start order {} null {"startAt":"2027-01-01T07:00:00.000Z"}']);
+    const inTwoHours = cli();
+    expect(await inTwoHours.run('start', 'order', '--start-in', '2h', '--idempotency-key', 'k-2')).toBe(0);
+    expect(inTwoHours.engine.calls).toEqual(['start order {} k-2 {"startIn":7200000}']);
   });
 
   it('--wait: exit 0 once COMPLETED, printing the saga as it ended', async () => {

@@ -1,6 +1,6 @@
 import type { AgentView, SagaEventPage, SagaPage, SagaTypeView, SagaView } from './saga-view';
 import { SagaApiError, createSagaApiError, SagaNotFoundError } from './errors';
-import type { SagaEventsQuery, SagaListQuery, SagaTransport, TransportCallOptions } from './saga-transport';
+import type { SagaEventsQuery, SagaListQuery, SagaTransport, StartLater, TransportCallOptions } from './saga-transport';
 
 /** How `SagaClient` (or `HttpSagaTransport`) reaches an engine over its REST API. */
 export interface HttpSagaClientOptions {
@@ -66,8 +66,9 @@ export class HttpSagaTransport implements SagaTransport {
     type: string,
     input: Record<string, unknown>,
     idempotencyKey: string | null,
+    later?: StartLater,
   ): Promise<{ saga: SagaView; created: boolean }> {
-    const body = idempotencyKey === null ? { type, input } : { type, input, idempotencyKey };
+    const body = { type, input, ...(idempotencyKey === null ? {} : { idempotencyKey }), ...later };
     const { status, json } = await this.request('POST', '/v1/sagas', body);
     return { saga: json as SagaView, created: status === 201 };
   }

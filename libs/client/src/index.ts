@@ -13,7 +13,7 @@ export {
   type WaitForOptions,
 } from './saga-client';
 export { DEFAULT_REQUEST_TIMEOUT_MS, HttpSagaTransport, type HttpSagaClientOptions } from './http-saga-transport';
-export type { SagaEventsQuery, SagaListQuery, SagaTransport, TransportCallOptions } from './saga-transport';
+export type { SagaEventsQuery, SagaListQuery, SagaTransport, StartLater, TransportCallOptions } from './saga-transport';
 export {
   SagaApiError,
   SagaConflictError,

@@ -24,6 +24,13 @@ export interface StartOptions {
    * start may be repeated: a retried request, a redelivered message.
    */
   key?: string;
+  /**
+   * Start later, at this instant: the saga is DELAYED until then (at most 60 s past, 366 days ahead), and can be
+   * cancelled before it starts. Not with `startIn`.
+   */
+  startAt?: Date | string;
+  /** Start later, after this long (`'10m'`, `'2h'`, or milliseconds; 0 to 366 days, database clock). */
+  startIn?: Duration;
 }
 
 export interface WaitForOptions {
@@ -108,10 +115,19 @@ export class SagaClient {
     options: StartOptions = {},
   ): Promise<StartedSaga<unknown, unknown>> {
     const type = typeof saga === 'string' ? saga : saga.name;
+    const startAt = options.startAt instanceof Date ? options.startAt.toISOString() : options.startAt;
+    const later =
+      startAt !== undefined || options.startIn !== undefined
+        ? {
+            ...(startAt !== undefined ? { startAt } : {}),
+            ...(options.startIn !== undefined ? { startIn: options.startIn } : {}),
+          }
+        : undefined;
     const { saga: view, created } = await this.#transport.start(
       type,
       input as Record<string, unknown>,
       options.key ?? null,
+      later,
     );
     return { ...view, created };
   }

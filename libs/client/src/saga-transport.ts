@@ -1,5 +1,11 @@
 import type { AgentView, SagaEventPage, SagaPage, SagaTypeView, SagaView } from './saga-view';
 
+/** When a saga starts, if not at once: the REST API's `startAt` (ISO-8601 with an offset) or `startIn`. */
+export interface StartLater {
+  startAt?: string;
+  startIn?: string | number;
+}
+
 /** Per-call options a transport honours where it can. */
 export interface TransportCallOptions {
   /** Abandons the call: it rejects with a `SagaApiError` (`UNAVAILABLE`) as soon as the signal aborts. */
@@ -49,11 +55,13 @@ export interface SagaTransport {
   /**
    * Starts a saga of `type` with `input`. With an `idempotencyKey`, the same key and input return the saga it
    * started (`created: false`), and the same key with another type or input is a 409 `IDEMPOTENCY_CONFLICT`.
+   * With `later` the saga is DELAYED until its start time (the REST API's `startAt` / `startIn`, checked there).
    */
   start(
     type: string,
     input: Record<string, unknown>,
     idempotencyKey: string | null,
+    later?: StartLater,
   ): Promise<{ saga: SagaView; created: boolean }>;
 
   /** The saga, or null when no saga has this id. */

@@ -52,6 +52,10 @@ export interface StepView {
   /** The step's output once SUCCEEDED (a wait step's: the signal's payload), otherwise null. */
   output: unknown;
   error: StepErrorView | null;
+  /** A SLEEPING step's wake-up time (its timer fires up to one supervisor sweep later); null otherwise. */
+  wakeAt?: string | null;
+  /** A WAITING step's timeout; null otherwise. */
+  deadlineAt?: string | null;
   compensation: CompensationView | null;
 }
 
@@ -77,6 +81,8 @@ export interface SagaView<O = Record<string, unknown>, I = Record<string, unknow
   updatedAt: string;
   /** When it reached COMPLETED, COMPENSATED or CANCELLED; null while it runs or is FAILED. */
   completedAt: string | null;
+  /** When a saga started with `startAt` / `startIn` starts (it is DELAYED until then), or started; else null. */
+  startAt?: string | null;
   steps: StepView[];
 }
 

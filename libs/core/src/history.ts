@@ -21,6 +21,17 @@ export const HistoryType = {
    * instance) and completes that step as soon as it starts (then `SignalReceived` with `buffered: true`).
    */
   SignalBuffered: 'SignalBuffered',
+  /**
+   * data `{ signal, timeoutMs, continued: true }`: a wait with `onTimeout: 'continue'` reached its timeout; the step
+   * SUCCEEDED with the output `{ timedOut: true }`.
+   */
+  WaitTimedOut: 'WaitTimedOut',
+  /** data `{ delayMs }` or `{ until }`: a sleep step's timer is set; `attempt` is the sleep's number. */
+  StepSleeping: 'StepSleeping',
+  /** data `{ dueAt, wokeAt }`: the timer of a sleep step fired (the step SUCCEEDED with `{ wokeAt, dueAt }`). */
+  TimerFired: 'TimerFired',
+  /** data `{ startAt }` or `{ startInMs }`: the saga was accepted to start later (status DELAYED). */
+  SagaDelayed: 'SagaDelayed',
   SagaCompleted: 'SagaCompleted',
   /** data `{ reason }`. */
   SagaCompensating: 'SagaCompensating',

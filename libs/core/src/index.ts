@@ -6,6 +6,7 @@ export * from './outputs';
 export * from './initial-state';
 export * from './transition';
 export * from './conditions';
+export * from './sleep';
 export * from './duration';
 export * from './spec';
 export * from './step-output';

@@ -33,6 +33,9 @@ export function toSpecJson(def: SagaSpec): SagaSpecJson {
       pivot: step.pivot,
       description: step.description,
       signal: step.signal,
+      // Only when set, so that the specs of sagas without waits that continue or sleeps keep their fingerprint.
+      ...(step.onTimeout === 'continue' ? { onTimeout: step.onTimeout } : {}),
+      ...(step.sleep ? { sleep: { durationMs: step.sleep.durationMs, until: step.sleep.until } } : {}),
     })),
   };
 }

@@ -13,6 +13,11 @@ export const SagaStatus = {
   CANCELLED: 'CANCELLED',
   /** Needs an operator: a compensation could not finish, or a step after the pivot failed for good. */
   FAILED: 'FAILED',
+  /**
+   * Accepted with a start time (`startAt` / `startIn`): nothing has run yet. The supervisor starts it (`SagaStarted`)
+   * once its start time has passed; an operator's cancel ends it CANCELLED at once.
+   */
+  DELAYED: 'DELAYED',
 } as const;
 export type SagaStatus = (typeof SagaStatus)[keyof typeof SagaStatus];
 
@@ -41,6 +46,8 @@ export const StepStatus = {
   SKIPPED: 'SKIPPED',
   /** Waits for an external signal. */
   WAITING: 'WAITING',
+  /** A sleep step (`.sleep()`) waits for its timer: the step row's deadline is its wake-up time. */
+  SLEEPING: 'SLEEPING',
   COMPENSATING: 'COMPENSATING',
   COMPENSATED: 'COMPENSATED',
   COMPENSATION_FAILED: 'COMPENSATION_FAILED',

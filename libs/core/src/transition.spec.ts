@@ -25,10 +25,12 @@ const harness = (stages: readonly StageSpec[], input: unknown = {}, random?: () 
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('every status x every event', () => {
-  // a -> [b | c] -> pivot (nothing to undo) -> [d | e | w waits for signal "go"]
+  // a -> [b | c] -> s (sleeps until a time the agent computes) -> pivot (nothing to undo) -> [d | e | w waits for
+  // signal "go"]
   const def = makeDefinition([
     'a',
     { group: 'g', steps: ['b', 'c'] },
+    { name: 's', sleep: { until: () => '2026-12-01T10:00:00Z' }, compensate: false },
     { name: 'pivot', pivot: true, compensate: false },
     { group: 'h', steps: ['d', 'e', { name: 'w', signal: 'go', compensate: false }] },
   ]);
@@ -50,6 +52,9 @@ describe('every status x every event', () => {
   const toGroup = [start, (h: SagaHarness) => h.succeed('a')];
   const awaitingC = [...toGroup, (h: SagaHarness) => h.fail('b', definiteError())];
   const undoingC = [...awaitingC, (h: SagaHarness) => h.succeed('c')];
+  const toSleep = [...toGroup, (h: SagaHarness) => h.succeed('b'), (h: SagaHarness) => h.succeed('c')];
+  const sleeping = [...toSleep, (h: SagaHarness) => h.evaluate('s')];
+  const slept = [...sleeping, (h: SagaHarness) => h.timerFired('s')];
 
   const fixtures = {
     'RUNNING, not started': () => ({
@@ -76,11 +81,27 @@ describe('every status x every event', () => {
       undo: { step: 'c', attempt: 1 },
       resolve: 'c',
     }),
+    'RUNNING, s evaluated by the agent': () => ({
+      state: drive(...toSleep),
+      run: { step: 's', attempt: 1 },
+      undo: { step: 'a', attempt: 1 },
+      resolve: 'a',
+    }),
+    'RUNNING, s sleeping': () => ({
+      state: drive(...sleeping),
+      run: { step: 's', attempt: 1 },
+      undo: { step: 'a', attempt: 1 },
+      resolve: 'a',
+    }),
+    DELAYED: () => ({
+      state: drive((h) => h.delay()),
+      run: { step: 'a', attempt: 1 },
+      undo: { step: 'a', attempt: 1 },
+      resolve: 'a',
+    }),
     COMPLETED: () => ({
       state: drive(
-        ...toGroup,
-        (h) => h.succeed('b'),
-        (h) => h.succeed('c'),
+        ...slept,
         (h) => h.succeed('pivot'),
         (h) => h.succeed('d'),
         (h) => h.succeed('e'),
@@ -122,9 +143,7 @@ describe('every status x every event', () => {
     }),
     'FAILED, d failed after the pivot, e in flight, w waiting': () => ({
       state: drive(
-        ...toGroup,
-        (h) => h.succeed('b'),
-        (h) => h.succeed('c'),
+        ...slept,
         (h) => h.succeed('pivot'),
         (h) => h.fail('d', definiteError()),
       ),
@@ -192,23 +211,44 @@ describe('every status x every event', () => {
     // No step of this definition has a condition: the agent never reports these for it (see 'conditions').
     { label: 'StepSkipped', type: 'StepSkipped', make: (f) => ({ type: 'StepSkipped', ...f.run }) },
     { label: 'WaitStarted', type: 'WaitStarted', make: () => ({ type: 'WaitStarted', step: 'w', attempt: 1 }) },
+    {
+      label: 'SleepStarted',
+      type: 'SleepStarted',
+      make: () => ({ type: 'SleepStarted', step: 's', attempt: 1, until: '2026-12-01T10:00:00.000Z' }),
+    },
+    {
+      label: 'TimerFired',
+      type: 'TimerFired',
+      make: () => ({
+        type: 'TimerFired',
+        step: 's',
+        attempt: 1,
+        dueAt: '2026-12-01T10:00:00.000Z',
+        firedAt: '2026-12-01T10:00:00.400Z',
+      }),
+    },
+    { label: 'SagaDelayed', type: 'SagaDelayed', make: () => ({ type: 'SagaDelayed', startInMs: 1_000 }) },
   ];
 
   // L = legal (the state changes), . = ignored. Columns in the order of `columns` above.
   // prettier-ignore
   const expected: Record<FixtureName, string> = {
-    // w waits only in the last row (its group is the last stage); while RUNNING before it, "go" is buffered for
-    // it (Sig L); once compensating or terminal nothing will wait for "go".
-    //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso Sig  STmo Skip WSta
-    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .    L    .    .    .',
-    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .    L    .    .    .',
-    'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .    .    .    .    .',
-    'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .    .    .    .    .',
-    COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .',
-    COMPENSATED:                                          '.     .    .    .    .    .    .    .    .    .    .    .    .    .',
-    CANCELLED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .',
-    'FAILED, compensation of c failed':                   '.     .    .    .    .    .    .    .    L    L    .    .    .    .',
-    'FAILED, d failed after the pivot, e in flight, w waiting': '.     L    .    L    L    .    .    .    L    .    L    L    .    .',
+    // w waits only in the last row (its group is the last stage); while RUNNING (or DELAYED) before it, "go" is
+    // buffered for it (Sig L); once compensating or terminal nothing will wait for "go". s sleeps before the pivot:
+    // the agent reports SleepStarted (its `until`), the supervisor TimerFired; a cancel abandons the timer.
+    //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso Sig  STmo Skip WSta SlSt TFir Dely
+    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    L',
+    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .    L    .    .    .    .    .    .',
+    'RUNNING, s evaluated by the agent':                  '.     L    .    .    L    .    .    L    .    .    L    .    .    .    L    .    .',
+    'RUNNING, s sleeping':                                '.     .    .    .    .    .    .    L    .    .    L    .    .    .    .    L    .',
+    DELAYED:                                              'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    .',
+    'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .    .    .    .    .    .    .    .',
+    'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .    .    .    .    .    .    .    .',
+    COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    COMPENSATED:                                          '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    CANCELLED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    'FAILED, compensation of c failed':                   '.     .    .    .    .    .    .    .    L    L    .    .    .    .    .    .    .',
+    'FAILED, d failed after the pivot, e in flight, w waiting': '.     L    .    L    L    .    .    .    L    .    L    L    .    .    .    .    .',
   };
 
   const cases = fixtureNames.flatMap((fixture) => {
@@ -235,6 +275,9 @@ describe('every status x every event', () => {
       SignalTimedOut: true,
       StepSkipped: true,
       WaitStarted: true,
+      SleepStarted: true,
+      TimerFired: true,
+      SagaDelayed: true,
     };
     expect(new Set(columns.map((c) => c.type))).toEqual(new Set(Object.keys(allTypes)));
     for (const name of fixtureNames) expect(name.startsWith(fixtures[name]().state.status)).toBe(true);
@@ -1369,5 +1412,235 @@ describe('a wait step', () => {
     h.signal('DeliveryCompleted', { x: 1 });
     expect(h.recorded).toEqual(['SignalReceived wait#1', 'SignalReceived also#1', 'SagaCompleted']);
     expect(h.state.status).toBe('COMPLETED');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// A wait that continues at its timeout.
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("a wait with onTimeout: 'continue'", () => {
+  const wait = { name: 'approval', signal: 'Approved', timeoutMs: 60_000, onTimeout: 'continue' as const };
+
+  it('succeeds at its timeout with { timedOut: true } and goes on to the next stage', () => {
+    const h = harness(['a', wait, 'c']);
+    h.start();
+    h.succeed('a');
+    h.signalTimedOut('approval');
+    expect(h.recorded).toEqual(['WaitTimedOut approval#1', 'StepScheduled c#1']);
+    expect(h.last!.history[0].data).toEqual({ signal: 'Approved', timeoutMs: 60_000, continued: true });
+    expect(h.step('approval')).toMatchObject({ status: 'SUCCEEDED', output: { timedOut: true }, error: null });
+    expect(h.commands).toEqual(['run c#1']);
+    h.succeed('c');
+    expect(h.state.output).toEqual({ a: { from: 'a' }, approval: { timedOut: true }, c: { from: 'c' } });
+    // The signal after the timeout finds nothing waiting.
+    expect(h.signal('Approved').ignored).toBe('saga is COMPLETED');
+  });
+
+  it('still takes the signal when it comes in time, and undoes a timed-out wait like a success', () => {
+    const h = harness([wait]);
+    h.start();
+    h.signal('Approved', { by: 'ops' });
+    expect(h.state.output).toEqual({ approval: { by: 'ops' } });
+
+    const k = harness(['a', { ...wait, compensate: true }, 'c']);
+    k.start();
+    k.succeed('a');
+    k.signalTimedOut('approval');
+    k.fail('c', definiteError());
+    // Its compensate runs with ctx.output = { timedOut: true } (the type says so): it decides there is nothing to do.
+    expect(k.commands).toEqual(['undo approval#1']);
+  });
+
+  it('ignores a stale deadline', () => {
+    const h = harness([wait]);
+    h.start();
+    expect(h.signalTimedOut('approval', 2).ignored).toBe('stale attempt 2 of step "approval" (current is 1)');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sleep steps: a timer on the step row ends them.
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('a sleep step', () => {
+  const nap = { name: 'cool-off', sleep: { durationMs: 3_600_000 }, compensate: false };
+  const slot = {
+    name: 'until-slot',
+    sleep: { until: (c: { steps: Record<string, any> }) => c.steps.book.slotStart as string },
+    compensate: false,
+  };
+
+  it('sleeps for a duration with a timer and no job, then succeeds with { wokeAt, dueAt }', () => {
+    const h = harness(['a', nap, 'c']);
+    h.start();
+    h.succeed('a');
+    expect(h.recorded).toEqual(['StepSucceeded a#1', 'StepSleeping cool-off#1']);
+    expect(h.last!.commands).toEqual([{ type: 'StartTimer', step: 'cool-off', attempt: 1, delayMs: 3_600_000 }]);
+    expect(h.last!.history[1].data).toEqual({ delayMs: 3_600_000 });
+    expect(h.step('cool-off')).toMatchObject({ status: 'SLEEPING', attempt: 1 });
+
+    h.timerFired('cool-off', '2026-12-01T11:00:00.700Z', '2026-12-01T11:00:00.000Z');
+    expect(h.recorded).toEqual(['TimerFired cool-off#1', 'StepScheduled c#1']);
+    expect(h.last!.history[0].data).toEqual({ dueAt: '2026-12-01T11:00:00.000Z', wokeAt: '2026-12-01T11:00:00.700Z' });
+    expect(h.step('cool-off')).toMatchObject({
+      status: 'SUCCEEDED',
+      output: { wokeAt: '2026-12-01T11:00:00.700Z', dueAt: '2026-12-01T11:00:00.000Z' },
+    });
+    expect(h.commands).toEqual(['run c#1']);
+  });
+
+  it('fires once: a second TimerFired, a stale one and agents’ outcomes are ignored', () => {
+    const h = harness([nap, 'c']);
+    h.start();
+    expect(h.timerFired('cool-off', undefined, undefined, 2).ignored).toBe(
+      'stale attempt 2 of step "cool-off" (current is 1)',
+    );
+    expect(h.succeed('cool-off').ignored).toBe('step "cool-off" is SLEEPING: only its timer ends it');
+    expect(h.fail('cool-off', transientError()).ignored).toBe('step "cool-off" is SLEEPING: only its timer ends it');
+    expect(h.sleepStarted('cool-off').ignored).toBe('step "cool-off" is SLEEPING: only its timer ends it');
+    h.timerFired('cool-off');
+    expect(h.timerFired('cool-off', undefined, undefined, 1).ignored).toBe('step "cool-off" is SUCCEEDED');
+  });
+
+  it('has the agent compute `until` from earlier outputs, then sleeps until that time', () => {
+    const h = harness(['book', slot, 'c']);
+    h.start();
+    h.succeed('book', { slotStart: '2026-12-24T18:00:00+01:00' });
+    // Code: dispatched to an agent, which evaluates `until` and reports the time as data.
+    expect(h.commands).toEqual(['run until-slot#1']);
+    expect(h.step('until-slot').status).toBe('SCHEDULED');
+    expect(h.succeed('until-slot').ignored).toBe('step "until-slot" is a sleep: its timer ends it');
+    h.evaluate('until-slot');
+    expect(h.last!.commands).toEqual([
+      { type: 'StartTimer', step: 'until-slot', attempt: 1, until: '2026-12-24T17:00:00.000Z' },
+    ]);
+    expect(h.recorded).toEqual(['StepSleeping until-slot#1']);
+    h.timerFired('until-slot');
+    expect(h.commands).toEqual(['run c#1']);
+  });
+
+  it('needs a time from the agent for a sleep that computes it', () => {
+    const h = harness([slot]);
+    h.start();
+    expect(h.sleepStarted('until-slot').ignored).toBe(
+      'step "until-slot" computes its wake-up time: SleepStarted needs `until`',
+    );
+    expect(h.sleepStarted('until-slot', '2026-12-24T17:00:00.000Z').ignored).toBeNull();
+    const k = harness(['a']);
+    k.start();
+    expect(k.sleepStarted('a', '2026-12-24T17:00:00.000Z').ignored).toBe('step "a" is not a sleep');
+  });
+
+  it('fails for good when `until` threw (a definite "no"), and the earlier steps are compensated', () => {
+    const h = harness(['a', slot]);
+    h.start();
+    h.succeed('a');
+    h.fail('until-slot', { name: 'SleepUntilError', code: 'SLEEP_UNTIL_ERROR', message: 'bad', retryable: false });
+    expect(h.commands).toEqual(['undo a#1']);
+  });
+
+  it('abandons its timer on cancel: FAILED TIMER_ABANDONED, nothing to undo for it', () => {
+    const h = harness(['a', nap, 'c']);
+    h.start();
+    h.succeed('a');
+    h.cancel();
+    expect(h.recorded).toEqual([
+      'CancelRequested',
+      'SagaCompensating',
+      'StepFailed cool-off#1',
+      'CompensationScheduled a#1',
+    ]);
+    expect(h.step('cool-off')).toMatchObject({
+      status: 'FAILED',
+      outcomeUnknown: false,
+      compensation: null,
+      error: { code: 'TIMER_ABANDONED' },
+    });
+    expect(h.timerFired('cool-off').ignored).toBe('step "cool-off" is FAILED');
+    h.undone('a');
+    expect(h.state.status).toBe('CANCELLED');
+  });
+
+  it('gives up a sleep whose `until` was computed after the saga began compensating', () => {
+    const h = harness(['a', slot]);
+    h.start();
+    h.succeed('a');
+    h.cancel();
+    // The dispatched evaluation is awaited like any attempt in flight.
+    expect(h.commands).toEqual([]);
+    h.sleepStarted('until-slot', '2026-12-24T17:00:00.000Z');
+    expect(h.step('until-slot')).toMatchObject({ status: 'FAILED', error: { code: 'TIMER_ABANDONED' } });
+    expect(h.commands).toEqual(['undo a#1']);
+  });
+
+  it('is skipped when its `when` is false, and sleeps when true (a conditional duration sleep)', () => {
+    const stages = (sleep: boolean) => ['a', { ...nap, when: () => sleep }, 'c'];
+    const skips = harness(stages(false));
+    skips.start();
+    skips.succeed('a');
+    expect(skips.commands).toEqual(['run cool-off#1']);
+    skips.evaluate('cool-off');
+    expect(skips.recorded).toEqual(['StepSkipped cool-off#1', 'StepScheduled c#1']);
+
+    const sleeps = harness(stages(true));
+    sleeps.start();
+    sleeps.succeed('a');
+    sleeps.evaluate('cool-off');
+    expect(sleeps.commands).toEqual(['timer cool-off#1 +3600000ms']);
+  });
+
+  it('starts a saga whose first stage is a sleep with its timer', () => {
+    const h = harness([nap]);
+    h.start();
+    expect(h.recorded).toEqual(['SagaStarted', 'StepSleeping cool-off#1']);
+    expect(h.commands).toEqual(['timer cool-off#1 +3600000ms']);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Delayed starts.
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('a delayed start', () => {
+  it('is DELAYED with nothing dispatched, then starts like any saga', () => {
+    const h = harness(['a', 'b']);
+    h.delay({ startAt: '2026-12-24T18:00:00.000Z' });
+    expect(h.state.status).toBe('DELAYED');
+    expect(h.recorded).toEqual(['SagaDelayed']);
+    expect(h.last!.history[0].data).toEqual({ startAt: '2026-12-24T18:00:00.000Z' });
+    expect(h.last!.commands).toEqual([{ type: 'DelayStart', startAt: '2026-12-24T18:00:00.000Z' }]);
+    expect(h.step('a').status).toBe('PENDING');
+    expect(h.delay().ignored).toBe('saga already started');
+    h.start();
+    expect(h.recorded).toEqual(['SagaStarted', 'StepScheduled a#1']);
+    expect(h.state.status).toBe('RUNNING');
+    expect(h.start().ignored).toBe('saga already started');
+  });
+
+  it('needs exactly one start time', () => {
+    const h = harness(['a']);
+    expect(h.send({ type: 'SagaDelayed' }).ignored).toBe('SagaDelayed needs exactly one of startAt and startInMs');
+    expect(h.send({ type: 'SagaDelayed', startAt: '2026-12-24T18:00:00Z', startInMs: 5 }).ignored).toBe(
+      'SagaDelayed needs exactly one of startAt and startInMs',
+    );
+  });
+
+  it('ends CANCELLED at once when cancelled before it starts; its start then changes nothing', () => {
+    const h = harness(['a']);
+    h.delay();
+    h.cancel('not needed');
+    expect(h.recorded).toEqual(['CancelRequested', 'SagaCancelled']);
+    expect(h.state).toMatchObject({ status: 'CANCELLED', cancelRequested: true });
+    expect(h.start().ignored).toBe('saga is CANCELLED');
+  });
+
+  it('buffers a signal for a wait it will reach, and nothing else', () => {
+    const h = harness([{ name: 'w', signal: 'go' }]);
+    h.delay();
+    expect(h.signal('go', { early: 1 }).ignored).toBeNull();
+    expect(h.signal('other').ignored).toBe('nothing waits for signal "other"');
+    h.start();
+    expect(h.state).toMatchObject({ status: 'COMPLETED', output: { w: { early: 1 } } });
   });
 });

@@ -30,6 +30,29 @@
  * |                                   |                                 | the earlier steps are compensated  |
  * | the saga starts compensating      | FAILED `WAIT_ABANDONED`         | nothing to undo for the wait       |
  *
+ * | `SignalTimedOut`, `onTimeout:     | SUCCEEDED, output               | next stage, or COMPLETED           |
+ * |   'continue'`                     |   `{ timedOut: true }`          |                                    |
+ *
+ * | A sleep step (`sleep` set)        | The step                        | Then                               |
+ * | --------------------------------- | ------------------------------- | ---------------------------------- |
+ * | its stage comes (a duration)      | SLEEPING, timer `delayMs`       | no job: nothing runs               |
+ * | its stage comes, it has `until`   | SCHEDULED: the agent evaluates  | `SleepStarted { until }`: SLEEPING |
+ * |   or a `when`                     |   them                          |   `StepSkipped`: SKIPPED           |
+ * | `TimerFired` (its wake-up time)   | SUCCEEDED `{ wokeAt, dueAt }`   | next stage, or COMPLETED           |
+ * | `until` threw or is not a time    | FAILED `SLEEP_UNTIL_ERROR`      | as a definite "no"                 |
+ * | the saga starts compensating      | FAILED `TIMER_ABANDONED`        | nothing to undo for the sleep      |
+ *
+ * A sleep's timer is the step row's deadline, on the database clock; the supervisor reports `TimerFired` at its
+ * first sweep after it, so a timer fires once and up to one sweep late. Like a WAITING step, a SLEEPING one is in
+ * flight, and agents' outcomes never apply to it: only its timer (or compensation) ends it.
+ *
+ * | A saga with a start time          | The saga                        | Then                               |
+ * | --------------------------------- | ------------------------------- | ---------------------------------- |
+ * | `SagaDelayed` (a fresh state)     | DELAYED, `DelayStart`           | nothing runs                       |
+ * | `SagaStarted` (its time came)     | RUNNING                         | the first stage                    |
+ * | `CancelRequested`                 | CANCELLED at once               | nothing ran, nothing to undo       |
+ * | `SignalReceived` (awaited later)  | unchanged; the signal buffered  | consumed when its wait starts      |
+ *
  * A wait that times out is a definite failure, not a transient one: waiting again would only move the deadline,
  * and a wait has no effect of its own to undo (its `compensate`, if any, runs only after it SUCCEEDED). After the
  * pivot, a timed-out wait leaves the saga FAILED; an operator retry waits again, with a fresh deadline. Agents'
@@ -78,6 +101,7 @@ import type {
   SagaEvent,
   SagaSpec,
   SagaState,
+  SleepSpec,
   StageDefinition,
   StepSpec,
   StepState,
@@ -92,6 +116,7 @@ const STEP_IN_FLIGHT: readonly StepStatus[] = [
   StepStatus.RUNNING,
   StepStatus.RETRYING,
   StepStatus.WAITING,
+  StepStatus.SLEEPING,
 ];
 const COMPENSATION_IN_FLIGHT: readonly CompensationStatus[] = [
   CompensationStatus.SCHEDULED,
@@ -113,6 +138,10 @@ export function isCompensationInFlight(step: StepState): boolean {
 export const SIGNAL_TIMEOUT = 'SIGNAL_TIMEOUT';
 /** The error of a wait step that gave up because the saga began compensating. */
 export const WAIT_ABANDONED = 'WAIT_ABANDONED';
+/** The error of a sleep step whose timer was abandoned because the saga began compensating (or was cancelled). */
+export const TIMER_ABANDONED = 'TIMER_ABANDONED';
+/** The output of a wait with `onTimeout: 'continue'` whose signal did not come in time. */
+export const WAIT_TIMED_OUT_OUTPUT: Readonly<{ timedOut: true }> = Object.freeze({ timedOut: true });
 
 export function transition(
   def: SagaSpec,
@@ -148,6 +177,12 @@ export function transition(
       return onSignalReceived(new Draft(def, state, env), event);
     case 'SignalTimedOut':
       return onSignalTimedOut(new Draft(def, state, env), event);
+    case 'SleepStarted':
+      return onSleepStarted(new Draft(def, state, env), event);
+    case 'TimerFired':
+      return onTimerFired(new Draft(def, state, env), event);
+    case 'SagaDelayed':
+      return onSagaDelayed(new Draft(def, state, env), event);
     default: {
       // Events arrive from queues as JSON: an unknown type is ignored, not thrown.
       const _never: never = event;
@@ -163,7 +198,10 @@ type EventOf<T extends SagaEvent['type']> = Extract<SagaEvent, { type: T }>;
 // ---------------------------------------------------------------------------------------------------------------
 
 function onSagaStarted(d: Draft): TransitionResult {
-  if (d.base.eventCount !== 0 || d.base.status !== SagaStatus.RUNNING) return d.ignore('saga already started');
+  // A DELAYED saga starts when its time has come (the supervisor sends this); a fresh one at once.
+  const fresh = d.base.eventCount === 0 && d.base.status === SagaStatus.RUNNING;
+  if (!fresh && d.base.status !== SagaStatus.DELAYED) return d.ignore('saga already started');
+  d.state.status = SagaStatus.RUNNING;
   d.record(HistoryType.SagaStarted, null, null, null);
   advance(d);
   return d.result();
@@ -202,6 +240,7 @@ function onStepStarted(d: Draft, event: EventOf<'StepStarted'>): TransitionResul
 function onStepSucceeded(d: Draft, event: EventOf<'StepSucceeded'>): TransitionResult {
   const illegal = checkRunOutcome(d, event.step, event.attempt);
   if (illegal !== null) return d.ignore(illegal);
+  if (isSleep(d.def.stepsByName[event.step])) return d.ignore(`step "${event.step}" is a sleep: its timer ends it`);
   const step = d.edit(event.step);
   step.status = StepStatus.SUCCEEDED;
   step.output = event.output;
@@ -353,6 +392,13 @@ function onCancelRequested(d: Draft, event: EventOf<'CancelRequested'>): Transit
       d.state.cancelRequested = true;
       d.record(HistoryType.CancelRequested, null, null, { by: event.by, reason: event.reason });
       return d.result();
+    case SagaStatus.DELAYED:
+      // Nothing has run: it ends at once, and its start time passes unnoticed (the saga is no longer DELAYED).
+      d.state.cancelRequested = true;
+      d.record(HistoryType.CancelRequested, null, null, { by: event.by, reason: event.reason });
+      d.state.status = SagaStatus.CANCELLED;
+      d.record(HistoryType.SagaCancelled, null, null, null);
+      return d.result();
     case SagaStatus.FAILED:
       return d.ignore('saga is FAILED: retry or resolve it');
     case SagaStatus.COMPLETED:
@@ -465,7 +511,8 @@ function bufferSignal(d: Draft, event: EventOf<'SignalReceived'>): TransitionRes
       (d.step(name).status === StepStatus.PENDING ||
         (isStepInFlight(d.step(name)) && d.step(name).status !== StepStatus.WAITING)),
   );
-  if (d.state.status !== SagaStatus.RUNNING || d.state.cancelRequested || later.length === 0) {
+  const forward = d.state.status === SagaStatus.RUNNING || d.state.status === SagaStatus.DELAYED;
+  if (!forward || d.state.cancelRequested || later.length === 0) {
     return d.ignore(`nothing waits for signal "${event.signal}"${where}`);
   }
   const pending = d.state.pendingSignals ?? [];
@@ -495,6 +542,22 @@ function onSignalTimedOut(d: Draft, event: EventOf<'SignalTimedOut'>): Transitio
   if (step.status !== StepStatus.WAITING) return d.ignore(`step "${event.step}" is ${step.status}`);
   if (event.attempt !== step.attempt) return d.ignore(staleAttempt(event.step, event.attempt, step.attempt));
   const def = d.def.stepsByName[event.step];
+  if (def.onTimeout === 'continue') {
+    // The author chose to go on without the signal: a success whose output says so.
+    const edited = d.edit(event.step);
+    edited.status = StepStatus.SUCCEEDED;
+    edited.output = { ...WAIT_TIMED_OUT_OUTPUT };
+    edited.error = null;
+    edited.outcomeUnknown = false;
+    d.record(HistoryType.WaitTimedOut, event.step, event.attempt, {
+      signal: def.signal,
+      timeoutMs: def.timeoutMs,
+      continued: true,
+    });
+    if (d.state.status === SagaStatus.RUNNING) advance(d);
+    else continueCompensation(d);
+    return d.result();
+  }
   const error: ErrorInfo = {
     name: 'SignalTimeout',
     code: SIGNAL_TIMEOUT,
@@ -507,6 +570,52 @@ function onSignalTimedOut(d: Draft, event: EventOf<'SignalTimedOut'>): Transitio
   edited.outcomeUnknown = false;
   d.record(HistoryType.StepFailed, event.step, event.attempt, { error });
   stepFailedForGood(d, event.step, error, true);
+  return d.result();
+}
+
+function onSleepStarted(d: Draft, event: EventOf<'SleepStarted'>): TransitionResult {
+  const illegal = checkRunOutcome(d, event.step, event.attempt);
+  if (illegal !== null) return d.ignore(illegal);
+  const def = d.def.stepsByName[event.step];
+  if (!isSleep(def)) return d.ignore(`step "${event.step}" is not a sleep`);
+  if (event.until === undefined && def.sleep.durationMs === null) {
+    return d.ignore(`step "${event.step}" computes its wake-up time: SleepStarted needs \`until\``);
+  }
+  if (d.state.status !== SagaStatus.RUNNING) {
+    // The saga began compensating while the agent evaluated the sleep: it gives up, as a SLEEPING one does.
+    abandonTimer(d, event.step);
+    continueCompensation(d);
+    return d.result();
+  }
+  beginSleep(d, event.step, event.until);
+  advance(d);
+  return d.result();
+}
+
+function onTimerFired(d: Draft, event: EventOf<'TimerFired'>): TransitionResult {
+  const step = d.lookup(event.step);
+  if (!step) return d.ignore(`unknown step "${event.step}"`);
+  if (step.status !== StepStatus.SLEEPING) return d.ignore(`step "${event.step}" is ${step.status}`);
+  if (event.attempt !== step.attempt) return d.ignore(staleAttempt(event.step, event.attempt, step.attempt));
+  const edited = d.edit(event.step);
+  edited.status = StepStatus.SUCCEEDED;
+  edited.output = { wokeAt: event.firedAt, dueAt: event.dueAt };
+  edited.error = null;
+  edited.outcomeUnknown = false;
+  d.record(HistoryType.TimerFired, event.step, event.attempt, { dueAt: event.dueAt, wokeAt: event.firedAt });
+  if (d.state.status === SagaStatus.RUNNING) advance(d);
+  else continueCompensation(d);
+  return d.result();
+}
+
+function onSagaDelayed(d: Draft, event: EventOf<'SagaDelayed'>): TransitionResult {
+  if (d.base.eventCount !== 0 || d.base.status !== SagaStatus.RUNNING) return d.ignore('saga already started');
+  const at = event.startAt !== undefined ? { startAt: event.startAt } : null;
+  const after = event.startInMs !== undefined ? { startInMs: event.startInMs } : null;
+  if ((at === null) === (after === null)) return d.ignore('SagaDelayed needs exactly one of startAt and startInMs');
+  d.state.status = SagaStatus.DELAYED;
+  d.record(HistoryType.SagaDelayed, null, null, at ?? after);
+  d.commands.push({ type: 'DelayStart', ...(at ?? after) });
   return d.result();
 }
 
@@ -552,6 +661,7 @@ function stepFailedForGood(d: Draft, name: string, error: ErrorInfo, definite: b
     case SagaStatus.COMPLETED:
     case SagaStatus.COMPENSATED:
     case SagaStatus.CANCELLED:
+    case SagaStatus.DELAYED:
       return;
     default: {
       const _never: never = status;
@@ -576,6 +686,11 @@ function enterCompensating(d: Draft, error: SagaError, reason: string): void {
       step.error = error;
       step.outcomeUnknown = false;
       d.record(HistoryType.StepFailed, name, step.attempt, { error });
+      continue;
+    }
+    if (current.status === StepStatus.SLEEPING) {
+      // Nor has a sleep: its timer is abandoned (the row's deadline goes with the status).
+      abandonTimer(d, name);
       continue;
     }
     if (current.status !== StepStatus.RETRYING) continue;
@@ -645,6 +760,11 @@ function scheduleRun(d: Draft, name: string): void {
     beginWait(d, name);
     return;
   }
+  if (isSleep(def) && !def.conditional && !def.sleep.until) {
+    // A fixed length needs no code: the timer is set in this commit, on the database clock.
+    beginSleep(d, name, undefined);
+    return;
+  }
   // An action, or a conditional wait whose condition the agent evaluates first (then WaitStarted or StepSkipped).
   step.status = StepStatus.SCHEDULED;
   d.dispatch(def, StepPhase.RUN, step.attempt, 0);
@@ -683,6 +803,34 @@ function beginWait(d: Draft, name: string): void {
   d.record(HistoryType.StepWaiting, name, step.attempt, { signal: signalName, timeoutMs: def.timeoutMs });
 }
 
+/** A sleep step's attempt begins: SLEEPING until `until`, or for its duration (a timer on the step row). */
+function beginSleep(d: Draft, name: string, until: string | undefined): void {
+  const def = d.def.stepsByName[name];
+  const step = d.edit(name);
+  step.status = StepStatus.SLEEPING;
+  const when = until !== undefined ? { until } : { delayMs: def.sleep!.durationMs! };
+  d.commands.push({ type: 'StartTimer', step: name, attempt: step.attempt, ...when });
+  d.record(HistoryType.StepSleeping, name, step.attempt, when);
+}
+
+/** The sleep gives up: its timer is dropped (a sleep has no effect, so nothing to undo). */
+function abandonTimer(d: Draft, name: string): void {
+  const step = d.edit(name);
+  step.status = StepStatus.FAILED;
+  step.error = {
+    name: 'TimerAbandoned',
+    code: TIMER_ABANDONED,
+    message: 'the saga began compensating while the step slept',
+    retryable: false,
+  };
+  step.outcomeUnknown = false;
+  d.record(HistoryType.StepFailed, name, step.attempt, { error: step.error });
+}
+
+function isSleep(def: StepSpec): def is StepSpec & { sleep: SleepSpec } {
+  return typeof def.sleep === 'object' && def.sleep !== null;
+}
+
 function waitAbandoned(): ErrorInfo {
   return {
     name: 'WaitAbandoned',
@@ -710,6 +858,7 @@ function checkRunOutcome(d: Draft, name: string, attempt: number): string | null
   if (!step) return `unknown step "${name}"`;
   if (!isStepInFlight(step)) return `step "${name}" is ${step.status}`;
   if (step.status === StepStatus.WAITING) return `step "${name}" is WAITING: only its signal or deadline ends it`;
+  if (step.status === StepStatus.SLEEPING) return `step "${name}" is SLEEPING: only its timer ends it`;
   if (attempt !== step.attempt) return staleAttempt(name, attempt, step.attempt);
   return null;
 }

@@ -112,13 +112,47 @@ export interface StepSpec {
    * payload becomes its output. It is never retried (`retry` is unused).
    */
   readonly signal: string | null;
+  /**
+   * What a wait step does when its `timeoutMs` passes without the signal: `'fail'` (`SIGNAL_TIMEOUT`, a definite
+   * "no"; absent means this) or `'continue'` (the step SUCCEEDED with the output `{ timedOut: true }`). Absent on
+   * other steps, and on waits that fail (so that specs published before it existed keep their fingerprint).
+   */
+  readonly onTimeout?: WaitTimeoutPolicy;
+  /** Set on a sleep step (`.sleep()`): how long, or that its wake-up time is computed (`until`). Absent otherwise. */
+  readonly sleep?: SleepSpec | null;
 }
+
+/** What a wait does at its timeout (see StepSpec.onTimeout). */
+export type WaitTimeoutPolicy = 'fail' | 'continue';
+
+/**
+ * A sleep step as data. A sleep runs no action: when its stage comes it goes SLEEPING, and the step row's deadline
+ * (`saga_step.deadline_at`, on the database clock) is its wake-up time, which the supervisor's sweep turns into
+ * `TimerFired`. Its output is `{ wokeAt, dueAt }` (ISO-8601).
+ */
+export interface SleepSpec {
+  /** A fixed length, counted from when the sleep's stage comes (database clock); null when `until` computes it. */
+  readonly durationMs: number | null;
+  /**
+   * The wake-up time is computed by the author's `until(ctx)` (code). The scheduler reads only data, so such a
+   * sleep is dispatched to an agent like a conditional step: the agent evaluates `until` over the input and the
+   * earlier outputs and reports the time as data (`SleepStarted`).
+   */
+  readonly until: boolean;
+}
+
+/** What the author's `until` of a sleep step returns: a Date, an ISO-8601 date-time with an offset, or epoch ms. */
+export type SleepUntil = Date | string | number;
+/** A sleep's `until`: pure and synchronous, over the input and the earlier outputs (like `when`). */
+export type SleepUntilFn = (ctx: ConditionContext<any, any>) => SleepUntil;
 
 /** A step with the author's code: its action, undo and condition. */
 export interface StepDefinition extends StepSpec {
   readonly run: StepHandler;
   readonly compensate: CompensationHandler | null;
   readonly when: StepCondition | null;
+  /** A sleep step's `until` (see SleepSpec.until); absent or null otherwise. */
+  readonly until?: SleepUntilFn | null;
 }
 
 export interface StageDefinition {
@@ -273,7 +307,22 @@ export type SagaEvent =
    */
   | { type: 'SignalReceived'; signal: string; step?: string; payload: unknown; by?: string }
   /** The supervisor found a WAITING step past its deadline: the signal did not come in time. */
-  | { type: 'SignalTimedOut'; step: string; attempt: number };
+  | { type: 'SignalTimedOut'; step: string; attempt: number }
+  /**
+   * The agent evaluated a dispatched sleep step (its `when`, its `until`): the sleep begins, until `until`
+   * (ISO-8601), or for its `durationMs` when `until` is absent.
+   */
+  | { type: 'SleepStarted'; step: string; attempt: number; until?: string }
+  /**
+   * The supervisor found a SLEEPING step past its wake-up time (`dueAt`), at `firedAt` (both ISO-8601, database
+   * clock): the step SUCCEEDED with the output `{ wokeAt: firedAt, dueAt }`.
+   */
+  | { type: 'TimerFired'; step: string; attempt: number; dueAt: string; firedAt: string }
+  /**
+   * A new instance is to start later: at `startAt` (ISO-8601), or `startInMs` from its insertion (database clock).
+   * Only on a state that has seen no event; the saga is DELAYED until `SagaStarted`.
+   */
+  | { type: 'SagaDelayed'; startAt?: string; startInMs?: number };
 
 export type SagaEventType = SagaEvent['type'];
 
@@ -286,7 +335,14 @@ export type SagaCommand =
    */
   | { type: 'AwaitSignal'; step: string; signal: string; attempt: number; timeoutMs: number }
   /** The saga entered FAILED: tell a human. */
-  | { type: 'RaiseAlert'; error: SagaError | null };
+  | { type: 'RaiseAlert'; error: SagaError | null }
+  /**
+   * A sleep step went SLEEPING: no job; the step row's deadline is its wake-up time, `until` (ISO-8601) or
+   * `delayMs` from now (database clock), when the supervisor reports `TimerFired`.
+   */
+  | { type: 'StartTimer'; step: string; attempt: number; delayMs?: number; until?: string }
+  /** A new instance is DELAYED: the store records its start time (`startAt`, or `startInMs` from now). */
+  | { type: 'DelayStart'; startAt?: string; startInMs?: number };
 
 /** One row of the saga's history (`saga_event`). `seq` is assigned by the engine from `eventCount`. */
 export interface HistoryEntry {

@@ -480,3 +480,99 @@ describe('waitFor', () => {
     expect(() => base().waitFor('a', { signal: 'Go', timeout: '1s' })).toThrow('duplicate step name');
   });
 });
+
+describe("waitFor with onTimeout: 'continue'", () => {
+  const base = () => defineSaga('w', { version: 1 }).step('a', { run: () => ({ id: 'x' }) });
+
+  it('records the policy as data, only when it continues', () => {
+    const def = base()
+      .waitFor('approval', { signal: 'Approved', timeout: '2d', onTimeout: 'continue' })
+      .waitFor('pickup', { signal: 'PickedUp', timeout: '1h', onTimeout: 'fail' })
+      .build();
+    expect(def.stepsByName.approval).toMatchObject({
+      signal: 'Approved',
+      timeoutMs: 172_800_000,
+      onTimeout: 'continue',
+    });
+    expect(def.stepsByName.pickup.onTimeout).toBeUndefined();
+  });
+
+  it('rejects another policy, naming the step', () => {
+    expect(() => base().waitFor('b', loose({ signal: 'Go', timeout: '1s', onTimeout: 'retry' }))).toThrow(
+      `Saga "w", step "b": onTimeout must be 'fail' or 'continue' (got "retry")`,
+    );
+  });
+});
+
+describe('sleep', () => {
+  const base = () =>
+    defineSaga('s', { version: 1 }).step('book', { run: () => ({ slotStart: '2026-12-24T18:00:00Z' }) });
+
+  it('builds a sleep for a duration: a timer, no action, no compensation', () => {
+    const def = base().sleep('cool-off', '1h').build();
+    const step = def.stepsByName['cool-off'];
+    expect(step).toMatchObject({
+      name: 'cool-off',
+      key: 'coolOff',
+      stage: 1,
+      signal: null,
+      sleep: { durationMs: 3_600_000, until: false },
+      until: null,
+      compensable: false,
+      conditional: false,
+      pivot: false,
+    });
+    expect(() => step.run({} as never, {})).toThrow('a sleep step has no action to run');
+    expect(Object.isFrozen(step.sleep)).toBe(true);
+    expect(def.stepsByName.book.sleep).toBeUndefined();
+  });
+
+  it('builds a sleep until a computed time, and a conditional one', () => {
+    const until = (ctx: { steps: { book: { slotStart: string } } }) => ctx.steps.book.slotStart;
+    const def = base()
+      .sleep('until-slot', { until, description: 'until the slot opens' })
+      .sleep('maybe', { duration: 500, when: () => true, whenLabel: 'always' })
+      .build();
+    expect(def.stepsByName['until-slot']).toMatchObject({
+      sleep: { durationMs: null, until: true },
+      until,
+      description: 'until the slot opens',
+    });
+    expect(def.stepsByName.maybe).toMatchObject({ sleep: { durationMs: 500, until: false }, conditional: true });
+  });
+
+  it.each([
+    [
+      undefined,
+      'Saga "s", step "nap": the second argument (a duration such as \'1h\', or { duration } or { until }) must be an object (got undefined)',
+    ],
+    [
+      'soon',
+      'Saga "s", step "nap": duration must be a duration such as 500, "500ms", "2s", "5m", "1h" or "2d" (got "soon")',
+    ],
+    [0, 'Saga "s", step "nap": duration must be > 0 (got 0)'],
+    ['-1s', 'Saga "s", step "nap": duration must be > 0 (got "-1s")'],
+    ['3651d', 'Saga "s", step "nap": duration must be at most 3650d (got "3651d")'],
+    [
+      {},
+      'Saga "s", step "nap": a sleep needs exactly one of a duration (\'1h\', { duration: \'1h\' }) and { until: (ctx) => ... }',
+    ],
+    [
+      { duration: '1h', until: () => 0 },
+      'Saga "s", step "nap": a sleep needs exactly one of a duration (\'1h\', { duration: \'1h\' }) and { until: (ctx) => ... }',
+    ],
+    [{ until: '2026-12-24' }, 'Saga "s", step "nap": until must be a function (got "2026-12-24")'],
+    [{ duration: '1h', timeout: '1s' }, 'Saga "s", step "nap": options'],
+    [{ duration: '1h', compensate: () => 1 }, 'Saga "s", step "nap": options'],
+    [{ duration: '1h', pivot: true }, 'Saga "s", step "nap": options'],
+    [{ duration: '1h', whenLabel: 'x' }, 'Saga "s", step "nap": whenLabel is set but when is not'],
+    [{ duration: '1h', when: 'yes' }, 'Saga "s", step "nap": when must be a function (got "yes")'],
+  ])('rejects %p with a message naming the step', (options, message) => {
+    expect(() => base().sleep('nap', loose(options))).toThrow(message);
+  });
+
+  it('rejects a duplicate or malformed name like any step', () => {
+    expect(() => base().sleep('book', '1s')).toThrow('Saga "s", step "book": duplicate step name');
+    expect(() => base().sleep('Nap', '1s')).toThrow('Saga "s", step "Nap": name must be kebab-case');
+  });
+});

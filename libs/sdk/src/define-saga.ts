@@ -3,13 +3,15 @@ import type {
   ConditionContext,
   ResolvedRetryPolicy,
   SagaDefinition,
+  SleepUntil,
   StageDefinition,
   StepContext,
   StepDefinition,
+  WaitTimeoutPolicy,
 } from '@saga-engine/core';
 import { plainToInstance } from 'class-transformer';
 import { getMetadataStorage } from 'class-validator';
-import { describeValue, type Duration } from '@saga-engine/core';
+import { describeValue, parseSignedDuration, type Duration } from '@saga-engine/core';
 import { SagaDefinitionError } from './errors';
 import {
   DEFAULT_RETRY_POLICY,
@@ -233,6 +235,13 @@ export interface WaitOptions<I, S, P, D = NoDeps> {
   signal: string;
   /** How long to wait, from when the step's stage comes. > 0. Required: a wait without an end hangs a saga. */
   timeout: Duration;
+  /**
+   * What the timeout does: `'fail'` (`SIGNAL_TIMEOUT`, a definite "no": the completed steps are compensated) or
+   * `'continue'` (the step succeeds with the output `{ timedOut: true }`, so later steps read
+   * `P | { timedOut: true }` and decide). A `compensate` of a wait that continued gets `{ timedOut: true }` as
+   * `ctx.output`. @defaultValue 'fail'
+   */
+  onTimeout?: WaitTimeoutPolicy;
   /** Runs, like a step's, when a later step fails for good after the signal came; `ctx.output` is the payload. */
   compensate?: (ctx: CompensationContext<I, S, P>, deps: D) => unknown;
   compensationRetry?: RetryPolicy;
@@ -242,6 +251,50 @@ export interface WaitOptions<I, S, P, D = NoDeps> {
   whenLabel?: string;
   /** See `StepOptions.pivot`. */
   pivot?: boolean;
+  description?: string;
+}
+
+/** What a wait with `onTimeout: 'continue'` outputs when its signal did not come in time. */
+export interface WaitTimedOut {
+  readonly timedOut: true;
+}
+
+/** The output of a sleep step: when its timer fired, and when it was due (ISO-8601, database clock). */
+export interface SleepOutput {
+  /** When the supervisor's sweep found the timer due: `dueAt` plus up to one sweep interval. */
+  readonly wokeAt: string;
+  /** The wake-up time: the stage's start plus the duration, or what `until` returned. */
+  readonly dueAt: string;
+}
+
+/**
+ * A sleep step: the saga waits until a duration has passed or until a time computed from the input or earlier
+ * outputs. Nothing runs and nothing is held in any process's memory: the timer is the step's row in PostgreSQL
+ * (its deadline, on the database clock), so it survives restarts of every process, and the supervisor's sweep
+ * fires it once, up to one sweep interval (`SUPERVISOR_INTERVAL_MS`, 1 s by default) late.
+ *
+ * | What happens                                      | The step             | Then                                 |
+ * | ------------------------------------------------- | -------------------- | ------------------------------------ |
+ * | the wake-up time passes                           | SUCCEEDED            | the next stage; output `{ wokeAt, dueAt }` |
+ * | `until` throws or returns no point in time        | FAILED               | `SLEEP_UNTIL_ERROR`, a definite "no" |
+ * | `when` is false                                   | SKIPPED              | the next stage                       |
+ * | an operator cancels, or the saga compensates      | FAILED               | `TIMER_ABANDONED`; nothing to undo   |
+ *
+ * A wake-up time in the past fires at the next sweep. A sleep has no effect, so it has no `compensate`, cannot be
+ * the pivot, and cannot be inside a parallel group.
+ */
+export interface SleepOptions<I, S> {
+  /** How long, from when the sleep's stage comes (database clock). > 0, at most 3650d. Exactly one of this and `until`. */
+  duration?: Duration;
+  /**
+   * The wake-up time: a `Date`, an ISO-8601 date-time with an offset (`'2026-12-24T18:00:00+01:00'`) or epoch
+   * milliseconds, computed from `ctx.input` and `ctx.steps`. Code, so the agent evaluates it (once, when the
+   * sleep's stage comes, like a `when`) and the engine keeps the time it returned: pure and synchronous.
+   */
+  until?: (ctx: ConditionContext<I, S>) => SleepUntil;
+  /** Sleep only if this returns true; otherwise the step is SKIPPED (see `StepOptions.when`). */
+  when?: StepWhen<I, S>;
+  whenLabel?: string;
   description?: string;
 }
 
@@ -291,12 +344,35 @@ export interface SagaBuilder<I, S, D = NoDeps> {
    */
   waitFor<N extends string, P = Record<string, unknown>>(
     name: N,
-    options: WaitOptions<I, S, P, D> & { when: StepWhen<I, S> },
+    options: WaitOptions<I, S, P | WaitTimedOut, D> & { when: StepWhen<I, S>; onTimeout: 'continue' },
+  ): SagaBuilder<I, AddStep<S, N, P | WaitTimedOut | undefined>, D>;
+  waitFor<N extends string, P = Record<string, unknown>>(
+    name: N,
+    options: WaitOptions<I, S, P | WaitTimedOut, D> & { when?: undefined; onTimeout: 'continue' },
+  ): SagaBuilder<I, AddStep<S, N, P | WaitTimedOut>, D>;
+  waitFor<N extends string, P = Record<string, unknown>>(
+    name: N,
+    options: WaitOptions<I, S, P, D> & { when: StepWhen<I, S>; onTimeout?: 'fail' },
   ): SagaBuilder<I, AddStep<S, N, P | undefined>, D>;
   waitFor<N extends string, P = Record<string, unknown>>(
     name: N,
-    options: WaitOptions<I, S, P, D> & { when?: undefined },
+    options: WaitOptions<I, S, P, D> & { when?: undefined; onTimeout?: 'fail' },
   ): SagaBuilder<I, AddStep<S, N, P>, D>;
+
+  /**
+   * Adds a sleep step: for a duration (`.sleep('cool-off', '1h')`) or until a computed time
+   * (`.sleep('until-slot', { until: (ctx) => ctx.steps.book.slotStart })`). See `SleepOptions`. Its output,
+   * `{ wokeAt, dueAt }`, is `ctx.steps.<camelCaseName>` of later steps.
+   */
+  sleep<N extends string>(name: N, duration: Duration): SagaBuilder<I, AddStep<S, N, SleepOutput>, D>;
+  sleep<N extends string>(
+    name: N,
+    options: SleepOptions<I, S> & { when: StepWhen<I, S> },
+  ): SagaBuilder<I, AddStep<S, N, SleepOutput | undefined>, D>;
+  sleep<N extends string>(
+    name: N,
+    options: SleepOptions<I, S> & { when?: undefined },
+  ): SagaBuilder<I, AddStep<S, N, SleepOutput>, D>;
 
   /**
    * Adds a group of steps that run at the same time, after everything declared before it. The saga moves on when
@@ -387,6 +463,7 @@ const STEP_OPTION_FIELDS: readonly string[] = [
 const WAIT_OPTION_FIELDS: readonly string[] = [
   'signal',
   'timeout',
+  'onTimeout',
   'compensate',
   'compensationRetry',
   'compensationTimeout',
@@ -396,6 +473,14 @@ const WAIT_OPTION_FIELDS: readonly string[] = [
   'description',
 ];
 const SIGNAL_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
+const SLEEP_OPTION_FIELDS: readonly string[] = ['duration', 'until', 'when', 'whenLabel', 'description'];
+/** The longest sleep: ten years (the timer is a row, not a Node.js timer, so only sanity bounds it). */
+const MAX_SLEEP_MS = 3650 * 86_400_000;
+
+/** A sleep step's `run`: never called (the engine sets a timer instead of dispatching an action). */
+function sleepStepRun(): never {
+  throw new Error('a sleep step has no action to run; the engine sets its timer');
+}
 
 /** A wait step's `run`: never called (the engine puts the step in WAITING instead of dispatching it). */
 function waitStepRun(): never {
@@ -439,6 +524,12 @@ class SagaBuilderImpl {
   waitFor(name: string, options: WaitOptions<any, any, any, any>): SagaBuilderImpl {
     const earlier = this.stages.flatMap((stage) => stage.steps);
     const step = resolveWait(this.saga, earlier, name, options, this.stages.length);
+    return new SagaBuilderImpl(this.saga, [...this.stages, { group: null, steps: [step] }], this.groups);
+  }
+
+  sleep(name: string, options: Duration | SleepOptions<any, any>): SagaBuilderImpl {
+    const earlier = this.stages.flatMap((stage) => stage.steps);
+    const step = resolveSleep(this.saga, earlier, name, options, this.stages.length);
     return new SagaBuilderImpl(this.saga, [...this.stages, { group: null, steps: [step] }], this.groups);
   }
 
@@ -635,7 +726,7 @@ function resolveWait(
   const where = `${saga.prefix}, step ${describeValue(name)}`;
   requireObject(options, `${where}: options`);
   rejectUnknownFields(options, WAIT_OPTION_FIELDS, `${where}: options`);
-  const { signal, timeout, ...rest } = options;
+  const { signal, timeout, onTimeout, ...rest } = options;
   if (typeof signal !== 'string' || !SIGNAL_PATTERN.test(signal)) {
     throw new SagaDefinitionError(
       `${where}: signal must be 1 to 100 letters, digits, '.', '_' or '-' (got ${describeValue(signal)})`,
@@ -644,8 +735,49 @@ function resolveWait(
   if (timeout === undefined) {
     throw new SagaDefinitionError(`${where}: timeout is required for a wait step (how long to wait for "${signal}")`);
   }
+  if (onTimeout !== undefined && onTimeout !== 'fail' && onTimeout !== 'continue') {
+    throw new SagaDefinitionError(`${where}: onTimeout must be 'fail' or 'continue' (got ${describeValue(onTimeout)})`);
+  }
   const step = resolveStep(saga, earlier, name, { ...rest, timeout, run: waitStepRun }, stage, null);
-  return { ...step, signal };
+  return { ...step, signal, ...(onTimeout === 'continue' ? { onTimeout } : {}) };
+}
+
+function resolveSleep(
+  saga: ResolvedSaga,
+  earlier: readonly StepDefinition[],
+  name: string,
+  given: Duration | SleepOptions<any, any>,
+  stage: number,
+): StepDefinition {
+  const where = `${saga.prefix}, step ${describeValue(name)}`;
+  const options: SleepOptions<any, any> =
+    typeof given === 'string' || typeof given === 'number' ? { duration: given } : given;
+  requireObject(options, `${where}: the second argument (a duration such as '1h', or { duration } or { until })`);
+  rejectUnknownFields(options, SLEEP_OPTION_FIELDS, `${where}: options`);
+  const { duration, until, ...rest } = options;
+  if ((duration === undefined) === (until === undefined)) {
+    throw new SagaDefinitionError(
+      `${where}: a sleep needs exactly one of a duration ('1h', { duration: '1h' }) and { until: (ctx) => ... }`,
+    );
+  }
+  if (until !== undefined && typeof until !== 'function') {
+    throw new SagaDefinitionError(`${where}: until must be a function (got ${describeValue(until)})`);
+  }
+  let durationMs: number | null = null;
+  if (duration !== undefined) {
+    try {
+      durationMs = parseSignedDuration(duration, `${where}: duration`);
+    } catch (error) {
+      throw new SagaDefinitionError((error as Error).message);
+    }
+    if (durationMs <= 0)
+      throw new SagaDefinitionError(`${where}: duration must be > 0 (got ${describeValue(duration)})`);
+    if (durationMs > MAX_SLEEP_MS) {
+      throw new SagaDefinitionError(`${where}: duration must be at most 3650d (got ${describeValue(duration)})`);
+    }
+  }
+  const step = resolveStep(saga, earlier, name, { ...rest, run: sleepStepRun }, stage, null);
+  return { ...step, sleep: { durationMs, until: until !== undefined }, until: until ?? null };
 }
 
 /** Checks `deps`: identifiers mapped to classes or `dep()` tokens. */

@@ -99,6 +99,46 @@ const untyped = defineSaga('untyped', { version: 1 })
   })
   .build();
 
+// Sleeps and waits that continue: their outputs are typed for later steps.
+const composed = defineSaga('composed', { version: 1, input: DeliveryInput })
+  .step('book', { run: () => ({ slotStart: '2026-12-24T18:00:00Z' }) })
+  .sleep('cool-off', '1h')
+  .sleep('until-slot', {
+    until: (ctx) => {
+      assertType<Equals<typeof ctx.steps.book, { slotStart: string }>>();
+      return ctx.steps.book.slotStart;
+    },
+  })
+  .sleep('maybe-nap', { duration: '5m', when: (c) => c.input.weightKg > 20 })
+  .waitFor<'await-approval', { approver: string }>('await-approval', {
+    signal: 'Approved',
+    timeout: '2d',
+    onTimeout: 'continue',
+    compensate: (ctx) => {
+      assertType<Equals<typeof ctx.output, { approver: string } | { readonly timedOut: true } | undefined>>();
+      return ctx.output;
+    },
+  })
+  .waitFor<'await-pickup', { by: string }>('await-pickup', { signal: 'PickedUp', timeout: '1h' })
+  .step('notify', {
+    run: (ctx) => {
+      assertType<Equals<typeof ctx.steps.coolOff, { readonly wokeAt: string; readonly dueAt: string }>>();
+      assertType<Equals<typeof ctx.steps.untilSlot.wokeAt, string>>();
+      // @ts-expect-error a conditional sleep may have been skipped
+      void ctx.steps.maybeNap.wokeAt;
+      // @ts-expect-error a misspelt sleep output does not compile
+      void ctx.steps.coolOf;
+      const approval = ctx.steps.awaitApproval;
+      // @ts-expect-error the wait may have timed out: narrow first
+      void approval.approver;
+      const approver = 'timedOut' in approval ? null : approval.approver;
+      assertType<Equals<typeof approver, string | null>>();
+      assertType<Equals<typeof ctx.steps.awaitPickup, { by: string }>>();
+      return approver;
+    },
+  })
+  .build();
+
 // Invalid on purpose: only compiled, never run (the builder would throw at once).
 function _compileOnly(): void {
   defineSaga('rules', { version: 1 })
@@ -125,11 +165,30 @@ function _compileOnly(): void {
   // @ts-expect-error `run` is required
   defineSaga('no-run', { version: 1 }).step('a', {});
 
+  // @ts-expect-error a duration needs a unit
+  defineSaga('bad-sleep', { version: 1 }).sleep('a', '5');
+  // @ts-expect-error a sleep has no compensation
+  defineSaga('bad-sleep', { version: 1 }).sleep('a', { duration: '1h', compensate: () => undefined });
+  // @ts-expect-error onTimeout is 'fail' or 'continue'
+  defineSaga('bad-wait', { version: 1 }).waitFor('a', { signal: 'Go', timeout: '1s', onTimeout: 'retry' });
+
   // @ts-expect-error `version` is required
   defineSaga('no-version', {});
 }
 
 describe('DSL types', () => {
+  it('builds sleeps and waits that continue (the assertions are checked by tsc)', () => {
+    expect(composed.steps.map((step) => [step.name, step.sleep?.durationMs ?? null, step.onTimeout ?? null])).toEqual([
+      ['book', null, null],
+      ['cool-off', 3_600_000, null],
+      ['until-slot', null, null],
+      ['maybe-nap', 300_000, null],
+      ['await-approval', null, 'continue'],
+      ['await-pickup', null, null],
+      ['notify', null, null],
+    ]);
+  });
+
   it('builds the typed definitions (the assertions are checked by tsc)', () => {
     expect(delivery.stages.map((stage) => stage.steps)).toEqual([
       ['verify-account'],

@@ -18,10 +18,13 @@ export {
   type SagaBuilder,
   type SagaDefaults,
   type SagaOptions,
+  type SleepOptions,
+  type SleepOutput,
   type StepOptions,
   type StepWhen,
   type Token,
   type WaitOptions,
+  type WaitTimedOut,
 } from './define-saga';
 export { parseDuration, type Duration } from '@saga-engine/core';
 export {

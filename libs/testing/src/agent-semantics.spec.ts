@@ -163,6 +163,7 @@ describe('the kit runs attempts as the agent does', () => {
         {
           claimExpired: async () => [claim],
           claimOverdue: async () => [],
+          claimDueStarts: async () => [],
           purgeFinished: async () => 0,
         } as never,
         { apply: async (_id: string, event: SagaEvent) => (applied.push(event), { applied: true }) } as never,

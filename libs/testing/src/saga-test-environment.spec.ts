@@ -914,3 +914,87 @@ describe('SagaTestEnvironment', () => {
     });
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sleeps and waits that continue, on the virtual clock.
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('sleeps and waits that continue', () => {
+  const slotSaga = defineSaga('slot', { version: 1 })
+    .step('book', { run: () => ({ slotStart: '2026-01-01T06:00:00+01:00' }) })
+    .sleep('cool-off', '1h')
+    .sleep('until-slot', { until: (ctx) => ctx.steps.book.slotStart })
+    .waitFor<'await-approval', { by: string }>('await-approval', {
+      signal: 'Approved',
+      timeout: '2d',
+      onTimeout: 'continue',
+    })
+    .step('notify', {
+      run: (ctx) => ({
+        woke: ctx.steps.untilSlot.wokeAt,
+        approved: 'timedOut' in ctx.steps.awaitApproval ? 'nobody' : ctx.steps.awaitApproval.by,
+      }),
+    })
+    .build();
+
+  it('sleeps for a duration, then until the computed time, and continues past a wait that timed out', async () => {
+    const env = new SagaTestEnvironment({ start: START });
+    const run = env.start(slotSaga, {});
+    const result = await run.result();
+    expect(result.status).toBe('COMPLETED');
+    expect(result.steps['cool-off'].output).toEqual({
+      wokeAt: '2026-01-01T01:00:00.000Z',
+      dueAt: '2026-01-01T01:00:00.000Z',
+    });
+    expect(result.steps['until-slot'].output).toEqual({
+      wokeAt: '2026-01-01T05:00:00.000Z',
+      dueAt: '2026-01-01T05:00:00.000Z',
+    });
+    expect(result.steps['await-approval'].output).toEqual({ timedOut: true });
+    expect(result.output).toMatchObject({ notify: { woke: '2026-01-01T05:00:00.000Z', approved: 'nobody' } });
+    // 5 h of sleeps and 2 days of waiting, in virtual time.
+    expect(result.elapsedMs).toBe(5 * 3_600_000 + 2 * 86_400_000);
+    expect(brief(result.history)).toEqual([
+      'SagaStarted',
+      'StepScheduled book#1',
+      'StepSucceeded book#1',
+      'StepSleeping cool-off#1',
+      'TimerFired cool-off#1',
+      'StepScheduled until-slot#1',
+      'StepSleeping until-slot#1',
+      'TimerFired until-slot#1',
+      'StepWaiting await-approval#1',
+      'WaitTimedOut await-approval#1',
+      'StepScheduled notify#1',
+      'StepSucceeded notify#1',
+      'SagaCompleted',
+    ]);
+    expect(attemptsOf(result)).toContain('run until-slot#1 @3600000 sleeping');
+  });
+
+  it('takes the signal when it comes before the timeout, and abandons a sleep on cancel', async () => {
+    const env = new SagaTestEnvironment({ start: START });
+    const approved = env.start(slotSaga, {});
+    approved.signal('Approved', { by: 'finance' }, { at: '6h' });
+    expect((await approved.result()).output).toMatchObject({ notify: { approved: 'finance' } });
+
+    const cancelled = env.start(slotSaga, {});
+    cancelled.cancel('not needed', { at: '30m' });
+    const result = await cancelled.result();
+    expect(result.status).toBe('CANCELLED');
+    expect(result.steps['cool-off']).toMatchObject({ status: 'FAILED', error: { code: 'TIMER_ABANDONED' } });
+  });
+
+  it('fails a sleep whose until returns no point in time, for good', async () => {
+    const bad = defineSaga('bad-slot', { version: 1 })
+      .step('book', { run: () => ({ slotStart: 'tomorrow' }) })
+      .sleep('until-slot', { until: (ctx) => ctx.steps.book.slotStart })
+      .build();
+    const result = await new SagaTestEnvironment({ start: START }).start(bad, {}).result();
+    expect(result.status).toBe('COMPENSATED');
+    expect(result.steps['until-slot'].error).toMatchObject({
+      code: 'SLEEP_UNTIL_ERROR',
+      message: expect.stringContaining('the until of step "until-slot" returned "tomorrow", not an ISO-8601'),
+    });
+  });
+});

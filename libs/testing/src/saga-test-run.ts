@@ -9,6 +9,7 @@ import {
   StepPhase,
   StepStatus,
   evaluateCondition,
+  evaluateSleepUntil,
   initialState,
   isCompensationInFlight,
   isStepInFlight,
@@ -42,7 +43,13 @@ type AttemptOutcome = Extract<
   SagaEvent,
   {
     type:
-      'StepSucceeded' | 'StepFailed' | 'StepSkipped' | 'WaitStarted' | 'CompensationSucceeded' | 'CompensationFailed';
+      | 'StepSucceeded'
+      | 'StepFailed'
+      | 'StepSkipped'
+      | 'WaitStarted'
+      | 'SleepStarted'
+      | 'CompensationSucceeded'
+      | 'CompensationFailed';
   }
 >;
 type Handler = (ctx: any, deps: any) => unknown;
@@ -233,6 +240,33 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         });
         return;
       }
+      case 'StartTimer': {
+        // The supervisor's sweep: `TimerFired` at the wake-up time (on time: the kit has no sweep interval).
+        const { step, attempt } = command;
+        const at = command.until !== undefined ? Date.parse(command.until) : clock.now + (command.delayMs ?? 0);
+        clock.schedule(
+          at,
+          () =>
+            this.#apply({
+              type: 'TimerFired',
+              step,
+              attempt,
+              dueAt: new Date(at).toISOString(),
+              firedAt: new Date(clock.now).toISOString(),
+            }),
+          {
+            owner: this,
+            live: () => {
+              const s = this.#state.steps[step];
+              return !this.#fatal && s.status === StepStatus.SLEEPING && s.attempt === attempt;
+            },
+          },
+        );
+        return;
+      }
+      case 'DelayStart':
+        // Runs here start at once (env.start); nothing sends SagaDelayed.
+        return;
       case 'RaiseAlert': {
         const now = clock.now;
         this.#alerts.push({ at: new Date(now), elapsedMs: now - this.startedAt.getTime(), error: command.error });
@@ -310,7 +344,7 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
     this.#inFlight++;
     this.#run(command, script, record, execution)
       .then((event) => {
-        if (crash && event.type !== 'StepSkipped' && event.type !== 'WaitStarted') {
+        if (crash && event.type !== 'StepSkipped' && event.type !== 'WaitStarted' && event.type !== 'SleepStarted') {
           // Its agent died before reporting: the supervisor finds it past its deadline (due + timeout + grace).
           const error = deadlineExceeded(name, phase, attempt);
           const lost: AttemptOutcome =
@@ -349,6 +383,9 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         break;
       case 'WaitStarted':
         record.outcome = 'waiting';
+        break;
+      case 'SleepStarted':
+        record.outcome = 'sleeping';
         break;
       default: {
         const _never: never = event;
@@ -430,6 +467,13 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         if (verdict === false) return { type: 'StepSkipped', step: step.name, attempt };
         if (verdict !== true) return { type: 'StepFailed', step: step.name, attempt, error: verdict };
         if (step.signal !== null) return { type: 'WaitStarted', step: step.name, attempt };
+      }
+      if (!undo && step.sleep) {
+        // As the agent: `until` is code, evaluated here; the engine gets the time as data.
+        record.ran = 'condition';
+        const until = evaluateSleepUntil(step, { input, steps: ctx.steps });
+        if (typeof until === 'object') return { type: 'StepFailed', step: step.name, attempt, error: until };
+        return { type: 'SleepStarted', step: step.name, attempt, ...(until === undefined ? {} : { until }) };
       }
       record.ran = script.ran;
       const deps = this.#deps(step.name);

@@ -113,10 +113,16 @@ export interface AttemptRecord extends VirtualTime {
   step: string;
   phase: StepPhase;
   attempt: number;
-  /** What ran: the step's handler, its stub, a scripted fault (a `fail.*` or a function), or only its `when`. */
+  /**
+   * What ran: the step's handler, its stub, a scripted fault (a `fail.*` or a function), or only its `when` (and a
+   * sleep's `until`).
+   */
   ran: 'handler' | 'stub' | 'fault' | 'condition';
-  /** null while it runs. `waiting`: a conditional wait step whose condition held. */
-  outcome: 'succeeded' | 'failed' | 'skipped' | 'waiting' | null;
+  /**
+   * null while it runs. `waiting`: a conditional wait step whose condition held. `sleeping`: a sleep step whose
+   * `until` (or `when`) the agent evaluated: its timer is set.
+   */
+  outcome: 'succeeded' | 'failed' | 'skipped' | 'waiting' | 'sleeping' | null;
   error: ErrorInfo | null;
   /** When its outcome reached the engine (later than `at` for a timeout or a crash); null while it runs. */
   reportedAt: Date | null;

@@ -5,6 +5,8 @@ const STATUS_CLASS: Record<string, string> = {
   SCHEDULED: 'run',
   RETRYING: 'warn',
   WAITING: 'run',
+  SLEEPING: 'run',
+  DELAYED: 'muted',
   COMPENSATING: 'warn',
   COMPLETED: 'ok',
   SUCCEEDED: 'ok',

@@ -144,6 +144,11 @@ export function SagaList({ query }: { query: URLSearchParams }) {
               <td>{s.type}</td>
               <td>
                 <StatusBadge status={s.status} />
+                {s.status === 'DELAYED' && s.startAt && (
+                  <div className="muted-text nowrap" data-testid="starts-at">
+                    starts {formatTime(s.startAt)}
+                  </div>
+                )}
               </td>
               <td className="error-text">{s.error ? `${s.error.step ?? ''}: ${s.error.message ?? ''}` : ''}</td>
               <td className="nowrap">{formatTime(s.createdAt)}</td>

@@ -63,6 +63,15 @@ export function SagaPage({ id }: { id: string }) {
   const operator = canOperate(role);
   const failedCompensations = s.steps.filter((step) => step.compensation?.status === 'FAILED');
   const actions: ActionSpec[] = [];
+  if (operator && s.status === 'DELAYED') {
+    actions.push({
+      title: 'Cancel saga',
+      confirmLabel: 'Cancel the saga',
+      danger: true,
+      consequence: 'The saga has not started: nothing ran, nothing is undone. It ends CANCELLED and never starts.',
+      run: (reason) => api.post(`/v1/sagas/${s.id}/cancel`, { reason }),
+    });
+  }
   if (operator && s.status === 'RUNNING') {
     actions.push({
       title: 'Cancel saga',
@@ -136,6 +145,12 @@ export function SagaPage({ id }: { id: string }) {
       <dl className="facts">
         <dt>Created</dt>
         <dd>{formatTime(s.createdAt)}</dd>
+        {s.startAt && (
+          <>
+            <dt>{s.status === 'DELAYED' ? 'Starts' : 'Started'}</dt>
+            <dd data-testid="saga-start-at">{formatTime(s.startAt)}</dd>
+          </>
+        )}
         <dt>Updated</dt>
         <dd>{formatTime(s.updatedAt)}</dd>
         <dt>Ended</dt>
@@ -206,6 +221,14 @@ export function SagaPage({ id }: { id: string }) {
                 <td>{step.name}</td>
                 <td>
                   <StatusBadge status={step.status} />
+                  {step.status === 'SLEEPING' && step.wakeAt && (
+                    <div className="muted-text" data-testid="wakes-at">
+                      wakes at {formatTime(step.wakeAt)}
+                    </div>
+                  )}
+                  {step.status === 'WAITING' && step.deadlineAt && (
+                    <div className="muted-text">times out at {formatTime(step.deadlineAt)}</div>
+                  )}
                 </td>
                 <td>{step.attempts}</td>
                 <td>

@@ -7,6 +7,7 @@ import {
   type SagaTransport,
   type SagaTypeView,
   type SagaView,
+  type StartLater,
 } from '@saga-engine/client';
 
 /*
@@ -79,8 +80,8 @@ export class MemoryEngine implements SagaTransport {
     saga.events.push({ seq: saga.events.length + 1, type, step, attempt: step ? 1 : null, at: this.tick(), data });
   }
 
-  async start(type: string, input: Record<string, unknown>, key: string | null) {
-    this.call('start', type, JSON.stringify(input), String(key));
+  async start(type: string, input: Record<string, unknown>, key: string | null, later?: StartLater) {
+    this.call('start', type, JSON.stringify(input), String(key), ...(later ? [JSON.stringify(later)] : []));
     if (type !== 'order') throw createSagaApiError(400, 'SAGA_TYPE_UNKNOWN', 'type is not a registered saga type');
     const prior = [...this.sagas.values()].find((s) => key !== null && s.key === key);
     if (prior) return { saga: prior.view, created: false };
@@ -200,15 +201,23 @@ export class MemoryEngine implements SagaTransport {
       completedAt: ended ? at : null,
       output: status === 'COMPLETED' ? { done: true } : null,
     };
-    const type = {
+    const type: Record<SagaStatus, string> = {
+      DELAYED: 'SagaDelayed',
       COMPLETED: 'SagaCompleted',
       COMPENSATED: 'SagaCompensated',
       CANCELLED: 'SagaCancelled',
       FAILED: 'SagaFailed',
       COMPENSATING: 'CompensationStarted',
       RUNNING: 'SagaResumed',
-    }[status];
-    saga.events.push({ seq: saga.events.length + 1, type, step: null, attempt: null, at, data: null });
+    };
+    saga.events.push({
+      seq: saga.events.length + 1,
+      type: type[status],
+      step: null,
+      attempt: null,
+      at,
+      data: null,
+    });
   }
 
   private tick(): string {

@@ -1,4 +1,12 @@
-import type { ResolvedRetryPolicy, SagaDefinition, StageDefinition, StepCondition, StepDefinition } from '../types';
+import type {
+  ResolvedRetryPolicy,
+  SagaDefinition,
+  SleepUntilFn,
+  StageDefinition,
+  StepCondition,
+  StepDefinition,
+  WaitTimeoutPolicy,
+} from '../types';
 
 /** Test defaults: three attempts, 1 s doubling to 60 s, no jitter (so delays are exact). */
 export const TEST_RETRY: ResolvedRetryPolicy = Object.freeze({
@@ -24,6 +32,10 @@ export interface TestStepSpec {
   compensationTimeoutMs?: number;
   /** Makes it a wait step for this signal. */
   signal?: string;
+  /** A wait step's policy at its timeout. */
+  onTimeout?: WaitTimeoutPolicy;
+  /** Makes it a sleep step: for `durationMs`, or until what `until` computes. */
+  sleep?: { durationMs?: number; until?: SleepUntilFn };
 }
 
 export interface GroupSpec {
@@ -75,6 +87,13 @@ export function makeDefinition(
           pivot: s.pivot ?? false,
           description: null,
           signal: s.signal ?? null,
+          ...(s.onTimeout ? { onTimeout: s.onTimeout } : {}),
+          ...(s.sleep
+            ? {
+                sleep: Object.freeze({ durationMs: s.sleep.durationMs ?? null, until: Boolean(s.sleep.until) }),
+                until: s.sleep.until ?? null,
+              }
+            : {}),
         }),
       );
     }

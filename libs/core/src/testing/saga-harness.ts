@@ -1,4 +1,5 @@
 import { evaluateCondition } from '../conditions';
+import { evaluateSleepUntil } from '../sleep';
 import { initialState } from '../initial-state';
 import { stepOutputs } from '../outputs';
 import { transition } from '../transition';
@@ -43,6 +44,10 @@ export function describeCommands(commands: readonly SagaCommand[]): string[] {
         return `await ${command.step}#${command.attempt} ${command.signal}`;
       case 'RaiseAlert':
         return `alert ${command.error?.code ?? 'null'}`;
+      case 'StartTimer':
+        return `timer ${command.step}#${command.attempt} ${command.until ?? `+${command.delayMs}ms`}`;
+      case 'DelayStart':
+        return `delay ${command.startAt ?? `+${command.startInMs}ms`}`;
       default: {
         const _never: never = command;
         return 'unknown';
@@ -179,6 +184,23 @@ export class SagaHarness {
     return this.send({ type: 'WaitStarted', step, attempt });
   }
 
+  sleepStarted(step: string, until?: string, attempt = this.attemptOf(step)): TransitionResult {
+    return this.send({ type: 'SleepStarted', step, attempt, ...(until === undefined ? {} : { until }) });
+  }
+
+  timerFired(
+    step: string,
+    firedAt = '2026-12-01T10:00:01.000Z',
+    dueAt = '2026-12-01T10:00:00.000Z',
+    attempt = this.attemptOf(step),
+  ): TransitionResult {
+    return this.send({ type: 'TimerFired', step, attempt, dueAt, firedAt });
+  }
+
+  delay(start: { startAt: string } | { startInMs: number } = { startInMs: 60_000 }): TransitionResult {
+    return this.send({ type: 'SagaDelayed', ...start });
+  }
+
   /**
    * What an agent does with a dispatched conditional step before running it: evaluates its `when` and reports
    * `StepSkipped` (false), `StepFailed` (it threw) or, for a wait step, `WaitStarted` (true). Answers whether the
@@ -189,6 +211,11 @@ export class SagaHarness {
     const verdict = evaluateCondition(def, { input: this.state.input, steps: stepOutputs(this.def, this.state) });
     if (verdict === false) return this.skipped(step);
     if (verdict !== true) return this.fail(step, verdict);
+    if (def.sleep) {
+      const until = evaluateSleepUntil(def, { input: this.state.input, steps: stepOutputs(this.def, this.state) });
+      if (typeof until === 'object') return this.fail(step, until);
+      return this.sleepStarted(step, until);
+    }
     return def.signal === null ? true : this.waitStarted(step);
   }
 }

@@ -6,6 +6,7 @@ import {
   type StepDefinition,
   StepPhase,
   evaluateCondition,
+  evaluateSleepUntil,
   isCompensationInFlight,
   isStepInFlight,
   normalizeOutput,
@@ -105,6 +106,12 @@ export class StepExecutor {
         handlerDone?.();
         return this.outcome(job, event);
       }
+    }
+
+    if (job.phase === StepPhase.RUN && step.sleep) {
+      // A sleep runs nothing: the agent only evaluates its `until` (code) and reports the wake-up time as data.
+      handlerDone?.();
+      return this.outcome(job, this.sleepStarted(snapshot, definition, step, job.attempt));
     }
 
     let marking: Promise<unknown> | undefined;
@@ -211,6 +218,33 @@ export class StepExecutor {
       return { ...storableError(toErrorInfo(thrown)), retryable: true };
     }
     return evaluateCondition(step, { input, steps: stepOutputs(definition, snapshot.state) });
+  }
+
+  /**
+   * Where a sleep's `until` is evaluated: here, in the agent, because it is the author's code and the scheduler
+   * reads only data (a process without the saga's code must be able to drive it). It runs once, when the sleep's
+   * stage comes, over the input and the earlier outputs (which never change once written), and the time it returns
+   * goes to the engine as data (`SleepStarted`): from then on the timer is a row in PostgreSQL, on the database
+   * clock, which no process holds. A sleep of a fixed length never comes here (no code: the scheduler sets its
+   * timer itself); a conditional one comes for its `when` and reports SleepStarted without `until`.
+   */
+  private sleepStarted(
+    snapshot: SagaSnapshot,
+    definition: SagaDefinition,
+    step: StepDefinition,
+    attempt: number,
+  ): SagaEvent {
+    let input: unknown;
+    try {
+      input = this.openInput(snapshot, definition);
+    } catch (thrown) {
+      // Not the author's fault: a transient failure of the attempt, retried by the step's policy.
+      const error = { ...storableError(toErrorInfo(thrown)), retryable: true };
+      return { type: 'StepFailed', step: step.name, attempt, error };
+    }
+    const until = evaluateSleepUntil(step, { input, steps: stepOutputs(definition, snapshot.state) });
+    if (typeof until === 'object') return { type: 'StepFailed', step: step.name, attempt, error: until };
+    return { type: 'SleepStarted', step: step.name, attempt, ...(until === undefined ? {} : { until }) };
   }
 
   private async run(

@@ -1,9 +1,9 @@
 import { HttpException, Injectable } from '@nestjs/common';
 import { hostname } from 'node:os';
-import { type SagaTransport, type SagaView, createSagaApiError } from '@saga-engine/client';
+import { type SagaTransport, type SagaView, type StartLater, createSagaApiError } from '@saga-engine/client';
 import { ApiError } from '../api/http/api-error';
 import { OperatorActions } from '../api/sagas/operator-actions';
-import { SagaOperations } from '../api/sagas/saga-operations';
+import { SagaOperations, parseStartDelay } from '../api/sagas/saga-operations';
 import { AuditAction } from '../store/saga-audit';
 
 /**
@@ -20,9 +20,11 @@ export class LocalSagaTransport implements SagaTransport {
     private readonly actions: OperatorActions,
   ) {}
 
-  start(type: string, input: Record<string, unknown>, idempotencyKey: string | null) {
+  start(type: string, input: Record<string, unknown>, idempotencyKey: string | null, later?: StartLater) {
     return translate(async () => {
-      const { id, created } = await this.operations.start(type, input, idempotencyKey);
+      // The same checks as the REST API's (a 400 naming the field), then the same start.
+      const delay = later ? parseStartDelay(later) : undefined;
+      const { id, created } = await this.operations.start(type, input, idempotencyKey, delay);
       return { saga: await this.view(id), created };
     });
   }

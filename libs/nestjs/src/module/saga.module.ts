@@ -35,6 +35,10 @@ import { SagaOperations } from '../api/sagas/saga-operations';
 import { SagaActionsController } from '../api/sagas/saga-actions.controller';
 import { SagaTypesController } from '../api/sagas/saga-types.controller';
 import { SagasController } from '../api/sagas/sagas.controller';
+import { ScheduleOperations } from '../api/schedules/schedule-operations';
+import { SchedulesController } from '../api/schedules/schedules.controller';
+import { ScheduleRunner } from '../schedules/schedule-runner';
+import { ScheduleStore } from '../store/schedule-store';
 import { LocalSagaTransport } from '../client/local-transport';
 import { SagaClient } from '@saga-engine/client';
 import { ParticipantPolicies } from '../invokers/participant-policies';
@@ -101,6 +105,7 @@ const API_CONTROLLERS: Type[] = [
   MetricsController,
   ParticipantsController,
   AgentsController,
+  SchedulesController,
 ];
 
 /**
@@ -198,6 +203,7 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
     SupervisorStore,
     DefinitionStore,
     AgentStore,
+    ScheduleStore,
     {
       provide: TRANSPORT_OPTIONS,
       useFactory: (o: ResolvedSagaOptions): TransportOptions => ({
@@ -251,6 +257,7 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
     AlertService,
     SagaScheduler,
     SagaOperations,
+    ScheduleOperations,
     OperatorActions,
     LocalSagaTransport,
     {
@@ -276,6 +283,7 @@ function supervisorProviders(): Provider[] {
       }),
       inject: [RESOLVED_OPTIONS],
     },
+    ScheduleRunner,
     Supervisor,
     {
       provide: ALERT_SENDER_OPTIONS,

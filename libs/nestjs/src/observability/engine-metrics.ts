@@ -83,7 +83,8 @@ export class EngineMetrics {
     help:
       'What the supervisor did: deadline_exceeded (an attempt declared lost), job_reenqueued (a lost job ' +
       'enqueued again), deadline_extended (a queued attempt got more time), signal_timed_out (a wait ended ' +
-      'without its signal).',
+      'without its signal), timer_fired (a sleep ended), delayed_start (a DELAYED saga started), ' +
+      'schedule_started / schedule_skipped (a schedule tick started its saga, or was skipped).',
     labelNames: ['action'],
     registers: [this.registry],
   });
@@ -185,7 +186,17 @@ export class EngineMetrics {
     this.stepDuration.observe({ type, step, phase, outcome }, seconds);
   }
 
-  supervisor(action: 'deadline_exceeded' | 'job_reenqueued' | 'deadline_extended' | 'signal_timed_out'): void {
+  supervisor(
+    action:
+      | 'deadline_exceeded'
+      | 'job_reenqueued'
+      | 'deadline_extended'
+      | 'signal_timed_out'
+      | 'timer_fired'
+      | 'delayed_start'
+      | 'schedule_started'
+      | 'schedule_skipped',
+  ): void {
     this.supervisorActions.inc({ action });
   }
 

@@ -45,6 +45,9 @@ export interface ApplyOptions {
  */
 export type LocalRunner = (job: StepJobData, snapshot: SagaSnapshot) => boolean;
 
+/** When a new instance starts, if not at once: an instant, or a delay counted on the database clock. */
+export type StartDelay = { startAt: Date } | { startInMs: number };
+
 /** How many times a transition is recomputed after losing a compare-and-set before giving up. */
 const MAX_CAS_ROUNDS = 50;
 
@@ -81,15 +84,32 @@ export class SagaScheduler {
    * Starts an instance of `definition` (the version callers pick, normally the newest); idempotent by
    * `idempotencyKey`. Sensitive fields are sealed here, before anything is written: the row, its history and the
    * request hash never hold them. The input must have been validated (see validateSagaInput).
+   *
+   * With `delay` the instance is DELAYED: written now (so the key is taken, and it can be read and cancelled),
+   * started by the supervisor once its start time has passed. The delay is part of the request hash, so a key
+   * replayed with another start time is a conflict.
    */
-  async start(definition: SagaSpec, input: unknown, idempotencyKey: string | null): Promise<StartResult> {
+  async start(
+    definition: SagaSpec,
+    input: unknown,
+    idempotencyKey: string | null,
+    delay?: StartDelay,
+  ): Promise<StartResult> {
     const id = uuidv7();
     const sensitive = definition.sensitive.length > 0;
     const cipher = this.cipher;
     if (sensitive && !cipher) throw new Error(`saga ${definition.name} has sensitive fields and no cipher`);
-    const hash = requestHash(definition.name, input, sensitive ? (data) => cipher!.mac(data) : undefined);
+    const hashed =
+      delay === undefined ? input : { input, start: 'startAt' in delay ? delay.startAt.toISOString() : delay };
+    const hash = requestHash(definition.name, hashed, sensitive ? (data) => cipher!.mac(data) : undefined);
     const stored = sensitive ? cipher!.seal(input, definition.sensitive, id) : input;
-    const result = transition(definition, initialState(definition, stored), { type: 'SagaStarted' });
+    const first: SagaEvent =
+      delay === undefined
+        ? { type: 'SagaStarted' }
+        : 'startAt' in delay
+          ? { type: 'SagaDelayed', startAt: delay.startAt.toISOString() }
+          : { type: 'SagaDelayed', startInMs: delay.startInMs };
+    const result = transition(definition, initialState(definition, stored), first);
     const inserted = await this.store.insert({
       id,
       traceparent: startSagaSpan(id, definition.name) ?? null,
@@ -202,7 +222,11 @@ export class SagaScheduler {
           break;
         }
         case 'AwaitSignal':
+        case 'StartTimer':
           // Nothing to enqueue: the step row's deadline (written by the commit) is the timer the supervisor watches.
+          break;
+        case 'DelayStart':
+          // Nothing to enqueue: the instance's start_at (written with it) is what the supervisor watches.
           break;
         case 'RaiseAlert':
           // Logged and counted here; the durable alert is the outbox row committed with the transition.

@@ -10,6 +10,7 @@ import { AuditPrivileges1763960000000 } from './migrations/1763960000000-audit-p
 import { SignalInboxAndCircuits1764040000000 } from './migrations/1764040000000-signal-inbox-and-circuits';
 import { CompletedAtIndex1764080000000 } from './migrations/1764080000000-completed-at-index';
 import { DefinitionsAndAgents1765100000000 } from './migrations/1765100000000-definitions-and-agents';
+import { TimersAndSchedules1765200000000 } from './migrations/1765200000000-timers-and-schedules';
 import { listenForClientErrors } from './pg-client-errors';
 
 export const ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaEventEntity];
@@ -22,6 +23,7 @@ export const MIGRATIONS = [
   SignalInboxAndCircuits1764040000000,
   CompletedAtIndex1764080000000,
   DefinitionsAndAgents1765100000000,
+  TimersAndSchedules1765200000000,
 ];
 
 /** Options shared by the app and the tests: migrations run at start, never `synchronize`. */

@@ -21,7 +21,7 @@ export class DefinitionConflictError extends Error {
 }
 
 /** Statuses in which an instance still needs its definition (FAILED: an operator may retry it). */
-const ACTIVE = `('RUNNING', 'COMPENSATING', 'FAILED')`;
+const ACTIVE = `('RUNNING', 'COMPENSATING', 'FAILED', 'DELAYED')`;
 
 /** The saga types as data, published by the processes that have their code (see SagaRegistry). */
 @Injectable()

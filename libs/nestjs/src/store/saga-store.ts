@@ -80,6 +80,8 @@ interface StepRow {
   comp_error: unknown;
   in_flight: boolean;
   due_in_ms: number | null;
+  /** A sleep's wake-up time computed by its `until` (ISO-8601): the deadline is this instant, not now + ms. */
+  deadline_until?: string | null;
   /** An agent reported the attempt running: it is no longer due (only its deadline matters from now). */
   taken?: boolean;
   deadline_in_ms: number | null;
@@ -93,7 +95,7 @@ interface StepRow {
 const STEP_ROW_COLUMNS = `name text, position int, status text, attempt int, attempt_base int, output jsonb, error jsonb,
   outcome_unknown boolean, comp_status text, comp_attempt int, comp_attempt_base int, comp_error jsonb,
   in_flight boolean, due_in_ms bigint, deadline_in_ms bigint, taken boolean, started boolean, finished boolean,
-  comp_started boolean, comp_finished boolean`;
+  comp_started boolean, comp_finished boolean, deadline_until timestamptz`;
 const EVENT_COLUMNS = `seq int, type text, step text, attempt int, data jsonb`;
 const MS = `interval '1 millisecond'`;
 
@@ -139,6 +141,7 @@ export class SagaStore {
       idempotency_key: saga.idempotencyKey,
       request_hash: saga.requestHash,
       trace_parent: saga.traceparent ?? null,
+      ...startOf(saga.commands),
       steps: rows,
       events: saga.history,
     };
@@ -183,13 +186,14 @@ export class SagaStore {
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, type text, definition_version int, status text,
            input jsonb, output jsonb, error jsonb, cancel_requested boolean, event_count int, idempotency_key text,
            request_hash text,
-           completed boolean, trace_parent text, steps jsonb, events jsonb)
+           completed boolean, trace_parent text, steps jsonb, events jsonb, start_at timestamptz, start_in_ms bigint)
        ), inst AS (
          INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
                                     cancel_requested, event_count, idempotency_key, request_hash, completed_at,
-                                    trace_parent)
+                                    trace_parent, start_at)
          SELECT p.id, p.type, p.definition_version, p.status, 1, p.input, p.output, p.error, p.cancel_requested,
-                p.event_count, p.idempotency_key, p.request_hash, CASE WHEN p.completed THEN now() END, p.trace_parent
+                p.event_count, p.idempotency_key, p.request_hash, CASE WHEN p.completed THEN now() END, p.trace_parent,
+                coalesce(p.start_at, now() + p.start_in_ms * ${MS})
            FROM p
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING id
@@ -297,6 +301,7 @@ export class SagaStore {
                 due_at = CASE WHEN NOT r.in_flight OR r.taken THEN NULL
                               WHEN r.due_in_ms IS NOT NULL THEN now() + r.due_in_ms * ${MS} ELSE s.due_at END,
                 deadline_at = CASE WHEN NOT r.in_flight THEN NULL
+                              WHEN r.deadline_until IS NOT NULL THEN r.deadline_until
                               WHEN r.deadline_in_ms IS NOT NULL THEN now() + r.deadline_in_ms * ${MS}
                               ELSE s.deadline_at END,
                 lease_until = CASE WHEN r.due_in_ms IS NOT NULL OR NOT r.in_flight THEN NULL ELSE s.lease_until END,
@@ -388,8 +393,18 @@ interface InsertRow extends StateColumns {
   idempotency_key: string | null;
   request_hash: string;
   trace_parent: string | null;
+  /** A DELAYED start: when (an instant), or in how long from the insert (database clock); both null otherwise. */
+  start_at?: string | null;
+  start_in_ms?: number | null;
   steps: StepRow[];
   events: HistoryEntry[];
+}
+
+/** When a new DELAYED instance starts, from its `DelayStart` command (none: it started at once). */
+function startOf(commands: SagaCommand[]): Pick<InsertRow, 'start_at' | 'start_in_ms'> {
+  const delay = commands.find((c) => c.type === 'DelayStart');
+  if (!delay) return {};
+  return { start_at: delay.startAt ?? null, start_in_ms: delay.startInMs ?? null };
 }
 
 /** Transitions in one group-commit statement at most, and statements in flight at once. */
@@ -527,12 +542,13 @@ function toSnapshot(row: LoadedRow): SagaSnapshot {
   };
 }
 
-type Dispatch = Extract<SagaCommand, { type: 'DispatchStep' | 'AwaitSignal' }>;
+type Dispatch = Extract<SagaCommand, { type: 'DispatchStep' | 'AwaitSignal' | 'StartTimer' }>;
 
-/** The command that starts an attempt of the step (a job, or a wait), if the transition made one. */
+/** The command that starts an attempt of the step (a job, a wait or a timer), if the transition made one. */
 function dispatchesOf(commands: SagaCommand[], step: string): Dispatch | undefined {
   return commands.find(
-    (c): c is Dispatch => (c.type === 'DispatchStep' || c.type === 'AwaitSignal') && c.step === step,
+    (c): c is Dispatch =>
+      (c.type === 'DispatchStep' || c.type === 'AwaitSignal' || c.type === 'StartTimer') && c.step === step,
   );
 }
 
@@ -540,9 +556,22 @@ function dispatchesOf(commands: SagaCommand[], step: string): Dispatch | undefin
  * When the attempt is due (null: no job, as for a wait) and when the supervisor may step in. A wait's deadline is
  * its timeout exactly: nothing runs that could report late.
  */
-function timesOf(dispatch: Dispatch | undefined): { due_in_ms: number | null; deadline_in_ms: number | null } {
+function timesOf(
+  dispatch: Dispatch | undefined,
+): Pick<StepRow, 'due_in_ms' | 'deadline_in_ms' | 'deadline_until' | 'taken'> {
   if (!dispatch) return { due_in_ms: null, deadline_in_ms: null };
-  if (dispatch.type === 'AwaitSignal') return { due_in_ms: null, deadline_in_ms: dispatch.timeoutMs };
+  // No job for a wait or a timer: `taken` clears the due time that an agent's evaluation (a `when`, an `until`)
+  // was dispatched with, so that the supervisor does not look for that finished job again.
+  if (dispatch.type === 'AwaitSignal') return { due_in_ms: null, deadline_in_ms: dispatch.timeoutMs, taken: true };
+  if (dispatch.type === 'StartTimer') {
+    // A timer's deadline is its wake-up time: computed (`until`), or `delayMs` from now on the database clock.
+    return {
+      due_in_ms: null,
+      deadline_in_ms: dispatch.delayMs ?? null,
+      deadline_until: dispatch.until ?? null,
+      taken: true,
+    };
+  }
   return { due_in_ms: dispatch.delayMs, deadline_in_ms: dispatch.delayMs + dispatch.timeoutMs + DEADLINE_GRACE_MS };
 }
 

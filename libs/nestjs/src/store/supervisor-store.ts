@@ -20,6 +20,15 @@ export interface ClaimedAttempt {
   attempt: number;
   /** The row as claimed, so that a later write can check that nothing moved meanwhile. */
   fence: { status: StepStatus; attempt: number; compStatus: CompensationStatus | null; compAttempt: number };
+  /** The row's deadline (a SLEEPING step's wake-up time) and the database's time of the claim, ISO-8601. */
+  deadlineAt?: string;
+  claimedAt?: string;
+}
+
+/** A DELAYED saga whose start time has passed, claimed by a supervisor. */
+export interface ClaimedStart {
+  sagaId: string;
+  startAt: string;
 }
 
 interface ClaimedRow {
@@ -31,12 +40,14 @@ interface ClaimedRow {
   attempt: number;
   comp_status: CompensationStatus | null;
   comp_attempt: number;
+  deadline_at?: Date | null;
+  claimed_at?: Date;
 }
 
 const MS = `interval '1 millisecond'`;
 // (Each statement ends in a SELECT: TypeORM answers a top-level UPDATE with [rows, count], not rows.)
 const RETURNING = `RETURNING s.saga_id, i.type, i.definition_version, s.name, s.status, s.attempt, s.comp_status,
-                              s.comp_attempt`;
+                              s.comp_attempt, s.deadline_at, now() AS claimed_at`;
 
 /**
  * The supervisor's claims on the outbox (`saga_step` rows with an attempt in flight). Each claim is ONE
@@ -98,6 +109,31 @@ export class SupervisorStore {
     return rows.flatMap(toClaimed);
   }
 
+  /**
+   * DELAYED sagas whose start time has passed, oldest first, leased like the step rows (`start_lease_until`): the
+   * caller starts each through the scheduler's compare-and-set, which ends the claim (the saga is no longer
+   * DELAYED). The partial index holds only DELAYED rows, so the sweep costs the same with none or a million.
+   */
+  async claimDueStarts(limit: number, leaseMs: number): Promise<ClaimedStart[]> {
+    const rows: { id: string; start_at: Date }[] = await this.db.query(
+      `WITH c AS (
+         SELECT id FROM saga_instance
+          WHERE status = 'DELAYED' AND start_at <= now()
+            AND (start_lease_until IS NULL OR start_lease_until < now())
+          ORDER BY start_at
+          LIMIT $1
+          FOR UPDATE SKIP LOCKED
+       ), claimed AS (
+         UPDATE saga_instance i SET start_lease_until = now() + $2 * ${MS}
+           FROM c WHERE i.id = c.id
+         RETURNING i.id, i.start_at
+       )
+       SELECT * FROM claimed`,
+      [limit, leaseMs],
+    );
+    return rows.map((r) => ({ sagaId: r.id, startAt: r.start_at.toISOString() }));
+  }
+
   /** See purgeFinished. */
   purgeFinished(olderThanMs: number, limit: number): Promise<number> {
     return purgeFinished(this.db, olderThanMs, limit);
@@ -154,6 +190,8 @@ function toClaimed(row: ClaimedRow): ClaimedAttempt[] {
     definitionVersion: row.definition_version,
     step: row.name,
     fence: { status: row.status, attempt: row.attempt, compStatus: row.comp_status, compAttempt: row.comp_attempt },
+    ...(row.deadline_at ? { deadlineAt: row.deadline_at.toISOString() } : {}),
+    ...(row.claimed_at ? { claimedAt: row.claimed_at.toISOString() } : {}),
   };
   const step = {
     status: row.status,

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { SagaEvent } from '@saga-engine/core';
-import type { ClaimedAttempt, SupervisorStore } from '../store/supervisor-store';
+import type { ClaimedAttempt, ClaimedStart, SupervisorStore } from '../store/supervisor-store';
 import type { JobLiveness, StepQueue } from '../queue/step-queue';
 import type { StepJobData } from '../queue/step-job';
 import type { SagaScheduler } from '../scheduler/saga-scheduler';
@@ -28,6 +28,7 @@ describe('Supervisor', () => {
     liveness = 'gone' as JobLiveness | Error,
     retentionMs = null as number | null,
     purgeable = 0,
+    starts = [] as ClaimedStart[],
   }) {
     const applied: SagaEvent[] = [];
     const extended: [ClaimedAttempt, number][] = [];
@@ -35,6 +36,7 @@ describe('Supervisor', () => {
     const store = {
       claimExpired: jest.fn(async () => expired),
       claimOverdue: jest.fn(async () => overdue),
+      claimDueStarts: jest.fn(async () => starts),
       purgeFinished: jest.fn(async (_olderThanMs: number, limit: number) => Math.min(purgeable, limit)),
       extendDeadline: jest.fn(async (c: ClaimedAttempt, ms: number) => {
         extended.push([c, ms]);
@@ -83,6 +85,43 @@ describe('Supervisor', () => {
     expect(supervisor.stats.deadlinesExceeded).toBe(0);
   });
 
+  it('fires the timer of a SLEEPING step past its wake-up time, with its due and claim times, without the queue', async () => {
+    const sleeping = claim({
+      step: 'nap',
+      attempt: 1,
+      fence: { status: 'SLEEPING', attempt: 1, compStatus: null, compAttempt: 0 },
+      deadlineAt: '2026-12-01T10:00:00.000Z',
+      claimedAt: '2026-12-01T10:00:00.420Z',
+    });
+    const { supervisor, applied, extended } = setup({ expired: [sleeping], liveness: new Error('no Redis needed') });
+    await supervisor.sweep();
+    expect(applied).toEqual([
+      {
+        type: 'TimerFired',
+        step: 'nap',
+        attempt: 1,
+        dueAt: '2026-12-01T10:00:00.000Z',
+        firedAt: '2026-12-01T10:00:00.420Z',
+      },
+    ]);
+    expect(extended).toEqual([]);
+    expect(supervisor.stats.timersFired).toBe(1);
+  });
+
+  it('starts the DELAYED sagas whose start time passed, and sweeps again when the claim was full', async () => {
+    const { supervisor, applied } = setup({
+      starts: [{ sagaId: 'd1', startAt: '2026-12-01T10:00:00.000Z' }],
+    });
+    const report = await supervisor.sweep();
+    expect(applied).toEqual([{ type: 'SagaStarted' }]);
+    expect(report).toMatchObject({ starts: 1, full: false });
+    expect(supervisor.stats.delayedStarted).toBe(1);
+    const many = setup({
+      starts: Array.from({ length: 100 }, (_, i) => ({ sagaId: `d${i}`, startAt: '2026-12-01T10:00:00.000Z' })),
+    });
+    expect(await many.supervisor.sweep()).toMatchObject({ starts: 100, full: true });
+  });
+
   it('fails exactly the claimed attempt with DEADLINE_EXCEEDED when its job is gone or active', async () => {
     for (const liveness of ['gone', 'active'] as const) {
       const { supervisor, applied } = setup({ expired: [claim()], liveness });
@@ -129,7 +168,7 @@ describe('Supervisor', () => {
       liveness: new Error('ECONNREFUSED'),
     });
     const report = await supervisor.sweep();
-    expect(report).toEqual({ expired: 2, overdue: 1, purged: 0, full: false });
+    expect(report).toEqual({ expired: 2, overdue: 1, purged: 0, starts: 0, schedules: 0, full: false });
     expect([applied, redriven, extended]).toEqual([[], [], []]);
     expect(supervisor.stats.errors).toBe(3);
   });

@@ -1,6 +1,14 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  Optional,
+} from '@nestjs/common';
 import { type ErrorInfo, type SagaEvent, StepPhase, StepStatus } from '@saga-engine/core';
-import { type ClaimedAttempt, SupervisorStore } from '../store/supervisor-store';
+import { type ClaimedAttempt, type ClaimedStart, SupervisorStore } from '../store/supervisor-store';
+import { ScheduleRunner } from '../schedules/schedule-runner';
 import { DEADLINE_GRACE_MS } from '../store/saga-store';
 import { type JobLiveness, StepQueue } from '../queue/step-queue';
 import { type StepJobData } from '../queue/step-job';
@@ -21,6 +29,10 @@ export interface SweepReport {
   overdue: number;
   /** Finished sagas deleted by retention. */
   purged: number;
+  /** DELAYED sagas claimed because their start time passed. */
+  starts: number;
+  /** Schedules claimed because a tick was due (or a buffered tick waited). */
+  schedules: number;
   /** A claim came back full: sweep again at once. */
   full: boolean;
 }
@@ -45,6 +57,13 @@ const PARALLEL_ACTIONS = 8;
  * | due for more than `scheduleToStartMs`   | queued or active           | nothing                                 |
  * | either                                  | Redis does not answer      | nothing until Redis is back (lease)     |
  * | `deadline_at` passed, step WAITING      | (a wait has no job)        | `SignalTimedOut`: the signal never came |
+ * | `deadline_at` passed, step SLEEPING     | (a timer has no job)       | `TimerFired`: the sleep is over         |
+ * | `start_at` passed, saga DELAYED         | -                          | `SagaStarted`                           |
+ * | `next_fire_at` passed, schedule         | -                          | starts the tick's saga (ScheduleRunner) |
+ *
+ * A timer, a delayed start and a schedule's tick are rows with a due time on an index, swept in batches like the
+ * deadlines: nothing per timer in memory, no polling per timer, and each fires at the first sweep after it is due
+ * (so up to one `intervalMs` late), once (the scheduler's compare-and-set, or the tick's idempotency key).
  *
  * `DEADLINE_EXCEEDED` is a transient failure of exactly the attempt claimed: the engine retries it by the step's
  * policy (or, retries exhausted, undoes it, since its outcome is unknown) and ignores it if that attempt has
@@ -68,6 +87,8 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     deadlinesExtended: 0,
     jobsRedriven: 0,
     signalsTimedOut: 0,
+    timersFired: 0,
+    delayedStarted: 0,
     sagasPurged: 0,
     errors: 0,
   };
@@ -79,6 +100,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly queue: StepQueue,
     @Inject(SUPERVISOR_OPTIONS) private readonly options: SupervisorOptions,
     private readonly metrics: EngineMetrics = new EngineMetrics(),
+    @Optional() @Inject(ScheduleRunner) private readonly schedules: ScheduleRunner | null = null,
   ) {}
 
   private readonly startedAt = Date.now();
@@ -107,6 +129,10 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     await forEachLimited(expired, (claim) => this.guard(claim, () => this.onExpired(claim)));
     const overdue = await this.store.claimOverdue(batch, s2s, s2s);
     await forEachLimited(overdue, (claim) => this.guard(claim, () => this.onOverdue(claim)));
+    const leaseMs = Math.max(5_000, 5 * this.options.intervalMs);
+    const starts = await this.store.claimDueStarts(batch, leaseMs);
+    await forEachLimited(starts, (claim) => this.startDelayed(claim));
+    const schedules = this.schedules ? await this.schedules.sweep(batch, leaseMs, this.options.intervalMs) : 0;
     const purged = await this.purge();
     this.stats.sweeps++;
     this.lastSweepAt = Date.now();
@@ -115,7 +141,14 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
       expired: expired.length,
       overdue: overdue.length,
       purged,
-      full: expired.length === batch || overdue.length === batch || purged === PURGE_BATCH,
+      starts: starts.length,
+      schedules,
+      full:
+        expired.length === batch ||
+        overdue.length === batch ||
+        starts.length === batch ||
+        schedules === batch ||
+        purged === PURGE_BATCH,
     };
   }
 
@@ -150,7 +183,38 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
+  /** A DELAYED saga's start time passed: it starts (ignored if it was cancelled or started meanwhile). */
+  private async startDelayed(claim: ClaimedStart): Promise<void> {
+    try {
+      const result = await withSagaLog({ sagaId: claim.sagaId }, () =>
+        this.runtime.apply(claim.sagaId, { type: 'SagaStarted' }),
+      );
+      if (result.applied) {
+        this.stats.delayedStarted++;
+        this.metrics.supervisor('delayed_start');
+      }
+    } catch (error) {
+      this.noteError(`could not start delayed saga ${claim.sagaId}`, error);
+    }
+  }
+
   private async onExpired(claim: ClaimedAttempt): Promise<void> {
+    if (claim.phase === StepPhase.RUN && claim.fence.status === StepStatus.SLEEPING) {
+      // The sleep is over. Its output says when it was due and when the sweep found it (database clock).
+      const event: SagaEvent = {
+        type: 'TimerFired',
+        step: claim.step,
+        attempt: claim.attempt,
+        dueAt: claim.deadlineAt ?? claim.claimedAt ?? new Date().toISOString(),
+        firedAt: claim.claimedAt ?? new Date().toISOString(),
+      };
+      const result = await this.runtime.apply(claim.sagaId, event);
+      if (result.applied) {
+        this.stats.timersFired++;
+        this.metrics.supervisor('timer_fired');
+      }
+      return;
+    }
     if (claim.phase === StepPhase.RUN && claim.fence.status === StepStatus.WAITING) {
       const event: SagaEvent = { type: 'SignalTimedOut', step: claim.step, attempt: claim.attempt };
       const result = await this.runtime.apply(claim.sagaId, event);

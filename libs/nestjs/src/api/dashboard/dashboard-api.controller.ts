@@ -22,7 +22,7 @@ class StatsQuery {
   window?: string;
 }
 
-const STATUS_ENUM = ['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'CANCELLED', 'FAILED'];
+const STATUS_ENUM = ['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'CANCELLED', 'FAILED', 'DELAYED'];
 
 /** What the dashboard needs beyond the saga routes: who am I (to show or hide actions) and the overview's figures. */
 @SagaApiController('v1')

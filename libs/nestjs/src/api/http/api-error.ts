@@ -8,6 +8,7 @@ export type ApiErrorCode =
   | 'INPUT_INVALID'
   | 'IDEMPOTENCY_CONFLICT'
   | 'SAGA_NOT_FOUND'
+  | 'SCHEDULE_NOT_FOUND'
   | 'STEP_NOT_FOUND'
   | 'INVALID_STATE'
   | 'NOT_WAITING'

@@ -20,11 +20,19 @@ export const SAGA_SUMMARY_SCHEMA = {
     id: { type: 'string', format: 'uuid', example: SAGA_ID },
     type: { type: 'string', example: 'order' },
     version: { type: 'integer', example: 1 },
-    status: { type: 'string', enum: ['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'CANCELLED', 'FAILED'] },
+    status: {
+      type: 'string',
+      enum: ['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'CANCELLED', 'FAILED', 'DELAYED'],
+    },
     error: ERROR_INFO,
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
     completedAt: nullable({ type: 'string', format: 'date-time' }),
+    startAt: nullable({
+      type: 'string',
+      format: 'date-time',
+      description: 'When a saga accepted with startAt/startIn starts (DELAYED until then), or started',
+    }),
   },
 };
 
@@ -46,6 +54,12 @@ export const SAGA_SCHEMA = {
           finishedAt: nullable({ type: 'string', format: 'date-time' }),
           output: nullable({ type: 'object', additionalProperties: true }),
           error: ERROR_INFO,
+          wakeAt: nullable({
+            type: 'string',
+            format: 'date-time',
+            description: "A SLEEPING step's wake-up time (it may fire up to one supervisor sweep later)",
+          }),
+          deadlineAt: nullable({ type: 'string', format: 'date-time', description: "A WAITING step's timeout" }),
           compensation: nullable({
             type: 'object',
             properties: {
@@ -181,6 +195,70 @@ export const AUDIT_PAGE_SCHEMA = {
       },
     },
   },
+};
+
+export const SCHEDULE_SUMMARY_SCHEMA = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    type: { type: 'string', example: 'order' },
+    input: { type: 'object', additionalProperties: true, description: 'Sensitive fields read "[REDACTED]"' },
+    cron: { type: 'string', example: '0 9 * * 1-5' },
+    timeZone: { type: 'string', example: 'Europe/Berlin' },
+    overlap: { type: 'string', enum: ['skip', 'allow', 'buffer'] },
+    catchUp: { type: 'string', enum: ['none', 'last', 'all'] },
+    catchUpLimit: { type: 'integer', example: 10 },
+    description: nullable({ type: 'string' }),
+    paused: { type: 'boolean' },
+    nextFireAt: nullable({ type: 'string', format: 'date-time', description: 'The next tick (null while paused)' }),
+    bufferedTick: nullable({ type: 'string', format: 'date-time', description: 'A tick held back by overlap buffer' }),
+    lastSagaId: nullable({ type: 'string', format: 'uuid' }),
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+  },
+};
+
+export const SCHEDULE_SCHEMA = {
+  type: 'object',
+  properties: {
+    ...SCHEDULE_SUMMARY_SCHEMA.properties,
+    nextRuns: { type: 'array', items: { type: 'string', format: 'date-time' }, description: 'The next 5 ticks' },
+    lastRuns: {
+      type: 'array',
+      description: 'The last 20 ticks handled, newest first',
+      items: {
+        type: 'object',
+        properties: {
+          tick: { type: 'string', format: 'date-time' },
+          outcome: { type: 'string', enum: ['started', 'skipped', 'buffered', 'failed'] },
+          sagaId: nullable({ type: 'string', format: 'uuid' }),
+          sagaStatus: nullable({ type: 'string', example: 'COMPLETED' }),
+          detail: nullable({ type: 'string' }),
+          at: { type: 'string', format: 'date-time' },
+        },
+      },
+    },
+    changes: {
+      type: 'array',
+      description: 'The last 20 changes, newest first (audited)',
+      items: {
+        type: 'object',
+        properties: {
+          at: { type: 'string', format: 'date-time' },
+          actor: { type: 'string' },
+          role: { type: 'string' },
+          action: { type: 'string', enum: ['create', 'update', 'pause', 'resume', 'delete'] },
+          reason: { type: 'string' },
+          detail: nullable({ type: 'object', additionalProperties: true }),
+        },
+      },
+    },
+  },
+};
+
+export const SCHEDULE_PAGE_SCHEMA = {
+  type: 'object',
+  properties: { items: { type: 'array', items: SCHEDULE_SUMMARY_SCHEMA } },
 };
 
 export const ERROR_SCHEMA = {

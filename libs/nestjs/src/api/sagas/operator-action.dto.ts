@@ -17,7 +17,7 @@ export function reasonProblem(value: unknown): string | null {
 }
 
 /** One rule with one message, rather than four messages for one missing field. */
-function IsReason(): PropertyDecorator {
+export function IsReason(): PropertyDecorator {
   return ValidateBy({
     name: 'isReason',
     validator: {

@@ -1,12 +1,61 @@
 import { Injectable } from '@nestjs/common';
 import { validateSagaInput } from '../../scheduler/input-schema';
 import { SagaRegistry } from '../../scheduler/saga-registry';
-import { SagaScheduler } from '../../scheduler/saga-scheduler';
+import { SagaScheduler, type StartDelay } from '../../scheduler/saga-scheduler';
+import { parseDuration } from '@saga-engine/core';
 import { scrubSecrets, secretsAt } from '../../security/input-cipher';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
 import { SIGNAL_NAME_PATTERN, signalPayload } from './signal-payload';
 import { type SagaInstanceView, instanceView } from './saga-views';
+
+/** A start time may lie this far in the past (clocks differ; a request takes time): it then starts at once. */
+export const START_AT_TOLERANCE_MS = 60_000;
+/** The latest start time: a year and a day ahead. */
+export const MAX_START_DELAY_MS = 366 * 86_400_000;
+
+/**
+ * The start time of `POST /v1/sagas` (`startAt` or `startIn`), checked: undefined to start at once. Throws a 400
+ * that names the field. `now` is this process's clock, used only for the bounds (the due time of `startIn` is
+ * counted on the database clock).
+ */
+export function parseStartDelay(
+  given: { startAt?: string; startIn?: unknown },
+  now = Date.now(),
+): StartDelay | undefined {
+  const { startAt, startIn } = given;
+  if (startAt !== undefined && startIn !== undefined) {
+    throw new ApiError(400, 'INPUT_INVALID', 'startAt and startIn are exclusive: give one of them');
+  }
+  if (startAt !== undefined) {
+    const at = new Date(startAt);
+    if (Number.isNaN(at.getTime())) throw new ApiError(400, 'INPUT_INVALID', 'startAt is not a valid date-time');
+    if (at.getTime() < now - START_AT_TOLERANCE_MS) {
+      throw new ApiError(400, 'INPUT_INVALID', 'startAt is in the past (more than 60 s ago)');
+    }
+    if (at.getTime() > now + MAX_START_DELAY_MS) {
+      throw new ApiError(400, 'INPUT_INVALID', 'startAt is more than 366 days ahead');
+    }
+    return { startAt: at };
+  }
+  if (startIn !== undefined) {
+    const bad = new ApiError(
+      400,
+      'INPUT_INVALID',
+      'startIn must be a duration such as "90s", "10m", "2h" or "1d", or milliseconds, from 0 to 366 days',
+    );
+    if (typeof startIn !== 'string' && !(typeof startIn === 'number' && Number.isInteger(startIn))) throw bad;
+    let ms: number;
+    try {
+      ms = parseDuration(startIn, 'startIn');
+    } catch {
+      throw bad;
+    }
+    if (ms > MAX_START_DELAY_MS) throw bad;
+    return { startInMs: ms };
+  }
+  return undefined;
+}
 
 /**
  * Starting a saga, delivering a signal and reading one back, as the REST API and the in-process client both do
@@ -29,6 +78,7 @@ export class SagaOperations {
     type: string,
     input: Record<string, unknown>,
     idempotencyKey: string | null,
+    delay?: StartDelay,
   ): Promise<{ id: string; created: boolean }> {
     const known = await this.registry.latest(type);
     if (!known) {
@@ -45,7 +95,7 @@ export class SagaOperations {
       const message = scrubSecrets(problems.join('; '), secretsAt(input, definition.sensitive));
       throw new ApiError(400, 'INPUT_INVALID', message);
     }
-    const result = await this.scheduler.start(definition, input, idempotencyKey);
+    const result = await this.scheduler.start(definition, input, idempotencyKey, delay);
     switch (result.outcome) {
       case 'conflict':
         throw new ApiError(

@@ -16,6 +16,8 @@ export interface SagaSummaryView {
   createdAt: string;
   updatedAt: string;
   completedAt: string | null;
+  /** When a saga accepted with a start time starts (DELAYED until then), or started; null otherwise. */
+  startAt: string | null;
 }
 
 export function summaryView(i: SagaInstanceEntity): SagaSummaryView {
@@ -28,6 +30,7 @@ export function summaryView(i: SagaInstanceEntity): SagaSummaryView {
     createdAt: i.createdAt.toISOString(),
     updatedAt: i.updatedAt.toISOString(),
     completedAt: iso(i.completedAt),
+    startAt: iso(i.startAt),
   };
 }
 
@@ -46,6 +49,7 @@ export function instanceView(i: SagaInstanceEntity, steps: SagaStepEntity[]) {
     createdAt: i.createdAt.toISOString(),
     updatedAt: i.updatedAt.toISOString(),
     completedAt: iso(i.completedAt),
+    startAt: iso(i.startAt),
     steps: steps.map(stepView),
   };
 }
@@ -59,6 +63,9 @@ function stepView(s: SagaStepEntity) {
     finishedAt: iso(s.finishedAt),
     output: s.output ?? null,
     error: s.error,
+    // A SLEEPING step's wake-up time (its timer); a WAITING step's deadline; null otherwise.
+    wakeAt: s.status === 'SLEEPING' ? iso(s.deadlineAt) : null,
+    deadlineAt: s.status === 'WAITING' ? iso(s.deadlineAt) : null,
     compensation: s.compStatus
       ? {
           status: s.compStatus,

@@ -1,10 +1,25 @@
 import { Transform, Type } from 'class-transformer';
-import { IsIn, IsISO8601, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import {
+  Allow,
+  IsIn,
+  IsISO8601,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { SagaStatus } from '@saga-engine/core';
 
 const SAGA_STATUSES = Object.values(SagaStatus);
 export const TYPE_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+/** An ISO-8601 date-time with an explicit offset (`Z` or `+01:00`): a local time means another instant elsewhere. */
+export const ISO_INSTANT_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
 /** Printable ASCII without spaces: safe in logs, headers and job ids. */
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
@@ -34,6 +49,34 @@ export class StartSagaDto {
     message: 'idempotencyKey must be 1-200 printable ASCII characters without spaces',
   })
   idempotencyKey?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'Start later, at this instant (ISO-8601 with an offset): the saga is DELAYED until then, and can be cancelled ' +
+      'before it starts. At most 60 s in the past (it then starts at the next sweep) and 366 days ahead. Not with startIn.',
+    format: 'date-time',
+    example: '2026-12-24T18:00:00Z',
+  })
+  @IsOptional()
+  @IsString({ message: 'startAt must be an ISO-8601 date-time with an offset, such as 2026-12-24T18:00:00Z' })
+  @Matches(ISO_INSTANT_PATTERN, {
+    message: 'startAt must be an ISO-8601 date-time with an offset, such as 2026-12-24T18:00:00Z',
+  })
+  startAt?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'Start later, after this long (counted on the database clock): a duration such as "90s", "10m", "2h", "1d", ' +
+      'or milliseconds; 0 to 366 days. Not with startAt.',
+    oneOf: [
+      { type: 'string', pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)$' },
+      { type: 'integer', minimum: 0 },
+    ],
+    example: '10m',
+  })
+  @IsOptional()
+  @Allow()
+  startIn?: string | number;
 }
 
 const toArray = ({ value }: { value: unknown }) =>

@@ -9,7 +9,7 @@ import { RequireRole } from '../http/auth';
 import { ApiErrors, EVENTS_SCHEMA, SAGA_PAGE_SCHEMA, SAGA_SCHEMA } from '../http/openapi';
 import { IDEMPOTENCY_KEY_PATTERN, ListEventsQuery, ListSagasQuery, StartSagaDto } from './saga.dto';
 import { eventView, summaryView } from './saga-views';
-import { SagaOperations } from './saga-operations';
+import { SagaOperations, parseStartDelay } from './saga-operations';
 
 export const uuidPipe = new ParseUUIDPipe({
   exceptionFactory: () => new ApiError(400, 'INPUT_INVALID', 'id must be a UUID'),
@@ -22,19 +22,26 @@ export class SagasController {
     private readonly queries: SagaQueries,
   ) {}
 
-  /** Starts a saga. 201 when created; 200 with the same instance when the idempotency key is replayed. */
+  /**
+   * Starts a saga, at once or later (`startAt` / `startIn`: it is DELAYED until then). 201 when created; 200 with
+   * the same instance when the idempotency key is replayed.
+   */
   @Post()
   @RequireRole('operator')
   @ApiResponse({ status: 201, description: 'Started', schema: SAGA_SCHEMA })
   @ApiResponse({ status: 200, description: 'Idempotency key replayed: the same saga', schema: SAGA_SCHEMA })
-  @ApiErrors([400, 'Unknown type or invalid input'], [409, 'Idempotency key used with another input'])
+  @ApiErrors(
+    [400, 'Unknown type, invalid input, or a bad start time (startAt, startIn)'],
+    [409, 'Idempotency key used with another input or start time'],
+  )
   async start(
     @Body() body: StartSagaDto,
     @Headers('idempotency-key') headerKey: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ) {
     const key = this.idempotencyKey(body.idempotencyKey, headerKey);
-    const { id, created } = await this.operations.start(body.type, body.input, key);
+    const delay = parseStartDelay(body);
+    const { id, created } = await this.operations.start(body.type, body.input, key, delay);
     res.status(created ? 201 : 200);
     return this.operations.view(id);
   }

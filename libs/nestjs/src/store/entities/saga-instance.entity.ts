@@ -52,4 +52,8 @@ export class SagaInstanceEntity {
 
   @Column('timestamptz', { name: 'completed_at', nullable: true })
   completedAt!: Date | null;
+
+  /** When a DELAYED saga starts (or started): null for a saga started at once. */
+  @Column('timestamptz', { name: 'start_at', nullable: true })
+  startAt!: Date | null;
 }
