@@ -100,6 +100,13 @@ describe('ALERT_WEBHOOK_URL', () => {
       );
     },
   );
+
+  it.each([
+    ['http://127.0.0.1:6000/alerts', 'ALERT_WEBHOOK_URL uses port 6000, which fetch refuses'],
+    ['https://user:secret@hooks.example.com/x', 'ALERT_WEBHOOK_URL must not carry a user or password'],
+  ])('refuses %j, which fetch would refuse at every alert', (url, message) => {
+    expect(() => loadConfig({ ALERT_WEBHOOK_URL: url })).toThrow(message);
+  });
 });
 
 describe('SAGA_ENCRYPTION_KEY', () => {

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
+import { webhookUrlProblem } from '../supervisor/webhook-url';
 import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, validateSync } from 'class-validator';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
@@ -223,8 +224,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
   }
   const config = plainToInstance(EngineConfig, raw, { exposeDefaultValues: true });
   const errors = validateSync(config, { forbidUnknownValues: false });
-  if (errors.length > 0) {
-    const lines = errors.flatMap((e) => Object.values(e.constraints ?? {}).slice(0, 1));
+  const lines = errors.flatMap((e) => Object.values(e.constraints ?? {}).slice(0, 1));
+  const webhookProblem = config.ALERT_WEBHOOK_URL ? webhookUrlProblem(config.ALERT_WEBHOOK_URL) : null;
+  if (webhookProblem && !errors.some((e) => e.property === 'ALERT_WEBHOOK_URL')) {
+    lines.push(`ALERT_WEBHOOK_URL ${webhookProblem}`);
+  }
+  if (lines.length > 0) {
     throw new ConfigError(`Invalid configuration:\n  - ${lines.join('\n  - ')}`);
   }
   return config;

@@ -1,5 +1,6 @@
 import type { SagaDefinition } from '@saga-engine/core';
 import type { Role } from '../config/engine-config';
+import { webhookUrlProblem } from '../supervisor/webhook-url';
 
 /**
  * What a process does for the engine; any combination, in any number of processes:
@@ -180,9 +181,8 @@ export function resolveSagaOptions(
     else retentionMs = Number(match[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's'];
   }
   const webhook = options.supervisor?.alertWebhookUrl;
-  if (webhook !== undefined && !isHttpUrl(webhook)) {
-    problems.push('supervisor.alertWebhookUrl must be an http:// or https:// URL');
-  }
+  const webhookProblem = webhook === undefined ? null : webhookUrlProblem(webhook);
+  if (webhookProblem) problems.push(`supervisor.alertWebhookUrl ${webhookProblem}`);
   const api = options.api;
   let keys: SagaApiKey[] = [];
   if (roles.includes('api')) {
@@ -253,15 +253,6 @@ export function normalizeApiPath(path: string, problems: string[]): string {
     return '';
   }
   return withSlash;
-}
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'http:' || url.protocol === 'https:';
-  } catch {
-    return false;
-  }
 }
 
 /** A step still running after this long is recorded as RUNNING (fast steps skip that write); see StepWorker. */
