@@ -71,12 +71,27 @@ export interface SagaEvent {
   data: Record<string, unknown> | null;
 }
 
+/** The part of JSON Schema the start form reads; anything else falls back to a JSON text field. */
+export interface JsonSchema {
+  type?: string | string[];
+  title?: string;
+  description?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  enum?: unknown[];
+  items?: JsonSchema;
+  minimum?: number;
+  maximum?: number;
+  [key: string]: unknown;
+}
+
+/** As `GET /v1/saga-types/{type}` shows it; `maximumAttempts: 0` means unlimited. */
 export interface RetryPolicy {
-  maxAttempts?: number;
-  initialDelayMs?: number;
-  maxDelayMs?: number;
-  multiplier?: number;
-  jitter?: number | string | boolean;
+  maximumAttempts?: number;
+  initialIntervalMs?: number;
+  maximumIntervalMs?: number;
+  backoffCoefficient?: number;
+  jitter?: number;
   nonRetryableCodes?: string[];
   [key: string]: unknown;
 }
@@ -92,6 +107,8 @@ export interface StepDefinitionView {
   when: string | null;
   pivot: boolean;
   signal: string | null;
+  /** A sleep step's length, or `until: true` when computed; null for other steps. */
+  sleep?: { durationMs: number | null; until: boolean } | null;
   timeoutMs: number | null;
   compensationTimeoutMs: number | null;
   retry: RetryPolicy;
@@ -103,6 +120,8 @@ export interface SagaDefinitionView {
   version: number;
   description: string | null;
   input: string | null;
+  /** The JSON Schema of the input class (null when the type declares none): the start form is built from it. */
+  inputSchema?: JsonSchema | null;
   stages: { index: number; group: string | null; steps: string[] }[];
   steps: StepDefinitionView[];
   /** Every version the engine knows of the type. */

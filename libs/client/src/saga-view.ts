@@ -162,6 +162,8 @@ export interface SagaTypeStepView {
   pivot: boolean;
   /** The signal a wait step waits for, or null. */
   signal: string | null;
+  /** A sleep step's length, or `until: true` when its wake-up time is computed; null for other steps. */
+  sleep: { durationMs: number | null; until: boolean } | null;
   timeoutMs: number;
   compensationTimeoutMs: number;
   retry: RetryPolicyView;

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { ApiFailure, type Participant, SAGA_STATUSES, type SagaSummary, type Stats } from '../api';
 import { FailureRateChart, ThroughputChart } from '../components/Charts';
-import { ErrorBanner, StatusBadge, formatTime } from '../components/common';
+import { ErrorBanner, StatusBadge, formatTime, shortId } from '../components/common';
 import { usePolling, useSession } from '../hooks';
 import { linkProps } from '../router';
 
@@ -72,8 +72,8 @@ export function Overview() {
               {failed.map((s) => (
                 <tr key={s.id}>
                   <td>
-                    <a {...linkProps(`/sagas/${s.id}`)} className="mono">
-                      {s.id.slice(0, 8)}
+                    <a {...linkProps(`/sagas/${s.id}`)} className="mono" title={s.id}>
+                      {shortId(s.id)}
                     </a>
                   </td>
                   <td>{s.type}</td>

@@ -12,7 +12,7 @@ import { EventHistory } from '../components/EventHistory';
 import { SagaGraph } from '../components/SagaGraph';
 import { Timeline } from '../components/Timeline';
 import { buildAttempts } from '../components/attempts';
-import { ErrorBanner, Json, StatusBadge, formatDuration, formatTime } from '../components/common';
+import { ErrorBanner, Json, StatusBadge, formatDuration, formatTime, sagaDurationMs } from '../components/common';
 import { canOperate, usePolling, useSession } from '../hooks';
 
 /** The timeline reads the history up to this many events (5 pages); the History card pages through all of it. */
@@ -107,6 +107,14 @@ export function SagaPage({ id }: { id: string }) {
         }))
       : [];
   const selectedStep = s.steps.find((step) => step.name === selected) ?? null;
+  // What made the saga undo: the forward step that failed for good, when the saga's own error is about something
+  // else (a compensation that then failed too, or a cancel).
+  const failedStep = s.steps.find((step) => step.status === 'FAILED' && step.error != null);
+  const undoError = s.steps.find((step) => step.name === s.error?.step)?.compensation?.status === 'FAILED';
+  const cause =
+    failedStep && (undoError || failedStep.name !== s.error?.step)
+      ? { step: failedStep.name, error: failedStep.error }
+      : null;
 
   return (
     <div className="page" data-testid="saga-page">
@@ -156,10 +164,21 @@ export function SagaPage({ id }: { id: string }) {
         <dt>Ended</dt>
         <dd>{formatTime(s.completedAt)}</dd>
         <dt>Duration</dt>
-        <dd>{formatDuration(Date.parse(s.completedAt ?? new Date().toISOString()) - Date.parse(s.createdAt))}</dd>
+        <dd data-testid="saga-duration">
+          {formatDuration(sagaDurationMs(s))}
+          {s.status === 'FAILED' && !s.completedAt ? ' (stopped: waits for an operator)' : ''}
+        </dd>
+        {cause && (
+          <>
+            <dt>Cause</dt>
+            <dd className="error-text" data-testid="saga-cause">
+              {cause.step}: {describeStepError(cause.error)}
+            </dd>
+          </>
+        )}
         {s.error && (
           <>
-            <dt>Error</dt>
+            <dt>{cause ? 'Then' : 'Error'}</dt>
             <dd className="error-text" data-testid="saga-error">
               {s.error.step ? `${s.error.step}: ` : ''}
               {s.error.code ? `${s.error.code} ` : ''}
@@ -175,7 +194,13 @@ export function SagaPage({ id }: { id: string }) {
           <span className="muted-text">Click a step for its output and errors.</span>
         </div>
         {definition.data ? (
-          <SagaGraph definition={definition.data} steps={s.steps} onSelect={setSelected} selected={selected} />
+          <SagaGraph
+            definition={definition.data}
+            steps={s.steps}
+            sagaStatus={s.status}
+            onSelect={setSelected}
+            selected={selected}
+          />
         ) : (
           <ErrorBanner message={definition.error} />
         )}
@@ -274,7 +299,7 @@ export function SagaPage({ id }: { id: string }) {
         <Timeline saga={s} attempts={attempts} partial={events.partial} />
       </section>
 
-      <EventHistory sagaId={s.id} eventCountHint={events.partial ? null : events.items.length} />
+      <EventHistory sagaId={s.id} version={s.updatedAt} eventCountHint={events.partial ? null : events.items.length} />
 
       {action && (
         <ActionDialog
@@ -342,4 +367,15 @@ function useHistory(
       });
   }, [id, updatedAt, tick]);
   return current;
+}
+
+/** A step's error in one line: its code and message (the Json view below the table has the rest). */
+function describeStepError(error: unknown): string {
+  if (error && typeof error === 'object') {
+    const e = error as { code?: unknown; message?: unknown };
+    const parts = [typeof e.code === 'string' ? e.code : null, typeof e.message === 'string' ? e.message : null];
+    const line = parts.filter(Boolean).join(' ');
+    if (line) return line;
+  }
+  return JSON.stringify(error);
 }

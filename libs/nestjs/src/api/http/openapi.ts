@@ -162,6 +162,14 @@ export const SAGA_TYPE_SCHEMA = {
           when: nullable({ type: 'string', example: 'weightKg <= 20' }),
           pivot: { type: 'boolean', example: false },
           signal: nullable({ type: 'string', description: 'the signal a wait step waits for' }),
+          sleep: nullable({
+            type: 'object',
+            description: "a sleep step's length, or until: true when its wake-up time is computed; waits and sleeps never retry",
+            properties: {
+              durationMs: nullable({ type: 'integer', example: 3600000 }),
+              until: { type: 'boolean', example: false },
+            },
+          }),
           timeoutMs: { type: 'integer', example: 2000 },
           compensationTimeoutMs: { type: 'integer', example: 2000 },
           retry: RETRY_POLICY_SCHEMA,

@@ -118,6 +118,8 @@ function stepDefinitionView(s: StepSpec) {
     pivot: s.pivot,
     /** The signal a wait step waits for (its `timeoutMs` is how long), or null. */
     signal: s.signal,
+    /** A sleep step's length (`durationMs`), or `until: true` when its wake-up time is computed; null otherwise. */
+    sleep: s.sleep ? { durationMs: s.sleep.durationMs, until: s.sleep.until } : null,
     timeoutMs: s.timeoutMs,
     compensationTimeoutMs: s.compensationTimeoutMs,
     retry: { ...s.retry, nonRetryableCodes: [...s.retry.nonRetryableCodes] },
