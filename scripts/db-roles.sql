@@ -41,7 +41,21 @@ GRANT SELECT, INSERT ON saga_audit TO saga_app;
 REVOKE ALL ON saga_schedule_audit FROM saga_app;
 GRANT SELECT, INSERT ON saga_schedule_audit TO saga_app;
 
--- Elsewhere, if you use them: the demo participants (schema demo) and BullMQ's PostgreSQL backend (no REDIS_URL)
--- create their own tables at start; start them once as the owner, then grant likewise, e.g.:
+-- BullMQ's PostgreSQL backend (the step jobs when REDIS_URL is unset), once its schema exists (the owner's first
+-- start creates it, and migrates it when a BullMQ upgrade needs to): its tables and functions, its ledger read only.
+DO $$
+BEGIN
+  IF EXISTS (SELECT FROM pg_namespace WHERE nspname = 'bullmq') THEN
+    GRANT USAGE ON SCHEMA bullmq TO saga_app;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA bullmq TO saga_app;
+    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA bullmq TO saga_app;
+    GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA bullmq TO saga_app;
+    REVOKE INSERT, UPDATE, DELETE ON bullmq.migration FROM saga_app;
+  END IF;
+END
+$$;
+
+-- Elsewhere, if you use them: the demo participants (schema demo) create their own tables at start; start them
+-- once as the owner, then grant likewise, e.g.:
 --   GRANT USAGE ON SCHEMA demo TO saga_app;
 --   GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA demo TO saga_app;

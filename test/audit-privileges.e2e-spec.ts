@@ -6,7 +6,9 @@ import { DataSource } from 'typeorm';
 import { defineSaga } from '@saga-engine/sdk';
 import { dataSourceOptions } from '../libs/nestjs/src/store/data-source-options';
 import { TestDatabase, startTestEngine, type TestEngine } from './support/test-engine';
-import { TEST_PG_ADMIN_URL } from './support/urls';
+import { TEST_PG_ADMIN_URL, TEST_QUEUE_KIND } from './support/urls';
+import { PG_QUEUE_SCHEMA } from '../libs/nestjs/src/queue/queue-backend';
+import { ensurePgQueueSchema } from '../libs/nestjs/src/queue/pg-queue-schema';
 
 /**
  * Issue 6: "the audit table cannot be updated or deleted by the application's database role". The owner migrates
@@ -56,11 +58,17 @@ describe('saga_audit under least privilege (e2e)', () => {
     const owner = new DataSource(dataSourceOptions(db.url, 2));
     await owner.initialize();
     await owner.destroy();
+    // And BullMQ's schema, when the step jobs are in PostgreSQL (no Redis): the owner's first start creates it.
+    if (TEST_QUEUE_KIND === 'postgres') await ensurePgQueueSchema(db.url, PG_QUEUE_SCHEMA);
     const script = readFileSync(join(__dirname, '..', 'scripts', 'db-roles.sql'), 'utf8').replace(
       /\bsaga_app\b/g,
       role,
     );
     await db.query(script);
+    // The role signs in with the password the test URL carries, if any (the embedded PostgreSQL asks for one; the
+    // machine's services trust loopback), so that swapping the user name in the URL is enough.
+    const password = decodeURIComponent(new URL(db.url).password);
+    if (password) await db.query(`ALTER ROLE "${role}" PASSWORD '${password.replace(/'/g, "''")}'`);
   });
 
   afterAll(async () => {

@@ -232,6 +232,8 @@ export async function startTestEngine(options: {
   class TestEngineModule {}
 
   const app = await NestFactory.create(TestEngineModule, {
+    // A start that fails throws to the test (Nest's default exits the process, ending the whole jest run).
+    abortOnError: false,
     bodyParser: false,
     logger: ['error', 'warn'].slice(0, config.LOG_LEVEL === 'error' ? 1 : 2) as ('error' | 'warn')[],
   });

@@ -2,6 +2,7 @@ import { type Processor, Queue, Worker, createPostgresBackend } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { listenForClientErrors } from '../store/pg-client-errors';
 import { retryFailedPgBootstraps } from './pg-bootstrap-retry';
+import { ensurePgQueueSchema } from './pg-queue-schema';
 import { assertNoEviction, createRedis } from './redis';
 
 /**
@@ -35,12 +36,12 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * The node-postgres settings BullMQ's PostgreSQL backend gets. `migrate: true`: each connection brings BullMQ's
- * schema up to date on first use, serialized by BullMQ's advisory lock, so no separate migration step exists.
+ * The node-postgres settings BullMQ's PostgreSQL backend gets. `migrate: false`: a connection only checks that the
+ * schema is compatible; openQueue brings it up to date first, when it has to (ensurePgQueueSchema).
  */
 function pgConnection(url: string) {
   retryFailedPgBootstraps();
-  return { connectionString: url, schema: PG_QUEUE_SCHEMA, migrate: true, max: 10, onConnect: listenForClientErrors };
+  return { connectionString: url, schema: PG_QUEUE_SCHEMA, migrate: false, max: 10, onConnect: listenForClientErrors };
 }
 
 /** A producer queue on `backend`, connected and checked; `ping` answers for `/health`. */
@@ -84,6 +85,11 @@ export async function openQueue<T>(
       },
     };
   }
+  await withTimeout(
+    ensurePgQueueSchema(backend.url, PG_QUEUE_SCHEMA),
+    timeoutMs,
+    `the PostgreSQL queue backend's schema was not checked within ${timeoutMs / 1000} s`,
+  );
   const queue = new Queue(name, { connection: pgConnection(backend.url) }, createPostgresBackend);
   queue.on('error', (err) => options.onError(`queue (PostgreSQL): ${err.message}`));
   try {
