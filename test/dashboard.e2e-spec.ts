@@ -313,6 +313,11 @@ describe('dashboard in a browser (e2e)', () => {
     await types
       .locator('section[data-type=drone-delivery] [data-testid=type-agents]', { hasText: 'Agents running it: 1' })
       .waitFor({ timeout: 10_000 });
+    // The overview says that sagas are stranded on a version nobody runs.
+    const overview = await logIn('viewer');
+    const banner = overview.locator('[data-testid=stranded-versions]');
+    await banner.waitFor({ timeout: 10_000 });
+    expect(await banner.textContent()).toContain('lonely v1 (1 RUNNING)');
   });
 
   it('a viewer sees the saga but no action button; /v1/me says viewer', async () => {

@@ -28,6 +28,8 @@ describe('OpenAPI (e2e)', () => {
         'GET /v1/participants',
         'GET /v1/saga-types',
         'GET /v1/saga-types/{type}',
+        'GET /v1/saga-types/{type}/versions/{version}',
+        'GET /v1/saga-versions',
         'GET /v1/sagas',
         'GET /v1/sagas/{id}',
         'GET /v1/sagas/{id}/events',

@@ -113,6 +113,8 @@ export interface TestEngine {
   /** The engine's API key of each role. */
   keys: typeof KEYS;
   close(): Promise<void>;
+  /** Stops the engine but keeps its database and Redis keys, for another engine to start on (`db`, `prefix`). */
+  stop(): Promise<void>;
 }
 
 /**
@@ -157,12 +159,14 @@ export async function startTestEngine(options: {
   db?: TestDatabase;
   /** Connect as this PostgreSQL role instead of the URL's (the owner's): e.g. a least-privilege role. */
   dbUser?: string;
+  /** The Redis key prefix of an engine stopped with `stop()`, to pick up its jobs. */
+  prefix?: string;
 }): Promise<TestEngine> {
   const db = options.db ?? new TestDatabase(options.pgAdminUrl);
   if (!options.db) await db.create();
   const databaseUrl = new URL(db.url);
   if (options.dbUser) databaseUrl.username = options.dbUser;
-  const prefix = `test-${randomBytes(6).toString('hex')}`;
+  const prefix = options.prefix ?? `test-${randomBytes(6).toString('hex')}`;
   const queue = options.queue ?? TEST_QUEUE_KIND;
   const config = loadConfig({
     DATABASE_URL: databaseUrl.toString(),
@@ -280,6 +284,10 @@ export async function startTestEngine(options: {
       await demo?.close();
       await db.drop();
       if (queue === 'redis') await dropRedisPrefix(prefix);
+    },
+    stop: async () => {
+      await app.close();
+      await demo?.close();
     },
   };
 }

@@ -140,6 +140,16 @@ export interface AgentView {
   seenAt: string;
 }
 
+/** `GET /v1/saga-versions`: a version with sagas in use or a live agent. */
+export interface VersionUse {
+  type: string;
+  version: number;
+  instances: Partial<Record<SagaStatus, number>>;
+  agents: number;
+  known: boolean;
+  runnable: boolean;
+}
+
 export interface Stats {
   windowMs: number;
   bucketMs: number;

@@ -31,6 +31,11 @@ export interface StartOptions {
   startAt?: Date | string;
   /** Start later, after this long (`'10m'`, `'2h'`, or milliseconds; 0 to 366 days, database clock). */
   startIn?: Duration;
+  /**
+   * Start this version of the type rather than the newest (e.g. while a new version is rolled out). It must be
+   * registered (`GET /v1/saga-types/{type}/versions/{version}`); a 400 `SAGA_TYPE_UNKNOWN` otherwise.
+   */
+  version?: number;
 }
 
 export interface WaitForOptions {
@@ -117,10 +122,11 @@ export class SagaClient {
     const type = typeof saga === 'string' ? saga : saga.name;
     const startAt = options.startAt instanceof Date ? options.startAt.toISOString() : options.startAt;
     const later =
-      startAt !== undefined || options.startIn !== undefined
+      startAt !== undefined || options.startIn !== undefined || options.version !== undefined
         ? {
             ...(startAt !== undefined ? { startAt } : {}),
             ...(options.startIn !== undefined ? { startIn: options.startIn } : {}),
+            ...(options.version !== undefined ? { version: options.version } : {}),
           }
         : undefined;
     const { saga: view, created } = await this.#transport.start(

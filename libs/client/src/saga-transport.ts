@@ -1,9 +1,12 @@
 import type { AgentView, SagaEventPage, SagaPage, SagaTypeView, SagaView } from './saga-view';
 
 /** When a saga starts, if not at once: the REST API's `startAt` (ISO-8601 with an offset) or `startIn`. */
+/** How a start differs from "now, on the newest version": a start time, and/or a version of the type. */
 export interface StartLater {
   startAt?: string;
   startIn?: string | number;
+  /** Start this version of the type rather than the newest (the REST API's `version`). */
+  version?: number;
 }
 
 /** Per-call options a transport honours where it can. */

@@ -34,6 +34,7 @@ import { OperatorActions } from '../api/sagas/operator-actions';
 import { SagaOperations } from '../api/sagas/saga-operations';
 import { SagaActionsController } from '../api/sagas/saga-actions.controller';
 import { SagaTypesController } from '../api/sagas/saga-types.controller';
+import { SagaVersionsController } from '../api/sagas/saga-versions.controller';
 import { SagasController } from '../api/sagas/sagas.controller';
 import { ScheduleOperations } from '../api/schedules/schedule-operations';
 import { SchedulesController } from '../api/schedules/schedules.controller';
@@ -50,6 +51,8 @@ import { StepQueue } from '../queue/step-queue';
 import { TRANSPORT_OPTIONS, type TransportOptions } from '../queue/transport-options';
 import { DefinitionPublisher } from '../scheduler/definition-publisher';
 import { SagaRegistry } from '../scheduler/saga-registry';
+import { VersionWatch } from '../scheduler/version-watch';
+import { VersionReport } from '../supervisor/version-report';
 import { SagaScheduler } from '../scheduler/saga-scheduler';
 import { SnapshotCache } from '../scheduler/snapshot-cache';
 import { cipherForSagas } from '../security/input-cipher';
@@ -99,6 +102,7 @@ const API_CONTROLLERS: Type[] = [
   SagasController,
   SagaActionsController,
   SagaTypesController,
+  SagaVersionsController,
   AuditController,
   DashboardApiController,
   HealthController,
@@ -234,6 +238,7 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
       inject: [RESOLVED_OPTIONS],
     },
     SagaRegistry,
+    VersionWatch,
     DefinitionPublisher,
     SnapshotCache,
     {
@@ -285,6 +290,7 @@ function supervisorProviders(): Provider[] {
     },
     ScheduleRunner,
     Supervisor,
+    VersionReport,
     {
       provide: ALERT_SENDER_OPTIONS,
       useFactory: (o: ResolvedSagaOptions) => ({ ...DEFAULT_ALERT_SENDER_OPTIONS, webhookUrl: o.alertWebhookUrl }),

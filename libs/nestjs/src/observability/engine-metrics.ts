@@ -88,6 +88,14 @@ export class EngineMetrics {
     labelNames: ['action'],
     registers: [this.registry],
   });
+  readonly strandedSagas = new Gauge({
+    name: 'saga_version_unavailable_sagas',
+    help:
+      'Sagas in use (not ended) on a saga type version that no live agent runs, by type and version, as the ' +
+      "supervisor's last check found them: they wait until that version's code is deployed again.",
+    labelNames: ['type', 'version'],
+    registers: [this.registry],
+  });
   readonly supervisorLastSweep = new Gauge({
     name: 'saga_supervisor_last_sweep_timestamp_seconds',
     help: 'Unix time of the last sweep this process finished (0: none yet, or no supervisor here).',

@@ -1,6 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { Response } from 'express';
+import { VersionUnavailableError } from '../../scheduler/saga-registry';
 import { ApiError, type ApiErrorCode } from './api-error';
 
 const CODE_BY_STATUS: Record<number, ApiErrorCode> = {
@@ -32,6 +33,10 @@ export class ApiExceptionFilter implements ExceptionFilter {
   private describe(exception: unknown): { statusCode: number; code: ApiErrorCode; message: string } {
     if (exception instanceof ApiError) {
       return { statusCode: exception.getStatus(), code: exception.code, message: exception.message };
+    }
+    // A saga on a version nobody runs: the operator can act (deploy the code, cancel), so a 409, not a 500.
+    if (exception instanceof VersionUnavailableError) {
+      return { statusCode: 409, code: exception.code, message: exception.message };
     }
     if (exception instanceof HttpException) {
       const statusCode = exception.getStatus();

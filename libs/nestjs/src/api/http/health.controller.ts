@@ -5,6 +5,7 @@ import type { DataSource } from 'typeorm';
 import { StepQueue } from '../../queue/step-queue';
 import { SAGA_DATA_SOURCE } from '../../store/data-source';
 import { Supervisor } from '../../supervisor/supervisor';
+import { VersionReport } from '../../supervisor/version-report';
 import { Public } from './auth';
 import { SagaApiController } from './saga-api-controller';
 
@@ -25,7 +26,11 @@ const HEALTH_SCHEMA = {
   type: 'object',
   required: ['status', 'info', 'error', 'details'],
   properties: {
-    status: { type: 'string', enum: ['ok', 'error'] },
+    status: {
+      type: 'string',
+      enum: ['ok', 'degraded', 'error'],
+      description: 'degraded (still 200): sagas wait on a version no live agent runs (`details.versions`)',
+    },
     info: INDICATORS,
     error: INDICATORS,
     details: INDICATORS,
@@ -44,6 +49,7 @@ export class HealthController {
     @Inject(SAGA_DATA_SOURCE) private readonly db: DataSource,
     private readonly queue: StepQueue,
     @Optional() private readonly supervisor?: Supervisor,
+    @Optional() private readonly versions?: VersionReport,
   ) {}
 
   @Get()
@@ -53,11 +59,20 @@ export class HealthController {
   async check(@Res() res: Response): Promise<void> {
     const [postgres, queue] = await Promise.all([this.postgres(), this.queueBackend()]);
     const details: Record<string, Indicator> = { postgres, queue, supervisor: this.supervisorSweeps() };
+    // Sagas stranded on a version nobody runs: the engine works, but they wait (degraded, not down).
+    const stranded = this.versions?.stranded() ?? [];
+    if (this.versions) {
+      details.versions = {
+        status: 'up',
+        stranded: stranded.map((v) => ({ type: v.type, version: v.version, instances: v.instances })),
+      };
+    }
     const up = Object.values(details).every((d) => d.status === 'up');
     const pick = (status: 'up' | 'down') =>
       Object.fromEntries(Object.entries(details).filter(([, d]) => d.status === status));
     res.setHeader('Cache-Control', 'no-store');
-    res.status(up ? 200 : 503).json({ status: up ? 'ok' : 'error', info: pick('up'), error: pick('down'), details });
+    const status = !up ? 'error' : stranded.length > 0 ? 'degraded' : 'ok';
+    res.status(up ? 200 : 503).json({ status, info: pick('up'), error: pick('down'), details });
   }
 
   private async postgres(): Promise<Indicator> {

@@ -164,7 +164,8 @@ export const SAGA_TYPE_SCHEMA = {
           signal: nullable({ type: 'string', description: 'the signal a wait step waits for' }),
           sleep: nullable({
             type: 'object',
-            description: "a sleep step's length, or until: true when its wake-up time is computed; waits and sleeps never retry",
+            description:
+              "a sleep step's length, or until: true when its wake-up time is computed; waits and sleeps never retry",
             properties: {
               durationMs: nullable({ type: 'integer', example: 3600000 }),
               until: { type: 'boolean', example: false },

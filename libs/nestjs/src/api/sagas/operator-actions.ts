@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { SagaEvent } from '@saga-engine/core';
 import { type ApplyResult, SagaScheduler } from '../../scheduler/saga-scheduler';
-import { SagaRegistry } from '../../scheduler/saga-registry';
+import { SagaRegistry, VersionUnavailableError } from '../../scheduler/saga-registry';
+import { VersionWatch } from '../../scheduler/version-watch';
 import { AuditAction, AuditLog, AuditOutcome, type AuditRecord } from '../../store/saga-audit';
 import { ApiError } from '../http/api-error';
 import type { Principal } from '../http/auth';
@@ -28,6 +29,7 @@ export class OperatorActions {
     private readonly runtime: SagaScheduler,
     private readonly registry: SagaRegistry,
     private readonly audit: AuditLog,
+    private readonly versions: VersionWatch,
   ) {}
 
   /** Applies the action; throws the refusal (404, 409) after auditing it. */
@@ -44,9 +46,12 @@ export class OperatorActions {
       statusCode: 202,
       detail: null,
     };
-    const result = await this.runtime.apply(sagaId, this.event(request), undefined, { audit: record });
-    if (result.applied) return;
-    const refusal = await this.refusal(request, result);
+    const stranded = action === AuditAction.RETRY ? await this.strandedVersion(sagaId) : null;
+    const result = stranded
+      ? null
+      : await this.runtime.apply(sagaId, this.event(request), undefined, { audit: record });
+    if (result?.applied) return;
+    const refusal = stranded ?? (await this.refusal(request, result!));
     await this.audit.record({
       ...record,
       outcome: AuditOutcome.REFUSED,
@@ -54,6 +59,21 @@ export class OperatorActions {
       detail: refusal.message,
     });
     throw refusal;
+  }
+
+  /**
+   * A retry runs steps again: refused (409) while no live agent runs the saga's version, rather than accepted and
+   * left waiting where nobody sees it. Cancel and resolve are accepted: they record the operator's decision, and
+   * the undos run when the version's code is back.
+   */
+  private async strandedVersion(sagaId: string): Promise<ApiError | null> {
+    try {
+      await this.versions.assertRunnable(sagaId, ['FAILED']);
+      return null;
+    } catch (error) {
+      if (error instanceof VersionUnavailableError) return new ApiError(409, error.code, error.message);
+      throw error;
+    }
   }
 
   private event({ action, step, reason, principal }: OperatorActionRequest): SagaEvent {

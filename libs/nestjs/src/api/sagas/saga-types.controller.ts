@@ -44,6 +44,32 @@ export class SagaTypesController {
     return this.view(known, await this.agentCounts());
   }
 
+  @Get(':type/versions/:version')
+  @RequireRole('viewer')
+  @ApiResponse({
+    status: 200,
+    description: 'One version of a saga type (an older one runs the sagas that started on it)',
+    schema: SAGA_TYPE_SCHEMA,
+  })
+  @ApiErrors([400, 'version is not a positive integer'], [404, 'No such saga type, or no such version of it'])
+  async getVersion(@Param('type') type: string, @Param('version') version: string) {
+    if (!/^[1-9]\d{0,8}$/.test(version)) {
+      throw new ApiError(400, 'INPUT_INVALID', 'version must be a positive integer');
+    }
+    const versions = TYPE_NAME.test(type) ? await this.registry.versions(type) : [];
+    const known = versions.find((v) => v.spec.version === Number(version));
+    if (!known) {
+      throw new ApiError(
+        404,
+        'SAGA_TYPE_UNKNOWN',
+        versions.length === 0
+          ? 'no saga type by that name is registered'
+          : `saga type ${type} has no version ${version} (known: ${versions.map((v) => v.spec.version).join(', ')})`,
+      );
+    }
+    return this.view(known, await this.agentCounts());
+  }
+
   private async view(known: KnownVersion, counts: Map<string, number>) {
     const versions = (await this.registry.versions(known.spec.name)).map((v) => v.spec.version);
     return definitionView(known, counts.get(`${known.spec.name}@${known.spec.version}`) ?? 0, versions);

@@ -77,6 +77,19 @@ export class StartSagaDto {
   @IsOptional()
   @Allow()
   startIn?: string | number;
+
+  @ApiPropertyOptional({
+    description:
+      'Start this version of the type rather than the newest (GET /v1/saga-types/{type}/versions/{version}); ' +
+      'a version that is not registered answers 400 SAGA_TYPE_UNKNOWN naming it',
+    example: 2,
+    minimum: 1,
+  })
+  @IsOptional()
+  @IsInt({ message: 'version must be a positive integer' })
+  @Min(1, { message: 'version must be a positive integer' })
+  @Max(999_999_999, { message: 'version must be a positive integer' })
+  version?: number;
 }
 
 const toArray = ({ value }: { value: unknown }) =>

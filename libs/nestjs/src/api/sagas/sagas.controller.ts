@@ -31,7 +31,7 @@ export class SagasController {
   @ApiResponse({ status: 201, description: 'Started', schema: SAGA_SCHEMA })
   @ApiResponse({ status: 200, description: 'Idempotency key replayed: the same saga', schema: SAGA_SCHEMA })
   @ApiErrors(
-    [400, 'Unknown type, invalid input, or a bad start time (startAt, startIn)'],
+    [400, 'Unknown type or version, invalid input, or a bad start time (startAt, startIn)'],
     [409, 'Idempotency key used with another input or start time'],
   )
   async start(
@@ -41,7 +41,7 @@ export class SagasController {
   ) {
     const key = this.idempotencyKey(body.idempotencyKey, headerKey);
     const delay = parseStartDelay(body);
-    const { id, created } = await this.operations.start(body.type, body.input, key, delay);
+    const { id, created } = await this.operations.start(body.type, body.input, key, delay, body.version);
     res.status(created ? 201 : 200);
     return this.operations.view(id);
   }
