@@ -2,7 +2,7 @@ import { HttpException, Injectable } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { type SagaTransport, type SagaView, type StartLater, createSagaApiError } from '@saga-engine/client';
 import { ApiError } from '../api/http/api-error';
-import { OperatorActions } from '../api/sagas/operator-actions';
+import { OperatorActions, actorLabel } from '../api/sagas/operator-actions';
 import { SagaOperations, parseStartDelay } from '../api/sagas/saga-operations';
 import { AuditAction } from '../store/saga-audit';
 
@@ -13,7 +13,7 @@ import { AuditAction } from '../store/saga-audit';
  */
 @Injectable()
 export class LocalSagaTransport implements SagaTransport {
-  private readonly principal = { keyId: `in-process ${hostname()}:${process.pid}`, role: 'admin' as const };
+  private readonly principal = { name: `in-process ${hostname()}:${process.pid}`, role: 'admin' as const };
 
   constructor(
     private readonly operations: SagaOperations,
@@ -42,7 +42,7 @@ export class LocalSagaTransport implements SagaTransport {
 
   signal(id: string, name: string, payload: Record<string, unknown> | undefined) {
     return translate(() =>
-      this.operations.signal(id, name, payload === undefined ? {} : { payload }, this.principal.keyId),
+      this.operations.signal(id, name, payload === undefined ? {} : { payload }, actorLabel(this.principal)),
     );
   }
 
