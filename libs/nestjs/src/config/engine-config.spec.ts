@@ -40,7 +40,7 @@ describe('loadConfig', () => {
     [{ SAGA_API_KEYS: `ci:${'k'.repeat(40)}:root` }, 'SAGA_API_KEYS key "ci": role must be viewer, operator or admin'],
     [
       { SAGA_API_KEYS: 'ci:sixteen-chars-key0:admin' },
-      'SAGA_API_KEYS key "ci": the key is 20 characters, keys need at least 32',
+      'SAGA_API_KEYS key "ci": the key is 18 characters, keys need at least 32',
     ],
     [{ SAGA_API_KEYS: `:${'k'.repeat(40)}:admin` }, 'SAGA_API_KEYS entry 1: a name is required'],
     [

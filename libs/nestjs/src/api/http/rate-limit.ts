@@ -44,8 +44,14 @@ export interface FailureVerdict {
 export class AuthRateLimits implements OnApplicationShutdown {
   private readonly logger = new Logger('RateLimit');
   private readonly perKey: RateLimiterAbstract | null;
+  /** Wrong credentials per address in the window. */
   private readonly failures: RateLimiterAbstract | null;
+  /** Addresses blocked now, until their block ends. */
+  private readonly blocked: RateLimiterAbstract | null;
+  /** Blocks per address in the back-off memory: the n-th lasts 2^(n-1) times the first. */
   private readonly blocks: RateLimiterAbstract | null;
+  /** Blocks being started in this process, so that failures arriving meanwhile get the same answer. */
+  private readonly starting = new Map<string, Promise<number>>();
   private readonly failuresPerAddress: number;
   private readonly firstBlock: number;
   private readonly maxBlock: number;
@@ -66,6 +72,7 @@ export class AuthRateLimits implements OnApplicationShutdown {
       options.failuresPerAddress > 0
         ? limiter('auth-failures', options.failuresPerAddress, options.failureWindowSeconds ?? 600)
         : null;
+    this.blocked = options.failuresPerAddress > 0 ? limiter('auth-blocked', 1, this.maxBlock) : null;
     this.blocks =
       options.failuresPerAddress > 0 ? limiter('auth-blocks', 1_000_000, options.backoffMemorySeconds ?? 86_400) : null;
     redis?.on('error', (error: Error) => this.warn(`Redis: ${error.message}`));
@@ -92,34 +99,60 @@ export class AuthRateLimits implements OnApplicationShutdown {
    * however many arrive at the same time).
    */
   async failed(address: string): Promise<FailureVerdict> {
-    if (!this.failures || !this.blocks) return { retryAfter: null, first: false, blockStarted: null };
-    let over: RateLimiterRes;
+    if (!this.failures || !this.blocked || !this.blocks) return { retryAfter: null, first: false, blockStarted: null };
+    const pending = this.starting.get(address);
+    if (pending) return { retryAfter: await pending, first: false, blockStarted: null };
+    const left = await this.blockedFor(address);
+    if (left !== null) return { retryAfter: left, first: false, blockStarted: null };
+    let counted: RateLimiterRes;
     try {
-      const counted = await this.failures.consume(address);
+      counted = await this.failures.consume(address);
       return { retryAfter: null, first: counted.consumedPoints === 1, blockStarted: null };
     } catch (result) {
       if (!(result instanceof RateLimiterRes)) {
         this.warn(`failed key checks not counted: ${String(result)}`);
         return { retryAfter: null, first: false, blockStarted: null };
       }
-      over = result;
+      counted = result;
     }
-    if (over.consumedPoints !== this.failuresPerAddress + 1) {
-      return { retryAfter: seconds(over.msBeforeNext), first: false, blockStarted: null };
+    if (counted.consumedPoints !== this.failuresPerAddress + 1) {
+      // Past the limit while another process starts the block: wait for it as long as a first block lasts.
+      return { retryAfter: (await this.blockedFor(address)) ?? this.firstBlock, first: false, blockStarted: null };
     }
     let nth = 1;
+    const start = (async () => {
+      try {
+        nth = (await this.blocks!.consume(address)).consumedPoints;
+      } catch (result) {
+        if (result instanceof RateLimiterRes) nth = result.consumedPoints;
+      }
+      const duration = Math.min(this.maxBlock, this.firstBlock * 2 ** Math.min(nth - 1, 30));
+      try {
+        await this.blocked!.block(address, duration);
+        // After the block, the address has its full count of tries again (and the next block lasts twice as long).
+        await this.failures!.delete(address);
+      } catch (error) {
+        this.warn(`could not block an address: ${String(error)}`);
+      }
+      return duration;
+    })();
+    this.starting.set(address, start);
     try {
-      nth = (await this.blocks.consume(address)).consumedPoints;
-    } catch (result) {
-      if (result instanceof RateLimiterRes) nth = result.consumedPoints;
+      const duration = await start;
+      return { retryAfter: duration, first: false, blockStarted: nth };
+    } finally {
+      this.starting.delete(address);
     }
-    const duration = Math.min(this.maxBlock, this.firstBlock * 2 ** Math.min(nth - 1, 30));
+  }
+
+  /** Seconds left of the address's block, or null when it is not blocked. */
+  private async blockedFor(address: string): Promise<number | null> {
     try {
-      await this.failures.block(address, duration);
-    } catch (error) {
-      this.warn(`could not block an address: ${String(error)}`);
+      const state = await this.blocked!.get(address);
+      return state && state.consumedPoints > 1 && state.msBeforeNext > 0 ? seconds(state.msBeforeNext) : null;
+    } catch {
+      return null;
     }
-    return { retryAfter: duration, first: false, blockStarted: nth };
   }
 
   onApplicationShutdown(): void {
