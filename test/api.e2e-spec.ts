@@ -184,7 +184,12 @@ describe('REST API (e2e)', () => {
       ['/v1/sagas?limit=abc', 400, 'INPUT_INVALID', /limit/],
       ['/v1/sagas?status=DONE', 400, 'INPUT_INVALID', /status must be one of/],
       ['/v1/sagas?status=RUNNING&status=DONE', 400, 'INPUT_INVALID', /status must be one of/],
-      ['/v1/sagas?createdAfter=yesterday', 400, 'INPUT_INVALID', /createdAfter must be a date \(2026-01-31\) or a date-time with an offset/],
+      [
+        '/v1/sagas?createdAfter=yesterday',
+        400,
+        'INPUT_INVALID',
+        /createdAfter must be a date \(2026-01-31\) or a date-time with an offset/,
+      ],
       ['/v1/sagas?cursor=bm9wZQ', 400, 'INPUT_INVALID', /cursor is invalid/],
       ['/v1/sagas?sort=created_at', 400, 'INPUT_INVALID', /property sort should not exist/],
       ['/v1/saga-types/no-such-saga', 404, 'SAGA_TYPE_UNKNOWN', /no saga type/],

@@ -5,6 +5,7 @@ import { IsIn, IsOptional } from 'class-validator';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
 import { CurrentPrincipal, type Principal, RequireRole, ScopedBy } from '../http/auth';
+import { ApiErrors } from '../http/openapi';
 
 /** Windows the overview offers, each with a bucket size that gives 60 to 168 bars. */
 export const STATS_WINDOWS: Record<string, { windowMs: number; bucketMs: number }> = {
@@ -33,6 +34,7 @@ export class DashboardApiController {
   /** The caller's role, so that a client shows only the actions it may take. Any valid key. */
   @Get('me')
   @RequireRole('viewer')
+  @ApiErrors()
   @ApiResponse({
     status: 200,
     description: "The key's name and role, and the saga types it is limited to (absent: every type)",
@@ -87,7 +89,7 @@ export class DashboardApiController {
       },
     },
   })
-  @ApiResponse({ status: 400, description: 'Unknown window' })
+  @ApiErrors([400, 'Unknown window'])
   async stats(@Query() query: StatsQuery, @CurrentPrincipal() principal: Principal) {
     const name = query.window ?? '1h';
     const chosen = Object.hasOwn(STATS_WINDOWS, name) ? STATS_WINDOWS[name] : undefined;
