@@ -114,7 +114,9 @@ export class ApiKeys implements CredentialSource {
     for (const key of this.keys) {
       if (timingSafeEqual(key.digest, digest)) found = key;
     }
-    return found ? { ...found.principal } : null;
+    if (!found) return null;
+    const { sagaTypes, ...rest } = found.principal;
+    return sagaTypes ? { ...rest, sagaTypes: [...sagaTypes] } : rest;
   }
 
   private digest(value: string): Buffer {
