@@ -108,7 +108,7 @@ smoke("the Dockerfile's commands, outside Docker", () => {
     const port = await freePort();
     const demoPort = await freePort();
     const demoTcpPort = await freePort();
-    const key = 'smoke-admin-key-0123456789';
+    const key = 'smoke-admin-key-0123456789abcdefghijkl';
     const started = Date.now();
     // The environment docker-compose.yml gives the engine, pointed at this run's services (loopback here).
     const env = {
@@ -119,7 +119,7 @@ smoke("the Dockerfile's commands, outside Docker", () => {
       DATABASE_URL: db.url,
       ...(TEST_QUEUE_KIND === 'redis' ? { REDIS_URL: TEST_REDIS_URL } : {}),
       SAGA_REDIS_PREFIX: prefix,
-      SAGA_API_KEYS: `${key}:admin`,
+      SAGA_API_KEYS: `admin:${key}:admin`,
       SAGA_ENCRYPTION_KEY: Buffer.alloc(32, 5).toString('base64'),
       DEMO_URL: `http://127.0.0.1:${demoPort}`,
       DEMO_PORT: String(demoPort),

@@ -68,6 +68,17 @@ describe('OpenAPI (e2e)', () => {
     ).toBeDefined();
     expect(doc.paths['/v1/sagas'].post.responses).toHaveProperty('409');
     expect(doc.paths['/v1/sagas/{id}/signals/{name}'].post.responses).toHaveProperty('409');
+    // Every route but /health documents the key check's answers: 401, and 429 with Retry-After.
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const statuses = Object.keys(op.responses as Record<string, unknown>);
+        expect([`${method} ${path}`, statuses]).toEqual([
+          `${method} ${path}`,
+          expect.arrayContaining(path === '/health' ? ['200', '503', '401', '429'] : ['401', '429']),
+        ]);
+        if (path !== '/health') expect(op.responses['429'].headers).toHaveProperty('Retry-After');
+      }
+    }
     // Every route documents its 200/2xx answer with a schema, not only the ones with request bodies.
     for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
       if (path === '/metrics') continue; // Prometheus text, not JSON

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { type IncomingHttpHeaders, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AlertService } from '../libs/nestjs/src/observability/alert.service';
@@ -42,8 +41,8 @@ class AlertWebhook {
   }
 }
 
-/** The key id the API records for a test key (a SHA-256 prefix: never the key itself). */
-const keyId = (role: keyof typeof KEYS) => createHash('sha256').update(KEYS[role]).digest('hex').slice(0, 12);
+/** How the API names a test key: the name SAGA_API_KEYS gives it (test-engine names each as its role). */
+const keyId = (role: keyof typeof KEYS) => role;
 const by = (role: keyof typeof KEYS) => `key ${keyId(role)} (${role})`;
 
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';

@@ -112,7 +112,7 @@ describe('saga versions side by side (e2e)', () => {
     // The supervisor's first check comes once agents have had time to send a heartbeat (15 s).
     const health = await waitFor(
       async () => {
-        const res = await e.http().get('/health');
+        const res = await e.as('viewer').get('/health');
         return res.body.status === 'degraded' ? res : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 500, what: '/health to say degraded' },
@@ -154,7 +154,7 @@ describe('saga versions side by side (e2e)', () => {
     expect(await e.app.get(VersionReport).check()).toEqual([]);
     const health = await waitFor(
       async () => {
-        const res = await e.http().get('/health');
+        const res = await e.as('viewer').get('/health');
         return res.body.status === 'ok' ? res : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 500, what: '/health to say ok again' },

@@ -25,11 +25,15 @@ import { waitFor } from './wait-for';
 /** The tests' SAGA_ENCRYPTION_KEY (32 bytes, base64): the demo saga has a sensitive field. */
 export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 
+/** The tests' API keys, named as their roles (`SAGA_API_KEYS=admin:<key>:admin,...`). */
 export const KEYS = {
-  admin: 'test-admin-key-0123456789',
-  operator: 'test-operator-key-0123456789',
-  viewer: 'test-viewer-key-0123456789',
+  admin: 'test-admin-key-0123456789abcdefghijkl',
+  operator: 'test-operator-key-0123456789abcdefghijkl',
+  viewer: 'test-viewer-key-0123456789abcdefghijkl',
 } as const;
+
+/** `SAGA_API_KEYS` for KEYS, each named as its role. */
+export const TEST_API_KEYS = `admin:${KEYS.admin}:admin,operator:${KEYS.operator}:operator,viewer:${KEYS.viewer}:viewer`;
 
 /** A database of its own for one test file: created empty, dropped at the end. */
 export class TestDatabase {
@@ -172,7 +176,10 @@ export async function startTestEngine(options: {
     DATABASE_URL: databaseUrl.toString(),
     ...(queue === 'redis' ? { REDIS_URL: TEST_REDIS_URL } : {}),
     SAGA_REDIS_PREFIX: prefix,
-    SAGA_API_KEYS: `${KEYS.admin}:admin,${KEYS.operator}:operator,${KEYS.viewer}:viewer`,
+    SAGA_API_KEYS: TEST_API_KEYS,
+    // Tests poll and probe a lot: the limits are tested on their own (security, rate-limit), with their values.
+    RATE_LIMIT_PER_MINUTE: '100000',
+    AUTH_FAILURES_PER_ADDRESS: '100000',
     DB_POOL_SIZE: '10',
     SAGA_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',

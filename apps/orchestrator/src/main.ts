@@ -49,7 +49,7 @@ async function bootstrap(): Promise<void> {
     imports: [
       SagaModule.forRoot({
         ...options,
-        api: { ...options.api, keys: config.SAGA_API_KEYS ?? `${adminKey!.value}:admin` },
+        api: { ...options.api, keys: config.SAGA_API_KEYS ?? `admin:${adminKey!.value}:admin` },
         ...(encryptionKey ? { encryptionKey } : {}),
         roles,
       }),

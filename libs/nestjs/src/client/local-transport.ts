@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { type SagaTransport, type SagaView, type StartLater, createSagaApiError } from '@saga-engine/client';
 import { ApiError } from '../api/http/api-error';
 import { VersionUnavailableError } from '../scheduler/saga-registry';
-import { OperatorActions } from '../api/sagas/operator-actions';
+import { OperatorActions, actorLabel } from '../api/sagas/operator-actions';
 import { SagaOperations, parseStartDelay } from '../api/sagas/saga-operations';
 import { AuditAction } from '../store/saga-audit';
 
@@ -14,7 +14,7 @@ import { AuditAction } from '../store/saga-audit';
  */
 @Injectable()
 export class LocalSagaTransport implements SagaTransport {
-  private readonly principal = { keyId: `in-process ${hostname()}:${process.pid}`, role: 'admin' as const };
+  private readonly principal = { name: `in-process ${hostname()}:${process.pid}`, role: 'admin' as const };
 
   constructor(
     private readonly operations: SagaOperations,
@@ -46,7 +46,7 @@ export class LocalSagaTransport implements SagaTransport {
 
   signal(id: string, name: string, payload: Record<string, unknown> | undefined) {
     return translate(() =>
-      this.operations.signal(id, name, payload === undefined ? {} : { payload }, this.principal.keyId),
+      this.operations.signal(id, name, payload === undefined ? {} : { payload }, actorLabel(this.principal)),
     );
   }
 

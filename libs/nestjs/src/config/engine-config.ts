@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
 import { webhookUrlProblem } from '../supervisor/webhook-url';
 import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, validateSync } from 'class-validator';
+import { parseApiKeySpec } from './api-keys';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -33,13 +34,13 @@ export class EngineConfig {
   @Max(65535, { message: 'PORT must be an integer between 0 and 65535' })
   PORT = 3000;
 
-  /** `key:role` pairs separated by commas; roles are viewer, operator, admin. */
+  /**
+   * Who may call the API: `name:key:role[:type|type]` entries separated by commas (see parseApiKeySpec). Keys of 32+
+   * characters, unique names; roles viewer, operator, admin; the types limit a key to those saga types. Checked
+   * in loadConfig, with a message that names the entry, never the key.
+   */
   @IsOptional()
-  @IsString()
-  @Matches(/^\s*[^\s:,]{16,}:(viewer|operator|admin)\s*(,\s*[^\s:,]{16,}:(viewer|operator|admin)\s*)*$/, {
-    message:
-      'SAGA_API_KEYS must be "key:role" pairs separated by commas, keys of 16+ characters, roles viewer|operator|admin',
-  })
+  @IsString({ message: 'SAGA_API_KEYS must be a string' })
   SAGA_API_KEYS?: string;
 
   /**
@@ -138,15 +139,40 @@ export class EngineConfig {
   JSON_MAX_STRING_LENGTH = 64 * 1024;
 
   /**
-   * Requests per minute per API key (a fixed one-minute window); over it: 429 with `Retry-After`. Counted in Redis
-   * across every orchestrator when REDIS_URL is set (per process while Redis does not answer), else per process.
-   * 0 turns the limit off. The default is generous so that benchmarks are not throttled.
+   * Requests per minute per API key (and per token subject); over it: 429 with `Retry-After`. Counted in Redis
+   * across every orchestrator when REDIS_URL is set (per process while Redis does not answer: never a refusal
+   * because of Redis), else per process. 0 turns the limit off. 1,200 a minute is 20 a second, sustained, per key:
+   * a dashboard uses a few a second, a service that needs more gets a key of its own or a higher limit.
    */
   @Transform(toInt)
   @IsInt({ message: 'RATE_LIMIT_PER_MINUTE must be an integer between 0 and 10000000' })
   @Min(0, { message: 'RATE_LIMIT_PER_MINUTE must be an integer between 0 and 10000000' })
   @Max(10_000_000, { message: 'RATE_LIMIT_PER_MINUTE must be an integer between 0 and 10000000' })
-  RATE_LIMIT_PER_MINUTE = 60_000;
+  RATE_LIMIT_PER_MINUTE = 1200;
+
+  /**
+   * Wrong API keys one client address may send within 10 minutes; the next is answered 429 with `Retry-After` and
+   * the address is blocked for 30 s, then twice as long at each new block (up to an hour) for a day. Valid keys
+   * from a blocked address still pass. 0 turns the back-off off.
+   */
+  @Transform(toInt)
+  @IsInt({ message: 'AUTH_FAILURES_PER_ADDRESS must be an integer between 0 and 1000000' })
+  @Min(0, { message: 'AUTH_FAILURES_PER_ADDRESS must be an integer between 0 and 1000000' })
+  @Max(1_000_000, { message: 'AUTH_FAILURES_PER_ADDRESS must be an integer between 0 and 1000000' })
+  AUTH_FAILURES_PER_ADDRESS = 10;
+
+  /**
+   * Which proxies in front of the engine may name the client's address (X-Forwarded-For), for the limit of wrong
+   * keys per address: a number of hops (`1`), or addresses, subnets and `loopback`, `linklocal`, `uniquelocal`,
+   * comma-separated. Unset: none (the address is the TCP peer's; behind a proxy, every client is the proxy).
+   * Initialized so that `loadConfig` reads it.
+   */
+  @IsOptional()
+  @Matches(/^\s*(?:\d{1,2}|[A-Za-z0-9.:/]+(?:\s*,\s*[A-Za-z0-9.:/]+)*)\s*$/, {
+    message:
+      'TRUST_PROXY must be a number of hops (1) or addresses and subnets separated by commas (loopback, 10.0.0.0/8)',
+  })
+  TRUST_PROXY: string | undefined = undefined;
 
   /** How long a request may take to arrive in full (headers and body); slower clients get a 408. */
   @Transform(toInt)
@@ -229,21 +255,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
   if (webhookProblem && !errors.some((e) => e.property === 'ALERT_WEBHOOK_URL')) {
     lines.push(`ALERT_WEBHOOK_URL ${webhookProblem}`);
   }
-  if (lines.length > 0) {
-    throw new ConfigError(`Invalid configuration:\n  - ${lines.join('\n  - ')}`);
-  }
+  if (typeof config.SAGA_API_KEYS === 'string') lines.push(...parseApiKeySpec(config.SAGA_API_KEYS).problems);
+  if (lines.length > 0) throw new ConfigError(`Invalid configuration:\n  - ${lines.join('\n  - ')}`);
   return config;
-}
-
-export function parseApiKeys(spec: string | undefined): Map<string, Role> {
-  const keys = new Map<string, Role>();
-  for (const pair of (spec ?? '').split(',')) {
-    const trimmed = pair.trim();
-    if (!trimmed) continue;
-    const at = trimmed.lastIndexOf(':');
-    keys.set(trimmed.slice(0, at), trimmed.slice(at + 1) as Role);
-  }
-  return keys;
 }
 
 /** For a process entry point: the validated configuration, or a message naming every bad variable and exit 1. */

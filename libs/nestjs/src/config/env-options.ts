@@ -26,6 +26,7 @@ export function sagaOptionsFromEnv(config: EngineConfig): { options: SagaModuleO
     api: {
       keys: config.SAGA_API_KEYS ?? '',
       rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+      authFailuresPerAddress: config.AUTH_FAILURES_PER_ADDRESS,
       bodyLimitBytes: config.BODY_LIMIT_BYTES,
       jsonMaxDepth: config.JSON_MAX_DEPTH,
       jsonMaxStringLength: config.JSON_MAX_STRING_LENGTH,
@@ -39,5 +40,14 @@ export function sagaOptionsFromEnv(config: EngineConfig): { options: SagaModuleO
     .split(',')
     .map((o) => o.trim())
     .filter(Boolean);
-  return { options, app: { requestTimeoutMs: config.REQUEST_TIMEOUT_MS, corsOrigins } };
+  const trust = config.TRUST_PROXY?.trim();
+  const trustProxy = trust === undefined ? undefined : /^\d+$/.test(trust) ? Number(trust) : trust;
+  return {
+    options,
+    app: {
+      requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+      corsOrigins,
+      ...(trustProxy !== undefined ? { trustProxy } : {}),
+    },
+  };
 }

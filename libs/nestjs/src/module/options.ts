@@ -1,6 +1,6 @@
 import type { SagaDefinition } from '@saga-engine/core';
-import type { Role } from '../config/engine-config';
 import { webhookUrlProblem } from '../supervisor/webhook-url';
+import { type SagaApiKey, checkApiKeys, parseApiKeySpec } from '../config/api-keys';
 
 /**
  * What a process does for the engine; any combination, in any number of processes:
@@ -15,20 +15,25 @@ import { webhookUrlProblem } from '../supervisor/webhook-url';
 export type SagaRole = 'agent' | 'api' | 'supervisor';
 export const SAGA_ROLES: readonly SagaRole[] = ['agent', 'api', 'supervisor'];
 
-/** An API key and what it may do (`viewer` reads; `operator` also starts, signals, cancels, retries; `admin` all). */
-export interface SagaApiKey {
-  key: string;
-  role: Role;
-}
+export type { SagaApiKey } from '../config/api-keys';
 
 export interface SagaApiOptions {
   /**
-   * Who may call the API: `[{ key, role }]`, or `"key:role,key:role"` as in `SAGA_API_KEYS`. Keys of 16+
-   * characters. Required: the API is never open (only `/health` answers without a key).
+   * Who may call the API: `[{ name, key, role, sagaTypes? }]`, or `"name:key:role[:type|type],..."` as in
+   * `SAGA_API_KEYS`. Keys of 32+ characters, unique names. Required: the API is never open (only `/health`
+   * answers without a key, and then only up or down).
    */
   keys: string | readonly SagaApiKey[];
-  /** Requests per minute per key (over it: 429); shared by every process through Redis when there is one. 0: off. @defaultValue 60000 */
+  /**
+   * Requests per minute per key (over it: 429 with Retry-After); shared by every process through Redis when there
+   * is one, per process while Redis does not answer. 0: off. @defaultValue 1200
+   */
   rateLimitPerMinute?: number;
+  /**
+   * Wrong keys one client address may send within 10 minutes before it is blocked (429 with Retry-After) for 30 s,
+   * then twice as long at each new block, up to an hour. Valid keys still pass. 0: off. @defaultValue 10
+   */
+  authFailuresPerAddress?: number;
   /** Largest request body, in bytes (over it: 413). @defaultValue 1048576 */
   bodyLimitBytes?: number;
   /** Deepest nesting of a body (over it: 400). @defaultValue 32 */
@@ -144,9 +149,6 @@ export class SagaConfigError extends Error {
   override readonly name = 'SagaConfigError' as const;
 }
 
-const KEY_PATTERN = /^[^\s:,]{16,}$/;
-const ROLE_NAMES: readonly Role[] = ['viewer', 'operator', 'admin'];
-
 /**
  * Checks the options and fills in the defaults. Throws a SagaConfigError that lists every problem, each naming
  * its option, so that a bad deployment stops at start rather than at the first saga.
@@ -205,7 +207,8 @@ export function resolveSagaOptions(
     api: {
       path,
       keys,
-      rateLimitPerMinute: int(api?.rateLimitPerMinute, 'api.rateLimitPerMinute', 0, 10_000_000, 60_000),
+      rateLimitPerMinute: int(api?.rateLimitPerMinute, 'api.rateLimitPerMinute', 0, 10_000_000, 1200),
+      authFailuresPerAddress: int(api?.authFailuresPerAddress, 'api.authFailuresPerAddress', 0, 1_000_000, 10),
       bodyLimitBytes: int(api?.bodyLimitBytes, 'api.bodyLimitBytes', 1024, 104_857_600, 1024 * 1024),
       jsonMaxDepth: int(api?.jsonMaxDepth, 'api.jsonMaxDepth', 2, 1000, 32),
       jsonMaxStringLength: int(api?.jsonMaxStringLength, 'api.jsonMaxStringLength', 16, 104_857_600, 64 * 1024),
@@ -222,25 +225,14 @@ export function resolveSagaOptions(
 }
 
 function parseKeys(keys: SagaApiOptions['keys'], problems: string[]): SagaApiKey[] {
-  const list: SagaApiKey[] =
-    typeof keys === 'string'
-      ? keys
-          .split(',')
-          .map((pair) => pair.trim())
-          .filter(Boolean)
-          .map((pair) => {
-            const at = pair.lastIndexOf(':');
-            return { key: pair.slice(0, at), role: pair.slice(at + 1) as Role };
-          })
-      : [...(keys ?? [])];
-  if (list.length === 0) problems.push('api.keys must hold at least one key');
-  for (const [i, { key, role }] of list.entries()) {
-    if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
-      problems.push(`api.keys[${i}]: a key must be 16+ characters without spaces, ':' or ','`);
-    }
-    if (!ROLE_NAMES.includes(role)) problems.push(`api.keys[${i}]: role must be viewer, operator or admin`);
+  if (typeof keys === 'string') {
+    const parsed = parseApiKeySpec(keys, 'api.keys');
+    problems.push(...parsed.problems);
+    return parsed.keys;
   }
-  return list;
+  const list = Array.isArray(keys) ? [...(keys as readonly SagaApiKey[])] : [];
+  problems.push(...checkApiKeys(list, 'api.keys'));
+  return list.map((k) => ({ ...k, ...(k.sagaTypes ? { sagaTypes: [...k.sagaTypes] } : {}) }));
 }
 
 /** `''`, or a path of safe segments with a leading slash and none at the end (`/sagas`, `/ops/sagas`). */

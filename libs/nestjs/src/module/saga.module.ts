@@ -3,15 +3,18 @@ import {
   type DynamicModule,
   Inject,
   Injectable,
+  Logger,
   type MiddlewareConsumer,
   Module,
   type NestModule,
+  type OnApplicationBootstrap,
   type OnApplicationShutdown,
+  Optional,
   type Provider,
   RequestMethod,
   type Type,
 } from '@nestjs/common';
-import { RouterModule } from '@nestjs/core';
+import { HttpAdapterHost, RouterModule } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import type { SagaDefinition } from '@saga-engine/core';
 import { AgentPresence } from '../agent/agent-presence';
@@ -23,11 +26,11 @@ import { AuditController } from '../api/audit/audit.controller';
 import { DashboardApiController } from '../api/dashboard/dashboard-api.controller';
 import { defaultDashboardDir, dashboardMiddleware } from '../api/dashboard/serve-dashboard';
 import { ApiExceptionFilter } from '../api/http/api-exception.filter';
-import { API_KEYS, ApiKeyGuard, ApiKeys, RATE_LIMIT_PER_MINUTE, RateLimiter } from '../api/http/auth';
+import { API_KEYS, ApiKeyGuard, ApiKeys, Authenticator, CREDENTIAL_SOURCES } from '../api/http/auth';
 import { HealthController } from '../api/http/health.controller';
 import { MetricsController } from '../api/http/metrics.controller';
-import { RedisRateLimiter } from '../api/http/rate-limit';
-import { requestLimits, securityHeaders } from '../api/http/request-limits';
+import { AuthRateLimits } from '../api/http/rate-limit';
+import { bodyLimits, securityHeaders } from '../api/http/request-limits';
 import { AgentsController } from '../api/participants/agents.controller';
 import { ParticipantsController } from '../api/participants/participants.controller';
 import { OperatorActions } from '../api/sagas/operator-actions';
@@ -127,19 +130,28 @@ const API_CONTROLLERS: Type[] = [
  * sagas, `ParticipantPolicies` to build invokers whose circuits the engine reports.
  */
 @Module({})
-export class SagaModule extends ConfigurableModuleClass implements NestModule {
+export class SagaModule extends ConfigurableModuleClass implements NestModule, OnApplicationBootstrap {
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedSagaOptions,
     @Inject(SAGA_ROLES) private readonly roles: readonly SagaRole[],
+    @Optional() private readonly authenticator?: Authenticator,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {
     super();
   }
 
-  /** The API's request limits on its routes only, and the dashboard's static files. */
+  /**
+   * The API's middleware, on its routes only: the security headers, then the key check (key lookup, the limits of
+   * wrong keys per address and of requests per key), and only then the body (size, JSON, parse, shape), so that
+   * no anonymous body is ever read or parsed. /health reads no body at all. And the dashboard's static files.
+   */
   configure(consumer: MiddlewareConsumer): void {
-    if (!this.roles.includes('api')) return;
+    if (!this.roles.includes('api') || !this.authenticator) return;
     const { api } = this.options;
-    consumer.apply(...requestLimits(api)).forRoutes(...API_CONTROLLERS);
+    consumer.apply(securityHeaders).forRoutes(HealthController);
+    consumer
+      .apply(securityHeaders, this.authenticator.middleware(), ...bodyLimits(api))
+      .forRoutes(...API_CONTROLLERS.filter((controller) => controller !== HealthController));
     if (api.dashboard) {
       const dir = api.dashboardDir ?? defaultDashboardDir();
       consumer
@@ -148,6 +160,27 @@ export class SagaModule extends ConfigurableModuleClass implements NestModule {
           { path: `${api.path}/dashboard`, method: RequestMethod.GET },
           { path: `${api.path}/dashboard/*path`, method: RequestMethod.GET },
         );
+    }
+  }
+
+  /**
+   * Warns when the app parses JSON bodies for every route before the engine's key check: Nest does unless the app
+   * is created with `NestFactory.create(AppModule, { bodyParser: false })`, and then anonymous clients can make
+   * this process read and parse large bodies before they are refused.
+   */
+  onApplicationBootstrap(): void {
+    if (!this.roles.includes('api')) return;
+    const instance: unknown = this.adapterHost?.httpAdapter?.getInstance?.();
+    const router = (instance as { router?: { stack?: { name?: string }[] } } | undefined)?.router;
+    const parsers = (router?.stack ?? []).filter(
+      (layer) => layer.name === 'jsonParser' || layer.name === 'urlencodedParser',
+    );
+    if (parsers.length > 0) {
+      new Logger('SagaModule').warn(
+        "the app parses request bodies before the API key check (Nest's default body parser): create it with " +
+          'NestFactory.create(AppModule, { bodyParser: false }) and parse JSON for your own routes only ' +
+          '(docs/nestjs.md, "Mounting the API")',
+      );
     }
   }
 }
@@ -304,23 +337,29 @@ function apiProviders(): Provider[] {
   return [
     {
       provide: API_KEYS,
-      useFactory: (o: ResolvedSagaOptions) => new ApiKeys(new Map(o.api.keys.map((k) => [k.key, k.role]))),
+      useFactory: (o: ResolvedSagaOptions) => new ApiKeys(o.api.keys),
       inject: [RESOLVED_OPTIONS],
     },
-    { provide: RATE_LIMIT_PER_MINUTE, useFactory: rateLimit, inject: [RESOLVED_OPTIONS] },
+    // The API keys; another credential source (signed tokens) is one more entry here.
+    { provide: CREDENTIAL_SOURCES, useFactory: (keys: ApiKeys) => [keys], inject: [API_KEYS] },
+    { provide: AuthRateLimits, useFactory: authRateLimits, inject: [RESOLVED_OPTIONS] },
+    Authenticator,
     ApiKeyGuard,
     ApiExceptionFilter,
   ];
 }
 
-/** Shared by every API process through Redis when there is one; per process otherwise. */
-function rateLimit(o: ResolvedSagaOptions): RedisRateLimiter | RateLimiter {
-  const perMinute = o.api.rateLimitPerMinute;
-  const local = new RateLimiter(perMinute);
-  if (!o.redisUrl || perMinute <= 0) return local;
-  const redis = createRedis(o.redisUrl, 'producer', { connectionName: 'saga-rate-limit' });
-  redis.on('error', () => undefined); // reported by take() when it matters; ioredis reconnects by itself
-  return new RedisRateLimiter(redis, perMinute, o.queuePrefix, local);
+/**
+ * Shared by every API process through Redis when there is one (per process while it does not answer); per process
+ * otherwise. Its own connection: fail fast (no offline queue, 250 ms per command), so that a slow or absent Redis
+ * never holds a request.
+ */
+function authRateLimits(o: ResolvedSagaOptions): AuthRateLimits {
+  const limits = { perKeyPerMinute: o.api.rateLimitPerMinute, failuresPerAddress: o.api.authFailuresPerAddress };
+  const needed = limits.perKeyPerMinute > 0 || limits.failuresPerAddress > 0;
+  if (!o.redisUrl || !needed) return new AuthRateLimits(limits);
+  const redis = createRedis(o.redisUrl, 'producer', { connectionName: 'saga-rate-limit', commandTimeout: 250 });
+  return new AuthRateLimits(limits, redis, o.queuePrefix);
 }
 
 /** Closes the engine's database last, after every other shutdown hook that may still write to it. */

@@ -8,6 +8,8 @@ import { SagaStepEntity } from './entities/saga-step.entity';
 
 export interface ListSagasFilter {
   type?: string;
+  /** Only these types (a key limited to them); unset: every type. */
+  types?: readonly string[];
   statuses?: SagaStatus[];
   createdAfter?: Date;
   createdBefore?: Date;
@@ -59,6 +61,7 @@ export class SagaQueries {
       .addOrderBy('i.id', 'DESC')
       .limit(filter.limit + 1);
     if (filter.type !== undefined) qb.andWhere('i.type = :type', { type: filter.type });
+    if (filter.types !== undefined) qb.andWhere('i.type IN (:...types)', { types: [...filter.types, ''] });
     if (filter.statuses?.length) qb.andWhere('i.status IN (:...statuses)', { statuses: filter.statuses });
     if (filter.createdAfter) qb.andWhere('i.created_at > :createdAfter', { createdAfter: filter.createdAfter });
     if (filter.createdBefore) qb.andWhere('i.created_at < :createdBefore', { createdBefore: filter.createdBefore });
@@ -97,7 +100,13 @@ export class SagaQueries {
    * (COMPLETED, COMPENSATED, CANCELLED by `completed_at`; FAILED, which holds rather than ends, by `updated_at`).
    * Three grouped queries, each on an index (status; created_at; completed_at): no row is sent to Node.
    */
-  async stats(windowMs: number, bucketMs: number, now = new Date()): Promise<SagaStats> {
+  /** `types`: only sagas of these types (a key limited to them); unset: every type. */
+  async stats(
+    windowMs: number,
+    bucketMs: number,
+    now = new Date(),
+    types: readonly string[] | null = null,
+  ): Promise<SagaStats> {
     const buckets = Math.ceil(windowMs / bucketMs);
     // Buckets are aligned to whole multiples of the bucket size, so the same window polled twice shows the same
     // bars; the last one is the one now falls in.
@@ -106,25 +115,27 @@ export class SagaQueries {
     const bucketSeconds = bucketMs / 1000;
     const counts: Record<string, number> = {};
     for (const row of await this.db.query<{ status: string; n: string }[]>(
-      `SELECT status, count(*) AS n FROM saga_instance GROUP BY status`,
+      `SELECT status, count(*) AS n FROM saga_instance WHERE ($1::text[] IS NULL OR type = ANY($1)) GROUP BY status`,
+      [types],
     )) {
       counts[row.status] = Number(row.n);
     }
     const index = `floor(extract(epoch FROM (%s - $1::timestamptz)) / $2)::int`;
     const started = await this.db.query<{ i: number; n: string }[]>(
       `SELECT ${index.replace('%s', 'created_at')} AS i, count(*) AS n
-         FROM saga_instance WHERE created_at >= $1 GROUP BY 1`,
-      [from, bucketSeconds],
+         FROM saga_instance WHERE created_at >= $1 AND ($3::text[] IS NULL OR type = ANY($3)) GROUP BY 1`,
+      [from, bucketSeconds, types],
     );
     const ended = await this.db.query<{ i: number; status: string; n: string }[]>(
       `SELECT ${index.replace('%s', 'completed_at')} AS i, status, count(*) AS n
          FROM saga_instance WHERE completed_at >= $1 AND status IN ('COMPLETED', 'COMPENSATED', 'CANCELLED')
+          AND ($3::text[] IS NULL OR type = ANY($3))
          GROUP BY 1, 2
        UNION ALL
        SELECT ${index.replace('%s', 'updated_at')} AS i, status, count(*) AS n
-         FROM saga_instance WHERE status = 'FAILED' AND updated_at >= $1
+         FROM saga_instance WHERE status = 'FAILED' AND updated_at >= $1 AND ($3::text[] IS NULL OR type = ANY($3))
          GROUP BY 1, 2`,
-      [from, bucketSeconds],
+      [from, bucketSeconds, types],
     );
     const series: StatsBucket[] = Array.from({ length: buckets }, (_, i) => ({
       at: new Date(from.getTime() + i * bucketMs),

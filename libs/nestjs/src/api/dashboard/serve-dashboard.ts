@@ -32,7 +32,8 @@ export function dashboardMiddleware(dir: string, apiPath: string) {
     const full = req.originalUrl.split('?')[0];
     const rest = full.toLowerCase().startsWith(base.toLowerCase()) ? full.slice(base.length) : full;
     if (rest.startsWith('/assets/')) {
-      if (!ASSET.test(rest)) return notFound(res);
+      // Source maps would hand out the sources: never served, even when a build left some beside the files.
+      if (!ASSET.test(rest) || rest.toLowerCase().endsWith('.map')) return notFound(res);
       res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
       res.sendFile(rest.slice(1), { root: dir, dotfiles: 'deny' }, (error) => {
         if (error && !res.headersSent) notFound(res);

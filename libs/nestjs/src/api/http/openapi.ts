@@ -284,7 +284,19 @@ export const ERROR_SCHEMA = {
 export function ApiErrors(...extra: [number, string][]) {
   return applyDecorators(
     ApiResponse({ status: 401, description: 'Missing or unknown key', schema: ERROR_SCHEMA }),
-    ApiResponse({ status: 403, description: 'Role too low', schema: ERROR_SCHEMA }),
+    ApiResponse({
+      status: 403,
+      description: 'Role too low, or a key limited to some saga types on a route that spans every type',
+      schema: ERROR_SCHEMA,
+    }),
+    ApiResponse({
+      status: 429,
+      description:
+        'Too many wrong keys from this address (blocked for 30 s, doubling at each new block), or too many ' +
+        "requests for this key (RATE_LIMIT_PER_MINUTE): wait the Retry-After header's seconds",
+      schema: ERROR_SCHEMA,
+      headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer', minimum: 1 } } },
+    }),
     ...extra.map(([status, description]) => ApiResponse({ status, description, schema: ERROR_SCHEMA })),
   );
 }

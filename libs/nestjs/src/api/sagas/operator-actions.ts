@@ -36,7 +36,7 @@ export class OperatorActions {
   async perform(request: OperatorActionRequest): Promise<void> {
     const { action, sagaId, step, reason, principal } = request;
     const record: AuditRecord = {
-      actor: principal.keyId,
+      actor: principal.name,
       role: principal.role,
       action,
       sagaId,
@@ -119,5 +119,5 @@ export class OperatorActions {
  * The audit row keeps the two apart (`actor`, `role`).
  */
 export function actorLabel(principal: Principal): string {
-  return `key ${principal.keyId} (${principal.role})`;
+  return `key ${principal.name} (${principal.role})`;
 }

@@ -4,7 +4,7 @@ import { AuditAction } from '../../store/saga-audit';
 import { ApiBody, ApiResponse } from '@nestjs/swagger';
 import { ApiError } from '../http/api-error';
 import { ApiErrors, SAGA_SCHEMA } from '../http/openapi';
-import { AuditAs, CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
+import { AuditAs, CurrentPrincipal, type Principal, RequireRole, ScopedBy } from '../http/auth';
 import { OperatorActionDto } from './operator-action.dto';
 import { OperatorActions, actorLabel } from './operator-actions';
 import { TYPE_PATTERN } from './saga.dto';
@@ -17,6 +17,7 @@ import { SagaOperations } from './saga-operations';
  * asynchronously (a cancel waits for a step in flight, then compensates).
  */
 @SagaApiController('v1/sagas')
+@ScopedBy('saga')
 export class SagaActionsController {
   constructor(
     private readonly actions: OperatorActions,

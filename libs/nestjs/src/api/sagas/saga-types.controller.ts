@@ -3,7 +3,7 @@ import { ApiResponse } from '@nestjs/swagger';
 import { type KnownVersion, SagaRegistry } from '../../scheduler/saga-registry';
 import { AgentStore } from '../../store/agent-store';
 import { ApiError } from '../http/api-error';
-import { RequireRole } from '../http/auth';
+import { CurrentPrincipal, type Principal, RequireRole, ScopedBy, allowsType } from '../http/auth';
 import { ApiErrors, SAGA_TYPE_SCHEMA } from '../http/openapi';
 import { SagaApiController } from '../http/saga-api-controller';
 import { definitionView } from './saga-views';
@@ -23,19 +23,21 @@ export class SagaTypesController {
 
   @Get()
   @RequireRole('viewer')
+  @ScopedBy('handler')
   @ApiResponse({
     status: 200,
     description: 'The newest version of every saga type',
     schema: { type: 'array', items: SAGA_TYPE_SCHEMA },
   })
   @ApiErrors()
-  async list() {
+  async list(@CurrentPrincipal() principal: Principal) {
     const [known, counts] = await Promise.all([this.registry.all(), this.agentCounts()]);
-    return Promise.all(known.map((k) => this.view(k, counts)));
+    return Promise.all(known.filter((k) => allowsType(principal, k.spec.name)).map((k) => this.view(k, counts)));
   }
 
   @Get(':type')
   @RequireRole('viewer')
+  @ScopedBy('type')
   @ApiResponse({ status: 200, description: 'The newest version of one saga type', schema: SAGA_TYPE_SCHEMA })
   @ApiErrors([404, 'No saga type by that name'])
   async get(@Param('type') type: string) {

@@ -1,17 +1,6 @@
-import { Transform, Type } from 'class-transformer';
-import {
-  Allow,
-  IsIn,
-  IsISO8601,
-  IsInt,
-  IsObject,
-  IsOptional,
-  IsString,
-  Matches,
-  Max,
-  MaxLength,
-  Min,
-} from 'class-validator';
+import { Transform } from 'class-transformer';
+import { Allow, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { DecimalInt, QUERY_DATE_DESCRIPTION, QueryDate, SequenceNumber } from '../http/query-params';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { SagaStatus } from '@saga-engine/core';
 
@@ -62,6 +51,9 @@ export class StartSagaDto {
   @Matches(ISO_INSTANT_PATTERN, {
     message: 'startAt must be an ISO-8601 date-time with an offset, such as 2026-12-24T18:00:00Z',
   })
+  @QueryDate('startAt', {
+    message: 'startAt must be an ISO-8601 date-time with an offset, such as 2026-12-24T18:00:00Z',
+  })
   startAt?: string;
 
   @ApiPropertyOptional({
@@ -109,22 +101,19 @@ export class ListSagasQuery {
   @IsIn(SAGA_STATUSES, { each: true, message: `status must be one of ${SAGA_STATUSES.join(', ')}` })
   status?: SagaStatus[];
 
-  @ApiPropertyOptional({ format: 'date-time', example: '2026-11-21T00:00:00Z' })
+  @ApiPropertyOptional({ description: QUERY_DATE_DESCRIPTION, example: '2026-11-21T00:00:00Z' })
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'createdAfter must be an ISO-8601 date-time' })
+  @QueryDate('createdAfter')
   createdAfter?: string;
 
-  @ApiPropertyOptional({ format: 'date-time', example: '2026-11-22T00:00:00Z' })
+  @ApiPropertyOptional({ description: QUERY_DATE_DESCRIPTION, example: '2026-11-22' })
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'createdBefore must be an ISO-8601 date-time' })
+  @QueryDate('createdBefore')
   createdBefore?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50, example: 50 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer between 1 and 200' })
-  @Min(1, { message: 'limit must be an integer between 1 and 200' })
-  @Max(200, { message: 'limit must be an integer between 1 and 200' })
+  @DecimalInt(1, 200, 'limit must be an integer between 1 and 200')
   limit?: number;
 
   @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
@@ -136,18 +125,18 @@ export class ListSagasQuery {
 }
 
 export class ListEventsQuery {
-  @ApiPropertyOptional({ minimum: 0, example: 0, description: 'Events after this sequence number' })
+  @ApiPropertyOptional({
+    type: 'string',
+    pattern: '^[0-9]{1,19}$',
+    example: '0',
+    description: 'Events after this sequence number: 0 to 9223372036854775807, in decimal digits',
+  })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'afterSeq must be an integer >= 0' })
-  @Min(0, { message: 'afterSeq must be an integer >= 0' })
-  afterSeq?: number;
+  @SequenceNumber('afterSeq')
+  afterSeq?: number | string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 1000, example: 100 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer between 1 and 1000' })
-  @Min(1, { message: 'limit must be an integer between 1 and 1000' })
-  @Max(1000, { message: 'limit must be an integer between 1 and 1000' })
+  @DecimalInt(1, 1000, 'limit must be an integer between 1 and 1000')
   limit?: number;
 }

@@ -5,9 +5,10 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
 import { ApiResponse } from '@nestjs/swagger';
-import { RequireRole } from '../http/auth';
+import { CurrentPrincipal, type Principal, RequireRole, ScopedBy, allowsType } from '../http/auth';
 import { ApiErrors, EVENTS_SCHEMA, SAGA_PAGE_SCHEMA, SAGA_SCHEMA } from '../http/openapi';
 import { IDEMPOTENCY_KEY_PATTERN, ListEventsQuery, ListSagasQuery, StartSagaDto } from './saga.dto';
+import { MAX_EVENT_SEQ, parseQueryDate } from '../http/query-params';
 import { eventView, summaryView } from './saga-views';
 import { SagaOperations, parseStartDelay } from './saga-operations';
 
@@ -28,6 +29,7 @@ export class SagasController {
    */
   @Post()
   @RequireRole('operator')
+  @ScopedBy('handler')
   @ApiResponse({ status: 201, description: 'Started', schema: SAGA_SCHEMA })
   @ApiResponse({ status: 200, description: 'Idempotency key replayed: the same saga', schema: SAGA_SCHEMA })
   @ApiErrors(
@@ -38,7 +40,10 @@ export class SagasController {
     @Body() body: StartSagaDto,
     @Headers('idempotency-key') headerKey: string | undefined,
     @Res({ passthrough: true }) res: Response,
+    @CurrentPrincipal() principal: Principal,
   ) {
+    // A key limited to other types: the same answer as a type that does not exist.
+    if (!allowsType(principal, body.type)) throw unknownType();
     const key = this.idempotencyKey(body.idempotencyKey, headerKey);
     const delay = parseStartDelay(body);
     const { id, created } = await this.operations.start(body.type, body.input, key, delay, body.version);
@@ -48,14 +53,16 @@ export class SagasController {
 
   @Get()
   @RequireRole('viewer')
+  @ScopedBy('handler')
   @ApiResponse({ status: 200, description: 'A page, newest first', schema: SAGA_PAGE_SCHEMA })
   @ApiErrors([400, 'Invalid filter'])
-  async list(@Query() query: ListSagasQuery) {
+  async list(@Query() query: ListSagasQuery, @CurrentPrincipal() principal: Principal) {
     const page = await this.queries.list({
       type: query.type,
+      types: principal.sagaTypes,
       statuses: query.status,
-      createdAfter: query.createdAfter ? new Date(query.createdAfter) : undefined,
-      createdBefore: query.createdBefore ? new Date(query.createdBefore) : undefined,
+      createdAfter: (query.createdAfter && parseQueryDate(query.createdAfter)) || undefined,
+      createdBefore: (query.createdBefore && parseQueryDate(query.createdBefore)) || undefined,
       limit: query.limit ?? 50,
       after: query.cursor ? decodeCursor(query.cursor) : undefined,
     });
@@ -64,6 +71,7 @@ export class SagasController {
 
   @Get(':id')
   @RequireRole('viewer')
+  @ScopedBy('saga')
   @ApiResponse({ status: 200, description: 'The saga with its steps', schema: SAGA_SCHEMA })
   @ApiErrors([404, 'No such saga'])
   async get(@Param('id', uuidPipe) id: string) {
@@ -72,12 +80,15 @@ export class SagasController {
 
   @Get(':id/events')
   @RequireRole('viewer')
+  @ScopedBy('saga')
   @ApiResponse({ status: 200, description: 'Its history, in order', schema: EVENTS_SCHEMA })
   @ApiErrors([404, 'No such saga'])
   @HttpCode(200)
   async events(@Param('id', uuidPipe) id: string, @Query() query: ListEventsQuery) {
     const limit = query.limit ?? 1000;
-    const items = await this.queries.events(id, query.afterSeq ?? 0, limit);
+    // Sequence numbers are 32-bit in the database: nothing comes after its largest.
+    const afterSeq = Math.min(Number(query.afterSeq ?? 0), MAX_EVENT_SEQ);
+    const items = await this.queries.events(id, afterSeq, limit);
     if (items.length === 0 && !(await this.queries.exists(id))) throw notFound(id);
     return { items: items.map(eventView), nextAfterSeq: items.length === limit ? items[items.length - 1].seq : null };
   }
@@ -100,6 +111,9 @@ export class SagasController {
     return bodyKey ?? headerKey ?? null;
   }
 }
+
+export const unknownType = () =>
+  new ApiError(400, 'SAGA_TYPE_UNKNOWN', 'type is not a registered saga type (GET /v1/saga-types lists them)');
 
 function notFound(id: string): ApiError {
   return new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
