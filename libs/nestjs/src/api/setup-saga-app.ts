@@ -8,6 +8,7 @@ import type { ResolvedSagaOptions } from '../module/options';
 import { SagaModule } from '../module/saga.module';
 import { ApiExceptionFilter } from './http/api-exception.filter';
 import { API_KEYS, type ApiKeys, requireKeyMiddleware } from './http/auth';
+import { BEARER_TOKENS, type BearerTokens } from './http/oidc';
 import { answerClientError } from './http/request-limits';
 
 export interface SagaAppSetup {
@@ -50,7 +51,8 @@ export function setupSagaApp(app: INestApplication, setup: SagaAppSetup = {}): v
   const options = app.get<ResolvedSagaOptions>(RESOLVED_OPTIONS, { strict: false });
   const base = options.api.path;
   // /docs, /docs/* (the UI's files; swagger-ui-init.js embeds the whole document), /docs-json, /docs-yaml.
-  const needKey = requireKeyMiddleware(app.get<ApiKeys>(API_KEYS, { strict: false }));
+  const tokens = app.get<BearerTokens | null>(BEARER_TOKENS, { strict: false });
+  const needKey = requireKeyMiddleware(app.get<ApiKeys>(API_KEYS, { strict: false }), tokens);
   const docsPath = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/docs(?:[/-]|$)`, 'i');
   express.use((req: Request, res: Response, next: NextFunction) =>
     docsPath.test(req.path) ? needKey(req, res, next) : next(),
@@ -59,10 +61,25 @@ export function setupSagaApp(app: INestApplication, setup: SagaAppSetup = {}): v
     app,
     new DocumentBuilder()
       .setTitle('Saga engine')
-      .setDescription('Start and watch sagas, act on them as an operator. Keys: `Authorization: Bearer <key>`.')
+      .setDescription(
+        'Start and watch sagas, act on them as an operator. `Authorization: Bearer <key>` with an API key, or ' +
+          '`Authorization: Bearer <token>` with an OIDC access token when single sign-on is configured.',
+      )
       .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key' })
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key (SAGA_API_KEYS)' }, 'bearer')
+      .addBearerAuth(
+        {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            'An OIDC/JWT access token of the configured issuer (SAGA_OIDC_ISSUER), for the configured audience, ' +
+            'its role in the role claim (SAGA_OIDC_ROLE_CLAIM)',
+        },
+        'oidc',
+      )
       .addSecurityRequirements('bearer')
+      .addSecurityRequirements('oidc')
       .build(),
     { include: [SagaModule] },
   );

@@ -13,7 +13,11 @@ import { AuditAction } from '../store/saga-audit';
  */
 @Injectable()
 export class LocalSagaTransport implements SagaTransport {
-  private readonly principal = { keyId: `in-process ${hostname()}:${process.pid}`, role: 'admin' as const };
+  private readonly principal = {
+    keyId: `in-process ${hostname()}:${process.pid}`,
+    name: `in-process ${hostname()}:${process.pid}`,
+    role: 'admin' as const,
+  };
 
   constructor(
     private readonly operations: SagaOperations,
@@ -42,7 +46,7 @@ export class LocalSagaTransport implements SagaTransport {
 
   signal(id: string, name: string, payload: Record<string, unknown> | undefined) {
     return translate(() =>
-      this.operations.signal(id, name, payload === undefined ? {} : { payload }, this.principal.keyId),
+      this.actions.signal(id, name, payload === undefined ? {} : { payload }, this.principal),
     );
   }
 

@@ -1,5 +1,6 @@
 import type { SagaDefinition } from '@saga-engine/core';
 import type { Role } from '../config/engine-config';
+import { DEFAULT_OIDC_ALGORITHMS, type OidcOptions } from '../api/http/oidc';
 
 /**
  * What a process does for the engine; any combination, in any number of processes:
@@ -38,6 +39,11 @@ export interface SagaApiOptions {
   dashboard?: boolean;
   /** Where the dashboard's built files are, if not the ones this package ships. */
   dashboardDir?: string;
+  /**
+   * Single sign-on: accept OIDC/JWT bearer tokens of this issuer beside the keys (and, with `clientId`, a
+   * login through the issuer on the dashboard). With it, `keys` may be empty.
+   */
+  oidc?: OidcOptions;
 }
 
 /** `SagaModule.forRoot()` / `forRootAsync()` options. Durations in milliseconds. */
@@ -127,9 +133,10 @@ export interface ResolvedSagaOptions {
   supervisorIntervalMs: number;
   retentionMs: number | null;
   alertWebhookUrl: string | null;
-  api: Required<Omit<SagaApiOptions, 'keys' | 'dashboardDir'>> & {
+  api: Required<Omit<SagaApiOptions, 'keys' | 'dashboardDir' | 'oidc'>> & {
     keys: SagaApiKey[];
     dashboardDir: string | null;
+    oidc: OidcOptions | null;
     /** From the module's `apiPath`. */
     path: string;
   };
@@ -187,7 +194,8 @@ export function resolveSagaOptions(
   let keys: SagaApiKey[] = [];
   if (roles.includes('api')) {
     if (!api) problems.push('api.keys is required with the api role (the API is never open)');
-    else keys = parseKeys(api.keys, problems);
+    else keys = parseKeys(api.keys ?? [], problems, api.oidc !== undefined);
+    if (api?.oidc !== undefined) checkOidc(api.oidc, problems);
   }
   const path = normalizeApiPath(apiPath, problems);
   const encryptionKey = options.encryptionKey ?? null;
@@ -211,6 +219,7 @@ export function resolveSagaOptions(
       jsonMaxStringLength: int(api?.jsonMaxStringLength, 'api.jsonMaxStringLength', 16, 104_857_600, 64 * 1024),
       dashboard: api?.dashboard ?? true,
       dashboardDir: api?.dashboardDir ?? null,
+      oidc: api?.oidc ?? null,
     },
     encryptionKey,
     retiredEncryptionKeys: [...(options.retiredEncryptionKeys ?? [])],
@@ -221,7 +230,7 @@ export function resolveSagaOptions(
   return result;
 }
 
-function parseKeys(keys: SagaApiOptions['keys'], problems: string[]): SagaApiKey[] {
+function parseKeys(keys: SagaApiOptions['keys'], problems: string[], sso = false): SagaApiKey[] {
   const list: SagaApiKey[] =
     typeof keys === 'string'
       ? keys
@@ -233,7 +242,7 @@ function parseKeys(keys: SagaApiOptions['keys'], problems: string[]): SagaApiKey
             return { key: pair.slice(0, at), role: pair.slice(at + 1) as Role };
           })
       : [...(keys ?? [])];
-  if (list.length === 0) problems.push('api.keys must hold at least one key');
+  if (list.length === 0 && !sso) problems.push('api.keys must hold at least one key (or configure api.oidc)');
   for (const [i, { key, role }] of list.entries()) {
     if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
       problems.push(`api.keys[${i}]: a key must be 16+ characters without spaces, ':' or ','`);
@@ -241,6 +250,40 @@ function parseKeys(keys: SagaApiOptions['keys'], problems: string[]): SagaApiKey
     if (!ROLE_NAMES.includes(role)) problems.push(`api.keys[${i}]: role must be viewer, operator or admin`);
   }
   return list;
+}
+
+const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$|^ES256K$/;
+
+function checkOidc(oidc: OidcOptions, problems: string[]): void {
+  let issuer: URL | null = null;
+  try {
+    issuer = new URL(oidc.issuer);
+  } catch {
+    problems.push('api.oidc.issuer must be a URL (the issuer as its tokens name it)');
+  }
+  const loopback = issuer && ['localhost', '127.0.0.1', '[::1]'].includes(issuer.hostname);
+  if (issuer && issuer.protocol !== 'https:' && !(issuer.protocol === 'http:' && loopback)) {
+    problems.push('api.oidc.issuer must be an https:// URL (http:// only on loopback, for tests)');
+  }
+  const audience = typeof oidc.audience === 'string' ? [oidc.audience] : [...(oidc.audience ?? [])];
+  if (audience.length === 0 || audience.some((a) => typeof a !== 'string' || a.trim() === '')) {
+    problems.push('api.oidc.audience must name the audience (aud) the tokens are for');
+  }
+  for (const [value, role] of Object.entries(oidc.roleMap ?? {})) {
+    if (!ROLE_NAMES.includes(role)) problems.push(`api.oidc.roleMap: "${value}" must map to viewer, operator or admin`);
+  }
+  const algorithms = oidc.algorithms ?? DEFAULT_OIDC_ALGORITHMS;
+  if (algorithms.length === 0 || algorithms.some((a) => !ASYMMETRIC.test(a))) {
+    problems.push('api.oidc.algorithms must be asymmetric JWS algorithms (RS256, PS256, ES256, EdDSA, ...)');
+  }
+  const tolerance = oidc.clockToleranceSec ?? 30;
+  if (!Number.isInteger(tolerance) || tolerance < 0 || tolerance > 300) {
+    problems.push('api.oidc.clockToleranceSec must be an integer between 0 and 300');
+  }
+  const timeout = oidc.timeoutMs ?? 3000;
+  if (!Number.isInteger(timeout) || timeout < 100 || timeout > 60_000) {
+    problems.push('api.oidc.timeoutMs must be an integer between 100 and 60000');
+  }
 }
 
 /** `''`, or a path of safe segments with a leading slash and none at the end (`/sagas`, `/ops/sagas`). */

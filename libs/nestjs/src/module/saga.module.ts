@@ -6,6 +6,7 @@ import {
   type MiddlewareConsumer,
   Module,
   type NestModule,
+  Optional,
   type OnApplicationShutdown,
   type Provider,
   RequestMethod,
@@ -21,13 +22,14 @@ import { StepExecutor } from '../agent/step-executor';
 import { StepWorker } from '../agent/step-worker';
 import { AuditController } from '../api/audit/audit.controller';
 import { DashboardApiController } from '../api/dashboard/dashboard-api.controller';
-import { defaultDashboardDir, dashboardMiddleware } from '../api/dashboard/serve-dashboard';
+import { dashboardHeaders, defaultDashboardDir, dashboardMiddleware } from '../api/dashboard/serve-dashboard';
 import { ApiExceptionFilter } from '../api/http/api-exception.filter';
 import { API_KEYS, ApiKeyGuard, ApiKeys, RATE_LIMIT_PER_MINUTE, RateLimiter } from '../api/http/auth';
 import { HealthController } from '../api/http/health.controller';
+import { BEARER_TOKENS, BearerTokens } from '../api/http/oidc';
 import { MetricsController } from '../api/http/metrics.controller';
 import { RedisRateLimiter } from '../api/http/rate-limit';
-import { requestLimits, securityHeaders } from '../api/http/request-limits';
+import { requestLimits } from '../api/http/request-limits';
 import { AgentsController } from '../api/participants/agents.controller';
 import { ParticipantsController } from '../api/participants/participants.controller';
 import { OperatorActions } from '../api/sagas/operator-actions';
@@ -127,6 +129,7 @@ export class SagaModule extends ConfigurableModuleClass implements NestModule {
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedSagaOptions,
     @Inject(SAGA_ROLES) private readonly roles: readonly SagaRole[],
+    @Optional() @Inject(BEARER_TOKENS) private readonly tokens: BearerTokens | null = null,
   ) {
     super();
   }
@@ -139,7 +142,7 @@ export class SagaModule extends ConfigurableModuleClass implements NestModule {
     if (api.dashboard) {
       const dir = api.dashboardDir ?? defaultDashboardDir();
       consumer
-        .apply(securityHeaders, dashboardMiddleware(dir, api.path))
+        .apply(...dashboardHeaders(this.tokens), dashboardMiddleware(dir, api.path, this.tokens?.publicConfig()))
         .forRoutes(
           { path: `${api.path}/dashboard`, method: RequestMethod.GET },
           { path: `${api.path}/dashboard/*path`, method: RequestMethod.GET },
@@ -302,6 +305,16 @@ function apiProviders(): Provider[] {
       inject: [RESOLVED_OPTIONS],
     },
     { provide: RATE_LIMIT_PER_MINUTE, useFactory: rateLimit, inject: [RESOLVED_OPTIONS] },
+    {
+      provide: BEARER_TOKENS,
+      useFactory: (o: ResolvedSagaOptions) => {
+        if (!o.api.oidc) return null;
+        const tokens = new BearerTokens(o.api.oidc);
+        tokens.warmUp();
+        return tokens;
+      },
+      inject: [RESOLVED_OPTIONS],
+    },
     ApiKeyGuard,
     ApiExceptionFilter,
   ];

@@ -4,6 +4,7 @@ import {
   Inject,
   Injectable,
   Logger,
+  Optional,
   SetMetadata,
   applyDecorators,
   createParamDecorator,
@@ -14,6 +15,7 @@ import type { Request, Response } from 'express';
 import type { Role } from '../../config/engine-config';
 import { type AuditAction, AuditLog, AuditOutcome } from '../../store/saga-audit';
 import { ApiError } from './api-error';
+import { BEARER_TOKENS, type BearerTokens, looksLikeJwt } from './oidc';
 import type { RateLimit } from './rate-limit';
 
 export const API_KEYS = Symbol('API_KEYS');
@@ -47,7 +49,11 @@ export const CurrentPrincipal = createParamDecorator((_data: unknown, context: E
 export interface Principal {
   /** A short, non-secret fingerprint of the key, for logs and audit. */
   keyId: string;
+  /** Who, for the audit and the history: the key's id, or `sso:<user>` for an OIDC token (oidc.ts). */
+  name: string;
   role: Role;
+  /** The saga types this caller is limited to (an OIDC token's `saga_types` claim); absent: all. */
+  sagaTypes?: string[];
 }
 
 interface StoredKey {
@@ -73,7 +79,7 @@ export class ApiKeys {
     for (const key of this.keys) {
       if (timingSafeEqual(key.digest, digest)) found = key;
     }
-    return found ? { keyId: found.keyId, role: found.role } : null;
+    return found ? { keyId: found.keyId, name: found.keyId, role: found.role } : null;
   }
 }
 
@@ -109,11 +115,11 @@ export class RateLimiter implements RateLimit {
  * The same key check for routes that Nest's guard does not see (the OpenAPI UI and document, mounted on Express by
  * SwaggerModule): any known key (viewer is enough), otherwise the API's JSON 401.
  */
-export function requireKeyMiddleware(keys: ApiKeys) {
-  return (req: Request, res: Response, next: () => void): void => {
+export function requireKeyMiddleware(keys: ApiKeys, tokens: BearerTokens | null = null) {
+  return async (req: Request, res: Response, next: () => void): Promise<void> => {
     const header = req.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (match && keys.find(match[1])) {
+    if (match && (keys.find(match[1]) || (tokens && looksLikeJwt(match[1]) && (await tokens.check(match[1]))))) {
       next();
       return;
     }
@@ -138,6 +144,7 @@ export class ApiKeyGuard implements CanActivate {
     @Inject(API_KEYS) private readonly keys: ApiKeys,
     @Inject(RATE_LIMIT_PER_MINUTE) private readonly limiter: RateLimit,
     private readonly audit: AuditLog,
+    @Optional() @Inject(BEARER_TOKENS) private readonly tokens: BearerTokens | null = null,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -147,7 +154,9 @@ export class ApiKeyGuard implements CanActivate {
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match) throw new ApiError(401, 'AUTH_REQUIRED', 'missing API key: send "Authorization: Bearer <key>"');
-    const principal = this.keys.find(match[1]);
+    let principal = this.keys.find(match[1]);
+    // Not a key but a JWT, with OIDC configured: the token's verifier decides (a bad token throws a clear 401).
+    if (!principal && this.tokens && looksLikeJwt(match[1])) principal = await this.tokens.verify(match[1]);
     const action = this.reflector.getAllAndOverride<AuditAction | undefined>(AUDIT_KEY, targets);
     if (!principal) {
       if (action) this.logger.warn(`${action} refused: unknown API key (${request.method} ${request.path})`);
@@ -190,12 +199,15 @@ export class ApiKeyGuard implements CanActivate {
       params.step !== undefined && params.step.length <= 64 && STEP_NAME.test(params.step) ? params.step : null;
     const given: unknown = (request.body as { reason?: unknown } | undefined)?.reason;
     try {
+      const signal = action === 'signal' && /^[A-Za-z0-9._-]{1,100}$/.test(params.name ?? '') ? params.name : null;
+      if (action === 'signal' && signal === null) return;
       await this.audit.record({
-        actor: principal.keyId,
+        actor: principal.name,
         role: principal.role,
         action,
         sagaId: sagaId.toLowerCase(),
         step,
+        signal,
         reason: typeof given === 'string' ? given.trim().slice(0, 500) : '',
         outcome: AuditOutcome.REFUSED,
         statusCode: error.getStatus(),

@@ -4,6 +4,7 @@ import { SagaRegistry } from '../../scheduler/saga-registry';
 import { SagaScheduler, type StartDelay } from '../../scheduler/saga-scheduler';
 import { parseDuration } from '@saga-engine/core';
 import { scrubSecrets, secretsAt } from '../../security/input-cipher';
+import type { AuditRecord } from '../../store/saga-audit';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
 import { SIGNAL_NAME_PATTERN, signalPayload } from './signal-payload';
@@ -111,18 +112,18 @@ export class SagaOperations {
   }
 
   /** Delivers signal `name` (see the REST route for its rules); `by` says who sent it, in the saga's history. */
-  async signal(id: string, name: string, body: unknown, by: string): Promise<void> {
+  async signal(id: string, name: string, body: unknown, by: string, audit?: AuditRecord): Promise<void> {
     if (!SIGNAL_NAME_PATTERN.test(name)) {
       throw new ApiError(400, 'INPUT_INVALID', "name must be 1 to 100 letters, digits, '.', '_' or '-'");
     }
     const checked = signalPayload(body);
     if ('problem' in checked) throw new ApiError(400, 'INPUT_INVALID', checked.problem);
-    const result = await this.scheduler.apply(id, {
-      type: 'SignalReceived',
-      signal: name,
-      payload: checked.payload,
-      by,
-    });
+    const result = await this.scheduler.apply(
+      id,
+      { type: 'SignalReceived', signal: name, payload: checked.payload, by },
+      undefined,
+      audit ? { audit } : {},
+    );
     if (!result.applied) {
       if (result.snapshot === null) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
       throw new ApiError(409, 'NOT_WAITING', result.reason);
