@@ -157,6 +157,8 @@ export async function startTestEngine(options: {
   db?: TestDatabase;
   /** Connect as this PostgreSQL role instead of the URL's (the owner's): e.g. a least-privilege role. */
   dbUser?: string;
+  /** Listen on this loopback port (e.g. one an OIDC provider's redirect URI names) instead of an ephemeral one. */
+  port?: number;
 }): Promise<TestEngine> {
   const db = options.db ?? new TestDatabase(options.pgAdminUrl);
   if (!options.db) await db.create();
@@ -238,7 +240,7 @@ export async function startTestEngine(options: {
   if (options.logs)
     app.useLogger(new SagaLogger({ level: config.LOG_LEVEL, format: 'json', destination: options.logs }));
   setupSagaApp(app, appSetup);
-  await app.listen(0, '127.0.0.1');
+  await app.listen(options.port ?? 0, '127.0.0.1');
   engineUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   const server = app.getHttpServer();
   const http = () => request(server);
