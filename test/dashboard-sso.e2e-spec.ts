@@ -105,7 +105,11 @@ describe('dashboard single sign-on in a browser (e2e)', () => {
     await page.locator('[data-testid=saga-graph]').waitFor({ timeout: 10_000 });
     expect(await page.locator('[data-testid=actions] button').count()).toBe(0);
     // The token is kept in this tab only, and it is a JWT of the provider for the API.
-    const stored = await page.evaluate(() => sessionStorage.getItem('saga-dashboard-key'));
+    const stored = await page.evaluate(() =>
+      (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem(
+        'saga-dashboard-key',
+      ),
+    );
     expect(stored?.split('.')).toHaveLength(3);
   });
 
@@ -118,7 +122,11 @@ describe('dashboard single sign-on in a browser (e2e)', () => {
     await actions.first().waitFor({ timeout: 10_000 });
     expect(await actions.count()).toBeGreaterThan(0);
     // Signals and cancels from the API with the same token are audited as olga.
-    const token = await page.evaluate(() => sessionStorage.getItem('saga-dashboard-key'));
+    const token = await page.evaluate(() =>
+      (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem(
+        'saga-dashboard-key',
+      ),
+    );
     const cancel = await engine
       .http()
       .post(`/v1/sagas/${id}/cancel`)

@@ -123,9 +123,14 @@ describe('SSO: OIDC bearer tokens on the API (e2e)', () => {
   it('opens the OpenAPI document to a token too', async () => {
     const token = await idp.serviceToken('svc-viewer');
     expect((await engine.http().get('/docs-json').set(bearer(token))).status).toBe(200);
-    expect((await engine.http().get('/docs-json').set(bearer(await idp.sign({ roles: ['admin'], exp: 1 })))).status).toBe(
-      401,
-    );
+    expect(
+      (
+        await engine
+          .http()
+          .get('/docs-json')
+          .set(bearer(await idp.sign({ roles: ['admin'], exp: 1 })))
+      ).status,
+    ).toBe(401);
   });
 
   it('maps claim values with a role map, a dotted claim path, the highest role winning', async () => {

@@ -30,7 +30,12 @@ export function readOidcConfig(): OidcConfig | null {
   try {
     const parsed = JSON.parse(content) as Partial<OidcConfig>;
     if (typeof parsed.issuer !== 'string' || typeof parsed.clientId !== 'string') return null;
-    return { issuer: parsed.issuer, clientId: parsed.clientId, scopes: parsed.scopes ?? 'openid', resource: parsed.resource };
+    return {
+      issuer: parsed.issuer,
+      clientId: parsed.clientId,
+      scopes: parsed.scopes ?? 'openid',
+      resource: parsed.resource,
+    };
   } catch {
     return null;
   }
@@ -106,7 +111,9 @@ async function redeem(config: OidcConfig): Promise<SsoSession> {
     params = oauth.validateAuthResponse(as, client, current, pending.state);
   } catch (error) {
     if (error instanceof oauth.AuthorizationResponseError) {
-      throw new Error(`the identity provider refused the login: ${error.error_description ?? error.error}`);
+      throw new Error(`the identity provider refused the login: ${error.error_description ?? error.error}`, {
+        cause: error,
+      });
     }
     throw error;
   }

@@ -38,7 +38,7 @@ async function migrate(): Promise<void> {
   const config = loadConfig();
   const url = config.DATABASE_MIGRATION_URL ?? config.DATABASE_URL;
   if (!url) {
-    console.error('migrate needs DATABASE_MIGRATION_URL (the owner) and DATABASE_URL (the engine\'s role)');
+    console.error("migrate needs DATABASE_MIGRATION_URL (the owner) and DATABASE_URL (the engine's role)");
     process.exit(1);
   }
   const engineUrl = config.DATABASE_MIGRATION_URL ? config.DATABASE_URL : undefined;

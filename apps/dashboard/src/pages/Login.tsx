@@ -20,7 +20,9 @@ export function Login({
     try {
       await beginLogin(oidc!); // navigates away
     } catch (failure) {
-      setError(`Could not reach the identity provider: ${failure instanceof Error ? failure.message : String(failure)}`);
+      setError(
+        `Could not reach the identity provider: ${failure instanceof Error ? failure.message : String(failure)}`,
+      );
       setBusy(false);
     }
   };

@@ -45,9 +45,7 @@ export class LocalSagaTransport implements SagaTransport {
   }
 
   signal(id: string, name: string, payload: Record<string, unknown> | undefined) {
-    return translate(() =>
-      this.actions.signal(id, name, payload === undefined ? {} : { payload }, this.principal),
-    );
+    return translate(() => this.actions.signal(id, name, payload === undefined ? {} : { payload }, this.principal));
   }
 
   cancel(id: string, reason: string) {

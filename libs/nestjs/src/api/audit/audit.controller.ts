@@ -26,7 +26,11 @@ export class AuditController {
    */
   @Get('verify')
   @RequireRole('admin')
-  @ApiResponse({ status: 200, description: 'The chain checked; ok false names the first bad row', schema: AUDIT_VERIFY_SCHEMA })
+  @ApiResponse({
+    status: 200,
+    description: 'The chain checked; ok false names the first bad row',
+    schema: AUDIT_VERIFY_SCHEMA,
+  })
   @ApiErrors()
   async verify(): Promise<AuditVerification> {
     return this.audit.verify();
