@@ -1,13 +1,6 @@
 import { Logger } from '@nestjs/common';
-import {
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  createRemoteJWKSet,
-  decodeJwt,
-  decodeProtectedHeader,
-  errors,
-  jwtVerify,
-} from 'jose';
+import type * as Jose from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { Role } from '../../config/engine-config';
 import { ApiError } from './api-error';
 import type { Principal } from './auth';
@@ -69,6 +62,13 @@ interface Discovery {
   token_endpoint?: string;
   authorization_endpoint?: string;
 }
+
+/**
+ * `jose` is ESM-only: loaded when the first token comes, so that an app without SSO never loads it (Jest on Node
+ * < 24.9 cannot require an ES module unless told to compile it).
+ */
+let joseModule: Promise<typeof Jose> | null = null;
+const loadJose = (): Promise<typeof Jose> => (joseModule ??= import('jose'));
 
 /** Three base64url segments: a JWS in compact form, and so not one of the API keys (they hold no dots). */
 export function looksLikeJwt(value: string): boolean {
@@ -151,10 +151,11 @@ export class BearerTokens {
   }
 
   async verify(token: string): Promise<Principal> {
+    const jose = await loadJose();
     let unverified: JWTPayload;
     try {
-      unverified = decodeJwt(token);
-      decodeProtectedHeader(token);
+      unverified = jose.decodeJwt(token);
+      jose.decodeProtectedHeader(token);
     } catch {
       throw unauthorized('the bearer token is neither an API key nor a well-formed JWT');
     }
@@ -165,7 +166,7 @@ export class BearerTokens {
     const { keys } = await this.keys();
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, keys, {
+      ({ payload } = await jose.jwtVerify(token, keys, {
         issuer: this.issuer,
         audience: this.audience,
         algorithms: this.algorithms,
@@ -173,7 +174,7 @@ export class BearerTokens {
         requiredClaims: ['exp', 'sub'],
       }));
     } catch (error) {
-      throw this.refusal(error);
+      throw this.refusal(error, jose.errors);
     }
     return this.principal(payload);
   }
@@ -217,7 +218,7 @@ export class BearerTokens {
     return value;
   }
 
-  private refusal(error: unknown): ApiError {
+  private refusal(error: unknown, errors: typeof Jose.errors): ApiError {
     if (error instanceof errors.JWTExpired) return unauthorized('the token has expired (exp)');
     if (error instanceof errors.JWTClaimValidationFailed) {
       const claim = error.claim;
@@ -288,6 +289,7 @@ export class BearerTokens {
     }
     if (typeof doc.jwks_uri !== 'string') throw this.unavailable('its discovery document has no jwks_uri');
     this.knownDoc = doc;
+    const { createRemoteJWKSet } = await loadJose();
     const keys = createRemoteJWKSet(new URL(doc.jwks_uri), {
       timeoutDuration: this.timeoutMs,
       cooldownDuration: 30_000,
