@@ -5,7 +5,8 @@
 //   npm run compose:env -- --print   prints a fresh set instead (to paste into a secret store)
 //   npm run compose:env -- --out F   writes F instead of .env
 //
-// What it makes: POSTGRES_PASSWORD and REDIS_PASSWORD (hex, URL-safe), SAGA_ENCRYPTION_KEY (32 random bytes,
+// What it makes: POSTGRES_PASSWORD (the owner's: migrations only), SAGA_DB_PASSWORD (the engine's role, saga_app)
+// and REDIS_PASSWORD (hex, URL-safe), SAGA_ENCRYPTION_KEY (32 random bytes,
 // base64: keep it, rows sealed with it need it to open), and two API keys in SAGA_API_KEYS: `admin` (the admin key,
 // also in SAGA_ADMIN_KEY for `curl` and the dashboard) and `drones` (operator, limited to the drone-delivery saga:
 // the demo's drones report DeliveryCompleted with it, as SAGA_SIGNAL_KEY).
@@ -28,6 +29,7 @@ export function composeSecrets() {
   const drones = apiKey();
   return {
     POSTGRES_PASSWORD: randomBytes(24).toString('hex'),
+    SAGA_DB_PASSWORD: randomBytes(24).toString('hex'),
     REDIS_PASSWORD: randomBytes(24).toString('hex'),
     SAGA_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     SAGA_API_KEYS: `admin:${admin}:admin,drones:${drones}:operator:drone-delivery`,

@@ -24,6 +24,7 @@ describe('OpenAPI (e2e)', () => {
         'GET /metrics',
         'GET /v1/agents',
         'GET /v1/audit',
+        'GET /v1/audit/verify',
         'GET /v1/me',
         'GET /v1/participants',
         'GET /v1/saga-types',
@@ -101,6 +102,12 @@ describe('OpenAPI (e2e)', () => {
     expect(item.required).toEqual(['name', 'state', 'since', 'agents']);
     expect(item.properties.state.enum).toEqual(['closed', 'open', 'half-open']);
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    // Single sign-on: an OIDC access token in the same header, either one will do.
+    expect(doc.components.securitySchemes.oidc).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    expect(doc.security).toEqual([{ bearer: [] }, { oidc: [] }]);
+    expect(
+      doc.paths['/v1/audit/verify'].get.responses['200'].content['application/json'].schema.properties.firstBadId,
+    ).toBeDefined();
   });
 
   it('serves the UI at /docs', async () => {

@@ -165,6 +165,8 @@ export async function startTestEngine(options: {
   dbUser?: string;
   /** The Redis key prefix of an engine stopped with `stop()`, to pick up its jobs. */
   prefix?: string;
+  /** Listen on this loopback port (e.g. one an OIDC provider's redirect URI names) instead of an ephemeral one. */
+  port?: number;
 }): Promise<TestEngine> {
   const db = options.db ?? new TestDatabase(options.pgAdminUrl);
   if (!options.db) await db.create();
@@ -251,7 +253,7 @@ export async function startTestEngine(options: {
   if (options.logs)
     app.useLogger(new SagaLogger({ level: config.LOG_LEVEL, format: 'json', destination: options.logs }));
   setupSagaApp(app, appSetup);
-  await app.listen(0, '127.0.0.1');
+  await app.listen(options.port ?? 0, '127.0.0.1');
   engineUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   const server = app.getHttpServer();
   const http = () => request(server);

@@ -31,6 +31,8 @@ export {
 } from './store/embedded-postgres';
 export { generateEncryptionKey, parseEncryptionKey } from './security/input-cipher';
 export { listenForClientErrors } from './store/pg-client-errors';
+export { engineRoleGrants, migrateDatabase, type MigrateResult } from './store/db-roles';
+export { BearerTokens, type OidcOptions, type OidcPublicConfig } from './api/http/oidc';
 export { SagaLogger, pinoOptions, type SagaLoggerOptions } from './observability/logger';
 export { sagaLogFields, withSagaLog, type SagaLogFields } from './observability/log-context';
 export { startTracingFromEnv } from './observability/otel';

@@ -67,10 +67,25 @@ export function setupSagaApp(app: INestApplication, setup: SagaAppSetup = {}): v
     app,
     new DocumentBuilder()
       .setTitle('Saga engine')
-      .setDescription('Start and watch sagas, act on them as an operator. Keys: `Authorization: Bearer <key>`.')
+      .setDescription(
+        'Start and watch sagas, act on them as an operator. `Authorization: Bearer <key>` with an API key, or ' +
+          '`Authorization: Bearer <token>` with an OIDC access token when single sign-on is configured.',
+      )
       .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key' })
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key (SAGA_API_KEYS)' }, 'bearer')
+      .addBearerAuth(
+        {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            'An OIDC/JWT access token of the configured issuer (SAGA_OIDC_ISSUER), for the configured audience, ' +
+            'its role in the role claim (SAGA_OIDC_ROLE_CLAIM)',
+        },
+        'oidc',
+      )
       .addSecurityRequirements('bearer')
+      .addSecurityRequirements('oidc')
       .build(),
     { include: [SagaModule] },
   );

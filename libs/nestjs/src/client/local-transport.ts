@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { type SagaTransport, type SagaView, type StartLater, createSagaApiError } from '@saga-engine/client';
 import { ApiError } from '../api/http/api-error';
 import { VersionUnavailableError } from '../scheduler/saga-registry';
-import { OperatorActions, actorLabel } from '../api/sagas/operator-actions';
+import { OperatorActions } from '../api/sagas/operator-actions';
 import { SagaOperations, parseStartDelay } from '../api/sagas/saga-operations';
 import { AuditAction } from '../store/saga-audit';
 
@@ -45,9 +45,7 @@ export class LocalSagaTransport implements SagaTransport {
   }
 
   signal(id: string, name: string, payload: Record<string, unknown> | undefined) {
-    return translate(() =>
-      this.operations.signal(id, name, payload === undefined ? {} : { payload }, actorLabel(this.principal)),
-    );
+    return translate(() => this.actions.signal(id, name, payload === undefined ? {} : { payload }, this.principal));
   }
 
   cancel(id: string, reason: string) {

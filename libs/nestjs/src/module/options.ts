@@ -1,6 +1,7 @@
 import type { SagaDefinition } from '@saga-engine/core';
 import { webhookUrlProblem } from '../supervisor/webhook-url';
 import { type SagaApiKey, checkApiKeys, parseApiKeySpec } from '../config/api-keys';
+import { DEFAULT_OIDC_ALGORITHMS, type OidcOptions } from '../api/http/oidc';
 
 /**
  * What a process does for the engine; any combination, in any number of processes:
@@ -44,6 +45,11 @@ export interface SagaApiOptions {
   dashboard?: boolean;
   /** Where the dashboard's built files are, if not the ones this package ships. */
   dashboardDir?: string;
+  /**
+   * Single sign-on: accept OIDC/JWT bearer tokens of this issuer beside the keys (and, with `clientId`, a
+   * login through the issuer on the dashboard). With it, `keys` may be empty.
+   */
+  oidc?: OidcOptions;
 }
 
 /** `SagaModule.forRoot()` / `forRootAsync()` options. Durations in milliseconds. */
@@ -133,9 +139,10 @@ export interface ResolvedSagaOptions {
   supervisorIntervalMs: number;
   retentionMs: number | null;
   alertWebhookUrl: string | null;
-  api: Required<Omit<SagaApiOptions, 'keys' | 'dashboardDir'>> & {
+  api: Required<Omit<SagaApiOptions, 'keys' | 'dashboardDir' | 'oidc'>> & {
     keys: SagaApiKey[];
     dashboardDir: string | null;
+    oidc: OidcOptions | null;
     /** From the module's `apiPath`. */
     path: string;
   };
@@ -189,7 +196,8 @@ export function resolveSagaOptions(
   let keys: SagaApiKey[] = [];
   if (roles.includes('api')) {
     if (!api) problems.push('api.keys is required with the api role (the API is never open)');
-    else keys = parseKeys(api.keys, problems);
+    else keys = parseKeys(api.keys ?? [], problems, api.oidc !== undefined);
+    if (api?.oidc !== undefined) checkOidc(api.oidc, problems);
   }
   const path = normalizeApiPath(apiPath, problems);
   const encryptionKey = options.encryptionKey ?? null;
@@ -214,6 +222,7 @@ export function resolveSagaOptions(
       jsonMaxStringLength: int(api?.jsonMaxStringLength, 'api.jsonMaxStringLength', 16, 104_857_600, 64 * 1024),
       dashboard: api?.dashboard ?? true,
       dashboardDir: api?.dashboardDir ?? null,
+      oidc: api?.oidc ?? null,
     },
     encryptionKey,
     retiredEncryptionKeys: [...(options.retiredEncryptionKeys ?? [])],
@@ -224,15 +233,59 @@ export function resolveSagaOptions(
   return result;
 }
 
-function parseKeys(keys: SagaApiOptions['keys'], problems: string[]): SagaApiKey[] {
+function parseKeys(keys: SagaApiOptions['keys'], problems: string[], sso = false): SagaApiKey[] {
+  // With single sign-on configured, API keys are optional.
+  const empty = 'api.keys must hold at least one key';
+  const collect = (found: string[]) =>
+    problems.push(
+      ...found
+        .filter((problem) => !(sso && problem === empty))
+        .map((problem) => (problem === empty ? `${empty} (or configure api.oidc)` : problem)),
+    );
   if (typeof keys === 'string') {
     const parsed = parseApiKeySpec(keys, 'api.keys');
-    problems.push(...parsed.problems);
+    collect(parsed.problems);
     return parsed.keys;
   }
   const list = Array.isArray(keys) ? [...(keys as readonly SagaApiKey[])] : [];
-  problems.push(...checkApiKeys(list, 'api.keys'));
+  collect(checkApiKeys(list, 'api.keys'));
   return list.map((k) => ({ ...k, ...(k.sagaTypes ? { sagaTypes: [...k.sagaTypes] } : {}) }));
+}
+
+const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$|^ES256K$/;
+
+const ROLE_NAMES: readonly string[] = ['viewer', 'operator', 'admin'];
+
+function checkOidc(oidc: OidcOptions, problems: string[]): void {
+  let issuer: URL | null = null;
+  try {
+    issuer = new URL(oidc.issuer);
+  } catch {
+    problems.push('api.oidc.issuer must be a URL (the issuer as its tokens name it)');
+  }
+  const loopback = issuer && ['localhost', '127.0.0.1', '[::1]'].includes(issuer.hostname);
+  if (issuer && issuer.protocol !== 'https:' && !(issuer.protocol === 'http:' && loopback)) {
+    problems.push('api.oidc.issuer must be an https:// URL (http:// only on loopback, for tests)');
+  }
+  const audience = typeof oidc.audience === 'string' ? [oidc.audience] : [...(oidc.audience ?? [])];
+  if (audience.length === 0 || audience.some((a) => typeof a !== 'string' || a.trim() === '')) {
+    problems.push('api.oidc.audience must name the audience (aud) the tokens are for');
+  }
+  for (const [value, role] of Object.entries(oidc.roleMap ?? {})) {
+    if (!ROLE_NAMES.includes(role)) problems.push(`api.oidc.roleMap: "${value}" must map to viewer, operator or admin`);
+  }
+  const algorithms = oidc.algorithms ?? DEFAULT_OIDC_ALGORITHMS;
+  if (algorithms.length === 0 || algorithms.some((a) => !ASYMMETRIC.test(a))) {
+    problems.push('api.oidc.algorithms must be asymmetric JWS algorithms (RS256, PS256, ES256, EdDSA, ...)');
+  }
+  const tolerance = oidc.clockToleranceSec ?? 30;
+  if (!Number.isInteger(tolerance) || tolerance < 0 || tolerance > 300) {
+    problems.push('api.oidc.clockToleranceSec must be an integer between 0 and 300');
+  }
+  const timeout = oidc.timeoutMs ?? 3000;
+  if (!Number.isInteger(timeout) || timeout < 100 || timeout > 60_000) {
+    problems.push('api.oidc.timeoutMs must be an integer between 100 and 60000');
+  }
 }
 
 /** `''`, or a path of safe segments with a leading slash and none at the end (`/sagas`, `/ops/sagas`). */

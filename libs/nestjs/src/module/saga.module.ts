@@ -8,8 +8,8 @@ import {
   Module,
   type NestModule,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
   Optional,
+  type OnApplicationShutdown,
   type Provider,
   RequestMethod,
   type Type,
@@ -24,10 +24,11 @@ import { StepExecutor } from '../agent/step-executor';
 import { StepWorker } from '../agent/step-worker';
 import { AuditController } from '../api/audit/audit.controller';
 import { DashboardApiController } from '../api/dashboard/dashboard-api.controller';
-import { defaultDashboardDir, dashboardMiddleware } from '../api/dashboard/serve-dashboard';
+import { dashboardHeaders, defaultDashboardDir, dashboardMiddleware } from '../api/dashboard/serve-dashboard';
 import { ApiExceptionFilter } from '../api/http/api-exception.filter';
 import { API_KEYS, ApiKeyGuard, ApiKeys, Authenticator, CREDENTIAL_SOURCES } from '../api/http/auth';
 import { HealthController } from '../api/http/health.controller';
+import { BEARER_TOKENS, BearerTokens } from '../api/http/oidc';
 import { MetricsController } from '../api/http/metrics.controller';
 import { AuthRateLimits } from '../api/http/rate-limit';
 import { bodyLimits, securityHeaders } from '../api/http/request-limits';
@@ -136,6 +137,7 @@ export class SagaModule extends ConfigurableModuleClass implements NestModule, O
     @Inject(SAGA_ROLES) private readonly roles: readonly SagaRole[],
     @Optional() private readonly authenticator?: Authenticator,
     @Optional() private readonly adapterHost?: HttpAdapterHost,
+    @Optional() @Inject(BEARER_TOKENS) private readonly tokens: BearerTokens | null = null,
   ) {
     super();
   }
@@ -155,7 +157,7 @@ export class SagaModule extends ConfigurableModuleClass implements NestModule, O
     if (api.dashboard) {
       const dir = api.dashboardDir ?? defaultDashboardDir();
       consumer
-        .apply(securityHeaders, dashboardMiddleware(dir, api.path))
+        .apply(...dashboardHeaders(this.tokens), dashboardMiddleware(dir, api.path, this.tokens?.publicConfig()))
         .forRoutes(
           { path: `${api.path}/dashboard`, method: RequestMethod.GET },
           { path: `${api.path}/dashboard/*path`, method: RequestMethod.GET },
@@ -340,8 +342,23 @@ function apiProviders(): Provider[] {
       useFactory: (o: ResolvedSagaOptions) => new ApiKeys(o.api.keys),
       inject: [RESOLVED_OPTIONS],
     },
-    // The API keys; another credential source (signed tokens) is one more entry here.
-    { provide: CREDENTIAL_SOURCES, useFactory: (keys: ApiKeys) => [keys], inject: [API_KEYS] },
+    // The API keys, then (with single sign-on) the OIDC tokens: each a credential source of the Authenticator.
+    {
+      provide: BEARER_TOKENS,
+      useFactory: (o: ResolvedSagaOptions) => {
+        if (!o.api.oidc) return null;
+        const tokens = new BearerTokens(o.api.oidc);
+        tokens.warmUp();
+        return tokens;
+      },
+      inject: [RESOLVED_OPTIONS],
+    },
+    {
+      provide: CREDENTIAL_SOURCES,
+      useFactory: (keys: ApiKeys, tokens: BearerTokens | null) =>
+        tokens ? [keys, tokens.asCredentialSource()] : [keys],
+      inject: [API_KEYS, BEARER_TOKENS],
+    },
     { provide: AuthRateLimits, useFactory: authRateLimits, inject: [RESOLVED_OPTIONS] },
     Authenticator,
     ApiKeyGuard,

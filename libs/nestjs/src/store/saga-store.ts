@@ -316,8 +316,8 @@ export class SagaStore {
          SELECT won.id, e.seq, e.type, e.step, e.attempt, e.data
          FROM won, jsonb_to_recordset(won.events) AS e(${EVENT_COLUMNS})
        ), audit AS (
-         INSERT INTO saga_audit (actor, role, action, saga_id, step, reason, outcome, status_code, detail)
-         SELECT a.actor, a.role, a.action, won.id, a.step, a.reason, a.outcome, a.status_code, a.detail
+         INSERT INTO saga_audit (actor, role, action, saga_id, step, signal, reason, outcome, status_code, detail)
+         SELECT a.actor, a.role, a.action, won.id, a.step, a.signal, a.reason, a.outcome, a.status_code, a.detail
          FROM won, jsonb_to_recordset(won.audit) AS a(${AUDIT_ROW_COLUMNS})
        ), alerts AS (
          INSERT INTO saga_alert (saga_id, saga_type, error)

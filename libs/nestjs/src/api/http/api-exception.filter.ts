@@ -24,7 +24,8 @@ export class ApiExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
     const { statusCode, code, message } = this.describe(exception);
-    if (statusCode >= 500)
+    // An unavailable identity provider is not a bug here: oidc.ts logs it, at most every 10 s.
+    if (statusCode >= 500 && code !== 'AUTH_UNAVAILABLE')
       this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
     if (response.headersSent) return;
     response.status(statusCode).json({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code });

@@ -126,7 +126,8 @@ export class ApiKeys implements CredentialSource {
 
 /** A refused key check: the status, code and message of the answer, and Retry-After for a 429. */
 export interface AuthRefusal {
-  status: 401 | 429;
+  /** 401 unknown, 429 too many; from a token source also 403 (no role in it) or 503 (its issuer is down). */
+  status: number;
   code: ApiErrorCode;
   message: string;
   retryAfter?: number;
@@ -164,6 +165,9 @@ export class Authenticator {
         const principal = await source.verify(credential);
         if (principal) return principal;
       } catch (error) {
+        // A source's own verdict (a signed token that is expired, for the wrong audience; its issuer down): the
+        // caller gets it as it is. Anything else is the source's bug: logged, and the credential unknown.
+        if (error instanceof ApiError) throw error;
         this.logger.warn(`a credential source failed: ${(error as Error)?.message ?? String(error)}`);
       }
     }
@@ -175,7 +179,17 @@ export class Authenticator {
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? BEARER.exec(header) : null;
     if (header === undefined) return { status: 401, code: 'AUTH_REQUIRED', message: MISSING };
-    const principal = match ? await this.principalFor(match[1]) : null;
+    let principal: Principal | null = null;
+    let sourceSaid: ApiError | null = null;
+    try {
+      principal = match ? await this.principalFor(match[1]) : null;
+    } catch (error) {
+      sourceSaid = error as ApiError;
+      // Not the caller's fault (the identity provider is down) or not a wrong credential (a token without a role).
+      if (sourceSaid.getStatus() !== 401) {
+        return { status: sourceSaid.getStatus(), code: sourceSaid.code, message: sourceSaid.message };
+      }
+    }
     if (!principal) {
       const address = clientAddress(request);
       const verdict = await this.limits.failed(address);
@@ -199,7 +213,11 @@ export class Authenticator {
           retryAfter: verdict.retryAfter,
         };
       }
-      return { status: 401, code: 'AUTH_REQUIRED', message: match ? 'unknown API key' : MISSING };
+      return {
+        status: 401,
+        code: 'AUTH_REQUIRED',
+        message: sourceSaid?.message ?? (match ? 'unknown API key' : MISSING),
+      };
     }
     const retryAfter = await this.limits.takeRequest(principal.name);
     if (retryAfter !== null) {

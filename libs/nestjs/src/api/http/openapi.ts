@@ -193,15 +193,35 @@ export const AUDIT_PAGE_SCHEMA = {
           at: { type: 'string', format: 'date-time' },
           actor: { type: 'string', example: '3f9a1c07d2e4', description: 'who: the API key id, never the key' },
           role: nullable({ type: 'string', enum: ['viewer', 'operator', 'admin'] }),
-          action: { type: 'string', enum: ['cancel', 'retry', 'resolve-compensation'] },
+          action: { type: 'string', enum: ['cancel', 'retry', 'resolve-compensation', 'signal'] },
           sagaId: nullable({ type: 'string', format: 'uuid', example: SAGA_ID }),
           step: nullable({ type: 'string' }),
+          signal: nullable({ type: 'string', description: 'the signal delivered (action signal only)' }),
           reason: nullable({ type: 'string', example: 'customer called to cancel' }),
           outcome: { type: 'string', enum: ['accepted', 'refused'] },
           statusCode: { type: 'integer', example: 202 },
           detail: nullable({ type: 'string', description: 'why it was refused' }),
+          hash: {
+            type: 'string',
+            description: "the row's link in the audit's hash chain (hex sha256); see GET /v1/audit/verify",
+          },
         },
       },
+    },
+  },
+};
+
+export const AUDIT_VERIFY_SCHEMA = {
+  type: 'object',
+  required: ['ok', 'checked'],
+  properties: {
+    ok: { type: 'boolean', description: 'true when every row is linked to the one before it and unchanged' },
+    checked: { type: 'integer', example: 1234, description: 'rows found good (before the first bad one)' },
+    firstBadId: { type: 'string', example: '42', description: 'the first row found bad (ok false only)' },
+    reason: {
+      type: 'string',
+      example: 'its content does not match its hash: the row was changed after it was written',
+      description: 'what is wrong with that row (ok false only)',
     },
   },
 };

@@ -6,6 +6,7 @@ import { VersionWatch } from '../../scheduler/version-watch';
 import { AuditAction, AuditLog, AuditOutcome, type AuditRecord } from '../../store/saga-audit';
 import { ApiError } from '../http/api-error';
 import type { Principal } from '../http/auth';
+import { SagaOperations } from './saga-operations';
 
 export interface OperatorActionRequest {
   action: AuditAction;
@@ -30,7 +31,41 @@ export class OperatorActions {
     private readonly registry: SagaRegistry,
     private readonly audit: AuditLog,
     private readonly versions: VersionWatch,
+    private readonly operations: SagaOperations,
   ) {}
+
+  /**
+   * Delivers a signal (SagaOperations.signal), audited like the other actions: an accepted signal's row commits
+   * with its transition; a refused one (404, 409) is written on its own. Bad input (400) is not an action.
+   */
+  async signal(sagaId: string, name: string, body: unknown, principal: Principal): Promise<void> {
+    const record: AuditRecord = {
+      actor: principal.name,
+      role: principal.role,
+      action: AuditAction.SIGNAL,
+      sagaId,
+      step: null,
+      signal: name,
+      reason: '',
+      outcome: AuditOutcome.ACCEPTED,
+      statusCode: 202,
+      detail: null,
+    };
+    try {
+      await this.operations.signal(sagaId, name, body, actorLabel(principal), record);
+    } catch (error) {
+      const status = error instanceof ApiError ? error.getStatus() : 0;
+      if (status === 404 || status === 409) {
+        await this.audit.record({
+          ...record,
+          outcome: AuditOutcome.REFUSED,
+          statusCode: status,
+          detail: (error as ApiError).message,
+        });
+      }
+      throw error;
+    }
+  }
 
   /** Applies the action; throws the refusal (404, 409) after auditing it. */
   async perform(request: OperatorActionRequest): Promise<void> {
@@ -86,6 +121,8 @@ export class OperatorActions {
       case AuditAction.RESOLVE_COMPENSATION:
         if (step === null) throw new Error('resolve-compensation needs a step');
         return { type: 'CompensationResolved', step, by, reason };
+      case AuditAction.SIGNAL:
+        throw new Error('a signal is delivered by signal(), not perform()');
       default: {
         const unknown: never = action;
         throw new Error(`unknown operator action ${String(unknown)}`);

@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { validateSagaInput } from '../../scheduler/input-schema';
 import { VersionWatch } from '../../scheduler/version-watch';
-import { type KnownVersion, SagaRegistry } from '../../scheduler/saga-registry';
+import { type KnownVersion, SagaRegistry, VersionUnavailableError } from '../../scheduler/saga-registry';
 import { SagaScheduler, type StartDelay } from '../../scheduler/saga-scheduler';
 import { parseDuration } from '@saga-engine/core';
 import { scrubSecrets, secretsAt } from '../../security/input-cipher';
+import type { AuditRecord } from '../../store/saga-audit';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
 import { SIGNAL_NAME_PATTERN, signalPayload } from './signal-payload';
@@ -129,20 +130,25 @@ export class SagaOperations {
   }
 
   /** Delivers signal `name` (see the REST route for its rules); `by` says who sent it, in the saga's history. */
-  async signal(id: string, name: string, body: unknown, by: string): Promise<void> {
+  async signal(id: string, name: string, body: unknown, by: string, audit?: AuditRecord): Promise<void> {
     if (!SIGNAL_NAME_PATTERN.test(name)) {
       throw new ApiError(400, 'INPUT_INVALID', "name must be 1 to 100 letters, digits, '.', '_' or '-'");
     }
     const checked = signalPayload(body);
     if ('problem' in checked) throw new ApiError(400, 'INPUT_INVALID', checked.problem);
     // A signal moves the saga on to its next step: refused (409) while no live agent runs its version.
-    await this.versions.assertRunnable(id, ['RUNNING', 'DELAYED']);
-    const result = await this.scheduler.apply(id, {
-      type: 'SignalReceived',
-      signal: name,
-      payload: checked.payload,
-      by,
-    });
+    try {
+      await this.versions.assertRunnable(id, ['RUNNING', 'DELAYED']);
+    } catch (error) {
+      if (error instanceof VersionUnavailableError) throw new ApiError(409, error.code, error.message);
+      throw error;
+    }
+    const result = await this.scheduler.apply(
+      id,
+      { type: 'SignalReceived', signal: name, payload: checked.payload, by },
+      undefined,
+      audit ? { audit } : {},
+    );
     if (!result.applied) {
       if (result.snapshot === null) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
       throw new ApiError(409, 'NOT_WAITING', result.reason);
