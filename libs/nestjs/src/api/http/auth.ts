@@ -151,6 +151,7 @@ const MISSING = 'missing API key: send "Authorization: Bearer <key>"';
 @Injectable()
 export class Authenticator {
   private readonly logger = new Logger('Auth');
+  private lastSourceWarning = 0;
 
   constructor(
     @Inject(CREDENTIAL_SOURCES) private readonly sources: readonly CredentialSource[],
@@ -164,7 +165,11 @@ export class Authenticator {
         const principal = await source.verify(credential);
         if (principal) return principal;
       } catch (error) {
-        this.logger.warn(`a credential source failed: ${(error as Error)?.message ?? String(error)}`);
+        // At most once a minute: a source that is down (a key set that does not load) fails every request.
+        if (Date.now() - this.lastSourceWarning > 60_000) {
+          this.lastSourceWarning = Date.now();
+          this.logger.warn(`a credential source failed: ${(error as Error)?.message ?? String(error)}`);
+        }
       }
     }
     return null;
