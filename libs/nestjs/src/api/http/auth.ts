@@ -152,6 +152,7 @@ const MISSING = 'missing API key: send "Authorization: Bearer <key>"';
 @Injectable()
 export class Authenticator {
   private readonly logger = new Logger('Auth');
+  private lastSourceWarning = 0;
 
   constructor(
     @Inject(CREDENTIAL_SOURCES) private readonly sources: readonly CredentialSource[],
@@ -166,9 +167,13 @@ export class Authenticator {
         if (principal) return principal;
       } catch (error) {
         // A source's own verdict (a signed token that is expired, for the wrong audience; its issuer down): the
-        // caller gets it as it is. Anything else is the source's bug: logged, and the credential unknown.
+        // caller gets it as it is. Anything else is the source's bug: logged at most once a minute (a source that
+        // is down fails every request), and the credential unknown.
         if (error instanceof ApiError) throw error;
-        this.logger.warn(`a credential source failed: ${(error as Error)?.message ?? String(error)}`);
+        if (Date.now() - this.lastSourceWarning > 60_000) {
+          this.lastSourceWarning = Date.now();
+          this.logger.warn(`a credential source failed: ${(error as Error)?.message ?? String(error)}`);
+        }
       }
     }
     return null;
