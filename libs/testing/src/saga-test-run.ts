@@ -272,6 +272,12 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         this.#alerts.push({ at: new Date(now), elapsedMs: now - this.startedAt.getTime(), error: command.error });
         return;
       }
+      case 'StartFanOut':
+      case 'StartChild':
+      case 'CancelChild':
+      case 'UndoChild':
+        this.#fail(new SagaTestError(`saga "${this.saga.name}": ${command.type} is not supported by the test kit yet`));
+        return;
       default: {
         const _never: never = command;
         return;

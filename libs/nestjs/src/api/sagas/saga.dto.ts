@@ -13,7 +13,7 @@ import {
   Min,
 } from 'class-validator';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { SagaStatus } from '@saga-engine/core';
+import { SagaStatus, StepStatus } from '@saga-engine/core';
 
 const SAGA_STATUSES = Object.values(SagaStatus);
 export const TYPE_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -122,6 +122,33 @@ export class ListSagasQuery {
   cursor?: string;
 }
 
+const ITEM_STATUSES = Object.values(StepStatus).filter(
+  (s) => s !== StepStatus.SKIPPED && s !== StepStatus.WAITING && s !== StepStatus.SLEEPING,
+);
+
+export class ListItemsQuery {
+  @ApiPropertyOptional({ enum: ITEM_STATUSES, isArray: true, example: ['FAILED', 'COMPENSATION_FAILED'] })
+  @IsOptional()
+  @Transform(toArray)
+  @IsIn(ITEM_STATUSES, { each: true, message: `status must be one of ${ITEM_STATUSES.join(', ')}` })
+  status?: string[];
+
+  @ApiPropertyOptional({ minimum: -1, example: 99, description: 'Items after this index (nextAfterIndex)' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'afterIndex must be an integer >= -1' })
+  @Min(-1, { message: 'afterIndex must be an integer >= -1' })
+  afterIndex?: number;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100, example: 100 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'limit must be an integer between 1 and 500' })
+  @Min(1, { message: 'limit must be an integer between 1 and 500' })
+  @Max(500, { message: 'limit must be an integer between 1 and 500' })
+  limit?: number;
+}
+
 export class ListEventsQuery {
   @ApiPropertyOptional({ minimum: 0, example: 0, description: 'Events after this sequence number' })
   @IsOptional()
@@ -129,6 +156,20 @@ export class ListEventsQuery {
   @IsInt({ message: 'afterSeq must be an integer >= 0' })
   @Min(0, { message: 'afterSeq must be an integer >= 0' })
   afterSeq?: number;
+
+  @ApiPropertyOptional({ example: 'ship-parcels', description: "Only this step's entries" })
+  @IsOptional()
+  @IsString({ message: 'step must be a single string' })
+  @MaxLength(64, { message: 'step must be at most 64 characters' })
+  @Matches(TYPE_PATTERN, { message: 'step must be a kebab-case step name' })
+  step?: string;
+
+  @ApiPropertyOptional({ minimum: 0, example: 149, description: "Only this fan-out item's entries (with step)" })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'item must be an integer >= 0' })
+  @Min(0, { message: 'item must be an integer >= 0' })
+  item?: number;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 1000, example: 100 })
   @IsOptional()
