@@ -1,6 +1,8 @@
 import { Pool } from 'pg';
 import { IsInt, IsString, Min } from 'class-validator';
 import { NonRetryableError, defineSaga } from '@saga-engine/sdk';
+import { SagaScheduler } from '../libs/nestjs/src/scheduler/saga-scheduler';
+import { CHILD_CHECK_MS } from '../libs/nestjs/src/store/saga-store';
 import { startTestEngine, type TestEngine } from './support/test-engine';
 import { waitFor } from './support/wait-for';
 
@@ -238,6 +240,33 @@ describe('child sagas and fan-outs (e2e)', () => {
       `undo ${childId}:book-slot:undo`,
     ]);
     expect(await ledger(id)).toEqual([`do ${id}:reserve-stock`, `undo ${id}:reserve-stock:undo`]);
+  });
+
+  it("a parent hears of its child's end even when the engine fails to tell it at once: the woken row, swept", async () => {
+    // The delivery right after the child's last commit fails (as if the process died there): the child's commit
+    // itself woke the parent's step row, so the supervisor's next sweep delivers the end, not CHILD_CHECK_MS later.
+    const scheduler = engine.app.get(SagaScheduler);
+    const deliver = scheduler.deliverEnd.bind(scheduler);
+    let refused = 0;
+    const spy = jest.spyOn(scheduler, 'deliverEnd').mockImplementation(async (child, attempt) => {
+      if (refused === 0) {
+        refused++;
+        throw new Error('the process died before it told the parent');
+      }
+      return deliver(child, attempt);
+    });
+    try {
+      const began = Date.now();
+      const id = await start('parcel-order', { parcelId: 'p-9', weightKg: 3 });
+      const done = await engine.waitForStatus(id, ['COMPLETED', 'COMPENSATED', 'FAILED']);
+      expect(done.status).toBe('COMPLETED');
+      expect(refused).toBe(1);
+      expect(Date.now() - began).toBeLessThan(CHILD_CHECK_MS / 2);
+      const reconciled = await engine.as('viewer').get('/metrics');
+      expect(reconciled.text).toMatch(/saga_supervisor_redrives_total\{action="child_reconciled"\} [1-9]/);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('cancel of the parent reaches its running child, which is cancelled and undone', async () => {
