@@ -335,6 +335,8 @@ describe('REST API (e2e)', () => {
         completedAt: null,
         // Set only for a saga started with startAt / startIn.
         startAt: null,
+        // Set only for a child saga (started by a parent's child step).
+        parentId: null,
       });
       const none = await engine.as('viewer').get('/v1/sagas?status=COMPLETED');
       expect(none.body).toEqual({ items: [], nextCursor: null });
@@ -367,7 +369,7 @@ describe('REST API (e2e)', () => {
         when: 'weightKg <= 20',
       });
       const all = await engine.as('viewer').get('/v1/saga-types');
-      expect(all.body.map((d: any) => d.name)).toEqual(['drone-delivery']);
+      expect(all.body.map((d: any) => d.name)).toEqual(['drone-delivery', 'parcel-order']);
     });
   });
 });

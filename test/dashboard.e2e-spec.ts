@@ -346,6 +346,48 @@ describe('dashboard in a browser (e2e)', () => {
     expect(dialogs).toEqual([]);
   });
 
+  it('links a parent and its child both ways, and shows a fan-out as counts and pages, not a box per item', async () => {
+    const parcels = Array.from({ length: 120 }, (_, i) => ({
+      parcelId: `p${i}`,
+      dropoff: { lat: 52.5, lng: 13.45 },
+      weightKg: 2,
+      ...(i === 110 ? { fault: 'refuse' } : {}),
+    }));
+    const order = { accountId: 'acc-42', pickup: { lat: 52.52, lng: 13.405 }, expressPriceCents: 2500 };
+    const completed = await start('parcel-order', { ...order, parcels: parcels.slice(0, 60) });
+    const refused = await start('parcel-order', { ...order, parcels });
+    const done = await engine.waitForStatus(completed, ['COMPLETED', 'COMPENSATED', 'FAILED'], 30_000);
+    expect(done.status).toBe('COMPLETED');
+    await engine.waitForStatus(refused, ['COMPENSATED', 'FAILED'], 60_000);
+    const child = done.children[0].id as string;
+
+    const page = await logIn('viewer', `/dashboard/sagas/${completed}`);
+    const items = page.locator('[data-testid=items-book-parcels]');
+    await items.locator('[data-state=SUCCEEDED]', { hasText: 'SUCCEEDED 60' }).waitFor({ timeout: 10_000 });
+    // One page of 50 rows, and the next page on demand.
+    expect(await items.locator('tbody tr').count()).toBe(50);
+    await items.locator('button', { hasText: 'Next' }).click();
+    await items.locator('[data-testid=items-page]', { hasText: 'items 50–59' }).waitFor();
+    expect(await items.locator('tbody tr').count()).toBe(10);
+    // An item opens with its own history.
+    await items.locator('tr[data-item="55"]').click();
+    await items.locator('[data-testid=item-detail]', { hasText: 'StepSucceeded #1' }).waitFor();
+    // The child is linked from its step and from the saga; its page links back.
+    await page.locator('[data-testid=step-child]', { hasText: 'drone-delivery' }).waitFor();
+    await page.locator(`[data-testid=saga-children] a[href$="/sagas/${child}"]`).click();
+    await page.locator('[data-testid=saga-parent]', { hasText: completed }).waitFor({ timeout: 10_000 });
+    await page.locator('[data-testid=saga-parent]', { hasText: 'fly-express' }).waitFor();
+
+    const compensated = await logIn('viewer', `/dashboard/sagas/${refused}`);
+    const list = compensated.locator('[data-testid=items-book-parcels]');
+    await list.locator('[data-state=FAILED]', { hasText: 'FAILED 1' }).waitFor({ timeout: 10_000 });
+    await list.locator('[data-state=COMPENSATED]').waitFor();
+    await list.locator('[data-state=FAILED]').click();
+    await list.locator('tr[data-item="110"]').waitFor();
+    expect(await list.locator('tbody tr').count()).toBe(1);
+    expect(await compensated.locator('[data-testid=step-items]').textContent()).toMatch(/1 failed, \d+ undone/);
+  });
+
   it('shows a sleeping step with its wake-up time, a delayed saga with its start, and schedules', async () => {
     const sleeping = await start('dash-nap', {});
     await waitForStep(sleeping, 'cool-off', 'SLEEPING');

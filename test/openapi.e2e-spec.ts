@@ -34,6 +34,7 @@ describe('OpenAPI (e2e)', () => {
         'GET /v1/sagas',
         'GET /v1/sagas/{id}',
         'GET /v1/sagas/{id}/events',
+        'GET /v1/sagas/{id}/steps/{step}/items',
         'GET /v1/stats',
         'GET /v1/schedules',
         'GET /v1/schedules/{id}',
@@ -67,6 +68,23 @@ describe('OpenAPI (e2e)', () => {
     expect(
       doc.paths['/v1/sagas/{id}'].get.responses['200'].content['application/json'].schema.properties.steps,
     ).toBeDefined();
+    // Children and fan-outs: the links between parent and child, and the items of a fan-out by page.
+    const saga = doc.paths['/v1/sagas/{id}'].get.responses['200'].content['application/json'].schema;
+    expect(Object.keys(saga.properties)).toEqual(expect.arrayContaining(['parentId', 'parentStep', 'children']));
+    expect(Object.keys(saga.properties.steps.items.properties)).toEqual(expect.arrayContaining(['child', 'items']));
+    const items = doc.paths['/v1/sagas/{id}/steps/{step}/items'].get;
+    expect(items.parameters.map((p: any) => p.name)).toEqual(
+      expect.arrayContaining(['id', 'step', 'status', 'afterIndex', 'limit']),
+    );
+    expect(Object.keys(items.responses['200'].content['application/json'].schema.properties)).toEqual([
+      'total',
+      'counts',
+      'items',
+      'nextAfterIndex',
+    ]);
+    expect(doc.paths['/v1/sagas/{id}/events'].get.parameters.map((p: any) => p.name)).toEqual(
+      expect.arrayContaining(['step', 'item']),
+    );
     expect(doc.paths['/v1/sagas'].post.responses).toHaveProperty('409');
     expect(doc.paths['/v1/sagas/{id}/signals/{name}'].post.responses).toHaveProperty('409');
     // Every route but /health documents the key check's answers: 401, and 429 with Retry-After.

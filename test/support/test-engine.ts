@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
 import type { SagaDefinition } from '@saga-engine/core';
-import { DroneDeliveryClientModule, DroneDeliveryParticipants, droneDeliverySaga } from '@demo/sagas';
+import { DroneDeliveryClientModule, DroneDeliveryParticipants, droneDeliverySaga, parcelOrderSaga } from '@demo/sagas';
 import { loadConfig } from '../../libs/nestjs/src/config/engine-config';
 import { sagaOptionsFromEnv } from '../../libs/nestjs/src/config/env-options';
 import { ParticipantPolicies } from '../../libs/nestjs/src/invokers/participant-policies';
@@ -208,7 +208,7 @@ export async function startTestEngine(options: {
     });
     demoAt = { url: demo.url, tcpPort };
   }
-  const sagas = [...(demoAt ? [droneDeliverySaga] : []), ...(options.sagas ?? [])];
+  const sagas = [...(demoAt ? [droneDeliverySaga, parcelOrderSaga] : []), ...(options.sagas ?? [])];
   if (sagas.length === 0) throw new Error('startTestEngine needs `sagas` or `demo`');
   const { options: sagaOptions, app: appSetup } = sagaOptionsFromEnv(config);
   const roles: SagaRole[] = [

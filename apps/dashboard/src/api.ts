@@ -33,6 +33,8 @@ export interface SagaSummary {
   completedAt: string | null;
   /** When a DELAYED saga starts (or started); null for a saga started at once. */
   startAt?: string | null;
+  /** A child saga's parent (the saga whose child step started it). */
+  parentId?: string | null;
 }
 
 export interface StepView {
@@ -47,6 +49,10 @@ export interface StepView {
   wakeAt?: string | null;
   /** A WAITING step's timeout. */
   deadlineAt?: string | null;
+  /** A child step's child saga. */
+  child?: { id: string; type: string; status: string } | null;
+  /** A fan-out step's items by status, once its list is known. */
+  items?: { total: number; counts: Record<string, number> } | null;
   compensation: {
     status: string;
     attempts: number;
@@ -56,16 +62,53 @@ export interface StepView {
   } | null;
 }
 
+/** A saga a child step started. */
+export interface ChildLink {
+  id: string;
+  type: string;
+  status: string;
+  /** The child step that started it. */
+  step: string;
+  createdAt: string;
+  completedAt: string | null;
+}
+
 export interface SagaInstance extends SagaSummary {
   input: unknown;
   output: unknown;
+  /** The parent's step that started this child saga. */
+  parentStep?: string | null;
+  children?: ChildLink[];
   steps: StepView[];
+}
+
+/** One item of a fan-out step (`GET /v1/sagas/{id}/steps/{step}/items`). */
+export interface ItemView {
+  index: number;
+  key: string;
+  item: unknown;
+  status: string;
+  attempts: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+  output: unknown;
+  error: unknown;
+  compensation: { status: string; attempts: number; error: unknown } | null;
+}
+
+export interface ItemPage {
+  total: number;
+  counts: Record<string, number>;
+  items: ItemView[];
+  nextAfterIndex: number | null;
 }
 
 export interface SagaEvent {
   seq: number;
   type: string;
   step: string | null;
+  /** The fan-out item the entry is about. */
+  item?: number | null;
   attempt: number | null;
   at: string;
   data: Record<string, unknown> | null;
@@ -109,6 +152,10 @@ export interface StepDefinitionView {
   signal: string | null;
   /** A sleep step's length, or `until: true` when computed; null for other steps. */
   sleep?: { durationMs: number | null; until: boolean } | null;
+  /** The saga a child step starts. */
+  child?: { type: string; version: number } | null;
+  /** A fan-out step's concurrency. */
+  fanOut?: { concurrency: number; keyed: boolean } | null;
   timeoutMs: number | null;
   compensationTimeoutMs: number | null;
   retry: RetryPolicy;

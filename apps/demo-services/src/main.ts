@@ -9,6 +9,7 @@ import {
   demoServerTransport,
   droneDeliverySaga,
   loadDemoConfig,
+  parcelOrderSaga,
 } from '@demo/sagas';
 import {
   SagaLogger,
@@ -98,7 +99,7 @@ async function bootstrap(): Promise<void> {
         api: { ...options.api, keys },
         encryptionKey,
         roles: config.SUPERVISOR_ENABLED === 'true' ? ['agent', 'api', 'supervisor'] : ['agent', 'api'],
-        sagas: [droneDeliverySaga],
+        sagas: [droneDeliverySaga, parcelOrderSaga],
         isGlobal: true,
       }),
       DroneDeliveryClientModule.forRoot({
@@ -159,7 +160,7 @@ async function bootstrap(): Promise<void> {
     ['dashboard', `${engineUrl}/dashboard`],
     ['admin key', adminKey ? `${adminKey.file}  (KEY=$(cat ${adminKey.file}))` : 'from SAGA_API_KEYS'],
     ...backends.summary(),
-    ['saga types', `${droneDeliverySaga.name} v${droneDeliverySaga.version}`],
+    ['saga types', [droneDeliverySaga, parcelOrderSaga].map((saga) => `${saga.name} v${saga.version}`).join(', ')],
     ['demo', services ? `${services.url} (GET /v1/demo/ledger)` : 'not in this process (DEMO_IN_PROCESS=false)'],
   ])) {
     log.log(line);

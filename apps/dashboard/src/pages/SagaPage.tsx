@@ -9,11 +9,13 @@ import {
 } from '../api';
 import { ActionDialog, type ActionSpec } from '../components/ActionDialog';
 import { EventHistory } from '../components/EventHistory';
+import { FanOutItems } from '../components/FanOutItems';
 import { SagaGraph } from '../components/SagaGraph';
 import { Timeline } from '../components/Timeline';
 import { buildAttempts } from '../components/attempts';
 import { ErrorBanner, Json, StatusBadge, formatDuration, formatTime, sagaDurationMs } from '../components/common';
 import { canOperate, usePolling, useSession } from '../hooks';
+import { linkProps } from '../router';
 
 /** The timeline reads the history up to this many events (5 pages); the History card pages through all of it. */
 const TIMELINE_EVENT_LIMIT = 5000;
@@ -159,6 +161,32 @@ export function SagaPage({ id }: { id: string }) {
             <dd data-testid="saga-start-at">{formatTime(s.startAt)}</dd>
           </>
         )}
+        {s.parentId && (
+          <>
+            <dt>Parent</dt>
+            <dd data-testid="saga-parent">
+              <a {...linkProps(`/sagas/${s.parentId}`)} className="mono">
+                {s.parentId}
+              </a>{' '}
+              <span className="muted-text">(its step {s.parentStep ?? '?'} started this saga)</span>
+            </dd>
+          </>
+        )}
+        {s.children && s.children.length > 0 && (
+          <>
+            <dt>Children</dt>
+            <dd className="links" data-testid="saga-children">
+              {s.children.map((c) => (
+                <span key={c.id}>
+                  <a {...linkProps(`/sagas/${c.id}`)}>
+                    {c.type} <span className="mono">{c.id.slice(0, 8)}</span>
+                  </a>{' '}
+                  <StatusBadge status={c.status} /> <span className="muted-text">from {c.step}</span>
+                </span>
+              ))}
+            </dd>
+          </>
+        )}
         <dt>Updated</dt>
         <dd>{formatTime(s.updatedAt)}</dd>
         <dt>Ended</dt>
@@ -254,6 +282,25 @@ export function SagaPage({ id }: { id: string }) {
                   {step.status === 'WAITING' && step.deadlineAt && (
                     <div className="muted-text">times out at {formatTime(step.deadlineAt)}</div>
                   )}
+                  {step.child && (
+                    <div data-testid="step-child">
+                      child{' '}
+                      <a
+                        {...linkProps(`/sagas/${step.child.id}`)}
+                        onClick={linkProps(`/sagas/${step.child.id}`).onClick}
+                      >
+                        {step.child.type}
+                      </a>{' '}
+                      <StatusBadge status={step.child.status} />
+                    </div>
+                  )}
+                  {step.items && (
+                    <div className="muted-text" data-testid="step-items">
+                      {step.items.counts.SUCCEEDED ?? 0}/{step.items.total} items succeeded
+                      {step.items.counts.FAILED ? `, ${step.items.counts.FAILED} failed` : ''}
+                      {step.items.counts.COMPENSATED ? `, ${step.items.counts.COMPENSATED} undone` : ''}
+                    </div>
+                  )}
                 </td>
                 <td>{step.attempts}</td>
                 <td>
@@ -290,6 +337,12 @@ export function SagaPage({ id }: { id: string }) {
           </div>
         )}
       </section>
+
+      {s.steps
+        .filter((step) => step.items)
+        .map((step) => (
+          <FanOutItems key={step.name} sagaId={s.id} step={step} live={!TERMINAL.has(s.status)} />
+        ))}
 
       <section className="card">
         <div className="card-head">

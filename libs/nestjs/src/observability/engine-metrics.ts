@@ -84,7 +84,8 @@ export class EngineMetrics {
       'What the supervisor did: deadline_exceeded (an attempt declared lost), job_reenqueued (a lost job ' +
       'enqueued again), deadline_extended (a queued attempt got more time), signal_timed_out (a wait ended ' +
       'without its signal), timer_fired (a sleep ended), delayed_start (a DELAYED saga started), ' +
-      'schedule_started / schedule_skipped (a schedule tick started its saga, or was skipped).',
+      'schedule_started / schedule_skipped (a schedule tick started its saga, or was skipped), ' +
+      "child_reconciled (a child saga's end, cancel or undo that a crash left undone was done again).",
     labelNames: ['action'],
     registers: [this.registry],
   });
@@ -203,7 +204,8 @@ export class EngineMetrics {
       | 'timer_fired'
       | 'delayed_start'
       | 'schedule_started'
-      | 'schedule_skipped',
+      | 'schedule_skipped'
+      | 'child_reconciled',
   ): void {
     this.supervisorActions.inc({ action });
   }

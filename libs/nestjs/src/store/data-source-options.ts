@@ -11,6 +11,7 @@ import { SignalInboxAndCircuits1764040000000 } from './migrations/1764040000000-
 import { CompletedAtIndex1764080000000 } from './migrations/1764080000000-completed-at-index';
 import { DefinitionsAndAgents1765100000000 } from './migrations/1765100000000-definitions-and-agents';
 import { TimersAndSchedules1765200000000 } from './migrations/1765200000000-timers-and-schedules';
+import { ChildrenAndFanOuts1765300000000 } from './migrations/1765300000000-children-and-fan-outs';
 import { AuditChain1766000000000 } from './migrations/1766000000000-audit-chain';
 import { listenForClientErrors } from './pg-client-errors';
 
@@ -25,6 +26,7 @@ export const MIGRATIONS = [
   CompletedAtIndex1764080000000,
   DefinitionsAndAgents1765100000000,
   TimersAndSchedules1765200000000,
+  ChildrenAndFanOuts1765300000000,
   AuditChain1766000000000,
 ];
 

@@ -33,7 +33,18 @@ export const SAGA_SUMMARY_SCHEMA = {
       format: 'date-time',
       description: 'When a saga accepted with startAt/startIn starts (DELAYED until then), or started',
     }),
+    parentId: nullable({
+      type: 'string',
+      format: 'uuid',
+      description: "A child saga's parent: the saga whose child step started it",
+    }),
   },
+};
+
+const STATUS_COUNTS = {
+  type: 'object',
+  additionalProperties: { type: 'integer' },
+  example: { SUCCEEDED: 149, FAILED: 1, COMPENSATED: 0 },
 };
 
 export const SAGA_SCHEMA = {
@@ -42,6 +53,22 @@ export const SAGA_SCHEMA = {
     ...SAGA_SUMMARY_SCHEMA.properties,
     input: { type: 'object', additionalProperties: true, example: { accountId: 'acc-42', weightKg: 2.5 } },
     output: nullable({ type: 'object', additionalProperties: true }),
+    parentStep: nullable({ type: 'string', description: "The parent's step that started this child saga" }),
+    children: {
+      type: 'array',
+      description: "The sagas this saga's child steps started, oldest first",
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string', format: 'uuid' },
+          type: { type: 'string', example: 'drone-delivery' },
+          status: { type: 'string', example: 'COMPLETED' },
+          step: { type: 'string', example: 'deliver-parcel', description: 'the child step that started it' },
+          createdAt: { type: 'string', format: 'date-time' },
+          completedAt: nullable({ type: 'string', format: 'date-time' }),
+        },
+      },
+    },
     steps: {
       type: 'array',
       items: {
@@ -60,6 +87,21 @@ export const SAGA_SCHEMA = {
             description: "A SLEEPING step's wake-up time (it may fire up to one supervisor sweep later)",
           }),
           deadlineAt: nullable({ type: 'string', format: 'date-time', description: "A WAITING step's timeout" }),
+          child: nullable({
+            type: 'object',
+            description: "A child step's child saga (the newest, after an operator's retry)",
+            properties: {
+              id: { type: 'string', format: 'uuid' },
+              type: { type: 'string', example: 'drone-delivery' },
+              status: { type: 'string', example: 'RUNNING' },
+            },
+          }),
+          items: nullable({
+            type: 'object',
+            description:
+              "A fan-out step's items by status, once its list is known (page them with /steps/{step}/items)",
+            properties: { total: { type: 'integer', example: 150 }, counts: STATUS_COUNTS },
+          }),
           compensation: nullable({
             type: 'object',
             properties: {
@@ -92,12 +134,49 @@ export const EVENTS_SCHEMA = {
           seq: { type: 'integer', example: 1 },
           type: { type: 'string', example: 'StepSucceeded' },
           step: nullable({ type: 'string', example: 'verify-account' }),
+          item: nullable({ type: 'integer', example: 149, description: 'the item of a fan-out step it is about' }),
           attempt: nullable({ type: 'integer', example: 1 }),
           at: { type: 'string', format: 'date-time' },
           data: nullable({ type: 'object', additionalProperties: true }),
         },
       },
     },
+  },
+};
+
+export const ITEMS_PAGE_SCHEMA = {
+  type: 'object',
+  properties: {
+    total: { type: 'integer', example: 200, description: 'Items in the list' },
+    counts: STATUS_COUNTS,
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          index: { type: 'integer', example: 149 },
+          key: { type: 'string', example: '149', description: 'Its idempotency key is <sagaId>:<step>:<key>' },
+          item: { description: 'The item, as the list gave it' },
+          status: { type: 'string', example: 'FAILED' },
+          attempts: { type: 'integer', example: 3 },
+          startedAt: nullable({ type: 'string', format: 'date-time' }),
+          finishedAt: nullable({ type: 'string', format: 'date-time' }),
+          output: nullable({ description: "The item's output" }),
+          error: ERROR_INFO,
+          compensation: nullable({
+            type: 'object',
+            properties: {
+              status: { type: 'string', example: 'SUCCEEDED' },
+              attempts: { type: 'integer' },
+              startedAt: nullable({ type: 'string', format: 'date-time' }),
+              finishedAt: nullable({ type: 'string', format: 'date-time' }),
+              error: ERROR_INFO,
+            },
+          }),
+        },
+      },
+    },
+    nextAfterIndex: nullable({ type: 'integer', description: 'afterIndex of the next page; null on the last' }),
   },
 };
 
@@ -162,6 +241,16 @@ export const SAGA_TYPE_SCHEMA = {
           when: nullable({ type: 'string', example: 'weightKg <= 20' }),
           pivot: { type: 'boolean', example: false },
           signal: nullable({ type: 'string', description: 'the signal a wait step waits for' }),
+          child: nullable({
+            type: 'object',
+            description: 'the saga a child step starts',
+            properties: { type: { type: 'string' }, version: { type: 'integer' } },
+          }),
+          fanOut: nullable({
+            type: 'object',
+            description: "a fan-out step: items at once, and whether their keys are the author's",
+            properties: { concurrency: { type: 'integer', example: 20 }, keyed: { type: 'boolean' } },
+          }),
           sleep: nullable({
             type: 'object',
             description:

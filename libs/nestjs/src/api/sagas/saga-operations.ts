@@ -159,6 +159,6 @@ export class SagaOperations {
   async view(id: string): Promise<SagaInstanceView> {
     const found = await this.queries.findInstance(id);
     if (!found) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
-    return instanceView(found.instance, found.steps);
+    return instanceView(found.instance, found.steps, found.children, found.itemCounts);
   }
 }

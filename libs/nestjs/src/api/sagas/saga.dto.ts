@@ -2,7 +2,7 @@ import { Transform } from 'class-transformer';
 import { Allow, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { DecimalInt, QUERY_DATE_DESCRIPTION, QueryDate, SequenceNumber } from '../http/query-params';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { SagaStatus } from '@saga-engine/core';
+import { SagaStatus, StepStatus } from '@saga-engine/core';
 
 const SAGA_STATUSES = Object.values(SagaStatus);
 export const TYPE_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -124,6 +124,33 @@ export class ListSagasQuery {
   cursor?: string;
 }
 
+const ITEM_STATUSES = Object.values(StepStatus).filter(
+  (s) => s !== StepStatus.SKIPPED && s !== StepStatus.WAITING && s !== StepStatus.SLEEPING,
+);
+
+export class ListItemsQuery {
+  @ApiPropertyOptional({ enum: ITEM_STATUSES, isArray: true, example: ['FAILED', 'COMPENSATION_FAILED'] })
+  @IsOptional()
+  @Transform(toArray)
+  @IsIn(ITEM_STATUSES, { each: true, message: `status must be one of ${ITEM_STATUSES.join(', ')}` })
+  status?: string[];
+
+  @ApiPropertyOptional({ minimum: -1, example: 99, description: 'Items after this index (nextAfterIndex)' })
+  @IsOptional()
+  // Decimal digits (or -1) only, as every number in a query: `0x10` is not 16.
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^(-1|\d{1,9})$/.test(value) ? Number(value) : value,
+  )
+  @IsInt({ message: 'afterIndex must be an integer >= -1' })
+  @Min(-1, { message: 'afterIndex must be an integer >= -1' })
+  afterIndex?: number;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100, example: 100 })
+  @IsOptional()
+  @DecimalInt(1, 500, 'limit must be an integer between 1 and 500')
+  limit?: number;
+}
+
 export class ListEventsQuery {
   @ApiPropertyOptional({
     type: 'string',
@@ -134,6 +161,18 @@ export class ListEventsQuery {
   @IsOptional()
   @SequenceNumber('afterSeq')
   afterSeq?: number | string;
+
+  @ApiPropertyOptional({ example: 'ship-parcels', description: "Only this step's entries" })
+  @IsOptional()
+  @IsString({ message: 'step must be a single string' })
+  @MaxLength(64, { message: 'step must be at most 64 characters' })
+  @Matches(TYPE_PATTERN, { message: 'step must be a kebab-case step name' })
+  step?: string;
+
+  @ApiPropertyOptional({ minimum: 0, example: 149, description: "Only this fan-out item's entries (with step)" })
+  @IsOptional()
+  @DecimalInt(0, 999_999_999, 'item must be an integer >= 0')
+  item?: number;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 1000, example: 100 })
   @IsOptional()

@@ -6,10 +6,17 @@ import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
 import { ApiResponse } from '@nestjs/swagger';
 import { CurrentPrincipal, type Principal, RequireRole, ScopedBy, allowsType } from '../http/auth';
-import { ApiErrors, EVENTS_SCHEMA, SAGA_PAGE_SCHEMA, SAGA_SCHEMA } from '../http/openapi';
-import { IDEMPOTENCY_KEY_PATTERN, ListEventsQuery, ListSagasQuery, StartSagaDto } from './saga.dto';
+import { ApiErrors, EVENTS_SCHEMA, ITEMS_PAGE_SCHEMA, SAGA_PAGE_SCHEMA, SAGA_SCHEMA } from '../http/openapi';
+import {
+  IDEMPOTENCY_KEY_PATTERN,
+  ListEventsQuery,
+  ListItemsQuery,
+  ListSagasQuery,
+  StartSagaDto,
+  TYPE_PATTERN,
+} from './saga.dto';
 import { MAX_EVENT_SEQ, parseQueryDate } from '../http/query-params';
-import { eventView, summaryView } from './saga-views';
+import { eventView, itemView, summaryView } from './saga-views';
 import { SagaOperations, parseStartDelay } from './saga-operations';
 
 export const uuidPipe = new ParseUUIDPipe({
@@ -86,11 +93,45 @@ export class SagasController {
   @HttpCode(200)
   async events(@Param('id', uuidPipe) id: string, @Query() query: ListEventsQuery) {
     const limit = query.limit ?? 1000;
+    if (query.item !== undefined && query.step === undefined) {
+      throw new ApiError(400, 'INPUT_INVALID', 'item needs step: the item of which fan-out step');
+    }
     // Sequence numbers are 32-bit in the database: nothing comes after its largest.
     const afterSeq = Math.min(Number(query.afterSeq ?? 0), MAX_EVENT_SEQ);
-    const items = await this.queries.events(id, afterSeq, limit);
+    const items = await this.queries.events(id, afterSeq, limit, { step: query.step, item: query.item });
     if (items.length === 0 && !(await this.queries.exists(id))) throw notFound(id);
     return { items: items.map(eventView), nextAfterSeq: items.length === limit ? items[items.length - 1].seq : null };
+  }
+
+  /**
+   * A page of a fan-out step's items, in list order (never all of them: a list may hold 10,000), with the counts
+   * by status of all of them. Each item's own history: `GET /v1/sagas/{id}/events?step=<step>&item=<index>`.
+   */
+  @Get(':id/steps/:step/items')
+  @RequireRole('viewer')
+  @ScopedBy('saga')
+  @ApiResponse({
+    status: 200,
+    description: 'A page of the items, and their counts by status',
+    schema: ITEMS_PAGE_SCHEMA,
+  })
+  @ApiErrors([400, 'Invalid filter'], [404, 'No such saga'])
+  async items(@Param('id', uuidPipe) id: string, @Param('step') step: string, @Query() query: ListItemsQuery) {
+    if (step.length > 64 || !TYPE_PATTERN.test(step)) {
+      throw new ApiError(400, 'INPUT_INVALID', 'step must be a kebab-case step name');
+    }
+    const limit = query.limit ?? 100;
+    const [counts, rows] = await Promise.all([
+      this.queries.itemCounts(id, step),
+      this.queries.items(id, step, { statuses: query.status, afterIndex: query.afterIndex, limit }),
+    ]);
+    if (Object.keys(counts).length === 0 && !(await this.queries.exists(id))) throw notFound(id);
+    return {
+      total: Object.values(counts).reduce((a, b) => a + b, 0),
+      counts,
+      items: rows.map(itemView),
+      nextAfterIndex: rows.length === limit ? rows[rows.length - 1].index : null,
+    };
   }
 
   private view(id: string) {
