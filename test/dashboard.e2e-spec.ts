@@ -364,7 +364,8 @@ describe('dashboard in a browser (e2e)', () => {
     const page = await logIn('viewer', `/dashboard/sagas/${completed}`);
     const items = page.locator('[data-testid=items-book-parcels]');
     await items.locator('[data-state=SUCCEEDED]', { hasText: 'SUCCEEDED 60' }).waitFor({ timeout: 10_000 });
-    // One page of 50 rows, and the next page on demand.
+    // One page of 50 rows (rendered once the page's request answers), and the next page on demand.
+    await items.locator('tbody tr').nth(49).waitFor({ timeout: 10_000 });
     expect(await items.locator('tbody tr').count()).toBe(50);
     await items.locator('button', { hasText: 'Next' }).click();
     await items.locator('[data-testid=items-page]', { hasText: 'items 50–59' }).waitFor();
