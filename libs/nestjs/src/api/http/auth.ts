@@ -424,6 +424,9 @@ export class ApiKeyGuard implements CanActivate {
     const step =
       params.step !== undefined && params.step.length <= 64 && STEP_NAME.test(params.step) ? params.step : null;
     const given: unknown = (request.body as { reason?: unknown } | undefined)?.reason;
+    // A refused signal names the signal, as an accepted one does (a name that is not one is not audited).
+    const signal = action === 'signal' && /^[A-Za-z0-9._-]{1,100}$/.test(params.name ?? '') ? params.name : null;
+    if (action === 'signal' && signal === null) return;
     try {
       await this.audit.record({
         actor: principal.name,
@@ -431,6 +434,7 @@ export class ApiKeyGuard implements CanActivate {
         action,
         sagaId: sagaId.toLowerCase(),
         step,
+        signal,
         reason: typeof given === 'string' ? given.trim().slice(0, 500) : '',
         outcome: AuditOutcome.REFUSED,
         statusCode: error.getStatus(),
