@@ -15,7 +15,8 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import { LatLngInput } from './drone-delivery.input';
+import { IsFaults, LatLngInput } from './drone-delivery.input';
+import type { StepFault } from './drone-delivery.participants';
 
 /** One parcel of an order: where it goes and what it weighs. */
 export class ParcelInput {
@@ -34,10 +35,13 @@ export class ParcelInput {
   @Max(50, { message: 'weightKg must not be greater than 50' })
   weightKg!: number;
 
-  /** Demo knob: the delivery service refuses this parcel for good (its booking fails, the order is undone). */
+  /**
+   * Demo knob: `refuse`, the delivery service refuses this parcel for good (its booking fails, the order is undone);
+   * `flaky`, its first attempt fails; `slow`, the delivery service takes 0.8 s to book it.
+   */
   @IsOptional()
-  @Matches(/^(refuse|flaky)$/, { message: "fault must be 'refuse' or 'flaky'" })
-  fault?: 'refuse' | 'flaky';
+  @Matches(/^(refuse|flaky|slow)$/, { message: "fault must be 'refuse', 'flaky' or 'slow'" })
+  fault?: 'refuse' | 'flaky' | 'slow';
 }
 
 /**
@@ -67,4 +71,9 @@ export class ParcelOrderInput {
   @Min(0)
   @Max(100_000_000)
   expressPriceCents!: number;
+
+  /** Demo knobs of the express flight: the `faults` of its drone delivery (see the drone-delivery input). */
+  @IsOptional()
+  @IsFaults()
+  expressFaults?: Record<string, StepFault>;
 }

@@ -58,6 +58,7 @@ export const parcelOrderSaga = defineSaga('parcel-order', {
         idempotencyKey: ctx.key,
         attempt: ctx.attempt,
         signal: ctx.signal,
+        ...(ctx.item.fault === 'slow' ? { fault: { delayMs: 800 } } : {}),
         payload: { accountId: ctx.input.accountId, pickup: ctx.input.pickup, dropoff: ctx.item.dropoff },
       });
       return { parcelId: ctx.item.parcelId, deliveryId };
@@ -85,6 +86,7 @@ export const parcelOrderSaga = defineSaga('parcel-order', {
         dropoff: first.dropoff,
         weightKg: first.weightKg,
         priceCents: ctx.input.expressPriceCents,
+        ...(ctx.input.expressFaults ? { faults: ctx.input.expressFaults } : {}),
       };
     },
   })

@@ -134,12 +134,28 @@ const keyed = defineSaga<{ skus: string[] }>('keyed-ship', { version: 1 })
   })
   .build();
 
+// 10,000 items, 5 at a time, held until the test opens the gate: the list is written at once, counted and paged.
+let gate: Promise<void> = Promise.resolve();
+let openGate: () => void = () => undefined;
+const huge = defineSaga('huge-ship', { version: 1 })
+  .forEach('ship', {
+    items: () => Array.from({ length: 10_000 }, (_, i) => ({ n: i })),
+    concurrency: 5,
+    run: async (ctx) => {
+      await gate;
+      await record(ctx.key, 'do', ctx.sagaId);
+      return ctx.item.n;
+    },
+    compensate: (ctx) => record(ctx.undoKey, 'undo', ctx.sagaId),
+  })
+  .build();
+
 describe('child sagas and fan-outs (e2e)', () => {
   let engine: TestEngine;
 
   beforeAll(async () => {
     engine = await startTestEngine({
-      sagas: [deliverParcel, slowParcel, parcelOrder, slowOrder, batch, keyed],
+      sagas: [deliverParcel, slowParcel, parcelOrder, slowOrder, batch, keyed, huge],
       env: { SUPERVISOR_INTERVAL_MS: '200' },
     });
     pool = new Pool({ connectionString: engine.db.url, max: 10 });
@@ -376,6 +392,50 @@ describe('child sagas and fan-outs (e2e)', () => {
       ['sku-d', 2],
       ['sku-e', 1],
     ]);
+  });
+
+  it('a list of 10,000 items is written at once, counted and paged; a cancel undoes the items done', async () => {
+    gate = new Promise((resolve) => (openGate = resolve));
+    const id = await start('huge-ship', {});
+    const running = await waitFor(
+      async () => {
+        const saga = await get(id);
+        const items = stepsOf(saga).ship.items;
+        return items && items.counts.PENDING === 9_995 ? saga : undefined;
+      },
+      { what: 'the 10,000 items', timeoutMs: 30_000 },
+    );
+    expect(stepsOf(running).ship.items.total).toBe(10_000);
+    const [{ n }] = await engine.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM saga_step_item WHERE saga_id = $1`,
+      [id],
+    );
+    expect(n).toBe(10_000);
+    const last = await engine.as('viewer').get(`/v1/sagas/${id}/steps/ship/items?afterIndex=9949&limit=100`);
+    expect(last.body.items.map((i: any) => i.index)).toEqual(Array.from({ length: 50 }, (_, i) => 9_950 + i));
+    expect(last.body.items[0]).toMatchObject({ status: 'PENDING', key: '9950', item: { n: 9_950 }, attempts: 0 });
+    expect(last.body.nextAfterIndex).toBeNull();
+
+    const cancel = await engine.as('operator').post(`/v1/sagas/${id}/cancel`).send({ reason: 'too big a batch' });
+    expect(cancel.status).toBe(202);
+    openGate();
+    const done = await engine.waitForStatus(id, ['CANCELLED', 'FAILED'], 30_000);
+    expect(done.status).toBe('CANCELLED');
+    // The 5 items in flight finished, and were undone; the 9,995 others never ran.
+    expect(stepsOf(done).ship.items.counts).toEqual({ COMPENSATED: 5, PENDING: 9_995 });
+    const rows = await rowsOf(id);
+    expect(rows.filter((r) => r.kind === 'do')).toHaveLength(5);
+    expect(
+      rows
+        .filter((r) => r.kind === 'undo')
+        .map((r) => r.key.replace(/:undo$/, ''))
+        .sort(),
+    ).toEqual(
+      rows
+        .filter((r) => r.kind === 'do')
+        .map((r) => r.key)
+        .sort(),
+    );
   });
 
   it('the saga types show child and fan-out steps as data', async () => {

@@ -46,6 +46,43 @@
  * first sweep after it, so a timer fires once and up to one sweep late. Like a WAITING step, a SLEEPING one is in
  * flight, and agents' outcomes never apply to it: only its timer (or compensation) ends it.
  *
+ * | A child step (`child` set)        | The step                        | Then                               |
+ * | --------------------------------- | ------------------------------- | ---------------------------------- |
+ * | its stage comes                   | SCHEDULED: the agent computes   | `ChildRequested { input }`         |
+ * |                                   |   the child's input (code)      |                                    |
+ * | `ChildRequested`                  | WAITING; `StartChild` (the edge | no job: the child runs             |
+ * |                                   |   inserts it in this commit)    |                                    |
+ * | `ChildEnded` COMPLETED            | SUCCEEDED, output = the child's | next stage, or COMPLETED           |
+ * | `ChildEnded` COMPENSATED/CANCELLED| FAILED `CHILD_COMPENSATED`/     | as a definite "no": nothing to     |
+ * |                                   |   `CHILD_CANCELLED`             |   undo for the step                |
+ * | the saga starts compensating      | WAITING; `CancelChild`          | the child's end ends the step      |
+ * | compensated after it SUCCEEDED    | COMPENSATING; `UndoChild`       | `ChildEnded` COMPENSATED: undone   |
+ * | `ChildRequested` while compensating| FAILED `CHILD_ABANDONED`       | no child is started                |
+ *
+ * A COMPLETED saga accepts one event, `UndoRequested` (its parent compensates the step that started it): it goes
+ * COMPENSATING and undoes its completed steps as any compensation, then ends COMPENSATED with the cause as its
+ * error (`UNDO_REQUESTED`); refused past its pivot. A child's end reaches its parent as `ChildEnded`, at least once.
+ *
+ * | A fan-out (`fanOut` set)          | The step, its items             | Then                               |
+ * | --------------------------------- | ------------------------------- | ---------------------------------- |
+ * | its stage comes                   | SCHEDULED: the agent computes   | `FanOutStarted { items, keys? }`   |
+ * |                                   |   the list (code)               |                                    |
+ * | `FanOutStarted`                   | RUNNING; `StartFanOut` (the     | the first `concurrency` items      |
+ * |                                   |   edge writes the items)        |   dispatched (`item` on commands)  |
+ * | an item succeeded                 | the item SUCCEEDED              | the next PENDING item; all done:   |
+ * |                                   |                                 |   SUCCEEDED, output the items'     |
+ * | an item failed transiently        | the item RETRYING, its backoff  | -                                  |
+ * | an item failed for good           | the item FAILED; the step       | as a step failing for good: no     |
+ * |                                   |   FAILED ("item n: ...")        |   more item starts                 |
+ * | the saga compensates              | pending retries give up (their  | the items that may have had an     |
+ * |                                   |   outcome unknown)              |   effect are undone, `concurrency` |
+ * |                                   |                                 |   at a time, last first; then the  |
+ * |                                   |                                 |   earlier stages                   |
+ *
+ * Each item is a step of its own for these rules (its attempts, retries, compensation, stale outcomes); the step's
+ * stage is in flight while an item's action is, and finished when none needs undoing, is in flight or failed its
+ * undo. Counters in the step's `fanOut` keep every event O(1) whatever the number of items (see fan-out.ts).
+ *
  * | A saga with a start time          | The saga                        | Then                               |
  * | --------------------------------- | ------------------------------- | ---------------------------------- |
  * | `SagaDelayed` (a fresh state)     | DELAYED, `DelayStart`           | nothing runs                       |

@@ -422,9 +422,11 @@ export class StepExecutor {
       return failed(`step "${step.name}" has ${list.length} items, more than ${MAX_FAN_OUT_ITEMS}`);
     }
     const items: unknown[] = [];
+    // Items are stored like outputs: a secret of the input echoed into one must not reach PostgreSQL in plain text.
+    const secrets = definition.sensitive.length === 0 ? [] : secretsAt(input, definition.sensitive);
     for (let index = 0; index < list.length; index++) {
       try {
-        items.push(normalizeOutput(list[index]));
+        items.push(scrubSecrets(normalizeOutput(list[index]), secrets));
       } catch (thrown) {
         return failed(
           `item ${index} of step "${step.name}": ${(thrown as Error).message.replace('step output', 'the item')}`,

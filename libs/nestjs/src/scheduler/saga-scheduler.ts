@@ -18,7 +18,7 @@ import { type NewChild, type SagaSnapshot, SagaStore } from '../store/saga-store
 import { type StepJobData } from '../queue/step-job';
 import { StepQueue } from '../queue/step-queue';
 import { AlertService } from '../observability/alert.service';
-import { crashAfterCommit } from './crash-point';
+import { crashAfterCommit, crashAfterEnd } from './crash-point';
 import { EngineMetrics } from '../observability/engine-metrics';
 import { requestHash } from './request-hash';
 import { SagaRegistry } from './saga-registry';
@@ -500,6 +500,7 @@ export class SagaScheduler {
   /** After a commit that ended a child saga: its parent hears of it (the supervisor again, if this fails). */
   private async afterEnd(snapshot: SagaSnapshot): Promise<void> {
     if (!snapshot.parent || !isTerminal(snapshot.state.status)) return;
+    crashAfterEnd(snapshot.type); // a test hook, off unless SAGA_CRASH_POINT is set
     try {
       await this.deliverEnd(snapshot);
     } catch (error) {
