@@ -4,7 +4,7 @@ import { resolveSagaOptions } from '../../module/options';
 import { looksLikeJwt } from './oidc';
 
 describe('single sign-on configuration', () => {
-  const base = { DATABASE_URL: 'postgres://u@h/db', SAGA_API_KEYS: 'ops:a-long-enough-key-0123456789abcdefgh:admin' };
+  const base = { DATABASE_URL: 'postgres://u@h/db', SAGA_API_KEYS: `ops:${'k'.repeat(40)}:admin` };
 
   it('reads SAGA_OIDC_* into api.oidc, with defaults', () => {
     const config = loadConfig({
