@@ -50,7 +50,7 @@ export class VersionWatch {
           GROUP BY type, definition_version, status`,
         [IN_USE_STATUSES, type ?? null],
       ),
-      this.liveAgents(true),
+      this.agentCounts(true),
     ]);
     const found = new Map<string, VersionUse>();
     const entry = (t: string, v: number): VersionUse => {
@@ -96,14 +96,14 @@ export class VersionWatch {
     );
     if (rows.length === 0 || !statuses.includes(rows[0].status)) return;
     const { type, version } = rows[0];
-    if ((await this.liveAgents(false)).has(`${type}@${version}`)) return;
+    if ((await this.agentCounts(false)).has(`${type}@${version}`)) return;
     // Read again before refusing: an agent may have come back in the last seconds.
-    if ((await this.liveAgents(true)).has(`${type}@${version}`)) return;
+    if ((await this.agentCounts(true)).has(`${type}@${version}`)) return;
     throw new VersionUnavailableError(type, version, 'no live agent runs it');
   }
 
   /** Live agents per `type@version`, re-read when older than AGENTS_TTL_MS or when `fresh`. */
-  private liveAgents(fresh: boolean): Promise<Map<string, number>> {
+  agentCounts(fresh = true): Promise<Map<string, number>> {
     if (fresh || !this.agentsRead || Date.now() - this.agentsRead.at > AGENTS_TTL_MS) {
       const ids = this.agents.live().then((agents) => {
         const counts = new Map<string, number>();

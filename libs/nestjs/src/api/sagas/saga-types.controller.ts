@@ -1,7 +1,7 @@
 import { Get, Param } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
 import { type KnownVersion, SagaRegistry } from '../../scheduler/saga-registry';
-import { AgentStore } from '../../store/agent-store';
+import { VersionWatch } from '../../scheduler/version-watch';
 import { ApiError } from '../http/api-error';
 import { CurrentPrincipal, type Principal, RequireRole, ScopedBy, allowsType } from '../http/auth';
 import { ApiErrors, SAGA_TYPE_SCHEMA } from '../http/openapi';
@@ -18,7 +18,7 @@ const TYPE_NAME = /^[a-z][a-z0-9-]{0,63}$/;
 export class SagaTypesController {
   constructor(
     private readonly registry: SagaRegistry,
-    private readonly agents: AgentStore,
+    private readonly versions: VersionWatch,
   ) {}
 
   @Get()
@@ -31,7 +31,7 @@ export class SagaTypesController {
   })
   @ApiErrors()
   async list(@CurrentPrincipal() principal: Principal) {
-    const [known, counts] = await Promise.all([this.registry.all(), this.agentCounts()]);
+    const [known, counts] = await Promise.all([this.registry.all(), this.versions.agentCounts()]);
     return Promise.all(known.filter((k) => allowsType(principal, k.spec.name)).map((k) => this.view(k, counts)));
   }
 
@@ -43,7 +43,7 @@ export class SagaTypesController {
   async get(@Param('type') type: string) {
     const known = TYPE_NAME.test(type) ? await this.registry.latest(type) : undefined;
     if (!known) throw new ApiError(404, 'SAGA_TYPE_UNKNOWN', 'no saga type by that name is registered');
-    return this.view(known, await this.agentCounts());
+    return this.view(known, await this.versions.agentCounts());
   }
 
   @Get(':type/versions/:version')
@@ -69,20 +69,11 @@ export class SagaTypesController {
           : `saga type ${type} has no version ${version} (known: ${versions.map((v) => v.spec.version).join(', ')})`,
       );
     }
-    return this.view(known, await this.agentCounts());
+    return this.view(known, await this.versions.agentCounts());
   }
 
   private async view(known: KnownVersion, counts: Map<string, number>) {
     const versions = (await this.registry.versions(known.spec.name)).map((v) => v.spec.version);
     return definitionView(known, counts.get(`${known.spec.name}@${known.spec.version}`) ?? 0, versions);
-  }
-
-  /** Live agents per `type@version`. */
-  private async agentCounts(): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
-    for (const agent of await this.agents.live()) {
-      for (const id of agent.sagaTypes) counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-    return counts;
   }
 }
