@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import type { Worker } from 'bullmq';
+import { DelayedError, type Job, type Worker } from 'bullmq';
 import { type StepJobData, stepQueueName } from '../queue/step-job';
 import { TRANSPORT_OPTIONS, type TransportOptions } from '../queue/transport-options';
 import { openWorker } from '../queue/queue-backend';
@@ -51,7 +51,7 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
     for (const def of definitions) {
       // On Redis or on BullMQ's PostgreSQL backend, whichever the transport options name (see queueBackendFor).
       const name = stepQueueName(def.name, def.version);
-      const opened = openWorker<StepJobData>(this.transport.queue, name, (job) => this.executor.execute(job.data), {
+      const opened = openWorker<StepJobData>(this.transport.queue, name, (job, token) => this.process(job, token), {
         prefix: this.transport.prefix,
         concurrency: this.options.agentConcurrency,
         onError: (message) => this.logger.warn(message),
@@ -67,6 +67,18 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
       `agent started: ${definitions.map((d) => `${d.name} v${d.version}`).join(', ') || 'no saga types'}, ` +
         `concurrency ${this.options.agentConcurrency} per type`,
     );
+  }
+
+  /**
+   * A job from the queue. Held back by a participant's limit, the job moves to the delayed set under the same id
+   * (so exactly one copy of the attempt exists) and BullMQ is told so with a DelayedError: not a failure.
+   */
+  private async process(job: Job<StepJobData>, token: string | undefined): Promise<unknown> {
+    const result = await this.executor.execute(job.data, undefined, undefined, (delayMs) =>
+      job.moveToDelayed(Date.now() + delayMs, token),
+    );
+    if (result === 'deferred') throw new DelayedError();
+    return result;
   }
 
   private runLocally(job: StepJobData, snapshot: SagaSnapshot): boolean {

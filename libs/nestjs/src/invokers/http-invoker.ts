@@ -10,7 +10,10 @@ export interface HttpInvokerOptions {
   baseUrl: string;
   /** The process's breakers: pass the same registry to every invoker. */
   policies: ParticipantPolicies;
-  /** This participant's breaker and concurrency limit (first invoker of the participant wins). */
+  /**
+   * This participant's breaker, per-process concurrency limit and cluster-wide `limits` (first invoker of the
+   * participant wins; `SAGA_PARTICIPANT_LIMITS` overrides the `limits`).
+   */
   policy?: ParticipantPolicyOptions;
   /** Sent with every request (e.g. an API key). */
   headers?: Record<string, string>;
@@ -50,6 +53,8 @@ export interface HttpInvoker {
  * | no answer: refused, reset, DNS          | `RetryableError`, the socket's code (`ECONNREFUSED`)     | yes                    |
  * | the step's signal aborted (its timeout) | `RetryableError` `TIMEOUT`                               | yes                    |
  * | the circuit is open                     | `RetryableError` `CIRCUIT_OPEN`, nothing sent            | -                      |
+ * | a cluster-wide limit holds it back      | `PARTICIPANT_THROTTLED`, nothing sent; the agent delays  | no                     |
+ * |                                         | the attempt's job (not an attempt, no retry used)        |                        |
  */
 export function http(options: HttpInvokerOptions): HttpInvoker {
   const { participant, headers = {} } = options;
