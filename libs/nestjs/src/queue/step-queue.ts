@@ -127,6 +127,17 @@ export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /**
+   * When an agent last took the attempt's job (BullMQ's `processedOn`, the agent's clock), or null (no such job,
+   * never taken). A job held back by a participant's limit goes back to the delayed set and is taken again later:
+   * its start-to-close counts from the last take, not from the first.
+   */
+  async activeSince(data: StepJobData): Promise<number | null> {
+    const queue = await this.queue(data.type, data.version);
+    const job = await queue.getJob(stepJobId(data));
+    return job?.processedOn ?? null;
+  }
+
+  /**
    * Enqueues an attempt again under the SAME job id (the supervisor, for a job that is gone). A leftover finished
    * copy is removed first, since BullMQ ignores an add whose id exists. A copy that is queued or active is kept:
    * the add is then a no-op, so a race with the original enqueue cannot run the attempt twice from Redis.

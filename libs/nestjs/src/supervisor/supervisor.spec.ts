@@ -27,6 +27,7 @@ describe('Supervisor', () => {
     expired = [] as ClaimedAttempt[],
     overdue = [] as ClaimedAttempt[],
     liveness = 'gone' as JobLiveness | Error,
+    activeSince = null as number | null,
     retentionMs = null as number | null,
     purgeable = 0,
     starts = [] as ClaimedStart[],
@@ -52,6 +53,7 @@ describe('Supervisor', () => {
         if (liveness instanceof Error) throw liveness;
         return liveness;
       }),
+      activeSince: jest.fn(async () => activeSince),
       redrive: jest.fn(async (job: StepJobData) => {
         redriven.push(job);
       }),
@@ -152,6 +154,21 @@ describe('Supervisor', () => {
     const { supervisor, applied } = setup({ expired: [claim({ phase: 'undo', attempt: 1 })] });
     await supervisor.sweep();
     expect(applied).toEqual([expect.objectContaining({ type: 'CompensationFailed', step: 'pay', attempt: 1 })]);
+  });
+
+  it('gives an active attempt whose job was taken again lately (after a participant limit held it back) a deadline from then', async () => {
+    const takenAt = Date.now() - 500;
+    const { supervisor, applied, extended } = setup({ expired: [claim()], liveness: 'active', activeSince: takenAt });
+    await supervisor.sweep();
+    expect(applied).toEqual([]);
+    expect(extended).toHaveLength(1);
+    // pay's timeout (2 s) plus the 5 s grace, from when it was taken.
+    expect(extended[0][1]).toBeGreaterThan(6_000);
+    expect(extended[0][1]).toBeLessThanOrEqual(6_500);
+    // Taken longer ago than that: it did not report in time.
+    const late = setup({ expired: [claim()], liveness: 'active', activeSince: Date.now() - 7_100 });
+    await late.supervisor.sweep();
+    expect(late.applied).toEqual([expect.objectContaining({ type: 'StepFailed', step: 'pay', attempt: 2 })]);
   });
 
   it("fails a fan-out item's lost attempt, naming the item, and re-enqueues an item's lost job with its index", async () => {

@@ -52,7 +52,8 @@ const PARALLEL_ACTIONS = 8;
  * | found (database clock)                  | job in Redis               | does                                    |
  * | --------------------------------------- | -------------------------- | --------------------------------------- |
  * | `deadline_at` passed                    | waiting, delayed (queued)  | deadline from now: it has not started   |
- * | `deadline_at` passed                    | active, or gone            | `DEADLINE_EXCEEDED` for that attempt    |
+ * | `deadline_at` passed                    | active, taken < timeout ago| deadline from when it was taken         |
+ * | `deadline_at` passed                    | active longer, or gone     | `DEADLINE_EXCEEDED` for that attempt    |
  * | due for more than `scheduleToStartMs`   | gone (lost, never enqueued)| enqueues the SAME job id again          |
  * | due for more than `scheduleToStartMs`   | queued or active           | nothing                                 |
  * | either                                  | Redis does not answer      | nothing until Redis is back (lease)     |
@@ -241,14 +242,25 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
       return;
     }
     const liveness = await this.queue.liveness(jobOf(claim));
-    if (liveness === 'queued') {
+    if (liveness === 'queued' || liveness === 'active') {
       const def = (await this.registry.spec(claim.sagaType, claim.definitionVersion)).stepsByName[claim.step];
       const timeoutMs = claim.phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
-      if (await this.store.extendDeadline(claim, timeoutMs + DEADLINE_GRACE_MS)) {
-        this.stats.deadlinesExtended++;
-        this.metrics.supervisor('deadline_extended');
+      // Active: the attempt's time counts from when an agent last took its job. A job that a participant's limit
+      // sent back to the delayed set (see StepExecutor) is taken again later, and must not be failed for the time
+      // it waited; one taken longer ago than its timeout (and the grace) did not report in time.
+      let extendMs: number | null = liveness === 'queued' ? timeoutMs + DEADLINE_GRACE_MS : null;
+      if (liveness === 'active') {
+        const since = await this.queue.activeSince(jobOf(claim));
+        const left = since === null ? 0 : since + timeoutMs + DEADLINE_GRACE_MS - Date.now();
+        if (left > 0) extendMs = left;
       }
-      return;
+      if (extendMs !== null) {
+        if (await this.store.extendDeadline(claim, extendMs)) {
+          this.stats.deadlinesExtended++;
+          this.metrics.supervisor('deadline_extended');
+        }
+        return;
+      }
     }
     const error: ErrorInfo = {
       name: 'DeadlineExceeded',
@@ -342,8 +354,8 @@ function describe(claim: ClaimedAttempt): string {
   return `attempt ${claim.attempt} of ${what} "${claim.step}"${item}`;
 }
 
-function why(liveness: Exclude<JobLiveness, 'queued'>): string {
-  return liveness === 'active' ? 'its agent stopped answering, or the step hung' : 'its job is gone';
+function why(liveness: JobLiveness): string {
+  return liveness === 'gone' ? 'its job is gone' : 'its agent stopped answering, or the step hung';
 }
 
 async function forEachLimited<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
