@@ -63,34 +63,38 @@ export function http(options: HttpInvokerOptions): HttpInvoker {
   return {
     participant,
     call: <T>(call: HttpCall) =>
-      policy.execute(async (signal) => {
-        const method = call.method ?? 'POST';
-        const traceparent = call.traceparent ?? activeTraceparent();
-        let response: Response;
-        try {
-          response = await fetch(`${baseUrl}${call.path}`, {
-            method,
-            signal,
-            headers: {
-              accept: 'application/json',
-              ...(call.body === undefined ? {} : { 'content-type': 'application/json' }),
-              ...headers,
-              'idempotency-key': call.idempotencyKey,
-              ...(traceparent ? { traceparent } : {}),
-            },
-            body: call.body === undefined ? undefined : JSON.stringify(call.body),
+      policy.execute(
+        async (signal) => {
+          const method = call.method ?? 'POST';
+          const traceparent = call.traceparent ?? activeTraceparent();
+          let response: Response;
+          try {
+            response = await fetch(`${baseUrl}${call.path}`, {
+              method,
+              signal,
+              headers: {
+                accept: 'application/json',
+                ...(call.body === undefined ? {} : { 'content-type': 'application/json' }),
+                ...headers,
+                'idempotency-key': call.idempotencyKey,
+                ...(traceparent ? { traceparent } : {}),
+              },
+              body: call.body === undefined ? undefined : JSON.stringify(call.body),
+            });
+          } catch (error) {
+            if (signal.aborted) throw abortedError(participant, signal, error);
+            throw connectionError(participant, error);
+          }
+          const text = await response.text().catch((error: unknown) => {
+            throw signal.aborted ? abortedError(participant, signal, error) : connectionError(participant, error);
           });
-        } catch (error) {
-          if (signal.aborted) throw abortedError(participant, signal, error);
-          throw connectionError(participant, error);
-        }
-        const text = await response.text().catch((error: unknown) => {
-          throw signal.aborted ? abortedError(participant, signal, error) : connectionError(participant, error);
-        });
-        const body = parseJson(text);
-        if (response.ok) return body as T;
-        throw classify(participant, method, call.path, response, body);
-      }, call.signal),
+          const body = parseJson(text);
+          if (response.ok) return body as T;
+          throw classify(participant, method, call.path, response, body);
+        },
+        call.signal,
+        call.idempotencyKey,
+      ),
   };
 }
 

@@ -56,8 +56,11 @@ export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
 /** What a step's invoker runs under its participant's policy. */
 export interface ParticipantPolicy {
   readonly participant: string;
-  /** Runs `fn` through the bulkhead (if any) and the circuit breaker. */
-  execute<T>(fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /**
+   * Runs `fn` through the cluster-wide limits (if any), the bulkhead (if any) and the circuit breaker. `key`: the
+   * call's idempotency key, which keeps its place in line when a limit holds it back (see ClusterLimiter).
+   */
+  execute<T>(fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal, key?: string): Promise<T>;
   state(): BreakerState;
 }
 
@@ -188,12 +191,12 @@ function createPolicy(
     participant,
     breaker,
     state: () => stateName(breaker.state),
-    async execute<T>(fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    async execute<T>(fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal, key?: string): Promise<T> {
       try {
         // The cluster slot is taken inside the breaker and the bulkhead: a call an open circuit refuses uses none.
         return await policy.execute(async ({ signal: inner }) => {
           if (!guard) return fn(inner);
-          const permit = await guard.limiter.acquire(participant, guard.limits).catch((error: unknown) => {
+          const permit = await guard.limiter.acquire(participant, guard.limits, key).catch((error: unknown) => {
             guard.throttled();
             throw error;
           });

@@ -18,7 +18,7 @@ const PARTICIPANTS_SCHEMA = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['name', 'state', 'since', 'agents'],
+        required: ['name', 'state', 'since', 'agents', 'limits'],
         properties: {
           name: { type: 'string', example: 'account' },
           state: { type: 'string', enum: ['closed', 'open', 'half-open'], example: 'open' },
