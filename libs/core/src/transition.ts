@@ -587,7 +587,7 @@ function onRetryFromStepRequested(d: Draft, event: EventOf<'RetryFromStepRequest
     return d.ignore(`the compensation of step "${failedUndo}" FAILED: retry or resolve it, nothing runs forward`);
   }
   const fromDef = d.def.stepsByName[event.step];
-  const settledOrFailed = [StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.FAILED];
+  const settledOrFailed: readonly StepStatus[] = [StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.FAILED];
   if (!settledOrFailed.includes(from.status)) {
     return d.ignore(`step "${event.step}" is ${from.status}: only a step that SUCCEEDED, was SKIPPED or FAILED`);
   }

@@ -42,7 +42,10 @@ export interface StepContext<I = unknown, S = Record<string, unknown>> {
   readonly steps: S;
   /** 1 for the first attempt. */
   readonly attempt: number;
-  /** Idempotency key of the action: `<sagaId>:<step>`, the same on every attempt. */
+  /**
+   * Idempotency key of the action: `<sagaId>:<step>`, the same on every attempt; `:rerun-<n>` is appended once an
+   * operator re-ran the step (see `stepKey`).
+   */
   readonly key: string;
   /** Idempotency key of the compensation: `<sagaId>:<step>:undo`. */
   readonly undoKey: string;

@@ -22,9 +22,11 @@ import {
   isTerminal,
   normalizeOutput,
   parseDuration,
+  stepKey,
   stepOutputs,
   storableError,
   transition,
+  undoKey,
 } from '@saga-engine/core';
 import { toErrorInfo, type Duration } from '@saga-engine/sdk';
 import { DEADLINE_GRACE_MS, deadlineExceeded, raceAbort, timeoutReason } from './agent-semantics';
@@ -619,8 +621,12 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
     const { signal, release } = this.#attemptSignal(timeoutMs, execution);
     const list = this.#lists.get(step.name);
     // An item's key: `<sagaId>:<step>:<index>`, or the author's item key in place of the index.
-    const key =
-      item === undefined ? `${this.id}:${step.name}` : `${this.id}:${step.name}:${list?.keys?.[item] ?? item}`;
+    const key = stepKey(
+      this.id,
+      step.name,
+      this.#state.steps[step.name]?.run,
+      item === undefined ? undefined : (list?.keys?.[item] ?? item),
+    );
     try {
       // A fresh copy per attempt, as the agent reads the snapshot from PostgreSQL: a handler that mutates what it
       // is given changes nothing of the saga's state.
@@ -636,7 +642,7 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         steps: structuredClone(stepOutputs(this.saga, state)),
         attempt,
         key,
-        undoKey: `${key}:undo`,
+        undoKey: undoKey(key),
         signal,
         traceparent: undefined,
         output: structuredClone(own ?? undefined),

@@ -114,6 +114,9 @@ interface StepRow {
   comp_attempt: number;
   comp_attempt_base: number;
   comp_error: unknown;
+  /** The step's run number (operator re-runs) and whether an operator skipped it. */
+  run: number;
+  skipped: boolean;
   in_flight: boolean;
   due_in_ms: number | null;
   /** A sleep's wake-up time computed by its `until` (ISO-8601): the deadline is this instant, not now + ms. */
@@ -131,7 +134,7 @@ interface StepRow {
 const STEP_ROW_COLUMNS = `name text, position int, status text, attempt int, attempt_base int, output jsonb, error jsonb,
   outcome_unknown boolean, comp_status text, comp_attempt int, comp_attempt_base int, comp_error jsonb,
   in_flight boolean, due_in_ms bigint, deadline_in_ms bigint, taken boolean, started boolean, finished boolean,
-  comp_started boolean, comp_finished boolean, deadline_until timestamptz`;
+  comp_started boolean, comp_finished boolean, deadline_until timestamptz, run int, skipped boolean`;
 const EVENT_COLUMNS = `seq int, type text, step text, attempt int, data jsonb, item int`;
 const MS = `interval '1 millisecond'`;
 
@@ -442,6 +445,7 @@ export class SagaStore {
             SET status = r.status, attempt = r.attempt, attempt_base = r.attempt_base, output = r.output,
                 error = r.error, outcome_unknown = r.outcome_unknown, comp_status = r.comp_status,
                 comp_attempt = r.comp_attempt, comp_attempt_base = r.comp_attempt_base, comp_error = r.comp_error,
+                run = r.run, skipped = r.skipped,
                 due_at = CASE WHEN NOT r.in_flight OR r.taken THEN NULL
                               WHEN r.due_in_ms IS NOT NULL THEN now() + r.due_in_ms * ${MS} ELSE s.due_at END,
                 deadline_at = CASE WHEN NOT r.in_flight THEN NULL
@@ -507,7 +511,8 @@ export class SagaStore {
                   'name', s.name, 'status', s.status, 'attempt', s.attempt, 'attempt_base', s.attempt_base,
                   'output', s.output, 'error', s.error, 'outcome_unknown', s.outcome_unknown,
                   'comp_status', s.comp_status, 'comp_attempt', s.comp_attempt,
-                  'comp_attempt_base', s.comp_attempt_base, 'comp_error', s.comp_error) ORDER BY s.position), '[]')
+                  'comp_attempt_base', s.comp_attempt_base, 'comp_error', s.comp_error,
+                  'run', s.run, 'skipped', s.skipped) ORDER BY s.position), '[]')
                  FROM saga_step s WHERE s.saga_id = i.id) AS steps,
               ${
                 withItems
@@ -809,6 +814,8 @@ interface LoadedRow {
     comp_attempt: number;
     comp_attempt_base: number;
     comp_error: StepState['error'];
+    run: number;
+    skipped: boolean;
   }[];
 }
 
@@ -831,6 +838,9 @@ function toSnapshot(row: LoadedRow): SagaSnapshot {
       compensation: s.comp_status
         ? { status: s.comp_status, attempt: s.comp_attempt, attemptBase: s.comp_attempt_base, error: s.comp_error }
         : null,
+      // Only when set: a state read back equals the one written (states before operator re-runs have neither).
+      ...(s.run > 0 ? { run: s.run } : {}),
+      ...(s.skipped ? { skipped: true } : {}),
     };
     const list = items.get(s.name);
     if (list) steps[s.name].fanOut = fanOutState(list);
@@ -929,6 +939,8 @@ function stepRow(name: string, position: number, s: StepState, dispatch: Dispatc
     comp_attempt: comp?.attempt ?? 0,
     comp_attempt_base: comp?.attemptBase ?? 0,
     comp_error: comp?.error ?? null,
+    run: s.run ?? 0,
+    skipped: s.skipped === true,
     // A fan-out whose items run has no attempt of its own in flight: its items' rows have theirs.
     in_flight: !s.fanOut && (isStepInFlight(s) || isCompensationInFlight(s)),
     ...timesOf(dispatch),
