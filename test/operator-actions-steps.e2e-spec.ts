@@ -1,7 +1,7 @@
 import { type IncomingHttpHeaders, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { NonRetryableError, defineSaga } from '@saga-engine/sdk';
-import { KEYS, startTestEngine, type TestEngine } from './support/test-engine';
+import { KEYS, TestDatabase, startTestEngine, type TestEngine } from './support/test-engine';
 import { waitFor } from './support/wait-for';
 
 /**
@@ -96,6 +96,11 @@ const shipping = defineSaga('ops-shipping', { version: 1 })
   .step('notify', {
     run: (ctx) => call(ctx, 'notify', { shipped: (ctx.steps as Record<string, unknown>).ship ?? null }),
   })
+  .build();
+
+/** Version 2 of the same type: the deploy that dropped version 1's code. */
+const shippingV2 = defineSaga('ops-shipping', { version: 2 })
+  .step('reserve', { run: () => ({}) })
   .build();
 
 const by = (role: keyof typeof KEYS) => `key ${role} (${role})`;
@@ -313,5 +318,59 @@ describe('operator actions on a step: retry from a step, skip a step (e2e)', () 
     expect((await events(id)).filter((e) => e.type === 'RetryFromStepRequested')).toHaveLength(1);
     await engine.waitForStatus(id, ['COMPLETED']);
     expect(participant.keys(id, 'label')).toEqual([`${id}:label`, `${id}:label:rerun-1`]);
+  });
+});
+
+/**
+ * Retry from a step and skip make steps run: while no live agent runs the saga's version they are refused (409
+ * VERSION_UNAVAILABLE), audited, and nothing changes, rather than accepted and left waiting where nobody sees it.
+ */
+describe('operator actions on a step, with no agent for the version (e2e)', () => {
+  const db = new TestDatabase();
+  let engine: TestEngine | undefined;
+
+  beforeAll(async () => {
+    await participant.listen();
+    await db.create();
+  });
+  afterAll(async () => {
+    await engine?.close();
+    await participant.close();
+  });
+
+  it('answers 409 VERSION_UNAVAILABLE to both, audited, and the saga stays FAILED', async () => {
+    engine = await startTestEngine({ sagas: [shipping], db });
+    participant.decline.add('ship');
+    const started = await engine.as('operator').post('/v1/sagas').send({ type: 'ops-shipping', input: {} });
+    const id = started.body.id as string;
+    expect((await engine.waitForStatus(id, TERMINAL)).status).toBe('FAILED');
+    const prefix = engine.prefix;
+    await engine.stop();
+    // Only version 2 runs now.
+    engine = await startTestEngine({ sagas: [shippingV2], db, prefix });
+    const e = engine;
+    await waitFor(
+      async () => {
+        const versions = (await e.as('viewer').get('/v1/saga-versions?type=ops-shipping')).body;
+        const v1 = (versions.items ?? versions).find((v: { version: number }) => v.version === 1);
+        return v1 && v1.agents === 0;
+      },
+      { what: 'version 1 to have no live agent', timeoutMs: 30_000 },
+    );
+
+    const rerun = await e.as('operator').post(`/v1/sagas/${id}/steps/label/retry`).send({ reason: 'again' });
+    const skip = await e.as('admin').post(`/v1/sagas/${id}/steps/ship/skip`).send({ reason: 'by hand', output: {} });
+    for (const res of [rerun, skip]) {
+      expect(res.status).toBe(409);
+      expect(res.body.code).toBe('VERSION_UNAVAILABLE');
+      expect(res.body.message).toContain('saga "ops-shipping" version 1 is unavailable: no live agent runs it');
+    }
+    const saga = (await e.as('viewer').get(`/v1/sagas/${id}`)).body;
+    expect(saga.status).toBe('FAILED');
+    const audit = (await e.as('admin').get(`/v1/audit?sagaId=${id}`)).body.items as any[];
+    expect(audit.map((a) => [a.action, a.outcome, a.statusCode])).toEqual([
+      ['skip-step', 'refused', 409],
+      ['retry-from-step', 'refused', 409],
+    ]);
   });
 });
