@@ -65,6 +65,11 @@ describe('OpenAPI (e2e)', () => {
       doc.paths['/v1/sagas/{id}'].get.responses['200'].content['application/json'].schema.properties.steps,
     ).toBeDefined();
     expect(doc.paths['/v1/sagas'].post.responses).toHaveProperty('409');
+    // PostgreSQL away: 503 UNAVAILABLE with Retry-After, on every route that needs it.
+    expect(doc.paths['/v1/sagas'].post.responses['503']).toMatchObject({
+      headers: { 'Retry-After': expect.anything() },
+    });
+    expect(doc.paths['/v1/sagas/{id}'].get.responses).toHaveProperty('503');
     expect(doc.paths['/v1/sagas/{id}/signals/{name}'].post.responses).toHaveProperty('409');
     // Every route documents its 200/2xx answer with a schema, not only the ones with request bodies.
     for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {

@@ -15,6 +15,7 @@ import { RouterModule } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import type { SagaDefinition } from '@saga-engine/core';
 import { AgentPresence } from '../agent/agent-presence';
+import { AttemptIsolation } from '../agent/attempt-isolation';
 import { CircuitRecorder } from '../agent/circuit-recorder';
 import { StepDeps } from '../agent/step-deps';
 import { StepExecutor } from '../agent/step-executor';
@@ -26,7 +27,8 @@ import { ApiExceptionFilter } from '../api/http/api-exception.filter';
 import { API_KEYS, ApiKeyGuard, ApiKeys, RATE_LIMIT_PER_MINUTE, RateLimiter } from '../api/http/auth';
 import { HealthController } from '../api/http/health.controller';
 import { MetricsController } from '../api/http/metrics.controller';
-import { RedisRateLimiter } from '../api/http/rate-limit';
+import { RATE_LIMIT_TIMEOUT_MS, RedisRateLimiter } from '../api/http/rate-limit';
+import { UnavailableInterceptor } from '../api/http/unavailable.interceptor';
 import { requestLimits, securityHeaders } from '../api/http/request-limits';
 import { AgentsController } from '../api/participants/agents.controller';
 import { ParticipantsController } from '../api/participants/participants.controller';
@@ -43,7 +45,10 @@ import { LocalSagaTransport } from '../client/local-transport';
 import { SagaClient } from '@saga-engine/client';
 import { ParticipantPolicies } from '../invokers/participant-policies';
 import { AlertService } from '../observability/alert.service';
+import { DEPENDENCY_LEVEL_VALUE, DependencyMonitor } from '../observability/dependency-monitor';
+import { DependencyWatchdog } from '../observability/dependency-watchdog';
 import { EngineMetrics } from '../observability/engine-metrics';
+import { within } from '../observability/time-limit';
 import { queueBackendFor } from '../queue/queue-backend';
 import { createRedis } from '../queue/redis';
 import { StepQueue } from '../queue/step-queue';
@@ -61,6 +66,7 @@ import { AuditLog } from '../store/saga-audit';
 import { SagaQueries } from '../store/saga-queries';
 import { SagaStore } from '../store/saga-store';
 import { SupervisorStore } from '../store/supervisor-store';
+import type { PgTimeouts } from '../store/pg-timeouts';
 import { ALERT_SENDER_OPTIONS, AlertSender, DEFAULT_ALERT_SENDER_OPTIONS } from '../supervisor/alert-sender';
 import { Supervisor } from '../supervisor/supervisor';
 import {
@@ -183,16 +189,17 @@ function sagaModuleDefinition(definition: DynamicModule, extras: SagaModuleExtra
     ],
     controllers: api ? API_CONTROLLERS : [],
     providers,
-    exports: [SagaClient, ParticipantPolicies, SagaScheduler, EngineMetrics],
+    exports: [SagaClient, ParticipantPolicies, SagaScheduler, EngineMetrics, DependencyMonitor],
   };
 }
 
 /** What every role needs: the store, the queues, the registry and the scheduler. */
 function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
   return [
+    DependencyMonitor,
     {
       provide: SAGA_DATA_SOURCE,
-      useFactory: (o: ResolvedSagaOptions) => openSagaDataSource(o.databaseUrl, o.databasePoolSize),
+      useFactory: (o: ResolvedSagaOptions) => openSagaDataSource(o.databaseUrl, o.databasePoolSize, pgTimeouts(o)),
       inject: [RESOLVED_OPTIONS],
     },
     DataSourceCloser,
@@ -209,6 +216,8 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
       useFactory: (o: ResolvedSagaOptions): TransportOptions => ({
         queue: queueBackendFor(o.redisUrl ?? undefined, o.databaseUrl),
         prefix: o.queuePrefix,
+        redisCommandTimeoutMs: o.redisCommandTimeoutMs,
+        pgTimeouts: pgTimeouts(o),
       }),
       inject: [RESOLVED_OPTIONS],
     },
@@ -238,21 +247,34 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
     SnapshotCache,
     {
       provide: EngineMetrics,
-      useFactory: (store: SagaStore, queue: StepQueue, participants: ParticipantPolicies) => {
+      useFactory: (
+        store: SagaStore,
+        queue: StepQueue,
+        participants: ParticipantPolicies,
+        monitor: DependencyMonitor,
+      ) => {
         const metrics = new EngineMetrics();
+        // A scrape must answer even while a dependency hangs: each source read has a second at most.
         metrics.setSources({
           failedSagas: async () => {
-            const rows: { n: number }[] = await store.dataSource.query(
-              `SELECT count(*)::int AS n FROM saga_instance WHERE status = 'FAILED'`,
+            const rows: { n: number }[] = await within(
+              store.dataSource.query(`SELECT count(*)::int AS n FROM saga_instance WHERE status = 'FAILED'`),
+              SCRAPE_READ_MS,
+              'no answer from PostgreSQL',
             );
             return rows[0].n;
           },
-          queue: () => queue.stats(),
+          queue: () => within(queue.stats(), SCRAPE_READ_MS, 'the queue did not answer'),
           circuits: () => participants.states(),
+          dependencies: () =>
+            [...new Set([...monitor.known(), 'postgres' as const, queue.dependency])].map((dependency) => ({
+              dependency,
+              value: DEPENDENCY_LEVEL_VALUE[monitor.level(dependency)],
+            })),
         });
         return metrics;
       },
-      inject: [SagaStore, StepQueue, ParticipantPolicies],
+      inject: [SagaStore, StepQueue, ParticipantPolicies, DependencyMonitor],
     },
     AlertService,
     SagaScheduler,
@@ -269,7 +291,7 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
 }
 
 function agentProviders(): Provider[] {
-  return [StepDeps, StepExecutor, StepWorker, CircuitRecorder, AgentPresence];
+  return [AttemptIsolation, StepDeps, StepExecutor, StepWorker, CircuitRecorder, AgentPresence];
 }
 
 function supervisorProviders(): Provider[] {
@@ -280,6 +302,7 @@ function supervisorProviders(): Provider[] {
         intervalMs: o.supervisorIntervalMs,
         scheduleToStartMs: o.scheduleToStartMs,
         retentionMs: o.retentionMs,
+        poisonAfterDeaths: o.poisonAfterDeaths,
       }),
       inject: [RESOLVED_OPTIONS],
     },
@@ -301,20 +324,34 @@ function apiProviders(): Provider[] {
       useFactory: (o: ResolvedSagaOptions) => new ApiKeys(new Map(o.api.keys.map((k) => [k.key, k.role]))),
       inject: [RESOLVED_OPTIONS],
     },
-    { provide: RATE_LIMIT_PER_MINUTE, useFactory: rateLimit, inject: [RESOLVED_OPTIONS] },
+    { provide: RATE_LIMIT_PER_MINUTE, useFactory: rateLimit, inject: [RESOLVED_OPTIONS, DependencyMonitor] },
     ApiKeyGuard,
     ApiExceptionFilter,
+    UnavailableInterceptor,
+    DependencyWatchdog,
   ];
 }
 
+/** How long `/metrics` waits for each value it reads from PostgreSQL or the queue. */
+const SCRAPE_READ_MS = 1_000;
+
+/** The time limits of every PostgreSQL pool of the engine (see PgTimeouts). */
+function pgTimeouts(o: ResolvedSagaOptions): PgTimeouts {
+  return { statementMs: o.databaseStatementTimeoutMs, connectMs: o.databaseConnectTimeoutMs };
+}
+
 /** Shared by every API process through Redis when there is one; per process otherwise. */
-function rateLimit(o: ResolvedSagaOptions): RedisRateLimiter | RateLimiter {
+function rateLimit(o: ResolvedSagaOptions, monitor: DependencyMonitor): RedisRateLimiter | RateLimiter {
   const perMinute = o.api.rateLimitPerMinute;
   const local = new RateLimiter(perMinute);
   if (!o.redisUrl || perMinute <= 0) return local;
-  const redis = createRedis(o.redisUrl, 'producer', { connectionName: 'saga-rate-limit' });
+  // Its own connection, with a short command timeout: it runs before every request and fails open (see take()).
+  const redis = createRedis(o.redisUrl, 'producer', {
+    connectionName: 'saga-rate-limit',
+    commandTimeout: RATE_LIMIT_TIMEOUT_MS,
+  });
   redis.on('error', () => undefined); // reported by take() when it matters; ioredis reconnects by itself
-  return new RedisRateLimiter(redis, perMinute, o.queuePrefix, local);
+  return new RedisRateLimiter(redis, perMinute, o.queuePrefix, local, Date.now, monitor);
 }
 
 /** Closes the engine's database last, after every other shutdown hook that may still write to it. */

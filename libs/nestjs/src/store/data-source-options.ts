@@ -11,7 +11,10 @@ import { SignalInboxAndCircuits1764040000000 } from './migrations/1764040000000-
 import { CompletedAtIndex1764080000000 } from './migrations/1764080000000-completed-at-index';
 import { DefinitionsAndAgents1765100000000 } from './migrations/1765100000000-definitions-and-agents';
 import { TimersAndSchedules1765200000000 } from './migrations/1765200000000-timers-and-schedules';
+import { FailFast1765300000000 } from './migrations/1765300000000-fail-fast';
 import { listenForClientErrors } from './pg-client-errors';
+import { DEFAULT_PG_TIMEOUTS, type PgTimeouts, pgPoolOptions } from './pg-timeouts';
+import { SagaTypeOrmLogger } from './typeorm-logger';
 
 export const ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaEventEntity];
 export const MIGRATIONS = [
@@ -24,19 +27,35 @@ export const MIGRATIONS = [
   CompletedAtIndex1764080000000,
   DefinitionsAndAgents1765100000000,
   TimersAndSchedules1765200000000,
+  FailFast1765300000000,
 ];
 
-/** Options shared by the app and the tests: migrations run at start, never `synchronize`. */
-export function dataSourceOptions(url: string, poolSize: number): DataSourceOptions {
+/**
+ * Options shared by the app and the tests: migrations run at start (unless `migrate` is false), never
+ * `synchronize`. Every connection has the engine's time limits (see PgTimeouts); `null` opens a pool without them,
+ * for the migrations (a CREATE INDEX on a large table may take minutes).
+ */
+export function dataSourceOptions(
+  url: string,
+  poolSize: number,
+  timeouts: PgTimeouts | null = DEFAULT_PG_TIMEOUTS,
+  { migrate = true }: { migrate?: boolean } = {},
+): DataSourceOptions {
+  const pool = timeouts
+    ? pgPoolOptions(timeouts)
+    : { connectionTimeoutMillis: 10_000, keepAlive: true, onConnect: listenForClientErrors };
   return {
     type: 'postgres',
     url,
     entities: ENTITIES,
     migrations: MIGRATIONS,
-    migrationsRun: true,
+    migrationsRun: migrate,
     migrationsTransactionMode: 'each',
     synchronize: false,
-    logging: ['error', 'migration'],
-    extra: { max: poolSize, connectionTimeoutMillis: 10_000, onConnect: listenForClientErrors },
+    logging: ['error', 'warn', 'migration'],
+    logger: new SagaTypeOrmLogger(),
+    // Failures of idle connections reach whoever uses the pool next; they are not worth a line each.
+    poolErrorHandler: () => undefined,
+    extra: { ...pool, max: poolSize },
   };
 }

@@ -9,13 +9,15 @@ export interface ClaimedAlert {
   sagaId: string;
   sagaType: string;
   error: SagaError | null;
+  /** `FAILED`: the saga needs an operator. `POISONED`: a step killed its agent too often (the saga compensates). */
+  status: 'FAILED' | 'POISONED';
   raisedAt: Date;
   attempts: number;
 }
 
 /**
  * The alert outbox (`saga_alert`). Rows are written by SagaStore.commit with the transition that made a saga
- * FAILED; senders claim them here. A claim is a short statement, not a transaction held across the HTTP call:
+ * FAILED, or that POISONED a step; senders claim them here. A claim is a short statement, not a transaction held across the HTTP call:
  * it pushes `next_attempt_at` forward by a lease, so no other sender takes the row while it is being posted, and
  * a sender that dies mid-post only delays it until the lease expires (at-least-once delivery).
  */
@@ -30,6 +32,7 @@ export class AlertOutbox {
       saga_id: string;
       saga_type: string;
       error: SagaError | null;
+      status: 'FAILED' | 'POISONED';
       raised_at: Date;
       attempts: number;
     }[] = await this.db.query(
@@ -43,9 +46,9 @@ export class AlertOutbox {
                   LIMIT $1
                     FOR UPDATE SKIP LOCKED) due
           WHERE a.id = due.id
-         RETURNING a.id, a.saga_id, a.saga_type, a.error, a.raised_at, a.attempts
+         RETURNING a.id, a.saga_id, a.saga_type, a.error, a.status, a.raised_at, a.attempts
        )
-       SELECT id::text AS id, saga_id, saga_type, error, raised_at, attempts FROM claimed ORDER BY id`,
+       SELECT id::text AS id, saga_id, saga_type, error, status, raised_at, attempts FROM claimed ORDER BY id`,
       [limit, leaseMs],
     );
     return rows.map((r) => ({
@@ -53,6 +56,7 @@ export class AlertOutbox {
       sagaId: r.saga_id,
       sagaType: r.saga_type,
       error: r.error,
+      status: r.status,
       raisedAt: r.raised_at,
       attempts: r.attempts,
     }));

@@ -5,6 +5,8 @@ import { IsIn, IsOptional } from 'class-validator';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
 import { CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
+import { WithoutDatabase } from '../http/unavailable.interceptor';
+import { ApiErrors } from '../http/openapi';
 
 /** Windows the overview offers, each with a bucket size that gives 60 to 168 bars. */
 export const STATS_WINDOWS: Record<string, { windowMs: number; bucketMs: number }> = {
@@ -32,6 +34,7 @@ export class DashboardApiController {
   /** The caller's role, so that a client shows only the actions it may take. Any valid key. */
   @Get('me')
   @RequireRole('viewer')
+  @WithoutDatabase()
   @ApiResponse({
     status: 200,
     description: "The key's role",
@@ -44,6 +47,7 @@ export class DashboardApiController {
   /** Counts by status (all time) and, per bucket over `window`, how many sagas started and ended how. */
   @Get('stats')
   @RequireRole('viewer')
+  @ApiErrors([400, 'Unknown window'])
   @ApiQuery({ name: 'window', required: false, enum: Object.keys(STATS_WINDOWS), description: 'Default 1h' })
   @ApiResponse({
     status: 200,

@@ -4,6 +4,7 @@ import {
   Inject,
   Injectable,
   Logger,
+  Optional,
   SetMetadata,
   applyDecorators,
   createParamDecorator,
@@ -12,6 +13,8 @@ import { Reflector } from '@nestjs/core';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Role } from '../../config/engine-config';
+import { DependencyMonitor } from '../../observability/dependency-monitor';
+import { within } from '../../observability/time-limit';
 import { type AuditAction, AuditLog, AuditOutcome } from '../../store/saga-audit';
 import { ApiError } from './api-error';
 import type { RateLimit } from './rate-limit';
@@ -122,6 +125,9 @@ export function requireKeyMiddleware(keys: ApiKeys) {
   };
 }
 
+/** How long a 403 waits for its audit row (see ApiKeyGuard.auditDenied). */
+const AUDIT_WAIT_MS = 1_000;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const STEP_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
@@ -138,6 +144,7 @@ export class ApiKeyGuard implements CanActivate {
     @Inject(API_KEYS) private readonly keys: ApiKeys,
     @Inject(RATE_LIMIT_PER_MINUTE) private readonly limiter: RateLimit,
     private readonly audit: AuditLog,
+    @Optional() private readonly monitor?: DependencyMonitor,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -175,7 +182,8 @@ export class ApiKeyGuard implements CanActivate {
   /**
    * Writes the refusal of an action to a key whose role is too low. Only what the request names validly is kept
    * (a saga id that is not a UUID is not an action on a saga: nothing is written). Never turns the 403 into a
-   * 500: a failed write is logged.
+   * 500, nor holds it up: a failed write is logged, one PostgreSQL does not take within AUDIT_WAIT_MS is left to
+   * finish (or fail) on its own, and none is tried while PostgreSQL is down.
    */
   private async auditDenied(
     request: Request,
@@ -189,19 +197,30 @@ export class ApiKeyGuard implements CanActivate {
     const step =
       params.step !== undefined && params.step.length <= 64 && STEP_NAME.test(params.step) ? params.step : null;
     const given: unknown = (request.body as { reason?: unknown } | undefined)?.reason;
+    if (this.monitor?.isDown('postgres')) {
+      this.logger.warn(
+        `${action} refused to key ${principal.keyId} on saga ${sagaId}; not audited: PostgreSQL is down`,
+      );
+      return;
+    }
     try {
-      await this.audit.record({
-        actor: principal.keyId,
-        role: principal.role,
-        action,
-        sagaId: sagaId.toLowerCase(),
-        step,
-        reason: typeof given === 'string' ? given.trim().slice(0, 500) : '',
-        outcome: AuditOutcome.REFUSED,
-        statusCode: error.getStatus(),
-        detail: error.message,
-      });
+      await within(
+        this.audit.record({
+          actor: principal.keyId,
+          role: principal.role,
+          action,
+          sagaId: sagaId.toLowerCase(),
+          step,
+          reason: typeof given === 'string' ? given.trim().slice(0, 500) : '',
+          outcome: AuditOutcome.REFUSED,
+          statusCode: error.getStatus(),
+          detail: error.message,
+        }),
+        AUDIT_WAIT_MS,
+        `no answer from PostgreSQL within ${AUDIT_WAIT_MS} ms`,
+      );
     } catch (failure) {
+      this.monitor?.failed('postgres', failure, 'audit');
       this.logger.error(`could not audit a refused ${action} on saga ${sagaId}: ${String(failure)}`);
     }
   }

@@ -1,7 +1,9 @@
+import { Logger } from '@nestjs/common';
+import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { shapeProblem } from './request-limits';
 import { Redis } from 'ioredis';
 import { RateLimiter } from './auth';
-import { RedisRateLimiter } from './rate-limit';
+import { RATE_LIMIT_RETRY_MS, RATE_LIMIT_TIMEOUT_MS, RedisRateLimiter } from './rate-limit';
 
 describe('body shape limits (shapeProblem)', () => {
   const nested = (depth: number) => {
@@ -66,6 +68,45 @@ describe('RedisRateLimiter', () => {
       expect(await limiter.take('a')).toBeNull();
     } finally {
       limiter.onApplicationShutdown();
+    }
+  });
+
+  it('fails open within its timeout when Redis hangs, asks again only every few seconds, and logs it once', async () => {
+    // Accepts connections, answers nothing: a Redis stopped with SIGSTOP, or behind a path that drops packets.
+    const sockets = new Set<Socket>();
+    const hung = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const redis = new Redis(`redis://127.0.0.1:${(hung.address() as AddressInfo).port}`, {
+      enableReadyCheck: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: RATE_LIMIT_TIMEOUT_MS,
+    });
+    redis.on('error', () => undefined);
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    let now = 1_000_000;
+    const evals = jest.spyOn(redis, 'eval');
+    const limiter = new RedisRateLimiter(redis, 2, 'p', new RateLimiter(2, () => now), () => now);
+    try {
+      const started = performance.now();
+      expect(await limiter.take('a')).toBeNull();
+      expect(performance.now() - started).toBeLessThan(RATE_LIMIT_TIMEOUT_MS + 300);
+      // Counted in this process meanwhile, without asking Redis.
+      expect(await limiter.take('a')).toBeNull();
+      expect(await limiter.take('a')).toBe(60);
+      expect(evals).toHaveBeenCalledTimes(1);
+      now += RATE_LIMIT_RETRY_MS;
+      expect(await limiter.take('b')).toBeNull();
+      expect(evals).toHaveBeenCalledTimes(2);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0][0]).toMatch(/Redis did not answer the rate limit \(Command timed out\)/);
+    } finally {
+      warn.mockRestore();
+      limiter.onApplicationShutdown();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => hung.close(resolve));
     }
   });
 

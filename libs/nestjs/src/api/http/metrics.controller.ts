@@ -3,6 +3,7 @@ import { Get, Header, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { EngineMetrics } from '../../observability/engine-metrics';
 import { RequireRole } from './auth';
+import { WithoutDatabase } from './unavailable.interceptor';
 
 /**
  * Prometheus metrics, for any key (viewer is enough): only `/health` is open. The content is aggregate counts by
@@ -15,6 +16,7 @@ export class MetricsController {
 
   @Get()
   @RequireRole('viewer')
+  @WithoutDatabase()
   @Header('Cache-Control', 'no-store')
   async scrape(@Res() res: Response): Promise<void> {
     const body = await this.metrics.render();
