@@ -177,16 +177,16 @@ describe('schedules (e2e)', () => {
       holdOpen = false;
       const first = buffered.lastSagaId;
       await engine.as('operator').post(`/v1/sagas/${first}/signals/Release`).send({});
+      // (The run is recorded before the schedule moves on: wait for both, or the read may fall between them.)
       const after = await waitFor(
         async () => {
           const body = await get(buffer);
-          return body.lastRuns.some((r: any) => r.tick === buffered.bufferedTick && r.outcome === 'started')
-            ? body
-            : undefined;
+          const run = body.lastRuns.find((r: any) => r.tick === buffered.bufferedTick && r.outcome === 'started');
+          return run && body.lastSagaId === run.sagaId ? run : undefined;
         },
         { what: 'the buffered tick to start', timeoutMs: 10_000 },
       );
-      expect(after.lastSagaId).not.toBe(first);
+      expect(after.sagaId).not.toBe(first);
       await patch(buffer, { paused: true, reason: 'done' });
     } finally {
       holdOpen = false;

@@ -12,6 +12,8 @@ import { waitFor } from './wait-for';
  */
 export class AgentFleet {
   crashes = 0;
+  /** Agents started so far. */
+  started = 0;
   private readonly agents = new Set<ChildProcess>();
   private readonly ended: string[] = [];
   private counter = 0;
@@ -40,6 +42,7 @@ export class AgentFleet {
 
   private async startOne(): Promise<void> {
     const name = `probe-agent-${++this.counter}`;
+    this.started++;
     const config = this.engine.config;
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -50,6 +50,8 @@ describe('RateLimiter', () => {
 });
 
 describe('RedisRateLimiter', () => {
+  beforeAll(() => Logger.overrideLogger(false));
+
   it('falls back to the in-process window when Redis does not answer, never throwing', async () => {
     // Nothing listens on port 1: every command fails at once.
     const redis = new Redis('redis://127.0.0.1:1', {
