@@ -149,7 +149,7 @@ describe('fail fast when a dependency hangs (e2e)', () => {
         const e = engine;
         const samples: Sample[] = [];
         const ids: string[] = [warm.body.id];
-        const starts = steadyLoad(100, async () => {
+        const starts = steadyLoad(150, async () => {
           const s = await sample(samples, 'POST /v1/sagas', () =>
             e
               .as('operator')
@@ -159,7 +159,7 @@ describe('fail fast when a dependency hangs (e2e)', () => {
           );
           if (s.id) ids.push(s.id);
         });
-        const reads = steadyLoad(150, async (n) => {
+        const reads = steadyLoad(250, async (n) => {
           if (n % 2 === 0) {
             await sample(samples, 'GET /v1/sagas', () => e.as('viewer').get('/v1/sagas?limit=20').timeout(10_000));
           } else {
@@ -189,7 +189,7 @@ describe('fail fast when a dependency hangs (e2e)', () => {
           `\nRedis SIGSTOP 15 s: ${posts.length} starts (max ${p(posts, 1)} ms, p99 ${p(posts, 0.99)} ms), ` +
             `${gets.length} reads (max ${p(gets, 1)} ms); ${during.length} requests while stopped\n`,
         );
-        expect(during.filter((s) => s.what === 'POST /v1/sagas').length).toBeGreaterThan(100);
+        expect(during.filter((s) => s.what === 'POST /v1/sagas').length).toBeGreaterThan(80);
         expect(posts.filter((s) => s.status !== 201).map((s) => `${s.status} ${s.code}`)).toEqual([]);
         expect(gets.filter((s) => s.status !== 200).map((s) => `${s.what} ${s.status} ${s.code}`)).toEqual([]);
         const slowest = [...samples]
