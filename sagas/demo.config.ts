@@ -58,7 +58,7 @@ export class DemoConfig {
 
   /** An operator (or admin) API key of the engine, with which the drones post their signals. */
   @IsOptional()
-  @Matches(/^[^\s:,]{16,}$/, { message: 'SAGA_SIGNAL_KEY must be an API key of 16+ characters' })
+  @Matches(/^[^\s:,]{32,}$/, { message: 'SAGA_SIGNAL_KEY must be an API key of 32+ characters' })
   SAGA_SIGNAL_KEY: string | undefined = undefined;
 
   /**

@@ -41,7 +41,7 @@ const STEPS = [
 const FAULT_KEYS = ['transient', 'fatal', 'delayMs', 'compensationTransient', 'compensationFatal', 'never'];
 
 /** `faults` maps step names to fault knobs; unknown steps, unknown knobs and bad values are refused. */
-function IsFaults(options?: ValidationOptions) {
+export function IsFaults(options?: ValidationOptions) {
   return ValidateBy(
     {
       name: 'isFaults',

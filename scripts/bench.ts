@@ -39,7 +39,7 @@ const QUICK = process.argv.includes('--quick');
 const SKIP_SCALE = process.argv.includes('--no-scale');
 /** Only the timers line (on a fresh engine process), e.g. to measure timers on a deployment's database. */
 const TIMERS_ONLY = process.argv.includes('--timers-only');
-const API_KEY = 'bench-admin-key-0123456789abcdef';
+const API_KEY = 'bench-admin-key-0123456789abcdef0123';
 
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -120,7 +120,7 @@ function engineEnv(extra: Record<string, string> = {}): Record<string, string> {
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,
     SAGA_REDIS_PREFIX: prefix,
-    SAGA_API_KEYS: `${API_KEY}:admin`,
+    SAGA_API_KEYS: `bench:${API_KEY}:admin`,
     LOG_LEVEL: 'warn',
     RATE_LIMIT_PER_MINUTE: '0',
     // As the Dockerfile sets it: glibc's per-thread malloc arenas otherwise let RSS creep up with native buffers

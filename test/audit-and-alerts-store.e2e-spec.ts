@@ -1,7 +1,7 @@
 import { DataSource } from 'typeorm';
 import { type ErrorInfo, type SagaDefinition, transition } from '@saga-engine/core';
 import { defineSaga } from '@saga-engine/sdk';
-import { AlertOutbox } from '../libs/nestjs/src/store/saga-alerts';
+import { AlertOutbox, NOT_SENT } from '../libs/nestjs/src/store/saga-alerts';
 import { AuditLog, type AuditRecord } from '../libs/nestjs/src/store/saga-audit';
 import { type SagaSnapshot, SagaStore } from '../libs/nestjs/src/store/saga-store';
 import { dataSourceOptions } from '../libs/nestjs/src/store/data-source-options';
@@ -62,6 +62,15 @@ describe('audit and alert outbox (integration)', () => {
     return snapshot;
   }
 
+  /** A saga that ended FAILED (its compensation of `a` failed for good), with the alert that raised. */
+  async function failedSaga(id: string): Promise<SagaSnapshot> {
+    const from = await undoing(id);
+    const r = transition(definition, from.state, { type: 'CompensationFailed', step: 'a', attempt: 1, error: no });
+    const failed = (await store.commit(from, r.state, r.history, r.commands, definition))!;
+    expect(failed.state.status).toBe('FAILED');
+    return failed;
+  }
+
   const count = async (table: string, sagaId: string) =>
     Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE saga_id = $1`, [sagaId]))[0].n);
 
@@ -102,8 +111,8 @@ describe('audit and alert outbox (integration)', () => {
   });
 
   it('gives each due alert to one sender only, and hides it for the lease', async () => {
-    const saga = await undoing('0190f2c4-0000-7000-8000-0000000000b1');
-    // Earlier tests' alerts are out of the way: delivered.
+    const saga = await failedSaga('0190f2c4-0000-7000-8000-0000000000b1');
+    // Earlier alerts (and the one this saga's failure raised) are out of the way: delivered.
     for (const alert of await outbox.claim(100, 60_000)) await outbox.markDelivered(alert.id, null);
     await db.query(`INSERT INTO saga_alert (saga_id, saga_type) SELECT $1, 'audit-test' FROM generate_series(1, 30)`, [
       saga.id,
@@ -118,8 +127,7 @@ describe('audit and alert outbox (integration)', () => {
 
   it('fences a sender whose lease expired, and never claims an alert given up', async () => {
     for (const alert of await outbox.claim(100, 60_000)) await outbox.markDelivered(alert.id, null);
-    const saga = await undoing('0190f2c4-0000-7000-8000-0000000000c1');
-    await db.query(`INSERT INTO saga_alert (saga_id, saga_type) VALUES ($1, 'audit-test')`, [saga.id]);
+    await failedSaga('0190f2c4-0000-7000-8000-0000000000c1');
     const [slow] = await outbox.claim(1, 60_000);
     // Its lease runs out (a sender hung); another sender claims the alert again.
     await db.query(`UPDATE saga_alert SET next_attempt_at = now() WHERE id = $1`, [slow.id]);
@@ -141,6 +149,32 @@ describe('audit and alert outbox (integration)', () => {
     const [delivered] = await db.query<any>(`SELECT * FROM saga_alert WHERE id = $1`, [slow.id]);
     expect(delivered.delivered_at).not.toBeNull();
     expect(delivered.delivered_to).toBe('http://127.0.0.1:1');
+  });
+
+  it('does not send the alert of a saga an operator retried or resolved before it went out', async () => {
+    for (const alert of await outbox.claim(100, 60_000)) await outbox.markDelivered(alert.id, null);
+    // The webhook was down: the alert waits for its next attempt while an operator retries the saga.
+    const saga = await failedSaga('0190f2c4-0000-7000-8000-0000000000d1');
+    const [first] = await outbox.claim(1, 60_000);
+    expect(first.sagaId).toBe(saga.id);
+    await outbox.reschedule(first, 0, 'HTTP 503');
+    const retried = transition(definition, saga.state, { type: 'RetryRequested', by: 'key ops', reason: 'fixed' });
+    expect(retried.state.status).not.toBe('FAILED');
+    const moved = (await store.commit(saga, retried.state, retried.history, retried.commands, definition))!;
+
+    expect(await outbox.claim(10, 60_000)).toEqual([]);
+    const [row] = await db.query<any>(`SELECT * FROM saga_alert WHERE id = $1`, [first.id]);
+    expect(row).toMatchObject({ delivered_at: null, next_attempt_at: null, last_error: NOT_SENT });
+
+    // It fails again: the new failure alerts, once; the old alert stays closed.
+    const again = transition(definition, moved.state, { type: 'CompensationFailed', step: 'a', attempt: 2, error: no });
+    expect((await store.commit(moved, again.state, again.history, again.commands, definition))!.state.status).toBe(
+      'FAILED',
+    );
+    const claimed = await outbox.claim(10, 60_000);
+    expect(claimed).toHaveLength(1);
+    expect(claimed[0].id).not.toBe(first.id);
+    expect(claimed[0].sagaId).toBe(saga.id);
   });
 
   it('refuses to rewrite the audit log, whatever the statement', async () => {

@@ -10,11 +10,11 @@ describe('GET /v1/me and GET /v1/stats (e2e)', () => {
   });
   afterAll(() => engine?.close());
 
-  it('/v1/me answers the key’s role, for every role, and 401 without a key', async () => {
+  it('/v1/me answers the key’s name and role, for every role, and 401 without a key', async () => {
     for (const role of ['viewer', 'operator', 'admin'] as const) {
       const res = await engine.as(role).get('/v1/me');
       expect(res.status).toBe(200);
-      expect(res.body).toEqual({ role });
+      expect(res.body).toEqual({ name: role, role });
     }
     expect((await engine.http().get('/v1/me')).status).toBe(401);
   });

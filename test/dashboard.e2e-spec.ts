@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { toSpecJson } from '@saga-engine/core';
+import { IsBoolean, IsInt, IsString, Matches, Max, Min } from 'class-validator';
 import { defineSaga } from '@saga-engine/sdk';
 import { buildDashboard, launchChromium } from './support/browser';
 import { droneInput } from './support/drone-input';
@@ -32,6 +33,57 @@ const napping = defineSaga('dash-nap', { version: 1 })
   .step('finish', { run: () => undefined })
   .build();
 
+/** Set by the test: whether `b`'s undo fails (it does, until an operator has fixed it and retries). */
+let undoOfBFails = true;
+
+/**
+ * Lanes of a FAILED saga: `c` fails for good, `b2` is undone, the undo of `b` fails (FAILED), `a` is still to
+ * undo, `d` never ran. A long step name and unlimited retries are shown as they are.
+ */
+const lanes = defineSaga('dash-lanes', {
+  version: 1,
+  defaults: { retry: { maximumAttempts: 1 }, compensationRetry: { maximumAttempts: 1 } },
+})
+  .step('a', { run: () => ({}), compensate: () => undefined })
+  .step('b', {
+    run: () => ({}),
+    compensate: () => {
+      if (undoOfBFails) throw Object.assign(new Error('warehouse API down'), { code: 'UNDO_DOWN', retryable: false });
+    },
+  })
+  .step('b2', { run: () => ({}), compensate: () => undefined })
+  .step('c', {
+    run: () => {
+      throw Object.assign(new Error('card declined'), { code: 'CARD_DECLINED', retryable: false });
+    },
+    compensate: () => undefined,
+  })
+  .step('reserve-the-inventory-in-every-warehouse-nearby', {
+    run: () => ({}),
+    compensate: () => undefined,
+    retry: { maximumAttempts: 0 },
+  })
+  .build();
+
+class FormInput {
+  @IsString()
+  @Matches(/^[a-z]{1,10}$/, { message: 'name must be 1-10 lowercase letters' })
+  name!: string;
+
+  @IsInt()
+  @Min(1)
+  @Max(9)
+  count!: number;
+
+  @IsBoolean()
+  rush!: boolean;
+}
+
+/** A saga with an input class: the dashboard's start form is built from its JSON Schema. */
+const formSaga = defineSaga('dash-form', { version: 1, input: FormInput })
+  .step('take', { run: (ctx) => ({ got: ctx.input }) })
+  .build();
+
 /**
  * The dashboard in a real browser (Debian's Chromium through playwright-core), against the real engine: the page
  * is the build of the current sources, served by the orchestrator, and every figure on it comes from the REST API.
@@ -50,7 +102,7 @@ describe('dashboard in a browser (e2e)', () => {
     dashboardDir = buildDashboard();
     engine = await startTestEngine({
       demo: true,
-      sagas: [echo, heldSaga, napping],
+      sagas: [echo, heldSaga, napping, lanes, formSaga],
       env: { DASHBOARD_DIR: dashboardDir },
     });
     base = `http://127.0.0.1:${((engine.app.getHttpServer() as Server).address() as AddressInfo).port}`;
@@ -261,6 +313,11 @@ describe('dashboard in a browser (e2e)', () => {
     await types
       .locator('section[data-type=drone-delivery] [data-testid=type-agents]', { hasText: 'Agents running it: 1' })
       .waitFor({ timeout: 10_000 });
+    // The overview says that sagas are stranded on a version nobody runs.
+    const overview = await logIn('viewer');
+    const banner = overview.locator('[data-testid=stranded-versions]');
+    await banner.waitFor({ timeout: 10_000 });
+    expect(await banner.textContent()).toContain('lonely v1 (1 RUNNING)');
   });
 
   it('a viewer sees the saga but no action button; /v1/me says viewer', async () => {
@@ -287,6 +344,49 @@ describe('dashboard in a browser (e2e)', () => {
     expect(await page.locator('img').count()).toBe(0);
     await page.waitForTimeout(300);
     expect(dialogs).toEqual([]);
+  });
+
+  it('links a parent and its child both ways, and shows a fan-out as counts and pages, not a box per item', async () => {
+    const parcels = Array.from({ length: 120 }, (_, i) => ({
+      parcelId: `p${i}`,
+      dropoff: { lat: 52.5, lng: 13.45 },
+      weightKg: 2,
+      ...(i === 110 ? { fault: 'refuse' } : {}),
+    }));
+    const order = { accountId: 'acc-42', pickup: { lat: 52.52, lng: 13.405 }, expressPriceCents: 2500 };
+    const completed = await start('parcel-order', { ...order, parcels: parcels.slice(0, 60) });
+    const refused = await start('parcel-order', { ...order, parcels });
+    const done = await engine.waitForStatus(completed, ['COMPLETED', 'COMPENSATED', 'FAILED'], 30_000);
+    expect(done.status).toBe('COMPLETED');
+    await engine.waitForStatus(refused, ['COMPENSATED', 'FAILED'], 60_000);
+    const child = done.children[0].id as string;
+
+    const page = await logIn('viewer', `/dashboard/sagas/${completed}`);
+    const items = page.locator('[data-testid=items-book-parcels]');
+    await items.locator('[data-state=SUCCEEDED]', { hasText: 'SUCCEEDED 60' }).waitFor({ timeout: 10_000 });
+    // One page of 50 rows (rendered once the page's request answers), and the next page on demand.
+    await items.locator('tbody tr').nth(49).waitFor({ timeout: 10_000 });
+    expect(await items.locator('tbody tr').count()).toBe(50);
+    await items.locator('button', { hasText: 'Next' }).click();
+    await items.locator('[data-testid=items-page]', { hasText: 'items 50–59' }).waitFor();
+    expect(await items.locator('tbody tr').count()).toBe(10);
+    // An item opens with its own history.
+    await items.locator('tr[data-item="55"]').click();
+    await items.locator('[data-testid=item-detail]', { hasText: 'StepSucceeded #1' }).waitFor();
+    // The child is linked from its step and from the saga; its page links back.
+    await page.locator('[data-testid=step-child]', { hasText: 'drone-delivery' }).waitFor();
+    await page.locator(`[data-testid=saga-children] a[href$="/sagas/${child}"]`).click();
+    await page.locator('[data-testid=saga-parent]', { hasText: completed }).waitFor({ timeout: 10_000 });
+    await page.locator('[data-testid=saga-parent]', { hasText: 'fly-express' }).waitFor();
+
+    const compensated = await logIn('viewer', `/dashboard/sagas/${refused}`);
+    const list = compensated.locator('[data-testid=items-book-parcels]');
+    await list.locator('[data-state=FAILED]', { hasText: 'FAILED 1' }).waitFor({ timeout: 10_000 });
+    await list.locator('[data-state=COMPENSATED]').waitFor();
+    await list.locator('[data-state=FAILED]').click();
+    await list.locator('tr[data-item="110"]').waitFor();
+    expect(await list.locator('tbody tr').count()).toBe(1);
+    expect(await compensated.locator('[data-testid=step-items]').textContent()).toMatch(/1 failed, \d+ undone/);
   });
 
   it('shows a sleeping step with its wake-up time, a delayed saga with its start, and schedules', async () => {
@@ -334,6 +434,102 @@ describe('dashboard in a browser (e2e)', () => {
     const viewer = await logIn('viewer', `/dashboard/schedules/${created.body.id}`);
     await viewer.locator('[data-testid=schedule-state]', { hasText: 'PAUSED' }).waitFor({ timeout: 10_000 });
     expect(await viewer.locator('[data-testid=actions] button').count()).toBe(0);
+  });
+
+  it('a FAILED saga: its cause, undo lanes told apart, a stopped clock, and a history that follows a retry', async () => {
+    undoOfBFails = true;
+    const id = await start('dash-lanes', {});
+    const twin = await start('dash-lanes', {});
+    await engine.waitForStatus(id, ['FAILED']);
+    await engine.waitForStatus(twin, ['FAILED']);
+
+    // Two sagas started together (one UUIDv7 time prefix) do not look alike on the overview.
+    const page = await logIn('operator');
+    const short = async (sagaId: string) =>
+      page.locator(`[data-testid=attention] a[href="/dashboard/sagas/${sagaId}"]`).textContent({ timeout: 10_000 });
+    expect(await short(id)).not.toBe(await short(twin));
+
+    await page.click(`[data-testid=attention] a[href="/dashboard/sagas/${id}"]`);
+    await page.locator('.saga-head .badge', { hasText: 'FAILED' }).waitFor({ timeout: 10_000 });
+    // The header says what went wrong first (c), then what stopped the undo (b).
+    expect(await page.locator('[data-testid=saga-cause]').textContent()).toContain('c: CARD_DECLINED card declined');
+    expect(await page.locator('[data-testid=saga-error]').textContent()).toContain('UNDO_DOWN');
+    const lane = (step: string) => page.locator(`[data-comp-step="${step}"] .node-sub`).textContent();
+    expect(await lane('b2')).toBe('undone');
+    expect(await lane('b')).toContain('FAILED');
+    expect(await lane('a')).toBe('to undo');
+    expect(await lane('c')).toBe('not needed');
+    expect(await lane('reserve-the-inventory-in-every-warehouse-nearby')).toBe('not needed');
+    // Every label fits inside its box (long names are cut with an ellipsis, the full name in the tooltip).
+    type Svg = { getBBox(): { x: number; width: number }; textContent: string | null };
+    const overflow = await page.$$eval('[data-testid=saga-graph] g.node', (nodes) =>
+      nodes.flatMap((g) => {
+        const box = (g.querySelector('rect') as unknown as Svg).getBBox();
+        return [...g.querySelectorAll('text')]
+          .map((t) => t as unknown as Svg)
+          .filter((t) => t.getBBox().x + t.getBBox().width > box.width - 4)
+          .map((t) => t.textContent);
+      }),
+    );
+    expect(overflow).toEqual([]);
+    // The clock stops while the saga waits for an operator.
+    const duration = await page.locator('[data-testid=saga-duration]').textContent();
+    await page.waitForTimeout(2_200);
+    expect(await page.locator('[data-testid=saga-duration]').textContent()).toBe(duration);
+    // Escape closes a dialog without acting.
+    await page.getByRole('button', { name: 'Retry saga' }).click();
+    await page.getByRole('dialog').waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'detached', timeout: 5_000 });
+
+    // The fix is in: an operator retries, and the history shows it without a reload.
+    await page.locator('[data-testid=event-history] tbody tr').first().waitFor();
+    undoOfBFails = false;
+    await page.getByRole('button', { name: 'Retry saga' }).click();
+    await page.getByRole('dialog').locator('textarea[name=reason]').fill('warehouse API is back');
+    await page.getByRole('dialog').getByRole('button', { name: 'Retry now' }).click();
+    await page.locator('.saga-head .badge', { hasText: 'COMPENSATED' }).waitFor({ timeout: 20_000 });
+    await page
+      .locator('[data-testid=event-history] tbody tr', { hasText: 'SagaCompensated' })
+      .waitFor({ timeout: 10_000 });
+    expect(await page.locator('[data-testid=event-history] tbody').textContent()).toContain('RetryRequested');
+    expect(await lane('a')).toBe('undone');
+  });
+
+  it('the saga types page: unlimited retries and waits say so; an operator starts a saga from a form', async () => {
+    const page = await logIn('operator', '/dashboard/types');
+    const policyOf = (type: string, step: string) =>
+      page.locator(`[data-type="${type}"] tr`, { hasText: step }).locator('[data-testid=retry-policy]').textContent();
+    expect(await policyOf('dash-lanes', 'reserve-the-inventory')).toContain('maximumAttempts unlimited');
+    expect(await policyOf('held', 'hold')).toContain('none (a wait');
+    expect(await policyOf('dash-nap', 'cool-off')).toContain('none (a sleep)');
+
+    await page.locator('[data-type="dash-form"]').getByRole('button', { name: 'Start saga' }).click();
+    const dialog = page.getByRole('dialog');
+    // Escape closes it; reopened, the form has a control per input field.
+    await dialog.waitFor();
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached', timeout: 5_000 });
+    await page.locator('[data-type="dash-form"]').getByRole('button', { name: 'Start saga' }).click();
+    await dialog.locator('input[name=name]').fill('BAD NAME');
+    await dialog.locator('input[name=count]').fill('3');
+    await dialog.locator('input[name=rush]').check();
+    await dialog.getByRole('button', { name: 'Start saga' }).click();
+    // The API's 400 names the field; nothing starts.
+    await dialog.locator('[role=alert]', { hasText: 'name must be 1-10 lowercase letters' }).waitFor();
+    await dialog.locator('input[name=name]').fill('parcel');
+    await dialog.locator('input[name=idempotencyKey]').fill('form-start-1');
+    await dialog.getByRole('button', { name: 'Start saga' }).click();
+    await page
+      .locator('[data-testid=saga-page] .saga-head .badge', { hasText: 'COMPLETED' })
+      .waitFor({ timeout: 20_000 });
+    const id = new URL(page.url()).pathname.split('/').pop()!;
+    const saga = (await engine.as('viewer').get(`/v1/sagas/${id}`)).body;
+    expect(saga).toMatchObject({ type: 'dash-form', input: { name: 'parcel', count: 3, rush: true } });
+    // A viewer sees no start button.
+    const viewer = await logIn('viewer', '/dashboard/types');
+    await viewer.locator('[data-type="dash-form"]').waitFor({ timeout: 10_000 });
+    expect(await viewer.locator('[data-type="dash-form"]').getByRole('button', { name: 'Start saga' }).count()).toBe(0);
   });
 
   async function waitForStep(id: string, step: string, status: string): Promise<void> {

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import request from 'supertest';
 import { TestDatabase, dropRedisPrefix } from './support/test-engine';
-import { TEST_QUEUE_KIND, TEST_REDIS_URL } from './support/urls';
+import { Client } from 'pg';
+import { TEST_PG_ADMIN_URL, TEST_QUEUE_KIND, TEST_REDIS_URL } from './support/urls';
 import { waitFor } from './support/wait-for';
 import { describeIf } from './support/skip';
 
@@ -37,10 +38,21 @@ function dockerfileCommands(): { build: string[][]; cmd: string[] } {
 }
 
 /** A service's `command` in docker-compose.yml (one image, an entry point per role). */
-function composeCommand(app: 'orchestrator' | 'agent' | 'demo-services'): string[] {
+function composeCommand(service: 'migrate' | 'orchestrator' | 'agent-1' | 'demo'): string[] {
   const text = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
-  const command = new RegExp(`^\\s+command: (\\['node', 'dist/apps/${app}/[^\\]]*\\])$`, 'm').exec(text)![1];
+  const block = new RegExp(`^  ${service}:\\n((?:    .*\\n|\\s*\\n)*)`, 'm').exec(text)![1];
+  const command = /^\s+command: (\['node', 'dist\/apps\/[^\]]*\])$/m.exec(block)![1];
   return JSON.parse(command.replace(/'/g, '"')) as string[];
+}
+
+async function dropRole(role: string): Promise<void> {
+  const admin = new Client({ connectionString: TEST_PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`DROP ROLE IF EXISTS "${role}"`);
+  } finally {
+    await admin.end();
+  }
 }
 
 function freePort(): Promise<number> {
@@ -58,12 +70,14 @@ smoke("the Dockerfile's commands, outside Docker", () => {
   let work = '';
   const db = new TestDatabase();
   const prefix = `smoke-${process.pid}`;
+  const engineRole = `saga_smoke_${process.pid}`;
   const processes: ChildProcess[] = [];
   let output = '';
 
   afterAll(async () => {
     for (const child of processes) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await db.drop().catch(() => undefined);
+    await dropRole(engineRole).catch(() => undefined);
     if (TEST_QUEUE_KIND === 'redis') await dropRedisPrefix(prefix).catch(() => undefined);
     if (work) rmSync(work, { recursive: true, force: true });
   });
@@ -105,10 +119,14 @@ smoke("the Dockerfile's commands, outside Docker", () => {
     expect(existsSync(join(work, 'node_modules', '@nestjs', 'cli'))).toBe(false);
 
     await db.create();
+    // The engine runs as a role of its own, as compose runs it: made and granted by the migrate service's command.
+    const engineUrl = new URL(db.url);
+    engineUrl.username = engineRole;
+    engineUrl.password = 'smoke-engine-password';
     const port = await freePort();
     const demoPort = await freePort();
     const demoTcpPort = await freePort();
-    const key = 'smoke-admin-key-0123456789';
+    const key = 'smoke-admin-key-0123456789abcdefghijkl';
     const started = Date.now();
     // The environment docker-compose.yml gives the engine, pointed at this run's services (loopback here).
     const env = {
@@ -116,10 +134,10 @@ smoke("the Dockerfile's commands, outside Docker", () => {
       NODE_ENV: 'production',
       HOST: '127.0.0.1',
       PORT: String(port),
-      DATABASE_URL: db.url,
+      DATABASE_URL: engineUrl.toString(),
       ...(TEST_QUEUE_KIND === 'redis' ? { REDIS_URL: TEST_REDIS_URL } : {}),
       SAGA_REDIS_PREFIX: prefix,
-      SAGA_API_KEYS: `${key}:admin`,
+      SAGA_API_KEYS: `admin:${key}:admin`,
       SAGA_ENCRYPTION_KEY: Buffer.alloc(32, 5).toString('base64'),
       DEMO_URL: `http://127.0.0.1:${demoPort}`,
       DEMO_PORT: String(demoPort),
@@ -128,10 +146,10 @@ smoke("the Dockerfile's commands, outside Docker", () => {
       SAGA_SIGNAL_KEY: key,
       NO_COLOR: '1',
     };
-    const run = ([file, ...args]: string[], name: string) => {
+    const run = ([file, ...args]: string[], name: string, extra: Record<string, string> = {}) => {
       const child = spawn(file === 'node' ? process.execPath : file, args, {
         cwd: work,
-        env,
+        env: { ...env, ...extra },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const log = (chunk: Buffer) => (output += `[${name}] ${chunk.toString()}`);
@@ -140,6 +158,10 @@ smoke("the Dockerfile's commands, outside Docker", () => {
       processes.push(child);
       return child;
     };
+    // The migration run as compose starts it first: as the owner, then it exits.
+    const migrate = run(composeCommand('migrate'), 'migrate', { DATABASE_MIGRATION_URL: db.url });
+    const migrated = await new Promise<number | null>((resolveExit) => migrate.once('exit', resolveExit));
+    expect({ migrated, output }).toEqual({ migrated: 0, output: expect.stringContaining(`runs as ${engineRole}`) });
     // The orchestrator as the image starts it (its CMD), and an agent as the compose file starts one.
     const orchestrator = run(cmd, 'orchestrator');
     const server = `http://127.0.0.1:${port}`;
@@ -147,8 +169,10 @@ smoke("the Dockerfile's commands, outside Docker", () => {
       async () => {
         if (orchestrator.exitCode !== null)
           throw new Error(`the orchestrator exited (${orchestrator.exitCode}):\n${output}`);
+        // With the key: without one /health says up or down only.
         const res = await request(server)
           .get('/health')
+          .set('Authorization', `Bearer ${key}`)
           .catch(() => undefined);
         return res?.status === 200 ? res : undefined;
       },
@@ -156,7 +180,7 @@ smoke("the Dockerfile's commands, outside Docker", () => {
     );
     timings.push(`start to /health 200: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(health.body.info.queue).toEqual({ status: 'up', backend: TEST_QUEUE_KIND });
-    run(composeCommand('agent'), 'agent');
+    run(composeCommand('agent-1'), 'agent');
     // The image serves the dashboard the build made (it ships in @saga-engine/nestjs): the page, and its script with
     // a long cache.
     const page = await request(server).get('/dashboard/sagas');
@@ -167,7 +191,8 @@ smoke("the Dockerfile's commands, outside Docker", () => {
     const asset = await request(server).get(script!);
     expect(asset.status).toBe(200);
     expect(asset.headers['cache-control']).toContain('immutable');
-    run(composeCommand('demo-services'), 'demo');
+    // The demo participants make their own schema, as its owner (compose gives them the owner's URL).
+    run(composeCommand('demo'), 'demo', { DATABASE_URL: db.url });
 
     const auth = { Authorization: `Bearer ${key}` };
     // The orchestrator has no saga code: it starts drone-delivery from the definition the agent publishes.
@@ -197,8 +222,8 @@ smoke("the Dockerfile's commands, outside Docker", () => {
       { timeoutMs: 30_000, what: `the saga to complete; output so far:\n${output}` },
     );
 
-    // Stopped by pid, gracefully: each ends on the signal once its shutdown is done.
-    for (const child of processes) {
+    // Stopped by pid, gracefully: each ends on the signal once its shutdown is done (the migration run has ended).
+    for (const child of processes.filter((c) => c !== migrate)) {
       const exited = new Promise<unknown>((resolveExit) =>
         child.once('exit', (code, signal) => resolveExit(signal ?? code)),
       );

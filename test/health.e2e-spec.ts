@@ -24,7 +24,7 @@ describe('health (e2e)', () => {
 
   const health = async () => {
     const started = Date.now();
-    const res = await engine!.http().get('/health').timeout(5_000);
+    const res = await engine!.as('viewer').get('/health').timeout(5_000);
     return { res, ms: Date.now() - started };
   };
 

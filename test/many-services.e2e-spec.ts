@@ -6,7 +6,7 @@ import { EngineProcess, ROOT, freePort, poll } from '../scripts/support/cluster'
 import { TestDatabase, dropRedisPrefix } from './support/test-engine';
 import { TEST_QUEUE_KIND, TEST_REDIS_URL } from './support/urls';
 
-const KEY = 'many-services-admin-key-0123456789';
+const KEY = 'many-services-admin-key-0123456789abcdef';
 
 /**
  * Many services, one engine, as separate processes on one PostgreSQL (and the run's queue backend):
@@ -69,7 +69,7 @@ describe('many services, one engine (e2e, separate processes)', () => {
       ...(TEST_QUEUE_KIND === 'redis' ? { REDIS_URL: TEST_REDIS_URL } : {}),
       SAGA_REDIS_PREFIX: prefix,
       SAGA_QUEUE_PREFIX: prefix,
-      SAGA_API_KEYS: `${KEY}:admin`,
+      SAGA_API_KEYS: `admin:${KEY}:admin`,
       SUPERVISOR_INTERVAL_MS: '200',
       LOG_FORMAT: 'json',
     };

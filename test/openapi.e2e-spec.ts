@@ -24,13 +24,17 @@ describe('OpenAPI (e2e)', () => {
         'GET /metrics',
         'GET /v1/agents',
         'GET /v1/audit',
+        'GET /v1/audit/verify',
         'GET /v1/me',
         'GET /v1/participants',
         'GET /v1/saga-types',
         'GET /v1/saga-types/{type}',
+        'GET /v1/saga-types/{type}/versions/{version}',
+        'GET /v1/saga-versions',
         'GET /v1/sagas',
         'GET /v1/sagas/{id}',
         'GET /v1/sagas/{id}/events',
+        'GET /v1/sagas/{id}/steps/{step}/items',
         'GET /v1/stats',
         'GET /v1/schedules',
         'GET /v1/schedules/{id}',
@@ -64,6 +68,23 @@ describe('OpenAPI (e2e)', () => {
     expect(
       doc.paths['/v1/sagas/{id}'].get.responses['200'].content['application/json'].schema.properties.steps,
     ).toBeDefined();
+    // Children and fan-outs: the links between parent and child, and the items of a fan-out by page.
+    const saga = doc.paths['/v1/sagas/{id}'].get.responses['200'].content['application/json'].schema;
+    expect(Object.keys(saga.properties)).toEqual(expect.arrayContaining(['parentId', 'parentStep', 'children']));
+    expect(Object.keys(saga.properties.steps.items.properties)).toEqual(expect.arrayContaining(['child', 'items']));
+    const items = doc.paths['/v1/sagas/{id}/steps/{step}/items'].get;
+    expect(items.parameters.map((p: any) => p.name)).toEqual(
+      expect.arrayContaining(['id', 'step', 'status', 'afterIndex', 'limit']),
+    );
+    expect(Object.keys(items.responses['200'].content['application/json'].schema.properties)).toEqual([
+      'total',
+      'counts',
+      'items',
+      'nextAfterIndex',
+    ]);
+    expect(doc.paths['/v1/sagas/{id}/events'].get.parameters.map((p: any) => p.name)).toEqual(
+      expect.arrayContaining(['step', 'item']),
+    );
     expect(doc.paths['/v1/sagas'].post.responses).toHaveProperty('409');
     // PostgreSQL away: 503 UNAVAILABLE with Retry-After, on every route that needs it.
     expect(doc.paths['/v1/sagas'].post.responses['503']).toMatchObject({
@@ -71,6 +92,17 @@ describe('OpenAPI (e2e)', () => {
     });
     expect(doc.paths['/v1/sagas/{id}'].get.responses).toHaveProperty('503');
     expect(doc.paths['/v1/sagas/{id}/signals/{name}'].post.responses).toHaveProperty('409');
+    // Every route but /health documents the key check's answers: 401, and 429 with Retry-After.
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const statuses = Object.keys(op.responses as Record<string, unknown>);
+        expect([`${method} ${path}`, statuses]).toEqual([
+          `${method} ${path}`,
+          expect.arrayContaining(path === '/health' ? ['200', '503', '401', '429'] : ['401', '429']),
+        ]);
+        if (path !== '/health') expect(op.responses['429'].headers).toHaveProperty('Retry-After');
+      }
+    }
     // Every route documents its 200/2xx answer with a schema, not only the ones with request bodies.
     for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
       if (path === '/metrics') continue; // Prometheus text, not JSON
@@ -93,6 +125,12 @@ describe('OpenAPI (e2e)', () => {
     expect(item.required).toEqual(['name', 'state', 'since', 'agents']);
     expect(item.properties.state.enum).toEqual(['closed', 'open', 'half-open']);
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    // Single sign-on: an OIDC access token in the same header, either one will do.
+    expect(doc.components.securitySchemes.oidc).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    expect(doc.security).toEqual([{ bearer: [] }, { oidc: [] }]);
+    expect(
+      doc.paths['/v1/audit/verify'].get.responses['200'].content['application/json'].schema.properties.firstBadId,
+    ).toBeDefined();
   });
 
   it('serves the UI at /docs', async () => {

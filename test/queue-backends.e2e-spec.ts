@@ -42,7 +42,7 @@ describe('queue backends (e2e)', () => {
     afterAll(() => engine?.close());
 
     maybe('reports the backend in /health', async () => {
-      const health = await engine!.http().get('/health');
+      const health = await engine!.as('viewer').get('/health');
       expect(health.status).toBe(200);
       expect(health.body.info.queue).toEqual({ status: 'up', backend });
     });

@@ -90,6 +90,30 @@ const checkout = defineSaga('sentinel-checkout', {
   })
   .build();
 
+// A fan-out whose items echo the secret (stored scrubbed), then the checkout as a child (its input sealed with the
+// child's own sensitive paths and id).
+const batch = defineSaga('sentinel-batch', {
+  version: 1,
+  input: CheckoutInput,
+  sensitive: ['payment.cardNumber', 'customer.email'],
+})
+  .forEach('split', {
+    items: (ctx) => [1, 2, 3].map((n) => ({ n, note: `part ${n} of card ${ctx.input.payment.cardNumber}` })),
+    run: (ctx) => {
+      received.push({
+        step: `split ${ctx.index}`,
+        card: ctx.input.payment.cardNumber,
+        email: ctx.input.customer.email,
+      });
+      return { n: ctx.item.n };
+    },
+  })
+  .child('pay', {
+    saga: checkout,
+    input: (ctx) => ({ amountCents: 300, payment: ctx.input.payment, customer: ctx.input.customer }),
+  })
+  .build();
+
 const hex = (n: number) => randomBytes(n).toString('hex');
 const CARD = `SNTLCARD${hex(8)}`;
 const EMAIL = `sntl-${hex(6)}@example.com`;
@@ -129,7 +153,7 @@ describe('sensitive input fields: a sentinel secret never stored, logged or answ
     trace.setGlobalTracerProvider(provider);
     engine = await startTestEngine({
       demo: true,
-      sagas: [checkout],
+      sagas: [checkout, batch],
       queue: 'redis',
       logs,
       env: { LOG_LEVEL: 'verbose', SUPERVISOR_INTERVAL_MS: '200' },
@@ -209,6 +233,24 @@ describe('sensitive input fields: a sentinel secret never stored, logged or answ
     expect(drone.status).toBe(201);
     expect(drone.body.input.contactPhone).toBe('[REDACTED]');
     expect((await finish(drone.body.id)).status).toBe('COMPLETED');
+
+    // A fan-out whose items echo the secret, and a child that gets it: scrubbed in the items, sealed in the child.
+    const split = await start('sentinel-batch', checkoutInput(CARD));
+    expect(split.status).toBe(201);
+    const composed = await finish(split.body.id);
+    expect(composed.status).toBe('COMPLETED');
+    const items = keep(
+      `items ${split.body.id}`,
+      await engine.as('viewer').get(`/v1/sagas/${split.body.id}/steps/split/items`),
+    );
+    expect(items.body.items.map((i: { item: unknown }) => i.item)).toEqual([
+      { n: 1, note: 'part 1 of card [REDACTED]' },
+      { n: 2, note: 'part 2 of card [REDACTED]' },
+      { n: 3, note: 'part 3 of card [REDACTED]' },
+    ]);
+    const child = await finish(composed.children[0].id);
+    expect(child.input.payment.cardNumber).toBe('[REDACTED]');
+    expect(received).toEqual(expect.arrayContaining([{ step: 'split 2', card: CARD, email: EMAIL }]));
 
     // The steps did receive the plain values (so the searches below can fail).
     expect(received).toEqual(

@@ -47,7 +47,7 @@ const restockSaga = defineSaga<{ sku: string }, { inventory: typeof Inventory }>
   })
   .build();
 
-const API_KEY = 'testing-integration-key-0123456789';
+const API_KEY = 'testing-integration-key-0123456789abcdef';
 
 describe('@saga-engine/testing: createTestDatabase with a real SagaModule (e2e)', () => {
   let db: TestDatabase;
@@ -64,7 +64,7 @@ describe('@saga-engine/testing: createTestDatabase with a real SagaModule (e2e)'
         SagaModule.forRoot({
           databaseUrl: db.url,
           databasePoolSize: 5,
-          api: { keys: [{ key: API_KEY, role: 'admin' }], dashboard: false },
+          api: { keys: [{ name: 'integration', key: API_KEY, role: 'admin' }], dashboard: false },
           roles: ['agent', 'api', 'supervisor'],
           sagas: [restockSaga],
         }),
@@ -72,7 +72,7 @@ describe('@saga-engine/testing: createTestDatabase with a real SagaModule (e2e)'
     })
     class AppModule {}
 
-    app = await NestFactory.create(AppModule, { logger: ['error'] });
+    app = await NestFactory.create(AppModule, { bodyParser: false, logger: ['error'] });
     await app.init();
     client = app.get(SagaClient);
     inventory = app.get(Inventory);

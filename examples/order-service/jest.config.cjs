@@ -17,7 +17,8 @@ module.exports = {
     ],
   },
   transformIgnorePatterns: [
-    '/node_modules/(?!(@nestjs|file-type|uint8array-extras|strtok3|token-types|@tokenizer|@borewit|uuid|msgpackr)/)',
+    // jose: the engine's OIDC token verifier (loaded only when api.oidc is configured).
+    '/node_modules/(?!(@nestjs|file-type|uint8array-extras|strtok3|token-types|@tokenizer|@borewit|uuid|msgpackr|jose)/)',
   ],
   testTimeout: 60_000,
 };

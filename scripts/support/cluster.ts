@@ -22,7 +22,7 @@ const ORCHESTRATOR = 'apps/orchestrator/main.js';
 const AGENT = 'apps/agent/main.js';
 const DEMO = 'apps/demo-services/main.js';
 
-export const API_KEY = 'cluster-admin-key-0123456789';
+export const API_KEY = 'cluster-admin-key-0123456789abcdefghijkl';
 
 /** Polls `probe` until it returns something other than undefined/false; fails after `timeoutMs`. */
 export async function poll<T>(
@@ -223,7 +223,9 @@ export class Cluster {
       DATABASE_URL: this.databaseUrl,
       REDIS_URL: this.redisUrl,
       SAGA_REDIS_PREFIX: this.prefix,
-      SAGA_API_KEYS: `${API_KEY}:admin`,
+      SAGA_API_KEYS: `admin:${API_KEY}:admin`,
+      // The chaos and recovery runs poll hard; the limits have tests of their own.
+      RATE_LIMIT_PER_MINUTE: '0',
       // The demo saga has a sensitive field: every process of the cluster shares one key (as in docker-compose).
       SAGA_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'),
       PORT: String(this.port),

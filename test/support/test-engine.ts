@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
 import type { SagaDefinition } from '@saga-engine/core';
-import { DroneDeliveryClientModule, DroneDeliveryParticipants, droneDeliverySaga } from '@demo/sagas';
+import { DroneDeliveryClientModule, DroneDeliveryParticipants, droneDeliverySaga, parcelOrderSaga } from '@demo/sagas';
 import { loadConfig } from '../../libs/nestjs/src/config/engine-config';
 import { sagaOptionsFromEnv } from '../../libs/nestjs/src/config/env-options';
 import { ParticipantPolicies } from '../../libs/nestjs/src/invokers/participant-policies';
@@ -25,11 +25,15 @@ import { waitFor } from './wait-for';
 /** The tests' SAGA_ENCRYPTION_KEY (32 bytes, base64): the demo saga has a sensitive field. */
 export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 
+/** The tests' API keys, named as their roles (`SAGA_API_KEYS=admin:<key>:admin,...`). */
 export const KEYS = {
-  admin: 'test-admin-key-0123456789',
-  operator: 'test-operator-key-0123456789',
-  viewer: 'test-viewer-key-0123456789',
+  admin: 'test-admin-key-0123456789abcdefghijkl',
+  operator: 'test-operator-key-0123456789abcdefghijkl',
+  viewer: 'test-viewer-key-0123456789abcdefghijkl',
 } as const;
+
+/** `SAGA_API_KEYS` for KEYS, each named as its role. */
+export const TEST_API_KEYS = `admin:${KEYS.admin}:admin,operator:${KEYS.operator}:operator,viewer:${KEYS.viewer}:viewer`;
 
 /** A database of its own for one test file: created empty, dropped at the end. */
 export class TestDatabase {
@@ -113,6 +117,8 @@ export interface TestEngine {
   /** The engine's API key of each role. */
   keys: typeof KEYS;
   close(): Promise<void>;
+  /** Stops the engine but keeps its database and Redis keys, for another engine to start on (`db`, `prefix`). */
+  stop(): Promise<void>;
 }
 
 /**
@@ -157,18 +163,25 @@ export async function startTestEngine(options: {
   db?: TestDatabase;
   /** Connect as this PostgreSQL role instead of the URL's (the owner's): e.g. a least-privilege role. */
   dbUser?: string;
+  /** The Redis key prefix of an engine stopped with `stop()`, to pick up its jobs. */
+  prefix?: string;
+  /** Listen on this loopback port (e.g. one an OIDC provider's redirect URI names) instead of an ephemeral one. */
+  port?: number;
 }): Promise<TestEngine> {
   const db = options.db ?? new TestDatabase(options.pgAdminUrl);
   if (!options.db) await db.create();
   const databaseUrl = new URL(db.url);
   if (options.dbUser) databaseUrl.username = options.dbUser;
-  const prefix = `test-${randomBytes(6).toString('hex')}`;
+  const prefix = options.prefix ?? `test-${randomBytes(6).toString('hex')}`;
   const queue = options.queue ?? TEST_QUEUE_KIND;
   const config = loadConfig({
     DATABASE_URL: databaseUrl.toString(),
     ...(queue === 'redis' ? { REDIS_URL: TEST_REDIS_URL } : {}),
     SAGA_REDIS_PREFIX: prefix,
-    SAGA_API_KEYS: `${KEYS.admin}:admin,${KEYS.operator}:operator,${KEYS.viewer}:viewer`,
+    SAGA_API_KEYS: TEST_API_KEYS,
+    // Tests poll and probe a lot: the limits are tested on their own (security, rate-limit), with their values.
+    RATE_LIMIT_PER_MINUTE: '100000',
+    AUTH_FAILURES_PER_ADDRESS: '100000',
     DB_POOL_SIZE: '10',
     SAGA_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
@@ -195,7 +208,7 @@ export async function startTestEngine(options: {
     });
     demoAt = { url: demo.url, tcpPort };
   }
-  const sagas = [...(demoAt ? [droneDeliverySaga] : []), ...(options.sagas ?? [])];
+  const sagas = [...(demoAt ? [droneDeliverySaga, parcelOrderSaga] : []), ...(options.sagas ?? [])];
   if (sagas.length === 0) throw new Error('startTestEngine needs `sagas` or `demo`');
   const { options: sagaOptions, app: appSetup } = sagaOptionsFromEnv(config);
   const roles: SagaRole[] = [
@@ -232,13 +245,15 @@ export async function startTestEngine(options: {
   class TestEngineModule {}
 
   const app = await NestFactory.create(TestEngineModule, {
+    // A start that fails throws to the test (Nest's default exits the process, ending the whole jest run).
+    abortOnError: false,
     bodyParser: false,
     logger: ['error', 'warn'].slice(0, config.LOG_LEVEL === 'error' ? 1 : 2) as ('error' | 'warn')[],
   });
   if (options.logs)
     app.useLogger(new SagaLogger({ level: config.LOG_LEVEL, format: 'json', destination: options.logs }));
   setupSagaApp(app, appSetup);
-  await app.listen(0, '127.0.0.1');
+  await app.listen(options.port ?? 0, '127.0.0.1');
   engineUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   const server = app.getHttpServer();
   const http = () => request(server);
@@ -278,6 +293,10 @@ export async function startTestEngine(options: {
       await demo?.close();
       await db.drop();
       if (queue === 'redis') await dropRedisPrefix(prefix);
+    },
+    stop: async () => {
+      await app.close();
+      await demo?.close();
     },
   };
 }

@@ -3,7 +3,13 @@ import { Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DroneDeliveryClientModule, demoClientTransport, droneDeliverySaga, loadDemoConfig } from '@demo/sagas';
+import {
+  DroneDeliveryClientModule,
+  demoClientTransport,
+  droneDeliverySaga,
+  loadDemoConfig,
+  parcelOrderSaga,
+} from '@demo/sagas';
 import {
   SagaLogger,
   SagaModule,
@@ -44,7 +50,7 @@ async function bootstrap(): Promise<void> {
         ...options,
         ...(encryptionKey ? { encryptionKey } : {}),
         roles: ['agent'],
-        sagas: [droneDeliverySaga],
+        sagas: [droneDeliverySaga, parcelOrderSaga],
         isGlobal: true,
       }),
       DroneDeliveryClientModule.forRoot({
@@ -61,7 +67,7 @@ async function bootstrap(): Promise<void> {
   app.enableShutdownHooks();
   stopBackendsOnSignals(app, backends);
   for (const line of startupBanner('saga agent is ready', [
-    ['saga types', `${droneDeliverySaga.name} v${droneDeliverySaga.version}`],
+    ['saga types', [droneDeliverySaga, parcelOrderSaga].map((saga) => `${saga.name} v${saga.version}`).join(', ')],
     ['participants', `${demo.demoUrl} (${config.REDIS_URL ? 'messages over Redis' : `TCP ${demo.DEMO_TCP_PORT}`})`],
     ...backends.summary(),
   ])) {

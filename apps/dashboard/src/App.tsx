@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { Api, ApiFailure, type Role, describeFailure } from './api';
 import { SessionContext } from './hooks';
+import { completeLogin, isLoginCallback, readOidcConfig } from './oidc';
 import { Login } from './pages/Login';
 import { Overview } from './pages/Overview';
 import { SagaList } from './pages/SagaList';
@@ -11,6 +12,9 @@ import { linkProps, useRoute } from './router';
 
 const STORAGE_KEY = 'saga-dashboard-key';
 const ROLE_KEY = 'saga-dashboard-role';
+/** Set when the bearer token came from single sign-on: a 401 then means the session ended, not a bad key. */
+const SSO_KEY = 'saga-dashboard-sso';
+const OIDC = readOidcConfig();
 
 function storedRole(value: string | null): Role | null {
   return value === 'viewer' || value === 'operator' || value === 'admin' ? value : null;
@@ -22,19 +26,46 @@ export function App() {
   // The role is remembered beside the key so that a reload renders at once; /v1/me checks it again meanwhile.
   const [role, setRole] = useState<Role | null>(() => storedRole(sessionStorage.getItem(ROLE_KEY)));
   const [notice, setNotice] = useState<string | null>(null);
+  const [signingIn, setSigningIn] = useState(() => OIDC !== null && isLoginCallback());
   const route = useRoute();
 
   const logout = useCallback((message: string | null = null) => {
     sessionStorage.removeItem(STORAGE_KEY);
     sessionStorage.removeItem(ROLE_KEY);
+    sessionStorage.removeItem(SSO_KEY);
     setKey(null);
     setRole(null);
     setNotice(message);
   }, []);
   const api = useMemo(
-    () => (key ? new Api(key, (message) => logout(`Your key was refused (401: ${message}). Log in again.`)) : null),
+    () =>
+      key
+        ? new Api(key, (message) =>
+            logout(
+              sessionStorage.getItem(SSO_KEY)
+                ? `Your single sign-on session was refused (401: ${message}). Log in again.`
+                : `Your key was refused (401: ${message}). Log in again.`,
+            ),
+          )
+        : null,
     [key, logout],
   );
+
+  // Back from the identity provider: redeem the code (PKCE), then the token is used like a key.
+  useEffect(() => {
+    if (!signingIn || !OIDC) return;
+    completeLogin(OIDC)
+      .then((session) => {
+        sessionStorage.setItem(STORAGE_KEY, session.token);
+        sessionStorage.setItem(SSO_KEY, '1');
+        sessionStorage.removeItem(ROLE_KEY);
+        setNotice(null);
+        setRole(null);
+        setKey(session.token);
+      })
+      .catch((e: unknown) => setNotice(`Single sign-on failed: ${e instanceof Error ? e.message : String(e)}`))
+      .finally(() => setSigningIn(false));
+  }, [signingIn]);
 
   useEffect(() => {
     if (!api) return;
@@ -49,14 +80,17 @@ export function App() {
       });
   }, [api]);
 
+  if (signingIn) return <p className="muted-text page">Completing single sign-on…</p>;
   if (!api || !role) {
     if (api && !notice) return <p className="muted-text page">Checking your key…</p>;
     return (
       <Login
+        oidc={OIDC}
         notice={notice}
         onLogin={(k, r) => {
           sessionStorage.setItem(STORAGE_KEY, k);
           sessionStorage.setItem(ROLE_KEY, r);
+          sessionStorage.removeItem(SSO_KEY);
           setNotice(null);
           setKey(k);
           setRole(r);

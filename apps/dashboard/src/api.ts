@@ -33,6 +33,8 @@ export interface SagaSummary {
   completedAt: string | null;
   /** When a DELAYED saga starts (or started); null for a saga started at once. */
   startAt?: string | null;
+  /** A child saga's parent (the saga whose child step started it). */
+  parentId?: string | null;
 }
 
 export interface StepView {
@@ -47,6 +49,10 @@ export interface StepView {
   wakeAt?: string | null;
   /** A WAITING step's timeout. */
   deadlineAt?: string | null;
+  /** A child step's child saga. */
+  child?: { id: string; type: string; status: string } | null;
+  /** A fan-out step's items by status, once its list is known. */
+  items?: { total: number; counts: Record<string, number> } | null;
   compensation: {
     status: string;
     attempts: number;
@@ -56,27 +62,79 @@ export interface StepView {
   } | null;
 }
 
+/** A saga a child step started. */
+export interface ChildLink {
+  id: string;
+  type: string;
+  status: string;
+  /** The child step that started it. */
+  step: string;
+  createdAt: string;
+  completedAt: string | null;
+}
+
 export interface SagaInstance extends SagaSummary {
   input: unknown;
   output: unknown;
+  /** The parent's step that started this child saga. */
+  parentStep?: string | null;
+  children?: ChildLink[];
   steps: StepView[];
+}
+
+/** One item of a fan-out step (`GET /v1/sagas/{id}/steps/{step}/items`). */
+export interface ItemView {
+  index: number;
+  key: string;
+  item: unknown;
+  status: string;
+  attempts: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+  output: unknown;
+  error: unknown;
+  compensation: { status: string; attempts: number; error: unknown } | null;
+}
+
+export interface ItemPage {
+  total: number;
+  counts: Record<string, number>;
+  items: ItemView[];
+  nextAfterIndex: number | null;
 }
 
 export interface SagaEvent {
   seq: number;
   type: string;
   step: string | null;
+  /** The fan-out item the entry is about. */
+  item?: number | null;
   attempt: number | null;
   at: string;
   data: Record<string, unknown> | null;
 }
 
+/** The part of JSON Schema the start form reads; anything else falls back to a JSON text field. */
+export interface JsonSchema {
+  type?: string | string[];
+  title?: string;
+  description?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  enum?: unknown[];
+  items?: JsonSchema;
+  minimum?: number;
+  maximum?: number;
+  [key: string]: unknown;
+}
+
+/** As `GET /v1/saga-types/{type}` shows it; `maximumAttempts: 0` means unlimited. */
 export interface RetryPolicy {
-  maxAttempts?: number;
-  initialDelayMs?: number;
-  maxDelayMs?: number;
-  multiplier?: number;
-  jitter?: number | string | boolean;
+  maximumAttempts?: number;
+  initialIntervalMs?: number;
+  maximumIntervalMs?: number;
+  backoffCoefficient?: number;
+  jitter?: number;
   nonRetryableCodes?: string[];
   [key: string]: unknown;
 }
@@ -92,6 +150,12 @@ export interface StepDefinitionView {
   when: string | null;
   pivot: boolean;
   signal: string | null;
+  /** A sleep step's length, or `until: true` when computed; null for other steps. */
+  sleep?: { durationMs: number | null; until: boolean } | null;
+  /** The saga a child step starts. */
+  child?: { type: string; version: number } | null;
+  /** A fan-out step's concurrency. */
+  fanOut?: { concurrency: number; keyed: boolean } | null;
   timeoutMs: number | null;
   compensationTimeoutMs: number | null;
   retry: RetryPolicy;
@@ -103,6 +167,8 @@ export interface SagaDefinitionView {
   version: number;
   description: string | null;
   input: string | null;
+  /** The JSON Schema of the input class (null when the type declares none): the start form is built from it. */
+  inputSchema?: JsonSchema | null;
   stages: { index: number; group: string | null; steps: string[] }[];
   steps: StepDefinitionView[];
   /** Every version the engine knows of the type. */
@@ -119,6 +185,16 @@ export interface AgentView {
   sagaTypes: string[];
   startedAt: string;
   seenAt: string;
+}
+
+/** `GET /v1/saga-versions`: a version with sagas in use or a live agent. */
+export interface VersionUse {
+  type: string;
+  version: number;
+  instances: Partial<Record<SagaStatus, number>>;
+  agents: number;
+  known: boolean;
+  runnable: boolean;
 }
 
 export interface Stats {

@@ -9,6 +9,7 @@ import {
   demoServerTransport,
   droneDeliverySaga,
   loadDemoConfig,
+  parcelOrderSaga,
 } from '@demo/sagas';
 import {
   SagaLogger,
@@ -87,7 +88,7 @@ async function bootstrap(): Promise<void> {
 
   const dataDir = join(process.cwd(), '.saga-data');
   const adminKey = config.SAGA_API_KEYS ? null : localAdminKey(dataDir);
-  const keys = config.SAGA_API_KEYS ?? `${adminKey!.value}:admin`;
+  const keys = config.SAGA_API_KEYS ?? `admin:${adminKey!.value}:admin`;
   const encryptionKey = config.SAGA_ENCRYPTION_KEY ?? localEncryptionKey(dataDir).value;
   const { options, app: appSetup } = sagaOptionsFromEnv(config);
 
@@ -98,7 +99,7 @@ async function bootstrap(): Promise<void> {
         api: { ...options.api, keys },
         encryptionKey,
         roles: config.SUPERVISOR_ENABLED === 'true' ? ['agent', 'api', 'supervisor'] : ['agent', 'api'],
-        sagas: [droneDeliverySaga],
+        sagas: [droneDeliverySaga, parcelOrderSaga],
         isGlobal: true,
       }),
       DroneDeliveryClientModule.forRoot({
@@ -116,9 +117,14 @@ async function bootstrap(): Promise<void> {
   let services: DemoServices | null = null;
   let engineUrl = `http://127.0.0.1:${config.PORT}`;
   if (demo.DEMO_IN_PROCESS === 'true') {
-    // The drones report DeliveryCompleted to this process with its first operator or admin key.
+    // The drones report DeliveryCompleted to this process with its first operator or admin key for their saga type.
     const signalKey =
-      demo.SAGA_SIGNAL_KEY ?? [...parseApiKeys(keys)].find(([, role]) => role === 'admin' || role === 'operator')?.[0];
+      demo.SAGA_SIGNAL_KEY ??
+      parseApiKeys(keys).find(
+        (k) =>
+          (k.role === 'admin' || k.role === 'operator') &&
+          (!k.sagaTypes || k.sagaTypes.includes(droneDeliverySaga.name)),
+      )?.key;
     services = await startDemoServices({
       databaseUrl: backends.databaseUrl,
       port: demo.DEMO_PORT,
@@ -154,7 +160,7 @@ async function bootstrap(): Promise<void> {
     ['dashboard', `${engineUrl}/dashboard`],
     ['admin key', adminKey ? `${adminKey.file}  (KEY=$(cat ${adminKey.file}))` : 'from SAGA_API_KEYS'],
     ...backends.summary(),
-    ['saga types', `${droneDeliverySaga.name} v${droneDeliverySaga.version}`],
+    ['saga types', [droneDeliverySaga, parcelOrderSaga].map((saga) => `${saga.name} v${saga.version}`).join(', ')],
     ['demo', services ? `${services.url} (GET /v1/demo/ledger)` : 'not in this process (DEMO_IN_PROCESS=false)'],
   ])) {
     log.log(line);

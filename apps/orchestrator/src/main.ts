@@ -11,6 +11,7 @@ import {
   listenOn,
   loadConfig,
   localAdminKey,
+  migrateDatabase,
   localEncryptionKey,
   resolveBackends,
   sagaOptionsFromEnv,
@@ -28,7 +29,23 @@ import {
  *
  * Configured by environment variables (docs/configuration.md). Without SAGA_API_KEYS it uses the admin key of
  * this machine (.saga-data/admin.key, made once). SIGTERM stops gracefully.
+ *
+ * `main.js migrate`: the migration run, then exit (compose's `migrate` service; docs/security.md): as the owner
+ * (DATABASE_MIGRATION_URL), applies the migrations and grants the engine's role (DATABASE_URL's user) what it
+ * needs, the audit log append-only. The engine then runs as that role and applies nothing itself.
  */
+async function migrate(): Promise<void> {
+  const config = loadConfig();
+  const url = config.DATABASE_MIGRATION_URL ?? config.DATABASE_URL;
+  if (!url) {
+    console.error("migrate needs DATABASE_MIGRATION_URL (the owner) and DATABASE_URL (the engine's role)");
+    process.exit(1);
+  }
+  const engineUrl = config.DATABASE_MIGRATION_URL ? config.DATABASE_URL : undefined;
+  const result = await migrateDatabase(url, engineUrl, (line) => console.log(`migrate: ${line}`));
+  console.log(`migrate: done${result.engineRole ? ` (the engine runs as ${result.engineRole})` : ''}`);
+}
+
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
   const logger = new SagaLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
@@ -49,7 +66,7 @@ async function bootstrap(): Promise<void> {
     imports: [
       SagaModule.forRoot({
         ...options,
-        api: { ...options.api, keys: config.SAGA_API_KEYS ?? `${adminKey!.value}:admin` },
+        api: { ...options.api, keys: config.SAGA_API_KEYS ?? `admin:${adminKey!.value}:admin` },
         ...(encryptionKey ? { encryptionKey } : {}),
         roles,
       }),
@@ -73,4 +90,14 @@ async function bootstrap(): Promise<void> {
   }
 }
 
-void bootstrap().catch(exitOnStartFailure('saga orchestrator'));
+if (process.argv[2] === 'migrate') {
+  migrate().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(`migrate failed: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    },
+  );
+} else {
+  void bootstrap().catch(exitOnStartFailure('saga orchestrator'));
+}

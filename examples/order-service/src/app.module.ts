@@ -1,4 +1,5 @@
-import { Module } from '@nestjs/common';
+import { type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
+import { json } from 'express';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { SagaModule } from '@saga-engine/nestjs';
 import { ORDER_ENTITIES } from './order.entities';
@@ -11,6 +12,9 @@ import { InventoryService, PaymentsService, ShippingService } from './services';
  * engine runs the order saga's steps here (the `agent` role, with the providers below as the steps' deps), serves
  * its REST API and dashboard under /sagas (`api`), and watches deadlines (`supervisor`). Configured from the
  * environment: DATABASE_URL (required), REDIS_URL (optional), SAGA_API_KEYS (for /sagas), SAGA_ROLES (optional).
+ *
+ * The app is created with `bodyParser: false` (main.ts): the engine's routes check the key before they read a body,
+ * and the app's own routes parse JSON here, for themselves only.
  */
 @Module({
   imports: [
@@ -40,7 +44,11 @@ import { InventoryService, PaymentsService, ShippingService } from './services';
   controllers: [OrdersController],
   providers: [InventoryService, PaymentsService, ShippingService],
 })
-export class AppModule {}
+export class AppModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(json({ limit: '100kb' })).forRoutes(OrdersController);
+  }
+}
 
 function required(name: string): string {
   const value = process.env[name];

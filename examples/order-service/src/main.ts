@@ -4,7 +4,9 @@ import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
 
 async function bootstrap(): Promise<void> {
-  const app = await NestFactory.create(AppModule);
+  // No body parser for every route: the saga API under /sagas checks the key before it reads a body, and
+  // AppModule parses JSON for the app's own routes.
+  const app = await NestFactory.create(AppModule, { bodyParser: false });
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   // SIGTERM: the engine's agent lets its running steps finish and report, then the app stops.
   app.enableShutdownHooks();

@@ -6,6 +6,9 @@ import { createTestDatabase, type TestDatabase } from '@saga-engine/testing';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module';
 
+/** Example keys only: generate real ones (openssl rand -base64 32). */
+const KEY = 'example-admin-key-0123456789abcdefghijkl';
+
 /**
  * The whole service against a real PostgreSQL (DATABASE_URL when set, else an embedded one): its HTTP API, its
  * tables, and the saga engine running the order saga's steps in this same process.
@@ -20,8 +23,8 @@ describe('order service (e2e)', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     process.env.DATABASE_URL = db.url;
-    process.env.SAGA_API_KEYS = 'example-admin-key-0123456789:admin';
-    app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
+    process.env.SAGA_API_KEYS = `admin:${KEY}:admin`;
+    app = await NestFactory.create(AppModule, { bodyParser: false, logger: ['error', 'warn'] });
     app.enableShutdownHooks();
     await app.listen(0, '127.0.0.1');
     url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
@@ -114,7 +117,7 @@ describe('order service (e2e)', () => {
     expect((await fetch(`${url}/sagas/health`)).status).toBe(200);
     expect((await fetch(`${url}/sagas/v1/sagas`)).status).toBe(401);
     const types = await fetch(`${url}/sagas/v1/saga-types`, {
-      headers: { authorization: 'Bearer example-admin-key-0123456789' },
+      headers: { authorization: `Bearer ${KEY}` },
     });
     expect(await types.json()).toEqual([expect.objectContaining({ name: 'order', agents: 1 })]);
     expect((await fetch(`${url}/sagas/dashboard/`)).status).toBe(200);

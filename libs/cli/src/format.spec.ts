@@ -1,5 +1,5 @@
 import type { SagaEventView } from '@saga-engine/client';
-import { EVENT_HEADER, eventLine, sagaError, styleFor, table } from './format';
+import { EVENT_HEADER, eventLine, sagaError, sagaText, styleFor, table } from './format';
 
 const plain = styleFor({ colour: false, cut: false });
 const terminal = styleFor({ colour: true, cut: true });
@@ -51,5 +51,65 @@ describe('format', () => {
     expect(line.indexOf('2026')).toBe(EVENT_HEADER.indexOf('AT'));
     expect(line.indexOf('CancelRequested')).toBe(EVENT_HEADER.indexOf('TYPE'));
     expect(line.indexOf('{"by"')).toBe(EVENT_HEADER.indexOf('DATA'));
+  });
+});
+
+describe('a saga with children and a fan-out', () => {
+  it('names its parent and children, a child step its child, a fan-out its items done', () => {
+    const text = sagaText(
+      {
+        id: 'p-1',
+        type: 'parcel-order',
+        version: 1,
+        status: 'RUNNING',
+        input: {},
+        output: null,
+        error: null,
+        createdAt: '2026-12-01T08:00:00.000Z',
+        updatedAt: '2026-12-01T08:00:01.000Z',
+        completedAt: null,
+        parentId: 'g-1',
+        parentStep: 'orders',
+        children: [
+          {
+            id: 'c-1',
+            type: 'drone-delivery',
+            status: 'RUNNING',
+            step: 'fly-express',
+            createdAt: '2026-12-01T08:00:00.500Z',
+            completedAt: null,
+          },
+        ],
+        steps: [
+          {
+            name: 'book-parcels',
+            status: 'SUCCEEDED',
+            attempts: 1,
+            startedAt: null,
+            finishedAt: null,
+            output: null,
+            error: null,
+            items: { total: 200, counts: { SUCCEEDED: 200 } },
+            compensation: null,
+          },
+          {
+            name: 'fly-express',
+            status: 'WAITING',
+            attempts: 1,
+            startedAt: null,
+            finishedAt: null,
+            output: null,
+            error: null,
+            child: { id: 'c-1', type: 'drone-delivery', status: 'RUNNING' },
+            compensation: null,
+          },
+        ],
+      },
+      plain,
+    );
+    expect(text).toContain('parent   g-1 (its step orders)');
+    expect(text).toContain('children c-1 drone-delivery RUNNING (fly-express)');
+    expect(text).toMatch(/book-parcels +SUCCEEDED +1 \(200\/200 items\)/);
+    expect(text).toMatch(/fly-express +WAITING +1 \(child c-1 RUNNING\)/);
   });
 });

@@ -72,6 +72,13 @@ export function table<T>(rows: readonly T[], columns: readonly Column<T>[]): str
   ].join('\n');
 }
 
+/** A fan-out's items done, or a child step's child: ` (149/200 items)`, ` (child 01a2... COMPLETED)`. */
+function progress(step: StepView): string {
+  if (step.items) return ` (${step.items.counts.SUCCEEDED ?? 0}/${step.items.total} items)`;
+  if (step.child) return ` (child ${step.child.id} ${step.child.status})`;
+  return '';
+}
+
 /** `charge-account FAULT_FATAL: card declined (definite)` */
 export function sagaError(error: SagaErrorView | null): string {
   if (!error) return '';
@@ -86,6 +93,8 @@ export function sagaText(saga: SagaView, style: Style, extra: [string, string][]
     ['updated', saga.updatedAt],
     ['ended', saga.completedAt ?? ''],
     ...extra,
+    ['parent', saga.parentId ? `${saga.parentId} (its step ${saga.parentStep ?? '?'})` : ''],
+    ['children', (saga.children ?? []).map((c) => `${c.id} ${c.type} ${c.status} (${c.step})`).join(', ')],
     ['error', sagaError(saga.error)],
     ['input', style.cut(compact(saga.input), 100)],
     ['output', saga.output === null ? '' : style.cut(compact(saga.output), 100)],
@@ -100,7 +109,7 @@ export function sagaText(saga: SagaView, style: Style, extra: [string, string][]
           table(saga.steps, [
             { title: 'STEP', cell: (s) => s.name },
             { title: 'STATUS', cell: (s) => s.status, paint: style.status },
-            { title: 'ATTEMPTS', cell: (s) => String(s.attempts) },
+            { title: 'ATTEMPTS', cell: (s) => String(s.attempts) + progress(s) },
             { title: 'UNDO', cell: undo },
             { title: 'ERROR', cell: (s) => style.cut(stepError(s), 80) },
           ]),

@@ -21,6 +21,7 @@ export type SagaApiErrorCode =
   | 'STEP_NOT_FOUND'
   | 'INVALID_STATE'
   | 'NOT_WAITING'
+  | 'VERSION_UNAVAILABLE'
   | 'BODY_INVALID'
   | 'BODY_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'

@@ -1,6 +1,13 @@
-import type { AgentView, SagaEventPage, SagaPage, SagaTypeView, SagaView } from './saga-view';
+import type { AgentView, ItemPage, SagaEventPage, SagaPage, SagaTypeView, SagaView } from './saga-view';
 import { SagaApiError, createSagaApiError, SagaNotFoundError } from './errors';
-import type { SagaEventsQuery, SagaListQuery, SagaTransport, StartLater, TransportCallOptions } from './saga-transport';
+import type {
+  SagaEventsQuery,
+  SagaItemsQuery,
+  SagaListQuery,
+  SagaTransport,
+  StartLater,
+  TransportCallOptions,
+} from './saga-transport';
 
 /** How `SagaClient` (or `HttpSagaTransport`) reaches an engine over its REST API. */
 export interface HttpSagaClientOptions {
@@ -118,8 +125,19 @@ export class HttpSagaTransport implements SagaTransport {
     const params = new URLSearchParams();
     if (query.afterSeq !== undefined) params.set('afterSeq', String(query.afterSeq));
     if (query.limit !== undefined) params.set('limit', String(query.limit));
+    if (query.step !== undefined) params.set('step', query.step);
+    if (query.item !== undefined) params.set('item', String(query.item));
     const path = `/v1/sagas/${seg(id, 'id')}/events${search(params)}`;
     return (await this.request('GET', path, undefined, options?.signal)).json as SagaEventPage;
+  }
+
+  async items(id: string, step: string, query: SagaItemsQuery, options?: TransportCallOptions): Promise<ItemPage> {
+    const params = new URLSearchParams();
+    for (const status of query.status ?? []) params.append('status', status);
+    if (query.afterIndex !== undefined) params.set('afterIndex', String(query.afterIndex));
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    const path = `/v1/sagas/${seg(id, 'id')}/steps/${seg(step, 'step')}/items${search(params)}`;
+    return (await this.request('GET', path, undefined, options?.signal)).json as ItemPage;
   }
 
   async sagaTypes(options?: TransportCallOptions): Promise<SagaTypeView[]> {

@@ -7,13 +7,21 @@ export {
   SETTLED_STATUSES,
   type AnySagaDefinition,
   type ListEventsOptions,
+  type ListItemsOptions,
   type ListSagasOptions,
   type OperatorActionOptions,
   type StartOptions,
   type WaitForOptions,
 } from './saga-client';
 export { DEFAULT_REQUEST_TIMEOUT_MS, HttpSagaTransport, type HttpSagaClientOptions } from './http-saga-transport';
-export type { SagaEventsQuery, SagaListQuery, SagaTransport, StartLater, TransportCallOptions } from './saga-transport';
+export type {
+  SagaEventsQuery,
+  SagaItemsQuery,
+  SagaListQuery,
+  SagaTransport,
+  StartLater,
+  TransportCallOptions,
+} from './saga-transport';
 export {
   SagaApiError,
   SagaConflictError,
@@ -24,7 +32,10 @@ export {
 } from './errors';
 export type {
   AgentView,
+  ChildSagaView,
   CompensationView,
+  ItemPage,
+  ItemView,
   RetryPolicyView,
   SagaErrorView,
   SagaEventPage,

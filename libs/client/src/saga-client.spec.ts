@@ -441,6 +441,39 @@ describe('SagaClient over HTTP', () => {
     });
   });
 
+  describe('fan-out items and item histories', () => {
+    it("pages a fan-out's items by status and index, and reads one item's history", async () => {
+      const id = engine.add();
+      const item = (index: number, status: 'SUCCEEDED' | 'FAILED') => ({
+        index,
+        key: String(index),
+        item: { parcel: `p-${index}` },
+        status,
+        attempts: 1,
+        startedAt: null,
+        finishedAt: null,
+        output: null,
+        error: null,
+        compensation: null,
+      });
+      engine.items.set(`${id}/ship`, [item(0, 'SUCCEEDED'), item(1, 'FAILED'), item(2, 'SUCCEEDED')]);
+
+      const first = await client.items(id, 'ship', { limit: 2 });
+      expect(first).toMatchObject({ total: 3, counts: { SUCCEEDED: 2, FAILED: 1 }, nextAfterIndex: 1 });
+      expect(first.items.map((i) => i.index)).toEqual([0, 1]);
+      const failed = await client.items(id, 'ship', { status: 'FAILED' });
+      expect(failed.items.map((i) => i.index)).toEqual([1]);
+      await client.items(id, 'ship', { status: ['FAILED', 'COMPENSATION_FAILED'], afterIndex: 0 });
+      await client.events(id, { step: 'ship', item: 1 });
+      expect(engine.requests.map((r) => r.path)).toEqual([
+        `/v1/sagas/${id}/steps/ship/items?limit=2`,
+        `/v1/sagas/${id}/steps/ship/items?status=FAILED`,
+        `/v1/sagas/${id}/steps/ship/items?status=FAILED&status=COMPENSATION_FAILED&afterIndex=0`,
+        `/v1/sagas/${id}/events?step=ship&item=1`,
+      ]);
+    });
+  });
+
   describe('saga types and agents', () => {
     it('reads GET /v1/saga-types and GET /v1/agents', async () => {
       engine.sagaTypes = [

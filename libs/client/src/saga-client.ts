@@ -4,6 +4,7 @@ import { HttpSagaTransport, type HttpSagaClientOptions } from './http-saga-trans
 import type { SagaTransport } from './saga-transport';
 import type {
   AgentView,
+  ItemPage,
   SagaEventPage,
   SagaPage,
   SagaStatus,
@@ -11,6 +12,7 @@ import type {
   SagaTypeView,
   SagaView,
   StartedSaga,
+  StepStatus,
 } from './saga-view';
 
 /** Any saga definition, whatever its input and output types. */
@@ -31,6 +33,11 @@ export interface StartOptions {
   startAt?: Date | string;
   /** Start later, after this long (`'10m'`, `'2h'`, or milliseconds; 0 to 366 days, database clock). */
   startIn?: Duration;
+  /**
+   * Start this version of the type rather than the newest (e.g. while a new version is rolled out). It must be
+   * registered (`GET /v1/saga-types/{type}/versions/{version}`); a 400 `SAGA_TYPE_UNKNOWN` otherwise.
+   */
+  version?: number;
 }
 
 export interface WaitForOptions {
@@ -68,6 +75,20 @@ export interface ListEventsOptions {
   /** Events after this sequence number. Default 0: from the first. */
   afterSeq?: number;
   /** Events per page, 1 to 1000. Default 1000. */
+  limit?: number;
+  /** Only this step's entries. */
+  step?: string;
+  /** Only this fan-out item's entries (its index; with `step`): the item's own attempt history. */
+  item?: number;
+}
+
+/** A page of a fan-out step's items (`SagaClient.items`). */
+export interface ListItemsOptions {
+  /** Only items in this status, or in any of these. */
+  status?: StepStatus | readonly StepStatus[];
+  /** Items after this index: the previous page's `nextAfterIndex`. Default: from the first. */
+  afterIndex?: number;
+  /** Items per page, 1 to 500. Default 100. */
   limit?: number;
 }
 
@@ -117,10 +138,11 @@ export class SagaClient {
     const type = typeof saga === 'string' ? saga : saga.name;
     const startAt = options.startAt instanceof Date ? options.startAt.toISOString() : options.startAt;
     const later =
-      startAt !== undefined || options.startIn !== undefined
+      startAt !== undefined || options.startIn !== undefined || options.version !== undefined
         ? {
             ...(startAt !== undefined ? { startAt } : {}),
             ...(options.startIn !== undefined ? { startIn: options.startIn } : {}),
+            ...(options.version !== undefined ? { version: options.version } : {}),
           }
         : undefined;
     const { saga: view, created } = await this.#transport.start(
@@ -281,8 +303,26 @@ export class SagaClient {
     const query = {
       ...(options.afterSeq === undefined ? {} : { afterSeq: options.afterSeq }),
       ...(options.limit === undefined ? {} : { limit: options.limit }),
+      ...(options.step === undefined ? {} : { step: options.step }),
+      ...(options.item === undefined ? {} : { item: options.item }),
     };
     return this.transportMethod('events')(id, query, {});
+  }
+
+  /**
+   * A page of a fan-out step's items (`.forEach()` in the DSL), in list order, with the counts of all of them by
+   * status. A list may hold 10,000 items: page with `nextAfterIndex`, or filter by `status` (the failed ones).
+   *
+   * @throws SagaNotFoundError when no saga has this id.
+   */
+  async items(id: string, step: string, options: ListItemsOptions = {}): Promise<ItemPage> {
+    const { status, afterIndex, limit } = options;
+    const query = {
+      ...(status === undefined ? {} : { status: typeof status === 'string' ? [status] : [...status] }),
+      ...(afterIndex === undefined ? {} : { afterIndex }),
+      ...(limit === undefined ? {} : { limit }),
+    };
+    return this.transportMethod('items')(id, step, query, {});
   }
 
   /** The newest version of every saga type the engine knows (registered in its code, or published by an agent). */
@@ -296,7 +336,7 @@ export class SagaClient {
   }
 
   /** An optional method of the transport, bound to it, or a TypeError naming it. */
-  private transportMethod<K extends 'list' | 'events' | 'sagaTypes' | 'agents'>(
+  private transportMethod<K extends 'list' | 'events' | 'sagaTypes' | 'agents' | 'items'>(
     method: K,
   ): NonNullable<SagaTransport[K]> {
     const fn = this.#transport[method];

@@ -1,9 +1,12 @@
-import type { AgentView, SagaEventPage, SagaPage, SagaTypeView, SagaView } from './saga-view';
+import type { AgentView, ItemPage, SagaEventPage, SagaPage, SagaTypeView, SagaView } from './saga-view';
 
 /** When a saga starts, if not at once: the REST API's `startAt` (ISO-8601 with an offset) or `startIn`. */
+/** How a start differs from "now, on the newest version": a start time, and/or a version of the type. */
 export interface StartLater {
   startAt?: string;
   startIn?: string | number;
+  /** Start this version of the type rather than the newest (the REST API's `version`). */
+  version?: number;
 }
 
 /** Per-call options a transport honours where it can. */
@@ -31,6 +34,20 @@ export interface SagaEventsQuery {
   /** Events after this sequence number (default 0: from the first). */
   afterSeq?: number;
   /** 1 to 1000 (the API's default). */
+  limit?: number;
+  /** Only this step's entries. */
+  step?: string;
+  /** Only this fan-out item's entries (with `step`). */
+  item?: number;
+}
+
+/** A page of `GET /v1/sagas/{id}/steps/{step}/items`. */
+export interface SagaItemsQuery {
+  /** Only items in these statuses. */
+  status?: readonly string[];
+  /** Items after this index (`nextAfterIndex` of the previous page); default -1: from the first. */
+  afterIndex?: number;
+  /** 1 to 500; the API's default is 100. */
   limit?: number;
 }
 
@@ -94,4 +111,7 @@ export interface SagaTransport {
 
   /** The agents that run now. */
   agents?(options?: TransportCallOptions): Promise<AgentView[]>;
+
+  /** A page of a fan-out step's items, in list order. 404 `SAGA_NOT_FOUND` when no saga has this id. */
+  items?(id: string, step: string, query: SagaItemsQuery, options?: TransportCallOptions): Promise<ItemPage>;
 }

@@ -54,9 +54,50 @@ export interface StepView {
   error: StepErrorView | null;
   /** A SLEEPING step's wake-up time (its timer fires up to one supervisor sweep later); null otherwise. */
   wakeAt?: string | null;
-  /** A WAITING step's timeout; null otherwise. */
+  /** A WAITING step's timeout; null otherwise (and for a child step, which waits for its child instead). */
   deadlineAt?: string | null;
+  /** A child step's child saga (the newest, after an operator's retry); null for other steps. */
+  child?: { id: string; type: string; status: SagaStatus } | null;
+  /** A fan-out step's items by status, once its list is known (page them with `SagaClient.items`); else null. */
+  items?: { total: number; counts: Partial<Record<StepStatus, number>> } | null;
   compensation: CompensationView | null;
+}
+
+/** A saga that a child step of this saga started (`SagaView.children`). */
+export interface ChildSagaView {
+  id: string;
+  type: string;
+  status: SagaStatus;
+  /** The child step that started it. */
+  step: string;
+  createdAt: string;
+  completedAt: string | null;
+}
+
+/** One item of a fan-out step (`GET /v1/sagas/{id}/steps/{step}/items`). */
+export interface ItemView {
+  /** Its position in the list. */
+  index: number;
+  /** The author's item key, or the index: its idempotency key is `<sagaId>:<step>:<key>`. */
+  key: string;
+  /** The item, as the list gave it. */
+  item: unknown;
+  status: StepStatus;
+  attempts: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+  output: unknown;
+  error: StepErrorView | null;
+  compensation: CompensationView | null;
+}
+
+/** A page of a fan-out's items, with the counts of all of them by status. */
+export interface ItemPage {
+  total: number;
+  counts: Partial<Record<StepStatus, number>>;
+  items: ItemView[];
+  /** The `afterIndex` of the next page; null on the last. */
+  nextAfterIndex: number | null;
 }
 
 /**
@@ -83,6 +124,12 @@ export interface SagaView<O = Record<string, unknown>, I = Record<string, unknow
   completedAt: string | null;
   /** When a saga started with `startAt` / `startIn` starts (it is DELAYED until then), or started; else null. */
   startAt?: string | null;
+  /** A child saga's parent: the saga whose child step started it; null otherwise. */
+  parentId?: string | null;
+  /** The parent's step that started this child saga; null otherwise. */
+  parentStep?: string | null;
+  /** The sagas this saga's child steps started, oldest first. */
+  children?: ChildSagaView[];
   steps: StepView[];
 }
 
@@ -105,6 +152,8 @@ export interface SagaSummaryView {
   createdAt: string;
   updatedAt: string;
   completedAt: string | null;
+  /** A child saga's parent, or null. */
+  parentId?: string | null;
 }
 
 /** A page of sagas, newest first. `nextCursor` asks for the next page; null on the last one. */
@@ -124,6 +173,8 @@ export interface SagaEventView {
   type: string;
   /** The step it is about, or null for the saga as a whole. */
   step: string | null;
+  /** The item of a fan-out step it is about (its index), or null. */
+  item?: number | null;
   attempt: number | null;
   at: string;
   data: Record<string, unknown> | null;
@@ -162,6 +213,12 @@ export interface SagaTypeStepView {
   pivot: boolean;
   /** The signal a wait step waits for, or null. */
   signal: string | null;
+  /** The saga type and version a child step starts, or null. */
+  child?: { type: string; version: number } | null;
+  /** A fan-out step's concurrency, and whether its items have keys of the author's; null for other steps. */
+  fanOut?: { concurrency: number; keyed: boolean } | null;
+  /** A sleep step's duration (null when `until` computes its wake-up time), or null for other steps. */
+  sleep?: { durationMs: number | null; until: boolean } | null;
   timeoutMs: number;
   compensationTimeoutMs: number;
   retry: RetryPolicyView;

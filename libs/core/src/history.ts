@@ -32,6 +32,22 @@ export const HistoryType = {
   TimerFired: 'TimerFired',
   /** data `{ startAt }` or `{ startInMs }`: the saga was accepted to start later (status DELAYED). */
   SagaDelayed: 'SagaDelayed',
+  /**
+   * data `{ type, version, round }`: a child step started its child saga (linked to the step: `GET /v1/sagas/{id}`
+   * shows it), and waits for its end.
+   */
+  ChildStarted: 'ChildStarted',
+  /** data `{ childId, status }`: the child of a step ended (COMPLETED, COMPENSATED or CANCELLED). */
+  ChildEnded: 'ChildEnded',
+  /** data `{ reason }`: the saga began compensating while the step's child ran: the child is cancelled. */
+  ChildCancelRequested: 'ChildCancelRequested',
+  /**
+   * data `{ by, reason }`: a COMPLETED saga is undoing its steps because its parent compensates the step that
+   * started it; it ends COMPENSATED.
+   */
+  UndoRequested: 'UndoRequested',
+  /** data `{ count }`: a fan-out step's list is known; its items run (each entry about an item carries `item`). */
+  FanOutStarted: 'FanOutStarted',
   SagaCompleted: 'SagaCompleted',
   /** data `{ reason }`. */
   SagaCompensating: 'SagaCompensating',

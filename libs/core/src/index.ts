@@ -7,6 +7,7 @@ export * from './initial-state';
 export * from './transition';
 export * from './conditions';
 export * from './sleep';
+export * from './fan-out';
 export * from './duration';
 export * from './spec';
 export * from './step-output';

@@ -36,6 +36,8 @@ export function toSpecJson(def: SagaSpec): SagaSpecJson {
       // Only when set, so that the specs of sagas without waits that continue or sleeps keep their fingerprint.
       ...(step.onTimeout === 'continue' ? { onTimeout: step.onTimeout } : {}),
       ...(step.sleep ? { sleep: { durationMs: step.sleep.durationMs, until: step.sleep.until } } : {}),
+      ...(step.child ? { child: { type: step.child.type, version: step.child.version } } : {}),
+      ...(step.fanOut ? { fanOut: { concurrency: step.fanOut.concurrency, keyed: step.fanOut.keyed } } : {}),
     })),
   };
 }

@@ -228,6 +228,28 @@ describe('every status x every event', () => {
       }),
     },
     { label: 'SagaDelayed', type: 'SagaDelayed', make: () => ({ type: 'SagaDelayed', startInMs: 1_000 }) },
+    // This definition has no child nor fan-out step (see 'child sagas' and 'fan-outs'): only UndoRequested could
+    // apply, to a COMPLETED saga, and this one is past its pivot.
+    {
+      label: 'ChildRequested',
+      type: 'ChildRequested',
+      make: (f) => ({ type: 'ChildRequested', ...f.run, input: {} }),
+    },
+    {
+      label: 'ChildEnded',
+      type: 'ChildEnded',
+      make: (f) => ({ type: 'ChildEnded', ...f.run, childId: 'c-1', status: 'COMPLETED', output: {} }),
+    },
+    {
+      label: 'UndoRequested',
+      type: 'UndoRequested',
+      make: () => ({ type: 'UndoRequested', by: 'saga p-1', reason: 'r' }),
+    },
+    {
+      label: 'FanOutStarted',
+      type: 'FanOutStarted',
+      make: (f) => ({ type: 'FanOutStarted', ...f.run, items: [1, 2] }),
+    },
   ];
 
   // L = legal (the state changes), . = ignored. Columns in the order of `columns` above.
@@ -236,19 +258,19 @@ describe('every status x every event', () => {
     // w waits only in the last row (its group is the last stage); while RUNNING (or DELAYED) before it, "go" is
     // buffered for it (Sig L); once compensating or terminal nothing will wait for "go". s sleeps before the pivot:
     // the agent reports SleepStarted (its `until`), the supervisor TimerFired; a cancel abandons the timer.
-    //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso Sig  STmo Skip WSta SlSt TFir Dely
-    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    L',
-    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .    L    .    .    .    .    .    .',
-    'RUNNING, s evaluated by the agent':                  '.     L    .    .    L    .    .    L    .    .    L    .    .    .    L    .    .',
-    'RUNNING, s sleeping':                                '.     .    .    .    .    .    .    L    .    .    L    .    .    .    .    L    .',
-    DELAYED:                                              'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    .',
-    'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .    .    .    .    .    .    .    .',
-    'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .    .    .    .    .    .    .    .',
-    COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
-    COMPENSATED:                                          '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
-    CANCELLED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
-    'FAILED, compensation of c failed':                   '.     .    .    .    .    .    .    .    L    L    .    .    .    .    .    .    .',
-    'FAILED, d failed after the pivot, e in flight, w waiting': '.     L    .    L    L    .    .    .    L    .    L    L    .    .    .    .    .',
+    //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso Sig  STmo Skip WSta SlSt TFir Dely Chld CEnd Undo FanO
+    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    L    .    .    .    .',
+    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .    L    .    .    .    .    .    .    .    .    .    .',
+    'RUNNING, s evaluated by the agent':                  '.     L    .    .    L    .    .    L    .    .    L    .    .    .    L    .    .    .    .    .    .',
+    'RUNNING, s sleeping':                                '.     .    .    .    .    .    .    L    .    .    L    .    .    .    .    L    .    .    .    .    .',
+    DELAYED:                                              'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    .    .    .    .    .',
+    'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    COMPENSATED:                                          '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    CANCELLED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    'FAILED, compensation of c failed':                   '.     .    .    .    .    .    .    .    L    L    .    .    .    .    .    .    .    .    .    .    .',
+    'FAILED, d failed after the pivot, e in flight, w waiting': '.     L    .    L    L    .    .    .    L    .    L    L    .    .    .    .    .    .    .    .    .',
   };
 
   const cases = fixtureNames.flatMap((fixture) => {
@@ -278,6 +300,10 @@ describe('every status x every event', () => {
       SleepStarted: true,
       TimerFired: true,
       SagaDelayed: true,
+      ChildRequested: true,
+      ChildEnded: true,
+      UndoRequested: true,
+      FanOutStarted: true,
     };
     expect(new Set(columns.map((c) => c.type))).toEqual(new Set(Object.keys(allTypes)));
     for (const name of fixtureNames) expect(name.startsWith(fixtures[name]().state.status)).toBe(true);

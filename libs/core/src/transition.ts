@@ -50,6 +50,43 @@
  * first sweep after it, so a timer fires once and up to one sweep late. Like a WAITING step, a SLEEPING one is in
  * flight, and agents' outcomes never apply to it: only its timer (or compensation) ends it.
  *
+ * | A child step (`child` set)        | The step                        | Then                               |
+ * | --------------------------------- | ------------------------------- | ---------------------------------- |
+ * | its stage comes                   | SCHEDULED: the agent computes   | `ChildRequested { input }`         |
+ * |                                   |   the child's input (code)      |                                    |
+ * | `ChildRequested`                  | WAITING; `StartChild` (the edge | no job: the child runs             |
+ * |                                   |   inserts it in this commit)    |                                    |
+ * | `ChildEnded` COMPLETED            | SUCCEEDED, output = the child's | next stage, or COMPLETED           |
+ * | `ChildEnded` COMPENSATED/CANCELLED| FAILED `CHILD_COMPENSATED`/     | as a definite "no": nothing to     |
+ * |                                   |   `CHILD_CANCELLED`             |   undo for the step                |
+ * | the saga starts compensating      | WAITING; `CancelChild`          | the child's end ends the step      |
+ * | compensated after it SUCCEEDED    | COMPENSATING; `UndoChild`       | `ChildEnded` COMPENSATED: undone   |
+ * | `ChildRequested` while compensating| FAILED `CHILD_ABANDONED`       | no child is started                |
+ *
+ * A COMPLETED saga accepts one event, `UndoRequested` (its parent compensates the step that started it): it goes
+ * COMPENSATING and undoes its completed steps as any compensation, then ends COMPENSATED with the cause as its
+ * error (`UNDO_REQUESTED`); refused past its pivot. A child's end reaches its parent as `ChildEnded`, at least once.
+ *
+ * | A fan-out (`fanOut` set)          | The step, its items             | Then                               |
+ * | --------------------------------- | ------------------------------- | ---------------------------------- |
+ * | its stage comes                   | SCHEDULED: the agent computes   | `FanOutStarted { items, keys? }`   |
+ * |                                   |   the list (code)               |                                    |
+ * | `FanOutStarted`                   | RUNNING; `StartFanOut` (the     | the first `concurrency` items      |
+ * |                                   |   edge writes the items)        |   dispatched (`item` on commands)  |
+ * | an item succeeded                 | the item SUCCEEDED              | the next PENDING item; all done:   |
+ * |                                   |                                 |   SUCCEEDED, output the items'     |
+ * | an item failed transiently        | the item RETRYING, its backoff  | -                                  |
+ * | an item failed for good           | the item FAILED; the step       | as a step failing for good: no     |
+ * |                                   |   FAILED ("item n: ...")        |   more item starts                 |
+ * | the saga compensates              | pending retries give up (their  | the items that may have had an     |
+ * |                                   |   outcome unknown)              |   effect are undone, `concurrency` |
+ * |                                   |                                 |   at a time, last first; then the  |
+ * |                                   |                                 |   earlier stages                   |
+ *
+ * Each item is a step of its own for these rules (its attempts, retries, compensation, stale outcomes); the step's
+ * stage is in flight while an item's action is, and finished when none needs undoing, is in flight or failed its
+ * undo. Counters in the step's `fanOut` keep every event O(1) whatever the number of items (see fan-out.ts).
+ *
  * | A saga with a start time          | The saga                        | Then                               |
  * | --------------------------------- | ------------------------------- | ---------------------------------- |
  * | `SagaDelayed` (a fresh state)     | DELAYED, `DelayStart`           | nothing runs                       |
@@ -99,23 +136,36 @@
  * definite failure of a sibling.
  */
 import { computeBackoffMs, hasAttemptsLeft, isDefiniteFailure } from './backoff';
+import {
+  FAN_OUT_ABANDONED,
+  isItemCompensationInFlight,
+  isItemInFlight,
+  itemMayNeedUndo,
+  newFanOut,
+  tallyItem,
+} from './fan-out';
 import { HistoryType } from './history';
 import { stepOutputs } from './outputs';
 import { CompensationStatus, SagaStatus, StepPhase, StepStatus, isTerminal } from './status';
-import type {
-  ErrorInfo,
-  HistoryEntry,
-  SagaCommand,
-  SagaError,
-  SagaEvent,
-  SagaSpec,
-  SagaState,
-  SleepSpec,
-  StageDefinition,
-  StepSpec,
-  StepState,
-  TransitionEnv,
-  TransitionResult,
+import {
+  type ChildSpec,
+  type ErrorInfo,
+  type FanOutSpec,
+  type FanOutState,
+  type HistoryEntry,
+  type ItemState,
+  MAX_FAN_OUT_ITEMS,
+  type SagaCommand,
+  type SagaError,
+  type SagaEvent,
+  type SagaSpec,
+  type SagaState,
+  type SleepSpec,
+  type StageDefinition,
+  type StepSpec,
+  type StepState,
+  type TransitionEnv,
+  type TransitionResult,
 } from './types';
 
 // WAITING counts as in flight: its outcome (the signal, or its deadline) is still to come, the store keeps its
@@ -163,6 +213,14 @@ export const WAIT_ABANDONED = 'WAIT_ABANDONED';
 export const TIMER_ABANDONED = 'TIMER_ABANDONED';
 /** The output of a wait with `onTimeout: 'continue'` whose signal did not come in time. */
 export const WAIT_TIMED_OUT_OUTPUT: Readonly<{ timedOut: true }> = Object.freeze({ timedOut: true });
+/** The error of a child step whose child ended COMPENSATED (a definite failure of the step). */
+export const CHILD_COMPENSATED = 'CHILD_COMPENSATED';
+/** The error of a child step whose child ended CANCELLED (a definite failure of the step). */
+export const CHILD_CANCELLED = 'CHILD_CANCELLED';
+/** The error of a child step that gave up before its child started, because the saga began compensating. */
+export const CHILD_ABANDONED = 'CHILD_ABANDONED';
+/** The error (`SagaError.code`) of a COMPLETED saga undone because its parent compensates (`UndoRequested`). */
+export const UNDO_REQUESTED = 'UNDO_REQUESTED';
 
 export function transition(
   def: SagaSpec,
@@ -170,7 +228,9 @@ export function transition(
   event: SagaEvent,
   env: TransitionEnv = { random: () => Math.random() },
 ): TransitionResult {
-  if (isTerminal(state.status)) return ignore(state, `saga is ${state.status}`);
+  // A COMPLETED saga is final, except to its parent, which may ask it to undo its steps (UndoRequested).
+  const undoing = event.type === 'UndoRequested' && state.status === SagaStatus.COMPLETED;
+  if (isTerminal(state.status) && !undoing) return ignore(state, `saga is ${state.status}`);
   switch (event.type) {
     case 'SagaStarted':
       return onSagaStarted(new Draft(def, state, env));
@@ -204,6 +264,14 @@ export function transition(
       return onTimerFired(new Draft(def, state, env), event);
     case 'SagaDelayed':
       return onSagaDelayed(new Draft(def, state, env), event);
+    case 'ChildRequested':
+      return onChildRequested(new Draft(def, state, env), event);
+    case 'ChildEnded':
+      return onChildEnded(new Draft(def, state, env), event);
+    case 'UndoRequested':
+      return onUndoRequested(new Draft(def, state, env), event);
+    case 'FanOutStarted':
+      return onFanOutStarted(new Draft(def, state, env), event);
     default: {
       // Events arrive from queues as JSON: an unknown type is ignored, not thrown.
       const _never: never = event;
@@ -231,6 +299,9 @@ function onSagaStarted(d: Draft): TransitionResult {
 function onStepStarted(d: Draft, event: EventOf<'StepStarted'>): TransitionResult {
   const step = d.lookup(event.step);
   if (!step) return d.ignore(`unknown step "${event.step}"`);
+  const itemIllegal = checkItemRouting(d, event.step, event.item);
+  if (itemIllegal !== null) return d.ignore(itemIllegal);
+  if (event.item !== undefined) return onItemStarted(d, event, event.item);
   switch (event.phase) {
     case StepPhase.RUN: {
       if (step.status !== StepStatus.SCHEDULED && step.status !== StepStatus.RETRYING) {
@@ -259,9 +330,15 @@ function onStepStarted(d: Draft, event: EventOf<'StepStarted'>): TransitionResul
 }
 
 function onStepSucceeded(d: Draft, event: EventOf<'StepSucceeded'>): TransitionResult {
+  const itemIllegal = checkItemRouting(d, event.step, event.item);
+  if (itemIllegal !== null) return d.ignore(itemIllegal);
+  if (event.item !== undefined) return onItemSucceeded(d, event, event.item);
   const illegal = checkRunOutcome(d, event.step, event.attempt);
   if (illegal !== null) return d.ignore(illegal);
-  if (isSleep(d.def.stepsByName[event.step])) return d.ignore(`step "${event.step}" is a sleep: its timer ends it`);
+  const def = d.def.stepsByName[event.step];
+  if (isSleep(def)) return d.ignore(`step "${event.step}" is a sleep: its timer ends it`);
+  if (isChild(def)) return d.ignore(`step "${event.step}" starts a child saga: the child's end ends it`);
+  if (isFanOut(def)) return d.ignore(`step "${event.step}" is a fan-out: its items end it`);
   const step = d.edit(event.step);
   step.status = StepStatus.SUCCEEDED;
   step.output = event.output;
@@ -311,6 +388,9 @@ function onWaitStarted(d: Draft, event: EventOf<'WaitStarted'>): TransitionResul
 }
 
 function onStepFailed(d: Draft, event: EventOf<'StepFailed'>): TransitionResult {
+  const itemIllegal = checkItemRouting(d, event.step, event.item);
+  if (itemIllegal !== null) return d.ignore(itemIllegal);
+  if (event.item !== undefined) return onItemFailed(d, event, event.item);
   const illegal = checkRunOutcome(d, event.step, event.attempt);
   if (illegal !== null) return d.ignore(illegal);
   const def = d.def.stepsByName[event.step];
@@ -362,6 +442,9 @@ function onStepFailed(d: Draft, event: EventOf<'StepFailed'>): TransitionResult 
 }
 
 function onCompensationSucceeded(d: Draft, event: EventOf<'CompensationSucceeded'>): TransitionResult {
+  const itemIllegal = checkItemRouting(d, event.step, event.item);
+  if (itemIllegal !== null) return d.ignore(itemIllegal);
+  if (event.item !== undefined) return onItemCompensationSucceeded(d, event, event.item);
   const illegal = checkUndoOutcome(d, event.step, event.attempt);
   if (illegal !== null) return d.ignore(illegal);
   const comp = d.editCompensation(event.step);
@@ -374,6 +457,9 @@ function onCompensationSucceeded(d: Draft, event: EventOf<'CompensationSucceeded
 }
 
 function onCompensationFailed(d: Draft, event: EventOf<'CompensationFailed'>): TransitionResult {
+  const itemIllegal = checkItemRouting(d, event.step, event.item);
+  if (itemIllegal !== null) return d.ignore(itemIllegal);
+  if (event.item !== undefined) return onItemCompensationFailed(d, event, event.item);
   const illegal = checkUndoOutcome(d, event.step, event.attempt);
   if (illegal !== null) return d.ignore(illegal);
   const def = d.def.stepsByName[event.step];
@@ -382,7 +468,9 @@ function onCompensationFailed(d: Draft, event: EventOf<'CompensationFailed'>): T
   if (isDeath(error)) d.edit(event.step).deaths = (d.base.steps[event.step].deaths ?? 0) + 1;
   const comp = d.editCompensation(event.step);
 
-  if (!isDefiniteFailure(policy, error) && hasAttemptsLeft(policy, comp.attempt, comp.attemptBase)) {
+  // A child's undo is the child's own compensation, retried by its own policies: its refusal is final here.
+  const retryable = !isChild(def) && !isDefiniteFailure(policy, error);
+  if (retryable && hasAttemptsLeft(policy, comp.attempt, comp.attemptBase)) {
     const delayMs = computeBackoffMs(policy, comp.attempt - comp.attemptBase, d.env.random(), error.retryAfterMs);
     const next = comp.attempt + 1;
     comp.status = CompensationStatus.RETRYING;
@@ -446,9 +534,7 @@ function onCancelRequested(d: Draft, event: EventOf<'CancelRequested'>): Transit
 function onRetryRequested(d: Draft, event: EventOf<'RetryRequested'>): TransitionResult {
   if (d.base.status !== SagaStatus.FAILED) return d.ignore(`saga is ${d.base.status}`);
   const names = d.def.steps.map((s) => s.name).filter((name) => Object.hasOwn(d.base.steps, name));
-  const failedCompensations = names.filter(
-    (name) => d.base.steps[name].compensation?.status === CompensationStatus.FAILED,
-  );
+  const failedCompensations = names.filter((name) => stepCompensationFailed(d, name));
   const failedSteps = names.filter((name) => d.base.steps[name].status === StepStatus.FAILED && isPostPivot(d, name));
   if (failedCompensations.length === 0 && failedSteps.length === 0) return d.ignore('nothing has FAILED');
 
@@ -457,6 +543,10 @@ function onRetryRequested(d: Draft, event: EventOf<'RetryRequested'>): Transitio
   if (failedCompensations.length > 0) {
     d.state.status = SagaStatus.COMPENSATING;
     for (const name of failedCompensations) {
+      if (d.step(name).fanOut) {
+        retryItemUndos(d, name);
+        continue;
+      }
       const prev = d.base.steps[name].compensation!.attempt;
       dispatchUndo(d, name, prev + 1, prev);
     }
@@ -468,6 +558,11 @@ function onRetryRequested(d: Draft, event: EventOf<'RetryRequested'>): Transitio
   for (const name of failedSteps) {
     const step = d.edit(name);
     step.error = null;
+    if (step.fanOut) {
+      // Its failed items run again, in a new round; the ones that succeeded stay done.
+      retryItems(d, name);
+      continue;
+    }
     if (step.attempt === 0) {
       // Never dispatched (its `when` threw in the scheduler, before conditions moved to the agent): back to
       // PENDING, so that `advance` dispatches it again.
@@ -484,13 +579,21 @@ function onRetryRequested(d: Draft, event: EventOf<'RetryRequested'>): Transitio
 function onCompensationResolved(d: Draft, event: EventOf<'CompensationResolved'>): TransitionResult {
   const step = d.lookup(event.step);
   if (!step) return d.ignore(`unknown step "${event.step}"`);
-  if (step.compensation?.status !== CompensationStatus.FAILED) {
-    return d.ignore(`compensation of step "${event.step}" is ${step.compensation?.status ?? 'not dispatched'}`);
+  // Of a fan-out, no item means every item whose compensation FAILED.
+  const itemIllegal = event.item === undefined ? null : checkItemRouting(d, event.step, event.item);
+  if (itemIllegal !== null) return d.ignore(itemIllegal);
+  if (step.fanOut) {
+    const illegal = resolveItems(d, event);
+    if (illegal !== null) return d.ignore(illegal);
+  } else {
+    if (step.compensation?.status !== CompensationStatus.FAILED) {
+      return d.ignore(`compensation of step "${event.step}" is ${step.compensation?.status ?? 'not dispatched'}`);
+    }
+    d.editCompensation(event.step).status = CompensationStatus.RESOLVED;
+    d.edit(event.step).status = StepStatus.COMPENSATED;
+    d.record(HistoryType.CompensationResolved, event.step, null, { by: event.by, reason: event.reason });
   }
-  d.editCompensation(event.step).status = CompensationStatus.RESOLVED;
-  d.edit(event.step).status = StepStatus.COMPENSATED;
-  d.record(HistoryType.CompensationResolved, event.step, null, { by: event.by, reason: event.reason });
-  if (d.state.status === SagaStatus.FAILED && !d.names().some((name) => compensationFailed(d.step(name)))) {
+  if (d.state.status === SagaStatus.FAILED && !d.names().some((name) => stepCompensationFailed(d, name))) {
     d.state.status = SagaStatus.COMPENSATING;
     d.state.error = null;
   }
@@ -573,6 +676,7 @@ function onSignalTimedOut(d: Draft, event: EventOf<'SignalTimedOut'>): Transitio
   if (step.status !== StepStatus.WAITING) return d.ignore(`step "${event.step}" is ${step.status}`);
   if (event.attempt !== step.attempt) return d.ignore(staleAttempt(event.step, event.attempt, step.attempt));
   const def = d.def.stepsByName[event.step];
+  if (isChild(def)) return d.ignore(`step "${event.step}" waits for its child saga: only the child's end ends it`);
   if (def.onTimeout === 'continue') {
     // The author chose to go on without the signal: a success whose output says so.
     const edited = d.edit(event.step);
@@ -651,6 +755,546 @@ function onSagaDelayed(d: Draft, event: EventOf<'SagaDelayed'>): TransitionResul
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Child sagas (the parent's side: ChildRequested, ChildEnded; the child's: UndoRequested).
+// ---------------------------------------------------------------------------------------------------------------
+
+function onChildRequested(d: Draft, event: EventOf<'ChildRequested'>): TransitionResult {
+  const illegal = checkRunOutcome(d, event.step, event.attempt);
+  if (illegal !== null) return d.ignore(illegal);
+  const def = d.def.stepsByName[event.step];
+  if (!isChild(def)) return d.ignore(`step "${event.step}" does not start a child saga`);
+  if (d.state.status !== SagaStatus.RUNNING) {
+    // The saga began compensating while the agent computed the child's input: no child is started.
+    const step = d.edit(event.step);
+    step.status = StepStatus.FAILED;
+    step.error = {
+      name: 'ChildAbandoned',
+      code: CHILD_ABANDONED,
+      message: 'the saga began compensating before the child saga started',
+      retryable: false,
+    };
+    step.outcomeUnknown = false;
+    d.record(HistoryType.StepFailed, event.step, event.attempt, { error: step.error });
+    continueCompensation(d);
+    return d.result();
+  }
+  const step = d.edit(event.step);
+  step.status = StepStatus.WAITING;
+  step.error = null;
+  step.outcomeUnknown = false;
+  const round = step.attemptBase;
+  d.commands.push({
+    type: 'StartChild',
+    step: event.step,
+    attempt: step.attempt,
+    childType: def.child.type,
+    childVersion: def.child.version,
+    input: event.input,
+    round,
+  });
+  d.record(HistoryType.ChildStarted, event.step, step.attempt, {
+    type: def.child.type,
+    version: def.child.version,
+    round,
+  });
+  advance(d);
+  return d.result();
+}
+
+function onChildEnded(d: Draft, event: EventOf<'ChildEnded'>): TransitionResult {
+  const step = d.lookup(event.step);
+  if (!step) return d.ignore(`unknown step "${event.step}"`);
+  const def = d.def.stepsByName[event.step];
+  if (!isChild(def)) return d.ignore(`step "${event.step}" does not start a child saga`);
+  if (event.attempt !== step.attempt) return d.ignore(staleAttempt(event.step, event.attempt, step.attempt));
+  const ended = { childId: event.childId, status: event.status };
+  if (step.status === StepStatus.WAITING) {
+    d.record(HistoryType.ChildEnded, event.step, event.attempt, ended);
+    const edited = d.edit(event.step);
+    if (event.status === 'COMPLETED') {
+      // The child's output is the step's output.
+      edited.status = StepStatus.SUCCEEDED;
+      edited.output = event.output ?? null;
+      edited.error = null;
+      edited.outcomeUnknown = false;
+      d.record(HistoryType.StepSucceeded, event.step, event.attempt, null);
+      if (d.state.status === SagaStatus.RUNNING) advance(d);
+      else continueCompensation(d);
+      return d.result();
+    }
+    // Compensated or cancelled: the child undid what it did, so the step failed for good with nothing to undo.
+    const cancelled = event.status === 'CANCELLED';
+    const cause = event.error?.message ? `: ${event.error.message}` : '';
+    const error: ErrorInfo = {
+      name: cancelled ? 'ChildCancelled' : 'ChildCompensated',
+      code: cancelled ? CHILD_CANCELLED : CHILD_COMPENSATED,
+      message: `child saga ${event.childId} ended ${event.status}${cause}`,
+      retryable: false,
+    };
+    edited.status = StepStatus.FAILED;
+    edited.error = error;
+    edited.outcomeUnknown = false;
+    d.record(HistoryType.StepFailed, event.step, event.attempt, { error });
+    stepFailedForGood(d, event.step, error, true);
+    return d.result();
+  }
+  if (isCompensationInFlight(step)) {
+    // The parent asked the COMPLETED child to undo its steps: its end is this compensation's.
+    if (event.status === 'COMPLETED') return d.ignore(`the child of step "${event.step}" is still being undone`);
+    const attempt = step.compensation!.attempt;
+    d.record(HistoryType.ChildEnded, event.step, event.attempt, ended);
+    const comp = d.editCompensation(event.step);
+    comp.status = CompensationStatus.SUCCEEDED;
+    comp.error = null;
+    d.edit(event.step).status = StepStatus.COMPENSATED;
+    d.record(HistoryType.CompensationSucceeded, event.step, attempt, null);
+    continueCompensation(d);
+    return d.result();
+  }
+  return d.ignore(`step "${event.step}" is ${step.status}: it does not wait for its child`);
+}
+
+function onUndoRequested(d: Draft, event: EventOf<'UndoRequested'>): TransitionResult {
+  if (d.base.status !== SagaStatus.COMPLETED) return d.ignore(`saga is ${d.base.status}, not COMPLETED`);
+  const pivot = succeededPivot(d);
+  if (pivot !== null) return d.ignore(`past the pivot step "${pivot.name}": its effects cannot be undone`);
+  d.state.output = null;
+  d.record(HistoryType.UndoRequested, null, null, { by: event.by, reason: event.reason });
+  enterCompensating(
+    d,
+    { step: null, code: UNDO_REQUESTED, message: event.reason, transient: false },
+    `undo requested by ${event.by}: ${event.reason}`,
+  );
+  return d.result();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fan-outs: the step's own attempt computes the list (FanOutStarted); then each item is a step of its own.
+// ---------------------------------------------------------------------------------------------------------------
+
+function onFanOutStarted(d: Draft, event: EventOf<'FanOutStarted'>): TransitionResult {
+  const illegal = checkRunOutcome(d, event.step, event.attempt);
+  if (illegal !== null) return d.ignore(illegal);
+  const def = d.def.stepsByName[event.step];
+  if (!isFanOut(def)) return d.ignore(`step "${event.step}" is not a fan-out`);
+  if (d.step(event.step).fanOut) return d.ignore(`the items of step "${event.step}" are already known`);
+  const { items, keys } = event;
+  if (!Array.isArray(items) || items.length > MAX_FAN_OUT_ITEMS) {
+    return d.ignore(`step "${event.step}": items must be an array of at most ${MAX_FAN_OUT_ITEMS}`);
+  }
+  if (def.fanOut.keyed !== (keys !== undefined) || (keys !== undefined && keys.length !== items.length)) {
+    return d.ignore(`step "${event.step}": ${def.fanOut.keyed ? 'one key per item' : 'no keys'} expected`);
+  }
+  if (d.state.status !== SagaStatus.RUNNING) {
+    // The saga began compensating while the agent computed the list: no item runs.
+    const step = d.edit(event.step);
+    step.status = StepStatus.FAILED;
+    step.error = fanOutAbandoned();
+    step.outcomeUnknown = false;
+    d.record(HistoryType.StepFailed, event.step, event.attempt, { error: step.error });
+    continueCompensation(d);
+    return d.result();
+  }
+  const step = d.edit(event.step);
+  step.status = StepStatus.RUNNING;
+  step.error = null;
+  step.outcomeUnknown = false;
+  step.fanOut = newFanOut(items.length);
+  d.commands.push({ type: 'StartFanOut', step: event.step, attempt: event.attempt, items, keys: keys ?? null });
+  d.record(HistoryType.FanOutStarted, event.step, event.attempt, { count: items.length });
+  if (items.length === 0) {
+    completeFanOut(d, event.step);
+    return d.result();
+  }
+  dispatchItems(d, event.step);
+  return d.result();
+}
+
+function onItemStarted(d: Draft, event: EventOf<'StepStarted'>, index: number): TransitionResult {
+  const item = d.step(event.step).fanOut!.items[index];
+  const where = itemLabel(event.step, index);
+  if (event.phase === StepPhase.RUN) {
+    if (item.status !== StepStatus.SCHEDULED && item.status !== StepStatus.RETRYING) {
+      return d.ignore(`${where} is ${item.status}`);
+    }
+    if (event.attempt !== item.attempt) return d.ignore(staleAttempt(where, event.attempt, item.attempt));
+    d.updateItem(event.step, index, (it) => {
+      it.status = StepStatus.RUNNING;
+    });
+    d.record(HistoryType.StepStarted, event.step, event.attempt, null, index);
+    return d.result();
+  }
+  const comp = item.compensation;
+  if (comp?.status !== CompensationStatus.SCHEDULED && comp?.status !== CompensationStatus.RETRYING) {
+    return d.ignore(`compensation of ${where} is ${comp?.status ?? 'not dispatched'}`);
+  }
+  if (event.attempt !== comp.attempt) return d.ignore(staleAttempt(where, event.attempt, comp.attempt));
+  d.updateItem(event.step, index, (it) => {
+    it.compensation!.status = CompensationStatus.RUNNING;
+  });
+  d.record(HistoryType.CompensationStarted, event.step, event.attempt, null, index);
+  return d.result();
+}
+
+function onItemSucceeded(d: Draft, event: EventOf<'StepSucceeded'>, index: number): TransitionResult {
+  const illegal = checkItemRunOutcome(d, event.step, index, event.attempt);
+  if (illegal !== null) return d.ignore(illegal);
+  d.updateItem(event.step, index, (it) => {
+    it.status = StepStatus.SUCCEEDED;
+    it.output = event.output;
+    it.error = null;
+    it.outcomeUnknown = false;
+  });
+  d.record(HistoryType.StepSucceeded, event.step, event.attempt, null, index);
+  const step = d.step(event.step);
+  if (d.state.status === SagaStatus.RUNNING && step.status === StepStatus.RUNNING) {
+    if (step.fanOut!.succeeded === step.fanOut!.items.length) completeFanOut(d, event.step);
+    else dispatchItems(d, event.step);
+    return d.result();
+  }
+  // COMPENSATING: a late success, undone with the others. FAILED: recorded only.
+  continueCompensation(d);
+  return d.result();
+}
+
+function onItemFailed(d: Draft, event: EventOf<'StepFailed'>, index: number): TransitionResult {
+  const illegal = checkItemRunOutcome(d, event.step, index, event.attempt);
+  if (illegal !== null) return d.ignore(illegal);
+  const def = d.def.stepsByName[event.step];
+  const current = d.step(event.step).fanOut!.items[index];
+  const { error } = event;
+  const definite = isDefiniteFailure(def.retry, error);
+  const postPivot = isPostPivot(d, event.step);
+  if (
+    d.base.status === SagaStatus.RUNNING &&
+    !definite &&
+    (postPivot || hasAttemptsLeft(def.retry, current.attempt, current.attemptBase))
+  ) {
+    const delayMs = computeBackoffMs(
+      def.retry,
+      current.attempt - current.attemptBase,
+      d.env.random(),
+      error.retryAfterMs,
+    );
+    const next = current.attempt + 1;
+    d.updateItem(event.step, index, (it) => {
+      it.status = StepStatus.RETRYING;
+      it.attempt = next;
+      it.error = error;
+      it.outcomeUnknown = true;
+    });
+    d.record(HistoryType.StepFailed, event.step, event.attempt, { error }, index);
+    d.record(HistoryType.StepRetryScheduled, event.step, next, { delayMs }, index);
+    d.dispatch(def, StepPhase.RUN, next, delayMs, index);
+    return d.result();
+  }
+  d.updateItem(event.step, index, (it) => {
+    it.status = StepStatus.FAILED;
+    it.error = error;
+    // A definite "no" had no effect to undo; exhausted retries or a timeout may have had one.
+    it.outcomeUnknown = !definite;
+  });
+  d.record(HistoryType.StepFailed, event.step, event.attempt, { error }, index);
+  if (d.state.status === SagaStatus.RUNNING && d.step(event.step).status === StepStatus.RUNNING) {
+    // One item failing for good fails the step: the items done are undone, then the earlier steps.
+    const stepError: ErrorInfo = { ...error, message: `item ${index}: ${error.message}` };
+    const step = d.edit(event.step);
+    step.status = StepStatus.FAILED;
+    step.error = stepError;
+    step.outcomeUnknown = false;
+    d.record(HistoryType.StepFailed, event.step, step.attempt, { error: stepError, item: index });
+    stepFailedForGood(d, event.step, stepError, definite);
+    return d.result();
+  }
+  continueCompensation(d);
+  return d.result();
+}
+
+function onItemCompensationSucceeded(
+  d: Draft,
+  event: EventOf<'CompensationSucceeded'>,
+  index: number,
+): TransitionResult {
+  const illegal = checkItemUndoOutcome(d, event.step, index, event.attempt);
+  if (illegal !== null) return d.ignore(illegal);
+  d.updateItem(event.step, index, (it) => {
+    it.compensation!.status = CompensationStatus.SUCCEEDED;
+    it.compensation!.error = null;
+    it.status = StepStatus.COMPENSATED;
+  });
+  d.record(HistoryType.CompensationSucceeded, event.step, event.attempt, null, index);
+  settleFanOutUndo(d, event.step);
+  continueCompensation(d);
+  return d.result();
+}
+
+function onItemCompensationFailed(d: Draft, event: EventOf<'CompensationFailed'>, index: number): TransitionResult {
+  const illegal = checkItemUndoOutcome(d, event.step, index, event.attempt);
+  if (illegal !== null) return d.ignore(illegal);
+  const def = d.def.stepsByName[event.step];
+  const policy = def.compensationRetry;
+  const { error } = event;
+  const comp = d.step(event.step).fanOut!.items[index].compensation!;
+  if (!isDefiniteFailure(policy, error) && hasAttemptsLeft(policy, comp.attempt, comp.attemptBase)) {
+    const delayMs = computeBackoffMs(policy, comp.attempt - comp.attemptBase, d.env.random(), error.retryAfterMs);
+    const next = comp.attempt + 1;
+    d.updateItem(event.step, index, (it) => {
+      it.compensation!.status = CompensationStatus.RETRYING;
+      it.compensation!.attempt = next;
+      it.compensation!.error = error;
+    });
+    d.record(HistoryType.CompensationFailed, event.step, event.attempt, { error }, index);
+    d.record(HistoryType.CompensationRetryScheduled, event.step, next, { delayMs }, index);
+    d.dispatch(def, StepPhase.UNDO, next, delayMs, index);
+    return d.result();
+  }
+  d.updateItem(event.step, index, (it) => {
+    it.compensation!.status = CompensationStatus.FAILED;
+    it.compensation!.error = error;
+    it.status = StepStatus.COMPENSATION_FAILED;
+  });
+  d.record(HistoryType.CompensationFailed, event.step, event.attempt, { error }, index);
+  const step = d.edit(event.step);
+  if (step.compensation) {
+    step.compensation = { ...step.compensation, error: { ...error, message: `item ${index}: ${error.message}` } };
+  }
+  settleFanOutUndo(d, event.step);
+  continueCompensation(d);
+  return d.result();
+}
+
+/** An operator declares undone by hand the FAILED compensation of one item, or of every item that has one. */
+function resolveItems(d: Draft, event: EventOf<'CompensationResolved'>): string | null {
+  const fanOut = d.step(event.step).fanOut!;
+  const failed = (it: ItemState) => it.compensation?.status === CompensationStatus.FAILED;
+  let indexes: number[];
+  if (event.item !== undefined) {
+    const item = fanOut.items[event.item];
+    if (!failed(item)) {
+      return `compensation of ${itemLabel(event.step, event.item)} is ${item.compensation?.status ?? 'not dispatched'}`;
+    }
+    indexes = [event.item];
+  } else {
+    if (fanOut.undoFailed === 0) return `no item of step "${event.step}" has a FAILED compensation`;
+    indexes = [];
+    fanOut.items.forEach((it, index) => {
+      if (failed(it)) indexes.push(index);
+    });
+  }
+  for (const index of indexes) {
+    d.updateItem(event.step, index, (it) => {
+      it.compensation!.status = CompensationStatus.RESOLVED;
+      it.status = StepStatus.COMPENSATED;
+    });
+    d.record(HistoryType.CompensationResolved, event.step, null, { by: event.by, reason: event.reason }, index);
+  }
+  settleFanOutUndo(d, event.step);
+  return null;
+}
+
+/** Dispatches PENDING items, in order, while fewer than `concurrency` run. Only while the saga goes forward. */
+function dispatchItems(d: Draft, name: string): void {
+  if (d.state.status !== SagaStatus.RUNNING) return;
+  const def = d.def.stepsByName[name] as StepSpec & { fanOut: FanOutSpec };
+  const limit = def.fanOut.concurrency;
+  let fanOut = d.step(name).fanOut!;
+  while (fanOut.running < limit && fanOut.next < fanOut.items.length) {
+    const index = fanOut.next;
+    d.editFanOut(name).next = index + 1;
+    fanOut = d.step(name).fanOut!;
+    if (fanOut.items[index].status !== StepStatus.PENDING) continue;
+    let attempt = 0;
+    d.updateItem(name, index, (it) => {
+      it.attempt += 1;
+      it.status = StepStatus.SCHEDULED;
+      it.error = null;
+      attempt = it.attempt;
+    });
+    d.dispatch(def, StepPhase.RUN, attempt, 0, index);
+    d.record(HistoryType.StepScheduled, name, attempt, null, index);
+    fanOut = d.step(name).fanOut!;
+  }
+}
+
+/** Every item SUCCEEDED: the step did, its output the items' outputs in order. */
+function completeFanOut(d: Draft, name: string): void {
+  const step = d.edit(name);
+  step.status = StepStatus.SUCCEEDED;
+  step.output = step.fanOut!.items.map((it) => it.output);
+  step.error = null;
+  step.outcomeUnknown = false;
+  d.record(HistoryType.StepSucceeded, name, step.attempt, { items: step.fanOut!.items.length });
+  advance(d);
+}
+
+/**
+ * Dispatches the undos of the items that need one, from the last item down, while fewer than `concurrency` are in
+ * flight. The first one puts the step COMPENSATING.
+ */
+function dispatchItemUndos(d: Draft, name: string): void {
+  const def = d.def.stepsByName[name] as StepSpec & { fanOut: FanOutSpec };
+  const limit = def.fanOut.concurrency;
+  if (d.step(name).status !== StepStatus.COMPENSATING) {
+    const step = d.edit(name);
+    step.status = StepStatus.COMPENSATING;
+    step.compensation = { status: CompensationStatus.RUNNING, attempt: 0, attemptBase: 0, error: null };
+    d.record(HistoryType.CompensationScheduled, name, null, { items: step.fanOut!.undoable });
+  }
+  let fanOut = d.step(name).fanOut!;
+  // The cursor only passes items that need no undo now; should one need it later, look again from the top once.
+  let rewound = false;
+  while (fanOut.undoing < limit && fanOut.undoable > 0) {
+    if (fanOut.undoNext < 0) {
+      if (rewound) return;
+      rewound = true;
+      d.editFanOut(name).undoNext = fanOut.items.length - 1;
+      fanOut = d.step(name).fanOut!;
+    }
+    const index = fanOut.undoNext;
+    d.editFanOut(name).undoNext = index - 1;
+    fanOut = d.step(name).fanOut!;
+    if (!itemMayNeedUndo(fanOut.items[index])) continue;
+    d.updateItem(name, index, (it) => {
+      it.status = StepStatus.COMPENSATING;
+      it.compensation = { status: CompensationStatus.SCHEDULED, attempt: 1, attemptBase: 0, error: null };
+    });
+    d.dispatch(def, StepPhase.UNDO, 1, 0, index);
+    d.record(HistoryType.CompensationScheduled, name, 1, null, index);
+    fanOut = d.step(name).fanOut!;
+  }
+}
+
+/** An operator's retry: every item whose compensation FAILED gets a new round of attempts. */
+function retryItemUndos(d: Draft, name: string): void {
+  const def = d.def.stepsByName[name];
+  const step = d.edit(name);
+  step.status = StepStatus.COMPENSATING;
+  step.compensation = { status: CompensationStatus.RUNNING, attempt: 0, attemptBase: 0, error: null };
+  const failed: number[] = [];
+  step.fanOut!.items.forEach((it, index) => {
+    if (it.compensation?.status === CompensationStatus.FAILED) failed.push(index);
+  });
+  for (const index of failed) {
+    let attempt = 0;
+    d.updateItem(name, index, (it) => {
+      const prev = it.compensation!.attempt;
+      it.status = StepStatus.COMPENSATING;
+      it.compensation = { status: CompensationStatus.SCHEDULED, attempt: prev + 1, attemptBase: prev, error: null };
+      attempt = prev + 1;
+    });
+    d.dispatch(def, StepPhase.UNDO, attempt, 0, index);
+    d.record(HistoryType.CompensationScheduled, name, attempt, null, index);
+  }
+}
+
+/** An operator's retry of a fan-out that failed for good past the pivot: its FAILED items run again (a new round). */
+function retryItems(d: Draft, name: string): void {
+  const step = d.edit(name);
+  step.status = StepStatus.RUNNING;
+  const failed: number[] = [];
+  step.fanOut!.items.forEach((it, index) => {
+    if (it.status === StepStatus.FAILED) failed.push(index);
+  });
+  for (const index of failed) {
+    d.updateItem(name, index, (it) => {
+      it.status = StepStatus.PENDING;
+      it.attemptBase = it.attempt;
+      it.error = null;
+      it.outcomeUnknown = false;
+    });
+  }
+  if (failed.length > 0) d.editFanOut(name).next = Math.min(d.step(name).fanOut!.next, failed[0]);
+  dispatchItems(d, name);
+}
+
+/**
+ * The saga begins compensating while a fan-out's items run: no more item starts, an item waiting for a retry's
+ * backoff gives up (its outcome unknown: it is undone), the items in flight are awaited. A fan-out that was still
+ * running fails (`FAN_OUT_ABANDONED`).
+ */
+function abandonItems(d: Draft, name: string): void {
+  if (d.step(name).status === StepStatus.RUNNING) {
+    const step = d.edit(name);
+    step.status = StepStatus.FAILED;
+    step.error = fanOutAbandoned();
+    step.outcomeUnknown = false;
+    d.record(HistoryType.StepFailed, name, step.attempt, { error: step.error });
+  }
+  const retrying: number[] = [];
+  d.step(name).fanOut!.items.forEach((it, index) => {
+    if (it.status === StepStatus.RETRYING) retrying.push(index);
+  });
+  for (const index of retrying) {
+    let attempt = 0;
+    let error: ErrorInfo | null = null;
+    d.updateItem(name, index, (it) => {
+      it.status = StepStatus.FAILED;
+      it.outcomeUnknown = true;
+      attempt = it.attempt;
+      error = it.error;
+    });
+    d.record(
+      HistoryType.StepFailed,
+      name,
+      attempt,
+      { error, reason: 'retry abandoned: the saga is compensating' },
+      index,
+    );
+  }
+}
+
+/** The fan-out's undos are over (none in flight, none left): the step is COMPENSATED, or its compensation FAILED. */
+function settleFanOutUndo(d: Draft, name: string): void {
+  const step = d.step(name);
+  const fanOut = step.fanOut!;
+  if (step.status !== StepStatus.COMPENSATING && step.status !== StepStatus.COMPENSATION_FAILED) return;
+  if (fanOut.undoing > 0) return;
+  if (fanOut.undoFailed > 0) {
+    if (step.status === StepStatus.COMPENSATION_FAILED) return;
+    const edited = d.edit(name);
+    edited.status = StepStatus.COMPENSATION_FAILED;
+    edited.compensation = { ...edited.compensation!, status: CompensationStatus.FAILED };
+    return;
+  }
+  if (fanOut.undoable > 0) return;
+  const edited = d.edit(name);
+  edited.status = StepStatus.COMPENSATED;
+  edited.compensation = { ...edited.compensation!, status: CompensationStatus.SUCCEEDED, error: null };
+  d.record(HistoryType.CompensationSucceeded, name, null, null);
+}
+
+function checkItemRunOutcome(d: Draft, name: string, index: number, attempt: number): string | null {
+  const item = d.step(name).fanOut!.items[index];
+  const where = itemLabel(name, index);
+  if (!isItemInFlight(item)) return `${where} is ${item.status}`;
+  if (attempt !== item.attempt) return staleAttempt(where, attempt, item.attempt);
+  return null;
+}
+
+function checkItemUndoOutcome(d: Draft, name: string, index: number, attempt: number): string | null {
+  const item = d.step(name).fanOut!.items[index];
+  const where = itemLabel(name, index);
+  if (!isItemCompensationInFlight(item)) {
+    return `compensation of ${where} is ${item.compensation?.status ?? 'not dispatched'}`;
+  }
+  if (attempt !== item.compensation!.attempt) return staleAttempt(where, attempt, item.compensation!.attempt);
+  return null;
+}
+
+function itemLabel(name: string, index: number): string {
+  return `item ${index} of step "${name}"`;
+}
+
+function fanOutAbandoned(): ErrorInfo {
+  return {
+    name: 'FanOutAbandoned',
+    code: FAN_OUT_ABANDONED,
+    message: 'the saga began compensating while the items ran: no more item starts',
+    retryable: false,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Moves shared by the handlers.
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -709,6 +1353,18 @@ function enterCompensating(d: Draft, error: SagaError, reason: string): void {
   // RUNNING are awaited: their outcome is unknown until they report.
   for (const name of d.names()) {
     const current = d.step(name);
+    const def = d.def.stepsByName[name];
+    if (current.status === StepStatus.WAITING && isChild(def)) {
+      // The child runs on: it is cancelled, and its end (CANCELLED, or COMPLETED if it was past its pivot, then
+      // undone) ends the step.
+      d.commands.push({ type: 'CancelChild', step: name, attempt: current.attempt, reason });
+      d.record(HistoryType.ChildCancelRequested, name, current.attempt, { reason });
+      continue;
+    }
+    if (current.fanOut) {
+      abandonItems(d, name);
+      continue;
+    }
     if (current.status === StepStatus.WAITING) {
       // A wait has no effect of its own: it gives up, with nothing to undo.
       const error = waitAbandoned();
@@ -755,14 +1411,16 @@ function continueCompensation(d: Draft): void {
   for (let k = stages.length - 1; k >= 0; k--) {
     const stage = stages[k];
     if (isStageFinished(d, stage)) continue;
-    if (stages.slice(k).some((s) => s.steps.some((name) => isStepInFlight(d.step(name))))) return;
+    if (stages.slice(k).some((s) => s.steps.some((name) => stepInFlight(d, name)))) return;
     for (const name of stage.steps) {
-      if (needsUndo(d, name)) dispatchUndo(d, name, 1, 0);
+      if (!needsUndo(d, name)) continue;
+      if (d.step(name).fanOut) dispatchItemUndos(d, name);
+      else dispatchUndo(d, name, 1, 0);
     }
-    if (stage.steps.some((name) => isCompensationInFlight(d.step(name)))) return;
-    const failed = stage.steps.find((name) => compensationFailed(d.step(name)));
+    if (stage.steps.some((name) => stepCompensationInFlight(d, name))) return;
+    const failed = stage.steps.find((name) => stepCompensationFailed(d, name));
     if (failed !== undefined) {
-      const error = d.step(failed).compensation!.error;
+      const error = d.step(failed).compensation?.error ?? null;
       const policy = d.def.stepsByName[failed].compensationRetry;
       enterFailed(d, {
         step: failed,
@@ -880,7 +1538,15 @@ function dispatchUndo(d: Draft, name: string, attempt: number, attemptBase: numb
   const step = d.edit(name);
   step.status = StepStatus.COMPENSATING;
   step.compensation = { status: CompensationStatus.SCHEDULED, attempt, attemptBase, error: null };
-  d.dispatch(d.def.stepsByName[name], StepPhase.UNDO, attempt, 0);
+  const def = d.def.stepsByName[name];
+  if (isChild(def)) {
+    // No job: the child undoes its own steps, and its end (COMPENSATED) is this compensation's success.
+    const reason = d.state.error?.message ?? 'the saga is compensating';
+    d.commands.push({ type: 'UndoChild', step: name, attempt: step.attempt, compensationAttempt: attempt, reason });
+    d.record(HistoryType.CompensationScheduled, name, attempt, { child: true });
+    return;
+  }
+  d.dispatch(def, StepPhase.UNDO, attempt, 0);
   d.record(HistoryType.CompensationScheduled, name, attempt, null);
 }
 
@@ -911,7 +1577,8 @@ function checkUndoOutcome(d: Draft, name: string, attempt: number): string | nul
 }
 
 function staleAttempt(name: string, got: number, current: number): string {
-  return `stale attempt ${got} of step "${name}" (current is ${current})`;
+  const what = name.startsWith('item ') ? name : `step "${name}"`;
+  return `stale attempt ${got} of ${what} (current is ${current})`;
 }
 
 function isStageSettled(d: Draft, stage: StageDefinition): boolean {
@@ -922,22 +1589,75 @@ function isStageSettled(d: Draft, stage: StageDefinition): boolean {
 }
 
 function isStageFinished(d: Draft, stage: StageDefinition): boolean {
-  return stage.steps.every((name) => {
-    const step = d.step(name);
-    return !needsUndo(d, name) && !isStepInFlight(step) && !isCompensationInFlight(step) && !compensationFailed(step);
-  });
+  return stage.steps.every(
+    (name) =>
+      !needsUndo(d, name) &&
+      !stepInFlight(d, name) &&
+      !stepCompensationInFlight(d, name) &&
+      !stepCompensationFailed(d, name),
+  );
 }
 
-/** It may have taken effect, it can be undone, and its undo has not been dispatched yet. */
+/**
+ * It may have taken effect, it can be undone, and its undo has not been dispatched yet. A fan-out: one of its items
+ * (whose undos go out `concurrency` at a time). A child step: only once its child COMPLETED (a child step that
+ * failed started no child, or its child undid itself).
+ */
 function needsUndo(d: Draft, name: string): boolean {
   const step = d.step(name);
+  const def = d.def.stepsByName[name];
+  if (!def.compensable) return false;
+  if (step.fanOut) return step.fanOut.undoable > 0;
+  if (isChild(def)) return step.status === StepStatus.SUCCEEDED && step.compensation === null;
   const mayHaveEffect =
     step.status === StepStatus.SUCCEEDED || (step.status === StepStatus.FAILED && step.outcomeUnknown);
-  return mayHaveEffect && d.def.stepsByName[name].compensable && step.compensation === null;
+  return mayHaveEffect && step.compensation === null;
 }
 
-function compensationFailed(step: StepState): boolean {
+/** An attempt of the step's action is in flight; of a fan-out, an attempt of one of its items. */
+function stepInFlight(d: Draft, name: string): boolean {
+  const step = d.step(name);
+  if (step.fanOut) return step.fanOut.running > 0;
+  return isStepInFlight(step);
+}
+
+/** An attempt of the step's compensation is in flight; of a fan-out, one of its items'. */
+function stepCompensationInFlight(d: Draft, name: string): boolean {
+  const step = d.step(name);
+  if (step.fanOut) return step.fanOut.undoing > 0;
+  return isCompensationInFlight(step);
+}
+
+/** The step's compensation FAILED; of a fan-out, one of its items'. */
+function stepCompensationFailed(d: Draft, name: string): boolean {
+  const step = d.step(name);
+  if (step.fanOut) return step.fanOut.undoFailed > 0;
   return step.compensation?.status === CompensationStatus.FAILED;
+}
+
+function isChild(def: StepSpec): def is StepSpec & { child: ChildSpec } {
+  return typeof def.child === 'object' && def.child !== null;
+}
+
+function isFanOut(def: StepSpec): def is StepSpec & { fanOut: FanOutSpec } {
+  return typeof def.fanOut === 'object' && def.fanOut !== null;
+}
+
+/**
+ * Why an event's `item` does not fit the step (an item of a step that has none, or no item for a fan-out whose
+ * items run), or null. A fan-out's own attempt (its list, evaluated by the agent) has no item.
+ */
+function checkItemRouting(d: Draft, name: string, item: number | undefined): string | null {
+  const step = d.lookup(name);
+  if (!step) return `unknown step "${name}"`;
+  if (item === undefined) {
+    return step.fanOut ? `step "${name}" runs its items: an outcome must name one (item)` : null;
+  }
+  if (!step.fanOut) return `step "${name}" has no items`;
+  if (!Number.isSafeInteger(item) || item < 0 || item >= step.fanOut.items.length) {
+    return `step "${name}" has no item ${String(item)} (it has ${step.fanOut.items.length})`;
+  }
+  return null;
 }
 
 /** The SUCCEEDED pivot step of the earliest stage, if any. */
@@ -970,6 +1690,8 @@ class Draft {
   readonly commands: SagaCommand[] = [];
   readonly history: HistoryEntry[] = [];
   private readonly copied = new Set<string>();
+  private readonly copiedFanOuts = new Set<string>();
+  private readonly copiedItems = new Set<string>();
 
   constructor(
     readonly def: SagaSpec,
@@ -1017,13 +1739,67 @@ class Draft {
     return compensation;
   }
 
-  record(type: HistoryType, step: string | null, attempt: number | null, data: Record<string, unknown> | null): void {
-    this.history.push({ seq: this.base.eventCount + this.history.length + 1, type, step, attempt, data });
+  /** The fan-out state of a step, copied (with its items array) on first edit. The step must have one. */
+  editFanOut(name: string): FanOutState {
+    const step = this.edit(name);
+    if (!step.fanOut) throw new Error(`step "${name}" has no items`);
+    if (!this.copiedFanOuts.has(name)) {
+      step.fanOut = { ...step.fanOut, items: step.fanOut.items.slice() };
+      this.copiedFanOuts.add(name);
+    }
+    return step.fanOut;
   }
 
-  dispatch(def: StepSpec, phase: StepPhase, attempt: number, delayMs: number): void {
+  /**
+   * Edits one item of a fan-out (copied on first edit) and keeps the fan-out's counters in step: every change of
+   * an item goes through here.
+   */
+  updateItem(name: string, index: number, change: (item: ItemState) => void): void {
+    const fanOut = this.editFanOut(name);
+    const key = `${name}\u0000${index}`;
+    if (!this.copiedItems.has(key)) {
+      const current = fanOut.items[index];
+      fanOut.items[index] = {
+        ...current,
+        compensation: current.compensation === null ? null : { ...current.compensation },
+      };
+      this.copiedItems.add(key);
+    }
+    const item = fanOut.items[index];
+    const before = tallyItem(item);
+    change(item);
+    const after = tallyItem(item);
+    fanOut.running += after.running - before.running;
+    fanOut.undoing += after.undoing - before.undoing;
+    fanOut.succeeded += after.succeeded - before.succeeded;
+    fanOut.undoable += after.undoable - before.undoable;
+    fanOut.undoFailed += after.undoFailed - before.undoFailed;
+  }
+
+  record(
+    type: HistoryType,
+    step: string | null,
+    attempt: number | null,
+    data: Record<string, unknown> | null,
+    item?: number,
+  ): void {
+    const seq = this.base.eventCount + this.history.length + 1;
+    this.history.push(
+      item === undefined ? { seq, type, step, attempt, data } : { seq, type, step, attempt, data, item },
+    );
+  }
+
+  dispatch(def: StepSpec, phase: StepPhase, attempt: number, delayMs: number, item?: number): void {
     const timeoutMs = phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
-    this.commands.push({ type: 'DispatchStep', step: def.name, phase, attempt, delayMs, timeoutMs });
+    this.commands.push({
+      type: 'DispatchStep',
+      step: def.name,
+      phase,
+      attempt,
+      delayMs,
+      timeoutMs,
+      ...(item === undefined ? {} : { item }),
+    });
   }
 
   ignore(reason: string): TransitionResult {

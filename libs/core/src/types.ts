@@ -56,6 +56,26 @@ export interface StepContext<I = unknown, S = Record<string, unknown>> {
   readonly traceparent?: string;
 }
 
+/**
+ * What one item of a fan-out step receives: the step context of the item (its `key` is
+ * `<sagaId>:<step>:<index or itemKey>`, its `attempt` the item's), plus the item and its index in the list.
+ */
+export interface ItemContext<I = unknown, S = Record<string, unknown>, T = unknown> extends StepContext<I, S> {
+  readonly item: T;
+  /** 0-based position in the list. */
+  readonly index: number;
+}
+
+/** What the compensation of one item receives: the item context plus the item's output, when it is known. */
+export interface ItemCompensationContext<
+  I = unknown,
+  S = Record<string, unknown>,
+  T = unknown,
+  O = unknown,
+> extends ItemContext<I, S, T> {
+  readonly output: O | undefined;
+}
+
 /** What a compensation receives: the step context plus the step's own output, when it is known. */
 export interface CompensationContext<I = unknown, S = Record<string, unknown>, O = unknown> extends StepContext<I, S> {
   /** The step's output when it succeeded; undefined when its outcome is unknown (retries exhausted, timeout). */
@@ -120,7 +140,50 @@ export interface StepSpec {
   readonly onTimeout?: WaitTimeoutPolicy;
   /** Set on a sleep step (`.sleep()`): how long, or that its wake-up time is computed (`until`). Absent otherwise. */
   readonly sleep?: SleepSpec | null;
+  /**
+   * Set on a child-saga step (`.child()`): the saga type and version it starts, and waits for the end of. Absent on
+   * other steps (so that specs published before children existed keep their fingerprint).
+   */
+  readonly child?: ChildSpec | null;
+  /** Set on a fan-out step (`.forEach()`): how its items run. Absent on other steps. */
+  readonly fanOut?: FanOutSpec | null;
 }
+
+/**
+ * A child-saga step as data. When its stage comes the agent evaluates the author's `input` (code) and reports it
+ * (`ChildRequested`); the engine then starts the child in the same commit that puts the step WAITING, with the
+ * idempotency key `<parentId>:<step>` (so a retried report never starts a second child), and the step ends when the
+ * child does: COMPLETED is the step's success (the child's output is the step's output), COMPENSATED or CANCELLED
+ * a definite failure. Compensating the step undoes the child (`UndoRequested`: it goes COMPENSATED).
+ */
+export interface ChildSpec {
+  /** The child's saga type (kebab-case). */
+  readonly type: string;
+  /** The child's definition version, pinned when the parent was built. */
+  readonly version: number;
+}
+
+/**
+ * A fan-out step as data. When its stage comes the agent evaluates the author's `items` (code) and reports the list
+ * (`FanOutStarted`); the engine then runs the step's action once per item, at most `concurrency` at a time, each
+ * item with its own attempts, retries (the step's `retry`), idempotency key and compensation. The step SUCCEEDED
+ * when every item did (its output: the items' outputs in order); an item that fails for good fails the step, and
+ * compensation undoes the items that may have taken effect, then the earlier steps.
+ */
+export interface FanOutSpec {
+  /** At most this many items have an attempt (of the action, or of the compensation) in flight at once. */
+  readonly concurrency: number;
+  /**
+   * The author names each item (`itemKey`): its idempotency key is `<sagaId>:<step>:<itemKey>` instead of
+   * `<sagaId>:<step>:<index>`.
+   */
+  readonly keyed: boolean;
+}
+
+/** The most items a fan-out may have. */
+export const MAX_FAN_OUT_ITEMS = 10_000;
+/** The deepest a tree of child sagas may be (a saga with no child has depth 1). */
+export const MAX_CHILD_DEPTH = 8;
 
 /** What a wait does at its timeout (see StepSpec.onTimeout). */
 export type WaitTimeoutPolicy = 'fail' | 'continue';
@@ -153,6 +216,14 @@ export interface StepDefinition extends StepSpec {
   readonly when: StepCondition | null;
   /** A sleep step's `until` (see SleepSpec.until); absent or null otherwise. */
   readonly until?: SleepUntilFn | null;
+  /** A child step's input for the child, computed from the input and earlier outputs (pure, synchronous). */
+  readonly childInput?: ((ctx: ConditionContext<any, any>) => unknown) | null;
+  /** A child step's child definition (code), when this process has it: the agent validates the input with it. */
+  readonly childDefinition?: SagaSpec | null;
+  /** A fan-out step's list of items, computed from the input and earlier outputs (pure, synchronous). */
+  readonly items?: ((ctx: ConditionContext<any, any>) => readonly unknown[]) | null;
+  /** A fan-out step's item keys (see FanOutSpec.keyed). */
+  readonly itemKey?: ((item: any, index: number) => string) | null;
 }
 
 export interface StageDefinition {
@@ -250,6 +321,41 @@ export interface StepState {
    * retry does not make a step that killed its agent safe). A step with deaths runs alone on its agent. Absent: 0.
    */
   deaths?: number;
+  /** A fan-out step's items, once its list is known (`FanOutStarted`); absent or null otherwise. */
+  fanOut?: FanOutState | null;
+}
+
+/** One item of a fan-out step: the same fields as a step's (attempt numbers only grow, per item). */
+export interface ItemState {
+  status: StepStatus;
+  attempt: number;
+  attemptBase: number;
+  output: unknown;
+  error: ErrorInfo | null;
+  outcomeUnknown: boolean;
+  compensation: CompensationState | null;
+}
+
+/**
+ * A fan-out step's items, with counters kept by `transition` so that no event costs a scan of 10,000 items. The
+ * counters and cursors are derived data: `fanOutState(items)` computes them from the items (the store keeps only
+ * the items, one row each).
+ */
+export interface FanOutState {
+  items: ItemState[];
+  /** The lowest index that may still be PENDING: where the next dispatch looks. */
+  next: number;
+  /** The highest index that may still need its undo: where the next undo looks (downwards). */
+  undoNext: number;
+  /** Items with an attempt of the action in flight (SCHEDULED, RUNNING, RETRYING). */
+  running: number;
+  /** Items with an attempt of the compensation in flight. */
+  undoing: number;
+  succeeded: number;
+  /** Items that may have taken effect (SUCCEEDED, or FAILED with an unknown outcome) and are not undone yet. */
+  undoable: number;
+  /** Items whose compensation FAILED. */
+  undoFailed: number;
 }
 
 export interface SagaError {
@@ -293,8 +399,8 @@ export interface PendingSignal {
 export type SagaEvent =
   | { type: 'SagaStarted' }
   /** An agent has been running the attempt for a while (not sent for fast steps). */
-  | { type: 'StepStarted'; step: string; phase: StepPhase; attempt: number }
-  | { type: 'StepSucceeded'; step: string; attempt: number; output: unknown }
+  | { type: 'StepStarted'; step: string; phase: StepPhase; attempt: number; item?: number }
+  | { type: 'StepSucceeded'; step: string; attempt: number; output: unknown; item?: number }
   /** The agent found the step's `when` false: the step is SKIPPED (never run, nothing to undo). */
   | { type: 'StepSkipped'; step: string; attempt: number }
   /** The agent found a conditional wait step's `when` true: the wait begins (or a buffered signal ends it). */
@@ -303,12 +409,13 @@ export type SagaEvent =
    * Includes timeouts (`code: 'TIMEOUT'`) and started attempts the supervisor found without an outcome past their
    * deadline (`code: 'DEADLINE_EXCEEDED'`, or `'POISONED'` once the step has died too often): both count a death.
    */
-  | { type: 'StepFailed'; step: string; attempt: number; error: ErrorInfo }
-  | { type: 'CompensationSucceeded'; step: string; attempt: number }
-  | { type: 'CompensationFailed'; step: string; attempt: number; error: ErrorInfo }
+  | { type: 'StepFailed'; step: string; attempt: number; error: ErrorInfo; item?: number }
+  | { type: 'CompensationSucceeded'; step: string; attempt: number; item?: number }
+  | { type: 'CompensationFailed'; step: string; attempt: number; error: ErrorInfo; item?: number }
   | { type: 'CancelRequested'; by: string; reason: string }
   | { type: 'RetryRequested'; by: string; reason: string }
-  | { type: 'CompensationResolved'; step: string; by: string; reason: string }
+  /** Of a fan-out step: `item` names one item; without it, every item whose compensation FAILED. */
+  | { type: 'CompensationResolved'; step: string; by: string; reason: string; item?: number }
   /**
    * An external event for the saga (`POST /v1/sagas/{id}/signals/{name}`, or a participant's message). Completes
    * every WAITING step that waits for `signal` (only `step`, when given), with `payload` as its output; ignored
@@ -331,13 +438,51 @@ export type SagaEvent =
    * A new instance is to start later: at `startAt` (ISO-8601), or `startInMs` from its insertion (database clock).
    * Only on a state that has seen no event; the saga is DELAYED until `SagaStarted`.
    */
-  | { type: 'SagaDelayed'; startAt?: string; startInMs?: number };
+  | { type: 'SagaDelayed'; startAt?: string; startInMs?: number }
+  /** The agent evaluated a dispatched child step (its `when`, its `input`): the child is to start with `input`. */
+  | { type: 'ChildRequested'; step: string; attempt: number; input: unknown }
+  /**
+   * The child started by attempt `attempt` of `step` ended (COMPLETED, COMPENSATED or CANCELLED), with its output
+   * or its error. Delivered at least once (the engine after the child's last commit, the supervisor after a crash):
+   * a duplicate is ignored.
+   */
+  | {
+      type: 'ChildEnded';
+      step: string;
+      attempt: number;
+      childId: string;
+      status: ChildEndStatus;
+      output?: unknown;
+      error?: SagaError | null;
+    }
+  /**
+   * A COMPLETED saga is to undo its steps: its parent compensates the step that started it. It goes COMPENSATING,
+   * then COMPENSATED, with the cause as its error. Refused past a pivot (a point of no return cannot be undone).
+   */
+  | { type: 'UndoRequested'; by: string; reason: string }
+  /**
+   * The agent evaluated a dispatched fan-out step (its `when`, its `items`, its `itemKey`): the items are `items`
+   * (at most MAX_FAN_OUT_ITEMS), with their keys when the author names them.
+   */
+  | { type: 'FanOutStarted'; step: string; attempt: number; items: unknown[]; keys?: string[] };
+
+/** How a child saga ended, as its parent hears it. */
+export type ChildEndStatus = 'COMPLETED' | 'COMPENSATED' | 'CANCELLED';
 
 export type SagaEventType = SagaEvent['type'];
 
 export type SagaCommand =
   /** Enqueue a job for one attempt of a step's action or compensation, `delayMs` from now (0 = at once). */
-  | { type: 'DispatchStep'; step: string; phase: StepPhase; attempt: number; delayMs: number; timeoutMs: number }
+  | {
+      type: 'DispatchStep';
+      step: string;
+      phase: StepPhase;
+      attempt: number;
+      delayMs: number;
+      timeoutMs: number;
+      /** One item of a fan-out step (its index); absent for a step. */
+      item?: number;
+    }
   /**
    * A wait step went WAITING: no job; the step row's deadline is `timeoutMs` from now, when the supervisor reports
    * `SignalTimedOut` unless the signal came.
@@ -354,7 +499,26 @@ export type SagaCommand =
    */
   | { type: 'StartTimer'; step: string; attempt: number; delayMs?: number; until?: string }
   /** A new instance is DELAYED: the store records its start time (`startAt`, or `startInMs` from now). */
-  | { type: 'DelayStart'; startAt?: string; startInMs?: number };
+  | { type: 'DelayStart'; startAt?: string; startInMs?: number }
+  /**
+   * A child step went WAITING: start the child saga `childType` v`childVersion` with `input`, in the same commit,
+   * keyed by the parent and the step (and `round`, an operator retry's, when > 0), linked to this saga's step.
+   */
+  | {
+      type: 'StartChild';
+      step: string;
+      attempt: number;
+      childType: string;
+      childVersion: number;
+      input: unknown;
+      round: number;
+    }
+  /** The saga began compensating while the child of `step` runs: cancel the child (its end ends the step). */
+  | { type: 'CancelChild'; step: string; attempt: number; reason: string }
+  /** Compensate `step`, whose child COMPLETED: the child is to undo its steps (`UndoRequested`). */
+  | { type: 'UndoChild'; step: string; attempt: number; compensationAttempt: number; reason: string }
+  /** A fan-out step's list is known: the store writes one row per item (its value and key), in the same commit. */
+  | { type: 'StartFanOut'; step: string; attempt: number; items: unknown[]; keys: string[] | null };
 
 /** One row of the saga's history (`saga_event`). `seq` is assigned by the engine from `eventCount`. */
 export interface HistoryEntry {
@@ -363,6 +527,8 @@ export interface HistoryEntry {
   step: string | null;
   attempt: number | null;
   data: Record<string, unknown> | null;
+  /** The item of a fan-out step the entry is about (its index); absent otherwise. */
+  item?: number;
 }
 
 export interface TransitionResult {

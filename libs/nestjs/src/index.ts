@@ -18,15 +18,9 @@ export { SagaClient } from '@saga-engine/client';
 export * from './invokers';
 
 // Running a process from environment variables, as the engine's apps and Docker image do.
-export {
-  ConfigError,
-  EngineConfig,
-  loadConfig,
-  loadConfigOrExit,
-  logLevels,
-  parseApiKeys,
-  type Role,
-} from './config/engine-config';
+export { ConfigError, EngineConfig, loadConfig, loadConfigOrExit, logLevels, type Role } from './config/engine-config';
+export { MIN_KEY_LENGTH, parseApiKeySpec, parseApiKeys } from './config/api-keys';
+export { CREDENTIAL_SOURCES, type CredentialSource, type Principal } from './api/http/auth';
 export { sagaOptionsFromEnv } from './config/env-options';
 export { resolveBackends, stopBackendsOnSignals, type Backends } from './config/backends';
 export {
@@ -37,6 +31,8 @@ export {
 } from './store/embedded-postgres';
 export { generateEncryptionKey, parseEncryptionKey } from './security/input-cipher';
 export { listenForClientErrors } from './store/pg-client-errors';
+export { engineRoleGrants, migrateDatabase, type MigrateResult } from './store/db-roles';
+export { BearerTokens, type OidcOptions, type OidcPublicConfig } from './api/http/oidc';
 export { SagaLogger, pinoOptions, type SagaLoggerOptions } from './observability/logger';
 export { sagaLogFields, withSagaLog, type SagaLogFields } from './observability/log-context';
 export { startTracingFromEnv } from './observability/otel';

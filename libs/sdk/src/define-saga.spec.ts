@@ -1,3 +1,4 @@
+import type { SagaDefinition } from '@saga-engine/core';
 import { defineSaga, type SagaOptions } from './define-saga';
 import { SagaDefinitionError } from './errors';
 import { DEFAULT_RETRY_POLICY } from './retry-policy';
@@ -574,5 +575,148 @@ describe('sleep', () => {
   it('rejects a duplicate or malformed name like any step', () => {
     expect(() => base().sleep('book', '1s')).toThrow('Saga "s", step "book": duplicate step name');
     expect(() => base().sleep('Nap', '1s')).toThrow('Saga "s", step "Nap": name must be kebab-case');
+  });
+});
+
+describe('child', () => {
+  class ParcelInput {
+    parcelId!: string;
+  }
+  const delivery = defineSaga('delivery', { version: 4, input: ParcelInput })
+    .step('fly', { run: () => ({ droneId: 'd-1' }), compensate })
+    .build();
+  const base = () => defineSaga('order', { version: 1 }).step('reserve', { run: () => ({ parcelId: 'p-1' }) });
+
+  it('builds a child step: the child pinned by type and version, its input as code, undone by the engine', () => {
+    const input = (ctx: { steps: { reserve: { parcelId: string } } }) => ({ parcelId: ctx.steps.reserve.parcelId });
+    const def = base().child('deliver', { saga: delivery, input, description: 'one delivery' }).build();
+    const step = def.stepsByName.deliver;
+    expect(step).toMatchObject({
+      name: 'deliver',
+      key: 'deliver',
+      stage: 1,
+      child: { type: 'delivery', version: 4 },
+      childInput: input,
+      childDefinition: delivery,
+      compensable: true,
+      compensate: null,
+      signal: null,
+      description: 'one delivery',
+    });
+    expect(() => step.run({} as never, {})).toThrow('a child step has no action to run');
+    expect(Object.isFrozen(step.child)).toBe(true);
+    expect(def.stepsByName.reserve.child).toBeUndefined();
+  });
+
+  it.each([
+    [{ saga: delivery }, 'Saga "order", step "deliver": input must be a function of the context (got undefined)'],
+    [
+      { saga: { name: 'delivery', version: 1 }, input: () => ({}) },
+      'Saga "order", step "deliver": saga must be a built saga definition (defineSaga(...).build())',
+    ],
+    [{ saga: delivery, input: () => ({}), compensate }, 'Saga "order", step "deliver": options'],
+    [{ saga: delivery, input: () => ({}), retry: {} }, 'Saga "order", step "deliver": options'],
+    [
+      { saga: delivery, input: () => ({}), whenLabel: 'x' },
+      'Saga "order", step "deliver": whenLabel is set but when is not',
+    ],
+  ])('rejects %p with a message naming the step', (options, message) => {
+    expect(() => base().child('deliver', loose(options))).toThrow(message);
+  });
+
+  it('refuses a child with a pivot unless the step is the pivot', () => {
+    const pivoted = defineSaga('charged', { version: 1 }).step('charge', { run, pivot: true }).build();
+    expectDefinitionError(
+      () => base().child('pay', { saga: pivoted, input: () => ({}) }),
+      'Saga "order", step "pay": child saga "charged" has a pivot (step "charge"), so it cannot be undone once past ' +
+        'it; make this step the pivot of "order" (pivot: true)',
+    );
+    expect(
+      base()
+        .child('pay', { saga: pivoted, input: () => ({}), pivot: true })
+        .build().stepsByName.pay.pivot,
+    ).toBe(true);
+  });
+
+  it('refuses a saga that would be its own descendant', () => {
+    const inner = defineSaga('order', { version: 1 }).step('a', { run }).build();
+    const middle = defineSaga('middle', { version: 1 })
+      .child('inner', { saga: inner, input: () => ({}) })
+      .build();
+    expectDefinitionError(
+      () => base().child('loop', { saga: middle, input: () => ({}) }),
+      'Saga "order", step "loop": saga "order" would be its own descendant (order -> middle -> order)',
+    );
+  });
+
+  it('refuses children nested deeper than 8 sagas', () => {
+    let def: SagaDefinition<any, any, any> = defineSaga('level-1', { version: 1 }).step('a', { run }).build();
+    for (let level = 2; level <= 8; level++) {
+      def = defineSaga(`level-${level}`, { version: 1 })
+        .child('below', { saga: def, input: () => ({}) })
+        .build();
+    }
+    expect(def.name).toBe('level-8');
+    expectDefinitionError(
+      () => defineSaga('level-9', { version: 1 }).child('below', { saga: def, input: () => ({}) }),
+      'Saga "level-9", step "below": children would nest 9 sagas deep (at most 8, counting this one)',
+    );
+  });
+});
+
+describe('forEach', () => {
+  const base = () => defineSaga('batch', { version: 1 }).step('plan', { run: () => ({ parcels: ['a', 'b'] }) });
+  const items = (ctx: { steps: { plan: { parcels: string[] } } }) => ctx.steps.plan.parcels;
+
+  it('builds a fan-out: the list and keys as code, the concurrency as data, the step policies for each item', () => {
+    const itemKey = (parcel: string) => parcel;
+    const def = base()
+      .forEach('ship', {
+        items,
+        itemKey,
+        concurrency: 20,
+        run,
+        compensate,
+        retry: { maximumAttempts: 7 },
+        timeout: '5s',
+      })
+      .forEach('label', { items, run })
+      .build();
+    expect(def.stepsByName.ship).toMatchObject({
+      fanOut: { concurrency: 20, keyed: true },
+      items,
+      itemKey,
+      run,
+      compensate,
+      compensable: true,
+      timeoutMs: 5_000,
+      retry: { maximumAttempts: 7 },
+    });
+    expect(def.stepsByName.label).toMatchObject({ fanOut: { concurrency: 10, keyed: false }, itemKey: null });
+    expect(Object.isFrozen(def.stepsByName.ship.fanOut)).toBe(true);
+  });
+
+  it.each([
+    [
+      { run },
+      'Saga "batch", step "ship": items must be a function of the context that returns the list (got undefined)',
+    ],
+    [{ items: ['a'], run }, 'Saga "batch", step "ship": items must be a function of the context that returns the list'],
+    [{ items, run, itemKey: 'id' }, 'Saga "batch", step "ship": itemKey must be a function (item, index) => string'],
+    [
+      { items, run, concurrency: 0 },
+      'Saga "batch", step "ship": concurrency must be an integer from 1 to 1000 (got 0)',
+    ],
+    [{ items, run, concurrency: 2.5 }, 'Saga "batch", step "ship": concurrency must be an integer from 1 to 1000'],
+    [{ items, run, concurrency: 1001 }, 'Saga "batch", step "ship": concurrency must be an integer from 1 to 1000'],
+    [{ items, run, concurency: 5 }, 'Saga "batch", step "ship": options'],
+    [{ items }, 'Saga "batch", step "ship": run must be a function (got undefined)'],
+    [{ items, run, timeout: '5' }, 'Saga "batch", step "ship": timeout'],
+  ])('rejects %p with a message naming the step', (options, message) => {
+    expect(() => base().forEach('ship', loose(options))).toThrow(message);
+  });
+
+  it('rejects a duplicate name like any step', () => {
+    expect(() => base().forEach('plan', { items, run })).toThrow('Saga "batch", step "plan": duplicate step name');
   });
 });

@@ -1,13 +1,19 @@
-import type {
-  CompensationContext,
-  ConditionContext,
-  ResolvedRetryPolicy,
-  SagaDefinition,
-  SleepUntil,
-  StageDefinition,
-  StepContext,
-  StepDefinition,
-  WaitTimeoutPolicy,
+import {
+  type CompensationContext,
+  type ConditionContext,
+  type InputOf,
+  type ItemCompensationContext,
+  type ItemContext,
+  MAX_CHILD_DEPTH,
+  type OutputOf,
+  type ResolvedRetryPolicy,
+  type SagaDefinition,
+  type SagaSpec,
+  type SleepUntil,
+  type StageDefinition,
+  type StepContext,
+  type StepDefinition,
+  type WaitTimeoutPolicy,
 } from '@saga-engine/core';
 import { plainToInstance } from 'class-transformer';
 import { getMetadataStorage } from 'class-validator';
@@ -298,6 +304,97 @@ export interface SleepOptions<I, S> {
   description?: string;
 }
 
+/** Any built saga definition, whatever its input, output and deps. */
+type AnySaga = SagaDefinition<any, any, any>;
+
+/**
+ * A child-saga step: it starts a saga of another type with an input computed from this saga's input and earlier
+ * outputs, and waits for its end. The child's output is the step's output (`ctx.steps.<camelCaseName>`).
+ *
+ * | The child ...                                     | The step             | Then                                 |
+ * | ------------------------------------------------- | -------------------- | ------------------------------------ |
+ * | ends COMPLETED                                    | SUCCEEDED (its output) | the next stage                     |
+ * | ends COMPENSATED or CANCELLED                     | FAILED, definite     | `CHILD_COMPENSATED` / `CHILD_CANCELLED`: the earlier steps are compensated |
+ * | is FAILED (needs an operator)                     | WAITING              | until an operator settles the child  |
+ * | runs when this saga is cancelled or compensates   | WAITING              | the child is cancelled; its end ends the step |
+ * | completed, and a later step fails for good        | COMPENSATED          | the child undoes its steps (it ends `COMPENSATED`, its error `UNDO_REQUESTED`) |
+ *
+ * - The child is started once per step: its idempotency key is `<parentId>:<step>` (an operator's retry after
+ *   the pivot starts a new one, `<parentId>:<step>:<round>`), and it starts in the same commit that puts the step
+ *   WAITING. Parent and child link to each other in the API and the dashboard.
+ * - A child saga with a pivot cannot be undone once past it: such a child step must be this saga's pivot.
+ * - Children nest at most 8 deep, and a saga cannot be its own descendant: `.child()` refuses both.
+ *
+ * @typeParam C - the child's definition; its input and output type the step.
+ */
+export interface ChildOptions<I, S, C extends AnySaga> {
+  /** The child saga's definition (its version is pinned: instances of this version start that one). */
+  saga: C;
+  /**
+   * The child's input, from `ctx.input` and `ctx.steps`. Code, so the agent computes it (when the step's stage
+   * comes, like a `when`): pure and synchronous. It is validated by the child's input class before the child starts;
+   * an input it refuses, or a throw, fails the step for good.
+   */
+  input: (ctx: ConditionContext<I, S>) => InputOf<C>;
+  /** Start the child only if this returns true; otherwise the step is SKIPPED (see `StepOptions.when`). */
+  when?: StepWhen<I, S>;
+  whenLabel?: string;
+  /** See `StepOptions.pivot`; required when the child saga has a pivot of its own. */
+  pivot?: boolean;
+  description?: string;
+}
+
+/**
+ * A fan-out step: its action runs once per item of a list computed at run time from the input and earlier
+ * outputs, at most `concurrency` items at a time. Each item has its own attempts, retries (by `retry`), timeout,
+ * idempotency key (`ctx.key`: `<sagaId>:<step>:<index>`, or `<sagaId>:<step>:<itemKey>`) and compensation. The
+ * step's output is the items' outputs, in the list's order.
+ *
+ * | When an item ...                                  | Then                                                   |
+ * | ------------------------------------------------- | ------------------------------------------------------ |
+ * | succeeds                                          | the next item starts; all done: the step SUCCEEDED     |
+ * | fails transiently                                 | retried, like a step (its own backoff and attempts)    |
+ * | fails for good (definite, or attempts exhausted)  | no item starts any more; those in flight are awaited;  |
+ * |                                                   | the items that may have had an effect are undone (their |
+ * |                                                   | `compensate`, `concurrency` at a time), then the earlier steps |
+ *
+ * Lists hold at most 10,000 items (a longer list fails the step for good). `ctx.item` and `ctx.index` are the
+ * item and its position.
+ *
+ * @typeParam T - an item of the list.
+ * @typeParam O - an item's output (the step's output is `O[]`).
+ */
+export interface ForEachOptions<I, S, T, O, D = NoDeps> {
+  /**
+   * The list, from `ctx.input` and `ctx.steps`: computed once, by the agent, when the step's stage comes (pure and
+   * synchronous, like a `when`), and stored. Items must be JSON (they are stored in PostgreSQL).
+   */
+  items: (ctx: ConditionContext<I, S>) => readonly T[];
+  /**
+   * A key per item, unique in the list (1 to 200 printable characters): the item's idempotency key becomes
+   * `<sagaId>:<step>:<itemKey>`. Without it, the item's index.
+   */
+  itemKey?: (item: T, index: number) => string;
+  /** At most this many items in flight at once (action or compensation). 1 to 1000. @defaultValue 10 */
+  concurrency?: number;
+  /** The action, once per item (see `StepOptions.run`): its value is the item's output. */
+  run: (ctx: ItemContext<I, S, T>, deps: D) => Promise<O> | O;
+  /** The undo of one item; `ctx.output` is the item's output, or undefined when its outcome is unknown. */
+  compensate?: (ctx: ItemCompensationContext<I, S, T, O>, deps: D) => unknown;
+  /** Retry policy of each item's action (see `StepOptions.retry`). */
+  retry?: RetryPolicy;
+  compensationRetry?: RetryPolicy;
+  /** Time limit of one attempt of one item. */
+  timeout?: Duration;
+  compensationTimeout?: Duration;
+  /** Run the step only if this returns true; otherwise it is SKIPPED (see `StepOptions.when`). */
+  when?: StepWhen<I, S>;
+  whenLabel?: string;
+  /** See `StepOptions.pivot`. */
+  pivot?: boolean;
+  description?: string;
+}
+
 /**
  * A step inside a parallel group: the same as `StepOptions` (see its failure semantics), except that it cannot be
  * the pivot, and `ctx.steps` holds only the steps before the group (its siblings run at the same time).
@@ -373,6 +470,32 @@ export interface SagaBuilder<I, S, D = NoDeps> {
     name: N,
     options: SleepOptions<I, S> & { when?: undefined },
   ): SagaBuilder<I, AddStep<S, N, SleepOutput>, D>;
+
+  /**
+   * Adds a child-saga step: starts a saga of `options.saga`'s type with `options.input(ctx)` and waits for its end.
+   * See `ChildOptions`. The child's output is the step's output (`ctx.steps.<camelCaseName>`).
+   */
+  child<N extends string, C extends AnySaga>(
+    name: N,
+    options: ChildOptions<I, S, C> & { when: StepWhen<I, S> },
+  ): SagaBuilder<I, AddStep<S, N, OutputOf<C> | undefined>, D>;
+  child<N extends string, C extends AnySaga>(
+    name: N,
+    options: ChildOptions<I, S, C> & { when?: undefined },
+  ): SagaBuilder<I, AddStep<S, N, OutputOf<C>>, D>;
+
+  /**
+   * Adds a fan-out step: `options.run` once per item of `options.items(ctx)`, at most `options.concurrency` at a
+   * time. See `ForEachOptions`. Its output is the items' outputs in order (`ctx.steps.<camelCaseName>`).
+   */
+  forEach<N extends string, T, O>(
+    name: N,
+    options: ForEachOptions<I, S, T, O, D> & { when: StepWhen<I, S> },
+  ): SagaBuilder<I, AddStep<S, N, O[] | undefined>, D>;
+  forEach<N extends string, T, O>(
+    name: N,
+    options: ForEachOptions<I, S, T, O, D> & { when?: undefined },
+  ): SagaBuilder<I, AddStep<S, N, O[]>, D>;
 
   /**
    * Adds a group of steps that run at the same time, after everything declared before it. The saga moves on when
@@ -473,6 +596,11 @@ const WAIT_OPTION_FIELDS: readonly string[] = [
   'description',
 ];
 const SIGNAL_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
+const CHILD_OPTION_FIELDS: readonly string[] = ['saga', 'input', 'when', 'whenLabel', 'pivot', 'description'];
+const FOR_EACH_OPTION_FIELDS: readonly string[] = [...STEP_OPTION_FIELDS, 'items', 'itemKey', 'concurrency'];
+/** A fan-out's default concurrency, and its bounds. */
+const DEFAULT_CONCURRENCY = 10;
+const MAX_CONCURRENCY = 1000;
 const SLEEP_OPTION_FIELDS: readonly string[] = ['duration', 'until', 'when', 'whenLabel', 'description'];
 /** The longest sleep: ten years (the timer is a row, not a Node.js timer, so only sanity bounds it). */
 const MAX_SLEEP_MS = 3650 * 86_400_000;
@@ -480,6 +608,11 @@ const MAX_SLEEP_MS = 3650 * 86_400_000;
 /** A sleep step's `run`: never called (the engine sets a timer instead of dispatching an action). */
 function sleepStepRun(): never {
   throw new Error('a sleep step has no action to run; the engine sets its timer');
+}
+
+/** A child step's `run`: never called (the agent computes the input; the engine starts the child). */
+function childStepRun(): never {
+  throw new Error('a child step has no action to run; the engine starts its child saga');
 }
 
 /** A wait step's `run`: never called (the engine puts the step in WAITING instead of dispatching it). */
@@ -530,6 +663,18 @@ class SagaBuilderImpl {
   sleep(name: string, options: Duration | SleepOptions<any, any>): SagaBuilderImpl {
     const earlier = this.stages.flatMap((stage) => stage.steps);
     const step = resolveSleep(this.saga, earlier, name, options, this.stages.length);
+    return new SagaBuilderImpl(this.saga, [...this.stages, { group: null, steps: [step] }], this.groups);
+  }
+
+  child(name: string, options: ChildOptions<any, any, AnySaga>): SagaBuilderImpl {
+    const earlier = this.stages.flatMap((stage) => stage.steps);
+    const step = resolveChild(this.saga, earlier, name, options, this.stages.length);
+    return new SagaBuilderImpl(this.saga, [...this.stages, { group: null, steps: [step] }], this.groups);
+  }
+
+  forEach(name: string, options: ForEachOptions<any, any, any, any, any>): SagaBuilderImpl {
+    const earlier = this.stages.flatMap((stage) => stage.steps);
+    const step = resolveForEach(this.saga, earlier, name, options, this.stages.length);
     return new SagaBuilderImpl(this.saga, [...this.stages, { group: null, steps: [step] }], this.groups);
   }
 
@@ -778,6 +923,133 @@ function resolveSleep(
   }
   const step = resolveStep(saga, earlier, name, { ...rest, run: sleepStepRun }, stage, null);
   return { ...step, sleep: { durationMs, until: until !== undefined }, until: until ?? null };
+}
+
+function resolveChild(
+  saga: ResolvedSaga,
+  earlier: readonly StepDefinition[],
+  name: string,
+  options: ChildOptions<any, any, AnySaga>,
+  stage: number,
+): StepDefinition {
+  const where = `${saga.prefix}, step ${describeValue(name)}`;
+  requireObject(options, `${where}: options`);
+  rejectUnknownFields(options, CHILD_OPTION_FIELDS, `${where}: options`);
+  const { saga: child, input, ...rest } = options;
+  if (!isBuiltSaga(child)) {
+    throw new SagaDefinitionError(
+      `${where}: saga must be a built saga definition (defineSaga(...).build()) (got ${describeValue(child)})`,
+    );
+  }
+  if (typeof input !== 'function') {
+    throw new SagaDefinitionError(`${where}: input must be a function of the context (got ${describeValue(input)})`);
+  }
+  // A cycle would nest without end; a deep tree is a design smell and a hazard for cancels and undos.
+  const path = childPath(child, saga.name);
+  if (path !== null) {
+    throw new SagaDefinitionError(
+      `${where}: saga "${saga.name}" would be its own descendant (${[saga.name, ...path].join(' -> ')})`,
+    );
+  }
+  const depth = 1 + sagaDepth(child);
+  if (depth > MAX_CHILD_DEPTH) {
+    throw new SagaDefinitionError(
+      `${where}: children would nest ${depth} sagas deep (at most ${MAX_CHILD_DEPTH}, counting this one)`,
+    );
+  }
+  const childPivot = child.steps.find((step) => step.pivot);
+  if (childPivot && rest.pivot !== true) {
+    throw new SagaDefinitionError(
+      `${where}: child saga "${child.name}" has a pivot (step "${childPivot.name}"), so it cannot be undone once ` +
+        `past it; make this step the pivot of "${saga.name}" (pivot: true)`,
+    );
+  }
+  const step = resolveStep(saga, earlier, name, { ...rest, run: childStepRun }, stage, null);
+  return {
+    ...step,
+    // The engine undoes a child by asking it to compensate its own steps: no handler of this saga's.
+    compensable: true,
+    child: { type: child.name, version: child.version },
+    childInput: input,
+    childDefinition: child,
+  };
+}
+
+function resolveForEach(
+  saga: ResolvedSaga,
+  earlier: readonly StepDefinition[],
+  name: string,
+  options: ForEachOptions<any, any, any, any, any>,
+  stage: number,
+): StepDefinition {
+  const where = `${saga.prefix}, step ${describeValue(name)}`;
+  requireObject(options, `${where}: options`);
+  rejectUnknownFields(options, FOR_EACH_OPTION_FIELDS, `${where}: options`);
+  const { items, itemKey, concurrency, ...rest } = options;
+  if (typeof items !== 'function') {
+    throw new SagaDefinitionError(
+      `${where}: items must be a function of the context that returns the list (got ${describeValue(items)})`,
+    );
+  }
+  if (itemKey !== undefined && typeof itemKey !== 'function') {
+    throw new SagaDefinitionError(
+      `${where}: itemKey must be a function (item, index) => string (got ${describeValue(itemKey)})`,
+    );
+  }
+  if (
+    concurrency !== undefined &&
+    (typeof concurrency !== 'number' ||
+      !Number.isSafeInteger(concurrency) ||
+      concurrency < 1 ||
+      concurrency > MAX_CONCURRENCY)
+  ) {
+    throw new SagaDefinitionError(
+      `${where}: concurrency must be an integer from 1 to ${MAX_CONCURRENCY} (got ${describeValue(concurrency)})`,
+    );
+  }
+  const step = resolveStep(saga, earlier, name, rest as AnyStepOptions, stage, null);
+  return {
+    ...step,
+    fanOut: { concurrency: concurrency ?? DEFAULT_CONCURRENCY, keyed: itemKey !== undefined },
+    items,
+    itemKey: itemKey ?? null,
+  };
+}
+
+function isBuiltSaga(value: unknown): value is AnySaga {
+  if (typeof value !== 'object' || value === null) return false;
+  const d = value as Partial<SagaDefinition>;
+  return (
+    typeof d.name === 'string' &&
+    typeof d.version === 'number' &&
+    Array.isArray(d.steps) &&
+    Array.isArray(d.stages) &&
+    typeof d.stepsByName === 'object' &&
+    Object.isFrozen(value)
+  );
+}
+
+/** The child definitions a definition's child steps start (those built by the SDK carry them). */
+function childrenOf(def: SagaSpec): SagaSpec[] {
+  return def.steps.flatMap((step) => {
+    const child = (step as Partial<StepDefinition>).childDefinition;
+    return child ? [child] : [];
+  });
+}
+
+/** How deep the tree of children under `def` is (1: no child). */
+function sagaDepth(def: SagaSpec): number {
+  return 1 + Math.max(0, ...childrenOf(def).map(sagaDepth));
+}
+
+/** The chain of types from `def` down to a saga of type `name`, or null when none under it has that type. */
+function childPath(def: SagaSpec, name: string): string[] | null {
+  if (def.name === name) return [def.name];
+  for (const child of childrenOf(def)) {
+    const below = childPath(child, name);
+    if (below !== null) return [def.name, ...below];
+  }
+  return null;
 }
 
 /** Checks `deps`: identifiers mapped to classes or `dep()` tokens. */

@@ -139,6 +139,68 @@ const composed = defineSaga('composed', { version: 1, input: DeliveryInput })
   })
   .build();
 
+// Children and fan-outs: the child's input is checked against its input type, its output and the items' outputs
+// are typed for later steps.
+class ParcelInput {
+  @IsString()
+  parcelId!: string;
+}
+const parcelDelivery = defineSaga('parcel-delivery', { version: 1, input: ParcelInput })
+  .step('fly', { run: () => ({ droneId: 7 }) })
+  .build();
+const multiParcel = defineSaga('multi-parcel', { version: 1, input: DeliveryInput })
+  .step('plan', { run: () => ({ parcels: [{ id: 'p-1', kg: 2 }] }) })
+  .forEach('label', {
+    items: (ctx) => ctx.steps.plan.parcels,
+    itemKey: (parcel) => {
+      assertType<Equals<typeof parcel, { id: string; kg: number }>>();
+      return parcel.id;
+    },
+    concurrency: 5,
+    run: (ctx) => {
+      assertType<Equals<typeof ctx.item, { id: string; kg: number }>>();
+      assertType<Equals<typeof ctx.index, number>>();
+      assertType<Equals<typeof ctx.input, DeliveryInput>>();
+      return { label: `L-${ctx.item.id}` };
+    },
+    compensate: (ctx) => {
+      assertType<Equals<typeof ctx.output, { label: string } | undefined>>();
+      return ctx.item.id;
+    },
+  })
+  .forEach('maybe-insure', { items: () => [1, 2], when: () => false, run: (ctx) => ctx.item * 2 })
+  .child('deliver', {
+    saga: parcelDelivery,
+    input: (ctx) => {
+      assertType<Equals<typeof ctx.steps.label, { label: string }[]>>();
+      return { parcelId: ctx.steps.label[0].label };
+    },
+  })
+  .child('maybe-return', {
+    saga: parcelDelivery,
+    input: () => ({ parcelId: 'r' }),
+    when: (c) => c.input.weightKg > 10,
+  })
+  .step('notify', {
+    run: (ctx) => {
+      assertType<Equals<typeof ctx.steps.deliver, { readonly fly: { droneId: number } }>>();
+      assertType<Equals<typeof ctx.steps.maybeReturn, { readonly fly: { droneId: number } } | undefined>>();
+      assertType<Equals<typeof ctx.steps.maybeInsure, number[] | undefined>>();
+      // @ts-expect-error a child's output holds its steps' outputs only
+      void ctx.steps.deliver.land;
+      return ctx.steps.deliver.fly.droneId;
+    },
+  })
+  .build();
+assertType<
+  Equals<
+    OutputOf<typeof multiParcel>['label'],
+    {
+      label: string;
+    }[]
+  >
+>();
+
 // Invalid on purpose: only compiled, never run (the builder would throw at once).
 function _compileOnly(): void {
   defineSaga('rules', { version: 1 })
@@ -174,6 +236,19 @@ function _compileOnly(): void {
 
   // @ts-expect-error `version` is required
   defineSaga('no-version', {});
+
+  // @ts-expect-error the child's input must match its input class
+  defineSaga('bad-child', { version: 1 }).child('c', { saga: parcelDelivery, input: () => ({ parcel: 1 }) });
+  defineSaga('bad-child', { version: 1 }).child('c', {
+    saga: parcelDelivery,
+    input: () => ({ parcelId: 'p' }),
+    // @ts-expect-error a child step has no compensate of its own (the child undoes itself)
+    compensate: () => undefined,
+  });
+  // @ts-expect-error items must be a list
+  defineSaga('bad-fan-out', { version: 1 }).forEach('f', { items: () => 5, run: () => 1 });
+  // @ts-expect-error a parallel group holds no fan-out
+  defineSaga('bad-fan-out', { version: 1 }).parallel('g', (g) => g.forEach('f', { items: () => [1], run: () => 1 }));
 }
 
 describe('DSL types', () => {
@@ -185,6 +260,19 @@ describe('DSL types', () => {
       ['maybe-nap', 300_000, null],
       ['await-approval', null, 'continue'],
       ['await-pickup', null, null],
+      ['notify', null, null],
+    ]);
+  });
+
+  it('builds children and fan-outs (the assertions are checked by tsc)', () => {
+    expect(
+      multiParcel.steps.map((step) => [step.name, step.child?.type ?? null, step.fanOut?.concurrency ?? null]),
+    ).toEqual([
+      ['plan', null, null],
+      ['label', null, 5],
+      ['maybe-insure', null, 10],
+      ['deliver', 'parcel-delivery', null],
+      ['maybe-return', 'parcel-delivery', null],
       ['notify', null, null],
     ]);
   });

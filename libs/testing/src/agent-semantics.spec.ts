@@ -176,12 +176,14 @@ describe('the kit runs attempts as the agent does', () => {
       const supervisor = new Supervisor(
         {
           claimExpired: async () => [claim],
+          claimExpiredItems: async () => [],
           claimOverdue: async () => [],
+          claimOverdueItems: async () => [],
           claimDueStarts: async () => [],
           purgeFinished: async () => 0,
         } as never,
         { apply: async (_id: string, event: SagaEvent) => (applied.push(event), { applied: true }) } as never,
-        {} as never,
+        { spec: async () => ({ stepsByName: { pay: {} } }) } as never,
         { liveness: async () => 'active' } as never,
         { intervalMs: 1_000, scheduleToStartMs: 5_000, retentionMs: null },
       );

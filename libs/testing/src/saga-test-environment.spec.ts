@@ -1027,3 +1027,149 @@ describe('sleeps and waits that continue', () => {
     });
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fan-outs and child sagas: the kit runs them as the engine does (item rows, child runs on the same clock).
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('fan-outs in the test kit', () => {
+  const shipped: string[] = [];
+  const undone: string[] = [];
+  const batch = defineSaga<{ parcels: string[]; refuse?: string }>('kit-batch', { version: 1 })
+    .forEach('ship', {
+      items: (ctx) => ctx.input.parcels,
+      itemKey: (parcel) => parcel,
+      concurrency: 2,
+      retry: { maximumAttempts: 3, initialInterval: '1s' },
+      run: (ctx) => {
+        if (ctx.item === ctx.input.refuse) throw new NonRetryableError('refused', { code: 'REFUSED' });
+        shipped.push(ctx.key);
+        return { parcel: ctx.item, index: ctx.index };
+      },
+      compensate: (ctx) => {
+        undone.push(ctx.undoKey);
+      },
+    })
+    .step('close', { run: (ctx) => ({ count: ctx.steps.ship.length }) })
+    .build();
+
+  beforeEach(() => {
+    shipped.length = 0;
+    undone.length = 0;
+  });
+
+  it('runs each item with its own key and attempts, and collects the outputs in order', async () => {
+    const env = new SagaTestEnvironment({ start: START });
+    const run = env.start(batch, { parcels: ['a', 'b', 'c'] }, { faults: { ship: [fail.transient()] } });
+    const result = await run.result();
+    expect(result.status).toBe('COMPLETED');
+    expect(result.output).toEqual({
+      ship: [
+        { parcel: 'a', index: 0 },
+        { parcel: 'b', index: 1 },
+        { parcel: 'c', index: 2 },
+      ],
+      close: { count: 3 },
+    });
+    // The fault list applies to every item's attempts: each failed its first, and its retry waited 1 s.
+    expect(result.steps.ship.items!.map((i) => [i.key, i.attempts, i.status])).toEqual([
+      ['a', 2, 'SUCCEEDED'],
+      ['b', 2, 'SUCCEEDED'],
+      ['c', 2, 'SUCCEEDED'],
+    ]);
+    expect(shipped.sort()).toEqual([`${run.id}:ship:a`, `${run.id}:ship:b`, `${run.id}:ship:c`]);
+    expect(result.attempts.filter((a) => a.item === 2).map((a) => `${a.attempt} ${a.outcome}`)).toEqual([
+      '1 failed',
+      '2 succeeded',
+    ]);
+  });
+
+  it('an item failing for good undoes the items that succeeded, and only them', async () => {
+    const env = new SagaTestEnvironment({ start: START });
+    const run = env.start(batch, { parcels: ['a', 'b', 'c', 'd'], refuse: 'c' });
+    const result = await run.result();
+    expect(result.status).toBe('COMPENSATED');
+    expect(result.error).toMatchObject({ step: 'ship', code: 'REFUSED', message: 'item 2: refused' });
+    const statuses = result.steps.ship.items!.map((i) => i.status);
+    expect(statuses).toEqual(['COMPENSATED', 'COMPENSATED', 'FAILED', 'COMPENSATED']);
+    expect(undone.sort()).toEqual(shipped.map((k) => `${k}:undo`).sort());
+  });
+});
+
+describe('child sagas in the test kit', () => {
+  const effects: string[] = [];
+  const child = defineSaga<{ parcel: string; heavy?: boolean }>('kit-delivery', { version: 1 })
+    .step('book', {
+      run: (ctx) => {
+        effects.push(ctx.key);
+        return { drone: `d-${ctx.input.parcel}` };
+      },
+      compensate: (ctx) => void effects.push(ctx.undoKey),
+    })
+    .step('fly', {
+      run: (ctx) => {
+        if (ctx.input.heavy) throw new NonRetryableError('too heavy', { code: 'TOO_HEAVY' });
+        return { landed: true };
+      },
+    })
+    .build();
+  const parent = defineSaga<{ parcel: string; heavy?: boolean; decline?: boolean }>('kit-order', { version: 1 })
+    .child('deliver', { saga: child, input: (ctx) => ({ parcel: ctx.input.parcel, heavy: ctx.input.heavy }) })
+    .step('charge', {
+      run: (ctx) => {
+        if (ctx.input.decline) throw new NonRetryableError('declined', { code: 'DECLINED' });
+        return { for: ctx.steps.deliver.book.drone };
+      },
+    })
+    .build();
+
+  beforeEach(() => {
+    effects.length = 0;
+  });
+
+  it("runs the child on the same clock; its output is the step's", async () => {
+    const env = new SagaTestEnvironment({ start: START });
+    const run = env.start(parent, { parcel: 'p1' });
+    const result = await run.result();
+    expect(result.status).toBe('COMPLETED');
+    expect(result.output).toEqual({
+      deliver: { book: { drone: 'd-p1' }, fly: { landed: true } },
+      charge: { for: 'd-p1' },
+    });
+    const [kid] = run.children();
+    expect(result.children).toEqual([{ step: 'deliver', id: kid.id, type: 'kit-delivery', status: 'COMPLETED' }]);
+    expect(kid.parentId).toBe(run.id);
+    expect((await kid.result()).parentId).toBe(run.id);
+  });
+
+  it('a child that compensates fails the step for good; a parent compensated after its child completed undoes it', async () => {
+    const env = new SagaTestEnvironment({ start: START });
+    const heavy = await env.start(parent, { parcel: 'p2', heavy: true }).result();
+    expect(heavy.status).toBe('COMPENSATED');
+    expect(heavy.steps.deliver.error).toMatchObject({ code: 'CHILD_COMPENSATED' });
+
+    effects.length = 0;
+    const run = env.start(parent, { parcel: 'p3', decline: true });
+    const result = await run.result();
+    expect(result.status).toBe('COMPENSATED');
+    expect(result.steps.deliver.status).toBe('COMPENSATED');
+    const kid = await run.children()[0].result();
+    expect(kid.status).toBe('COMPENSATED');
+    expect(kid.error).toMatchObject({ code: 'UNDO_REQUESTED' });
+    expect(effects).toEqual([`${kid.id}:book`, `${kid.id}:book:undo`]);
+  });
+
+  it('gives the child run its own stubs and faults, and refuses them on the child step itself', async () => {
+    const env = new SagaTestEnvironment({ start: START });
+    const result = await env
+      .start(parent, { parcel: 'p4' }, { children: { deliver: { stubs: { fly: () => ({ landed: false }) } } } })
+      .result();
+    expect(result.output?.deliver.fly).toEqual({ landed: false });
+    expect(() => env.start(parent, { parcel: 'p5' }, { stubs: { deliver: () => ({}) } as never })).toThrow(
+      'stubs names step "deliver", a child step: its child runs instead',
+    );
+    expect(() => env.start(parent, { parcel: 'p5' }, { children: { charge: {} } })).toThrow(
+      'children names step "charge", which does not start a child saga',
+    );
+  });
+});

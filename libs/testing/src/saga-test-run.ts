@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import {
+  type ChildEndStatus,
   type ErrorInfo,
+  FAN_OUT_ITEMS_ERROR,
+  type ItemState,
+  MAX_FAN_OUT_ITEMS,
   type SagaCommand,
   type SagaEvent,
   type SagaState,
@@ -12,6 +16,8 @@ import {
   evaluateSleepUntil,
   initialState,
   isCompensationInFlight,
+  isItemCompensationInFlight,
+  isItemInFlight,
   isStepInFlight,
   isTerminal,
   normalizeOutput,
@@ -30,6 +36,8 @@ import type {
   AnySagaDefinition,
   At,
   AttemptRecord,
+  ChildResult,
+  ItemResult,
   SagaTestResult,
   StartOptions,
   StepResult,
@@ -48,10 +56,19 @@ type AttemptOutcome = Extract<
       | 'StepSkipped'
       | 'WaitStarted'
       | 'SleepStarted'
+      | 'ChildRequested'
+      | 'FanOutStarted'
       | 'CompensationSucceeded'
       | 'CompensationFailed';
   }
 >;
+
+/** Which attempt of which step of which run started a child run. */
+interface ParentOfRun {
+  run: SagaTestRun;
+  step: string;
+  attempt: number;
+}
 type Handler = (ctx: any, deps: any) => unknown;
 
 /** What runs for one attempt, once its condition (if any) held. */
@@ -80,6 +97,12 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
   readonly #alerts: AlertRecord[] = [];
   /** Attempts of this run whose outcome has not reached the engine yet. */
   #inFlight = 0;
+  /** The lists of this run's fan-outs (the store's item rows): the items and their keys, by step. */
+  readonly #lists = new Map<string, { items: unknown[]; keys: string[] | null }>();
+  /** The child runs this run's child steps started, in order. */
+  readonly #children: { step: string; run: SagaTestRun }[] = [];
+  /** The step of the parent run that started this one, when it is a child. */
+  readonly #parent: ParentOfRun | null;
 
   /** @internal Use `env.start()`. */
   constructor(
@@ -88,12 +111,24 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
     private readonly options: StartOptions<D>,
     private readonly kernel: Kernel,
     private readonly settings: RunSettings,
+    parent: ParentOfRun | null = null,
   ) {
     this.startedAt = new Date(kernel.clock.now);
+    this.#parent = parent;
     // The engine stores the input as JSON (jsonb): a Date becomes a string, undefined fields disappear.
     this.#state = initialState(saga, jsonCopy(input, `saga "${saga.name}": the input`));
     kernel.register(this);
     this.#apply({ type: 'SagaStarted' });
+  }
+
+  /** The parent run's id, when this run is a child saga (started by a parent's `.child()` step); else null. */
+  get parentId(): string | null {
+    return this.#parent?.run.id ?? null;
+  }
+
+  /** The child runs this run's child steps started (`.child()`), in order: await their `result()` to inspect them. */
+  children(): SagaTestRun[] {
+    return this.#children.map((c) => c.run);
   }
 
   get status(): SagaStatus {
@@ -129,6 +164,7 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
     const steps: Record<string, StepResult> = {};
     for (const def of this.saga.steps) {
       const s = state.steps[def.name];
+      const list = this.#lists.get(def.name);
       steps[def.name] = {
         status: s.status,
         attempts: s.attempt,
@@ -138,8 +174,24 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
           s.compensation === null
             ? null
             : { status: s.compensation.status, attempts: s.compensation.attempt, error: s.compensation.error },
+        ...(s.fanOut
+          ? {
+              items: s.fanOut.items.map((it, index): ItemResult => ({
+                index,
+                key: list?.keys?.[index] ?? String(index),
+                item: list?.items[index] ?? null,
+                ...itemResult(it),
+              })),
+            }
+          : {}),
       };
     }
+    const children: ChildResult[] = this.#children.map((c) => ({
+      step: c.step,
+      id: c.run.id,
+      type: c.run.saga.name,
+      status: c.run.status,
+    }));
     const last = this.#history.at(-1)!;
     return structuredClone({
       id: this.id,
@@ -147,6 +199,8 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
       status: state.status,
       output: (state.status === SagaStatus.COMPLETED ? state.output : null) as SagaTestResult<D>['output'],
       error: state.error,
+      parentId: this.parentId,
+      children,
       steps,
       history: this.#history,
       attempts: this.#attempts,
@@ -218,6 +272,36 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
     this.#state = result.state;
     for (const entry of result.history) this.#history.push({ ...entry, ...time });
     for (const command of result.commands) this.#command(command);
+    if (this.#parent && isTerminal(this.#state.status)) this.#tellParent();
+  }
+
+  /** This child run ended: its parent hears of it (`ChildEnded`), as the engine delivers it after the last commit. */
+  #tellParent(): void {
+    const parent = this.#parent!;
+    const status = this.#state.status as ChildEndStatus;
+    const event: SagaEvent = {
+      type: 'ChildEnded',
+      step: parent.step,
+      attempt: parent.attempt,
+      childId: this.id,
+      status,
+      ...(status === SagaStatus.COMPLETED ? { output: this.#state.output } : {}),
+      error: this.#state.error,
+    };
+    parent.run.#deliver(event);
+  }
+
+  /** An event from another run (a child's end, a parent's cancel or undo), applied now on the clock. */
+  #deliver(event: SagaEvent): void {
+    this.kernel.clock.schedule(this.kernel.clock.now, () => this.#apply(event), {
+      owner: this,
+      live: () => !this.#fatal,
+    });
+  }
+
+  /** The child run of a step (its newest). */
+  #childOf(step: string): SagaTestRun | undefined {
+    return this.#children.findLast((c) => c.step === step)?.run;
   }
 
   #command(command: SagaCommand): void {
@@ -227,9 +311,85 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         // A job delayed by `delayMs`; dropped if it is stale when due, as the agent drops a stale job.
         clock.schedule(clock.now + command.delayMs, () => this.#startAttempt(command), {
           owner: this,
-          live: () => !this.#fatal && this.#isCurrent(command.step, command.phase, command.attempt),
+          live: () => !this.#fatal && this.#isCurrent(command.step, command.phase, command.attempt, command.item),
         });
         return;
+      case 'StartFanOut':
+        // The store's item rows: the items and their keys, as the agent computed them.
+        this.#lists.set(command.step, { items: command.items, keys: command.keys });
+        return;
+      case 'StartChild': {
+        // The child starts in the same commit; here, a run of its own on the same clock.
+        const child = this.saga.stepsByName[command.step].childDefinition as AnySagaDefinition | null | undefined;
+        if (!child) {
+          this.#fail(new SagaTestError(`saga "${this.saga.name}": step "${command.step}" has no child definition`));
+          return;
+        }
+        const given = this.options.children?.[command.step as keyof typeof this.options.children];
+        const options = given ?? { deps: filterDeps(this.options.deps, child) };
+        checkStartOptions(child, options);
+        const run: SagaTestRun = new SagaTestRun(child, command.input, options, this.kernel, this.settings, {
+          run: this,
+          step: command.step,
+          attempt: command.attempt,
+        });
+        this.#children.push({ step: command.step, run });
+        return;
+      }
+      case 'CancelChild': {
+        const child = this.#childOf(command.step);
+        if (!child) return;
+        if (isTerminal(child.status)) child.#tellParent();
+        else {
+          child.#deliver({
+            type: 'CancelRequested',
+            by: `saga ${this.id}`,
+            reason: `its parent saga ${this.id} (${this.saga.name}) is compensating: ${command.reason}`,
+          });
+        }
+        return;
+      }
+      case 'UndoChild': {
+        const child = this.#childOf(command.step);
+        const { step, compensationAttempt } = command;
+        if (!child) {
+          this.#deliver({ type: 'CompensationSucceeded', step, attempt: compensationAttempt });
+          return;
+        }
+        const reason = `its parent saga ${this.id} (${this.saga.name}) compensates step "${step}": ${command.reason}`;
+        clock.schedule(
+          clock.now,
+          () => {
+            if (child.status !== SagaStatus.COMPLETED) {
+              if (isTerminal(child.status)) child.#tellParent();
+              return;
+            }
+            const result = transition(child.saga, child.#state, {
+              type: 'UndoRequested',
+              by: `saga ${this.id}`,
+              reason,
+            });
+            if (result.ignored !== null) {
+              // Past its pivot: the undo is refused, and the parent's compensation fails for good.
+              this.#apply({
+                type: 'CompensationFailed',
+                step,
+                attempt: compensationAttempt,
+                error: {
+                  name: 'ChildPastPivot',
+                  code: 'CHILD_PAST_PIVOT',
+                  message: `child saga ${child.id} cannot be undone: ${result.ignored}`,
+                  retryable: false,
+                },
+              });
+              return;
+            }
+            child.#apply({ type: 'UndoRequested', by: `saga ${this.id}`, reason });
+          },
+          { owner: this, live: () => !this.#fatal },
+        );
+        return;
+      }
       case 'AwaitSignal': {
         // The supervisor's sweep: `SignalTimedOut` at the wait's deadline, unless the wait ended before.
         const { step, attempt } = command;
@@ -286,9 +446,15 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
     }
   }
 
-  /** Whether the attempt is the one the saga waits for (the agent's `isCurrent`). */
-  #isCurrent(name: string, phase: StepPhase, attempt: number): boolean {
+  /** Whether the attempt is the one the saga waits for (the agent's `isCurrent`, or `isItemCurrent`). */
+  #isCurrent(name: string, phase: StepPhase, attempt: number, item?: number): boolean {
     const step = this.#state.steps[name];
+    if (item !== undefined) {
+      const it = step.fanOut?.items[item];
+      if (!it) return false;
+      if (phase === StepPhase.RUN) return isItemInFlight(it) && it.attempt === attempt;
+      return isItemCompensationInFlight(it) && it.compensation?.attempt === attempt;
+    }
     if (phase === StepPhase.RUN) return isStepInFlight(step) && step.attempt === attempt;
     return isCompensationInFlight(step) && step.compensation?.attempt === attempt;
   }
@@ -330,10 +496,12 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
   // -------------------------------------------------------------------------------------------------------------
 
   #startAttempt(command: DispatchStep): void {
-    const { step: name, phase, attempt } = command;
+    const { step: name, phase, attempt, item } = command;
+    const at = item === undefined ? {} : { item };
     const now = this.kernel.clock.now;
     const record: AttemptRecord = {
       step: name,
+      ...at,
       phase,
       attempt,
       at: new Date(now),
@@ -351,19 +519,20 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
     this.#inFlight++;
     this.#run(command, script, record, execution)
       .then((event) => {
-        if (crash && event.type !== 'StepSkipped' && event.type !== 'WaitStarted' && event.type !== 'SleepStarted') {
+        const evaluated = ['StepSkipped', 'WaitStarted', 'SleepStarted', 'ChildRequested', 'FanOutStarted'];
+        if (crash && !evaluated.includes(event.type)) {
           // Its agent died before reporting: the supervisor finds it past its deadline (due + timeout + grace), a
           // death of the step (POISONED at the limit).
           const lost = (): AttemptOutcome => {
             const deaths = (this.#state.steps[name].deaths ?? 0) + 1;
             const error = deadlineExceeded(name, phase, attempt, deaths, this.settings.poisonAfterDeaths);
             return phase === StepPhase.RUN
-              ? { type: 'StepFailed', step: name, attempt, error }
-              : { type: 'CompensationFailed', step: name, attempt, error };
+              ? { type: 'StepFailed', step: name, attempt, error, ...at }
+              : { type: 'CompensationFailed', step: name, attempt, error, ...at };
           };
           this.kernel.clock.schedule(now + command.timeoutMs + DEADLINE_GRACE_MS, () => this.#report(record, lost()), {
             owner: this,
-            live: () => !this.#fatal && this.#isCurrent(name, phase, attempt),
+            live: () => !this.#fatal && this.#isCurrent(name, phase, attempt, item),
           });
           return;
         }
@@ -396,6 +565,12 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         break;
       case 'SleepStarted':
         record.outcome = 'sleeping';
+        break;
+      case 'ChildRequested':
+        record.outcome = 'child';
+        break;
+      case 'FanOutStarted':
+        record.outcome = 'items';
         break;
       default: {
         const _never: never = event;
@@ -446,17 +621,23 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
     record: AttemptRecord,
     execution: Execution,
   ): Promise<AttemptOutcome> {
-    const { attempt } = command;
+    const { attempt, item } = command;
+    const at = item === undefined ? {} : { item };
     const step: StepDefinition = this.saga.stepsByName[command.step];
     const undo = command.phase === StepPhase.UNDO;
     const timeoutMs = undo ? step.compensationTimeoutMs : step.timeoutMs;
     const { signal, release } = this.#attemptSignal(timeoutMs, execution);
-    const key = `${this.id}:${step.name}`;
+    const list = this.#lists.get(step.name);
+    // An item's key: `<sagaId>:<step>:<index>`, or the author's item key in place of the index.
+    const key =
+      item === undefined ? `${this.id}:${step.name}` : `${this.id}:${step.name}:${list?.keys?.[item] ?? item}`;
     try {
       // A fresh copy per attempt, as the agent reads the snapshot from PostgreSQL: a handler that mutates what it
       // is given changes nothing of the saga's state.
       const state = this.#state;
       const input = structuredClone(state.input);
+      const own =
+        item === undefined ? state.steps[step.name]?.output : state.steps[step.name]?.fanOut?.items[item].output;
       const ctx = {
         sagaId: this.id,
         sagaType: this.saga.name,
@@ -468,9 +649,10 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         undoKey: `${key}:undo`,
         signal,
         traceparent: undefined,
-        output: structuredClone(state.steps[step.name]?.output ?? undefined),
+        output: structuredClone(own ?? undefined),
+        ...(item === undefined ? {} : { item: structuredClone(list?.items[item]), index: item }),
       };
-      if (!undo && step.when !== null) {
+      if (!undo && item === undefined && step.when !== null) {
         // As the agent: false skips the step, a throw fails it for good, true runs it (or starts the wait).
         const verdict = evaluateCondition(step, { input, steps: ctx.steps });
         if (verdict !== true || step.signal !== null) record.ran = 'condition';
@@ -485,6 +667,16 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         if (typeof until === 'object') return { type: 'StepFailed', step: step.name, attempt, error: until };
         return { type: 'SleepStarted', step: step.name, attempt, ...(until === undefined ? {} : { until }) };
       }
+      if (!undo && step.child) {
+        // As the agent: the child's input is code, computed here; the engine starts the child.
+        record.ran = 'condition';
+        return childRequested(step, { input, steps: ctx.steps }, attempt);
+      }
+      if (!undo && step.fanOut && item === undefined) {
+        // As the agent: the list (and the keys) are code, computed here once; the items then run on their own.
+        record.ran = 'condition';
+        return fanOutStarted(step, { input, steps: ctx.steps }, attempt);
+      }
       record.ran = script.ran;
       const deps = this.#deps(step.name);
       const call = this.kernel.within(execution, () => Promise.resolve().then(() => script.fn(ctx, deps)));
@@ -495,13 +687,13 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         work = new Promise<never>(() => undefined);
       }
       const value = await raceAbort(work, signal, timeoutMs);
-      if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt };
-      return { type: 'StepSucceeded', step: step.name, attempt, output: normalizeOutput(value) };
+      if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt, ...at };
+      return { type: 'StepSucceeded', step: step.name, attempt, output: normalizeOutput(value), ...at };
     } catch (thrown) {
       const error: ErrorInfo = storableError(toErrorInfo(thrown));
       return undo
-        ? { type: 'CompensationFailed', step: step.name, attempt, error }
-        : { type: 'StepFailed', step: step.name, attempt, error };
+        ? { type: 'CompensationFailed', step: step.name, attempt, error, ...at }
+        : { type: 'StepFailed', step: step.name, attempt, error, ...at };
     } finally {
       release();
     }
@@ -560,6 +752,95 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
   }
 }
 
+/** An item as a test sees it. */
+function itemResult(it: ItemState): Omit<ItemResult, 'index' | 'key' | 'item'> {
+  return {
+    status: it.status,
+    attempts: it.attempt,
+    output: it.status === StepStatus.SUCCEEDED || it.status === StepStatus.COMPENSATED ? it.output : null,
+    error: it.error,
+    compensation:
+      it.compensation === null
+        ? null
+        : { status: it.compensation.status, attempts: it.compensation.attempt, error: it.compensation.error },
+  };
+}
+
+/** The parent's deps that the child declares too (a child run started without options of its own). */
+function filterDeps(deps: unknown, child: AnySagaDefinition): Record<string, unknown> {
+  const given = (deps ?? {}) as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(child.deps).flatMap((name) => (name in given ? [[name, given[name]]] : [])));
+}
+
+/** A child step's input, as the agent computes it (see StepExecutor.childRequested; its input class is not checked). */
+function childRequested(
+  step: StepDefinition,
+  ctx: { input: unknown; steps: Record<string, unknown> },
+  attempt: number,
+): AttemptOutcome {
+  const failed = (message: string): AttemptOutcome => ({
+    type: 'StepFailed',
+    step: step.name,
+    attempt,
+    error: { name: 'ChildInputError', code: 'CHILD_INPUT_INVALID', message, retryable: false },
+  });
+  let value: unknown;
+  try {
+    value = normalizeOutput(step.childInput!(ctx));
+  } catch (thrown) {
+    return failed(`the input of child step "${step.name}" threw: ${(thrown as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return failed(`the input of child step "${step.name}" is not a JSON object`);
+  }
+  return { type: 'ChildRequested', step: step.name, attempt, input: value };
+}
+
+/** A fan-out's list and keys, as the agent computes them (see StepExecutor.fanOutStarted). */
+function fanOutStarted(
+  step: StepDefinition,
+  ctx: { input: unknown; steps: Record<string, unknown> },
+  attempt: number,
+): AttemptOutcome {
+  const failed = (message: string): AttemptOutcome => ({
+    type: 'StepFailed',
+    step: step.name,
+    attempt,
+    error: { name: 'FanOutItemsError', code: FAN_OUT_ITEMS_ERROR, message, retryable: false },
+  });
+  let list: unknown;
+  try {
+    list = step.items!(ctx);
+  } catch (thrown) {
+    return failed(`the items of step "${step.name}" threw: ${(thrown as Error).message}`);
+  }
+  if (!Array.isArray(list)) return failed(`the items of step "${step.name}" are not an array`);
+  if (list.length > MAX_FAN_OUT_ITEMS) {
+    return failed(`step "${step.name}" has ${list.length} items, more than ${MAX_FAN_OUT_ITEMS}`);
+  }
+  let items: unknown[];
+  try {
+    items = list.map((item) => normalizeOutput(item));
+  } catch (thrown) {
+    return failed(`an item of step "${step.name}": ${(thrown as Error).message}`);
+  }
+  if (!step.itemKey) return { type: 'FanOutStarted', step: step.name, attempt, items };
+  const keys: string[] = [];
+  for (let index = 0; index < items.length; index++) {
+    let key: unknown;
+    try {
+      key = step.itemKey(items[index], index);
+    } catch (thrown) {
+      return failed(`the itemKey of step "${step.name}" threw for item ${index}: ${(thrown as Error).message}`);
+    }
+    if (typeof key !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(key) || keys.includes(key)) {
+      return failed(`the itemKey of step "${step.name}" gave item ${index} an invalid or repeated key`);
+    }
+    keys.push(key);
+  }
+  return { type: 'FanOutStarted', step: step.name, attempt, items, keys };
+}
+
 function pick<T>(map: object | undefined, name: string): T | undefined {
   if (map === undefined || !Object.hasOwn(map, name)) return undefined;
   return (map as Record<string, T>)[name];
@@ -590,8 +871,19 @@ export function checkStartOptions(saga: AnySagaDefinition, options: StartOptions
     }
     return saga.stepsByName[name];
   };
+  for (const name of Object.keys(options.children ?? {})) {
+    if (!step(name, 'children').child) {
+      throw new SagaTestError(`${where}: children names step "${name}", which does not start a child saga`);
+    }
+  }
   for (const field of ['stubs', 'faults'] as const) {
     for (const name of Object.keys(options[field] ?? {})) {
+      if (step(name, field).child) {
+        throw new SagaTestError(
+          `${where}: ${field} names step "${name}", a child step: its child runs instead; give the child's ` +
+            `stubs and faults in children["${name}"]`,
+        );
+      }
       if (step(name, field).signal !== null) {
         throw new SagaTestError(
           `${where}: ${field} names step "${name}", a wait step: nothing runs for it; send its signal with ` +

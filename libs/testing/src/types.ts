@@ -81,6 +81,11 @@ export interface StartOptions<D extends AnySagaDefinition> {
   compensationFaults?: {
     readonly [N in StepName<D>]?: readonly FaultEntry<TestCompensationContext<D, StepOutput<D, N>>, DepsOf<D>>[];
   };
+  /**
+   * The options of the child run a child step (`.child()`) starts, by step name: its own deps, stubs and faults.
+   * Without them, the child runs its real handlers with the deps of this run that it declares too.
+   */
+  children?: { readonly [N in StepName<D>]?: StartOptions<AnySagaDefinition> };
 }
 
 /** When a scheduled event happens: a duration from the saga's start (`'50m'`), or a virtual date. Default: now. */
@@ -111,6 +116,8 @@ export interface TimedEvent extends VirtualTime {
 /** One attempt of a step's action (`run`) or compensation (`undo`), in the order they started. */
 export interface AttemptRecord extends VirtualTime {
   step: string;
+  /** The item of a fan-out step the attempt ran (its index); absent for a step's own attempt. */
+  item?: number;
   phase: StepPhase;
   attempt: number;
   /**
@@ -122,7 +129,7 @@ export interface AttemptRecord extends VirtualTime {
    * null while it runs. `waiting`: a conditional wait step whose condition held. `sleeping`: a sleep step whose
    * `until` (or `when`) the agent evaluated: its timer is set.
    */
-  outcome: 'succeeded' | 'failed' | 'skipped' | 'waiting' | 'sleeping' | null;
+  outcome: 'succeeded' | 'failed' | 'skipped' | 'waiting' | 'sleeping' | 'child' | 'items' | null;
   error: ErrorInfo | null;
   /** When its outcome reached the engine (later than `at` for a timeout or a crash); null while it runs. */
   reportedAt: Date | null;
@@ -153,6 +160,31 @@ export interface StepResult {
   output: unknown;
   error: ErrorInfo | null;
   compensation: CompensationResult | null;
+  /** A fan-out step's items, once its list is known (in list order); absent for other steps. */
+  items?: ItemResult[];
+}
+
+/** One item of a fan-out step. */
+export interface ItemResult {
+  index: number;
+  /** `<sagaId>:<step>:<key>` is its idempotency key: the author's item key, or the index. */
+  key: string;
+  item: unknown;
+  status: StepStatus;
+  attempts: number;
+  /** Its output once it SUCCEEDED (and after it was undone), otherwise null. */
+  output: unknown;
+  error: ErrorInfo | null;
+  compensation: CompensationResult | null;
+}
+
+/** A child saga a child step started (see `SagaTestRun.children()` for its run). */
+export interface ChildResult {
+  /** The step that started it. */
+  step: string;
+  id: string;
+  type: string;
+  status: SagaStatus;
 }
 
 /** A run as it is now: what `result()` resolves to, and what `snapshot()` returns at any time. */
@@ -164,6 +196,10 @@ export interface SagaTestResult<D extends AnySagaDefinition = AnySagaDefinition>
   output: OutputOf<D> | null;
   /** Why it is compensating, COMPENSATED, CANCELLED or FAILED. */
   error: SagaError | null;
+  /** The run whose child step started this one, or null. */
+  parentId: string | null;
+  /** The child sagas its child steps started, in order. */
+  children: ChildResult[];
   /** Every step of the definition, by name, in declaration order. */
   steps: Record<string, StepResult>;
   history: TimedHistoryEntry[];

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { describeFailure } from '../api';
 
 export interface ActionSpec {
@@ -17,6 +17,7 @@ export function ActionDialog({ spec, onClose, onDone }: { spec: ActionSpec; onCl
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const trimmed = reason.trim();
+  useEscape(onClose, busy);
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
     if (!trimmed) {
@@ -72,4 +73,15 @@ export function ActionDialog({ spec, onClose, onDone }: { spec: ActionSpec; onCl
       </form>
     </div>
   );
+}
+
+/** Escape closes a dialog, as it does everywhere else (not while its action is in flight). */
+export function useEscape(onClose: () => void, busy = false): void {
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape' && !busy) onClose();
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, [onClose, busy]);
 }

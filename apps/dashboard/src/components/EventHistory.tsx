@@ -10,7 +10,16 @@ const PAGE = 100;
  * The history, a page at a time (GET /v1/sagas/{id}/events?afterSeq=&limit=), oldest first. Only one page is in the
  * DOM, so a saga with tens of thousands of events opens as fast as one with ten. A filter narrows the page shown.
  */
-export function EventHistory({ sagaId, eventCountHint }: { sagaId: string; eventCountHint: number | null }) {
+export function EventHistory({
+  sagaId,
+  version,
+  eventCountHint,
+}: {
+  sagaId: string;
+  /** The saga's `updatedAt`: when it changes (a retry, a resolve, a step), the page shown is read again. */
+  version: string;
+  eventCountHint: number | null;
+}) {
   const { api } = useSession();
   // The afterSeq of each page visited, so "Previous" can go back without the API paging backwards.
   const [stack, setStack] = useState<number[]>([0]);
@@ -33,7 +42,7 @@ export function EventHistory({ sagaId, eventCountHint }: { sagaId: string; event
         if (!controller.signal.aborted) setError(describeFailure(e));
       });
     return () => controller.abort();
-  }, [api, sagaId, afterSeq]);
+  }, [api, sagaId, afterSeq, version]);
   const needle = filter.trim().toLowerCase();
   const shown = (page?.items ?? []).filter(
     (e) => !needle || `${e.type} ${e.step ?? ''} ${JSON.stringify(e.data ?? '')}`.toLowerCase().includes(needle),

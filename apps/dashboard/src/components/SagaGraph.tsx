@@ -1,4 +1,5 @@
-import type { SagaDefinitionView, StepView } from '../api';
+import { useLayoutEffect, useRef, useState } from 'react';
+import type { SagaDefinitionView, StepDefinitionView, StepView } from '../api';
 import { statusClass } from './common';
 
 const COL = 190;
@@ -7,6 +8,12 @@ const NODE_H = 46;
 const ROW = 60;
 const PAD = 16;
 const LANE_GAP = 56;
+/** Room for a label inside a node: its width less the left inset and a margin on the right (the pivot dot). */
+const LABEL_W = NODE_W - 24;
+/** The saga statuses in which done steps are being (or still have to be) undone. */
+const UNDOING = new Set(['COMPENSATING', 'FAILED', 'CANCELLED', 'COMPENSATED']);
+/** Forward statuses of a step whose effect may be in place, so that undoing the saga undoes it. */
+const DONE = new Set(['SUCCEEDED', 'RUNNING', 'RETRYING', 'SCHEDULED']);
 
 interface Props {
   definition: SagaDefinitionView;
@@ -14,6 +21,8 @@ interface Props {
   steps?: StepView[];
   onSelect?: (step: string) => void;
   selected?: string | null;
+  /** The instance's status: it tells "to undo" from "not needed" for an undo that has not run. */
+  sagaStatus?: string;
 }
 
 /**
@@ -21,7 +30,7 @@ interface Props {
  * it, the compensations (right to left, as they run). Hand-made SVG: a definition is a sequence of stages, so the
  * layout is a grid and needs no graph-layout library. Text is SVG <text>: shown as text, never parsed as markup.
  */
-export function SagaGraph({ definition, steps, onSelect, selected }: Props) {
+export function SagaGraph({ definition, steps, onSelect, selected, sagaStatus }: Props) {
   const byName = new Map(steps?.map((s) => [s.name, s]) ?? []);
   const defs = new Map(definition.steps.map((s) => [s.name, s]));
   const stages = definition.stages;
@@ -111,12 +120,8 @@ export function SagaGraph({ definition, steps, onSelect, selected }: Props) {
               >
                 <title>{`${name}: ${status}${def?.description ? ` — ${def.description}` : ''}`}</title>
                 <rect width={NODE_W} height={NODE_H} rx={7} />
-                <text x={10} y={19} className="node-name">
-                  {clip(name, 22)}
-                </text>
-                <text x={10} y={36} className="node-sub">
-                  {clip(subtitle, 26)}
-                </text>
+                <FitText x={10} y={19} className="node-name" text={name} />
+                <FitText x={10} y={36} className="node-sub" text={subtitle} />
                 {def?.pivot && <circle cx={NODE_W - 10} cy={10} r={4} className="pivot-dot" />}
               </g>
             );
@@ -126,9 +131,11 @@ export function SagaGraph({ definition, steps, onSelect, selected }: Props) {
           stage.steps.map((name, r) => {
             const def = defs.get(name);
             if (!def?.compensation) return null;
-            const comp = byName.get(name)?.compensation ?? null;
+            const live = byName.get(name);
+            const comp = live?.compensation ?? null;
             const p = pos(i, r, 'comp');
-            const status = comp?.status ?? (steps ? 'not needed' : 'compensation');
+            const status = comp?.status ?? (steps ? undoState(def, live, sagaStatus) : 'compensation');
+            const label = comp ? compLabel(comp.status) : status;
             return (
               <g
                 key={`c-${name}`}
@@ -138,14 +145,15 @@ export function SagaGraph({ definition, steps, onSelect, selected }: Props) {
                 data-status={status}
                 onClick={onSelect ? () => onSelect(name) : undefined}
               >
-                <title>{`undo ${name}: ${status}`}</title>
+                <title>{`undo ${name}: ${label}`}</title>
                 <rect width={NODE_W} height={NODE_H} rx={7} />
-                <text x={10} y={19} className="node-name">
-                  {clip(`undo ${name}`, 22)}
-                </text>
-                <text x={10} y={36} className="node-sub">
-                  {clip(`${status}${comp && comp.attempts > 1 ? ` · ${comp.attempts} attempts` : ''}`, 26)}
-                </text>
+                <FitText x={10} y={19} className="node-name" text={`undo ${name}`} />
+                <FitText
+                  x={10}
+                  y={36}
+                  className="node-sub"
+                  text={`${label}${comp && comp.attempts > 1 ? ` · ${comp.attempts} attempts` : ''}`}
+                />
               </g>
             );
           }),
@@ -155,6 +163,50 @@ export function SagaGraph({ definition, steps, onSelect, selected }: Props) {
   );
 }
 
-function clip(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+/**
+ * An undo that has not run: "to undo" when the step's effect may be in place and the saga is undoing (or stopped
+ * FAILED with it still to do), "not needed" when the step never ran (or was skipped), "standby" while the saga
+ * still goes forward.
+ */
+function undoState(
+  def: StepDefinitionView | undefined,
+  live: StepView | undefined,
+  sagaStatus: string | undefined,
+): string {
+  if (!live || !DONE.has(live.status) || !def?.compensation) return 'not needed';
+  return sagaStatus && UNDOING.has(sagaStatus) ? 'to undo' : 'standby';
+}
+
+/** An undo that ran (or runs), in words: SUCCEEDED is "undone". */
+function compLabel(status: string): string {
+  return status === 'SUCCEEDED' ? 'undone' : status === 'RESOLVED' ? 'resolved by hand' : status;
+}
+
+/**
+ * SVG text cut to fit its node, measured in the browser (font widths vary), with an ellipsis; the node's <title>
+ * carries the whole text.
+ */
+function FitText({ x, y, className, text }: { x: number; y: number; className: string; text: string }) {
+  const ref = useRef<SVGTextElement>(null);
+  // How many characters of `text` fit; measured with the whole text rendered, then kept until the text changes.
+  const [fit, setFit] = useState<{ text: string; chars: number } | null>(null);
+  const measured = fit?.text === text;
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (measured || !el || typeof el.getSubStringLength !== 'function' || text.length === 0) return;
+    let chars = text.length;
+    if (el.getComputedTextLength() > LABEL_W) {
+      // Leave room for the ellipsis (about a character and a half).
+      const room = LABEL_W - 1.5 * (el.getComputedTextLength() / text.length);
+      chars = 0;
+      while (chars < text.length && el.getSubStringLength(0, chars + 1) <= room) chars++;
+    }
+    setFit({ text, chars });
+  }, [text, measured]);
+  const shown = measured && fit.chars < text.length ? `${text.slice(0, fit.chars)}…` : text;
+  return (
+    <text ref={ref} x={x} y={y} className={className}>
+      {shown}
+    </text>
+  );
 }

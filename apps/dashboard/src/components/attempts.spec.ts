@@ -57,3 +57,20 @@ describe('buildAttempts (the saga page timeline)', () => {
     expect(attempts).toEqual([expect.objectContaining({ step: 'slow', outcome: 'running', end: null })]);
   });
 });
+
+describe('buildAttempts with a fan-out', () => {
+  it('shows the fan-out as one bar of its own, not one per item', () => {
+    const attempts = buildAttempts([
+      event(0, 'StepScheduled', 'ship', 1),
+      event(5, 'FanOutStarted', 'ship', 1, { count: 2 }),
+      { ...event(6, 'StepScheduled', 'ship', 1), item: 0 },
+      { ...event(7, 'StepScheduled', 'ship', 1), item: 1 },
+      { ...event(20, 'StepSucceeded', 'ship', 1), item: 0 },
+      { ...event(30, 'StepFailed', 'ship', 1, { error: { code: 'X' } }), item: 1 },
+      event(30, 'StepFailed', 'ship', 1, { error: { code: 'X', message: 'item 1: no' }, item: 1 }),
+    ]);
+    expect(attempts).toEqual([
+      expect.objectContaining({ step: 'ship', attempt: 1, outcome: 'failed', error: 'X: item 1: no' }),
+    ]);
+  });
+});

@@ -31,7 +31,8 @@ export function buildAttempts(events: SagaEvent[]): Attempt[] {
     return a;
   };
   for (const e of events) {
-    if (!e.step) continue;
+    // An item of a fan-out has its own attempts (the items list shows them); the timeline shows the step as one bar.
+    if (!e.step || (e.item !== null && e.item !== undefined)) continue;
     const at = Date.parse(e.at);
     const n = e.attempt ?? 1;
     const data = e.data ?? {};

@@ -33,6 +33,31 @@ export function formatTime(iso: string | null | undefined): string {
   return d.toLocaleString(undefined, { hour12: false });
 }
 
+/**
+ * A saga id short enough for a table cell that still tells sagas apart: ids are UUIDv7, whose first 12 hex digits
+ * are the creation time (sagas started in the same millisecond share them), so the random tail is what differs.
+ */
+export function shortId(id: string): string {
+  return id.length > 13 ? `…${id.slice(-12)}` : id;
+}
+
+/** How long a saga has run: until it ended, or until it stopped in FAILED (it waits for an operator there). */
+export function sagaDurationMs(
+  saga: { status: string; createdAt: string; updatedAt: string; completedAt: string | null; startAt?: string | null },
+  now = Date.now(),
+): number {
+  const from = Date.parse(
+    saga.startAt && Date.parse(saga.startAt) > Date.parse(saga.createdAt) ? saga.startAt : saga.createdAt,
+  );
+  if (saga.status === 'DELAYED') return Number.NaN;
+  const to = saga.completedAt
+    ? Date.parse(saga.completedAt)
+    : saga.status === 'FAILED'
+      ? Date.parse(saga.updatedAt)
+      : now;
+  return to - from;
+}
+
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '—';
   if (ms < 1000) return `${Math.round(ms)} ms`;

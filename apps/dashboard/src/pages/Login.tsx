@@ -1,10 +1,31 @@
 import { useState } from 'react';
 import { Api, ApiFailure, type Role, describeFailure } from '../api';
+import { type OidcConfig, beginLogin } from '../oidc';
 
-export function Login({ onLogin, notice }: { onLogin: (key: string, role: Role) => void; notice: string | null }) {
+export function Login({
+  onLogin,
+  notice,
+  oidc,
+}: {
+  onLogin: (key: string, role: Role) => void;
+  notice: string | null;
+  oidc: OidcConfig | null;
+}) {
   const [key, setKey] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const sso = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await beginLogin(oidc!); // navigates away
+    } catch (failure) {
+      setError(
+        `Could not reach the identity provider: ${failure instanceof Error ? failure.message : String(failure)}`,
+      );
+      setBusy(false);
+    }
+  };
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
     const trimmed = key.trim();
@@ -27,14 +48,28 @@ export function Login({ onLogin, notice }: { onLogin: (key: string, role: Role) 
     <main className="login">
       <form className="card" onSubmit={(e) => void submit(e)}>
         <h1>Saga engine</h1>
-        <p className="muted-text">
-          Paste an API key. It is kept in this tab only (session storage) and sent as a bearer token to the REST API.
-        </p>
         {notice && (
           <div className="banner warn" role="status">
             {notice}
           </div>
         )}
+        {oidc && (
+          <>
+            <button
+              type="button"
+              className="primary"
+              data-testid="sso-login"
+              disabled={busy}
+              onClick={() => void sso()}
+            >
+              Log in with single sign-on
+            </button>
+            <p className="muted-text">Or with an API key:</p>
+          </>
+        )}
+        <p className="muted-text">
+          Paste an API key. It is kept in this tab only (session storage) and sent as a bearer token to the REST API.
+        </p>
         <label>
           API key
           <input

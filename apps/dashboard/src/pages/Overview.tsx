@@ -1,7 +1,7 @@
 import { useState } from 'react';
-import { ApiFailure, type Participant, SAGA_STATUSES, type SagaSummary, type Stats } from '../api';
+import { ApiFailure, type Participant, SAGA_STATUSES, type SagaSummary, type Stats, type VersionUse } from '../api';
 import { FailureRateChart, ThroughputChart } from '../components/Charts';
-import { ErrorBanner, StatusBadge, formatTime } from '../components/common';
+import { ErrorBanner, StatusBadge, formatTime, shortId } from '../components/common';
 import { usePolling, useSession } from '../hooks';
 import { linkProps } from '../router';
 
@@ -29,6 +29,9 @@ export function Overview() {
     [],
     10_000,
   );
+  // Versions with sagas in use that no live agent runs: a deploy dropped their code while they ran.
+  const versions = usePolling((signal) => api.get<{ items: VersionUse[] }>('/v1/saga-versions', signal), [], 15_000);
+  const stranded = (versions.data?.items ?? []).filter((v) => !v.runnable && Object.keys(v.instances).length > 0);
   const counts = stats.data?.counts;
   const failed = attention.data?.items ?? [];
   const troubled = (participants.data?.items ?? []).filter((p) => p.state !== 'closed');
@@ -36,6 +39,20 @@ export function Overview() {
     <div className="page" data-testid="overview">
       <h1>Overview</h1>
       <ErrorBanner message={stats.error ?? attention.error} />
+      {stranded.length > 0 && (
+        <div className="banner error" role="alert" data-testid="stranded-versions">
+          Sagas wait on versions no agent runs:{' '}
+          {stranded
+            .map(
+              (v) =>
+                `${v.type} v${v.version} (${Object.entries(v.instances)
+                  .map(([status, n]) => `${n} ${status}`)
+                  .join(', ')})`,
+            )
+            .join('; ')}
+          . Deploy those versions' code again (keep old versions until their sagas finish), or cancel the sagas.
+        </div>
+      )}
       <section className="counts">
         {SAGA_STATUSES.map((status) => (
           <a
@@ -72,8 +89,8 @@ export function Overview() {
               {failed.map((s) => (
                 <tr key={s.id}>
                   <td>
-                    <a {...linkProps(`/sagas/${s.id}`)} className="mono">
-                      {s.id.slice(0, 8)}
+                    <a {...linkProps(`/sagas/${s.id}`)} className="mono" title={s.id}>
+                      {shortId(s.id)}
                     </a>
                   </td>
                   <td>{s.type}</td>

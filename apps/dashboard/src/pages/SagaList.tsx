@@ -141,7 +141,17 @@ export function SagaList({ query }: { query: URLSearchParams }) {
                   {s.id}
                 </a>
               </td>
-              <td>{s.type}</td>
+              <td>
+                {s.type}
+                {s.parentId && (
+                  <div className="muted-text nowrap" data-testid="child-of">
+                    child of{' '}
+                    <a className="mono" {...linkProps(`/sagas/${s.parentId}`)}>
+                      {s.parentId.slice(0, 8)}
+                    </a>
+                  </div>
+                )}
+              </td>
               <td>
                 <StatusBadge status={s.status} />
                 {s.status === 'DELAYED' && s.startAt && (

@@ -9,11 +9,13 @@ import {
 } from '../api';
 import { ActionDialog, type ActionSpec } from '../components/ActionDialog';
 import { EventHistory } from '../components/EventHistory';
+import { FanOutItems } from '../components/FanOutItems';
 import { SagaGraph } from '../components/SagaGraph';
 import { Timeline } from '../components/Timeline';
 import { buildAttempts } from '../components/attempts';
-import { ErrorBanner, Json, StatusBadge, formatDuration, formatTime } from '../components/common';
+import { ErrorBanner, Json, StatusBadge, formatDuration, formatTime, sagaDurationMs } from '../components/common';
 import { canOperate, usePolling, useSession } from '../hooks';
+import { linkProps } from '../router';
 
 /** The timeline reads the history up to this many events (5 pages); the History card pages through all of it. */
 const TIMELINE_EVENT_LIMIT = 5000;
@@ -107,6 +109,14 @@ export function SagaPage({ id }: { id: string }) {
         }))
       : [];
   const selectedStep = s.steps.find((step) => step.name === selected) ?? null;
+  // What made the saga undo: the forward step that failed for good, when the saga's own error is about something
+  // else (a compensation that then failed too, or a cancel).
+  const failedStep = s.steps.find((step) => step.status === 'FAILED' && step.error != null);
+  const undoError = s.steps.find((step) => step.name === s.error?.step)?.compensation?.status === 'FAILED';
+  const cause =
+    failedStep && (undoError || failedStep.name !== s.error?.step)
+      ? { step: failedStep.name, error: failedStep.error }
+      : null;
 
   return (
     <div className="page" data-testid="saga-page">
@@ -151,15 +161,52 @@ export function SagaPage({ id }: { id: string }) {
             <dd data-testid="saga-start-at">{formatTime(s.startAt)}</dd>
           </>
         )}
+        {s.parentId && (
+          <>
+            <dt>Parent</dt>
+            <dd data-testid="saga-parent">
+              <a {...linkProps(`/sagas/${s.parentId}`)} className="mono">
+                {s.parentId}
+              </a>{' '}
+              <span className="muted-text">(its step {s.parentStep ?? '?'} started this saga)</span>
+            </dd>
+          </>
+        )}
+        {s.children && s.children.length > 0 && (
+          <>
+            <dt>Children</dt>
+            <dd className="links" data-testid="saga-children">
+              {s.children.map((c) => (
+                <span key={c.id}>
+                  <a {...linkProps(`/sagas/${c.id}`)}>
+                    {c.type} <span className="mono">{c.id.slice(0, 8)}</span>
+                  </a>{' '}
+                  <StatusBadge status={c.status} /> <span className="muted-text">from {c.step}</span>
+                </span>
+              ))}
+            </dd>
+          </>
+        )}
         <dt>Updated</dt>
         <dd>{formatTime(s.updatedAt)}</dd>
         <dt>Ended</dt>
         <dd>{formatTime(s.completedAt)}</dd>
         <dt>Duration</dt>
-        <dd>{formatDuration(Date.parse(s.completedAt ?? new Date().toISOString()) - Date.parse(s.createdAt))}</dd>
+        <dd data-testid="saga-duration">
+          {formatDuration(sagaDurationMs(s))}
+          {s.status === 'FAILED' && !s.completedAt ? ' (stopped: waits for an operator)' : ''}
+        </dd>
+        {cause && (
+          <>
+            <dt>Cause</dt>
+            <dd className="error-text" data-testid="saga-cause">
+              {cause.step}: {describeStepError(cause.error)}
+            </dd>
+          </>
+        )}
         {s.error && (
           <>
-            <dt>Error</dt>
+            <dt>{cause ? 'Then' : 'Error'}</dt>
             <dd className="error-text" data-testid="saga-error">
               {s.error.step ? `${s.error.step}: ` : ''}
               {s.error.code ? `${s.error.code} ` : ''}
@@ -175,7 +222,13 @@ export function SagaPage({ id }: { id: string }) {
           <span className="muted-text">Click a step for its output and errors.</span>
         </div>
         {definition.data ? (
-          <SagaGraph definition={definition.data} steps={s.steps} onSelect={setSelected} selected={selected} />
+          <SagaGraph
+            definition={definition.data}
+            steps={s.steps}
+            sagaStatus={s.status}
+            onSelect={setSelected}
+            selected={selected}
+          />
         ) : (
           <ErrorBanner message={definition.error} />
         )}
@@ -229,6 +282,25 @@ export function SagaPage({ id }: { id: string }) {
                   {step.status === 'WAITING' && step.deadlineAt && (
                     <div className="muted-text">times out at {formatTime(step.deadlineAt)}</div>
                   )}
+                  {step.child && (
+                    <div data-testid="step-child">
+                      child{' '}
+                      <a
+                        {...linkProps(`/sagas/${step.child.id}`)}
+                        onClick={linkProps(`/sagas/${step.child.id}`).onClick}
+                      >
+                        {step.child.type}
+                      </a>{' '}
+                      <StatusBadge status={step.child.status} />
+                    </div>
+                  )}
+                  {step.items && (
+                    <div className="muted-text" data-testid="step-items">
+                      {step.items.counts.SUCCEEDED ?? 0}/{step.items.total} items succeeded
+                      {step.items.counts.FAILED ? `, ${step.items.counts.FAILED} failed` : ''}
+                      {step.items.counts.COMPENSATED ? `, ${step.items.counts.COMPENSATED} undone` : ''}
+                    </div>
+                  )}
                 </td>
                 <td>{step.attempts}</td>
                 <td>
@@ -266,6 +338,12 @@ export function SagaPage({ id }: { id: string }) {
         )}
       </section>
 
+      {s.steps
+        .filter((step) => step.items)
+        .map((step) => (
+          <FanOutItems key={step.name} sagaId={s.id} step={step} live={!TERMINAL.has(s.status)} />
+        ))}
+
       <section className="card">
         <div className="card-head">
           <h2>Timeline of attempts</h2>
@@ -274,7 +352,7 @@ export function SagaPage({ id }: { id: string }) {
         <Timeline saga={s} attempts={attempts} partial={events.partial} />
       </section>
 
-      <EventHistory sagaId={s.id} eventCountHint={events.partial ? null : events.items.length} />
+      <EventHistory sagaId={s.id} version={s.updatedAt} eventCountHint={events.partial ? null : events.items.length} />
 
       {action && (
         <ActionDialog
@@ -342,4 +420,15 @@ function useHistory(
       });
   }, [id, updatedAt, tick]);
   return current;
+}
+
+/** A step's error in one line: its code and message (the Json view below the table has the rest). */
+function describeStepError(error: unknown): string {
+  if (error && typeof error === 'object') {
+    const e = error as { code?: unknown; message?: unknown };
+    const parts = [typeof e.code === 'string' ? e.code : null, typeof e.message === 'string' ? e.message : null];
+    const line = parts.filter(Boolean).join(' ');
+    if (line) return line;
+  }
+  return JSON.stringify(error);
 }

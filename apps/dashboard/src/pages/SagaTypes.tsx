@@ -1,11 +1,14 @@
-import type { RetryPolicy, SagaDefinitionView } from '../api';
+import { useState } from 'react';
+import type { RetryPolicy, SagaDefinitionView, StepDefinitionView } from '../api';
 import { SagaGraph } from '../components/SagaGraph';
+import { StartSagaDialog } from '../components/StartSagaDialog';
 import { ErrorBanner, formatDuration } from '../components/common';
-import { usePolling, useSession } from '../hooks';
+import { canOperate, usePolling, useSession } from '../hooks';
 import { linkProps } from '../router';
 
 export function SagaTypes({ type }: { type: string | null }) {
-  const { api } = useSession();
+  const { api, role } = useSession();
+  const [starting, setStarting] = useState<SagaDefinitionView | null>(null);
   const types = usePolling((signal) => api.get<SagaDefinitionView[]>('/v1/saga-types', signal), []);
   const shown = (types.data ?? []).filter((t) => type === null || t.name === type);
   return (
@@ -24,6 +27,11 @@ export function SagaTypes({ type }: { type: string | null }) {
               <a {...linkProps(`/types/${encodeURIComponent(t.name)}`)}>{t.name}</a>{' '}
               <span className="muted-text">v{t.version}</span>
             </h2>
+            {canOperate(role) && (
+              <button type="button" className="primary" onClick={() => setStarting(t)}>
+                Start saga
+              </button>
+            )}
             <a {...linkProps(`/sagas?type=${encodeURIComponent(t.name)}`)}>Its sagas →</a>
           </div>
           {t.description && <p>{t.description}</p>}
@@ -70,7 +78,7 @@ export function SagaTypes({ type }: { type: string | null }) {
                       .join(', ') || '—'}
                   </td>
                   <td>{step.timeoutMs ? formatDuration(step.timeoutMs) : '—'}</td>
-                  <td>{policy(step.retry)}</td>
+                  <td data-testid="retry-policy">{retryCell(step)}</td>
                   <td>
                     {step.compensation
                       ? `${policy(step.compensationRetry)}${step.compensationTimeoutMs ? `; timeout ${formatDuration(step.compensationTimeoutMs)}` : ''}`
@@ -82,15 +90,24 @@ export function SagaTypes({ type }: { type: string | null }) {
           </table>
         </section>
       ))}
+      {starting && <StartSagaDialog type={starting} onClose={() => setStarting(null)} />}
     </div>
   );
+}
+
+/** A wait or a sleep is not an attempt that can fail and be retried: its policy does not apply. */
+function retryCell(step: StepDefinitionView): string {
+  if (step.signal) return 'none (a wait: it ends with its signal or its timeout)';
+  if (step.sleep) return 'none (a sleep)';
+  return policy(step.retry);
 }
 
 /** A retry policy in one line, whatever fields it has (numbers in ms shown as durations). */
 function policy(p: RetryPolicy): string {
   const parts: string[] = [];
   for (const [key, value] of Object.entries(p)) {
-    if (Array.isArray(value)) {
+    if (key === 'maximumAttempts' && value === 0) parts.push('maximumAttempts unlimited');
+    else if (Array.isArray(value)) {
       if (value.length) parts.push(`${key}: ${value.join(', ')}`);
     } else if (typeof value === 'number' && /Ms$/.test(key))
       parts.push(`${key.replace(/Ms$/, '')} ${formatDuration(value)}`);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { AgentView, SagaEventView, SagaStatus, SagaTypeView, SagaView, StepView } from '../saga-view';
+import type { AgentView, ItemView, SagaEventView, SagaStatus, SagaTypeView, SagaView, StepView } from '../saga-view';
 
 /*
  * A stand-in for the engine's REST API on a real `node:http` server (127.0.0.1, ephemeral port), for the client's
@@ -59,6 +59,8 @@ export class FakeEngine {
   sagaTypes: SagaTypeView[] = [];
   /** What `GET /v1/agents` answers (as `items`). */
   agents: AgentView[] = [];
+  /** What `GET /v1/sagas/{id}/steps/{step}/items` pages through, by `<id>/<step>`. */
+  items = new Map<string, ItemView[]>();
   private readonly sagas = new Map<string, FakeSaga>();
 
   private constructor(
@@ -214,6 +216,28 @@ export class FakeEngine {
       return {
         status: 200,
         body: { items, nextAfterSeq: items.length === limit ? items[items.length - 1].seq : null },
+      };
+    }
+    if (req.method === 'GET' && action === 'steps' && last === 'items' && parts.length === 6) {
+      found();
+      const all = this.items.get(`${id}/${name}`) ?? [];
+      const statuses = url.searchParams.getAll('status');
+      const afterIndex =
+        intParam(url.searchParams, 'afterIndex', -1, Number.MAX_SAFE_INTEGER, 'an integer >= -1') ?? -1;
+      const limit = intParam(url.searchParams, 'limit', 1, 500, 'an integer between 1 and 500') ?? 100;
+      const page = all
+        .filter((i) => i.index > afterIndex && (statuses.length === 0 || statuses.includes(i.status)))
+        .slice(0, limit);
+      const counts: Record<string, number> = {};
+      for (const i of all) counts[i.status] = (counts[i.status] ?? 0) + 1;
+      return {
+        status: 200,
+        body: {
+          total: all.length,
+          counts,
+          items: page,
+          nextAfterIndex: page.length === limit ? page[page.length - 1].index : null,
+        },
       };
     }
     if (req.method !== 'POST') throw new HttpError(404, 'NOT_FOUND', `Cannot ${req.method} ${req.path}`);

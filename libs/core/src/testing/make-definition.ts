@@ -1,4 +1,5 @@
 import type {
+  ConditionContext,
   ResolvedRetryPolicy,
   SagaDefinition,
   SleepUntilFn,
@@ -36,6 +37,10 @@ export interface TestStepSpec {
   onTimeout?: WaitTimeoutPolicy;
   /** Makes it a sleep step: for `durationMs`, or until what `until` computes. */
   sleep?: { durationMs?: number; until?: SleepUntilFn };
+  /** Makes it a child step that starts this saga type and version. */
+  child?: { type: string; version?: number };
+  /** Makes it a fan-out step with this concurrency (and item keys when `keyed`). */
+  fanOut?: { concurrency: number; keyed?: boolean; items?: (ctx: ConditionContext<any, any>) => unknown[] };
 }
 
 export interface GroupSpec {
@@ -88,6 +93,15 @@ export function makeDefinition(
           description: null,
           signal: s.signal ?? null,
           ...(s.onTimeout ? { onTimeout: s.onTimeout } : {}),
+          ...(s.child
+            ? { child: Object.freeze({ type: s.child.type, version: s.child.version ?? 1 }), childInput: null }
+            : {}),
+          ...(s.fanOut
+            ? {
+                fanOut: Object.freeze({ concurrency: s.fanOut.concurrency, keyed: Boolean(s.fanOut.keyed) }),
+                items: s.fanOut.items ?? null,
+              }
+            : {}),
           ...(s.sleep
             ? {
                 sleep: Object.freeze({ durationMs: s.sleep.durationMs ?? null, until: Boolean(s.sleep.until) }),

@@ -38,8 +38,10 @@ export function timeoutError(): ErrorInfo {
 export function describeCommands(commands: readonly SagaCommand[]): string[] {
   return commands.map((command) => {
     switch (command.type) {
-      case 'DispatchStep':
-        return `${command.phase} ${command.step}#${command.attempt}${command.delayMs ? ` +${command.delayMs}ms` : ''}`;
+      case 'DispatchStep': {
+        const item = command.item === undefined ? '' : `[${command.item}]`;
+        return `${command.phase} ${command.step}${item}#${command.attempt}${command.delayMs ? ` +${command.delayMs}ms` : ''}`;
+      }
       case 'AwaitSignal':
         return `await ${command.step}#${command.attempt} ${command.signal}`;
       case 'RaiseAlert':
@@ -48,6 +50,14 @@ export function describeCommands(commands: readonly SagaCommand[]): string[] {
         return `timer ${command.step}#${command.attempt} ${command.until ?? `+${command.delayMs}ms`}`;
       case 'DelayStart':
         return `delay ${command.startAt ?? `+${command.startInMs}ms`}`;
+      case 'StartChild':
+        return `child ${command.step}#${command.attempt} ${command.childType}@${command.childVersion}${command.round ? ` round ${command.round}` : ''}`;
+      case 'CancelChild':
+        return `cancel-child ${command.step}#${command.attempt}`;
+      case 'UndoChild':
+        return `undo-child ${command.step}#${command.attempt} (${command.compensationAttempt})`;
+      case 'StartFanOut':
+        return `items ${command.step}#${command.attempt} x${command.items.length}`;
       default: {
         const _never: never = command;
         return 'unknown';
@@ -59,7 +69,12 @@ export function describeCommands(commands: readonly SagaCommand[]): string[] {
 /** History entries as short strings: `StepFailed b#1`, `SagaCompensated`. */
 export function describeHistory(history: readonly HistoryEntry[]): string[] {
   return history.map((h) =>
-    [h.type, h.step === null ? '' : ` ${h.step}`, h.attempt === null ? '' : `#${h.attempt}`].join(''),
+    [
+      h.type,
+      h.step === null ? '' : ` ${h.step}`,
+      h.item === undefined ? '' : `[${h.item}]`,
+      h.attempt === null ? '' : `#${h.attempt}`,
+    ].join(''),
   );
 }
 
@@ -201,6 +216,65 @@ export class SagaHarness {
     return this.send({ type: 'SagaDelayed', ...start });
   }
 
+  childRequested(step: string, input: unknown = { for: step }, attempt = this.attemptOf(step)): TransitionResult {
+    return this.send({ type: 'ChildRequested', step, attempt, input });
+  }
+
+  childEnded(
+    step: string,
+    status: 'COMPLETED' | 'COMPENSATED' | 'CANCELLED',
+    output: unknown = { child: step },
+    attempt = this.attemptOf(step),
+  ): TransitionResult {
+    const error =
+      status === 'COMPLETED' ? null : { step: 'x', code: 'DECLINED', message: 'child said no', transient: false };
+    return this.send({ type: 'ChildEnded', step, attempt, childId: `child-of-${step}`, status, output, error });
+  }
+
+  undoRequested(reason = 'the parent compensates'): TransitionResult {
+    return this.send({ type: 'UndoRequested', by: 'saga parent-1', reason });
+  }
+
+  fanOutStarted(step: string, items: unknown[], keys?: string[], attempt = this.attemptOf(step)): TransitionResult {
+    return this.send({ type: 'FanOutStarted', step, attempt, items, ...(keys ? { keys } : {}) });
+  }
+
+  item(step: string, index: number) {
+    const fanOut = this.state.steps[step].fanOut;
+    if (!fanOut) throw new Error(`step "${step}" has no items`);
+    return fanOut.items[index];
+  }
+
+  itemStarted(step: string, index: number, attempt = this.item(step, index).attempt): TransitionResult {
+    return this.send({ type: 'StepStarted', step, phase: 'run', attempt, item: index });
+  }
+
+  itemSucceed(
+    step: string,
+    index: number,
+    output: unknown = { item: index },
+    attempt = this.item(step, index).attempt,
+  ): TransitionResult {
+    return this.send({ type: 'StepSucceeded', step, attempt, output, item: index });
+  }
+
+  itemFail(step: string, index: number, error: ErrorInfo, attempt = this.item(step, index).attempt): TransitionResult {
+    return this.send({ type: 'StepFailed', step, attempt, error, item: index });
+  }
+
+  itemUndone(step: string, index: number, attempt = this.item(step, index).compensation?.attempt ?? 0) {
+    return this.send({ type: 'CompensationSucceeded', step, attempt, item: index });
+  }
+
+  itemUndoFailed(
+    step: string,
+    index: number,
+    error: ErrorInfo,
+    attempt = this.item(step, index).compensation?.attempt ?? 0,
+  ): TransitionResult {
+    return this.send({ type: 'CompensationFailed', step, attempt, error, item: index });
+  }
+
   /**
    * What an agent does with a dispatched conditional step before running it: evaluates its `when` and reports
    * `StepSkipped` (false), `StepFailed` (it threw) or, for a wait step, `WaitStarted` (true). Answers whether the
@@ -216,6 +290,9 @@ export class SagaHarness {
       if (typeof until === 'object') return this.fail(step, until);
       return this.sleepStarted(step, until);
     }
+    const ctx = { input: this.state.input, steps: stepOutputs(this.def, this.state) };
+    if (def.child) return this.childRequested(step, def.childInput ? def.childInput(ctx) : ctx.input);
+    if (def.fanOut) return this.fanOutStarted(step, [...(def.items ? def.items(ctx) : [])]);
     return def.signal === null ? true : this.waitStarted(step);
   }
 }

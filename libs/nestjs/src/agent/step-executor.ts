@@ -1,6 +1,9 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import {
   type ErrorInfo,
+  FAN_OUT_ITEMS_ERROR,
+  type ItemState,
+  MAX_FAN_OUT_ITEMS,
   type SagaDefinition,
   type SagaEvent,
   type StepDefinition,
@@ -8,11 +11,14 @@ import {
   evaluateCondition,
   evaluateSleepUntil,
   isCompensationInFlight,
+  isItemCompensationInFlight,
+  isItemInFlight,
   isStepInFlight,
   normalizeOutput,
   stepOutputs,
   storableError,
 } from '@saga-engine/core';
+import { validateSagaInput } from '../scheduler/input-schema';
 import { toErrorInfo } from '@saga-engine/sdk';
 import { type SagaSnapshot, SagaStore } from '../store/saga-store';
 import type { StepJobData } from '../queue/step-job';
@@ -29,6 +35,20 @@ import { DependencyMonitor } from '../observability/dependency-monitor';
 import { AttemptIsolation, type Release } from './attempt-isolation';
 
 export type ExecuteResult = 'applied' | 'stale' | 'ignored';
+
+/** The error of a child step whose `input` threw, returned no JSON object, or one the child's input refuses. */
+export const CHILD_INPUT_INVALID = 'CHILD_INPUT_INVALID';
+
+/** What an item's attempt needs besides the saga: the item, its index, its key and (to undo it) its output. */
+interface ItemRun {
+  index: number;
+  value: unknown;
+  key: string;
+  output: unknown;
+}
+
+// An item key: printable ASCII without spaces (it goes into idempotency keys, logs and headers).
+const ITEM_KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
 /** Reporting an outcome is retried this many times, from REPORT_RETRY_MS doubling (about 8 s in all). */
 const REPORT_ATTEMPTS = 6;
@@ -81,6 +101,7 @@ export class StepExecutor {
     committed: SagaSnapshot | undefined,
     handlerDone: (() => void) | undefined,
   ): Promise<ExecuteResult> {
+    if (job.item !== undefined) return this.executeItem(job, job.item, committed, handlerDone);
     // A cached copy is good enough to know the inputs (outputs never change once written), but whether this
     // attempt is still wanted is checked against PostgreSQL unless this process committed it a moment ago.
     let snapshot = committed ?? (job.attempt === 1 ? this.cache.getFresh(job.sagaId) : undefined);
@@ -118,6 +139,54 @@ export class StepExecutor {
       handlerDone?.();
       return this.outcome(job, this.sleepStarted(snapshot, definition, step, job.attempt));
     }
+    if (job.phase === StepPhase.RUN && step.child) {
+      // Nor does a child step: the agent computes the child's input (code); the engine starts the child.
+      handlerDone?.();
+      return this.outcome(job, await this.childRequested(snapshot, definition, step, job.attempt));
+    }
+    if (job.phase === StepPhase.RUN && step.fanOut) {
+      // A fan-out's own attempt computes its list (code); its items then run as attempts of their own.
+      handlerDone?.();
+      return this.outcome(job, this.fanOutStarted(snapshot, definition, step, job.attempt));
+    }
+
+    return this.runAttempt(job, snapshot, definition, step, undefined, committed !== undefined, handlerDone);
+  }
+
+  /**
+   * One attempt of one item of a fan-out: the saga as cached (or read without its items), and the item's own row,
+   * which says whether this attempt is still wanted and holds the item and its key.
+   */
+  private async executeItem(
+    job: StepJobData,
+    index: number,
+    committed: SagaSnapshot | undefined,
+    handlerDone: (() => void) | undefined,
+  ): Promise<ExecuteResult> {
+    const [stored, snapshot] = await Promise.all([
+      this.store.loadItem(job.sagaId, job.step, index),
+      committed ?? this.cache.getFresh(job.sagaId) ?? this.store.load(job.sagaId, { items: false }),
+    ]);
+    if (!stored || !snapshot || !isItemCurrent(stored.state, job)) return 'stale';
+    const definition = this.registry.code(snapshot.type, snapshot.definitionVersion);
+    if (!definition)
+      throw new Error(`saga "${snapshot.type}" version ${snapshot.definitionVersion} is not in this agent`);
+    const step = definition.stepsByName[job.step];
+    const item: ItemRun = { index, value: stored.item, key: stored.key, output: stored.state.output };
+    return this.runAttempt(job, snapshot, definition, step, item, committed !== undefined, handlerDone);
+  }
+
+  /** Runs the handler of the attempt (a step's, or an item's) under its span and timeout, and reports. */
+  private async runAttempt(
+    job: StepJobData,
+    snapshot: SagaSnapshot,
+    definition: SagaDefinition,
+    step: StepDefinition,
+    item: ItemRun | undefined,
+    committed: boolean,
+    handlerDone: (() => void) | undefined,
+  ): Promise<ExecuteResult> {
+    const at = item === undefined ? {} : { item: item.index };
 
     // An attempt that may kill its agent (its step did before, or its process died while it ran in-process) runs
     // alone on this agent (see AttemptIsolation); the others share it. From the queue, one that cannot run here now
@@ -139,7 +208,7 @@ export class StepExecutor {
         // now. Ignored: another copy started it already (this one must not run it again), or the saga moved on.
         const started = await this.scheduler.apply(
           job.sagaId,
-          { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt },
+          { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt, ...at },
           snapshot,
         );
         if (!started.applied) {
@@ -152,7 +221,7 @@ export class StepExecutor {
         // In-process, right after the commit that dispatched it: a fast step reports before this write is needed.
         mark = setTimeout(() => {
           marking = this.scheduler
-            .apply(job.sagaId, { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt })
+            .apply(job.sagaId, { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt, ...at })
             .catch((error: unknown) => {
               if (!this.monitor.failed('postgres', error, 'agent')) {
                 this.logger.warn(`saga ${job.sagaId}: could not record ${job.step} as running: ${String(error)}`);
@@ -173,9 +242,15 @@ export class StepExecutor {
     const event = await inStepSpan(
       // The job's (ids only); a job re-driven by the supervisor has none: the saga's own, from PostgreSQL.
       job.traceparent ?? current.traceparent,
-      `${undo ? 'compensate' : 'step'} ${job.step}`,
-      { 'saga.id': job.sagaId, 'saga.type': current.type, 'saga.step': job.step, 'saga.attempt': job.attempt },
-      (traceparent) => this.run(current, definition, step, job, traceparent),
+      `${undo ? 'compensate' : 'step'} ${job.step}${item === undefined ? '' : `[${item.index}]`}`,
+      {
+        'saga.id': job.sagaId,
+        'saga.type': current.type,
+        'saga.step': job.step,
+        'saga.attempt': job.attempt,
+        ...(item === undefined ? {} : { 'saga.item': item.index }),
+      },
+      (traceparent) => this.run(current, definition, step, job, traceparent, item),
       failedOf,
     ).finally(() => {
       clearTimeout(mark);
@@ -295,17 +370,156 @@ export class StepExecutor {
     return { type: 'SleepStarted', step: step.name, attempt, ...(until === undefined ? {} : { until }) };
   }
 
+  /**
+   * A child step's input, computed here (the author's code) over the input and the earlier outputs, and checked
+   * against the child saga's input (its class, or the JSON Schema its agents published) before the engine starts it.
+   * A throw or a refused input is a definite failure of the step (`CHILD_INPUT_INVALID`): the same code over the same
+   * data would answer the same. A child version that no process registers is transient: it may be deploying.
+   */
+  private async childRequested(
+    snapshot: SagaSnapshot,
+    definition: SagaDefinition,
+    step: StepDefinition,
+    attempt: number,
+  ): Promise<SagaEvent> {
+    const child = step.child!;
+    const failed = (message: string, retryable = false, code = CHILD_INPUT_INVALID): SagaEvent => ({
+      type: 'StepFailed',
+      step: step.name,
+      attempt,
+      error: { name: 'ChildInputError', code, message, retryable },
+    });
+    let input: unknown;
+    try {
+      input = this.openInput(snapshot, definition);
+    } catch (thrown) {
+      return {
+        type: 'StepFailed',
+        step: step.name,
+        attempt,
+        error: { ...storableError(toErrorInfo(thrown)), retryable: true },
+      };
+    }
+    let value: unknown;
+    try {
+      value = normalizeOutput(step.childInput!({ input, steps: stepOutputs(definition, snapshot.state) }));
+    } catch (thrown) {
+      const detail = thrown instanceof Error ? thrown.message : String(thrown);
+      return failed(`the input of child step "${step.name}" threw: ${detail}`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      return failed(`the input of child step "${step.name}" is not a JSON object`);
+    }
+    let known;
+    try {
+      known = await this.registry.version(child.type, child.version);
+    } catch (thrown) {
+      const error = storableError(toErrorInfo(thrown));
+      return failed(error.message, true, error.code);
+    }
+    const problems = await validateSagaInput(
+      known.code ?? { inputSchema: known.inputSchema },
+      value as Record<string, unknown>,
+    );
+    if (problems.length > 0) {
+      return failed(
+        `the input of child step "${step.name}" does not fit saga "${child.type}": ${problems.slice(0, 5).join('; ')}`,
+      );
+    }
+    return { type: 'ChildRequested', step: step.name, attempt, input: value };
+  }
+
+  /**
+   * A fan-out's list (and its item keys), computed here (the author's code) over the input and the earlier outputs,
+   * once: what it returned is stored with the items, so that every attempt of every item sees the same item. A
+   * throw, no array, too many items, an item that is not JSON, or keys that are not unique printable strings: a
+   * definite failure of the step (`FAN_OUT_ITEMS_ERROR`).
+   */
+  private fanOutStarted(
+    snapshot: SagaSnapshot,
+    definition: SagaDefinition,
+    step: StepDefinition,
+    attempt: number,
+  ): SagaEvent {
+    const failed = (message: string): SagaEvent => ({
+      type: 'StepFailed',
+      step: step.name,
+      attempt,
+      error: { name: 'FanOutItemsError', code: FAN_OUT_ITEMS_ERROR, message, retryable: false },
+    });
+    let input: unknown;
+    try {
+      input = this.openInput(snapshot, definition);
+    } catch (thrown) {
+      return {
+        type: 'StepFailed',
+        step: step.name,
+        attempt,
+        error: { ...storableError(toErrorInfo(thrown)), retryable: true },
+      };
+    }
+    let list: unknown;
+    try {
+      list = step.items!({ input, steps: stepOutputs(definition, snapshot.state) });
+    } catch (thrown) {
+      return failed(
+        `the items of step "${step.name}" threw: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
+      );
+    }
+    if (!Array.isArray(list)) return failed(`the items of step "${step.name}" are not an array`);
+    if (list.length > MAX_FAN_OUT_ITEMS) {
+      return failed(`step "${step.name}" has ${list.length} items, more than ${MAX_FAN_OUT_ITEMS}`);
+    }
+    const items: unknown[] = [];
+    // Items are stored like outputs: a secret of the input echoed into one must not reach PostgreSQL in plain text.
+    const secrets = definition.sensitive.length === 0 ? [] : secretsAt(input, definition.sensitive);
+    for (let index = 0; index < list.length; index++) {
+      try {
+        items.push(scrubSecrets(normalizeOutput(list[index]), secrets));
+      } catch (thrown) {
+        return failed(
+          `item ${index} of step "${step.name}": ${(thrown as Error).message.replace('step output', 'the item')}`,
+        );
+      }
+    }
+    if (!step.itemKey) return { type: 'FanOutStarted', step: step.name, attempt, items };
+    const keys: string[] = [];
+    const seen = new Set<string>();
+    for (let index = 0; index < items.length; index++) {
+      let key: unknown;
+      try {
+        key = step.itemKey(items[index], index);
+      } catch (thrown) {
+        return failed(`the itemKey of step "${step.name}" threw for item ${index}: ${(thrown as Error).message}`);
+      }
+      if (typeof key !== 'string' || !ITEM_KEY_PATTERN.test(key)) {
+        return failed(
+          `the itemKey of step "${step.name}" gave item ${index} a key that is not 1 to 200 printable characters ` +
+            'without spaces',
+        );
+      }
+      if (seen.has(key))
+        return failed(`the itemKey of step "${step.name}" gave two items the key ${JSON.stringify(key)}`);
+      seen.add(key);
+      keys.push(key);
+    }
+    return { type: 'FanOutStarted', step: step.name, attempt, items, keys };
+  }
+
   private async run(
     snapshot: SagaSnapshot,
     definition: SagaDefinition,
     step: StepDefinition,
     job: StepJobData,
     traceparent: string | undefined,
+    item?: ItemRun,
   ): Promise<SagaEvent> {
     const undo = job.phase === StepPhase.UNDO;
     const timeoutMs = undo ? step.compensationTimeoutMs : step.timeoutMs;
     const { signal, release } = this.attemptSignal(timeoutMs);
-    const key = `${snapshot.id}:${step.name}`;
+    // An item's key: `<sagaId>:<step>:<index>`, or the author's item key in place of the index.
+    const key = item === undefined ? `${snapshot.id}:${step.name}` : `${snapshot.id}:${step.name}:${item.key}`;
+    const at = item === undefined ? {} : { item: item.index };
     let secrets: string[] = [];
     try {
       const input = this.openInput(snapshot, definition);
@@ -321,7 +535,8 @@ export class StepExecutor {
         undoKey: `${key}:undo`,
         signal,
         traceparent,
-        output: snapshot.state.steps[step.name]?.output ?? undefined,
+        output: (item === undefined ? snapshot.state.steps[step.name]?.output : item.output) ?? undefined,
+        ...(item === undefined ? {} : { item: item.value, index: item.index }),
       };
       const handler = undo ? step.compensate : step.run;
       if (!handler) throw new Error(`step "${step.name}" has no ${undo ? 'compensation' : 'action'}`);
@@ -331,19 +546,25 @@ export class StepExecutor {
         signal,
         timeoutMs,
       );
-      if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt: job.attempt };
+      if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt: job.attempt, ...at };
       // A handler that echoes a secret into its output or error must not write it to PostgreSQL in plain text.
       const output = scrubSecrets(normalizeOutput(value), secrets);
-      return { type: 'StepSucceeded', step: step.name, attempt: job.attempt, output };
+      return { type: 'StepSucceeded', step: step.name, attempt: job.attempt, output, ...at };
     } catch (thrown) {
       const error = scrubSecrets(storableError(toErrorInfo(thrown)), secrets);
       return undo
-        ? { type: 'CompensationFailed', step: step.name, attempt: job.attempt, error }
-        : { type: 'StepFailed', step: step.name, attempt: job.attempt, error };
+        ? { type: 'CompensationFailed', step: step.name, attempt: job.attempt, error, ...at }
+        : { type: 'StepFailed', step: step.name, attempt: job.attempt, error, ...at };
     } finally {
       release();
     }
   }
+}
+
+/** Whether the job is the attempt of the item that the saga currently waits for. */
+export function isItemCurrent(item: ItemState, job: StepJobData): boolean {
+  if (job.phase === StepPhase.RUN) return isItemInFlight(item) && item.attempt === job.attempt;
+  return isItemCompensationInFlight(item) && item.compensation?.attempt === job.attempt;
 }
 
 /** Whether the job is the attempt the saga currently waits for (and not a stale duplicate). */

@@ -2,6 +2,7 @@ import { HttpException, Injectable } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { type SagaTransport, type SagaView, type StartLater, createSagaApiError } from '@saga-engine/client';
 import { ApiError } from '../api/http/api-error';
+import { VersionUnavailableError } from '../scheduler/saga-registry';
 import { OperatorActions } from '../api/sagas/operator-actions';
 import { SagaOperations, parseStartDelay } from '../api/sagas/saga-operations';
 import { AuditAction } from '../store/saga-audit';
@@ -13,7 +14,7 @@ import { AuditAction } from '../store/saga-audit';
  */
 @Injectable()
 export class LocalSagaTransport implements SagaTransport {
-  private readonly principal = { keyId: `in-process ${hostname()}:${process.pid}`, role: 'admin' as const };
+  private readonly principal = { name: `in-process ${hostname()}:${process.pid}`, role: 'admin' as const };
 
   constructor(
     private readonly operations: SagaOperations,
@@ -24,7 +25,10 @@ export class LocalSagaTransport implements SagaTransport {
     return translate(async () => {
       // The same checks as the REST API's (a 400 naming the field), then the same start.
       const delay = later ? parseStartDelay(later) : undefined;
-      const { id, created } = await this.operations.start(type, input, idempotencyKey, delay);
+      if (later?.version !== undefined && !(Number.isInteger(later.version) && later.version >= 1)) {
+        throw new ApiError(400, 'INPUT_INVALID', 'version must be a positive integer');
+      }
+      const { id, created } = await this.operations.start(type, input, idempotencyKey, delay, later?.version);
       return { saga: await this.view(id), created };
     });
   }
@@ -41,9 +45,7 @@ export class LocalSagaTransport implements SagaTransport {
   }
 
   signal(id: string, name: string, payload: Record<string, unknown> | undefined) {
-    return translate(() =>
-      this.operations.signal(id, name, payload === undefined ? {} : { payload }, this.principal.keyId),
-    );
+    return translate(() => this.actions.signal(id, name, payload === undefined ? {} : { payload }, this.principal));
   }
 
   cancel(id: string, reason: string) {
@@ -80,6 +82,7 @@ async function translate<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (error) {
     if (error instanceof ApiError) throw createSagaApiError(error.getStatus(), error.code, error.message);
+    if (error instanceof VersionUnavailableError) throw createSagaApiError(409, error.code, error.message);
     if (error instanceof HttpException) throw createSagaApiError(error.getStatus(), 'INPUT_INVALID', error.message);
     throw createSagaApiError(0, 'UNAVAILABLE', (error as Error).message ?? String(error), { cause: error });
   }

@@ -1,4 +1,6 @@
-import { ConfigError, loadConfig, parseApiKeys, retentionMs } from './engine-config';
+import { ConfigError, loadConfig, retentionMs } from './engine-config';
+import { parseApiKeys } from './api-keys';
+import { resolveSagaOptions } from '../module/options';
 import { SagaConfigError } from '../module/options';
 import { cipherForSagas } from '../security/input-cipher';
 
@@ -39,8 +41,27 @@ describe('loadConfig', () => {
     [{ PORT: '3.5' }, 'PORT must be an integer between 0 and 65535'],
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL must be a postgres:// URL'],
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL must be a redis:// or rediss:// URL'],
-    [{ SAGA_API_KEYS: 'short:admin' }, 'SAGA_API_KEYS must be "key:role" pairs'],
-    [{ SAGA_API_KEYS: 'a-long-enough-key-123:root' }, 'SAGA_API_KEYS must be "key:role" pairs'],
+    [{ SAGA_API_KEYS: 'short:admin' }, 'SAGA_API_KEYS entry 1 is "key:role", the old format'],
+    [{ SAGA_API_KEYS: `${'k'.repeat(40)}:admin` }, 'SAGA_API_KEYS entry 1 is "key:role", the old format'],
+    [{ SAGA_API_KEYS: `ci:${'k'.repeat(40)}:root` }, 'SAGA_API_KEYS key "ci": role must be viewer, operator or admin'],
+    [
+      { SAGA_API_KEYS: 'ci:sixteen-chars-key0:admin' },
+      'SAGA_API_KEYS key "ci": the key is 18 characters, keys need at least 32',
+    ],
+    [{ SAGA_API_KEYS: `:${'k'.repeat(40)}:admin` }, 'SAGA_API_KEYS entry 1: a name is required'],
+    [
+      { SAGA_API_KEYS: `a:${'k'.repeat(40)}:admin,a:${'j'.repeat(40)}:viewer` },
+      'SAGA_API_KEYS key "a": the name is used twice',
+    ],
+    [
+      { SAGA_API_KEYS: `a:${'k'.repeat(40)}:admin,b:${'k'.repeat(40)}:viewer` },
+      'SAGA_API_KEYS key "b": the same key is given twice',
+    ],
+    [{ SAGA_API_KEYS: `a:${'k'.repeat(40)}:viewer:Order` }, 'SAGA_API_KEYS key "a": saga types must be kebab-case'],
+    [{ SAGA_API_KEYS: `a:${'k'.repeat(40)}:viewer:order:x` }, 'SAGA_API_KEYS entry 1 must be "name:key:role"'],
+    [{ RATE_LIMIT_PER_MINUTE: '-1' }, 'RATE_LIMIT_PER_MINUTE must be an integer between 0 and 10000000'],
+    [{ AUTH_FAILURES_PER_ADDRESS: 'many' }, 'AUTH_FAILURES_PER_ADDRESS must be an integer between 0 and 1000000'],
+    [{ TRUST_PROXY: 'yes please' }, 'TRUST_PROXY must be a number of hops'],
     [{ AGENT_CONCURRENCY: '0' }, 'AGENT_CONCURRENCY must be an integer between 1 and 1000'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be error, warn, log, debug or verbose'],
     [{ LOG_FORMAT: 'xml' }, 'LOG_FORMAT must be auto, json or pretty'],
@@ -80,12 +101,49 @@ describe('retentionMs', () => {
   });
 });
 
-describe('parseApiKeys', () => {
-  it('maps keys to roles, tolerating spaces', () => {
-    const keys = parseApiKeys(' key-one-0123456789abc:admin , key-two-0123456789abc:viewer');
-    expect([...keys]).toEqual([
-      ['key-one-0123456789abc', 'admin'],
-      ['key-two-0123456789abc', 'viewer'],
+describe('API keys (SAGA_API_KEYS, api.keys)', () => {
+  const key = (c: string) => c.repeat(32);
+
+  it('reads name:key:role[:type|type] entries, tolerating spaces', () => {
+    expect(parseApiKeys(` ci-bot:${key('a')}:operator , dash:${key('b')}:viewer:order|refund `)).toEqual([
+      { name: 'ci-bot', key: key('a'), role: 'operator' },
+      { name: 'dash', key: key('b'), role: 'viewer', sagaTypes: ['order', 'refund'] },
+    ]);
+  });
+
+  it('the defaults: 1,200 requests a minute per key, 10 wrong keys per address', () => {
+    expect(loadConfig({})).toMatchObject({ RATE_LIMIT_PER_MINUTE: 1200, AUTH_FAILURES_PER_ADDRESS: 10 });
+  });
+
+  it('never echoes a key in a message, however it is wrong', () => {
+    const secret = 'SECRET-0123456789';
+    for (const spec of [
+      `${secret}:admin`,
+      `x:${secret}:admin`,
+      `x:${secret}:boss`,
+      `x:${secret}`,
+      `x y:${secret}:admin`,
+    ]) {
+      try {
+        loadConfig({ SAGA_API_KEYS: spec });
+        throw new Error(`accepted ${spec}`);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        expect((error as Error).message).not.toContain(secret);
+      }
+    }
+  });
+
+  it('api.keys given as objects are checked the same way, naming the option', () => {
+    const options = (keys: unknown) =>
+      resolveSagaOptions({ databaseUrl: 'postgres://x/y', api: { keys: keys as never } }, ['api']);
+    expect(() => options([{ key: key('a'), role: 'admin' }])).toThrow('api.keys entry 1: a name is required');
+    expect(() => options([{ name: 'ci', key: 'short-key-0123456789', role: 'admin' }])).toThrow(
+      'api.keys key "ci": the key is 20 characters, keys need at least 32',
+    );
+    expect(() => options(`${key('a')}:admin`)).toThrow('api.keys entry 1 is "key:role", the old format');
+    expect(options([{ name: 'ci', key: key('a'), role: 'admin', sagaTypes: ['order'] }]).api.keys).toEqual([
+      { name: 'ci', key: key('a'), role: 'admin', sagaTypes: ['order'] },
     ]);
   });
 });
@@ -111,6 +169,13 @@ describe('ALERT_WEBHOOK_URL', () => {
       );
     },
   );
+
+  it.each([
+    ['http://127.0.0.1:6000/alerts', 'ALERT_WEBHOOK_URL uses port 6000, which fetch refuses'],
+    ['https://user:secret@hooks.example.com/x', 'ALERT_WEBHOOK_URL must not carry a user or password'],
+  ])('refuses %j, which fetch would refuse at every alert', (url, message) => {
+    expect(() => loadConfig({ ALERT_WEBHOOK_URL: url })).toThrow(message);
+  });
 });
 
 describe('SAGA_ENCRYPTION_KEY', () => {

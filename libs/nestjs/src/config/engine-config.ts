@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
+import { webhookUrlProblem } from '../supervisor/webhook-url';
 import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, validateSync } from 'class-validator';
+import { parseApiKeySpec } from './api-keys';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -32,13 +34,13 @@ export class EngineConfig {
   @Max(65535, { message: 'PORT must be an integer between 0 and 65535' })
   PORT = 3000;
 
-  /** `key:role` pairs separated by commas; roles are viewer, operator, admin. */
+  /**
+   * Who may call the API: `name:key:role[:type|type]` entries separated by commas (see parseApiKeySpec). Keys of 32+
+   * characters, unique names; roles viewer, operator, admin; the types limit a key to those saga types. Checked
+   * in loadConfig, with a message that names the entry, never the key.
+   */
   @IsOptional()
-  @IsString()
-  @Matches(/^\s*[^\s:,]{16,}:(viewer|operator|admin)\s*(,\s*[^\s:,]{16,}:(viewer|operator|admin)\s*)*$/, {
-    message:
-      'SAGA_API_KEYS must be "key:role" pairs separated by commas, keys of 16+ characters, roles viewer|operator|admin',
-  })
+  @IsString({ message: 'SAGA_API_KEYS must be a string' })
   SAGA_API_KEYS?: string;
 
   /**
@@ -177,15 +179,40 @@ export class EngineConfig {
   JSON_MAX_STRING_LENGTH = 64 * 1024;
 
   /**
-   * Requests per minute per API key (a fixed one-minute window); over it: 429 with `Retry-After`. Counted in Redis
-   * across every orchestrator when REDIS_URL is set (per process while Redis does not answer), else per process.
-   * 0 turns the limit off. The default is generous so that benchmarks are not throttled.
+   * Requests per minute per API key (and per token subject); over it: 429 with `Retry-After`. Counted in Redis
+   * across every orchestrator when REDIS_URL is set (per process while Redis does not answer: never a refusal
+   * because of Redis), else per process. 0 turns the limit off. 1,200 a minute is 20 a second, sustained, per key:
+   * a dashboard uses a few a second, a service that needs more gets a key of its own or a higher limit.
    */
   @Transform(toInt)
   @IsInt({ message: 'RATE_LIMIT_PER_MINUTE must be an integer between 0 and 10000000' })
   @Min(0, { message: 'RATE_LIMIT_PER_MINUTE must be an integer between 0 and 10000000' })
   @Max(10_000_000, { message: 'RATE_LIMIT_PER_MINUTE must be an integer between 0 and 10000000' })
-  RATE_LIMIT_PER_MINUTE = 60_000;
+  RATE_LIMIT_PER_MINUTE = 1200;
+
+  /**
+   * Wrong API keys one client address may send within 10 minutes; the next is answered 429 with `Retry-After` and
+   * the address is blocked for 30 s, then twice as long at each new block (up to an hour) for a day. Valid keys
+   * from a blocked address still pass. 0 turns the back-off off.
+   */
+  @Transform(toInt)
+  @IsInt({ message: 'AUTH_FAILURES_PER_ADDRESS must be an integer between 0 and 1000000' })
+  @Min(0, { message: 'AUTH_FAILURES_PER_ADDRESS must be an integer between 0 and 1000000' })
+  @Max(1_000_000, { message: 'AUTH_FAILURES_PER_ADDRESS must be an integer between 0 and 1000000' })
+  AUTH_FAILURES_PER_ADDRESS = 10;
+
+  /**
+   * Which proxies in front of the engine may name the client's address (X-Forwarded-For), for the limit of wrong
+   * keys per address: a number of hops (`1`), or addresses, subnets and `loopback`, `linklocal`, `uniquelocal`,
+   * comma-separated. Unset: none (the address is the TCP peer's; behind a proxy, every client is the proxy).
+   * Initialized so that `loadConfig` reads it.
+   */
+  @IsOptional()
+  @Matches(/^\s*(?:\d{1,2}|[A-Za-z0-9.:/]+(?:\s*,\s*[A-Za-z0-9.:/]+)*)\s*$/, {
+    message:
+      'TRUST_PROXY must be a number of hops (1) or addresses and subnets separated by commas (loopback, 10.0.0.0/8)',
+  })
+  TRUST_PROXY: string | undefined = undefined;
 
   /** How long a request may take to arrive in full (headers and body); slower clients get a 408. */
   @Transform(toInt)
@@ -247,6 +274,82 @@ export class EngineConfig {
    */
   @IsIn(['auto', 'json', 'pretty'], { message: 'LOG_FORMAT must be auto, json or pretty' })
   LOG_FORMAT: 'auto' | 'json' | 'pretty' = 'auto';
+
+  /**
+   * The migration run's PostgreSQL URL, as the schema's owner (`migrate` command): it applies the migrations and
+   * grants the role of DATABASE_URL what the engine needs, and no more (docs/security.md). The engine itself never
+   * reads it. Initialized so that `loadConfig` reads it.
+   */
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_MIGRATION_URL must be a postgres:// URL' })
+  DATABASE_MIGRATION_URL: string | undefined = undefined;
+
+  /**
+   * Single sign-on: the OIDC issuer whose bearer tokens the API accepts (exactly as their `iss`; its discovery
+   * document is at `<issuer>/.well-known/openid-configuration`). Unset: API keys only. Initialized so that
+   * `loadConfig` reads it; the other SAGA_OIDC_* variables need it.
+   */
+  @IsOptional()
+  @Matches(/^(https:\/\/\S+|http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?(\/\S*)?)$/, {
+    message: 'SAGA_OIDC_ISSUER must be an https:// URL (http:// only on loopback)',
+  })
+  SAGA_OIDC_ISSUER: string | undefined = undefined;
+
+  /** The audience (`aud`) the tokens must be for, or several, comma-separated. Required with SAGA_OIDC_ISSUER. */
+  @IsOptional()
+  @Matches(/^\s*[^\s,]+\s*(,\s*[^\s,]+\s*)*$/, { message: 'SAGA_OIDC_AUDIENCE must be audiences, comma-separated' })
+  SAGA_OIDC_AUDIENCE: string | undefined = undefined;
+
+  /** The claim that gives the role (a string or an array; a dotted path such as `realm_access.roles` works). */
+  @Matches(/^\S{1,200}$/, { message: 'SAGA_OIDC_ROLE_CLAIM must be a claim name' })
+  SAGA_OIDC_ROLE_CLAIM = 'roles';
+
+  /** `value=role` pairs, comma-separated: what the role claim's values mean (`saga-admins=admin,ops=operator`). */
+  @IsOptional()
+  @Matches(/^\s*[^\s=,]+=(viewer|operator|admin)\s*(,\s*[^\s=,]+=(viewer|operator|admin)\s*)*$/, {
+    message: 'SAGA_OIDC_ROLE_MAP must be value=role pairs, comma-separated, roles viewer|operator|admin',
+  })
+  SAGA_OIDC_ROLE_MAP: string | undefined = undefined;
+
+  /** The claim that names the user in the audit and the history (falls back to email, then sub). */
+  @Matches(/^\S{1,200}$/, { message: 'SAGA_OIDC_NAME_CLAIM must be a claim name' })
+  SAGA_OIDC_NAME_CLAIM = 'preferred_username';
+
+  /** Accepted signature algorithms, comma-separated (asymmetric only). */
+  @Matches(/^\s*((RS|PS|ES)(256|384|512)|EdDSA)\s*(,\s*((RS|PS|ES)(256|384|512)|EdDSA)\s*)*$/, {
+    message: 'SAGA_OIDC_ALGORITHMS must be RS256, PS256, ES256, EdDSA (and 384/512 variants), comma-separated',
+  })
+  SAGA_OIDC_ALGORITHMS = 'RS256,PS256,ES256,EdDSA';
+
+  /** Clock skew allowed on the tokens' exp and nbf, in seconds. */
+  @Transform(toInt)
+  @IsInt({ message: 'SAGA_OIDC_CLOCK_TOLERANCE_S must be an integer between 0 and 300' })
+  @Min(0, { message: 'SAGA_OIDC_CLOCK_TOLERANCE_S must be an integer between 0 and 300' })
+  @Max(300, { message: 'SAGA_OIDC_CLOCK_TOLERANCE_S must be an integer between 0 and 300' })
+  SAGA_OIDC_CLOCK_TOLERANCE_S = 30;
+
+  /** How long the issuer's discovery document and keys may take to arrive (then 503, never a hung request). */
+  @Transform(toInt)
+  @IsInt({ message: 'SAGA_OIDC_TIMEOUT_MS must be an integer between 100 and 60000' })
+  @Min(100, { message: 'SAGA_OIDC_TIMEOUT_MS must be an integer between 100 and 60000' })
+  @Max(60_000, { message: 'SAGA_OIDC_TIMEOUT_MS must be an integer between 100 and 60000' })
+  SAGA_OIDC_TIMEOUT_MS = 3000;
+
+  /** The dashboard's public OAuth client (authorization code with PKCE). Unset: the dashboard logs in by key only. */
+  @IsOptional()
+  @Matches(/^\S{1,200}$/, { message: 'SAGA_OIDC_CLIENT_ID must be a client id' })
+  SAGA_OIDC_CLIENT_ID: string | undefined = undefined;
+
+  /** The scopes the dashboard asks for. */
+  @Matches(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, {
+    message: 'SAGA_OIDC_SCOPES must be scopes separated by single spaces',
+  })
+  SAGA_OIDC_SCOPES = 'openid profile email';
+
+  /** A resource indicator (RFC 8707) the dashboard asks its access token for, when the IdP wants one. */
+  @IsOptional()
+  @Matches(/^\S{1,500}$/, { message: 'SAGA_OIDC_RESOURCE must be a resource indicator (a URI)' })
+  SAGA_OIDC_RESOURCE: string | undefined = undefined;
 }
 
 export class ConfigError extends Error {
@@ -263,22 +366,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
   }
   const config = plainToInstance(EngineConfig, raw, { exposeDefaultValues: true });
   const errors = validateSync(config, { forbidUnknownValues: false });
-  if (errors.length > 0) {
-    const lines = errors.flatMap((e) => Object.values(e.constraints ?? {}).slice(0, 1));
-    throw new ConfigError(`Invalid configuration:\n  - ${lines.join('\n  - ')}`);
+  const lines = errors.flatMap((e) => Object.values(e.constraints ?? {}).slice(0, 1));
+  const webhookProblem = config.ALERT_WEBHOOK_URL ? webhookUrlProblem(config.ALERT_WEBHOOK_URL) : null;
+  if (webhookProblem && !errors.some((e) => e.property === 'ALERT_WEBHOOK_URL')) {
+    lines.push(`ALERT_WEBHOOK_URL ${webhookProblem}`);
   }
+  if (config.SAGA_OIDC_ISSUER && !config.SAGA_OIDC_AUDIENCE) {
+    lines.push('SAGA_OIDC_AUDIENCE is required with SAGA_OIDC_ISSUER');
+  }
+  const needIssuer = ['SAGA_OIDC_AUDIENCE', 'SAGA_OIDC_CLIENT_ID', 'SAGA_OIDC_ROLE_MAP'].filter((k) => raw[k]);
+  if (!config.SAGA_OIDC_ISSUER && needIssuer.length > 0) {
+    lines.push(`${needIssuer.join(', ')} need SAGA_OIDC_ISSUER`);
+  }
+  if (typeof config.SAGA_API_KEYS === 'string') lines.push(...parseApiKeySpec(config.SAGA_API_KEYS).problems);
+  if (lines.length > 0) throw new ConfigError(`Invalid configuration:\n  - ${lines.join('\n  - ')}`);
   return config;
-}
-
-export function parseApiKeys(spec: string | undefined): Map<string, Role> {
-  const keys = new Map<string, Role>();
-  for (const pair of (spec ?? '').split(',')) {
-    const trimmed = pair.trim();
-    if (!trimmed) continue;
-    const at = trimmed.lastIndexOf(':');
-    keys.set(trimmed.slice(0, at), trimmed.slice(at + 1) as Role);
-  }
-  return keys;
 }
 
 /** For a process entry point: the validated configuration, or a message naming every bad variable and exit 1. */
@@ -289,6 +391,19 @@ export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): EngineCo
     console.error((error as Error).message);
     process.exit(1);
   }
+}
+
+/** `value=role` pairs of SAGA_OIDC_ROLE_MAP as a map (undefined when unset). */
+export function parseRoleMap(spec: string | undefined): Record<string, Role> | undefined {
+  if (!spec) return undefined;
+  const map: Record<string, Role> = {};
+  for (const pair of spec.split(',')) {
+    const trimmed = pair.trim();
+    if (!trimmed) continue;
+    const at = trimmed.lastIndexOf('=');
+    map[trimmed.slice(0, at)] = trimmed.slice(at + 1) as Role;
+  }
+  return map;
 }
 
 /** RETENTION_FINISHED_AFTER in milliseconds; null when finished sagas are kept forever. */

@@ -1,6 +1,6 @@
 import type { SagaAppSetup } from '../api/setup-saga-app';
 import type { SagaModuleOptions } from '../module/options';
-import type { EngineConfig } from './engine-config';
+import { type EngineConfig, parseRoleMap } from './engine-config';
 
 /**
  * The module options and the app settings an environment configures (see EngineConfig for each variable), for a
@@ -30,11 +30,29 @@ export function sagaOptionsFromEnv(config: EngineConfig): { options: SagaModuleO
     api: {
       keys: config.SAGA_API_KEYS ?? '',
       rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+      authFailuresPerAddress: config.AUTH_FAILURES_PER_ADDRESS,
       bodyLimitBytes: config.BODY_LIMIT_BYTES,
       jsonMaxDepth: config.JSON_MAX_DEPTH,
       jsonMaxStringLength: config.JSON_MAX_STRING_LENGTH,
       slowDatabaseMs: config.DB_SLOW_MS,
       ...(config.DASHBOARD_DIR ? { dashboardDir: config.DASHBOARD_DIR } : {}),
+      ...(config.SAGA_OIDC_ISSUER && config.SAGA_OIDC_AUDIENCE
+        ? {
+            oidc: {
+              issuer: config.SAGA_OIDC_ISSUER,
+              audience: list(config.SAGA_OIDC_AUDIENCE),
+              roleClaim: config.SAGA_OIDC_ROLE_CLAIM,
+              roleMap: parseRoleMap(config.SAGA_OIDC_ROLE_MAP),
+              nameClaim: config.SAGA_OIDC_NAME_CLAIM,
+              algorithms: list(config.SAGA_OIDC_ALGORITHMS),
+              clockToleranceSec: config.SAGA_OIDC_CLOCK_TOLERANCE_S,
+              timeoutMs: config.SAGA_OIDC_TIMEOUT_MS,
+              clientId: config.SAGA_OIDC_CLIENT_ID,
+              scopes: config.SAGA_OIDC_SCOPES,
+              resource: config.SAGA_OIDC_RESOURCE,
+            },
+          }
+        : {}),
     },
     ...(config.SAGA_ENCRYPTION_KEY ? { encryptionKey: config.SAGA_ENCRYPTION_KEY } : {}),
     retiredEncryptionKeys: (config.SAGA_ENCRYPTION_KEYS_OLD ?? '').split(',').filter((k) => k.trim()),
@@ -44,5 +62,21 @@ export function sagaOptionsFromEnv(config: EngineConfig): { options: SagaModuleO
     .split(',')
     .map((o) => o.trim())
     .filter(Boolean);
-  return { options, app: { requestTimeoutMs: config.REQUEST_TIMEOUT_MS, corsOrigins } };
+  const trust = config.TRUST_PROXY?.trim();
+  const trustProxy = trust === undefined ? undefined : /^\d+$/.test(trust) ? Number(trust) : trust;
+  return {
+    options,
+    app: {
+      requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+      corsOrigins,
+      ...(trustProxy !== undefined ? { trustProxy } : {}),
+    },
+  };
+}
+
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
 }

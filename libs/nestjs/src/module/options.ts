@@ -1,5 +1,7 @@
 import type { SagaDefinition } from '@saga-engine/core';
-import type { Role } from '../config/engine-config';
+import { webhookUrlProblem } from '../supervisor/webhook-url';
+import { type SagaApiKey, checkApiKeys, parseApiKeySpec } from '../config/api-keys';
+import { DEFAULT_OIDC_ALGORITHMS, type OidcOptions } from '../api/http/oidc';
 
 /**
  * What a process does for the engine; any combination, in any number of processes:
@@ -14,20 +16,25 @@ import type { Role } from '../config/engine-config';
 export type SagaRole = 'agent' | 'api' | 'supervisor';
 export const SAGA_ROLES: readonly SagaRole[] = ['agent', 'api', 'supervisor'];
 
-/** An API key and what it may do (`viewer` reads; `operator` also starts, signals, cancels, retries; `admin` all). */
-export interface SagaApiKey {
-  key: string;
-  role: Role;
-}
+export type { SagaApiKey } from '../config/api-keys';
 
 export interface SagaApiOptions {
   /**
-   * Who may call the API: `[{ key, role }]`, or `"key:role,key:role"` as in `SAGA_API_KEYS`. Keys of 16+
-   * characters. Required: the API is never open (only `/health` answers without a key).
+   * Who may call the API: `[{ name, key, role, sagaTypes? }]`, or `"name:key:role[:type|type],..."` as in
+   * `SAGA_API_KEYS`. Keys of 32+ characters, unique names. Required: the API is never open (only `/health`
+   * answers without a key, and then only up or down).
    */
   keys: string | readonly SagaApiKey[];
-  /** Requests per minute per key (over it: 429); shared by every process through Redis when there is one. 0: off. @defaultValue 60000 */
+  /**
+   * Requests per minute per key (over it: 429 with Retry-After); shared by every process through Redis when there
+   * is one, per process while Redis does not answer. 0: off. @defaultValue 1200
+   */
   rateLimitPerMinute?: number;
+  /**
+   * Wrong keys one client address may send within 10 minutes before it is blocked (429 with Retry-After) for 30 s,
+   * then twice as long at each new block, up to an hour. Valid keys still pass. 0: off. @defaultValue 10
+   */
+  authFailuresPerAddress?: number;
   /** Largest request body, in bytes (over it: 413). @defaultValue 1048576 */
   bodyLimitBytes?: number;
   /** Deepest nesting of a body (over it: 400). @defaultValue 32 */
@@ -43,6 +50,11 @@ export interface SagaApiOptions {
    * @defaultValue 500
    */
   slowDatabaseMs?: number;
+  /**
+   * Single sign-on: accept OIDC/JWT bearer tokens of this issuer beside the keys (and, with `clientId`, a
+   * login through the issuer on the dashboard). With it, `keys` may be empty.
+   */
+  oidc?: OidcOptions;
 }
 
 /** `SagaModule.forRoot()` / `forRootAsync()` options. Durations in milliseconds. */
@@ -155,9 +167,10 @@ export interface ResolvedSagaOptions {
   retentionMs: number | null;
   alertWebhookUrl: string | null;
   poisonAfterDeaths: number;
-  api: Required<Omit<SagaApiOptions, 'keys' | 'dashboardDir'>> & {
+  api: Required<Omit<SagaApiOptions, 'keys' | 'dashboardDir' | 'oidc'>> & {
     keys: SagaApiKey[];
     dashboardDir: string | null;
+    oidc: OidcOptions | null;
     /** From the module's `apiPath`. */
     path: string;
   };
@@ -170,9 +183,6 @@ export interface ResolvedSagaOptions {
 export class SagaConfigError extends Error {
   override readonly name = 'SagaConfigError' as const;
 }
-
-const KEY_PATTERN = /^[^\s:,]{16,}$/;
-const ROLE_NAMES: readonly Role[] = ['viewer', 'operator', 'admin'];
 
 /**
  * Checks the options and fills in the defaults. Throws a SagaConfigError that lists every problem, each naming
@@ -208,14 +218,14 @@ export function resolveSagaOptions(
     else retentionMs = Number(match[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's'];
   }
   const webhook = options.supervisor?.alertWebhookUrl;
-  if (webhook !== undefined && !isHttpUrl(webhook)) {
-    problems.push('supervisor.alertWebhookUrl must be an http:// or https:// URL');
-  }
+  const webhookProblem = webhook === undefined ? null : webhookUrlProblem(webhook);
+  if (webhookProblem) problems.push(`supervisor.alertWebhookUrl ${webhookProblem}`);
   const api = options.api;
   let keys: SagaApiKey[] = [];
   if (roles.includes('api')) {
     if (!api) problems.push('api.keys is required with the api role (the API is never open)');
-    else keys = parseKeys(api.keys, problems);
+    else keys = parseKeys(api.keys ?? [], problems, api.oidc !== undefined);
+    if (api?.oidc !== undefined) checkOidc(api.oidc, problems);
   }
   const path = normalizeApiPath(apiPath, problems);
   const encryptionKey = options.encryptionKey ?? null;
@@ -243,13 +253,15 @@ export function resolveSagaOptions(
     api: {
       path,
       keys,
-      rateLimitPerMinute: int(api?.rateLimitPerMinute, 'api.rateLimitPerMinute', 0, 10_000_000, 60_000),
+      rateLimitPerMinute: int(api?.rateLimitPerMinute, 'api.rateLimitPerMinute', 0, 10_000_000, 1200),
+      authFailuresPerAddress: int(api?.authFailuresPerAddress, 'api.authFailuresPerAddress', 0, 1_000_000, 10),
       bodyLimitBytes: int(api?.bodyLimitBytes, 'api.bodyLimitBytes', 1024, 104_857_600, 1024 * 1024),
       jsonMaxDepth: int(api?.jsonMaxDepth, 'api.jsonMaxDepth', 2, 1000, 32),
       jsonMaxStringLength: int(api?.jsonMaxStringLength, 'api.jsonMaxStringLength', 16, 104_857_600, 64 * 1024),
       dashboard: api?.dashboard ?? true,
       dashboardDir: api?.dashboardDir ?? null,
       slowDatabaseMs: int(api?.slowDatabaseMs, 'api.slowDatabaseMs', 10, 60_000, 500),
+      oidc: api?.oidc ?? null,
     },
     encryptionKey,
     retiredEncryptionKeys: [...(options.retiredEncryptionKeys ?? [])],
@@ -260,26 +272,59 @@ export function resolveSagaOptions(
   return result;
 }
 
-function parseKeys(keys: SagaApiOptions['keys'], problems: string[]): SagaApiKey[] {
-  const list: SagaApiKey[] =
-    typeof keys === 'string'
-      ? keys
-          .split(',')
-          .map((pair) => pair.trim())
-          .filter(Boolean)
-          .map((pair) => {
-            const at = pair.lastIndexOf(':');
-            return { key: pair.slice(0, at), role: pair.slice(at + 1) as Role };
-          })
-      : [...(keys ?? [])];
-  if (list.length === 0) problems.push('api.keys must hold at least one key');
-  for (const [i, { key, role }] of list.entries()) {
-    if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
-      problems.push(`api.keys[${i}]: a key must be 16+ characters without spaces, ':' or ','`);
-    }
-    if (!ROLE_NAMES.includes(role)) problems.push(`api.keys[${i}]: role must be viewer, operator or admin`);
+function parseKeys(keys: SagaApiOptions['keys'], problems: string[], sso = false): SagaApiKey[] {
+  // With single sign-on configured, API keys are optional.
+  const empty = 'api.keys must hold at least one key';
+  const collect = (found: string[]) =>
+    problems.push(
+      ...found
+        .filter((problem) => !(sso && problem === empty))
+        .map((problem) => (problem === empty ? `${empty} (or configure api.oidc)` : problem)),
+    );
+  if (typeof keys === 'string') {
+    const parsed = parseApiKeySpec(keys, 'api.keys');
+    collect(parsed.problems);
+    return parsed.keys;
   }
-  return list;
+  const list = Array.isArray(keys) ? [...(keys as readonly SagaApiKey[])] : [];
+  collect(checkApiKeys(list, 'api.keys'));
+  return list.map((k) => ({ ...k, ...(k.sagaTypes ? { sagaTypes: [...k.sagaTypes] } : {}) }));
+}
+
+const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$|^ES256K$/;
+
+const ROLE_NAMES: readonly string[] = ['viewer', 'operator', 'admin'];
+
+function checkOidc(oidc: OidcOptions, problems: string[]): void {
+  let issuer: URL | null = null;
+  try {
+    issuer = new URL(oidc.issuer);
+  } catch {
+    problems.push('api.oidc.issuer must be a URL (the issuer as its tokens name it)');
+  }
+  const loopback = issuer && ['localhost', '127.0.0.1', '[::1]'].includes(issuer.hostname);
+  if (issuer && issuer.protocol !== 'https:' && !(issuer.protocol === 'http:' && loopback)) {
+    problems.push('api.oidc.issuer must be an https:// URL (http:// only on loopback, for tests)');
+  }
+  const audience = typeof oidc.audience === 'string' ? [oidc.audience] : [...(oidc.audience ?? [])];
+  if (audience.length === 0 || audience.some((a) => typeof a !== 'string' || a.trim() === '')) {
+    problems.push('api.oidc.audience must name the audience (aud) the tokens are for');
+  }
+  for (const [value, role] of Object.entries(oidc.roleMap ?? {})) {
+    if (!ROLE_NAMES.includes(role)) problems.push(`api.oidc.roleMap: "${value}" must map to viewer, operator or admin`);
+  }
+  const algorithms = oidc.algorithms ?? DEFAULT_OIDC_ALGORITHMS;
+  if (algorithms.length === 0 || algorithms.some((a) => !ASYMMETRIC.test(a))) {
+    problems.push('api.oidc.algorithms must be asymmetric JWS algorithms (RS256, PS256, ES256, EdDSA, ...)');
+  }
+  const tolerance = oidc.clockToleranceSec ?? 30;
+  if (!Number.isInteger(tolerance) || tolerance < 0 || tolerance > 300) {
+    problems.push('api.oidc.clockToleranceSec must be an integer between 0 and 300');
+  }
+  const timeout = oidc.timeoutMs ?? 3000;
+  if (!Number.isInteger(timeout) || timeout < 100 || timeout > 60_000) {
+    problems.push('api.oidc.timeoutMs must be an integer between 100 and 60000');
+  }
 }
 
 /** `''`, or a path of safe segments with a leading slash and none at the end (`/sagas`, `/ops/sagas`). */
@@ -292,15 +337,6 @@ export function normalizeApiPath(path: string, problems: string[]): string {
     return '';
   }
   return withSlash;
-}
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'http:' || url.protocol === 'https:';
-  } catch {
-    return false;
-  }
 }
 
 /** A step still running after this long is recorded as RUNNING (fast steps skip that write); see StepWorker. */

@@ -3,15 +3,18 @@ import {
   type DynamicModule,
   Inject,
   Injectable,
+  Logger,
   type MiddlewareConsumer,
   Module,
   type NestModule,
+  type OnApplicationBootstrap,
+  Optional,
   type OnApplicationShutdown,
   type Provider,
   RequestMethod,
   type Type,
 } from '@nestjs/common';
-import { RouterModule } from '@nestjs/core';
+import { HttpAdapterHost, RouterModule } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import type { SagaDefinition } from '@saga-engine/core';
 import { AgentPresence } from '../agent/agent-presence';
@@ -22,20 +25,22 @@ import { StepExecutor } from '../agent/step-executor';
 import { StepWorker } from '../agent/step-worker';
 import { AuditController } from '../api/audit/audit.controller';
 import { DashboardApiController } from '../api/dashboard/dashboard-api.controller';
-import { defaultDashboardDir, dashboardMiddleware } from '../api/dashboard/serve-dashboard';
+import { dashboardHeaders, defaultDashboardDir, dashboardMiddleware } from '../api/dashboard/serve-dashboard';
 import { ApiExceptionFilter } from '../api/http/api-exception.filter';
-import { API_KEYS, ApiKeyGuard, ApiKeys, RATE_LIMIT_PER_MINUTE, RateLimiter } from '../api/http/auth';
+import { API_KEYS, ApiKeyGuard, ApiKeys, Authenticator, CREDENTIAL_SOURCES } from '../api/http/auth';
 import { HealthController } from '../api/http/health.controller';
+import { BEARER_TOKENS, BearerTokens } from '../api/http/oidc';
 import { MetricsController } from '../api/http/metrics.controller';
-import { RATE_LIMIT_TIMEOUT_MS, RedisRateLimiter } from '../api/http/rate-limit';
+import { AuthRateLimits } from '../api/http/rate-limit';
 import { UnavailableInterceptor } from '../api/http/unavailable.interceptor';
-import { requestLimits, securityHeaders } from '../api/http/request-limits';
+import { bodyLimits, securityHeaders } from '../api/http/request-limits';
 import { AgentsController } from '../api/participants/agents.controller';
 import { ParticipantsController } from '../api/participants/participants.controller';
 import { OperatorActions } from '../api/sagas/operator-actions';
 import { SagaOperations } from '../api/sagas/saga-operations';
 import { SagaActionsController } from '../api/sagas/saga-actions.controller';
 import { SagaTypesController } from '../api/sagas/saga-types.controller';
+import { SagaVersionsController } from '../api/sagas/saga-versions.controller';
 import { SagasController } from '../api/sagas/sagas.controller';
 import { ScheduleOperations } from '../api/schedules/schedule-operations';
 import { SchedulesController } from '../api/schedules/schedules.controller';
@@ -55,6 +60,8 @@ import { StepQueue } from '../queue/step-queue';
 import { TRANSPORT_OPTIONS, type TransportOptions } from '../queue/transport-options';
 import { DefinitionPublisher } from '../scheduler/definition-publisher';
 import { SagaRegistry } from '../scheduler/saga-registry';
+import { VersionWatch } from '../scheduler/version-watch';
+import { VersionReport } from '../supervisor/version-report';
 import { SagaScheduler } from '../scheduler/saga-scheduler';
 import { SnapshotCache } from '../scheduler/snapshot-cache';
 import { cipherForSagas } from '../security/input-cipher';
@@ -105,6 +112,7 @@ const API_CONTROLLERS: Type[] = [
   SagasController,
   SagaActionsController,
   SagaTypesController,
+  SagaVersionsController,
   AuditController,
   DashboardApiController,
   HealthController,
@@ -129,27 +137,58 @@ const API_CONTROLLERS: Type[] = [
  * sagas, `ParticipantPolicies` to build invokers whose circuits the engine reports.
  */
 @Module({})
-export class SagaModule extends ConfigurableModuleClass implements NestModule {
+export class SagaModule extends ConfigurableModuleClass implements NestModule, OnApplicationBootstrap {
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedSagaOptions,
     @Inject(SAGA_ROLES) private readonly roles: readonly SagaRole[],
+    @Optional() private readonly authenticator?: Authenticator,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
+    @Optional() @Inject(BEARER_TOKENS) private readonly tokens: BearerTokens | null = null,
   ) {
     super();
   }
 
-  /** The API's request limits on its routes only, and the dashboard's static files. */
+  /**
+   * The API's middleware, on its routes only: the security headers, then the key check (key lookup, the limits of
+   * wrong keys per address and of requests per key), and only then the body (size, JSON, parse, shape), so that
+   * no anonymous body is ever read or parsed. /health reads no body at all. And the dashboard's static files.
+   */
   configure(consumer: MiddlewareConsumer): void {
-    if (!this.roles.includes('api')) return;
+    if (!this.roles.includes('api') || !this.authenticator) return;
     const { api } = this.options;
-    consumer.apply(...requestLimits(api)).forRoutes(...API_CONTROLLERS);
+    consumer.apply(securityHeaders).forRoutes(HealthController);
+    consumer
+      .apply(securityHeaders, this.authenticator.middleware(), ...bodyLimits(api))
+      .forRoutes(...API_CONTROLLERS.filter((controller) => controller !== HealthController));
     if (api.dashboard) {
       const dir = api.dashboardDir ?? defaultDashboardDir();
       consumer
-        .apply(securityHeaders, dashboardMiddleware(dir, api.path))
+        .apply(...dashboardHeaders(this.tokens), dashboardMiddleware(dir, api.path, this.tokens?.publicConfig()))
         .forRoutes(
           { path: `${api.path}/dashboard`, method: RequestMethod.GET },
           { path: `${api.path}/dashboard/*path`, method: RequestMethod.GET },
         );
+    }
+  }
+
+  /**
+   * Warns when the app parses JSON bodies for every route before the engine's key check: Nest does unless the app
+   * is created with `NestFactory.create(AppModule, { bodyParser: false })`, and then anonymous clients can make
+   * this process read and parse large bodies before they are refused.
+   */
+  onApplicationBootstrap(): void {
+    if (!this.roles.includes('api')) return;
+    const instance: unknown = this.adapterHost?.httpAdapter?.getInstance?.();
+    const router = (instance as { router?: { stack?: { name?: string }[] } } | undefined)?.router;
+    const parsers = (router?.stack ?? []).filter(
+      (layer) => layer.name === 'jsonParser' || layer.name === 'urlencodedParser',
+    );
+    if (parsers.length > 0) {
+      new Logger('SagaModule').warn(
+        "the app parses request bodies before the API key check (Nest's default body parser): create it with " +
+          'NestFactory.create(AppModule, { bodyParser: false }) and parse JSON for your own routes only ' +
+          '(docs/nestjs.md, "Mounting the API")',
+      );
     }
   }
 }
@@ -243,6 +282,7 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
       inject: [RESOLVED_OPTIONS],
     },
     SagaRegistry,
+    VersionWatch,
     DefinitionPublisher,
     SnapshotCache,
     {
@@ -308,6 +348,7 @@ function supervisorProviders(): Provider[] {
     },
     ScheduleRunner,
     Supervisor,
+    VersionReport,
     {
       provide: ALERT_SENDER_OPTIONS,
       useFactory: (o: ResolvedSagaOptions) => ({ ...DEFAULT_ALERT_SENDER_OPTIONS, webhookUrl: o.alertWebhookUrl }),
@@ -321,10 +362,28 @@ function apiProviders(): Provider[] {
   return [
     {
       provide: API_KEYS,
-      useFactory: (o: ResolvedSagaOptions) => new ApiKeys(new Map(o.api.keys.map((k) => [k.key, k.role]))),
+      useFactory: (o: ResolvedSagaOptions) => new ApiKeys(o.api.keys),
       inject: [RESOLVED_OPTIONS],
     },
-    { provide: RATE_LIMIT_PER_MINUTE, useFactory: rateLimit, inject: [RESOLVED_OPTIONS, DependencyMonitor] },
+    // The API keys, then (with single sign-on) the OIDC tokens: each a credential source of the Authenticator.
+    {
+      provide: BEARER_TOKENS,
+      useFactory: (o: ResolvedSagaOptions) => {
+        if (!o.api.oidc) return null;
+        const tokens = new BearerTokens(o.api.oidc);
+        tokens.warmUp();
+        return tokens;
+      },
+      inject: [RESOLVED_OPTIONS],
+    },
+    {
+      provide: CREDENTIAL_SOURCES,
+      useFactory: (keys: ApiKeys, tokens: BearerTokens | null) =>
+        tokens ? [keys, tokens.asCredentialSource()] : [keys],
+      inject: [API_KEYS, BEARER_TOKENS],
+    },
+    { provide: AuthRateLimits, useFactory: authRateLimits, inject: [RESOLVED_OPTIONS] },
+    Authenticator,
     ApiKeyGuard,
     ApiExceptionFilter,
     UnavailableInterceptor,
@@ -340,18 +399,17 @@ function pgTimeouts(o: ResolvedSagaOptions): PgTimeouts {
   return { statementMs: o.databaseStatementTimeoutMs, connectMs: o.databaseConnectTimeoutMs };
 }
 
-/** Shared by every API process through Redis when there is one; per process otherwise. */
-function rateLimit(o: ResolvedSagaOptions, monitor: DependencyMonitor): RedisRateLimiter | RateLimiter {
-  const perMinute = o.api.rateLimitPerMinute;
-  const local = new RateLimiter(perMinute);
-  if (!o.redisUrl || perMinute <= 0) return local;
-  // Its own connection, with a short command timeout: it runs before every request and fails open (see take()).
-  const redis = createRedis(o.redisUrl, 'producer', {
-    connectionName: 'saga-rate-limit',
-    commandTimeout: RATE_LIMIT_TIMEOUT_MS,
-  });
-  redis.on('error', () => undefined); // reported by take() when it matters; ioredis reconnects by itself
-  return new RedisRateLimiter(redis, perMinute, o.queuePrefix, local, Date.now, monitor);
+/**
+ * Shared by every API process through Redis when there is one (per process while it does not answer); per process
+ * otherwise. Its own connection: fail fast (no offline queue, 250 ms per command), so that a slow or absent Redis
+ * never holds a request.
+ */
+function authRateLimits(o: ResolvedSagaOptions): AuthRateLimits {
+  const limits = { perKeyPerMinute: o.api.rateLimitPerMinute, failuresPerAddress: o.api.authFailuresPerAddress };
+  const needed = limits.perKeyPerMinute > 0 || limits.failuresPerAddress > 0;
+  if (!o.redisUrl || !needed) return new AuthRateLimits(limits);
+  const redis = createRedis(o.redisUrl, 'producer', { connectionName: 'saga-rate-limit', commandTimeout: 250 });
+  return new AuthRateLimits(limits, redis, o.queuePrefix);
 }
 
 /** Closes the engine's database last, after every other shutdown hook that may still write to it. */

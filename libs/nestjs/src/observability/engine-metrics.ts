@@ -88,8 +88,17 @@ export class EngineMetrics {
       'that never started enqueued again), deadline_extended (an attempt not started yet got more time), ' +
       'signal_timed_out (a wait ended ' +
       'without its signal), timer_fired (a sleep ended), delayed_start (a DELAYED saga started), ' +
-      'schedule_started / schedule_skipped (a schedule tick started its saga, or was skipped).',
+      'schedule_started / schedule_skipped (a schedule tick started its saga, or was skipped), ' +
+      "child_reconciled (a child saga's end, cancel or undo that a crash left undone was done again).",
     labelNames: ['action'],
+    registers: [this.registry],
+  });
+  readonly strandedSagas = new Gauge({
+    name: 'saga_version_unavailable_sagas',
+    help:
+      'Sagas in use (not ended) on a saga type version that no live agent runs, by type and version, as the ' +
+      "supervisor's last check found them: they wait until that version's code is deployed again.",
+    labelNames: ['type', 'version'],
     registers: [this.registry],
   });
   readonly supervisorLastSweep = new Gauge({
@@ -211,7 +220,8 @@ export class EngineMetrics {
       | 'timer_fired'
       | 'delayed_start'
       | 'schedule_started'
-      | 'schedule_skipped',
+      | 'schedule_skipped'
+      | 'child_reconciled',
   ): void {
     this.supervisorActions.inc({ action });
   }

@@ -2,6 +2,7 @@ import { type Processor, Queue, Worker, createPostgresBackend } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DEFAULT_PG_TIMEOUTS, type PgTimeouts, pgPoolOptions } from '../store/pg-timeouts';
 import { retryFailedPgBootstraps } from './pg-bootstrap-retry';
+import { ensurePgQueueSchema } from './pg-queue-schema';
 import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, assertNoEviction, createRedis } from './redis';
 
 /**
@@ -36,12 +37,12 @@ export function redactUrl(url: string): string {
 
 /**
  * The node-postgres settings BullMQ's PostgreSQL backend gets: the engine's time limits (see PgTimeouts) and error
- * listener on every connection. `migrate: true`: each connection brings BullMQ's schema up to date on first use,
- * serialized by BullMQ's advisory lock, so no separate migration step exists.
+ * listener on every connection. `migrate: false`: a connection only checks that the schema is compatible;
+ * openQueue brings it up to date first, when it has to (ensurePgQueueSchema).
  */
 function pgConnection(url: string, timeouts: PgTimeouts = DEFAULT_PG_TIMEOUTS) {
   retryFailedPgBootstraps();
-  return { connectionString: url, schema: PG_QUEUE_SCHEMA, migrate: true, max: 10, ...pgPoolOptions(timeouts) };
+  return { connectionString: url, schema: PG_QUEUE_SCHEMA, migrate: false, max: 10, ...pgPoolOptions(timeouts) };
 }
 
 /** A producer queue on `backend`, connected and checked; `ping` and `probeWrite` answer for `/health`. */
@@ -107,6 +108,11 @@ export async function openQueue<T>(
       },
     };
   }
+  await withTimeout(
+    ensurePgQueueSchema(backend.url, PG_QUEUE_SCHEMA),
+    timeoutMs,
+    `the PostgreSQL queue backend's schema was not checked within ${timeoutMs / 1000} s`,
+  );
   const queue = new Queue(name, { connection: pgConnection(backend.url, options.pgTimeouts) }, createPostgresBackend);
   queue.on('error', (err) => options.onError(`queue (PostgreSQL): ${err.message}`, err));
   try {

@@ -19,6 +19,8 @@ export interface StepJobData {
   step: string;
   phase: StepPhase;
   attempt: number;
+  /** One item of a fan-out step (its index); absent for a step. */
+  item?: number;
   /** W3C traceparent (trace and span ids) of the span the attempt's span goes under; absent when tracing is off. */
   traceparent?: string;
   /**
@@ -29,9 +31,11 @@ export interface StepJobData {
 }
 
 /**
- * Deterministic job id `<sagaId>.<step>.<phase>.<attempt>` (BullMQ forbids `:`), so re-enqueueing the same attempt
- * after a crash or a lost job is a no-op while the first copy exists.
+ * Deterministic job id `<sagaId>.<step>.<phase>.<attempt>` (an item's: `<sagaId>.<step>.<item>.<phase>.<attempt>`;
+ * BullMQ forbids `:`), so re-enqueueing the same attempt after a crash or a lost job is a no-op while the first copy
+ * exists.
  */
-export function stepJobId(job: Pick<StepJobData, 'sagaId' | 'step' | 'phase' | 'attempt'>): string {
-  return `${job.sagaId}.${job.step}.${job.phase}.${job.attempt}`;
+export function stepJobId(job: Pick<StepJobData, 'sagaId' | 'step' | 'phase' | 'attempt' | 'item'>): string {
+  const item = job.item === undefined ? '' : `.${job.item}`;
+  return `${job.sagaId}.${job.step}${item}.${job.phase}.${job.attempt}`;
 }

@@ -3,17 +3,22 @@ import { type SagaDefinition, type SagaSpec, specFromJson } from '@saga-engine/c
 import { DefinitionStore } from '../store/definition-store';
 import { SAGA_DEFINITIONS } from '../module/tokens';
 
-/** No process registers this version of a saga type (in code, or published in PostgreSQL). */
+/**
+ * No process registers this version of a saga type (in code, or published in PostgreSQL), or no live agent runs
+ * it: its sagas cannot move until its code is deployed again. The API answers it with 409 `VERSION_UNAVAILABLE`.
+ */
 export class VersionUnavailableError extends Error {
   override readonly name = 'VersionUnavailableError' as const;
   readonly code = 'VERSION_UNAVAILABLE' as const;
   constructor(
     readonly type: string,
     readonly version: number,
+    why = 'no process registers it',
   ) {
     super(
-      `saga "${type}" version ${version} is not registered by any process: deploy its code again (keep old ` +
-        `versions registered until their instances finish)`,
+      `saga "${type}" version ${version} is unavailable: ${why}. Deploy that version's code again (keep old ` +
+        `versions registered until their sagas finish: GET /v1/saga-versions shows which are in use), or cancel ` +
+        `the saga`,
     );
   }
 }

@@ -16,14 +16,15 @@ export interface LocalSecret {
 }
 
 /**
- * An admin API key for this machine, for when no keys are configured (the API is never open): `.saga-data/admin.key`.
+ * An admin API key for this machine, for when no keys are configured (the API is never open): `.saga-data/admin.key`,
+ * named `admin` (`SAGA_API_KEYS=admin:<it>:admin`).
  * The same key on every start, so a restart keeps the dashboard logged in and `$KEY` valid in every shell.
  */
 export function localAdminKey(dir: string): LocalSecret {
   return localSecret(
     join(dir, 'admin.key'),
     () => `sk_${randomBytes(24).toString('base64url')}`,
-    (text) => /^[^\s:,]{16,}$/.test(text),
+    (text) => /^[^\s:,]{32,}$/.test(text),
   );
 }
 

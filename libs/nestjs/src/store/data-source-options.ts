@@ -11,7 +11,9 @@ import { SignalInboxAndCircuits1764040000000 } from './migrations/1764040000000-
 import { CompletedAtIndex1764080000000 } from './migrations/1764080000000-completed-at-index';
 import { DefinitionsAndAgents1765100000000 } from './migrations/1765100000000-definitions-and-agents';
 import { TimersAndSchedules1765200000000 } from './migrations/1765200000000-timers-and-schedules';
-import { FailFast1765300000000 } from './migrations/1765300000000-fail-fast';
+import { ChildrenAndFanOuts1765300000000 } from './migrations/1765300000000-children-and-fan-outs';
+import { AuditChain1766000000000 } from './migrations/1766000000000-audit-chain';
+import { FailFast1766100000000 } from './migrations/1766100000000-fail-fast';
 import { listenForClientErrors } from './pg-client-errors';
 import { DEFAULT_PG_TIMEOUTS, type PgTimeouts, pgPoolOptions } from './pg-timeouts';
 import { SagaTypeOrmLogger } from './typeorm-logger';
@@ -27,7 +29,9 @@ export const MIGRATIONS = [
   CompletedAtIndex1764080000000,
   DefinitionsAndAgents1765100000000,
   TimersAndSchedules1765200000000,
-  FailFast1765300000000,
+  ChildrenAndFanOuts1765300000000,
+  AuditChain1766000000000,
+  FailFast1766100000000,
 ];
 
 /**

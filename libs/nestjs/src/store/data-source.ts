@@ -27,7 +27,9 @@ export async function openSagaDataSource(
   await retry(logger, 'migrate the database', () => migrator.initialize());
   await migrator.destroy();
   const dataSource = new DataSource(dataSourceOptions(url, poolSize, timeouts, { migrate: false }));
-  return retry(logger, 'open the database', () => dataSource.initialize());
+  await retry(logger, 'open the database', () => dataSource.initialize());
+  await warnWhenAuditIsWritable(dataSource, logger);
+  return dataSource;
 }
 
 async function retry<T>(logger: Logger, what: string, fn: () => Promise<T>): Promise<T> {
@@ -40,5 +42,29 @@ async function retry<T>(logger: Logger, what: string, fn: () => Promise<T>): Pro
       logger.warn(`could not ${what} (attempt ${attempt} of 3): ${(error as Error).message}`);
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
+  }
+}
+
+/**
+ * A warning, once at start, when the engine connects as a role that could rewrite the audit log: a superuser, or
+ * the owner of `saga_audit` (fine for `npm start` on a laptop; production runs the engine as a role of its own,
+ * migrated by the owner: docs/security.md).
+ */
+async function warnWhenAuditIsWritable(dataSource: DataSource, logger: Logger): Promise<void> {
+  try {
+    const [row]: { superuser: boolean; owner: boolean; who: string }[] = await dataSource.query(
+      `SELECT r.rolsuper AS superuser, current_user AS who,
+              coalesce((SELECT c.relowner = r.oid FROM pg_class c WHERE c.oid = to_regclass('saga_audit')), false) AS owner
+         FROM pg_roles r WHERE r.rolname = current_user`,
+    );
+    if (row && (row.superuser || row.owner)) {
+      logger.warn(
+        `the engine connects to PostgreSQL as ${row.who}, ${row.superuser ? 'a superuser' : "saga_audit's owner"}: ` +
+          'it could rewrite the audit log. In production, migrate as the owner and run the engine as a role of ' +
+          'its own (DATABASE_MIGRATION_URL and the migrate command, docs/security.md)',
+      );
+    }
+  } catch {
+    // Only a warning.
   }
 }

@@ -8,6 +8,8 @@ import { SagaStepEntity } from './entities/saga-step.entity';
 
 export interface ListSagasFilter {
   type?: string;
+  /** Only these types (a key limited to them); unset: every type. */
+  types?: readonly string[];
   statuses?: SagaStatus[];
   createdAfter?: Date;
   createdBefore?: Date;
@@ -36,18 +38,113 @@ export interface SagaPage {
   last: { createdAt: string; id: string } | null;
 }
 
+/** A saga with what its page shows: its steps, its children, and its fan-outs' items counted by status. */
+export interface FoundInstance {
+  instance: SagaInstanceEntity;
+  steps: SagaStepEntity[];
+  children: ChildRow[];
+  /** Per fan-out step, its items by status. */
+  itemCounts: Record<string, Record<string, number>>;
+}
+
+/** A child saga as its parent lists it. */
+export interface ChildRow {
+  id: string;
+  type: string;
+  status: string;
+  /** The parent's step that started it. */
+  step: string;
+  createdAt: Date;
+  completedAt: Date | null;
+}
+
+/** One item of a fan-out as the items page shows it. */
+export interface ItemRow {
+  index: number;
+  key: string;
+  item: unknown;
+  status: string;
+  attempts: number;
+  output: unknown;
+  error: unknown;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  compStatus: string | null;
+  compAttempts: number;
+  compError: unknown;
+  compStartedAt: Date | null;
+  compFinishedAt: Date | null;
+}
+
 /** Read models for the API. Only fixed columns reach ORDER BY and WHERE; user values are always parameters. */
 @Injectable()
 export class SagaQueries {
   constructor(@Inject(SAGA_DATA_SOURCE) private readonly db: DataSource) {}
 
-  async findInstance(id: string): Promise<{ instance: SagaInstanceEntity; steps: SagaStepEntity[] } | null> {
+  async findInstance(id: string): Promise<FoundInstance | null> {
     const instance = await this.db.getRepository(SagaInstanceEntity).findOne({ where: { id } });
     if (!instance) return null;
-    const steps = await this.db
-      .getRepository(SagaStepEntity)
-      .find({ where: { sagaId: id }, order: { position: 'ASC' } });
-    return { instance, steps };
+    const [steps, children, items] = await Promise.all([
+      this.db.getRepository(SagaStepEntity).find({ where: { sagaId: id }, order: { position: 'ASC' } }),
+      this.children(id),
+      this.db.query<{ step: string; status: string; n: string }[]>(
+        `SELECT step, status, count(*) AS n FROM saga_step_item WHERE saga_id = $1 GROUP BY step, status`,
+        [id],
+      ),
+    ]);
+    const itemCounts: Record<string, Record<string, number>> = {};
+    for (const row of items) (itemCounts[row.step] ??= {})[row.status] = Number(row.n);
+    return { instance, steps, children, itemCounts };
+  }
+
+  /** The sagas a saga's child steps started, oldest first (at most a few: one per child step and round). */
+  async children(parentId: string): Promise<ChildRow[]> {
+    const rows = await this.db.query<
+      { id: string; type: string; status: string; parent_step: string; created_at: Date; completed_at: Date | null }[]
+    >(
+      `SELECT id, type, status, parent_step, created_at, completed_at FROM saga_instance
+        WHERE parent_id = $1 ORDER BY created_at, id LIMIT 1000`,
+      [parentId],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      type: r.type,
+      status: r.status,
+      step: r.parent_step,
+      createdAt: r.created_at,
+      completedAt: r.completed_at,
+    }));
+  }
+
+  /**
+   * A page of a fan-out's items in index order, from `afterIndex` on, optionally of some statuses only: the
+   * dashboard's list (never all 10,000 at once) and `GET /v1/sagas/{id}/steps/{step}/items`.
+   */
+  async items(
+    sagaId: string,
+    step: string,
+    filter: { statuses?: string[]; afterIndex?: number; limit: number },
+  ): Promise<ItemRow[]> {
+    const rows = await this.db.query<ItemRow[]>(
+      `SELECT idx AS index, key, item, status, attempt AS attempts, output, error, started_at AS "startedAt",
+              finished_at AS "finishedAt", comp_status AS "compStatus", comp_attempt AS "compAttempts",
+              comp_error AS "compError", comp_started_at AS "compStartedAt", comp_finished_at AS "compFinishedAt"
+         FROM saga_step_item
+        WHERE saga_id = $1 AND step = $2 AND idx > $3 AND ($4::text[] IS NULL OR status = ANY($4::text[]))
+        ORDER BY idx
+        LIMIT $5`,
+      [sagaId, step, filter.afterIndex ?? -1, filter.statuses?.length ? filter.statuses : null, filter.limit],
+    );
+    return rows;
+  }
+
+  /** Items of a fan-out by status (`{}` when the step has none, or its list is not known yet). */
+  async itemCounts(sagaId: string, step: string): Promise<Record<string, number>> {
+    const rows = await this.db.query<{ status: string; n: string }[]>(
+      `SELECT status, count(*) AS n FROM saga_step_item WHERE saga_id = $1 AND step = $2 GROUP BY status`,
+      [sagaId, step],
+    );
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
 
   async list(filter: ListSagasFilter): Promise<SagaPage> {
@@ -59,6 +156,7 @@ export class SagaQueries {
       .addOrderBy('i.id', 'DESC')
       .limit(filter.limit + 1);
     if (filter.type !== undefined) qb.andWhere('i.type = :type', { type: filter.type });
+    if (filter.types !== undefined) qb.andWhere('i.type IN (:...types)', { types: [...filter.types, ''] });
     if (filter.statuses?.length) qb.andWhere('i.status IN (:...statuses)', { statuses: filter.statuses });
     if (filter.createdAfter) qb.andWhere('i.created_at > :createdAfter', { createdAfter: filter.createdAfter });
     if (filter.createdBefore) qb.andWhere('i.created_at < :createdBefore', { createdBefore: filter.createdBefore });
@@ -78,14 +176,19 @@ export class SagaQueries {
     };
   }
 
-  async events(sagaId: string, afterSeq: number, limit: number): Promise<SagaEventEntity[]> {
-    return this.db
+  async events(
+    sagaId: string,
+    afterSeq: number,
+    limit: number,
+    only: { step?: string; item?: number } = {},
+  ): Promise<SagaEventEntity[]> {
+    const qb = this.db
       .getRepository(SagaEventEntity)
       .createQueryBuilder('e')
-      .where('e.saga_id = :sagaId AND e.seq > :afterSeq', { sagaId, afterSeq })
-      .orderBy('e.seq', 'ASC')
-      .limit(limit)
-      .getMany();
+      .where('e.saga_id = :sagaId AND e.seq > :afterSeq', { sagaId, afterSeq });
+    if (only.step !== undefined) qb.andWhere('e.step = :step', { step: only.step });
+    if (only.item !== undefined) qb.andWhere('e.item = :item', { item: only.item });
+    return qb.orderBy('e.seq', 'ASC').limit(limit).getMany();
   }
 
   async exists(id: string): Promise<boolean> {
@@ -97,7 +200,13 @@ export class SagaQueries {
    * (COMPLETED, COMPENSATED, CANCELLED by `completed_at`; FAILED, which holds rather than ends, by `updated_at`).
    * Three grouped queries, each on an index (status; created_at; completed_at): no row is sent to Node.
    */
-  async stats(windowMs: number, bucketMs: number, now = new Date()): Promise<SagaStats> {
+  /** `types`: only sagas of these types (a key limited to them); unset: every type. */
+  async stats(
+    windowMs: number,
+    bucketMs: number,
+    now = new Date(),
+    types: readonly string[] | null = null,
+  ): Promise<SagaStats> {
     const buckets = Math.ceil(windowMs / bucketMs);
     // Buckets are aligned to whole multiples of the bucket size, so the same window polled twice shows the same
     // bars; the last one is the one now falls in.
@@ -106,25 +215,27 @@ export class SagaQueries {
     const bucketSeconds = bucketMs / 1000;
     const counts: Record<string, number> = {};
     for (const row of await this.db.query<{ status: string; n: string }[]>(
-      `SELECT status, count(*) AS n FROM saga_instance GROUP BY status`,
+      `SELECT status, count(*) AS n FROM saga_instance WHERE ($1::text[] IS NULL OR type = ANY($1)) GROUP BY status`,
+      [types],
     )) {
       counts[row.status] = Number(row.n);
     }
     const index = `floor(extract(epoch FROM (%s - $1::timestamptz)) / $2)::int`;
     const started = await this.db.query<{ i: number; n: string }[]>(
       `SELECT ${index.replace('%s', 'created_at')} AS i, count(*) AS n
-         FROM saga_instance WHERE created_at >= $1 GROUP BY 1`,
-      [from, bucketSeconds],
+         FROM saga_instance WHERE created_at >= $1 AND ($3::text[] IS NULL OR type = ANY($3)) GROUP BY 1`,
+      [from, bucketSeconds, types],
     );
     const ended = await this.db.query<{ i: number; status: string; n: string }[]>(
       `SELECT ${index.replace('%s', 'completed_at')} AS i, status, count(*) AS n
          FROM saga_instance WHERE completed_at >= $1 AND status IN ('COMPLETED', 'COMPENSATED', 'CANCELLED')
+          AND ($3::text[] IS NULL OR type = ANY($3))
          GROUP BY 1, 2
        UNION ALL
        SELECT ${index.replace('%s', 'updated_at')} AS i, status, count(*) AS n
-         FROM saga_instance WHERE status = 'FAILED' AND updated_at >= $1
+         FROM saga_instance WHERE status = 'FAILED' AND updated_at >= $1 AND ($3::text[] IS NULL OR type = ANY($3))
          GROUP BY 1, 2`,
-      [from, bucketSeconds],
+      [from, bucketSeconds, types],
     );
     const series: StatsBucket[] = Array.from({ length: buckets }, (_, i) => ({
       at: new Date(from.getTime() + i * bucketMs),

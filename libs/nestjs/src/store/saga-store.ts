@@ -5,6 +5,7 @@ import { SAGA_DATA_SOURCE } from './data-source';
 import {
   CompensationStatus,
   type HistoryEntry,
+  type ItemState,
   type PendingSignal,
   type SagaCommand,
   type SagaSpec,
@@ -12,7 +13,10 @@ import {
   type StepSpec,
   type StepState,
   StepStatus,
+  fanOutState,
   isCompensationInFlight,
+  isItemCompensationInFlight,
+  isItemInFlight,
   isStepInFlight,
   isTerminal,
 } from '@saga-engine/core';
@@ -28,6 +32,28 @@ export interface SagaSnapshot {
   state: SagaState;
   /** W3C traceparent of the saga's root span (ids only), when tracing was on at start. */
   traceparent?: string | null;
+  /** A child saga's link to the step of its parent that started it; null (or absent) for a saga without parent. */
+  parent?: ParentLink | null;
+}
+
+/** Which attempt of which step of which saga started a child saga. */
+export interface ParentLink {
+  id: string;
+  step: string;
+  attempt: number;
+}
+
+/** A child saga to insert with its parent's commit (see SagaStore.commit). */
+export interface NewChild extends NewSaga {
+  parent: ParentLink;
+  idempotencyKey: string;
+}
+
+/** One item of a fan-out as the agent reads it: the item, its key, and whether the attempt is still current. */
+export interface StoredItem {
+  key: string;
+  item: unknown;
+  state: ItemState;
 }
 
 export interface NewSaga {
@@ -43,6 +69,8 @@ export interface NewSaga {
   traceparent?: string | null;
   /** Steps whose dispatched attempt an agent of this process runs at once, in-process (see LocalRunner). */
   local?: ReadonlySet<string>;
+  /** A child saga's link to its parent's step. */
+  parent?: ParentLink | null;
 }
 
 export type InsertResult =
@@ -51,6 +79,14 @@ export type InsertResult =
 
 /** Margin added to a step's timeout before the supervisor may declare the attempt lost. */
 export const DEADLINE_GRACE_MS = 5_000;
+
+/**
+ * How often the supervisor checks a step that waits for its child saga (or for its child's undo): the step row's
+ * deadline, pushed back at every check. The child's last commit sets it to now (it wakes the parent in the same
+ * statement), so this only bounds how late a parent hears of its child after a crash between that commit and the
+ * parent's; and how late a cancel reaches a child after one.
+ */
+export const CHILD_CHECK_MS = 30_000;
 
 const SETTLED_STEP: readonly string[] = [
   StepStatus.SUCCEEDED,
@@ -101,7 +137,7 @@ const STEP_ROW_COLUMNS = `name text, position int, status text, attempt int, att
   outcome_unknown boolean, comp_status text, comp_attempt int, comp_attempt_base int, comp_error jsonb,
   in_flight boolean, due_in_ms bigint, deadline_in_ms bigint, taken boolean, started boolean, finished boolean,
   comp_started boolean, comp_finished boolean, deadline_until timestamptz, deaths int, local boolean`;
-const EVENT_COLUMNS = `seq int, type text, step text, attempt int, data jsonb`;
+const EVENT_COLUMNS = `seq int, type text, step text, attempt int, data jsonb, item int`;
 const MS = `interval '1 millisecond'`;
 
 /**
@@ -133,29 +169,7 @@ export class SagaStore {
    * key (then nothing is written and the holder is returned, so the caller can answer 200 or 409).
    */
   async insert(saga: NewSaga): Promise<InsertResult> {
-    const { state, definition } = saga;
-    const rows = definition.steps.map((step) =>
-      stepRow(
-        step.name,
-        step.position,
-        state.steps[step.name],
-        dispatchesOf(saga.commands, step.name),
-        saga.local?.has(step.name) ?? false,
-      ),
-    );
-    const row: InsertRow = {
-      id: saga.id,
-      type: definition.name,
-      definition_version: definition.version,
-      ...stateColumns(state),
-      input: state.input ?? null,
-      idempotency_key: saga.idempotencyKey,
-      request_hash: saga.requestHash,
-      trace_parent: saga.traceparent ?? null,
-      ...startOf(saga.commands),
-      steps: rows,
-      events: saga.history,
-    };
+    const row = this.insertRowOf(saga);
     if (saga.idempotencyKey === null) {
       // No key, so no conflict to answer: it goes to PostgreSQL with the other starts of the moment (group commit).
       const done = await this.insertBatcher.submit({ sagaId: saga.id, row });
@@ -181,6 +195,7 @@ export class SagaStore {
       version: 1,
       state: saga.state,
       traceparent: saga.traceparent ?? null,
+      parent: saga.parent ?? null,
     };
   }
 
@@ -197,14 +212,15 @@ export class SagaStore {
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, type text, definition_version int, status text,
            input jsonb, output jsonb, error jsonb, cancel_requested boolean, event_count int, idempotency_key text,
            request_hash text,
-           completed boolean, trace_parent text, steps jsonb, events jsonb, start_at timestamptz, start_in_ms bigint)
+           completed boolean, trace_parent text, steps jsonb, events jsonb, start_at timestamptz, start_in_ms bigint,
+           parent_id uuid, parent_step text, parent_attempt int)
        ), inst AS (
          INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
                                     cancel_requested, event_count, idempotency_key, request_hash, completed_at,
-                                    trace_parent, start_at)
+                                    trace_parent, start_at, parent_id, parent_step, parent_attempt)
          SELECT p.id, p.type, p.definition_version, p.status, 1, p.input, p.output, p.error, p.cancel_requested,
                 p.event_count, p.idempotency_key, p.request_hash, CASE WHEN p.completed THEN now() END, p.trace_parent,
-                coalesce(p.start_at, now() + p.start_in_ms * ${MS})
+                coalesce(p.start_at, now() + p.start_in_ms * ${MS}), p.parent_id, p.parent_step, p.parent_attempt
            FROM p
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING id
@@ -221,8 +237,8 @@ export class SagaStore {
                 coalesce(r.local, false)
          FROM inst JOIN p ON p.id = inst.id, jsonb_to_recordset(p.steps) AS r(${STEP_ROW_COLUMNS})
        ), events AS (
-         INSERT INTO saga_event (saga_id, seq, type, step, attempt, data)
-         SELECT inst.id, e.seq, e.type, e.step, e.attempt, e.data
+         INSERT INTO saga_event (saga_id, seq, type, step, attempt, data, item)
+         SELECT inst.id, e.seq, e.type, e.step, e.attempt, e.data, e.item
          FROM inst JOIN p ON p.id = inst.id, jsonb_to_recordset(p.events) AS e(${EVENT_COLUMNS})
        )
        SELECT id FROM inst`,
@@ -247,9 +263,12 @@ export class SagaStore {
     commands: SagaCommand[],
     definition: SagaSpec,
     audit?: AuditRecord,
+    children: readonly NewChild[] = [],
     local?: ReadonlySet<string>,
   ): Promise<SagaSnapshot | null> {
     const rows: StepRow[] = [];
+    const items: ItemRow[] = [];
+    const newItems: NewItemRow[] = [];
     for (const step of definition.steps) {
       const before = from.state.steps[step.name];
       const after = next.steps[step.name];
@@ -258,6 +277,29 @@ export class SagaStore {
         const row = stepRow(step.name, step.position, after, dispatch, local?.has(step.name) ?? false);
         rows.push(refreshDeadlineOnStart(row, step, before, after));
       }
+      const fanOut = after?.fanOut;
+      if (!fanOut || before?.fanOut === fanOut) continue;
+      const started = commands.find(
+        (c): c is Extract<SagaCommand, { type: 'StartFanOut' }> => c.type === 'StartFanOut' && c.step === step.name,
+      );
+      if (started) {
+        // The list is known: every item is written now, the first ones already dispatched (a row inserted by this
+        // statement could not also be updated by it).
+        fanOut.items.forEach((item, idx) => {
+          newItems.push({
+            ...itemRow(step.name, idx, item, itemDispatchOf(commands, step.name, idx)),
+            key: started.keys?.[idx] ?? String(idx),
+            item: started.items[idx] ?? null,
+          });
+        });
+        continue;
+      }
+      const was = before?.fanOut?.items;
+      fanOut.items.forEach((item, idx) => {
+        const dispatch = itemDispatchOf(commands, step.name, idx);
+        if (was?.[idx] === item && !dispatch) return;
+        items.push(refreshItemDeadlineOnStart(itemRow(step.name, idx, item, dispatch), step, was?.[idx], item));
+      });
     }
     const alerts = commands.flatMap((c) =>
       c.type === 'RaiseAlert' ? [{ error: c.error, status: c.status ?? 'FAILED' }] : [],
@@ -271,13 +313,43 @@ export class SagaStore {
         ...stateColumns(next),
         pending_signals: next.pendingSignals ?? [],
         steps: rows,
+        items,
+        new_items: newItems,
         events: history,
         audit: audit ? [auditRow(audit)] : [],
         alerts,
+        children: children.map((child) => this.insertRowOf(child)),
       },
     });
     if (!committed) return null;
     return { ...from, version: from.version + 1, state: next };
+  }
+
+  /** A new instance as the insert statements read it. */
+  private insertRowOf(saga: NewSaga): InsertRow {
+    const { state, definition } = saga;
+    return {
+      id: saga.id,
+      type: definition.name,
+      definition_version: definition.version,
+      ...stateColumns(state),
+      input: state.input ?? null,
+      idempotency_key: saga.idempotencyKey,
+      request_hash: saga.requestHash,
+      trace_parent: saga.traceparent ?? null,
+      ...startOf(saga.commands),
+      ...parentColumns(saga.parent),
+      steps: definition.steps.map((step) =>
+        stepRow(
+          step.name,
+          step.position,
+          state.steps[step.name],
+          dispatchesOf(saga.commands, step.name),
+          saga.local?.has(step.name) ?? false,
+        ),
+      ),
+      events: saga.history,
+    };
   }
 
   /**
@@ -297,7 +369,7 @@ export class SagaStore {
       `WITH p AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(idx int, id uuid, version int, type text, status text,
            output jsonb, error jsonb, cancel_requested boolean, event_count int, completed boolean,
-           pending_signals jsonb, steps jsonb,
+           pending_signals jsonb, steps jsonb, items jsonb, new_items jsonb,
            events jsonb, audit jsonb, alerts jsonb)
        ), inst AS (
          UPDATE saga_instance i
@@ -306,9 +378,81 @@ export class SagaStore {
                 completed_at = CASE WHEN p.completed THEN now() END, pending_signals = p.pending_signals
            FROM p
           WHERE i.id = p.id AND i.version = p.version
-         RETURNING p.idx, i.id
+         RETURNING p.idx, i.id, i.parent_id, i.parent_step
        ), won AS (
-         SELECT inst.id, p.type, p.steps, p.events, p.audit, p.alerts FROM inst JOIN p ON p.idx = inst.idx
+         SELECT inst.id, inst.parent_id, inst.parent_step, p.type, p.completed, p.steps, p.items, p.new_items,
+                p.events, p.audit, p.alerts
+           FROM inst JOIN p ON p.idx = inst.idx
+       ), wake AS (
+         -- A child that ended wakes the step of its parent that waits for it (its deadline is now): the supervisor
+         -- delivers the end if the scheduler that committed this dies before it does.
+         UPDATE saga_step s SET deadline_at = now(), lease_until = NULL
+           FROM won
+          WHERE won.completed AND won.parent_id IS NOT NULL AND s.saga_id = won.parent_id
+            AND s.name = won.parent_step AND s.deadline_at IS NOT NULL
+       ), items AS (
+         UPDATE saga_step_item s
+            SET status = r.status, attempt = r.attempt, attempt_base = r.attempt_base, output = r.output,
+                error = r.error, outcome_unknown = r.outcome_unknown, comp_status = r.comp_status,
+                comp_attempt = r.comp_attempt, comp_attempt_base = r.comp_attempt_base, comp_error = r.comp_error,
+                due_at = CASE WHEN NOT r.in_flight OR r.taken THEN NULL
+                              WHEN r.due_in_ms IS NOT NULL THEN now() + r.due_in_ms * ${MS} ELSE s.due_at END,
+                deadline_at = CASE WHEN NOT r.in_flight THEN NULL
+                              WHEN r.deadline_in_ms IS NOT NULL THEN now() + r.deadline_in_ms * ${MS}
+                              ELSE s.deadline_at END,
+                lease_until = CASE WHEN r.due_in_ms IS NOT NULL OR NOT r.in_flight THEN NULL ELSE s.lease_until END,
+                started_at = CASE WHEN r.started THEN coalesce(s.started_at, now()) END,
+                finished_at = CASE WHEN r.finished THEN coalesce(s.finished_at, now()) END,
+                comp_started_at = CASE WHEN r.comp_started THEN coalesce(s.comp_started_at, now()) END,
+                comp_finished_at = CASE WHEN r.comp_finished THEN coalesce(s.comp_finished_at, now()) END
+           FROM won, jsonb_to_recordset(won.items) AS r(${ITEM_ROW_COLUMNS})
+          WHERE s.saga_id = won.id AND s.step = r.step AND s.idx = r.idx
+       ), new_items AS (
+         INSERT INTO saga_step_item (saga_id, step, idx, key, item, status, attempt, attempt_base, output, error,
+                                     outcome_unknown, comp_status, comp_attempt, comp_attempt_base, comp_error,
+                                     due_at, deadline_at, started_at, finished_at)
+         SELECT won.id, r.step, r.idx, r.key, r.item, r.status, r.attempt, r.attempt_base, r.output, r.error,
+                r.outcome_unknown, r.comp_status, r.comp_attempt, r.comp_attempt_base, r.comp_error,
+                CASE WHEN r.in_flight THEN now() + r.due_in_ms * ${MS} END,
+                CASE WHEN r.in_flight THEN now() + r.deadline_in_ms * ${MS} END,
+                CASE WHEN r.started THEN now() END, CASE WHEN r.finished THEN now() END
+           FROM won, jsonb_to_recordset(won.new_items) AS r(${ITEM_ROW_COLUMNS}, key text, item jsonb)
+         ON CONFLICT (saga_id, step, idx) DO NOTHING
+       ), kid_inst AS (
+         -- Children start in their parent's commit, keyed by the parent's step: a second start finds the first.
+         -- (Children, their steps and their events come as flat arrays of their own, $2 to $4: recordsets nested
+         -- in recordsets would make the planner expect millions of rows, and JIT-compile every commit.)
+         INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
+                                    cancel_requested, event_count, idempotency_key, request_hash, completed_at,
+                                    trace_parent, parent_id, parent_step, parent_attempt)
+         SELECT kid.id, kid.type, kid.definition_version, kid.status, 1, kid.input, kid.output, kid.error,
+                kid.cancel_requested, kid.event_count, kid.idempotency_key, kid.request_hash,
+                CASE WHEN kid.completed THEN now() END, kid.trace_parent, kid.parent_id, kid.parent_step,
+                kid.parent_attempt
+           FROM jsonb_to_recordset($2::jsonb) AS kid(parent_idx int, id uuid, type text, definition_version int,
+                  status text, input jsonb, output jsonb, error jsonb, cancel_requested boolean, event_count int,
+                  idempotency_key text, request_hash text, completed boolean, trace_parent text, parent_id uuid,
+                  parent_step text, parent_attempt int)
+           JOIN inst ON inst.idx = kid.parent_idx
+         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING id
+       ), kid_steps AS (
+         INSERT INTO saga_step (saga_id, name, position, status, attempt, attempt_base, output, error, outcome_unknown,
+                                comp_status, comp_attempt, comp_attempt_base, comp_error, due_at, deadline_at,
+                                started_at, finished_at, comp_started_at, comp_finished_at)
+         SELECT kid_inst.id, r.name, r.position, r.status, r.attempt, r.attempt_base, r.output, r.error,
+                r.outcome_unknown, r.comp_status, r.comp_attempt, r.comp_attempt_base, r.comp_error,
+                CASE WHEN r.in_flight THEN now() + r.due_in_ms * ${MS} END,
+                CASE WHEN r.in_flight THEN now() + r.deadline_in_ms * ${MS} END,
+                CASE WHEN r.started THEN now() END, CASE WHEN r.finished THEN now() END,
+                CASE WHEN r.comp_started THEN now() END, CASE WHEN r.comp_finished THEN now() END
+           FROM jsonb_to_recordset($3::jsonb) AS r(saga_id uuid, ${STEP_ROW_COLUMNS})
+           JOIN kid_inst ON kid_inst.id = r.saga_id
+       ), kid_events AS (
+         INSERT INTO saga_event (saga_id, seq, type, step, attempt, data, item)
+         SELECT kid_inst.id, e.seq, e.type, e.step, e.attempt, e.data, e.item
+           FROM jsonb_to_recordset($4::jsonb) AS e(saga_id uuid, ${EVENT_COLUMNS})
+           JOIN kid_inst ON kid_inst.id = e.saga_id
        ), steps AS (
          UPDATE saga_step s
             SET status = r.status, attempt = r.attempt, attempt_base = r.attempt_base, output = r.output,
@@ -330,12 +474,12 @@ export class SagaStore {
            FROM won, jsonb_to_recordset(won.steps) AS r(${STEP_ROW_COLUMNS})
           WHERE s.saga_id = won.id AND s.name = r.name
        ), events AS (
-         INSERT INTO saga_event (saga_id, seq, type, step, attempt, data)
-         SELECT won.id, e.seq, e.type, e.step, e.attempt, e.data
+         INSERT INTO saga_event (saga_id, seq, type, step, attempt, data, item)
+         SELECT won.id, e.seq, e.type, e.step, e.attempt, e.data, e.item
          FROM won, jsonb_to_recordset(won.events) AS e(${EVENT_COLUMNS})
        ), audit AS (
-         INSERT INTO saga_audit (actor, role, action, saga_id, step, reason, outcome, status_code, detail)
-         SELECT a.actor, a.role, a.action, won.id, a.step, a.reason, a.outcome, a.status_code, a.detail
+         INSERT INTO saga_audit (actor, role, action, saga_id, step, signal, reason, outcome, status_code, detail)
+         SELECT a.actor, a.role, a.action, won.id, a.step, a.signal, a.reason, a.outcome, a.status_code, a.detail
          FROM won, jsonb_to_recordset(won.audit) AS a(${AUDIT_ROW_COLUMNS})
        ), alerts AS (
          INSERT INTO saga_alert (saga_id, saga_type, error, status)
@@ -343,29 +487,109 @@ export class SagaStore {
          FROM won, jsonb_to_recordset(won.alerts) AS x(error jsonb, status text)
        )
        SELECT idx FROM inst`,
-      [JSON.stringify(indexed)],
+      [
+        JSON.stringify(indexed.map(({ children: _, ...row }) => row)),
+        JSON.stringify(
+          indexed.flatMap(({ idx, children }) =>
+            children.map(({ steps: _s, events: _e, ...child }) => ({ parent_idx: idx, ...child })),
+          ),
+        ),
+        JSON.stringify(
+          indexed.flatMap(({ children }) =>
+            children.flatMap((child) => child.steps.map((step) => ({ saga_id: child.id, ...step }))),
+          ),
+        ),
+        JSON.stringify(
+          indexed.flatMap(({ children }) =>
+            children.flatMap((child) => child.events.map((event) => ({ saga_id: child.id, ...event }))),
+          ),
+        ),
+      ],
     );
     return new Set(result.map((r) => rows[r.idx].id));
   }
 
-  /** Reads an instance's state in one round trip. */
-  async load(id: string): Promise<SagaSnapshot | null> {
+  /**
+   * Reads an instance's state in one round trip: with the state of every item of its fan-outs (what `transition`
+   * needs), or without (`items: false`: an agent that runs one item reads that item alone, see `loadItem`). A
+   * snapshot read without its items must never reach `transition`.
+   */
+  async load(id: string, options: { items?: boolean } = {}): Promise<SagaSnapshot | null> {
+    const withItems = options.items !== false;
     const rows: LoadedRow[] = await this.prepared(
-      'saga_load',
+      withItems ? 'saga_load' : 'saga_load_light',
       `SELECT i.id, i.type, i.definition_version, i.version, i.status, i.input, i.output, i.error,
               i.cancel_requested, i.event_count, i.trace_parent, i.pending_signals,
+              i.parent_id, i.parent_step, i.parent_attempt,
               (SELECT coalesce(json_agg(json_build_object(
                   'name', s.name, 'status', s.status, 'attempt', s.attempt, 'attempt_base', s.attempt_base,
                   'output', s.output, 'error', s.error, 'outcome_unknown', s.outcome_unknown,
                   'comp_status', s.comp_status, 'comp_attempt', s.comp_attempt,
                   'comp_attempt_base', s.comp_attempt_base, 'comp_error', s.comp_error, 'deaths', s.deaths)
                   ORDER BY s.position), '[]')
-                 FROM saga_step s WHERE s.saga_id = i.id) AS steps
+                 FROM saga_step s WHERE s.saga_id = i.id) AS steps,
+              ${
+                withItems
+                  ? `(SELECT coalesce(json_agg(json_build_array(t.step, t.idx, t.status, t.attempt, t.attempt_base,
+                        t.output, t.error, t.outcome_unknown, t.comp_status, t.comp_attempt, t.comp_attempt_base,
+                        t.comp_error) ORDER BY t.step, t.idx), '[]')
+                       FROM saga_step_item t WHERE t.saga_id = i.id)`
+                  : `'[]'::json`
+              } AS items
          FROM saga_instance i WHERE i.id = $1`,
       [id],
     );
     const row = rows[0];
     return row ? toSnapshot(row) : null;
+  }
+
+  /** One item of a fan-out, for the agent that runs it: the item, its key and its state. */
+  async loadItem(sagaId: string, step: string, idx: number): Promise<StoredItem | null> {
+    const rows: ItemLoadedRow[] = await this.prepared(
+      'saga_load_item',
+      `SELECT key, item, status, attempt, attempt_base, output, error, outcome_unknown, comp_status, comp_attempt,
+              comp_attempt_base, comp_error
+         FROM saga_step_item WHERE saga_id = $1 AND step = $2 AND idx = $3`,
+      [sagaId, step, idx],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      key: row.key,
+      item: row.item,
+      state: toItemState([
+        step,
+        idx,
+        row.status,
+        row.attempt,
+        row.attempt_base,
+        row.output,
+        row.error,
+        row.outcome_unknown,
+        row.comp_status,
+        row.comp_attempt,
+        row.comp_attempt_base,
+        row.comp_error,
+      ]),
+    };
+  }
+
+  /** The saga holding an idempotency key (a child, by its parent's step), with its parent link. */
+  async findByKey(key: string): Promise<{ id: string; parentId: string | null } | null> {
+    const rows: { id: string; parent_id: string | null }[] = await this.db.query(
+      `SELECT id, parent_id FROM saga_instance WHERE idempotency_key = $1`,
+      [key],
+    );
+    return rows[0] ? { id: rows[0].id, parentId: rows[0].parent_id } : null;
+  }
+
+  /** The newest child a step of a saga started (the one of its latest round), or null. */
+  async findChild(parentId: string, step: string): Promise<SagaSnapshot | null> {
+    const rows: { id: string }[] = await this.db.query(
+      `SELECT id FROM saga_instance WHERE parent_id = $1 AND parent_step = $2 ORDER BY created_at DESC, id DESC LIMIT 1`,
+      [parentId, step],
+    );
+    return rows[0] ? this.load(rows[0].id) : null;
   }
 }
 
@@ -398,9 +622,15 @@ interface CommitRow extends StateColumns {
   type: string;
   pending_signals: PendingSignal[];
   steps: StepRow[];
+  /** Items of fan-outs that changed. */
+  items: ItemRow[];
+  /** Items of a fan-out whose list became known (every item, inserted). */
+  new_items: NewItemRow[];
   events: HistoryEntry[];
   audit: Record<string, unknown>[];
   alerts: { error: unknown; status: string }[];
+  /** Child sagas started by this transition, inserted with it (or found: their key is the parent's step). */
+  children: InsertRow[];
 }
 
 /** A keyless start as the grouped insert reads it (see SagaStore.insertRows). */
@@ -415,8 +645,18 @@ interface InsertRow extends StateColumns {
   /** A DELAYED start: when (an instant), or in how long from the insert (database clock); both null otherwise. */
   start_at?: string | null;
   start_in_ms?: number | null;
+  parent_id?: string | null;
+  parent_step?: string | null;
+  parent_attempt?: number | null;
   steps: StepRow[];
   events: HistoryEntry[];
+}
+
+function parentColumns(
+  parent: ParentLink | null | undefined,
+): Pick<InsertRow, 'parent_id' | 'parent_step' | 'parent_attempt'> {
+  if (!parent) return {};
+  return { parent_id: parent.id, parent_step: parent.step, parent_attempt: parent.attempt };
 }
 
 /** When a new DELAYED instance starts, from its `DelayStart` command (none: it started at once). */
@@ -499,8 +739,72 @@ export class CommitBatcher<R extends { id: string } = CommitRow> {
   }
 }
 
+/** An item as `load` reads it: [step, idx, status, attempt, attempt_base, output, error, outcome_unknown,
+ *  comp_status, comp_attempt, comp_attempt_base, comp_error] (an array: 10,000 of them without repeated keys). */
+type LoadedItem = [
+  string,
+  number,
+  ItemState['status'],
+  number,
+  number,
+  unknown,
+  ItemState['error'],
+  boolean,
+  CompensationStatus | null,
+  number,
+  number,
+  ItemState['error'],
+];
+
+interface ItemLoadedRow {
+  key: string;
+  item: unknown;
+  status: ItemState['status'];
+  attempt: number;
+  attempt_base: number;
+  output: unknown;
+  error: ItemState['error'];
+  outcome_unknown: boolean;
+  comp_status: CompensationStatus | null;
+  comp_attempt: number;
+  comp_attempt_base: number;
+  comp_error: ItemState['error'];
+}
+
+function toItemState(row: LoadedItem): ItemState {
+  const [
+    ,
+    ,
+    status,
+    attempt,
+    attemptBase,
+    output,
+    error,
+    outcomeUnknown,
+    compStatus,
+    compAttempt,
+    compBase,
+    compError,
+  ] = row;
+  return {
+    status,
+    attempt,
+    attemptBase,
+    output,
+    error,
+    outcomeUnknown,
+    compensation: compStatus
+      ? { status: compStatus, attempt: compAttempt, attemptBase: compBase, error: compError }
+      : null,
+  };
+}
+
 interface LoadedRow {
   id: string;
+  parent_id: string | null;
+  parent_step: string | null;
+  parent_attempt: number | null;
+  items: LoadedItem[];
   type: string;
   definition_version: number;
   version: number;
@@ -529,6 +833,12 @@ interface LoadedRow {
 }
 
 function toSnapshot(row: LoadedRow): SagaSnapshot {
+  const items = new Map<string, ItemState[]>();
+  for (const item of row.items) {
+    let list = items.get(item[0]);
+    if (!list) items.set(item[0], (list = []));
+    list[item[1]] = toItemState(item);
+  }
   const steps: Record<string, StepState> = {};
   for (const s of row.steps) {
     steps[s.name] = {
@@ -543,6 +853,8 @@ function toSnapshot(row: LoadedRow): SagaSnapshot {
         : null,
       ...(s.deaths ? { deaths: s.deaths } : {}),
     };
+    const list = items.get(s.name);
+    if (list) steps[s.name].fanOut = fanOutState(list);
   }
   return {
     id: row.id,
@@ -550,6 +862,10 @@ function toSnapshot(row: LoadedRow): SagaSnapshot {
     definitionVersion: row.definition_version,
     version: row.version,
     traceparent: row.trace_parent,
+    parent:
+      row.parent_id && row.parent_step
+        ? { id: row.parent_id, step: row.parent_step, attempt: row.parent_attempt ?? 1 }
+        : null,
     state: {
       status: row.status,
       input: row.input,
@@ -563,14 +879,32 @@ function toSnapshot(row: LoadedRow): SagaSnapshot {
   };
 }
 
-type Dispatch = Extract<SagaCommand, { type: 'DispatchStep' | 'AwaitSignal' | 'StartTimer' }>;
+type Dispatch = Extract<
+  SagaCommand,
+  { type: 'DispatchStep' | 'AwaitSignal' | 'StartTimer' | 'StartChild' | 'UndoChild' }
+>;
 
-/** The command that starts an attempt of the step (a job, a wait or a timer), if the transition made one. */
+/**
+ * The command that starts an attempt of the step (a job, a wait, a timer, a child or its undo), if the transition
+ * made one. A dispatch of one of a fan-out's items is the item's, not the step's.
+ */
 function dispatchesOf(commands: SagaCommand[], step: string): Dispatch | undefined {
   return commands.find(
     (c): c is Dispatch =>
-      (c.type === 'DispatchStep' || c.type === 'AwaitSignal' || c.type === 'StartTimer') && c.step === step,
+      ((c.type === 'DispatchStep' && c.item === undefined) ||
+        c.type === 'AwaitSignal' ||
+        c.type === 'StartTimer' ||
+        c.type === 'StartChild' ||
+        c.type === 'UndoChild') &&
+      c.step === step,
   );
+}
+
+type ItemDispatch = Extract<SagaCommand, { type: 'DispatchStep' }>;
+
+/** The job of one item of a fan-out, if the transition dispatched one. */
+function itemDispatchOf(commands: SagaCommand[], step: string, idx: number): ItemDispatch | undefined {
+  return commands.find((c): c is ItemDispatch => c.type === 'DispatchStep' && c.step === step && c.item === idx);
 }
 
 /**
@@ -584,6 +918,11 @@ function timesOf(
   // No job for a wait or a timer: `taken` clears the due time that an agent's evaluation (a `when`, an `until`)
   // was dispatched with, so that the supervisor does not look for that finished job again.
   if (dispatch.type === 'AwaitSignal') return { due_in_ms: null, deadline_in_ms: dispatch.timeoutMs, taken: true };
+  if (dispatch.type === 'StartChild' || dispatch.type === 'UndoChild') {
+    // No job: the child runs (or undoes itself). The deadline is when the supervisor checks on it (see
+    // CHILD_CHECK_MS); the child's last commit brings it forward to then.
+    return { due_in_ms: null, deadline_in_ms: CHILD_CHECK_MS, taken: true };
+  }
   if (dispatch.type === 'StartTimer') {
     // A timer's deadline is its wake-up time: computed (`until`), or `delayMs` from now on the database clock.
     return {
@@ -611,7 +950,8 @@ function stepRow(name: string, position: number, s: StepState, dispatch: Dispatc
     comp_attempt: comp?.attempt ?? 0,
     comp_attempt_base: comp?.attemptBase ?? 0,
     comp_error: comp?.error ?? null,
-    in_flight: isStepInFlight(s) || isCompensationInFlight(s),
+    // A fan-out whose items run has no attempt of its own in flight: its items' rows have theirs.
+    in_flight: !s.fanOut && (isStepInFlight(s) || isCompensationInFlight(s)),
     ...timesOf(dispatch),
     started: s.attempt > 0,
     finished: SETTLED_STEP.includes(s.status),
@@ -635,6 +975,83 @@ function refreshDeadlineOnStart(row: StepRow, def: StepSpec, before: StepState, 
   const undoStarted =
     after.compensation?.status === CompensationStatus.RUNNING &&
     before.compensation?.status !== CompensationStatus.RUNNING;
+  if (runStarted) return { ...row, taken: true, deadline_in_ms: def.timeoutMs + DEADLINE_GRACE_MS };
+  if (undoStarted) return { ...row, taken: true, deadline_in_ms: def.compensationTimeoutMs + DEADLINE_GRACE_MS };
+  return row;
+}
+
+/** An item row as written (see StepRow): the item's state, plus when its attempt in flight is due and must report. */
+interface ItemRow {
+  step: string;
+  idx: number;
+  status: string;
+  attempt: number;
+  attempt_base: number;
+  output: unknown;
+  error: unknown;
+  outcome_unknown: boolean;
+  comp_status: string | null;
+  comp_attempt: number;
+  comp_attempt_base: number;
+  comp_error: unknown;
+  in_flight: boolean;
+  due_in_ms: number | null;
+  deadline_in_ms: number | null;
+  taken?: boolean;
+  started: boolean;
+  finished: boolean;
+  comp_started: boolean;
+  comp_finished: boolean;
+}
+
+/** A new item row: its state, plus the item itself and its key. */
+interface NewItemRow extends ItemRow {
+  key: string;
+  item: unknown;
+}
+
+const ITEM_ROW_COLUMNS = `step text, idx int, status text, attempt int, attempt_base int, output jsonb, error jsonb,
+  outcome_unknown boolean, comp_status text, comp_attempt int, comp_attempt_base int, comp_error jsonb,
+  in_flight boolean, due_in_ms bigint, deadline_in_ms bigint, taken boolean, started boolean, finished boolean,
+  comp_started boolean, comp_finished boolean`;
+
+function itemRow(step: string, idx: number, item: ItemState, dispatch: ItemDispatch | undefined): ItemRow {
+  const comp = item.compensation;
+  return {
+    step,
+    idx,
+    status: item.status,
+    attempt: item.attempt,
+    attempt_base: item.attemptBase,
+    output: item.output ?? null,
+    error: item.error,
+    outcome_unknown: item.outcomeUnknown,
+    comp_status: comp?.status ?? null,
+    comp_attempt: comp?.attempt ?? 0,
+    comp_attempt_base: comp?.attemptBase ?? 0,
+    comp_error: comp?.error ?? null,
+    in_flight: isItemInFlight(item) || isItemCompensationInFlight(item),
+    due_in_ms: dispatch ? dispatch.delayMs : null,
+    deadline_in_ms: dispatch ? dispatch.delayMs + dispatch.timeoutMs + DEADLINE_GRACE_MS : null,
+    started: item.attempt > 0,
+    finished: SETTLED_STEP.includes(item.status),
+    comp_started: comp !== null,
+    comp_finished: comp !== null && SETTLED_COMP.includes(comp.status),
+  };
+}
+
+/** An item's attempt reported running (StepStarted): its deadline counts from now (see refreshDeadlineOnStart). */
+function refreshItemDeadlineOnStart(
+  row: ItemRow,
+  def: StepSpec,
+  before: ItemState | undefined,
+  after: ItemState,
+): ItemRow {
+  if (row.deadline_in_ms !== null) return row;
+  const runStarted = after.status === StepStatus.RUNNING && before?.status !== StepStatus.RUNNING;
+  const undoStarted =
+    after.compensation?.status === CompensationStatus.RUNNING &&
+    before?.compensation?.status !== CompensationStatus.RUNNING;
   if (runStarted) return { ...row, taken: true, deadline_in_ms: def.timeoutMs + DEADLINE_GRACE_MS };
   if (undoStarted) return { ...row, taken: true, deadline_in_ms: def.compensationTimeoutMs + DEADLINE_GRACE_MS };
   return row;

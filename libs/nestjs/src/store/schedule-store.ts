@@ -167,11 +167,12 @@ export class ScheduleStore {
   }
 
   /** Newest first. */
-  async list(limit: number, sagaType?: string): Promise<Schedule[]> {
+  async list(limit: number, sagaType?: string, sagaTypes?: readonly string[]): Promise<Schedule[]> {
     const rows: Row[] = await this.db.query(
       `SELECT * FROM saga_schedule WHERE ($2::text IS NULL OR saga_type = $2)
+          AND ($3::text[] IS NULL OR saga_type = ANY($3))
         ORDER BY created_at DESC, id DESC LIMIT $1`,
-      [limit, sagaType ?? null],
+      [limit, sagaType ?? null, sagaTypes ? [...sagaTypes] : null],
     );
     return rows.map(fromRow);
   }

@@ -18,6 +18,8 @@ export interface ClaimedAttempt {
   step: string;
   phase: StepPhase;
   attempt: number;
+  /** One item of a fan-out step (a `saga_step_item` row); absent for a step's row. */
+  item?: number;
   /** The row as claimed, so that a later write can check that nothing moved meanwhile. */
   fence: { status: StepStatus; attempt: number; compStatus: CompensationStatus | null; compAttempt: number };
   /** The row's deadline (a SLEEPING step's wake-up time) and the database's time of the claim, ISO-8601. */
@@ -48,6 +50,7 @@ interface ClaimedRow {
   claimed_at?: Date;
   deaths?: number;
   local_run?: boolean;
+  idx?: number | null;
 }
 
 const MS = `interval '1 millisecond'`;
@@ -55,6 +58,8 @@ const MS = `interval '1 millisecond'`;
 const RETURNING = `RETURNING s.saga_id, i.type, i.definition_version, s.name, s.status, s.attempt, s.comp_status,
                               s.comp_attempt, s.deadline_at, now() AS claimed_at, s.deaths,
                               s.local_run`;
+const ITEM_RETURNING = `RETURNING s.saga_id, i.type, i.definition_version, s.step AS name, s.idx, s.status,
+                              s.attempt, s.comp_status, s.comp_attempt, s.deadline_at, now() AS claimed_at`;
 
 /**
  * The supervisor's claims on the outbox (`saga_step` rows with an attempt in flight). Each claim is ONE
@@ -86,6 +91,49 @@ export class SupervisorStore {
        )
        SELECT * FROM claimed`,
       [limit, leaseMs],
+    );
+    return rows.flatMap(toClaimed);
+  }
+
+  /** Attempts of fan-out items whose deadline passed (see claimExpired): the same, over `saga_step_item`. */
+  async claimExpiredItems(limit: number, leaseMs: number): Promise<ClaimedAttempt[]> {
+    const rows: ClaimedRow[] = await this.db.query(
+      `WITH c AS (
+         SELECT saga_id, step, idx FROM saga_step_item
+          WHERE deadline_at < now() AND (lease_until IS NULL OR lease_until < now())
+          ORDER BY deadline_at
+          LIMIT $1
+          FOR UPDATE SKIP LOCKED
+       ), claimed AS (
+         UPDATE saga_step_item s SET lease_until = now() + $2 * ${MS}
+           FROM c, saga_instance i
+          WHERE s.saga_id = c.saga_id AND s.step = c.step AND s.idx = c.idx AND i.id = s.saga_id
+         ${ITEM_RETURNING}
+       )
+       SELECT * FROM claimed`,
+      [limit, leaseMs],
+    );
+    return rows.flatMap(toClaimed);
+  }
+
+  /** Attempts of fan-out items due long ago (see claimOverdue): the same, over `saga_step_item`. */
+  async claimOverdueItems(limit: number, scheduleToStartMs: number, leaseMs: number): Promise<ClaimedAttempt[]> {
+    const rows: ClaimedRow[] = await this.db.query(
+      `WITH c AS (
+         SELECT saga_id, step, idx FROM saga_step_item
+          WHERE due_at < now() - $2 * ${MS} AND deadline_at >= now()
+            AND (lease_until IS NULL OR lease_until < now())
+          ORDER BY due_at
+          LIMIT $1
+          FOR UPDATE SKIP LOCKED
+       ), claimed AS (
+         UPDATE saga_step_item s SET lease_until = least(now() + $3 * ${MS}, s.deadline_at)
+           FROM c, saga_instance i
+          WHERE s.saga_id = c.saga_id AND s.step = c.step AND s.idx = c.idx AND i.id = s.saga_id
+         ${ITEM_RETURNING}
+       )
+       SELECT * FROM claimed`,
+      [limit, scheduleToStartMs, leaseMs],
     );
     return rows.flatMap(toClaimed);
   }
@@ -152,6 +200,19 @@ export class SupervisorStore {
    */
   async extendDeadline(claim: ClaimedAttempt, ms: number): Promise<boolean> {
     const { status, attempt, compStatus, compAttempt } = claim.fence;
+    if (claim.item !== undefined) {
+      const items: unknown[] = await this.db.query(
+        `WITH extended AS (
+           UPDATE saga_step_item SET deadline_at = now() + $4 * ${MS}, lease_until = NULL
+            WHERE saga_id = $1 AND step = $2 AND idx = $3 AND deadline_at IS NOT NULL
+              AND status = $5 AND attempt = $6 AND comp_status IS NOT DISTINCT FROM $7 AND comp_attempt = $8
+           RETURNING 1
+         )
+         SELECT * FROM extended`,
+        [claim.sagaId, claim.step, claim.item, ms, status, attempt, compStatus, compAttempt],
+      );
+      return items.length > 0;
+    }
     const rows: unknown[] = await this.db.query(
       `WITH extended AS (
          UPDATE saga_step SET deadline_at = now() + $3 * ${MS}, lease_until = NULL
@@ -173,10 +234,13 @@ export class SupervisorStore {
  * many it deleted.
  */
 export async function purgeFinished(db: DataSource, olderThanMs: number, limit: number): Promise<number> {
+  // A finished child stays while its parent has not finished: the parent may still ask it to undo its steps.
   const rows: { n: number }[] = await db.query(
     `WITH doomed AS (
-       SELECT id FROM saga_instance
+       SELECT id FROM saga_instance c
         WHERE completed_at < now() - $1 * ${MS}
+          AND (c.parent_id IS NULL OR NOT EXISTS (
+                SELECT 1 FROM saga_instance p WHERE p.id = c.parent_id AND p.completed_at IS NULL))
         ORDER BY completed_at
         LIMIT $2
         FOR UPDATE SKIP LOCKED
@@ -201,6 +265,7 @@ function toClaimed(row: ClaimedRow): ClaimedAttempt[] {
     ...(row.claimed_at ? { claimedAt: row.claimed_at.toISOString() } : {}),
     ...(row.deaths ? { deaths: row.deaths } : {}),
     ...(row.local_run ? { localRun: true } : {}),
+    ...(row.idx === null || row.idx === undefined ? {} : { item: row.idx }),
   };
   const step = {
     status: row.status,

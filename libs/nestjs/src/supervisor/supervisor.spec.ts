@@ -5,6 +5,7 @@ import type { JobLiveness, StepQueue } from '../queue/step-queue';
 import type { StepJobData } from '../queue/step-job';
 import type { SagaScheduler } from '../scheduler/saga-scheduler';
 import type { SagaRegistry } from '../scheduler/saga-registry';
+import { CHILD_CHECK_MS } from '../store/saga-store';
 import { Supervisor } from './supervisor';
 
 /** The supervisor's decisions, with the store, the queue and the scheduler faked (their SQL is tested in test/). */
@@ -30,13 +31,16 @@ describe('Supervisor', () => {
     purgeable = 0,
     starts = [] as ClaimedStart[],
     poisonAfterDeaths = 2,
+    reconcile = 'pending' as 'pending' | 'settled',
   }) {
     const applied: SagaEvent[] = [];
     const extended: [ClaimedAttempt, number][] = [];
     const redriven: StepJobData[] = [];
     const store = {
-      claimExpired: jest.fn(async () => expired),
-      claimOverdue: jest.fn(async () => overdue),
+      claimExpired: jest.fn(async () => expired.filter((c) => c.item === undefined)),
+      claimExpiredItems: jest.fn(async () => expired.filter((c) => c.item !== undefined)),
+      claimOverdue: jest.fn(async () => overdue.filter((c) => c.item === undefined)),
+      claimOverdueItems: jest.fn(async () => overdue.filter((c) => c.item !== undefined)),
       claimDueStarts: jest.fn(async () => starts),
       purgeFinished: jest.fn(async (_olderThanMs: number, limit: number) => Math.min(purgeable, limit)),
       extendDeadline: jest.fn(async (c: ClaimedAttempt, ms: number) => {
@@ -54,12 +58,22 @@ describe('Supervisor', () => {
       }),
     };
     const registry = {
-      spec: async () => ({ stepsByName: { pay: { timeoutMs: 2_000, compensationTimeoutMs: 3_000 } } }),
+      spec: async () => ({
+        stepsByName: {
+          pay: { timeoutMs: 2_000, compensationTimeoutMs: 3_000 },
+          deliver: { timeoutMs: 2_000, compensationTimeoutMs: 3_000, child: { type: 'delivery', version: 1 } },
+        },
+      }),
     };
+    const reconciled: [string, string][] = [];
     const runtime = {
       apply: jest.fn(async (_id: string, event: SagaEvent) => {
         applied.push(event);
         return { applied: true };
+      }),
+      reconcileChild: jest.fn(async (id: string, step: string) => {
+        reconciled.push([id, step]);
+        return reconcile;
       }),
     };
     const supervisor = new Supervisor(
@@ -69,7 +83,7 @@ describe('Supervisor', () => {
       queue as unknown as StepQueue,
       { intervalMs: 1_000, scheduleToStartMs: 5_000, retentionMs, poisonAfterDeaths },
     );
-    return { supervisor, store, applied, extended, redriven };
+    return { supervisor, store, applied, extended, redriven, reconciled };
   }
 
   it('reports SignalTimedOut for a WAITING step past its deadline, without asking the queue (a wait has no job)', async () => {
@@ -223,6 +237,36 @@ describe('Supervisor', () => {
     await supervisor.sweep();
     expect(applied).toEqual([]);
     expect(extended.map(([, ms]) => ms)).toEqual([5_000 + 1_000]);
+  });
+
+  it("fails a fan-out item's started attempt past its deadline, naming the item, and re-enqueues an item's lost job", async () => {
+    const item = claim({ item: 149, fence: { status: 'RUNNING', attempt: 2, compStatus: null, compAttempt: 0 } });
+    const { supervisor, applied } = setup({ expired: [item] });
+    await supervisor.sweep();
+    expect(applied).toEqual([
+      expect.objectContaining({ type: 'StepFailed', step: 'pay', attempt: 2, item: 149, error: expect.anything() }),
+    ]);
+    expect((applied[0] as { error: { message: string } }).error.message).toContain('"pay" (item 149)');
+    const overdue = setup({ overdue: [claim({ item: 7 })], liveness: 'gone' });
+    await overdue.supervisor.sweep();
+    expect(overdue.redriven).toEqual([expect.objectContaining({ step: 'pay', item: 7, attempt: 2 })]);
+  });
+
+  it('reconciles a step that waits for its child saga, and checks it again later unless it settled', async () => {
+    const waiting = claim({
+      step: 'deliver',
+      attempt: 1,
+      fence: { status: 'WAITING', attempt: 1, compStatus: null, compAttempt: 0 },
+    });
+    const pending = setup({ expired: [waiting], liveness: 'queued' });
+    await pending.supervisor.sweep();
+    expect(pending.reconciled).toEqual([['s1', 'deliver']]);
+    expect(pending.applied).toEqual([]);
+    expect(pending.extended).toEqual([[waiting, CHILD_CHECK_MS]]);
+    const settled = setup({ expired: [waiting], reconcile: 'settled' });
+    await settled.supervisor.sweep();
+    expect(settled.extended).toEqual([]);
+    expect(settled.supervisor.stats.childrenReconciled).toBe(1);
   });
 
   it('re-enqueues an overdue attempt under the same job only when its job is gone', async () => {

@@ -17,7 +17,7 @@ import {
 } from '@saga-engine/core';
 import { type ClaimedAttempt, type ClaimedStart, SupervisorStore } from '../store/supervisor-store';
 import { ScheduleRunner } from '../schedules/schedule-runner';
-import { DEADLINE_GRACE_MS } from '../store/saga-store';
+import { CHILD_CHECK_MS, DEADLINE_GRACE_MS } from '../store/saga-store';
 import { type JobLiveness, StepQueue } from '../queue/step-queue';
 import { type StepJobData } from '../queue/step-job';
 import { DependencyMonitor } from '../observability/dependency-monitor';
@@ -117,6 +117,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     signalsTimedOut: 0,
     timersFired: 0,
     delayedStarted: 0,
+    childrenReconciled: 0,
     sagasPurged: 0,
     errors: 0,
   };
@@ -159,9 +160,16 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     const s2s = this.options.scheduleToStartMs;
     // A claim is released by acting on it (the row changes); the lease only bounds how long a supervisor that
     // died or failed mid-action keeps others off the row.
-    const expired = await this.store.claimExpired(batch, Math.max(5_000, 5 * this.options.intervalMs));
+    const claimLeaseMs = Math.max(5_000, 5 * this.options.intervalMs);
+    const expired = [
+      ...(await this.store.claimExpired(batch, claimLeaseMs)),
+      ...(await this.store.claimExpiredItems(batch, claimLeaseMs)),
+    ];
     await forEachLimited(expired, (claim) => this.guard(claim, () => this.onExpired(claim)));
-    const overdue = await this.store.claimOverdue(batch, s2s, s2s);
+    const overdue = [
+      ...(await this.store.claimOverdue(batch, s2s, s2s)),
+      ...(await this.store.claimOverdueItems(batch, s2s, s2s)),
+    ];
     await forEachLimited(overdue, (claim) => this.guard(claim, () => this.onOverdue(claim)));
     const leaseMs = Math.max(5_000, 5 * this.options.intervalMs);
     const starts = await this.store.claimDueStarts(batch, leaseMs);
@@ -178,8 +186,8 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
       starts: starts.length,
       schedules,
       full:
-        expired.length === batch ||
-        overdue.length === batch ||
+        expired.length >= batch ||
+        overdue.length >= batch ||
         starts.length === batch ||
         schedules === batch ||
         purged === PURGE_BATCH,
@@ -234,6 +242,13 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async onExpired(claim: ClaimedAttempt): Promise<void> {
+    if (claim.item === undefined) {
+      const spec = await this.registry.spec(claim.sagaType, claim.definitionVersion);
+      if (spec.stepsByName[claim.step]?.child) {
+        await this.onChildStep(claim);
+        return;
+      }
+    }
     if (claim.phase === StepPhase.RUN && claim.fence.status === StepStatus.SLEEPING) {
       // The sleep is over. Its output says when it was due and when the sweep found it (database clock).
       const event: SagaEvent = {
@@ -309,10 +324,11 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
           retryable: true,
           message: `${describe(claim)} did not report by its deadline: its agent died, or the step hung (death ${deaths} of ${limit})`,
         };
+    const item = claim.item === undefined ? {} : { item: claim.item };
     const event: SagaEvent =
       claim.phase === StepPhase.RUN
-        ? { type: 'StepFailed', step: claim.step, attempt: claim.attempt, error }
-        : { type: 'CompensationFailed', step: claim.step, attempt: claim.attempt, error };
+        ? { type: 'StepFailed', step: claim.step, attempt: claim.attempt, error, ...item }
+        : { type: 'CompensationFailed', step: claim.step, attempt: claim.attempt, error, ...item };
     const result = await this.runtime.apply(claim.sagaId, event);
     if (!result.applied) return;
     if (poisoned) {
@@ -329,6 +345,21 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
   private async timeoutOf(claim: ClaimedAttempt): Promise<number> {
     const def = (await this.registry.spec(claim.sagaType, claim.definitionVersion)).stepsByName[claim.step];
     return claim.phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
+  }
+
+  /**
+   * A step that waits for its child saga (or for its child's undo) reached its check time, or was woken by the
+   * child's last commit: the scheduler delivers the child's end, or reaches the child again (a cancel, an undo),
+   * whatever a crash left undone. Then the next check is scheduled, unless the step moved on.
+   */
+  private async onChildStep(claim: ClaimedAttempt): Promise<void> {
+    const outcome = await this.runtime.reconcileChild(claim.sagaId, claim.step);
+    if (outcome === 'settled') {
+      this.stats.childrenReconciled++;
+      this.metrics.supervisor('child_reconciled');
+      return;
+    }
+    await this.store.extendDeadline(claim, CHILD_CHECK_MS);
   }
 
   private async onOverdue(claim: ClaimedAttempt): Promise<void> {
@@ -420,13 +451,15 @@ function jobOf(claim: ClaimedAttempt): StepJobData {
     step: claim.step,
     phase: claim.phase,
     attempt: claim.attempt,
+    ...(claim.item === undefined ? {} : { item: claim.item }),
     ...(claim.localRun || (claim.deaths ?? 0) > 0 ? { isolate: true as const } : {}),
   };
 }
 
 function describe(claim: ClaimedAttempt): string {
   const what = claim.phase === StepPhase.RUN ? 'step' : 'compensation of step';
-  return `attempt ${claim.attempt} of ${what} "${claim.step}"`;
+  const item = claim.item === undefined ? '' : ` (item ${claim.item})`;
+  return `attempt ${claim.attempt} of ${what} "${claim.step}"${item}`;
 }
 
 async function forEachLimited<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {

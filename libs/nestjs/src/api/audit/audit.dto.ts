@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsUUID, Max, Min } from 'class-validator';
+import { IsOptional, IsUUID } from 'class-validator';
+import { DecimalInt } from '../http/query-params';
 
 export class ListAuditQuery {
   @ApiPropertyOptional({ format: 'uuid' })
@@ -10,9 +10,6 @@ export class ListAuditQuery {
 
   @ApiPropertyOptional({ minimum: 1, maximum: 200, example: 50 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer between 1 and 200' })
-  @Min(1, { message: 'limit must be an integer between 1 and 200' })
-  @Max(200, { message: 'limit must be an integer between 1 and 200' })
+  @DecimalInt(1, 200, 'limit must be an integer between 1 and 200')
   limit?: number;
 }

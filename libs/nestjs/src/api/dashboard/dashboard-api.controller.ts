@@ -4,7 +4,7 @@ import { ApiQuery, ApiResponse } from '@nestjs/swagger';
 import { IsIn, IsOptional } from 'class-validator';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
-import { CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
+import { CurrentPrincipal, type Principal, RequireRole, ScopedBy } from '../http/auth';
 import { WithoutDatabase } from '../http/unavailable.interceptor';
 import { ApiErrors } from '../http/openapi';
 
@@ -28,6 +28,7 @@ const STATUS_ENUM = ['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'CAN
 
 /** What the dashboard needs beyond the saga routes: who am I (to show or hide actions) and the overview's figures. */
 @SagaApiController('v1')
+@ScopedBy('handler')
 export class DashboardApiController {
   constructor(private readonly queries: SagaQueries) {}
 
@@ -35,13 +36,25 @@ export class DashboardApiController {
   @Get('me')
   @RequireRole('viewer')
   @WithoutDatabase()
+  @ApiErrors()
   @ApiResponse({
     status: 200,
-    description: "The key's role",
-    schema: { type: 'object', properties: { role: { type: 'string', enum: ['viewer', 'operator', 'admin'] } } },
+    description: "The key's name and role, and the saga types it is limited to (absent: every type)",
+    schema: {
+      type: 'object',
+      properties: {
+        name: { type: 'string', example: 'ci-bot' },
+        role: { type: 'string', enum: ['viewer', 'operator', 'admin'] },
+        sagaTypes: { type: 'array', items: { type: 'string' }, example: ['order'] },
+      },
+    },
   })
   me(@CurrentPrincipal() principal: Principal) {
-    return { role: principal.role };
+    return {
+      name: principal.name,
+      role: principal.role,
+      ...(principal.sagaTypes ? { sagaTypes: principal.sagaTypes } : {}),
+    };
   }
 
   /** Counts by status (all time) and, per bucket over `window`, how many sagas started and ended how. */
@@ -79,14 +92,14 @@ export class DashboardApiController {
       },
     },
   })
-  @ApiResponse({ status: 400, description: 'Unknown window' })
-  async stats(@Query() query: StatsQuery) {
+  @ApiErrors([400, 'Unknown window'])
+  async stats(@Query() query: StatsQuery, @CurrentPrincipal() principal: Principal) {
     const name = query.window ?? '1h';
     const chosen = Object.hasOwn(STATS_WINDOWS, name) ? STATS_WINDOWS[name] : undefined;
     if (!chosen) {
       throw new ApiError(400, 'INPUT_INVALID', `window must be one of ${Object.keys(STATS_WINDOWS).join(', ')}`);
     }
-    const stats = await this.queries.stats(chosen.windowMs, chosen.bucketMs);
+    const stats = await this.queries.stats(chosen.windowMs, chosen.bucketMs, new Date(), principal.sagaTypes ?? null);
     const counts = Object.fromEntries(STATUS_ENUM.map((s) => [s, stats.counts[s] ?? 0]));
     return {
       windowMs: chosen.windowMs,

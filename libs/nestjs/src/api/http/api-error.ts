@@ -3,6 +3,7 @@ import { HttpException } from '@nestjs/common';
 /** Stable, documented error codes of the REST API (API.md). Clients branch on these, never on messages. */
 export type ApiErrorCode =
   | 'AUTH_REQUIRED'
+  | 'AUTH_UNAVAILABLE'
   | 'FORBIDDEN'
   | 'SAGA_TYPE_UNKNOWN'
   | 'INPUT_INVALID'
@@ -12,6 +13,7 @@ export type ApiErrorCode =
   | 'STEP_NOT_FOUND'
   | 'INVALID_STATE'
   | 'NOT_WAITING'
+  | 'VERSION_UNAVAILABLE'
   | 'BODY_INVALID'
   | 'BODY_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'

@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Response } from 'express';
 import { DependencyMonitor } from '../../observability/dependency-monitor';
 import { DEPENDENCY_LABEL, unavailability } from '../../observability/unavailable';
+import { VersionUnavailableError } from '../../scheduler/saga-registry';
 import { ApiError, type ApiErrorCode, UNAVAILABLE_RETRY_AFTER_S } from './api-error';
 
 const CODE_BY_STATUS: Record<number, ApiErrorCode> = {
@@ -33,7 +34,8 @@ export class ApiExceptionFilter implements ExceptionFilter {
     const { statusCode, code, message } = this.describe(exception);
     if (code === 'UNAVAILABLE') {
       if (!response.headersSent) response.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_S));
-    } else if (statusCode >= 500) {
+    } else if (statusCode >= 500 && code !== 'AUTH_UNAVAILABLE') {
+      // An unavailable identity provider is not a bug either: oidc.ts logs it, at most every 10 s.
       this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
     }
     if (response.headersSent) return;
@@ -56,6 +58,10 @@ export class ApiExceptionFilter implements ExceptionFilter {
     }
     if (exception instanceof ApiError) {
       return { statusCode: exception.getStatus(), code: exception.code, message: exception.message };
+    }
+    // A saga on a version nobody runs: the operator can act (deploy the code, cancel), so a 409, not a 500.
+    if (exception instanceof VersionUnavailableError) {
+      return { statusCode: 409, code: exception.code, message: exception.message };
     }
     if (exception instanceof HttpException) {
       const statusCode = exception.getStatus();

@@ -1,9 +1,7 @@
-import { Logger } from '@nestjs/common';
-import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { shapeProblem } from './request-limits';
 import { Redis } from 'ioredis';
-import { RateLimiter } from './auth';
-import { RATE_LIMIT_RETRY_MS, RATE_LIMIT_TIMEOUT_MS, RedisRateLimiter } from './rate-limit';
+import { type AddressInfo, type Server, createServer } from 'node:net';
+import { AuthRateLimits } from './rate-limit';
 
 describe('body shape limits (shapeProblem)', () => {
   const nested = (depth: number) => {
@@ -32,90 +30,111 @@ describe('body shape limits (shapeProblem)', () => {
   });
 });
 
-describe('RateLimiter', () => {
-  it('allows n per key per minute, then answers the seconds to wait; keys are counted apart', () => {
-    let now = 1_000_000;
-    const limiter = new RateLimiter(2, () => now);
-    expect([limiter.take('a'), limiter.take('a'), limiter.take('b')]).toEqual([null, null, null]);
-    now += 15_000;
-    expect(limiter.take('a')).toBe(45);
-    now += 45_000;
-    expect(limiter.take('a')).toBeNull();
+describe('AuthRateLimits: requests per key', () => {
+  it('allows n per key per minute, then answers the seconds to wait; keys are counted apart', async () => {
+    const limits = new AuthRateLimits({ perKeyPerMinute: 2, failuresPerAddress: 0 });
+    expect([await limits.takeRequest('a'), await limits.takeRequest('a'), await limits.takeRequest('b')]).toEqual([
+      null,
+      null,
+      null,
+    ]);
+    const wait = await limits.takeRequest('a');
+    expect(wait).toBeGreaterThanOrEqual(59);
+    expect(wait).toBeLessThanOrEqual(60);
   });
 
-  it('0 turns it off', () => {
-    const limiter = new RateLimiter(0);
-    for (let i = 0; i < 1000; i++) expect(limiter.take('a')).toBeNull();
+  it('0 turns it off', async () => {
+    const limits = new AuthRateLimits({ perKeyPerMinute: 0, failuresPerAddress: 0 });
+    for (let i = 0; i < 1000; i++) expect(await limits.takeRequest('a')).toBeNull();
   });
 });
 
-describe('RedisRateLimiter', () => {
-  beforeAll(() => Logger.overrideLogger(false));
+describe('AuthRateLimits: wrong keys per address, with exponential back-off', () => {
+  it('lets n through as 401s (the first one logged), then blocks 30 s, then 60 s, 120 s ... up to the maximum', async () => {
+    const limits = new AuthRateLimits({ perKeyPerMinute: 0, failuresPerAddress: 3, maxBlockSeconds: 100 });
+    const verdicts = [];
+    for (let i = 0; i < 6; i++) verdicts.push(await limits.failed('10.0.0.1'));
+    expect(verdicts.map((v) => v.retryAfter)).toEqual([null, null, null, 30, 30, 30]);
+    expect(verdicts.map((v) => v.first)).toEqual([true, false, false, false, false, false]);
+    // Only the failure that crossed the limit started the block.
+    expect(verdicts.map((v) => v.blockStarted)).toEqual([null, null, null, 1, null, null]);
+    // Another address has its own budget.
+    expect((await limits.failed('10.0.0.2')).retryAfter).toBeNull();
+  });
 
-  it('falls back to the in-process window when Redis does not answer, never throwing', async () => {
-    // Nothing listens on port 1: every command fails at once.
-    const redis = new Redis('redis://127.0.0.1:1', {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
+  it('doubles the block at each new one, capped', async () => {
+    const limits = new AuthRateLimits({
+      perKeyPerMinute: 0,
+      failuresPerAddress: 1,
+      firstBlockSeconds: 1,
+      maxBlockSeconds: 3,
     });
+    const blocks: (number | null)[] = [];
+    for (let round = 0; round < 3; round++) {
+      await limits.failed('10.0.0.3');
+      const verdict = await limits.failed('10.0.0.3');
+      blocks.push(verdict.retryAfter);
+      // The block ends; the next failures count from zero again, the next block is longer.
+      await new Promise((resolve) => setTimeout(resolve, (verdict.retryAfter ?? 0) * 1000 + 50));
+    }
+    expect(blocks).toEqual([1, 2, 3]);
+  }, 15_000);
+
+  it('counts as many concurrent failures once: one block, not one per request', async () => {
+    const limits = new AuthRateLimits({ perKeyPerMinute: 0, failuresPerAddress: 5 });
+    const verdicts = await Promise.all(Array.from({ length: 200 }, () => limits.failed('10.0.0.4')));
+    expect(verdicts.filter((v) => v.blockStarted !== null)).toHaveLength(1);
+    expect(verdicts.filter((v) => v.retryAfter === null)).toHaveLength(5);
+  });
+});
+
+describe('AuthRateLimits on a Redis that fails', () => {
+  const quiet = (redis: Redis) => {
     redis.on('error', () => undefined);
-    let now = 1_000_000;
-    const limiter = new RedisRateLimiter(redis, 2, 'p', new RateLimiter(2, () => now), () => now);
+    return redis;
+  };
+
+  it('down: counts per process (the insurance limiter), never throwing nor refusing for Redis', async () => {
+    // Nothing listens on port 1: the connection is never ready.
+    const redis = quiet(
+      new Redis('redis://127.0.0.1:1', {
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: false,
+        retryStrategy: () => null,
+      }),
+    );
+    const limits = new AuthRateLimits({ perKeyPerMinute: 2, failuresPerAddress: 1 }, redis, 'p');
     try {
-      expect([await limiter.take('a'), await limiter.take('a')]).toEqual([null, null]);
-      expect(await limiter.take('a')).toBe(60);
-      now += 60_000;
-      expect(await limiter.take('a')).toBeNull();
+      expect([await limits.takeRequest('a'), await limits.takeRequest('a')]).toEqual([null, null]);
+      expect(await limits.takeRequest('a')).toBeGreaterThanOrEqual(59);
+      expect((await limits.failed('10.0.0.5')).retryAfter).toBeNull();
+      expect((await limits.failed('10.0.0.5')).retryAfter).toBe(30);
     } finally {
-      limiter.onApplicationShutdown();
+      limits.onApplicationShutdown();
     }
   });
 
-  it('fails open within its timeout when Redis hangs, asks again only every few seconds, and logs it once', async () => {
-    // Accepts connections, answers nothing: a Redis stopped with SIGSTOP, or behind a path that drops packets.
-    const sockets = new Set<Socket>();
-    const hung = createServer((socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
-    const redis = new Redis(`redis://127.0.0.1:${(hung.address() as AddressInfo).port}`, {
-      enableReadyCheck: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: RATE_LIMIT_TIMEOUT_MS,
-    });
-    redis.on('error', () => undefined);
-    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    let now = 1_000_000;
-    const evals = jest.spyOn(redis, 'eval');
-    const limiter = new RedisRateLimiter(redis, 2, 'p', new RateLimiter(2, () => now), () => now);
+  it('slow (accepts connections, never answers): each check gives up after its command timeout', async () => {
+    const silent: Server = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    const redis = quiet(
+      new Redis(`redis://127.0.0.1:${port}`, {
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        commandTimeout: 250,
+        enableReadyCheck: false,
+      }),
+    );
+    const limits = new AuthRateLimits({ perKeyPerMinute: 5, failuresPerAddress: 5 }, redis, 'p');
     try {
-      const started = performance.now();
-      expect(await limiter.take('a')).toBeNull();
-      expect(performance.now() - started).toBeLessThan(RATE_LIMIT_TIMEOUT_MS + 300);
-      // Counted in this process meanwhile, without asking Redis.
-      expect(await limiter.take('a')).toBeNull();
-      expect(await limiter.take('a')).toBe(60);
-      expect(evals).toHaveBeenCalledTimes(1);
-      now += RATE_LIMIT_RETRY_MS;
-      expect(await limiter.take('b')).toBeNull();
-      expect(evals).toHaveBeenCalledTimes(2);
-      expect(warn).toHaveBeenCalledTimes(1);
-      expect(warn.mock.calls[0][0]).toMatch(/Redis did not answer the rate limit \(Command timed out\)/);
+      const started = Date.now();
+      expect(await limits.takeRequest('a')).toBeNull();
+      expect((await limits.failed('10.0.0.6')).retryAfter).toBeNull();
+      expect(Date.now() - started).toBeLessThan(2000);
     } finally {
-      warn.mockRestore();
-      limiter.onApplicationShutdown();
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => hung.close(resolve));
+      limits.onApplicationShutdown();
+      silent.close();
     }
-  });
-
-  it('0 turns it off without asking Redis', async () => {
-    const redis = { eval: jest.fn() } as unknown as Redis;
-    const limiter = new RedisRateLimiter(redis, 0, 'p', new RateLimiter(0));
-    expect(await limiter.take('a')).toBeNull();
-    expect((redis as unknown as { eval: jest.Mock }).eval).not.toHaveBeenCalled();
   });
 });

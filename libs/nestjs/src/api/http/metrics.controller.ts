@@ -4,6 +4,7 @@ import type { Response } from 'express';
 import { EngineMetrics } from '../../observability/engine-metrics';
 import { RequireRole } from './auth';
 import { WithoutDatabase } from './unavailable.interceptor';
+import { ApiErrors } from './openapi';
 
 /**
  * Prometheus metrics, for any key (viewer is enough): only `/health` is open. The content is aggregate counts by
@@ -17,6 +18,7 @@ export class MetricsController {
   @Get()
   @RequireRole('viewer')
   @WithoutDatabase()
+  @ApiErrors()
   @Header('Cache-Control', 'no-store')
   async scrape(@Res() res: Response): Promise<void> {
     const body = await this.metrics.render();

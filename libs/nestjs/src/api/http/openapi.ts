@@ -33,7 +33,18 @@ export const SAGA_SUMMARY_SCHEMA = {
       format: 'date-time',
       description: 'When a saga accepted with startAt/startIn starts (DELAYED until then), or started',
     }),
+    parentId: nullable({
+      type: 'string',
+      format: 'uuid',
+      description: "A child saga's parent: the saga whose child step started it",
+    }),
   },
+};
+
+const STATUS_COUNTS = {
+  type: 'object',
+  additionalProperties: { type: 'integer' },
+  example: { SUCCEEDED: 149, FAILED: 1, COMPENSATED: 0 },
 };
 
 export const SAGA_SCHEMA = {
@@ -42,6 +53,22 @@ export const SAGA_SCHEMA = {
     ...SAGA_SUMMARY_SCHEMA.properties,
     input: { type: 'object', additionalProperties: true, example: { accountId: 'acc-42', weightKg: 2.5 } },
     output: nullable({ type: 'object', additionalProperties: true }),
+    parentStep: nullable({ type: 'string', description: "The parent's step that started this child saga" }),
+    children: {
+      type: 'array',
+      description: "The sagas this saga's child steps started, oldest first",
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string', format: 'uuid' },
+          type: { type: 'string', example: 'drone-delivery' },
+          status: { type: 'string', example: 'COMPLETED' },
+          step: { type: 'string', example: 'deliver-parcel', description: 'the child step that started it' },
+          createdAt: { type: 'string', format: 'date-time' },
+          completedAt: nullable({ type: 'string', format: 'date-time' }),
+        },
+      },
+    },
     steps: {
       type: 'array',
       items: {
@@ -60,6 +87,21 @@ export const SAGA_SCHEMA = {
             description: "A SLEEPING step's wake-up time (it may fire up to one supervisor sweep later)",
           }),
           deadlineAt: nullable({ type: 'string', format: 'date-time', description: "A WAITING step's timeout" }),
+          child: nullable({
+            type: 'object',
+            description: "A child step's child saga (the newest, after an operator's retry)",
+            properties: {
+              id: { type: 'string', format: 'uuid' },
+              type: { type: 'string', example: 'drone-delivery' },
+              status: { type: 'string', example: 'RUNNING' },
+            },
+          }),
+          items: nullable({
+            type: 'object',
+            description:
+              "A fan-out step's items by status, once its list is known (page them with /steps/{step}/items)",
+            properties: { total: { type: 'integer', example: 150 }, counts: STATUS_COUNTS },
+          }),
           compensation: nullable({
             type: 'object',
             properties: {
@@ -92,12 +134,49 @@ export const EVENTS_SCHEMA = {
           seq: { type: 'integer', example: 1 },
           type: { type: 'string', example: 'StepSucceeded' },
           step: nullable({ type: 'string', example: 'verify-account' }),
+          item: nullable({ type: 'integer', example: 149, description: 'the item of a fan-out step it is about' }),
           attempt: nullable({ type: 'integer', example: 1 }),
           at: { type: 'string', format: 'date-time' },
           data: nullable({ type: 'object', additionalProperties: true }),
         },
       },
     },
+  },
+};
+
+export const ITEMS_PAGE_SCHEMA = {
+  type: 'object',
+  properties: {
+    total: { type: 'integer', example: 200, description: 'Items in the list' },
+    counts: STATUS_COUNTS,
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          index: { type: 'integer', example: 149 },
+          key: { type: 'string', example: '149', description: 'Its idempotency key is <sagaId>:<step>:<key>' },
+          item: { description: 'The item, as the list gave it' },
+          status: { type: 'string', example: 'FAILED' },
+          attempts: { type: 'integer', example: 3 },
+          startedAt: nullable({ type: 'string', format: 'date-time' }),
+          finishedAt: nullable({ type: 'string', format: 'date-time' }),
+          output: nullable({ description: "The item's output" }),
+          error: ERROR_INFO,
+          compensation: nullable({
+            type: 'object',
+            properties: {
+              status: { type: 'string', example: 'SUCCEEDED' },
+              attempts: { type: 'integer' },
+              startedAt: nullable({ type: 'string', format: 'date-time' }),
+              finishedAt: nullable({ type: 'string', format: 'date-time' }),
+              error: ERROR_INFO,
+            },
+          }),
+        },
+      },
+    },
+    nextAfterIndex: nullable({ type: 'integer', description: 'afterIndex of the next page; null on the last' }),
   },
 };
 
@@ -162,6 +241,25 @@ export const SAGA_TYPE_SCHEMA = {
           when: nullable({ type: 'string', example: 'weightKg <= 20' }),
           pivot: { type: 'boolean', example: false },
           signal: nullable({ type: 'string', description: 'the signal a wait step waits for' }),
+          child: nullable({
+            type: 'object',
+            description: 'the saga a child step starts',
+            properties: { type: { type: 'string' }, version: { type: 'integer' } },
+          }),
+          fanOut: nullable({
+            type: 'object',
+            description: "a fan-out step: items at once, and whether their keys are the author's",
+            properties: { concurrency: { type: 'integer', example: 20 }, keyed: { type: 'boolean' } },
+          }),
+          sleep: nullable({
+            type: 'object',
+            description:
+              "a sleep step's length, or until: true when its wake-up time is computed; waits and sleeps never retry",
+            properties: {
+              durationMs: nullable({ type: 'integer', example: 3600000 }),
+              until: { type: 'boolean', example: false },
+            },
+          }),
           timeoutMs: { type: 'integer', example: 2000 },
           compensationTimeoutMs: { type: 'integer', example: 2000 },
           retry: RETRY_POLICY_SCHEMA,
@@ -184,15 +282,35 @@ export const AUDIT_PAGE_SCHEMA = {
           at: { type: 'string', format: 'date-time' },
           actor: { type: 'string', example: '3f9a1c07d2e4', description: 'who: the API key id, never the key' },
           role: nullable({ type: 'string', enum: ['viewer', 'operator', 'admin'] }),
-          action: { type: 'string', enum: ['cancel', 'retry', 'resolve-compensation'] },
+          action: { type: 'string', enum: ['cancel', 'retry', 'resolve-compensation', 'signal'] },
           sagaId: nullable({ type: 'string', format: 'uuid', example: SAGA_ID }),
           step: nullable({ type: 'string' }),
+          signal: nullable({ type: 'string', description: 'the signal delivered (action signal only)' }),
           reason: nullable({ type: 'string', example: 'customer called to cancel' }),
           outcome: { type: 'string', enum: ['accepted', 'refused'] },
           statusCode: { type: 'integer', example: 202 },
           detail: nullable({ type: 'string', description: 'why it was refused' }),
+          hash: {
+            type: 'string',
+            description: "the row's link in the audit's hash chain (hex sha256); see GET /v1/audit/verify",
+          },
         },
       },
+    },
+  },
+};
+
+export const AUDIT_VERIFY_SCHEMA = {
+  type: 'object',
+  required: ['ok', 'checked'],
+  properties: {
+    ok: { type: 'boolean', description: 'true when every row is linked to the one before it and unchanged' },
+    checked: { type: 'integer', example: 1234, description: 'rows found good (before the first bad one)' },
+    firstBadId: { type: 'string', example: '42', description: 'the first row found bad (ok false only)' },
+    reason: {
+      type: 'string',
+      example: 'its content does not match its hash: the row was changed after it was written',
+      description: 'what is wrong with that row (ok false only)',
     },
   },
 };
@@ -293,7 +411,19 @@ export const ApiUnavailable = () =>
 export function ApiErrors(...extra: [number, string][]) {
   return applyDecorators(
     ApiResponse({ status: 401, description: 'Missing or unknown key', schema: ERROR_SCHEMA }),
-    ApiResponse({ status: 403, description: 'Role too low', schema: ERROR_SCHEMA }),
+    ApiResponse({
+      status: 403,
+      description: 'Role too low, or a key limited to some saga types on a route that spans every type',
+      schema: ERROR_SCHEMA,
+    }),
+    ApiResponse({
+      status: 429,
+      description:
+        'Too many wrong keys from this address (blocked for 30 s, doubling at each new block), or too many ' +
+        "requests for this key (RATE_LIMIT_PER_MINUTE): wait the Retry-After header's seconds",
+      schema: ERROR_SCHEMA,
+      headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer', minimum: 1 } } },
+    }),
     ...extra.map(([status, description]) => ApiResponse({ status, description, schema: ERROR_SCHEMA })),
     ApiUnavailable(),
   );

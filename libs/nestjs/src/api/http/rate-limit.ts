@@ -1,112 +1,208 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import type { DependencyMonitor } from '../../observability/dependency-monitor';
-import type { RateLimiter } from './auth';
+import {
+  type RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+  type IRateLimiterOptions,
+} from 'rate-limiter-flexible';
 
-/** Requests per key in fixed one-minute windows; null when allowed, else the seconds until the window resets. */
-export interface RateLimit {
-  take(keyId: string): number | null | Promise<number | null>;
+/** The limits of the API's key check (see SagaApiOptions). */
+export interface AuthLimitOptions {
+  /** Requests per minute per principal (key name or token subject). 0: no limit. */
+  perKeyPerMinute: number;
+  /** Wrong credentials one client address may send within `failureWindowSeconds` before it is blocked. 0: off. */
+  failuresPerAddress: number;
+  /** @defaultValue 600 */
+  failureWindowSeconds?: number;
+  /** The first block; each further block within `backoffMemorySeconds` lasts twice the one before. @defaultValue 30 */
+  firstBlockSeconds?: number;
+  /** @defaultValue 3600 */
+  maxBlockSeconds?: number;
+  /** How long an address's blocks are remembered for the back-off. @defaultValue 86400 */
+  backoffMemorySeconds?: number;
 }
 
-const WINDOW_MS = 60_000;
+/** The answer to a wrong credential: refuse with 401, or with 429 for `retryAfter` seconds. */
+export interface FailureVerdict {
+  /** Seconds the address must wait (429), or null: a plain 401. */
+  retryAfter: number | null;
+  /** The first failure of this address in the window: log it (later ones are counted, not logged). */
+  first: boolean;
+  /** This failure started a block of `retryAfter` seconds (the n-th in a row): log it. */
+  blockStarted: number | null;
+}
 
 /**
- * How long the shared count may take (the `commandTimeout` of the limiter's own Redis connection). It runs before
- * every request, so it is short: Redis answers it in well under a millisecond when it answers at all.
+ * The two limits of the API's key check, on rate-limiter-flexible: requests per principal (a fixed one-minute
+ * window) and wrong credentials per client address, with exponential back-off. With Redis (REDIS_URL) every
+ * orchestrator counts together under `<prefix>:rl:*`; without it, or while Redis is down or slow (a command that
+ * takes over 250 ms counts as down), each process counts in its own memory (the insurance limiter). Redis trouble
+ * never refuses a request and never makes one wait long: the limit fails open to the per-process count.
  */
-export const RATE_LIMIT_TIMEOUT_MS = 200;
-/** After Redis failed to answer, how long every request counts per process before Redis is asked again. */
-export const RATE_LIMIT_RETRY_MS = 5_000;
-/** Outages closer than this to the last one logged are the same outage in the log (Redis flapping under load). */
-const LOG_OUTAGES_EVERY_MS = 60_000;
-
-/** One round trip: count the request and start the window's expiry on its first request. */
-const TAKE_SCRIPT = `
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
-return {n, ttl}`;
-
-/**
- * The per-key limit shared by every orchestrator on one Redis (REDIS_URL set): a counter per key and window under
- * `<SAGA_REDIS_PREFIX>:ratelimit:<key id>`, so N processes behind a load balancer allow RATE_LIMIT_PER_MINUTE in
- * all, not N times it.
- *
- * It fails open, never shut: when Redis does not answer within RATE_LIMIT_TIMEOUT_MS (down, hung, a network path
- * that drops packets) or refuses, each process counts in its own memory instead, without asking Redis again for
- * RATE_LIMIT_RETRY_MS; then one request at a time asks it, until it answers. So a Redis outage costs one request
- * 200 ms every 5 s, never a 500, never an open door, and it is logged once when it starts and once when it ends (a
- * Redis that flaps, answering late now and then under load, is logged at most once a minute).
- */
-export class RedisRateLimiter implements RateLimit, OnApplicationShutdown {
+export class AuthRateLimits implements OnApplicationShutdown {
   private readonly logger = new Logger('RateLimit');
-  /** While Redis is away: when it is asked again (Date.now()); null while it answers. */
-  private retryAt: number | null = null;
-  /** When Redis stopped answering (for the "answers again" line); null while it answers. */
-  private since: number | null = null;
-  /** A request that asks Redis while it is away: the others count locally meanwhile. */
-  private asking = false;
-  /** When an outage was last logged; whether its end is still to be logged. */
-  private loggedAt = -Infinity;
-  private endToLog = false;
+  private readonly perKey: RateLimiterAbstract | null;
+  /** Wrong credentials per address in the window. */
+  private readonly failures: RateLimiterAbstract | null;
+  /** Addresses blocked now, until their block ends. */
+  private readonly blocked: RateLimiterAbstract | null;
+  /** Blocks per address in the back-off memory: the n-th lasts 2^(n-1) times the first. */
+  private readonly blocks: RateLimiterAbstract | null;
+  /** Blocks being started in this process, so that failures arriving meanwhile get the same answer. */
+  private readonly starting = new Map<string, Promise<number>>();
+  /**
+   * The blocks this process started or saw, until they end: a block holds in this process even while Redis is slow
+   * or down (its per-process count would not know it). Bounded by the addresses blocked at once.
+   */
+  private readonly knownBlocks = new Map<string, number>();
+  private readonly failuresPerAddress: number;
+  private readonly firstBlock: number;
+  private readonly maxBlock: number;
+  private lastWarning = 0;
 
   constructor(
-    private readonly redis: Redis,
-    private readonly perMinute: number,
-    private readonly prefix: string,
-    private readonly fallback: RateLimiter,
-    private readonly now: () => number = Date.now,
-    private readonly monitor: DependencyMonitor | null = null,
-  ) {}
+    options: AuthLimitOptions,
+    private readonly redis: Redis | null = null,
+    prefix = 'saga',
+  ) {
+    this.failuresPerAddress = options.failuresPerAddress;
+    this.firstBlock = options.firstBlockSeconds ?? 30;
+    this.maxBlock = options.maxBlockSeconds ?? 3600;
+    const limiter = (name: string, points: number, duration: number) =>
+      this.limiter({ keyPrefix: `${prefix}:rl:${name}`, points, duration });
+    this.perKey = options.perKeyPerMinute > 0 ? limiter('key', options.perKeyPerMinute, 60) : null;
+    this.failures =
+      options.failuresPerAddress > 0
+        ? limiter('auth-failures', options.failuresPerAddress, options.failureWindowSeconds ?? 600)
+        : null;
+    this.blocked = options.failuresPerAddress > 0 ? limiter('auth-blocked', 1, this.maxBlock) : null;
+    this.blocks =
+      options.failuresPerAddress > 0 ? limiter('auth-blocks', 1_000_000, options.backoffMemorySeconds ?? 86_400) : null;
+    redis?.on('error', (error: Error) => this.warn(`Redis: ${error.message}`));
+  }
 
-  async take(keyId: string): Promise<number | null> {
-    if (this.perMinute <= 0) return null;
-    if (this.since !== null && (this.asking || this.now() < (this.retryAt ?? 0))) return this.fallback.take(keyId);
-    const probing = this.since !== null;
-    if (probing) this.asking = true;
+  /** Counts one request of `principal`; null when allowed, else the seconds until it may send again. */
+  async takeRequest(principal: string): Promise<number | null> {
+    if (!this.perKey) return null;
     try {
-      const [count, ttl] = (await this.redis.eval(TAKE_SCRIPT, 1, `${this.prefix}:ratelimit:${keyId}`, WINDOW_MS)) as [
-        number,
-        number,
-      ];
-      this.answered();
-      if (count <= this.perMinute) return null;
-      return Math.max(1, Math.ceil(ttl / 1000));
-    } catch (error) {
-      this.failed(error);
-      return this.fallback.take(keyId);
+      await this.perKey.consume(principal);
+      return null;
+    } catch (result) {
+      if (result instanceof RateLimiterRes) return seconds(result.msBeforeNext);
+      // Neither Redis nor the insurance limiter answered: let the request through.
+      this.warn(`per-key limit not counted: ${String(result)}`);
+      return null;
+    }
+  }
+
+  /**
+   * Counts a wrong credential from `address`. Past `failuresPerAddress` in the window, the address is blocked:
+   * 30 s, then 60 s, 120 s, ... up to an hour for each further block within a day, and every wrong credential
+   * meanwhile gets 429 with the time left. Only the failure that crosses the limit starts a block (counted once
+   * however many arrive at the same time).
+   */
+  async failed(address: string): Promise<FailureVerdict> {
+    if (!this.failures || !this.blocked || !this.blocks) return { retryAfter: null, first: false, blockStarted: null };
+    const pending = this.starting.get(address);
+    if (pending) return { retryAfter: await pending, first: false, blockStarted: null };
+    const left = await this.blockedFor(address);
+    if (left !== null) return { retryAfter: left, first: false, blockStarted: null };
+    let counted: RateLimiterRes;
+    try {
+      counted = await this.failures.consume(address);
+      return { retryAfter: null, first: counted.consumedPoints === 1, blockStarted: null };
+    } catch (result) {
+      if (!(result instanceof RateLimiterRes)) {
+        this.warn(`failed key checks not counted: ${String(result)}`);
+        return { retryAfter: null, first: false, blockStarted: null };
+      }
+      counted = result;
+    }
+    if (counted.consumedPoints !== this.failuresPerAddress + 1) {
+      // Past the limit while another process starts the block: wait for it as long as a first block lasts.
+      return { retryAfter: (await this.blockedFor(address)) ?? this.firstBlock, first: false, blockStarted: null };
+    }
+    let nth = 1;
+    const start = (async () => {
+      try {
+        nth = (await this.blocks!.consume(address)).consumedPoints;
+      } catch (result) {
+        if (result instanceof RateLimiterRes) nth = result.consumedPoints;
+      }
+      const duration = Math.min(this.maxBlock, this.firstBlock * 2 ** Math.min(nth - 1, 30));
+      this.remember(address, Date.now() + duration * 1000);
+      try {
+        await this.blocked!.block(address, duration);
+        // After the block, the address has its full count of tries again (and the next block lasts twice as long).
+        await this.failures!.delete(address);
+      } catch (error) {
+        this.warn(`could not block an address: ${String(error)}`);
+      }
+      return duration;
+    })();
+    this.starting.set(address, start);
+    try {
+      const duration = await start;
+      return { retryAfter: duration, first: false, blockStarted: nth };
     } finally {
-      if (probing) this.asking = false;
+      this.starting.delete(address);
     }
   }
 
-  private failed(error: unknown): void {
-    this.retryAt = this.now() + RATE_LIMIT_RETRY_MS;
-    if (this.since !== null) return;
-    this.since = this.now();
-    this.monitor?.failed('redis', error, 'rate limit');
-    if (this.now() - this.loggedAt < LOG_OUTAGES_EVERY_MS) return;
-    this.loggedAt = this.now();
-    this.endToLog = true;
-    this.logger.warn(
-      `Redis did not answer the rate limit (${error instanceof Error ? error.message : String(error)}); ` +
-        `counting per process, and asking Redis again every ${RATE_LIMIT_RETRY_MS / 1000} s, until it does`,
-    );
+  /** Seconds left of the address's block, or null when it is not blocked. */
+  private async blockedFor(address: string): Promise<number | null> {
+    const now = Date.now();
+    const until = this.knownBlocks.get(address);
+    if (until !== undefined) {
+      if (until > now) return seconds(until - now);
+      this.knownBlocks.delete(address);
+    }
+    try {
+      const state = await this.blocked!.get(address);
+      if (!state || state.consumedPoints <= 1 || state.msBeforeNext <= 0) return null;
+      this.remember(address, now + state.msBeforeNext);
+      return seconds(state.msBeforeNext);
+    } catch {
+      return null;
+    }
   }
 
-  private answered(): void {
-    if (this.since === null) return;
-    if (this.endToLog) {
-      this.logger.log(`Redis answers the rate limit again after ${((this.now() - this.since) / 1000).toFixed(1)} s`);
-      this.endToLog = false;
+  private remember(address: string, until: number): void {
+    if (this.knownBlocks.size >= 100_000) {
+      const now = Date.now();
+      for (const [known, end] of this.knownBlocks) if (end <= now) this.knownBlocks.delete(known);
+      if (this.knownBlocks.size >= 100_000) return;
     }
-    this.since = null;
-    this.retryAt = null;
-    this.monitor?.succeeded('redis');
+    this.knownBlocks.set(address, until);
   }
 
   onApplicationShutdown(): void {
-    this.redis.disconnect();
+    this.redis?.disconnect();
   }
+
+  private limiter(options: IRateLimiterOptions): RateLimiterAbstract {
+    const memory = new RateLimiterMemory(options);
+    if (!this.redis) return memory;
+    return new RateLimiterRedis({
+      ...options,
+      storeClient: this.redis,
+      insuranceLimiter: new RateLimiterMemory(options),
+      // Straight to the insurance limiter while the connection is down, rather than waiting for it.
+      rejectIfRedisNotReady: true,
+    });
+  }
+
+  /** One warning a minute at most, whatever goes wrong how often. */
+  private warn(message: string): void {
+    const now = Date.now();
+    if (now - this.lastWarning < 60_000) return;
+    this.lastWarning = now;
+    this.logger.warn(`${message}; counting per process until Redis answers`);
+  }
+}
+
+function seconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
 }

@@ -22,15 +22,18 @@ export function sendApiError(res: Response, statusCode: number, code: ApiErrorCo
   res.status(statusCode).json({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code });
 }
 
-/** The middleware chain of the engine's JSON routes, in order. */
-export function requestLimits(limits: RequestLimits) {
+/**
+ * The body's middleware of the engine's JSON routes, in order, for after the key check (see SagaModule.configure):
+ * nothing of a body is read before the key is known.
+ */
+export function bodyLimits(limits: RequestLimits) {
   const parse = express.json({ limit: limits.bodyLimitBytes, strict: true });
   return [
-    securityHeaders,
     refuseDeclaredOversize(limits.bodyLimitBytes),
     requireJson,
     (req: Request, res: Response, next: NextFunction) =>
-      // An app that parses bodies itself (Nest's default) has done it already: express.json skips them then.
+      // An app that parses bodies itself (Nest's default) has done it already, before the key check: express.json
+      // skips them then, and SagaModule warns at start (create the app with `bodyParser: false`).
       parse(req, res, (error?: unknown) => (error ? bodyError(res, error) : next())),
     limitJsonShape(limits.jsonMaxDepth, limits.jsonMaxStringLength),
   ];

@@ -1,7 +1,7 @@
 import { Get } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
 import { AgentStore } from '../../store/agent-store';
-import { RequireRole } from '../http/auth';
+import { CurrentPrincipal, type Principal, RequireRole, ScopedBy, allowsType } from '../http/auth';
 import { ApiErrors } from '../http/openapi';
 import { SagaApiController } from '../http/saga-api-controller';
 
@@ -39,12 +39,18 @@ export class AgentsController {
 
   @Get()
   @RequireRole('viewer')
+  @ScopedBy('handler')
   @ApiResponse({ status: 200, description: 'The agents that run now', schema: AGENTS_SCHEMA })
   @ApiErrors()
-  async list() {
+  async list(@CurrentPrincipal() principal: Principal) {
     const agents = await this.agents.live();
+    // A key limited to some saga types sees the agents of those types, and only those of their types.
+    const visible = (id: string) => allowsType(principal, id.slice(0, id.lastIndexOf('@')));
     return {
-      items: agents.map((a) => ({ ...a, startedAt: a.startedAt.toISOString(), seenAt: a.seenAt.toISOString() })),
+      items: agents
+        .map((a) => ({ ...a, sagaTypes: a.sagaTypes.filter(visible) }))
+        .filter((a) => !principal.sagaTypes || a.sagaTypes.length > 0)
+        .map((a) => ({ ...a, startedAt: a.startedAt.toISOString(), seenAt: a.seenAt.toISOString() })),
     };
   }
 }

@@ -1,10 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import type { SagaEvent } from '@saga-engine/core';
 import { type ApplyResult, SagaScheduler } from '../../scheduler/saga-scheduler';
-import { SagaRegistry } from '../../scheduler/saga-registry';
+import { SagaRegistry, VersionUnavailableError } from '../../scheduler/saga-registry';
+import { VersionWatch } from '../../scheduler/version-watch';
 import { AuditAction, AuditLog, AuditOutcome, type AuditRecord } from '../../store/saga-audit';
 import { ApiError } from '../http/api-error';
 import type { Principal } from '../http/auth';
+import { SagaOperations } from './saga-operations';
 
 export interface OperatorActionRequest {
   action: AuditAction;
@@ -28,13 +30,48 @@ export class OperatorActions {
     private readonly runtime: SagaScheduler,
     private readonly registry: SagaRegistry,
     private readonly audit: AuditLog,
+    private readonly versions: VersionWatch,
+    private readonly operations: SagaOperations,
   ) {}
+
+  /**
+   * Delivers a signal (SagaOperations.signal), audited like the other actions: an accepted signal's row commits
+   * with its transition; a refused one (404, 409) is written on its own. Bad input (400) is not an action.
+   */
+  async signal(sagaId: string, name: string, body: unknown, principal: Principal): Promise<void> {
+    const record: AuditRecord = {
+      actor: principal.name,
+      role: principal.role,
+      action: AuditAction.SIGNAL,
+      sagaId,
+      step: null,
+      signal: name,
+      reason: '',
+      outcome: AuditOutcome.ACCEPTED,
+      statusCode: 202,
+      detail: null,
+    };
+    try {
+      await this.operations.signal(sagaId, name, body, actorLabel(principal), record);
+    } catch (error) {
+      const status = error instanceof ApiError ? error.getStatus() : 0;
+      if (status === 404 || status === 409) {
+        await this.audit.record({
+          ...record,
+          outcome: AuditOutcome.REFUSED,
+          statusCode: status,
+          detail: (error as ApiError).message,
+        });
+      }
+      throw error;
+    }
+  }
 
   /** Applies the action; throws the refusal (404, 409) after auditing it. */
   async perform(request: OperatorActionRequest): Promise<void> {
     const { action, sagaId, step, reason, principal } = request;
     const record: AuditRecord = {
-      actor: principal.keyId,
+      actor: principal.name,
       role: principal.role,
       action,
       sagaId,
@@ -44,9 +81,12 @@ export class OperatorActions {
       statusCode: 202,
       detail: null,
     };
-    const result = await this.runtime.apply(sagaId, this.event(request), undefined, { audit: record });
-    if (result.applied) return;
-    const refusal = await this.refusal(request, result);
+    const stranded = action === AuditAction.RETRY ? await this.strandedVersion(sagaId) : null;
+    const result = stranded
+      ? null
+      : await this.runtime.apply(sagaId, this.event(request), undefined, { audit: record });
+    if (result?.applied) return;
+    const refusal = stranded ?? (await this.refusal(request, result!));
     await this.audit.record({
       ...record,
       outcome: AuditOutcome.REFUSED,
@@ -54,6 +94,21 @@ export class OperatorActions {
       detail: refusal.message,
     });
     throw refusal;
+  }
+
+  /**
+   * A retry runs steps again: refused (409) while no live agent runs the saga's version, rather than accepted and
+   * left waiting where nobody sees it. Cancel and resolve are accepted: they record the operator's decision, and
+   * the undos run when the version's code is back.
+   */
+  private async strandedVersion(sagaId: string): Promise<ApiError | null> {
+    try {
+      await this.versions.assertRunnable(sagaId, ['FAILED']);
+      return null;
+    } catch (error) {
+      if (error instanceof VersionUnavailableError) return new ApiError(409, error.code, error.message);
+      throw error;
+    }
   }
 
   private event({ action, step, reason, principal }: OperatorActionRequest): SagaEvent {
@@ -66,6 +121,8 @@ export class OperatorActions {
       case AuditAction.RESOLVE_COMPENSATION:
         if (step === null) throw new Error('resolve-compensation needs a step');
         return { type: 'CompensationResolved', step, by, reason };
+      case AuditAction.SIGNAL:
+        throw new Error('a signal is delivered by signal(), not perform()');
       default: {
         const unknown: never = action;
         throw new Error(`unknown operator action ${String(unknown)}`);
@@ -99,5 +156,5 @@ export class OperatorActions {
  * The audit row keeps the two apart (`actor`, `role`).
  */
 export function actorLabel(principal: Principal): string {
-  return `key ${principal.keyId} (${principal.role})`;
+  return `key ${principal.name} (${principal.role})`;
 }

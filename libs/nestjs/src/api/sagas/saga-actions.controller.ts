@@ -4,9 +4,9 @@ import { AuditAction } from '../../store/saga-audit';
 import { ApiBody, ApiResponse } from '@nestjs/swagger';
 import { ApiError } from '../http/api-error';
 import { ApiErrors, SAGA_SCHEMA } from '../http/openapi';
-import { AuditAs, CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
+import { AuditAs, CurrentPrincipal, type Principal, RequireRole, ScopedBy } from '../http/auth';
 import { OperatorActionDto } from './operator-action.dto';
-import { OperatorActions, actorLabel } from './operator-actions';
+import { OperatorActions } from './operator-actions';
 import { TYPE_PATTERN } from './saga.dto';
 import { uuidPipe } from './sagas.controller';
 import { SagaOperations } from './saga-operations';
@@ -17,6 +17,7 @@ import { SagaOperations } from './saga-operations';
  * asynchronously (a cancel waits for a step in flight, then compensates).
  */
 @SagaApiController('v1/sagas')
+@ScopedBy('saga')
 export class SagaActionsController {
   constructor(
     private readonly actions: OperatorActions,
@@ -93,11 +94,13 @@ export class SagaActionsController {
    * waiting for it started is buffered with the saga (durably) and completes that step as soon as it starts. 409
    * `NOT_WAITING` when no step waits for it now nor will (too late, already delivered or buffered, the saga is
    * compensating or finished, or no such signal).
-   * Recorded in the saga's history (`SignalReceived`, with who sent it); not in the operator audit log.
+   * Recorded in the saga's history (`SignalReceived`, with who sent it) and in the operator audit log (action
+   * `signal`, accepted or refused).
    */
   @Post(':id/signals/:name')
   @HttpCode(202)
   @RequireRole('operator')
+  @AuditAs(AuditAction.SIGNAL)
   @ApiBody({
     required: false,
     schema: {
@@ -115,7 +118,7 @@ export class SagaActionsController {
     @Body() body: unknown,
     @CurrentPrincipal() principal: Principal,
   ) {
-    await this.operations.signal(id, name, body, actorLabel(principal));
+    await this.actions.signal(id, name, body, principal);
     return this.view(id);
   }
 

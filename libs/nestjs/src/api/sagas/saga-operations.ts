@@ -1,9 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { validateSagaInput } from '../../scheduler/input-schema';
-import { SagaRegistry } from '../../scheduler/saga-registry';
+import { VersionWatch } from '../../scheduler/version-watch';
+import { type KnownVersion, SagaRegistry, VersionUnavailableError } from '../../scheduler/saga-registry';
 import { SagaScheduler, type StartDelay } from '../../scheduler/saga-scheduler';
 import { parseDuration } from '@saga-engine/core';
 import { scrubSecrets, secretsAt } from '../../security/input-cipher';
+import type { AuditRecord } from '../../store/saga-audit';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
 import { SIGNAL_NAME_PATTERN, signalPayload } from './signal-payload';
@@ -67,10 +69,11 @@ export class SagaOperations {
     private readonly scheduler: SagaScheduler,
     private readonly registry: SagaRegistry,
     private readonly queries: SagaQueries,
+    private readonly versions: VersionWatch,
   ) {}
 
   /**
-   * Starts the newest version of `type`, validating `input` against its input class when this process has the
+   * Starts the newest version of `type` (or `version` of it), validating `input` against its input class when this process has the
    * saga's code, else against the JSON Schema its agents published. `created: false`: the idempotency key was
    * replayed with the same type and input, and the saga is the one it started.
    */
@@ -79,8 +82,9 @@ export class SagaOperations {
     input: Record<string, unknown>,
     idempotencyKey: string | null,
     delay?: StartDelay,
+    version?: number,
   ): Promise<{ id: string; created: boolean }> {
-    const known = await this.registry.latest(type);
+    const known = version === undefined ? await this.registry.latest(type) : await this.chosen(type, version);
     if (!known) {
       throw new ApiError(
         400,
@@ -110,19 +114,41 @@ export class SagaOperations {
     }
   }
 
+  /** A version the caller asked for; 400 naming `version` when the type has no such version. */
+  private async chosen(type: string, version: number): Promise<KnownVersion | undefined> {
+    const versions = await this.registry.versions(type);
+    if (versions.length === 0) return undefined;
+    const known = versions.find((v) => v.spec.version === version);
+    if (!known) {
+      throw new ApiError(
+        400,
+        'SAGA_TYPE_UNKNOWN',
+        `version: saga type ${type} has no version ${version} (known: ${versions.map((v) => v.spec.version).join(', ')})`,
+      );
+    }
+    return known;
+  }
+
   /** Delivers signal `name` (see the REST route for its rules); `by` says who sent it, in the saga's history. */
-  async signal(id: string, name: string, body: unknown, by: string): Promise<void> {
+  async signal(id: string, name: string, body: unknown, by: string, audit?: AuditRecord): Promise<void> {
     if (!SIGNAL_NAME_PATTERN.test(name)) {
       throw new ApiError(400, 'INPUT_INVALID', "name must be 1 to 100 letters, digits, '.', '_' or '-'");
     }
     const checked = signalPayload(body);
     if ('problem' in checked) throw new ApiError(400, 'INPUT_INVALID', checked.problem);
-    const result = await this.scheduler.apply(id, {
-      type: 'SignalReceived',
-      signal: name,
-      payload: checked.payload,
-      by,
-    });
+    // A signal moves the saga on to its next step: refused (409) while no live agent runs its version.
+    try {
+      await this.versions.assertRunnable(id, ['RUNNING', 'DELAYED']);
+    } catch (error) {
+      if (error instanceof VersionUnavailableError) throw new ApiError(409, error.code, error.message);
+      throw error;
+    }
+    const result = await this.scheduler.apply(
+      id,
+      { type: 'SignalReceived', signal: name, payload: checked.payload, by },
+      undefined,
+      audit ? { audit } : {},
+    );
     if (!result.applied) {
       if (result.snapshot === null) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
       throw new ApiError(409, 'NOT_WAITING', result.reason);
@@ -133,6 +159,6 @@ export class SagaOperations {
   async view(id: string): Promise<SagaInstanceView> {
     const found = await this.queries.findInstance(id);
     if (!found) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
-    return instanceView(found.instance, found.steps);
+    return instanceView(found.instance, found.steps, found.children, found.itemCounts);
   }
 }

@@ -5,6 +5,7 @@ import { redactSealed } from '../../security/input-cipher';
 import type { SagaEventEntity } from '../../store/entities/saga-event.entity';
 import type { SagaInstanceEntity } from '../../store/entities/saga-instance.entity';
 import type { SagaStepEntity } from '../../store/entities/saga-step.entity';
+import type { ChildRow, ItemRow } from '../../store/saga-queries';
 
 /** The public shapes of API.md. Built here, not by serializing entities, so the contract cannot drift. */
 export interface SagaSummaryView {
@@ -18,10 +19,13 @@ export interface SagaSummaryView {
   completedAt: string | null;
   /** When a saga accepted with a start time starts (DELAYED until then), or started; null otherwise. */
   startAt: string | null;
+  /** A child saga's parent (the saga whose step started it); null for a saga started otherwise. */
+  parentId: string | null;
 }
 
 export function summaryView(i: SagaInstanceEntity): SagaSummaryView {
   return {
+    parentId: i.parentId ?? null,
     id: i.id,
     type: i.type,
     version: i.definitionVersion,
@@ -36,7 +40,15 @@ export function summaryView(i: SagaInstanceEntity): SagaSummaryView {
 
 export type SagaInstanceView = ReturnType<typeof instanceView>;
 
-export function instanceView(i: SagaInstanceEntity, steps: SagaStepEntity[]) {
+export function instanceView(
+  i: SagaInstanceEntity,
+  steps: SagaStepEntity[],
+  children: readonly ChildRow[] = [],
+  itemCounts: Readonly<Record<string, Record<string, number>>> = {},
+) {
+  // A step's child: the newest one (an operator's retry after the pivot starts another, in a new round).
+  const childOf = new Map<string, ChildRow>();
+  for (const child of children) childOf.set(child.step, child);
   return {
     id: i.id,
     type: i.type,
@@ -50,11 +62,25 @@ export function instanceView(i: SagaInstanceEntity, steps: SagaStepEntity[]) {
     updatedAt: i.updatedAt.toISOString(),
     completedAt: iso(i.completedAt),
     startAt: iso(i.startAt),
-    steps: steps.map(stepView),
+    parentId: i.parentId ?? null,
+    parentStep: i.parentStep ?? null,
+    children: children.map(childView),
+    steps: steps.map((s) => stepView(s, childOf.get(s.name) ?? null, itemCounts[s.name] ?? null)),
   };
 }
 
-function stepView(s: SagaStepEntity) {
+function childView(c: ChildRow) {
+  return {
+    id: c.id,
+    type: c.type,
+    status: c.status,
+    step: c.step,
+    createdAt: c.createdAt.toISOString(),
+    completedAt: iso(c.completedAt),
+  };
+}
+
+function stepView(s: SagaStepEntity, child: ChildRow | null, counts: Record<string, number> | null) {
   return {
     name: s.name,
     status: s.status,
@@ -65,7 +91,12 @@ function stepView(s: SagaStepEntity) {
     error: s.error,
     // A SLEEPING step's wake-up time (its timer); a WAITING step's deadline; null otherwise.
     wakeAt: s.status === 'SLEEPING' ? iso(s.deadlineAt) : null,
-    deadlineAt: s.status === 'WAITING' ? iso(s.deadlineAt) : null,
+    // A child step waits for its child, not for a timeout.
+    deadlineAt: s.status === 'WAITING' && !child ? iso(s.deadlineAt) : null,
+    /** A child step's child saga (the newest, after an operator's retry), or null. */
+    child: child ? { id: child.id, type: child.type, status: child.status } : null,
+    /** A fan-out step's items by status, once its list is known; null for other steps. */
+    items: counts ? { total: Object.values(counts).reduce((a, b) => a + b, 0), counts } : null,
     compensation: s.compStatus
       ? {
           status: s.compStatus,
@@ -79,7 +110,39 @@ function stepView(s: SagaStepEntity) {
 }
 
 export function eventView(e: SagaEventEntity) {
-  return { seq: e.seq, type: e.type, step: e.step, attempt: e.attempt, at: e.at.toISOString(), data: e.data };
+  return {
+    seq: e.seq,
+    type: e.type,
+    step: e.step,
+    item: e.item ?? null,
+    attempt: e.attempt,
+    at: e.at.toISOString(),
+    data: e.data,
+  };
+}
+
+/** One item of a fan-out (`GET /v1/sagas/{id}/steps/{step}/items`). */
+export function itemView(r: ItemRow) {
+  return {
+    index: r.index,
+    key: r.key,
+    item: r.item,
+    status: r.status,
+    attempts: r.attempts,
+    startedAt: iso(r.startedAt),
+    finishedAt: iso(r.finishedAt),
+    output: r.output ?? null,
+    error: r.error ?? null,
+    compensation: r.compStatus
+      ? {
+          status: r.compStatus,
+          attempts: r.compAttempts,
+          startedAt: iso(r.compStartedAt),
+          finishedAt: iso(r.compFinishedAt),
+          error: r.compError ?? null,
+        }
+      : null,
+  };
 }
 
 /**
@@ -118,6 +181,12 @@ function stepDefinitionView(s: StepSpec) {
     pivot: s.pivot,
     /** The signal a wait step waits for (its `timeoutMs` is how long), or null. */
     signal: s.signal,
+    /** The saga type and version a child step starts, or null. */
+    child: s.child ? { type: s.child.type, version: s.child.version } : null,
+    /** A fan-out step's concurrency and whether its items have keys of the author's, or null. */
+    fanOut: s.fanOut ? { concurrency: s.fanOut.concurrency, keyed: s.fanOut.keyed } : null,
+    /** A sleep step's duration (null: computed by `until`), or null for other steps. */
+    sleep: s.sleep ? { durationMs: s.sleep.durationMs, until: s.sleep.until } : null,
     timeoutMs: s.timeoutMs,
     compensationTimeoutMs: s.compensationTimeoutMs,
     retry: { ...s.retry, nonRetryableCodes: [...s.retry.nonRetryableCodes] },

@@ -1,19 +1,8 @@
-import { Transform, Type } from 'class-transformer';
-import {
-  Allow,
-  IsIn,
-  IsISO8601,
-  IsInt,
-  IsObject,
-  IsOptional,
-  IsString,
-  Matches,
-  Max,
-  MaxLength,
-  Min,
-} from 'class-validator';
+import { Transform } from 'class-transformer';
+import { Allow, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { DecimalInt, QUERY_DATE_DESCRIPTION, QueryDate, SequenceNumber } from '../http/query-params';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { SagaStatus } from '@saga-engine/core';
+import { SagaStatus, StepStatus } from '@saga-engine/core';
 
 const SAGA_STATUSES = Object.values(SagaStatus);
 export const TYPE_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -62,6 +51,9 @@ export class StartSagaDto {
   @Matches(ISO_INSTANT_PATTERN, {
     message: 'startAt must be an ISO-8601 date-time with an offset, such as 2026-12-24T18:00:00Z',
   })
+  @QueryDate('startAt', {
+    message: 'startAt must be an ISO-8601 date-time with an offset, such as 2026-12-24T18:00:00Z',
+  })
   startAt?: string;
 
   @ApiPropertyOptional({
@@ -77,6 +69,19 @@ export class StartSagaDto {
   @IsOptional()
   @Allow()
   startIn?: string | number;
+
+  @ApiPropertyOptional({
+    description:
+      'Start this version of the type rather than the newest (GET /v1/saga-types/{type}/versions/{version}); ' +
+      'a version that is not registered answers 400 SAGA_TYPE_UNKNOWN naming it',
+    example: 2,
+    minimum: 1,
+  })
+  @IsOptional()
+  @IsInt({ message: 'version must be a positive integer' })
+  @Min(1, { message: 'version must be a positive integer' })
+  @Max(999_999_999, { message: 'version must be a positive integer' })
+  version?: number;
 }
 
 const toArray = ({ value }: { value: unknown }) =>
@@ -96,22 +101,19 @@ export class ListSagasQuery {
   @IsIn(SAGA_STATUSES, { each: true, message: `status must be one of ${SAGA_STATUSES.join(', ')}` })
   status?: SagaStatus[];
 
-  @ApiPropertyOptional({ format: 'date-time', example: '2026-11-21T00:00:00Z' })
+  @ApiPropertyOptional({ description: QUERY_DATE_DESCRIPTION, example: '2026-11-21T00:00:00Z' })
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'createdAfter must be an ISO-8601 date-time' })
+  @QueryDate('createdAfter')
   createdAfter?: string;
 
-  @ApiPropertyOptional({ format: 'date-time', example: '2026-11-22T00:00:00Z' })
+  @ApiPropertyOptional({ description: QUERY_DATE_DESCRIPTION, example: '2026-11-22' })
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'createdBefore must be an ISO-8601 date-time' })
+  @QueryDate('createdBefore')
   createdBefore?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50, example: 50 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer between 1 and 200' })
-  @Min(1, { message: 'limit must be an integer between 1 and 200' })
-  @Max(200, { message: 'limit must be an integer between 1 and 200' })
+  @DecimalInt(1, 200, 'limit must be an integer between 1 and 200')
   limit?: number;
 
   @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
@@ -122,19 +124,58 @@ export class ListSagasQuery {
   cursor?: string;
 }
 
-export class ListEventsQuery {
-  @ApiPropertyOptional({ minimum: 0, example: 0, description: 'Events after this sequence number' })
+const ITEM_STATUSES = Object.values(StepStatus).filter(
+  (s) => s !== StepStatus.SKIPPED && s !== StepStatus.WAITING && s !== StepStatus.SLEEPING,
+);
+
+export class ListItemsQuery {
+  @ApiPropertyOptional({ enum: ITEM_STATUSES, isArray: true, example: ['FAILED', 'COMPENSATION_FAILED'] })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'afterSeq must be an integer >= 0' })
-  @Min(0, { message: 'afterSeq must be an integer >= 0' })
-  afterSeq?: number;
+  @Transform(toArray)
+  @IsIn(ITEM_STATUSES, { each: true, message: `status must be one of ${ITEM_STATUSES.join(', ')}` })
+  status?: string[];
+
+  @ApiPropertyOptional({ minimum: -1, example: 99, description: 'Items after this index (nextAfterIndex)' })
+  @IsOptional()
+  // Decimal digits (or -1) only, as every number in a query: `0x10` is not 16.
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^(-1|\d{1,9})$/.test(value) ? Number(value) : value,
+  )
+  @IsInt({ message: 'afterIndex must be an integer >= -1' })
+  @Min(-1, { message: 'afterIndex must be an integer >= -1' })
+  afterIndex?: number;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100, example: 100 })
+  @IsOptional()
+  @DecimalInt(1, 500, 'limit must be an integer between 1 and 500')
+  limit?: number;
+}
+
+export class ListEventsQuery {
+  @ApiPropertyOptional({
+    type: 'string',
+    pattern: '^[0-9]{1,19}$',
+    example: '0',
+    description: 'Events after this sequence number: 0 to 9223372036854775807, in decimal digits',
+  })
+  @IsOptional()
+  @SequenceNumber('afterSeq')
+  afterSeq?: number | string;
+
+  @ApiPropertyOptional({ example: 'ship-parcels', description: "Only this step's entries" })
+  @IsOptional()
+  @IsString({ message: 'step must be a single string' })
+  @MaxLength(64, { message: 'step must be at most 64 characters' })
+  @Matches(TYPE_PATTERN, { message: 'step must be a kebab-case step name' })
+  step?: string;
+
+  @ApiPropertyOptional({ minimum: 0, example: 149, description: "Only this fan-out item's entries (with step)" })
+  @IsOptional()
+  @DecimalInt(0, 999_999_999, 'item must be an integer >= 0')
+  item?: number;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 1000, example: 100 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer between 1 and 1000' })
-  @Min(1, { message: 'limit must be an integer between 1 and 1000' })
-  @Max(1000, { message: 'limit must be an integer between 1 and 1000' })
+  @DecimalInt(1, 1000, 'limit must be an integer between 1 and 1000')
   limit?: number;
 }

@@ -5,10 +5,18 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
 import { ApiResponse } from '@nestjs/swagger';
-import { RequireRole } from '../http/auth';
-import { ApiErrors, EVENTS_SCHEMA, SAGA_PAGE_SCHEMA, SAGA_SCHEMA } from '../http/openapi';
-import { IDEMPOTENCY_KEY_PATTERN, ListEventsQuery, ListSagasQuery, StartSagaDto } from './saga.dto';
-import { eventView, summaryView } from './saga-views';
+import { CurrentPrincipal, type Principal, RequireRole, ScopedBy, allowsType } from '../http/auth';
+import { ApiErrors, EVENTS_SCHEMA, ITEMS_PAGE_SCHEMA, SAGA_PAGE_SCHEMA, SAGA_SCHEMA } from '../http/openapi';
+import {
+  IDEMPOTENCY_KEY_PATTERN,
+  ListEventsQuery,
+  ListItemsQuery,
+  ListSagasQuery,
+  StartSagaDto,
+  TYPE_PATTERN,
+} from './saga.dto';
+import { MAX_EVENT_SEQ, parseQueryDate } from '../http/query-params';
+import { eventView, itemView, summaryView } from './saga-views';
 import { SagaOperations, parseStartDelay } from './saga-operations';
 
 export const uuidPipe = new ParseUUIDPipe({
@@ -28,34 +36,40 @@ export class SagasController {
    */
   @Post()
   @RequireRole('operator')
+  @ScopedBy('handler')
   @ApiResponse({ status: 201, description: 'Started', schema: SAGA_SCHEMA })
   @ApiResponse({ status: 200, description: 'Idempotency key replayed: the same saga', schema: SAGA_SCHEMA })
   @ApiErrors(
-    [400, 'Unknown type, invalid input, or a bad start time (startAt, startIn)'],
+    [400, 'Unknown type or version, invalid input, or a bad start time (startAt, startIn)'],
     [409, 'Idempotency key used with another input or start time'],
   )
   async start(
     @Body() body: StartSagaDto,
     @Headers('idempotency-key') headerKey: string | undefined,
     @Res({ passthrough: true }) res: Response,
+    @CurrentPrincipal() principal: Principal,
   ) {
+    // A key limited to other types: the same answer as a type that does not exist.
+    if (!allowsType(principal, body.type)) throw unknownType();
     const key = this.idempotencyKey(body.idempotencyKey, headerKey);
     const delay = parseStartDelay(body);
-    const { id, created } = await this.operations.start(body.type, body.input, key, delay);
+    const { id, created } = await this.operations.start(body.type, body.input, key, delay, body.version);
     res.status(created ? 201 : 200);
     return this.operations.view(id);
   }
 
   @Get()
   @RequireRole('viewer')
+  @ScopedBy('handler')
   @ApiResponse({ status: 200, description: 'A page, newest first', schema: SAGA_PAGE_SCHEMA })
   @ApiErrors([400, 'Invalid filter'])
-  async list(@Query() query: ListSagasQuery) {
+  async list(@Query() query: ListSagasQuery, @CurrentPrincipal() principal: Principal) {
     const page = await this.queries.list({
       type: query.type,
+      types: principal.sagaTypes,
       statuses: query.status,
-      createdAfter: query.createdAfter ? new Date(query.createdAfter) : undefined,
-      createdBefore: query.createdBefore ? new Date(query.createdBefore) : undefined,
+      createdAfter: (query.createdAfter && parseQueryDate(query.createdAfter)) || undefined,
+      createdBefore: (query.createdBefore && parseQueryDate(query.createdBefore)) || undefined,
       limit: query.limit ?? 50,
       after: query.cursor ? decodeCursor(query.cursor) : undefined,
     });
@@ -64,6 +78,7 @@ export class SagasController {
 
   @Get(':id')
   @RequireRole('viewer')
+  @ScopedBy('saga')
   @ApiResponse({ status: 200, description: 'The saga with its steps', schema: SAGA_SCHEMA })
   @ApiErrors([404, 'No such saga'])
   async get(@Param('id', uuidPipe) id: string) {
@@ -72,14 +87,51 @@ export class SagasController {
 
   @Get(':id/events')
   @RequireRole('viewer')
+  @ScopedBy('saga')
   @ApiResponse({ status: 200, description: 'Its history, in order', schema: EVENTS_SCHEMA })
   @ApiErrors([404, 'No such saga'])
   @HttpCode(200)
   async events(@Param('id', uuidPipe) id: string, @Query() query: ListEventsQuery) {
     const limit = query.limit ?? 1000;
-    const items = await this.queries.events(id, query.afterSeq ?? 0, limit);
+    if (query.item !== undefined && query.step === undefined) {
+      throw new ApiError(400, 'INPUT_INVALID', 'item needs step: the item of which fan-out step');
+    }
+    // Sequence numbers are 32-bit in the database: nothing comes after its largest.
+    const afterSeq = Math.min(Number(query.afterSeq ?? 0), MAX_EVENT_SEQ);
+    const items = await this.queries.events(id, afterSeq, limit, { step: query.step, item: query.item });
     if (items.length === 0 && !(await this.queries.exists(id))) throw notFound(id);
     return { items: items.map(eventView), nextAfterSeq: items.length === limit ? items[items.length - 1].seq : null };
+  }
+
+  /**
+   * A page of a fan-out step's items, in list order (never all of them: a list may hold 10,000), with the counts
+   * by status of all of them. Each item's own history: `GET /v1/sagas/{id}/events?step=<step>&item=<index>`.
+   */
+  @Get(':id/steps/:step/items')
+  @RequireRole('viewer')
+  @ScopedBy('saga')
+  @ApiResponse({
+    status: 200,
+    description: 'A page of the items, and their counts by status',
+    schema: ITEMS_PAGE_SCHEMA,
+  })
+  @ApiErrors([400, 'Invalid filter'], [404, 'No such saga'])
+  async items(@Param('id', uuidPipe) id: string, @Param('step') step: string, @Query() query: ListItemsQuery) {
+    if (step.length > 64 || !TYPE_PATTERN.test(step)) {
+      throw new ApiError(400, 'INPUT_INVALID', 'step must be a kebab-case step name');
+    }
+    const limit = query.limit ?? 100;
+    const [counts, rows] = await Promise.all([
+      this.queries.itemCounts(id, step),
+      this.queries.items(id, step, { statuses: query.status, afterIndex: query.afterIndex, limit }),
+    ]);
+    if (Object.keys(counts).length === 0 && !(await this.queries.exists(id))) throw notFound(id);
+    return {
+      total: Object.values(counts).reduce((a, b) => a + b, 0),
+      counts,
+      items: rows.map(itemView),
+      nextAfterIndex: rows.length === limit ? rows[rows.length - 1].index : null,
+    };
   }
 
   private view(id: string) {
@@ -100,6 +152,9 @@ export class SagasController {
     return bodyKey ?? headerKey ?? null;
   }
 }
+
+export const unknownType = () =>
+  new ApiError(400, 'SAGA_TYPE_UNKNOWN', 'type is not a registered saga type (GET /v1/saga-types lists them)');
 
 function notFound(id: string): ApiError {
   return new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);

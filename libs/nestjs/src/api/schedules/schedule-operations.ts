@@ -101,8 +101,9 @@ export class ScheduleOperations {
     return last;
   }
 
-  async list(limit: number, type?: string) {
-    return (await this.store.list(limit, type)).map((s) => this.summary(s));
+  /** `types`: only schedules of these saga types (a key limited to them); unset: every type. */
+  async list(limit: number, type?: string, types?: readonly string[]) {
+    return (await this.store.list(limit, type, types)).map((s) => this.summary(s));
   }
 
   /** The schedule with its next runs, its last runs (with their sagas) and its last changes. */
@@ -188,7 +189,7 @@ function audit(
   reason: string,
   detail: Record<string, unknown> | null,
 ): ScheduleAuditRecord {
-  return { actor: principal.keyId, role: principal.role, action, scheduleId, reason, detail };
+  return { actor: principal.name, role: principal.role, action, scheduleId, reason, detail };
 }
 
 function notFound(id: string): ApiError {

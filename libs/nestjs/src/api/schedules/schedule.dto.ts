@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import {
   IsBoolean,
   IsIn,
@@ -16,6 +16,7 @@ import {
 import { CATCH_UP_POLICIES, OVERLAP_POLICIES, cronProblem, timeZoneProblem } from '../../schedules/schedule-plan';
 import { IsReason } from '../sagas/operator-action.dto';
 import { TYPE_PATTERN } from '../sagas/saga.dto';
+import { DecimalInt } from '../http/query-params';
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
@@ -183,9 +184,6 @@ export class ListSchedulesQuery {
 
   @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer between 1 and 500' })
-  @Min(1, { message: 'limit must be an integer between 1 and 500' })
-  @Max(500, { message: 'limit must be an integer between 1 and 500' })
+  @DecimalInt(1, 500, 'limit must be an integer between 1 and 500')
   limit?: number;
 }

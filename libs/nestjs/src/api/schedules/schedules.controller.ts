@@ -1,10 +1,10 @@
 import { Body, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
 import { SagaApiController } from '../http/saga-api-controller';
-import { CurrentPrincipal, type Principal, RequireRole } from '../http/auth';
+import { CurrentPrincipal, type Principal, RequireRole, ScopedBy, allowsType } from '../http/auth';
 import { ApiErrors, SCHEDULE_PAGE_SCHEMA, SCHEDULE_SCHEMA, SCHEDULE_SUMMARY_SCHEMA } from '../http/openapi';
 import { OperatorActionDto } from '../sagas/operator-action.dto';
-import { uuidPipe } from '../sagas/sagas.controller';
+import { unknownType, uuidPipe } from '../sagas/sagas.controller';
 import { CreateScheduleDto, ListSchedulesQuery, UpdateScheduleDto } from './schedule.dto';
 import { ScheduleOperations } from './schedule-operations';
 
@@ -15,23 +15,27 @@ import { ScheduleOperations } from './schedule-operations';
  * orchestrators, each tick starts its saga once (its idempotency key is `schedule:<id>:<tick>`).
  */
 @SagaApiController('v1/schedules')
+@ScopedBy('schedule')
 export class SchedulesController {
   constructor(private readonly schedules: ScheduleOperations) {}
 
   @Post()
   @RequireRole('operator')
+  @ScopedBy('handler')
   @ApiResponse({ status: 201, description: 'Created: the schedule with its next runs', schema: SCHEDULE_SCHEMA })
   @ApiErrors([400, 'Bad cron, time zone, policy, unknown type or invalid input (the message names the field)'])
   async create(@Body() body: CreateScheduleDto, @CurrentPrincipal() principal: Principal) {
+    if (!allowsType(principal, body.type)) throw unknownType();
     return this.schedules.create(body, principal);
   }
 
   @Get()
   @RequireRole('viewer')
+  @ScopedBy('handler')
   @ApiResponse({ status: 200, description: 'Schedules, newest first', schema: SCHEDULE_PAGE_SCHEMA })
   @ApiErrors([400, 'Invalid filter'])
-  async list(@Query() query: ListSchedulesQuery) {
-    return { items: await this.schedules.list(query.limit ?? 100, query.type) };
+  async list(@Query() query: ListSchedulesQuery, @CurrentPrincipal() principal: Principal) {
+    return { items: await this.schedules.list(query.limit ?? 100, query.type, principal.sagaTypes) };
   }
 
   @Get(':id')

@@ -18,6 +18,10 @@ export class SagaEventEntity {
   @Column('integer', { nullable: true })
   attempt!: number | null;
 
+  /** The item of a fan-out step the entry is about, or null. */
+  @Column('integer', { nullable: true })
+  item!: number | null;
+
   @Column('jsonb', { nullable: true })
   data!: Record<string, unknown> | null;
 

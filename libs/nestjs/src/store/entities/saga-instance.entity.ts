@@ -53,6 +53,14 @@ export class SagaInstanceEntity {
   @Column('timestamptz', { name: 'completed_at', nullable: true })
   completedAt!: Date | null;
 
+  /** A child saga's parent (the saga whose step started it), or null. */
+  @Column('uuid', { name: 'parent_id', nullable: true })
+  parentId!: string | null;
+
+  /** The parent's step that started this child, or null. */
+  @Column('text', { name: 'parent_step', nullable: true })
+  parentStep!: string | null;
+
   /** When a DELAYED saga starts (or started): null for a saga started at once. */
   @Column('timestamptz', { name: 'start_at', nullable: true })
   startAt!: Date | null;

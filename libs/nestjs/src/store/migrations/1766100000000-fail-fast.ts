@@ -14,8 +14,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *
  * Adding a column with a constant default is a catalog change (no table rewrite), quick on any size of table.
  */
-export class FailFast1765300000000 implements MigrationInterface {
-  name = 'FailFast1765300000000';
+export class FailFast1766100000000 implements MigrationInterface {
+  name = 'FailFast1766100000000';
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(
