@@ -425,7 +425,7 @@ describe('fail fast when a dependency hangs (e2e)', () => {
         try {
           const degraded = await waitFor(
             async () => {
-              const res = await e.http().get('/health');
+              const res = await e.as('viewer').get('/health');
               return res.body.status === 'degraded' ? res : undefined;
             },
             { timeoutMs: 5_000, what: '/health degraded' },
@@ -452,7 +452,7 @@ describe('fail fast when a dependency hangs (e2e)', () => {
         try {
           const slow = await waitFor(
             async () => {
-              const res = await e.http().get('/health').timeout(5_000);
+              const res = await e.as('viewer').get('/health').timeout(5_000);
               return res.body.status === 'degraded' ? res : undefined;
             },
             { timeoutMs: 10_000, what: '/health degraded by a slow PostgreSQL' },

@@ -31,7 +31,7 @@ import { API_KEYS, ApiKeyGuard, ApiKeys, Authenticator, CREDENTIAL_SOURCES } fro
 import { HealthController } from '../api/http/health.controller';
 import { BEARER_TOKENS, BearerTokens } from '../api/http/oidc';
 import { MetricsController } from '../api/http/metrics.controller';
-import { AuthRateLimits } from '../api/http/rate-limit';
+import { AuthRateLimits, RATE_LIMIT_TIMEOUT_MS } from '../api/http/rate-limit';
 import { UnavailableInterceptor } from '../api/http/unavailable.interceptor';
 import { bodyLimits, securityHeaders } from '../api/http/request-limits';
 import { AgentsController } from '../api/participants/agents.controller';
@@ -408,7 +408,10 @@ function authRateLimits(o: ResolvedSagaOptions): AuthRateLimits {
   const limits = { perKeyPerMinute: o.api.rateLimitPerMinute, failuresPerAddress: o.api.authFailuresPerAddress };
   const needed = limits.perKeyPerMinute > 0 || limits.failuresPerAddress > 0;
   if (!o.redisUrl || !needed) return new AuthRateLimits(limits);
-  const redis = createRedis(o.redisUrl, 'producer', { connectionName: 'saga-rate-limit', commandTimeout: 250 });
+  const redis = createRedis(o.redisUrl, 'producer', {
+    connectionName: 'saga-rate-limit',
+    commandTimeout: RATE_LIMIT_TIMEOUT_MS,
+  });
   return new AuthRateLimits(limits, redis, o.queuePrefix);
 }
 
