@@ -963,6 +963,8 @@ function onItemFailed(d: Draft, event: EventOf<'StepFailed'>, index: number): Tr
   const def = d.def.stepsByName[event.step];
   const current = d.step(event.step).fanOut!.items[index];
   const { error } = event;
+  // An item that killed its agent is a death of its step: its items run alone from then on, and POISONED ends it.
+  if (isDeath(error)) d.edit(event.step).deaths = (d.base.steps[event.step].deaths ?? 0) + 1;
   const definite = isDefiniteFailure(def.retry, error);
   const postPivot = isPostPivot(d, event.step);
   if (
@@ -1034,6 +1036,7 @@ function onItemCompensationFailed(d: Draft, event: EventOf<'CompensationFailed'>
   const def = d.def.stepsByName[event.step];
   const policy = def.compensationRetry;
   const { error } = event;
+  if (isDeath(error)) d.edit(event.step).deaths = (d.base.steps[event.step].deaths ?? 0) + 1;
   const comp = d.step(event.step).fanOut!.items[index].compensation!;
   if (!isDefiniteFailure(policy, error) && hasAttemptsLeft(policy, comp.attempt, comp.attemptBase)) {
     const delayMs = computeBackoffMs(policy, comp.attempt - comp.attemptBase, d.env.random(), error.retryAfterMs);

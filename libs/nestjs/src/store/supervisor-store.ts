@@ -58,8 +58,11 @@ const MS = `interval '1 millisecond'`;
 const RETURNING = `RETURNING s.saga_id, i.type, i.definition_version, s.name, s.status, s.attempt, s.comp_status,
                               s.comp_attempt, s.deadline_at, now() AS claimed_at, s.deaths,
                               s.local_run`;
+// An item's deaths are its step's (an item that kills its agent makes its step's items run alone, see transition).
 const ITEM_RETURNING = `RETURNING s.saga_id, i.type, i.definition_version, s.step AS name, s.idx, s.status,
-                              s.attempt, s.comp_status, s.comp_attempt, s.deadline_at, now() AS claimed_at`;
+                              s.attempt, s.comp_status, s.comp_attempt, s.deadline_at, now() AS claimed_at,
+                              (SELECT st.deaths FROM saga_step st WHERE st.saga_id = s.saga_id AND st.name = s.step)
+                                AS deaths`;
 
 /**
  * The supervisor's claims on the outbox (`saga_step` rows with an attempt in flight). Each claim is ONE
