@@ -9,8 +9,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * - `saga_step.skipped`: the step SUCCEEDED because an operator skipped it (`.../skip`), with their output.
  * - The audit log's actions `retry-from-step` and `skip-step`.
  */
-export class OperatorStepActions1766100000000 implements MigrationInterface {
-  name = 'OperatorStepActions1766100000000';
+export class OperatorStepActions1766200000000 implements MigrationInterface {
+  name = 'OperatorStepActions1766200000000';
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`
