@@ -1196,7 +1196,7 @@ function requireValidatedClass(value: unknown, where: string): void {
   if (typeof value !== 'function' || !value.prototype) {
     throw new SagaDefinitionError(`${where} must be a class (got ${describeValue(value)})`);
   }
-  const validated = getMetadataStorage().getTargetValidationMetadatas(value as new () => unknown, '', true, false);
+  const validated = getMetadataStorage().getTargetValidationMetadatas(value, '', true, false);
   if (validated.length === 0) {
     throw new SagaDefinitionError(
       `${where}: class ${value.name || '(anonymous)'} has no class-validator decorator (@IsString(), ...): ` +

@@ -21,19 +21,11 @@ export function jsonSkeleton(schema: JsonSchema, root: JsonSchema = schema, dept
       Object.entries(schema.properties ?? {}).map(([key, value]) => [key, jsonSkeleton(value, root, depth + 1)]),
     );
   }
-  switch (type) {
-    case 'string':
-      return '';
-    case 'number':
-    case 'integer':
-      return 0;
-    case 'boolean':
-      return false;
-    case 'array':
-      return [];
-    default:
-      return null;
-  }
+  if (type === 'string') return '';
+  if (type === 'number' || type === 'integer') return 0;
+  if (type === 'boolean') return false;
+  if (type === 'array') return [];
+  return null;
 }
 
 /** The skip dialog's starting text for a step's output: its skeleton, a list of one for a fan-out; '' without one. */
