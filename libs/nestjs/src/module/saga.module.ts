@@ -70,6 +70,10 @@ import { SagaStore } from '../store/saga-store';
 import { SupervisorStore } from '../store/supervisor-store';
 import { ALERT_SENDER_OPTIONS, AlertSender, DEFAULT_ALERT_SENDER_OPTIONS } from '../supervisor/alert-sender';
 import { Supervisor } from '../supervisor/supervisor';
+import { BulkJobRunner } from '../supervisor/bulk-job-runner';
+import { BulkJobStore } from '../store/bulk-job-store';
+import { BulkActions } from '../api/bulk/bulk-actions';
+import { BulkActionsController } from '../api/bulk/bulk-actions.controller';
 import {
   type ResolvedSagaOptions,
   SAGA_ROLES as ALL_ROLES,
@@ -114,6 +118,7 @@ const API_CONTROLLERS: Type[] = [
   ParticipantsController,
   AgentsController,
   SchedulesController,
+  BulkActionsController,
 ];
 
 /**
@@ -243,6 +248,7 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
     DefinitionStore,
     AgentStore,
     ScheduleStore,
+    BulkJobStore,
     {
       provide: TRANSPORT_OPTIONS,
       useFactory: (o: ResolvedSagaOptions): TransportOptions => ({
@@ -299,6 +305,7 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
     SagaOperations,
     ScheduleOperations,
     OperatorActions,
+    BulkActions,
     LocalSagaTransport,
     {
       provide: SagaClient,
@@ -325,6 +332,7 @@ function supervisorProviders(): Provider[] {
     },
     ScheduleRunner,
     Supervisor,
+    BulkJobRunner,
     VersionReport,
     {
       provide: ALERT_SENDER_OPTIONS,

@@ -1,0 +1,168 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { OperatorActions } from '../api/sagas/operator-actions';
+import { ApiError } from '../api/http/api-error';
+import { SUPERVISOR_OPTIONS, type SupervisorOptions } from '../module/tokens';
+import { BulkAction, type BulkJob, type BulkJobError, BulkJobStore, sagaFilterOf } from '../store/bulk-job-store';
+import { AuditAction } from '../store/saga-audit';
+import { SagaQueries } from '../store/saga-queries';
+
+/** Sagas read per query (keyset pagination over the job's snapshot). */
+export const BULK_PAGE = 200;
+/**
+ * Sagas acted on at once, and between two progress writes: after a crash, at most this many are found in the audit
+ * (BulkJobStore.actedOn) rather than in the job's position.
+ */
+export const BULK_CHUNK = 10;
+
+const AUDIT_ACTION: Record<BulkAction, AuditAction> = {
+  [BulkAction.RETRY]: AuditAction.RETRY,
+  [BulkAction.CANCEL]: AuditAction.CANCEL,
+  [BulkAction.RESOLVE]: AuditAction.RESOLVE_COMPENSATION,
+};
+
+type Outcome = { kind: 'done' } | { kind: 'skipped' } | { kind: 'failed'; error: BulkJobError };
+
+/**
+ * Works through the bulk jobs (`saga_bulk_job`), one at a time per supervisor, any number of supervisors at once.
+ *
+ * A job is claimed with a lease (`FOR UPDATE SKIP LOCKED`), then its sagas are read oldest first in pages, by
+ * keyset over (created_at, id) and bounded by the job's snapshot (sagas created after it was asked for are not
+ * swept in), and acted on in chunks of BULK_CHUNK through OperatorActions.perform: the very compare-and-set and
+ * audit of `POST /v1/sagas/{id}/retry` (or cancel, resolve), in the name of the key that asked, with the job's
+ * reason, its audit row naming the job. After each chunk one statement moves the counters, the position and the
+ * lease on.
+ *
+ * A supervisor killed mid-chunk: once its lease ran out another claims the job and resumes at the last position;
+ * the sagas of the chunk it had acted on already are found in the audit (their rows name the job) and counted, not
+ * acted on again. A saga that changed meanwhile (retried by hand, finished) answers 409 and is skipped: the action
+ * is compare-and-set, never "whatever the state".
+ */
+@Injectable()
+export class BulkJobRunner implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('BulkJobs');
+  private readonly owner = `bulk-${randomUUID()}`;
+  private timer?: NodeJS.Timeout;
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(
+    private readonly jobs: BulkJobStore,
+    private readonly queries: SagaQueries,
+    private readonly actions: OperatorActions,
+    @Inject(SUPERVISOR_OPTIONS) private readonly options: SupervisorOptions,
+  ) {}
+
+  private get leaseMs(): number {
+    return Math.max(5_000, 5 * this.options.intervalMs);
+  }
+
+  onApplicationBootstrap(): void {
+    this.schedule(0);
+  }
+
+  /** Stops after the chunk in progress and gives its job back, so that another supervisor resumes it at once. */
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.tick().then((again) => this.schedule(again ? 0 : this.options.intervalMs));
+    }, delayMs);
+    this.timer.unref?.();
+  }
+
+  /** Claims a job and runs it; true when there may be another one waiting. */
+  async tick(): Promise<boolean> {
+    let job: BulkJob | null = null;
+    try {
+      job = await this.jobs.claim(this.owner, this.leaseMs);
+      if (!job) return false;
+      this.logger.log(
+        `bulk job ${job.id}: ${job.action} of ${job.matched} sagas, from ${job.done + job.skipped + job.failed}`,
+      );
+      await this.run(job);
+      return !this.stopped;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (job) {
+        this.logger.warn(`bulk job ${job.id} failed its run (tried again at the next sweep): ${message}`);
+        await this.jobs.runFailed(job.id, this.owner, message).catch(() => undefined);
+      } else {
+        this.logger.warn(`bulk jobs: claim failed: ${message}`);
+      }
+      return false;
+    }
+  }
+
+  /** One job, from its position to its end (or until cancelled, lost, or this process stops). */
+  async run(job: BulkJob): Promise<void> {
+    const filter = sagaFilterOf(job);
+    let cursor = job.cursor;
+    for (;;) {
+      const page = await this.queries.matchingPage(filter, job.snapshotAt, cursor, BULK_PAGE);
+      if (page.length === 0) {
+        if (await this.jobs.complete(job.id, this.owner)) this.logger.log(`bulk job ${job.id} completed`);
+        return;
+      }
+      for (let i = 0; i < page.length; i += BULK_CHUNK) {
+        if (this.stopped) {
+          await this.jobs.release(job.id, this.owner);
+          return;
+        }
+        const chunk = page.slice(i, i + BULK_CHUNK);
+        const ids = chunk.map((s) => s.id);
+        const acted = await this.jobs.actedOn(job.id, ids);
+        const outcomes = await Promise.all(
+          ids.map((id) => {
+            const status = acted.get(id);
+            // Acted on before a crash: counted from its audit row, not acted on again.
+            if (status !== undefined)
+              return Promise.resolve<Outcome>(status === 202 ? { kind: 'done' } : { kind: 'skipped' });
+            return this.act(job, id);
+          }),
+        );
+        const delta = { done: 0, skipped: 0, failed: 0, errors: [] as BulkJobError[] };
+        for (const outcome of outcomes) {
+          delta[outcome.kind] += 1;
+          if (outcome.kind === 'failed') delta.errors.push(outcome.error);
+        }
+        cursor = chunk[chunk.length - 1];
+        const { running } = await this.jobs.progress(job.id, this.owner, this.leaseMs, delta, cursor);
+        if (!running) {
+          this.logger.log(`bulk job ${job.id} stopped (cancelled, or taken over)`);
+          return;
+        }
+      }
+    }
+  }
+
+  /**
+   * One saga: accepted (done), no longer in a state for it or gone (skipped: 409 INVALID_STATE, 404), refused
+   * otherwise (failed: the version has no live agent, the step does not exist). Anything but an API answer (the
+   * database is down) is thrown: the run fails and is tried again from the last position.
+   */
+  private async act(job: BulkJob, sagaId: string): Promise<Outcome> {
+    try {
+      await this.actions.perform({
+        action: AUDIT_ACTION[job.action],
+        sagaId,
+        step: job.step,
+        reason: job.reason,
+        principal: { name: job.requestedBy, role: job.requestedRole as 'viewer' | 'operator' | 'admin' },
+        bulkJobId: job.id,
+      });
+      return { kind: 'done' };
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      const status = error.getStatus();
+      if (status === 404 && error.code === 'SAGA_NOT_FOUND') return { kind: 'skipped' };
+      if (status === 409 && error.code === 'INVALID_STATE') return { kind: 'skipped' };
+      return { kind: 'failed', error: { sagaId, status, code: error.code, message: error.message } };
+    }
+  }
+}
