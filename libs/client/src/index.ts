@@ -15,6 +15,7 @@ export {
 } from './saga-client';
 export { DEFAULT_REQUEST_TIMEOUT_MS, HttpSagaTransport, type HttpSagaClientOptions } from './http-saga-transport';
 export type {
+  BulkActionRequest,
   SagaEventsQuery,
   SagaItemsQuery,
   SagaListQuery,
@@ -32,6 +33,10 @@ export {
 } from './errors';
 export type {
   AgentView,
+  BulkActionName,
+  BulkDryRunView,
+  BulkFilter,
+  BulkJobView,
   ChildSagaView,
   CompensationView,
   ItemPage,

@@ -95,7 +95,8 @@ const COLUMNS = `id, action, step, filter, types, reason, requested_by, requeste
   cancel_reason, created_at, updated_at, finished_at`;
 
 /**
- * The bulk jobs (`saga_bulk_job`): PostgreSQL is their only record. Every change is one conditional statement, so
+ * The bulk jobs (`saga_bulk_job`): PostgreSQL is their only record. (Each statement that reads what it changed ends
+ * in a SELECT: TypeORM answers a top-level UPDATE with [rows, count], not rows.) Every change is one conditional statement, so
  * that a cancel and the supervisor working on the job never overwrite each other, and a supervisor that lost its
  * claim (its lease ran out, another took over) writes nothing more.
  */
@@ -208,12 +209,14 @@ export class BulkJobStore {
    */
   async claim(owner: string, leaseMs: number): Promise<BulkJob | null> {
     const rows = await this.db.query<JobRow[]>(
-      `UPDATE saga_bulk_job SET status = 'RUNNING', owner = $1, lease_until = now() + $2 * interval '1 millisecond',
-              updated_at = now()
-        WHERE id = (SELECT id FROM saga_bulk_job
-                     WHERE status IN ('PENDING', 'RUNNING') AND (lease_until IS NULL OR lease_until < now())
-                     ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-        RETURNING ${COLUMNS}`,
+      `WITH job AS (
+         UPDATE saga_bulk_job SET status = 'RUNNING', owner = $1, updated_at = now(),
+                lease_until = now() + $2 * interval '1 millisecond'
+          WHERE id = (SELECT id FROM saga_bulk_job
+                       WHERE status IN ('PENDING', 'RUNNING') AND (lease_until IS NULL OR lease_until < now())
+                       ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+          RETURNING ${COLUMNS})
+       SELECT * FROM job`,
       [owner, leaseMs],
     );
     return rows.length ? jobOf(rows[0]) : null;
@@ -232,7 +235,8 @@ export class BulkJobStore {
     cursor: { createdAt: string; id: string },
   ): Promise<{ running: boolean }> {
     const rows = await this.db.query<{ status: string }[]>(
-      `UPDATE saga_bulk_job
+      `WITH job AS (
+       UPDATE saga_bulk_job
           SET done = done + $3, skipped = skipped + $4, failed = failed + $5,
               errors = CASE WHEN jsonb_array_length(errors) >= $6 THEN errors
                             ELSE (SELECT coalesce(jsonb_agg(e), '[]') FROM (
@@ -241,7 +245,8 @@ export class BulkJobStore {
               cursor_ts = $8::timestamptz, cursor_id = $9, attempts = 0, updated_at = now(),
               lease_until = CASE WHEN status = 'RUNNING' THEN now() + $10 * interval '1 millisecond' END
         WHERE id = $1 AND owner = $2 AND status IN ('RUNNING', 'CANCELLED')
-        RETURNING status`,
+        RETURNING status)
+       SELECT status FROM job`,
       [
         id,
         owner,
@@ -261,9 +266,11 @@ export class BulkJobStore {
   /** RUNNING → COMPLETED, by its owner. */
   async complete(id: string, owner: string): Promise<boolean> {
     const rows = await this.db.query<unknown[]>(
-      `UPDATE saga_bulk_job SET status = 'COMPLETED', owner = NULL, lease_until = NULL, updated_at = now(),
-              finished_at = now()
-        WHERE id = $1 AND owner = $2 AND status = 'RUNNING' RETURNING id`,
+      `WITH job AS (
+         UPDATE saga_bulk_job SET status = 'COMPLETED', owner = NULL, lease_until = NULL, updated_at = now(),
+                finished_at = now()
+          WHERE id = $1 AND owner = $2 AND status = 'RUNNING' RETURNING id)
+       SELECT id FROM job`,
       [id, owner],
     );
     return rows.length > 0;

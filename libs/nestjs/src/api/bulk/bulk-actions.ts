@@ -179,7 +179,7 @@ export class BulkActions {
         ...record,
         outcome: AuditOutcome.REFUSED,
         statusCode: 409,
-        detail: `bulk job ${id}: ${refusal.message}`,
+        detail: refusal.message,
       });
       throw refusal;
     }
