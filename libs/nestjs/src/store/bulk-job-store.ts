@@ -65,6 +65,8 @@ export interface BulkJob {
   status: BulkJobStatus;
   snapshotAt: Date;
   cursor: { createdAt: string; id: string } | null;
+  /** The chunk being acted on when the job was last claimed: settled first when a job is resumed. */
+  inflight: { createdAt: string; id: string }[];
   attempts: number;
   lastError: string | null;
   cancelledBy: string | null;
@@ -91,7 +93,7 @@ export function sagaFilterOf(job: Pick<BulkJob, 'filter' | 'types'>): SagaFilter
 }
 
 const COLUMNS = `id, action, step, filter, types, reason, requested_by, requested_role, cap, matched, done, skipped,
-  failed, errors, status, snapshot_at, cursor_ts::text AS cursor_ts, cursor_id, attempts, last_error, cancelled_by,
+  failed, errors, status, snapshot_at, cursor_ts::text AS cursor_ts, cursor_id, inflight, attempts, last_error, cancelled_by,
   cancel_reason, created_at, updated_at, finished_at`;
 
 /**
@@ -242,7 +244,7 @@ export class BulkJobStore {
                             ELSE (SELECT coalesce(jsonb_agg(e), '[]') FROM (
                                     SELECT e FROM jsonb_array_elements(errors || $7::jsonb) WITH ORDINALITY AS x(e, n)
                                      ORDER BY n LIMIT $6) s) END,
-              cursor_ts = $8::timestamptz, cursor_id = $9, attempts = 0, updated_at = now(),
+              cursor_ts = $8::timestamptz, cursor_id = $9, inflight = '[]', attempts = 0, updated_at = now(),
               lease_until = CASE WHEN status = 'RUNNING' THEN now() + $10 * interval '1 millisecond' END
         WHERE id = $1 AND owner = $2 AND status IN ('RUNNING', 'CANCELLED')
         RETURNING status)
@@ -261,6 +263,27 @@ export class BulkJobStore {
       ],
     );
     return { running: rows.length > 0 && rows[0].status === 'RUNNING' };
+  }
+
+  /**
+   * Records the chunk about to be acted on (and renews the lease), before any of it is: a job resumed after a
+   * crash settles that chunk first. False when `owner` no longer holds the job, or it was cancelled: stop.
+   */
+  async begin(
+    id: string,
+    owner: string,
+    leaseMs: number,
+    chunk: { createdAt: string; id: string }[],
+  ): Promise<boolean> {
+    const rows = await this.db.query<unknown[]>(
+      `WITH job AS (
+         UPDATE saga_bulk_job SET inflight = $3::jsonb, updated_at = now(),
+                lease_until = now() + $4 * interval '1 millisecond'
+          WHERE id = $1 AND owner = $2 AND status = 'RUNNING' RETURNING id)
+       SELECT id FROM job`,
+      [id, owner, JSON.stringify(chunk.map((s) => ({ createdAt: s.createdAt, id: s.id }))), leaseMs],
+    );
+    return rows.length > 0;
   }
 
   /** RUNNING → COMPLETED, by its owner. */
@@ -300,8 +323,9 @@ export class BulkJobStore {
   }
 
   /**
-   * The sagas of `sagaIds` the job already acted on (accepted or refused): their audit rows name the job. A job
-   * resumed after a crash finds here what it did between its last progress and the crash, and does not act again.
+   * The sagas of `sagaIds` the job already acted on (accepted or refused), with the status it was answered: their
+   * audit rows name the job. A job resumed after a crash finds here what it did of its in-flight chunk, and does
+   * not act on those again.
    */
   async actedOn(id: string, sagaIds: string[]): Promise<Map<string, number>> {
     const rows = await this.db.query<{ saga_id: string; status_code: number }[]>(
@@ -334,6 +358,7 @@ interface JobRow {
   snapshot_at: Date;
   cursor_ts: string | null;
   cursor_id: string | null;
+  inflight: { createdAt: string; id: string }[];
   attempts: number;
   last_error: string | null;
   cancelled_by: string | null;
@@ -362,6 +387,7 @@ function jobOf(r: JobRow): BulkJob {
     status: r.status,
     snapshotAt: r.snapshot_at,
     cursor: r.cursor_ts && r.cursor_id ? { createdAt: r.cursor_ts, id: r.cursor_id } : null,
+    inflight: r.inflight,
     attempts: r.attempts,
     lastError: r.last_error,
     cancelledBy: r.cancelled_by,

@@ -10,8 +10,8 @@ import { SagaQueries } from '../store/saga-queries';
 /** Sagas read per query (keyset pagination over the job's snapshot). */
 export const BULK_PAGE = 200;
 /**
- * Sagas acted on at once, and between two progress writes: after a crash, at most this many are found in the audit
- * (BulkJobStore.actedOn) rather than in the job's position.
+ * Sagas acted on at once, between two progress writes: the chunk recorded as in flight, which a job resumed after a
+ * crash settles from the audit (BulkJobStore.actedOn).
  */
 export const BULK_CHUNK = 10;
 
@@ -30,12 +30,12 @@ type Outcome = { kind: 'done' } | { kind: 'skipped' } | { kind: 'failed'; error:
  * keyset over (created_at, id) and bounded by the job's snapshot (sagas created after it was asked for are not
  * swept in), and acted on in chunks of BULK_CHUNK through OperatorActions.perform: the very compare-and-set and
  * audit of `POST /v1/sagas/{id}/retry` (or cancel, resolve), in the name of the key that asked, with the job's
- * reason, its audit row naming the job. After each chunk one statement moves the counters, the position and the
- * lease on.
+ * reason, its audit row naming the job. Each chunk is recorded as in flight before it is acted on, and after it
+ * one statement moves the counters, the position and the lease on.
  *
- * A supervisor killed mid-chunk: once its lease ran out another claims the job and resumes at the last position;
- * the sagas of the chunk it had acted on already are found in the audit (their rows name the job) and counted, not
- * acted on again. A saga that changed meanwhile (retried by hand, finished) answers 409 and is skipped: the action
+ * A supervisor killed mid-chunk: once its lease ran out another claims the job, settles the chunk in flight (the
+ * sagas the dead one acted on are found in the audit, whose rows name the job, and counted, not acted on again; the
+ * others are acted on), and goes on from there. A saga that changed meanwhile (retried by hand, finished) answers 409 and is skipped: the action
  * is compare-and-set, never "whatever the state".
  */
 @Injectable()
@@ -101,8 +101,11 @@ export class BulkJobRunner implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** One job, from its position to its end (or until cancelled, lost, or this process stops). */
   async run(job: BulkJob): Promise<void> {
+    // A chunk in flight when the job's last supervisor died: settled first, from the audit. Its sagas may no longer
+    // match the filter (a retried saga is no longer FAILED), so the keyset read below would not see them again.
+    if (job.inflight.length > 0 && !(await this.chunk(job, job.inflight, true))) return;
     const filter = sagaFilterOf(job);
-    let cursor = job.cursor;
+    let cursor = job.inflight.length > 0 ? job.inflight[job.inflight.length - 1] : job.cursor;
     for (;;) {
       const page = await this.queries.matchingPage(filter, job.snapshotAt, cursor, BULK_PAGE);
       if (page.length === 0) {
@@ -115,30 +118,39 @@ export class BulkJobRunner implements OnApplicationBootstrap, OnModuleDestroy {
           return;
         }
         const chunk = page.slice(i, i + BULK_CHUNK);
-        const ids = chunk.map((s) => s.id);
-        const acted = await this.jobs.actedOn(job.id, ids);
-        const outcomes = await Promise.all(
-          ids.map((id) => {
-            const status = acted.get(id);
-            // Acted on before a crash: counted from its audit row, not acted on again.
-            if (status !== undefined)
-              return Promise.resolve<Outcome>(status === 202 ? { kind: 'done' } : { kind: 'skipped' });
-            return this.act(job, id);
-          }),
-        );
-        const delta = { done: 0, skipped: 0, failed: 0, errors: [] as BulkJobError[] };
-        for (const outcome of outcomes) {
-          delta[outcome.kind] += 1;
-          if (outcome.kind === 'failed') delta.errors.push(outcome.error);
-        }
+        if (!(await this.chunk(job, chunk, false))) return;
         cursor = chunk[chunk.length - 1];
-        const { running } = await this.jobs.progress(job.id, this.owner, this.leaseMs, delta, cursor);
-        if (!running) {
-          this.logger.log(`bulk job ${job.id} stopped (cancelled, or taken over)`);
-          return;
-        }
       }
     }
+  }
+
+  /**
+   * Acts on one chunk: recorded as in flight first, then each saga at once, then the counters and the position in
+   * one statement. `resumed`: the chunk was in flight at a crash, and the sagas the audit shows acted on are
+   * counted, not acted on again. False: stop (cancelled, or the job is no longer this supervisor's).
+   */
+  private async chunk(job: BulkJob, chunk: { createdAt: string; id: string }[], resumed: boolean): Promise<boolean> {
+    if (!resumed && !(await this.jobs.begin(job.id, this.owner, this.leaseMs, chunk))) {
+      this.logger.log(`bulk job ${job.id} stopped (cancelled, or taken over)`);
+      return false;
+    }
+    const ids = chunk.map((s) => s.id);
+    const acted = resumed ? await this.jobs.actedOn(job.id, ids) : new Map<string, number>();
+    const outcomes = await Promise.all(
+      ids.map((id) => {
+        const status = acted.get(id);
+        if (status === undefined) return this.act(job, id);
+        return Promise.resolve<Outcome>(status === 202 ? { kind: 'done' } : { kind: 'skipped' });
+      }),
+    );
+    const delta = { done: 0, skipped: 0, failed: 0, errors: [] as BulkJobError[] };
+    for (const outcome of outcomes) {
+      delta[outcome.kind] += 1;
+      if (outcome.kind === 'failed') delta.errors.push(outcome.error);
+    }
+    const { running } = await this.jobs.progress(job.id, this.owner, this.leaseMs, delta, chunk[chunk.length - 1]);
+    if (!running) this.logger.log(`bulk job ${job.id} stopped (cancelled, or taken over)`);
+    return running;
   }
 
   /**

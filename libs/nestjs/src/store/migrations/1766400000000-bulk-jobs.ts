@@ -8,7 +8,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *   to (NULL: every type). `snapshot_at` bounds the sweep: only sagas created at or before it are acted on, so a
  *   saga started after the job was asked for is never swept in. `cursor_ts`/`cursor_id` is the keyset position
  *   (created_at, id) of the last saga acted on, moved with the counters in one statement after each chunk: a job
- *   resumes there after a crash. `owner`/`lease_until` is the claim of the supervisor that runs it (another takes it
+ *   resumes there after a crash. `inflight` is the chunk being acted on (written before, cleared with the counters):
+ *   a job resumed after a crash settles it first (its sagas acted on are found in the audit, whose rows name the
+ *   job), since those sagas may no longer match the filter (a retried saga is no longer FAILED). `owner`/`lease_until` is the claim of the supervisor that runs it (another takes it
  *   over when the lease ran out). `errors` holds a sample of the per-saga failures (at most 20).
  * - `saga_audit`: a job's start and stop are audited too (actions `bulk-start`, `bulk-stop`), with no saga: those
  *   rows have `saga_id` NULL, and only those. Each saga the job acts on gets the ordinary row of its action.
@@ -40,6 +42,7 @@ export class BulkJobs1766400000000 implements MigrationInterface {
         snapshot_at    timestamptz NOT NULL,
         cursor_ts      timestamptz,
         cursor_id      uuid,
+        inflight       jsonb NOT NULL DEFAULT '[]',
         owner          text,
         lease_until    timestamptz,
         attempts       integer NOT NULL DEFAULT 0,
