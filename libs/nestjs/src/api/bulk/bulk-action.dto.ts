@@ -11,6 +11,7 @@ import {
   Max,
   MaxLength,
   Min,
+  ValidateIf,
   ValidateNested,
 } from 'class-validator';
 import { SagaStatus } from '@saga-engine/core';
@@ -83,8 +84,12 @@ export class BulkActionDto {
   @Type(() => BulkFilterDto)
   filter!: BulkFilterDto;
 
-  @ApiProperty({ description: "Why, in the operator's words (audited with each saga)", example: 'fixed in 2.3.1' })
+  @ApiProperty({
+    description: "Why, in the operator's words (audited with each saga); not needed for a dry run",
+    example: 'fixed in 2.3.1',
+  })
   @Transform(trim)
+  @ValidateIf((o: BulkActionDto) => o.dryRun !== true || o.reason !== undefined)
   @IsReason()
   reason!: string;
 
