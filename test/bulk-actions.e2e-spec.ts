@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Client, Pool } from 'pg';
+import { SagaClient } from '@saga-engine/client';
 import { NonRetryableError, defineSaga } from '@saga-engine/sdk';
 import { TEST_API_KEYS, startTestEngine, type TestEngine } from './support/test-engine';
 import { waitFor } from './support/wait-for';
@@ -261,6 +262,22 @@ describe('bulk actions (e2e)', () => {
       ['operator', 'refused', 409, 'too late', `bulk job ${jobId} is COMPLETED: it has ended`],
     ]);
   }, 240_000);
+
+  it('runs through the in-process client too, checked as the API checks', async () => {
+    const client = engine.app.get(SagaClient);
+    const dry = await client.bulkDryRun({
+      action: 'retry',
+      filter: { type: 'bulk-order', status: ['COMPLETED'] },
+      reason: 'looking',
+    });
+    expect(dry).toMatchObject({ dryRun: true, matched: COUNT });
+    await expect(
+      client.bulkDryRun({ action: 'retry', filter: { status: ['LOST'] }, reason: 'looking' }),
+    ).rejects.toMatchObject({ status: 400, code: 'INPUT_INVALID', message: expect.stringContaining('filter.status') });
+    expect((await client.bulkJobs()).map((j) => j.id)).toContain(jobId);
+    expect(await client.bulkJob(jobId)).toMatchObject({ id: jobId, status: 'COMPLETED' });
+    expect(await client.bulkJob('00000000-0000-4000-8000-000000000000')).toBeNull();
+  });
 
   it('stops a running job: the sagas acted on stay so, the others are left alone', async () => {
     const started60 = await startMany('bulk-order', 60, { startIn: '1d' });
