@@ -25,7 +25,10 @@ export const BulkJobStatus = {
   COMPLETED: 'COMPLETED',
   /** Stopped by an operator: the sagas acted on before stay so, the others are left alone. */
   CANCELLED: 'CANCELLED',
-  /** The job itself could not go on (its run failed `MAX_JOB_ATTEMPTS` times in a row): `lastError` says why. */
+  /**
+   * The job itself could not go on (its run failed `MAX_JOB_ATTEMPTS` times in a row, not counting PostgreSQL or
+   * Redis being away): `lastError` says why.
+   */
   FAILED: 'FAILED',
 } as const;
 export type BulkJobStatus = (typeof BulkJobStatus)[keyof typeof BulkJobStatus];

@@ -6,6 +6,7 @@ import { SUPERVISOR_OPTIONS, type SupervisorOptions } from '../module/tokens';
 import { BulkAction, type BulkJob, type BulkJobError, BulkJobStore, sagaFilterOf } from '../store/bulk-job-store';
 import { AuditAction } from '../store/saga-audit';
 import { SagaQueries } from '../store/saga-queries';
+import { unavailability } from '../observability/unavailable';
 
 /** Sagas read per query (keyset pagination over the job's snapshot). */
 export const BULK_PAGE = 200;
@@ -89,10 +90,15 @@ export class BulkJobRunner implements OnApplicationBootstrap, OnModuleDestroy {
       return !this.stopped;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      if (job) {
+      // PostgreSQL or Redis away is not the job's fault (the DependencyMonitor reports outages): the job is given
+      // back and resumed when they are, never FAILED by an outage, nor logged once a sweep.
+      const away = unavailability(error) !== null;
+      if (job && away) {
+        await this.jobs.release(job.id, this.owner).catch(() => undefined);
+      } else if (job) {
         this.logger.warn(`bulk job ${job.id} failed its run (tried again at the next sweep): ${message}`);
         await this.jobs.runFailed(job.id, this.owner, message).catch(() => undefined);
-      } else {
+      } else if (!away) {
         this.logger.warn(`bulk jobs: claim failed: ${message}`);
       }
       return false;
@@ -155,8 +161,8 @@ export class BulkJobRunner implements OnApplicationBootstrap, OnModuleDestroy {
 
   /**
    * One saga: accepted (done), no longer in a state for it or gone (skipped: 409 INVALID_STATE, 404), refused
-   * otherwise (failed: the version has no live agent, the step does not exist). Anything but an API answer (the
-   * database is down) is thrown: the run fails and is tried again from the last position.
+   * otherwise (failed: the version has no live agent, the step does not exist). Anything but a 4xx answer (the
+   * database is away) is thrown: the run stops and is tried again from the last position.
    */
   private async act(job: BulkJob, sagaId: string): Promise<Outcome> {
     try {
@@ -170,7 +176,8 @@ export class BulkJobRunner implements OnApplicationBootstrap, OnModuleDestroy {
       });
       return { kind: 'done' };
     } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
+      // Not an answer about this saga (the database is away, a bug): the run fails, resumed from its position.
+      if (!(error instanceof ApiError) || error.getStatus() >= 500) throw error;
       const status = error.getStatus();
       if (status === 404 && error.code === 'SAGA_NOT_FOUND') return { kind: 'skipped' };
       if (status === 409 && error.code === 'INVALID_STATE') return { kind: 'skipped' };
