@@ -202,13 +202,18 @@ describe('bulk actions (e2e)', () => {
     await engine.waitForStatus(late, ['FAILED'], 30_000);
     carrierDown = false;
 
+    let seen: unknown = null;
     const done = await waitFor(
       async () => {
         const j = await job(jobId);
+        seen = j;
         return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(j.status) && j;
       },
       { timeoutMs: 10_000 + COUNT * 200, intervalMs: 250, what: 'the bulk job to end' },
-    );
+    ).catch((error: Error) => {
+      error.message += `; the job as last seen: ${JSON.stringify(seen)}`;
+      throw error;
+    });
     expect(done).toMatchObject({ status: 'COMPLETED', matched: COUNT, processed: COUNT, done: COUNT, failed: 0 });
     expect(done.errors).toEqual([]);
     await waitFor(async () => (await countBy('bulk-order', 'COMPLETED')) === COUNT, {

@@ -94,6 +94,7 @@ export class BulkJobRunner implements OnApplicationBootstrap, OnModuleDestroy {
       // back and resumed when they are, never FAILED by an outage, nor logged once a sweep.
       const away = unavailability(error) !== null;
       if (job && away) {
+        this.logger.debug(`bulk job ${job.id} given back, a dependency is away: ${message}`);
         await this.jobs.release(job.id, this.owner).catch(() => undefined);
       } else if (job) {
         this.logger.warn(`bulk job ${job.id} failed its run (tried again at the next sweep): ${message}`);
