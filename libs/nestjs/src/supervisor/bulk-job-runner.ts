@@ -16,6 +16,9 @@ export const BULK_PAGE = 200;
  */
 export const BULK_CHUNK = 10;
 
+/** Sagas of a chunk acted on at once: a bulk job leaves the connection pool to the API and the agents. */
+export const BULK_PARALLEL = 4;
+
 const AUDIT_ACTION: Record<BulkAction, AuditAction> = {
   [BulkAction.RETRY]: AuditAction.RETRY,
   [BulkAction.CANCEL]: AuditAction.CANCEL,
@@ -29,7 +32,7 @@ type Outcome = { kind: 'done' } | { kind: 'skipped' } | { kind: 'failed'; error:
  *
  * A job is claimed with a lease (`FOR UPDATE SKIP LOCKED`), then its sagas are read oldest first in pages, by
  * keyset over (created_at, id) and bounded by the job's snapshot (sagas created after it was asked for are not
- * swept in), and acted on in chunks of BULK_CHUNK through OperatorActions.perform: the very compare-and-set and
+ * swept in), and acted on in chunks of BULK_CHUNK (BULK_PARALLEL at once) through OperatorActions.perform: the very compare-and-set and
  * audit of `POST /v1/sagas/{id}/retry` (or cancel, resolve), in the name of the key that asked, with the job's
  * reason, its audit row naming the job. Each chunk is recorded as in flight before it is acted on, and after it
  * one statement moves the counters, the position and the lease on.
@@ -143,13 +146,11 @@ export class BulkJobRunner implements OnApplicationBootstrap, OnModuleDestroy {
     }
     const ids = chunk.map((s) => s.id);
     const acted = resumed ? await this.jobs.actedOn(job.id, ids) : new Map<string, number>();
-    const outcomes = await Promise.all(
-      ids.map((id) => {
-        const status = acted.get(id);
-        if (status === undefined) return this.act(job, id);
-        return Promise.resolve<Outcome>(status === 202 ? { kind: 'done' } : { kind: 'skipped' });
-      }),
-    );
+    const outcomes = await mapLimited(ids, BULK_PARALLEL, (id) => {
+      const status = acted.get(id);
+      if (status === undefined) return this.act(job, id);
+      return Promise.resolve<Outcome>(status === 202 ? { kind: 'done' } : { kind: 'skipped' });
+    });
     const delta = { done: 0, skipped: 0, failed: 0, errors: [] as BulkJobError[] };
     for (const outcome of outcomes) {
       delta[outcome.kind] += 1;
@@ -185,4 +186,18 @@ export class BulkJobRunner implements OnApplicationBootstrap, OnModuleDestroy {
       return { kind: 'failed', error: { sagaId, status, code: error.code, message: error.message } };
     }
   }
+}
+
+/** `fn` over `items`, at most `limit` at a time, the results in order. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
