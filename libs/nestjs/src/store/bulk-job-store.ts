@@ -96,22 +96,23 @@ export function sagaFilterOf(job: Pick<BulkJob, 'filter' | 'types'>): SagaFilter
 }
 
 const COLUMNS = `id, action, step, filter, types, reason, requested_by, requested_role, cap, matched, done, skipped,
-  failed, errors, status, snapshot_at, cursor_ts::text AS cursor_ts, cursor_id, inflight, attempts, last_error, cancelled_by,
-  cancel_reason, created_at, updated_at, finished_at`;
+  failed, errors, status, snapshot_at, cursor_ts::text AS cursor_ts, cursor_id, inflight, attempts, last_error,
+  cancelled_by, cancel_reason, created_at, updated_at, finished_at`;
 
 /**
- * The bulk jobs (`saga_bulk_job`): PostgreSQL is their only record. (Each statement that reads what it changed ends
- * in a SELECT: TypeORM answers a top-level UPDATE with [rows, count], not rows.) Every change is one conditional statement, so
+ * The bulk jobs (`saga_bulk_job`): PostgreSQL is their only record. Every change is one conditional statement, so
  * that a cancel and the supervisor working on the job never overwrite each other, and a supervisor that lost its
- * claim (its lease ran out, another took over) writes nothing more.
+ * claim (its lease ran out, another took over) writes nothing more. (Each statement that reads what it changed ends
+ * in a SELECT: TypeORM answers a top-level UPDATE with [rows, count], not rows.)
  */
 @Injectable()
 export class BulkJobStore {
   constructor(@Inject(SAGA_DATA_SOURCE) private readonly db: DataSource) {}
 
   /**
-   * Counts the sagas `filter` matches now and writes the job with that count, in one statement, unless the count
-   * is over `cap`: then nothing is written and `created` is null.
+   * Counts the sagas `filter` matches up to now (the database's clock: the job's snapshot), then writes the job with
+   * that count and its audit row in one statement, unless the count is over `cap`: then nothing is written and
+   * `created` is null.
    */
   async create(input: {
     action: BulkAction;
