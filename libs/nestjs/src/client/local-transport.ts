@@ -22,8 +22,9 @@ import { AuditAction } from '../store/saga-audit';
 
 /**
  * The transport of the `SagaClient` that `SagaModule` provides: the same operations as the REST API, run in this
- * process (no HTTP, no key), with the same validation, answers and errors (bulk actions included). Operator actions are audited as done by
- * this process, with the admin role (`in-process <host>:<pid>`): the app's code decides who may call them.
+ * process (no HTTP, no key), with the same validation, answers and errors (bulk actions included). Operator actions
+ * are audited as done by this process, with the admin role (`in-process <host>:<pid>`): the app's code decides who
+ * may call them.
  */
 @Injectable()
 export class LocalSagaTransport implements SagaTransport {

@@ -317,7 +317,7 @@ export class BulkJobStore {
     );
   }
 
-  /** Gives the job back (a supervisor shutting down): the next supervisor takes it over at once, not after the lease. */
+  /** Gives the job back (its supervisor stops, or an outage): the next claim takes it at once, not after a lease. */
   async release(id: string, owner: string): Promise<void> {
     await this.db.query(
       `UPDATE saga_bulk_job SET owner = NULL, lease_until = NULL, updated_at = now()
