@@ -248,6 +248,9 @@ describe('bulk actions (e2e)', () => {
     expect(start).toHaveLength(1);
     expect(start[0]).toMatchObject({ outcome: 'accepted', status_code: 202, saga_id: null });
     expect(start[0].detail).toContain(`retry of ${COUNT} sagas matching {"type":"bulk-order","status":["FAILED"]}`);
+    // Counted for Prometheus too.
+    const metrics = await engine.as('viewer').get('/metrics').expect(200);
+    expect(metrics.text).toContain(`saga_bulk_sagas_total{action="retry",outcome="done"} ${COUNT}`);
     // The chain still verifies with the new rows in it.
     expect((await engine.as('admin').get('/v1/audit/verify')).body).toMatchObject({ ok: true });
 

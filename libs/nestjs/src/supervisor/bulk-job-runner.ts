@@ -6,6 +6,7 @@ import { SUPERVISOR_OPTIONS, type SupervisorOptions } from '../module/tokens';
 import { BulkAction, type BulkJob, type BulkJobError, BulkJobStore, sagaFilterOf } from '../store/bulk-job-store';
 import { AuditAction } from '../store/saga-audit';
 import { SagaQueries } from '../store/saga-queries';
+import { EngineMetrics } from '../observability/engine-metrics';
 import { unavailability } from '../observability/unavailable';
 
 /** Sagas read per query (keyset pagination over the job's snapshot). */
@@ -55,6 +56,7 @@ export class BulkJobRunner implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly queries: SagaQueries,
     private readonly actions: OperatorActions,
     @Inject(SUPERVISOR_OPTIONS) private readonly options: SupervisorOptions,
+    private readonly metrics: EngineMetrics,
   ) {}
 
   private get leaseMs(): number {
@@ -157,6 +159,9 @@ export class BulkJobRunner implements OnApplicationBootstrap, OnModuleDestroy {
       if (outcome.kind === 'failed') delta.errors.push(outcome.error);
     }
     const { running } = await this.jobs.progress(job.id, this.owner, this.leaseMs, delta, chunk[chunk.length - 1]);
+    for (const outcome of ['done', 'skipped', 'failed'] as const) {
+      if (delta[outcome] > 0) this.metrics.bulkSagas.inc({ action: job.action, outcome }, delta[outcome]);
+    }
     if (!running) this.logger.log(`bulk job ${job.id} stopped (cancelled, or taken over)`);
     return running;
   }
