@@ -16,7 +16,7 @@ import { BulkActions, bulkJobView } from '../api/bulk/bulk-actions';
 import { reasonProblem } from '../api/sagas/operator-action.dto';
 import { ApiError } from '../api/http/api-error';
 import { VersionUnavailableError } from '../scheduler/saga-registry';
-import { OperatorActions } from '../api/sagas/operator-actions';
+import { OperatorActions, skipOutputProblem } from '../api/sagas/operator-actions';
 import { SagaOperations, parseStartDelay } from '../api/sagas/saga-operations';
 import { AuditAction } from '../store/saga-audit';
 
@@ -114,13 +114,30 @@ export class LocalSagaTransport implements SagaTransport {
     });
   }
 
-  private act(action: AuditAction, sagaId: string, step: string | null, reason: string) {
+  retryFrom(id: string, step: string, reason: string) {
+    return this.act(AuditAction.RETRY_FROM_STEP, id, step, reason);
+  }
+
+  skip(id: string, step: string, output: unknown, reason: string) {
+    return this.act(AuditAction.SKIP_STEP, id, step, reason, { output });
+  }
+
+  private act(action: AuditAction, sagaId: string, step: string | null, reason: string, body?: { output: unknown }) {
     return translate(async () => {
       const trimmed = reason.trim();
       if (trimmed.length < 1 || trimmed.length > 500) {
         throw new ApiError(400, 'INPUT_INVALID', 'reason must be 1 to 500 characters');
       }
-      await this.actions.perform({ action, sagaId, step, reason: trimmed, principal: this.principal });
+      const problem = body === undefined ? null : skipOutputProblem(body);
+      if (problem !== null) throw new ApiError(400, 'INPUT_INVALID', problem);
+      await this.actions.perform({
+        action,
+        sagaId,
+        step,
+        reason: trimmed,
+        principal: this.principal,
+        ...(body === undefined ? {} : { output: body.output }),
+      });
       return this.view(sagaId);
     });
   }

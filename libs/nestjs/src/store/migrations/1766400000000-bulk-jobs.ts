@@ -63,7 +63,8 @@ export class BulkJobs1766400000000 implements MigrationInterface {
     await q.query(`ALTER TABLE saga_audit DROP CONSTRAINT IF EXISTS saga_audit_action_check`);
     await q.query(`
       ALTER TABLE saga_audit ADD CONSTRAINT saga_audit_action_check
-        CHECK (action IN ('cancel','retry','resolve-compensation','signal','bulk-start','bulk-stop'))`);
+        CHECK (action IN ('cancel','retry','resolve-compensation','signal','retry-from-step','skip-step','bulk-start',
+          'bulk-stop'))`);
     await q.query(`
       ALTER TABLE saga_audit ADD CONSTRAINT saga_audit_bulk_saga_check
         CHECK ((action IN ('bulk-start','bulk-stop')) = (saga_id IS NULL))`);
@@ -75,6 +76,6 @@ export class BulkJobs1766400000000 implements MigrationInterface {
     await q.query(`ALTER TABLE saga_audit DROP CONSTRAINT saga_audit_action_check`);
     await q.query(`
       ALTER TABLE saga_audit ADD CONSTRAINT saga_audit_action_check
-        CHECK (action IN ('cancel','retry','resolve-compensation','signal'))`);
+        CHECK (action IN ('cancel','retry','resolve-compensation','signal','retry-from-step','skip-step'))`);
   }
 }
