@@ -31,7 +31,9 @@ import { startSagaSpan } from '../observability/tracing';
 export type StartResult =
   | { outcome: 'created'; snapshot: SagaSnapshot }
   | { outcome: 'replayed'; id: string }
-  | { outcome: 'conflict'; id: string };
+  | { outcome: 'conflict'; id: string }
+  /** Another saga of the type holds the input's business key and is not over: `id` is that saga. */
+  | { outcome: 'businessKeyConflict'; id: string };
 
 export type ApplyResult =
   { applied: true; snapshot: SagaSnapshot } | { applied: false; reason: string; snapshot: SagaSnapshot | null };
@@ -147,6 +149,7 @@ export class SagaScheduler {
       commands: result.commands,
     });
     if (!inserted.inserted) {
+      if ('businessKeyHeldBy' in inserted) return { outcome: 'businessKeyConflict', id: inserted.businessKeyHeldBy };
       const same = inserted.existing.requestHash === hash && inserted.existing.type === definition.name;
       return { outcome: same ? 'replayed' : 'conflict', id: inserted.existing.id };
     }

@@ -13,6 +13,7 @@ import { DefinitionsAndAgents1765100000000 } from './migrations/1765100000000-de
 import { TimersAndSchedules1765200000000 } from './migrations/1765200000000-timers-and-schedules';
 import { ChildrenAndFanOuts1765300000000 } from './migrations/1765300000000-children-and-fan-outs';
 import { AuditChain1766000000000 } from './migrations/1766000000000-audit-chain';
+import { BusinessKeysAndSearchAttributes1766200000000 } from './migrations/1766200000000-business-keys-and-search-attributes';
 import { listenForClientErrors } from './pg-client-errors';
 
 export const ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaEventEntity];
@@ -28,6 +29,7 @@ export const MIGRATIONS = [
   TimersAndSchedules1765200000000,
   ChildrenAndFanOuts1765300000000,
   AuditChain1766000000000,
+  BusinessKeysAndSearchAttributes1766200000000,
 ];
 
 /** Options shared by the app and the tests: migrations run at start, never `synchronize`. */

@@ -13,6 +13,10 @@ export interface ListSagasFilter {
   statuses?: SagaStatus[];
   createdAfter?: Date;
   createdBefore?: Date;
+  /** Only the sagas with this business key. */
+  businessKey?: string;
+  /** Conditions on search attributes (checked against the type's declarations by the API). */
+  attributes?: readonly { name: string; type: string; op: 'eq' | 'gt' | 'gte' | 'lt' | 'lte'; value: unknown }[];
   limit: number;
   /** Keyset position: the (created_at, id) of the last item of the previous page. */
   after?: { createdAt: string; id: string };
@@ -160,6 +164,35 @@ export class SagaQueries {
     if (filter.statuses?.length) qb.andWhere('i.status IN (:...statuses)', { statuses: filter.statuses });
     if (filter.createdAfter) qb.andWhere('i.created_at > :createdAfter', { createdAfter: filter.createdAfter });
     if (filter.createdBefore) qb.andWhere('i.created_at < :createdBefore', { createdBefore: filter.createdBefore });
+    if (filter.businessKey !== undefined)
+      qb.andWhere('i.business_key = :businessKey', { businessKey: filter.businessKey });
+    const equal = (filter.attributes ?? []).filter((a) => a.op === 'eq');
+    if (equal.length > 0) {
+      // One containment test for every equality: what the GIN index (jsonb_path_ops) answers.
+      const wanted = Object.fromEntries(equal.map((a) => [a.name, a.value]));
+      qb.andWhere('i.search_attributes @> :attrEq::jsonb', { attrEq: JSON.stringify(wanted) });
+    }
+    (filter.attributes ?? [])
+      .filter((a) => a.op !== 'eq')
+      .forEach((a, n) => {
+        const op = { gt: '>', gte: '>=', lt: '<', lte: '<=' }[a.op as 'gt' | 'gte' | 'lt' | 'lte'];
+        const params = { [`attrName${n}`]: a.name, [`attrValue${n}`]: a.value };
+        // Only values of the attribute's type compare (a version may have declared it with another type), and a
+        // jsonb comparison never fails on a value; datetimes are ISO-8601 UTC strings, ordered byte by byte.
+        if (a.type === 'number') {
+          qb.andWhere(
+            `jsonb_typeof(i.search_attributes -> :attrName${n}) = 'number' ` +
+              `AND i.search_attributes -> :attrName${n} ${op} to_jsonb(:attrValue${n}::numeric)`,
+            params,
+          );
+        } else {
+          qb.andWhere(
+            `jsonb_typeof(i.search_attributes -> :attrName${n}) = 'string' ` +
+              `AND (i.search_attributes ->> :attrName${n}) COLLATE "C" ${op} :attrValue${n}`,
+            params,
+          );
+        }
+      });
     if (filter.after) {
       qb.andWhere('(i.created_at, i.id) < (:afterTs::timestamptz, :afterId::uuid)', {
         afterTs: filter.after.createdAt,
