@@ -152,6 +152,28 @@ export class SagaQueries {
   }
 
   async list(filter: ListSagasFilter): Promise<SagaPage> {
+    const qb = this.listQuery(filter);
+    const { entities, raw } = await qb.getRawAndEntities<{ cursor_ts: string }>();
+    const more = entities.length > filter.limit;
+    const items = more ? entities.slice(0, filter.limit) : entities;
+    const lastIndex = items.length - 1;
+    return {
+      items,
+      last: more && lastIndex >= 0 ? { createdAt: raw[lastIndex].cursor_ts, id: items[lastIndex].id } : null,
+    };
+  }
+
+  /**
+   * The plan of the statement `list(filter)` runs, executed: `EXPLAIN (ANALYZE, BUFFERS)` (`npm run bench:search`
+   * prints it; an operator can call it to see which index a search uses).
+   */
+  async explainList(filter: ListSagasFilter): Promise<string> {
+    const [sql, params] = this.listQuery(filter).getQueryAndParameters();
+    const rows = await this.db.query<{ 'QUERY PLAN': string }[]>(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, params);
+    return rows.map((r) => r['QUERY PLAN']).join('\n');
+  }
+
+  private listQuery(filter: ListSagasFilter) {
     const qb = this.db
       .getRepository(SagaInstanceEntity)
       .createQueryBuilder('i')
@@ -199,14 +221,7 @@ export class SagaQueries {
         afterId: filter.after.id,
       });
     }
-    const { entities, raw } = await qb.getRawAndEntities<{ cursor_ts: string }>();
-    const more = entities.length > filter.limit;
-    const items = more ? entities.slice(0, filter.limit) : entities;
-    const lastIndex = items.length - 1;
-    return {
-      items,
-      last: more && lastIndex >= 0 ? { createdAt: raw[lastIndex].cursor_ts, id: items[lastIndex].id } : null,
-    };
+    return qb;
   }
 
   async events(
