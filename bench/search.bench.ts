@@ -61,7 +61,8 @@ describe('search over 1,000,000 sagas (bench)', () => {
                 md5(i::text), t.at, t.at, CASE WHEN s.status IN ('COMPLETED', 'COMPENSATED', 'CANCELLED') THEN t.at END,
                 'ORD-' || i,
                 jsonb_build_object('region', 'r-' || lpad((h % ${REGIONS})::text, 4, '0'),
-                                   'amount', (h % 100000) / 100.0, 'express', i % 7 = 0)
+                                   'amount', (h % 100000) / 100.0, 'express', i % 7 = 0,
+                                   '$type', 'bench-search-' || (i % ${TYPES}))
            FROM generate_series($1::int, $2::int) AS i,
                 LATERAL (SELECT abs(hashtext(i::text)) AS h) AS x,
                 LATERAL (SELECT now() - (i::float8 / ${SAGAS} * 90 * 86400) * interval '1 second' AS at) AS t,

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { defineSaga } from '@saga-engine/sdk';
+import { SagaApiError, SagaClient } from '@saga-engine/client';
 import { KEYS, TEST_API_KEYS, startTestEngine, type TestEngine } from './support/test-engine';
 import { waitFor } from './support/wait-for';
 
@@ -130,7 +131,8 @@ describe('business keys and search attributes (e2e)', () => {
       `SELECT business_key, search_attributes FROM saga_instance WHERE id = $1`,
       [ids.get(7)],
     );
-    expect(row).toEqual({ business_key: 'ORD-7', search_attributes: saga.attributes });
+    // Stored with the type, which the index is searched by and the API does not show.
+    expect(row).toEqual({ business_key: 'ORD-7', search_attributes: { ...saga.attributes, $type: 'search-order' } });
     // The summary in a list carries them too.
     const page = await list('businessKey=ORD-7');
     expect(page.body.items).toEqual([expect.objectContaining({ id: ids.get(7), businessKey: 'ORD-7' })]);
@@ -141,7 +143,20 @@ describe('business keys and search attributes (e2e)', () => {
       .post('/v1/sagas')
       .send({ type: 'search-order', input: { orderNumber: 'ORD-offset', placedAt: '2026-12-01T10:00:00+01:00' } });
     expect(offset.status).toBe(201);
-    expect(offset.body.attributes).toEqual({ placedAt: '2026-12-01T09:00:00.000Z' });
+    expect(offset.body.attributes.placedAt).toBe('2026-12-01T09:00:00.000Z');
+    // Its step's output has no number where weightKg is read: the attribute is cleared, the saga goes on.
+    const shipped = await waitFor(
+      async () => {
+        const view = (await engine.as('viewer').get(`/v1/sagas/${offset.body.id}`)).body;
+        return view.attributes.trackingId ? view : undefined;
+      },
+      { timeoutMs: 10_000, what: 'the offset saga to ship' },
+    );
+    expect(shipped.attributes).toEqual({
+      placedAt: '2026-12-01T09:00:00.000Z',
+      trackingId: 'TRK-ORD-offset',
+      weightKg: null,
+    });
   });
 
   it('filters by business key, by attributes (equality and ranges), and pages with the keyset cursor', async () => {
@@ -285,6 +300,28 @@ describe('business keys and search attributes (e2e)', () => {
     const hidden = await list('type=search-order&attr.tier=gold', SCOPED_VIEWER);
     expect(hidden.status).toBe(200);
     expect(hidden.body.items).toEqual([]);
+  });
+
+  it('filters through the typed client (business key, equality, ranges, listAll)', async () => {
+    const client = new SagaClient({ url: engine.url, apiKey: KEYS.viewer });
+    const byKey = await client.list({ businessKey: 'ORD-42' });
+    expect(byKey.items.map((i) => i.id)).toEqual([ids.get(42)]);
+    expect(byKey.items[0].attributes?.tier).toBe('gold');
+    const found: string[] = [];
+    for await (const saga of client.listAll({
+      type: 'search-order',
+      limit: 20,
+      attributes: {
+        tier: 'bronze',
+        amount: { gte: 500, lt: 1100 },
+        placedAt: { lt: new Date('2026-11-20T00:00:00Z') },
+      },
+    })) {
+      found.push(saga.id);
+    }
+    expect(found.sort()).toEqual(expected((n) => n % 3 === 2 && n >= 50 && n < 110 && n % 30 < 19));
+    await expect(client.list({ type: 'search-order', attributes: { colour: 'red' } })).rejects.toThrow(SagaApiError);
+    await expect(client.list({ type: 'search-order', attributes: { colour: 'red' } })).rejects.toThrow(/attr\.colour/);
   });
 
   it('lists the declared key and attributes in GET /v1/saga-types/{type}', async () => {

@@ -39,6 +39,20 @@ export const MAX_KEYWORD_LENGTH = 200;
 /** The most search attributes a saga type may declare. */
 export const MAX_SEARCH_ATTRIBUTES = 32;
 export const SEARCH_ATTRIBUTE_NAME = /^[a-z][A-Za-z0-9_]{0,63}$/;
+/**
+ * The stored attributes of a saga of a type that declares any also hold its type under this key (no attribute name
+ * starts with `$`), so that one containment test on the GIN index finds the sagas of one type with a value, without
+ * reading the rows of the other types that have it. The API never shows it.
+ */
+export const SEARCH_TYPE_KEY = '$type';
+
+/** The attributes as the API shows them: without the stored type. */
+export function publicAttributes(
+  stored: Readonly<Record<string, SearchAttributeValue | null>> | null | undefined,
+): SearchAttributes {
+  const { [SEARCH_TYPE_KEY]: _type, ...attributes } = stored ?? {};
+  return attributes;
+}
 
 /** Reads a dotted path; undefined when a segment is missing or goes through something that is not an object. */
 export function readPath(value: unknown, path: string): unknown {

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { SAGA_DATA_SOURCE } from './data-source';
-import type { SagaStatus } from '@saga-engine/core';
+import { SEARCH_TYPE_KEY, type SagaStatus } from '@saga-engine/core';
 import { SagaEventEntity } from './entities/saga-event.entity';
 import { SagaInstanceEntity } from './entities/saga-instance.entity';
 import { SagaStepEntity } from './entities/saga-step.entity';
@@ -191,7 +191,11 @@ export class SagaQueries {
     const equal = (filter.attributes ?? []).filter((a) => a.op === 'eq');
     if (equal.length > 0) {
       // One containment test for every equality: what the GIN index (jsonb_path_ops) answers.
-      const wanted = Object.fromEntries(equal.map((a) => [a.name, a.value]));
+      // With the type (SEARCH_TYPE_KEY): the index then yields only this type's rows, not every type's with the value.
+      const wanted = {
+        ...Object.fromEntries(equal.map((a) => [a.name, a.value])),
+        ...(filter.type !== undefined ? { [SEARCH_TYPE_KEY]: filter.type } : {}),
+      };
       qb.andWhere('i.search_attributes @> :attrEq::jsonb', { attrEq: JSON.stringify(wanted) });
     }
     (filter.attributes ?? [])

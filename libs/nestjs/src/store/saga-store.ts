@@ -22,6 +22,7 @@ import {
   attributesFromInput,
   attributesFromStep,
   businessKeyOf,
+  SEARCH_TYPE_KEY,
   type SearchAttributes,
 } from '@saga-engine/core';
 import { AUDIT_ROW_COLUMNS, type AuditRecord, auditRow } from './saga-audit';
@@ -681,9 +682,13 @@ interface InsertRow extends StateColumns {
  */
 function searchColumns(definition: SagaSpec, input: unknown): Pick<InsertRow, 'business_key' | 'search_attributes'> {
   const key = businessKeyOf(definition.businessKey, input);
+  const declared = (definition.searchAttributes?.length ?? 0) > 0;
   return {
     business_key: 'key' in key ? key.key : null,
-    search_attributes: attributesFromInput(definition.searchAttributes, input).attributes,
+    // The type too (see SEARCH_TYPE_KEY), even before a step sets the first attribute.
+    search_attributes: declared
+      ? { ...attributesFromInput(definition.searchAttributes, input).attributes, [SEARCH_TYPE_KEY]: definition.name }
+      : null,
   };
 }
 

@@ -1,4 +1,4 @@
-import type { StepSpec } from '@saga-engine/core';
+import { type StepSpec, publicAttributes } from '@saga-engine/core';
 import { inputSchemaOf } from '../../scheduler/input-schema';
 import type { KnownVersion } from '../../scheduler/saga-registry';
 import { redactSealed } from '../../security/input-cipher';
@@ -40,7 +40,7 @@ export function summaryView(i: SagaInstanceEntity): SagaSummaryView {
     completedAt: iso(i.completedAt),
     startAt: iso(i.startAt),
     businessKey: i.businessKey ?? null,
-    attributes: i.searchAttributes ?? {},
+    attributes: publicAttributes(i.searchAttributes),
   };
 }
 
@@ -71,7 +71,7 @@ export function instanceView(
     parentId: i.parentId ?? null,
     parentStep: i.parentStep ?? null,
     businessKey: i.businessKey ?? null,
-    attributes: i.searchAttributes ?? {},
+    attributes: publicAttributes(i.searchAttributes),
     children: children.map(childView),
     steps: steps.map((s) => stepView(s, childOf.get(s.name) ?? null, itemCounts[s.name] ?? null)),
   };

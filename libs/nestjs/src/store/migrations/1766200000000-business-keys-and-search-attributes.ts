@@ -8,8 +8,11 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *   the type). Unique per type among the sagas that are not over, and not children (a parent's step must never
  *   fail on another saga's key): `saga_instance_business_key_active`, which the start's 409 comes from.
  * - `search_attributes`: the typed attributes as one jsonb object (`{"tier": "gold", "amount": 4200}`), with a GIN
- *   index in `jsonb_path_ops` (containment only: smaller and faster than the default operator class). Equality
- *   filters are one `@>` on it; ranges are evaluated on the rows the other filters select.
+ *   index in `jsonb_path_ops` (containment only: smaller and faster than the default operator class). The object
+ *   also holds the saga's type under `$type` (no attribute name starts with `$`; the API never shows it), so that
+ *   the equality filters of a list, which always name a type, are one `@>` that the index answers with the rows of
+ *   that type only (measured on 1,000,000 sagas, docs/performance.md: ten times fewer heap pages read than with
+ *   the type checked on the rows). Ranges are evaluated on the rows the other filters select.
  *
  * Both columns are null for the sagas that existed before and for the types that declare nothing, and adding a
  * nullable column rewrites nothing; the index builds only scan (every value is still null).
