@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import request from 'supertest';
 import { defineSaga } from '@saga-engine/sdk';
 import { SagaApiError, SagaClient } from '@saga-engine/client';
@@ -322,6 +324,49 @@ describe('business keys and search attributes (e2e)', () => {
     expect(found.sort()).toEqual(expected((n) => n % 3 === 2 && n >= 50 && n < 110 && n % 30 < 19));
     await expect(client.list({ type: 'search-order', attributes: { colour: 'red' } })).rejects.toThrow(SagaApiError);
     await expect(client.list({ type: 'search-order', attributes: { colour: 'red' } })).rejects.toThrow(/attr\.colour/);
+  });
+
+  it('filters in the CLI: saga list --business-key, --attr (the built bin, as a script runs it)', async () => {
+    const bin = join(resolve(__dirname, '..'), 'libs', 'cli', 'dist', 'main.js');
+    const saga = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+        execFile(
+          process.execPath,
+          [bin, ...args],
+          { env: { PATH: process.env.PATH ?? '', SAGA_URL: engine.url, SAGA_API_KEY: KEYS.viewer }, timeout: 30_000 },
+          (error, stdout, stderr) => done({ code: error ? Number(error.code ?? -1) : 0, stdout, stderr }),
+        );
+      });
+    const byKey = await saga(['list', '--business-key', 'ORD-77']);
+    expect(byKey.code).toBe(0);
+    expect(byKey.stdout).toContain(ids.get(77));
+    expect(byKey.stdout).toMatch(/KEY\s/);
+    expect(byKey.stdout.trim().split('\n')).toHaveLength(2);
+    const byAttr = await saga([
+      'list',
+      '--type',
+      'search-order',
+      '--attr',
+      'tier=silver',
+      '--attr',
+      'amount>=2000',
+      '--attr',
+      'amount<2300',
+      '--all',
+      '--json',
+    ]);
+    expect(byAttr.code).toBe(0);
+    expect(
+      JSON.parse(byAttr.stdout)
+        .items.map((i: { id: string }) => i.id)
+        .sort(),
+    ).toEqual(expected((n) => n % 3 === 1 && n >= 200 && n < 230));
+    const unknown = await saga(['list', '--type', 'search-order', '--attr', 'colour=red']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('attr.colour: saga type search-order has no search attribute colour');
+    const got = await saga(['get', ids.get(77)!]);
+    expect(got.stdout).toMatch(/key\s+ORD-77/);
+    expect(got.stdout).toMatch(/attrs\s+tier=bronze amount=770/);
   });
 
   it('lists the declared key and attributes in GET /v1/saga-types/{type}', async () => {
