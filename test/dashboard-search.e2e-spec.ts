@@ -147,6 +147,14 @@ describe('dashboard search by business key and attributes (e2e)', () => {
     expect(page.url()).toContain('businessKey=ORD-A4');
   });
 
+  it("shows a type's business key and attributes on the saga types page", async () => {
+    const page = await logIn('/dashboard/types/dash-order');
+    const search = page.locator('[data-type=dash-order] [data-testid=type-search]');
+    await search.waitFor({ timeout: 10_000 });
+    expect(await search.textContent()).toContain('Business key: input.orderNumber');
+    expect(await search.textContent()).toContain('parcel (keyword, from step pack)');
+  });
+
   it("says what is wrong with a value the attribute's type refuses (the API's 400)", async () => {
     const page = await logIn('/dashboard/sagas?type=dash-order');
     await page.locator('[data-testid=search-form] [data-attribute=amount]').waitFor({ timeout: 10_000 });
