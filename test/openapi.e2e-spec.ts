@@ -98,6 +98,11 @@ describe('OpenAPI (e2e)', () => {
     );
     const typeView = doc.paths['/v1/saga-types/{type}'].get.responses['200'].content['application/json'].schema;
     expect(Object.keys(typeView.properties)).toEqual(expect.arrayContaining(['businessKey', 'searchAttributes']));
+    // PostgreSQL away: 503 UNAVAILABLE with Retry-After, on every route that needs it.
+    expect(doc.paths['/v1/sagas'].post.responses['503']).toMatchObject({
+      headers: { 'Retry-After': expect.anything() },
+    });
+    expect(doc.paths['/v1/sagas/{id}'].get.responses).toHaveProperty('503');
     expect(doc.paths['/v1/sagas/{id}/signals/{name}'].post.responses).toHaveProperty('409');
     // Every route but /health documents the key check's answers: 401, and 429 with Retry-After.
     for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {

@@ -133,6 +133,11 @@ export class PrivateServices {
     return `redis://127.0.0.1:${this.redisPort}`;
   }
 
+  /** The private redis-server's pid (to stop it with SIGSTOP, and go on with SIGCONT), while it runs. */
+  get redisPid(): number | undefined {
+    return this.redis?.pid;
+  }
+
   /** Starts what is private and not running (PostgreSQL keeps its data across stop and start; Redis does not). */
   async start(): Promise<void> {
     if (this.ownPg) await this.startPostgres();

@@ -774,6 +774,83 @@ describe('the pivot', () => {
   });
 });
 
+describe("an attempt whose agent died (the supervisor's DEADLINE_EXCEEDED and POISONED)", () => {
+  const died = (code: 'DEADLINE_EXCEEDED' | 'POISONED') => ({
+    name: code === 'POISONED' ? 'Poisoned' : 'DeadlineExceeded',
+    code,
+    message: `lost (${code})`,
+    retryable: code !== 'POISONED',
+  });
+
+  it('counts a death, retries it like any transient failure, and keeps the count across rounds', () => {
+    const h = harness(['a', { name: 'b', retry: { maximumAttempts: 5 } }]);
+    h.start();
+    h.succeed('a');
+    h.fail('b', died('DEADLINE_EXCEEDED'));
+    expect(h.step('b')).toMatchObject({ status: 'RETRYING', attempt: 2, deaths: 1, outcomeUnknown: true });
+    expect(h.commands).toEqual(['run b#2 +1000ms']);
+    h.fail('b', transientError());
+    expect(h.step('b').deaths).toBe(1);
+    h.succeed('b');
+    expect(h.step('b')).toMatchObject({ status: 'SUCCEEDED', deaths: 1 });
+    expect(h.state.status).toBe('COMPLETED');
+  });
+
+  it('POISONED: not retried, yet undone (it may have had its effect), the saga compensates, and an alert is raised', () => {
+    const h = harness(['a', { name: 'b', retry: { maximumAttempts: 0 } }, 'c']);
+    h.start();
+    h.succeed('a');
+    h.fail('b', died('DEADLINE_EXCEEDED'));
+    h.fail('b', died('POISONED'));
+    // Its own undo first: its outcome is unknown.
+    expect(h.step('b')).toMatchObject({ status: 'COMPENSATING', deaths: 2, outcomeUnknown: true });
+    expect(h.state.status).toBe('COMPENSATING');
+    expect(h.state.error).toEqual({ step: 'b', code: 'POISONED', message: 'lost (POISONED)', transient: false });
+    expect(h.last!.commands).toEqual([
+      {
+        type: 'RaiseAlert',
+        status: 'POISONED',
+        error: { step: 'b', code: 'POISONED', message: 'lost (POISONED)', transient: false },
+      },
+      expect.objectContaining({ type: 'DispatchStep', step: 'b', phase: 'undo' }),
+    ]);
+    h.undone('b');
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+  });
+
+  it('after the pivot, POISONED leaves the saga FAILED with one alert; an operator retry runs the step again', () => {
+    const h = harness(['a', { name: 'pivot', pivot: true, compensate: false }, 'c']);
+    h.start();
+    h.succeed('a');
+    h.succeed('pivot');
+    h.fail('c', died('DEADLINE_EXCEEDED'));
+    expect(h.step('c').status).toBe('RETRYING');
+    h.fail('c', died('POISONED'));
+    expect(h.state.status).toBe('FAILED');
+    expect(h.last!.commands).toEqual([
+      { type: 'RaiseAlert', error: { step: 'c', code: 'POISONED', message: 'lost (POISONED)', transient: false } },
+    ]);
+    h.retry();
+    expect(h.step('c')).toMatchObject({ status: 'SCHEDULED', attempt: 3, deaths: 2 });
+    h.succeed('c');
+    expect(h.state.status).toBe('COMPLETED');
+  });
+
+  it('counts the deaths of a compensation on the step; POISONED fails it for good, and the saga with it', () => {
+    const h = harness(['a', 'b']);
+    h.start();
+    h.succeed('a');
+    h.fail('b', definiteError());
+    h.undoFailed('a', died('DEADLINE_EXCEEDED'));
+    expect(h.step('a')).toMatchObject({ deaths: 1, compensation: { status: 'RETRYING', attempt: 2 } });
+    h.undoFailed('a', died('POISONED'));
+    expect(h.step('a')).toMatchObject({ deaths: 2, status: 'COMPENSATION_FAILED' });
+    expect(h.state.status).toBe('FAILED');
+    expect(h.state.error).toMatchObject({ step: 'a', code: 'POISONED', transient: false });
+  });
+});
+
 describe('a compensation that cannot finish', () => {
   const stages: StageSpec[] = ['a', { name: 'b', compensationRetry: { maximumAttempts: 2 } }, 'c'];
 

@@ -15,6 +15,10 @@
  * | definite "no" (NonRetryableError) | FAILED, nothing to undo         | COMPENSATING the earlier steps     |
  * | transient, after the pivot        | RETRYING forever (no limit)     | -                                  |
  * | definite "no", after the pivot    | FAILED                          | saga FAILED + alert, no undo       |
+ * | `DEADLINE_EXCEEDED` (its agent    | as transient; `deaths` + 1      | -                                  |
+ * |   died, or hung, while running it)|                                 |                                    |
+ * | `POISONED` (a death too many)     | FAILED, outcome unknown;        | COMPENSATING (its own undo first)  |
+ * |                                   |   `deaths` + 1; not retried     |   + alert; after the pivot: FAILED |
  *
  * | A wait step (`signal` set)        | The step                        | Then                               |
  * | --------------------------------- | ------------------------------- | ---------------------------------- |
@@ -119,6 +123,11 @@
  * Attempt numbers only grow (they are part of job ids); an operator retry starts a new round whose budget counts
  * from `attemptBase`, and whose backoff starts again from `initialIntervalMs`.
  *
+ * Only started attempts fail by the supervisor: one that never started (its job lost, never enqueued) is enqueued
+ * again, so it never counts against `maximumAttempts`. A started one that never reported is a death of the step
+ * (`deaths`, either phase, never reset): the supervisor reports `DEADLINE_EXCEEDED`, or `POISONED` once the step has
+ * died as often as the engine allows (its `poisonAfterDeaths`; this function only applies the code it is given).
+ *
  * Conditions (`when`) are code, and this function reads only data (a SagaSpec), so that a process without a
  * saga's code can drive its instances. A step with a condition is dispatched like any other; the agent, which has
  * the code, evaluates the condition first and reports `StepSkipped` when it is false (or runs the step; a wait
@@ -183,6 +192,18 @@ export function isStepInFlight(step: StepState): boolean {
 export function isCompensationInFlight(step: StepState): boolean {
   return step.compensation !== null && COMPENSATION_IN_FLIGHT.includes(step.compensation.status);
 }
+
+/**
+ * The supervisor's error for a started attempt (an agent marked it RUNNING) found without an outcome past its
+ * deadline: its agent died, or hung, while running it. Transient: retried by the step's policy. Counts a death.
+ */
+export const DEADLINE_EXCEEDED = 'DEADLINE_EXCEEDED';
+/**
+ * The same, for the death that reaches the engine's limit (SAGA_POISON_AFTER_DEATHS): not retryable, yet its outcome
+ * is unknown (it may have had its effect before it killed its agent), so it is undone like an exhausted retry. Before
+ * the pivot the saga compensates, and an alert is raised; after it, the saga goes FAILED (and alerts).
+ */
+export const POISONED = 'POISONED';
 
 /** The error of a wait step whose signal did not come by its deadline (a definite failure). */
 export const SIGNAL_TIMEOUT = 'SIGNAL_TIMEOUT';
@@ -377,6 +398,7 @@ function onStepFailed(d: Draft, event: EventOf<'StepFailed'>): TransitionResult 
   const { error } = event;
   const definite = isDefiniteFailure(def.retry, error);
   const postPivot = isPostPivot(d, event.step);
+  if (isDeath(error)) d.edit(event.step).deaths = (current.deaths ?? 0) + 1;
 
   if (
     d.base.status === SagaStatus.RUNNING &&
@@ -404,9 +426,17 @@ function onStepFailed(d: Draft, event: EventOf<'StepFailed'>): TransitionResult 
   const step = d.edit(event.step);
   step.status = StepStatus.FAILED;
   step.error = error;
-  // A definite "no" had no effect to undo; exhausted retries or a timeout may have had one.
-  step.outcomeUnknown = !definite;
+  // A definite "no" had no effect to undo; exhausted retries, a timeout or a poisoned attempt may have had one.
+  step.outcomeUnknown = !definite || error.code === POISONED;
   d.record(HistoryType.StepFailed, event.step, event.attempt, { error });
+  if (error.code === POISONED && !(d.state.status === SagaStatus.RUNNING && postPivot)) {
+    // Compensating is automatic, but someone must look at the step's code: it kills its agent.
+    d.commands.push({
+      type: 'RaiseAlert',
+      status: 'POISONED',
+      error: { step: event.step, message: error.message, code: POISONED, transient: false },
+    });
+  }
   stepFailedForGood(d, event.step, error, definite);
   return d.result();
 }
@@ -435,6 +465,7 @@ function onCompensationFailed(d: Draft, event: EventOf<'CompensationFailed'>): T
   const def = d.def.stepsByName[event.step];
   const policy = def.compensationRetry;
   const { error } = event;
+  if (isDeath(error)) d.edit(event.step).deaths = (d.base.steps[event.step].deaths ?? 0) + 1;
   const comp = d.editCompensation(event.step);
 
   // A child's undo is the child's own compensation, retried by its own policies: its refusal is final here.
@@ -932,6 +963,8 @@ function onItemFailed(d: Draft, event: EventOf<'StepFailed'>, index: number): Tr
   const def = d.def.stepsByName[event.step];
   const current = d.step(event.step).fanOut!.items[index];
   const { error } = event;
+  // An item that killed its agent is a death of its step: its items run alone from then on, and POISONED ends it.
+  if (isDeath(error)) d.edit(event.step).deaths = (d.base.steps[event.step].deaths ?? 0) + 1;
   const definite = isDefiniteFailure(def.retry, error);
   const postPivot = isPostPivot(d, event.step);
   if (
@@ -1003,6 +1036,7 @@ function onItemCompensationFailed(d: Draft, event: EventOf<'CompensationFailed'>
   const def = d.def.stepsByName[event.step];
   const policy = def.compensationRetry;
   const { error } = event;
+  if (isDeath(error)) d.edit(event.step).deaths = (d.base.steps[event.step].deaths ?? 0) + 1;
   const comp = d.step(event.step).fanOut!.items[index].compensation!;
   if (!isDefiniteFailure(policy, error) && hasAttemptsLeft(policy, comp.attempt, comp.attemptBase)) {
     const delayMs = computeBackoffMs(policy, comp.attempt - comp.attemptBase, d.env.random(), error.retryAfterMs);
@@ -1483,6 +1517,11 @@ function abandonTimer(d: Draft, name: string): void {
   };
   step.outcomeUnknown = false;
   d.record(HistoryType.StepFailed, name, step.attempt, { error: step.error });
+}
+
+/** The supervisor found a started attempt without an outcome past its deadline: its agent died (or hung). */
+function isDeath(error: ErrorInfo): boolean {
+  return error.code === DEADLINE_EXCEEDED || error.code === POISONED;
 }
 
 function isSleep(def: StepSpec): def is StepSpec & { sleep: SleepSpec } {

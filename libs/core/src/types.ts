@@ -324,6 +324,12 @@ export interface StepState {
   /** True when the action may have taken effect without the engine knowing (transient failures, timeouts). */
   outcomeUnknown: boolean;
   compensation: CompensationState | null;
+  /**
+   * Started attempts of the step, either phase, that the supervisor found without an outcome past their deadline
+   * (`DEADLINE_EXCEEDED` or `POISONED`): their agent died, or hung, while running them. Never reset (an operator's
+   * retry does not make a step that killed its agent safe). A step with deaths runs alone on its agent. Absent: 0.
+   */
+  deaths?: number;
   /** A fan-out step's items, once its list is known (`FanOutStarted`); absent or null otherwise. */
   fanOut?: FanOutState | null;
 }
@@ -408,7 +414,10 @@ export type SagaEvent =
   | { type: 'StepSkipped'; step: string; attempt: number }
   /** The agent found a conditional wait step's `when` true: the wait begins (or a buffered signal ends it). */
   | { type: 'WaitStarted'; step: string; attempt: number }
-  /** Includes timeouts (`code: 'TIMEOUT'`) and deadlines caught by the supervisor (`code: 'DEADLINE_EXCEEDED'`). */
+  /**
+   * Includes timeouts (`code: 'TIMEOUT'`) and started attempts the supervisor found without an outcome past their
+   * deadline (`code: 'DEADLINE_EXCEEDED'`, or `'POISONED'` once the step has died too often): both count a death.
+   */
   | { type: 'StepFailed'; step: string; attempt: number; error: ErrorInfo; item?: number }
   | { type: 'CompensationSucceeded'; step: string; attempt: number; item?: number }
   | { type: 'CompensationFailed'; step: string; attempt: number; error: ErrorInfo; item?: number }
@@ -488,8 +497,11 @@ export type SagaCommand =
    * `SignalTimedOut` unless the signal came.
    */
   | { type: 'AwaitSignal'; step: string; signal: string; attempt: number; timeoutMs: number }
-  /** The saga entered FAILED: tell a human. */
-  | { type: 'RaiseAlert'; error: SagaError | null }
+  /**
+   * Tell a human: the saga entered FAILED (`status` absent), or a step was POISONED before the pivot (`status:
+   * 'POISONED'`: the saga compensates by itself, but the step's code kills its agent).
+   */
+  | { type: 'RaiseAlert'; error: SagaError | null; status?: 'POISONED' }
   /**
    * A sleep step went SLEEPING: no job; the step row's deadline is its wake-up time, `until` (ISO-8601) or
    * `delayMs` from now (database clock), when the supervisor reports `TimerFired`.

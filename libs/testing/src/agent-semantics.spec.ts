@@ -4,9 +4,13 @@ import { NonRetryableError, RetryableError, defineSaga } from '@saga-engine/sdk'
 // The agent and the supervisor themselves, with their I/O faked: what the kit must behave like.
 import { StepExecutor } from '../../nestjs/src/agent/step-executor';
 import { DEADLINE_GRACE_MS as STORE_GRACE_MS } from '../../nestjs/src/store/saga-store';
-import { DEADLINE_EXCEEDED as SUPERVISOR_CODE, Supervisor } from '../../nestjs/src/supervisor/supervisor';
+import {
+  DEADLINE_EXCEEDED as SUPERVISOR_CODE,
+  DEFAULT_POISON_AFTER_DEATHS as SUPERVISOR_POISON_AFTER,
+  Supervisor,
+} from '../../nestjs/src/supervisor/supervisor';
 import type { ClaimedAttempt } from '../../nestjs/src/store/supervisor-store';
-import { DEADLINE_EXCEEDED, DEADLINE_GRACE_MS, deadlineExceeded } from './agent-semantics';
+import { DEADLINE_EXCEEDED, DEADLINE_GRACE_MS, DEFAULT_POISON_AFTER_DEATHS, deadlineExceeded } from './agent-semantics';
 import { SagaTestEnvironment } from './';
 
 /*
@@ -147,8 +151,14 @@ describe('the kit runs attempts as the agent does', () => {
   it("reports a lost attempt with the supervisor's own error and deadline", async () => {
     expect(DEADLINE_GRACE_MS).toBe(STORE_GRACE_MS);
     expect(DEADLINE_EXCEEDED).toBe(SUPERVISOR_CODE);
+    expect(DEFAULT_POISON_AFTER_DEATHS).toBe(SUPERVISOR_POISON_AFTER);
 
-    for (const phase of ['run', 'undo'] as const) {
+    for (const [phase, deaths] of [
+      ['run', 0],
+      ['undo', 0],
+      ['run', 1],
+      ['undo', 1],
+    ] as const) {
       const applied: SagaEvent[] = [];
       const claim: ClaimedAttempt = {
         sagaId: 's1',
@@ -157,7 +167,11 @@ describe('the kit runs attempts as the agent does', () => {
         step: 'pay',
         phase,
         attempt: 2,
-        fence: { status: 'RUNNING', attempt: 2, compStatus: null, compAttempt: 0 },
+        fence:
+          phase === 'run'
+            ? { status: 'RUNNING', attempt: 2, compStatus: null, compAttempt: 0 }
+            : { status: 'COMPENSATING', attempt: 1, compStatus: 'RUNNING', compAttempt: 2 },
+        deaths,
       };
       const supervisor = new Supervisor(
         {
@@ -179,7 +193,7 @@ describe('the kit runs attempts as the agent does', () => {
           type: phase === 'run' ? 'StepFailed' : 'CompensationFailed',
           step: 'pay',
           attempt: 2,
-          error: deadlineExceeded('pay', phase, 2),
+          error: deadlineExceeded('pay', phase, 2, deaths + 1),
         },
       ]);
     }

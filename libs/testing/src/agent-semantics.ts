@@ -1,4 +1,4 @@
-import type { ErrorInfo, StepPhase } from '@saga-engine/core';
+import { DEADLINE_EXCEEDED, type ErrorInfo, POISONED, type StepPhase } from '@saga-engine/core';
 
 /*
  * What the agent and the supervisor of `@saga-engine/nestjs` do around a handler, that `@saga-engine/core` does not
@@ -9,17 +9,39 @@ import type { ErrorInfo, StepPhase } from '@saga-engine/core';
 /** Margin the supervisor adds to a step's timeout before it declares an attempt lost (`saga-store.ts`). */
 export const DEADLINE_GRACE_MS = 5_000;
 
-/** The code of the supervisor's failure for an attempt that did not report by its deadline (`supervisor.ts`). */
-export const DEADLINE_EXCEEDED = 'DEADLINE_EXCEEDED';
+/** The codes of the supervisor's failures for a started attempt that did not report by its deadline (core). */
+export { DEADLINE_EXCEEDED, POISONED };
 
-/** The supervisor's failure for an attempt whose agent died while it ran (its job `active`). */
-export function deadlineExceeded(step: string, phase: StepPhase, attempt: number): ErrorInfo {
-  const what = phase === 'run' ? 'step' : 'compensation of step';
+/** Deaths after which the supervisor POISONs a step, unless told otherwise (`SAGA_POISON_AFTER_DEATHS`). */
+export const DEFAULT_POISON_AFTER_DEATHS = 2;
+
+/**
+ * The supervisor's failure for a started attempt whose agent died while it ran: the step's `deaths`-th death (this
+ * one included) of `limit` (`supervisor.ts`, `onDied`).
+ */
+export function deadlineExceeded(
+  step: string,
+  phase: StepPhase,
+  attempt: number,
+  deaths = 1,
+  limit = DEFAULT_POISON_AFTER_DEATHS,
+): ErrorInfo {
+  const what = `attempt ${attempt} of ${phase === 'run' ? 'step' : 'compensation of step'} "${step}"`;
+  if (deaths >= limit) {
+    return {
+      name: 'Poisoned',
+      code: POISONED,
+      retryable: false,
+      message:
+        `${what} did not report by its deadline: the step's agent died, or it hung, ${deaths} ` +
+        `time${deaths === 1 ? '' : 's'} (the limit is ${limit}); it is not retried`,
+    };
+  }
   return {
     name: 'DeadlineExceeded',
     code: DEADLINE_EXCEEDED,
     retryable: true,
-    message: `attempt ${attempt} of ${what} "${step}" did not report by its deadline (its agent stopped answering, or the step hung)`,
+    message: `${what} did not report by its deadline: its agent died, or the step hung (death ${deaths} of ${limit})`,
   };
 }
 

@@ -451,6 +451,35 @@ describe('SagaTestEnvironment', () => {
       ]);
     });
 
+    it('POISONs a step whose agent dies twice (2 fail.crash()): not retried, undone, an alert raised', async () => {
+      const env = new SagaTestEnvironment({ start: START });
+      const { deps, calls } = fakes();
+
+      const result = await env
+        .start(orderSaga, ORDER, { deps, faults: { 'charge-card': [fail.crash(), fail.crash()] } })
+        .result();
+
+      expect(result.status).toBe('COMPENSATED');
+      const [first, second, third] = result.attempts.filter((a) => a.step === 'charge-card' && a.phase === 'run');
+      expect(first.error).toMatchObject({ code: 'DEADLINE_EXCEEDED', retryable: true });
+      expect(second.error).toMatchObject({ name: 'Poisoned', code: 'POISONED', retryable: false });
+      expect(third).toBeUndefined();
+      // It may have charged before its agent died: it is refunded, then the stock released.
+      expect(calls.filter((c) => c.startsWith('refund') || c.startsWith('release'))).toHaveLength(2);
+      expect(result.alerts).toEqual([
+        expect.objectContaining({
+          status: 'POISONED',
+          error: expect.objectContaining({ step: 'charge-card', code: 'POISONED' }),
+        }),
+      ]);
+      // One death short of the limit: retried.
+      const lenient = new SagaTestEnvironment({ start: START, poisonAfterDeaths: 3 });
+      const again = await lenient
+        .start(orderSaga, ORDER, { deps: fakes().deps, faults: { 'charge-card': [fail.crash(), fail.crash()] } })
+        .result();
+      expect(again.status).toBe('COMPLETED');
+    });
+
     it('leaves the saga FAILED when a compensation fails for good, and run.retry() resumes it', async () => {
       const env = new SagaTestEnvironment({ start: START });
       const { deps } = fakes();

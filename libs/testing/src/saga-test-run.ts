@@ -77,6 +77,8 @@ type Script = { ran: 'handler' | 'stub'; fn: Handler } | { ran: 'fault'; fn: Han
 export interface RunSettings {
   random: () => number;
   maxEvents: number;
+  /** The supervisor's `poisonAfterDeaths`. */
+  poisonAfterDeaths: number;
 }
 
 /**
@@ -429,7 +431,12 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         return;
       case 'RaiseAlert': {
         const now = clock.now;
-        this.#alerts.push({ at: new Date(now), elapsedMs: now - this.startedAt.getTime(), error: command.error });
+        this.#alerts.push({
+          at: new Date(now),
+          elapsedMs: now - this.startedAt.getTime(),
+          status: command.status ?? 'FAILED',
+          error: command.error,
+        });
         return;
       }
       default: {
@@ -514,13 +521,16 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
       .then((event) => {
         const evaluated = ['StepSkipped', 'WaitStarted', 'SleepStarted', 'ChildRequested', 'FanOutStarted'];
         if (crash && !evaluated.includes(event.type)) {
-          // Its agent died before reporting: the supervisor finds it past its deadline (due + timeout + grace).
-          const error = deadlineExceeded(name, phase, attempt);
-          const lost: AttemptOutcome =
-            phase === StepPhase.RUN
+          // Its agent died before reporting: the supervisor finds it past its deadline (due + timeout + grace), a
+          // death of the step (POISONED at the limit).
+          const lost = (): AttemptOutcome => {
+            const deaths = (this.#state.steps[name].deaths ?? 0) + 1;
+            const error = deadlineExceeded(name, phase, attempt, deaths, this.settings.poisonAfterDeaths);
+            return phase === StepPhase.RUN
               ? { type: 'StepFailed', step: name, attempt, error, ...at }
               : { type: 'CompensationFailed', step: name, attempt, error, ...at };
-          this.kernel.clock.schedule(now + command.timeoutMs + DEADLINE_GRACE_MS, () => this.#report(record, lost), {
+          };
+          this.kernel.clock.schedule(now + command.timeoutMs + DEADLINE_GRACE_MS, () => this.#report(record, lost()), {
             owner: this,
             live: () => !this.#fatal && this.#isCurrent(name, phase, attempt, item),
           });

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import {
   type ErrorInfo,
   FAN_OUT_ITEMS_ERROR,
@@ -31,6 +31,8 @@ import { SnapshotCache } from '../scheduler/snapshot-cache';
 import { StepDeps } from './step-deps';
 import { withSagaLog } from '../observability/log-context';
 import { inStepSpan } from '../observability/tracing';
+import { DependencyMonitor } from '../observability/dependency-monitor';
+import { AttemptIsolation, type Release } from './attempt-isolation';
 
 export type ExecuteResult = 'applied' | 'stale' | 'ignored';
 
@@ -72,10 +74,13 @@ export class StepExecutor {
     @Inject(INPUT_CIPHER) private readonly cipher: InputCipher | null,
     @Inject(RUNTIME_OPTIONS) private readonly options: RuntimeOptions,
     private readonly metrics: EngineMetrics,
+    @Optional() private readonly isolation: AttemptIsolation = new AttemptIsolation(),
+    @Optional() private readonly monitor: DependencyMonitor = new DependencyMonitor(),
   ) {}
 
   abortAll(): void {
     this.stopping = new Error('agent shutting down');
+    this.isolation.close();
     for (const controller of this.running) controller.abort(this.stopping);
   }
 
@@ -145,7 +150,7 @@ export class StepExecutor {
       return this.outcome(job, this.fanOutStarted(snapshot, definition, step, job.attempt));
     }
 
-    return this.runAttempt(job, snapshot, definition, step, undefined, handlerDone);
+    return this.runAttempt(job, snapshot, definition, step, undefined, committed !== undefined, handlerDone);
   }
 
   /**
@@ -168,7 +173,7 @@ export class StepExecutor {
       throw new Error(`saga "${snapshot.type}" version ${snapshot.definitionVersion} is not in this agent`);
     const step = definition.stepsByName[job.step];
     const item: ItemRun = { index, value: stored.item, key: stored.key, output: stored.state.output };
-    return this.runAttempt(job, snapshot, definition, step, item, handlerDone);
+    return this.runAttempt(job, snapshot, definition, step, item, committed !== undefined, handlerDone);
   }
 
   /** Runs the handler of the attempt (a step's, or an item's) under its span and timeout, and reports. */
@@ -178,41 +183,82 @@ export class StepExecutor {
     definition: SagaDefinition,
     step: StepDefinition,
     item: ItemRun | undefined,
+    committed: boolean,
     handlerDone: (() => void) | undefined,
   ): Promise<ExecuteResult> {
     const at = item === undefined ? {} : { item: item.index };
 
+    // An attempt that may kill its agent (its step did before, or its process died while it ran in-process) runs
+    // alone on this agent (see AttemptIsolation); the others share it. From the queue, one that cannot run here now
+    // goes back to it (IsolationBusyError: StepWorker).
+    const isolate = job.isolate === true || (snapshot.state.steps[job.step]?.deaths ?? 0) > 0;
+    let gate: Release;
+    try {
+      gate = await (isolate ? this.isolation.enterAlone() : this.isolation.enterShared(!committed));
+    } catch (error) {
+      handlerDone?.();
+      throw error;
+    }
     let marking: Promise<unknown> | undefined;
-    const mark = setTimeout(() => {
-      marking = this.scheduler
-        .apply(job.sagaId, { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt, ...at })
-        .catch((error: unknown) =>
-          this.logger.warn(`saga ${job.sagaId}: could not record ${job.step} as running: ${String(error)}`),
+    let mark: NodeJS.Timeout | undefined;
+    try {
+      if (!committed) {
+        // From the queue: recorded as started before it runs, so that if it kills this process the supervisor counts
+        // a death (an attempt never started is enqueued again instead, and counts nothing). Its deadline runs from
+        // now. Ignored: another copy started it already (this one must not run it again), or the saga moved on.
+        const started = await this.scheduler.apply(
+          job.sagaId,
+          { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt, ...at },
+          snapshot,
         );
-    }, this.options.runningMarkMs);
+        if (!started.applied) {
+          gate();
+          handlerDone?.();
+          return 'stale';
+        }
+        snapshot = started.snapshot;
+      } else {
+        // In-process, right after the commit that dispatched it: a fast step reports before this write is needed.
+        mark = setTimeout(() => {
+          marking = this.scheduler
+            .apply(job.sagaId, { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt, ...at })
+            .catch((error: unknown) => {
+              if (!this.monitor.failed('postgres', error, 'agent')) {
+                this.logger.warn(`saga ${job.sagaId}: could not record ${job.step} as running: ${String(error)}`);
+              }
+            });
+        }, this.options.runningMarkMs);
+      }
+    } catch (error) {
+      gate();
+      handlerDone?.();
+      throw error;
+    }
 
+    const current = snapshot;
     const began = performance.now();
     const failedOf = (e: SagaEvent) => (e.type === 'StepFailed' || e.type === 'CompensationFailed' ? e.error : null);
     const undo = job.phase === StepPhase.UNDO;
     const event = await inStepSpan(
       // The job's (ids only); a job re-driven by the supervisor has none: the saga's own, from PostgreSQL.
-      job.traceparent ?? snapshot.traceparent,
+      job.traceparent ?? current.traceparent,
       `${undo ? 'compensate' : 'step'} ${job.step}${item === undefined ? '' : `[${item.index}]`}`,
       {
         'saga.id': job.sagaId,
-        'saga.type': snapshot.type,
+        'saga.type': current.type,
         'saga.step': job.step,
         'saga.attempt': job.attempt,
         ...(item === undefined ? {} : { 'saga.item': item.index }),
       },
-      (traceparent) => this.run(snapshot, definition, step, job, traceparent, item),
+      (traceparent) => this.run(current, definition, step, job, traceparent, item),
       failedOf,
     ).finally(() => {
       clearTimeout(mark);
+      gate();
       handlerDone?.();
     });
     const failed = failedOf(event);
-    this.metrics.attempt(snapshot.type, job.step, job.phase, failed, (performance.now() - began) / 1000);
+    this.metrics.attempt(current.type, job.step, job.phase, failed, (performance.now() - began) / 1000);
     if (marking) await marking;
     return this.outcome(job, event);
   }
@@ -240,9 +286,12 @@ export class StepExecutor {
         return await this.scheduler.apply(job.sagaId, event);
       } catch (error) {
         if (attempt >= REPORT_ATTEMPTS) throw error;
-        this.logger.warn(
-          `saga ${job.sagaId}: could not record ${event.type} of ${job.step}, retrying: ${String(error)}`,
-        );
+        // PostgreSQL away is logged once per outage (by the monitor), not once per step and retry.
+        if (!this.monitor.failed('postgres', error, 'agent')) {
+          this.logger.warn(
+            `saga ${job.sagaId}: could not record ${event.type} of ${job.step}, retrying: ${String(error)}`,
+          );
+        }
         await new Promise((resolve) => setTimeout(resolve, REPORT_RETRY_MS * 2 ** (attempt - 1)));
       }
     }

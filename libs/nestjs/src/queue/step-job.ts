@@ -23,6 +23,11 @@ export interface StepJobData {
   item?: number;
   /** W3C traceparent (trace and span ids) of the span the attempt's span goes under; absent when tracing is off. */
   traceparent?: string;
+  /**
+   * The attempt may kill its agent: the step did before, or its process died while it ran in-process. The agent
+   * that takes it runs it alone (see AttemptIsolation), and records it as started first.
+   */
+  isolate?: true;
 }
 
 /**

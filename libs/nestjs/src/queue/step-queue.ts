@@ -1,5 +1,14 @@
-import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnModuleInit,
+  Optional,
+} from '@nestjs/common';
 import type { Queue } from 'bullmq';
+import { DependencyMonitor } from '../observability/dependency-monitor';
+import type { Dependency } from '../observability/unavailable';
 import { type OpenedQueue, describeQueueBackend, openQueue } from './queue-backend';
 import { type StepJobData, stepJobId, stepQueueName } from './step-job';
 import { TRANSPORT_OPTIONS, type TransportOptions } from './transport-options';
@@ -20,11 +29,19 @@ export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
   private probe?: OpenedQueue<StepJobData>;
   private closed = false;
 
-  constructor(@Inject(TRANSPORT_OPTIONS) readonly options: TransportOptions) {}
+  constructor(
+    @Inject(TRANSPORT_OPTIONS) readonly options: TransportOptions,
+    @Optional() private readonly monitor: DependencyMonitor = new DependencyMonitor(),
+  ) {}
 
   /** Which backend carries the jobs, for logs and `/health`. */
   get backend(): TransportOptions['queue']['kind'] {
     return this.options.queue.kind;
+  }
+
+  /** The dependency the jobs live in: Redis, or PostgreSQL for BullMQ's PostgreSQL backend. */
+  get dependency(): Dependency {
+    return this.options.queue.kind === 'redis' ? 'redis' : 'postgres';
   }
 
   /**
@@ -40,7 +57,12 @@ export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
   private open(name: string): Promise<OpenedQueue<StepJobData>> {
     return openQueue<StepJobData>(this.options.queue, name, {
       prefix: this.options.prefix,
-      onError: (message) => this.logger.warn(message),
+      redisCommandTimeoutMs: this.options.redisCommandTimeoutMs,
+      pgTimeouts: this.options.pgTimeouts,
+      // A connection that cannot reach its server says so on every reconnect: logged once per outage.
+      onError: (message, error) => {
+        if (!this.monitor.failed(this.dependency, error, 'step queue')) this.logger.warn(message);
+      },
     });
   }
 
@@ -61,6 +83,11 @@ export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
   /** Resolves when the queue backend answers; rejects otherwise (for `/health`). */
   ping(): Promise<void> {
     return this.probe ? this.probe.ping() : Promise.reject(new Error('not connected yet'));
+  }
+
+  /** Resolves when the queue backend takes a write; rejects otherwise, e.g. Redis out of memory (`/health`). */
+  probeWrite(): Promise<void> {
+    return this.probe ? this.probe.probeWrite() : Promise.reject(new Error('not connected yet'));
   }
 
   async enqueue(jobs: { data: StepJobData; delayMs: number }[]): Promise<void> {

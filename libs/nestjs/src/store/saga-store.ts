@@ -72,6 +72,8 @@ export interface NewSaga {
   commands: SagaCommand[];
   /** W3C traceparent of the saga's root span, when tracing is on. */
   traceparent?: string | null;
+  /** Steps whose dispatched attempt an agent of this process runs at once, in-process (see LocalRunner). */
+  local?: ReadonlySet<string>;
   /** A child saga's link to its parent's step. */
   parent?: ParentLink | null;
 }
@@ -135,13 +137,16 @@ interface StepRow {
   finished: boolean;
   comp_started: boolean;
   comp_finished: boolean;
+  deaths: number;
+  /** The attempt dispatched here is handed to an agent of the committing process, to run in-process at once. */
+  local?: boolean;
 }
 
 // Column list of jsonb_to_recordset for StepRow; timestamps are derived in SQL from now(), never from our clock.
 const STEP_ROW_COLUMNS = `name text, position int, status text, attempt int, attempt_base int, output jsonb, error jsonb,
   outcome_unknown boolean, comp_status text, comp_attempt int, comp_attempt_base int, comp_error jsonb,
   in_flight boolean, due_in_ms bigint, deadline_in_ms bigint, taken boolean, started boolean, finished boolean,
-  comp_started boolean, comp_finished boolean, deadline_until timestamptz`;
+  comp_started boolean, comp_finished boolean, deadline_until timestamptz, deaths int, local boolean`;
 const EVENT_COLUMNS = `seq int, type text, step text, attempt int, data jsonb, item int`;
 const MS = `interval '1 millisecond'`;
 
@@ -252,13 +257,14 @@ export class SagaStore {
        ), steps AS (
          INSERT INTO saga_step (saga_id, name, position, status, attempt, attempt_base, output, error, outcome_unknown,
                                 comp_status, comp_attempt, comp_attempt_base, comp_error, due_at, deadline_at,
-                                started_at, finished_at, comp_started_at, comp_finished_at)
+                                started_at, finished_at, comp_started_at, comp_finished_at, deaths, local_run)
          SELECT inst.id, r.name, r.position, r.status, r.attempt, r.attempt_base, r.output, r.error, r.outcome_unknown,
                 r.comp_status, r.comp_attempt, r.comp_attempt_base, r.comp_error,
                 CASE WHEN r.in_flight THEN now() + r.due_in_ms * ${MS} END,
                 CASE WHEN r.in_flight THEN now() + r.deadline_in_ms * ${MS} END,
                 CASE WHEN r.started THEN now() END, CASE WHEN r.finished THEN now() END,
-                CASE WHEN r.comp_started THEN now() END, CASE WHEN r.comp_finished THEN now() END
+                CASE WHEN r.comp_started THEN now() END, CASE WHEN r.comp_finished THEN now() END, coalesce(r.deaths, 0),
+                coalesce(r.local, false)
          FROM inst JOIN p ON p.id = inst.id, jsonb_to_recordset(p.steps) AS r(${STEP_ROW_COLUMNS})
        ), events AS (
          INSERT INTO saga_event (saga_id, seq, type, step, attempt, data, item)
@@ -288,6 +294,7 @@ export class SagaStore {
     definition: SagaSpec,
     audit?: AuditRecord,
     children: readonly NewChild[] = [],
+    local?: ReadonlySet<string>,
   ): Promise<SagaSnapshot | null> {
     const rows: StepRow[] = [];
     const items: ItemRow[] = [];
@@ -297,7 +304,8 @@ export class SagaStore {
       const after = next.steps[step.name];
       const dispatch = dispatchesOf(commands, step.name);
       if (before !== after || dispatch) {
-        rows.push(refreshDeadlineOnStart(stepRow(step.name, step.position, after, dispatch), step, before, after));
+        const row = stepRow(step.name, step.position, after, dispatch, local?.has(step.name) ?? false);
+        rows.push(refreshDeadlineOnStart(row, step, before, after));
       }
       const fanOut = after?.fanOut;
       if (!fanOut || before?.fanOut === fanOut) continue;
@@ -323,7 +331,9 @@ export class SagaStore {
         items.push(refreshItemDeadlineOnStart(itemRow(step.name, idx, item, dispatch), step, was?.[idx], item));
       });
     }
-    const alerts = commands.flatMap((c) => (c.type === 'RaiseAlert' ? [{ error: c.error }] : []));
+    const alerts = commands.flatMap((c) =>
+      c.type === 'RaiseAlert' ? [{ error: c.error, status: c.status ?? 'FAILED' }] : [],
+    );
     const searchAttributes = stepAttributes(definition, from.state, next);
     const committed = await this.batcher.submit({
       sagaId: from.id,
@@ -363,7 +373,13 @@ export class SagaStore {
       ...parentColumns(saga.parent),
       ...searchColumns(definition, state.input),
       steps: definition.steps.map((step) =>
-        stepRow(step.name, step.position, state.steps[step.name], dispatchesOf(saga.commands, step.name)),
+        stepRow(
+          step.name,
+          step.position,
+          state.steps[step.name],
+          dispatchesOf(saga.commands, step.name),
+          saga.local?.has(step.name) ?? false,
+        ),
       ),
       events: saga.history,
     };
@@ -479,6 +495,8 @@ export class SagaStore {
             SET status = r.status, attempt = r.attempt, attempt_base = r.attempt_base, output = r.output,
                 error = r.error, outcome_unknown = r.outcome_unknown, comp_status = r.comp_status,
                 comp_attempt = r.comp_attempt, comp_attempt_base = r.comp_attempt_base, comp_error = r.comp_error,
+                deaths = coalesce(r.deaths, s.deaths),
+                local_run = CASE WHEN r.due_in_ms IS NOT NULL THEN coalesce(r.local, false) ELSE s.local_run END,
                 due_at = CASE WHEN NOT r.in_flight OR r.taken THEN NULL
                               WHEN r.due_in_ms IS NOT NULL THEN now() + r.due_in_ms * ${MS} ELSE s.due_at END,
                 deadline_at = CASE WHEN NOT r.in_flight THEN NULL
@@ -501,9 +519,9 @@ export class SagaStore {
          SELECT a.actor, a.role, a.action, won.id, a.step, a.signal, a.reason, a.outcome, a.status_code, a.detail
          FROM won, jsonb_to_recordset(won.audit) AS a(${AUDIT_ROW_COLUMNS})
        ), alerts AS (
-         INSERT INTO saga_alert (saga_id, saga_type, error)
-         SELECT won.id, won.type, x.error
-         FROM won, jsonb_to_recordset(won.alerts) AS x(error jsonb)
+         INSERT INTO saga_alert (saga_id, saga_type, error, status)
+         SELECT won.id, won.type, x.error, coalesce(x.status, 'FAILED')
+         FROM won, jsonb_to_recordset(won.alerts) AS x(error jsonb, status text)
        )
        SELECT idx FROM inst`,
       [
@@ -544,7 +562,8 @@ export class SagaStore {
                   'name', s.name, 'status', s.status, 'attempt', s.attempt, 'attempt_base', s.attempt_base,
                   'output', s.output, 'error', s.error, 'outcome_unknown', s.outcome_unknown,
                   'comp_status', s.comp_status, 'comp_attempt', s.comp_attempt,
-                  'comp_attempt_base', s.comp_attempt_base, 'comp_error', s.comp_error) ORDER BY s.position), '[]')
+                  'comp_attempt_base', s.comp_attempt_base, 'comp_error', s.comp_error, 'deaths', s.deaths)
+                  ORDER BY s.position), '[]')
                  FROM saga_step s WHERE s.saga_id = i.id) AS steps,
               ${
                 withItems
@@ -646,7 +665,7 @@ interface CommitRow extends StateColumns {
   new_items: NewItemRow[];
   events: HistoryEntry[];
   audit: Record<string, unknown>[];
-  alerts: { error: unknown }[];
+  alerts: { error: unknown; status: string }[];
   /** Child sagas started by this transition, inserted with it (or found: their key is the parent's step). */
   children: InsertRow[];
   /** The search attributes the steps that succeeded in this transition set (merged over the row's); null: none. */
@@ -884,6 +903,7 @@ interface LoadedRow {
     comp_attempt: number;
     comp_attempt_base: number;
     comp_error: StepState['error'];
+    deaths?: number;
   }[];
 }
 
@@ -906,6 +926,7 @@ function toSnapshot(row: LoadedRow): SagaSnapshot {
       compensation: s.comp_status
         ? { status: s.comp_status, attempt: s.comp_attempt, attemptBase: s.comp_attempt_base, error: s.comp_error }
         : null,
+      ...(s.deaths ? { deaths: s.deaths } : {}),
     };
     const list = items.get(s.name);
     if (list) steps[s.name].fanOut = fanOutState(list);
@@ -989,7 +1010,7 @@ function timesOf(
   return { due_in_ms: dispatch.delayMs, deadline_in_ms: dispatch.delayMs + dispatch.timeoutMs + DEADLINE_GRACE_MS };
 }
 
-function stepRow(name: string, position: number, s: StepState, dispatch: Dispatch | undefined): StepRow {
+function stepRow(name: string, position: number, s: StepState, dispatch: Dispatch | undefined, local = false): StepRow {
   const comp = s.compensation;
   return {
     name,
@@ -1011,6 +1032,8 @@ function stepRow(name: string, position: number, s: StepState, dispatch: Dispatc
     finished: SETTLED_STEP.includes(s.status),
     comp_started: comp !== null,
     comp_finished: comp !== null && SETTLED_COMP.includes(comp.status),
+    deaths: s.deaths ?? 0,
+    local,
   };
 }
 

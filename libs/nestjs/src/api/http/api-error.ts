@@ -22,7 +22,11 @@ export type ApiErrorCode =
   | 'RATE_LIMITED'
   | 'REQUEST_TIMEOUT'
   | 'HEADERS_TOO_LARGE'
+  | 'UNAVAILABLE'
   | 'INTERNAL';
+
+/** `Retry-After` of a 503 `UNAVAILABLE`, in seconds: about how often the engine checks whether it is back. */
+export const UNAVAILABLE_RETRY_AFTER_S = 2;
 
 export class ApiError extends HttpException {
   constructor(

@@ -418,7 +418,25 @@ export const ERROR_SCHEMA = {
   },
 };
 
-/** The error answers every authenticated route may give, plus `extra` statuses. */
+const UNAVAILABLE_EXAMPLE = {
+  statusCode: 503,
+  error: 'Service Unavailable',
+  message: 'PostgreSQL is unavailable: retry later',
+  code: 'UNAVAILABLE',
+};
+
+/** The 503 of a route that needs PostgreSQL: down, hung or out of connections. */
+export const ApiUnavailable = () =>
+  ApiResponse({
+    status: 503,
+    description:
+      'UNAVAILABLE: PostgreSQL is down, does not answer in time, or has no connection to spare. Not a bug: retry ' +
+      'after Retry-After (a start answered 503 may have started: retry it with the same idempotency key)',
+    headers: { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } },
+    schema: { ...ERROR_SCHEMA, example: UNAVAILABLE_EXAMPLE },
+  });
+
+/** The error answers every authenticated route that reads or writes sagas may give, plus `extra` statuses. */
 export function ApiErrors(...extra: [number, string][]) {
   return applyDecorators(
     ApiResponse({ status: 401, description: 'Missing or unknown key', schema: ERROR_SCHEMA }),
@@ -436,5 +454,6 @@ export function ApiErrors(...extra: [number, string][]) {
       headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer', minimum: 1 } } },
     }),
     ...extra.map(([status, description]) => ApiResponse({ status, description, schema: ERROR_SCHEMA })),
+    ApiUnavailable(),
   );
 }
