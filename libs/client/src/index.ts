@@ -12,6 +12,7 @@ export {
   type AttributeCondition,
   type AttributeValue,
   type OperatorActionOptions,
+  type SkipOptions,
   type StartOptions,
   type WaitForOptions,
 } from './saga-client';

@@ -12,3 +12,4 @@ export * from './duration';
 export * from './spec';
 export * from './step-output';
 export * from './search';
+export * from './step-key';

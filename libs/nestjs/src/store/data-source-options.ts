@@ -15,6 +15,7 @@ import { ChildrenAndFanOuts1765300000000 } from './migrations/1765300000000-chil
 import { AuditChain1766000000000 } from './migrations/1766000000000-audit-chain';
 import { FailFast1766100000000 } from './migrations/1766100000000-fail-fast';
 import { BusinessKeysAndSearchAttributes1766200000000 } from './migrations/1766200000000-business-keys-and-search-attributes';
+import { OperatorStepActions1766300000000 } from './migrations/1766300000000-operator-step-actions';
 import { listenForClientErrors } from './pg-client-errors';
 import { DEFAULT_PG_TIMEOUTS, type PgTimeouts, pgPoolOptions } from './pg-timeouts';
 import { SagaTypeOrmLogger } from './typeorm-logger';
@@ -34,6 +35,7 @@ export const MIGRATIONS = [
   AuditChain1766000000000,
   FailFast1766100000000,
   BusinessKeysAndSearchAttributes1766200000000,
+  OperatorStepActions1766300000000,
 ];
 
 /**
