@@ -46,6 +46,20 @@ const refund = defineSaga<{ orderNumber: string }>('search-refund', { version: 1
   .waitFor('approve', { signal: 'Approve', timeout: '1h' })
   .build();
 
+// A courier booking that keeps failing (retried every hour): an operator skips it with the booking made by hand.
+const booking = defineSaga<{ orderNumber: string }>('search-booking', {
+  version: 1,
+  businessKey: 'orderNumber',
+  searchAttributes: { courier: { type: 'keyword', from: 'steps.bookCourier.courier' } },
+})
+  .step('book-courier', {
+    run: (): { courier: string } => {
+      throw new Error('courier API down');
+    },
+    retry: { maximumAttempts: 0, initialInterval: '1h', jitter: 0 },
+  })
+  .build();
+
 const SCOPED_VIEWER = 'search-refund-viewer-key-0123456789abcdef';
 const TIERS = ['gold', 'silver', 'bronze'];
 const SEEDED = 300;
@@ -66,7 +80,7 @@ describe('business keys and search attributes (e2e)', () => {
 
   beforeAll(async () => {
     engine = await startTestEngine({
-      sagas: [order, refund],
+      sagas: [order, refund, booking],
       env: { SAGA_API_KEYS: `${TEST_API_KEYS},refunds:${SCOPED_VIEWER}:viewer:search-refund` },
     });
     for (let from = 0; from < SEEDED; from += 25) {
@@ -292,6 +306,31 @@ describe('business keys and search attributes (e2e)', () => {
     expect(reused.status).toBe(201);
     expect((await all('type=search-order&businessKey=ORD-1')).sort()).toEqual([holder, reused.body.id].sort());
     expect((await all('type=search-order&businessKey=ORD-1&status=COMPLETED')).sort()).toEqual([holder]);
+  });
+
+  it("sets a step's attributes from the output of an operator's skip, in the skip's commit", async () => {
+    const started = await engine
+      .as('operator')
+      .post('/v1/sagas')
+      .send({ type: 'search-booking', input: { orderNumber: 'ORD-skip' } });
+    expect(started.status).toBe(201);
+    const id: string = started.body.id;
+    await waitFor(
+      async () => {
+        const view = (await engine.as('viewer').get(`/v1/sagas/${id}`)).body;
+        return view.steps[0].status === 'RETRYING' || undefined;
+      },
+      { timeoutMs: 10_000, what: 'the booking to wait for its retry' },
+    );
+    expect((await list('type=search-booking&attr.courier=by-hand')).body.items).toEqual([]);
+    const skip = await engine
+      .as('admin')
+      .post(`/v1/sagas/${id}/steps/book-courier/skip`)
+      .send({ reason: 'booked by phone', output: { courier: 'by-hand' } });
+    expect(skip.status).toBeLessThan(300);
+    expect(skip.body.attributes).toEqual({ courier: 'by-hand' });
+    await engine.waitForStatus(id, ['COMPLETED']);
+    expect((await all('type=search-booking&attr.courier=by-hand')).sort()).toEqual([id]);
   });
 
   it('applies the saga-type scoping of API keys to searches by business key', async () => {
