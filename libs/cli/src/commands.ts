@@ -21,7 +21,7 @@ import {
   sagaText,
   sagaTypesText,
 } from './format';
-import { duration, instant, integer, jsonObjectFrom, jsonValueFrom, statuses } from './parse';
+import { attributeConditions, duration, instant, integer, jsonObjectFrom, jsonValueFrom, statuses } from './parse';
 
 /** `start --wait` without a value waits this long. */
 export const DEFAULT_WAIT = '5m';
@@ -120,12 +120,18 @@ const get: CommandSpec = {
 
 const list: CommandSpec = {
   usage: 'list',
-  summary: 'sagas, newest first, by type, status and creation time (GET /v1/sagas)',
+  summary: 'sagas, newest first, by type, status, creation time, business key and attributes (GET /v1/sagas)',
   description:
     'Prints one page (--limit, default 50) and, when there are more, the --cursor of the next one on stderr; --all ' +
-    'follows every page. With --json: {"items": [...], "nextCursor": ...} (nextCursor null after --all).',
+    'follows every page. With --json: {"items": [...], "nextCursor": ...} (nextCursor null after --all). ' +
+    '--attr needs --type (attributes are declared per type: saga types --json lists them); every condition must hold.',
   options: [
     { flags: '--type <type>', description: 'only this saga type' },
+    { flags: '--business-key <key>', description: "only the sagas with this business key (every type's)" },
+    {
+      flags: '--attr <condition...>',
+      description: 'a search attribute: name=value, or name>value, name>=value, name<value, name<=value (repeat)',
+    },
     { flags: '--status <status...>', description: 'only these statuses (repeat, or comma-separated)' },
     { flags: '--created-after <iso>', description: 'created after this date or date-time (ISO-8601)' },
     { flags: '--created-before <iso>', description: 'created before this date or date-time' },
@@ -136,11 +142,20 @@ const list: CommandSpec = {
   examples: [
     'saga list --status FAILED --type drone-delivery',
     'saga list --status failed,compensating --created-after 2026-12-01 --all --json | jq -r ".items[].id"',
+    'saga list --business-key ORD-2026-0042',
+    "saga list --type order --attr tier=gold --attr 'amount>=100' --attr 'placedAt<2026-12-01'",
   ],
   async run(ctx, _args, o) {
     const [type, after, before, limit] = [str(o.type), str(o.createdAfter), str(o.createdBefore), str(o.limit)];
+    const businessKey = str(o.businessKey);
+    const attributes = o.attr === undefined ? undefined : attributeConditions(o.attr as string[], '--attr');
+    if (attributes !== undefined && type === undefined) {
+      throw new UsageError('--attr needs --type: search attributes are declared per saga type');
+    }
     const filter = {
       ...(type === undefined ? {} : { type }),
+      ...(businessKey === undefined ? {} : { businessKey }),
+      ...(attributes === undefined ? {} : { attributes }),
       ...(o.status === undefined ? {} : { status: statuses(o.status as string[], '--status') }),
       ...(after === undefined ? {} : { createdAfter: instant(after, '--created-after') }),
       ...(before === undefined ? {} : { createdBefore: instant(before, '--created-before') }),

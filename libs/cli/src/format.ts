@@ -98,6 +98,8 @@ export function sagaText(saga: SagaView, style: Style, extra: [string, string][]
     ['created', saga.createdAt],
     ['updated', saga.updatedAt],
     ['ended', saga.completedAt ?? ''],
+    ['key', saga.businessKey ?? ''],
+    ['attrs', attributesText(saga.attributes)],
     ...extra,
     ['parent', saga.parentId ? `${saga.parentId} (its step ${saga.parentStep ?? '?'})` : ''],
     ['children', (saga.children ?? []).map((c) => `${c.id} ${c.type} ${c.status} (${c.step})`).join(', ')],
@@ -135,11 +137,23 @@ function stepError(step: StepView): string {
 }
 
 /** The saga list. */
+/** `tier=gold amount=4200`, in the order the engine gave them; '' for none. */
+function attributesText(attributes: Record<string, unknown> | undefined): string {
+  return Object.entries(attributes ?? {})
+    .map(([name, value]) => `${name}=${value === null ? 'null' : String(value as string | number | boolean)}`)
+    .join(' ');
+}
+
 export function sagaListText(items: readonly SagaSummaryView[], style: Style): string {
   if (items.length === 0) return 'no sagas match';
+  // The business key column only when a saga of the page has one: most lists are of types without.
+  const keys = items.some((s) => s.businessKey)
+    ? [{ title: 'KEY', cell: (s: SagaSummaryView) => s.businessKey ?? '' }]
+    : [];
   return table(items, [
     { title: 'ID', cell: (s) => s.id },
     { title: 'TYPE', cell: (s) => `${s.type} v${s.version}` },
+    ...keys,
     { title: 'STATUS', cell: (s) => s.status, paint: style.status },
     { title: 'CREATED', cell: (s) => s.createdAt },
     { title: 'ENDED', cell: (s) => s.completedAt ?? '' },

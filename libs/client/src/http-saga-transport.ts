@@ -136,6 +136,8 @@ export class HttpSagaTransport implements SagaTransport {
     for (const status of query.status ?? []) params.append('status', status);
     if (query.createdAfter !== undefined) params.set('createdAfter', query.createdAfter);
     if (query.createdBefore !== undefined) params.set('createdBefore', query.createdBefore);
+    if (query.businessKey !== undefined) params.set('businessKey', query.businessKey);
+    for (const [name, value] of query.attributes ?? []) params.append(name, value);
     if (query.limit !== undefined) params.set('limit', String(query.limit));
     if (query.cursor !== undefined) params.set('cursor', query.cursor);
     return (await this.request('GET', `/v1/sagas${search(params)}`, undefined, options?.signal)).json as SagaPage;

@@ -9,6 +9,8 @@ export {
   type ListEventsOptions,
   type ListItemsOptions,
   type ListSagasOptions,
+  type AttributeCondition,
+  type AttributeValue,
   type OperatorActionOptions,
   type SkipOptions,
   type StartOptions,

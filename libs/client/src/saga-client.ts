@@ -73,11 +73,33 @@ export interface ListSagasOptions {
   createdAfter?: Date | string;
   /** Only sagas created before this instant. */
   createdBefore?: Date | string;
+  /** Only the sagas with this business key (their type's `businessKey` input field), of every type. */
+  businessKey?: string;
+  /**
+   * Conditions on search attributes, by name (needs `type`: attributes are declared per type, and
+   * `GET /v1/saga-types/{type}` lists them): a value is equality (`{ tier: 'gold', express: true }`), an object of
+   * bounds a range for number and datetime attributes (`{ amount: { gte: 100, lt: 500 } }`, `{ placedAt: { gte:
+   * new Date('2026-12-01') } }`). Every condition must hold. An unknown attribute or a value of the wrong type is a
+   * 400 naming it (`attr.tier`).
+   */
+  attributes?: Readonly<Record<string, AttributeCondition>>;
   /** Sagas per page, 1 to 200. Default 50 (the API's). */
   limit?: number;
   /** `nextCursor` of the previous page (`list` only: `listAll` follows the cursors itself). */
   cursor?: string;
 }
+
+/** A search attribute's value as a filter: equality. A Date is sent as ISO-8601. */
+export type AttributeValue = string | number | boolean | Date;
+/** Equality, or bounds (number and datetime attributes). */
+export type AttributeCondition =
+  | AttributeValue
+  | {
+      gt?: number | Date | string;
+      gte?: number | Date | string;
+      lt?: number | Date | string;
+      lte?: number | Date | string;
+    };
 
 export interface ListEventsOptions {
   /** Events after this sequence number. Default 0: from the first. */
@@ -473,15 +495,39 @@ function isTransport(value: HttpSagaClientOptions | SagaTransport): value is Sag
 
 /** The options of `list` in the API's terms: one status or several, Dates as ISO strings. */
 function listQuery(options: ListSagasOptions) {
-  const { type, status, createdAfter, createdBefore, limit, cursor } = options;
+  const { type, status, createdAfter, createdBefore, limit, cursor, businessKey, attributes } = options;
+  const conditions = attributeParams(attributes);
   return {
     ...(type === undefined ? {} : { type }),
+    ...(businessKey === undefined ? {} : { businessKey }),
+    ...(conditions.length === 0 ? {} : { attributes: conditions }),
     ...(status === undefined ? {} : { status: typeof status === 'string' ? [status] : [...status] }),
     ...(createdAfter === undefined ? {} : { createdAfter: isoOf(createdAfter) }),
     ...(createdBefore === undefined ? {} : { createdBefore: isoOf(createdBefore) }),
     ...(limit === undefined ? {} : { limit }),
     ...(cursor === undefined ? {} : { cursor }),
   };
+}
+
+/** `attributes` as the API's parameters: `[['attr.tier', 'gold'], ['attr.amount.gte', '100']]`. */
+function attributeParams(attributes: ListSagasOptions['attributes']): [string, string][] {
+  const params: [string, string][] = [];
+  for (const [name, condition] of Object.entries(attributes ?? {})) {
+    if (condition === undefined) continue;
+    if (typeof condition === 'object' && !(condition instanceof Date)) {
+      for (const op of ['gt', 'gte', 'lt', 'lte'] as const) {
+        const bound = condition[op];
+        if (bound !== undefined) params.push([`attr.${name}.${op}`, paramOf(bound)]);
+      }
+    } else {
+      params.push([`attr.${name}`, paramOf(condition)]);
+    }
+  }
+  return params;
+}
+
+function paramOf(value: AttributeValue): string {
+  return value instanceof Date ? value.toISOString() : String(value);
 }
 
 function isoOf(value: Date | string): string {

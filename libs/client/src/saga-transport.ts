@@ -34,6 +34,10 @@ export interface SagaListQuery {
   /** ISO-8601 date-times. */
   createdAfter?: string;
   createdBefore?: string;
+  /** Only the sagas with this business key. */
+  businessKey?: string;
+  /** Search attribute conditions as query parameters: `['attr.tier', 'gold']`, `['attr.amount.gte', '100']`. */
+  attributes?: readonly (readonly [string, string])[];
   /** 1 to 200; the API's default is 50. */
   limit?: number;
   /** `nextCursor` of the previous page. */

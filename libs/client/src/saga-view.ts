@@ -130,6 +130,10 @@ export interface SagaView<O = Record<string, unknown>, I = Record<string, unknow
   startAt?: string | null;
   /** A child saga's parent: the saga whose child step started it; null otherwise. */
   parentId?: string | null;
+  /** Its business key (its type's `businessKey` input field), or null. */
+  businessKey?: string | null;
+  /** Its search attributes by name (a datetime as an ISO-8601 UTC string); `{}` when none is set. */
+  attributes?: Record<string, string | number | boolean | null>;
   /** The parent's step that started this child saga; null otherwise. */
   parentStep?: string | null;
   /** The sagas this saga's child steps started, oldest first. */
@@ -158,6 +162,10 @@ export interface SagaSummaryView {
   completedAt: string | null;
   /** A child saga's parent, or null. */
   parentId?: string | null;
+  /** Its business key, or null. */
+  businessKey?: string | null;
+  /** Its search attributes by name; `{}` when none is set. */
+  attributes?: Record<string, string | number | boolean | null>;
 }
 
 /** A page of sagas, newest first. `nextCursor` asks for the next page; null on the last one. */

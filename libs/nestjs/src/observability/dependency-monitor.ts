@@ -10,6 +10,14 @@ export type DependencyLevel = 'up' | 'degraded' | 'down';
 /** How often "too busy" (a statement timeout, too many connections) is logged at most. */
 const BUSY_LOG_EVERY_MS = 60_000;
 
+/**
+ * A caller's "unreachable" within this long after the dependency was seen answering does not mark it down on its
+ * own: right after a restart, connections opened before it fail one by one (terminated, reset) while new ones work.
+ * The request that failed still gets its 503; a dependency really gone fails the next calls, or the watchdog's
+ * next probe (every 500 ms), and is marked down then.
+ */
+export const ANSWERED_RECENTLY_MS = 1_000;
+
 /** `saga_dependency_state`'s values. */
 export const DEPENDENCY_LEVEL_VALUE: Record<DependencyLevel, number> = { up: 0, degraded: 1, down: 2 };
 
@@ -38,6 +46,10 @@ export class DependencyMonitor {
   /** Failures reported by callers during the current outage of each dependency (said in the "back" line). */
   private readonly failures = new Map<Dependency, number>();
   private readonly busyLoggedAt = new Map<Dependency, number>();
+  /** When each dependency last answered: a probe that found it up, or a caller's success. */
+  private readonly answeredAt = new Map<Dependency, number>();
+  /** The clock (tests set it). */
+  now: () => number = Date.now;
 
   reading(dependency: Dependency): DependencyReading | null {
     return this.readings.get(dependency) ?? null;
@@ -74,11 +86,13 @@ export class DependencyMonitor {
     this.failures.set(dependency, (this.failures.get(dependency) ?? 0) + 1);
     const reason = context ? `${context}: ${found.reason}` : found.reason;
     if (found.unreachable) {
+      // A connection that died with the server's last restart, while fresh ones work: not an outage by itself.
+      if (this.now() - (this.answeredAt.get(dependency) ?? -Infinity) < ANSWERED_RECENTLY_MS) return true;
       this.record(dependency, 'down', reason);
-    } else if (Date.now() - (this.busyLoggedAt.get(dependency) ?? 0) >= BUSY_LOG_EVERY_MS) {
+    } else if (this.now() - (this.busyLoggedAt.get(dependency) ?? 0) >= BUSY_LOG_EVERY_MS) {
       // Busy, not gone (a statement cancelled by its timeout, too many connections): it answers, so the level
       // stays; said at most once a minute.
-      this.busyLoggedAt.set(dependency, Date.now());
+      this.busyLoggedAt.set(dependency, this.now());
       this.logger.warn(`${DEPENDENCY_LABEL[dependency]} is too busy: ${reason} (logged at most once a minute)`);
     }
     return true;
@@ -86,12 +100,15 @@ export class DependencyMonitor {
 
   /** A caller got an answer from `dependency`: it is reachable (a probe decides whether it is fast enough). */
   succeeded(dependency: Dependency): void {
+    this.answeredAt.set(dependency, this.now());
     if (this.level(dependency) === 'down') this.record(dependency, 'up', null);
   }
 
   /** A probe's verdict (the watchdog, `/health`). Logs only a change of level. */
   record(dependency: Dependency, level: DependencyLevel, message: string | null): void {
-    const now = Date.now();
+    const now = this.now();
+    if (level === 'down') this.answeredAt.delete(dependency);
+    else this.answeredAt.set(dependency, now);
     const previous = this.readings.get(dependency);
     if (previous && previous.level === level) {
       previous.checkedAt = now;

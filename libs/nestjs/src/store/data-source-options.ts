@@ -14,6 +14,7 @@ import { TimersAndSchedules1765200000000 } from './migrations/1765200000000-time
 import { ChildrenAndFanOuts1765300000000 } from './migrations/1765300000000-children-and-fan-outs';
 import { AuditChain1766000000000 } from './migrations/1766000000000-audit-chain';
 import { FailFast1766100000000 } from './migrations/1766100000000-fail-fast';
+import { BusinessKeysAndSearchAttributes1766200000000 } from './migrations/1766200000000-business-keys-and-search-attributes';
 import { OperatorStepActions1766300000000 } from './migrations/1766300000000-operator-step-actions';
 import { BulkJobs1766400000000 } from './migrations/1766400000000-bulk-jobs';
 import { listenForClientErrors } from './pg-client-errors';
@@ -34,6 +35,7 @@ export const MIGRATIONS = [
   ChildrenAndFanOuts1765300000000,
   AuditChain1766000000000,
   FailFast1766100000000,
+  BusinessKeysAndSearchAttributes1766200000000,
   OperatorStepActions1766300000000,
   BulkJobs1766400000000,
 ];

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { SAGA_DATA_SOURCE } from './data-source';
-import type { SagaStatus } from '@saga-engine/core';
+import { SEARCH_TYPE_KEY, type SagaStatus } from '@saga-engine/core';
 import { SagaEventEntity } from './entities/saga-event.entity';
 import { SagaInstanceEntity } from './entities/saga-instance.entity';
 import { SagaStepEntity } from './entities/saga-step.entity';
@@ -16,7 +16,12 @@ export interface SagaFilter {
   createdBefore?: Date;
 }
 
+/** `GET /v1/sagas`'s filter: a bulk job's (SagaFilter), and the business key and search attributes. */
 export interface ListSagasFilter extends SagaFilter {
+  /** Only the sagas with this business key. */
+  businessKey?: string;
+  /** Conditions on search attributes (checked against the type's declarations by the API). */
+  attributes?: readonly { name: string; type: string; op: 'eq' | 'gt' | 'gte' | 'lt' | 'lte'; value: unknown }[];
   limit: number;
   /** Keyset position: the (created_at, id) of the last item of the previous page. */
   after?: { createdAt: string; id: string };
@@ -152,6 +157,28 @@ export class SagaQueries {
   }
 
   async list(filter: ListSagasFilter): Promise<SagaPage> {
+    const qb = this.listQuery(filter);
+    const { entities, raw } = await qb.getRawAndEntities<{ cursor_ts: string }>();
+    const more = entities.length > filter.limit;
+    const items = more ? entities.slice(0, filter.limit) : entities;
+    const lastIndex = items.length - 1;
+    return {
+      items,
+      last: more && lastIndex >= 0 ? { createdAt: raw[lastIndex].cursor_ts, id: items[lastIndex].id } : null,
+    };
+  }
+
+  /**
+   * The plan of the statement `list(filter)` runs, executed: `EXPLAIN (ANALYZE, BUFFERS)` (`npm run bench:search`
+   * prints it; an operator can call it to see which index a search uses).
+   */
+  async explainList(filter: ListSagasFilter): Promise<string> {
+    const [sql, params] = this.listQuery(filter).getQueryAndParameters();
+    const rows = await this.db.query<{ 'QUERY PLAN': string }[]>(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, params);
+    return rows.map((r) => r['QUERY PLAN']).join('\n');
+  }
+
+  private listQuery(filter: ListSagasFilter) {
     const qb = this.db
       .getRepository(SagaInstanceEntity)
       .createQueryBuilder('i')
@@ -164,20 +191,46 @@ export class SagaQueries {
     if (filter.statuses?.length) qb.andWhere('i.status IN (:...statuses)', { statuses: filter.statuses });
     if (filter.createdAfter) qb.andWhere('i.created_at > :createdAfter', { createdAfter: filter.createdAfter });
     if (filter.createdBefore) qb.andWhere('i.created_at < :createdBefore', { createdBefore: filter.createdBefore });
+    if (filter.businessKey !== undefined)
+      qb.andWhere('i.business_key = :businessKey', { businessKey: filter.businessKey });
+    const equal = (filter.attributes ?? []).filter((a) => a.op === 'eq');
+    if (equal.length > 0) {
+      // One containment test for every equality: what the GIN index (jsonb_path_ops) answers.
+      // With the type (SEARCH_TYPE_KEY): the index then yields only this type's rows, not every type's with the value.
+      const wanted = {
+        ...Object.fromEntries(equal.map((a) => [a.name, a.value])),
+        ...(filter.type !== undefined ? { [SEARCH_TYPE_KEY]: filter.type } : {}),
+      };
+      qb.andWhere('i.search_attributes @> :attrEq::jsonb', { attrEq: JSON.stringify(wanted) });
+    }
+    (filter.attributes ?? [])
+      .filter((a) => a.op !== 'eq')
+      .forEach((a, n) => {
+        const op = { gt: '>', gte: '>=', lt: '<', lte: '<=' }[a.op as 'gt' | 'gte' | 'lt' | 'lte'];
+        const params = { [`attrName${n}`]: a.name, [`attrValue${n}`]: a.value };
+        // Only values of the attribute's type compare (a version may have declared it with another type), and a
+        // jsonb comparison never fails on a value; datetimes are ISO-8601 UTC strings, ordered byte by byte.
+        if (a.type === 'number') {
+          qb.andWhere(
+            `jsonb_typeof(i.search_attributes -> :attrName${n}) = 'number' ` +
+              `AND i.search_attributes -> :attrName${n} ${op} to_jsonb(:attrValue${n}::numeric)`,
+            params,
+          );
+        } else {
+          qb.andWhere(
+            `jsonb_typeof(i.search_attributes -> :attrName${n}) = 'string' ` +
+              `AND (i.search_attributes ->> :attrName${n}) COLLATE "C" ${op} :attrValue${n}`,
+            params,
+          );
+        }
+      });
     if (filter.after) {
       qb.andWhere('(i.created_at, i.id) < (:afterTs::timestamptz, :afterId::uuid)', {
         afterTs: filter.after.createdAt,
         afterId: filter.after.id,
       });
     }
-    const { entities, raw } = await qb.getRawAndEntities<{ cursor_ts: string }>();
-    const more = entities.length > filter.limit;
-    const items = more ? entities.slice(0, filter.limit) : entities;
-    const lastIndex = items.length - 1;
-    return {
-      items,
-      last: more && lastIndex >= 0 ? { createdAt: raw[lastIndex].cursor_ts, id: items[lastIndex].id } : null,
-    };
+    return qb;
   }
 
   /** How many sagas match `filter` and were created at or before `until` (a bulk job's dry run and snapshot). */

@@ -38,6 +38,17 @@ export const SAGA_SUMMARY_SCHEMA = {
       format: 'uuid',
       description: "A child saga's parent: the saga whose child step started it",
     }),
+    businessKey: nullable({
+      type: 'string',
+      example: 'ORD-2026-0042',
+      description: "The business key: its type's businessKey input field (docs/search.md)",
+    }),
+    attributes: {
+      type: 'object',
+      description: 'Search attributes by name (a datetime as ISO-8601 UTC); {} when none is set',
+      additionalProperties: { oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] },
+      example: { tier: 'gold', amountCents: 4200 },
+    },
   },
 };
 
@@ -215,6 +226,24 @@ export const SAGA_TYPE_SCHEMA = {
       type: 'object',
       description: 'JSON Schema of the input (from the input class); null: any JSON object',
     }),
+    businessKey: nullable({
+      type: 'string',
+      example: 'orderNumber',
+      description: 'The dotted input path of the business key; null when the type declares none',
+    }),
+    searchAttributes: {
+      type: 'array',
+      description: 'The search attributes GET /v1/sagas filters on as attr.<name>',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', example: 'tier' },
+          type: { type: 'string', enum: ['keyword', 'number', 'boolean', 'datetime'] },
+          step: nullable({ type: 'string', description: 'The step whose output sets it; null: the input, at start' }),
+          path: { type: 'string', example: 'customer.tier', description: 'Dotted path into the input or the output' },
+        },
+      },
+    },
     agents: {
       type: 'integer',
       example: 2,
