@@ -345,3 +345,29 @@ export function describeFailure(error: unknown): string {
 }
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What a bulk action does to each saga (`POST /v1/bulk-actions`). */
+export type BulkActionName = 'retry' | 'cancel' | 'resolve';
+
+/** The filter of a bulk action: the saga list's. */
+export interface BulkFilter {
+  type?: string;
+  status?: string[];
+  createdAfter?: string;
+  createdBefore?: string;
+}
+
+/** A bulk job and its progress (`GET /v1/bulk-actions/{id}`). */
+export interface BulkJob {
+  id: string;
+  action: BulkActionName;
+  step: string | null;
+  status: 'PENDING' | 'RUNNING' | 'COMPLETED' | 'CANCELLED' | 'FAILED';
+  matched: number;
+  processed: number;
+  done: number;
+  skipped: number;
+  failed: number;
+  errors: { sagaId: string; status: number; code: string; message: string }[];
+  lastError: string | null;
+}

@@ -1,5 +1,6 @@
 import type {
   AgentView,
+  BulkJobView,
   SagaErrorView,
   SagaEventView,
   SagaSummaryView,
@@ -199,4 +200,58 @@ export function agentsText(agents: readonly AgentView[]): string {
 /** JSON on one line. */
 export function compact(value: unknown): string {
   return JSON.stringify(value) ?? '';
+}
+
+/** A bulk job: what, how far, and its first failures. */
+export function bulkJobText(job: BulkJobView, style: Style): string {
+  const filter = Object.entries(job.filter)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+    .join(' ');
+  const rows: [string, string][] = [
+    ['job', job.id],
+    ['action', job.step ? `${job.action} ${job.step}` : job.action],
+    ['status', style.status(job.status)],
+    ['filter', filter || '(every saga)'],
+    ['reason', job.reason],
+    ['by', job.requestedBy],
+    ['progress', bulkProgress(job)],
+    ['created', job.createdAt],
+  ];
+  if (job.finishedAt) rows.push(['finished', job.finishedAt]);
+  if (job.cancelledBy) rows.push(['cancelled', `by ${job.cancelledBy}: ${job.cancelReason ?? ''}`]);
+  if (job.lastError) rows.push(['last error', job.lastError]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
+  if (job.errors.length > 0) {
+    lines.push(
+      '',
+      table(job.errors, [
+        { title: 'FAILED SAGA', cell: (e) => e.sagaId },
+        { title: 'STATUS', cell: (e) => String(e.status) },
+        { title: 'CODE', cell: (e) => e.code },
+        { title: 'MESSAGE', cell: (e) => style.cut(e.message, 80) },
+      ]),
+    );
+  }
+  return lines.join('\n');
+}
+
+/** `120/500 processed (118 done, 2 skipped, 0 failed)`. */
+export function bulkProgress(job: BulkJobView): string {
+  return `${job.processed}/${job.matched} processed (${job.done} done, ${job.skipped} skipped, ${job.failed} failed)`;
+}
+
+/** The bulk jobs, newest first, one line each. */
+export function bulkJobsText(jobs: readonly BulkJobView[], style: Style): string {
+  if (jobs.length === 0) return 'no bulk jobs';
+  return table(jobs, [
+    { title: 'JOB', cell: (j) => j.id },
+    { title: 'ACTION', cell: (j) => (j.step ? `${j.action} ${j.step}` : j.action) },
+    { title: 'STATUS', cell: (j) => j.status, paint: style.status },
+    { title: 'MATCHED', cell: (j) => String(j.matched) },
+    { title: 'DONE', cell: (j) => String(j.done) },
+    { title: 'SKIPPED', cell: (j) => String(j.skipped) },
+    { title: 'FAILED', cell: (j) => String(j.failed) },
+    { title: 'CREATED', cell: (j) => j.createdAt },
+  ]);
 }

@@ -1,14 +1,24 @@
 import { useState } from 'react';
-import { SAGA_STATUSES, type SagaDefinitionView, type SagaSummary, type SearchAttributeView, UUID } from '../api';
+import {
+  type BulkActionName,
+  type BulkFilter,
+  SAGA_STATUSES,
+  type SagaDefinitionView,
+  type SagaSummary,
+  type SearchAttributeView,
+  UUID,
+} from '../api';
+import { BulkActionDialog } from '../components/BulkActionDialog';
 import { ErrorBanner, StatusBadge, formatDuration, formatTime } from '../components/common';
-import { usePolling, useSession } from '../hooks';
+import { canOperate, usePolling, useSession } from '../hooks';
 import { linkProps, navigate } from '../router';
 
 const PAGE_SIZE = 50;
 
 /** Filters live in the URL (shareable, back button works); the page refreshes every 3 s. */
 export function SagaList({ query }: { query: URLSearchParams }) {
-  const { api } = useSession();
+  const { api, role } = useSession();
+  const [bulk, setBulk] = useState<BulkActionName | null>(null);
   const type = query.get('type') ?? '';
   const statuses = query.getAll('status');
   const after = query.get('createdAfter') ?? '';
@@ -38,6 +48,14 @@ export function SagaList({ query }: { query: URLSearchParams }) {
     [filterKey, cursor],
     3000,
   );
+
+  // The filter a bulk action acts on: the list's, as the API reads it.
+  const bulkFilter: BulkFilter = {
+    ...(type ? { type } : {}),
+    ...(statuses.length ? { status: statuses } : {}),
+    ...(after ? { createdAfter: new Date(after).toISOString() } : {}),
+    ...(before ? { createdBefore: new Date(before).toISOString() } : {}),
+  };
 
   const setFilter = (change: (q: URLSearchParams) => void) => {
     const next = new URLSearchParams(query);
@@ -144,6 +162,31 @@ export function SagaList({ query }: { query: URLSearchParams }) {
           ● live
         </span>
       </div>
+      {canOperate(role) && (businessKey || attrParams.length > 0) && (
+        // A bulk filter takes type, status and creation time only: acting on "every saga this filter matches" would
+        // reach sagas this search does not show.
+        <p className="muted-text" data-testid="bulk-unavailable">
+          Bulk actions take the type, status and creation filters only: clear the business key and attribute search to
+          use them.
+        </p>
+      )}
+      {canOperate(role) && !businessKey && attrParams.length === 0 && (
+        <div className="toolbar" data-testid="bulk-actions">
+          <span className="muted-text">Every saga this filter matches:</span>
+          <button type="button" onClick={() => setBulk('retry')}>
+            Retry all
+          </button>
+          <button type="button" onClick={() => setBulk('cancel')}>
+            Cancel all
+          </button>
+          {role === 'admin' && (
+            <button type="button" onClick={() => setBulk('resolve')}>
+              Resolve all
+            </button>
+          )}
+        </div>
+      )}
+      {bulk && <BulkActionDialog action={bulk} filter={bulkFilter} onClose={() => setBulk(null)} />}
       <ErrorBanner message={page.error} />
       <table className="sagas">
         <thead>

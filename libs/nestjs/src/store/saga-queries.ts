@@ -6,13 +6,18 @@ import { SagaEventEntity } from './entities/saga-event.entity';
 import { SagaInstanceEntity } from './entities/saga-instance.entity';
 import { SagaStepEntity } from './entities/saga-step.entity';
 
-export interface ListSagasFilter {
+/** Which sagas: the filter of `GET /v1/sagas`, also a bulk job's. */
+export interface SagaFilter {
   type?: string;
   /** Only these types (a key limited to them); unset: every type. */
   types?: readonly string[];
   statuses?: SagaStatus[];
   createdAfter?: Date;
   createdBefore?: Date;
+}
+
+/** `GET /v1/sagas`'s filter: a bulk job's (SagaFilter), and the business key and search attributes. */
+export interface ListSagasFilter extends SagaFilter {
   /** Only the sagas with this business key. */
   businessKey?: string;
   /** Conditions on search attributes (checked against the type's declarations by the API). */
@@ -228,6 +233,39 @@ export class SagaQueries {
     return qb;
   }
 
+  /** How many sagas match `filter` and were created at or before `until` (a bulk job's dry run and snapshot). */
+  async count(filter: SagaFilter, until: Date): Promise<number> {
+    const params: unknown[] = [until];
+    const where = filterSql(filter, params);
+    const rows = await this.db.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM saga_instance i WHERE i.created_at <= $1 AND ${where}`,
+      params,
+    );
+    return rows[0].n;
+  }
+
+  /**
+   * The next `limit` sagas matching `filter`, created at or before `until`, after the keyset position `after`,
+   * oldest first: a bulk job's batches. Each with its (created_at with full precision, id), the next position.
+   */
+  async matchingPage(
+    filter: SagaFilter,
+    until: Date,
+    after: { createdAt: string; id: string } | null,
+    limit: number,
+  ): Promise<{ id: string; createdAt: string }[]> {
+    const params: unknown[] = [until, after?.createdAt ?? null, after?.id ?? null, limit];
+    const where = filterSql(filter, params);
+    return this.db.query<{ id: string; createdAt: string }[]>(
+      `SELECT i.id, i.created_at::text AS "createdAt" FROM saga_instance i
+        WHERE i.created_at <= $1 AND ($2::timestamptz IS NULL OR (i.created_at, i.id) > ($2::timestamptz, $3::uuid))
+          AND ${where}
+        ORDER BY i.created_at, i.id
+        LIMIT $4`,
+      params,
+    );
+  }
+
   async events(
     sagaId: string,
     afterSeq: number,
@@ -309,4 +347,19 @@ export class SagaQueries {
     }
     return { counts, series };
   }
+}
+
+/** The conditions of `filter` on `saga_instance i`, its values appended to `params` (never in the text). */
+function filterSql(filter: SagaFilter, params: unknown[]): string {
+  const conditions = ['true'];
+  const add = (sql: (n: string) => string, value: unknown) => {
+    params.push(value);
+    conditions.push(sql(`$${params.length}`));
+  };
+  if (filter.type !== undefined) add((p) => `i.type = ${p}`, filter.type);
+  if (filter.types !== undefined) add((p) => `i.type = ANY(${p}::text[])`, [...filter.types]);
+  if (filter.statuses?.length) add((p) => `i.status = ANY(${p}::text[])`, filter.statuses);
+  if (filter.createdAfter) add((p) => `i.created_at > ${p}`, filter.createdAfter);
+  if (filter.createdBefore) add((p) => `i.created_at < ${p}`, filter.createdBefore);
+  return conditions.join(' AND ');
 }

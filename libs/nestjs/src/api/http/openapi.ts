@@ -319,7 +319,16 @@ export const AUDIT_PAGE_SCHEMA = {
           role: nullable({ type: 'string', enum: ['viewer', 'operator', 'admin'] }),
           action: {
             type: 'string',
-            enum: ['cancel', 'retry', 'resolve-compensation', 'signal', 'retry-from-step', 'skip-step'],
+            enum: [
+              'cancel',
+              'retry',
+              'resolve-compensation',
+              'signal',
+              'retry-from-step',
+              'skip-step',
+              'bulk-start',
+              'bulk-stop',
+            ],
           },
           sagaId: nullable({ type: 'string', format: 'uuid', example: SAGA_ID }),
           step: nullable({ type: 'string' }),
@@ -466,3 +475,67 @@ export function ApiErrors(...extra: [number, string][]) {
     ApiUnavailable(),
   );
 }
+
+export const BULK_JOB_SCHEMA = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    action: { type: 'string', enum: ['retry', 'cancel', 'resolve'] },
+    step: nullable({ type: 'string', description: 'the step a bulk resolve resolves in each saga' }),
+    filter: {
+      type: 'object',
+      description: 'as given (dates normalized to ISO instants)',
+      properties: {
+        type: { type: 'string' },
+        status: { type: 'array', items: { type: 'string' } },
+        createdAfter: { type: 'string', format: 'date-time' },
+        createdBefore: { type: 'string', format: 'date-time' },
+      },
+    },
+    reason: { type: 'string' },
+    requestedBy: { type: 'string', description: 'the key (or token subject) that asked for it' },
+    status: { type: 'string', enum: ['PENDING', 'RUNNING', 'COMPLETED', 'CANCELLED', 'FAILED'] },
+    cap: { type: 'integer', example: 10000 },
+    matched: { type: 'integer', example: 500, description: 'sagas matching when the job was asked for' },
+    processed: { type: 'integer', description: 'done + skipped + failed' },
+    done: { type: 'integer', description: 'sagas the action was accepted for' },
+    skipped: {
+      type: 'integer',
+      description: 'sagas no longer in a state for the action (409 INVALID_STATE), or gone (404): nothing to do',
+    },
+    failed: { type: 'integer', description: 'sagas the action failed for otherwise (see errors)' },
+    errors: {
+      type: 'array',
+      description: 'the first 20 failures',
+      items: {
+        type: 'object',
+        properties: {
+          sagaId: { type: 'string', format: 'uuid' },
+          status: { type: 'integer', example: 409 },
+          code: { type: 'string', example: 'VERSION_UNAVAILABLE' },
+          message: { type: 'string' },
+        },
+      },
+    },
+    lastError: nullable({ type: 'string', description: "why the job's last run failed (a FAILED job's cause)" }),
+    cancelledBy: nullable({ type: 'string' }),
+    cancelReason: nullable({ type: 'string' }),
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    finishedAt: nullable({ type: 'string', format: 'date-time' }),
+  },
+};
+
+export const BULK_JOB_PAGE_SCHEMA = {
+  type: 'object',
+  properties: { items: { type: 'array', items: BULK_JOB_SCHEMA } },
+};
+
+export const BULK_DRY_RUN_SCHEMA = {
+  type: 'object',
+  properties: {
+    dryRun: { type: 'boolean', example: true },
+    matched: { type: 'integer', example: 500, description: 'sagas the filter matches now' },
+    sample: { type: 'array', items: { type: 'string', format: 'uuid' }, description: 'up to 10 of them, oldest first' },
+  },
+};
