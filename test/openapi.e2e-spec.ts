@@ -25,6 +25,10 @@ describe('OpenAPI (e2e)', () => {
         'GET /v1/agents',
         'GET /v1/audit',
         'GET /v1/audit/verify',
+        'GET /v1/bulk-actions',
+        'GET /v1/bulk-actions/{id}',
+        'POST /v1/bulk-actions',
+        'POST /v1/bulk-actions/{id}/cancel',
         'GET /v1/me',
         'GET /v1/participants',
         'GET /v1/saga-types',
@@ -96,6 +100,26 @@ describe('OpenAPI (e2e)', () => {
       expect.arrayContaining(['step', 'item']),
     );
     expect(doc.paths['/v1/sagas'].post.responses).toHaveProperty('409');
+    const bulk = doc.components.schemas.BulkActionDto;
+    expect(bulk.required).toEqual(expect.arrayContaining(['action', 'filter', 'reason']));
+    expect(bulk.properties.action.enum).toEqual(['retry', 'cancel', 'resolve']);
+    expect(bulk.properties.cap).toMatchObject({ minimum: 1, maximum: 100000, default: 10000 });
+    expect(doc.paths['/v1/bulk-actions'].post.responses).toHaveProperty('409');
+    expect(
+      doc.paths['/v1/bulk-actions/{id}'].get.responses['200'].content['application/json'].schema.properties.status.enum,
+    ).toEqual(['PENDING', 'RUNNING', 'COMPLETED', 'CANCELLED', 'FAILED']);
+    // Search (issue 19): the list's filters, the view's key and attributes, the type's declarations.
+    expect(doc.paths['/v1/sagas'].get.parameters.map((p: any) => p.name)).toEqual(
+      expect.arrayContaining(['type', 'status', 'createdAfter', 'businessKey', 'attr.{name}', 'limit', 'cursor']),
+    );
+    expect(doc.paths['/v1/sagas'].post.responses['409'].description).toContain('BUSINESS_KEY_CONFLICT');
+    expect(Object.keys(saga.properties)).toEqual(expect.arrayContaining(['businessKey', 'attributes']));
+    const listed = doc.paths['/v1/sagas'].get.responses['200'].content['application/json'].schema;
+    expect(Object.keys(listed.properties.items.items.properties)).toEqual(
+      expect.arrayContaining(['businessKey', 'attributes']),
+    );
+    const typeView = doc.paths['/v1/saga-types/{type}'].get.responses['200'].content['application/json'].schema;
+    expect(Object.keys(typeView.properties)).toEqual(expect.arrayContaining(['businessKey', 'searchAttributes']));
     // PostgreSQL away: 503 UNAVAILABLE with Retry-After, on every route that needs it.
     expect(doc.paths['/v1/sagas'].post.responses['503']).toMatchObject({
       headers: { 'Retry-After': expect.anything() },

@@ -117,6 +117,36 @@ export function instant(text: string, flag: string): string {
   return new Date(ms).toISOString();
 }
 
+type Bounds = { gt?: string; gte?: string; lt?: string; lte?: string };
+
+/**
+ * Search attribute conditions, from repeated `name=value`, `name>value`, `name>=value`, `name<value`,
+ * `name<=value`: equality, or the bounds of a range (several on one name combine). The engine checks the names
+ * and the values against the type's declarations (a 400 naming `attr.<name>`).
+ */
+export function attributeConditions(values: readonly string[], flag: string): Record<string, string | Bounds> {
+  const out: Record<string, string | Bounds> = {};
+  for (const value of values) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)(>=|<=|=|>|<)(.*)$/s.exec(value);
+    if (!match || match[3] === '') {
+      throw new UsageError(
+        `${flag} must be name=value, or name>value, name>=value, name<value, name<=value (got ${JSON.stringify(value)})`,
+      );
+    }
+    const [, name, op, operand] = match;
+    const current = out[name];
+    if (op === '=') {
+      if (current !== undefined) throw new UsageError(`${flag} ${name}: give one equality, or bounds, not both`);
+      out[name] = operand;
+      continue;
+    }
+    if (typeof current === 'string') throw new UsageError(`${flag} ${name}: give one equality, or bounds, not both`);
+    const key = ({ '>': 'gt', '>=': 'gte', '<': 'lt', '<=': 'lte' } as const)[op as '>' | '>=' | '<' | '<='];
+    out[name] = { ...current, [key]: operand };
+  }
+  return out;
+}
+
 /** Saga statuses, from repeated or comma-separated values, in any case (`--status failed,running`). */
 export function statuses(values: readonly string[], flag: string): SagaStatus[] {
   const out: SagaStatus[] = [];

@@ -483,6 +483,32 @@ describe('saga list', () => {
     );
   });
 
+  it('sends --business-key and --attr conditions as the API filters them', async () => {
+    const c = cli();
+    const argv = ['--type', 'order', '--business-key', 'ORD-42', '--attr', 'tier=gold', '--attr', 'amount>=100'];
+    expect(await c.run('list', ...argv, '--attr', 'amount<500', '--attr', 'placedAt>2026-12-01')).toBe(0);
+    expect(JSON.parse(c.engine.calls[0].slice('list '.length))).toEqual({
+      type: 'order',
+      businessKey: 'ORD-42',
+      attributes: [
+        ['attr.tier', 'gold'],
+        ['attr.amount.gte', '100'],
+        ['attr.amount.lt', '500'],
+        ['attr.placedAt.gt', '2026-12-01'],
+      ],
+    });
+    for (const [args, message] of [
+      [['--attr', 'tier=gold'], 'saga: --attr needs --type: search attributes are declared per saga type'],
+      [['--type', 'order', '--attr', 'tier'], 'saga: --attr must be name=value, or name>value'],
+      [['--type', 'order', '--attr', 'tier='], 'saga: --attr must be name=value'],
+      [['--type', 'order', '--attr', 'n=1', '--attr', 'n>2'], 'saga: --attr n: give one equality, or bounds, not both'],
+    ] as const) {
+      const bad = cli();
+      expect(await bad.run('list', ...args)).toBe(ExitCode.USAGE);
+      expect(bad.stderr()).toContain(message);
+    }
+  });
+
   it('prints the next cursor on stderr, takes --cursor, and --all follows every page', async () => {
     const c = cli();
     const ids = [1, 2, 3, 4, 5].map(() => c.engine.add());

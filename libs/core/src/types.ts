@@ -1,3 +1,4 @@
+import type { SearchAttributeSpec } from './search';
 import type { CompensationStatus, SagaStatus, StepPhase, StepStatus } from './status';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -264,6 +265,14 @@ export interface SagaSpec {
    * API and logs, plain only in `ctx.input` of a step. Checked by the SDK at definition time.
    */
   readonly sensitive: readonly string[];
+  /**
+   * Dotted path of the input field that is the saga's business key (`'orderNumber'`): unique per type among the
+   * sagas that are not over (see docs/search.md), and searchable. Absent when the saga declares none (so that
+   * specs published before it existed keep their fingerprint).
+   */
+  readonly businessKey?: string | null;
+  /** Typed search attributes, set from the input at start or from a step's output when it succeeds. Absent: none. */
+  readonly searchAttributes?: readonly SearchAttributeSpec[];
   readonly stages: readonly StageDefinition[];
   /** Steps in declaration order. */
   readonly steps: readonly StepSpec[];

@@ -225,7 +225,7 @@ describe('validation messages', () => {
       );
       expectDefinitionError(
         () => defineSaga('x', loose({ version: 1, versoin: 2 })),
-        'Saga "x": options has an unknown field "versoin" (known: version, input, description, defaults, sensitive, deps)',
+        'Saga "x": options has an unknown field "versoin" (known: version, input, description, defaults, sensitive, deps, businessKey, searchAttributes)',
       );
       expectDefinitionError(
         () => defineSaga('x', loose({ version: 1, input: {} })),

@@ -14,6 +14,11 @@ import {
   type StepContext,
   type StepDefinition,
   type WaitTimeoutPolicy,
+  MAX_SEARCH_ATTRIBUTES,
+  SEARCH_ATTRIBUTE_NAME,
+  SEARCH_ATTRIBUTE_TYPES,
+  type SearchAttributeSpec,
+  type SearchAttributeType,
 } from '@saga-engine/core';
 import { plainToInstance } from 'class-transformer';
 import { getMetadataStorage } from 'class-validator';
@@ -141,6 +146,35 @@ export interface SagaOptions<I, D extends DepTokens = NoDeps> {
    * @example deps: { payments: PaymentsService, orders: dep<Repository<Order>>(getRepositoryToken(Order)) }
    */
   deps?: D;
+  /**
+   * The input field that is the saga's business key, as a dotted path (`'orderNumber'`, `'order.number'`): the
+   * value a support person searches by (`GET /v1/sagas?businessKey=...`, the dashboard, `saga list
+   * --business-key`). A string of 1 to 200 characters or an integer; an input without it starts a saga without a
+   * key. Unique per type among the sagas that are not over (RUNNING, COMPENSATING, DELAYED, FAILED): a second
+   * start with the same key answers 409 `BUSINESS_KEY_CONFLICT` naming the saga that holds it, until that one
+   * ends. A replayed idempotency key still answers its own saga (200). A path, not a function, so that a process
+   * without this file (a central API) computes it too; it cannot be or lie inside a `sensitive` path.
+   */
+  businessKey?: string;
+  /**
+   * Typed search attributes, by name (`[a-z][A-Za-z0-9_]*`): what `GET /v1/sagas?type=<type>&attr.<name>=...`
+   * filters on. Each reads a dotted path of the input (`from: 'input.customer.tier'`, set at start: a value of the
+   * wrong type refuses the start with a 400 naming it) or of a step's output (`from: 'steps.chargeCard.amount'`,
+   * `ctx.steps`' camelCase key, set in the commit of the step's success: a value of the wrong type clears it).
+   * Types: `'keyword'` (equality), `'number'` and `'datetime'` (equality and ranges), `'boolean'`. At most 32.
+   * Paths inside a `sensitive` input field are refused: an attribute is stored and shown in clear.
+   *
+   * @example searchAttributes: { tier: { type: 'keyword', from: 'input.customer.tier' },
+   *   amount: { type: 'number', from: 'steps.chargeCard.amountCents' } }
+   */
+  searchAttributes?: Readonly<Record<string, SearchAttributeOptions>>;
+}
+
+/** One search attribute of `SagaOptions.searchAttributes`. */
+export interface SearchAttributeOptions {
+  type: SearchAttributeType;
+  /** `'input.<path>'` or `'steps.<stepKey>.<path>'` (`'steps.<stepKey>'`: the whole output, e.g. a number). */
+  from: string;
 }
 
 /**
@@ -618,7 +652,16 @@ const NAME_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const MAX_NAME_LENGTH = 64;
 const KEBAB_CASE_RULE = 'lowercase letters and digits in words joined by single dashes, starting with a letter';
 
-const SAGA_OPTION_FIELDS: readonly string[] = ['version', 'input', 'description', 'defaults', 'sensitive', 'deps'];
+const SAGA_OPTION_FIELDS: readonly string[] = [
+  'version',
+  'input',
+  'description',
+  'defaults',
+  'sensitive',
+  'deps',
+  'businessKey',
+  'searchAttributes',
+];
 const DEFAULTS_FIELDS: readonly string[] = ['retry', 'compensationRetry', 'timeout', 'compensationTimeout'];
 const STEP_OPTION_FIELDS: readonly string[] = [
   'run',
@@ -678,6 +721,9 @@ interface ResolvedSaga {
   inputClass: (new () => unknown) | null;
   sensitive: readonly string[];
   deps: Record<string, unknown>;
+  businessKey: string | null;
+  /** Declared attributes; those read from a step name its camelCase key until `build()` resolves it. */
+  searchAttributes: readonly { name: string; type: SearchAttributeType; stepKey: string | null; path: string }[];
   prefix: string;
   retry: ResolvedRetryPolicy;
   compensationRetry: ResolvedRetryPolicy;
@@ -767,12 +813,15 @@ class SagaBuilderImpl {
     // No prototype: a lookup by an unknown name such as "constructor" must find nothing.
     const stepsByName: Record<string, StepDefinition> = Object.create(null);
     for (const step of steps) stepsByName[step.name] = step;
+    const searchAttributes = resolveAttributeSteps(saga, steps);
     return deepFreeze({
       name: saga.name,
       version: saga.version,
       description: saga.description,
       inputClass: saga.inputClass,
       sensitive: [...saga.sensitive],
+      ...(saga.businessKey !== null ? { businessKey: saga.businessKey } : {}),
+      ...(searchAttributes.length > 0 ? { searchAttributes } : {}),
       stages,
       steps,
       stepsByName,
@@ -801,7 +850,7 @@ function resolveSaga(name: string, options: SagaOptions<unknown, DepTokens>): Re
   requireName(name, `${prefix}: name`);
   requireObject(options, `${prefix}: options`);
   rejectUnknownFields(options, SAGA_OPTION_FIELDS, `${prefix}: options`);
-  const { version, input, description, defaults = {}, sensitive, deps } = options;
+  const { version, input, description, defaults = {}, sensitive, deps, businessKey, searchAttributes } = options;
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
     throw new SagaDefinitionError(`${prefix}: version must be a positive integer (got ${describeValue(version)})`);
   }
@@ -811,13 +860,16 @@ function resolveSaga(name: string, options: SagaOptions<unknown, DepTokens>): Re
   requireOptionalString(description, `${prefix}: description`);
   requireObject(defaults, `${prefix}: defaults`);
   rejectUnknownFields(defaults, DEFAULTS_FIELDS, `${prefix}: defaults`);
+  const sensitivePaths = resolveSensitive(sensitive, input ?? null, prefix);
   return {
     name,
     version,
     description: description ?? null,
     inputClass: input ?? null,
-    sensitive: resolveSensitive(sensitive, input ?? null, prefix),
+    sensitive: sensitivePaths,
     deps: resolveDeps(deps, prefix),
+    businessKey: resolveBusinessKey(businessKey, input ?? null, sensitivePaths, prefix),
+    searchAttributes: resolveSearchAttributes(searchAttributes, input ?? null, sensitivePaths, prefix),
     prefix,
     retry: resolveRetryPolicy(defaults.retry, DEFAULT_RETRY_POLICY, `${prefix}: defaults.retry`),
     compensationRetry: resolveRetryPolicy(
@@ -1130,6 +1182,116 @@ function resolveDeps(value: unknown, prefix: string): Record<string, unknown> {
 const PATH_SEGMENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const RESERVED_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
 
+/** A dotted path: property names joined by dots. */
+function isDottedPath(path: unknown): path is string {
+  return (
+    typeof path === 'string' &&
+    path.length <= 200 &&
+    path.split('.').every((s) => PATH_SEGMENT.test(s) && !RESERVED_SEGMENTS.has(s))
+  );
+}
+
+/** The sensitive path that `path` equals, lies inside, or contains; undefined when none. */
+function sensitiveOverlap(path: string, sensitive: readonly string[]): string | undefined {
+  return sensitive.find((p) => p === path || path.startsWith(`${p}.`) || p.startsWith(`${path}.`));
+}
+
+/** Checks `businessKey`: a dotted input path, a field of the input class, not (inside) a sensitive one. */
+function resolveBusinessKey(
+  value: unknown,
+  inputClass: (new () => unknown) | null,
+  sensitive: readonly string[],
+  prefix: string,
+): string | null {
+  if (value === undefined) return null;
+  if (!isDottedPath(value)) {
+    throw new SagaDefinitionError(
+      `${prefix}: businessKey must be a dotted path into the input, e.g. "orderNumber" (got ${describeValue(value)})`,
+    );
+  }
+  const secret = sensitiveOverlap(value, sensitive);
+  if (secret !== undefined) {
+    throw new SagaDefinitionError(
+      `${prefix}: businessKey "${value}" overlaps the sensitive path "${secret}": a business key is stored in clear`,
+    );
+  }
+  if (inputClass) checkInputPath(inputClass, value.split('.'), value, prefix, 'businessKey');
+  return value;
+}
+
+/**
+ * Checks `searchAttributes`: names, types, and `from` paths (`input.<path>` checked against the input class and
+ * the sensitive paths now; `steps.<key>...` once the steps are known, in `build()`).
+ */
+function resolveSearchAttributes(
+  value: unknown,
+  inputClass: (new () => unknown) | null,
+  sensitive: readonly string[],
+  prefix: string,
+): ResolvedSaga['searchAttributes'] {
+  if (value === undefined) return [];
+  requireObject(value, `${prefix}: searchAttributes`);
+  const entries = Object.entries(value);
+  if (entries.length > MAX_SEARCH_ATTRIBUTES) {
+    throw new SagaDefinitionError(
+      `${prefix}: searchAttributes declares ${entries.length} attributes (at most ${MAX_SEARCH_ATTRIBUTES})`,
+    );
+  }
+  return entries.map(([name, options]) => {
+    const where = `${prefix}: searchAttributes.${name}`;
+    if (!SEARCH_ATTRIBUTE_NAME.test(name)) {
+      throw new SagaDefinitionError(
+        `${where}: the name must be a letter a-z then letters, digits or _ (at most 64 characters)`,
+      );
+    }
+    requireObject(options, where);
+    rejectUnknownFields(options, ['type', 'from'], where);
+    const { type, from } = options as Partial<SearchAttributeOptions>;
+    if (!SEARCH_ATTRIBUTE_TYPES.includes(type as SearchAttributeType)) {
+      throw new SagaDefinitionError(
+        `${where}: type must be one of ${SEARCH_ATTRIBUTE_TYPES.join(', ')} (got ${describeValue(type)})`,
+      );
+    }
+    const segments = typeof from === 'string' ? from.split('.') : [];
+    const rest = segments.slice(segments[0] === 'steps' ? 2 : 1).join('.');
+    const wellFormed =
+      isDottedPath(from) &&
+      ((segments[0] === 'input' && segments.length >= 2) || (segments[0] === 'steps' && segments.length >= 2));
+    if (!wellFormed) {
+      throw new SagaDefinitionError(
+        `${where}: from must be "input.<path>" or "steps.<stepKey>[.<path>]" ` +
+          `(e.g. "input.customer.tier", "steps.chargeCard.amount") (got ${describeValue(from)})`,
+      );
+    }
+    if (segments[0] === 'steps') return { name, type: type!, stepKey: segments[1], path: rest };
+    const secret = sensitiveOverlap(rest, sensitive);
+    if (secret !== undefined) {
+      throw new SagaDefinitionError(
+        `${where}: from "${from}" overlaps the sensitive path "${secret}": an attribute is stored and shown in clear`,
+      );
+    }
+    if (inputClass) checkInputPath(inputClass, rest.split('.'), rest, where, 'input path');
+    return { name, type: type!, stepKey: null, path: rest };
+  });
+}
+
+/** The attributes as data, with the step each one of a step's output reads (by its camelCase key). */
+function resolveAttributeSteps(saga: ResolvedSaga, steps: readonly StepDefinition[]): SearchAttributeSpec[] {
+  return saga.searchAttributes.map((attribute) => {
+    if (attribute.stepKey === null) {
+      return { name: attribute.name, type: attribute.type, step: null, path: attribute.path };
+    }
+    const step = steps.find((s) => s.key === attribute.stepKey);
+    if (!step) {
+      throw new SagaDefinitionError(
+        `${saga.prefix}: searchAttributes.${attribute.name}: no step has the key "${attribute.stepKey}" ` +
+          `(the steps: ${steps.map((s) => s.key).join(', ')})`,
+      );
+    }
+    return { name: attribute.name, type: attribute.type, step: step.name, path: attribute.path };
+  });
+}
+
 /** Checks the `sensitive` paths: well formed, not repeated, not nested in one another, and fields of the input. */
 function resolveSensitive(value: unknown, inputClass: (new () => unknown) | null, prefix: string): string[] {
   if (value === undefined) return [];
@@ -1169,7 +1331,13 @@ function resolveSensitive(value: unknown, inputClass: (new () => unknown) | null
  * (`@ValidateNested() @Type(() => X)`) is followed, and past a property of no class (a plain record) nothing more
  * can be checked.
  */
-function checkInputPath(inputClass: new () => unknown, segments: string[], path: string, prefix: string): void {
+function checkInputPath(
+  inputClass: new () => unknown,
+  segments: string[],
+  path: string,
+  prefix: string,
+  label = 'sensitive path',
+): void {
   let current: (new () => unknown) | null = inputClass;
   for (const segment of segments) {
     if (!current) return;
@@ -1178,7 +1346,7 @@ function checkInputPath(inputClass: new () => unknown, segments: string[], path:
       .map((m) => m.propertyName);
     if (!known.includes(segment)) {
       throw new SagaDefinitionError(
-        `${prefix}: sensitive path "${path}": "${segment}" is not a property of ${current.name} ` +
+        `${prefix}: ${label} "${path}": "${segment}" is not a property of ${current.name} ` +
           `(it has ${[...new Set(known)].join(', ') || 'no validated property'})`,
       );
     }

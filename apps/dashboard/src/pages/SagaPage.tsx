@@ -209,6 +209,26 @@ export function SagaPage({ id }: { id: string }) {
       <dl className="facts">
         <dt>Created</dt>
         <dd>{formatTime(s.createdAt)}</dd>
+        {s.businessKey && (
+          <>
+            <dt>Business key</dt>
+            <dd className="mono" data-testid="saga-business-key">
+              <a {...linkProps(`/sagas?businessKey=${encodeURIComponent(s.businessKey)}`)}>{s.businessKey}</a>
+            </dd>
+          </>
+        )}
+        {s.attributes && Object.keys(s.attributes).length > 0 && (
+          <>
+            <dt>Attributes</dt>
+            <dd className="links" data-testid="saga-attributes">
+              {Object.entries(s.attributes).map(([name, value]) => (
+                <span key={name} data-attribute={name}>
+                  {name} = <span className="mono">{value === null ? 'null' : String(value)}</span>
+                </span>
+              ))}
+            </dd>
+          </>
+        )}
         {s.startAt && (
           <>
             <dt>{s.status === 'DELAYED' ? 'Starts' : 'Started'}</dt>

@@ -299,11 +299,19 @@ export class FakeEngine {
     const before = query.get('createdBefore');
     const limit = intParam(query, 'limit', 1, 200, 'an integer between 1 and 200') ?? 50;
     const cursor = query.get('cursor');
+    const businessKey = query.get('businessKey');
+    // Equality on the attributes a scripted view carries (the fake has no declarations to check ranges against).
+    const attributes = [...query.entries()].filter(([name]) => name.startsWith('attr.'));
+    if (attributes.some(([name]) => name.split('.').length !== 2)) {
+      throw new HttpError(400, 'INPUT_INVALID', 'the fake engine filters attributes by equality only (attr.<name>)');
+    }
     let items = [...this.sagas.values()]
       .map((s) => s.view)
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id))
       .filter(
         (v) =>
+          (businessKey === null || v.businessKey === businessKey) &&
+          attributes.every(([name, value]) => String(v.attributes?.[name.slice(5)]) === value) &&
           (type === null || v.type === type) &&
           (statuses.length === 0 || statuses.includes(v.status)) &&
           (after === null || v.createdAt > after) &&

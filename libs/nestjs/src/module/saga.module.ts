@@ -76,6 +76,10 @@ import { SupervisorStore } from '../store/supervisor-store';
 import type { PgTimeouts } from '../store/pg-timeouts';
 import { ALERT_SENDER_OPTIONS, AlertSender, DEFAULT_ALERT_SENDER_OPTIONS } from '../supervisor/alert-sender';
 import { Supervisor } from '../supervisor/supervisor';
+import { BulkJobRunner } from '../supervisor/bulk-job-runner';
+import { BulkJobStore } from '../store/bulk-job-store';
+import { BulkActions } from '../api/bulk/bulk-actions';
+import { BulkActionsController } from '../api/bulk/bulk-actions.controller';
 import {
   type ResolvedSagaOptions,
   SAGA_ROLES as ALL_ROLES,
@@ -120,6 +124,7 @@ const API_CONTROLLERS: Type[] = [
   ParticipantsController,
   AgentsController,
   SchedulesController,
+  BulkActionsController,
 ];
 
 /**
@@ -250,6 +255,7 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
     DefinitionStore,
     AgentStore,
     ScheduleStore,
+    BulkJobStore,
     {
       provide: TRANSPORT_OPTIONS,
       useFactory: (o: ResolvedSagaOptions): TransportOptions => ({
@@ -321,6 +327,7 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
     SagaOperations,
     ScheduleOperations,
     OperatorActions,
+    BulkActions,
     LocalSagaTransport,
     {
       provide: SagaClient,
@@ -348,6 +355,7 @@ function supervisorProviders(): Provider[] {
     },
     ScheduleRunner,
     Supervisor,
+    BulkJobRunner,
     VersionReport,
     {
       provide: ALERT_SENDER_OPTIONS,

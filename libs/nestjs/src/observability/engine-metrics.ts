@@ -93,6 +93,14 @@ export class EngineMetrics {
     labelNames: ['action'],
     registers: [this.registry],
   });
+  readonly bulkSagas = new Counter({
+    name: 'saga_bulk_sagas_total',
+    help:
+      'Sagas acted on by bulk jobs (POST /v1/bulk-actions), by action (retry, cancel, resolve) and outcome: done (the ' +
+      'action was accepted), skipped (the saga was no longer in a state for it), failed (refused otherwise).',
+    labelNames: ['action', 'outcome'],
+    registers: [this.registry],
+  });
   readonly strandedSagas = new Gauge({
     name: 'saga_version_unavailable_sagas',
     help:

@@ -34,7 +34,9 @@ import { startSagaSpan } from '../observability/tracing';
 export type StartResult =
   | { outcome: 'created'; snapshot: SagaSnapshot }
   | { outcome: 'replayed'; id: string }
-  | { outcome: 'conflict'; id: string };
+  | { outcome: 'conflict'; id: string }
+  /** Another saga of the type holds the input's business key and is not over: `id` is that saga. */
+  | { outcome: 'businessKeyConflict'; id: string };
 
 export type ApplyResult =
   { applied: true; snapshot: SagaSnapshot } | { applied: false; reason: string; snapshot: SagaSnapshot | null };
@@ -183,6 +185,7 @@ export class SagaScheduler {
     }
     if (!inserted.inserted) {
       releaseAll(local);
+      if ('businessKeyHeldBy' in inserted) return { outcome: 'businessKeyConflict', id: inserted.businessKeyHeldBy };
       const same = inserted.existing.requestHash === hash && inserted.existing.type === definition.name;
       return { outcome: same ? 'replayed' : 'conflict', id: inserted.existing.id };
     }

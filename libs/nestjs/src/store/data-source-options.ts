@@ -14,7 +14,9 @@ import { TimersAndSchedules1765200000000 } from './migrations/1765200000000-time
 import { ChildrenAndFanOuts1765300000000 } from './migrations/1765300000000-children-and-fan-outs';
 import { AuditChain1766000000000 } from './migrations/1766000000000-audit-chain';
 import { FailFast1766100000000 } from './migrations/1766100000000-fail-fast';
+import { BusinessKeysAndSearchAttributes1766200000000 } from './migrations/1766200000000-business-keys-and-search-attributes';
 import { OperatorStepActions1766300000000 } from './migrations/1766300000000-operator-step-actions';
+import { BulkJobs1766400000000 } from './migrations/1766400000000-bulk-jobs';
 import { listenForClientErrors } from './pg-client-errors';
 import { DEFAULT_PG_TIMEOUTS, type PgTimeouts, pgPoolOptions } from './pg-timeouts';
 import { SagaTypeOrmLogger } from './typeorm-logger';
@@ -33,7 +35,9 @@ export const MIGRATIONS = [
   ChildrenAndFanOuts1765300000000,
   AuditChain1766000000000,
   FailFast1766100000000,
+  BusinessKeysAndSearchAttributes1766200000000,
   OperatorStepActions1766300000000,
+  BulkJobs1766400000000,
 ];
 
 /**

@@ -19,6 +19,11 @@ import {
   isItemInFlight,
   isStepInFlight,
   isTerminal,
+  attributesFromInput,
+  attributesFromStep,
+  businessKeyOf,
+  SEARCH_TYPE_KEY,
+  type SearchAttributes,
 } from '@saga-engine/core';
 import { AUDIT_ROW_COLUMNS, type AuditRecord, auditRow } from './saga-audit';
 
@@ -75,7 +80,12 @@ export interface NewSaga {
 
 export type InsertResult =
   | { inserted: true; snapshot: SagaSnapshot }
-  | { inserted: false; existing: { id: string; type: string; requestHash: string } };
+  | { inserted: false; existing: { id: string; type: string; requestHash: string } }
+  /** Another saga of the type holds the business key and is not over (see the key's unique index). */
+  | { inserted: false; businessKeyHeldBy: string };
+
+/** The unique index of the business keys of the sagas that are not over (migration 1766200000000). */
+const BUSINESS_KEY_INDEX = 'saga_instance_business_key_active';
 
 /** Margin added to a step's timeout before the supervisor may declare the attempt lost. */
 export const DEADLINE_GRACE_MS = 5_000;
@@ -174,6 +184,24 @@ export class SagaStore {
    */
   async insert(saga: NewSaga): Promise<InsertResult> {
     const row = this.insertRowOf(saga);
+    try {
+      return await this.insertRow(saga, row);
+    } catch (error) {
+      const { code, constraint } = error as { code?: string; constraint?: string };
+      if (code !== '23505' || constraint !== BUSINESS_KEY_INDEX || row.business_key === null) throw error;
+      const [holder] = await this.db.query<{ id: string }[]>(
+        `SELECT id FROM saga_instance
+          WHERE type = $1 AND business_key = $2 AND parent_id IS NULL
+            AND status NOT IN ('COMPLETED', 'COMPENSATED', 'CANCELLED')`,
+        [row.type, row.business_key],
+      );
+      // The holder ended between the two statements: the key is free again, so this start may take it.
+      if (!holder) return this.insertRow(saga, row);
+      return { inserted: false, businessKeyHeldBy: holder.id };
+    }
+  }
+
+  private async insertRow(saga: NewSaga, row: InsertRow): Promise<InsertResult> {
     if (saga.idempotencyKey === null) {
       // No key, so no conflict to answer: it goes to PostgreSQL with the other starts of the moment (group commit).
       const done = await this.insertBatcher.submit({ sagaId: saga.id, row });
@@ -217,14 +245,16 @@ export class SagaStore {
            input jsonb, output jsonb, error jsonb, cancel_requested boolean, event_count int, idempotency_key text,
            request_hash text,
            completed boolean, trace_parent text, steps jsonb, events jsonb, start_at timestamptz, start_in_ms bigint,
-           parent_id uuid, parent_step text, parent_attempt int)
+           parent_id uuid, parent_step text, parent_attempt int, business_key text, search_attributes jsonb)
        ), inst AS (
          INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
                                     cancel_requested, event_count, idempotency_key, request_hash, completed_at,
-                                    trace_parent, start_at, parent_id, parent_step, parent_attempt)
+                                    trace_parent, start_at, parent_id, parent_step, parent_attempt, business_key,
+                                    search_attributes)
          SELECT p.id, p.type, p.definition_version, p.status, 1, p.input, p.output, p.error, p.cancel_requested,
                 p.event_count, p.idempotency_key, p.request_hash, CASE WHEN p.completed THEN now() END, p.trace_parent,
-                coalesce(p.start_at, now() + p.start_in_ms * ${MS}), p.parent_id, p.parent_step, p.parent_attempt
+                coalesce(p.start_at, now() + p.start_in_ms * ${MS}), p.parent_id, p.parent_step, p.parent_attempt,
+                p.business_key, p.search_attributes
            FROM p
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING id
@@ -308,6 +338,7 @@ export class SagaStore {
     const alerts = commands.flatMap((c) =>
       c.type === 'RaiseAlert' ? [{ error: c.error, status: c.status ?? 'FAILED' }] : [],
     );
+    const searchAttributes = stepAttributes(definition, from.state, next);
     const committed = await this.batcher.submit({
       sagaId: from.id,
       row: {
@@ -323,6 +354,7 @@ export class SagaStore {
         audit: audit ? [auditRow(audit)] : [],
         alerts,
         children: children.map((child) => this.insertRowOf(child)),
+        search_attributes: searchAttributes,
       },
     });
     if (!committed) return null;
@@ -343,6 +375,7 @@ export class SagaStore {
       trace_parent: saga.traceparent ?? null,
       ...startOf(saga.commands),
       ...parentColumns(saga.parent),
+      ...searchColumns(definition, state.input),
       steps: definition.steps.map((step) =>
         stepRow(
           step.name,
@@ -374,12 +407,15 @@ export class SagaStore {
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(idx int, id uuid, version int, type text, status text,
            output jsonb, error jsonb, cancel_requested boolean, event_count int, completed boolean,
            pending_signals jsonb, steps jsonb, items jsonb, new_items jsonb,
-           events jsonb, audit jsonb, alerts jsonb)
+           events jsonb, audit jsonb, alerts jsonb, search_attributes jsonb)
        ), inst AS (
          UPDATE saga_instance i
             SET status = p.status, version = i.version + 1, output = p.output, error = p.error,
                 cancel_requested = p.cancel_requested, event_count = p.event_count, updated_at = now(),
-                completed_at = CASE WHEN p.completed THEN now() END, pending_signals = p.pending_signals
+                completed_at = CASE WHEN p.completed THEN now() END, pending_signals = p.pending_signals,
+                -- The attributes of the steps that succeeded in this transition, over those already set.
+                search_attributes = CASE WHEN p.search_attributes IS NULL THEN i.search_attributes
+                                         ELSE coalesce(i.search_attributes, '{}') || p.search_attributes END
            FROM p
           WHERE i.id = p.id AND i.version = p.version
          RETURNING p.idx, i.id, i.parent_id, i.parent_step
@@ -428,15 +464,16 @@ export class SagaStore {
          -- in recordsets would make the planner expect millions of rows, and JIT-compile every commit.)
          INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
                                     cancel_requested, event_count, idempotency_key, request_hash, completed_at,
-                                    trace_parent, parent_id, parent_step, parent_attempt)
+                                    trace_parent, parent_id, parent_step, parent_attempt, business_key,
+                                    search_attributes)
          SELECT kid.id, kid.type, kid.definition_version, kid.status, 1, kid.input, kid.output, kid.error,
                 kid.cancel_requested, kid.event_count, kid.idempotency_key, kid.request_hash,
                 CASE WHEN kid.completed THEN now() END, kid.trace_parent, kid.parent_id, kid.parent_step,
-                kid.parent_attempt
+                kid.parent_attempt, kid.business_key, kid.search_attributes
            FROM jsonb_to_recordset($2::jsonb) AS kid(parent_idx int, id uuid, type text, definition_version int,
                   status text, input jsonb, output jsonb, error jsonb, cancel_requested boolean, event_count int,
                   idempotency_key text, request_hash text, completed boolean, trace_parent text, parent_id uuid,
-                  parent_step text, parent_attempt int)
+                  parent_step text, parent_attempt int, business_key text, search_attributes jsonb)
            JOIN inst ON inst.idx = kid.parent_idx
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING id
@@ -636,6 +673,8 @@ interface CommitRow extends StateColumns {
   alerts: { error: unknown; status: string }[];
   /** Child sagas started by this transition, inserted with it (or found: their key is the parent's step). */
   children: InsertRow[];
+  /** The search attributes the steps that succeeded in this transition set (merged over the row's); null: none. */
+  search_attributes: SearchAttributes | null;
 }
 
 /** A keyless start as the grouped insert reads it (see SagaStore.insertRows). */
@@ -653,8 +692,44 @@ interface InsertRow extends StateColumns {
   parent_id?: string | null;
   parent_step?: string | null;
   parent_attempt?: number | null;
+  business_key: string | null;
+  search_attributes: SearchAttributes | null;
   steps: StepRow[];
   events: HistoryEntry[];
+}
+
+/**
+ * The business key and the attributes the input sets, written with the instance. The input is the stored one:
+ * sealed sensitive fields are never a key's or an attribute's source (the SDK refuses such paths), so it reads the
+ * same values as the plain input. A start through the API was checked before (a value of the wrong type is its
+ * 400); here such a value is left out.
+ */
+function searchColumns(definition: SagaSpec, input: unknown): Pick<InsertRow, 'business_key' | 'search_attributes'> {
+  const key = businessKeyOf(definition.businessKey, input);
+  const declared = (definition.searchAttributes?.length ?? 0) > 0;
+  return {
+    business_key: 'key' in key ? key.key : null,
+    // The type too (see SEARCH_TYPE_KEY), even before a step sets the first attribute.
+    search_attributes: declared
+      ? { ...attributesFromInput(definition.searchAttributes, input).attributes, [SEARCH_TYPE_KEY]: definition.name }
+      : null,
+  };
+}
+
+/** The attributes set by the steps that reached SUCCEEDED between `before` and `after` (null: none). */
+function stepAttributes(definition: SagaSpec, before: SagaState, after: SagaState): SearchAttributes | null {
+  if (!definition.searchAttributes?.length) return null;
+  let merged: SearchAttributes | null = null;
+  for (const step of definition.steps) {
+    const now = after.steps[step.name];
+    if (now?.status !== StepStatus.SUCCEEDED || before.steps[step.name] === now) continue;
+    if (before.steps[step.name]?.status === StepStatus.SUCCEEDED && before.steps[step.name]?.output === now.output) {
+      continue;
+    }
+    const set = attributesFromStep(definition.searchAttributes, step.name, now.output);
+    if (set) merged = { ...(merged ?? {}), ...set };
+  }
+  return merged;
 }
 
 function parentColumns(

@@ -38,6 +38,17 @@ export const SAGA_SUMMARY_SCHEMA = {
       format: 'uuid',
       description: "A child saga's parent: the saga whose child step started it",
     }),
+    businessKey: nullable({
+      type: 'string',
+      example: 'ORD-2026-0042',
+      description: "The business key: its type's businessKey input field (docs/search.md)",
+    }),
+    attributes: {
+      type: 'object',
+      description: 'Search attributes by name (a datetime as ISO-8601 UTC); {} when none is set',
+      additionalProperties: { oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] },
+      example: { tier: 'gold', amountCents: 4200 },
+    },
   },
 };
 
@@ -215,6 +226,24 @@ export const SAGA_TYPE_SCHEMA = {
       type: 'object',
       description: 'JSON Schema of the input (from the input class); null: any JSON object',
     }),
+    businessKey: nullable({
+      type: 'string',
+      example: 'orderNumber',
+      description: 'The dotted input path of the business key; null when the type declares none',
+    }),
+    searchAttributes: {
+      type: 'array',
+      description: 'The search attributes GET /v1/sagas filters on as attr.<name>',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', example: 'tier' },
+          type: { type: 'string', enum: ['keyword', 'number', 'boolean', 'datetime'] },
+          step: nullable({ type: 'string', description: 'The step whose output sets it; null: the input, at start' }),
+          path: { type: 'string', example: 'customer.tier', description: 'Dotted path into the input or the output' },
+        },
+      },
+    },
     agents: {
       type: 'integer',
       example: 2,
@@ -296,7 +325,16 @@ export const AUDIT_PAGE_SCHEMA = {
           role: nullable({ type: 'string', enum: ['viewer', 'operator', 'admin'] }),
           action: {
             type: 'string',
-            enum: ['cancel', 'retry', 'resolve-compensation', 'signal', 'retry-from-step', 'skip-step'],
+            enum: [
+              'cancel',
+              'retry',
+              'resolve-compensation',
+              'signal',
+              'retry-from-step',
+              'skip-step',
+              'bulk-start',
+              'bulk-stop',
+            ],
           },
           sagaId: nullable({ type: 'string', format: 'uuid', example: SAGA_ID }),
           step: nullable({ type: 'string' }),
@@ -443,3 +481,67 @@ export function ApiErrors(...extra: [number, string][]) {
     ApiUnavailable(),
   );
 }
+
+export const BULK_JOB_SCHEMA = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    action: { type: 'string', enum: ['retry', 'cancel', 'resolve'] },
+    step: nullable({ type: 'string', description: 'the step a bulk resolve resolves in each saga' }),
+    filter: {
+      type: 'object',
+      description: 'as given (dates normalized to ISO instants)',
+      properties: {
+        type: { type: 'string' },
+        status: { type: 'array', items: { type: 'string' } },
+        createdAfter: { type: 'string', format: 'date-time' },
+        createdBefore: { type: 'string', format: 'date-time' },
+      },
+    },
+    reason: { type: 'string' },
+    requestedBy: { type: 'string', description: 'the key (or token subject) that asked for it' },
+    status: { type: 'string', enum: ['PENDING', 'RUNNING', 'COMPLETED', 'CANCELLED', 'FAILED'] },
+    cap: { type: 'integer', example: 10000 },
+    matched: { type: 'integer', example: 500, description: 'sagas matching when the job was asked for' },
+    processed: { type: 'integer', description: 'done + skipped + failed' },
+    done: { type: 'integer', description: 'sagas the action was accepted for' },
+    skipped: {
+      type: 'integer',
+      description: 'sagas no longer in a state for the action (409 INVALID_STATE), or gone (404): nothing to do',
+    },
+    failed: { type: 'integer', description: 'sagas the action failed for otherwise (see errors)' },
+    errors: {
+      type: 'array',
+      description: 'the first 20 failures',
+      items: {
+        type: 'object',
+        properties: {
+          sagaId: { type: 'string', format: 'uuid' },
+          status: { type: 'integer', example: 409 },
+          code: { type: 'string', example: 'VERSION_UNAVAILABLE' },
+          message: { type: 'string' },
+        },
+      },
+    },
+    lastError: nullable({ type: 'string', description: "why the job's last run failed (a FAILED job's cause)" }),
+    cancelledBy: nullable({ type: 'string' }),
+    cancelReason: nullable({ type: 'string' }),
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    finishedAt: nullable({ type: 'string', format: 'date-time' }),
+  },
+};
+
+export const BULK_JOB_PAGE_SCHEMA = {
+  type: 'object',
+  properties: { items: { type: 'array', items: BULK_JOB_SCHEMA } },
+};
+
+export const BULK_DRY_RUN_SCHEMA = {
+  type: 'object',
+  properties: {
+    dryRun: { type: 'boolean', example: true },
+    matched: { type: 'integer', example: 500, description: 'sagas the filter matches now' },
+    sample: { type: 'array', items: { type: 'string', format: 'uuid' }, description: 'up to 10 of them, oldest first' },
+  },
+};

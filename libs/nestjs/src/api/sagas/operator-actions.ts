@@ -30,6 +30,8 @@ export interface OperatorActionRequest {
   /** Trimmed, 1..500 characters (validated by the DTO). */
   reason: string;
   principal: Principal;
+  /** The bulk job this action is part of: its audit row's `detail` names it (`bulk job <id>`). */
+  bulkJobId?: string;
 }
 
 /**
@@ -84,8 +86,9 @@ export class OperatorActions {
 
   /** Applies the action; throws the refusal (404, 409) after auditing it. */
   async perform(request: OperatorActionRequest): Promise<void> {
-    const { action, sagaId, step, reason, principal } = request;
+    const { action, sagaId, step, reason, principal, bulkJobId } = request;
     if (action === AuditAction.SKIP_STEP) await this.checkSkipOutput(request);
+    const job = bulkJobId === undefined ? null : `bulk job ${bulkJobId}`;
     const record: AuditRecord = {
       actor: principal.name,
       role: principal.role,
@@ -95,7 +98,7 @@ export class OperatorActions {
       reason,
       outcome: AuditOutcome.ACCEPTED,
       statusCode: 202,
-      detail: null,
+      detail: job,
     };
     const stranded = RUNS_STEPS[action] ? await this.strandedVersion(sagaId, RUNS_STEPS[action]) : null;
     const early = stranded ?? (await this.childRefusal(request));
@@ -106,7 +109,7 @@ export class OperatorActions {
       ...record,
       outcome: AuditOutcome.REFUSED,
       statusCode: refusal.getStatus(),
-      detail: refusal.message,
+      detail: job === null ? refusal.message : `${job}: ${refusal.message}`,
     });
     throw refusal;
   }
@@ -184,6 +187,9 @@ export class OperatorActions {
         return { type: 'SkipRequested', step, output: normalizeOutput(output), by, reason };
       case AuditAction.SIGNAL:
         throw new Error('a signal is delivered by signal(), not perform()');
+      case AuditAction.BULK_START:
+      case AuditAction.BULK_STOP:
+        throw new Error('a bulk job is not an action on one saga');
       default: {
         const unknown: never = action;
         throw new Error(`unknown operator action ${String(unknown)}`);

@@ -3,7 +3,7 @@ import { validateSagaInput } from '../../scheduler/input-schema';
 import { VersionWatch } from '../../scheduler/version-watch';
 import { type KnownVersion, SagaRegistry, VersionUnavailableError } from '../../scheduler/saga-registry';
 import { SagaScheduler, type StartDelay } from '../../scheduler/saga-scheduler';
-import { parseDuration } from '@saga-engine/core';
+import { type SagaSpec, attributesFromInput, businessKeyOf, parseDuration } from '@saga-engine/core';
 import { scrubSecrets, secretsAt } from '../../security/input-cipher';
 import type { AuditRecord } from '../../store/saga-audit';
 import { SagaQueries } from '../../store/saga-queries';
@@ -94,6 +94,7 @@ export class SagaOperations {
     }
     const definition = known.spec;
     const problems = await validateSagaInput(known.code ?? { inputSchema: known.inputSchema }, input);
+    if (problems.length === 0) problems.push(...searchProblems(definition, input));
     if (problems.length > 0) {
       // Our messages name fields, not values; an author's custom message with `$value` must not echo a secret.
       const message = scrubSecrets(problems.join('; '), secretsAt(input, definition.sensitive));
@@ -106,6 +107,12 @@ export class SagaOperations {
           409,
           'IDEMPOTENCY_CONFLICT',
           `idempotencyKey was already used to start saga ${result.id} with another type or input`,
+        );
+      case 'businessKeyConflict':
+        throw new ApiError(
+          409,
+          'BUSINESS_KEY_CONFLICT',
+          `businessKey: saga ${result.id} of type ${type} holds this business key and is not over`,
         );
       case 'replayed':
         return { id: result.id, created: false };
@@ -161,4 +168,13 @@ export class SagaOperations {
     if (!found) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
     return instanceView(found.instance, found.steps, found.children, found.itemCounts);
   }
+}
+
+/** What the input's business key and attributes get wrong, naming the fields (never their values). */
+function searchProblems(definition: SagaSpec, input: unknown): string[] {
+  const key = businessKeyOf(definition.businessKey, input);
+  return [
+    ...('problem' in key ? [key.problem] : []),
+    ...attributesFromInput(definition.searchAttributes, input).problems,
+  ];
 }

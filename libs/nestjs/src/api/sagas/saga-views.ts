@@ -1,4 +1,4 @@
-import type { StepSpec } from '@saga-engine/core';
+import { type StepSpec, publicAttributes } from '@saga-engine/core';
 import { type JsonSchema, classSchemaOf } from '../../scheduler/input-schema';
 import type { KnownVersion } from '../../scheduler/saga-registry';
 import { redactSealed } from '../../security/input-cipher';
@@ -21,6 +21,10 @@ export interface SagaSummaryView {
   startAt: string | null;
   /** A child saga's parent (the saga whose step started it); null for a saga started otherwise. */
   parentId: string | null;
+  /** Its business key (its type's `businessKey` input field), or null. */
+  businessKey: string | null;
+  /** Its search attributes by name (a datetime as ISO-8601 UTC); `{}` when none is set. */
+  attributes: Record<string, string | number | boolean | null>;
 }
 
 export function summaryView(i: SagaInstanceEntity): SagaSummaryView {
@@ -35,6 +39,8 @@ export function summaryView(i: SagaInstanceEntity): SagaSummaryView {
     updatedAt: i.updatedAt.toISOString(),
     completedAt: iso(i.completedAt),
     startAt: iso(i.startAt),
+    businessKey: i.businessKey ?? null,
+    attributes: publicAttributes(i.searchAttributes),
   };
 }
 
@@ -64,6 +70,8 @@ export function instanceView(
     startAt: iso(i.startAt),
     parentId: i.parentId ?? null,
     parentStep: i.parentStep ?? null,
+    businessKey: i.businessKey ?? null,
+    attributes: publicAttributes(i.searchAttributes),
     children: children.map(childView),
     steps: steps.map((s) => stepView(s, childOf.get(s.name) ?? null, itemCounts[s.name] ?? null)),
   };
@@ -166,6 +174,15 @@ export function definitionView(known: KnownVersion, agents: number, versions: re
     inputSchema,
     /** Dotted paths of the input fields that are encrypted at rest and redacted in every answer. */
     sensitive: [...d.sensitive],
+    /** The dotted input path of the business key, or null when the type declares none. */
+    businessKey: d.businessKey ?? null,
+    /** The search attributes: name, type, and the input path (`step` null) or step output path that sets it. */
+    searchAttributes: (d.searchAttributes ?? []).map((a) => ({
+      name: a.name,
+      type: a.type,
+      step: a.step,
+      path: a.path,
+    })),
     stages: d.stages.map((s) => ({ index: s.index, group: s.group, steps: [...s.steps] })),
     steps: d.steps.map(stepDefinitionView),
     agents,
