@@ -1,6 +1,7 @@
 import { type IncomingHttpHeaders, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { NonRetryableError, defineSaga } from '@saga-engine/sdk';
+import { IsInt, IsString, Min } from 'class-validator';
 import { KEYS, TestDatabase, startTestEngine, type TestEngine } from './support/test-engine';
 import { waitFor } from './support/wait-for';
 
@@ -98,6 +99,51 @@ const shipping = defineSaga('ops-shipping', { version: 1 })
   })
   .build();
 
+/** What the carrier answers for a shipment: ship declares it as its output type. */
+class Shipment {
+  @IsString()
+  trackingId!: string;
+
+  @IsInt()
+  @Min(1)
+  parcels!: number;
+}
+
+// charge (pivot) -> ship (output: Shipment) -> notify (reads ship.trackingId, typed)
+const typedShipping = defineSaga('ops-typed', { version: 1 })
+  .step('charge', { run: (ctx) => call(ctx, 'charge'), pivot: true })
+  .step('ship', {
+    output: Shipment,
+    run: async (ctx) => {
+      const answer = await call(ctx, 'ship');
+      return { trackingId: `T-${answer.key}`, parcels: 1 };
+    },
+  })
+  .step('notify', { run: (ctx) => call(ctx, 'notify', { trackingId: ctx.steps.ship.trackingId }) })
+  .build();
+
+// reserve -> ship, whose code returns what Shipment refuses (a bug the types cannot see: an untyped answer)
+const malformedShipping = defineSaga('ops-malformed', { version: 1 })
+  .step('reserve', {
+    run: (ctx) => call(ctx, 'reserve'),
+    compensate: (ctx) => call({ ...ctx, key: ctx.undoKey }, 'release'),
+  })
+  .step('ship', {
+    output: Shipment,
+    run: async (ctx) => {
+      const answer: any = await call(ctx, 'ship');
+      return { trackingId: answer.key.length, parcels: 1 };
+    },
+    compensate: (ctx) => call({ ...ctx, key: ctx.undoKey }, 'unship'),
+  })
+  .step('notify', { run: (ctx) => call(ctx, 'notify', { trackingId: ctx.steps.ship.trackingId }) })
+  .build();
+
+/** The code of an API process that has none of the sagas above. */
+const otherSaga = defineSaga('ops-other', { version: 1 })
+  .step('noop', { run: () => ({}) })
+  .build();
+
 /** Version 2 of the same type: the deploy that dropped version 1's code. */
 const shippingV2 = defineSaga('ops-shipping', { version: 2 })
   .step('reserve', { run: () => ({}) })
@@ -111,7 +157,7 @@ describe('operator actions on a step: retry from a step, skip a step (e2e)', () 
 
   beforeAll(async () => {
     await participant.listen();
-    engine = await startTestEngine({ sagas: [shipping] });
+    engine = await startTestEngine({ sagas: [shipping, typedShipping, malformedShipping] });
   });
   afterAll(async () => {
     await engine?.close();
@@ -293,6 +339,97 @@ describe('operator actions on a step: retry from a step, skip a step (e2e)', () 
       ['skip-step', 'nope', 'admin', 'refused', 404],
       ['skip-step', 'ship', 'operator', 'refused', 403],
     ]);
+  });
+
+  it('skip a step with an output type: a bad output is a 400 naming the field (here and in an API without the code), a good one is read by later steps', async () => {
+    // The saga type shows the step's output schema (from its class); a step without one shows null.
+    const type = await engine.as('viewer').get('/v1/saga-types/ops-typed');
+    expect(type.status).toBe(200);
+    const typeSteps = Object.fromEntries(type.body.steps.map((x: any) => [x.name, x]));
+    expect(typeSteps.ship.outputSchema).toMatchObject({
+      title: 'Shipment',
+      type: 'object',
+      additionalProperties: false,
+      required: expect.arrayContaining(['trackingId', 'parcels']),
+    });
+    expect(typeSteps.charge.outputSchema).toBeNull();
+
+    participant.decline.add('ship');
+    const started = await engine.as('operator').post('/v1/sagas').send({ type: 'ops-typed', input: {} });
+    const id = started.body.id as string;
+    expect((await engine.waitForStatus(id, TERMINAL)).status).toBe('FAILED');
+    participant.decline.delete('ship');
+    const before = await saga(id);
+    const eventCount = (await events(id)).length;
+
+    const skip = (e: TestEngine, output: unknown) =>
+      e.as('admin').post(`/v1/sagas/${id}/steps/ship/skip`).send({ reason: 'shipped by hand', output });
+    const wrongType = await skip(engine, { trackingId: 7, parcels: 1 });
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.body).toMatchObject({ code: 'INPUT_INVALID', message: 'output.trackingId must be a string' });
+    const several = await skip(engine, { parcels: 0, carrier: 'x' });
+    expect(several.status).toBe(400);
+    expect(several.body.message).toContain('output.trackingId must be a string');
+    expect(several.body.message).toContain('output.parcels must not be less than 1');
+    expect(several.body.message).toContain('output.carrier');
+    expect((await skip(engine, 'T-1')).body).toMatchObject({
+      code: 'INPUT_INVALID',
+      message: 'output must be an object (Shipment)',
+    });
+    expect((await skip(engine, null)).status).toBe(400);
+
+    // An API process without the saga's code checks by the schema the agents published, naming the fields too.
+    // (It registers a saga of another type only: startTestEngine needs one.)
+    const api = await startTestEngine({ sagas: [otherSaga], agent: false, db: engine.db, prefix: engine.prefix });
+    try {
+      const published = await api.as('viewer').get('/v1/saga-types/ops-typed');
+      expect(published.body.steps.find((x: any) => x.name === 'ship').outputSchema).toEqual(
+        typeSteps.ship.outputSchema,
+      );
+      const byApi = await skip(api, { trackingId: 7, parcels: 1 });
+      expect(byApi.status).toBe(400);
+      // (The schema's words are JSON Schema's: "must be string".)
+      expect(byApi.body).toMatchObject({ code: 'INPUT_INVALID', message: 'output.trackingId must be string' });
+      const missing = await skip(api, { trackingId: 'T-9' });
+      expect(missing.status).toBe(400);
+      expect(missing.body.message).toBe('output.parcels is required');
+    } finally {
+      await api.stop();
+    }
+
+    // Nothing was written: the saga, its history and the audit log are as they were.
+    expect(await saga(id)).toEqual(before);
+    expect(await events(id)).toHaveLength(eventCount);
+    expect(await audit(id)).toEqual([]);
+
+    const res = await skip(engine, { trackingId: 'T-1', parcels: 2 });
+    expect(res.status).toBe(202);
+    const completed = await engine.waitForStatus(id, ['COMPLETED']);
+    expect(stepsOf(completed).ship).toMatchObject({ skipped: true, output: { trackingId: 'T-1', parcels: 2 } });
+    expect(participant.applied.find((a) => a.key === `${id}:notify`)?.body.trackingId).toBe('T-1');
+    expect((await audit(id)).map((a) => [a.action, a.step, a.outcome])).toEqual([['skip-step', 'ship', 'accepted']]);
+  });
+
+  it('a step whose code returns an output its class refuses fails at once (OUTPUT_INVALID), undone with the earlier steps', async () => {
+    const started = await engine.as('operator').post('/v1/sagas').send({ type: 'ops-malformed', input: {} });
+    const id = started.body.id as string;
+    const ended = await engine.waitForStatus(id, TERMINAL);
+    expect(ended.status).toBe('COMPENSATED');
+    const steps = stepsOf(ended);
+    // Not retried (a bug in the step's code), its output never stored, so no later step read it.
+    expect(steps.ship).toMatchObject({ status: 'COMPENSATED', attempts: 1, output: null });
+    expect(steps.ship.error).toMatchObject({ code: 'OUTPUT_INVALID', retryable: false });
+    expect(steps.ship.error.message).toBe(
+      'the output of step "ship" does not fit its output class Shipment: output.trackingId must be a string',
+    );
+    expect(steps.notify.status).toBe('PENDING');
+    expect(participant.keys(id, 'notify')).toEqual([]);
+    // Its action did run, so its own undo ran, then the earlier step's.
+    expect(participant.keys(id, 'ship')).toEqual([`${id}:ship`]);
+    expect(participant.keys(id, 'unship')).toEqual([`${id}:ship:undo`]);
+    expect(participant.keys(id, 'release')).toEqual([`${id}:reserve:undo`]);
+    expect(steps.ship.compensation).toMatchObject({ status: 'SUCCEEDED' });
+    expect(steps.reserve.compensation).toMatchObject({ status: 'SUCCEEDED' });
   });
 
   it('racing re-runs of one FAILED saga: exactly one is accepted, the others 409, each audited once', async () => {

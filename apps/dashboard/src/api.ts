@@ -173,6 +173,8 @@ export interface StepDefinitionView {
   child?: { type: string; version: number } | null;
   /** A fan-out step's concurrency. */
   fanOut?: { concurrency: number; keyed: boolean } | null;
+  /** JSON Schema of the step's output class (each item's, for a fan-out); null when it declares none. */
+  outputSchema?: JsonSchema | null;
   timeoutMs: number | null;
   compensationTimeoutMs: number | null;
   retry: RetryPolicy;

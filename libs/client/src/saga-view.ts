@@ -231,6 +231,11 @@ export interface SagaTypeStepView {
   fanOut?: { concurrency: number; keyed: boolean } | null;
   /** A sleep step's duration (null when `until` computes its wake-up time), or null for other steps. */
   sleep?: { durationMs: number | null; until: boolean } | null;
+  /**
+   * JSON Schema of its output class (each item's, for a fan-out), or null when it declares none: a skip's output
+   * must fit it.
+   */
+  outputSchema?: Record<string, unknown> | null;
   timeoutMs: number;
   compensationTimeoutMs: number;
   retry: RetryPolicyView;

@@ -50,6 +50,8 @@ export function toSpecJson(def: SagaSpec): SagaSpecJson {
       ...(step.sleep ? { sleep: { durationMs: step.sleep.durationMs, until: step.sleep.until } } : {}),
       ...(step.child ? { child: { type: step.child.type, version: step.child.version } } : {}),
       ...(step.fanOut ? { fanOut: { concurrency: step.fanOut.concurrency, keyed: step.fanOut.keyed } } : {}),
+      // A spec read back from JSON keeps its steps' output schemas (the publisher adds them to a code's spec).
+      ...(step.outputSchema ? { outputSchema: step.outputSchema } : {}),
     })),
   };
 }

@@ -787,6 +787,36 @@ describe('the pivot', () => {
   });
 });
 
+describe("an output its step's class refuses (OUTPUT_INVALID, not retryable)", () => {
+  const invalid = {
+    name: 'OutputInvalidError',
+    code: 'OUTPUT_INVALID',
+    message: 'the output of step "b" does not fit its output class Shipment: output.trackingId must be a string',
+    retryable: false,
+  };
+
+  it('is not retried, yet the step is undone first (its action ran), then the earlier steps', () => {
+    const h = harness(['a', { name: 'b', retry: { maximumAttempts: 5 } }, 'c']);
+    h.start();
+    h.succeed('a');
+    h.fail('b', invalid);
+    expect(h.step('b')).toMatchObject({ status: 'COMPENSATING', attempt: 1, outcomeUnknown: true });
+    expect(h.state.status).toBe('COMPENSATING');
+    h.undone('b');
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+    expect(h.step('c').status).toBe('PENDING');
+  });
+
+  it('unlike another definite "no", which had no effect to undo', () => {
+    const h = harness(['a', 'b']);
+    h.start();
+    h.succeed('a');
+    h.fail('b', definiteError());
+    expect(h.step('b')).toMatchObject({ status: 'FAILED', outcomeUnknown: false });
+  });
+});
+
 describe("an attempt whose agent died (the supervisor's DEADLINE_EXCEEDED and POISONED)", () => {
   const died = (code: 'DEADLINE_EXCEEDED' | 'POISONED') => ({
     name: code === 'POISONED' ? 'Poisoned' : 'DeadlineExceeded',

@@ -19,6 +19,8 @@
  * |   died, or hung, while running it)|                                 |                                    |
  * | `POISONED` (a death too many)     | FAILED, outcome unknown;        | COMPENSATING (its own undo first)  |
  * |                                   |   `deaths` + 1; not retried     |   + alert; after the pivot: FAILED |
+ * | `OUTPUT_INVALID`, not retryable   | FAILED, outcome unknown;        | COMPENSATING, its own undo first;  |
+ * |   (output not of its class)       |   not retried (a bug)           |   after the pivot: FAILED          |
  *
  * | A wait step (`signal` set)        | The step                        | Then                               |
  * | --------------------------------- | ------------------------------- | ---------------------------------- |
@@ -209,6 +211,13 @@ export const DEADLINE_EXCEEDED = 'DEADLINE_EXCEEDED';
  * the pivot the saga compensates, and an alert is raised; after it, the saga goes FAILED (and alerts).
  */
 export const POISONED = 'POISONED';
+/**
+ * A step's (or an item's) action returned an output that its declared `output` class refuses: a bug in the step's
+ * code, so it is not retried, yet the action did run (its effect happened), so it is undone like an exhausted
+ * retry; the malformed output is never stored, so later steps never read it. (An output that cannot be stored as
+ * JSON has the same code but is retryable: see normalizeOutput.)
+ */
+export const OUTPUT_INVALID = 'OUTPUT_INVALID';
 
 /** The error of a wait step whose signal did not come by its deadline (a definite failure). */
 export const SIGNAL_TIMEOUT = 'SIGNAL_TIMEOUT';
@@ -439,8 +448,9 @@ function onStepFailed(d: Draft, event: EventOf<'StepFailed'>): TransitionResult 
   const step = d.edit(event.step);
   step.status = StepStatus.FAILED;
   step.error = error;
-  // A definite "no" had no effect to undo; exhausted retries, a timeout or a poisoned attempt may have had one.
-  step.outcomeUnknown = !definite || error.code === POISONED;
+  // A definite "no" had no effect to undo; exhausted retries, a timeout, a poisoned attempt or an action whose output
+  // its class refused (it ran) may have had one.
+  step.outcomeUnknown = !definite || error.code === POISONED || error.code === OUTPUT_INVALID;
   d.record(HistoryType.StepFailed, event.step, event.attempt, { error });
   if (error.code === POISONED && !(d.state.status === SagaStatus.RUNNING && postPivot)) {
     // Compensating is automatic, but someone must look at the step's code: it kills its agent.
@@ -1151,7 +1161,7 @@ function onItemFailed(d: Draft, event: EventOf<'StepFailed'>, index: number): Tr
     it.status = StepStatus.FAILED;
     it.error = error;
     // A definite "no" had no effect to undo; exhausted retries or a timeout may have had one.
-    it.outcomeUnknown = !definite;
+    it.outcomeUnknown = !definite || error.code === OUTPUT_INVALID;
   });
   d.record(HistoryType.StepFailed, event.step, event.attempt, { error }, index);
   if (d.state.status === SagaStatus.RUNNING && d.step(event.step).status === StepStatus.RUNNING) {

@@ -151,6 +151,13 @@ export interface StepSpec {
   readonly child?: ChildSpec | null;
   /** Set on a fan-out step (`.forEach()`): how its items run. Absent on other steps. */
   readonly fanOut?: FanOutSpec | null;
+  /**
+   * JSON Schema of the step's output (of each item's output, for a fan-out), derived from its `output` class by
+   * the process that publishes the spec, so that a process without the code validates an operator's skip too.
+   * Absent when the step declares no `output` class, and in code definitions (their `outputClass` is there).
+   * Not part of the definition's fingerprint, like the input schema.
+   */
+  readonly outputSchema?: Record<string, unknown> | null;
 }
 
 /**
@@ -228,6 +235,11 @@ export interface StepDefinition extends StepSpec {
   readonly items?: ((ctx: ConditionContext<any, any>) => readonly unknown[]) | null;
   /** A fan-out step's item keys (see FanOutSpec.keyed). */
   readonly itemKey?: ((item: any, index: number) => string) | null;
+  /**
+   * The class-validator class of the step's output (of each item's output, for a fan-out), when it declares one
+   * (`output`): the agent checks what `run` returns against it (`OUTPUT_INVALID`), an operator's skip too.
+   */
+  readonly outputClass?: (new () => unknown) | null;
 }
 
 export interface StageDefinition {

@@ -217,6 +217,15 @@ export interface StepOptions<I, S, O, D = NoDeps> {
    */
   run: (ctx: StepContext<I, S>, deps: D) => Promise<O> | O;
   /**
+   * A class-validator class for the output, like the saga's `input`: later steps see `ctx.steps.<key>` as its
+   * instance type, and `run` must return something assignable to it. The agent checks what `run` returns against
+   * it (unknown fields refused, nothing converted): an output it refuses fails the attempt for good with
+   * `OUTPUT_INVALID` (a bug in the step's code: not retried; the step's own `compensate` runs, as its action did
+   * run). An operator's skip (`POST /v1/sagas/{id}/steps/{step}/skip`) is checked against it too. Without it, the
+   * output is whatever `run` returns.
+   */
+  output?: OutputClass<O>;
+  /**
    * The undo, run when a later step fails for good (see the table above). `ctx.output` is this step's output,
    * or undefined when its outcome is unknown (retries exhausted, timeout). Without it, nothing is undone for this
    * step. Its return value is ignored.
@@ -413,6 +422,8 @@ export interface ForEachOptions<I, S, T, O, D = NoDeps> {
   concurrency?: number;
   /** The action, once per item (see `StepOptions.run`): its value is the item's output. */
   run: (ctx: ItemContext<I, S, T>, deps: D) => Promise<O> | O;
+  /** A class-validator class for each item's output (see `StepOptions.output`); the step's output is its array. */
+  output?: OutputClass<O>;
   /** The undo of one item; `ctx.output` is the item's output, or undefined when its outcome is unknown. */
   compensate?: (ctx: ItemCompensationContext<I, S, T, O>, deps: D) => unknown;
   /** Retry policy of each item's action (see `StepOptions.retry`). */
@@ -428,6 +439,9 @@ export interface ForEachOptions<I, S, T, O, D = NoDeps> {
   pivot?: boolean;
   description?: string;
 }
+
+/** A class-validator class for a step's output (`StepOptions.output`): its instances are the output's type. */
+export type OutputClass<O = unknown> = new () => O;
 
 /**
  * A step inside a parallel group: the same as `StepOptions` (see its failure semantics), except that it cannot be
@@ -453,9 +467,27 @@ export interface SagaBuilder<I, S, D = NoDeps> {
    * @param name - kebab-case, unique in the saga. Persisted (step rows, job ids, idempotency keys): renaming it
    *   needs a new `version`. Its camelCase form is the output's key in `ctx.steps`.
    */
+  step<N extends string, C extends OutputClass<object>>(
+    name: N,
+    options: StepOptions<I, S, InstanceType<C>, D> & { output: C; when: StepWhen<I, S> },
+  ): SagaBuilder<I, AddStep<S, N, InstanceType<C> | undefined>, D>;
+  /**
+   * Adds a step whose output is of the class `options.output` (see `StepOptions.output`): later steps read its
+   * instance type, and `run` must return something assignable to it.
+   */
+  step<N extends string, C extends OutputClass<object>>(
+    name: N,
+    options: StepOptions<I, S, InstanceType<C>, D> & { output: C; when?: undefined },
+  ): SagaBuilder<I, AddStep<S, N, InstanceType<C>>, D>;
+  /**
+   * Adds a step that runs after everything declared before it. See `StepOptions` for what happens on failure.
+   *
+   * @param name - kebab-case, unique in the saga. Persisted (step rows, job ids, idempotency keys): renaming it
+   *   needs a new `version`. Its camelCase form is the output's key in `ctx.steps`.
+   */
   step<N extends string, O>(
     name: N,
-    options: StepOptions<I, S, O, D> & { when: StepWhen<I, S> },
+    options: StepOptions<I, S, O, D> & { output?: undefined; when: StepWhen<I, S> },
   ): SagaBuilder<I, AddStep<S, N, O | undefined>, D>;
   /**
    * Adds a step that runs after everything declared before it. See `StepOptions` for what happens on failure.
@@ -466,7 +498,7 @@ export interface SagaBuilder<I, S, D = NoDeps> {
    */
   step<N extends string, O>(
     name: N,
-    options: StepOptions<I, S, O, D> & { when?: undefined },
+    options: StepOptions<I, S, O, D> & { output?: undefined; when?: undefined },
   ): SagaBuilder<I, AddStep<S, N, O>, D>;
 
   /**
@@ -522,13 +554,21 @@ export interface SagaBuilder<I, S, D = NoDeps> {
    * Adds a fan-out step: `options.run` once per item of `options.items(ctx)`, at most `options.concurrency` at a
    * time. See `ForEachOptions`. Its output is the items' outputs in order (`ctx.steps.<camelCaseName>`).
    */
+  forEach<N extends string, T, C extends OutputClass<object>>(
+    name: N,
+    options: ForEachOptions<I, S, T, InstanceType<C>, D> & { output: C; when: StepWhen<I, S> },
+  ): SagaBuilder<I, AddStep<S, N, InstanceType<C>[] | undefined>, D>;
+  forEach<N extends string, T, C extends OutputClass<object>>(
+    name: N,
+    options: ForEachOptions<I, S, T, InstanceType<C>, D> & { output: C; when?: undefined },
+  ): SagaBuilder<I, AddStep<S, N, InstanceType<C>[]>, D>;
   forEach<N extends string, T, O>(
     name: N,
-    options: ForEachOptions<I, S, T, O, D> & { when: StepWhen<I, S> },
+    options: ForEachOptions<I, S, T, O, D> & { output?: undefined; when: StepWhen<I, S> },
   ): SagaBuilder<I, AddStep<S, N, O[] | undefined>, D>;
   forEach<N extends string, T, O>(
     name: N,
-    options: ForEachOptions<I, S, T, O, D> & { when?: undefined },
+    options: ForEachOptions<I, S, T, O, D> & { output?: undefined; when?: undefined },
   ): SagaBuilder<I, AddStep<S, N, O[]>, D>;
 
   /**
@@ -558,14 +598,24 @@ export interface SagaBuilder<I, S, D = NoDeps> {
  */
 export interface ParallelGroupBuilder<I, S, G, D = NoDeps> {
   /** Adds a step to the group. Its `ctx.steps` holds the steps before the group, not its siblings. */
+  step<N extends string, C extends OutputClass<object>>(
+    name: N,
+    options: ParallelStepOptions<I, S, InstanceType<C>, D> & { output: C; when: StepWhen<I, S> },
+  ): ParallelGroupBuilder<I, S, AddStep<G, N, InstanceType<C> | undefined>, D>;
+  /** Adds a step to the group, whose output is of the class `options.output` (see `StepOptions.output`). */
+  step<N extends string, C extends OutputClass<object>>(
+    name: N,
+    options: ParallelStepOptions<I, S, InstanceType<C>, D> & { output: C; when?: undefined },
+  ): ParallelGroupBuilder<I, S, AddStep<G, N, InstanceType<C>>, D>;
+  /** Adds a step to the group. Its `ctx.steps` holds the steps before the group, not its siblings. */
   step<N extends string, O>(
     name: N,
-    options: ParallelStepOptions<I, S, O, D> & { when: StepWhen<I, S> },
+    options: ParallelStepOptions<I, S, O, D> & { output?: undefined; when: StepWhen<I, S> },
   ): ParallelGroupBuilder<I, S, AddStep<G, N, O | undefined>, D>;
   /** Adds a step to the group. Its `ctx.steps` holds the steps before the group, not its siblings. */
   step<N extends string, O>(
     name: N,
-    options: ParallelStepOptions<I, S, O, D> & { when?: undefined },
+    options: ParallelStepOptions<I, S, O, D> & { output?: undefined; when?: undefined },
   ): ParallelGroupBuilder<I, S, AddStep<G, N, O>, D>;
 }
 
@@ -624,6 +674,7 @@ const STEP_OPTION_FIELDS: readonly string[] = [
   'compensationTimeout',
   'pivot',
   'description',
+  'output',
 ];
 
 const WAIT_OPTION_FIELDS: readonly string[] = [
@@ -858,7 +909,8 @@ function resolveStep(
 
   requireObject(options, `${where}: options`);
   rejectUnknownFields(options, STEP_OPTION_FIELDS, `${where}: options`);
-  const { run, compensate, when, whenLabel, retry, compensationRetry, timeout, compensationTimeout, pivot } = options;
+  const { run, compensate, when, whenLabel, retry, compensationRetry, timeout, compensationTimeout, pivot, output } =
+    options;
   if (typeof run !== 'function') {
     throw new SagaDefinitionError(`${where}: run must be a function (got ${describeValue(run)})`);
   }
@@ -873,6 +925,7 @@ function resolveStep(
     throw new SagaDefinitionError(`${where}: whenLabel is set but when is not`);
   }
   requireOptionalString(options.description, `${where}: description`);
+  if (output !== undefined) requireValidatedClass(output, `${where}: output`);
   if (pivot !== undefined && typeof pivot !== 'boolean') {
     throw new SagaDefinitionError(`${where}: pivot must be a boolean (got ${describeValue(pivot)})`);
   }
@@ -910,6 +963,8 @@ function resolveStep(
     pivot: pivot ?? false,
     description: options.description ?? null,
     signal: null,
+    // Only when set, so that the definitions of steps without one look as they did.
+    ...(output !== undefined ? { outputClass: output } : {}),
   };
 }
 
@@ -1298,6 +1353,23 @@ function checkInputPath(
     const nested: unknown = (plainToInstance(current, { [segment]: {} }) as Record<string, unknown>)[segment];
     const ctor = typeof nested === 'object' && nested !== null ? nested.constructor : undefined;
     current = ctor && ctor !== Object ? (ctor as new () => unknown) : null;
+  }
+}
+
+/**
+ * An `output` class: a class (like `input`) that class-validator knows, i.e. with at least one validated property.
+ * A class without decorators would refuse every field of every output (unknown fields are refused): a mistake.
+ */
+function requireValidatedClass(value: unknown, where: string): void {
+  if (typeof value !== 'function' || !value.prototype) {
+    throw new SagaDefinitionError(`${where} must be a class (got ${describeValue(value)})`);
+  }
+  const validated = getMetadataStorage().getTargetValidationMetadatas(value, '', true, false);
+  if (validated.length === 0) {
+    throw new SagaDefinitionError(
+      `${where}: class ${value.name || '(anonymous)'} has no class-validator decorator (@IsString(), ...): ` +
+        'decorate the properties of the output',
+    );
   }
 }
 

@@ -10,7 +10,15 @@ import {
   Supervisor,
 } from '../../nestjs/src/supervisor/supervisor';
 import type { ClaimedAttempt } from '../../nestjs/src/store/supervisor-store';
-import { DEADLINE_EXCEEDED, DEADLINE_GRACE_MS, DEFAULT_POISON_AFTER_DEATHS, deadlineExceeded } from './agent-semantics';
+import { validateStepOutput } from '../../nestjs/src/scheduler/input-schema';
+import { IsInt, IsString, Min } from 'class-validator';
+import {
+  DEADLINE_EXCEEDED,
+  DEADLINE_GRACE_MS,
+  DEFAULT_POISON_AFTER_DEATHS,
+  deadlineExceeded,
+  outputProblems,
+} from './agent-semantics';
 import { SagaTestEnvironment } from './';
 
 /*
@@ -198,4 +206,26 @@ describe('the kit runs attempts as the agent does', () => {
       ]);
     }
   });
+});
+
+describe("the kit's check of a step's output class, against the agent's (validateStepOutput)", () => {
+  class Parcel {
+    @IsString()
+    trackingId!: string;
+
+    @IsInt()
+    @Min(1)
+    parcels!: number;
+  }
+  const step = { name: 'ship', outputClass: Parcel, fanOut: null } as never;
+  const fanOut = { name: 'ship', outputClass: Parcel, fanOut: { concurrency: 1, keyed: false } } as never;
+
+  it.each([{ trackingId: 'T', parcels: 1 }, { trackingId: 7, parcels: 0 }, { parcels: 1, extra: true }, 'T-1', null])(
+    'names the same problems for %p',
+    async (value) => {
+      expect(outputProblems(step, value)).toEqual(await validateStepOutput(step, value));
+      expect(outputProblems(fanOut, [value, value])).toEqual(await validateStepOutput(fanOut, [value, value]));
+      expect(outputProblems(fanOut, value, true)).toEqual(await validateStepOutput(fanOut, value, { item: true }));
+    },
+  );
 });

@@ -1,4 +1,6 @@
-import { DEADLINE_EXCEEDED, type ErrorInfo, POISONED, type StepPhase } from '@saga-engine/core';
+import { DEADLINE_EXCEEDED, type ErrorInfo, OUTPUT_INVALID, POISONED, type StepPhase } from '@saga-engine/core';
+import { plainToInstance } from 'class-transformer';
+import { type ValidationError, validateSync } from 'class-validator';
 
 /*
  * What the agent and the supervisor of `@saga-engine/nestjs` do around a handler, that `@saga-engine/core` does not
@@ -75,4 +77,60 @@ function abortError(signal: AbortSignal, timeoutMs: number): Error {
   const error = new Error('aborted: agent shutting down');
   error.name = 'AbortError';
   return error;
+}
+
+/**
+ * What does not fit a step's `output` class, named as the agent names it (`output.trackingId must be a string`,
+ * see `validateStepOutput` in `@saga-engine/nestjs`): unknown fields refused, nothing converted; a fan-out's class
+ * is each item's (`item`: one item's output; else a list, `output[2]...`). [] without a class. Synchronous (the
+ * kit's skip is), with the same options as the agent's check.
+ */
+export function outputProblems(
+  step: { outputClass?: (new () => unknown) | null; fanOut?: unknown },
+  value: unknown,
+  item = false,
+): string[] {
+  const cls = step.outputClass;
+  if (!cls) return [];
+  const one = (v: unknown, path: string): string[] => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return [`${path} must be an object (${cls.name})`];
+    const instance = plainToInstance(cls as new () => object, v, { enableImplicitConversion: false });
+    const errors = validateSync(instance, {
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      forbidUnknownValues: true,
+      validationError: { target: false, value: false },
+    });
+    return flatten(errors, path);
+  };
+  if (!step.fanOut || item) return one(value, 'output');
+  if (!Array.isArray(value)) return ['output must be an array (the output of each item)'];
+  return value.flatMap((v, index) => one(v, `output[${index}]`)).slice(0, 10);
+}
+
+/** The agent's OUTPUT_INVALID failure of an attempt whose output its class refuses (`step-executor.ts`). */
+export function outputInvalid(
+  step: { name: string; outputClass?: (new () => unknown) | null },
+  problems: string[],
+  item?: number,
+): ErrorInfo {
+  const what = item === undefined ? `step "${step.name}"` : `item ${item} of step "${step.name}"`;
+  return {
+    name: 'OutputInvalidError',
+    code: OUTPUT_INVALID,
+    message: `the output of ${what} does not fit its output class ${step.outputClass!.name}: ${problems.slice(0, 5).join('; ')}`,
+    retryable: false,
+  };
+}
+
+function flatten(errors: ValidationError[], prefix: string): string[] {
+  return errors.flatMap((error) => {
+    const path = `${prefix}.${error.property}`;
+    const own = Object.values(error.constraints ?? {}).map((message) =>
+      message.startsWith(`${error.property} `)
+        ? `${path}${message.slice(error.property.length)}`
+        : `${path}: ${message}`,
+    );
+    return [...own, ...flatten(error.children ?? [], path)];
+  });
 }

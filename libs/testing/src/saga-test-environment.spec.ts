@@ -1,5 +1,6 @@
 import { type HistoryEntry, type ResolvedRetryPolicy, initialState, transition } from '@saga-engine/core';
 import { NonRetryableError, defineSaga, type RetryPolicy } from '@saga-engine/sdk';
+import { IsString } from 'class-validator';
 import { SagaTestEnvironment, SagaTestError, fail, type SagaTestResult } from './';
 
 /*
@@ -561,6 +562,55 @@ describe('SagaTestEnvironment', () => {
         elapsedMs: 30_000,
         ignored: 'past the pivot step "charge-card"',
       });
+    });
+  });
+
+  describe("a step's output class, as the agent and the API check it", () => {
+    class Shipment {
+      @IsString()
+      trackingId!: string;
+    }
+    const typed = (returns: unknown) =>
+      defineSaga('typed-kit', { version: 1 })
+        .step('reserve', { run: () => ({}), compensate: () => undefined })
+        .step('ship', { output: Shipment, run: () => returns as Shipment, compensate: () => undefined })
+        .step('notify', { run: (ctx) => ({ sent: ctx.steps.ship.trackingId }) })
+        .build();
+
+    it('fails an attempt whose output its class refuses with OUTPUT_INVALID, not retried, and undoes the step', async () => {
+      const env = new SagaTestEnvironment({ start: START });
+      const result = await env.start(typed({ trackingId: 42 }), {}).result();
+      expect(result.status).toBe('COMPENSATED');
+      expect(result.steps.ship).toMatchObject({ status: 'COMPENSATED', attempts: 1 });
+      expect(result.steps.ship.error).toEqual({
+        name: 'OutputInvalidError',
+        code: 'OUTPUT_INVALID',
+        message: 'the output of step "ship" does not fit its output class Shipment: output.trackingId must be a string',
+        retryable: false,
+      });
+      expect(result.steps.notify.status).toBe('PENDING');
+      const ok = await env.start(typed({ trackingId: 'T-1' }), {}).result();
+      expect(ok.output).toMatchObject({ notify: { sent: 'T-1' } });
+    });
+
+    it("refuses a skip whose output does not fit the step's class, naming the field", async () => {
+      const env = new SagaTestEnvironment({ start: START });
+      const saga = defineSaga('typed-kit-skip', { version: 1 })
+        .step('charge', { run: () => ({}), pivot: true })
+        .step('ship', {
+          output: Shipment,
+          run: (): Shipment => {
+            throw new NonRetryableError('no carrier', { code: 'NO_CARRIER' });
+          },
+        })
+        .build();
+      const run = env.start(saga, {});
+      expect((await run.result()).status).toBe('FAILED');
+      expect(() => run.skip('ship', { trackingId: 7 }, 'by hand')).toThrow(
+        new SagaTestError('skip("ship"): output.trackingId must be a string'),
+      );
+      run.skip('ship', { trackingId: 'T-7' }, 'by hand');
+      expect((await run.result()).output).toMatchObject({ ship: { trackingId: 'T-7' } });
     });
   });
 

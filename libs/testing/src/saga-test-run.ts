@@ -29,7 +29,14 @@ import {
   undoKey,
 } from '@saga-engine/core';
 import { toErrorInfo, type Duration } from '@saga-engine/sdk';
-import { DEADLINE_GRACE_MS, deadlineExceeded, raceAbort, timeoutReason } from './agent-semantics';
+import {
+  DEADLINE_GRACE_MS,
+  deadlineExceeded,
+  outputInvalid,
+  outputProblems,
+  raceAbort,
+  timeoutReason,
+} from './agent-semantics';
 import { isFault, type Fault, type FaultEntry } from './faults';
 import type { Execution, Kernel } from './kernel';
 import { SagaTestError } from './saga-test-error';
@@ -280,6 +287,10 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
     } catch (error) {
       throw new SagaTestError(`skip("${step}"): ${(error as Error).message}`);
     }
+    // As the API: it must fit the step's output class, if it declares one.
+    const declared = Object.hasOwn(this.saga.stepsByName, step) ? this.saga.stepsByName[step] : null;
+    const problems = declared ? outputProblems(declared, copy) : [];
+    if (problems.length > 0) throw new SagaTestError(`skip("${step}"): ${problems.join('; ')}`);
     this.#schedule(this.#when(options.at, `skip("${step}")`), {
       type: 'SkipRequested',
       step,
@@ -732,7 +743,13 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
       }
       const value = await raceAbort(work, signal, timeoutMs);
       if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt, ...at };
-      return { type: 'StepSucceeded', step: step.name, attempt, output: normalizeOutput(value), ...at };
+      const output = normalizeOutput(value);
+      // As the agent: an output its class refuses fails the attempt for good (OUTPUT_INVALID), never stored.
+      const problems = outputProblems(step, output, item !== undefined);
+      if (problems.length > 0) {
+        return { type: 'StepFailed', step: step.name, attempt, error: outputInvalid(step, problems, item), ...at };
+      }
+      return { type: 'StepSucceeded', step: step.name, attempt, output, ...at };
     } catch (thrown) {
       const error: ErrorInfo = storableError(toErrorInfo(thrown));
       return undo

@@ -8,15 +8,18 @@ export interface ActionSpec {
   consequence: string;
   confirmLabel: string;
   danger?: boolean;
-  /** Also ask for a JSON value (a skipped step's output): parsed before `run`, which gets it. */
-  json?: { label: string; placeholder: string };
+  /**
+   * Also ask for a JSON value (a skipped step's output): parsed before `run`, which gets it. `initial` pre-fills it
+   * (a skeleton of the step's output schema).
+   */
+  json?: { label: string; placeholder: string; initial?: string };
   run: (reason: string, json?: unknown) => Promise<unknown>;
 }
 
 /** Asks for a reason (audited), says what will happen, and only then acts. */
 export function ActionDialog({ spec, onClose, onDone }: { spec: ActionSpec; onClose: () => void; onDone: () => void }) {
   const [reason, setReason] = useState('');
-  const [jsonText, setJsonText] = useState('');
+  const [jsonText, setJsonText] = useState(spec.json?.initial ?? '');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const trimmed = reason.trim();
@@ -76,7 +79,7 @@ export function ActionDialog({ spec, onClose, onDone }: { spec: ActionSpec; onCl
               name="json"
               className="json"
               value={jsonText}
-              rows={4}
+              rows={spec.json.initial ? Math.min(12, spec.json.initial.split('\n').length + 1) : 4}
               spellCheck={false}
               onChange={(e) => setJsonText(e.target.value)}
               placeholder={spec.json.placeholder}

@@ -14,6 +14,7 @@ import { FanOutItems } from '../components/FanOutItems';
 import { SagaGraph } from '../components/SagaGraph';
 import { Timeline } from '../components/Timeline';
 import { buildAttempts } from '../components/attempts';
+import { outputSkeletonText } from '../components/json-skeleton';
 import { ErrorBanner, Json, StatusBadge, formatDuration, formatTime, sagaDurationMs } from '../components/common';
 import { canOperate, usePolling, useSession } from '../hooks';
 import { linkProps } from '../router';
@@ -150,7 +151,11 @@ export function SagaPage({ id }: { id: string }) {
         consequence:
           `You state that "${step.name}" is done, with the output below, which the later steps read as its output. ` +
           'The engine cannot check this: the step is recorded as SUCCEEDED (skipped) and is never compensated.',
-        json: { label: 'Output (JSON, required; null for none)', placeholder: '{ "trackingId": "T-4711" }' },
+        // A step that declares its output type: a skeleton of it to fill in (the API checks it, a 400 names the
+        // fields that do not fit, shown in the dialog).
+        json: def.outputSchema
+          ? { label: "Output (JSON, of the step's output type)", placeholder: '{}', initial: outputSkeletonText(def) }
+          : { label: 'Output (JSON, required; null for none)', placeholder: '{ "trackingId": "T-4711" }' },
         run: (reason, output) => api.post(`${path}/skip`, { reason, output }),
       });
     }

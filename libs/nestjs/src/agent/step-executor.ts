@@ -15,12 +15,13 @@ import {
   isItemInFlight,
   isStepInFlight,
   normalizeOutput,
+  OUTPUT_INVALID,
   stepKey,
   stepOutputs,
   storableError,
   undoKey,
 } from '@saga-engine/core';
-import { validateSagaInput } from '../scheduler/input-schema';
+import { validateSagaInput, validateStepOutput } from '../scheduler/input-schema';
 import { toErrorInfo } from '@saga-engine/sdk';
 import { type SagaSnapshot, SagaStore } from '../store/saga-store';
 import type { StepJobData } from '../queue/step-job';
@@ -551,7 +552,27 @@ export class StepExecutor {
       );
       if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt: job.attempt, ...at };
       // A handler that echoes a secret into its output or error must not write it to PostgreSQL in plain text.
-      const output = scrubSecrets(normalizeOutput(value), secrets);
+      const normalized = normalizeOutput(value);
+      if (step.outputClass) {
+        // A malformed output is a bug in the step's code: a definite failure (not retried), undone since it ran;
+        // later steps never read it.
+        const problems = await validateStepOutput(step, normalized, { item: item !== undefined });
+        if (problems.length > 0) {
+          const what = item === undefined ? `step "${step.name}"` : `item ${item.index} of step "${step.name}"`;
+          const message =
+            `the output of ${what} does not fit its output class ${step.outputClass.name}: ` +
+            problems.slice(0, 5).join('; ');
+          const error = { name: 'OutputInvalidError', code: OUTPUT_INVALID, message, retryable: false };
+          return {
+            type: 'StepFailed',
+            step: step.name,
+            attempt: job.attempt,
+            error: scrubSecrets(error, secrets),
+            ...at,
+          };
+        }
+      }
+      const output = scrubSecrets(normalized, secrets);
       return { type: 'StepSucceeded', step: step.name, attempt: job.attempt, output, ...at };
     } catch (thrown) {
       const error = scrubSecrets(storableError(toErrorInfo(thrown)), secrets);

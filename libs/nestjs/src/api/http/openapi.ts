@@ -286,6 +286,12 @@ export const SAGA_TYPE_SCHEMA = {
             description: "a fan-out step: items at once, and whether their keys are the author's",
             properties: { concurrency: { type: 'integer', example: 20 }, keyed: { type: 'boolean' } },
           }),
+          outputSchema: nullable({
+            type: 'object',
+            description:
+              "JSON Schema of the step's output (each item's, for a fan-out), from its output class; null: undeclared. " +
+              'A skip must give an output that fits it',
+          }),
           sleep: nullable({
             type: 'object',
             description:

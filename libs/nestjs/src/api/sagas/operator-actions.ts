@@ -4,6 +4,7 @@ import { type ApplyResult, SagaScheduler } from '../../scheduler/saga-scheduler'
 import { SagaRegistry, VersionUnavailableError } from '../../scheduler/saga-registry';
 import { VersionWatch } from '../../scheduler/version-watch';
 import { AuditAction, AuditLog, AuditOutcome, type AuditRecord } from '../../store/saga-audit';
+import { validateStepOutput } from '../../scheduler/input-schema';
 import { ApiError } from '../http/api-error';
 import type { Principal } from '../http/auth';
 import { SagaStore } from '../../store/saga-store';
@@ -86,6 +87,7 @@ export class OperatorActions {
   /** Applies the action; throws the refusal (404, 409) after auditing it. */
   async perform(request: OperatorActionRequest): Promise<void> {
     const { action, sagaId, step, reason, principal, bulkJobId } = request;
+    if (action === AuditAction.SKIP_STEP) await this.checkSkipOutput(request);
     const job = bulkJobId === undefined ? null : `bulk job ${bulkJobId}`;
     const record: AuditRecord = {
       actor: principal.name,
@@ -110,6 +112,28 @@ export class OperatorActions {
       detail: job === null ? refusal.message : `${job}: ${refusal.message}`,
     });
     throw refusal;
+  }
+
+  /**
+   * A skip's output must fit the step's declared output type (its `output` class when this process has the code,
+   * else the JSON Schema its agents published): a 400 `INPUT_INVALID` naming the fields otherwise, before anything
+   * is written (bad input is not an action, so it is not audited). An unknown saga, step or version is left to
+   * the action's own answers (404, 409); a step without a declared type takes any storable output.
+   */
+  private async checkSkipOutput({ sagaId, step, output }: OperatorActionRequest): Promise<void> {
+    if (step === null) return;
+    const snapshot = await this.store.load(sagaId, { items: false });
+    if (!snapshot) return;
+    let spec;
+    try {
+      spec = (await this.registry.version(snapshot.type, snapshot.definitionVersion)).spec;
+    } catch (error) {
+      if (error instanceof VersionUnavailableError) return;
+      throw error;
+    }
+    if (!Object.hasOwn(spec.stepsByName, step)) return;
+    const problems = await validateStepOutput(spec.stepsByName[step], normalizeOutput(output));
+    if (problems.length > 0) throw new ApiError(400, 'INPUT_INVALID', problems.join('; '));
   }
 
   /**
@@ -204,8 +228,8 @@ export function actorLabel(principal: Principal): string {
 
 /**
  * What is wrong with the output of a skip, or null: it must be present (any JSON value, `null` for none) and
- * storable as a step's output (the same checks as an agent's, see normalizeOutput). The DSL declares no output
- * schema for a step, so this is all that can be checked.
+ * storable as a step's output (the same checks as an agent's, see normalizeOutput). Its fit to the step's declared
+ * output type, if any, needs the saga's definition: OperatorActions checks it (checkSkipOutput).
  */
 export function skipOutputProblem(body: { output?: unknown }): string | null {
   if (!Object.hasOwn(body, 'output') || body.output === undefined) {

@@ -1,5 +1,5 @@
 import { type StepSpec, publicAttributes } from '@saga-engine/core';
-import { inputSchemaOf } from '../../scheduler/input-schema';
+import { type JsonSchema, classSchemaOf } from '../../scheduler/input-schema';
 import type { KnownVersion } from '../../scheduler/saga-registry';
 import { redactSealed } from '../../security/input-cipher';
 import type { SagaEventEntity } from '../../store/entities/saga-event.entity';
@@ -163,7 +163,7 @@ export function itemView(r: ItemRow) {
  */
 export function definitionView(known: KnownVersion, agents: number, versions: readonly number[]) {
   const d = known.spec;
-  const inputSchema = known.inputSchema ?? (known.code?.inputClass ? inputSchemaOf(known.code.inputClass) : null);
+  const inputSchema = known.inputSchema ?? (known.code?.inputClass ? classSchemaOf(known.code.inputClass) : null);
   return {
     name: d.name,
     version: d.version,
@@ -189,6 +189,10 @@ export function definitionView(known: KnownVersion, agents: number, versions: re
   };
 }
 
+function outputSchemaOf(s: StepSpec & { outputClass?: (new () => unknown) | null }): JsonSchema | null {
+  return s.outputSchema ?? (s.outputClass ? classSchemaOf(s.outputClass) : null);
+}
+
 function stepDefinitionView(s: StepSpec) {
   return {
     name: s.name,
@@ -208,6 +212,11 @@ function stepDefinitionView(s: StepSpec) {
     fanOut: s.fanOut ? { concurrency: s.fanOut.concurrency, keyed: s.fanOut.keyed } : null,
     /** A sleep step's duration (null: computed by `until`), or null for other steps. */
     sleep: s.sleep ? { durationMs: s.sleep.durationMs, until: s.sleep.until } : null,
+    /**
+     * JSON Schema of the step's output (of each item's, for a fan-out), from its `output` class; null: undeclared.
+     * A skip's output must fit it.
+     */
+    outputSchema: outputSchemaOf(s),
     timeoutMs: s.timeoutMs,
     compensationTimeoutMs: s.compensationTimeoutMs,
     retry: { ...s.retry, nonRetryableCodes: [...s.retry.nonRetryableCodes] },
