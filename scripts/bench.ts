@@ -76,6 +76,20 @@ function withDatabase(url: string, db: string): string {
 
 type EngineRole = 'all' | 'all-http' | 'orchestrator' | 'agent';
 let childCount = 0;
+/** A directory: V8 CPU profiles of every engine process over each scenario's measured window go there. */
+const PROF_DIR = process.env.BENCH_CPU_PROF;
+
+/** Starts the processes' profilers (BENCH_CPU_PROF); the answer stops them and writes `<tag>-<label>.cpuprofile`. */
+async function profile(tag: string, engines: EngineChild[]): Promise<() => Promise<void>> {
+  if (!PROF_DIR) return async () => undefined;
+  mkdirSync(PROF_DIR, { recursive: true });
+  await Promise.all(engines.map((e) => e.rpc('profile-start')));
+  return async () => {
+    await Promise.all(
+      engines.map((e) => e.rpc('profile-stop', { file: resolve(PROF_DIR, `${tag}-${e.label}.cpuprofile`) })),
+    );
+  };
+}
 
 class EngineChild {
   private seq = 0;
@@ -83,29 +97,20 @@ class EngineChild {
   readonly ready: Promise<void>;
   readonly child: ChildProcess;
 
-  /** `label` names its profile under BENCH_CPU_PROF: `<label>.<n>.cpuprofile` (e.g. `f1-agent.7.cpuprofile`). */
+  /** Names its profiles under BENCH_CPU_PROF: `<scenario>-<label>.<n>.cpuprofile` (e.g. `f1-agent.7`). */
+  readonly label: string;
+
   constructor(
     readonly role: EngineRole,
     env: Record<string, string>,
     label: string = role,
   ) {
-    const prof = process.env.BENCH_CPU_PROF;
-    this.child = spawn(
-      process.execPath,
-      [
-        '--expose-gc',
-        ...(prof
-          ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, `--cpu-prof-name=${label}.${++childCount}.cpuprofile`]
-          : []),
-        ENGINE_JS,
-        role,
-      ],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...env },
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      },
-    );
+    this.label = `${label}.${++childCount}`;
+    this.child = spawn(process.execPath, ['--expose-gc', ENGINE_JS, role], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     this.ready = new Promise((resolveReady, reject) => {
       this.child.once('exit', (code) => reject(new Error(`bench engine (${role}) exited with ${code}`)));
       this.child.on('message', (m: any) => {
@@ -427,7 +432,9 @@ async function scenario(
   await settle();
   const before = await counters(pg, redis);
   const cpu0 = await cpuSample(pg, redis, [engine]);
+  const stopProfile = await profile(name.slice(1, 2), [engine]);
   const run = await engine.rpc('run', { n, inflight, ...(failAt ? { failAt } : {}) });
+  await stopProfile();
   const cpu1 = await cpuSample(pg, redis, [engine]);
   await settle();
   const after = await counters(pg, redis);
@@ -542,7 +549,7 @@ async function endedCount(pg: Client): Promise<number> {
  */
 async function restScenario(pg: Client, redis: Redis, n: number): Promise<ScenarioResult> {
   const port = await freePort();
-  const engine = new EngineChild('all-http', engineEnv({ PORT: String(port) }), 'e-engine');
+  const engine = new EngineChild('all-http', engineEnv({ PORT: String(port) }));
   try {
     await engine.ready;
     // Warm-up (JIT, pools, keep-alive connections), not reported.
@@ -553,10 +560,12 @@ async function restScenario(pg: Client, redis: Redis, n: number): Promise<Scenar
     const base = await endedCount(pg);
     const before = await counters(pg, redis);
     const cpu0 = await cpuSample(pg, redis, [engine]);
+    const stopProfile = await profile('e', [engine]);
     const t0 = performance.now();
     const ids = await restStarts([port], n, () => ({}));
     const polls = await waitForEnded(pg, base + n);
     const wallMs = performance.now() - t0;
+    await stopProfile();
     const cpu1 = await cpuSample(pg, redis, [engine]);
     await settle();
     const after = await counters(pg, redis);
@@ -611,10 +620,8 @@ async function scaleOut(pg: Client, redis: Redis, agents: number, n: number): Pr
   const ports = [await freePort(), await freePort()];
   const env = engineEnv({ SUPERVISOR_INTERVAL_MS: '1000', DB_POOL_SIZE: '6' });
   const tag = `f${agents}`;
-  const orchestrators = ports.map(
-    (port) => new EngineChild('orchestrator', { ...env, PORT: String(port) }, `${tag}-orchestrator`),
-  );
-  const workers = Array.from({ length: agents }, () => new EngineChild('agent', env, `${tag}-agent`));
+  const orchestrators = ports.map((port) => new EngineChild('orchestrator', { ...env, PORT: String(port) }));
+  const workers = Array.from({ length: agents }, () => new EngineChild('agent', env));
   const processes = [...orchestrators, ...workers];
   try {
     await Promise.all(processes.map((p) => p.ready));
@@ -624,10 +631,12 @@ async function scaleOut(pg: Client, redis: Redis, agents: number, n: number): Pr
     await settle();
     const before = await counters(pg, redis);
     const cpu0 = await cpuSample(pg, redis, processes);
+    const stopProfile = await profile(tag, processes);
     const t0 = performance.now();
     const ids = await restStarts(ports, n, (i) => (failing(i) ? { failAt: 4 } : {}));
     const polls = await waitForEnded(pg, n);
     const wallMs = performance.now() - t0;
+    await stopProfile();
     const cpu1 = await cpuSample(pg, redis, processes);
     await settle();
     const after = await counters(pg, redis);

@@ -17,6 +17,8 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { isTerminal, type SagaStatus } from '@saga-engine/core';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { SagaModule, type SagaRole, loadConfig, sagaOptionsFromEnv, setupSagaApp } from '@saga-engine/nestjs';
@@ -78,6 +80,14 @@ interface RunCommand {
   failAt?: number;
   /** Report RSS (after a GC when exposed) once this many sagas ended. */
   rssAt?: number[];
+}
+
+let profiler: Session | undefined;
+
+function inspect(session: Session, method: string): Promise<unknown> {
+  return new Promise((resolvePost, reject) =>
+    session.post(method, (error, result) => (error ? reject(error) : resolvePost(result))),
+  );
 }
 
 async function main(): Promise<void> {
@@ -279,6 +289,23 @@ async function main(): Promise<void> {
               keys: [...invocations.keys()],
               doubles,
             });
+            break;
+          }
+          case 'profile-start': {
+            // BENCH_CPU_PROF: a V8 CPU profile of the scenario's window only (not the boot or the warm-up).
+            profiler = new Session();
+            profiler.connect();
+            await inspect(profiler, 'Profiler.enable');
+            await inspect(profiler, 'Profiler.start');
+            reply({});
+            break;
+          }
+          case 'profile-stop': {
+            const { profile } = (await inspect(profiler!, 'Profiler.stop')) as { profile: unknown };
+            profiler!.disconnect();
+            profiler = undefined;
+            writeFileSync((message as unknown as { file: string }).file, JSON.stringify(profile));
+            reply({});
             break;
           }
           case 'reset':
