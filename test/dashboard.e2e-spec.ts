@@ -283,6 +283,62 @@ describe('dashboard in a browser (e2e)', () => {
     expect(saga.steps.find((s: any) => s.name === 'create-delivery').compensation.status).toBe('RESOLVED');
   });
 
+  it('an operator re-runs a COMPLETED saga from a step; an admin skips a FAILED step with an output', async () => {
+    const done = await start('drone-delivery', droneInput());
+    await engine.waitForStatus(done, ['COMPLETED']);
+    const operator = await logIn('operator', `/dashboard/sagas/${done}`);
+    await operator.locator('.saga-head .badge', { hasText: 'COMPLETED' }).waitFor({ timeout: 10_000 });
+    // Only after the pivot (charge-account): no button on the steps before it, nor a skip for an operator.
+    await operator.getByRole('button', { name: 'Retry from notify-customer' }).waitFor({ timeout: 10_000 });
+    expect(await operator.getByRole('button', { name: 'Retry from charge-account' }).count()).toBe(0);
+    expect(await operator.getByRole('button', { name: 'Retry from verify-account' }).count()).toBe(0);
+    expect(await operator.getByRole('button', { name: /^Skip / }).count()).toBe(0);
+    await operator.getByRole('button', { name: 'Retry from notify-customer' }).click();
+    const rerun = operator.getByRole('dialog');
+    expect(await rerun.textContent()).toContain('each with a new idempotency key');
+    expect(await rerun.getByRole('button', { name: 'Re-run from here' }).isDisabled()).toBe(true);
+    await rerun.locator('textarea[name=reason]').fill('mail bounced, INC-7');
+    await rerun.getByRole('button', { name: 'Re-run from here' }).click();
+    await operator.locator('[data-step-row=notify-customer] [data-testid=step-run]').waitFor({ timeout: 20_000 });
+    await engine.waitForStatus(done, ['COMPLETED']);
+    await waitFor(async () => (await engine.ledger(done)).filter((e) => e.operation === 'notify').length === 2, {
+      what: 'the re-run notification',
+      timeoutMs: 20_000,
+    });
+    const rerunEvents = (await engine.as('viewer').get(`/v1/sagas/${done}/events`)).body.items as any[];
+    expect(rerunEvents.find((e) => e.type === 'RetryFromStepRequested')?.data).toMatchObject({
+      reason: 'mail bounced, INC-7',
+      steps: ['notify-customer'],
+    });
+
+    const failed = await start('drone-delivery', droneInput({ faults: { 'notify-customer': { fatal: true } } }));
+    await engine.waitForStatus(failed, ['FAILED']);
+    const admin = await logIn('admin', `/dashboard/sagas/${failed}`);
+    await admin.locator('.saga-head .badge', { hasText: 'FAILED' }).waitFor({ timeout: 10_000 });
+    await admin.getByRole('button', { name: 'Skip notify-customer' }).click();
+    const skip = admin.getByRole('dialog');
+    expect(await skip.textContent()).toContain('never compensated');
+    await skip.locator('textarea[name=reason]').fill('called the customer, ticket 9');
+    // Not JSON: said in the dialog, nothing sent.
+    await skip.locator('textarea[name=json]').fill('{sent: phone}');
+    await skip.getByRole('button', { name: 'Skip the step' }).click();
+    await skip.getByRole('alert').filter({ hasText: 'not valid JSON' }).waitFor();
+    await skip.locator('textarea[name=json]').fill('{"sent":"by phone"}');
+    await skip.getByRole('button', { name: 'Skip the step' }).click();
+    await admin.locator('.saga-head .badge', { hasText: 'COMPLETED' }).waitFor({ timeout: 20_000 });
+    await admin.locator('[data-step-row=notify-customer] [data-testid=step-skipped]').waitFor({ timeout: 10_000 });
+    await admin.locator('.outcome.skipped').first().waitFor({ timeout: 10_000 });
+    const saga = (await engine.as('viewer').get(`/v1/sagas/${failed}`)).body;
+    expect(saga.output.notifyCustomer).toEqual({ sent: 'by phone' });
+    // (The demo's drone signals DeliveryCompleted: audited too, left out here.)
+    const audit = (await engine.as('admin').get(`/v1/audit?sagaId=${failed}`)).body.items.filter(
+      (a: any) => a.action !== 'signal',
+    ) as any[];
+    expect(audit.map((a) => [a.action, a.step, a.outcome, a.reason])).toEqual([
+      ['skip-step', 'notify-customer', 'accepted', 'called the customer, ticket 9'],
+    ]);
+  });
+
   it('says so when no agent runs a saga type, on its page and on the saga types page', async () => {
     // Another service published `lonely` (its agent's start does that) and is down now: no heartbeat.
     const lonely = defineSaga('lonely', { version: 1 })

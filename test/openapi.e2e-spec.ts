@@ -46,6 +46,8 @@ describe('OpenAPI (e2e)', () => {
         'POST /v1/sagas/{id}/retry',
         'POST /v1/sagas/{id}/signals/{name}',
         'POST /v1/sagas/{id}/steps/{step}/resolve',
+        'POST /v1/sagas/{id}/steps/{step}/retry',
+        'POST /v1/sagas/{id}/steps/{step}/skip',
       ].sort(),
     );
     const start = doc.components.schemas.StartSagaDto;
@@ -53,6 +55,14 @@ describe('OpenAPI (e2e)', () => {
     expect(start.properties.type.example).toBe('order');
     expect(start.properties.input.example).toMatchObject({ orderId: 'o-1234' });
     expect(doc.components.schemas.OperatorActionDto.properties.reason.example).toEqual(expect.any(String));
+    expect(doc.components.schemas.SkipStepDto.properties.output.description).toContain('output');
+    expect(doc.paths['/v1/sagas/{id}/steps/{step}/skip'].post.requestBody.content['application/json'].schema.$ref).toBe(
+      '#/components/schemas/SkipStepDto',
+    );
+    const stepView =
+      doc.paths['/v1/sagas/{id}'].get.responses['200'].content['application/json'].schema.properties.steps.items;
+    expect(stepView.properties.run.type).toBe('integer');
+    expect(stepView.properties.skipped.type).toBe('boolean');
     expect(start.properties.startAt).toMatchObject({ format: 'date-time' });
     expect(start.properties.startIn.description).toContain('duration');
     const schedule = doc.components.schemas.CreateScheduleDto;

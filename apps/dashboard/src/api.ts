@@ -41,6 +41,10 @@ export interface StepView {
   name: string;
   status: string;
   attempts: number;
+  /** How many times an operator re-ran the step (its idempotency key ends `:rerun-<run>` above 0). */
+  run?: number;
+  /** SUCCEEDED because an operator skipped it; `output` is theirs. */
+  skipped?: boolean;
   startedAt: string | null;
   finishedAt: string | null;
   output: unknown;

@@ -4,7 +4,7 @@ import type { CommandContext, CommandSpec } from './command';
 import { ExitCode } from './exit-codes';
 import { UsageError } from './errors';
 import { EVENT_HEADER, agentsText, eventLine, sagaListText, sagaText, sagaTypesText } from './format';
-import { duration, instant, integer, jsonObjectFrom, statuses } from './parse';
+import { duration, instant, integer, jsonObjectFrom, jsonValueFrom, statuses } from './parse';
 
 /** `start --wait` without a value waits this long. */
 export const DEFAULT_WAIT = '5m';
@@ -248,15 +248,52 @@ const cancel = action(
   (client, [id], reason) => client.cancel(id, { reason }),
 );
 
-const retry = action(
-  {
-    usage: 'retry <id>',
-    summary: 'resume a FAILED saga where it stopped (operator)',
-    description: 'POST /v1/sagas/{id}/retry. Its failed step or compensations run again, with a fresh retry budget.',
-    examples: ['saga retry <id> --reason "the ledger is back"'],
+const retry: CommandSpec = {
+  usage: 'retry <id>',
+  summary: 'resume a FAILED saga where it stopped, or re-run it from a step (operator)',
+  description:
+    'POST /v1/sagas/{id}/retry: its failed step or compensations run again, with a fresh retry budget and the same ' +
+    'idempotency keys. With --from-step, POST /v1/sagas/{id}/steps/{step}/retry: that step and every later one run ' +
+    'again, each with a new idempotency key (<sagaId>:<step>:rerun-<n>), on a FAILED or COMPLETED saga; the steps ' +
+    'before it do not.',
+  options: [
+    { flags: '--from-step <step>', description: 're-run from this step (a step after the pivot, once it ran)' },
+    REASON,
+  ],
+  examples: [
+    'saga retry <id> --reason "the ledger is back"',
+    'saga retry <id> --from-step ship --reason "carrier data fixed, INC-7"',
+  ],
+  async run(ctx, [id], o) {
+    const reason = str(o.reason) ?? '';
+    const step = str(o.fromStep);
+    const client = ctx.client();
+    const saga = step === undefined ? await client.retry(id, { reason }) : await client.retryFrom(id, step, { reason });
+    ctx.print(saga, () => sagaText(saga, ctx.style));
+    return ExitCode.OK;
   },
-  (client, [id], reason) => client.retry(id, { reason }),
-);
+};
+
+const skip: CommandSpec = {
+  usage: 'skip <id> <step>',
+  summary: 'complete a FAILED, RETRYING or PENDING step with an output of yours (admin)',
+  description:
+    'POST /v1/sagas/{id}/steps/{step}/skip. The step SUCCEEDED with the JSON value of --output (or --output-file, ' +
+    'or stdin with -) as its output, which later steps read; it is never compensated. A FAILED saga with no other ' +
+    'failed step goes on.',
+  options: [
+    { flags: '--output <json>', description: 'the step\'s output, any JSON value (null for none; "-": stdin)' },
+    { flags: '--output-file <path>', description: 'read the output from a file ("-": stdin)' },
+    REASON,
+  ],
+  examples: [`saga skip <id> ship --output '{"trackingId":"T-1"}' --reason "shipped by hand, ticket 12"`],
+  async run(ctx, [id, step], o) {
+    const output = await jsonValueFrom(ctx.io, '--output', str(o.output), str(o.outputFile));
+    const saga = await ctx.client().skip(id, step, { output, reason: str(o.reason) ?? '' });
+    ctx.print(saga, () => sagaText(saga, ctx.style));
+    return ExitCode.OK;
+  },
+};
 
 const resolve = action(
   {
@@ -292,7 +329,7 @@ const agents: CommandSpec = {
 
 /**
  * Every command, in the order `saga --help` lists them. One entry per API route an operator uses: a route the API
- * gains (bulk actions, retry from a step, skip: TODO(#19) item 3) becomes one more entry here.
+ * gains becomes one more entry here (or a flag of one, as `retry --from-step`).
  */
 export const COMMANDS: readonly CommandSpec[] = [
   start,
@@ -302,6 +339,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   signal,
   cancel,
   retry,
+  skip,
   resolve,
   types,
   agents,

@@ -76,7 +76,12 @@ export function table<T>(rows: readonly T[], columns: readonly Column<T>[]): str
 function progress(step: StepView): string {
   if (step.items) return ` (${step.items.counts.SUCCEEDED ?? 0}/${step.items.total} items)`;
   if (step.child) return ` (child ${step.child.id} ${step.child.status})`;
-  return '';
+  // An operator's doing: a re-run from a step (its key ends :rerun-<run>), or a skip (the output is theirs).
+  const notes = [
+    ...((step.run ?? 0) > 0 ? [`run ${(step.run ?? 0) + 1}`] : []),
+    ...(step.skipped ? ['skipped by an operator'] : []),
+  ];
+  return notes.length === 0 ? '' : ` (${notes.join(', ')})`;
 }
 
 /** `charge-account FAULT_FATAL: card declined (definite)` */

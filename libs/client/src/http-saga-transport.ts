@@ -110,6 +110,16 @@ export class HttpSagaTransport implements SagaTransport {
       .json as SagaView;
   }
 
+  async retryFrom(id: string, step: string, reason: string): Promise<SagaView> {
+    return (await this.request('POST', `/v1/sagas/${seg(id, 'id')}/steps/${seg(step, 'step')}/retry`, { reason }))
+      .json as SagaView;
+  }
+
+  async skip(id: string, step: string, output: unknown, reason: string): Promise<SagaView> {
+    const path = `/v1/sagas/${seg(id, 'id')}/steps/${seg(step, 'step')}/skip`;
+    return (await this.request('POST', path, { reason, output })).json as SagaView;
+  }
+
   async list(query: SagaListQuery, options?: TransportCallOptions): Promise<SagaPage> {
     const params = new URLSearchParams();
     if (query.type !== undefined) params.set('type', query.type);

@@ -10,6 +10,7 @@ export {
   type ListItemsOptions,
   type ListSagasOptions,
   type OperatorActionOptions,
+  type SkipOptions,
   type StartOptions,
   type WaitForOptions,
 } from './saga-client';

@@ -55,6 +55,12 @@ export interface OperatorActionOptions {
   reason: string;
 }
 
+/** A skip's reason and the output the skipped step is to have. */
+export interface SkipOptions extends OperatorActionOptions {
+  /** The step's output as later steps read it: any JSON value (`null` for none), at most 256 KiB. */
+  output: unknown;
+}
+
 /** Which sagas `list` and `listAll` return. Every field is optional; together they narrow (AND). */
 export interface ListSagasOptions {
   /** Only sagas of this type. */
@@ -264,6 +270,32 @@ export class SagaClient {
   }
 
   /**
+   * Re-runs a saga from `step` (Temporal's "reset"): `step` and every later step go back to PENDING and run again,
+   * each with a new idempotency key (`<sagaId>:<step>:rerun-<n>`), so participants apply the re-run as a new
+   * operation; the steps before it are not re-run. For a FAILED saga (a step failed past its pivot) or a COMPLETED
+   * one, which runs again.
+   *
+   * @returns the saga as it is now (RUNNING, usually).
+   * @throws SagaConflictError `INVALID_STATE` naming why (from the pivot or before it, a compensated saga, a step
+   *   not run yet...), `VERSION_UNAVAILABLE` while no agent runs its version; SagaApiError 404 `STEP_NOT_FOUND`.
+   */
+  async retryFrom(id: string, step: string, options: OperatorActionOptions): Promise<SagaView> {
+    return this.transportMethod('retryFrom')(id, step, options.reason);
+  }
+
+  /**
+   * Skips a forward step that FAILED past the pivot, waits for its next attempt, or has not run: it SUCCEEDED with
+   * `output` (any JSON value, `null` for none), which later steps read as its output, and is never compensated.
+   * Needs an `admin` key: you assert the step's outcome in the outside world.
+   *
+   * @throws SagaApiError 400 `INPUT_INVALID` naming `output` when it cannot be stored (over 256 KiB...);
+   *   SagaConflictError `INVALID_STATE` naming why; SagaApiError 404 `STEP_NOT_FOUND`.
+   */
+  async skip(id: string, step: string, options: SkipOptions): Promise<SagaView> {
+    return this.transportMethod('skip')(id, step, options.output, options.reason);
+  }
+
+  /**
    * One page of sagas, newest first, without their input, output and steps (`get` one for those). Pass the page's
    * `nextCursor` as `cursor` for the next; it is null on the last page.
    *
@@ -336,7 +368,7 @@ export class SagaClient {
   }
 
   /** An optional method of the transport, bound to it, or a TypeError naming it. */
-  private transportMethod<K extends 'list' | 'events' | 'sagaTypes' | 'agents' | 'items'>(
+  private transportMethod<K extends 'list' | 'events' | 'sagaTypes' | 'agents' | 'items' | 'retryFrom' | 'skip'>(
     method: K,
   ): NonNullable<SagaTransport[K]> {
     const fn = this.#transport[method];

@@ -62,7 +62,7 @@ export interface SagaItemsQuery {
  * - Refusals reject with `createSagaApiError(status, code, message)` (the REST API's status and code), so callers see
  *   the same `SagaNotFoundError`, `SagaConflictError` and codes whichever transport they run on. No answer at all
  *   rejects with status 0, code `UNAVAILABLE`, and the underlying error as `cause`.
- * - Operator actions (`cancel`, `retry`, `resolve`) are recorded as done by the transport's credentials (the API
+ * - Operator actions (`cancel`, `retry`, `resolve`, `retryFrom`, `skip`) are recorded as done by the transport's credentials (the API
  *   key's role, for HTTP), with `reason` in the audit log and the saga's history.
  * - The reads across sagas (`list`, `events`, `sagaTypes`, `agents`) are optional, so that a transport written
  *   before they existed still compiles; `SagaClient` throws a `TypeError` naming the method when one is missing.
@@ -99,6 +99,18 @@ export interface SagaTransport {
 
   /** Declares the FAILED compensation of `step` done by hand (admin only). Returns the saga as it is now. */
   resolve(id: string, step: string, reason: string): Promise<SagaView>;
+
+  /**
+   * Re-runs a FAILED or COMPLETED saga from `step`: it and the later steps run again, with new idempotency keys.
+   * Returns the saga as it is now. Optional, like the reads below (`SagaClient.retryFrom` names it when missing).
+   */
+  retryFrom?(id: string, step: string, reason: string): Promise<SagaView>;
+
+  /**
+   * Skips a forward step (FAILED, RETRYING or PENDING) with `output` as its output (admin only). Returns the saga as
+   * it is now. Optional.
+   */
+  skip?(id: string, step: string, output: unknown, reason: string): Promise<SagaView>;
 
   /** A page of sagas, newest first, filtered by `query`. */
   list?(query: SagaListQuery, options?: TransportCallOptions): Promise<SagaPage>;

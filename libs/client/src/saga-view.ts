@@ -47,6 +47,10 @@ export interface StepView {
   status: StepStatus;
   /** Attempts of the action dispatched so far (0 while PENDING). */
   attempts: number;
+  /** How many times an operator re-ran the step (`retryFrom`): its key ends `:rerun-<run>` above 0. */
+  run?: number;
+  /** SUCCEEDED because an operator skipped it (`skip`); `output` is theirs. */
+  skipped?: boolean;
   startedAt: string | null;
   finishedAt: string | null;
   /** The step's output once SUCCEEDED (a wait step's: the signal's payload), otherwise null. */

@@ -11,3 +11,4 @@ export * from './fan-out';
 export * from './duration';
 export * from './spec';
 export * from './step-output';
+export * from './step-key';

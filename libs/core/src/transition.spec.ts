@@ -250,6 +250,17 @@ describe('every status x every event', () => {
       type: 'FanOutStarted',
       make: (f) => ({ type: 'FanOutStarted', ...f.run, items: [1, 2] }),
     },
+    // An operator's re-run from d (after the pivot) and skip of d (see transition.operator-steps.spec.ts).
+    {
+      label: 'RetryFromStepRequested',
+      type: 'RetryFromStepRequested',
+      make: () => ({ type: 'RetryFromStepRequested', step: 'd', by: 'op', reason: 'r' }),
+    },
+    {
+      label: 'SkipRequested',
+      type: 'SkipRequested',
+      make: () => ({ type: 'SkipRequested', step: 'd', output: { by: 'hand' }, by: 'op', reason: 'r' }),
+    },
   ];
 
   // L = legal (the state changes), . = ignored. Columns in the order of `columns` above.
@@ -258,19 +269,19 @@ describe('every status x every event', () => {
     // w waits only in the last row (its group is the last stage); while RUNNING (or DELAYED) before it, "go" is
     // buffered for it (Sig L); once compensating or terminal nothing will wait for "go". s sleeps before the pivot:
     // the agent reports SleepStarted (its `until`), the supervisor TimerFired; a cancel abandons the timer.
-    //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso Sig  STmo Skip WSta SlSt TFir Dely Chld CEnd Undo FanO
-    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    L    .    .    .    .',
-    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .    L    .    .    .    .    .    .    .    .    .    .',
-    'RUNNING, s evaluated by the agent':                  '.     L    .    .    L    .    .    L    .    .    L    .    .    .    L    .    .    .    .    .    .',
-    'RUNNING, s sleeping':                                '.     .    .    .    .    .    .    L    .    .    L    .    .    .    .    L    .    .    .    .    .',
-    DELAYED:                                              'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    .    .    .    .    .',
-    'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .    .    .    .    .    .    .    .    .    .    .    .',
-    'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .    .    .    .    .    .    .    .    .    .    .    .',
-    COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
-    COMPENSATED:                                          '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
-    CANCELLED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
-    'FAILED, compensation of c failed':                   '.     .    .    .    .    .    .    .    L    L    .    .    .    .    .    .    .    .    .    .    .',
-    'FAILED, d failed after the pivot, e in flight, w waiting': '.     L    .    L    L    .    .    .    L    .    L    L    .    .    .    .    .    .    .    .    .',
+    //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso Sig  STmo Skip WSta SlSt TFir Dely Chld CEnd Undo FanO RFS  Skip
+    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    L    .    .    .    .    .    .',
+    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .    L    .    .    .    .    .    .    .    .    .    .    .    L',
+    'RUNNING, s evaluated by the agent':                  '.     L    .    .    L    .    .    L    .    .    L    .    .    .    L    .    .    .    .    .    .    .    L',
+    'RUNNING, s sleeping':                                '.     .    .    .    .    .    .    L    .    .    L    .    .    .    .    L    .    .    .    .    .    .    L',
+    DELAYED:                                              'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    .    .    .    .    .    .    .',
+    'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    L    .',
+    COMPENSATED:                                          '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    CANCELLED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    'FAILED, compensation of c failed':                   '.     .    .    .    .    .    .    .    L    L    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    'FAILED, d failed after the pivot, e in flight, w waiting': '.     L    .    L    L    .    .    .    L    .    L    L    .    .    .    .    .    .    .    .    .    .    L',
   };
 
   const cases = fixtureNames.flatMap((fixture) => {
@@ -304,6 +315,8 @@ describe('every status x every event', () => {
       ChildEnded: true,
       UndoRequested: true,
       FanOutStarted: true,
+      RetryFromStepRequested: true,
+      SkipRequested: true,
     };
     expect(new Set(columns.map((c) => c.type))).toEqual(new Set(Object.keys(allTypes)));
     for (const name of fixtureNames) expect(name.startsWith(fixtures[name]().state.status)).toBe(true);

@@ -120,6 +120,11 @@
  * CANCELLED. Terminal sagas (COMPLETED, COMPENSATED, CANCELLED) ignore every event; so do stale attempts,
  * duplicate outcomes and unknown steps. An ignored event returns the input state itself, with `ignored` set.
  *
+ * An operator may also re-run a FAILED (past its pivot) or COMPLETED saga from a step after the pivot
+ * (`RetryFromStepRequested`: that step and the later ones run again, each with a new run number, hence a new
+ * idempotency key), and skip a forward step that FAILED, waits for a retry or has not run (`SkipRequested`: it
+ * SUCCEEDED with the operator's output, and is never compensated). See their handlers for what is refused.
+ *
  * Attempt numbers only grow (they are part of job ids); an operator retry starts a new round whose budget counts
  * from `attemptBase`, and whose backoff starts again from `initialIntervalMs`.
  *
@@ -228,9 +233,13 @@ export function transition(
   event: SagaEvent,
   env: TransitionEnv = { random: () => Math.random() },
 ): TransitionResult {
-  // A COMPLETED saga is final, except to its parent, which may ask it to undo its steps (UndoRequested).
-  const undoing = event.type === 'UndoRequested' && state.status === SagaStatus.COMPLETED;
-  if (isTerminal(state.status) && !undoing) return ignore(state, `saga is ${state.status}`);
+  // A COMPLETED saga is final, except to its parent, which may ask it to undo its steps (UndoRequested), and to an
+  // operator, who may re-run it from a step (RetryFromStepRequested).
+  // (The latter refuses every other terminal status with its own reason.)
+  const reopens =
+    (event.type === 'UndoRequested' && state.status === SagaStatus.COMPLETED) ||
+    event.type === 'RetryFromStepRequested';
+  if (isTerminal(state.status) && !reopens) return ignore(state, `saga is ${state.status}`);
   switch (event.type) {
     case 'SagaStarted':
       return onSagaStarted(new Draft(def, state, env));
@@ -254,6 +263,10 @@ export function transition(
       return onRetryRequested(new Draft(def, state, env), event);
     case 'CompensationResolved':
       return onCompensationResolved(new Draft(def, state, env), event);
+    case 'RetryFromStepRequested':
+      return onRetryFromStepRequested(new Draft(def, state, env), event);
+    case 'SkipRequested':
+      return onSkipRequested(new Draft(def, state, env), event);
     case 'SignalReceived':
       return onSignalReceived(new Draft(def, state, env), event);
     case 'SignalTimedOut':
@@ -571,6 +584,150 @@ function onRetryRequested(d: Draft, event: EventOf<'RetryRequested'>): Transitio
       step.attemptBase = step.attempt;
       scheduleRun(d, name);
     }
+  }
+  advance(d);
+  return d.result();
+}
+
+/**
+ * An operator re-runs the saga from a step (Temporal's "reset"). Allowed on a FAILED saga whose failure is a
+ * forward step's (past the pivot: nothing was undone) and on a COMPLETED one; refused while compensating, on a
+ * COMPENSATED or CANCELLED saga (the steps before were undone: start a new saga) and, once the pivot SUCCEEDED,
+ * from the pivot's stage or before (that would run the pivot, whose effects cannot be undone, a second time).
+ *
+ * `step` (SUCCEEDED, SKIPPED or FAILED) and every step of a later stage go back to PENDING, as do its siblings of
+ * the same stage that did not succeed; the earlier stages must be settled (SUCCEEDED or SKIPPED). A step that had
+ * run gets a new run number: its idempotency key changes (`stepKey`), so that participants apply the re-run as a
+ * new operation. Attempt numbers go on growing (history keeps the earlier attempts), and `deaths` stay (a re-run
+ * does not make a step that killed its agent safe). The earlier run's effects are not undone: if the saga
+ * compensates later, only the re-run's are. Fan-outs and child steps that ran are not re-run (refused): their items
+ * and children are rows of their own.
+ */
+function onRetryFromStepRequested(d: Draft, event: EventOf<'RetryFromStepRequested'>): TransitionResult {
+  const from = d.lookup(event.step);
+  if (!from) return d.ignore(`unknown step "${event.step}"`);
+  const status = d.base.status;
+  if (status !== SagaStatus.FAILED && status !== SagaStatus.COMPLETED) {
+    const why =
+      status === SagaStatus.COMPENSATED || status === SagaStatus.CANCELLED
+        ? ': its steps were undone, start a new saga'
+        : ': only a FAILED or COMPLETED saga is re-run from a step';
+    return d.ignore(`saga is ${status}${why}`);
+  }
+  const failedUndo = d.names().find((name) => stepCompensationFailed(d, name));
+  if (failedUndo !== undefined) {
+    return d.ignore(`the compensation of step "${failedUndo}" FAILED: retry or resolve it, nothing runs forward`);
+  }
+  const fromDef = d.def.stepsByName[event.step];
+  const settledOrFailed: readonly StepStatus[] = [StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.FAILED];
+  if (!settledOrFailed.includes(from.status)) {
+    return d.ignore(`step "${event.step}" is ${from.status}: only a step that SUCCEEDED, was SKIPPED or FAILED`);
+  }
+  const pivot = succeededPivot(d);
+  if (pivot !== null && fromDef.stage <= pivot.stage) {
+    return d.ignore(
+      `step "${event.step}" is not after the pivot step "${pivot.name}": re-running it would run the pivot's ` +
+        'stage again, whose effects cannot be undone',
+    );
+  }
+  for (const def of d.def.steps) {
+    if (def.stage >= fromDef.stage) continue;
+    const earlier = d.step(def.name).status;
+    if (earlier !== StepStatus.SUCCEEDED && earlier !== StepStatus.SKIPPED) {
+      return d.ignore(`step "${def.name}", before step "${event.step}", is ${earlier}: re-run from it, or skip it`);
+    }
+  }
+  const reset = d.def.steps
+    .filter((def) => {
+      if (def.name === event.step || def.stage > fromDef.stage) return true;
+      if (def.stage < fromDef.stage) return false;
+      const sibling = d.step(def.name).status;
+      return sibling !== StepStatus.SUCCEEDED && sibling !== StepStatus.SKIPPED;
+    })
+    .map((def) => def.name);
+  for (const name of reset) {
+    const def = d.def.stepsByName[name];
+    const step = d.step(name);
+    if (stepInFlight(d, name)) return d.ignore(`step "${name}" is ${step.status}: wait for its outcome`);
+    if (step.attempt > 0 && isFanOut(def)) {
+      return d.ignore(`step "${name}" is a fan-out that ran: its items cannot be re-run, re-run from a later step`);
+    }
+    if (step.attempt > 0 && isChild(def)) {
+      return d.ignore(`step "${name}" started a child saga: it cannot be re-run, re-run from a later step`);
+    }
+  }
+
+  d.record(HistoryType.RetryFromStepRequested, event.step, null, {
+    by: event.by,
+    reason: event.reason,
+    steps: reset,
+  });
+  for (const name of reset) {
+    const current = d.step(name);
+    if (current.status === StepStatus.PENDING && current.attempt === 0) continue;
+    const step = d.edit(name);
+    step.run = (current.run ?? 0) + (current.attempt > 0 ? 1 : 0);
+    step.status = StepStatus.PENDING;
+    step.attemptBase = step.attempt;
+    step.output = null;
+    step.error = null;
+    step.outcomeUnknown = false;
+    step.compensation = null;
+    step.skipped = false;
+  }
+  d.state.status = SagaStatus.RUNNING;
+  d.state.error = null;
+  d.state.output = null;
+  advance(d);
+  return d.result();
+}
+
+/**
+ * An operator skips a forward step with an output of their own: a step that FAILED past the pivot (saga FAILED),
+ * that waits for its next attempt (RETRYING, saga RUNNING), or that has not run yet (PENDING, saga RUNNING or
+ * FAILED). It is SUCCEEDED with `output`, marked `skipped`; later steps read `output` as its output, and it is
+ * never compensated (the operator asserts the outcome). A FAILED saga with no other failure goes on (RUNNING).
+ * Steps in flight, waiting or sleeping, and fan-outs whose items ran, are refused; so is a saga whose compensation
+ * FAILED (resolving it is `CompensationResolved`).
+ */
+function onSkipRequested(d: Draft, event: EventOf<'SkipRequested'>): TransitionResult {
+  const step = d.lookup(event.step);
+  if (!step) return d.ignore(`unknown step "${event.step}"`);
+  const status = d.base.status;
+  if (status !== SagaStatus.RUNNING && status !== SagaStatus.FAILED) {
+    return d.ignore(`saga is ${status}: only a RUNNING or FAILED saga's steps are skipped`);
+  }
+  if (d.base.eventCount === 0) return d.ignore('saga has not started');
+  const failedUndo = d.names().find((name) => stepCompensationFailed(d, name));
+  if (failedUndo !== undefined) {
+    return d.ignore(`the compensation of step "${failedUndo}" FAILED: resolve it instead`);
+  }
+  const skippable =
+    step.status === StepStatus.PENDING ||
+    (step.status === StepStatus.RETRYING && status === SagaStatus.RUNNING) ||
+    (step.status === StepStatus.FAILED && status === SagaStatus.FAILED);
+  if (!skippable) {
+    return d.ignore(
+      `step "${event.step}" is ${step.status}: only a FAILED, RETRYING or PENDING forward step can be skipped`,
+    );
+  }
+  if (step.fanOut) return d.ignore(`step "${event.step}" is a fan-out whose items ran: it cannot be skipped`);
+
+  const edited = d.edit(event.step);
+  edited.status = StepStatus.SUCCEEDED;
+  edited.output = event.output;
+  edited.error = null;
+  edited.outcomeUnknown = false;
+  edited.skipped = true;
+  d.record(HistoryType.StepSkippedByOperator, event.step, edited.attempt === 0 ? null : edited.attempt, {
+    by: event.by,
+    reason: event.reason,
+  });
+  if (d.state.status === SagaStatus.FAILED) {
+    const stillFailed = d.names().some((name) => d.step(name).status === StepStatus.FAILED);
+    if (stillFailed) return d.result();
+    d.state.status = SagaStatus.RUNNING;
+    d.state.error = null;
   }
   advance(d);
   return d.result();
@@ -1609,7 +1766,7 @@ function isStageFinished(d: Draft, stage: StageDefinition): boolean {
 function needsUndo(d: Draft, name: string): boolean {
   const step = d.step(name);
   const def = d.def.stepsByName[name];
-  if (!def.compensable) return false;
+  if (!def.compensable || step.skipped === true) return false;
   if (step.fanOut) return step.fanOut.undoable > 0;
   if (isChild(def)) return step.status === StepStatus.SUCCEEDED && step.compensation === null;
   const mayHaveEffect =

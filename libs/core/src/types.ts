@@ -42,7 +42,10 @@ export interface StepContext<I = unknown, S = Record<string, unknown>> {
   readonly steps: S;
   /** 1 for the first attempt. */
   readonly attempt: number;
-  /** Idempotency key of the action: `<sagaId>:<step>`, the same on every attempt. */
+  /**
+   * Idempotency key of the action: `<sagaId>:<step>`, the same on every attempt; `:rerun-<n>` is appended once an
+   * operator re-ran the step (see `stepKey`).
+   */
   readonly key: string;
   /** Idempotency key of the compensation: `<sagaId>:<step>:undo`. */
   readonly undoKey: string;
@@ -323,6 +326,14 @@ export interface StepState {
   deaths?: number;
   /** A fan-out step's items, once its list is known (`FanOutStarted`); absent or null otherwise. */
   fanOut?: FanOutState | null;
+  /**
+   * How many times an operator re-ran the step (`RetryFromStepRequested`): 0 (or absent) at first. Part of its
+   * idempotency key (`stepKey`), so that a deliberate re-run reaches participants under a new key, while the
+   * ordinary retries of one run keep theirs.
+   */
+  run?: number;
+  /** SUCCEEDED because an operator skipped it (`SkipRequested`), with the operator's output: never compensated. */
+  skipped?: boolean;
 }
 
 /** One item of a fan-out step: the same fields as a step's (attempt numbers only grow, per item). */
@@ -414,6 +425,16 @@ export type SagaEvent =
   | { type: 'CompensationFailed'; step: string; attempt: number; error: ErrorInfo; item?: number }
   | { type: 'CancelRequested'; by: string; reason: string }
   | { type: 'RetryRequested'; by: string; reason: string }
+  /**
+   * An operator re-runs the saga from `step` (FAILED past its pivot, or COMPLETED): `step` and every step after it
+   * go back to PENDING with a new run number (a new idempotency key) and run again; the saga is RUNNING.
+   */
+  | { type: 'RetryFromStepRequested'; step: string; by: string; reason: string }
+  /**
+   * An operator skips a forward step that FAILED (past the pivot), waits for a retry, or has not run: it is
+   * SUCCEEDED with `output` (already checked storable), marked `skipped`, and never compensated.
+   */
+  | { type: 'SkipRequested'; step: string; output: unknown; by: string; reason: string }
   /** Of a fan-out step: `item` names one item; without it, every item whose compensation FAILED. */
   | { type: 'CompensationResolved'; step: string; by: string; reason: string; item?: number }
   /**

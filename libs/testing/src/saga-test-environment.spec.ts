@@ -564,6 +564,32 @@ describe('SagaTestEnvironment', () => {
     });
   });
 
+  describe("an operator's retry from a step and skip", () => {
+    it('skips a FAILED step with an output, then re-runs from it with a new key; never from the pivot', async () => {
+      const env = new SagaTestEnvironment({ start: START });
+      const { deps, calls } = fakes();
+      const run = env.start(orderSaga, ORDER, { deps, faults: { ship: [fail.definite('NO_CARRIER')] } });
+      expect((await run.result()).status).toBe('FAILED');
+
+      run.skip('ship', { trackingId: 'by-hand' }, 'shipped by hand');
+      const skipped = await run.result();
+      expect(skipped.status).toBe('COMPLETED');
+      expect(skipped.output).toMatchObject({ ship: { trackingId: 'by-hand' } });
+
+      run.retryFrom('charge-card', 'charge again');
+      run.retryFrom('ship', 'ship it for real');
+      const rerun = await run.result();
+      expect(rerun.status).toBe('COMPLETED');
+      expect(rerun.output).toMatchObject({ ship: { trackingId: 't-o-1' } });
+      expect(rerun.events.find((e) => e.event.type === 'RetryFromStepRequested')).toMatchObject({
+        ignored: expect.stringContaining('not after the pivot step "charge-card"'),
+      });
+      // Charged once: the pivot is not re-run.
+      expect(calls.filter((c) => c.startsWith('charge'))).toEqual([`charge o-1 ${run.id}:charge-card`]);
+      expect(() => run.skip('ship', { big: 'x'.repeat(300_000) }, 'too big')).toThrow(/larger than/);
+    });
+  });
+
   describe('conditions, parallel groups and waits', () => {
     const parcelSaga = defineSaga<{ weightKg: number }>('parcel', { version: 1 })
       .step('weigh', {

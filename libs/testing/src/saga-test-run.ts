@@ -22,9 +22,11 @@ import {
   isTerminal,
   normalizeOutput,
   parseDuration,
+  stepKey,
   stepOutputs,
   storableError,
   transition,
+  undoKey,
 } from '@saga-engine/core';
 import { toErrorInfo, type Duration } from '@saga-engine/sdk';
 import { DEADLINE_GRACE_MS, deadlineExceeded, raceAbort, timeoutReason } from './agent-semantics';
@@ -91,6 +93,8 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
   readonly startedAt: Date;
   #state: SagaState;
   #fatal: Error | null = null;
+  /** Operator re-runs scheduled and not applied yet: they may re-open a saga that ended (see retryFrom). */
+  #reopening = 0;
   readonly #history: TimedHistoryEntry[] = [];
   readonly #events: TimedEvent[] = [];
   readonly #attempts: AttemptRecord[] = [];
@@ -244,6 +248,42 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
     this.#schedule(this.#when(options.at, 'resolve()'), {
       type: 'CompensationResolved',
       step,
+      by: options.by ?? 'test',
+      reason,
+    });
+  }
+
+  /**
+   * An operator re-runs a FAILED (past its pivot) or COMPLETED saga from `step`: it and the later steps run again,
+   * each with a new idempotency key (`ctx.key` ends `:rerun-<n>`).
+   */
+  retryFrom(step: string, reason: string, options: At & { by?: string } = {}): void {
+    const at = this.#when(options.at, `retryFrom("${step}")`);
+    // It may re-open a COMPLETED saga: due even once the saga ended, and `result()` waits for it.
+    this.#reopening += 1;
+    this.kernel.clock.schedule(
+      at,
+      () => {
+        this.#reopening -= 1;
+        this.#apply({ type: 'RetryFromStepRequested', step, by: options.by ?? 'test', reason });
+      },
+      { owner: this, live: () => !this.#fatal },
+    );
+  }
+
+  /** An operator skips a FAILED, RETRYING or PENDING forward step: it SUCCEEDED with `output`, never compensated. */
+  skip(step: string, output: unknown, reason: string, options: At & { by?: string } = {}): void {
+    let copy: unknown;
+    try {
+      // Checked as the API checks it (a step's output: JSON, at most 256 KiB).
+      copy = normalizeOutput(output);
+    } catch (error) {
+      throw new SagaTestError(`skip("${step}"): ${(error as Error).message}`);
+    }
+    this.#schedule(this.#when(options.at, `skip("${step}")`), {
+      type: 'SkipRequested',
+      step,
+      output: copy,
       by: options.by ?? 'test',
       reason,
     });
@@ -482,7 +522,7 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
 
   #settled(): boolean {
     const status = this.#state.status;
-    if (isTerminal(status)) return true;
+    if (isTerminal(status)) return this.#reopening === 0;
     return status === SagaStatus.FAILED && this.#inFlight === 0 && !this.kernel.clock.pendingFor(this);
   }
 
@@ -629,8 +669,12 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
     const { signal, release } = this.#attemptSignal(timeoutMs, execution);
     const list = this.#lists.get(step.name);
     // An item's key: `<sagaId>:<step>:<index>`, or the author's item key in place of the index.
-    const key =
-      item === undefined ? `${this.id}:${step.name}` : `${this.id}:${step.name}:${list?.keys?.[item] ?? item}`;
+    const key = stepKey(
+      this.id,
+      step.name,
+      this.#state.steps[step.name]?.run,
+      item === undefined ? undefined : (list?.keys?.[item] ?? item),
+    );
     try {
       // A fresh copy per attempt, as the agent reads the snapshot from PostgreSQL: a handler that mutates what it
       // is given changes nothing of the saga's state.
@@ -646,7 +690,7 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         steps: structuredClone(stepOutputs(this.saga, state)),
         attempt,
         key,
-        undoKey: `${key}:undo`,
+        undoKey: undoKey(key),
         signal,
         traceparent: undefined,
         output: structuredClone(own ?? undefined),

@@ -263,6 +263,19 @@ export class FakeEngine {
       s.view = { ...s.view, status: 'COMPENSATING' };
       return { status: 202, body: s.view };
     }
+    if (action === 'steps' && (last === 'retry' || last === 'skip') && parts.length === 6) {
+      const s = found();
+      if (!s.view.steps.some((st) => st.name === name)) {
+        throw new HttpError(404, 'STEP_NOT_FOUND', `saga ${id} (${s.view.type} v1) has no step "${name}"`);
+      }
+      if (last === 'skip' && !Object.hasOwn(body, 'output')) {
+        throw new HttpError(400, 'INPUT_INVALID', 'output is required');
+      }
+      const allowed = last === 'retry' ? ['FAILED', 'COMPLETED'] : ['FAILED', 'RUNNING'];
+      if (!allowed.includes(s.view.status)) throw new HttpError(409, 'INVALID_STATE', `saga is ${s.view.status}`);
+      s.view = { ...s.view, status: 'RUNNING' };
+      return { status: 202, body: s.view };
+    }
     if (action === 'steps' && last === 'resolve' && parts.length === 6) {
       const s = found();
       const step = s.view.steps.find((st) => st.name === name);

@@ -15,8 +15,10 @@ import {
   isItemInFlight,
   isStepInFlight,
   normalizeOutput,
+  stepKey,
   stepOutputs,
   storableError,
+  undoKey,
 } from '@saga-engine/core';
 import { validateSagaInput } from '../scheduler/input-schema';
 import { toErrorInfo } from '@saga-engine/sdk';
@@ -517,8 +519,9 @@ export class StepExecutor {
     const undo = job.phase === StepPhase.UNDO;
     const timeoutMs = undo ? step.compensationTimeoutMs : step.timeoutMs;
     const { signal, release } = this.attemptSignal(timeoutMs);
-    // An item's key: `<sagaId>:<step>:<index>`, or the author's item key in place of the index.
-    const key = item === undefined ? `${snapshot.id}:${step.name}` : `${snapshot.id}:${step.name}:${item.key}`;
+    // `<sagaId>:<step>`; an item's: `<sagaId>:<step>:<index>`, or the author's item key in place of the index; with
+    // `:rerun-<n>` once an operator re-ran the step (see stepKey).
+    const key = stepKey(snapshot.id, step.name, snapshot.state.steps[step.name]?.run, item?.key);
     const at = item === undefined ? {} : { item: item.index };
     let secrets: string[] = [];
     try {
@@ -532,7 +535,7 @@ export class StepExecutor {
         steps: stepOutputs(definition, snapshot.state),
         attempt: job.attempt,
         key,
-        undoKey: `${key}:undo`,
+        undoKey: undoKey(key),
         signal,
         traceparent,
         output: (item === undefined ? snapshot.state.steps[step.name]?.output : item.output) ?? undefined,

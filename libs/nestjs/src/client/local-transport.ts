@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { type SagaTransport, type SagaView, type StartLater, createSagaApiError } from '@saga-engine/client';
 import { ApiError } from '../api/http/api-error';
 import { VersionUnavailableError } from '../scheduler/saga-registry';
-import { OperatorActions } from '../api/sagas/operator-actions';
+import { OperatorActions, skipOutputProblem } from '../api/sagas/operator-actions';
 import { SagaOperations, parseStartDelay } from '../api/sagas/saga-operations';
 import { AuditAction } from '../store/saga-audit';
 
@@ -60,13 +60,30 @@ export class LocalSagaTransport implements SagaTransport {
     return this.act(AuditAction.RESOLVE_COMPENSATION, id, step, reason);
   }
 
-  private act(action: AuditAction, sagaId: string, step: string | null, reason: string) {
+  retryFrom(id: string, step: string, reason: string) {
+    return this.act(AuditAction.RETRY_FROM_STEP, id, step, reason);
+  }
+
+  skip(id: string, step: string, output: unknown, reason: string) {
+    return this.act(AuditAction.SKIP_STEP, id, step, reason, { output });
+  }
+
+  private act(action: AuditAction, sagaId: string, step: string | null, reason: string, body?: { output: unknown }) {
     return translate(async () => {
       const trimmed = reason.trim();
       if (trimmed.length < 1 || trimmed.length > 500) {
         throw new ApiError(400, 'INPUT_INVALID', 'reason must be 1 to 500 characters');
       }
-      await this.actions.perform({ action, sagaId, step, reason: trimmed, principal: this.principal });
+      const problem = body === undefined ? null : skipOutputProblem(body);
+      if (problem !== null) throw new ApiError(400, 'INPUT_INVALID', problem);
+      await this.actions.perform({
+        action,
+        sagaId,
+        step,
+        reason: trimmed,
+        principal: this.principal,
+        ...(body === undefined ? {} : { output: body.output }),
+      });
       return this.view(sagaId);
     });
   }

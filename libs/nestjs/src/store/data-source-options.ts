@@ -14,6 +14,7 @@ import { TimersAndSchedules1765200000000 } from './migrations/1765200000000-time
 import { ChildrenAndFanOuts1765300000000 } from './migrations/1765300000000-children-and-fan-outs';
 import { AuditChain1766000000000 } from './migrations/1766000000000-audit-chain';
 import { FailFast1766100000000 } from './migrations/1766100000000-fail-fast';
+import { OperatorStepActions1766300000000 } from './migrations/1766300000000-operator-step-actions';
 import { listenForClientErrors } from './pg-client-errors';
 import { DEFAULT_PG_TIMEOUTS, type PgTimeouts, pgPoolOptions } from './pg-timeouts';
 import { SagaTypeOrmLogger } from './typeorm-logger';
@@ -32,6 +33,7 @@ export const MIGRATIONS = [
   ChildrenAndFanOuts1765300000000,
   AuditChain1766000000000,
   FailFast1766100000000,
+  OperatorStepActions1766300000000,
 ];
 
 /**

@@ -8,6 +8,10 @@ export const AuditAction = {
   CANCEL: 'cancel',
   RETRY: 'retry',
   RESOLVE_COMPENSATION: 'resolve-compensation',
+  /** Re-run the saga from a step (`step`): it and the later steps run again, with new idempotency keys. */
+  RETRY_FROM_STEP: 'retry-from-step',
+  /** Skip a forward step (`step`) with an output of the operator's. */
+  SKIP_STEP: 'skip-step',
   /** A signal delivered to a saga through the API (`signal` names it). */
   SIGNAL: 'signal',
 } as const;

@@ -116,6 +116,9 @@ interface StepRow {
   comp_attempt: number;
   comp_attempt_base: number;
   comp_error: unknown;
+  /** The step's run number (operator re-runs) and whether an operator skipped it. */
+  run: number;
+  skipped: boolean;
   in_flight: boolean;
   due_in_ms: number | null;
   /** A sleep's wake-up time computed by its `until` (ISO-8601): the deadline is this instant, not now + ms. */
@@ -136,7 +139,8 @@ interface StepRow {
 const STEP_ROW_COLUMNS = `name text, position int, status text, attempt int, attempt_base int, output jsonb, error jsonb,
   outcome_unknown boolean, comp_status text, comp_attempt int, comp_attempt_base int, comp_error jsonb,
   in_flight boolean, due_in_ms bigint, deadline_in_ms bigint, taken boolean, started boolean, finished boolean,
-  comp_started boolean, comp_finished boolean, deadline_until timestamptz, deaths int, local boolean`;
+  comp_started boolean, comp_finished boolean, deadline_until timestamptz, deaths int, local boolean, run int,
+  skipped boolean`;
 const EVENT_COLUMNS = `seq int, type text, step text, attempt int, data jsonb, item int`;
 const MS = `interval '1 millisecond'`;
 
@@ -460,6 +464,7 @@ export class SagaStore {
                 comp_attempt = r.comp_attempt, comp_attempt_base = r.comp_attempt_base, comp_error = r.comp_error,
                 deaths = coalesce(r.deaths, s.deaths),
                 local_run = CASE WHEN r.due_in_ms IS NOT NULL THEN coalesce(r.local, false) ELSE s.local_run END,
+                run = r.run, skipped = r.skipped,
                 due_at = CASE WHEN NOT r.in_flight OR r.taken THEN NULL
                               WHEN r.due_in_ms IS NOT NULL THEN now() + r.due_in_ms * ${MS} ELSE s.due_at END,
                 deadline_at = CASE WHEN NOT r.in_flight THEN NULL
@@ -525,8 +530,8 @@ export class SagaStore {
                   'name', s.name, 'status', s.status, 'attempt', s.attempt, 'attempt_base', s.attempt_base,
                   'output', s.output, 'error', s.error, 'outcome_unknown', s.outcome_unknown,
                   'comp_status', s.comp_status, 'comp_attempt', s.comp_attempt,
-                  'comp_attempt_base', s.comp_attempt_base, 'comp_error', s.comp_error, 'deaths', s.deaths)
-                  ORDER BY s.position), '[]')
+                  'comp_attempt_base', s.comp_attempt_base, 'comp_error', s.comp_error, 'deaths', s.deaths,
+                  'run', s.run, 'skipped', s.skipped) ORDER BY s.position), '[]')
                  FROM saga_step s WHERE s.saga_id = i.id) AS steps,
               ${
                 withItems
@@ -829,6 +834,8 @@ interface LoadedRow {
     comp_attempt_base: number;
     comp_error: StepState['error'];
     deaths?: number;
+    run: number;
+    skipped: boolean;
   }[];
 }
 
@@ -852,6 +859,9 @@ function toSnapshot(row: LoadedRow): SagaSnapshot {
         ? { status: s.comp_status, attempt: s.comp_attempt, attemptBase: s.comp_attempt_base, error: s.comp_error }
         : null,
       ...(s.deaths ? { deaths: s.deaths } : {}),
+      // Only when set: a state read back equals the one written (states before operator re-runs have neither).
+      ...(s.run > 0 ? { run: s.run } : {}),
+      ...(s.skipped ? { skipped: true } : {}),
     };
     const list = items.get(s.name);
     if (list) steps[s.name].fanOut = fanOutState(list);
@@ -950,6 +960,8 @@ function stepRow(name: string, position: number, s: StepState, dispatch: Dispatc
     comp_attempt: comp?.attempt ?? 0,
     comp_attempt_base: comp?.attemptBase ?? 0,
     comp_error: comp?.error ?? null,
+    run: s.run ?? 0,
+    skipped: s.skipped === true,
     // A fan-out whose items run has no attempt of its own in flight: its items' rows have theirs.
     in_flight: !s.fanOut && (isStepInFlight(s) || isCompensationInFlight(s)),
     ...timesOf(dispatch),

@@ -85,6 +85,10 @@ function stepView(s: SagaStepEntity, child: ChildRow | null, counts: Record<stri
     name: s.name,
     status: s.status,
     attempts: s.attempt,
+    /** How many times an operator re-ran the step from it or an earlier step (0 at first). */
+    run: s.run ?? 0,
+    /** SUCCEEDED because an operator skipped it; `output` is theirs. */
+    skipped: s.skipped === true,
     startedAt: iso(s.startedAt),
     finishedAt: iso(s.finishedAt),
     output: s.output ?? null,
