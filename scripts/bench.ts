@@ -166,6 +166,8 @@ interface Counters {
   walSyncs: number;
   walWrites: number;
   redisCalls: number;
+  /** Calls by Redis command (INFO commandstats). */
+  redisByCommand: Map<string, number>;
 }
 
 let walInIo = false;
@@ -184,8 +186,18 @@ async function counters(pg: Client, redis: Redis): Promise<Counters> {
   ).rows;
   const stats = await redis.info('commandstats');
   let calls = 0;
-  for (const m of stats.matchAll(/calls=(\d+)/g)) calls += Number(m[1]);
-  return { xacts: Number(db.x), walSyncs: Number(wal.wal_sync), walWrites: Number(wal.wal_write), redisCalls: calls };
+  const redisByCommand = new Map<string, number>();
+  for (const m of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    calls += Number(m[2]);
+    redisByCommand.set(m[1], Number(m[2]));
+  }
+  return {
+    xacts: Number(db.x),
+    walSyncs: Number(wal.wal_sync),
+    walWrites: Number(wal.wal_write),
+    redisCalls: calls,
+    redisByCommand,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -413,6 +425,8 @@ interface ScenarioResult {
   txPerSaga: number;
   walSyncsPerSaga: number;
   redisPerSaga: number;
+  /** The Redis commands most called per saga, e.g. `evalsha 20.1, bzpopmin 3.2`. */
+  redisTop: string;
   cpuMsPerSaga: number;
   /** CPU ms per saga by role (engine, orchestrators, agents, PostgreSQL, Redis, driver) and `total`. */
   cpu: Record<string, number>;
@@ -454,6 +468,7 @@ async function scenario(
     txPerSaga: (after.xacts - before.xacts) / n,
     walSyncsPerSaga: (after.walSyncs - before.walSyncs) / n,
     redisPerSaga: (after.redisCalls - before.redisCalls) / n,
+    redisTop: redisTop(before, after, n),
     cpuMsPerSaga: run.cpuMs / n,
     cpu: cpuPerSaga(cpu0, cpu1, n),
     peakRss: run.peakRss,
@@ -463,12 +478,23 @@ async function scenario(
   return result;
 }
 
+function redisTop(before: Counters, after: Counters, n: number): string {
+  return [...after.redisByCommand]
+    .map(([command, calls]) => [command, (calls - (before.redisByCommand.get(command) ?? 0)) / n] as const)
+    .filter(([, perSaga]) => perSaga >= 0.5)
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, 4)
+    .map(([command, perSaga]) => `${command} ${f(perSaga)}`)
+    .join(', ');
+}
+
 function logScenario(r: ScenarioResult): void {
   const steps = Number.isFinite(r.stepP50) ? `step ${f(r.stepP50, 2)}/${f(r.stepP99, 2)} ms, ` : '';
   const rss = Number.isFinite(r.peakRss) ? `, peak RSS ${mb(r.peakRss)}` : '';
   log(
-    `  ${r.name}: ${f(r.rate)} sagas/s, p50 ${f(r.p50)} ms, p99 ${f(r.p99)} ms, ${steps}` +
-      `${f(r.txPerSaga, 2)} tx, ${f(r.walSyncsPerSaga, 2)} WAL syncs, ${f(r.redisPerSaga)} Redis cmds per saga; ` +
+    `  ${r.name}: ${f(r.rate)} sagas/s${r.name.startsWith('(e)') || r.name.startsWith('(f') ? ` (${r.inflight} open when the last start was answered)` : ''}, p50 ${f(r.p50)} ms, p99 ${f(r.p99)} ms, ${steps}` +
+      `${f(r.txPerSaga, 2)} tx, ${f(r.walSyncsPerSaga, 2)} WAL syncs, ${f(r.redisPerSaga)} Redis cmds` +
+      `${r.redisTop ? ` (${r.redisTop})` : ''} per saga; ` +
       `${cpuLine(r.cpu)}${rss}`,
   );
 }
@@ -563,7 +589,9 @@ async function restScenario(pg: Client, redis: Redis, n: number): Promise<Scenar
     const stopProfile = await profile('e', [engine]);
     const t0 = performance.now();
     const ids = await restStarts([port], n, () => ({}));
-    const polls = await waitForEnded(pg, base + n);
+    // REST clients do not wait for a saga's end: how many were open when the last start was answered.
+    const open = base + n - (await endedCount(pg));
+    const polls = 1 + (await waitForEnded(pg, base + n));
     const wallMs = performance.now() - t0;
     await stopProfile();
     const cpu1 = await cpuSample(pg, redis, [engine]);
@@ -578,7 +606,7 @@ async function restScenario(pg: Client, redis: Redis, n: number): Promise<Scenar
     const result: ScenarioResult = {
       name: '(e) REST path',
       n,
-      inflight: HTTP_CLIENTS,
+      inflight: open,
       rate: n / (wallMs / 1000),
       p50: pct(latencies, 50),
       p99: pct(latencies, 99),
@@ -588,6 +616,7 @@ async function restScenario(pg: Client, redis: Redis, n: number): Promise<Scenar
       txPerSaga: (after.xacts - before.xacts - polls) / n,
       walSyncsPerSaga: (after.walSyncs - before.walSyncs) / n,
       redisPerSaga: (after.redisCalls - before.redisCalls) / n,
+      redisTop: redisTop(before, after, n),
       cpuMsPerSaga: cpuPerSaga(cpu0, cpu1, n).engine,
       cpu: cpuPerSaga(cpu0, cpu1, n),
       peakRss: NaN,
@@ -634,7 +663,8 @@ async function scaleOut(pg: Client, redis: Redis, agents: number, n: number): Pr
     const stopProfile = await profile(tag, processes);
     const t0 = performance.now();
     const ids = await restStarts(ports, n, (i) => (failing(i) ? { failAt: 4 } : {}));
-    const polls = await waitForEnded(pg, n);
+    const open = n - (await endedCount(pg));
+    const polls = 1 + (await waitForEnded(pg, n));
     const wallMs = performance.now() - t0;
     await stopProfile();
     const cpu1 = await cpuSample(pg, redis, processes);
@@ -663,7 +693,7 @@ async function scaleOut(pg: Client, redis: Redis, agents: number, n: number): Pr
     const result: ScaleResult = {
       name: `(f${agents}) 2 orchestrators + ${agents} agent${agents > 1 ? 's' : ''}`,
       n,
-      inflight: HTTP_CLIENTS,
+      inflight: open,
       rate: n / (wallMs / 1000),
       p50: pct(latencies, 50),
       p99: pct(latencies, 99),
@@ -672,6 +702,7 @@ async function scaleOut(pg: Client, redis: Redis, agents: number, n: number): Pr
       txPerSaga: (after.xacts - before.xacts - polls) / n,
       walSyncsPerSaga: (after.walSyncs - before.walSyncs) / n,
       redisPerSaga: (after.redisCalls - before.redisCalls) / n,
+      redisTop: redisTop(before, after, n),
       cpuMsPerSaga: NaN,
       cpu: cpuPerSaga(cpu0, cpu1, n),
       peakRss: NaN,
@@ -728,8 +759,11 @@ async function main(): Promise<void> {
     log(`  durable single-row commits from 16 connections: ${f(commits, 0)}/s`);
     const commitMs = await singleCommitLatency(scale(300));
     log(`  one durable single-row commit from one connection: ${f(commitMs, 2)} ms`);
+    const redis0 = await counters(pg, redis);
     const chains = await bullmqChainBaseline(scale(2000), 50);
-    log(`  raw BullMQ 5-job chains (50 in flight): ${f(chains, 0)}/s`);
+    // What one BullMQ job costs in Redis commands (those its Lua scripts call count too): to read (e) and (f) by.
+    const redisPerJob = ((await counters(pg, redis)).redisCalls - redis0.redisCalls) / (scale(2000) * 5);
+    log(`  raw BullMQ 5-job chains (50 in flight): ${f(chains, 0)}/s, ${f(redisPerJob)} Redis commands per job`);
 
     log('scenarios (one engine process: scheduler + agent + supervisor):');
     engine = new EngineChild('all', engineEnv());
@@ -779,6 +813,7 @@ async function main(): Promise<void> {
       commits,
       commitMs,
       chains,
+      redisPerJob,
       scenarios: [a, b, c, d, e, ...scaled],
       rss2k,
       heap2k,
@@ -908,6 +943,7 @@ function renderReport(r: {
   commits: number;
   commitMs: number;
   chains: number;
+  redisPerJob: number;
   scenarios: ScenarioResult[];
   rss2k: number;
   heap2k: number;
@@ -928,7 +964,7 @@ function renderReport(r: {
     '',
     `Machine: ${cpus().length} cores, Node ${process.version}. Baselines in the same run: ` +
       `${f(r.commits, 0)} durable single-row commits/s from 16 connections; ${f(r.commitMs, 2)} ms per durable ` +
-      `commit from one connection; ${f(r.chains, 0)} raw BullMQ 5-job chains/s (50 in flight).`,
+      `commit from one connection; ${f(r.chains, 0)} raw BullMQ 5-job chains/s (50 in flight), ${f(r.redisPerJob)} Redis commands per BullMQ job.`,
     '',
     `(c) one at a time needs six durable commits in a row per saga (the start and one per step): its floor here is ` +
       `about ${f(6 * r.commitMs, 1)} ms; its p50 is ${f(r.scenarios[2].p50 / (6 * r.commitMs), 2)} times that.`,
@@ -938,14 +974,15 @@ function renderReport(r: {
     ...r.scenarios.map(
       (s) =>
         `| ${s.name} | ${s.n} | ${s.inflight} | ${f(s.rate)} | ${f(s.rate / r.scenarios[0].rate, 2)} | ${f(s.rate / (r.commits / 6), 2)} | ${f(s.rate / r.chains, 2)} | ${f(s.p50)} | ${f(s.p99)} | ` +
-        `${Number.isFinite(s.stepP50) ? `${f(s.stepP50, 2)} / ${f(s.stepP99, 2)}` : '-'} | ${f(s.txPerSaga, 2)} | ${f(s.walSyncsPerSaga, 2)} | ${f(s.redisPerSaga)} | ${Number.isFinite(s.peakRss) ? mb(s.peakRss) : '-'} |`,
+        `${Number.isFinite(s.stepP50) ? `${f(s.stepP50, 2)} / ${f(s.stepP99, 2)}` : '-'} | ${f(s.txPerSaga, 2)} | ${f(s.walSyncsPerSaga, 2)} | ${f(s.redisPerSaga)}${s.redisTop ? ` (${s.redisTop})` : ''} | ${Number.isFinite(s.peakRss) ? mb(s.peakRss) : '-'} |`,
     ),
     '',
     '"vs commits/s ÷ 6": sagas/s over the rate at which this PostgreSQL can commit six durable single-row',
     'transactions (the engine writes one per step plus the start); "vs BullMQ chains/s": over raw BullMQ 5-job chains.',
     "PG tx: pg_stat_database of the bench database (includes the supervisor sweeps; not the bench's own polls for",
     'the end of (e) and (f)); WAL syncs: pg_stat_wal, cluster-wide; Redis commands: INFO commandstats, server-wide.',
-    '(e) and (f): latency from the database clock (created_at to completed_at), sagas/s until the last one ended.',
+    '(e) and (f): latency from the database clock (created_at to completed_at), sagas/s until the last one ended;',
+    '"in flight": the sagas not ended when the last start was answered (the HTTP clients do not wait for the end).',
     '',
     '| CPU ms per saga | ' + ROLE_ORDER.join(' | ') + ' | total |',
     '| --- | ' + ROLE_ORDER.map(() => '---').join(' | ') + ' | --- |',
