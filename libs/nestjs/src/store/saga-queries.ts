@@ -90,16 +90,26 @@ export interface ItemRow {
 export class SagaQueries {
   constructor(@Inject(SAGA_DATA_SOURCE) private readonly db: DataSource) {}
 
-  async findInstance(id: string): Promise<FoundInstance | null> {
+  /**
+   * The saga with its steps, the sagas its child steps started and its fan-out items' counts. `parts: false` skips
+   * a read that the caller knows is empty (a definition without child or fan-out steps): each read is a round trip
+   * and a transaction, and the REST start answers with this view.
+   */
+  async findInstance(
+    id: string,
+    parts: { children: boolean; items: boolean } = { children: true, items: true },
+  ): Promise<FoundInstance | null> {
     const instance = await this.db.getRepository(SagaInstanceEntity).findOne({ where: { id } });
     if (!instance) return null;
     const [steps, children, items] = await Promise.all([
       this.db.getRepository(SagaStepEntity).find({ where: { sagaId: id }, order: { position: 'ASC' } }),
-      this.children(id),
-      this.db.query<{ step: string; status: string; n: string }[]>(
-        `SELECT step, status, count(*) AS n FROM saga_step_item WHERE saga_id = $1 GROUP BY step, status`,
-        [id],
-      ),
+      parts.children ? this.children(id) : [],
+      parts.items
+        ? this.db.query<{ step: string; status: string; n: string }[]>(
+            `SELECT step, status, count(*) AS n FROM saga_step_item WHERE saga_id = $1 GROUP BY step, status`,
+            [id],
+          )
+        : [],
     ]);
     const itemCounts: Record<string, Record<string, number>> = {};
     for (const row of items) (itemCounts[row.step] ??= {})[row.status] = Number(row.n);

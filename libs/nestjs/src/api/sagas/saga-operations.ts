@@ -83,7 +83,7 @@ export class SagaOperations {
     idempotencyKey: string | null,
     delay?: StartDelay,
     version?: number,
-  ): Promise<{ id: string; created: boolean }> {
+  ): Promise<{ id: string; created: boolean; spec: SagaSpec }> {
     const known = version === undefined ? await this.registry.latest(type) : await this.chosen(type, version);
     if (!known) {
       throw new ApiError(
@@ -115,9 +115,9 @@ export class SagaOperations {
           `businessKey: saga ${result.id} of type ${type} holds this business key and is not over`,
         );
       case 'replayed':
-        return { id: result.id, created: false };
+        return { id: result.id, created: false, spec: definition };
       case 'created':
-        return { id: result.snapshot.id, created: true };
+        return { id: result.snapshot.id, created: true, spec: definition };
     }
   }
 
@@ -162,9 +162,17 @@ export class SagaOperations {
     }
   }
 
-  /** The saga with its steps, as the API shows it (sensitive fields redacted). */
-  async view(id: string): Promise<SagaInstanceView> {
-    const found = await this.queries.findInstance(id);
+  /**
+   * The saga with its steps, as the API shows it (sensitive fields redacted). `spec`: the definition the saga runs,
+   * when the caller knows it (a start): without child or fan-out steps, it has no children or items to read.
+   */
+  async view(id: string, spec?: SagaSpec): Promise<SagaInstanceView> {
+    const found = await this.queries.findInstance(
+      id,
+      spec
+        ? { children: spec.steps.some((s) => s.child), items: spec.steps.some((s) => s.fanOut) }
+        : { children: true, items: true },
+    );
     if (!found) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
     return instanceView(found.instance, found.steps, found.children, found.itemCounts);
   }
