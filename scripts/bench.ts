@@ -9,28 +9,38 @@
  *    Per scenario: sagas/s, saga latency p50/p99, step overhead p50/p99, PostgreSQL transactions per saga
  *    (pg_stat_database of the bench's own database) and WAL syncs per saga (pg_stat_wal: cluster-wide), Redis
  *    commands per saga (INFO commandstats: server-wide), Node CPU ms per saga, peak RSS.
+ *    (e) the REST path: the same all-in-one engine with its REST API, 2,000 sagas started by 50 concurrent HTTP
+ *    clients (keep-alive, an API key), measured until every saga ended.
  * 3. Retention/RSS: 20,000 sagas; RSS after 2,000 and after 20,000 (after a GC); Redis used_memory before/after.
- * 4. Scale-out: 2 orchestrators (HTTP) + 1, 2, 4 agent processes; throughput and correctness (every saga in its
- *    expected status, no step attempt invoked twice).
+ * 4. (f) The production topology: 2 orchestrators (REST starts, 50 HTTP clients) + 1, 2, 4 agent processes over
+ *    Redis; throughput and correctness (every saga in its expected status, no step attempt invoked twice).
+ *
+ * Every scenario also reports CPU ms per saga per role: each engine process's (/proc/<pid>/stat), PostgreSQL's
+ * (the postmaster and its children, /proc), Redis's (INFO cpu) and the bench driver's own (the HTTP clients).
  * 5. Timers: 100,000 sagas sleeping an hour (pending timers): the engine's RSS (after a GC) before and after, a
  *    supervisor sweep's time with them pending (p50/max of 20), and 2,000 sagas sleeping 2 s: the delay between
  *    each timer's due time and the dispatch of its next step (p50, p99; database clock). SUPERVISOR_INTERVAL_MS is
  *    the default, 1 s.
  *
  * Writes bench/results/<YYYY-MM-DD>.md; the last line printed is
- * `RESULT a=<sagas/s> b=<sagas/s> c_p50_ms=<ms> d=<sagas/s> tx_per_saga=<n>`.
+ * `RESULT a=<sagas/s> b=<sagas/s> c_p50_ms=<ms> d=<sagas/s> tx_per_saga=<n> e=<sagas/s> f1=<sagas/s> ...`.
  * Uses DATABASE_URL (its server; a fresh database is created and dropped) and REDIS_URL (a fresh key prefix,
- * removed at the end) when set, else 127.0.0.1 defaults. `--quick` runs smaller counts (a smoke run).
+ * removed at the end) when set, else a private PostgreSQL and Redis of its own on free ports
+ * (scripts/support/private-servers.ts), so that server-wide counters and CPU are the bench's alone. `--quick` runs
+ * smaller counts (a smoke run).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { Redis } from 'ioredis';
 import { Queue, Worker } from 'bullmq';
+import { Pool } from 'undici';
 import { dropRedisPrefix, freePort, poll } from './support/cluster';
+import { PrivateServices, privateRedisUnavailable } from './support/private-servers';
 
 // The repository: this file runs from dist/tools/scripts/ (and wrote its results under dist/tools/ before).
 const ROOT = resolve(__dirname, '..').replace(/[\\/]dist([\\/]tools)?$/, '');
@@ -41,11 +51,15 @@ const SKIP_SCALE = process.argv.includes('--no-scale');
 const TIMERS_ONLY = process.argv.includes('--timers-only');
 const API_KEY = 'bench-admin-key-0123456789abcdef0123';
 
-const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+// Set in main(): the servers given by DATABASE_URL / REDIS_URL, else private ones.
+let adminUrl = process.env.DATABASE_URL ?? '';
+let redisUrl = process.env.REDIS_URL ?? '';
+let services: PrivateServices | undefined;
 const dbName = `saga_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 const prefix = `bench-${randomBytes(5).toString('hex')}`;
-const databaseUrl = withDatabase(adminUrl, dbName);
+let databaseUrl = '';
+/** Concurrent HTTP clients of (e) and (f). */
+const HTTP_CLIENTS = 50;
 
 const scale = (n: number) => (QUICK ? Math.max(20, Math.round(n / 10)) : n);
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -60,30 +74,43 @@ function withDatabase(url: string, db: string): string {
 // Engine processes (IPC)
 // ---------------------------------------------------------------------------------------------------------------
 
+type EngineRole = 'all' | 'all-http' | 'orchestrator' | 'agent';
+let childCount = 0;
+/** A directory: V8 CPU profiles of every engine process over each scenario's measured window go there. */
+const PROF_DIR = process.env.BENCH_CPU_PROF;
+
+/** Starts the processes' profilers (BENCH_CPU_PROF); the answer stops them and writes `<tag>-<label>.cpuprofile`. */
+async function profile(tag: string, engines: EngineChild[]): Promise<() => Promise<void>> {
+  if (!PROF_DIR) return async () => undefined;
+  mkdirSync(PROF_DIR, { recursive: true });
+  await Promise.all(engines.map((e) => e.rpc('profile-start')));
+  return async () => {
+    await Promise.all(
+      engines.map((e) => e.rpc('profile-stop', { file: resolve(PROF_DIR, `${tag}-${e.label}.cpuprofile`) })),
+    );
+  };
+}
+
 class EngineChild {
   private seq = 0;
   private readonly pending = new Map<number, (body: any) => void>();
   readonly ready: Promise<void>;
   readonly child: ChildProcess;
 
+  /** Names its profiles under BENCH_CPU_PROF: `<scenario>-<label>.<n>.cpuprofile` (e.g. `f1-agent.7`). */
+  readonly label: string;
+
   constructor(
-    readonly role: 'all' | 'orchestrator' | 'agent',
+    readonly role: EngineRole,
     env: Record<string, string>,
+    label: string = role,
   ) {
-    this.child = spawn(
-      process.execPath,
-      [
-        '--expose-gc',
-        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
-        ENGINE_JS,
-        role,
-      ],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...env },
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      },
-    );
+    this.label = `${label}.${++childCount}`;
+    this.child = spawn(process.execPath, ['--expose-gc', ENGINE_JS, role], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     this.ready = new Promise((resolveReady, reject) => {
       this.child.once('exit', (code) => reject(new Error(`bench engine (${role}) exited with ${code}`)));
       this.child.on('message', (m: any) => {
@@ -139,18 +166,143 @@ interface Counters {
   walSyncs: number;
   walWrites: number;
   redisCalls: number;
+  /** Calls by Redis command (INFO commandstats). */
+  redisByCommand: Map<string, number>;
 }
+
+let walInIo = false;
 
 async function counters(pg: Client, redis: Redis): Promise<Counters> {
   const [db] = (
     await pg.query(`SELECT xact_commit + xact_rollback AS x FROM pg_stat_database WHERE datname = $1`, [dbName])
   ).rows;
-  const [wal] = (await pg.query(`SELECT wal_sync, wal_write FROM pg_stat_wal`)).rows;
+  // PostgreSQL 18 moved the WAL's writes and syncs from pg_stat_wal to pg_stat_io.
+  const [wal] = (
+    await pg.query(
+      walInIo
+        ? `SELECT sum(fsyncs) AS wal_sync, sum(writes) AS wal_write FROM pg_stat_io WHERE object = 'wal'`
+        : `SELECT wal_sync, wal_write FROM pg_stat_wal`,
+    )
+  ).rows;
   const stats = await redis.info('commandstats');
   let calls = 0;
-  for (const m of stats.matchAll(/calls=(\d+)/g)) calls += Number(m[1]);
-  return { xacts: Number(db.x), walSyncs: Number(wal.wal_sync), walWrites: Number(wal.wal_write), redisCalls: calls };
+  const redisByCommand = new Map<string, number>();
+  for (const m of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    calls += Number(m[2]);
+    redisByCommand.set(m[1], Number(m[2]));
+  }
+  return {
+    xacts: Number(db.x),
+    walSyncs: Number(wal.wal_sync),
+    walWrites: Number(wal.wal_write),
+    redisCalls: calls,
+    redisByCommand,
+  };
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// CPU per role
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime. */
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** A process's CPU time so far (user + system, ms), and its parent; undefined once it is gone (or not here). */
+function procStat(pid: number): { cpuMs: number; ppid: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After "pid (comm) ": state, ppid, ... utime is field 14, stime field 15 (1-based).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK, ppid: Number(fields[1]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a process of each kind is reported as. */
+const ROLE_NAMES: Record<EngineRole, string> = {
+  all: 'engine',
+  'all-http': 'engine',
+  orchestrator: 'orchestrators',
+  agent: 'agents',
+};
+/** The order of the roles in the output. */
+const ROLE_ORDER = ['engine', 'orchestrators', 'agents', 'PostgreSQL', 'Redis', 'driver'];
+
+interface CpuSample {
+  /** ms per engine process, by pid (with its role's name). */
+  engines: Map<number, { role: string; ms: number }>;
+  /** ms per PostgreSQL process, by pid. */
+  pg: Map<number, number>;
+  redisMs: number;
+  driverMs: number;
+}
+
+/**
+ * PostgreSQL's processes: the private server's postmaster and all its children (backends, WAL writer,
+ * checkpointer, autovacuum); on a server given by DATABASE_URL, the bench database's backends that run on this
+ * machine (pg_stat_activity), which leaves out the server's background processes.
+ */
+async function pgPids(pg: Client): Promise<number[]> {
+  const postmaster = services?.postgresPid;
+  if (postmaster !== undefined) {
+    const pids = [postmaster];
+    for (const entry of readdirSync('/proc')) {
+      const pid = Number(entry);
+      if (Number.isInteger(pid) && procStat(pid)?.ppid === postmaster) pids.push(pid);
+    }
+    return pids;
+  }
+  const rows = (await pg.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1`, [dbName])).rows;
+  return rows.map((r: { pid: number }) => r.pid);
+}
+
+async function cpuSample(pg: Client, redis: Redis, engines: EngineChild[]): Promise<CpuSample> {
+  const sample: CpuSample = { engines: new Map(), pg: new Map(), redisMs: NaN, driverMs: 0 };
+  for (const e of engines) {
+    const stat = procStat(e.child.pid!);
+    if (stat) sample.engines.set(e.child.pid!, { role: ROLE_NAMES[e.role], ms: stat.cpuMs });
+  }
+  for (const pid of await pgPids(pg)) {
+    const stat = procStat(pid);
+    if (stat) sample.pg.set(pid, stat.cpuMs);
+  }
+  const info = await redis.info('cpu');
+  const sys = /used_cpu_sys:([\d.]+)/.exec(info)?.[1];
+  const user = /used_cpu_user:([\d.]+)/.exec(info)?.[1];
+  sample.redisMs = (Number(sys) + Number(user)) * 1000;
+  const self = process.cpuUsage();
+  sample.driverMs = (self.user + self.system) / 1000;
+  return sample;
+}
+
+/**
+ * CPU ms per saga by role between two samples, and their total. A PostgreSQL process that started in between counts
+ * whole; one that ended in between is lost (the engines' pools keep their connections, so that is rare).
+ */
+function cpuPerSaga(before: CpuSample, after: CpuSample, n: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  const add = (role: string, ms: number) => (out[role] = (out[role] ?? 0) + ms / n);
+  for (const [pid, { role, ms }] of after.engines) add(role, ms - (before.engines.get(pid)?.ms ?? 0));
+  let pgMs = 0;
+  for (const [pid, ms] of after.pg) pgMs += ms - (before.pg.get(pid) ?? 0);
+  add('PostgreSQL', pgMs);
+  add('Redis', after.redisMs - before.redisMs);
+  add('driver', after.driverMs - before.driverMs);
+  out.total = Object.values(out).reduce((sum, v) => sum + v, 0);
+  return out;
+}
+
+const cpuLine = (cpu: Record<string, number>) =>
+  `CPU ms/saga ${ROLE_ORDER.filter((r) => r in cpu)
+    .map((r) => `${r} ${f(cpu[r], 2)}`)
+    .join(' + ')} = ${f(cpu.total, 2)}`;
 
 /**
  * PostgreSQL 15 publishes a backend's counters when it goes idle, but at most once a second and, for an idle
@@ -273,7 +425,11 @@ interface ScenarioResult {
   txPerSaga: number;
   walSyncsPerSaga: number;
   redisPerSaga: number;
+  /** The Redis commands most called per saga, e.g. `evalsha 20.1, bzpopmin 3.2`. */
+  redisTop: string;
   cpuMsPerSaga: number;
+  /** CPU ms per saga by role (engine, orchestrators, agents, PostgreSQL, Redis, driver) and `total`. */
+  cpu: Record<string, number>;
   peakRss: number;
   statuses: Record<string, number>;
 }
@@ -289,7 +445,11 @@ async function scenario(
 ): Promise<ScenarioResult> {
   await settle();
   const before = await counters(pg, redis);
+  const cpu0 = await cpuSample(pg, redis, [engine]);
+  const stopProfile = await profile(name.slice(1, 2), [engine]);
   const run = await engine.rpc('run', { n, inflight, ...(failAt ? { failAt } : {}) });
+  await stopProfile();
+  const cpu1 = await cpuSample(pg, redis, [engine]);
   await settle();
   const after = await counters(pg, redis);
   const expected = failAt ? 'COMPENSATED' : 'COMPLETED';
@@ -308,34 +468,187 @@ async function scenario(
     txPerSaga: (after.xacts - before.xacts) / n,
     walSyncsPerSaga: (after.walSyncs - before.walSyncs) / n,
     redisPerSaga: (after.redisCalls - before.redisCalls) / n,
+    redisTop: redisTop(before, after, n),
     cpuMsPerSaga: run.cpuMs / n,
+    cpu: cpuPerSaga(cpu0, cpu1, n),
     peakRss: run.peakRss,
     statuses: run.statuses,
   };
-  log(
-    `  ${name}: ${f(result.rate)} sagas/s, p50 ${f(result.p50)} ms, p99 ${f(result.p99)} ms, step ${f(result.stepP50, 2)}/${f(result.stepP99, 2)} ms, ` +
-      `${f(result.txPerSaga, 2)} tx, ${f(result.walSyncsPerSaga, 2)} WAL syncs, ${f(result.redisPerSaga)} Redis cmds, ` +
-      `${f(result.cpuMsPerSaga, 2)} CPU ms per saga, peak RSS ${mb(result.peakRss)}`,
-  );
+  logScenario(result);
   return result;
 }
 
+function redisTop(before: Counters, after: Counters, n: number): string {
+  return [...after.redisByCommand]
+    .map(([command, calls]) => [command, (calls - (before.redisByCommand.get(command) ?? 0)) / n] as const)
+    .filter(([, perSaga]) => perSaga >= 0.5)
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, 4)
+    .map(([command, perSaga]) => `${command} ${f(perSaga)}`)
+    .join(', ');
+}
+
+function logScenario(r: ScenarioResult): void {
+  const steps = Number.isFinite(r.stepP50) ? `step ${f(r.stepP50, 2)}/${f(r.stepP99, 2)} ms, ` : '';
+  const rss = Number.isFinite(r.peakRss) ? `, peak RSS ${mb(r.peakRss)}` : '';
+  log(
+    `  ${r.name}: ${f(r.rate)} sagas/s${r.name.startsWith('(e)') || r.name.startsWith('(f') ? ` (${r.inflight} open when the last start was answered)` : ''}, p50 ${f(r.p50)} ms, p99 ${f(r.p99)} ms, ${steps}` +
+      `${f(r.txPerSaga, 2)} tx, ${f(r.walSyncsPerSaga, 2)} WAL syncs, ${f(r.redisPerSaga)} Redis cmds` +
+      `${r.redisTop ? ` (${r.redisTop})` : ''} per saga; ` +
+      `${cpuLine(r.cpu)}${rss}`,
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------------------
-// Scale-out
+// Over REST: (e) and (f)
 // ---------------------------------------------------------------------------------------------------------------
 
-interface ScaleResult {
+/**
+ * Starts `n` sagas through `POST /v1/sagas` from HTTP_CLIENTS concurrent clients (undici pools: keep-alive, one
+ * request at a time per connection), spread over `ports`; answers their ids in order.
+ */
+async function restStarts(ports: number[], n: number, input: (i: number) => object): Promise<string[]> {
+  const pools = ports.map((port) => new Pool(`http://127.0.0.1:${port}`, { connections: HTTP_CLIENTS }));
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` };
+  const ids: string[] = new Array(n);
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: HTTP_CLIENTS }, async () => {
+        while (next < n) {
+          const i = next++;
+          const res = await pools[i % pools.length].request({
+            path: '/v1/sagas',
+            method: 'POST',
+            headers,
+            body: JSON.stringify({ type: 'bench-five-steps', input: input(i) }),
+          });
+          const text = await res.body.text();
+          if (res.statusCode !== 201) throw new Error(`POST /v1/sagas: ${res.statusCode} ${text}`);
+          ids[i] = (JSON.parse(text) as { id: string }).id;
+        }
+      }),
+    );
+  } finally {
+    await Promise.all(pools.map((p) => p.close()));
+  }
+  return ids;
+}
+
+/**
+ * Waits until `total` sagas of the database have ended (polling PostgreSQL every 25 ms); answers how many queries
+ * it made, so that they can be taken out of the transaction count.
+ */
+async function waitForEnded(pg: Client, total: number): Promise<number> {
+  let queries = 0;
+  await poll(
+    async () => {
+      queries++;
+      const [row] = (await pg.query(`SELECT count(*)::int AS n FROM saga_instance WHERE completed_at IS NOT NULL`))
+        .rows;
+      return row.n >= total;
+    },
+    { timeoutMs: 300_000, intervalMs: 25, what: `${total} sagas to end` },
+  );
+  return queries;
+}
+
+/** Latencies (database clock: created_at to completed_at) and statuses of these sagas. */
+async function endsOf(pg: Client, ids: string[]): Promise<{ latencies: number[]; status: Map<string, string> }> {
+  const rows = (
+    await pg.query(
+      `SELECT id, status, extract(epoch FROM (completed_at - created_at)) * 1000 AS ms
+         FROM saga_instance WHERE id = ANY($1::uuid[])`,
+      [ids],
+    )
+  ).rows as { id: string; status: string; ms: number }[];
+  return { latencies: rows.map((r) => Number(r.ms)), status: new Map(rows.map((r) => [r.id, r.status])) };
+}
+
+async function endedCount(pg: Client): Promise<number> {
+  return (await pg.query(`SELECT count(*)::int AS n FROM saga_instance WHERE completed_at IS NOT NULL`)).rows[0].n;
+}
+
+/**
+ * (e) The REST path: `n` sagas started over HTTP on an all-in-one engine with its REST API (scheduler, agent,
+ * supervisor and API in one process), from HTTP_CLIENTS clients; measured until every saga ended.
+ */
+async function restScenario(pg: Client, redis: Redis, n: number): Promise<ScenarioResult> {
+  const port = await freePort();
+  const engine = new EngineChild('all-http', engineEnv({ PORT: String(port) }));
+  try {
+    await engine.ready;
+    // Warm-up (JIT, pools, keep-alive connections), not reported.
+    const warm = await endedCount(pg);
+    await restStarts([port], scale(300), () => ({}));
+    await waitForEnded(pg, warm + scale(300));
+    await settle();
+    const base = await endedCount(pg);
+    const before = await counters(pg, redis);
+    const cpu0 = await cpuSample(pg, redis, [engine]);
+    const stopProfile = await profile('e', [engine]);
+    const t0 = performance.now();
+    const ids = await restStarts([port], n, () => ({}));
+    // REST clients do not wait for a saga's end: how many were open when the last start was answered.
+    const open = base + n - (await endedCount(pg));
+    const polls = 1 + (await waitForEnded(pg, base + n));
+    const wallMs = performance.now() - t0;
+    await stopProfile();
+    const cpu1 = await cpuSample(pg, redis, [engine]);
+    await settle();
+    const after = await counters(pg, redis);
+    const { latencies, status } = await endsOf(pg, ids);
+    const statuses: Record<string, number> = {};
+    for (const st of status.values()) statuses[st] = (statuses[st] ?? 0) + 1;
+    if ((statuses.COMPLETED ?? 0) !== n) {
+      throw new Error(`scenario (e): expected ${n} COMPLETED, got ${JSON.stringify(statuses)}`);
+    }
+    const result: ScenarioResult = {
+      name: '(e) REST path',
+      n,
+      inflight: open,
+      rate: n / (wallMs / 1000),
+      p50: pct(latencies, 50),
+      p99: pct(latencies, 99),
+      stepP50: NaN,
+      stepP99: NaN,
+      // The driver's own polls for the end are transactions of the bench database: not the engine's.
+      txPerSaga: (after.xacts - before.xacts - polls) / n,
+      walSyncsPerSaga: (after.walSyncs - before.walSyncs) / n,
+      redisPerSaga: (after.redisCalls - before.redisCalls) / n,
+      redisTop: redisTop(before, after, n),
+      cpuMsPerSaga: cpuPerSaga(cpu0, cpu1, n).engine,
+      cpu: cpuPerSaga(cpu0, cpu1, n),
+      peakRss: NaN,
+      statuses,
+    };
+    logScenario(result);
+    return result;
+  } finally {
+    await engine.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (f) The production topology
+// ---------------------------------------------------------------------------------------------------------------
+
+interface ScaleResult extends ScenarioResult {
   agents: number;
   orchestrators: number;
-  n: number;
-  rate: number;
   ok: boolean;
   detail: string;
 }
 
-async function scaleOut(pg: Client, agents: number, n: number): Promise<ScaleResult> {
+/**
+ * (f) 2 orchestrators (API + scheduler + supervisor, REST starts from HTTP_CLIENTS clients) and `agents` agent
+ * processes over Redis; 10 % of the sagas fail at step 4 and compensate. Throughput until every saga ended, CPU per
+ * role, and correctness: each saga in its expected status, every attempt invoked once across all processes.
+ */
+async function scaleOut(pg: Client, redis: Redis, agents: number, n: number): Promise<ScaleResult> {
   const ports = [await freePort(), await freePort()];
   const env = engineEnv({ SUPERVISOR_INTERVAL_MS: '1000', DB_POOL_SIZE: '6' });
+  const tag = `f${agents}`;
   const orchestrators = ports.map((port) => new EngineChild('orchestrator', { ...env, PORT: String(port) }));
   const workers = Array.from({ length: agents }, () => new EngineChild('agent', env));
   const processes = [...orchestrators, ...workers];
@@ -344,36 +657,23 @@ async function scaleOut(pg: Client, agents: number, n: number): Promise<ScaleRes
     await pg.query(`TRUNCATE saga_instance CASCADE`);
     // Every tenth saga fails at step 4 and compensates.
     const failing = (i: number) => i % 10 === 9;
+    await settle();
+    const before = await counters(pg, redis);
+    const cpu0 = await cpuSample(pg, redis, processes);
+    const stopProfile = await profile(tag, processes);
     const t0 = performance.now();
-    let next = 0;
-    const ids: string[] = new Array(n);
-    await Promise.all(
-      Array.from({ length: 50 }, async () => {
-        while (next < n) {
-          const i = next++;
-          const port = ports[i % ports.length];
-          const res = await fetch(`http://127.0.0.1:${port}/v1/sagas`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
-            body: JSON.stringify({ type: 'bench-five-steps', input: failing(i) ? { failAt: 4 } : {} }),
-          });
-          if (res.status !== 201) throw new Error(`POST /v1/sagas: ${res.status} ${await res.text()}`);
-          ids[i] = ((await res.json()) as { id: string }).id;
-        }
-      }),
-    );
-    await poll(
-      async () => {
-        const [row] = (await pg.query(`SELECT count(*)::int AS n FROM saga_instance WHERE completed_at IS NOT NULL`))
-          .rows;
-        return row.n >= n;
-      },
-      { timeoutMs: 300_000, intervalMs: 25, what: `${n} sagas to end` },
-    );
-    const rate = n / ((performance.now() - t0) / 1000);
+    const ids = await restStarts(ports, n, (i) => (failing(i) ? { failAt: 4 } : {}));
+    const open = n - (await endedCount(pg));
+    const polls = 1 + (await waitForEnded(pg, n));
+    const wallMs = performance.now() - t0;
+    await stopProfile();
+    const cpu1 = await cpuSample(pg, redis, processes);
+    await settle();
+    const after = await counters(pg, redis);
     // Correctness: each saga in its expected status; every attempt invoked once, across all processes.
-    const rows = (await pg.query(`SELECT id, status FROM saga_instance`)).rows as { id: string; status: string }[];
-    const status = new Map(rows.map((r) => [r.id, r.status]));
+    const { latencies, status } = await endsOf(pg, ids);
+    const statuses: Record<string, number> = {};
+    for (const st of status.values()) statuses[st] = (statuses[st] ?? 0) + 1;
     let wrong = 0;
     ids.forEach((id, i) => {
       if (status.get(id) !== (failing(i) ? 'COMPENSATED' : 'COMPLETED')) wrong++;
@@ -390,8 +690,31 @@ async function scaleOut(pg: Client, agents: number, n: number): Promise<ScaleRes
     const expectedKeys = (n - failed) * 5 + failed * (4 + 3);
     const ok = wrong === 0 && doubles === 0 && seen.size === expectedKeys;
     const detail = `${wrong} in a wrong status, ${doubles} attempts run twice, ${seen.size}/${expectedKeys} attempts run`;
-    log(`  ${agents} agent(s) + 2 orchestrators: ${f(rate)} sagas/s; ${detail}${ok ? '' : '  <-- FAILED'}`);
-    return { agents, orchestrators: 2, n, rate, ok, detail };
+    const result: ScaleResult = {
+      name: `(f${agents}) 2 orchestrators + ${agents} agent${agents > 1 ? 's' : ''}`,
+      n,
+      inflight: open,
+      rate: n / (wallMs / 1000),
+      p50: pct(latencies, 50),
+      p99: pct(latencies, 99),
+      stepP50: NaN,
+      stepP99: NaN,
+      txPerSaga: (after.xacts - before.xacts - polls) / n,
+      walSyncsPerSaga: (after.walSyncs - before.walSyncs) / n,
+      redisPerSaga: (after.redisCalls - before.redisCalls) / n,
+      redisTop: redisTop(before, after, n),
+      cpuMsPerSaga: NaN,
+      cpu: cpuPerSaga(cpu0, cpu1, n),
+      peakRss: NaN,
+      statuses,
+      agents,
+      orchestrators: 2,
+      ok,
+      detail,
+    };
+    logScenario(result);
+    log(`    correct: ${detail}${ok ? '' : '  <-- FAILED'}`);
+    return result;
   } finally {
     await Promise.all(processes.map((p) => p.stop()));
   }
@@ -403,7 +726,15 @@ async function scaleOut(pg: Client, agents: number, n: number): Promise<ScaleRes
 
 async function main(): Promise<void> {
   const began = new Date();
-  log(`bench: database ${dbName}, Redis prefix ${prefix}${QUICK ? ' (quick)' : ''}`);
+  // Private servers unless DATABASE_URL / REDIS_URL name others: server-wide counters and CPU are then ours alone.
+  const ownPg = !adminUrl;
+  const ownRedis = !redisUrl && !privateRedisUnavailable();
+  if (ownPg || ownRedis) services = await PrivateServices.create({ pg: ownPg, redis: ownRedis });
+  adminUrl ||= services!.pgAdminUrl;
+  redisUrl ||= ownRedis ? services!.redisUrl : 'redis://127.0.0.1:6379';
+  databaseUrl = withDatabase(adminUrl, dbName);
+  const where = `${ownPg ? 'a private PostgreSQL' : 'DATABASE_URL'}, ${ownRedis ? 'a private Redis' : redisUrl}`;
+  log(`bench: database ${dbName} (${where}), Redis prefix ${prefix}${QUICK ? ' (quick)' : ''}`);
   const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${dbName}`);
@@ -412,6 +743,7 @@ async function main(): Promise<void> {
   let engine: EngineChild | undefined;
   try {
     await pg.connect();
+    walInIo = Number((await pg.query(`SHOW server_version_num`)).rows[0].server_version_num) >= 180000;
     const redisMemStart = await usedMemory(redis);
 
     if (TIMERS_ONLY) {
@@ -427,8 +759,11 @@ async function main(): Promise<void> {
     log(`  durable single-row commits from 16 connections: ${f(commits, 0)}/s`);
     const commitMs = await singleCommitLatency(scale(300));
     log(`  one durable single-row commit from one connection: ${f(commitMs, 2)} ms`);
+    const redis0 = await counters(pg, redis);
     const chains = await bullmqChainBaseline(scale(2000), 50);
-    log(`  raw BullMQ 5-job chains (50 in flight): ${f(chains, 0)}/s`);
+    // What one BullMQ job costs in Redis commands (those its Lua scripts call count too): to read (e) and (f) by.
+    const redisPerJob = ((await counters(pg, redis)).redisCalls - redis0.redisCalls) / (scale(2000) * 5);
+    log(`  raw BullMQ 5-job chains (50 in flight): ${f(chains, 0)}/s, ${f(redisPerJob)} Redis commands per job`);
 
     log('scenarios (one engine process: scheduler + agent + supervisor):');
     engine = new EngineChild('all', engineEnv());
@@ -463,10 +798,14 @@ async function main(): Promise<void> {
         `Redis used_memory ${mb(redisMemStart)} -> ${mb(redisMemEnd)} (server-wide); ${rssRun.statuses.COMPLETED} completed`,
     );
 
+    log(`REST path (one engine process with its API, ${HTTP_CLIENTS} HTTP clients):`);
+    await pg.query(`TRUNCATE saga_instance CASCADE`);
+    const e = await restScenario(pg, redis, scale(2000));
+
     const scaled: ScaleResult[] = [];
     if (!SKIP_SCALE) {
-      log('scale-out (2 orchestrators over HTTP, N agents, 10 % of sagas compensate):');
-      for (const agents of [1, 2, 4]) scaled.push(await scaleOut(pg, agents, scale(2000)));
+      log(`production topology (2 orchestrators over HTTP, ${HTTP_CLIENTS} clients, N agents, 10 % compensate):`);
+      for (const agents of [1, 2, 4]) scaled.push(await scaleOut(pg, redis, agents, scale(2000)));
     }
 
     const report = renderReport({
@@ -474,7 +813,8 @@ async function main(): Promise<void> {
       commits,
       commitMs,
       chains,
-      scenarios: [a, b, c, d],
+      redisPerJob,
+      scenarios: [a, b, c, d, e, ...scaled],
       rss2k,
       heap2k,
       heap20k,
@@ -496,8 +836,12 @@ async function main(): Promise<void> {
     log(`results: ${file}`);
     const failedScale = scaled.filter((s) => !s.ok).length;
     if (failedScale > 0) process.exitCode = 1;
+    const f1 = scaled.find((s) => s.agents === 1)?.rate ?? NaN;
+    const fk = (k: number) => scaled.find((s) => s.agents === k)?.rate ?? NaN;
     log(
-      `RESULT a=${f(a.rate, 0)} b=${f(b.rate, 0)} c_p50_ms=${f(c.p50, 1)} d=${f(d.rate, 0)} tx_per_saga=${f(a.txPerSaga, 2)}`,
+      `RESULT a=${f(a.rate, 0)} b=${f(b.rate, 0)} c_p50_ms=${f(c.p50, 1)} d=${f(d.rate, 0)} tx_per_saga=${f(a.txPerSaga, 2)} ` +
+        `e=${f(e.rate, 0)} f1=${f(f1, 0)} e/a=${f(e.rate / a.rate, 2)} f1/a=${f(f1 / a.rate, 2)} ` +
+        `f2/f1=${f(fk(2) / f1, 2)} f4/f1=${f(fk(4) / f1, 2)}`,
     );
   } finally {
     await engine?.stop().catch(() => undefined);
@@ -507,6 +851,7 @@ async function main(): Promise<void> {
     redis.disconnect();
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
     await admin.end();
+    await services?.dispose();
   }
 }
 
@@ -598,6 +943,7 @@ function renderReport(r: {
   commits: number;
   commitMs: number;
   chains: number;
+  redisPerJob: number;
   scenarios: ScenarioResult[];
   rss2k: number;
   heap2k: number;
@@ -618,23 +964,36 @@ function renderReport(r: {
     '',
     `Machine: ${cpus().length} cores, Node ${process.version}. Baselines in the same run: ` +
       `${f(r.commits, 0)} durable single-row commits/s from 16 connections; ${f(r.commitMs, 2)} ms per durable ` +
-      `commit from one connection; ${f(r.chains, 0)} raw BullMQ 5-job chains/s (50 in flight).`,
+      `commit from one connection; ${f(r.chains, 0)} raw BullMQ 5-job chains/s (50 in flight), ${f(r.redisPerJob)} Redis commands per BullMQ job.`,
     '',
     `(c) one at a time needs six durable commits in a row per saga (the start and one per step): its floor here is ` +
       `about ${f(6 * r.commitMs, 1)} ms; its p50 is ${f(r.scenarios[2].p50 / (6 * r.commitMs), 2)} times that.`,
     '',
-    '| scenario | sagas | in flight | sagas/s | vs commits/s ÷ 6 | vs BullMQ chains/s | p50 ms | p99 ms | step p50/p99 ms | PG tx/saga | WAL syncs/saga | Redis cmds/saga | CPU ms/saga | peak RSS |',
+    '| scenario | sagas | in flight | sagas/s | ÷ (a) | vs commits/s ÷ 6 | vs BullMQ chains/s | p50 ms | p99 ms | step p50/p99 ms | PG tx/saga | WAL syncs/saga | Redis cmds/saga | peak RSS |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...r.scenarios.map(
       (s) =>
-        `| ${s.name} | ${s.n} | ${s.inflight} | ${f(s.rate)} | ${f(s.rate / (r.commits / 6), 2)} | ${f(s.rate / r.chains, 2)} | ${f(s.p50)} | ${f(s.p99)} | ` +
-        `${f(s.stepP50, 2)} / ${f(s.stepP99, 2)} | ${f(s.txPerSaga, 2)} | ${f(s.walSyncsPerSaga, 2)} | ${f(s.redisPerSaga)} | ${f(s.cpuMsPerSaga, 2)} | ${mb(s.peakRss)} |`,
+        `| ${s.name} | ${s.n} | ${s.inflight} | ${f(s.rate)} | ${f(s.rate / r.scenarios[0].rate, 2)} | ${f(s.rate / (r.commits / 6), 2)} | ${f(s.rate / r.chains, 2)} | ${f(s.p50)} | ${f(s.p99)} | ` +
+        `${Number.isFinite(s.stepP50) ? `${f(s.stepP50, 2)} / ${f(s.stepP99, 2)}` : '-'} | ${f(s.txPerSaga, 2)} | ${f(s.walSyncsPerSaga, 2)} | ${f(s.redisPerSaga)}${s.redisTop ? ` (${s.redisTop})` : ''} | ${Number.isFinite(s.peakRss) ? mb(s.peakRss) : '-'} |`,
     ),
     '',
     '"vs commits/s ÷ 6": sagas/s over the rate at which this PostgreSQL can commit six durable single-row',
     'transactions (the engine writes one per step plus the start); "vs BullMQ chains/s": over raw BullMQ 5-job chains.',
-    'PG tx: pg_stat_database of the bench database (includes the supervisor sweeps); WAL syncs: pg_stat_wal,',
-    'cluster-wide; Redis commands: INFO commandstats, server-wide (other clients of the same servers count too).',
+    "PG tx: pg_stat_database of the bench database (includes the supervisor sweeps; not the bench's own polls for",
+    'the end of (e) and (f)); WAL syncs: pg_stat_wal, cluster-wide; Redis commands: INFO commandstats, server-wide.',
+    '(e) and (f): latency from the database clock (created_at to completed_at), sagas/s until the last one ended;',
+    '"in flight": the sagas not ended when the last start was answered (the HTTP clients do not wait for the end).',
+    '',
+    '| CPU ms per saga | ' + ROLE_ORDER.join(' | ') + ' | total |',
+    '| --- | ' + ROLE_ORDER.map(() => '---').join(' | ') + ' | --- |',
+    ...r.scenarios.map(
+      (s) =>
+        `| ${s.name} | ${ROLE_ORDER.map((role) => (role in s.cpu ? f(s.cpu[role], 2) : '-')).join(' | ')} | ${f(s.cpu.total, 2)} |`,
+    ),
+    '',
+    'CPU: each engine process from /proc/<pid>/stat (utime + stime) just before and after the scenario; PostgreSQL:',
+    "the postmaster and its children (a private server), else the bench database's backends; Redis: INFO cpu",
+    '(server-wide); driver: the bench process itself (the HTTP clients of (e) and (f), its polls).',
     '',
     `Retention/RSS: RSS after ${r.mark} sagas ${mb(r.rss2k)}, after ${r.big} ${mb(r.rss20k)} ` +
       `(${f(r.rssGrowth * 100)} %, target within 20 %: ${Math.abs(r.rssGrowth) <= 0.2 ? 'met' : 'NOT met'}; ` +
@@ -658,10 +1017,10 @@ function renderReport(r: {
     '',
   );
   if (r.scaled.length > 0) {
-    lines.push('| scale-out | sagas | sagas/s | correct |', '| --- | --- | --- | --- |');
+    lines.push('| production topology | sagas | sagas/s | ÷ (f1) | correct |', '| --- | --- | --- | --- | --- |');
     for (const s of r.scaled) {
       lines.push(
-        `| ${s.orchestrators} orchestrators + ${s.agents} agent(s) | ${s.n} | ${f(s.rate)} | ${s.ok ? 'yes' : 'NO'}: ${s.detail} |`,
+        `| ${s.orchestrators} orchestrators + ${s.agents} agent(s) | ${s.n} | ${f(s.rate)} | ${f(s.rate / r.scaled[0].rate, 2)} | ${s.ok ? 'yes' : 'NO'}: ${s.detail} |`,
       );
     }
     lines.push('');

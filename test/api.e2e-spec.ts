@@ -337,6 +337,9 @@ describe('REST API (e2e)', () => {
         startAt: null,
         // Set only for a child saga (started by a parent's child step).
         parentId: null,
+        // The drone-delivery type declares no business key and no search attribute.
+        businessKey: null,
+        attributes: {},
       });
       const none = await engine.as('viewer').get('/v1/sagas?status=COMPLETED');
       expect(none.body).toEqual({ items: [], nextCursor: null });

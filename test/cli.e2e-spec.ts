@@ -247,6 +247,64 @@ describe('the saga CLI (e2e)', () => {
     expect((await engine.waitForStatus(id, ['COMPENSATED'], 30_000)).status).toBe('COMPENSATED');
   });
 
+  it('re-runs a COMPLETED saga from a step (new idempotency key) and skips a FAILED step with an output (admin)', async () => {
+    const { id } = JSON.parse(
+      (await saga(['start', 'drone-delivery', '--input', JSON.stringify(droneInput()), '--json'])).stdout,
+    );
+    await engine.waitForStatus(id, ['COMPLETED'], 60_000);
+
+    const before = await saga(['retry', id, '--from-step', 'charge-account', '--reason', 'again']);
+    expect(before.code).toBe(1);
+    expect(before.stderr).toMatch(/^saga: INVALID_STATE \(409\): .*not after the pivot step "charge-account"/);
+
+    const rerun = await saga(['retry', id, '--from-step', 'notify-customer', '--reason', 'mail bounced', '--json']);
+    expect(rerun.code).toBe(0);
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ id });
+    const done = await engine.waitForStatus(id, ['COMPLETED'], 30_000);
+    expect(done.steps.find((s: { name: string }) => s.name === 'notify-customer')).toMatchObject({ run: 1 });
+    await waitFor(
+      async () => (await engine.ledger(id)).filter((e) => e.operation === 'notify').length === 2 || undefined,
+      { timeoutMs: 30_000, what: 'the second notification' },
+    );
+    const notified = (await engine.ledger(id)).filter((e) => e.operation === 'notify');
+    expect(notified.map((e) => e.idempotencyKey).sort()).toEqual([
+      `${id}:notify-customer`,
+      `${id}:notify-customer:rerun-1`,
+    ]);
+    expect(notified.every((e) => e.count === 1)).toBe(true);
+    // The steps before it ran once.
+    expect((await engine.ledger(id)).filter((e) => e.operation !== 'notify').every((e) => e.count === 1)).toBe(true);
+
+    const faults = { 'notify-customer': { fatal: true } };
+    const failed = JSON.parse(
+      (await saga(['start', 'drone-delivery', '--input', JSON.stringify(droneInput({ faults })), '--json'])).stdout,
+    ).id as string;
+    expect((await engine.waitForStatus(failed, ['FAILED', 'COMPLETED'], 60_000)).status).toBe('FAILED');
+
+    const badJson = await saga(['skip', failed, 'notify-customer', '--output', '{nope', '--reason', 'r']);
+    expect(badJson.code).toBe(2);
+    expect(badJson.stderr).toContain('--output must be a JSON value: it is not valid JSON');
+    const noOutput = await saga(['skip', failed, 'notify-customer', '--reason', 'r']);
+    expect(noOutput.code).toBe(2);
+    expect(noOutput.stderr).toContain('--output is required');
+    const asOperator = await saga(['skip', failed, 'notify-customer', '--output', 'null', '--reason', 'r']);
+    expect(asOperator.code).toBe(1);
+    expect(asOperator.stderr).toContain('saga: FORBIDDEN (403)');
+
+    const skipped = await saga(
+      ['skip', failed, 'notify-customer', '--output', '{"sent":"by phone"}', '--reason', 'called them, ticket 9'],
+      { SAGA_API_KEY: KEYS.admin },
+    );
+    expect(skipped.code).toBe(0);
+    expect(skipped.stdout).toContain(failed);
+    const completed = await engine.waitForStatus(failed, ['COMPLETED'], 30_000);
+    expect(completed.output.notifyCustomer).toEqual({ sent: 'by phone' });
+    expect(completed.steps.find((s: { name: string }) => s.name === 'notify-customer')).toMatchObject({
+      skipped: true,
+      status: 'SUCCEEDED',
+    });
+  });
+
   it('lists the saga types and the agents', async () => {
     const types = await saga(['types', '--json']);
     expect(types.code).toBe(0);

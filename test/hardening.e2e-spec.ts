@@ -462,6 +462,8 @@ describe('security hardening, issue 18 (e2e)', () => {
         [`/v1/sagas/${droneSaga}/retry`, reason],
         [`/v1/sagas/${droneSaga}/signals/DeliveryCompleted`, { payload: {} }],
         [`/v1/sagas/${droneSaga}/steps/charge-account/resolve`, reason],
+        [`/v1/sagas/${droneSaga}/steps/notify-customer/retry`, reason],
+        [`/v1/sagas/${droneSaga}/steps/notify-customer/skip`, { ...reason, output: null }],
       ] as const) {
         const res = await scoped('admin').post(path).send(body);
         expect({ path, status: res.status, code: res.body.code }).toEqual({

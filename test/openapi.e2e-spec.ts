@@ -25,6 +25,10 @@ describe('OpenAPI (e2e)', () => {
         'GET /v1/agents',
         'GET /v1/audit',
         'GET /v1/audit/verify',
+        'GET /v1/bulk-actions',
+        'GET /v1/bulk-actions/{id}',
+        'POST /v1/bulk-actions',
+        'POST /v1/bulk-actions/{id}/cancel',
         'GET /v1/me',
         'GET /v1/participants',
         'GET /v1/saga-types',
@@ -46,6 +50,8 @@ describe('OpenAPI (e2e)', () => {
         'POST /v1/sagas/{id}/retry',
         'POST /v1/sagas/{id}/signals/{name}',
         'POST /v1/sagas/{id}/steps/{step}/resolve',
+        'POST /v1/sagas/{id}/steps/{step}/retry',
+        'POST /v1/sagas/{id}/steps/{step}/skip',
       ].sort(),
     );
     const start = doc.components.schemas.StartSagaDto;
@@ -53,6 +59,14 @@ describe('OpenAPI (e2e)', () => {
     expect(start.properties.type.example).toBe('order');
     expect(start.properties.input.example).toMatchObject({ orderId: 'o-1234' });
     expect(doc.components.schemas.OperatorActionDto.properties.reason.example).toEqual(expect.any(String));
+    expect(doc.components.schemas.SkipStepDto.properties.output.description).toContain('output');
+    expect(doc.paths['/v1/sagas/{id}/steps/{step}/skip'].post.requestBody.content['application/json'].schema.$ref).toBe(
+      '#/components/schemas/SkipStepDto',
+    );
+    const stepView =
+      doc.paths['/v1/sagas/{id}'].get.responses['200'].content['application/json'].schema.properties.steps.items;
+    expect(stepView.properties.run.type).toBe('integer');
+    expect(stepView.properties.skipped.type).toBe('boolean');
     expect(start.properties.startAt).toMatchObject({ format: 'date-time' });
     expect(start.properties.startIn.description).toContain('duration');
     const schedule = doc.components.schemas.CreateScheduleDto;
@@ -86,6 +100,31 @@ describe('OpenAPI (e2e)', () => {
       expect.arrayContaining(['step', 'item']),
     );
     expect(doc.paths['/v1/sagas'].post.responses).toHaveProperty('409');
+    const bulk = doc.components.schemas.BulkActionDto;
+    expect(bulk.required).toEqual(expect.arrayContaining(['action', 'filter', 'reason']));
+    expect(bulk.properties.action.enum).toEqual(['retry', 'cancel', 'resolve']);
+    expect(bulk.properties.cap).toMatchObject({ minimum: 1, maximum: 100000, default: 10000 });
+    expect(doc.paths['/v1/bulk-actions'].post.responses).toHaveProperty('409');
+    expect(
+      doc.paths['/v1/bulk-actions/{id}'].get.responses['200'].content['application/json'].schema.properties.status.enum,
+    ).toEqual(['PENDING', 'RUNNING', 'COMPLETED', 'CANCELLED', 'FAILED']);
+    // Search (issue 19): the list's filters, the view's key and attributes, the type's declarations.
+    expect(doc.paths['/v1/sagas'].get.parameters.map((p: any) => p.name)).toEqual(
+      expect.arrayContaining(['type', 'status', 'createdAfter', 'businessKey', 'attr.{name}', 'limit', 'cursor']),
+    );
+    expect(doc.paths['/v1/sagas'].post.responses['409'].description).toContain('BUSINESS_KEY_CONFLICT');
+    expect(Object.keys(saga.properties)).toEqual(expect.arrayContaining(['businessKey', 'attributes']));
+    const listed = doc.paths['/v1/sagas'].get.responses['200'].content['application/json'].schema;
+    expect(Object.keys(listed.properties.items.items.properties)).toEqual(
+      expect.arrayContaining(['businessKey', 'attributes']),
+    );
+    const typeView = doc.paths['/v1/saga-types/{type}'].get.responses['200'].content['application/json'].schema;
+    expect(Object.keys(typeView.properties)).toEqual(expect.arrayContaining(['businessKey', 'searchAttributes']));
+    // PostgreSQL away: 503 UNAVAILABLE with Retry-After, on every route that needs it.
+    expect(doc.paths['/v1/sagas'].post.responses['503']).toMatchObject({
+      headers: { 'Retry-After': expect.anything() },
+    });
+    expect(doc.paths['/v1/sagas/{id}'].get.responses).toHaveProperty('503');
     expect(doc.paths['/v1/sagas/{id}/signals/{name}'].post.responses).toHaveProperty('409');
     // Every route but /health documents the key check's answers: 401, and 429 with Retry-After.
     for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {

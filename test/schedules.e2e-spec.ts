@@ -177,20 +177,18 @@ describe('schedules (e2e)', () => {
       holdOpen = false;
       const first = buffered.lastSagaId;
       await engine.as('operator').post(`/v1/sagas/${first}/signals/Release`).send({});
+      // (The run is recorded before the schedule moves on: wait for both, or the read may fall between them.)
       const after = await waitFor(
         async () => {
           const body = await get(buffer);
-          return body.lastRuns.some((r: any) => r.tick === buffered.bufferedTick && r.outcome === 'started')
-            ? body
-            : undefined;
+          const run = body.lastRuns.find((r: any) => r.tick === buffered.bufferedTick && r.outcome === 'started');
+          return run && body.lastSagaId === run.sagaId ? run : undefined;
         },
         { what: 'the buffered tick to start', timeoutMs: 10_000 },
       );
-      // The buffered tick started a saga of its own. (Read from its run: the schedule's lastSagaId is written a
-      // moment after the run is recorded, by the same sweep, and a read may fall in between.)
-      const run = after.lastRuns.find((r: any) => r.tick === buffered.bufferedTick && r.outcome === 'started');
-      expect(run.sagaId).toEqual(expect.any(String));
-      expect(run.sagaId).not.toBe(first);
+      // The buffered tick started a saga of its own.
+      expect(after.sagaId).toEqual(expect.any(String));
+      expect(after.sagaId).not.toBe(first);
       await patch(buffer, { paused: true, reason: 'done' });
     } finally {
       holdOpen = false;

@@ -6,7 +6,8 @@
  *   sagas through SagaScheduler.start (the library path, as a peer library would be measured) keeping `inflight` of
  *   them open, and reports each saga's latency (start to terminal commit), each step's overhead (the gap between
  *   one step's handler and the next one's, both no-ops), and its own CPU time and peak RSS.
- * - `orchestrator`: the REST API + scheduler + supervisor (for the scale-out runs, started over HTTP).
+ * - `all-http`: the same all-in-one engine with the REST API (scenario (e): sagas started over HTTP).
+ * - `orchestrator`: the REST API + scheduler + supervisor (scenario (f), the production topology, started over HTTP).
  * - `agent`: a step agent only.
  *
  * Every process counts the invocations of each step attempt (key `<sagaId>:<step>[:undo]#<attempt>`) so that the
@@ -16,6 +17,8 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { isTerminal, type SagaStatus } from '@saga-engine/core';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { SagaModule, type SagaRole, loadConfig, sagaOptionsFromEnv, setupSagaApp } from '@saga-engine/nestjs';
@@ -48,7 +51,7 @@ const { SagaRegistry } = internal('./scheduler/saga-registry') as typeof SagaReg
 const { SagaScheduler } = internal('./scheduler/saga-scheduler') as typeof SagaSchedulerModule;
 const { Supervisor } = internal('./supervisor/supervisor') as typeof SupervisorModule;
 
-type Role = 'all' | 'orchestrator' | 'agent';
+type Role = 'all' | 'all-http' | 'orchestrator' | 'agent';
 const role = (process.argv[2] ?? 'all') as Role;
 
 /** Invocations per attempt key, and the last handler time per saga (for the step overhead). */
@@ -63,7 +66,7 @@ rssTimer.unref();
 
 const definition = benchSaga((sagaId, key) => {
   // Only the scale-out runs check them (across processes); kept in the `all` role, they would weigh on its RSS.
-  if (role !== 'all') invocations.set(key, (invocations.get(key) ?? 0) + 1);
+  if (role === 'orchestrator' || role === 'agent') invocations.set(key, (invocations.get(key) ?? 0) + 1);
   const now = performance.now();
   const last = lastHandlerAt.get(sagaId);
   if (last !== undefined) stepGaps.push(now - last);
@@ -79,19 +82,31 @@ interface RunCommand {
   rssAt?: number[];
 }
 
+let profiler: Session | undefined;
+
+function inspect(session: Session, method: string): Promise<unknown> {
+  return new Promise((resolvePost, reject) =>
+    session.post(method, (error, result) => (error ? reject(error) : resolvePost(result))),
+  );
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const { options, app: appSetup } = sagaOptionsFromEnv(config);
-  const roles: SagaRole[] =
-    role === 'orchestrator' ? ['api', 'supervisor'] : role === 'all' ? ['agent', 'supervisor'] : ['agent'];
+  const roles: SagaRole[] = {
+    all: ['agent', 'supervisor'] as SagaRole[],
+    'all-http': ['api', 'agent', 'supervisor'] as SagaRole[],
+    orchestrator: ['api', 'supervisor'] as SagaRole[],
+    agent: ['agent'] as SagaRole[],
+  }[role];
+  const serves = roles.includes('api');
   const sagas = role === 'all' ? [definition, timerPending, timerDue] : [definition];
   @Module({ imports: [SagaModule.forRoot({ ...options, roles, sagas })] })
   class BenchEngineModule {}
-  const app =
-    role === 'orchestrator'
-      ? await NestFactory.create(BenchEngineModule, { bodyParser: false, logger: ['error', 'warn'] })
-      : await NestFactory.createApplicationContext(BenchEngineModule, { logger: ['error', 'warn'] });
-  if (role === 'orchestrator') {
+  const app = serves
+    ? await NestFactory.create(BenchEngineModule, { bodyParser: false, logger: ['error', 'warn'] })
+    : await NestFactory.createApplicationContext(BenchEngineModule, { logger: ['error', 'warn'] });
+  if (serves) {
     const http = app as Awaited<ReturnType<typeof NestFactory.create>>;
     setupSagaApp(http, { ...appSetup, docs: false });
     await http.listen(config.PORT, '127.0.0.1');
@@ -274,6 +289,23 @@ async function main(): Promise<void> {
               keys: [...invocations.keys()],
               doubles,
             });
+            break;
+          }
+          case 'profile-start': {
+            // BENCH_CPU_PROF: a V8 CPU profile of the scenario's window only (not the boot or the warm-up).
+            profiler = new Session();
+            profiler.connect();
+            await inspect(profiler, 'Profiler.enable');
+            await inspect(profiler, 'Profiler.start');
+            reply({});
+            break;
+          }
+          case 'profile-stop': {
+            const { profile } = (await inspect(profiler!, 'Profiler.stop')) as { profile: unknown };
+            profiler!.disconnect();
+            profiler = undefined;
+            writeFileSync((message as unknown as { file: string }).file, JSON.stringify(profile));
+            reply({});
             break;
           }
           case 'reset':

@@ -35,9 +35,16 @@ import {
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { Redis } from 'ioredis';
-import {
-  type Binaries,
-  type RunAs,
+import { createRequire } from 'node:module';
+import type { Binaries, RunAs } from '../../libs/nestjs/src/store/embedded-postgres';
+import type * as EmbeddedPostgresModule from '../../libs/nestjs/src/store/embedded-postgres';
+import { freePort, poll, portAnswers } from './cluster';
+
+/**
+ * The engine's embedded-mode helpers: from the sources under the tests; compiled into dist/tools/ (`npm run bench`,
+ * `npm run chaos`), where nothing is emitted for the library's sources, from the package's own build.
+ */
+const {
   binaries,
   binariesIn,
   chooseRunAs,
@@ -46,8 +53,15 @@ import {
   reachableBinaries,
   runPostgresProgram,
   runningPostmaster,
-} from '../../libs/nestjs/src/store/embedded-postgres';
-import { freePort, poll, portAnswers } from './cluster';
+} = ((): typeof EmbeddedPostgresModule => {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('../../libs/nestjs/src/store/embedded-postgres') as typeof EmbeddedPostgresModule;
+  } catch {
+    const pkg = createRequire(require.resolve('@saga-engine/nestjs'));
+    return pkg('./store/embedded-postgres') as typeof EmbeddedPostgresModule;
+  }
+})();
 
 /** The `redis-server` program on PATH (or in the usual places), if there is one. */
 export function redisServerPath(): string | undefined {
@@ -131,6 +145,16 @@ export class PrivateServices {
 
   get redisUrl(): string {
     return `redis://127.0.0.1:${this.redisPort}`;
+  }
+
+  /** The private redis-server's pid (to stop it with SIGSTOP, and go on with SIGCONT), while it runs. */
+  get redisPid(): number | undefined {
+    return this.redis?.pid;
+  }
+
+  /** The private PostgreSQL's postmaster pid (its backends are its children), while it runs. */
+  get postgresPid(): number | undefined {
+    return this.postmasterPid;
   }
 
   /** Starts what is private and not running (PostgreSQL keeps its data across stop and start; Redis does not). */

@@ -1,4 +1,4 @@
-import { type INestApplication, Module, type ModuleMetadata } from '@nestjs/common';
+import { type INestApplication, type INestApplicationContext, Module, type ModuleMetadata } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { DestinationStream } from 'pino';
 import { randomBytes } from 'node:crypto';
@@ -299,4 +299,32 @@ export async function startTestEngine(options: {
       await demo?.close();
     },
   };
+}
+
+/**
+ * An agent of its own beside a test engine (same database, Redis and prefix): `SagaModule` with the `agent` role
+ * only, the way a service that runs sagas' steps is, in this process. For tests whose engine runs without an agent
+ * (`agent: false`), so that every step goes through the queue; `env` overrides the engine's configuration.
+ */
+export async function startTestAgent(
+  engine: Pick<TestEngine, 'config'>,
+  sagas: readonly SagaDefinition<any, any>[],
+  env: Record<string, string> = {},
+): Promise<INestApplicationContext> {
+  const config = loadConfig({ ...configAsEnv(engine.config), ...env });
+  const { options } = sagaOptionsFromEnv(config);
+  @Module({ imports: [SagaModule.forRoot({ ...options, roles: ['agent'], sagas })] })
+  class TestAgentModule {}
+  const app = await NestFactory.createApplicationContext(TestAgentModule, {
+    logger: ['error', 'warn'].slice(0, config.LOG_LEVEL === 'error' ? 1 : 2) as ('error' | 'warn')[],
+  });
+  await app.init();
+  return app;
+}
+
+/** A loaded configuration back as environment variables (what loadConfig reads). */
+function configAsEnv(config: ReturnType<typeof loadConfig>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(config).flatMap(([key, value]) => (value === undefined ? [] : [[key, String(value)]])),
+  );
 }

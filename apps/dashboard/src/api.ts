@@ -35,12 +35,29 @@ export interface SagaSummary {
   startAt?: string | null;
   /** A child saga's parent (the saga whose child step started it). */
   parentId?: string | null;
+  /** Its business key (its type's businessKey input field), or null. */
+  businessKey?: string | null;
+  /** Its search attributes by name (a datetime as ISO-8601 UTC). */
+  attributes?: Record<string, string | number | boolean | null>;
+}
+
+/** A search attribute a saga type declares (`GET /v1/saga-types`). */
+export interface SearchAttributeView {
+  name: string;
+  type: 'keyword' | 'number' | 'boolean' | 'datetime';
+  /** The step whose output sets it; null: the input, at start. */
+  step: string | null;
+  path: string;
 }
 
 export interface StepView {
   name: string;
   status: string;
   attempts: number;
+  /** How many times an operator re-ran the step (its idempotency key ends `:rerun-<run>` above 0). */
+  run?: number;
+  /** SUCCEEDED because an operator skipped it; `output` is theirs. */
+  skipped?: boolean;
   startedAt: string | null;
   finishedAt: string | null;
   output: unknown;
@@ -156,6 +173,8 @@ export interface StepDefinitionView {
   child?: { type: string; version: number } | null;
   /** A fan-out step's concurrency. */
   fanOut?: { concurrency: number; keyed: boolean } | null;
+  /** JSON Schema of the step's output class (each item's, for a fan-out); null when it declares none. */
+  outputSchema?: JsonSchema | null;
   timeoutMs: number | null;
   compensationTimeoutMs: number | null;
   retry: RetryPolicy;
@@ -171,6 +190,10 @@ export interface SagaDefinitionView {
   inputSchema?: JsonSchema | null;
   stages: { index: number; group: string | null; steps: string[] }[];
   steps: StepDefinitionView[];
+  /** The dotted input path of the business key, or null. */
+  businessKey?: string | null;
+  /** The search attributes the list filters on as attr.<name>. */
+  searchAttributes?: SearchAttributeView[];
   /** Every version the engine knows of the type. */
   versions: number[];
   /** Live agents that run this version (a heartbeat in the last 15 s). */
@@ -334,3 +357,29 @@ export function describeFailure(error: unknown): string {
 }
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What a bulk action does to each saga (`POST /v1/bulk-actions`). */
+export type BulkActionName = 'retry' | 'cancel' | 'resolve';
+
+/** The filter of a bulk action: the saga list's. */
+export interface BulkFilter {
+  type?: string;
+  status?: string[];
+  createdAfter?: string;
+  createdBefore?: string;
+}
+
+/** A bulk job and its progress (`GET /v1/bulk-actions/{id}`). */
+export interface BulkJob {
+  id: string;
+  action: BulkActionName;
+  step: string | null;
+  status: 'PENDING' | 'RUNNING' | 'COMPLETED' | 'CANCELLED' | 'FAILED';
+  matched: number;
+  processed: number;
+  done: number;
+  skipped: number;
+  failed: number;
+  errors: { sagaId: string; status: number; code: string; message: string }[];
+  lastError: string | null;
+}

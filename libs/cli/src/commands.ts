@@ -1,10 +1,27 @@
-import type { SagaClient, SagaEventView, SagaSummaryView, SagaView } from '@saga-engine/client';
+import type {
+  BulkActionName,
+  BulkJobView,
+  SagaClient,
+  SagaEventView,
+  SagaSummaryView,
+  SagaView,
+} from '@saga-engine/client';
 import { SETTLED_STATUSES } from '@saga-engine/client';
 import type { CommandContext, CommandSpec } from './command';
 import { ExitCode } from './exit-codes';
-import { UsageError } from './errors';
-import { EVENT_HEADER, agentsText, eventLine, sagaListText, sagaText, sagaTypesText } from './format';
-import { duration, instant, integer, jsonObjectFrom, statuses } from './parse';
+import { InterruptedError, UsageError, isApiError } from './errors';
+import {
+  EVENT_HEADER,
+  agentsText,
+  bulkJobText,
+  bulkJobsText,
+  bulkProgress,
+  eventLine,
+  sagaListText,
+  sagaText,
+  sagaTypesText,
+} from './format';
+import { attributeConditions, duration, instant, integer, jsonObjectFrom, jsonValueFrom, statuses } from './parse';
 
 /** `start --wait` without a value waits this long. */
 export const DEFAULT_WAIT = '5m';
@@ -103,12 +120,18 @@ const get: CommandSpec = {
 
 const list: CommandSpec = {
   usage: 'list',
-  summary: 'sagas, newest first, by type, status and creation time (GET /v1/sagas)',
+  summary: 'sagas, newest first, by type, status, creation time, business key and attributes (GET /v1/sagas)',
   description:
     'Prints one page (--limit, default 50) and, when there are more, the --cursor of the next one on stderr; --all ' +
-    'follows every page. With --json: {"items": [...], "nextCursor": ...} (nextCursor null after --all).',
+    'follows every page. With --json: {"items": [...], "nextCursor": ...} (nextCursor null after --all). ' +
+    '--attr needs --type (attributes are declared per type: saga types --json lists them); every condition must hold.',
   options: [
     { flags: '--type <type>', description: 'only this saga type' },
+    { flags: '--business-key <key>', description: "only the sagas with this business key (every type's)" },
+    {
+      flags: '--attr <condition...>',
+      description: 'a search attribute: name=value, or name>value, name>=value, name<value, name<=value (repeat)',
+    },
     { flags: '--status <status...>', description: 'only these statuses (repeat, or comma-separated)' },
     { flags: '--created-after <iso>', description: 'created after this date or date-time (ISO-8601)' },
     { flags: '--created-before <iso>', description: 'created before this date or date-time' },
@@ -119,11 +142,20 @@ const list: CommandSpec = {
   examples: [
     'saga list --status FAILED --type drone-delivery',
     'saga list --status failed,compensating --created-after 2026-12-01 --all --json | jq -r ".items[].id"',
+    'saga list --business-key ORD-2026-0042',
+    "saga list --type order --attr tier=gold --attr 'amount>=100' --attr 'placedAt<2026-12-01'",
   ],
   async run(ctx, _args, o) {
     const [type, after, before, limit] = [str(o.type), str(o.createdAfter), str(o.createdBefore), str(o.limit)];
+    const businessKey = str(o.businessKey);
+    const attributes = o.attr === undefined ? undefined : attributeConditions(o.attr as string[], '--attr');
+    if (attributes !== undefined && type === undefined) {
+      throw new UsageError('--attr needs --type: search attributes are declared per saga type');
+    }
     const filter = {
       ...(type === undefined ? {} : { type }),
+      ...(businessKey === undefined ? {} : { businessKey }),
+      ...(attributes === undefined ? {} : { attributes }),
       ...(o.status === undefined ? {} : { status: statuses(o.status as string[], '--status') }),
       ...(after === undefined ? {} : { createdAfter: instant(after, '--created-after') }),
       ...(before === undefined ? {} : { createdBefore: instant(before, '--created-before') }),
@@ -248,15 +280,52 @@ const cancel = action(
   (client, [id], reason) => client.cancel(id, { reason }),
 );
 
-const retry = action(
-  {
-    usage: 'retry <id>',
-    summary: 'resume a FAILED saga where it stopped (operator)',
-    description: 'POST /v1/sagas/{id}/retry. Its failed step or compensations run again, with a fresh retry budget.',
-    examples: ['saga retry <id> --reason "the ledger is back"'],
+const retry: CommandSpec = {
+  usage: 'retry <id>',
+  summary: 'resume a FAILED saga where it stopped, or re-run it from a step (operator)',
+  description:
+    'POST /v1/sagas/{id}/retry: its failed step or compensations run again, with a fresh retry budget and the same ' +
+    'idempotency keys. With --from-step, POST /v1/sagas/{id}/steps/{step}/retry: that step and every later one run ' +
+    'again, each with a new idempotency key (<sagaId>:<step>:rerun-<n>), on a FAILED or COMPLETED saga; the steps ' +
+    'before it do not.',
+  options: [
+    { flags: '--from-step <step>', description: 're-run from this step (a step after the pivot, once it ran)' },
+    REASON,
+  ],
+  examples: [
+    'saga retry <id> --reason "the ledger is back"',
+    'saga retry <id> --from-step ship --reason "carrier data fixed, INC-7"',
+  ],
+  async run(ctx, [id], o) {
+    const reason = str(o.reason) ?? '';
+    const step = str(o.fromStep);
+    const client = ctx.client();
+    const saga = step === undefined ? await client.retry(id, { reason }) : await client.retryFrom(id, step, { reason });
+    ctx.print(saga, () => sagaText(saga, ctx.style));
+    return ExitCode.OK;
   },
-  (client, [id], reason) => client.retry(id, { reason }),
-);
+};
+
+const skip: CommandSpec = {
+  usage: 'skip <id> <step>',
+  summary: 'complete a FAILED, RETRYING or PENDING step with an output of yours (admin)',
+  description:
+    'POST /v1/sagas/{id}/steps/{step}/skip. The step SUCCEEDED with the JSON value of --output (or --output-file, ' +
+    'or stdin with -) as its output, which later steps read; it is never compensated. A FAILED saga with no other ' +
+    'failed step goes on.',
+  options: [
+    { flags: '--output <json>', description: 'the step\'s output, any JSON value (null for none; "-": stdin)' },
+    { flags: '--output-file <path>', description: 'read the output from a file ("-": stdin)' },
+    REASON,
+  ],
+  examples: [`saga skip <id> ship --output '{"trackingId":"T-1"}' --reason "shipped by hand, ticket 12"`],
+  async run(ctx, [id, step], o) {
+    const output = await jsonValueFrom(ctx.io, '--output', str(o.output), str(o.outputFile));
+    const saga = await ctx.client().skip(id, step, { output, reason: str(o.reason) ?? '' });
+    ctx.print(saga, () => sagaText(saga, ctx.style));
+    return ExitCode.OK;
+  },
+};
 
 const resolve = action(
   {
@@ -290,9 +359,172 @@ const agents: CommandSpec = {
   },
 };
 
+/** `bulk --wait` without a value waits this long. */
+export const DEFAULT_BULK_WAIT = '30m';
+const BULK_ACTIONS: readonly BulkActionName[] = ['retry', 'cancel', 'resolve'];
+
+const bulk: CommandSpec = {
+  usage: 'bulk <action>',
+  summary: 'retry, cancel or resolve every saga a filter matches, as a job (POST /v1/bulk-actions)',
+  description:
+    'Counts the sagas the filter (as `saga list` takes it) matches and prints the count; --dry-run stops there. ' +
+    'Without --yes nothing is done (exit 2): read the count, then run again with --yes. With --yes the engine runs ' +
+    'the job in the background, each saga through the single action (audited with --reason and the job); ' +
+    '--wait follows its progress on stderr and exits 0 only if it COMPLETED with no saga failed (4 otherwise). ' +
+    'Roles: retry and cancel operator, resolve admin (with --step). Follow or stop a job later: `saga bulk-job`, ' +
+    '`saga bulk-stop`.',
+  options: [
+    { flags: '--type <type>', description: 'only this saga type' },
+    { flags: '--status <status...>', description: 'only these statuses (repeat, or comma-separated)' },
+    { flags: '--created-after <iso>', description: 'created after this date or date-time (ISO-8601)' },
+    { flags: '--created-before <iso>', description: 'created before this date or date-time' },
+    { flags: '--step <step>', description: 'resolve: the step whose failed compensation is resolved in each saga' },
+    REASON,
+    { flags: '--cap <n>', description: 'refuse when more sagas match (1 to 100000; the engine defaults to 10000)' },
+    { flags: '--dry-run', description: 'only count the matching sagas' },
+    { flags: '--yes', description: 'act on them (without it, only the count is shown)' },
+    {
+      flags: '--wait [timeout]',
+      description: `follow the job until it ends, at most this long (default ${DEFAULT_BULK_WAIT})`,
+    },
+  ],
+  examples: [
+    'saga bulk retry --type drone-delivery --status FAILED --reason "carrier fixed, INC-88" --dry-run',
+    'saga bulk retry --type drone-delivery --status FAILED --reason "carrier fixed, INC-88" --yes --wait',
+    'saga bulk cancel --status DELAYED --created-before 2026-12-01 --reason "campaign withdrawn" --yes --json',
+    'saga bulk resolve --type order --status FAILED --step charge-card --reason "refunded by hand" --yes',
+  ],
+  async run(ctx, [name], o) {
+    if (!BULK_ACTIONS.includes(name as BulkActionName)) {
+      throw new UsageError(`<action> must be one of ${BULK_ACTIONS.join(', ')} (got ${JSON.stringify(name)})`);
+    }
+    const action = name as BulkActionName;
+    const [type, after, before, step, cap] = [
+      str(o.type),
+      str(o.createdAfter),
+      str(o.createdBefore),
+      str(o.step),
+      str(o.cap),
+    ];
+    if (action === 'resolve' && step === undefined)
+      throw new UsageError('bulk resolve needs --step: the step to resolve');
+    if (action !== 'resolve' && step !== undefined) throw new UsageError('--step is only for bulk resolve');
+    if (o.dryRun === true && o.yes === true) throw new UsageError('--dry-run and --yes: pass one of them');
+    const wait = o.wait === true ? DEFAULT_BULK_WAIT : str(o.wait);
+    const waitMs = wait === undefined ? null : duration(wait, '--wait', { min: 1 });
+    const request = {
+      action,
+      ...(step === undefined ? {} : { step }),
+      filter: {
+        ...(type === undefined ? {} : { type }),
+        ...(o.status === undefined ? {} : { status: statuses(o.status as string[], '--status') }),
+        ...(after === undefined ? {} : { createdAfter: instant(after, '--created-after') }),
+        ...(before === undefined ? {} : { createdBefore: instant(before, '--created-before') }),
+      },
+      reason: str(o.reason) ?? '',
+      ...(cap === undefined ? {} : { cap: integer(cap, '--cap', 1, 100_000) }),
+    };
+    const client = ctx.client();
+    if (o.yes !== true) {
+      const dry = await client.bulkDryRun(request);
+      ctx.print(dry, () => `${dry.matched} sagas match: a bulk ${action} would act on them`);
+      if (o.dryRun === true) return ExitCode.OK;
+      ctx.note(`nothing done: run again with --yes to ${action} them`);
+      return ExitCode.USAGE;
+    }
+    const job = await client.startBulk(request);
+    if (waitMs === null) {
+      ctx.print(job, () => bulkJobText(job, ctx.style));
+      return ExitCode.OK;
+    }
+    ctx.note(`bulk job ${job.id}: ${job.action} of ${job.matched} sagas`);
+    return followBulkJob(ctx, job.id, waitMs);
+  },
+};
+
+/** Follows a job until it ends, progress on stderr; 0 only when it COMPLETED with no saga failed. */
+async function followBulkJob(ctx: CommandContext, id: string, timeoutMs: number): Promise<ExitCode> {
+  let shown = '';
+  let last: BulkJobView | null = null;
+  try {
+    last = await ctx.interruptible(
+      ctx.client().waitForBulkJob(id, {
+        timeout: timeoutMs,
+        onProgress: (job) => {
+          last = job;
+          const line = `${job.status} ${bulkProgress(job)}`;
+          if (line !== shown && !ctx.json) ctx.note(line);
+          shown = line;
+        },
+      }),
+    );
+  } catch (err) {
+    if (isApiError(err) || err instanceof InterruptedError || last === null) throw err;
+    ctx.print(last, () => bulkJobText(last!, ctx.style));
+    ctx.note(`bulk job ${id} is still ${last.status} after ${timeoutMs} ms: it goes on`);
+    return ExitCode.NOT_COMPLETED;
+  }
+  const job = last;
+  ctx.print(job, () => bulkJobText(job, ctx.style));
+  if (job.status !== 'COMPLETED') {
+    ctx.note(`bulk job ${id} ended ${job.status}`);
+    return ExitCode.NOT_COMPLETED;
+  }
+  if (job.failed > 0) {
+    ctx.note(`bulk job ${id}: ${job.failed} sagas failed`);
+    return ExitCode.NOT_COMPLETED;
+  }
+  return ExitCode.OK;
+}
+
+const bulkJob: CommandSpec = {
+  usage: 'bulk-job [id]',
+  summary: 'a bulk job and its progress (GET /v1/bulk-actions/{id}); without an id, the jobs',
+  description:
+    'With --wait, follows the job until it ends (progress on stderr) and exits 0 only if it COMPLETED with no ' +
+    'saga failed (4 otherwise).',
+  options: [
+    {
+      flags: '--wait [timeout]',
+      description: `follow it until it ends, at most this long (default ${DEFAULT_BULK_WAIT})`,
+    },
+  ],
+  examples: ['saga bulk-job', 'saga bulk-job <id>', 'saga bulk-job <id> --wait 10m'],
+  async run(ctx, [id], o) {
+    const wait = o.wait === true ? DEFAULT_BULK_WAIT : str(o.wait);
+    const waitMs = wait === undefined ? null : duration(wait, '--wait', { min: 1 });
+    if (id === undefined) {
+      if (waitMs !== null) throw new UsageError('--wait needs the id of a job');
+      const items = await ctx.client().bulkJobs();
+      ctx.print({ items }, () => bulkJobsText(items, ctx.style));
+      return ExitCode.OK;
+    }
+    if (waitMs !== null) return followBulkJob(ctx, id, waitMs);
+    const job = await ctx.client().bulkJob(id);
+    if (job === null) {
+      ctx.note(`saga: 404 BULK_JOB_NOT_FOUND: bulk job ${id} not found`);
+      return ExitCode.REFUSED;
+    }
+    ctx.print(job, () => bulkJobText(job, ctx.style));
+    return ExitCode.OK;
+  },
+};
+
+const bulkStop: CommandSpec = {
+  usage: 'bulk-stop <id>',
+  summary: 'stop a bulk job (POST /v1/bulk-actions/{id}/cancel): the sagas acted on stay so',
+  options: [REASON],
+  examples: ['saga bulk-stop <id> --reason "wrong filter"'],
+  async run(ctx, [id], o) {
+    const job = await ctx.client().stopBulkJob(id, { reason: str(o.reason) ?? '' });
+    ctx.print(job, () => bulkJobText(job, ctx.style));
+    return ExitCode.OK;
+  },
+};
+
 /**
  * Every command, in the order `saga --help` lists them. One entry per API route an operator uses: a route the API
- * gains (bulk actions, retry from a step, skip: TODO(#19) item 3) becomes one more entry here.
+ * gains becomes one more entry here (or a flag of one, as `retry --from-step`).
  */
 export const COMMANDS: readonly CommandSpec[] = [
   start,
@@ -302,7 +534,11 @@ export const COMMANDS: readonly CommandSpec[] = [
   signal,
   cancel,
   retry,
+  skip,
   resolve,
+  bulk,
+  bulkJob,
+  bulkStop,
   types,
   agents,
 ];

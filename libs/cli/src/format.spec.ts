@@ -54,6 +54,36 @@ describe('format', () => {
   });
 });
 
+describe('a saga an operator acted on, step by step', () => {
+  it('says which step was re-run (its run) and which was skipped', () => {
+    const step = { startedAt: null, finishedAt: null, output: null, error: null, compensation: null };
+    const text = sagaText(
+      {
+        id: 's-1',
+        type: 'shipping',
+        version: 1,
+        status: 'COMPLETED',
+        input: {},
+        output: null,
+        error: null,
+        createdAt: '2026-12-01T08:00:00.000Z',
+        updatedAt: '2026-12-01T08:00:01.000Z',
+        completedAt: '2026-12-01T08:00:01.000Z',
+        steps: [
+          { ...step, name: 'label', status: 'SUCCEEDED', attempts: 2, run: 1, skipped: false },
+          { ...step, name: 'ship', status: 'SUCCEEDED', attempts: 1, run: 0, skipped: true },
+          { ...step, name: 'notify', status: 'SUCCEEDED', attempts: 1 },
+        ],
+      },
+      plain,
+    );
+    const rows = text.split('\n').filter((line) => /^(label|ship|notify) /.test(line));
+    expect(rows[0]).toMatch(/^label +SUCCEEDED +2 \(run 2\)/);
+    expect(rows[1]).toMatch(/^ship +SUCCEEDED +1 \(skipped by an operator\)/);
+    expect(rows[2]).toMatch(/^notify +SUCCEEDED +1$/);
+  });
+});
+
 describe('a saga with children and a fan-out', () => {
   it('names its parent and children, a child step its child, a fan-out its items done', () => {
     const text = sagaText(

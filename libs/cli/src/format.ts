@@ -1,5 +1,6 @@
 import type {
   AgentView,
+  BulkJobView,
   SagaErrorView,
   SagaEventView,
   SagaSummaryView,
@@ -76,7 +77,12 @@ export function table<T>(rows: readonly T[], columns: readonly Column<T>[]): str
 function progress(step: StepView): string {
   if (step.items) return ` (${step.items.counts.SUCCEEDED ?? 0}/${step.items.total} items)`;
   if (step.child) return ` (child ${step.child.id} ${step.child.status})`;
-  return '';
+  // An operator's doing: a re-run from a step (its key ends :rerun-<run>), or a skip (the output is theirs).
+  const notes = [
+    ...((step.run ?? 0) > 0 ? [`run ${(step.run ?? 0) + 1}`] : []),
+    ...(step.skipped ? ['skipped by an operator'] : []),
+  ];
+  return notes.length === 0 ? '' : ` (${notes.join(', ')})`;
 }
 
 /** `charge-account FAULT_FATAL: card declined (definite)` */
@@ -92,6 +98,8 @@ export function sagaText(saga: SagaView, style: Style, extra: [string, string][]
     ['created', saga.createdAt],
     ['updated', saga.updatedAt],
     ['ended', saga.completedAt ?? ''],
+    ['key', saga.businessKey ?? ''],
+    ['attrs', attributesText(saga.attributes)],
     ...extra,
     ['parent', saga.parentId ? `${saga.parentId} (its step ${saga.parentStep ?? '?'})` : ''],
     ['children', (saga.children ?? []).map((c) => `${c.id} ${c.type} ${c.status} (${c.step})`).join(', ')],
@@ -129,11 +137,23 @@ function stepError(step: StepView): string {
 }
 
 /** The saga list. */
+/** `tier=gold amount=4200`, in the order the engine gave them; '' for none. */
+function attributesText(attributes: Record<string, unknown> | undefined): string {
+  return Object.entries(attributes ?? {})
+    .map(([name, value]) => `${name}=${value === null ? 'null' : String(value as string | number | boolean)}`)
+    .join(' ');
+}
+
 export function sagaListText(items: readonly SagaSummaryView[], style: Style): string {
   if (items.length === 0) return 'no sagas match';
+  // The business key column only when a saga of the page has one: most lists are of types without.
+  const keys = items.some((s) => s.businessKey)
+    ? [{ title: 'KEY', cell: (s: SagaSummaryView) => s.businessKey ?? '' }]
+    : [];
   return table(items, [
     { title: 'ID', cell: (s) => s.id },
     { title: 'TYPE', cell: (s) => `${s.type} v${s.version}` },
+    ...keys,
     { title: 'STATUS', cell: (s) => s.status, paint: style.status },
     { title: 'CREATED', cell: (s) => s.createdAt },
     { title: 'ENDED', cell: (s) => s.completedAt ?? '' },
@@ -180,4 +200,58 @@ export function agentsText(agents: readonly AgentView[]): string {
 /** JSON on one line. */
 export function compact(value: unknown): string {
   return JSON.stringify(value) ?? '';
+}
+
+/** A bulk job: what, how far, and its first failures. */
+export function bulkJobText(job: BulkJobView, style: Style): string {
+  const filter = Object.entries(job.filter)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+    .join(' ');
+  const rows: [string, string][] = [
+    ['job', job.id],
+    ['action', job.step ? `${job.action} ${job.step}` : job.action],
+    ['status', style.status(job.status)],
+    ['filter', filter || '(every saga)'],
+    ['reason', job.reason],
+    ['by', job.requestedBy],
+    ['progress', bulkProgress(job)],
+    ['created', job.createdAt],
+  ];
+  if (job.finishedAt) rows.push(['finished', job.finishedAt]);
+  if (job.cancelledBy) rows.push(['cancelled', `by ${job.cancelledBy}: ${job.cancelReason ?? ''}`]);
+  if (job.lastError) rows.push(['last error', job.lastError]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
+  if (job.errors.length > 0) {
+    lines.push(
+      '',
+      table(job.errors, [
+        { title: 'FAILED SAGA', cell: (e) => e.sagaId },
+        { title: 'STATUS', cell: (e) => String(e.status) },
+        { title: 'CODE', cell: (e) => e.code },
+        { title: 'MESSAGE', cell: (e) => style.cut(e.message, 80) },
+      ]),
+    );
+  }
+  return lines.join('\n');
+}
+
+/** `120/500 processed (118 done, 2 skipped, 0 failed)`. */
+export function bulkProgress(job: BulkJobView): string {
+  return `${job.processed}/${job.matched} processed (${job.done} done, ${job.skipped} skipped, ${job.failed} failed)`;
+}
+
+/** The bulk jobs, newest first, one line each. */
+export function bulkJobsText(jobs: readonly BulkJobView[], style: Style): string {
+  if (jobs.length === 0) return 'no bulk jobs';
+  return table(jobs, [
+    { title: 'JOB', cell: (j) => j.id },
+    { title: 'ACTION', cell: (j) => (j.step ? `${j.action} ${j.step}` : j.action) },
+    { title: 'STATUS', cell: (j) => j.status, paint: style.status },
+    { title: 'MATCHED', cell: (j) => String(j.matched) },
+    { title: 'DONE', cell: (j) => String(j.done) },
+    { title: 'SKIPPED', cell: (j) => String(j.skipped) },
+    { title: 'FAILED', cell: (j) => String(j.failed) },
+    { title: 'CREATED', cell: (j) => j.createdAt },
+  ]);
 }

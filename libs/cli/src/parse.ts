@@ -11,16 +11,20 @@ import type { CliIo } from './io';
 
 const STATUSES = Object.values(SagaStatus);
 
-/** A JSON object from a flag's text (`--input`, `--payload`). */
-export function jsonObject(text: string, flag: string): Record<string, unknown> {
-  let value: unknown;
+/** Any JSON value from a flag's text (`--output`): `what` names what it must be in the message. */
+export function jsonValue(text: string, flag: string, what = 'a JSON value'): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     const position = /position (\d+)/.exec((err as Error).message)?.[1];
     const where = position === undefined ? '' : ` (at character ${Number(position) + 1})`;
-    throw new UsageError(`${flag} must be a JSON object: it is not valid JSON${where}`);
+    throw new UsageError(`${flag} must be ${what}: it is not valid JSON${where}`);
   }
+}
+
+/** A JSON object from a flag's text (`--input`, `--payload`). */
+export function jsonObject(text: string, flag: string): Record<string, unknown> {
+  const value = jsonValue(text, flag, 'a JSON object');
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
     throw new UsageError(`${flag} must be a JSON object (got ${got})`);
@@ -55,6 +59,32 @@ export async function jsonObjectFrom(
   return fallback;
 }
 
+/**
+ * Any JSON value of `--x <json>` or `--x-file <path>` (either may be `-`: stdin); a UsageError naming the flag when
+ * neither is given.
+ */
+export async function jsonValueFrom(
+  io: CliIo,
+  flag: string,
+  inline: string | undefined,
+  file: string | undefined,
+): Promise<unknown> {
+  if (inline !== undefined && file !== undefined) throw new UsageError(`${flag} and ${flag}-file: pass one of them`);
+  if (inline === '-' || file === '-') return jsonValue(await io.readStdin(), `${flag} (stdin)`);
+  if (inline !== undefined) return jsonValue(inline, flag);
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(resolve(io.cwd, file), 'utf8');
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      throw new UsageError(`${flag}-file: cannot read ${file} (${typeof code === 'string' ? code : 'error'})`);
+    }
+    return jsonValue(text, `${flag}-file ${file}`);
+  }
+  throw new UsageError(`${flag} is required: the JSON value the step is to have as its output (null for none)`);
+}
+
 /** A duration with a unit (`30s`, `5m`, `500ms`): a bare number is refused, since seconds and ms both make sense. */
 export function duration(text: string, flag: string, options: { min: number }): number {
   const example = `such as 30s, 5m or 500ms`;
@@ -85,6 +115,36 @@ export function instant(text: string, flag: string): string {
     throw new UsageError(`${flag} must be an ISO-8601 date or date-time, such as 2026-12-01 or 2026-12-01T08:00:00Z`);
   }
   return new Date(ms).toISOString();
+}
+
+type Bounds = { gt?: string; gte?: string; lt?: string; lte?: string };
+
+/**
+ * Search attribute conditions, from repeated `name=value`, `name>value`, `name>=value`, `name<value`,
+ * `name<=value`: equality, or the bounds of a range (several on one name combine). The engine checks the names
+ * and the values against the type's declarations (a 400 naming `attr.<name>`).
+ */
+export function attributeConditions(values: readonly string[], flag: string): Record<string, string | Bounds> {
+  const out: Record<string, string | Bounds> = {};
+  for (const value of values) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)(>=|<=|=|>|<)(.*)$/s.exec(value);
+    if (!match || match[3] === '') {
+      throw new UsageError(
+        `${flag} must be name=value, or name>value, name>=value, name<value, name<=value (got ${JSON.stringify(value)})`,
+      );
+    }
+    const [, name, op, operand] = match;
+    const current = out[name];
+    if (op === '=') {
+      if (current !== undefined) throw new UsageError(`${flag} ${name}: give one equality, or bounds, not both`);
+      out[name] = operand;
+      continue;
+    }
+    if (typeof current === 'string') throw new UsageError(`${flag} ${name}: give one equality, or bounds, not both`);
+    const key = ({ '>': 'gt', '>=': 'gte', '<': 'lt', '<=': 'lte' } as const)[op as '>' | '>=' | '<' | '<='];
+    out[name] = { ...current, [key]: operand };
+  }
+  return out;
 }
 
 /** Saga statuses, from repeated or comma-separated values, in any case (`--status failed,running`). */

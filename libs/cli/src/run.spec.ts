@@ -408,6 +408,35 @@ describe('saga get, and the operator actions', () => {
     expect(missingStep.stderr()).toContain('saga: STEP_NOT_FOUND (404)');
   });
 
+  it('retries from a step (--from-step) and skips a step with any JSON --output, or exits 2 naming the flag', async () => {
+    const c = cli();
+    const completed = c.engine.add({ status: 'COMPLETED' });
+    const failed = c.engine.add({ status: 'FAILED' });
+    expect(await c.run('retry', completed, '--from-step', 'ship', '--reason', 'mail bounced', '--json')).toBe(0);
+    expect(c.json()).toMatchObject({ id: completed, status: 'RUNNING' });
+    expect(await c.run('skip', failed, 'charge-card', '--output', '[1,"two"]', '--reason', 'by hand')).toBe(0);
+    expect(await c.run('skip', failed, 'charge-card', '--output', 'null', '--reason', 'by hand')).toBe(0);
+    expect(c.engine.calls).toEqual([
+      `retryFrom ${completed} ship mail bounced`,
+      `skip ${failed} charge-card [1,"two"] by hand`,
+      `skip ${failed} charge-card null by hand`,
+    ]);
+
+    const bad = cli();
+    const id = bad.engine.add({ status: 'FAILED' });
+    expect(await bad.run('skip', id, 'charge-card', '--reason', 'x')).toBe(2);
+    expect(bad.stderr()).toContain('--output is required');
+    expect(await bad.run('skip', id, 'charge-card', '--output', '{"a":', '--reason', 'x')).toBe(2);
+    expect(bad.stderr()).toContain('--output must be a JSON value: it is not valid JSON');
+    expect(await bad.run('skip', id, 'charge-card', '--output', '1', '--output-file', 'o.json', '--reason', 'x')).toBe(
+      2,
+    );
+    expect(await bad.run('retry', id, '--from-step', 'ship')).toBe(2);
+    expect(bad.engine.calls).toEqual([]);
+    expect(await bad.run('skip', id, 'nope', '--output', '{}', '--reason', 'x')).toBe(1);
+    expect(bad.stderr()).toContain('saga: STEP_NOT_FOUND (404)');
+  });
+
   it('signals with a payload, then prints the saga; a signal nothing waits for is exit 1', async () => {
     const c = cli();
     const id = c.engine.add({ waitingFor: 'approved' });
@@ -452,6 +481,32 @@ describe('saga list', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('sends --business-key and --attr conditions as the API filters them', async () => {
+    const c = cli();
+    const argv = ['--type', 'order', '--business-key', 'ORD-42', '--attr', 'tier=gold', '--attr', 'amount>=100'];
+    expect(await c.run('list', ...argv, '--attr', 'amount<500', '--attr', 'placedAt>2026-12-01')).toBe(0);
+    expect(JSON.parse(c.engine.calls[0].slice('list '.length))).toEqual({
+      type: 'order',
+      businessKey: 'ORD-42',
+      attributes: [
+        ['attr.tier', 'gold'],
+        ['attr.amount.gte', '100'],
+        ['attr.amount.lt', '500'],
+        ['attr.placedAt.gt', '2026-12-01'],
+      ],
+    });
+    for (const [args, message] of [
+      [['--attr', 'tier=gold'], 'saga: --attr needs --type: search attributes are declared per saga type'],
+      [['--type', 'order', '--attr', 'tier'], 'saga: --attr must be name=value, or name>value'],
+      [['--type', 'order', '--attr', 'tier='], 'saga: --attr must be name=value'],
+      [['--type', 'order', '--attr', 'n=1', '--attr', 'n>2'], 'saga: --attr n: give one equality, or bounds, not both'],
+    ] as const) {
+      const bad = cli();
+      expect(await bad.run('list', ...args)).toBe(ExitCode.USAGE);
+      expect(bad.stderr()).toContain(message);
+    }
   });
 
   it('prints the next cursor on stderr, takes --cursor, and --all follows every page', async () => {

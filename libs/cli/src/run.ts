@@ -69,8 +69,9 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok; 1 the API refused (4xx, its code is printed); 2 bad usage (nothing sent);\n' +
-        '3 the engine unreachable, timed out or 5xx; 4 start --wait: the saga did not COMPLETE; 130 Ctrl-C.',
+      '\nExit codes: 0 ok; 1 the API refused (4xx, its code is printed); 2 bad usage (nothing sent), or bulk\n' +
+        'without --yes (nothing done); 3 the engine unreachable, timed out or 5xx; 4 start --wait: the saga did not\n' +
+        'COMPLETE, bulk --wait: the job did not COMPLETE or some sagas failed; 130 Ctrl-C.',
     );
   for (const spec of COMMANDS) addCommand(program, spec, io, setExitCode);
   return program;

@@ -17,8 +17,11 @@ export type SagaApiErrorCode =
   | 'SAGA_TYPE_UNKNOWN'
   | 'INPUT_INVALID'
   | 'IDEMPOTENCY_CONFLICT'
+  | 'BUSINESS_KEY_CONFLICT'
   | 'SAGA_NOT_FOUND'
   | 'STEP_NOT_FOUND'
+  | 'BULK_JOB_NOT_FOUND'
+  | 'CAP_EXCEEDED'
   | 'INVALID_STATE'
   | 'NOT_WAITING'
   | 'VERSION_UNAVAILABLE'
@@ -56,7 +59,8 @@ export class SagaNotFoundError extends SagaApiError {
 
 /**
  * 409: the request conflicts with the saga's state. `code` says which: `IDEMPOTENCY_CONFLICT` (the key started a
- * saga with another type or input), `INVALID_STATE` (cancel, retry or resolve not allowed now: the message is the
+ * saga with another type or input), `BUSINESS_KEY_CONFLICT` (a saga of the type that is not over holds the input's
+ * business key: the message names it), `INVALID_STATE` (cancel, retry or resolve not allowed now: the message is the
  * engine's reason), `NOT_WAITING` (no step waits for this signal now, nor will).
  */
 export class SagaConflictError extends SagaApiError {

@@ -1,6 +1,16 @@
-import type { AgentView, ItemPage, SagaEventPage, SagaPage, SagaTypeView, SagaView } from './saga-view';
+import type {
+  AgentView,
+  BulkDryRunView,
+  BulkJobView,
+  ItemPage,
+  SagaEventPage,
+  SagaPage,
+  SagaTypeView,
+  SagaView,
+} from './saga-view';
 import { SagaApiError, createSagaApiError, SagaNotFoundError } from './errors';
 import type {
+  BulkActionRequest,
   SagaEventsQuery,
   SagaItemsQuery,
   SagaListQuery,
@@ -110,12 +120,24 @@ export class HttpSagaTransport implements SagaTransport {
       .json as SagaView;
   }
 
+  async retryFrom(id: string, step: string, reason: string): Promise<SagaView> {
+    return (await this.request('POST', `/v1/sagas/${seg(id, 'id')}/steps/${seg(step, 'step')}/retry`, { reason }))
+      .json as SagaView;
+  }
+
+  async skip(id: string, step: string, output: unknown, reason: string): Promise<SagaView> {
+    const path = `/v1/sagas/${seg(id, 'id')}/steps/${seg(step, 'step')}/skip`;
+    return (await this.request('POST', path, { reason, output })).json as SagaView;
+  }
+
   async list(query: SagaListQuery, options?: TransportCallOptions): Promise<SagaPage> {
     const params = new URLSearchParams();
     if (query.type !== undefined) params.set('type', query.type);
     for (const status of query.status ?? []) params.append('status', status);
     if (query.createdAfter !== undefined) params.set('createdAfter', query.createdAfter);
     if (query.createdBefore !== undefined) params.set('createdBefore', query.createdBefore);
+    if (query.businessKey !== undefined) params.set('businessKey', query.businessKey);
+    for (const [name, value] of query.attributes ?? []) params.append(name, value);
     if (query.limit !== undefined) params.set('limit', String(query.limit));
     if (query.cursor !== undefined) params.set('cursor', query.cursor);
     return (await this.request('GET', `/v1/sagas${search(params)}`, undefined, options?.signal)).json as SagaPage;
@@ -150,6 +172,29 @@ export class HttpSagaTransport implements SagaTransport {
   }
 
   /** One request: the JSON of a 2xx, or a `SagaApiError` for anything else (never with the key in it). */
+  async bulk(request: BulkActionRequest): Promise<BulkDryRunView | BulkJobView> {
+    return (await this.request('POST', '/v1/bulk-actions', request)).json as BulkDryRunView | BulkJobView;
+  }
+
+  async bulkJob(id: string, options?: TransportCallOptions): Promise<BulkJobView | null> {
+    try {
+      const path = `/v1/bulk-actions/${seg(id, 'id')}`;
+      return (await this.request('GET', path, undefined, options?.signal)).json as BulkJobView;
+    } catch (err) {
+      if (err instanceof SagaApiError && err.status === 404 && err.code === 'BULK_JOB_NOT_FOUND') return null;
+      throw err;
+    }
+  }
+
+  async bulkJobs(limit?: number, options?: TransportCallOptions): Promise<BulkJobView[]> {
+    const path = `/v1/bulk-actions${limit === undefined ? '' : `?limit=${limit}`}`;
+    return ((await this.request('GET', path, undefined, options?.signal)).json as { items: BulkJobView[] }).items;
+  }
+
+  async stopBulkJob(id: string, reason: string): Promise<BulkJobView> {
+    return (await this.request('POST', `/v1/bulk-actions/${seg(id, 'id')}/cancel`, { reason })).json as BulkJobView;
+  }
+
   private async request(
     method: 'GET' | 'POST',
     path: string,

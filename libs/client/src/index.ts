@@ -9,12 +9,16 @@ export {
   type ListEventsOptions,
   type ListItemsOptions,
   type ListSagasOptions,
+  type AttributeCondition,
+  type AttributeValue,
   type OperatorActionOptions,
+  type SkipOptions,
   type StartOptions,
   type WaitForOptions,
 } from './saga-client';
 export { DEFAULT_REQUEST_TIMEOUT_MS, HttpSagaTransport, type HttpSagaClientOptions } from './http-saga-transport';
 export type {
+  BulkActionRequest,
   SagaEventsQuery,
   SagaItemsQuery,
   SagaListQuery,
@@ -32,6 +36,10 @@ export {
 } from './errors';
 export type {
   AgentView,
+  BulkActionName,
+  BulkDryRunView,
+  BulkFilter,
+  BulkJobView,
   ChildSagaView,
   CompensationView,
   ItemPage,

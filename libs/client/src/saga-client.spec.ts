@@ -296,6 +296,29 @@ describe('SagaClient over HTTP', () => {
       });
     });
 
+    it('re-runs from a step and skips a step with an output, on their routes', async () => {
+      const step = { name: 'ship', status: 'FAILED' as const, attempts: 1, startedAt: null, finishedAt: null };
+      const view = { ...step, output: null, error: null, compensation: null };
+      const id = engine.add({ status: 'FAILED', steps: [view] });
+      expect((await client.retryFrom(id, 'ship', { reason: 'carrier fixed' })).status).toBe('RUNNING');
+      expect(engine.requests[0]).toMatchObject({
+        method: 'POST',
+        path: `/v1/sagas/${id}/steps/ship/retry`,
+        body: { reason: 'carrier fixed' },
+      });
+      expect((await client.skip(id, 'ship', { reason: 'by hand', output: [1, { t: 'T-1' }] })).status).toBe('RUNNING');
+      expect(engine.requests[1]).toMatchObject({
+        method: 'POST',
+        path: `/v1/sagas/${id}/steps/ship/skip`,
+        body: { reason: 'by hand', output: [1, { t: 'T-1' }] },
+      });
+      // null is an output too: it is sent, not dropped.
+      await client.skip(id, 'ship', { reason: 'nothing to record', output: null });
+      expect(engine.requests[2].body).toEqual({ reason: 'nothing to record', output: null });
+      const missing = await rejection(client.retryFrom(id, 'nope', { reason: 'x' }));
+      expect(missing).toMatchObject({ status: 404, code: 'STEP_NOT_FOUND' });
+    });
+
     it('resolves a step, and a STEP_NOT_FOUND is an API error but not a SagaNotFoundError', async () => {
       const step = {
         name: 'charge-account',

@@ -1,8 +1,10 @@
 import { parseDuration, type Duration, type InputOf, type OutputOf, type SagaDefinition } from '@saga-engine/core';
-import { SagaApiError, SagaNotFoundError, SagaWaitTimeoutError } from './errors';
+import { SagaApiError, SagaNotFoundError, SagaWaitTimeoutError, createSagaApiError } from './errors';
 import { HttpSagaTransport, type HttpSagaClientOptions } from './http-saga-transport';
-import type { SagaTransport } from './saga-transport';
+import type { BulkActionRequest, SagaTransport } from './saga-transport';
 import type {
+  BulkDryRunView,
+  BulkJobView,
   AgentView,
   ItemPage,
   SagaEventPage,
@@ -55,6 +57,12 @@ export interface OperatorActionOptions {
   reason: string;
 }
 
+/** A skip's reason and the output the skipped step is to have. */
+export interface SkipOptions extends OperatorActionOptions {
+  /** The step's output as later steps read it: any JSON value (`null` for none), at most 256 KiB. */
+  output: unknown;
+}
+
 /** Which sagas `list` and `listAll` return. Every field is optional; together they narrow (AND). */
 export interface ListSagasOptions {
   /** Only sagas of this type. */
@@ -65,11 +73,33 @@ export interface ListSagasOptions {
   createdAfter?: Date | string;
   /** Only sagas created before this instant. */
   createdBefore?: Date | string;
+  /** Only the sagas with this business key (their type's `businessKey` input field), of every type. */
+  businessKey?: string;
+  /**
+   * Conditions on search attributes, by name (needs `type`: attributes are declared per type, and
+   * `GET /v1/saga-types/{type}` lists them): a value is equality (`{ tier: 'gold', express: true }`), an object of
+   * bounds a range for number and datetime attributes (`{ amount: { gte: 100, lt: 500 } }`, `{ placedAt: { gte:
+   * new Date('2026-12-01') } }`). Every condition must hold. An unknown attribute or a value of the wrong type is a
+   * 400 naming it (`attr.tier`).
+   */
+  attributes?: Readonly<Record<string, AttributeCondition>>;
   /** Sagas per page, 1 to 200. Default 50 (the API's). */
   limit?: number;
   /** `nextCursor` of the previous page (`list` only: `listAll` follows the cursors itself). */
   cursor?: string;
 }
+
+/** A search attribute's value as a filter: equality. A Date is sent as ISO-8601. */
+export type AttributeValue = string | number | boolean | Date;
+/** Equality, or bounds (number and datetime attributes). */
+export type AttributeCondition =
+  | AttributeValue
+  | {
+      gt?: number | Date | string;
+      gte?: number | Date | string;
+      lt?: number | Date | string;
+      lte?: number | Date | string;
+    };
 
 export interface ListEventsOptions {
   /** Events after this sequence number. Default 0: from the first. */
@@ -264,6 +294,32 @@ export class SagaClient {
   }
 
   /**
+   * Re-runs a saga from `step` (Temporal's "reset"): `step` and every later step go back to PENDING and run again,
+   * each with a new idempotency key (`<sagaId>:<step>:rerun-<n>`), so participants apply the re-run as a new
+   * operation; the steps before it are not re-run. For a FAILED saga (a step failed past its pivot) or a COMPLETED
+   * one, which runs again.
+   *
+   * @returns the saga as it is now (RUNNING, usually).
+   * @throws SagaConflictError `INVALID_STATE` naming why (from the pivot or before it, a compensated saga, a step
+   *   not run yet...), `VERSION_UNAVAILABLE` while no agent runs its version; SagaApiError 404 `STEP_NOT_FOUND`.
+   */
+  async retryFrom(id: string, step: string, options: OperatorActionOptions): Promise<SagaView> {
+    return this.transportMethod('retryFrom')(id, step, options.reason);
+  }
+
+  /**
+   * Skips a forward step that FAILED past the pivot, waits for its next attempt, or has not run: it SUCCEEDED with
+   * `output` (any JSON value, `null` for none), which later steps read as its output, and is never compensated.
+   * Needs an `admin` key: you assert the step's outcome in the outside world.
+   *
+   * @throws SagaApiError 400 `INPUT_INVALID` naming `output` when it cannot be stored (over 256 KiB...);
+   *   SagaConflictError `INVALID_STATE` naming why; SagaApiError 404 `STEP_NOT_FOUND`.
+   */
+  async skip(id: string, step: string, options: SkipOptions): Promise<SagaView> {
+    return this.transportMethod('skip')(id, step, options.output, options.reason);
+  }
+
+  /**
    * One page of sagas, newest first, without their input, output and steps (`get` one for those). Pass the page's
    * `nextCursor` as `cursor` for the next; it is null on the last page.
    *
@@ -335,10 +391,90 @@ export class SagaClient {
     return this.transportMethod('agents')({});
   }
 
+  /**
+   * Counts the sagas a bulk action would act on now (`POST /v1/bulk-actions` with `dryRun`): nothing is done.
+   * Role-checked as the action itself (retry and cancel operator, resolve admin).
+   */
+  async bulkDryRun(request: Omit<BulkActionRequest, 'dryRun'>): Promise<BulkDryRunView> {
+    return (await this.transportMethod('bulk')({ ...request, dryRun: true })) as BulkDryRunView;
+  }
+
+  /**
+   * Asks for a bulk job: the engine retries, cancels or resolves every saga `filter` matches now, in the background,
+   * each as the single action would (compare-and-set, audited with `reason` and the job). `bulkJob` or
+   * `waitForBulkJob` follows it.
+   *
+   * @throws SagaConflictError `CAP_EXCEEDED` when more sagas match than `cap` (default 10,000).
+   */
+  async startBulk(request: Omit<BulkActionRequest, 'dryRun'>): Promise<BulkJobView> {
+    return (await this.transportMethod('bulk')({ ...request, dryRun: false })) as BulkJobView;
+  }
+
+  /** The bulk job, or null when there is none by this id. */
+  async bulkJob(id: string): Promise<BulkJobView | null> {
+    return this.transportMethod('bulkJob')(id, {});
+  }
+
+  /** The bulk jobs, newest first. */
+  async bulkJobs(limit?: number): Promise<BulkJobView[]> {
+    return this.transportMethod('bulkJobs')(limit, {});
+  }
+
+  /** Stops a PENDING or RUNNING bulk job: the sagas it acted on stay so, the others are left alone. */
+  async stopBulkJob(id: string, options: OperatorActionOptions): Promise<BulkJobView> {
+    return this.transportMethod('stopBulkJob')(id, options.reason);
+  }
+
+  /**
+   * Polls the bulk job until it has ended (COMPLETED, CANCELLED or FAILED), calling `onProgress` with each view.
+   *
+   * @throws SagaApiError 404 `BULK_JOB_NOT_FOUND`; a `RangeError` for a bad timeout; an Error naming the job and
+   *   its last progress after `timeout`.
+   */
+  async waitForBulkJob(
+    id: string,
+    options: { timeout: Duration; onProgress?: (job: BulkJobView) => void },
+  ): Promise<BulkJobView> {
+    const timeoutMs = parseDuration(options.timeout, 'timeout');
+    if (timeoutMs <= 0) throw new RangeError(`timeout must be > 0 (got ${String(options.timeout)})`);
+    const get = this.transportMethod('bulkJob');
+    const deadline = Date.now() + timeoutMs;
+    let delayMs = FIRST_POLL_DELAY_MS;
+    let last: BulkJobView | null = null;
+    for (;;) {
+      try {
+        const job = await get(id, { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) });
+        if (job === null) throw createSagaApiError(404, 'BULK_JOB_NOT_FOUND', `bulk job ${id} not found`);
+        last = job;
+        options.onProgress?.(job);
+        if (job.status === 'COMPLETED' || job.status === 'CANCELLED' || job.status === 'FAILED') return job;
+      } catch (err) {
+        if (!isUnavailable(err)) throw err;
+      }
+      if (Date.now() >= deadline) {
+        const progress = last ? `${last.processed} of ${last.matched} processed, ${last.status}` : 'never read';
+        throw new Error(`bulk job ${id} did not end within ${timeoutMs} ms (${progress})`);
+      }
+      await sleep(Math.min(delayMs, Math.max(0, deadline - Date.now())));
+      delayMs = Math.min(delayMs * 2, MAX_POLL_DELAY_MS);
+    }
+  }
+
   /** An optional method of the transport, bound to it, or a TypeError naming it. */
-  private transportMethod<K extends 'list' | 'events' | 'sagaTypes' | 'agents' | 'items'>(
-    method: K,
-  ): NonNullable<SagaTransport[K]> {
+  private transportMethod<
+    K extends
+      | 'list'
+      | 'events'
+      | 'sagaTypes'
+      | 'agents'
+      | 'items'
+      | 'retryFrom'
+      | 'skip'
+      | 'bulk'
+      | 'bulkJob'
+      | 'bulkJobs'
+      | 'stopBulkJob',
+  >(method: K): NonNullable<SagaTransport[K]> {
     const fn = this.#transport[method];
     if (typeof fn !== 'function') {
       throw new TypeError(`this SagaClient's transport does not implement ${method}() (HttpSagaTransport does)`);
@@ -359,15 +495,39 @@ function isTransport(value: HttpSagaClientOptions | SagaTransport): value is Sag
 
 /** The options of `list` in the API's terms: one status or several, Dates as ISO strings. */
 function listQuery(options: ListSagasOptions) {
-  const { type, status, createdAfter, createdBefore, limit, cursor } = options;
+  const { type, status, createdAfter, createdBefore, limit, cursor, businessKey, attributes } = options;
+  const conditions = attributeParams(attributes);
   return {
     ...(type === undefined ? {} : { type }),
+    ...(businessKey === undefined ? {} : { businessKey }),
+    ...(conditions.length === 0 ? {} : { attributes: conditions }),
     ...(status === undefined ? {} : { status: typeof status === 'string' ? [status] : [...status] }),
     ...(createdAfter === undefined ? {} : { createdAfter: isoOf(createdAfter) }),
     ...(createdBefore === undefined ? {} : { createdBefore: isoOf(createdBefore) }),
     ...(limit === undefined ? {} : { limit }),
     ...(cursor === undefined ? {} : { cursor }),
   };
+}
+
+/** `attributes` as the API's parameters: `[['attr.tier', 'gold'], ['attr.amount.gte', '100']]`. */
+function attributeParams(attributes: ListSagasOptions['attributes']): [string, string][] {
+  const params: [string, string][] = [];
+  for (const [name, condition] of Object.entries(attributes ?? {})) {
+    if (condition === undefined) continue;
+    if (typeof condition === 'object' && !(condition instanceof Date)) {
+      for (const op of ['gt', 'gte', 'lt', 'lte'] as const) {
+        const bound = condition[op];
+        if (bound !== undefined) params.push([`attr.${name}.${op}`, paramOf(bound)]);
+      }
+    } else {
+      params.push([`attr.${name}`, paramOf(condition)]);
+    }
+  }
+  return params;
+}
+
+function paramOf(value: AttributeValue): string {
+  return value instanceof Date ? value.toISOString() : String(value);
 }
 
 function isoOf(value: Date | string): string {

@@ -1,4 +1,15 @@
-import type { AgentView, ItemPage, SagaEventPage, SagaPage, SagaTypeView, SagaView } from './saga-view';
+import type {
+  AgentView,
+  BulkActionName,
+  BulkDryRunView,
+  BulkFilter,
+  BulkJobView,
+  ItemPage,
+  SagaEventPage,
+  SagaPage,
+  SagaTypeView,
+  SagaView,
+} from './saga-view';
 
 /** When a saga starts, if not at once: the REST API's `startAt` (ISO-8601 with an offset) or `startIn`. */
 /** How a start differs from "now, on the newest version": a start time, and/or a version of the type. */
@@ -23,10 +34,27 @@ export interface SagaListQuery {
   /** ISO-8601 date-times. */
   createdAfter?: string;
   createdBefore?: string;
+  /** Only the sagas with this business key. */
+  businessKey?: string;
+  /** Search attribute conditions as query parameters: `['attr.tier', 'gold']`, `['attr.amount.gte', '100']`. */
+  attributes?: readonly (readonly [string, string])[];
   /** 1 to 200; the API's default is 50. */
   limit?: number;
   /** `nextCursor` of the previous page. */
   cursor?: string;
+}
+
+/** The body of `POST /v1/bulk-actions`. */
+export interface BulkActionRequest {
+  action: BulkActionName;
+  /** The step to resolve in each saga: required with `resolve`, refused with the others. */
+  step?: string;
+  filter: BulkFilter;
+  reason: string;
+  /** Only count (200 with `BulkDryRunView`); nothing is done. */
+  dryRun?: boolean;
+  /** Refuse (409 `CAP_EXCEEDED`) when more sagas match; 1 to 100,000, the API's default 10,000. */
+  cap?: number;
 }
 
 /** A page of `GET /v1/sagas/{id}/events`. */
@@ -62,7 +90,7 @@ export interface SagaItemsQuery {
  * - Refusals reject with `createSagaApiError(status, code, message)` (the REST API's status and code), so callers see
  *   the same `SagaNotFoundError`, `SagaConflictError` and codes whichever transport they run on. No answer at all
  *   rejects with status 0, code `UNAVAILABLE`, and the underlying error as `cause`.
- * - Operator actions (`cancel`, `retry`, `resolve`) are recorded as done by the transport's credentials (the API
+ * - Operator actions (`cancel`, `retry`, `resolve`, `retryFrom`, `skip`) are recorded as done by the transport's credentials (the API
  *   key's role, for HTTP), with `reason` in the audit log and the saga's history.
  * - The reads across sagas (`list`, `events`, `sagaTypes`, `agents`) are optional, so that a transport written
  *   before they existed still compiles; `SagaClient` throws a `TypeError` naming the method when one is missing.
@@ -100,6 +128,18 @@ export interface SagaTransport {
   /** Declares the FAILED compensation of `step` done by hand (admin only). Returns the saga as it is now. */
   resolve(id: string, step: string, reason: string): Promise<SagaView>;
 
+  /**
+   * Re-runs a FAILED or COMPLETED saga from `step`: it and the later steps run again, with new idempotency keys.
+   * Returns the saga as it is now. Optional, like the reads below (`SagaClient.retryFrom` names it when missing).
+   */
+  retryFrom?(id: string, step: string, reason: string): Promise<SagaView>;
+
+  /**
+   * Skips a forward step (FAILED, RETRYING or PENDING) with `output` as its output (admin only). Returns the saga as
+   * it is now. Optional.
+   */
+  skip?(id: string, step: string, output: unknown, reason: string): Promise<SagaView>;
+
   /** A page of sagas, newest first, filtered by `query`. */
   list?(query: SagaListQuery, options?: TransportCallOptions): Promise<SagaPage>;
 
@@ -114,4 +154,16 @@ export interface SagaTransport {
 
   /** A page of a fan-out step's items, in list order. 404 `SAGA_NOT_FOUND` when no saga has this id. */
   items?(id: string, step: string, query: SagaItemsQuery, options?: TransportCallOptions): Promise<ItemPage>;
+
+  /** `POST /v1/bulk-actions`: a dry run's count, or the job asked for. */
+  bulk?(request: BulkActionRequest): Promise<BulkDryRunView | BulkJobView>;
+
+  /** A bulk job, or null when there is none by this id. */
+  bulkJob?(id: string, options?: TransportCallOptions): Promise<BulkJobView | null>;
+
+  /** The bulk jobs, newest first (1 to 200, the API's default 50). */
+  bulkJobs?(limit?: number, options?: TransportCallOptions): Promise<BulkJobView[]>;
+
+  /** Stops a PENDING or RUNNING bulk job. 409 `INVALID_STATE` when it has ended. */
+  stopBulkJob?(id: string, reason: string): Promise<BulkJobView>;
 }

@@ -47,6 +47,10 @@ export interface StepView {
   status: StepStatus;
   /** Attempts of the action dispatched so far (0 while PENDING). */
   attempts: number;
+  /** How many times an operator re-ran the step (`retryFrom`): its key ends `:rerun-<run>` above 0. */
+  run?: number;
+  /** SUCCEEDED because an operator skipped it (`skip`); `output` is theirs. */
+  skipped?: boolean;
   startedAt: string | null;
   finishedAt: string | null;
   /** The step's output once SUCCEEDED (a wait step's: the signal's payload), otherwise null. */
@@ -126,6 +130,10 @@ export interface SagaView<O = Record<string, unknown>, I = Record<string, unknow
   startAt?: string | null;
   /** A child saga's parent: the saga whose child step started it; null otherwise. */
   parentId?: string | null;
+  /** Its business key (its type's `businessKey` input field), or null. */
+  businessKey?: string | null;
+  /** Its search attributes by name (a datetime as an ISO-8601 UTC string); `{}` when none is set. */
+  attributes?: Record<string, string | number | boolean | null>;
   /** The parent's step that started this child saga; null otherwise. */
   parentStep?: string | null;
   /** The sagas this saga's child steps started, oldest first. */
@@ -154,6 +162,10 @@ export interface SagaSummaryView {
   completedAt: string | null;
   /** A child saga's parent, or null. */
   parentId?: string | null;
+  /** Its business key, or null. */
+  businessKey?: string | null;
+  /** Its search attributes by name; `{}` when none is set. */
+  attributes?: Record<string, string | number | boolean | null>;
 }
 
 /** A page of sagas, newest first. `nextCursor` asks for the next page; null on the last one. */
@@ -219,6 +231,11 @@ export interface SagaTypeStepView {
   fanOut?: { concurrency: number; keyed: boolean } | null;
   /** A sleep step's duration (null when `until` computes its wake-up time), or null for other steps. */
   sleep?: { durationMs: number | null; until: boolean } | null;
+  /**
+   * JSON Schema of its output class (each item's, for a fan-out), or null when it declares none: a skip's output
+   * must fit it.
+   */
+  outputSchema?: Record<string, unknown> | null;
   timeoutMs: number;
   compensationTimeoutMs: number;
   retry: RetryPolicyView;
@@ -254,4 +271,56 @@ export interface AgentView {
   startedAt: string;
   /** Its last heartbeat (every 5 s). */
   seenAt: string;
+}
+
+/** Which sagas a bulk action is for: the filter of `GET /v1/sagas` (every field optional; `{}` is every saga). */
+export interface BulkFilter {
+  type?: string;
+  /** Any of these statuses. */
+  status?: string[];
+  /** A date or an ISO-8601 date-time with an offset. */
+  createdAfter?: string;
+  createdBefore?: string;
+}
+
+/** What a bulk action does to each saga (the role of the single action: retry and cancel operator, resolve admin). */
+export type BulkActionName = 'retry' | 'cancel' | 'resolve';
+
+/** A bulk job and its progress (`GET /v1/bulk-actions/{id}`). */
+export interface BulkJobView {
+  id: string;
+  action: BulkActionName;
+  /** The step a bulk resolve resolves in each saga; null for the others. */
+  step: string | null;
+  filter: BulkFilter;
+  reason: string;
+  /** The key (or token subject) that asked for it: each saga's audit row names it too. */
+  requestedBy: string;
+  status: 'PENDING' | 'RUNNING' | 'COMPLETED' | 'CANCELLED' | 'FAILED';
+  cap: number;
+  /** How many sagas matched when it was asked for (sagas started later are never swept in). */
+  matched: number;
+  /** done + skipped + failed. */
+  processed: number;
+  /** Sagas the action was accepted for. */
+  done: number;
+  /** Sagas no longer in a state for it (409 `INVALID_STATE`), or gone: nothing to do. */
+  skipped: number;
+  /** Sagas the action was refused for otherwise; the first 20 are in `errors`. */
+  failed: number;
+  errors: { sagaId: string; status: number; code: string; message: string }[];
+  /** Why the job's last run failed (the cause of a FAILED job), or null. */
+  lastError: string | null;
+  cancelledBy: string | null;
+  cancelReason: string | null;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+/** A bulk action's dry run: how many sagas match now, and up to 10 of them (oldest first). */
+export interface BulkDryRunView {
+  dryRun: true;
+  matched: number;
+  sample: string[];
 }

@@ -68,5 +68,12 @@ export const HistoryType = {
   CancelRequested: 'CancelRequested',
   /** data `{ by, reason }`. */
   RetryRequested: 'RetryRequested',
+  /**
+   * data `{ by, reason, steps }` (`step`: where the re-run starts): an operator re-runs the saga from this step;
+   * `steps` went back to PENDING (each with a new run number, hence a new idempotency key, when it had run).
+   */
+  RetryFromStepRequested: 'RetryFromStepRequested',
+  /** data `{ by, reason }`: an operator skipped the step; it SUCCEEDED with the operator's output (never undone). */
+  StepSkippedByOperator: 'StepSkippedByOperator',
 } as const;
 export type HistoryType = (typeof HistoryType)[keyof typeof HistoryType];

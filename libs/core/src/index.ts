@@ -11,3 +11,5 @@ export * from './fan-out';
 export * from './duration';
 export * from './spec';
 export * from './step-output';
+export * from './search';
+export * from './step-key';

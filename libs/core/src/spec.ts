@@ -13,6 +13,18 @@ export function toSpecJson(def: SagaSpec): SagaSpecJson {
     version: def.version,
     description: def.description,
     sensitive: [...def.sensitive],
+    // Only when declared, so that the specs of sagas without them keep their fingerprint.
+    ...(def.businessKey ? { businessKey: def.businessKey } : {}),
+    ...(def.searchAttributes?.length
+      ? {
+          searchAttributes: def.searchAttributes.map((a) => ({
+            name: a.name,
+            type: a.type,
+            step: a.step,
+            path: a.path,
+          })),
+        }
+      : {}),
     stages: def.stages.map((stage) => ({ index: stage.index, group: stage.group, steps: [...stage.steps] })),
     steps: def.steps.map((step): StepSpec => ({
       name: step.name,
@@ -38,6 +50,8 @@ export function toSpecJson(def: SagaSpec): SagaSpecJson {
       ...(step.sleep ? { sleep: { durationMs: step.sleep.durationMs, until: step.sleep.until } } : {}),
       ...(step.child ? { child: { type: step.child.type, version: step.child.version } } : {}),
       ...(step.fanOut ? { fanOut: { concurrency: step.fanOut.concurrency, keyed: step.fanOut.keyed } } : {}),
+      // A spec read back from JSON keeps its steps' output schemas (the publisher adds them to a code's spec).
+      ...(step.outputSchema ? { outputSchema: step.outputSchema } : {}),
     })),
   };
 }

@@ -73,6 +73,27 @@ describe('a fan-out step', () => {
     expect((h.state.output as Record<string, unknown>).ship).toHaveLength(5);
   });
 
+  it('counts an item whose agent died as a death of its step; a POISONED item is not retried and fails the step', () => {
+    const died = (code: 'DEADLINE_EXCEEDED' | 'POISONED') => ({
+      name: code === 'POISONED' ? 'Poisoned' : 'DeadlineExceeded',
+      code,
+      message: `lost (${code})`,
+      retryable: code !== 'POISONED',
+    });
+    const h = toItems(3);
+    h.itemStarted('ship', 0);
+    h.itemFail('ship', 0, died('DEADLINE_EXCEEDED'));
+    expect(h.step('ship').deaths).toBe(1);
+    expect(h.item('ship', 0)).toMatchObject({ status: 'RETRYING', attempt: 2 });
+    expectCountersConsistent(h.state, 'ship');
+    h.itemStarted('ship', 0);
+    h.itemFail('ship', 0, died('POISONED'));
+    expect(h.step('ship').deaths).toBe(2);
+    expect(h.item('ship', 0)).toMatchObject({ status: 'FAILED', error: { code: 'POISONED' } });
+    expect(h.step('ship').status).not.toBe('RUNNING');
+    expectCountersConsistent(h.state, 'ship');
+  });
+
   it('succeeds at once with an empty list', () => {
     const h = toItems(0);
     expect(h.step('ship')).toMatchObject({ status: 'SUCCEEDED', output: [] });

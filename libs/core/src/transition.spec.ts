@@ -250,6 +250,17 @@ describe('every status x every event', () => {
       type: 'FanOutStarted',
       make: (f) => ({ type: 'FanOutStarted', ...f.run, items: [1, 2] }),
     },
+    // An operator's re-run from d (after the pivot) and skip of d (see transition.operator-steps.spec.ts).
+    {
+      label: 'RetryFromStepRequested',
+      type: 'RetryFromStepRequested',
+      make: () => ({ type: 'RetryFromStepRequested', step: 'd', by: 'op', reason: 'r' }),
+    },
+    {
+      label: 'SkipRequested',
+      type: 'SkipRequested',
+      make: () => ({ type: 'SkipRequested', step: 'd', output: { by: 'hand' }, by: 'op', reason: 'r' }),
+    },
   ];
 
   // L = legal (the state changes), . = ignored. Columns in the order of `columns` above.
@@ -258,19 +269,19 @@ describe('every status x every event', () => {
     // w waits only in the last row (its group is the last stage); while RUNNING (or DELAYED) before it, "go" is
     // buffered for it (Sig L); once compensating or terminal nothing will wait for "go". s sleeps before the pivot:
     // the agent reports SleepStarted (its `until`), the supervisor TimerFired; a cancel abandons the timer.
-    //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso Sig  STmo Skip WSta SlSt TFir Dely Chld CEnd Undo FanO
-    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    L    .    .    .    .',
-    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .    L    .    .    .    .    .    .    .    .    .    .',
-    'RUNNING, s evaluated by the agent':                  '.     L    .    .    L    .    .    L    .    .    L    .    .    .    L    .    .    .    .    .    .',
-    'RUNNING, s sleeping':                                '.     .    .    .    .    .    .    L    .    .    L    .    .    .    .    L    .    .    .    .    .',
-    DELAYED:                                              'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    .    .    .    .    .',
-    'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .    .    .    .    .    .    .    .    .    .    .    .',
-    'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .    .    .    .    .    .    .    .    .    .    .    .',
-    COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
-    COMPENSATED:                                          '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
-    CANCELLED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
-    'FAILED, compensation of c failed':                   '.     .    .    .    .    .    .    .    L    L    .    .    .    .    .    .    .    .    .    .    .',
-    'FAILED, d failed after the pivot, e in flight, w waiting': '.     L    .    L    L    .    .    .    L    .    L    L    .    .    .    .    .    .    .    .    .',
+    //                                                    Start Run  Undo Succ Fail CSuc CFai Canc Retr Reso Sig  STmo Skip WSta SlSt TFir Dely Chld CEnd Undo FanO RFS  Skip
+    'RUNNING, not started':                               'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    L    .    .    .    .    .    .',
+    'RUNNING, b and c in flight':                         '.     L    .    L    L    .    .    L    .    .    L    .    .    .    .    .    .    .    .    .    .    .    L',
+    'RUNNING, s evaluated by the agent':                  '.     L    .    .    L    .    .    L    .    .    L    .    .    .    L    .    .    .    .    .    .    .    L',
+    'RUNNING, s sleeping':                                '.     .    .    .    .    .    .    L    .    .    L    .    .    .    .    L    .    .    .    .    .    .    L',
+    DELAYED:                                              'L     .    .    .    .    .    .    L    .    .    L    .    .    .    .    .    .    .    .    .    .    .    .',
+    'COMPENSATING, awaiting c':                           '.     L    .    L    L    .    .    L    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    'COMPENSATING, undoing c':                            '.     .    L    .    .    L    L    L    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    COMPLETED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    L    .',
+    COMPENSATED:                                          '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    CANCELLED:                                            '.     .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    'FAILED, compensation of c failed':                   '.     .    .    .    .    .    .    .    L    L    .    .    .    .    .    .    .    .    .    .    .    .    .',
+    'FAILED, d failed after the pivot, e in flight, w waiting': '.     L    .    L    L    .    .    .    L    .    L    L    .    .    .    .    .    .    .    .    .    .    L',
   };
 
   const cases = fixtureNames.flatMap((fixture) => {
@@ -304,6 +315,8 @@ describe('every status x every event', () => {
       ChildEnded: true,
       UndoRequested: true,
       FanOutStarted: true,
+      RetryFromStepRequested: true,
+      SkipRequested: true,
     };
     expect(new Set(columns.map((c) => c.type))).toEqual(new Set(Object.keys(allTypes)));
     for (const name of fixtureNames) expect(name.startsWith(fixtures[name]().state.status)).toBe(true);
@@ -771,6 +784,113 @@ describe('the pivot', () => {
     expect(h.commands).toEqual([]);
     h.retry();
     expect(h.commands).toEqual(['run c#2', 'run d#2']);
+  });
+});
+
+describe("an output its step's class refuses (OUTPUT_INVALID, not retryable)", () => {
+  const invalid = {
+    name: 'OutputInvalidError',
+    code: 'OUTPUT_INVALID',
+    message: 'the output of step "b" does not fit its output class Shipment: output.trackingId must be a string',
+    retryable: false,
+  };
+
+  it('is not retried, yet the step is undone first (its action ran), then the earlier steps', () => {
+    const h = harness(['a', { name: 'b', retry: { maximumAttempts: 5 } }, 'c']);
+    h.start();
+    h.succeed('a');
+    h.fail('b', invalid);
+    expect(h.step('b')).toMatchObject({ status: 'COMPENSATING', attempt: 1, outcomeUnknown: true });
+    expect(h.state.status).toBe('COMPENSATING');
+    h.undone('b');
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+    expect(h.step('c').status).toBe('PENDING');
+  });
+
+  it('unlike another definite "no", which had no effect to undo', () => {
+    const h = harness(['a', 'b']);
+    h.start();
+    h.succeed('a');
+    h.fail('b', definiteError());
+    expect(h.step('b')).toMatchObject({ status: 'FAILED', outcomeUnknown: false });
+  });
+});
+
+describe("an attempt whose agent died (the supervisor's DEADLINE_EXCEEDED and POISONED)", () => {
+  const died = (code: 'DEADLINE_EXCEEDED' | 'POISONED') => ({
+    name: code === 'POISONED' ? 'Poisoned' : 'DeadlineExceeded',
+    code,
+    message: `lost (${code})`,
+    retryable: code !== 'POISONED',
+  });
+
+  it('counts a death, retries it like any transient failure, and keeps the count across rounds', () => {
+    const h = harness(['a', { name: 'b', retry: { maximumAttempts: 5 } }]);
+    h.start();
+    h.succeed('a');
+    h.fail('b', died('DEADLINE_EXCEEDED'));
+    expect(h.step('b')).toMatchObject({ status: 'RETRYING', attempt: 2, deaths: 1, outcomeUnknown: true });
+    expect(h.commands).toEqual(['run b#2 +1000ms']);
+    h.fail('b', transientError());
+    expect(h.step('b').deaths).toBe(1);
+    h.succeed('b');
+    expect(h.step('b')).toMatchObject({ status: 'SUCCEEDED', deaths: 1 });
+    expect(h.state.status).toBe('COMPLETED');
+  });
+
+  it('POISONED: not retried, yet undone (it may have had its effect), the saga compensates, and an alert is raised', () => {
+    const h = harness(['a', { name: 'b', retry: { maximumAttempts: 0 } }, 'c']);
+    h.start();
+    h.succeed('a');
+    h.fail('b', died('DEADLINE_EXCEEDED'));
+    h.fail('b', died('POISONED'));
+    // Its own undo first: its outcome is unknown.
+    expect(h.step('b')).toMatchObject({ status: 'COMPENSATING', deaths: 2, outcomeUnknown: true });
+    expect(h.state.status).toBe('COMPENSATING');
+    expect(h.state.error).toEqual({ step: 'b', code: 'POISONED', message: 'lost (POISONED)', transient: false });
+    expect(h.last!.commands).toEqual([
+      {
+        type: 'RaiseAlert',
+        status: 'POISONED',
+        error: { step: 'b', code: 'POISONED', message: 'lost (POISONED)', transient: false },
+      },
+      expect.objectContaining({ type: 'DispatchStep', step: 'b', phase: 'undo' }),
+    ]);
+    h.undone('b');
+    h.undone('a');
+    expect(h.state.status).toBe('COMPENSATED');
+  });
+
+  it('after the pivot, POISONED leaves the saga FAILED with one alert; an operator retry runs the step again', () => {
+    const h = harness(['a', { name: 'pivot', pivot: true, compensate: false }, 'c']);
+    h.start();
+    h.succeed('a');
+    h.succeed('pivot');
+    h.fail('c', died('DEADLINE_EXCEEDED'));
+    expect(h.step('c').status).toBe('RETRYING');
+    h.fail('c', died('POISONED'));
+    expect(h.state.status).toBe('FAILED');
+    expect(h.last!.commands).toEqual([
+      { type: 'RaiseAlert', error: { step: 'c', code: 'POISONED', message: 'lost (POISONED)', transient: false } },
+    ]);
+    h.retry();
+    expect(h.step('c')).toMatchObject({ status: 'SCHEDULED', attempt: 3, deaths: 2 });
+    h.succeed('c');
+    expect(h.state.status).toBe('COMPLETED');
+  });
+
+  it('counts the deaths of a compensation on the step; POISONED fails it for good, and the saga with it', () => {
+    const h = harness(['a', 'b']);
+    h.start();
+    h.succeed('a');
+    h.fail('b', definiteError());
+    h.undoFailed('a', died('DEADLINE_EXCEEDED'));
+    expect(h.step('a')).toMatchObject({ deaths: 1, compensation: { status: 'RETRYING', attempt: 2 } });
+    h.undoFailed('a', died('POISONED'));
+    expect(h.step('a')).toMatchObject({ deaths: 2, status: 'COMPENSATION_FAILED' });
+    expect(h.state.status).toBe('FAILED');
+    expect(h.state.error).toMatchObject({ step: 'a', code: 'POISONED', transient: false });
   });
 });
 

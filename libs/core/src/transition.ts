@@ -15,6 +15,12 @@
  * | definite "no" (NonRetryableError) | FAILED, nothing to undo         | COMPENSATING the earlier steps     |
  * | transient, after the pivot        | RETRYING forever (no limit)     | -                                  |
  * | definite "no", after the pivot    | FAILED                          | saga FAILED + alert, no undo       |
+ * | `DEADLINE_EXCEEDED` (its agent    | as transient; `deaths` + 1      | -                                  |
+ * |   died, or hung, while running it)|                                 |                                    |
+ * | `POISONED` (a death too many)     | FAILED, outcome unknown;        | COMPENSATING (its own undo first)  |
+ * |                                   |   `deaths` + 1; not retried     |   + alert; after the pivot: FAILED |
+ * | `OUTPUT_INVALID`, not retryable   | FAILED, outcome unknown;        | COMPENSATING, its own undo first;  |
+ * |   (output not of its class)       |   not retried (a bug)           |   after the pivot: FAILED          |
  *
  * | A wait step (`signal` set)        | The step                        | Then                               |
  * | --------------------------------- | ------------------------------- | ---------------------------------- |
@@ -116,8 +122,18 @@
  * CANCELLED. Terminal sagas (COMPLETED, COMPENSATED, CANCELLED) ignore every event; so do stale attempts,
  * duplicate outcomes and unknown steps. An ignored event returns the input state itself, with `ignored` set.
  *
+ * An operator may also re-run a FAILED (past its pivot) or COMPLETED saga from a step after the pivot
+ * (`RetryFromStepRequested`: that step and the later ones run again, each with a new run number, hence a new
+ * idempotency key), and skip a forward step that FAILED, waits for a retry or has not run (`SkipRequested`: it
+ * SUCCEEDED with the operator's output, and is never compensated). See their handlers for what is refused.
+ *
  * Attempt numbers only grow (they are part of job ids); an operator retry starts a new round whose budget counts
  * from `attemptBase`, and whose backoff starts again from `initialIntervalMs`.
+ *
+ * Only started attempts fail by the supervisor: one that never started (its job lost, never enqueued) is enqueued
+ * again, so it never counts against `maximumAttempts`. A started one that never reported is a death of the step
+ * (`deaths`, either phase, never reset): the supervisor reports `DEADLINE_EXCEEDED`, or `POISONED` once the step has
+ * died as often as the engine allows (its `poisonAfterDeaths`; this function only applies the code it is given).
  *
  * Conditions (`when`) are code, and this function reads only data (a SagaSpec), so that a process without a
  * saga's code can drive its instances. A step with a condition is dispatched like any other; the agent, which has
@@ -184,6 +200,25 @@ export function isCompensationInFlight(step: StepState): boolean {
   return step.compensation !== null && COMPENSATION_IN_FLIGHT.includes(step.compensation.status);
 }
 
+/**
+ * The supervisor's error for a started attempt (an agent marked it RUNNING) found without an outcome past its
+ * deadline: its agent died, or hung, while running it. Transient: retried by the step's policy. Counts a death.
+ */
+export const DEADLINE_EXCEEDED = 'DEADLINE_EXCEEDED';
+/**
+ * The same, for the death that reaches the engine's limit (SAGA_POISON_AFTER_DEATHS): not retryable, yet its outcome
+ * is unknown (it may have had its effect before it killed its agent), so it is undone like an exhausted retry. Before
+ * the pivot the saga compensates, and an alert is raised; after it, the saga goes FAILED (and alerts).
+ */
+export const POISONED = 'POISONED';
+/**
+ * A step's (or an item's) action returned an output that its declared `output` class refuses: a bug in the step's
+ * code, so it is not retried, yet the action did run (its effect happened), so it is undone like an exhausted
+ * retry; the malformed output is never stored, so later steps never read it. (An output that cannot be stored as
+ * JSON has the same code but is retryable: see normalizeOutput.)
+ */
+export const OUTPUT_INVALID = 'OUTPUT_INVALID';
+
 /** The error of a wait step whose signal did not come by its deadline (a definite failure). */
 export const SIGNAL_TIMEOUT = 'SIGNAL_TIMEOUT';
 /** The error of a wait step that gave up because the saga began compensating. */
@@ -207,9 +242,13 @@ export function transition(
   event: SagaEvent,
   env: TransitionEnv = { random: () => Math.random() },
 ): TransitionResult {
-  // A COMPLETED saga is final, except to its parent, which may ask it to undo its steps (UndoRequested).
-  const undoing = event.type === 'UndoRequested' && state.status === SagaStatus.COMPLETED;
-  if (isTerminal(state.status) && !undoing) return ignore(state, `saga is ${state.status}`);
+  // A COMPLETED saga is final, except to its parent, which may ask it to undo its steps (UndoRequested), and to an
+  // operator, who may re-run it from a step (RetryFromStepRequested).
+  // (The latter refuses every other terminal status with its own reason.)
+  const reopens =
+    (event.type === 'UndoRequested' && state.status === SagaStatus.COMPLETED) ||
+    event.type === 'RetryFromStepRequested';
+  if (isTerminal(state.status) && !reopens) return ignore(state, `saga is ${state.status}`);
   switch (event.type) {
     case 'SagaStarted':
       return onSagaStarted(new Draft(def, state, env));
@@ -233,6 +272,10 @@ export function transition(
       return onRetryRequested(new Draft(def, state, env), event);
     case 'CompensationResolved':
       return onCompensationResolved(new Draft(def, state, env), event);
+    case 'RetryFromStepRequested':
+      return onRetryFromStepRequested(new Draft(def, state, env), event);
+    case 'SkipRequested':
+      return onSkipRequested(new Draft(def, state, env), event);
     case 'SignalReceived':
       return onSignalReceived(new Draft(def, state, env), event);
     case 'SignalTimedOut':
@@ -377,6 +420,7 @@ function onStepFailed(d: Draft, event: EventOf<'StepFailed'>): TransitionResult 
   const { error } = event;
   const definite = isDefiniteFailure(def.retry, error);
   const postPivot = isPostPivot(d, event.step);
+  if (isDeath(error)) d.edit(event.step).deaths = (current.deaths ?? 0) + 1;
 
   if (
     d.base.status === SagaStatus.RUNNING &&
@@ -404,9 +448,18 @@ function onStepFailed(d: Draft, event: EventOf<'StepFailed'>): TransitionResult 
   const step = d.edit(event.step);
   step.status = StepStatus.FAILED;
   step.error = error;
-  // A definite "no" had no effect to undo; exhausted retries or a timeout may have had one.
-  step.outcomeUnknown = !definite;
+  // A definite "no" had no effect to undo; exhausted retries, a timeout, a poisoned attempt or an action whose output
+  // its class refused (it ran) may have had one.
+  step.outcomeUnknown = !definite || error.code === POISONED || error.code === OUTPUT_INVALID;
   d.record(HistoryType.StepFailed, event.step, event.attempt, { error });
+  if (error.code === POISONED && !(d.state.status === SagaStatus.RUNNING && postPivot)) {
+    // Compensating is automatic, but someone must look at the step's code: it kills its agent.
+    d.commands.push({
+      type: 'RaiseAlert',
+      status: 'POISONED',
+      error: { step: event.step, message: error.message, code: POISONED, transient: false },
+    });
+  }
   stepFailedForGood(d, event.step, error, definite);
   return d.result();
 }
@@ -435,6 +488,7 @@ function onCompensationFailed(d: Draft, event: EventOf<'CompensationFailed'>): T
   const def = d.def.stepsByName[event.step];
   const policy = def.compensationRetry;
   const { error } = event;
+  if (isDeath(error)) d.edit(event.step).deaths = (d.base.steps[event.step].deaths ?? 0) + 1;
   const comp = d.editCompensation(event.step);
 
   // A child's undo is the child's own compensation, retried by its own policies: its refusal is final here.
@@ -540,6 +594,150 @@ function onRetryRequested(d: Draft, event: EventOf<'RetryRequested'>): Transitio
       step.attemptBase = step.attempt;
       scheduleRun(d, name);
     }
+  }
+  advance(d);
+  return d.result();
+}
+
+/**
+ * An operator re-runs the saga from a step (Temporal's "reset"). Allowed on a FAILED saga whose failure is a
+ * forward step's (past the pivot: nothing was undone) and on a COMPLETED one; refused while compensating, on a
+ * COMPENSATED or CANCELLED saga (the steps before were undone: start a new saga) and, once the pivot SUCCEEDED,
+ * from the pivot's stage or before (that would run the pivot, whose effects cannot be undone, a second time).
+ *
+ * `step` (SUCCEEDED, SKIPPED or FAILED) and every step of a later stage go back to PENDING, as do its siblings of
+ * the same stage that did not succeed; the earlier stages must be settled (SUCCEEDED or SKIPPED). A step that had
+ * run gets a new run number: its idempotency key changes (`stepKey`), so that participants apply the re-run as a
+ * new operation. Attempt numbers go on growing (history keeps the earlier attempts), and `deaths` stay (a re-run
+ * does not make a step that killed its agent safe). The earlier run's effects are not undone: if the saga
+ * compensates later, only the re-run's are. Fan-outs and child steps that ran are not re-run (refused): their items
+ * and children are rows of their own.
+ */
+function onRetryFromStepRequested(d: Draft, event: EventOf<'RetryFromStepRequested'>): TransitionResult {
+  const from = d.lookup(event.step);
+  if (!from) return d.ignore(`unknown step "${event.step}"`);
+  const status = d.base.status;
+  if (status !== SagaStatus.FAILED && status !== SagaStatus.COMPLETED) {
+    const why =
+      status === SagaStatus.COMPENSATED || status === SagaStatus.CANCELLED
+        ? ': its steps were undone, start a new saga'
+        : ': only a FAILED or COMPLETED saga is re-run from a step';
+    return d.ignore(`saga is ${status}${why}`);
+  }
+  const failedUndo = d.names().find((name) => stepCompensationFailed(d, name));
+  if (failedUndo !== undefined) {
+    return d.ignore(`the compensation of step "${failedUndo}" FAILED: retry or resolve it, nothing runs forward`);
+  }
+  const fromDef = d.def.stepsByName[event.step];
+  const settledOrFailed: readonly StepStatus[] = [StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.FAILED];
+  if (!settledOrFailed.includes(from.status)) {
+    return d.ignore(`step "${event.step}" is ${from.status}: only a step that SUCCEEDED, was SKIPPED or FAILED`);
+  }
+  const pivot = succeededPivot(d);
+  if (pivot !== null && fromDef.stage <= pivot.stage) {
+    return d.ignore(
+      `step "${event.step}" is not after the pivot step "${pivot.name}": re-running it would run the pivot's ` +
+        'stage again, whose effects cannot be undone',
+    );
+  }
+  for (const def of d.def.steps) {
+    if (def.stage >= fromDef.stage) continue;
+    const earlier = d.step(def.name).status;
+    if (earlier !== StepStatus.SUCCEEDED && earlier !== StepStatus.SKIPPED) {
+      return d.ignore(`step "${def.name}", before step "${event.step}", is ${earlier}: re-run from it, or skip it`);
+    }
+  }
+  const reset = d.def.steps
+    .filter((def) => {
+      if (def.name === event.step || def.stage > fromDef.stage) return true;
+      if (def.stage < fromDef.stage) return false;
+      const sibling = d.step(def.name).status;
+      return sibling !== StepStatus.SUCCEEDED && sibling !== StepStatus.SKIPPED;
+    })
+    .map((def) => def.name);
+  for (const name of reset) {
+    const def = d.def.stepsByName[name];
+    const step = d.step(name);
+    if (stepInFlight(d, name)) return d.ignore(`step "${name}" is ${step.status}: wait for its outcome`);
+    if (step.attempt > 0 && isFanOut(def)) {
+      return d.ignore(`step "${name}" is a fan-out that ran: its items cannot be re-run, re-run from a later step`);
+    }
+    if (step.attempt > 0 && isChild(def)) {
+      return d.ignore(`step "${name}" started a child saga: it cannot be re-run, re-run from a later step`);
+    }
+  }
+
+  d.record(HistoryType.RetryFromStepRequested, event.step, null, {
+    by: event.by,
+    reason: event.reason,
+    steps: reset,
+  });
+  for (const name of reset) {
+    const current = d.step(name);
+    if (current.status === StepStatus.PENDING && current.attempt === 0) continue;
+    const step = d.edit(name);
+    step.run = (current.run ?? 0) + (current.attempt > 0 ? 1 : 0);
+    step.status = StepStatus.PENDING;
+    step.attemptBase = step.attempt;
+    step.output = null;
+    step.error = null;
+    step.outcomeUnknown = false;
+    step.compensation = null;
+    step.skipped = false;
+  }
+  d.state.status = SagaStatus.RUNNING;
+  d.state.error = null;
+  d.state.output = null;
+  advance(d);
+  return d.result();
+}
+
+/**
+ * An operator skips a forward step with an output of their own: a step that FAILED past the pivot (saga FAILED),
+ * that waits for its next attempt (RETRYING, saga RUNNING), or that has not run yet (PENDING, saga RUNNING or
+ * FAILED). It is SUCCEEDED with `output`, marked `skipped`; later steps read `output` as its output, and it is
+ * never compensated (the operator asserts the outcome). A FAILED saga with no other failure goes on (RUNNING).
+ * Steps in flight, waiting or sleeping, and fan-outs whose items ran, are refused; so is a saga whose compensation
+ * FAILED (resolving it is `CompensationResolved`).
+ */
+function onSkipRequested(d: Draft, event: EventOf<'SkipRequested'>): TransitionResult {
+  const step = d.lookup(event.step);
+  if (!step) return d.ignore(`unknown step "${event.step}"`);
+  const status = d.base.status;
+  if (status !== SagaStatus.RUNNING && status !== SagaStatus.FAILED) {
+    return d.ignore(`saga is ${status}: only a RUNNING or FAILED saga's steps are skipped`);
+  }
+  if (d.base.eventCount === 0) return d.ignore('saga has not started');
+  const failedUndo = d.names().find((name) => stepCompensationFailed(d, name));
+  if (failedUndo !== undefined) {
+    return d.ignore(`the compensation of step "${failedUndo}" FAILED: resolve it instead`);
+  }
+  const skippable =
+    step.status === StepStatus.PENDING ||
+    (step.status === StepStatus.RETRYING && status === SagaStatus.RUNNING) ||
+    (step.status === StepStatus.FAILED && status === SagaStatus.FAILED);
+  if (!skippable) {
+    return d.ignore(
+      `step "${event.step}" is ${step.status}: only a FAILED, RETRYING or PENDING forward step can be skipped`,
+    );
+  }
+  if (step.fanOut) return d.ignore(`step "${event.step}" is a fan-out whose items ran: it cannot be skipped`);
+
+  const edited = d.edit(event.step);
+  edited.status = StepStatus.SUCCEEDED;
+  edited.output = event.output;
+  edited.error = null;
+  edited.outcomeUnknown = false;
+  edited.skipped = true;
+  d.record(HistoryType.StepSkippedByOperator, event.step, edited.attempt === 0 ? null : edited.attempt, {
+    by: event.by,
+    reason: event.reason,
+  });
+  if (d.state.status === SagaStatus.FAILED) {
+    const stillFailed = d.names().some((name) => d.step(name).status === StepStatus.FAILED);
+    if (stillFailed) return d.result();
+    d.state.status = SagaStatus.RUNNING;
+    d.state.error = null;
   }
   advance(d);
   return d.result();
@@ -932,6 +1130,8 @@ function onItemFailed(d: Draft, event: EventOf<'StepFailed'>, index: number): Tr
   const def = d.def.stepsByName[event.step];
   const current = d.step(event.step).fanOut!.items[index];
   const { error } = event;
+  // An item that killed its agent is a death of its step: its items run alone from then on, and POISONED ends it.
+  if (isDeath(error)) d.edit(event.step).deaths = (d.base.steps[event.step].deaths ?? 0) + 1;
   const definite = isDefiniteFailure(def.retry, error);
   const postPivot = isPostPivot(d, event.step);
   if (
@@ -961,7 +1161,7 @@ function onItemFailed(d: Draft, event: EventOf<'StepFailed'>, index: number): Tr
     it.status = StepStatus.FAILED;
     it.error = error;
     // A definite "no" had no effect to undo; exhausted retries or a timeout may have had one.
-    it.outcomeUnknown = !definite;
+    it.outcomeUnknown = !definite || error.code === OUTPUT_INVALID;
   });
   d.record(HistoryType.StepFailed, event.step, event.attempt, { error }, index);
   if (d.state.status === SagaStatus.RUNNING && d.step(event.step).status === StepStatus.RUNNING) {
@@ -1003,6 +1203,7 @@ function onItemCompensationFailed(d: Draft, event: EventOf<'CompensationFailed'>
   const def = d.def.stepsByName[event.step];
   const policy = def.compensationRetry;
   const { error } = event;
+  if (isDeath(error)) d.edit(event.step).deaths = (d.base.steps[event.step].deaths ?? 0) + 1;
   const comp = d.step(event.step).fanOut!.items[index].compensation!;
   if (!isDefiniteFailure(policy, error) && hasAttemptsLeft(policy, comp.attempt, comp.attemptBase)) {
     const delayMs = computeBackoffMs(policy, comp.attempt - comp.attemptBase, d.env.random(), error.retryAfterMs);
@@ -1485,6 +1686,11 @@ function abandonTimer(d: Draft, name: string): void {
   d.record(HistoryType.StepFailed, name, step.attempt, { error: step.error });
 }
 
+/** The supervisor found a started attempt without an outcome past its deadline: its agent died (or hung). */
+function isDeath(error: ErrorInfo): boolean {
+  return error.code === DEADLINE_EXCEEDED || error.code === POISONED;
+}
+
 function isSleep(def: StepSpec): def is StepSpec & { sleep: SleepSpec } {
   return typeof def.sleep === 'object' && def.sleep !== null;
 }
@@ -1570,7 +1776,7 @@ function isStageFinished(d: Draft, stage: StageDefinition): boolean {
 function needsUndo(d: Draft, name: string): boolean {
   const step = d.step(name);
   const def = d.def.stepsByName[name];
-  if (!def.compensable) return false;
+  if (!def.compensable || step.skipped === true) return false;
   if (step.fanOut) return step.fanOut.undoable > 0;
   if (isChild(def)) return step.status === StepStatus.SUCCEEDED && step.compensation === null;
   const mayHaveEffect =

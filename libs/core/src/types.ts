@@ -1,3 +1,4 @@
+import type { SearchAttributeSpec } from './search';
 import type { CompensationStatus, SagaStatus, StepPhase, StepStatus } from './status';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -42,7 +43,10 @@ export interface StepContext<I = unknown, S = Record<string, unknown>> {
   readonly steps: S;
   /** 1 for the first attempt. */
   readonly attempt: number;
-  /** Idempotency key of the action: `<sagaId>:<step>`, the same on every attempt. */
+  /**
+   * Idempotency key of the action: `<sagaId>:<step>`, the same on every attempt; `:rerun-<n>` is appended once an
+   * operator re-ran the step (see `stepKey`).
+   */
   readonly key: string;
   /** Idempotency key of the compensation: `<sagaId>:<step>:undo`. */
   readonly undoKey: string;
@@ -147,6 +151,13 @@ export interface StepSpec {
   readonly child?: ChildSpec | null;
   /** Set on a fan-out step (`.forEach()`): how its items run. Absent on other steps. */
   readonly fanOut?: FanOutSpec | null;
+  /**
+   * JSON Schema of the step's output (of each item's output, for a fan-out), derived from its `output` class by
+   * the process that publishes the spec, so that a process without the code validates an operator's skip too.
+   * Absent when the step declares no `output` class, and in code definitions (their `outputClass` is there).
+   * Not part of the definition's fingerprint, like the input schema.
+   */
+  readonly outputSchema?: Record<string, unknown> | null;
 }
 
 /**
@@ -224,6 +235,11 @@ export interface StepDefinition extends StepSpec {
   readonly items?: ((ctx: ConditionContext<any, any>) => readonly unknown[]) | null;
   /** A fan-out step's item keys (see FanOutSpec.keyed). */
   readonly itemKey?: ((item: any, index: number) => string) | null;
+  /**
+   * The class-validator class of the step's output (of each item's output, for a fan-out), when it declares one
+   * (`output`): the agent checks what `run` returns against it (`OUTPUT_INVALID`), an operator's skip too.
+   */
+  readonly outputClass?: (new () => unknown) | null;
 }
 
 export interface StageDefinition {
@@ -249,6 +265,14 @@ export interface SagaSpec {
    * API and logs, plain only in `ctx.input` of a step. Checked by the SDK at definition time.
    */
   readonly sensitive: readonly string[];
+  /**
+   * Dotted path of the input field that is the saga's business key (`'orderNumber'`): unique per type among the
+   * sagas that are not over (see docs/search.md), and searchable. Absent when the saga declares none (so that
+   * specs published before it existed keep their fingerprint).
+   */
+  readonly businessKey?: string | null;
+  /** Typed search attributes, set from the input at start or from a step's output when it succeeds. Absent: none. */
+  readonly searchAttributes?: readonly SearchAttributeSpec[];
   readonly stages: readonly StageDefinition[];
   /** Steps in declaration order. */
   readonly steps: readonly StepSpec[];
@@ -315,8 +339,22 @@ export interface StepState {
   /** True when the action may have taken effect without the engine knowing (transient failures, timeouts). */
   outcomeUnknown: boolean;
   compensation: CompensationState | null;
+  /**
+   * Started attempts of the step, either phase, that the supervisor found without an outcome past their deadline
+   * (`DEADLINE_EXCEEDED` or `POISONED`): their agent died, or hung, while running them. Never reset (an operator's
+   * retry does not make a step that killed its agent safe). A step with deaths runs alone on its agent. Absent: 0.
+   */
+  deaths?: number;
   /** A fan-out step's items, once its list is known (`FanOutStarted`); absent or null otherwise. */
   fanOut?: FanOutState | null;
+  /**
+   * How many times an operator re-ran the step (`RetryFromStepRequested`): 0 (or absent) at first. Part of its
+   * idempotency key (`stepKey`), so that a deliberate re-run reaches participants under a new key, while the
+   * ordinary retries of one run keep theirs.
+   */
+  run?: number;
+  /** SUCCEEDED because an operator skipped it (`SkipRequested`), with the operator's output: never compensated. */
+  skipped?: boolean;
 }
 
 /** One item of a fan-out step: the same fields as a step's (attempt numbers only grow, per item). */
@@ -399,12 +437,25 @@ export type SagaEvent =
   | { type: 'StepSkipped'; step: string; attempt: number }
   /** The agent found a conditional wait step's `when` true: the wait begins (or a buffered signal ends it). */
   | { type: 'WaitStarted'; step: string; attempt: number }
-  /** Includes timeouts (`code: 'TIMEOUT'`) and deadlines caught by the supervisor (`code: 'DEADLINE_EXCEEDED'`). */
+  /**
+   * Includes timeouts (`code: 'TIMEOUT'`) and started attempts the supervisor found without an outcome past their
+   * deadline (`code: 'DEADLINE_EXCEEDED'`, or `'POISONED'` once the step has died too often): both count a death.
+   */
   | { type: 'StepFailed'; step: string; attempt: number; error: ErrorInfo; item?: number }
   | { type: 'CompensationSucceeded'; step: string; attempt: number; item?: number }
   | { type: 'CompensationFailed'; step: string; attempt: number; error: ErrorInfo; item?: number }
   | { type: 'CancelRequested'; by: string; reason: string }
   | { type: 'RetryRequested'; by: string; reason: string }
+  /**
+   * An operator re-runs the saga from `step` (FAILED past its pivot, or COMPLETED): `step` and every step after it
+   * go back to PENDING with a new run number (a new idempotency key) and run again; the saga is RUNNING.
+   */
+  | { type: 'RetryFromStepRequested'; step: string; by: string; reason: string }
+  /**
+   * An operator skips a forward step that FAILED (past the pivot), waits for a retry, or has not run: it is
+   * SUCCEEDED with `output` (already checked storable), marked `skipped`, and never compensated.
+   */
+  | { type: 'SkipRequested'; step: string; output: unknown; by: string; reason: string }
   /** Of a fan-out step: `item` names one item; without it, every item whose compensation FAILED. */
   | { type: 'CompensationResolved'; step: string; by: string; reason: string; item?: number }
   /**
@@ -479,8 +530,11 @@ export type SagaCommand =
    * `SignalTimedOut` unless the signal came.
    */
   | { type: 'AwaitSignal'; step: string; signal: string; attempt: number; timeoutMs: number }
-  /** The saga entered FAILED: tell a human. */
-  | { type: 'RaiseAlert'; error: SagaError | null }
+  /**
+   * Tell a human: the saga entered FAILED (`status` absent), or a step was POISONED before the pivot (`status:
+   * 'POISONED'`: the saga compensates by itself, but the step's code kills its agent).
+   */
+  | { type: 'RaiseAlert'; error: SagaError | null; status?: 'POISONED' }
   /**
    * A sleep step went SLEEPING: no job; the step row's deadline is its wake-up time, `until` (ISO-8601) or
    * `delayMs` from now (database clock), when the supervisor reports `TimerFired`.

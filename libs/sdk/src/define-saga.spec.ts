@@ -1,4 +1,5 @@
 import type { SagaDefinition } from '@saga-engine/core';
+import { IsString } from 'class-validator';
 import { defineSaga, type SagaOptions } from './define-saga';
 import { SagaDefinitionError } from './errors';
 import { DEFAULT_RETRY_POLICY } from './retry-policy';
@@ -224,7 +225,7 @@ describe('validation messages', () => {
       );
       expectDefinitionError(
         () => defineSaga('x', loose({ version: 1, versoin: 2 })),
-        'Saga "x": options has an unknown field "versoin" (known: version, input, description, defaults, sensitive, deps)',
+        'Saga "x": options has an unknown field "versoin" (known: version, input, description, defaults, sensitive, deps, businessKey, searchAttributes)',
       );
       expectDefinitionError(
         () => defineSaga('x', loose({ version: 1, input: {} })),
@@ -354,7 +355,7 @@ describe('validation messages', () => {
       expectDefinitionError(
         () => saga().step('y', loose({ run, retries: 3 })),
         'Saga "x", step "y": options has an unknown field "retries" (known: run, compensate, when, whenLabel, ' +
-          'retry, compensationRetry, timeout, compensationTimeout, pivot, description)',
+          'retry, compensationRetry, timeout, compensationTimeout, pivot, description, output)',
       );
     });
 
@@ -718,5 +719,49 @@ describe('forEach', () => {
 
   it('rejects a duplicate name like any step', () => {
     expect(() => base().forEach('plan', { items, run })).toThrow('Saga "batch", step "plan": duplicate step name');
+  });
+});
+
+describe('output', () => {
+  class Shipment {
+    @IsString()
+    trackingId!: string;
+  }
+  class Undecorated {
+    trackingId!: string;
+  }
+
+  it('keeps the class of a step, a parallel step and a fan-out item, not frozen; none without it', () => {
+    const def = saga()
+      .step('ship', { output: Shipment, run: () => ({ trackingId: 't' }) })
+      .parallel('g', (g) => g.step('also', { output: Shipment, run: () => ({ trackingId: 't' }) }))
+      .forEach('each', { items: () => [1], output: Shipment, run: () => ({ trackingId: 't' }) })
+      .step('plain', { run })
+      .build();
+    expect(def.stepsByName.ship.outputClass).toBe(Shipment);
+    expect(def.stepsByName.also.outputClass).toBe(Shipment);
+    expect(def.stepsByName.each.outputClass).toBe(Shipment);
+    expect(def.stepsByName.plain).not.toHaveProperty('outputClass');
+    expect(Object.isFrozen(Shipment)).toBe(false);
+  });
+
+  it.each([
+    [{ trackingId: 'x' }, 'Saga "x", step "ship": output must be a class (got an object)'],
+    ['Shipment', 'Saga "x", step "ship": output must be a class (got "Shipment")'],
+    [null, 'Saga "x", step "ship": output must be a class (got null)'],
+    [
+      Undecorated,
+      'Saga "x", step "ship": output: class Undecorated has no class-validator decorator (@IsString(), ...): ' +
+        'decorate the properties of the output',
+    ],
+  ])('rejects the output %p, naming the step', (output, message) => {
+    expect(() => saga().step('ship', loose({ output, run }))).toThrow(message);
+  });
+
+  it('is refused on steps that run no action of the author (wait, sleep, child)', () => {
+    expect(() => saga().waitFor('wait', loose({ signal: 'Done', timeout: '1h', output: Shipment }))).toThrow(
+      'Saga "x", step "wait": options',
+    );
+    expect(() => saga().sleep('nap', loose({ duration: '1h', output: Shipment }))).toThrow('Saga "x", step "nap"');
   });
 });

@@ -14,6 +14,11 @@ import {
   type StepContext,
   type StepDefinition,
   type WaitTimeoutPolicy,
+  MAX_SEARCH_ATTRIBUTES,
+  SEARCH_ATTRIBUTE_NAME,
+  SEARCH_ATTRIBUTE_TYPES,
+  type SearchAttributeSpec,
+  type SearchAttributeType,
 } from '@saga-engine/core';
 import { plainToInstance } from 'class-transformer';
 import { getMetadataStorage } from 'class-validator';
@@ -141,6 +146,35 @@ export interface SagaOptions<I, D extends DepTokens = NoDeps> {
    * @example deps: { payments: PaymentsService, orders: dep<Repository<Order>>(getRepositoryToken(Order)) }
    */
   deps?: D;
+  /**
+   * The input field that is the saga's business key, as a dotted path (`'orderNumber'`, `'order.number'`): the
+   * value a support person searches by (`GET /v1/sagas?businessKey=...`, the dashboard, `saga list
+   * --business-key`). A string of 1 to 200 characters or an integer; an input without it starts a saga without a
+   * key. Unique per type among the sagas that are not over (RUNNING, COMPENSATING, DELAYED, FAILED): a second
+   * start with the same key answers 409 `BUSINESS_KEY_CONFLICT` naming the saga that holds it, until that one
+   * ends. A replayed idempotency key still answers its own saga (200). A path, not a function, so that a process
+   * without this file (a central API) computes it too; it cannot be or lie inside a `sensitive` path.
+   */
+  businessKey?: string;
+  /**
+   * Typed search attributes, by name (`[a-z][A-Za-z0-9_]*`): what `GET /v1/sagas?type=<type>&attr.<name>=...`
+   * filters on. Each reads a dotted path of the input (`from: 'input.customer.tier'`, set at start: a value of the
+   * wrong type refuses the start with a 400 naming it) or of a step's output (`from: 'steps.chargeCard.amount'`,
+   * `ctx.steps`' camelCase key, set in the commit of the step's success: a value of the wrong type clears it).
+   * Types: `'keyword'` (equality), `'number'` and `'datetime'` (equality and ranges), `'boolean'`. At most 32.
+   * Paths inside a `sensitive` input field are refused: an attribute is stored and shown in clear.
+   *
+   * @example searchAttributes: { tier: { type: 'keyword', from: 'input.customer.tier' },
+   *   amount: { type: 'number', from: 'steps.chargeCard.amountCents' } }
+   */
+  searchAttributes?: Readonly<Record<string, SearchAttributeOptions>>;
+}
+
+/** One search attribute of `SagaOptions.searchAttributes`. */
+export interface SearchAttributeOptions {
+  type: SearchAttributeType;
+  /** `'input.<path>'` or `'steps.<stepKey>.<path>'` (`'steps.<stepKey>'`: the whole output, e.g. a number). */
+  from: string;
 }
 
 /**
@@ -182,6 +216,15 @@ export interface StepOptions<I, S, O, D = NoDeps> {
    * Honour `ctx.signal` (pass it to `fetch`): it aborts when the attempt times out. `deps`: the saga's `deps`.
    */
   run: (ctx: StepContext<I, S>, deps: D) => Promise<O> | O;
+  /**
+   * A class-validator class for the output, like the saga's `input`: later steps see `ctx.steps.<key>` as its
+   * instance type, and `run` must return something assignable to it. The agent checks what `run` returns against
+   * it (unknown fields refused, nothing converted): an output it refuses fails the attempt for good with
+   * `OUTPUT_INVALID` (a bug in the step's code: not retried; the step's own `compensate` runs, as its action did
+   * run). An operator's skip (`POST /v1/sagas/{id}/steps/{step}/skip`) is checked against it too. Without it, the
+   * output is whatever `run` returns.
+   */
+  output?: OutputClass<O>;
   /**
    * The undo, run when a later step fails for good (see the table above). `ctx.output` is this step's output,
    * or undefined when its outcome is unknown (retries exhausted, timeout). Without it, nothing is undone for this
@@ -379,6 +422,8 @@ export interface ForEachOptions<I, S, T, O, D = NoDeps> {
   concurrency?: number;
   /** The action, once per item (see `StepOptions.run`): its value is the item's output. */
   run: (ctx: ItemContext<I, S, T>, deps: D) => Promise<O> | O;
+  /** A class-validator class for each item's output (see `StepOptions.output`); the step's output is its array. */
+  output?: OutputClass<O>;
   /** The undo of one item; `ctx.output` is the item's output, or undefined when its outcome is unknown. */
   compensate?: (ctx: ItemCompensationContext<I, S, T, O>, deps: D) => unknown;
   /** Retry policy of each item's action (see `StepOptions.retry`). */
@@ -394,6 +439,9 @@ export interface ForEachOptions<I, S, T, O, D = NoDeps> {
   pivot?: boolean;
   description?: string;
 }
+
+/** A class-validator class for a step's output (`StepOptions.output`): its instances are the output's type. */
+export type OutputClass<O = unknown> = new () => O;
 
 /**
  * A step inside a parallel group: the same as `StepOptions` (see its failure semantics), except that it cannot be
@@ -419,9 +467,27 @@ export interface SagaBuilder<I, S, D = NoDeps> {
    * @param name - kebab-case, unique in the saga. Persisted (step rows, job ids, idempotency keys): renaming it
    *   needs a new `version`. Its camelCase form is the output's key in `ctx.steps`.
    */
+  step<N extends string, C extends OutputClass<object>>(
+    name: N,
+    options: StepOptions<I, S, InstanceType<C>, D> & { output: C; when: StepWhen<I, S> },
+  ): SagaBuilder<I, AddStep<S, N, InstanceType<C> | undefined>, D>;
+  /**
+   * Adds a step whose output is of the class `options.output` (see `StepOptions.output`): later steps read its
+   * instance type, and `run` must return something assignable to it.
+   */
+  step<N extends string, C extends OutputClass<object>>(
+    name: N,
+    options: StepOptions<I, S, InstanceType<C>, D> & { output: C; when?: undefined },
+  ): SagaBuilder<I, AddStep<S, N, InstanceType<C>>, D>;
+  /**
+   * Adds a step that runs after everything declared before it. See `StepOptions` for what happens on failure.
+   *
+   * @param name - kebab-case, unique in the saga. Persisted (step rows, job ids, idempotency keys): renaming it
+   *   needs a new `version`. Its camelCase form is the output's key in `ctx.steps`.
+   */
   step<N extends string, O>(
     name: N,
-    options: StepOptions<I, S, O, D> & { when: StepWhen<I, S> },
+    options: StepOptions<I, S, O, D> & { output?: undefined; when: StepWhen<I, S> },
   ): SagaBuilder<I, AddStep<S, N, O | undefined>, D>;
   /**
    * Adds a step that runs after everything declared before it. See `StepOptions` for what happens on failure.
@@ -432,7 +498,7 @@ export interface SagaBuilder<I, S, D = NoDeps> {
    */
   step<N extends string, O>(
     name: N,
-    options: StepOptions<I, S, O, D> & { when?: undefined },
+    options: StepOptions<I, S, O, D> & { output?: undefined; when?: undefined },
   ): SagaBuilder<I, AddStep<S, N, O>, D>;
 
   /**
@@ -488,13 +554,21 @@ export interface SagaBuilder<I, S, D = NoDeps> {
    * Adds a fan-out step: `options.run` once per item of `options.items(ctx)`, at most `options.concurrency` at a
    * time. See `ForEachOptions`. Its output is the items' outputs in order (`ctx.steps.<camelCaseName>`).
    */
+  forEach<N extends string, T, C extends OutputClass<object>>(
+    name: N,
+    options: ForEachOptions<I, S, T, InstanceType<C>, D> & { output: C; when: StepWhen<I, S> },
+  ): SagaBuilder<I, AddStep<S, N, InstanceType<C>[] | undefined>, D>;
+  forEach<N extends string, T, C extends OutputClass<object>>(
+    name: N,
+    options: ForEachOptions<I, S, T, InstanceType<C>, D> & { output: C; when?: undefined },
+  ): SagaBuilder<I, AddStep<S, N, InstanceType<C>[]>, D>;
   forEach<N extends string, T, O>(
     name: N,
-    options: ForEachOptions<I, S, T, O, D> & { when: StepWhen<I, S> },
+    options: ForEachOptions<I, S, T, O, D> & { output?: undefined; when: StepWhen<I, S> },
   ): SagaBuilder<I, AddStep<S, N, O[] | undefined>, D>;
   forEach<N extends string, T, O>(
     name: N,
-    options: ForEachOptions<I, S, T, O, D> & { when?: undefined },
+    options: ForEachOptions<I, S, T, O, D> & { output?: undefined; when?: undefined },
   ): SagaBuilder<I, AddStep<S, N, O[]>, D>;
 
   /**
@@ -524,14 +598,24 @@ export interface SagaBuilder<I, S, D = NoDeps> {
  */
 export interface ParallelGroupBuilder<I, S, G, D = NoDeps> {
   /** Adds a step to the group. Its `ctx.steps` holds the steps before the group, not its siblings. */
+  step<N extends string, C extends OutputClass<object>>(
+    name: N,
+    options: ParallelStepOptions<I, S, InstanceType<C>, D> & { output: C; when: StepWhen<I, S> },
+  ): ParallelGroupBuilder<I, S, AddStep<G, N, InstanceType<C> | undefined>, D>;
+  /** Adds a step to the group, whose output is of the class `options.output` (see `StepOptions.output`). */
+  step<N extends string, C extends OutputClass<object>>(
+    name: N,
+    options: ParallelStepOptions<I, S, InstanceType<C>, D> & { output: C; when?: undefined },
+  ): ParallelGroupBuilder<I, S, AddStep<G, N, InstanceType<C>>, D>;
+  /** Adds a step to the group. Its `ctx.steps` holds the steps before the group, not its siblings. */
   step<N extends string, O>(
     name: N,
-    options: ParallelStepOptions<I, S, O, D> & { when: StepWhen<I, S> },
+    options: ParallelStepOptions<I, S, O, D> & { output?: undefined; when: StepWhen<I, S> },
   ): ParallelGroupBuilder<I, S, AddStep<G, N, O | undefined>, D>;
   /** Adds a step to the group. Its `ctx.steps` holds the steps before the group, not its siblings. */
   step<N extends string, O>(
     name: N,
-    options: ParallelStepOptions<I, S, O, D> & { when?: undefined },
+    options: ParallelStepOptions<I, S, O, D> & { output?: undefined; when?: undefined },
   ): ParallelGroupBuilder<I, S, AddStep<G, N, O>, D>;
 }
 
@@ -568,7 +652,16 @@ const NAME_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const MAX_NAME_LENGTH = 64;
 const KEBAB_CASE_RULE = 'lowercase letters and digits in words joined by single dashes, starting with a letter';
 
-const SAGA_OPTION_FIELDS: readonly string[] = ['version', 'input', 'description', 'defaults', 'sensitive', 'deps'];
+const SAGA_OPTION_FIELDS: readonly string[] = [
+  'version',
+  'input',
+  'description',
+  'defaults',
+  'sensitive',
+  'deps',
+  'businessKey',
+  'searchAttributes',
+];
 const DEFAULTS_FIELDS: readonly string[] = ['retry', 'compensationRetry', 'timeout', 'compensationTimeout'];
 const STEP_OPTION_FIELDS: readonly string[] = [
   'run',
@@ -581,6 +674,7 @@ const STEP_OPTION_FIELDS: readonly string[] = [
   'compensationTimeout',
   'pivot',
   'description',
+  'output',
 ];
 
 const WAIT_OPTION_FIELDS: readonly string[] = [
@@ -627,6 +721,9 @@ interface ResolvedSaga {
   inputClass: (new () => unknown) | null;
   sensitive: readonly string[];
   deps: Record<string, unknown>;
+  businessKey: string | null;
+  /** Declared attributes; those read from a step name its camelCase key until `build()` resolves it. */
+  searchAttributes: readonly { name: string; type: SearchAttributeType; stepKey: string | null; path: string }[];
   prefix: string;
   retry: ResolvedRetryPolicy;
   compensationRetry: ResolvedRetryPolicy;
@@ -716,12 +813,15 @@ class SagaBuilderImpl {
     // No prototype: a lookup by an unknown name such as "constructor" must find nothing.
     const stepsByName: Record<string, StepDefinition> = Object.create(null);
     for (const step of steps) stepsByName[step.name] = step;
+    const searchAttributes = resolveAttributeSteps(saga, steps);
     return deepFreeze({
       name: saga.name,
       version: saga.version,
       description: saga.description,
       inputClass: saga.inputClass,
       sensitive: [...saga.sensitive],
+      ...(saga.businessKey !== null ? { businessKey: saga.businessKey } : {}),
+      ...(searchAttributes.length > 0 ? { searchAttributes } : {}),
       stages,
       steps,
       stepsByName,
@@ -750,7 +850,7 @@ function resolveSaga(name: string, options: SagaOptions<unknown, DepTokens>): Re
   requireName(name, `${prefix}: name`);
   requireObject(options, `${prefix}: options`);
   rejectUnknownFields(options, SAGA_OPTION_FIELDS, `${prefix}: options`);
-  const { version, input, description, defaults = {}, sensitive, deps } = options;
+  const { version, input, description, defaults = {}, sensitive, deps, businessKey, searchAttributes } = options;
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
     throw new SagaDefinitionError(`${prefix}: version must be a positive integer (got ${describeValue(version)})`);
   }
@@ -760,13 +860,16 @@ function resolveSaga(name: string, options: SagaOptions<unknown, DepTokens>): Re
   requireOptionalString(description, `${prefix}: description`);
   requireObject(defaults, `${prefix}: defaults`);
   rejectUnknownFields(defaults, DEFAULTS_FIELDS, `${prefix}: defaults`);
+  const sensitivePaths = resolveSensitive(sensitive, input ?? null, prefix);
   return {
     name,
     version,
     description: description ?? null,
     inputClass: input ?? null,
-    sensitive: resolveSensitive(sensitive, input ?? null, prefix),
+    sensitive: sensitivePaths,
     deps: resolveDeps(deps, prefix),
+    businessKey: resolveBusinessKey(businessKey, input ?? null, sensitivePaths, prefix),
+    searchAttributes: resolveSearchAttributes(searchAttributes, input ?? null, sensitivePaths, prefix),
     prefix,
     retry: resolveRetryPolicy(defaults.retry, DEFAULT_RETRY_POLICY, `${prefix}: defaults.retry`),
     compensationRetry: resolveRetryPolicy(
@@ -806,7 +909,8 @@ function resolveStep(
 
   requireObject(options, `${where}: options`);
   rejectUnknownFields(options, STEP_OPTION_FIELDS, `${where}: options`);
-  const { run, compensate, when, whenLabel, retry, compensationRetry, timeout, compensationTimeout, pivot } = options;
+  const { run, compensate, when, whenLabel, retry, compensationRetry, timeout, compensationTimeout, pivot, output } =
+    options;
   if (typeof run !== 'function') {
     throw new SagaDefinitionError(`${where}: run must be a function (got ${describeValue(run)})`);
   }
@@ -821,6 +925,7 @@ function resolveStep(
     throw new SagaDefinitionError(`${where}: whenLabel is set but when is not`);
   }
   requireOptionalString(options.description, `${where}: description`);
+  if (output !== undefined) requireValidatedClass(output, `${where}: output`);
   if (pivot !== undefined && typeof pivot !== 'boolean') {
     throw new SagaDefinitionError(`${where}: pivot must be a boolean (got ${describeValue(pivot)})`);
   }
@@ -858,6 +963,8 @@ function resolveStep(
     pivot: pivot ?? false,
     description: options.description ?? null,
     signal: null,
+    // Only when set, so that the definitions of steps without one look as they did.
+    ...(output !== undefined ? { outputClass: output } : {}),
   };
 }
 
@@ -1075,6 +1182,116 @@ function resolveDeps(value: unknown, prefix: string): Record<string, unknown> {
 const PATH_SEGMENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const RESERVED_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
 
+/** A dotted path: property names joined by dots. */
+function isDottedPath(path: unknown): path is string {
+  return (
+    typeof path === 'string' &&
+    path.length <= 200 &&
+    path.split('.').every((s) => PATH_SEGMENT.test(s) && !RESERVED_SEGMENTS.has(s))
+  );
+}
+
+/** The sensitive path that `path` equals, lies inside, or contains; undefined when none. */
+function sensitiveOverlap(path: string, sensitive: readonly string[]): string | undefined {
+  return sensitive.find((p) => p === path || path.startsWith(`${p}.`) || p.startsWith(`${path}.`));
+}
+
+/** Checks `businessKey`: a dotted input path, a field of the input class, not (inside) a sensitive one. */
+function resolveBusinessKey(
+  value: unknown,
+  inputClass: (new () => unknown) | null,
+  sensitive: readonly string[],
+  prefix: string,
+): string | null {
+  if (value === undefined) return null;
+  if (!isDottedPath(value)) {
+    throw new SagaDefinitionError(
+      `${prefix}: businessKey must be a dotted path into the input, e.g. "orderNumber" (got ${describeValue(value)})`,
+    );
+  }
+  const secret = sensitiveOverlap(value, sensitive);
+  if (secret !== undefined) {
+    throw new SagaDefinitionError(
+      `${prefix}: businessKey "${value}" overlaps the sensitive path "${secret}": a business key is stored in clear`,
+    );
+  }
+  if (inputClass) checkInputPath(inputClass, value.split('.'), value, prefix, 'businessKey');
+  return value;
+}
+
+/**
+ * Checks `searchAttributes`: names, types, and `from` paths (`input.<path>` checked against the input class and
+ * the sensitive paths now; `steps.<key>...` once the steps are known, in `build()`).
+ */
+function resolveSearchAttributes(
+  value: unknown,
+  inputClass: (new () => unknown) | null,
+  sensitive: readonly string[],
+  prefix: string,
+): ResolvedSaga['searchAttributes'] {
+  if (value === undefined) return [];
+  requireObject(value, `${prefix}: searchAttributes`);
+  const entries = Object.entries(value);
+  if (entries.length > MAX_SEARCH_ATTRIBUTES) {
+    throw new SagaDefinitionError(
+      `${prefix}: searchAttributes declares ${entries.length} attributes (at most ${MAX_SEARCH_ATTRIBUTES})`,
+    );
+  }
+  return entries.map(([name, options]) => {
+    const where = `${prefix}: searchAttributes.${name}`;
+    if (!SEARCH_ATTRIBUTE_NAME.test(name)) {
+      throw new SagaDefinitionError(
+        `${where}: the name must be a letter a-z then letters, digits or _ (at most 64 characters)`,
+      );
+    }
+    requireObject(options, where);
+    rejectUnknownFields(options, ['type', 'from'], where);
+    const { type, from } = options as Partial<SearchAttributeOptions>;
+    if (!SEARCH_ATTRIBUTE_TYPES.includes(type as SearchAttributeType)) {
+      throw new SagaDefinitionError(
+        `${where}: type must be one of ${SEARCH_ATTRIBUTE_TYPES.join(', ')} (got ${describeValue(type)})`,
+      );
+    }
+    const segments = typeof from === 'string' ? from.split('.') : [];
+    const rest = segments.slice(segments[0] === 'steps' ? 2 : 1).join('.');
+    const wellFormed =
+      isDottedPath(from) &&
+      ((segments[0] === 'input' && segments.length >= 2) || (segments[0] === 'steps' && segments.length >= 2));
+    if (!wellFormed) {
+      throw new SagaDefinitionError(
+        `${where}: from must be "input.<path>" or "steps.<stepKey>[.<path>]" ` +
+          `(e.g. "input.customer.tier", "steps.chargeCard.amount") (got ${describeValue(from)})`,
+      );
+    }
+    if (segments[0] === 'steps') return { name, type: type!, stepKey: segments[1], path: rest };
+    const secret = sensitiveOverlap(rest, sensitive);
+    if (secret !== undefined) {
+      throw new SagaDefinitionError(
+        `${where}: from "${from}" overlaps the sensitive path "${secret}": an attribute is stored and shown in clear`,
+      );
+    }
+    if (inputClass) checkInputPath(inputClass, rest.split('.'), rest, where, 'input path');
+    return { name, type: type!, stepKey: null, path: rest };
+  });
+}
+
+/** The attributes as data, with the step each one of a step's output reads (by its camelCase key). */
+function resolveAttributeSteps(saga: ResolvedSaga, steps: readonly StepDefinition[]): SearchAttributeSpec[] {
+  return saga.searchAttributes.map((attribute) => {
+    if (attribute.stepKey === null) {
+      return { name: attribute.name, type: attribute.type, step: null, path: attribute.path };
+    }
+    const step = steps.find((s) => s.key === attribute.stepKey);
+    if (!step) {
+      throw new SagaDefinitionError(
+        `${saga.prefix}: searchAttributes.${attribute.name}: no step has the key "${attribute.stepKey}" ` +
+          `(the steps: ${steps.map((s) => s.key).join(', ')})`,
+      );
+    }
+    return { name: attribute.name, type: attribute.type, step: step.name, path: attribute.path };
+  });
+}
+
 /** Checks the `sensitive` paths: well formed, not repeated, not nested in one another, and fields of the input. */
 function resolveSensitive(value: unknown, inputClass: (new () => unknown) | null, prefix: string): string[] {
   if (value === undefined) return [];
@@ -1114,7 +1331,13 @@ function resolveSensitive(value: unknown, inputClass: (new () => unknown) | null
  * (`@ValidateNested() @Type(() => X)`) is followed, and past a property of no class (a plain record) nothing more
  * can be checked.
  */
-function checkInputPath(inputClass: new () => unknown, segments: string[], path: string, prefix: string): void {
+function checkInputPath(
+  inputClass: new () => unknown,
+  segments: string[],
+  path: string,
+  prefix: string,
+  label = 'sensitive path',
+): void {
   let current: (new () => unknown) | null = inputClass;
   for (const segment of segments) {
     if (!current) return;
@@ -1123,13 +1346,30 @@ function checkInputPath(inputClass: new () => unknown, segments: string[], path:
       .map((m) => m.propertyName);
     if (!known.includes(segment)) {
       throw new SagaDefinitionError(
-        `${prefix}: sensitive path "${path}": "${segment}" is not a property of ${current.name} ` +
+        `${prefix}: ${label} "${path}": "${segment}" is not a property of ${current.name} ` +
           `(it has ${[...new Set(known)].join(', ') || 'no validated property'})`,
       );
     }
     const nested: unknown = (plainToInstance(current, { [segment]: {} }) as Record<string, unknown>)[segment];
     const ctor = typeof nested === 'object' && nested !== null ? nested.constructor : undefined;
     current = ctor && ctor !== Object ? (ctor as new () => unknown) : null;
+  }
+}
+
+/**
+ * An `output` class: a class (like `input`) that class-validator knows, i.e. with at least one validated property.
+ * A class without decorators would refuse every field of every output (unknown fields are refused): a mistake.
+ */
+function requireValidatedClass(value: unknown, where: string): void {
+  if (typeof value !== 'function' || !value.prototype) {
+    throw new SagaDefinitionError(`${where} must be a class (got ${describeValue(value)})`);
+  }
+  const validated = getMetadataStorage().getTargetValidationMetadatas(value, '', true, false);
+  if (validated.length === 0) {
+    throw new SagaDefinitionError(
+      `${where}: class ${value.name || '(anonymous)'} has no class-validator decorator (@IsString(), ...): ` +
+        'decorate the properties of the output',
+    );
   }
 }
 

@@ -359,3 +359,51 @@ export function badDeps(): void {
   // @ts-expect-error a plain value is not a token
   defineSaga('bad-deps', { version: 1, deps: { port: 3000 } });
 }
+
+// A step's `output` class types its output for later steps, and `run` must return something assignable to it.
+class Shipment {
+  @IsString()
+  trackingId!: string;
+
+  @IsNumber()
+  parcels!: number;
+}
+export const typedOutput = defineSaga('typed-output', { version: 1 })
+  .step('ship', {
+    output: Shipment,
+    // The literal is checked against the class (no widening to a union with what run returns).
+    run: async () => ({ trackingId: 't-1', parcels: 2 }),
+  })
+  .step('maybe-ship', { output: Shipment, when: () => true, run: () => ({ trackingId: 't-2', parcels: 1 }) })
+  .forEach('ship-each', {
+    items: () => [1, 2],
+    output: Shipment,
+    run: (ctx) => ({ trackingId: `t-${ctx.item}`, parcels: 1 }),
+  })
+  .parallel('both', (g) => g.step('ship-more', { output: Shipment, run: () => ({ trackingId: 't-3', parcels: 3 }) }))
+  .step('notify', {
+    run: (ctx) => {
+      assertType<Equals<typeof ctx.steps.ship, Shipment>>();
+      assertType<Equals<typeof ctx.steps.maybeShip, Shipment | undefined>>();
+      assertType<Equals<typeof ctx.steps.shipEach, Shipment[]>>();
+      assertType<Equals<typeof ctx.steps.shipMore, Shipment>>();
+      return ctx.steps.ship.trackingId;
+    },
+  })
+  .build();
+assertType<Equals<OutputOf<typeof typedOutput>['ship'], Shipment>>();
+
+// Never called: run must return what the output class declares.
+export function badOutputs(): void {
+  defineSaga('bad-output', { version: 1 })
+    // @ts-expect-error trackingId must be a string, as Shipment declares
+    .step('ship', { output: Shipment, run: () => ({ trackingId: 42, parcels: 1 }) });
+  defineSaga('bad-output', { version: 1 })
+    // @ts-expect-error a field the class requires is missing
+    .step('ship', { output: Shipment, run: async () => ({ trackingId: 't-1' }) });
+  defineSaga('bad-output', { version: 1 })
+    // @ts-expect-error an item's output must fit the class too
+    .forEach('ship', { items: () => [1], output: Shipment, run: () => ({ parcels: 'one' }) });
+  // @ts-expect-error output must be a class
+  defineSaga('bad-output', { version: 1 }).step('ship', { output: { trackingId: 'x' }, run: () => 1 });
+}

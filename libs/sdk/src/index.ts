@@ -15,6 +15,7 @@ export {
   type Deps,
   type NoDeps,
   type NoSteps,
+  type OutputClass,
   type ParallelGroupBuilder,
   type ParallelStepOptions,
   type SagaBuilder,

@@ -4,9 +4,21 @@ import { NonRetryableError, RetryableError, defineSaga } from '@saga-engine/sdk'
 // The agent and the supervisor themselves, with their I/O faked: what the kit must behave like.
 import { StepExecutor } from '../../nestjs/src/agent/step-executor';
 import { DEADLINE_GRACE_MS as STORE_GRACE_MS } from '../../nestjs/src/store/saga-store';
-import { DEADLINE_EXCEEDED as SUPERVISOR_CODE, Supervisor } from '../../nestjs/src/supervisor/supervisor';
+import {
+  DEADLINE_EXCEEDED as SUPERVISOR_CODE,
+  DEFAULT_POISON_AFTER_DEATHS as SUPERVISOR_POISON_AFTER,
+  Supervisor,
+} from '../../nestjs/src/supervisor/supervisor';
 import type { ClaimedAttempt } from '../../nestjs/src/store/supervisor-store';
-import { DEADLINE_EXCEEDED, DEADLINE_GRACE_MS, deadlineExceeded } from './agent-semantics';
+import { validateStepOutput } from '../../nestjs/src/scheduler/input-schema';
+import { IsInt, IsString, Min } from 'class-validator';
+import {
+  DEADLINE_EXCEEDED,
+  DEADLINE_GRACE_MS,
+  DEFAULT_POISON_AFTER_DEATHS,
+  deadlineExceeded,
+  outputProblems,
+} from './agent-semantics';
 import { SagaTestEnvironment } from './';
 
 /*
@@ -147,8 +159,14 @@ describe('the kit runs attempts as the agent does', () => {
   it("reports a lost attempt with the supervisor's own error and deadline", async () => {
     expect(DEADLINE_GRACE_MS).toBe(STORE_GRACE_MS);
     expect(DEADLINE_EXCEEDED).toBe(SUPERVISOR_CODE);
+    expect(DEFAULT_POISON_AFTER_DEATHS).toBe(SUPERVISOR_POISON_AFTER);
 
-    for (const phase of ['run', 'undo'] as const) {
+    for (const [phase, deaths] of [
+      ['run', 0],
+      ['undo', 0],
+      ['run', 1],
+      ['undo', 1],
+    ] as const) {
       const applied: SagaEvent[] = [];
       const claim: ClaimedAttempt = {
         sagaId: 's1',
@@ -157,7 +175,11 @@ describe('the kit runs attempts as the agent does', () => {
         step: 'pay',
         phase,
         attempt: 2,
-        fence: { status: 'RUNNING', attempt: 2, compStatus: null, compAttempt: 0 },
+        fence:
+          phase === 'run'
+            ? { status: 'RUNNING', attempt: 2, compStatus: null, compAttempt: 0 }
+            : { status: 'COMPENSATING', attempt: 1, compStatus: 'RUNNING', compAttempt: 2 },
+        deaths,
       };
       const supervisor = new Supervisor(
         {
@@ -170,7 +192,7 @@ describe('the kit runs attempts as the agent does', () => {
         } as never,
         { apply: async (_id: string, event: SagaEvent) => (applied.push(event), { applied: true }) } as never,
         { spec: async () => ({ stepsByName: { pay: {} } }) } as never,
-        { liveness: async () => 'active', activeSince: async () => null } as never,
+        { liveness: async () => 'active', throttled: async () => null } as never,
         { intervalMs: 1_000, scheduleToStartMs: 5_000, retentionMs: null },
       );
       await supervisor.sweep();
@@ -179,9 +201,31 @@ describe('the kit runs attempts as the agent does', () => {
           type: phase === 'run' ? 'StepFailed' : 'CompensationFailed',
           step: 'pay',
           attempt: 2,
-          error: deadlineExceeded('pay', phase, 2),
+          error: deadlineExceeded('pay', phase, 2, deaths + 1),
         },
       ]);
     }
   });
+});
+
+describe("the kit's check of a step's output class, against the agent's (validateStepOutput)", () => {
+  class Parcel {
+    @IsString()
+    trackingId!: string;
+
+    @IsInt()
+    @Min(1)
+    parcels!: number;
+  }
+  const step = { name: 'ship', outputClass: Parcel, fanOut: null } as never;
+  const fanOut = { name: 'ship', outputClass: Parcel, fanOut: { concurrency: 1, keyed: false } } as never;
+
+  it.each([{ trackingId: 'T', parcels: 1 }, { trackingId: 7, parcels: 0 }, { parcels: 1, extra: true }, 'T-1', null])(
+    'names the same problems for %p',
+    async (value) => {
+      expect(outputProblems(step, value)).toEqual(await validateStepOutput(step, value));
+      expect(outputProblems(fanOut, [value, value])).toEqual(await validateStepOutput(fanOut, [value, value]));
+      expect(outputProblems(fanOut, value, true)).toEqual(await validateStepOutput(fanOut, value, { item: true }));
+    },
+  );
 });

@@ -41,7 +41,8 @@ export interface DefiniteFaultOptions {
  * | `fail.timeout()`            | runs        | its `ctx.signal` aborts at the  | as the agent's timeout: `TIMEOUT`,     |
  * |                             |             | step's timeout (virtual time)   | transient                             |
  * | `fail.crash()`              | runs        | its report is lost              | the supervisor's `DEADLINE_EXCEEDED`  |
- * |                             |             |                                 | at timeout + 5 s: transient           |
+ * |                             |             |                                 | at timeout + 5 s: transient, a death; |
+ * |                             |             |                                 | the 2nd death: `POISONED`, undone     |
  */
 export const fail = {
   /** A transient failure: `RetryableError` with `code` (default `RETRYABLE`) and, optionally, `retryAfter`. */
@@ -72,7 +73,9 @@ export const fail = {
   /**
    * The agent dies after the handler ran, before it reported: the handler runs to its end, its outcome is lost, and
    * the supervisor reports `DEADLINE_EXCEEDED` (transient) at the attempt's deadline: its timeout plus 5 s after it
-   * was due. The next attempt runs the same idempotency key again: a test of the handler's idempotency.
+   * was due. The next attempt runs the same idempotency key again: a test of the handler's idempotency. Each is a
+   * death of the step: at the environment's `poisonAfterDeaths` (2) the step fails with `POISONED` instead, not
+   * retried, and is undone (its outcome is unknown).
    */
   crash(): Fault {
     return CRASH;

@@ -1,5 +1,6 @@
 import { type HistoryEntry, type ResolvedRetryPolicy, initialState, transition } from '@saga-engine/core';
 import { NonRetryableError, defineSaga, type RetryPolicy } from '@saga-engine/sdk';
+import { IsString } from 'class-validator';
 import { SagaTestEnvironment, SagaTestError, fail, type SagaTestResult } from './';
 
 /*
@@ -451,6 +452,35 @@ describe('SagaTestEnvironment', () => {
       ]);
     });
 
+    it('POISONs a step whose agent dies twice (2 fail.crash()): not retried, undone, an alert raised', async () => {
+      const env = new SagaTestEnvironment({ start: START });
+      const { deps, calls } = fakes();
+
+      const result = await env
+        .start(orderSaga, ORDER, { deps, faults: { 'charge-card': [fail.crash(), fail.crash()] } })
+        .result();
+
+      expect(result.status).toBe('COMPENSATED');
+      const [first, second, third] = result.attempts.filter((a) => a.step === 'charge-card' && a.phase === 'run');
+      expect(first.error).toMatchObject({ code: 'DEADLINE_EXCEEDED', retryable: true });
+      expect(second.error).toMatchObject({ name: 'Poisoned', code: 'POISONED', retryable: false });
+      expect(third).toBeUndefined();
+      // It may have charged before its agent died: it is refunded, then the stock released.
+      expect(calls.filter((c) => c.startsWith('refund') || c.startsWith('release'))).toHaveLength(2);
+      expect(result.alerts).toEqual([
+        expect.objectContaining({
+          status: 'POISONED',
+          error: expect.objectContaining({ step: 'charge-card', code: 'POISONED' }),
+        }),
+      ]);
+      // One death short of the limit: retried.
+      const lenient = new SagaTestEnvironment({ start: START, poisonAfterDeaths: 3 });
+      const again = await lenient
+        .start(orderSaga, ORDER, { deps: fakes().deps, faults: { 'charge-card': [fail.crash(), fail.crash()] } })
+        .result();
+      expect(again.status).toBe('COMPLETED');
+    });
+
     it('leaves the saga FAILED when a compensation fails for good, and run.retry() resumes it', async () => {
       const env = new SagaTestEnvironment({ start: START });
       const { deps } = fakes();
@@ -532,6 +562,81 @@ describe('SagaTestEnvironment', () => {
         elapsedMs: 30_000,
         ignored: 'past the pivot step "charge-card"',
       });
+    });
+  });
+
+  describe("a step's output class, as the agent and the API check it", () => {
+    class Shipment {
+      @IsString()
+      trackingId!: string;
+    }
+    const typed = (returns: unknown) =>
+      defineSaga('typed-kit', { version: 1 })
+        .step('reserve', { run: () => ({}), compensate: () => undefined })
+        .step('ship', { output: Shipment, run: () => returns as Shipment, compensate: () => undefined })
+        .step('notify', { run: (ctx) => ({ sent: ctx.steps.ship.trackingId }) })
+        .build();
+
+    it('fails an attempt whose output its class refuses with OUTPUT_INVALID, not retried, and undoes the step', async () => {
+      const env = new SagaTestEnvironment({ start: START });
+      const result = await env.start(typed({ trackingId: 42 }), {}).result();
+      expect(result.status).toBe('COMPENSATED');
+      expect(result.steps.ship).toMatchObject({ status: 'COMPENSATED', attempts: 1 });
+      expect(result.steps.ship.error).toEqual({
+        name: 'OutputInvalidError',
+        code: 'OUTPUT_INVALID',
+        message: 'the output of step "ship" does not fit its output class Shipment: output.trackingId must be a string',
+        retryable: false,
+      });
+      expect(result.steps.notify.status).toBe('PENDING');
+      const ok = await env.start(typed({ trackingId: 'T-1' }), {}).result();
+      expect(ok.output).toMatchObject({ notify: { sent: 'T-1' } });
+    });
+
+    it("refuses a skip whose output does not fit the step's class, naming the field", async () => {
+      const env = new SagaTestEnvironment({ start: START });
+      const saga = defineSaga('typed-kit-skip', { version: 1 })
+        .step('charge', { run: () => ({}), pivot: true })
+        .step('ship', {
+          output: Shipment,
+          run: (): Shipment => {
+            throw new NonRetryableError('no carrier', { code: 'NO_CARRIER' });
+          },
+        })
+        .build();
+      const run = env.start(saga, {});
+      expect((await run.result()).status).toBe('FAILED');
+      expect(() => run.skip('ship', { trackingId: 7 }, 'by hand')).toThrow(
+        new SagaTestError('skip("ship"): output.trackingId must be a string'),
+      );
+      run.skip('ship', { trackingId: 'T-7' }, 'by hand');
+      expect((await run.result()).output).toMatchObject({ ship: { trackingId: 'T-7' } });
+    });
+  });
+
+  describe("an operator's retry from a step and skip", () => {
+    it('skips a FAILED step with an output, then re-runs from it with a new key; never from the pivot', async () => {
+      const env = new SagaTestEnvironment({ start: START });
+      const { deps, calls } = fakes();
+      const run = env.start(orderSaga, ORDER, { deps, faults: { ship: [fail.definite('NO_CARRIER')] } });
+      expect((await run.result()).status).toBe('FAILED');
+
+      run.skip('ship', { trackingId: 'by-hand' }, 'shipped by hand');
+      const skipped = await run.result();
+      expect(skipped.status).toBe('COMPLETED');
+      expect(skipped.output).toMatchObject({ ship: { trackingId: 'by-hand' } });
+
+      run.retryFrom('charge-card', 'charge again');
+      run.retryFrom('ship', 'ship it for real');
+      const rerun = await run.result();
+      expect(rerun.status).toBe('COMPLETED');
+      expect(rerun.output).toMatchObject({ ship: { trackingId: 't-o-1' } });
+      expect(rerun.events.find((e) => e.event.type === 'RetryFromStepRequested')).toMatchObject({
+        ignored: expect.stringContaining('not after the pivot step "charge-card"'),
+      });
+      // Charged once: the pivot is not re-run.
+      expect(calls.filter((c) => c.startsWith('charge'))).toEqual([`charge o-1 ${run.id}:charge-card`]);
+      expect(() => run.skip('ship', { big: 'x'.repeat(300_000) }, 'too big')).toThrow(/larger than/);
     });
   });
 

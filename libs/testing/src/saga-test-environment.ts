@@ -1,4 +1,5 @@
 import { parseDuration, type Duration, type InputOf } from '@saga-engine/sdk';
+import { DEFAULT_POISON_AFTER_DEATHS } from './agent-semantics';
 import { Kernel } from './kernel';
 import { SagaTestError } from './saga-test-error';
 import { SagaTestRun, checkStartOptions } from './saga-test-run';
@@ -18,6 +19,11 @@ export interface SagaTestEnvironmentOptions {
    * the pivot that always fails retries forever). @defaultValue 10000
    */
   maxEvents?: number;
+  /**
+   * The engine's `SAGA_POISON_AFTER_DEATHS`: the `fail.crash()` of a step that makes this many (its agent died before
+   * reporting) fails it with `POISONED`, not retried, instead of `DEADLINE_EXCEEDED`. @defaultValue 2
+   */
+  poisonAfterDeaths?: number;
 }
 
 /**
@@ -53,6 +59,7 @@ export class SagaTestEnvironment {
   readonly #kernel: Kernel;
   readonly #random: () => number;
   readonly #maxEvents: number;
+  readonly #poisonAfterDeaths: number;
 
   constructor(options: SagaTestEnvironmentOptions = {}) {
     const start = options.start?.getTime() ?? Date.now();
@@ -64,6 +71,13 @@ export class SagaTestEnvironment {
     this.#kernel = new Kernel(start);
     this.#random = options.random ?? (() => 0.5);
     this.#maxEvents = maxEvents;
+    const poison = options.poisonAfterDeaths ?? DEFAULT_POISON_AFTER_DEATHS;
+    if (!Number.isSafeInteger(poison) || poison < 1) {
+      throw new SagaTestError(
+        `SagaTestEnvironment: poisonAfterDeaths must be a positive integer (got ${String(poison)})`,
+      );
+    }
+    this.#poisonAfterDeaths = poison;
   }
 
   /** The virtual time. */
@@ -84,6 +98,7 @@ export class SagaTestEnvironment {
     return new SagaTestRun(saga, input, options, this.#kernel, {
       random: this.#random,
       maxEvents: this.#maxEvents,
+      poisonAfterDeaths: this.#poisonAfterDeaths,
     });
   }
 

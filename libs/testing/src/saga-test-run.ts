@@ -22,12 +22,21 @@ import {
   isTerminal,
   normalizeOutput,
   parseDuration,
+  stepKey,
   stepOutputs,
   storableError,
   transition,
+  undoKey,
 } from '@saga-engine/core';
 import { toErrorInfo, type Duration } from '@saga-engine/sdk';
-import { DEADLINE_GRACE_MS, deadlineExceeded, raceAbort, timeoutReason } from './agent-semantics';
+import {
+  DEADLINE_GRACE_MS,
+  deadlineExceeded,
+  outputInvalid,
+  outputProblems,
+  raceAbort,
+  timeoutReason,
+} from './agent-semantics';
 import { isFault, type Fault, type FaultEntry } from './faults';
 import type { Execution, Kernel } from './kernel';
 import { SagaTestError } from './saga-test-error';
@@ -77,6 +86,8 @@ type Script = { ran: 'handler' | 'stub'; fn: Handler } | { ran: 'fault'; fn: Han
 export interface RunSettings {
   random: () => number;
   maxEvents: number;
+  /** The supervisor's `poisonAfterDeaths`. */
+  poisonAfterDeaths: number;
 }
 
 /**
@@ -89,6 +100,8 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
   readonly startedAt: Date;
   #state: SagaState;
   #fatal: Error | null = null;
+  /** Operator re-runs scheduled and not applied yet: they may re-open a saga that ended (see retryFrom). */
+  #reopening = 0;
   readonly #history: TimedHistoryEntry[] = [];
   readonly #events: TimedEvent[] = [];
   readonly #attempts: AttemptRecord[] = [];
@@ -242,6 +255,46 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
     this.#schedule(this.#when(options.at, 'resolve()'), {
       type: 'CompensationResolved',
       step,
+      by: options.by ?? 'test',
+      reason,
+    });
+  }
+
+  /**
+   * An operator re-runs a FAILED (past its pivot) or COMPLETED saga from `step`: it and the later steps run again,
+   * each with a new idempotency key (`ctx.key` ends `:rerun-<n>`).
+   */
+  retryFrom(step: string, reason: string, options: At & { by?: string } = {}): void {
+    const at = this.#when(options.at, `retryFrom("${step}")`);
+    // It may re-open a COMPLETED saga: due even once the saga ended, and `result()` waits for it.
+    this.#reopening += 1;
+    this.kernel.clock.schedule(
+      at,
+      () => {
+        this.#reopening -= 1;
+        this.#apply({ type: 'RetryFromStepRequested', step, by: options.by ?? 'test', reason });
+      },
+      { owner: this, live: () => !this.#fatal },
+    );
+  }
+
+  /** An operator skips a FAILED, RETRYING or PENDING forward step: it SUCCEEDED with `output`, never compensated. */
+  skip(step: string, output: unknown, reason: string, options: At & { by?: string } = {}): void {
+    let copy: unknown;
+    try {
+      // Checked as the API checks it (a step's output: JSON, at most 256 KiB).
+      copy = normalizeOutput(output);
+    } catch (error) {
+      throw new SagaTestError(`skip("${step}"): ${(error as Error).message}`);
+    }
+    // As the API: it must fit the step's output class, if it declares one.
+    const declared = Object.hasOwn(this.saga.stepsByName, step) ? this.saga.stepsByName[step] : null;
+    const problems = declared ? outputProblems(declared, copy) : [];
+    if (problems.length > 0) throw new SagaTestError(`skip("${step}"): ${problems.join('; ')}`);
+    this.#schedule(this.#when(options.at, `skip("${step}")`), {
+      type: 'SkipRequested',
+      step,
+      output: copy,
       by: options.by ?? 'test',
       reason,
     });
@@ -429,7 +482,12 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         return;
       case 'RaiseAlert': {
         const now = clock.now;
-        this.#alerts.push({ at: new Date(now), elapsedMs: now - this.startedAt.getTime(), error: command.error });
+        this.#alerts.push({
+          at: new Date(now),
+          elapsedMs: now - this.startedAt.getTime(),
+          status: command.status ?? 'FAILED',
+          error: command.error,
+        });
         return;
       }
       default: {
@@ -475,7 +533,7 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
 
   #settled(): boolean {
     const status = this.#state.status;
-    if (isTerminal(status)) return true;
+    if (isTerminal(status)) return this.#reopening === 0;
     return status === SagaStatus.FAILED && this.#inFlight === 0 && !this.kernel.clock.pendingFor(this);
   }
 
@@ -514,13 +572,16 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
       .then((event) => {
         const evaluated = ['StepSkipped', 'WaitStarted', 'SleepStarted', 'ChildRequested', 'FanOutStarted'];
         if (crash && !evaluated.includes(event.type)) {
-          // Its agent died before reporting: the supervisor finds it past its deadline (due + timeout + grace).
-          const error = deadlineExceeded(name, phase, attempt);
-          const lost: AttemptOutcome =
-            phase === StepPhase.RUN
+          // Its agent died before reporting: the supervisor finds it past its deadline (due + timeout + grace), a
+          // death of the step (POISONED at the limit).
+          const lost = (): AttemptOutcome => {
+            const deaths = (this.#state.steps[name].deaths ?? 0) + 1;
+            const error = deadlineExceeded(name, phase, attempt, deaths, this.settings.poisonAfterDeaths);
+            return phase === StepPhase.RUN
               ? { type: 'StepFailed', step: name, attempt, error, ...at }
               : { type: 'CompensationFailed', step: name, attempt, error, ...at };
-          this.kernel.clock.schedule(now + command.timeoutMs + DEADLINE_GRACE_MS, () => this.#report(record, lost), {
+          };
+          this.kernel.clock.schedule(now + command.timeoutMs + DEADLINE_GRACE_MS, () => this.#report(record, lost()), {
             owner: this,
             live: () => !this.#fatal && this.#isCurrent(name, phase, attempt, item),
           });
@@ -619,8 +680,12 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
     const { signal, release } = this.#attemptSignal(timeoutMs, execution);
     const list = this.#lists.get(step.name);
     // An item's key: `<sagaId>:<step>:<index>`, or the author's item key in place of the index.
-    const key =
-      item === undefined ? `${this.id}:${step.name}` : `${this.id}:${step.name}:${list?.keys?.[item] ?? item}`;
+    const key = stepKey(
+      this.id,
+      step.name,
+      this.#state.steps[step.name]?.run,
+      item === undefined ? undefined : (list?.keys?.[item] ?? item),
+    );
     try {
       // A fresh copy per attempt, as the agent reads the snapshot from PostgreSQL: a handler that mutates what it
       // is given changes nothing of the saga's state.
@@ -636,7 +701,7 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
         steps: structuredClone(stepOutputs(this.saga, state)),
         attempt,
         key,
-        undoKey: `${key}:undo`,
+        undoKey: undoKey(key),
         signal,
         traceparent: undefined,
         output: structuredClone(own ?? undefined),
@@ -678,7 +743,13 @@ export class SagaTestRun<D extends AnySagaDefinition = AnySagaDefinition> {
       }
       const value = await raceAbort(work, signal, timeoutMs);
       if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt, ...at };
-      return { type: 'StepSucceeded', step: step.name, attempt, output: normalizeOutput(value), ...at };
+      const output = normalizeOutput(value);
+      // As the agent: an output its class refuses fails the attempt for good (OUTPUT_INVALID), never stored.
+      const problems = outputProblems(step, output, item !== undefined);
+      if (problems.length > 0) {
+        return { type: 'StepFailed', step: step.name, attempt, error: outputInvalid(step, problems, item), ...at };
+      }
+      return { type: 'StepSucceeded', step: step.name, attempt, output, ...at };
     } catch (thrown) {
       const error: ErrorInfo = storableError(toErrorInfo(thrown));
       return undo

@@ -135,8 +135,12 @@ export interface AttemptRecord extends VirtualTime {
   reportedAt: Date | null;
 }
 
-/** A `RaiseAlert` of the engine: the saga went FAILED and a human is needed. */
+/**
+ * A `RaiseAlert` of the engine: the saga went FAILED and a human is needed (`FAILED`), or a step was POISONED before
+ * the pivot (`POISONED`: its agent died too often; the saga compensates by itself).
+ */
 export interface AlertRecord extends VirtualTime {
+  status: 'FAILED' | 'POISONED';
   error: SagaError | null;
 }
 

@@ -8,12 +8,18 @@ export interface ActionSpec {
   consequence: string;
   confirmLabel: string;
   danger?: boolean;
-  run: (reason: string) => Promise<unknown>;
+  /**
+   * Also ask for a JSON value (a skipped step's output): parsed before `run`, which gets it. `initial` pre-fills it
+   * (a skeleton of the step's output schema).
+   */
+  json?: { label: string; placeholder: string; initial?: string };
+  run: (reason: string, json?: unknown) => Promise<unknown>;
 }
 
 /** Asks for a reason (audited), says what will happen, and only then acts. */
 export function ActionDialog({ spec, onClose, onDone }: { spec: ActionSpec; onClose: () => void; onDone: () => void }) {
   const [reason, setReason] = useState('');
+  const [jsonText, setJsonText] = useState(spec.json?.initial ?? '');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const trimmed = reason.trim();
@@ -24,10 +30,19 @@ export function ActionDialog({ spec, onClose, onDone }: { spec: ActionSpec; onCl
       setError('A reason is required: it is written to the audit log and the saga history.');
       return;
     }
+    let value: unknown;
+    if (spec.json) {
+      try {
+        value = JSON.parse(jsonText);
+      } catch {
+        setError(`${spec.json.label}: not valid JSON (write null for none).`);
+        return;
+      }
+    }
     setBusy(true);
     setError(null);
     try {
-      await spec.run(trimmed);
+      await (spec.json ? spec.run(trimmed, value) : spec.run(trimmed));
       onDone();
     } catch (failure) {
       setError(describeFailure(failure));
@@ -57,6 +72,20 @@ export function ActionDialog({ spec, onClose, onDone }: { spec: ActionSpec; onCl
             placeholder="e.g. customer asked to cancel, ticket 4711"
           />
         </label>
+        {spec.json && (
+          <label>
+            {spec.json.label}
+            <textarea
+              name="json"
+              className="json"
+              value={jsonText}
+              rows={spec.json.initial ? Math.min(12, spec.json.initial.split('\n').length + 1) : 4}
+              spellCheck={false}
+              onChange={(e) => setJsonText(e.target.value)}
+              placeholder={spec.json.placeholder}
+            />
+          </label>
+        )}
         {error && (
           <div className="banner error" role="alert">
             {error}
@@ -66,7 +95,11 @@ export function ActionDialog({ spec, onClose, onDone }: { spec: ActionSpec; onCl
           <button type="button" onClick={onClose} disabled={busy}>
             Back
           </button>
-          <button type="submit" className={spec.danger ? 'danger' : 'primary'} disabled={busy || !trimmed}>
+          <button
+            type="submit"
+            className={spec.danger ? 'danger' : 'primary'}
+            disabled={busy || !trimmed || (spec.json !== undefined && !jsonText.trim())}
+          >
             {busy ? 'Working…' : spec.confirmLabel}
           </button>
         </div>

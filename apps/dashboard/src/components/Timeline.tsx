@@ -45,7 +45,7 @@ export function Timeline({ saga, attempts, partial }: { saga: SagaInstance; atte
                   {a.phase === 'compensation' ? 'undo ' : ''}
                   {a.step}
                 </td>
-                <td>{a.outcome === 'resolved' ? '—' : a.attempt}</td>
+                <td>{a.outcome === 'resolved' || a.outcome === 'skipped' ? '—' : a.attempt}</td>
                 <td>
                   <span className={`outcome ${a.outcome.replace(' ', '-')}`}>{a.outcome}</span>
                   {a.error && <div className="error-text">{a.error}</div>}

@@ -48,6 +48,22 @@ describe('buildAttempts (the saga page timeline)', () => {
     ]);
   });
 
+  it("shows an operator's skip after the step's failed attempt, and a re-run's attempts after the first run's", () => {
+    const attempts = buildAttempts([
+      event(0, 'StepScheduled', 'ship', 1),
+      event(5, 'StepFailed', 'ship', 1, { error: { code: 'DECLINED', message: 'no' } }),
+      event(10, 'StepSkippedByOperator', 'ship', 1, { by: 'admin', reason: 'shipped by hand' }),
+      event(20, 'RetryFromStepRequested', 'ship', null, { by: 'op', reason: 'again', steps: ['ship'] }),
+      event(21, 'StepScheduled', 'ship', 2),
+      event(30, 'StepSucceeded', 'ship', 2),
+    ]);
+    expect(attempts.map((a) => [a.attempt > 0 ? a.attempt : 'op', a.outcome, a.error])).toEqual([
+      [1, 'failed', 'DECLINED: no'],
+      ['op', 'skipped', 'skipped by hand: shipped by hand'],
+      [2, 'succeeded', null],
+    ]);
+  });
+
   it('leaves an attempt that has not reported as running, and ignores saga-level events', () => {
     const attempts = buildAttempts([
       event(0, 'SagaStarted', null, null),

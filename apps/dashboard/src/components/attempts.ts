@@ -9,7 +9,7 @@ export interface Attempt {
   /** When the previous attempt of the same step and phase failed: from then until `start`, the backoff wait. */
   waitFrom: number | null;
   end: number | null;
-  outcome: 'running' | 'succeeded' | 'failed' | 'timed out' | 'resolved';
+  outcome: 'running' | 'succeeded' | 'failed' | 'timed out' | 'resolved' | 'skipped';
   error: string | null;
 }
 
@@ -82,6 +82,15 @@ export function buildAttempts(events: SagaEvent[]): Attempt[] {
         a.end = at;
         a.outcome = 'resolved';
         a.error = typeof data.reason === 'string' ? `resolved by hand: ${data.reason}` : null;
+        break;
+      }
+      case 'StepSkippedByOperator': {
+        // Not an attempt: an operator's decision, shown where the step's attempts are.
+        const a = get(e.step, 'action', -e.seq);
+        a.start = at;
+        a.end = at;
+        a.outcome = 'skipped';
+        a.error = typeof data.reason === 'string' ? `skipped by hand: ${data.reason}` : null;
         break;
       }
       default:

@@ -1,18 +1,31 @@
 import { useState } from 'react';
-import { SAGA_STATUSES, type SagaDefinitionView, type SagaSummary, UUID } from '../api';
+import {
+  type BulkActionName,
+  type BulkFilter,
+  SAGA_STATUSES,
+  type SagaDefinitionView,
+  type SagaSummary,
+  type SearchAttributeView,
+  UUID,
+} from '../api';
+import { BulkActionDialog } from '../components/BulkActionDialog';
 import { ErrorBanner, StatusBadge, formatDuration, formatTime } from '../components/common';
-import { usePolling, useSession } from '../hooks';
+import { canOperate, usePolling, useSession } from '../hooks';
 import { linkProps, navigate } from '../router';
 
 const PAGE_SIZE = 50;
 
 /** Filters live in the URL (shareable, back button works); the page refreshes every 3 s. */
 export function SagaList({ query }: { query: URLSearchParams }) {
-  const { api } = useSession();
+  const { api, role } = useSession();
+  const [bulk, setBulk] = useState<BulkActionName | null>(null);
   const type = query.get('type') ?? '';
   const statuses = query.getAll('status');
   const after = query.get('createdAfter') ?? '';
   const before = query.get('createdBefore') ?? '';
+  const businessKey = query.get('businessKey') ?? '';
+  // attr.<name>[.<op>] parameters, as the API takes them (the URL is the API's filter, shareable).
+  const attrParams = [...query.entries()].filter(([name]) => name.startsWith('attr.'));
   const [cursors, setCursors] = useState<string[]>([]);
   const [search, setSearch] = useState('');
   const [searchError, setSearchError] = useState<string | null>(null);
@@ -26,6 +39,8 @@ export function SagaList({ query }: { query: URLSearchParams }) {
       for (const s of statuses) params.append('status', s);
       if (after) params.set('createdAfter', new Date(after).toISOString());
       if (before) params.set('createdBefore', new Date(before).toISOString());
+      if (businessKey) params.set('businessKey', businessKey);
+      for (const [name, value] of attrParams) params.append(name, value);
       params.set('limit', String(PAGE_SIZE));
       if (cursor) params.set('cursor', cursor);
       return api.get<{ items: SagaSummary[]; nextCursor: string | null }>(`/v1/sagas?${params.toString()}`, signal);
@@ -33,6 +48,14 @@ export function SagaList({ query }: { query: URLSearchParams }) {
     [filterKey, cursor],
     3000,
   );
+
+  // The filter a bulk action acts on: the list's, as the API reads it.
+  const bulkFilter: BulkFilter = {
+    ...(type ? { type } : {}),
+    ...(statuses.length ? { status: statuses } : {}),
+    ...(after ? { createdAfter: new Date(after).toISOString() } : {}),
+    ...(before ? { createdBefore: new Date(before).toISOString() } : {}),
+  };
 
   const setFilter = (change: (q: URLSearchParams) => void) => {
     const next = new URLSearchParams(query);
@@ -74,12 +97,30 @@ export function SagaList({ query }: { query: URLSearchParams }) {
         <button type="submit">Open</button>
       </form>
       <ErrorBanner message={searchError} />
+      <SearchForm
+        key={filterKey}
+        query={query}
+        attributes={(types.data ?? []).find((t) => t.name === type)?.searchAttributes ?? []}
+        onSearch={(next) =>
+          setFilter((q) => {
+            for (const name of [...q.keys()]) if (name === 'businessKey' || name.startsWith('attr.')) q.delete(name);
+            for (const [name, value] of next) q.set(name, value);
+          })
+        }
+      />
       <div className="toolbar filters">
         <label>
           Type
           <select
             value={type}
-            onChange={(e) => setFilter((q) => (e.target.value ? q.set('type', e.target.value) : q.delete('type')))}
+            onChange={(e) =>
+              setFilter((q) => {
+                // Attributes are declared per type: another type's conditions would be refused.
+                for (const name of [...q.keys()]) if (name.startsWith('attr.')) q.delete(name);
+                if (e.target.value) q.set('type', e.target.value);
+                else q.delete('type');
+              })
+            }
           >
             <option value="">all</option>
             {(types.data ?? []).map((t) => (
@@ -121,12 +162,38 @@ export function SagaList({ query }: { query: URLSearchParams }) {
           ● live
         </span>
       </div>
+      {canOperate(role) && (businessKey || attrParams.length > 0) && (
+        // A bulk filter takes type, status and creation time only: acting on "every saga this filter matches" would
+        // reach sagas this search does not show.
+        <p className="muted-text" data-testid="bulk-unavailable">
+          Bulk actions take the type, status and creation filters only: clear the business key and attribute search to
+          use them.
+        </p>
+      )}
+      {canOperate(role) && !businessKey && attrParams.length === 0 && (
+        <div className="toolbar" data-testid="bulk-actions">
+          <span className="muted-text">Every saga this filter matches:</span>
+          <button type="button" onClick={() => setBulk('retry')}>
+            Retry all
+          </button>
+          <button type="button" onClick={() => setBulk('cancel')}>
+            Cancel all
+          </button>
+          {role === 'admin' && (
+            <button type="button" onClick={() => setBulk('resolve')}>
+              Resolve all
+            </button>
+          )}
+        </div>
+      )}
+      {bulk && <BulkActionDialog action={bulk} filter={bulkFilter} onClose={() => setBulk(null)} />}
       <ErrorBanner message={page.error} />
       <table className="sagas">
         <thead>
           <tr>
             <th>Saga</th>
             <th>Type</th>
+            <th>Key</th>
             <th>Status</th>
             <th>Error</th>
             <th>Created</th>
@@ -149,6 +216,16 @@ export function SagaList({ query }: { query: URLSearchParams }) {
                     <a className="mono" {...linkProps(`/sagas/${s.parentId}`)}>
                       {s.parentId.slice(0, 8)}
                     </a>
+                  </div>
+                )}
+              </td>
+              <td data-testid="saga-key">
+                {s.businessKey && <span className="mono">{s.businessKey}</span>}
+                {s.attributes && Object.keys(s.attributes).length > 0 && (
+                  <div className="muted-text" data-testid="saga-attributes">
+                    {Object.entries(s.attributes)
+                      .map(([name, value]) => `${name}=${String(value)}`)
+                      .join(' · ')}
                   </div>
                 )}
               </td>
@@ -182,5 +259,70 @@ export function SagaList({ query }: { query: URLSearchParams }) {
         </button>
       </div>
     </div>
+  );
+}
+
+const RANGE_TYPES = new Set(['number', 'datetime']);
+
+/**
+ * Search by business key (every type) and by the search attributes of the chosen type: equality, and for number
+ * and datetime attributes a range (from, to: both included). Applied on submit, into the URL.
+ */
+function SearchForm({
+  query,
+  attributes,
+  onSearch,
+}: {
+  query: URLSearchParams;
+  attributes: readonly SearchAttributeView[];
+  onSearch: (params: [string, string][]) => void;
+}) {
+  const [values, setValues] = useState<Record<string, string>>(() => {
+    const initial: Record<string, string> = {};
+    for (const [name, value] of query.entries()) {
+      if (name === 'businessKey' || name.startsWith('attr.')) initial[name] = value;
+    }
+    return initial;
+  });
+  const field = (name: string) => ({
+    value: values[name] ?? '',
+    onChange: (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) =>
+      setValues({ ...values, [name]: e.target.value }),
+  });
+  const submit = (e: React.FormEvent) => {
+    e.preventDefault();
+    onSearch(
+      Object.entries(values)
+        .filter(([, value]) => value.trim() !== '')
+        .map(([name, value]) => [name, value.trim()]),
+    );
+  };
+  return (
+    <form className="toolbar filters search-form" onSubmit={submit} data-testid="search-form">
+      <label>
+        Business key
+        <input type="search" placeholder="e.g. ORD-2026-0042" aria-label="Business key" {...field('businessKey')} />
+      </label>
+      {attributes.map((a) => (
+        <label key={a.name} data-attribute={a.name}>
+          {a.name} <span className="muted-text">({a.type})</span>
+          {a.type === 'boolean' ? (
+            <select aria-label={a.name} {...field(`attr.${a.name}`)}>
+              <option value="">any</option>
+              <option value="true">true</option>
+              <option value="false">false</option>
+            </select>
+          ) : RANGE_TYPES.has(a.type) ? (
+            <span className="range">
+              <input aria-label={`${a.name} from`} placeholder="from" size={12} {...field(`attr.${a.name}.gte`)} />
+              <input aria-label={`${a.name} to`} placeholder="to" size={12} {...field(`attr.${a.name}.lte`)} />
+            </span>
+          ) : (
+            <input aria-label={a.name} placeholder="equals" {...field(`attr.${a.name}`)} />
+          )}
+        </label>
+      ))}
+      <button type="submit">Search</button>
+    </form>
   );
 }

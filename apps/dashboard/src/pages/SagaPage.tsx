@@ -4,6 +4,7 @@ import {
   type SagaDefinitionView,
   type SagaEvent,
   type SagaInstance,
+  type StepView,
   TERMINAL,
   describeFailure,
 } from '../api';
@@ -13,6 +14,7 @@ import { FanOutItems } from '../components/FanOutItems';
 import { SagaGraph } from '../components/SagaGraph';
 import { Timeline } from '../components/Timeline';
 import { buildAttempts } from '../components/attempts';
+import { outputSkeletonText } from '../components/json-skeleton';
 import { ErrorBanner, Json, StatusBadge, formatDuration, formatTime, sagaDurationMs } from '../components/common';
 import { canOperate, usePolling, useSession } from '../hooks';
 import { linkProps } from '../router';
@@ -108,6 +110,58 @@ export function SagaPage({ id }: { id: string }) {
           run: (reason) => api.post(`/v1/sagas/${s.id}/steps/${encodeURIComponent(step.name)}/resolve`, { reason }),
         }))
       : [];
+  // Per step: re-run from a completed forward step (operator), skip a failed or pending one (admin). Where the
+  // engine would refuse for a reason the page knows (before the pivot, a later step not yet run), no button; any
+  // other refusal is shown in the dialog with the engine's reason.
+  const defs = new Map((definition.data?.steps ?? []).map((d) => [d.name, d]));
+  const pivotStage = (definition.data?.steps ?? [])
+    .filter((d) => d.pivot && s.steps.some((st) => st.name === d.name && st.status === 'SUCCEEDED'))
+    .reduce<number | null>((min, d) => (min === null || d.stage < min ? d.stage : min), null);
+  const stepActions = (step: StepView): ActionSpec[] => {
+    const def = defs.get(step.name);
+    if (!def) return [];
+    const out: ActionSpec[] = [];
+    const path = `/v1/sagas/${s.id}/steps/${encodeURIComponent(step.name)}`;
+    const completed = step.status === 'SUCCEEDED' || step.status === 'SKIPPED';
+    if (
+      operator &&
+      completed &&
+      (s.status === 'FAILED' || s.status === 'COMPLETED') &&
+      (pivotStage === null || def.stage > pivotStage)
+    ) {
+      out.push({
+        title: `Retry from ${step.name}`,
+        confirmLabel: 'Re-run from here',
+        consequence:
+          `"${step.name}" and every step after it run again, each with a new idempotency key, so participants ` +
+          'apply them as new operations; the steps before it are not re-run. What the earlier run did is not ' +
+          'undone. The saga is RUNNING again.',
+        run: (reason) => api.post(`${path}/retry`, { reason }),
+      });
+    }
+    const skippable =
+      (step.status === 'FAILED' && s.status === 'FAILED') ||
+      (step.status === 'RETRYING' && s.status === 'RUNNING') ||
+      (step.status === 'PENDING' && (s.status === 'RUNNING' || s.status === 'FAILED'));
+    if (role === 'admin' && skippable && !step.items) {
+      out.push({
+        title: `Skip ${step.name}`,
+        confirmLabel: 'Skip the step',
+        danger: true,
+        consequence:
+          `You state that "${step.name}" is done, with the output below, which the later steps read as its output. ` +
+          'The engine cannot check this: the step is recorded as SUCCEEDED (skipped) and is never compensated.',
+        // A step that declares its output type: a skeleton of it to fill in (the API checks it, a 400 names the
+        // fields that do not fit, shown in the dialog).
+        json: def.outputSchema
+          ? { label: "Output (JSON, of the step's output type)", placeholder: '{}', initial: outputSkeletonText(def) }
+          : { label: 'Output (JSON, required; null for none)', placeholder: '{ "trackingId": "T-4711" }' },
+        run: (reason, output) => api.post(`${path}/skip`, { reason, output }),
+      });
+    }
+    return out;
+  };
+  const anyStepActions = s.steps.some((step) => stepActions(step).length > 0);
   const selectedStep = s.steps.find((step) => step.name === selected) ?? null;
   // What made the saga undo: the forward step that failed for good, when the saga's own error is about something
   // else (a compensation that then failed too, or a cancel).
@@ -155,6 +209,26 @@ export function SagaPage({ id }: { id: string }) {
       <dl className="facts">
         <dt>Created</dt>
         <dd>{formatTime(s.createdAt)}</dd>
+        {s.businessKey && (
+          <>
+            <dt>Business key</dt>
+            <dd className="mono" data-testid="saga-business-key">
+              <a {...linkProps(`/sagas?businessKey=${encodeURIComponent(s.businessKey)}`)}>{s.businessKey}</a>
+            </dd>
+          </>
+        )}
+        {s.attributes && Object.keys(s.attributes).length > 0 && (
+          <>
+            <dt>Attributes</dt>
+            <dd className="links" data-testid="saga-attributes">
+              {Object.entries(s.attributes).map(([name, value]) => (
+                <span key={name} data-attribute={name}>
+                  {name} = <span className="mono">{value === null ? 'null' : String(value)}</span>
+                </span>
+              ))}
+            </dd>
+          </>
+        )}
         {s.startAt && (
           <>
             <dt>{s.status === 'DELAYED' ? 'Starts' : 'Started'}</dt>
@@ -261,6 +335,7 @@ export function SagaPage({ id }: { id: string }) {
               <th>Attempts</th>
               <th>Compensation</th>
               <th>Output / error</th>
+              {anyStepActions && <th>Actions</th>}
             </tr>
           </thead>
           <tbody>
@@ -274,6 +349,11 @@ export function SagaPage({ id }: { id: string }) {
                 <td>{step.name}</td>
                 <td>
                   <StatusBadge status={step.status} />
+                  {step.skipped && (
+                    <div className="muted-text" data-testid="step-skipped">
+                      skipped by an operator
+                    </div>
+                  )}
                   {step.status === 'SLEEPING' && step.wakeAt && (
                     <div className="muted-text" data-testid="wakes-at">
                       wakes at {formatTime(step.wakeAt)}
@@ -302,7 +382,14 @@ export function SagaPage({ id }: { id: string }) {
                     </div>
                   )}
                 </td>
-                <td>{step.attempts}</td>
+                <td>
+                  {step.attempts}
+                  {(step.run ?? 0) > 0 && (
+                    <div className="muted-text" data-testid="step-run">
+                      run {(step.run ?? 0) + 1} (re-run by an operator)
+                    </div>
+                  )}
+                </td>
                 <td>
                   {step.compensation ? (
                     <>
@@ -320,6 +407,27 @@ export function SagaPage({ id }: { id: string }) {
                   {step.output !== null && step.name === selected && <Json value={step.output} label="output" />}
                   {step.output !== null && step.name !== selected && <span className="muted-text">output (click)</span>}
                 </td>
+                {anyStepActions && (
+                  <td>
+                    <div className="step-actions">
+                      {stepActions(step).map((a) => (
+                        <button
+                          key={a.title}
+                          type="button"
+                          className={a.danger ? 'danger' : 'primary'}
+                          aria-label={a.title}
+                          title={a.title}
+                          onClick={(e) => {
+                            e.stopPropagation();
+                            setAction(a);
+                          }}
+                        >
+                          {a.title.startsWith('Retry') ? 'Retry from here' : 'Skip'}
+                        </button>
+                      ))}
+                    </div>
+                  </td>
+                )}
               </tr>
             ))}
           </tbody>

@@ -36,6 +36,20 @@ export function SagaTypes({ type }: { type: string | null }) {
           </div>
           {t.description && <p>{t.description}</p>}
           {t.input && <p className="muted-text">Input: {t.input}</p>}
+          {(t.businessKey || (t.searchAttributes ?? []).length > 0) && (
+            <p className="muted-text" data-testid="type-search">
+              {t.businessKey && <>Business key: input.{t.businessKey}. </>}
+              {(t.searchAttributes ?? []).length > 0 && (
+                <>
+                  Search attributes:{' '}
+                  {(t.searchAttributes ?? [])
+                    .map((a) => `${a.name} (${a.type}, from ${a.step ? `step ${a.step}` : 'the input'})`)
+                    .join(', ')}
+                  .
+                </>
+              )}
+            </p>
+          )}
           {t.agents > 0 ? (
             <p className="muted-text" data-testid="type-agents">
               Agents running it: {t.agents}

@@ -126,6 +126,24 @@ export class MemoryEngine implements SagaTransport {
     return saga.view;
   }
 
+  async retryFrom(id: string, step: string, reason: string) {
+    this.call('retryFrom', id, step, reason);
+    const saga = this.found(id);
+    if (saga.view.status !== 'FAILED' && saga.view.status !== 'COMPLETED') {
+      throw createSagaApiError(409, 'INVALID_STATE', `saga is ${saga.view.status}`);
+    }
+    this.setStatus(saga, 'RUNNING');
+    return saga.view;
+  }
+
+  async skip(id: string, step: string, output: unknown, reason: string) {
+    this.call('skip', id, step, JSON.stringify(output), reason);
+    const saga = this.found(id);
+    if (step !== 'charge-card') throw createSagaApiError(404, 'STEP_NOT_FOUND', `saga ${id} has no step "${step}"`);
+    this.setStatus(saga, 'RUNNING');
+    return saga.view;
+  }
+
   async resolve(id: string, step: string, reason: string) {
     this.call('resolve', id, step, reason);
     const saga = this.found(id);

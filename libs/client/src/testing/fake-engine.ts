@@ -263,6 +263,19 @@ export class FakeEngine {
       s.view = { ...s.view, status: 'COMPENSATING' };
       return { status: 202, body: s.view };
     }
+    if (action === 'steps' && (last === 'retry' || last === 'skip') && parts.length === 6) {
+      const s = found();
+      if (!s.view.steps.some((st) => st.name === name)) {
+        throw new HttpError(404, 'STEP_NOT_FOUND', `saga ${id} (${s.view.type} v1) has no step "${name}"`);
+      }
+      if (last === 'skip' && !Object.hasOwn(body, 'output')) {
+        throw new HttpError(400, 'INPUT_INVALID', 'output is required');
+      }
+      const allowed = last === 'retry' ? ['FAILED', 'COMPLETED'] : ['FAILED', 'RUNNING'];
+      if (!allowed.includes(s.view.status)) throw new HttpError(409, 'INVALID_STATE', `saga is ${s.view.status}`);
+      s.view = { ...s.view, status: 'RUNNING' };
+      return { status: 202, body: s.view };
+    }
     if (action === 'steps' && last === 'resolve' && parts.length === 6) {
       const s = found();
       const step = s.view.steps.find((st) => st.name === name);
@@ -286,11 +299,19 @@ export class FakeEngine {
     const before = query.get('createdBefore');
     const limit = intParam(query, 'limit', 1, 200, 'an integer between 1 and 200') ?? 50;
     const cursor = query.get('cursor');
+    const businessKey = query.get('businessKey');
+    // Equality on the attributes a scripted view carries (the fake has no declarations to check ranges against).
+    const attributes = [...query.entries()].filter(([name]) => name.startsWith('attr.'));
+    if (attributes.some(([name]) => name.split('.').length !== 2)) {
+      throw new HttpError(400, 'INPUT_INVALID', 'the fake engine filters attributes by equality only (attr.<name>)');
+    }
     let items = [...this.sagas.values()]
       .map((s) => s.view)
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id))
       .filter(
         (v) =>
+          (businessKey === null || v.businessKey === businessKey) &&
+          attributes.every(([name, value]) => String(v.attributes?.[name.slice(5)]) === value) &&
           (type === null || v.type === type) &&
           (statuses.length === 0 || statuses.includes(v.status)) &&
           (after === null || v.createdAt > after) &&

@@ -1,8 +1,15 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type BeforeApplicationShutdown } from '@nestjs/common';
+import {
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type BeforeApplicationShutdown,
+  Optional,
+} from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { AGENT_HEARTBEAT_MS, AgentStore } from '../store/agent-store';
 import { SagaRegistry } from '../scheduler/saga-registry';
+import { DependencyMonitor } from '../observability/dependency-monitor';
 
 /**
  * Tells the other processes that this agent runs, and which saga types and versions it has the code for: a row
@@ -20,6 +27,7 @@ export class AgentPresence implements OnApplicationBootstrap, BeforeApplicationS
   constructor(
     private readonly store: AgentStore,
     private readonly registry: SagaRegistry,
+    @Optional() private readonly monitor: DependencyMonitor = new DependencyMonitor(),
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -44,11 +52,13 @@ export class AgentPresence implements OnApplicationBootstrap, BeforeApplicationS
         pid: process.pid,
         sagaTypes: this.registry.codeDefinitions().map((d) => `${d.name}@${d.version}`),
       });
-      if (this.failing) this.logger.log('heartbeat recorded again');
       this.failing = false;
+      this.monitor.succeeded('postgres');
     } catch (error) {
-      // PostgreSQL away: the steps cannot commit either; say it once, not every 5 s.
-      if (!this.failing) this.logger.warn(`could not record this agent's heartbeat: ${(error as Error).message}`);
+      // PostgreSQL away: the steps cannot commit either; said once per outage (by the monitor), not every 5 s.
+      if (!this.failing && !this.monitor.failed('postgres', error, 'heartbeat')) {
+        this.logger.warn(`could not record this agent's heartbeat: ${(error as Error).message}`);
+      }
       this.failing = true;
     }
   }

@@ -15,10 +15,13 @@ import {
   isItemInFlight,
   isStepInFlight,
   normalizeOutput,
+  OUTPUT_INVALID,
+  stepKey,
   stepOutputs,
   storableError,
+  undoKey,
 } from '@saga-engine/core';
-import { validateSagaInput } from '../scheduler/input-schema';
+import { validateSagaInput, validateStepOutput } from '../scheduler/input-schema';
 import { toErrorInfo } from '@saga-engine/sdk';
 import { type SagaSnapshot, SagaStore } from '../store/saga-store';
 import type { StepJobData } from '../queue/step-job';
@@ -33,6 +36,8 @@ import { SnapshotCache } from '../scheduler/snapshot-cache';
 import { StepDeps } from './step-deps';
 import { withSagaLog } from '../observability/log-context';
 import { inStepSpan } from '../observability/tracing';
+import { DependencyMonitor } from '../observability/dependency-monitor';
+import { AttemptIsolation, type Release } from './attempt-isolation';
 
 export type ExecuteResult = 'applied' | 'stale' | 'ignored' | 'deferred';
 
@@ -83,11 +88,14 @@ export class StepExecutor {
     @Inject(INPUT_CIPHER) private readonly cipher: InputCipher | null,
     @Inject(RUNTIME_OPTIONS) private readonly options: RuntimeOptions,
     private readonly metrics: EngineMetrics,
+    @Optional() private readonly isolation: AttemptIsolation = new AttemptIsolation(),
+    @Optional() private readonly monitor: DependencyMonitor = new DependencyMonitor(),
     @Optional() private readonly queue: StepQueue | null = null,
   ) {}
 
   abortAll(): void {
     this.stopping = new Error('agent shutting down');
+    this.isolation.close();
     for (const controller of this.running) controller.abort(this.stopping);
   }
 
@@ -110,7 +118,7 @@ export class StepExecutor {
   /** An in-process attempt held back by a participant's limit goes to the queue, delayed, under its job id. */
   private async enqueueDelayed(job: StepJobData, delayMs: number): Promise<void> {
     if (!this.queue) throw new Error('no step queue to put a throttled attempt back in');
-    await this.queue.enqueue([{ data: job, delayMs }]);
+    await this.queue.enqueue([{ data: { ...job, throttled: true }, delayMs }]);
   }
 
   /** `handlerDone`: called once the handler has settled, before its outcome is reported (see StepWorker). */
@@ -169,7 +177,7 @@ export class StepExecutor {
       return this.outcome(job, this.fanOutStarted(snapshot, definition, step, job.attempt));
     }
 
-    return this.runAttempt(job, snapshot, definition, step, undefined, handlerDone, defer);
+    return this.runAttempt(job, snapshot, definition, step, undefined, committed !== undefined, handlerDone, defer);
   }
 
   /**
@@ -193,7 +201,7 @@ export class StepExecutor {
       throw new Error(`saga "${snapshot.type}" version ${snapshot.definitionVersion} is not in this agent`);
     const step = definition.stepsByName[job.step];
     const item: ItemRun = { index, value: stored.item, key: stored.key, output: stored.state.output };
-    return this.runAttempt(job, snapshot, definition, step, item, handlerDone, defer);
+    return this.runAttempt(job, snapshot, definition, step, item, committed !== undefined, handlerDone, defer);
   }
 
   /** Runs the handler of the attempt (a step's, or an item's) under its span and timeout, and reports. */
@@ -203,38 +211,81 @@ export class StepExecutor {
     definition: SagaDefinition,
     step: StepDefinition,
     item: ItemRun | undefined,
+    committed: boolean,
     handlerDone: (() => void) | undefined,
     defer: Deferral,
   ): Promise<ExecuteResult> {
     const at = item === undefined ? {} : { item: item.index };
 
+    // An attempt that may kill its agent (its step did before, or its process died while it ran in-process) runs
+    // alone on this agent (see AttemptIsolation); the others share it. From the queue, one that cannot run here now
+    // goes back to it (IsolationBusyError: StepWorker).
+    const isolate = job.isolate === true || (snapshot.state.steps[job.step]?.deaths ?? 0) > 0;
+    let gate: Release;
+    try {
+      gate = await (isolate ? this.isolation.enterAlone() : this.isolation.enterShared(!committed));
+    } catch (error) {
+      handlerDone?.();
+      throw error;
+    }
     let marking: Promise<unknown> | undefined;
-    const mark = setTimeout(() => {
-      marking = this.scheduler
-        .apply(job.sagaId, { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt, ...at })
-        .catch((error: unknown) =>
-          this.logger.warn(`saga ${job.sagaId}: could not record ${job.step} as running: ${String(error)}`),
+    let mark: NodeJS.Timeout | undefined;
+    try {
+      if (!committed) {
+        // From the queue: recorded as started before it runs, so that if it kills this process the supervisor counts
+        // a death (an attempt never started is enqueued again instead, and counts nothing). Its deadline runs from
+        // now. Ignored: another copy started it already (this one must not run it again), or the saga moved on.
+        const started = await this.scheduler.apply(
+          job.sagaId,
+          { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt, ...at },
+          snapshot,
         );
-    }, this.options.runningMarkMs);
+        if (started.applied) snapshot = started.snapshot;
+        else if (!(job.throttled && (await this.stillStarted(job)))) {
+          gate();
+          handlerDone?.();
+          return 'stale';
+        }
+        // (Not applied, but throttled: this very job started the attempt, then a participant's limit held its call
+        // back and it went back to the queue: it runs now, as the attempt that is still current.)
+      } else {
+        // In-process, right after the commit that dispatched it: a fast step reports before this write is needed.
+        mark = setTimeout(() => {
+          marking = this.scheduler
+            .apply(job.sagaId, { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt, ...at })
+            .catch((error: unknown) => {
+              if (!this.monitor.failed('postgres', error, 'agent')) {
+                this.logger.warn(`saga ${job.sagaId}: could not record ${job.step} as running: ${String(error)}`);
+              }
+            });
+        }, this.options.runningMarkMs);
+      }
+    } catch (error) {
+      gate();
+      handlerDone?.();
+      throw error;
+    }
 
+    const current = snapshot;
     const began = performance.now();
     const failedOf = (e: SagaEvent) => (e.type === 'StepFailed' || e.type === 'CompensationFailed' ? e.error : null);
     const undo = job.phase === StepPhase.UNDO;
     const event = await inStepSpan(
       // The job's (ids only); a job re-driven by the supervisor has none: the saga's own, from PostgreSQL.
-      job.traceparent ?? snapshot.traceparent,
+      job.traceparent ?? current.traceparent,
       `${undo ? 'compensate' : 'step'} ${job.step}${item === undefined ? '' : `[${item.index}]`}`,
       {
         'saga.id': job.sagaId,
-        'saga.type': snapshot.type,
+        'saga.type': current.type,
         'saga.step': job.step,
         'saga.attempt': job.attempt,
         ...(item === undefined ? {} : { 'saga.item': item.index }),
       },
-      (traceparent) => this.run(snapshot, definition, step, job, traceparent, item),
+      (traceparent) => this.run(current, definition, step, job, traceparent, item),
       failedOf,
     ).finally(() => {
       clearTimeout(mark);
+      gate();
       handlerDone?.();
     });
     const failed = failedOf(event);
@@ -242,14 +293,15 @@ export class StepExecutor {
       if (marking) await marking;
       return this.deferAttempt(job, failed, defer);
     }
-    this.metrics.attempt(snapshot.type, job.step, job.phase, failed, (performance.now() - began) / 1000);
+    this.metrics.attempt(current.type, job.step, job.phase, failed, (performance.now() - began) / 1000);
     if (marking) await marking;
     return this.outcome(job, event);
   }
 
   /**
    * A participant's cluster-wide limit held the call back (nothing was sent): not an attempt that failed, so
-   * nothing is reported; the same attempt goes back to the queue, delayed until the limiter expects a slot. Its
+   * nothing is reported; the same attempt goes back to the queue, delayed until the limiter expects a slot, marked
+   * `throttled` (it may have been recorded as started: when taken again it runs, as the attempt still current). Its
    * start-to-close timeout starts again when it runs; while its job waits, delayed, the supervisor extends its
    * deadline instead of failing it (a queued job has not started). Exactly one copy exists: the job moved to the
    * delayed set, or (in-process) the one enqueued under the attempt's job id. If that fails (Redis away), the
@@ -260,6 +312,16 @@ export class StepExecutor {
     this.logger.debug(`saga ${job.sagaId}: ${job.step} held back (${error.message}); again in ${delayMs} ms`);
     await defer(delayMs);
     return 'deferred';
+  }
+
+  /** Whether the job's attempt is still the current one, started (a throttled job's second take; see deferAttempt). */
+  private async stillStarted(job: StepJobData): Promise<boolean> {
+    if (job.item !== undefined) {
+      const stored = await this.store.loadItem(job.sagaId, job.step, job.item);
+      return stored !== null && stored !== undefined && isItemCurrent(stored.state, job);
+    }
+    const fresh = await this.store.load(job.sagaId);
+    return fresh !== null && fresh !== undefined && isCurrent(fresh, job);
   }
 
   /** Reports the outcome; `ignored` when it is stale by now (another copy reported, the saga moved on). */
@@ -285,9 +347,12 @@ export class StepExecutor {
         return await this.scheduler.apply(job.sagaId, event);
       } catch (error) {
         if (attempt >= REPORT_ATTEMPTS) throw error;
-        this.logger.warn(
-          `saga ${job.sagaId}: could not record ${event.type} of ${job.step}, retrying: ${String(error)}`,
-        );
+        // PostgreSQL away is logged once per outage (by the monitor), not once per step and retry.
+        if (!this.monitor.failed('postgres', error, 'agent')) {
+          this.logger.warn(
+            `saga ${job.sagaId}: could not record ${event.type} of ${job.step}, retrying: ${String(error)}`,
+          );
+        }
         await new Promise((resolve) => setTimeout(resolve, REPORT_RETRY_MS * 2 ** (attempt - 1)));
       }
     }
@@ -513,8 +578,9 @@ export class StepExecutor {
     const undo = job.phase === StepPhase.UNDO;
     const timeoutMs = undo ? step.compensationTimeoutMs : step.timeoutMs;
     const { signal, release } = this.attemptSignal(timeoutMs);
-    // An item's key: `<sagaId>:<step>:<index>`, or the author's item key in place of the index.
-    const key = item === undefined ? `${snapshot.id}:${step.name}` : `${snapshot.id}:${step.name}:${item.key}`;
+    // `<sagaId>:<step>`; an item's: `<sagaId>:<step>:<index>`, or the author's item key in place of the index; with
+    // `:rerun-<n>` once an operator re-ran the step (see stepKey).
+    const key = stepKey(snapshot.id, step.name, snapshot.state.steps[step.name]?.run, item?.key);
     const at = item === undefined ? {} : { item: item.index };
     let secrets: string[] = [];
     try {
@@ -528,7 +594,7 @@ export class StepExecutor {
         steps: stepOutputs(definition, snapshot.state),
         attempt: job.attempt,
         key,
-        undoKey: `${key}:undo`,
+        undoKey: undoKey(key),
         signal,
         traceparent,
         output: (item === undefined ? snapshot.state.steps[step.name]?.output : item.output) ?? undefined,
@@ -544,7 +610,27 @@ export class StepExecutor {
       );
       if (undo) return { type: 'CompensationSucceeded', step: step.name, attempt: job.attempt, ...at };
       // A handler that echoes a secret into its output or error must not write it to PostgreSQL in plain text.
-      const output = scrubSecrets(normalizeOutput(value), secrets);
+      const normalized = normalizeOutput(value);
+      if (step.outputClass) {
+        // A malformed output is a bug in the step's code: a definite failure (not retried), undone since it ran;
+        // later steps never read it.
+        const problems = await validateStepOutput(step, normalized, { item: item !== undefined });
+        if (problems.length > 0) {
+          const what = item === undefined ? `step "${step.name}"` : `item ${item.index} of step "${step.name}"`;
+          const message =
+            `the output of ${what} does not fit its output class ${step.outputClass.name}: ` +
+            problems.slice(0, 5).join('; ');
+          const error = { name: 'OutputInvalidError', code: OUTPUT_INVALID, message, retryable: false };
+          return {
+            type: 'StepFailed',
+            step: step.name,
+            attempt: job.attempt,
+            error: scrubSecrets(error, secrets),
+            ...at,
+          };
+        }
+      }
+      const output = scrubSecrets(normalized, secrets);
       return { type: 'StepSucceeded', step: step.name, attempt: job.attempt, output, ...at };
     } catch (thrown) {
       const error = scrubSecrets(storableError(toErrorInfo(thrown)), secrets);

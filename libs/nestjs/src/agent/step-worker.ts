@@ -1,16 +1,28 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  Optional,
+} from '@nestjs/common';
 import { DelayedError, type Job, type Worker } from 'bullmq';
+import type { SagaState } from '@saga-engine/core';
 import { type StepJobData, stepQueueName } from '../queue/step-job';
 import { TRANSPORT_OPTIONS, type TransportOptions } from '../queue/transport-options';
 import { openWorker } from '../queue/queue-backend';
 import type { SagaSnapshot } from '../store/saga-store';
 import { RUNTIME_OPTIONS, type RuntimeOptions } from '../module/tokens';
-import { SagaScheduler } from '../scheduler/saga-scheduler';
+import { type LocalRun, SagaScheduler } from '../scheduler/saga-scheduler';
 import { SagaRegistry } from '../scheduler/saga-registry';
 import { StepExecutor } from './step-executor';
+import { AttemptIsolation, IsolationBusyError } from './attempt-isolation';
+import { DependencyMonitor } from '../observability/dependency-monitor';
 
 /** After the grace period, how long aborted steps get to report their (transient) failure. */
 const ABORT_REPORT_MS = 5_000;
+/** A job that cannot run here now (an attempt runs alone) goes back to the queue for this long. */
+const BOUNCE_MS = 50;
 
 /**
  * The agent: a BullMQ worker whose processor is the StepExecutor. Scale out by running more processes.
@@ -44,25 +56,43 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly registry: SagaRegistry,
     @Inject(TRANSPORT_OPTIONS) private readonly transport: TransportOptions,
     @Inject(RUNTIME_OPTIONS) private readonly options: RuntimeOptions,
+    @Optional() private readonly isolation: AttemptIsolation = new AttemptIsolation(),
+    @Optional() private readonly monitor: DependencyMonitor = new DependencyMonitor(),
   ) {}
 
   onApplicationBootstrap(): void {
     const definitions = this.registry.codeDefinitions();
+    const dependency = this.transport.queue.kind === 'redis' ? 'redis' : 'postgres';
+    // A dependency that is away is logged once per outage (by the monitor), not once per job or reconnect.
+    const warn = (message: string, error: Error, about: 'redis' | 'postgres' = dependency) => {
+      if (!this.monitor.failed(about, error, 'agent')) this.logger.warn(message);
+    };
     for (const def of definitions) {
       // On Redis or on BullMQ's PostgreSQL backend, whichever the transport options name (see queueBackendFor).
       const name = stepQueueName(def.name, def.version);
       const opened = openWorker<StepJobData>(this.transport.queue, name, (job, token) => this.process(job, token), {
         prefix: this.transport.prefix,
         concurrency: this.options.agentConcurrency,
-        onError: (message) => this.logger.warn(message),
+        pgTimeouts: this.transport.pgTimeouts,
+        onError: (message, error) => warn(message, error),
       });
       opened.worker.on('failed', (job, error) =>
-        this.logger.warn(`job ${job?.id ?? '?'} failed before its outcome was recorded: ${error.message}`),
+        warn(`job ${job?.id ?? '?'} failed before its outcome was recorded: ${error.message}`, error, 'postgres'),
       );
-      opened.worker.on('error', (error) => this.logger.warn(`worker ${name}: ${error.message}`));
+      opened.worker.on('error', (error) => warn(`worker ${name}: ${error.message}`, error));
       this.workers.push(opened);
     }
-    this.runtime.setLocalRunner((job, snapshot) => this.runLocally(job, snapshot));
+    // While an attempt runs alone (it killed an agent before), this agent takes no job (see AttemptIsolation).
+    this.isolation.onIsolation(
+      () => {
+        for (const { worker } of this.workers) worker.pause(true).catch(() => undefined);
+      },
+      () => {
+        // (Closing: nothing to resume.)
+        for (const { worker } of this.workers) Promise.resolve(worker.resume()).catch(() => undefined);
+      },
+    );
+    this.runtime.setLocalRunner({ reserve: (job, state) => this.reserveLocal(job, state) });
     this.logger.log(
       `agent started: ${definitions.map((d) => `${d.name} v${d.version}`).join(', ') || 'no saga types'}, ` +
         `concurrency ${this.options.agentConcurrency} per type`,
@@ -70,21 +100,35 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * A job from the queue. Held back by a participant's limit, the job moves to the delayed set under the same id
-   * (so exactly one copy of the attempt exists) and BullMQ is told so with a DelayedError: not a failure.
+   * A job from the queue. One that cannot run here now (an attempt runs alone) goes back to the queue at once. One
+   * held back by a participant's limit moves to the delayed set under the same id, marked `throttled` (so exactly
+   * one copy of the attempt exists), until its turn. BullMQ is told so with a DelayedError: neither is a failure.
    */
   private async process(job: Job<StepJobData>, token: string | undefined): Promise<unknown> {
-    const result = await this.executor.execute(job.data, undefined, undefined, (delayMs) =>
-      job.moveToDelayed(Date.now() + delayMs, token),
-    );
-    if (result === 'deferred') throw new DelayedError();
-    return result;
+    try {
+      const result = await this.executor.execute(job.data, undefined, undefined, async (delayMs) => {
+        if (!job.data.throttled) await job.updateData({ ...job.data, throttled: true });
+        await job.moveToDelayed(Date.now() + delayMs, token);
+      });
+      if (result === 'deferred') throw new DelayedError();
+      return result;
+    } catch (error) {
+      if (!(error instanceof IsolationBusyError) || !token) throw error;
+      await job.moveToDelayed(Date.now() + BOUNCE_MS, token);
+      throw new DelayedError();
+    }
   }
 
-  private runLocally(job: StepJobData, snapshot: SagaSnapshot): boolean {
-    if (this.localHandlers >= this.options.agentConcurrency) return false;
+  /**
+   * Takes an attempt that a commit of this process is about to dispatch, to run it here right after (see
+   * LocalRunner): a slot of `agentConcurrency`, unless this process has not the saga's code, an attempt runs alone
+   * here, or this one must run alone itself (its step killed an agent before): those go through the queue.
+   */
+  private reserveLocal(job: StepJobData, state: SagaState): LocalRun | null {
+    if (this.localHandlers >= this.options.agentConcurrency) return null;
     // Another service's saga (this API started it, or its signal moved it on): its agents run it.
-    if (!this.registry.code(job.type, job.version)) return false;
+    if (!this.registry.code(job.type, job.version)) return null;
+    if (this.isolation.active || (state.steps[job.step]?.deaths ?? 0) > 0) return null;
     this.localHandlers++;
     let released = false;
     const release = () => {
@@ -92,19 +136,23 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
       released = true;
       this.localHandlers--;
     };
+    return { start: (snapshot) => this.runLocally(job, snapshot, release), release };
+  }
+
+  private runLocally(job: StepJobData, snapshot: SagaSnapshot, release: () => void): void {
     const run: Promise<unknown> = this.executor
       .execute(job, snapshot, release)
-      .catch((error: unknown) =>
+      .catch((error: unknown) => {
+        if (this.monitor.failed('postgres', error, 'agent')) return;
         this.logger.warn(
           `${job.sagaId}.${job.step}.${job.phase}.${job.attempt} (in-process) failed before its outcome was recorded: ${String(error)}`,
-        ),
-      )
+        );
+      })
       .finally(() => {
         release();
         this.local.delete(run);
       });
     this.local.add(run);
-    return true;
   }
 
   /**

@@ -13,6 +13,12 @@ describe('loadConfig', () => {
       PORT: 3000,
       AGENT_CONCURRENCY: 50,
       BODY_LIMIT_BYTES: 1048576,
+      // Time limits (docs/configuration.md#time-limits) and crash containment.
+      DB_STATEMENT_TIMEOUT_MS: 5_000,
+      DB_CONNECT_TIMEOUT_MS: 2_000,
+      DB_SLOW_MS: 500,
+      REDIS_COMMAND_TIMEOUT_MS: 1_000,
+      SAGA_POISON_AFTER_DEATHS: 2,
     });
     expect(config.SAGA_API_KEYS).toBeUndefined();
   });
@@ -69,6 +75,11 @@ describe('loadConfig', () => {
     [{ RETENTION_FINISHED_AFTER: '0d' }, 'RETENTION_FINISHED_AFTER must be a duration such as 30d'],
     [{ RETENTION_FINISHED_AFTER: '2w' }, 'RETENTION_FINISHED_AFTER must be a duration such as 30d'],
     [{ RETENTION_FINISHED_AFTER: '-1d' }, 'RETENTION_FINISHED_AFTER must be a duration such as 30d'],
+    [{ DB_STATEMENT_TIMEOUT_MS: '-1' }, 'DB_STATEMENT_TIMEOUT_MS must be an integer between 0 and 3600000'],
+    [{ DB_CONNECT_TIMEOUT_MS: '10' }, 'DB_CONNECT_TIMEOUT_MS must be an integer between 100 and 600000'],
+    [{ DB_SLOW_MS: '0' }, 'DB_SLOW_MS must be an integer between 10 and 60000'],
+    [{ REDIS_COMMAND_TIMEOUT_MS: '10' }, 'REDIS_COMMAND_TIMEOUT_MS must be an integer between 50 and 600000'],
+    [{ SAGA_POISON_AFTER_DEATHS: '0' }, 'SAGA_POISON_AFTER_DEATHS must be an integer between 1 and 100'],
   ])('refuses %j, naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -79,6 +79,46 @@ export class EngineConfig {
   @Max(200, { message: 'DB_POOL_SIZE must be an integer between 1 and 200' })
   DB_POOL_SIZE = 20;
 
+  /**
+   * PostgreSQL's `statement_timeout` on the engine's connections; the client gives up on an unanswered statement a
+   * second later and closes that connection. 0 turns both off. Migrations run without it.
+   */
+  @Transform(toInt)
+  @IsInt({ message: 'DB_STATEMENT_TIMEOUT_MS must be an integer between 0 and 3600000' })
+  @Min(0, { message: 'DB_STATEMENT_TIMEOUT_MS must be an integer between 0 and 3600000' })
+  @Max(3_600_000, { message: 'DB_STATEMENT_TIMEOUT_MS must be an integer between 0 and 3600000' })
+  DB_STATEMENT_TIMEOUT_MS = 5_000;
+
+  /** How long getting a PostgreSQL connection may take: waiting for a free one in the pool, then connecting. */
+  @Transform(toInt)
+  @IsInt({ message: 'DB_CONNECT_TIMEOUT_MS must be an integer between 100 and 600000' })
+  @Min(100, { message: 'DB_CONNECT_TIMEOUT_MS must be an integer between 100 and 600000' })
+  @Max(600_000, { message: 'DB_CONNECT_TIMEOUT_MS must be an integer between 100 and 600000' })
+  DB_CONNECT_TIMEOUT_MS = 2_000;
+
+  /** `/health` reports PostgreSQL degraded when a `SELECT 1` takes longer than this. */
+  @Transform(toInt)
+  @IsInt({ message: 'DB_SLOW_MS must be an integer between 10 and 60000' })
+  @Min(10, { message: 'DB_SLOW_MS must be an integer between 10 and 60000' })
+  @Max(60_000, { message: 'DB_SLOW_MS must be an integer between 10 and 60000' })
+  DB_SLOW_MS = 500;
+
+  /** How long a command on the engine's Redis connections may take (not the agents' blocking fetch). */
+  @Transform(toInt)
+  @IsInt({ message: 'REDIS_COMMAND_TIMEOUT_MS must be an integer between 50 and 600000' })
+  @Min(50, { message: 'REDIS_COMMAND_TIMEOUT_MS must be an integer between 50 and 600000' })
+  @Max(600_000, { message: 'REDIS_COMMAND_TIMEOUT_MS must be an integer between 50 and 600000' })
+  REDIS_COMMAND_TIMEOUT_MS = 1_000;
+
+  /**
+   * A step whose agent died (or hung past the deadline) while running it this many times is not retried: POISONED.
+   */
+  @Transform(toInt)
+  @IsInt({ message: 'SAGA_POISON_AFTER_DEATHS must be an integer between 1 and 100' })
+  @Min(1, { message: 'SAGA_POISON_AFTER_DEATHS must be an integer between 1 and 100' })
+  @Max(100, { message: 'SAGA_POISON_AFTER_DEATHS must be an integer between 1 and 100' })
+  SAGA_POISON_AFTER_DEATHS = 2;
+
   /** Run the supervisor in the orchestrator process (it is never run by `start:agent`). Any number may run. */
   @IsIn(['true', 'false'], { message: 'SUPERVISOR_ENABLED must be true or false' })
   SUPERVISOR_ENABLED: 'true' | 'false' = 'true';

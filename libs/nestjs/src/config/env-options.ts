@@ -14,14 +14,18 @@ export function sagaOptionsFromEnv(config: EngineConfig): { options: SagaModuleO
   const options: SagaModuleOptions = {
     databaseUrl: config.DATABASE_URL,
     databasePoolSize: config.DB_POOL_SIZE,
+    databaseStatementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+    databaseConnectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS,
     ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
     queuePrefix: config.SAGA_REDIS_PREFIX,
+    redisCommandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
     scheduleToStartMs: config.SCHEDULE_TO_START_MS,
     agent: { concurrency: config.AGENT_CONCURRENCY, shutdownGraceMs: config.SHUTDOWN_GRACE_MS },
     supervisor: {
       intervalMs: config.SUPERVISOR_INTERVAL_MS,
       ...(config.RETENTION_FINISHED_AFTER ? { retention: config.RETENTION_FINISHED_AFTER } : {}),
       ...(config.ALERT_WEBHOOK_URL ? { alertWebhookUrl: config.ALERT_WEBHOOK_URL } : {}),
+      poisonAfterDeaths: config.SAGA_POISON_AFTER_DEATHS,
     },
     api: {
       keys: config.SAGA_API_KEYS ?? '',
@@ -30,6 +34,7 @@ export function sagaOptionsFromEnv(config: EngineConfig): { options: SagaModuleO
       bodyLimitBytes: config.BODY_LIMIT_BYTES,
       jsonMaxDepth: config.JSON_MAX_DEPTH,
       jsonMaxStringLength: config.JSON_MAX_STRING_LENGTH,
+      slowDatabaseMs: config.DB_SLOW_MS,
       ...(config.DASHBOARD_DIR ? { dashboardDir: config.DASHBOARD_DIR } : {}),
       ...(config.SAGA_OIDC_ISSUER && config.SAGA_OIDC_AUDIENCE
         ? {

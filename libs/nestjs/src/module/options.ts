@@ -52,6 +52,11 @@ export interface SagaApiOptions {
   /** Where the dashboard's built files are, if not the ones this package ships. */
   dashboardDir?: string;
   /**
+   * `/health` (and `saga_dependency_state`) report PostgreSQL `degraded` when a `SELECT 1` takes longer than this.
+   * @defaultValue 500
+   */
+  slowDatabaseMs?: number;
+  /**
    * Single sign-on: accept OIDC/JWT bearer tokens of this issuer beside the keys (and, with `clientId`, a
    * login through the issuer on the dashboard). With it, `keys` may be empty.
    */
@@ -69,12 +74,25 @@ export interface SagaModuleOptions {
   /** Connections of this process to PostgreSQL. @defaultValue 20 */
   databasePoolSize?: number;
   /**
+   * PostgreSQL's `statement_timeout` on the engine's connections: no statement runs longer. The client gives up a
+   * second later on a statement the server never answers (PostgreSQL hung, packets dropped), and closes that
+   * connection. 0 turns both off. Migrations run without it. @defaultValue 5000
+   */
+  databaseStatementTimeoutMs?: number;
+  /** How long getting a connection may take: waiting for a free one in the pool, then connecting. @defaultValue 2000 */
+  databaseConnectTimeoutMs?: number;
+  /**
    * Redis for the step jobs (`redis://` or `rediss://`, `maxmemory-policy noeviction`). Unset: BullMQ's PostgreSQL
    * backend, in schema `bullmq` of the same database: nothing more to run, slower under load.
    */
   redisUrl?: string;
   /** Prefix of the queue keys in Redis, so that several engines (or test runs) can share one. @defaultValue 'saga' */
   queuePrefix?: string;
+  /**
+   * How long a command on the engine's Redis connections may take (enqueues, job lookups, the health probe). Not
+   * the agents' blocking fetch, which waits on purpose. @defaultValue 1000
+   */
+  redisCommandTimeoutMs?: number;
   /**
    * How long an attempt may be due without an agent taking it before the supervisor checks that its job exists
    * (and enqueues it again when it was lost). @defaultValue 5000
@@ -96,6 +114,12 @@ export interface SagaModuleOptions {
     retention?: string;
     /** Where alerts (a saga went FAILED) are posted as JSON, retried with backoff. Unset: logged only. */
     alertWebhookUrl?: string;
+    /**
+     * A step whose agent dies (or hangs past its deadline) while running it this many times is not retried: it
+     * fails with `POISONED`, the saga compensates (or, past its pivot, goes FAILED) and an alert is raised.
+     * @defaultValue 2
+     */
+    poisonAfterDeaths?: number;
   };
   api?: SagaApiOptions;
   /**
@@ -145,14 +169,18 @@ export interface SagaModuleExtras {
 export interface ResolvedSagaOptions {
   databaseUrl: string;
   databasePoolSize: number;
+  databaseStatementTimeoutMs: number;
+  databaseConnectTimeoutMs: number;
   redisUrl: string | null;
   queuePrefix: string;
+  redisCommandTimeoutMs: number;
   scheduleToStartMs: number;
   agentConcurrency: number;
   shutdownGraceMs: number;
   supervisorIntervalMs: number;
   retentionMs: number | null;
   alertWebhookUrl: string | null;
+  poisonAfterDeaths: number;
   api: Required<Omit<SagaApiOptions, 'keys' | 'dashboardDir' | 'oidc'>> & {
     keys: SagaApiKey[];
     dashboardDir: string | null;
@@ -221,14 +249,24 @@ export function resolveSagaOptions(
   const result: ResolvedSagaOptions = {
     databaseUrl: options?.databaseUrl,
     databasePoolSize: int(options.databasePoolSize, 'databasePoolSize', 1, 200, 20),
+    databaseStatementTimeoutMs: int(
+      options.databaseStatementTimeoutMs,
+      'databaseStatementTimeoutMs',
+      0,
+      3_600_000,
+      5_000,
+    ),
+    databaseConnectTimeoutMs: int(options.databaseConnectTimeoutMs, 'databaseConnectTimeoutMs', 100, 600_000, 2_000),
     redisUrl: options.redisUrl ?? null,
     queuePrefix,
+    redisCommandTimeoutMs: int(options.redisCommandTimeoutMs, 'redisCommandTimeoutMs', 50, 600_000, 1_000),
     scheduleToStartMs: int(options.scheduleToStartMs, 'scheduleToStartMs', 100, 3_600_000, 5_000),
     agentConcurrency: int(options.agent?.concurrency, 'agent.concurrency', 1, 1000, 50),
     shutdownGraceMs: int(options.agent?.shutdownGraceMs, 'agent.shutdownGraceMs', 0, 3_600_000, 10_000),
     supervisorIntervalMs: int(options.supervisor?.intervalMs, 'supervisor.intervalMs', 50, 600_000, 1_000),
     retentionMs,
     alertWebhookUrl: webhook ?? null,
+    poisonAfterDeaths: int(options.supervisor?.poisonAfterDeaths, 'supervisor.poisonAfterDeaths', 1, 100, 2),
     api: {
       path,
       keys,
@@ -239,6 +277,7 @@ export function resolveSagaOptions(
       jsonMaxStringLength: int(api?.jsonMaxStringLength, 'api.jsonMaxStringLength', 16, 104_857_600, 64 * 1024),
       dashboard: api?.dashboard ?? true,
       dashboardDir: api?.dashboardDir ?? null,
+      slowDatabaseMs: int(api?.slowDatabaseMs, 'api.slowDatabaseMs', 10, 60_000, 500),
       oidc: api?.oidc ?? null,
     },
     encryptionKey,

@@ -18,6 +18,7 @@ import { HttpAdapterHost, RouterModule } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import type { SagaDefinition } from '@saga-engine/core';
 import { AgentPresence } from '../agent/agent-presence';
+import { AttemptIsolation } from '../agent/attempt-isolation';
 import { CircuitRecorder } from '../agent/circuit-recorder';
 import { StepDeps } from '../agent/step-deps';
 import { StepExecutor } from '../agent/step-executor';
@@ -30,7 +31,8 @@ import { API_KEYS, ApiKeyGuard, ApiKeys, Authenticator, CREDENTIAL_SOURCES } fro
 import { HealthController } from '../api/http/health.controller';
 import { BEARER_TOKENS, BearerTokens } from '../api/http/oidc';
 import { MetricsController } from '../api/http/metrics.controller';
-import { AuthRateLimits } from '../api/http/rate-limit';
+import { AuthRateLimits, RATE_LIMIT_TIMEOUT_MS } from '../api/http/rate-limit';
+import { UnavailableInterceptor } from '../api/http/unavailable.interceptor';
 import { bodyLimits, securityHeaders } from '../api/http/request-limits';
 import { AgentsController } from '../api/participants/agents.controller';
 import { ParticipantsController } from '../api/participants/participants.controller';
@@ -49,7 +51,10 @@ import { SagaClient } from '@saga-engine/client';
 import { ParticipantPolicies } from '../invokers/participant-policies';
 import { ClusterLimiter } from '../invokers/participant-limits';
 import { AlertService } from '../observability/alert.service';
+import { DEPENDENCY_LEVEL_VALUE, DependencyMonitor } from '../observability/dependency-monitor';
+import { DependencyWatchdog } from '../observability/dependency-watchdog';
 import { EngineMetrics } from '../observability/engine-metrics';
+import { within } from '../observability/time-limit';
 import { queueBackendFor } from '../queue/queue-backend';
 import { createRedis } from '../queue/redis';
 import { StepQueue } from '../queue/step-queue';
@@ -69,8 +74,13 @@ import { AuditLog } from '../store/saga-audit';
 import { SagaQueries } from '../store/saga-queries';
 import { SagaStore } from '../store/saga-store';
 import { SupervisorStore } from '../store/supervisor-store';
+import type { PgTimeouts } from '../store/pg-timeouts';
 import { ALERT_SENDER_OPTIONS, AlertSender, DEFAULT_ALERT_SENDER_OPTIONS } from '../supervisor/alert-sender';
 import { Supervisor } from '../supervisor/supervisor';
+import { BulkJobRunner } from '../supervisor/bulk-job-runner';
+import { BulkJobStore } from '../store/bulk-job-store';
+import { BulkActions } from '../api/bulk/bulk-actions';
+import { BulkActionsController } from '../api/bulk/bulk-actions.controller';
 import {
   type ResolvedSagaOptions,
   SAGA_ROLES as ALL_ROLES,
@@ -115,6 +125,7 @@ const API_CONTROLLERS: Type[] = [
   ParticipantsController,
   AgentsController,
   SchedulesController,
+  BulkActionsController,
 ];
 
 /**
@@ -223,16 +234,17 @@ function sagaModuleDefinition(definition: DynamicModule, extras: SagaModuleExtra
     ],
     controllers: api ? API_CONTROLLERS : [],
     providers,
-    exports: [SagaClient, ParticipantPolicies, SagaScheduler, EngineMetrics],
+    exports: [SagaClient, ParticipantPolicies, SagaScheduler, EngineMetrics, DependencyMonitor],
   };
 }
 
 /** What every role needs: the store, the queues, the registry and the scheduler. */
 function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
   return [
+    DependencyMonitor,
     {
       provide: SAGA_DATA_SOURCE,
-      useFactory: (o: ResolvedSagaOptions) => openSagaDataSource(o.databaseUrl, o.databasePoolSize),
+      useFactory: (o: ResolvedSagaOptions) => openSagaDataSource(o.databaseUrl, o.databasePoolSize, pgTimeouts(o)),
       inject: [RESOLVED_OPTIONS],
     },
     DataSourceCloser,
@@ -244,11 +256,14 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
     DefinitionStore,
     AgentStore,
     ScheduleStore,
+    BulkJobStore,
     {
       provide: TRANSPORT_OPTIONS,
       useFactory: (o: ResolvedSagaOptions): TransportOptions => ({
         queue: queueBackendFor(o.redisUrl ?? undefined, o.databaseUrl),
         prefix: o.queuePrefix,
+        redisCommandTimeoutMs: o.redisCommandTimeoutMs,
+        pgTimeouts: pgTimeouts(o),
       }),
       inject: [RESOLVED_OPTIONS],
     },
@@ -286,28 +301,42 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
     SnapshotCache,
     {
       provide: EngineMetrics,
-      useFactory: (store: SagaStore, queue: StepQueue, participants: ParticipantPolicies) => {
+      useFactory: (
+        store: SagaStore,
+        queue: StepQueue,
+        participants: ParticipantPolicies,
+        monitor: DependencyMonitor,
+      ) => {
         const metrics = new EngineMetrics();
+        // A scrape must answer even while a dependency hangs: each source read has a second at most.
         metrics.setSources({
           failedSagas: async () => {
-            const rows: { n: number }[] = await store.dataSource.query(
-              `SELECT count(*)::int AS n FROM saga_instance WHERE status = 'FAILED'`,
+            const rows: { n: number }[] = await within(
+              store.dataSource.query(`SELECT count(*)::int AS n FROM saga_instance WHERE status = 'FAILED'`),
+              SCRAPE_READ_MS,
+              'no answer from PostgreSQL',
             );
             return rows[0].n;
           },
-          queue: () => queue.stats(),
+          queue: () => within(queue.stats(), SCRAPE_READ_MS, 'the queue did not answer'),
           circuits: () => participants.states(),
+          dependencies: () =>
+            [...new Set([...monitor.known(), 'postgres' as const, queue.dependency])].map((dependency) => ({
+              dependency,
+              value: DEPENDENCY_LEVEL_VALUE[monitor.level(dependency)],
+            })),
         });
         participants.onThrottle((participant) => metrics.participantThrottled.inc({ participant }));
         return metrics;
       },
-      inject: [SagaStore, StepQueue, ParticipantPolicies],
+      inject: [SagaStore, StepQueue, ParticipantPolicies, DependencyMonitor],
     },
     AlertService,
     SagaScheduler,
     SagaOperations,
     ScheduleOperations,
     OperatorActions,
+    BulkActions,
     LocalSagaTransport,
     {
       provide: SagaClient,
@@ -318,7 +347,7 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
 }
 
 function agentProviders(): Provider[] {
-  return [StepDeps, StepExecutor, StepWorker, CircuitRecorder, AgentPresence];
+  return [AttemptIsolation, StepDeps, StepExecutor, StepWorker, CircuitRecorder, AgentPresence];
 }
 
 function supervisorProviders(): Provider[] {
@@ -329,11 +358,13 @@ function supervisorProviders(): Provider[] {
         intervalMs: o.supervisorIntervalMs,
         scheduleToStartMs: o.scheduleToStartMs,
         retentionMs: o.retentionMs,
+        poisonAfterDeaths: o.poisonAfterDeaths,
       }),
       inject: [RESOLVED_OPTIONS],
     },
     ScheduleRunner,
     Supervisor,
+    BulkJobRunner,
     VersionReport,
     {
       provide: ALERT_SENDER_OPTIONS,
@@ -372,7 +403,17 @@ function apiProviders(): Provider[] {
     Authenticator,
     ApiKeyGuard,
     ApiExceptionFilter,
+    UnavailableInterceptor,
+    DependencyWatchdog,
   ];
+}
+
+/** How long `/metrics` waits for each value it reads from PostgreSQL or the queue. */
+const SCRAPE_READ_MS = 1_000;
+
+/** The time limits of every PostgreSQL pool of the engine (see PgTimeouts). */
+function pgTimeouts(o: ResolvedSagaOptions): PgTimeouts {
+  return { statementMs: o.databaseStatementTimeoutMs, connectMs: o.databaseConnectTimeoutMs };
 }
 
 /**
@@ -384,7 +425,10 @@ function authRateLimits(o: ResolvedSagaOptions): AuthRateLimits {
   const limits = { perKeyPerMinute: o.api.rateLimitPerMinute, failuresPerAddress: o.api.authFailuresPerAddress };
   const needed = limits.perKeyPerMinute > 0 || limits.failuresPerAddress > 0;
   if (!o.redisUrl || !needed) return new AuthRateLimits(limits);
-  const redis = createRedis(o.redisUrl, 'producer', { connectionName: 'saga-rate-limit', commandTimeout: 250 });
+  const redis = createRedis(o.redisUrl, 'producer', {
+    connectionName: 'saga-rate-limit',
+    commandTimeout: RATE_LIMIT_TIMEOUT_MS,
+  });
   return new AuthRateLimits(limits, redis, o.queuePrefix);
 }
 

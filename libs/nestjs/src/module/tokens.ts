@@ -26,4 +26,6 @@ export interface SupervisorOptions {
   batchSize?: number;
   /** Finished sagas older than this are deleted; null or absent: kept forever. */
   retentionMs?: number | null;
+  /** Deaths (started attempts found without an outcome past their deadline) after which a step is POISONED (default 2). */
+  poisonAfterDeaths?: number;
 }

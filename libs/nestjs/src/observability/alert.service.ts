@@ -16,6 +16,8 @@ export class AlertService {
 
   /** Sagas this process saw enter FAILED (RaiseAlert commands it committed). */
   failedSagasAlerted = 0;
+  /** Steps this process saw POISONED before their saga's pivot (RaiseAlert commands with status POISONED). */
+  poisonedStepsAlerted = 0;
   /** Alerts this process delivered to the webhook (or logged, when none is configured). */
   alertsDelivered = 0;
   /** Webhook attempts of this process that failed (each is retried with backoff, up to a bound). */
@@ -29,6 +31,19 @@ export class AlertService {
     this.logger.error(
       `saga ${saga.id} (${saga.type}) is FAILED and needs an operator: ` +
         `${error?.step ?? '-'}: ${error?.message ?? 'no error recorded'}`,
+    );
+    for (const listener of this.listeners) listener();
+  }
+
+  /**
+   * Called after the commit that POISONED a step before the saga's pivot: the saga compensates by itself, but the
+   * step's code killed its agent, and someone must look at it.
+   */
+  stepPoisoned(saga: { id: string; type: string }, error: SagaError | null): void {
+    this.poisonedStepsAlerted++;
+    this.logger.error(
+      `saga ${saga.id} (${saga.type}): step "${error?.step ?? '-'}" is POISONED and the saga compensates: ` +
+        `${error?.message ?? 'no error recorded'}`,
     );
     for (const listener of this.listeners) listener();
   }

@@ -16,6 +16,8 @@ export interface ScrapeSources {
   queue?: () => Promise<{ counts: Record<string, number>; oldestWaitingAgeSeconds: number }>;
   /** This process's circuit breakers (ParticipantPolicies.states()). */
   circuits?: () => { participant: string; state: string }[];
+  /** What this process knows of PostgreSQL and Redis: 0 up, 1 degraded, 2 down (DependencyMonitor). */
+  dependencies?: () => { dependency: string; value: number }[];
 }
 
 /** `saga_participant_circuit_state`'s values: 0 closed, 1 half-open, 2 open (isolated by hand counts as open). */
@@ -89,12 +91,22 @@ export class EngineMetrics {
   readonly supervisorActions = new Counter({
     name: 'saga_supervisor_redrives_total',
     help:
-      'What the supervisor did: deadline_exceeded (an attempt declared lost), job_reenqueued (a lost job ' +
-      'enqueued again), deadline_extended (a queued attempt got more time), signal_timed_out (a wait ended ' +
+      'What the supervisor did: deadline_exceeded (a started attempt found without an outcome: its agent died or ' +
+      'hung), attempt_poisoned (the same, once too often: the step is not retried), job_reenqueued (an attempt ' +
+      'that never started enqueued again), deadline_extended (an attempt not started yet got more time), ' +
+      'signal_timed_out (a wait ended ' +
       'without its signal), timer_fired (a sleep ended), delayed_start (a DELAYED saga started), ' +
       'schedule_started / schedule_skipped (a schedule tick started its saga, or was skipped), ' +
       "child_reconciled (a child saga's end, cancel or undo that a crash left undone was done again).",
     labelNames: ['action'],
+    registers: [this.registry],
+  });
+  readonly bulkSagas = new Counter({
+    name: 'saga_bulk_sagas_total',
+    help:
+      'Sagas acted on by bulk jobs (POST /v1/bulk-actions), by action (retry, cancel, resolve) and outcome: done (the ' +
+      'action was accepted), skipped (the saga was no longer in a state for it), failed (refused otherwise).',
+    labelNames: ['action', 'outcome'],
     registers: [this.registry],
   });
   readonly strandedSagas = new Gauge({
@@ -153,6 +165,17 @@ export class EngineMetrics {
         }
       },
     });
+    new Gauge({
+      name: 'saga_dependency_state',
+      help:
+        'What this process knows of each dependency: 0 up, 1 degraded (PostgreSQL slower than DB_SLOW_MS, Redis ' +
+        'refusing writes), 2 down (no answer: the API answers 503 while PostgreSQL is).',
+      labelNames: ['dependency'],
+      registers: [this.registry],
+      collect() {
+        for (const { dependency, value } of sources.dependencies?.() ?? []) this.set({ dependency }, value);
+      },
+    });
     collectDefaultMetrics({ register: this.registry });
   }
 
@@ -206,6 +229,7 @@ export class EngineMetrics {
   supervisor(
     action:
       | 'deadline_exceeded'
+      | 'attempt_poisoned'
       | 'job_reenqueued'
       | 'deadline_extended'
       | 'signal_timed_out'

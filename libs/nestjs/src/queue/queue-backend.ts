@@ -1,9 +1,9 @@
 import { type Processor, Queue, Worker, createPostgresBackend } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { listenForClientErrors } from '../store/pg-client-errors';
+import { DEFAULT_PG_TIMEOUTS, type PgTimeouts, pgPoolOptions } from '../store/pg-timeouts';
 import { retryFailedPgBootstraps } from './pg-bootstrap-retry';
 import { ensurePgQueueSchema } from './pg-queue-schema';
-import { assertNoEviction, createRedis } from './redis';
+import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, assertNoEviction, createRedis } from './redis';
 
 /**
  * Where BullMQ keeps the step jobs. Redis when `REDIS_URL` is set; otherwise BullMQ's own PostgreSQL backend in
@@ -36,19 +36,36 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * The node-postgres settings BullMQ's PostgreSQL backend gets. `migrate: false`: a connection only checks that the
- * schema is compatible; openQueue brings it up to date first, when it has to (ensurePgQueueSchema).
+ * The node-postgres settings BullMQ's PostgreSQL backend gets: the engine's time limits (see PgTimeouts) and error
+ * listener on every connection. `migrate: false`: a connection only checks that the schema is compatible;
+ * openQueue brings it up to date first, when it has to (ensurePgQueueSchema).
  */
-function pgConnection(url: string) {
+function pgConnection(url: string, timeouts: PgTimeouts = DEFAULT_PG_TIMEOUTS) {
   retryFailedPgBootstraps();
-  return { connectionString: url, schema: PG_QUEUE_SCHEMA, migrate: false, max: 10, onConnect: listenForClientErrors };
+  return { connectionString: url, schema: PG_QUEUE_SCHEMA, migrate: false, max: 10, ...pgPoolOptions(timeouts) };
 }
 
-/** A producer queue on `backend`, connected and checked; `ping` answers for `/health`. */
+/** A producer queue on `backend`, connected and checked; `ping` and `probeWrite` answer for `/health`. */
 export interface OpenedQueue<T> {
   queue: Queue<T>;
   ping(): Promise<void>;
+  /**
+   * Writes a short-lived key (Redis): rejects when Redis refuses writes (OOM, MISCONF, READONLY) although it
+   * answers. The PostgreSQL backend has nothing more to check than `ping`.
+   */
+  probeWrite(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface QueueConnectOptions {
+  prefix: string;
+  /** How long opening may take before it fails. @defaultValue 10000 */
+  timeoutMs?: number;
+  onError: (message: string, error: Error) => void;
+  /** `commandTimeout` of the Redis connection. @defaultValue DEFAULT_REDIS_COMMAND_TIMEOUT_MS */
+  redisCommandTimeoutMs?: number;
+  /** Time limits of the PostgreSQL backend's pool. @defaultValue DEFAULT_PG_TIMEOUTS */
+  pgTimeouts?: PgTimeouts;
 }
 
 /**
@@ -58,12 +75,14 @@ export interface OpenedQueue<T> {
 export async function openQueue<T>(
   backend: QueueBackend,
   name: string,
-  options: { prefix: string; timeoutMs?: number; onError: (message: string) => void },
+  options: QueueConnectOptions,
 ): Promise<OpenedQueue<T>> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   if (backend.kind === 'redis') {
-    const connection = createRedis(backend.url, 'producer');
-    connection.on('error', (err) => options.onError(`Redis (producer): ${err.message}`));
+    const connection = createRedis(backend.url, 'producer', {
+      commandTimeout: options.redisCommandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+    });
+    connection.on('error', (err) => options.onError(`Redis (producer): ${err.message}`, err));
     try {
       await withTimeout(ready(connection), timeoutMs, `REDIS_URL: no answer from Redis within ${timeoutMs / 1000} s`);
       await assertNoEviction(connection);
@@ -72,12 +91,16 @@ export async function openQueue<T>(
       throw error;
     }
     const queue = new Queue<T>(name, { connection, prefix: options.prefix });
-    queue.on('error', (err) => options.onError(`queue: ${err.message}`));
+    queue.on('error', (err) => options.onError(`queue: ${err.message}`, err));
+    const probeKey = `${options.prefix}:health:${name}`;
     return {
       queue,
       ping: async () => {
         const pong = await connection.ping();
         if (pong !== 'PONG') throw new Error(`unexpected answer ${String(pong)}`);
+      },
+      probeWrite: async () => {
+        await connection.set(probeKey, String(Date.now()), 'PX', 10_000);
       },
       close: async () => {
         await queue.close();
@@ -90,8 +113,8 @@ export async function openQueue<T>(
     timeoutMs,
     `the PostgreSQL queue backend's schema was not checked within ${timeoutMs / 1000} s`,
   );
-  const queue = new Queue(name, { connection: pgConnection(backend.url) }, createPostgresBackend);
-  queue.on('error', (err) => options.onError(`queue (PostgreSQL): ${err.message}`));
+  const queue = new Queue(name, { connection: pgConnection(backend.url, options.pgTimeouts) }, createPostgresBackend);
+  queue.on('error', (err) => options.onError(`queue (PostgreSQL): ${err.message}`, err));
   try {
     await withTimeout(
       queue.waitUntilReady(),
@@ -110,6 +133,7 @@ export async function openQueue<T>(
     ping: async () => {
       await typed.getJobState('health-check');
     },
+    probeWrite: () => Promise.resolve(),
     close: () => queue.close(),
   };
 }
@@ -119,12 +143,18 @@ export function openWorker<T>(
   backend: QueueBackend,
   name: string,
   processor: Processor<T>,
-  options: { prefix: string; concurrency: number; onError: (message: string) => void },
+  options: {
+    prefix: string;
+    concurrency: number;
+    onError: (message: string, error: Error) => void;
+    pgTimeouts?: PgTimeouts;
+  },
 ): { worker: Worker<T>; release: () => void } {
   if (backend.kind === 'redis') {
-    // `maxRetriesPerRequest: null`: across a Redis restart the worker waits and reconnects instead of dying.
+    // `maxRetriesPerRequest: null`: across a Redis restart the worker waits and reconnects instead of dying. No
+    // command timeout: the worker's blocking fetch waits on purpose (see createRedis).
     const connection: Redis = createRedis(backend.url, 'worker');
-    connection.on('error', (err) => options.onError(`Redis (worker): ${err.message}`));
+    connection.on('error', (err) => options.onError(`Redis (worker): ${err.message}`, err));
     const worker = new Worker<T>(name, processor, {
       connection,
       prefix: options.prefix,
@@ -135,7 +165,7 @@ export function openWorker<T>(
   const worker = new Worker(
     name,
     processor as Processor,
-    { connection: pgConnection(backend.url), concurrency: options.concurrency },
+    { connection: pgConnection(backend.url, options.pgTimeouts), concurrency: options.concurrency },
     createPostgresBackend,
   );
   // BullMQ owns the pool it built from the connection string and ends it in `close()`.

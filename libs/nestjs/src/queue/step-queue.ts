@@ -1,5 +1,14 @@
-import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnModuleInit,
+  Optional,
+} from '@nestjs/common';
 import type { Queue } from 'bullmq';
+import { DependencyMonitor } from '../observability/dependency-monitor';
+import type { Dependency } from '../observability/unavailable';
 import { type OpenedQueue, describeQueueBackend, openQueue } from './queue-backend';
 import { type StepJobData, stepJobId, stepQueueName } from './step-job';
 import { TRANSPORT_OPTIONS, type TransportOptions } from './transport-options';
@@ -20,11 +29,19 @@ export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
   private probe?: OpenedQueue<StepJobData>;
   private closed = false;
 
-  constructor(@Inject(TRANSPORT_OPTIONS) readonly options: TransportOptions) {}
+  constructor(
+    @Inject(TRANSPORT_OPTIONS) readonly options: TransportOptions,
+    @Optional() private readonly monitor: DependencyMonitor = new DependencyMonitor(),
+  ) {}
 
   /** Which backend carries the jobs, for logs and `/health`. */
   get backend(): TransportOptions['queue']['kind'] {
     return this.options.queue.kind;
+  }
+
+  /** The dependency the jobs live in: Redis, or PostgreSQL for BullMQ's PostgreSQL backend. */
+  get dependency(): Dependency {
+    return this.options.queue.kind === 'redis' ? 'redis' : 'postgres';
   }
 
   /**
@@ -40,7 +57,12 @@ export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
   private open(name: string): Promise<OpenedQueue<StepJobData>> {
     return openQueue<StepJobData>(this.options.queue, name, {
       prefix: this.options.prefix,
-      onError: (message) => this.logger.warn(message),
+      redisCommandTimeoutMs: this.options.redisCommandTimeoutMs,
+      pgTimeouts: this.options.pgTimeouts,
+      // A connection that cannot reach its server says so on every reconnect: logged once per outage.
+      onError: (message, error) => {
+        if (!this.monitor.failed(this.dependency, error, 'step queue')) this.logger.warn(message);
+      },
     });
   }
 
@@ -61,6 +83,11 @@ export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
   /** Resolves when the queue backend answers; rejects otherwise (for `/health`). */
   ping(): Promise<void> {
     return this.probe ? this.probe.ping() : Promise.reject(new Error('not connected yet'));
+  }
+
+  /** Resolves when the queue backend takes a write; rejects otherwise, e.g. Redis out of memory (`/health`). */
+  probeWrite(): Promise<void> {
+    return this.probe ? this.probe.probeWrite() : Promise.reject(new Error('not connected yet'));
   }
 
   async enqueue(jobs: { data: StepJobData; delayMs: number }[]): Promise<void> {
@@ -127,14 +154,14 @@ export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /**
-   * When an agent last took the attempt's job (BullMQ's `processedOn`, the agent's clock), or null (no such job,
-   * never taken). A job held back by a participant's limit goes back to the delayed set and is taken again later:
-   * its start-to-close counts from the last take, not from the first.
+   * The attempt's job if a participant's limit held it back (`throttled`, see StepExecutor.deferAttempt): its state
+   * and when an agent last took it (BullMQ's `processedOn`, the agent's clock); null for any other job, or none.
    */
-  async activeSince(data: StepJobData): Promise<number | null> {
+  async throttled(data: StepJobData): Promise<{ state: string; takenAt: number | null } | null> {
     const queue = await this.queue(data.type, data.version);
     const job = await queue.getJob(stepJobId(data));
-    return job?.processedOn ?? null;
+    if (!job?.data?.throttled) return null;
+    return { state: await job.getState(), takenAt: job.processedOn ?? null };
   }
 
   /**

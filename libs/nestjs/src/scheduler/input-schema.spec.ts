@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
-import { inputSchemaOf, validateSagaInput } from './input-schema';
+import { classSchemaOf, validateSagaInput, validateStepOutput } from './input-schema';
 
 class Point {
   @IsInt()
@@ -32,7 +32,7 @@ class ShipmentInput {
 const good = { orderId: 'abc', from: { x: 1 }, weightKg: 3, extra: { anything: [1, 2] } };
 
 describe('the input schema a saga publishes (for processes without its code)', () => {
-  const schema = inputSchemaOf(ShipmentInput);
+  const schema = classSchemaOf(ShipmentInput);
 
   it('describes the class: its title, required fields, nested classes, and no other field', () => {
     expect(schema).toMatchObject({
@@ -79,5 +79,74 @@ describe('the input schema a saga publishes (for processes without its code)', (
   it('accepts any JSON object without an input class', async () => {
     expect(await validateSagaInput({ inputSchema: null }, { anything: 1 })).toEqual([]);
     expect(await validateSagaInput({ inputClass: null }, { anything: 1 })).toEqual([]);
+  });
+});
+
+describe("a step's output type (its output class, or the schema its agents published)", () => {
+  class Shipment {
+    @IsString()
+    trackingId!: string;
+
+    @IsInt()
+    parcels!: number;
+  }
+  const schema = classSchemaOf(Shipment);
+  const step = (extra: Record<string, unknown>) =>
+    ({ name: 'ship', fanOut: null, ...extra }) as unknown as Parameters<typeof validateStepOutput>[0];
+
+  it('derives the schema once per class (the same object for a class, another for another class)', () => {
+    expect(classSchemaOf(Shipment)).toBe(schema);
+    expect(classSchemaOf(ShipmentInput)).not.toBe(schema);
+    expect(schema).toMatchObject({ title: 'Shipment', required: expect.arrayContaining(['trackingId', 'parcels']) });
+  });
+
+  it.each([
+    ['a good output', { trackingId: 't-1', parcels: 2 }, []],
+    ['a wrong type', { trackingId: 7, parcels: 2 }, ['output.trackingId must be a string']],
+    ['a missing field', { parcels: 2 }, ['output.trackingId must be a string']],
+    ['an unknown field', { trackingId: 't', parcels: 1, extra: 1 }, ['output.extra: property extra should not exist']],
+    ['not an object', 'T-1', ['output must be an object (Shipment)']],
+    ['null', null, ['output must be an object (Shipment)']],
+  ])('names what does not fit, by the class: %s', async (_, value, expected) => {
+    expect(await validateStepOutput(step({ outputClass: Shipment }), value)).toEqual(expected);
+  });
+
+  it.each([
+    ['a good output', { trackingId: 't-1', parcels: 2 }, 0],
+    ['a wrong type', { trackingId: 7, parcels: 2 }, 1],
+    ['a missing field', { parcels: 2 }, 1],
+    ['an unknown field', { trackingId: 't', parcels: 1, extra: 1 }, 1],
+    ['not an object', 'T-1', 1],
+  ])('the published schema agrees with the class, naming the fields: %s', async (_, value, count) => {
+    const problems = await validateStepOutput(step({ outputSchema: schema }), value);
+    expect(problems).toHaveLength(count);
+    for (const problem of problems) expect(problem).toMatch(/^output(\.| )/);
+    if (typeof value === 'object' && value !== null && 'extra' in value) {
+      expect(problems).toEqual(['output.extra should not exist']);
+    }
+    if (typeof value === 'object' && value !== null && !('trackingId' in value)) {
+      expect(problems).toEqual(['output.trackingId is required']);
+    }
+  });
+
+  it("checks a fan-out's output item by item (and one item's output alone)", async () => {
+    const fanOut = step({ outputClass: Shipment, fanOut: { concurrency: 2, keyed: false } });
+    const ok = { trackingId: 't', parcels: 1 };
+    expect(await validateStepOutput(fanOut, [ok, ok])).toEqual([]);
+    expect(await validateStepOutput(fanOut, [ok, { trackingId: 1, parcels: 1 }])).toEqual([
+      'output[1].trackingId must be a string',
+    ]);
+    expect(await validateStepOutput(fanOut, ok)).toEqual(['output must be an array (the output of each item)']);
+    expect(await validateStepOutput(fanOut, ok, { item: true })).toEqual([]);
+    const many = await validateStepOutput(
+      fanOut,
+      Array.from({ length: 50 }, () => ({})),
+    );
+    expect(many.length).toBeLessThanOrEqual(10);
+  });
+
+  it('takes anything when the step declares no output type', async () => {
+    expect(await validateStepOutput(step({}), 'anything')).toEqual([]);
+    expect(await validateStepOutput(step({ outputClass: null, outputSchema: null }), 42)).toEqual([]);
   });
 });

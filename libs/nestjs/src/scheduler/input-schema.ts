@@ -1,3 +1,4 @@
+import type { StepSpec } from '@saga-engine/core';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { plainToInstance } from 'class-transformer';
 import { type ValidationError, validate } from 'class-validator';
@@ -8,13 +9,28 @@ const { defaultMetadataStorage } = require('class-transformer/cjs/storage') as {
 
 export type JsonSchema = Record<string, unknown>;
 
+/** A class-validator class (a saga's `input`, a step's `output`). */
+export type ValidatedClass = new () => unknown;
+
+const schemas = new WeakMap<ValidatedClass, JsonSchema>();
+
 /**
- * The JSON Schema of a saga's input class, published with its definition, so that a process without the saga's
- * code (a central API) validates starts too. Derived from the class-validator decorators by
- * class-validator-jsonschema; nested classes (`@ValidateNested() @Type(() => X)`) come along in `definitions`.
- * Unknown fields are refused, as the class-validator check refuses them (`forbidNonWhitelisted`).
+ * The JSON Schema of a class-validator class: a saga's input class, or a step's output class, published with its
+ * definition so that a process without the saga's code (a central API) validates starts and skips too. Derived
+ * from the decorators by class-validator-jsonschema; nested classes (`@ValidateNested() @Type(() => X)`) come
+ * along in `definitions`. Unknown fields are refused, as the class-validator check refuses them
+ * (`forbidNonWhitelisted`). Computed once per class (decorators do not change once the class is loaded).
  */
-export function inputSchemaOf(inputClass: new () => unknown): JsonSchema {
+export function classSchemaOf(inputClass: ValidatedClass): JsonSchema {
+  let schema = schemas.get(inputClass);
+  if (!schema) {
+    schema = deriveSchema(inputClass);
+    schemas.set(inputClass, schema);
+  }
+  return schema;
+}
+
+function deriveSchema(inputClass: ValidatedClass): JsonSchema {
   const all = validationMetadatasToSchemas({
     classTransformerMetadataStorage: defaultMetadataStorage as never,
     refPointerPrefix: '#/definitions/',
@@ -50,7 +66,7 @@ function openUnknownRefs(node: unknown, known: Set<string>, root: string): unkno
   return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, openUnknownRefs(value, known, root)]));
 }
 
-/** Objects of the input admit only the properties their class declares. */
+/** Objects of the class admit only the properties their class declares. */
 function closed(schema: JsonSchema): JsonSchema {
   return schema.type === 'object' || schema.properties ? { ...schema, additionalProperties: false } : schema;
 }
@@ -64,12 +80,30 @@ const compiled = new WeakMap<JsonSchema, ValidateFunction>();
  * JSON Schema. Unknown fields are refused and nothing is converted implicitly ("100" is not a number).
  */
 export async function validateSagaInput(
-  source: { inputClass: (new () => unknown) | null } | { inputSchema: JsonSchema | null },
+  source: { inputClass: ValidatedClass | null } | { inputSchema: JsonSchema | null },
   input: Record<string, unknown>,
 ): Promise<string[]> {
-  if ('inputClass' in source) {
-    if (!source.inputClass) return [];
-    const instance = plainToInstance(source.inputClass as new () => object, input, {
+  return 'inputClass' in source
+    ? validateValue({ class: source.inputClass }, input, 'input')
+    : validateValue({ schema: source.inputSchema }, input, 'input');
+}
+
+/**
+ * The same check for any value against a class-validator class, or else its published JSON Schema (null: anything
+ * goes), each message prefixed with `path` (`output.trackingId must be a string`). A value that is not a JSON
+ * object does not fit a class. Cheap to repeat: a schema is compiled once, a class needs no compiling.
+ */
+export async function validateValue(
+  source: { class: ValidatedClass | null } | { schema: JsonSchema | null },
+  value: unknown,
+  path: string,
+): Promise<string[]> {
+  if ('class' in source) {
+    if (!source.class) return [];
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      return [`${path} must be an object (${source.class.name})`];
+    }
+    const instance = plainToInstance(source.class as new () => object, value, {
       enableImplicitConversion: false,
     });
     const errors = await validate(instance, {
@@ -78,15 +112,15 @@ export async function validateSagaInput(
       forbidUnknownValues: true,
       validationError: { target: false, value: false },
     });
-    return flatten(errors, 'input');
+    return flatten(errors, path);
   }
-  if (!source.inputSchema) return [];
-  let check = compiled.get(source.inputSchema);
+  if (!source.schema) return [];
+  let check = compiled.get(source.schema);
   if (!check) {
-    check = ajv.compile(source.inputSchema);
-    compiled.set(source.inputSchema, check);
+    check = ajv.compile(source.schema);
+    compiled.set(source.schema, check);
   }
-  return check(input) ? [] : (check.errors ?? []).map(describeSchemaError);
+  return check(value) ? [] : (check.errors ?? []).map((error) => describeSchemaError(error, path));
 }
 
 function flatten(errors: ValidationError[], prefix: string): string[] {
@@ -103,8 +137,8 @@ function flatten(errors: ValidationError[], prefix: string): string[] {
 }
 
 /** `input.pickup.lat must be number`; never the value (it may be a secret). */
-function describeSchemaError(error: ErrorObject): string {
-  const path = `input${error.instancePath.replace(/\/([^/]+)/g, (_, segment: string) => `.${segment.replace(/~1/g, '/').replace(/~0/g, '~')}`)}`;
+function describeSchemaError(error: ErrorObject, prefix: string): string {
+  const path = `${prefix}${error.instancePath.replace(/\/([^/]+)/g, (_, segment: string) => `.${segment.replace(/~1/g, '/').replace(/~0/g, '~')}`)}`;
   switch (error.keyword) {
     case 'required':
       return `${path}.${String((error.params as { missingProperty: string }).missingProperty)} is required`;
@@ -113,4 +147,34 @@ function describeSchemaError(error: ErrorObject): string {
     default:
       return `${path} ${error.message ?? 'is invalid'}`;
   }
+}
+
+/** At most this many problems are named in one answer (a 1,000-item list could have 1,000). */
+const MAX_PROBLEMS = 10;
+
+/**
+ * What does not fit a step's declared output type (`output.trackingId must be a string`), or [] when it fits or
+ * the step declares none: by its `output` class when this process has the code (`outputClass`), else by the JSON
+ * Schema its agents published (`outputSchema`). A fan-out's class is each item's: its output is then a list whose
+ * items are checked one by one (`output[2].trackingId ...`); `item` checks one item's output alone.
+ */
+export async function validateStepOutput(
+  step: StepSpec & { outputClass?: ValidatedClass | null },
+  value: unknown,
+  options: { path?: string; item?: boolean } = {},
+): Promise<string[]> {
+  const path = options.path ?? 'output';
+  const source = step.outputClass
+    ? { class: step.outputClass }
+    : step.outputSchema
+      ? { schema: step.outputSchema }
+      : null;
+  if (!source) return [];
+  if (!step.fanOut || options.item) return validateValue(source, value, path);
+  if (!Array.isArray(value)) return [`${path} must be an array (the output of each item)`];
+  const problems: string[] = [];
+  for (let index = 0; index < value.length && problems.length < MAX_PROBLEMS; index++) {
+    problems.push(...(await validateValue(source, value[index], `${path}[${index}]`)));
+  }
+  return problems.slice(0, MAX_PROBLEMS);
 }

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
 import {
   type ChildEndStatus,
@@ -6,6 +6,7 @@ import {
   type SagaCommand,
   type SagaEvent,
   type SagaSpec,
+  type SagaState,
   SagaStatus,
   StepStatus,
   initialState,
@@ -18,6 +19,8 @@ import { type NewChild, type SagaSnapshot, SagaStore } from '../store/saga-store
 import { type StepJobData } from '../queue/step-job';
 import { StepQueue } from '../queue/step-queue';
 import { AlertService } from '../observability/alert.service';
+import { DependencyMonitor } from '../observability/dependency-monitor';
+import { within } from '../observability/time-limit';
 import { crashAfterCommit, crashAfterEnd } from './crash-point';
 import { EngineMetrics } from '../observability/engine-metrics';
 import { requestHash } from './request-hash';
@@ -31,7 +34,9 @@ import { startSagaSpan } from '../observability/tracing';
 export type StartResult =
   | { outcome: 'created'; snapshot: SagaSnapshot }
   | { outcome: 'replayed'; id: string }
-  | { outcome: 'conflict'; id: string };
+  | { outcome: 'conflict'; id: string }
+  /** Another saga of the type holds the input's business key and is not over: `id` is that saga. */
+  | { outcome: 'businessKeyConflict'; id: string };
 
 export type ApplyResult =
   { applied: true; snapshot: SagaSnapshot } | { applied: false; reason: string; snapshot: SagaSnapshot | null };
@@ -45,10 +50,19 @@ export interface ApplyOptions {
 }
 
 /**
- * Runs an attempt in this process right after the commit that dispatched it (the agent's side, see StepWorker),
- * or answers false (no room, shutting down) and the attempt goes through the queue as usual.
+ * Runs attempts in this process right after the commit that dispatches them (the agent's side, see StepWorker).
+ * `reserve` is asked before the commit: a slot is held for the attempt (the commit records the hand-over on its step
+ * row), or null (no room, another service's saga, shutting down, a step that must run alone) and the attempt goes
+ * through the queue as usual. After the commit the reservation is started; when the commit did not happen, released.
  */
-export type LocalRunner = (job: StepJobData, snapshot: SagaSnapshot) => boolean;
+export interface LocalRunner {
+  reserve(job: StepJobData, state: SagaState): LocalRun | null;
+}
+
+export interface LocalRun {
+  start(snapshot: SagaSnapshot): void;
+  release(): void;
+}
 
 /** When a new instance starts, if not at once: an instant, or a delay counted on the database clock. */
 export type StartDelay = { startAt: Date } | { startInMs: number };
@@ -69,6 +83,14 @@ interface PlannedChild {
   row: NewChild;
   commands: SagaCommand[];
 }
+
+/**
+ * How long a dispatch waits for its jobs to be enqueued before it goes on without them: a start answers, an agent
+ * reports its next outcome. The enqueue goes on in the background (bounded by the queue connection's own command
+ * timeout); a job that never makes it is re-driven by the supervisor from its step row. While the queue is known to
+ * be down, a dispatch does not wait at all.
+ */
+export const ENQUEUE_WAIT_MS = 250;
 
 /**
  * The scheduler: the only code that changes a saga. It feeds events to the pure `transition`, commits the result
@@ -95,12 +117,15 @@ export class SagaScheduler {
     private readonly alerts: AlertService,
     private readonly metrics: EngineMetrics,
     @Inject(INPUT_CIPHER) private readonly cipher: InputCipher | null,
+    @Optional() private readonly monitor: DependencyMonitor = new DependencyMonitor(),
   ) {}
 
   /**
    * Set by the agent of this process: attempts that are due at once (of saga versions this process has the code
-   * of: the runner answers false for others) then run here, without a round trip through the queue. The step row committed with the dispatch stays the durable record (due, with a deadline): if this
-   * process dies before the attempt reports, the supervisor re-drives it exactly as it does a lost job.
+   * of: the runner declines others) then run here, without a round trip through the queue. The step row committed
+   * with the dispatch stays the durable record (due, with a deadline, and marked handed over): if this process dies
+   * before the attempt reports, the supervisor re-drives it as it does a lost job, to be run alone (its process died
+   * while it ran: it may be what killed it).
    */
   setLocalRunner(runner: LocalRunner | null): void {
     this.localRunner = runner;
@@ -136,31 +161,70 @@ export class SagaScheduler {
           ? { type: 'SagaDelayed', startAt: delay.startAt.toISOString() }
           : { type: 'SagaDelayed', startInMs: delay.startInMs };
     const result = transition(definition, initialState(definition, stored), first);
-    const inserted = await this.store.insert({
-      id,
-      traceparent: startSagaSpan(id, definition.name) ?? null,
-      definition,
-      idempotencyKey,
-      requestHash: hash,
-      state: result.state,
-      history: result.history,
-      commands: result.commands,
-    });
+    const traceparent = startSagaSpan(id, definition.name) ?? null;
+    const local = this.reserveLocal(
+      { id, type: definition.name, definitionVersion: definition.version, traceparent },
+      result,
+    );
+    let inserted: Awaited<ReturnType<SagaStore['insert']>>;
+    try {
+      inserted = await this.store.insert({
+        id,
+        traceparent,
+        definition,
+        idempotencyKey,
+        requestHash: hash,
+        state: result.state,
+        history: result.history,
+        commands: result.commands,
+        local: handedOver(local),
+      });
+    } catch (error) {
+      releaseAll(local);
+      throw error;
+    }
     if (!inserted.inserted) {
+      releaseAll(local);
+      if ('businessKeyHeldBy' in inserted) return { outcome: 'businessKeyConflict', id: inserted.businessKeyHeldBy };
       const same = inserted.existing.requestHash === hash && inserted.existing.type === definition.name;
       return { outcome: same ? 'replayed' : 'conflict', id: inserted.existing.id };
     }
-    this.remember(inserted.snapshot);
-    await withSagaLog({ sagaId: id, traceparent: inserted.snapshot.traceparent }, () =>
-      this.afterStart(definition, inserted.snapshot, result.commands),
+    const snapshot = inserted.snapshot;
+    this.remember(snapshot);
+    await withSagaLog({ sagaId: id, traceparent: snapshot.traceparent }, () =>
+      this.afterStart(definition, snapshot, result.commands, local),
     );
-    return { outcome: 'created', snapshot: inserted.snapshot };
+    return { outcome: 'created', snapshot };
   }
 
-  private async afterStart(definition: SagaSpec, snapshot: SagaSnapshot, commands: SagaCommand[]): Promise<void> {
+  private async afterStart(
+    definition: SagaSpec,
+    snapshot: SagaSnapshot,
+    commands: SagaCommand[],
+    local: Map<string, LocalRun>,
+  ): Promise<void> {
     this.metrics.sagaStarted(definition.name);
     this.metrics.sagaTransitioned(snapshot.id, definition.name, null, snapshot.state.status);
-    await this.dispatch(snapshot, commands);
+    await this.dispatch(snapshot, commands, new Map(), local);
+  }
+
+  /**
+   * Asks the local runner, before the commit, for the attempts the transition dispatches at once: by step name,
+   * those it will run here (their rows record the hand-over). Released by the caller when the commit fails.
+   */
+  private reserveLocal(
+    saga: Pick<SagaSnapshot, 'id' | 'type' | 'definitionVersion' | 'traceparent'>,
+    result: { state: SagaState; commands: SagaCommand[] },
+  ): Map<string, LocalRun> {
+    const reserved = new Map<string, LocalRun>();
+    const runner = this.localRunner;
+    if (!runner) return reserved;
+    for (const command of result.commands) {
+      if (command.type !== 'DispatchStep' || command.delayMs !== 0) continue;
+      const run = runner.reserve(jobData(saga, command, result.state), result.state);
+      if (run) reserved.set(localKey(command), run);
+    }
+    return reserved;
   }
 
   /**
@@ -183,8 +247,8 @@ export class SagaScheduler {
   ): Promise<ApplyResult> {
     const outcome = await this.inLane(sagaId, () => this.commitEvent(sagaId, event, hint, options));
     if (!outcome.applied) return outcome;
-    const { snapshot, commands, children } = outcome;
-    await this.dispatch(snapshot, commands, children);
+    const { snapshot, commands, children, local } = outcome;
+    await this.dispatch(snapshot, commands, children, local);
     await this.afterEnd(snapshot);
     return { applied: true, snapshot };
   }
@@ -211,7 +275,13 @@ export class SagaScheduler {
     hint: SagaSnapshot | undefined,
     options: ApplyOptions,
   ): Promise<
-    | { applied: true; snapshot: SagaSnapshot; commands: SagaCommand[]; children: Map<string, PlannedChild> }
+    | {
+        applied: true;
+        snapshot: SagaSnapshot;
+        commands: SagaCommand[];
+        children: Map<string, PlannedChild>;
+        local: Map<string, LocalRun>;
+      }
     | { applied: false; reason: string; snapshot: SagaSnapshot | null }
   > {
     // A hint older than what this process committed since (a lane waited behind another transition) is not used.
@@ -228,20 +298,29 @@ export class SagaScheduler {
       const result = transition(definition, snapshot.state, event);
       if (result.ignored === null) {
         const children = await this.planChildren(snapshot, result.commands);
-        const committed = await this.store.commit(
-          snapshot,
-          result.state,
-          result.history,
-          result.commands,
-          definition,
-          options.audit,
-          [...children.values()].map((c) => c.row),
-        );
+        const local = this.reserveLocal(snapshot, result);
+        let committed: SagaSnapshot | null;
+        try {
+          committed = await this.store.commit(
+            snapshot,
+            result.state,
+            result.history,
+            result.commands,
+            definition,
+            options.audit,
+            [...children.values()].map((c) => c.row),
+            handedOver(local),
+          );
+        } catch (error) {
+          releaseAll(local);
+          throw error;
+        }
         if (committed) {
           this.remember(committed);
           this.metrics.sagaTransitioned(committed.id, committed.type, snapshot.state.status, committed.state.status);
-          return { applied: true, snapshot: committed, commands: result.commands, children };
+          return { applied: true, snapshot: committed, commands: result.commands, children, local };
         }
+        releaseAll(local);
       } else if (fresh) {
         return { applied: false, reason: result.ignored, snapshot };
       }
@@ -295,13 +374,15 @@ export class SagaScheduler {
   }
 
   /**
-   * After commit, so a job never runs ahead of the state that explains it. If Redis refuses, the step row is
-   * already the durable record (SCHEDULED with a deadline) and the supervisor enqueues the same job id later.
+   * After commit, so a job never runs ahead of the state that explains it. If Redis refuses, or does not answer
+   * within ENQUEUE_WAIT_MS, the step row is already the durable record (SCHEDULED with a deadline) and the
+   * supervisor enqueues the same job id later; the caller is not held up.
    */
   private async dispatch(
     snapshot: SagaSnapshot,
     commands: SagaCommand[],
     children: Map<string, PlannedChild> = new Map(),
+    local: Map<string, LocalRun> = new Map(),
   ): Promise<void> {
     crashAfterCommit(commands); // a test hook, off unless SAGA_CRASH_POINT is set
     const jobs: Parameters<StepQueue['enqueue']>[0] = [];
@@ -309,21 +390,14 @@ export class SagaScheduler {
     for (const command of commands) {
       switch (command.type) {
         case 'DispatchStep': {
-          const data: StepJobData = {
-            sagaId: snapshot.id,
-            type: snapshot.type,
-            version: snapshot.definitionVersion,
-            step: command.step,
-            phase: command.phase,
-            attempt: command.attempt,
-            ...(command.item === undefined ? {} : { item: command.item }),
-            // Ids only: the saga's root span, under which the attempt's span goes (see tracing.ts).
-            ...(snapshot.traceparent ? { traceparent: snapshot.traceparent } : {}),
-          };
           this.metrics.dispatched(snapshot.type, command.step, command.phase, command.attempt);
-          // Due now and an agent here with room: run it here (no job); otherwise a job, as always.
-          if (command.delayMs === 0 && this.localRunner?.(data, snapshot)) break;
-          jobs.push({ data, delayMs: command.delayMs });
+          // Reserved before the commit by the agent here: run it here (no job); otherwise a job, as always.
+          const run = local.get(localKey(command));
+          if (run) {
+            run.start(snapshot);
+            break;
+          }
+          jobs.push({ data: jobData(snapshot, command, snapshot.state), delayMs: command.delayMs });
           break;
         }
         case 'AwaitSignal':
@@ -335,7 +409,8 @@ export class SagaScheduler {
           break;
         case 'RaiseAlert':
           // Logged and counted here; the durable alert is the outbox row committed with the transition.
-          this.alerts.sagaFailed(snapshot, command.error);
+          if (command.status === 'POISONED') this.alerts.stepPoisoned(snapshot, command.error);
+          else this.alerts.sagaFailed(snapshot, command.error);
           break;
         case 'StartFanOut':
           // Nothing to do: the item rows were written by the commit; the first items' jobs are DispatchSteps.
@@ -358,12 +433,19 @@ export class SagaScheduler {
       }
     }
     if (jobs.length > 0) {
-      try {
-        await this.queue.enqueue(jobs);
-      } catch (error) {
-        this.logger.warn(
-          `saga ${snapshot.id}: could not enqueue ${jobs.length} job(s), the supervisor will re-drive them: ${String(error)}`,
-        );
+      const dependency = this.queue.dependency;
+      const enqueued = this.queue.enqueue(jobs).then(
+        () => this.monitor.succeeded(dependency),
+        (error: unknown) => {
+          // Unavailability is logged once per outage by the monitor; anything else here and now.
+          if (this.monitor.failed(dependency, error, 'enqueue')) return;
+          this.logger.warn(
+            `saga ${snapshot.id}: could not enqueue ${jobs.length} job(s), the supervisor will re-drive them: ${String(error)}`,
+          );
+        },
+      );
+      if (!this.monitor.isDown(dependency)) {
+        await within(enqueued, ENQUEUE_WAIT_MS, 'the queue did not answer in time').catch(() => undefined);
       }
     }
     // What reaches another saga comes after: if it fails, the parent's step row (its deadline) is the durable
@@ -525,4 +607,43 @@ export class SagaScheduler {
       error: child.state.error,
     });
   }
+}
+
+/**
+ * The job of a dispatched attempt: ids only, the saga's root span (under which the attempt's span goes, see
+ * tracing.ts), and `isolate` when the step has killed an agent before (the agent that takes it runs it alone).
+ */
+function jobData(
+  saga: Pick<SagaSnapshot, 'id' | 'type' | 'definitionVersion' | 'traceparent'>,
+  command: Extract<SagaCommand, { type: 'DispatchStep' }>,
+  state: SagaState,
+): StepJobData {
+  return {
+    sagaId: saga.id,
+    type: saga.type,
+    version: saga.definitionVersion,
+    step: command.step,
+    phase: command.phase,
+    attempt: command.attempt,
+    ...(command.item === undefined ? {} : { item: command.item }),
+    ...(saga.traceparent ? { traceparent: saga.traceparent } : {}),
+    ...((state.steps[command.step]?.deaths ?? 0) > 0 ? { isolate: true as const } : {}),
+  };
+}
+
+/** A reservation's key: the step, or the step and item of a fan-out's item (a transition may dispatch many). */
+function localKey(command: Extract<SagaCommand, { type: 'DispatchStep' }>): string {
+  return command.item === undefined ? command.step : `${command.step}#${command.item}`;
+}
+
+/**
+ * The steps whose dispatched attempt the commit records as handed over to this process (`saga_step.local_run`).
+ * A fan-out's items have no such mark: an item whose process died while it ran is re-driven as a lost job.
+ */
+function handedOver(local: Map<string, LocalRun>): Set<string> {
+  return new Set([...local.keys()].filter((key) => !key.includes('#')));
+}
+
+function releaseAll(local: Map<string, LocalRun>): void {
+  for (const run of local.values()) run.release();
 }

@@ -1,7 +1,8 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { SagaOperations } from '../api/sagas/saga-operations';
 import { ApiError } from '../api/http/api-error';
 import { INPUT_CIPHER } from '../module/tokens';
+import { DependencyMonitor } from '../observability/dependency-monitor';
 import { EngineMetrics } from '../observability/engine-metrics';
 import type { InputCipher } from '../security/input-cipher';
 import { type ClaimedSchedule, ScheduleStore } from '../store/schedule-store';
@@ -35,6 +36,7 @@ export class ScheduleRunner {
     private readonly operations: SagaOperations,
     private readonly metrics: EngineMetrics,
     @Inject(INPUT_CIPHER) private readonly cipher: InputCipher | null,
+    @Optional() private readonly monitor: DependencyMonitor = new DependencyMonitor(),
   ) {}
 
   /** One batch of due schedules; answers how many it claimed (a full batch: the supervisor sweeps again at once). */
@@ -48,7 +50,9 @@ export class ScheduleRunner {
           await this.fire(schedule, intervalMs);
         } catch (error) {
           // Its lease brings it back at a later sweep; the ticks' keys keep a repeat harmless.
-          this.logger.warn(`schedule ${schedule.id}: could not fire its tick: ${String(error)}`);
+          if (!this.monitor.failed('postgres', error, 'schedules')) {
+            this.logger.warn(`schedule ${schedule.id}: could not fire its tick: ${String(error)}`);
+          }
         }
       }
     });

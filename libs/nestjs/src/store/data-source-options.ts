@@ -13,7 +13,13 @@ import { DefinitionsAndAgents1765100000000 } from './migrations/1765100000000-de
 import { TimersAndSchedules1765200000000 } from './migrations/1765200000000-timers-and-schedules';
 import { ChildrenAndFanOuts1765300000000 } from './migrations/1765300000000-children-and-fan-outs';
 import { AuditChain1766000000000 } from './migrations/1766000000000-audit-chain';
+import { FailFast1766100000000 } from './migrations/1766100000000-fail-fast';
+import { BusinessKeysAndSearchAttributes1766200000000 } from './migrations/1766200000000-business-keys-and-search-attributes';
+import { OperatorStepActions1766300000000 } from './migrations/1766300000000-operator-step-actions';
+import { BulkJobs1766400000000 } from './migrations/1766400000000-bulk-jobs';
 import { listenForClientErrors } from './pg-client-errors';
+import { DEFAULT_PG_TIMEOUTS, type PgTimeouts, pgPoolOptions } from './pg-timeouts';
+import { SagaTypeOrmLogger } from './typeorm-logger';
 
 export const ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaEventEntity];
 export const MIGRATIONS = [
@@ -28,19 +34,38 @@ export const MIGRATIONS = [
   TimersAndSchedules1765200000000,
   ChildrenAndFanOuts1765300000000,
   AuditChain1766000000000,
+  FailFast1766100000000,
+  BusinessKeysAndSearchAttributes1766200000000,
+  OperatorStepActions1766300000000,
+  BulkJobs1766400000000,
 ];
 
-/** Options shared by the app and the tests: migrations run at start, never `synchronize`. */
-export function dataSourceOptions(url: string, poolSize: number): DataSourceOptions {
+/**
+ * Options shared by the app and the tests: migrations run at start (unless `migrate` is false), never
+ * `synchronize`. Every connection has the engine's time limits (see PgTimeouts); `null` opens a pool without them,
+ * for the migrations (a CREATE INDEX on a large table may take minutes).
+ */
+export function dataSourceOptions(
+  url: string,
+  poolSize: number,
+  timeouts: PgTimeouts | null = DEFAULT_PG_TIMEOUTS,
+  { migrate = true }: { migrate?: boolean } = {},
+): DataSourceOptions {
+  const pool = timeouts
+    ? pgPoolOptions(timeouts)
+    : { connectionTimeoutMillis: 10_000, keepAlive: true, onConnect: listenForClientErrors };
   return {
     type: 'postgres',
     url,
     entities: ENTITIES,
     migrations: MIGRATIONS,
-    migrationsRun: true,
+    migrationsRun: migrate,
     migrationsTransactionMode: 'each',
     synchronize: false,
-    logging: ['error', 'migration'],
-    extra: { max: poolSize, connectionTimeoutMillis: 10_000, onConnect: listenForClientErrors },
+    logging: ['error', 'warn', 'migration'],
+    logger: new SagaTypeOrmLogger(),
+    // Failures of idle connections reach whoever uses the pool next; they are not worth a line each.
+    poolErrorHandler: () => undefined,
+    extra: { ...pool, max: poolSize },
   };
 }

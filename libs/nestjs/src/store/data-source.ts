@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from './data-source-options';
 import { ensureDatabase } from './ensure-database';
+import { DEFAULT_PG_TIMEOUTS, type PgTimeouts } from './pg-timeouts';
 
 /**
  * The engine's own TypeORM DataSource, under a token of its own: an app that uses TypeORM (or any other ORM) for
@@ -10,20 +11,35 @@ import { ensureDatabase } from './ensure-database';
  */
 export const SAGA_DATA_SOURCE = Symbol('SAGA_DATA_SOURCE');
 
-/** Creates the database when it is missing, opens the pool and brings the schema up to date (migrations). */
-export async function openSagaDataSource(url: string, poolSize: number): Promise<DataSource> {
+/**
+ * Creates the database when it is missing, brings the schema up to date (migrations, on a connection of their own
+ * without the statement time limit: an index on a large table may take minutes), then opens the pool, whose
+ * connections all have the engine's time limits (see PgTimeouts).
+ */
+export async function openSagaDataSource(
+  url: string,
+  poolSize: number,
+  timeouts: PgTimeouts = DEFAULT_PG_TIMEOUTS,
+): Promise<DataSource> {
   await ensureDatabase(url);
-  const dataSource = new DataSource(dataSourceOptions(url, poolSize));
   const logger = new Logger('SagaStore');
+  const migrator = new DataSource(dataSourceOptions(url, 1, null));
+  await retry(logger, 'migrate the database', () => migrator.initialize());
+  await migrator.destroy();
+  const dataSource = new DataSource(dataSourceOptions(url, poolSize, timeouts, { migrate: false }));
+  await retry(logger, 'open the database', () => dataSource.initialize());
+  await warnWhenAuditIsWritable(dataSource, logger);
+  return dataSource;
+}
+
+async function retry<T>(logger: Logger, what: string, fn: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await dataSource.initialize();
-      await warnWhenAuditIsWritable(dataSource, logger);
-      return dataSource;
+      return await fn();
     } catch (error) {
       // Two processes starting at once may race on the first migration; PostgreSQL restarting may refuse us.
       if (attempt >= 3) throw error;
-      logger.warn(`could not open the database (attempt ${attempt} of 3): ${(error as Error).message}`);
+      logger.warn(`could not ${what} (attempt ${attempt} of 3): ${(error as Error).message}`);
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   }

@@ -51,7 +51,7 @@ export async function migrateDatabase(
   log: (line: string) => void = () => undefined,
 ): Promise<MigrateResult> {
   await ensureDatabase(migrationUrl);
-  const dataSource = new DataSource({ ...dataSourceOptions(migrationUrl, 2), logging: ['error'] });
+  const dataSource = new DataSource({ ...dataSourceOptions(migrationUrl, 2, null), logging: ['error'] });
   await dataSource.initialize(); // migrationsRun: applies what is pending
   await dataSource.destroy();
   log('migrations applied');

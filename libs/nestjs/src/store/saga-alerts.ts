@@ -9,6 +9,8 @@ export interface ClaimedAlert {
   sagaId: string;
   sagaType: string;
   error: SagaError | null;
+  /** `FAILED`: the saga needs an operator. `POISONED`: a step killed its agent too often (the saga compensates). */
+  status: 'FAILED' | 'POISONED';
   raisedAt: Date;
   attempts: number;
 }
@@ -19,8 +21,8 @@ export const NOT_SENT =
 
 /**
  * The alert outbox (`saga_alert`). Rows are written by SagaStore.commit with the transition that made a saga
- * FAILED; senders claim them here. A claim is a short statement, not a transaction held across the HTTP call:
- * it pushes `next_attempt_at` forward by a lease, so no other sender takes the row while it is being posted, and
+ * FAILED, or that POISONED a step; senders claim them here. A claim is a short statement, not a transaction held
+ * across the HTTP call: it pushes `next_attempt_at` forward by a lease, so no other sender takes the row while it is being posted, and
  * a sender that dies mid-post only delays it until the lease expires (at-least-once delivery).
  */
 @Injectable()
@@ -33,7 +35,8 @@ export class AlertOutbox {
    * Only an alert whose saga is still in the failure that raised it is claimed: the saga is `FAILED` and has not
    * changed since (the alert and the transition to `FAILED` are written in one statement, so they share `now()`).
    * An alert whose saga an operator has since retried or resolved (or that failed again, raising a newer alert) is
-   * not sent: it is closed unsent, with the reason in `last_error`.
+   * not sent: it is closed unsent, with the reason in `last_error`. A `POISONED` alert is always sent: its saga
+   * compensates by itself, but the step's code needs a look whatever the saga does next.
    */
   async claim(limit: number, leaseMs: number): Promise<ClaimedAlert[]> {
     const rows: {
@@ -41,6 +44,7 @@ export class AlertOutbox {
       saga_id: string;
       saga_type: string;
       error: SagaError | null;
+      status: 'FAILED' | 'POISONED';
       raised_at: Date;
       attempts: number;
     }[] = await this.db.query(
@@ -50,7 +54,7 @@ export class AlertOutbox {
             SET next_attempt_at = NULL, last_error = $3
            FROM saga_instance s
           WHERE s.id = a.saga_id AND a.delivered_at IS NULL AND a.next_attempt_at <= now()
-            AND (s.status <> 'FAILED' OR s.updated_at > a.raised_at)
+            AND a.status = 'FAILED' AND (s.status <> 'FAILED' OR s.updated_at > a.raised_at)
          RETURNING a.id
        ), claimed AS (
          UPDATE saga_alert a
@@ -58,14 +62,14 @@ export class AlertOutbox {
            FROM (SELECT al.id FROM saga_alert al
                    JOIN saga_instance s ON s.id = al.saga_id
                   WHERE al.delivered_at IS NULL AND al.next_attempt_at <= now()
-                    AND s.status = 'FAILED' AND s.updated_at <= al.raised_at
+                    AND (al.status = 'POISONED' OR (s.status = 'FAILED' AND s.updated_at <= al.raised_at))
                   ORDER BY al.next_attempt_at, al.id
                   LIMIT $1
                     FOR UPDATE OF al SKIP LOCKED) due
           WHERE a.id = due.id
-         RETURNING a.id, a.saga_id, a.saga_type, a.error, a.raised_at, a.attempts
+         RETURNING a.id, a.saga_id, a.saga_type, a.error, a.status, a.raised_at, a.attempts
        )
-       SELECT id::text AS id, saga_id, saga_type, error, raised_at, attempts FROM claimed ORDER BY id`,
+       SELECT id::text AS id, saga_id, saga_type, error, status, raised_at, attempts FROM claimed ORDER BY id`,
       [limit, leaseMs, NOT_SENT],
     );
     return rows.map((r) => ({
@@ -73,6 +77,7 @@ export class AlertOutbox {
       sagaId: r.saga_id,
       sagaType: r.saga_type,
       error: r.error,
+      status: r.status,
       raisedAt: r.raised_at,
       attempts: r.attempts,
     }));

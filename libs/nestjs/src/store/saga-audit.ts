@@ -8,8 +8,20 @@ export const AuditAction = {
   CANCEL: 'cancel',
   RETRY: 'retry',
   RESOLVE_COMPENSATION: 'resolve-compensation',
+  /** Re-run the saga from a step (`step`): it and the later steps run again, with new idempotency keys. */
+  RETRY_FROM_STEP: 'retry-from-step',
+  /** Skip a forward step (`step`) with an output of the operator's. */
+  SKIP_STEP: 'skip-step',
   /** A signal delivered to a saga through the API (`signal` names it). */
   SIGNAL: 'signal',
+  /**
+   * A bulk job asked for (`POST /v1/bulk-actions`), accepted or refused: no saga (`sagaId` null); `step` is the
+   * step a bulk resolve names, and `detail` names the job, its action, how many sagas it matched and its filter.
+   * Each saga the job acts on then gets the row of its own action, whose `detail` names the job.
+   */
+  BULK_START: 'bulk-start',
+  /** A bulk job stopped by an operator (`POST /v1/bulk-actions/{id}/cancel`): no saga; `detail` names the job. */
+  BULK_STOP: 'bulk-stop',
 } as const;
 export type AuditAction = (typeof AuditAction)[keyof typeof AuditAction];
 
@@ -26,7 +38,8 @@ export interface AuditRecord {
   actor: string;
   role: string;
   action: AuditAction;
-  sagaId: string;
+  /** The saga acted on; null for a bulk job's own rows (`bulk-start`, `bulk-stop`) only. */
+  sagaId: string | null;
   step: string | null;
   /** The operator's reason, trimmed, at most 500 characters (a signal has none: ''). */
   reason: string;
@@ -35,7 +48,10 @@ export interface AuditRecord {
   outcome: AuditOutcome;
   /** The HTTP status the action was answered with. */
   statusCode: number;
-  /** Why it was refused (the engine's reason, the auth message), or null. */
+  /**
+   * Why it was refused (the engine's reason, the auth message), or null. An action of a bulk job starts with
+   * `bulk job <id>` (then `: <why refused>` when refused).
+   */
   detail: string | null;
 }
 
@@ -211,7 +227,7 @@ export interface ChainRow {
   actor: string;
   role: string;
   action: string;
-  saga_id: string;
+  saga_id: string | null;
   step: string | null;
   signal: string | null;
   reason: string;
@@ -254,7 +270,7 @@ interface AuditRowRead {
   actor: string;
   role: string;
   action: AuditAction;
-  saga_id: string;
+  saga_id: string | null;
   step: string | null;
   signal: string | null;
   hash: string;

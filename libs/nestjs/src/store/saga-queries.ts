@@ -1,18 +1,27 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { SAGA_DATA_SOURCE } from './data-source';
-import type { SagaStatus } from '@saga-engine/core';
+import { SEARCH_TYPE_KEY, type SagaStatus } from '@saga-engine/core';
 import { SagaEventEntity } from './entities/saga-event.entity';
 import { SagaInstanceEntity } from './entities/saga-instance.entity';
 import { SagaStepEntity } from './entities/saga-step.entity';
 
-export interface ListSagasFilter {
+/** Which sagas: the filter of `GET /v1/sagas`, also a bulk job's. */
+export interface SagaFilter {
   type?: string;
   /** Only these types (a key limited to them); unset: every type. */
   types?: readonly string[];
   statuses?: SagaStatus[];
   createdAfter?: Date;
   createdBefore?: Date;
+}
+
+/** `GET /v1/sagas`'s filter: a bulk job's (SagaFilter), and the business key and search attributes. */
+export interface ListSagasFilter extends SagaFilter {
+  /** Only the sagas with this business key. */
+  businessKey?: string;
+  /** Conditions on search attributes (checked against the type's declarations by the API). */
+  attributes?: readonly { name: string; type: string; op: 'eq' | 'gt' | 'gte' | 'lt' | 'lte'; value: unknown }[];
   limit: number;
   /** Keyset position: the (created_at, id) of the last item of the previous page. */
   after?: { createdAt: string; id: string };
@@ -81,16 +90,26 @@ export interface ItemRow {
 export class SagaQueries {
   constructor(@Inject(SAGA_DATA_SOURCE) private readonly db: DataSource) {}
 
-  async findInstance(id: string): Promise<FoundInstance | null> {
+  /**
+   * The saga with its steps, the sagas its child steps started and its fan-out items' counts. `parts: false` skips
+   * a read that the caller knows is empty (a definition without child or fan-out steps): each read is a round trip
+   * and a transaction, and the REST start answers with this view.
+   */
+  async findInstance(
+    id: string,
+    parts: { children: boolean; items: boolean } = { children: true, items: true },
+  ): Promise<FoundInstance | null> {
     const instance = await this.db.getRepository(SagaInstanceEntity).findOne({ where: { id } });
     if (!instance) return null;
     const [steps, children, items] = await Promise.all([
       this.db.getRepository(SagaStepEntity).find({ where: { sagaId: id }, order: { position: 'ASC' } }),
-      this.children(id),
-      this.db.query<{ step: string; status: string; n: string }[]>(
-        `SELECT step, status, count(*) AS n FROM saga_step_item WHERE saga_id = $1 GROUP BY step, status`,
-        [id],
-      ),
+      parts.children ? this.children(id) : [],
+      parts.items
+        ? this.db.query<{ step: string; status: string; n: string }[]>(
+            `SELECT step, status, count(*) AS n FROM saga_step_item WHERE saga_id = $1 GROUP BY step, status`,
+            [id],
+          )
+        : [],
     ]);
     const itemCounts: Record<string, Record<string, number>> = {};
     for (const row of items) (itemCounts[row.step] ??= {})[row.status] = Number(row.n);
@@ -148,6 +167,28 @@ export class SagaQueries {
   }
 
   async list(filter: ListSagasFilter): Promise<SagaPage> {
+    const qb = this.listQuery(filter);
+    const { entities, raw } = await qb.getRawAndEntities<{ cursor_ts: string }>();
+    const more = entities.length > filter.limit;
+    const items = more ? entities.slice(0, filter.limit) : entities;
+    const lastIndex = items.length - 1;
+    return {
+      items,
+      last: more && lastIndex >= 0 ? { createdAt: raw[lastIndex].cursor_ts, id: items[lastIndex].id } : null,
+    };
+  }
+
+  /**
+   * The plan of the statement `list(filter)` runs, executed: `EXPLAIN (ANALYZE, BUFFERS)` (`npm run bench:search`
+   * prints it; an operator can call it to see which index a search uses).
+   */
+  async explainList(filter: ListSagasFilter): Promise<string> {
+    const [sql, params] = this.listQuery(filter).getQueryAndParameters();
+    const rows = await this.db.query<{ 'QUERY PLAN': string }[]>(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, params);
+    return rows.map((r) => r['QUERY PLAN']).join('\n');
+  }
+
+  private listQuery(filter: ListSagasFilter) {
     const qb = this.db
       .getRepository(SagaInstanceEntity)
       .createQueryBuilder('i')
@@ -160,20 +201,79 @@ export class SagaQueries {
     if (filter.statuses?.length) qb.andWhere('i.status IN (:...statuses)', { statuses: filter.statuses });
     if (filter.createdAfter) qb.andWhere('i.created_at > :createdAfter', { createdAfter: filter.createdAfter });
     if (filter.createdBefore) qb.andWhere('i.created_at < :createdBefore', { createdBefore: filter.createdBefore });
+    if (filter.businessKey !== undefined)
+      qb.andWhere('i.business_key = :businessKey', { businessKey: filter.businessKey });
+    const equal = (filter.attributes ?? []).filter((a) => a.op === 'eq');
+    if (equal.length > 0) {
+      // One containment test for every equality: what the GIN index (jsonb_path_ops) answers.
+      // With the type (SEARCH_TYPE_KEY): the index then yields only this type's rows, not every type's with the value.
+      const wanted = {
+        ...Object.fromEntries(equal.map((a) => [a.name, a.value])),
+        ...(filter.type !== undefined ? { [SEARCH_TYPE_KEY]: filter.type } : {}),
+      };
+      qb.andWhere('i.search_attributes @> :attrEq::jsonb', { attrEq: JSON.stringify(wanted) });
+    }
+    (filter.attributes ?? [])
+      .filter((a) => a.op !== 'eq')
+      .forEach((a, n) => {
+        const op = { gt: '>', gte: '>=', lt: '<', lte: '<=' }[a.op as 'gt' | 'gte' | 'lt' | 'lte'];
+        const params = { [`attrName${n}`]: a.name, [`attrValue${n}`]: a.value };
+        // Only values of the attribute's type compare (a version may have declared it with another type), and a
+        // jsonb comparison never fails on a value; datetimes are ISO-8601 UTC strings, ordered byte by byte.
+        if (a.type === 'number') {
+          qb.andWhere(
+            `jsonb_typeof(i.search_attributes -> :attrName${n}) = 'number' ` +
+              `AND i.search_attributes -> :attrName${n} ${op} to_jsonb(:attrValue${n}::numeric)`,
+            params,
+          );
+        } else {
+          qb.andWhere(
+            `jsonb_typeof(i.search_attributes -> :attrName${n}) = 'string' ` +
+              `AND (i.search_attributes ->> :attrName${n}) COLLATE "C" ${op} :attrValue${n}`,
+            params,
+          );
+        }
+      });
     if (filter.after) {
       qb.andWhere('(i.created_at, i.id) < (:afterTs::timestamptz, :afterId::uuid)', {
         afterTs: filter.after.createdAt,
         afterId: filter.after.id,
       });
     }
-    const { entities, raw } = await qb.getRawAndEntities<{ cursor_ts: string }>();
-    const more = entities.length > filter.limit;
-    const items = more ? entities.slice(0, filter.limit) : entities;
-    const lastIndex = items.length - 1;
-    return {
-      items,
-      last: more && lastIndex >= 0 ? { createdAt: raw[lastIndex].cursor_ts, id: items[lastIndex].id } : null,
-    };
+    return qb;
+  }
+
+  /** How many sagas match `filter` and were created at or before `until` (a bulk job's dry run and snapshot). */
+  async count(filter: SagaFilter, until: Date): Promise<number> {
+    const params: unknown[] = [until];
+    const where = filterSql(filter, params);
+    const rows = await this.db.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM saga_instance i WHERE i.created_at <= $1 AND ${where}`,
+      params,
+    );
+    return rows[0].n;
+  }
+
+  /**
+   * The next `limit` sagas matching `filter`, created at or before `until`, after the keyset position `after`,
+   * oldest first: a bulk job's batches. Each with its (created_at with full precision, id), the next position.
+   */
+  async matchingPage(
+    filter: SagaFilter,
+    until: Date,
+    after: { createdAt: string; id: string } | null,
+    limit: number,
+  ): Promise<{ id: string; createdAt: string }[]> {
+    const params: unknown[] = [until, after?.createdAt ?? null, after?.id ?? null, limit];
+    const where = filterSql(filter, params);
+    return this.db.query<{ id: string; createdAt: string }[]>(
+      `SELECT i.id, i.created_at::text AS "createdAt" FROM saga_instance i
+        WHERE i.created_at <= $1 AND ($2::timestamptz IS NULL OR (i.created_at, i.id) > ($2::timestamptz, $3::uuid))
+          AND ${where}
+        ORDER BY i.created_at, i.id
+        LIMIT $4`,
+      params,
+    );
   }
 
   async events(
@@ -257,4 +357,19 @@ export class SagaQueries {
     }
     return { counts, series };
   }
+}
+
+/** The conditions of `filter` on `saga_instance i`, its values appended to `params` (never in the text). */
+function filterSql(filter: SagaFilter, params: unknown[]): string {
+  const conditions = ['true'];
+  const add = (sql: (n: string) => string, value: unknown) => {
+    params.push(value);
+    conditions.push(sql(`$${params.length}`));
+  };
+  if (filter.type !== undefined) add((p) => `i.type = ${p}`, filter.type);
+  if (filter.types !== undefined) add((p) => `i.type = ANY(${p}::text[])`, [...filter.types]);
+  if (filter.statuses?.length) add((p) => `i.status = ANY(${p}::text[])`, filter.statuses);
+  if (filter.createdAfter) add((p) => `i.created_at > ${p}`, filter.createdAfter);
+  if (filter.createdBefore) add((p) => `i.created_at < ${p}`, filter.createdBefore);
+  return conditions.join(' AND ');
 }

@@ -19,6 +19,11 @@ import {
   isItemInFlight,
   isStepInFlight,
   isTerminal,
+  attributesFromInput,
+  attributesFromStep,
+  businessKeyOf,
+  SEARCH_TYPE_KEY,
+  type SearchAttributes,
 } from '@saga-engine/core';
 import { AUDIT_ROW_COLUMNS, type AuditRecord, auditRow } from './saga-audit';
 
@@ -67,13 +72,20 @@ export interface NewSaga {
   commands: SagaCommand[];
   /** W3C traceparent of the saga's root span, when tracing is on. */
   traceparent?: string | null;
+  /** Steps whose dispatched attempt an agent of this process runs at once, in-process (see LocalRunner). */
+  local?: ReadonlySet<string>;
   /** A child saga's link to its parent's step. */
   parent?: ParentLink | null;
 }
 
 export type InsertResult =
   | { inserted: true; snapshot: SagaSnapshot }
-  | { inserted: false; existing: { id: string; type: string; requestHash: string } };
+  | { inserted: false; existing: { id: string; type: string; requestHash: string } }
+  /** Another saga of the type holds the business key and is not over (see the key's unique index). */
+  | { inserted: false; businessKeyHeldBy: string };
+
+/** The unique index of the business keys of the sagas that are not over (migration 1766200000000). */
+const BUSINESS_KEY_INDEX = 'saga_instance_business_key_active';
 
 /** Margin added to a step's timeout before the supervisor may declare the attempt lost. */
 export const DEADLINE_GRACE_MS = 5_000;
@@ -114,6 +126,9 @@ interface StepRow {
   comp_attempt: number;
   comp_attempt_base: number;
   comp_error: unknown;
+  /** The step's run number (operator re-runs) and whether an operator skipped it. */
+  run: number;
+  skipped: boolean;
   in_flight: boolean;
   due_in_ms: number | null;
   /** A sleep's wake-up time computed by its `until` (ISO-8601): the deadline is this instant, not now + ms. */
@@ -125,13 +140,17 @@ interface StepRow {
   finished: boolean;
   comp_started: boolean;
   comp_finished: boolean;
+  deaths: number;
+  /** The attempt dispatched here is handed to an agent of the committing process, to run in-process at once. */
+  local?: boolean;
 }
 
 // Column list of jsonb_to_recordset for StepRow; timestamps are derived in SQL from now(), never from our clock.
 const STEP_ROW_COLUMNS = `name text, position int, status text, attempt int, attempt_base int, output jsonb, error jsonb,
   outcome_unknown boolean, comp_status text, comp_attempt int, comp_attempt_base int, comp_error jsonb,
   in_flight boolean, due_in_ms bigint, deadline_in_ms bigint, taken boolean, started boolean, finished boolean,
-  comp_started boolean, comp_finished boolean, deadline_until timestamptz`;
+  comp_started boolean, comp_finished boolean, deadline_until timestamptz, deaths int, local boolean, run int,
+  skipped boolean`;
 const EVENT_COLUMNS = `seq int, type text, step text, attempt int, data jsonb, item int`;
 const MS = `interval '1 millisecond'`;
 
@@ -165,6 +184,24 @@ export class SagaStore {
    */
   async insert(saga: NewSaga): Promise<InsertResult> {
     const row = this.insertRowOf(saga);
+    try {
+      return await this.insertRow(saga, row);
+    } catch (error) {
+      const { code, constraint } = error as { code?: string; constraint?: string };
+      if (code !== '23505' || constraint !== BUSINESS_KEY_INDEX || row.business_key === null) throw error;
+      const [holder] = await this.db.query<{ id: string }[]>(
+        `SELECT id FROM saga_instance
+          WHERE type = $1 AND business_key = $2 AND parent_id IS NULL
+            AND status NOT IN ('COMPLETED', 'COMPENSATED', 'CANCELLED')`,
+        [row.type, row.business_key],
+      );
+      // The holder ended between the two statements: the key is free again, so this start may take it.
+      if (!holder) return this.insertRow(saga, row);
+      return { inserted: false, businessKeyHeldBy: holder.id };
+    }
+  }
+
+  private async insertRow(saga: NewSaga, row: InsertRow): Promise<InsertResult> {
     if (saga.idempotencyKey === null) {
       // No key, so no conflict to answer: it goes to PostgreSQL with the other starts of the moment (group commit).
       const done = await this.insertBatcher.submit({ sagaId: saga.id, row });
@@ -208,27 +245,30 @@ export class SagaStore {
            input jsonb, output jsonb, error jsonb, cancel_requested boolean, event_count int, idempotency_key text,
            request_hash text,
            completed boolean, trace_parent text, steps jsonb, events jsonb, start_at timestamptz, start_in_ms bigint,
-           parent_id uuid, parent_step text, parent_attempt int)
+           parent_id uuid, parent_step text, parent_attempt int, business_key text, search_attributes jsonb)
        ), inst AS (
          INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
                                     cancel_requested, event_count, idempotency_key, request_hash, completed_at,
-                                    trace_parent, start_at, parent_id, parent_step, parent_attempt)
+                                    trace_parent, start_at, parent_id, parent_step, parent_attempt, business_key,
+                                    search_attributes)
          SELECT p.id, p.type, p.definition_version, p.status, 1, p.input, p.output, p.error, p.cancel_requested,
                 p.event_count, p.idempotency_key, p.request_hash, CASE WHEN p.completed THEN now() END, p.trace_parent,
-                coalesce(p.start_at, now() + p.start_in_ms * ${MS}), p.parent_id, p.parent_step, p.parent_attempt
+                coalesce(p.start_at, now() + p.start_in_ms * ${MS}), p.parent_id, p.parent_step, p.parent_attempt,
+                p.business_key, p.search_attributes
            FROM p
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING id
        ), steps AS (
          INSERT INTO saga_step (saga_id, name, position, status, attempt, attempt_base, output, error, outcome_unknown,
                                 comp_status, comp_attempt, comp_attempt_base, comp_error, due_at, deadline_at,
-                                started_at, finished_at, comp_started_at, comp_finished_at)
+                                started_at, finished_at, comp_started_at, comp_finished_at, deaths, local_run)
          SELECT inst.id, r.name, r.position, r.status, r.attempt, r.attempt_base, r.output, r.error, r.outcome_unknown,
                 r.comp_status, r.comp_attempt, r.comp_attempt_base, r.comp_error,
                 CASE WHEN r.in_flight THEN now() + r.due_in_ms * ${MS} END,
                 CASE WHEN r.in_flight THEN now() + r.deadline_in_ms * ${MS} END,
                 CASE WHEN r.started THEN now() END, CASE WHEN r.finished THEN now() END,
-                CASE WHEN r.comp_started THEN now() END, CASE WHEN r.comp_finished THEN now() END
+                CASE WHEN r.comp_started THEN now() END, CASE WHEN r.comp_finished THEN now() END, coalesce(r.deaths, 0),
+                coalesce(r.local, false)
          FROM inst JOIN p ON p.id = inst.id, jsonb_to_recordset(p.steps) AS r(${STEP_ROW_COLUMNS})
        ), events AS (
          INSERT INTO saga_event (saga_id, seq, type, step, attempt, data, item)
@@ -258,6 +298,7 @@ export class SagaStore {
     definition: SagaSpec,
     audit?: AuditRecord,
     children: readonly NewChild[] = [],
+    local?: ReadonlySet<string>,
   ): Promise<SagaSnapshot | null> {
     const rows: StepRow[] = [];
     const items: ItemRow[] = [];
@@ -267,7 +308,8 @@ export class SagaStore {
       const after = next.steps[step.name];
       const dispatch = dispatchesOf(commands, step.name);
       if (before !== after || dispatch) {
-        rows.push(refreshDeadlineOnStart(stepRow(step.name, step.position, after, dispatch), step, before, after));
+        const row = stepRow(step.name, step.position, after, dispatch, local?.has(step.name) ?? false);
+        rows.push(refreshDeadlineOnStart(row, step, before, after));
       }
       const fanOut = after?.fanOut;
       if (!fanOut || before?.fanOut === fanOut) continue;
@@ -293,7 +335,10 @@ export class SagaStore {
         items.push(refreshItemDeadlineOnStart(itemRow(step.name, idx, item, dispatch), step, was?.[idx], item));
       });
     }
-    const alerts = commands.flatMap((c) => (c.type === 'RaiseAlert' ? [{ error: c.error }] : []));
+    const alerts = commands.flatMap((c) =>
+      c.type === 'RaiseAlert' ? [{ error: c.error, status: c.status ?? 'FAILED' }] : [],
+    );
+    const searchAttributes = stepAttributes(definition, from.state, next);
     const committed = await this.batcher.submit({
       sagaId: from.id,
       row: {
@@ -309,6 +354,7 @@ export class SagaStore {
         audit: audit ? [auditRow(audit)] : [],
         alerts,
         children: children.map((child) => this.insertRowOf(child)),
+        search_attributes: searchAttributes,
       },
     });
     if (!committed) return null;
@@ -329,8 +375,15 @@ export class SagaStore {
       trace_parent: saga.traceparent ?? null,
       ...startOf(saga.commands),
       ...parentColumns(saga.parent),
+      ...searchColumns(definition, state.input),
       steps: definition.steps.map((step) =>
-        stepRow(step.name, step.position, state.steps[step.name], dispatchesOf(saga.commands, step.name)),
+        stepRow(
+          step.name,
+          step.position,
+          state.steps[step.name],
+          dispatchesOf(saga.commands, step.name),
+          saga.local?.has(step.name) ?? false,
+        ),
       ),
       events: saga.history,
     };
@@ -354,12 +407,15 @@ export class SagaStore {
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(idx int, id uuid, version int, type text, status text,
            output jsonb, error jsonb, cancel_requested boolean, event_count int, completed boolean,
            pending_signals jsonb, steps jsonb, items jsonb, new_items jsonb,
-           events jsonb, audit jsonb, alerts jsonb)
+           events jsonb, audit jsonb, alerts jsonb, search_attributes jsonb)
        ), inst AS (
          UPDATE saga_instance i
             SET status = p.status, version = i.version + 1, output = p.output, error = p.error,
                 cancel_requested = p.cancel_requested, event_count = p.event_count, updated_at = now(),
-                completed_at = CASE WHEN p.completed THEN now() END, pending_signals = p.pending_signals
+                completed_at = CASE WHEN p.completed THEN now() END, pending_signals = p.pending_signals,
+                -- The attributes of the steps that succeeded in this transition, over those already set.
+                search_attributes = CASE WHEN p.search_attributes IS NULL THEN i.search_attributes
+                                         ELSE coalesce(i.search_attributes, '{}') || p.search_attributes END
            FROM p
           WHERE i.id = p.id AND i.version = p.version
          RETURNING p.idx, i.id, i.parent_id, i.parent_step
@@ -408,15 +464,16 @@ export class SagaStore {
          -- in recordsets would make the planner expect millions of rows, and JIT-compile every commit.)
          INSERT INTO saga_instance (id, type, definition_version, status, version, input, output, error,
                                     cancel_requested, event_count, idempotency_key, request_hash, completed_at,
-                                    trace_parent, parent_id, parent_step, parent_attempt)
+                                    trace_parent, parent_id, parent_step, parent_attempt, business_key,
+                                    search_attributes)
          SELECT kid.id, kid.type, kid.definition_version, kid.status, 1, kid.input, kid.output, kid.error,
                 kid.cancel_requested, kid.event_count, kid.idempotency_key, kid.request_hash,
                 CASE WHEN kid.completed THEN now() END, kid.trace_parent, kid.parent_id, kid.parent_step,
-                kid.parent_attempt
+                kid.parent_attempt, kid.business_key, kid.search_attributes
            FROM jsonb_to_recordset($2::jsonb) AS kid(parent_idx int, id uuid, type text, definition_version int,
                   status text, input jsonb, output jsonb, error jsonb, cancel_requested boolean, event_count int,
                   idempotency_key text, request_hash text, completed boolean, trace_parent text, parent_id uuid,
-                  parent_step text, parent_attempt int)
+                  parent_step text, parent_attempt int, business_key text, search_attributes jsonb)
            JOIN inst ON inst.idx = kid.parent_idx
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING id
@@ -442,6 +499,9 @@ export class SagaStore {
             SET status = r.status, attempt = r.attempt, attempt_base = r.attempt_base, output = r.output,
                 error = r.error, outcome_unknown = r.outcome_unknown, comp_status = r.comp_status,
                 comp_attempt = r.comp_attempt, comp_attempt_base = r.comp_attempt_base, comp_error = r.comp_error,
+                deaths = coalesce(r.deaths, s.deaths),
+                local_run = CASE WHEN r.due_in_ms IS NOT NULL THEN coalesce(r.local, false) ELSE s.local_run END,
+                run = r.run, skipped = r.skipped,
                 due_at = CASE WHEN NOT r.in_flight OR r.taken THEN NULL
                               WHEN r.due_in_ms IS NOT NULL THEN now() + r.due_in_ms * ${MS} ELSE s.due_at END,
                 deadline_at = CASE WHEN NOT r.in_flight THEN NULL
@@ -464,9 +524,9 @@ export class SagaStore {
          SELECT a.actor, a.role, a.action, won.id, a.step, a.signal, a.reason, a.outcome, a.status_code, a.detail
          FROM won, jsonb_to_recordset(won.audit) AS a(${AUDIT_ROW_COLUMNS})
        ), alerts AS (
-         INSERT INTO saga_alert (saga_id, saga_type, error)
-         SELECT won.id, won.type, x.error
-         FROM won, jsonb_to_recordset(won.alerts) AS x(error jsonb)
+         INSERT INTO saga_alert (saga_id, saga_type, error, status)
+         SELECT won.id, won.type, x.error, coalesce(x.status, 'FAILED')
+         FROM won, jsonb_to_recordset(won.alerts) AS x(error jsonb, status text)
        )
        SELECT idx FROM inst`,
       [
@@ -507,7 +567,8 @@ export class SagaStore {
                   'name', s.name, 'status', s.status, 'attempt', s.attempt, 'attempt_base', s.attempt_base,
                   'output', s.output, 'error', s.error, 'outcome_unknown', s.outcome_unknown,
                   'comp_status', s.comp_status, 'comp_attempt', s.comp_attempt,
-                  'comp_attempt_base', s.comp_attempt_base, 'comp_error', s.comp_error) ORDER BY s.position), '[]')
+                  'comp_attempt_base', s.comp_attempt_base, 'comp_error', s.comp_error, 'deaths', s.deaths,
+                  'run', s.run, 'skipped', s.skipped) ORDER BY s.position), '[]')
                  FROM saga_step s WHERE s.saga_id = i.id) AS steps,
               ${
                 withItems
@@ -609,9 +670,11 @@ interface CommitRow extends StateColumns {
   new_items: NewItemRow[];
   events: HistoryEntry[];
   audit: Record<string, unknown>[];
-  alerts: { error: unknown }[];
+  alerts: { error: unknown; status: string }[];
   /** Child sagas started by this transition, inserted with it (or found: their key is the parent's step). */
   children: InsertRow[];
+  /** The search attributes the steps that succeeded in this transition set (merged over the row's); null: none. */
+  search_attributes: SearchAttributes | null;
 }
 
 /** A keyless start as the grouped insert reads it (see SagaStore.insertRows). */
@@ -629,8 +692,44 @@ interface InsertRow extends StateColumns {
   parent_id?: string | null;
   parent_step?: string | null;
   parent_attempt?: number | null;
+  business_key: string | null;
+  search_attributes: SearchAttributes | null;
   steps: StepRow[];
   events: HistoryEntry[];
+}
+
+/**
+ * The business key and the attributes the input sets, written with the instance. The input is the stored one:
+ * sealed sensitive fields are never a key's or an attribute's source (the SDK refuses such paths), so it reads the
+ * same values as the plain input. A start through the API was checked before (a value of the wrong type is its
+ * 400); here such a value is left out.
+ */
+function searchColumns(definition: SagaSpec, input: unknown): Pick<InsertRow, 'business_key' | 'search_attributes'> {
+  const key = businessKeyOf(definition.businessKey, input);
+  const declared = (definition.searchAttributes?.length ?? 0) > 0;
+  return {
+    business_key: 'key' in key ? key.key : null,
+    // The type too (see SEARCH_TYPE_KEY), even before a step sets the first attribute.
+    search_attributes: declared
+      ? { ...attributesFromInput(definition.searchAttributes, input).attributes, [SEARCH_TYPE_KEY]: definition.name }
+      : null,
+  };
+}
+
+/** The attributes set by the steps that reached SUCCEEDED between `before` and `after` (null: none). */
+function stepAttributes(definition: SagaSpec, before: SagaState, after: SagaState): SearchAttributes | null {
+  if (!definition.searchAttributes?.length) return null;
+  let merged: SearchAttributes | null = null;
+  for (const step of definition.steps) {
+    const now = after.steps[step.name];
+    if (now?.status !== StepStatus.SUCCEEDED || before.steps[step.name] === now) continue;
+    if (before.steps[step.name]?.status === StepStatus.SUCCEEDED && before.steps[step.name]?.output === now.output) {
+      continue;
+    }
+    const set = attributesFromStep(definition.searchAttributes, step.name, now.output);
+    if (set) merged = { ...(merged ?? {}), ...set };
+  }
+  return merged;
 }
 
 function parentColumns(
@@ -809,6 +908,9 @@ interface LoadedRow {
     comp_attempt: number;
     comp_attempt_base: number;
     comp_error: StepState['error'];
+    deaths?: number;
+    run: number;
+    skipped: boolean;
   }[];
 }
 
@@ -831,6 +933,10 @@ function toSnapshot(row: LoadedRow): SagaSnapshot {
       compensation: s.comp_status
         ? { status: s.comp_status, attempt: s.comp_attempt, attemptBase: s.comp_attempt_base, error: s.comp_error }
         : null,
+      ...(s.deaths ? { deaths: s.deaths } : {}),
+      // Only when set: a state read back equals the one written (states before operator re-runs have neither).
+      ...(s.run > 0 ? { run: s.run } : {}),
+      ...(s.skipped ? { skipped: true } : {}),
     };
     const list = items.get(s.name);
     if (list) steps[s.name].fanOut = fanOutState(list);
@@ -914,7 +1020,7 @@ function timesOf(
   return { due_in_ms: dispatch.delayMs, deadline_in_ms: dispatch.delayMs + dispatch.timeoutMs + DEADLINE_GRACE_MS };
 }
 
-function stepRow(name: string, position: number, s: StepState, dispatch: Dispatch | undefined): StepRow {
+function stepRow(name: string, position: number, s: StepState, dispatch: Dispatch | undefined, local = false): StepRow {
   const comp = s.compensation;
   return {
     name,
@@ -929,6 +1035,8 @@ function stepRow(name: string, position: number, s: StepState, dispatch: Dispatc
     comp_attempt: comp?.attempt ?? 0,
     comp_attempt_base: comp?.attemptBase ?? 0,
     comp_error: comp?.error ?? null,
+    run: s.run ?? 0,
+    skipped: s.skipped === true,
     // A fan-out whose items run has no attempt of its own in flight: its items' rows have theirs.
     in_flight: !s.fanOut && (isStepInFlight(s) || isCompensationInFlight(s)),
     ...timesOf(dispatch),
@@ -936,6 +1044,8 @@ function stepRow(name: string, position: number, s: StepState, dispatch: Dispatc
     finished: SETTLED_STEP.includes(s.status),
     comp_started: comp !== null,
     comp_finished: comp !== null && SETTLED_COMP.includes(comp.status),
+    deaths: s.deaths ?? 0,
+    local,
   };
 }
 

@@ -25,6 +25,10 @@ export interface ClaimedAttempt {
   /** The row's deadline (a SLEEPING step's wake-up time) and the database's time of the claim, ISO-8601. */
   deadlineAt?: string;
   claimedAt?: string;
+  /** Started attempts of the step whose agent died before they reported (see StepState.deaths). */
+  deaths?: number;
+  /** The attempt was handed to an agent in-process when it was dispatched (`saga_step.local_run`). */
+  localRun?: boolean;
 }
 
 /** A DELAYED saga whose start time has passed, claimed by a supervisor. */
@@ -44,15 +48,21 @@ interface ClaimedRow {
   comp_attempt: number;
   deadline_at?: Date | null;
   claimed_at?: Date;
+  deaths?: number;
+  local_run?: boolean;
   idx?: number | null;
 }
 
 const MS = `interval '1 millisecond'`;
 // (Each statement ends in a SELECT: TypeORM answers a top-level UPDATE with [rows, count], not rows.)
 const RETURNING = `RETURNING s.saga_id, i.type, i.definition_version, s.name, s.status, s.attempt, s.comp_status,
-                              s.comp_attempt, s.deadline_at, now() AS claimed_at`;
+                              s.comp_attempt, s.deadline_at, now() AS claimed_at, s.deaths,
+                              s.local_run`;
+// An item's deaths are its step's (an item that kills its agent makes its step's items run alone, see transition).
 const ITEM_RETURNING = `RETURNING s.saga_id, i.type, i.definition_version, s.step AS name, s.idx, s.status,
-                              s.attempt, s.comp_status, s.comp_attempt, s.deadline_at, now() AS claimed_at`;
+                              s.attempt, s.comp_status, s.comp_attempt, s.deadline_at, now() AS claimed_at,
+                              (SELECT st.deaths FROM saga_step st WHERE st.saga_id = s.saga_id AND st.name = s.step)
+                                AS deaths`;
 
 /**
  * The supervisor's claims on the outbox (`saga_step` rows with an attempt in flight). Each claim is ONE
@@ -188,8 +198,8 @@ export class SupervisorStore {
   }
 
   /**
-   * The attempt has not started yet (its job still waits in the queue): its deadline counts from now. Does
-   * nothing when the row changed since it was claimed. Releases the claim.
+   * The attempt has not started yet (its job waits in the queue, or was just enqueued again): its deadline counts
+   * from now. Does nothing when the row changed since it was claimed. Releases the claim.
    */
   async extendDeadline(claim: ClaimedAttempt, ms: number): Promise<boolean> {
     const { status, attempt, compStatus, compAttempt } = claim.fence;
@@ -256,6 +266,8 @@ function toClaimed(row: ClaimedRow): ClaimedAttempt[] {
     fence: { status: row.status, attempt: row.attempt, compStatus: row.comp_status, compAttempt: row.comp_attempt },
     ...(row.deadline_at ? { deadlineAt: row.deadline_at.toISOString() } : {}),
     ...(row.claimed_at ? { claimedAt: row.claimed_at.toISOString() } : {}),
+    ...(row.deaths ? { deaths: row.deaths } : {}),
+    ...(row.local_run ? { localRun: true } : {}),
     ...(row.idx === null || row.idx === undefined ? {} : { item: row.idx }),
   };
   const step = {

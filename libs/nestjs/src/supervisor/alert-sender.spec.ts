@@ -30,6 +30,7 @@ const alert = (id: string, attempts = 1): ClaimedAlert => ({
   sagaId: `0190f2c4-0000-7000-8000-00000000000${id}`,
   sagaType: 'drone-delivery',
   error: { step: 'register-package', code: 'FAULT_FATAL', message: 'no', transient: false },
+  status: 'FAILED',
   raisedAt: new Date('2026-01-02T03:04:05.678Z'),
   attempts,
 });

@@ -1,6 +1,14 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  Optional,
+} from '@nestjs/common';
 import { type ResolvedRetryPolicy, computeBackoffMs } from '@saga-engine/core';
 import { AlertService } from '../observability/alert.service';
+import { DependencyMonitor } from '../observability/dependency-monitor';
 import { AlertOutbox, type ClaimedAlert } from '../store/saga-alerts';
 
 export const ALERT_SENDER_OPTIONS = Symbol('ALERT_SENDER_OPTIONS');
@@ -33,11 +41,15 @@ export const DEFAULT_ALERT_SENDER_OPTIONS: Omit<AlertSenderOptions, 'webhookUrl'
   maxBackoffMs: 300_000,
 };
 
-/** What the webhook receives (POST, JSON). The `Idempotency-Key` header (`saga-alert-<id>`) lets it dedupe. */
+/**
+ * What the webhook receives (POST, JSON). The `Idempotency-Key` header (`saga-alert-<id>`) lets it dedupe. `status`
+ * is `FAILED` (the saga needs an operator) or `POISONED` (a step killed its agent too often and is not retried; the
+ * saga compensates by itself: its code needs a look).
+ */
 export interface AlertPayload {
   sagaId: string;
   type: string;
-  status: 'FAILED';
+  status: 'FAILED' | 'POISONED';
   error: ClaimedAlert['error'];
   /** When the saga entered FAILED (PostgreSQL's clock). */
   at: string;
@@ -64,6 +76,7 @@ export class AlertSender implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly outbox: AlertOutbox,
     private readonly alerts: AlertService,
     @Inject(ALERT_SENDER_OPTIONS) private readonly options: AlertSenderOptions,
+    @Optional() private readonly monitor: DependencyMonitor = new DependencyMonitor(),
   ) {
     this.policy = {
       maximumAttempts: options.maxAttempts,
@@ -111,7 +124,12 @@ export class AlertSender implements OnApplicationBootstrap, OnModuleDestroy {
     this.again = false;
     this.running = this.drain()
       .then(() => undefined)
-      .catch((error: unknown) => this.logger.warn(`alert round failed, will retry: ${String(error)}`))
+      .catch((error: unknown) => {
+        // PostgreSQL away: said once per outage by the monitor, not once a second here.
+        if (!this.monitor.failed('postgres', error, 'alerts')) {
+          this.logger.warn(`alert round failed, will retry: ${String(error)}`);
+        }
+      })
       .finally(() => {
         this.running = undefined;
         if (!this.stopped) this.schedule(this.again ? 0 : this.options.pollIntervalMs);
@@ -144,7 +162,7 @@ export class AlertSender implements OnApplicationBootstrap, OnModuleDestroy {
     if (giveUp) {
       this.alerts.alertsAbandoned++;
       this.logger.error(
-        `alert for FAILED saga ${alert.sagaId} could not be delivered to ${this.target} after ` +
+        `alert for ${alert.status} saga ${alert.sagaId} could not be delivered to ${this.target} after ` +
           `${alert.attempts} attempts; giving up: ${failure}`,
       );
     } else {
@@ -160,7 +178,7 @@ export class AlertSender implements OnApplicationBootstrap, OnModuleDestroy {
     const payload: AlertPayload = {
       sagaId: alert.sagaId,
       type: alert.sagaType,
-      status: 'FAILED',
+      status: alert.status,
       error: alert.error,
       at: alert.raisedAt.toISOString(),
     };

@@ -27,10 +27,11 @@ describe('Supervisor', () => {
     expired = [] as ClaimedAttempt[],
     overdue = [] as ClaimedAttempt[],
     liveness = 'gone' as JobLiveness | Error,
-    activeSince = null as number | null,
+    throttled = null as { state: string; takenAt: number | null } | null,
     retentionMs = null as number | null,
     purgeable = 0,
     starts = [] as ClaimedStart[],
+    poisonAfterDeaths = 2,
     reconcile = 'pending' as 'pending' | 'settled',
   }) {
     const applied: SagaEvent[] = [];
@@ -53,7 +54,7 @@ describe('Supervisor', () => {
         if (liveness instanceof Error) throw liveness;
         return liveness;
       }),
-      activeSince: jest.fn(async () => activeSince),
+      throttled: jest.fn(async () => throttled),
       redrive: jest.fn(async (job: StepJobData) => {
         redriven.push(job);
       }),
@@ -82,7 +83,7 @@ describe('Supervisor', () => {
       runtime as unknown as SagaScheduler,
       registry as unknown as SagaRegistry,
       queue as unknown as StepQueue,
-      { intervalMs: 1_000, scheduleToStartMs: 5_000, retentionMs },
+      { intervalMs: 1_000, scheduleToStartMs: 5_000, retentionMs, poisonAfterDeaths },
     );
     return { supervisor, store, applied, extended, redriven, reconciled };
   }
@@ -138,41 +139,127 @@ describe('Supervisor', () => {
     expect(await many.supervisor.sweep()).toMatchObject({ starts: 100, full: true });
   });
 
-  it('fails exactly the claimed attempt with DEADLINE_EXCEEDED when its job is gone or active', async () => {
-    for (const liveness of ['gone', 'active'] as const) {
-      const { supervisor, applied } = setup({ expired: [claim()], liveness });
-      await supervisor.sweep();
-      expect(applied).toEqual([
-        {
-          type: 'StepFailed',
-          step: 'pay',
-          attempt: 2,
-          error: expect.objectContaining({ name: 'DeadlineExceeded', code: 'DEADLINE_EXCEEDED', retryable: true }),
-        },
-      ]);
-    }
-    const { supervisor, applied } = setup({ expired: [claim({ phase: 'undo', attempt: 1 })] });
+  const running = (over: Partial<ClaimedAttempt> = {}) =>
+    claim({ fence: { status: 'RUNNING', attempt: 2, compStatus: null, compAttempt: 0 }, ...over });
+
+  it('fails a started attempt past its deadline with DEADLINE_EXCEEDED (a death), without asking the queue', async () => {
+    const { supervisor, applied, extended } = setup({ expired: [running()], liveness: new Error('no queue needed') });
     await supervisor.sweep();
-    expect(applied).toEqual([expect.objectContaining({ type: 'CompensationFailed', step: 'pay', attempt: 1 })]);
+    expect(applied).toEqual([
+      {
+        type: 'StepFailed',
+        step: 'pay',
+        attempt: 2,
+        error: {
+          name: 'DeadlineExceeded',
+          code: 'DEADLINE_EXCEEDED',
+          retryable: true,
+          message:
+            'attempt 2 of step "pay" did not report by its deadline: its agent died, or the step hung (death 1 of 2)',
+        },
+      },
+    ]);
+    expect(extended).toEqual([]);
+    expect(supervisor.stats.deadlinesExceeded).toBe(1);
+    const undo = setup({
+      expired: [
+        claim({
+          phase: 'undo',
+          attempt: 1,
+          fence: { status: 'COMPENSATING', attempt: 2, compStatus: 'RUNNING', compAttempt: 1 },
+        }),
+      ],
+    });
+    await undo.supervisor.sweep();
+    expect(undo.applied).toEqual([
+      expect.objectContaining({
+        type: 'CompensationFailed',
+        step: 'pay',
+        attempt: 1,
+        error: expect.objectContaining({ code: 'DEADLINE_EXCEEDED' }),
+      }),
+    ]);
   });
 
-  it('gives an active attempt whose job was taken again lately (after a participant limit held it back) a deadline from then', async () => {
-    const takenAt = Date.now() - 500;
-    const { supervisor, applied, extended } = setup({ expired: [claim()], liveness: 'active', activeSince: takenAt });
-    await supervisor.sweep();
-    expect(applied).toEqual([]);
-    expect(extended).toHaveLength(1);
-    // pay's timeout (2 s) plus the 5 s grace, from when it was taken.
-    expect(extended[0][1]).toBeGreaterThan(6_000);
-    expect(extended[0][1]).toBeLessThanOrEqual(6_500);
-    // Taken longer ago than that: it did not report in time.
-    const late = setup({ expired: [claim()], liveness: 'active', activeSince: Date.now() - 7_100 });
+  it('gives a started attempt whose job a participant limit held back a deadline from now, or from its new take', async () => {
+    const delayed = setup({ expired: [running()], throttled: { state: 'delayed', takenAt: Date.now() - 60_000 } });
+    await delayed.supervisor.sweep();
+    expect(delayed.applied).toEqual([]);
+    // pay's timeout (2 s) plus the 5 s grace, from now: it waits for a slot, it has not died.
+    expect(delayed.extended.map(([, ms]) => ms)).toEqual([2_000 + 5_000]);
+    const taken = setup({ expired: [running()], throttled: { state: 'active', takenAt: Date.now() - 500 } });
+    await taken.supervisor.sweep();
+    expect(taken.applied).toEqual([]);
+    expect(taken.extended[0][1]).toBeGreaterThan(6_000);
+    expect(taken.extended[0][1]).toBeLessThanOrEqual(6_500);
+    // Taken longer ago than its timeout and the grace: it did not report in time, a death as any other.
+    const late = setup({ expired: [running()], throttled: { state: 'active', takenAt: Date.now() - 7_100 } });
     await late.supervisor.sweep();
     expect(late.applied).toEqual([expect.objectContaining({ type: 'StepFailed', step: 'pay', attempt: 2 })]);
   });
 
-  it("fails a fan-out item's lost attempt, naming the item, and re-enqueues an item's lost job with its index", async () => {
-    const item = claim({ item: 149 });
+  it('POISONs the death that reaches the limit: not retryable', async () => {
+    const { supervisor, applied } = setup({ expired: [running({ deaths: 1 })] });
+    await supervisor.sweep();
+    expect(applied).toEqual([
+      {
+        type: 'StepFailed',
+        step: 'pay',
+        attempt: 2,
+        error: {
+          name: 'Poisoned',
+          code: 'POISONED',
+          retryable: false,
+          message:
+            'attempt 2 of step "pay" did not report by its deadline: the step\'s agent died, or it hung, 2 times ' +
+            '(the limit is 2); it is not retried',
+        },
+      },
+    ]);
+    expect(supervisor.stats.attemptsPoisoned).toBe(1);
+    const lenient = setup({ expired: [running({ deaths: 1 })], poisonAfterDeaths: 3 });
+    await lenient.supervisor.sweep();
+    expect(lenient.applied).toEqual([
+      expect.objectContaining({ error: expect.objectContaining({ code: 'DEADLINE_EXCEEDED', retryable: true }) }),
+    ]);
+    const strict = setup({ expired: [running()], poisonAfterDeaths: 1 });
+    await strict.supervisor.sweep();
+    expect(strict.applied).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: 'POISONED' }) })]);
+  });
+
+  it('never fails an attempt that never started: a new deadline, and its job again when it is gone', async () => {
+    for (const liveness of ['queued', 'active', 'gone'] as const) {
+      const { supervisor, applied, extended, redriven } = setup({
+        expired: [
+          claim(),
+          claim({
+            phase: 'undo',
+            fence: { status: 'COMPENSATING', attempt: 2, compStatus: 'SCHEDULED', compAttempt: 2 },
+          }),
+        ],
+        liveness,
+      });
+      await supervisor.sweep();
+      expect({ liveness, applied }).toEqual({ liveness, applied: [] });
+      expect(extended.map(([, ms]) => ms)).toEqual([2_000 + 5_000, 3_000 + 5_000]);
+      expect(redriven).toHaveLength(liveness === 'gone' ? 2 : 0);
+    }
+  });
+
+  it('gives started attempts more time for a while after its own sweep failed (their agents could not report)', async () => {
+    const { supervisor, store, applied, extended } = setup({ expired: [running()] });
+    store.claimExpired.mockRejectedValueOnce(
+      Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+    );
+    await (supervisor as unknown as { tick(): Promise<void> }).tick();
+    await supervisor.onModuleDestroy();
+    await supervisor.sweep();
+    expect(applied).toEqual([]);
+    expect(extended.map(([, ms]) => ms)).toEqual([5_000 + 1_000]);
+  });
+
+  it("fails a fan-out item's started attempt past its deadline, naming the item, and re-enqueues an item's lost job", async () => {
+    const item = claim({ item: 149, fence: { status: 'RUNNING', attempt: 2, compStatus: null, compAttempt: 0 } });
     const { supervisor, applied } = setup({ expired: [item] });
     await supervisor.sweep();
     expect(applied).toEqual([
@@ -201,16 +288,6 @@ describe('Supervisor', () => {
     expect(settled.supervisor.stats.childrenReconciled).toBe(1);
   });
 
-  it('gives an attempt whose job still waits a new deadline instead of failing it', async () => {
-    const { supervisor, applied, extended } = setup({
-      expired: [claim(), claim({ phase: 'undo' })],
-      liveness: 'queued',
-    });
-    await supervisor.sweep();
-    expect(applied).toEqual([]);
-    expect(extended.map(([, ms]) => ms)).toEqual([2_000 + 5_000, 3_000 + 5_000]);
-  });
-
   it('re-enqueues an overdue attempt under the same job only when its job is gone', async () => {
     const gone = setup({ overdue: [claim()], liveness: 'gone' });
     await gone.supervisor.sweep();
@@ -222,16 +299,21 @@ describe('Supervisor', () => {
     }
   });
 
-  it('does nothing while Redis does not answer (no attempt is burnt), and goes on with the other claims', async () => {
+  it('does nothing while the queue does not answer (no attempt is burnt), stops asking it this sweep, goes on', async () => {
     const { supervisor, applied, redriven, extended } = setup({
-      expired: [claim(), claim({ sagaId: 's2' })],
+      expired: [claim(), claim({ sagaId: 's2' }), running({ sagaId: 's4' })],
       overdue: [claim({ sagaId: 's3' })],
-      liveness: new Error('ECONNREFUSED'),
+      liveness: new Error('Command timed out'),
     });
     const report = await supervisor.sweep();
-    expect(report).toEqual({ expired: 2, overdue: 1, purged: 0, starts: 0, schedules: 0, full: false });
-    expect([applied, redriven, extended]).toEqual([[], [], []]);
-    expect(supervisor.stats.errors).toBe(3);
+    expect(report).toEqual({ expired: 3, overdue: 1, purged: 0, starts: 0, schedules: 0, full: false });
+    // The started attempt needs no queue: it dies all the same.
+    expect(applied).toEqual([
+      expect.objectContaining({ type: 'StepFailed', error: expect.objectContaining({ code: 'DEADLINE_EXCEEDED' }) }),
+    ]);
+    expect([redriven, extended]).toEqual([[], []]);
+    // The two expired claims asked at once (their actions run side by side); the overdue one, later, did not ask.
+    expect(supervisor.stats.errors).toBe(2);
   });
 
   it('sweeps again at once when a claim came back full', async () => {

@@ -6,20 +6,33 @@ import {
   type OnModuleDestroy,
   Optional,
 } from '@nestjs/common';
-import { type ErrorInfo, type SagaEvent, StepPhase, StepStatus } from '@saga-engine/core';
+import {
+  CompensationStatus,
+  DEADLINE_EXCEEDED,
+  type ErrorInfo,
+  POISONED,
+  type SagaEvent,
+  StepPhase,
+  StepStatus,
+} from '@saga-engine/core';
 import { type ClaimedAttempt, type ClaimedStart, SupervisorStore } from '../store/supervisor-store';
 import { ScheduleRunner } from '../schedules/schedule-runner';
 import { CHILD_CHECK_MS, DEADLINE_GRACE_MS } from '../store/saga-store';
 import { type JobLiveness, StepQueue } from '../queue/step-queue';
 import { type StepJobData } from '../queue/step-job';
+import { DependencyMonitor } from '../observability/dependency-monitor';
 import { EngineMetrics } from '../observability/engine-metrics';
+import { unavailability } from '../observability/unavailable';
 import { withSagaLog } from '../observability/log-context';
 import { SUPERVISOR_OPTIONS, type SupervisorOptions } from '../module/tokens';
 import { SagaScheduler } from '../scheduler/saga-scheduler';
 import { SagaRegistry } from '../scheduler/saga-registry';
 
-/** The error the supervisor reports for an attempt that did not report by its deadline. */
-export const DEADLINE_EXCEEDED = 'DEADLINE_EXCEEDED';
+/** The error the supervisor reports for a started attempt that did not report by its deadline (see core). */
+export { DEADLINE_EXCEEDED, POISONED };
+
+/** Deaths after which a step is POISONED, unless SAGA_POISON_AFTER_DEATHS says otherwise. */
+export const DEFAULT_POISON_AFTER_DEATHS = 2;
 
 /** What one sweep found and did. */
 export interface SweepReport {
@@ -49,14 +62,18 @@ const PARALLEL_ACTIONS = 8;
  * `intervalMs` it sweeps that record, claiming rows with `FOR UPDATE SKIP LOCKED` plus a lease (see
  * SupervisorStore), so that any number of supervisors can run, and re-drives what it finds:
  *
- * | found (database clock)                  | job in Redis               | does                                    |
+ * | found (database clock)                  | job in the queue           | does                                    |
  * | --------------------------------------- | -------------------------- | --------------------------------------- |
- * | `deadline_at` passed                    | waiting, delayed (queued)  | deadline from now: it has not started   |
- * | `deadline_at` passed                    | active, taken < timeout ago| deadline from when it was taken         |
- * | `deadline_at` passed                    | active longer, or gone     | `DEADLINE_EXCEEDED` for that attempt    |
- * | due for more than `scheduleToStartMs`   | gone (lost, never enqueued)| enqueues the SAME job id again          |
+ * | `deadline_at` passed, attempt started   | (not asked)                | a death: `DEADLINE_EXCEEDED` for that   |
+ * |   (an agent marked it RUNNING)          |                            |   attempt; `POISONED` at the N-th death |
+ * | `deadline_at` passed, never started     | waiting, delayed, active   | deadline from now: it has not started   |
+ * | `deadline_at` passed, never started     | gone (lost, never enqueued)| enqueues the SAME job id again, and     |
+ * |                                         |                            |   gives it a deadline from now          |
+ * | due for more than `scheduleToStartMs`   | gone                       | enqueues the SAME job id again          |
+ * | `deadline_at` passed, attempt started   | its job held back by a     | deadline from when it is taken again    |
+ * |   and then held back (`throttled`)      |   participant limit        |   (a wait for a participant's slot)     |
  * | due for more than `scheduleToStartMs`   | queued or active           | nothing                                 |
- * | either                                  | Redis does not answer      | nothing until Redis is back (lease)     |
+ * | either                                  | the queue does not answer  | nothing until it is back (lease)        |
  * | `deadline_at` passed, step WAITING      | (a wait has no job)        | `SignalTimedOut`: the signal never came |
  * | `deadline_at` passed, step SLEEPING     | (a timer has no job)       | `TimerFired`: the sleep is over         |
  * | `start_at` passed, saga DELAYED         | -                          | `SagaStarted`                           |
@@ -66,11 +83,22 @@ const PARALLEL_ACTIONS = 8;
  * deadlines: nothing per timer in memory, no polling per timer, and each fires at the first sweep after it is due
  * (so up to one `intervalMs` late), once (the scheduler's compare-and-set, or the tick's idempotency key).
  *
- * `DEADLINE_EXCEEDED` is a transient failure of exactly the attempt claimed: the engine retries it by the step's
- * policy (or, retries exhausted, undoes it, since its outcome is unknown) and ignores it if that attempt has
- * reported meanwhile. An attempt whose job is still queued is not failed: a backlog is not a failure, and no
- * retry would start any sooner. A re-enqueued attempt may run twice (its first copy may have run and lost its
- * report); its idempotency key makes that harmless, and a copy that is no longer current finds itself stale.
+ * Only an attempt that an agent started can fail here, so an attempt counts against the step's `maximumAttempts`
+ * only once it ran: one whose job was lost, never enqueued, or still waits behind a backlog is enqueued again (its
+ * deadline counting from then), however long it waited. An agent marks an attempt RUNNING before it runs one from
+ * the queue, and after `runningMarkMs` one it runs in-process (a fast one never needs the mark: it reports first).
+ *
+ * A started attempt past its deadline without an outcome is a death: its agent died (a crash, a kill, a step that
+ * aborts the process) or hung. `DEADLINE_EXCEEDED` is a transient failure of exactly that attempt: the engine
+ * retries it by the step's policy (or, retries exhausted, undoes it, since its outcome is unknown) and ignores it if
+ * that attempt has reported meanwhile. The step's deaths are counted (`saga_step.deaths`): a step that died runs
+ * alone on its agent from then on (see AttemptIsolation), and at `poisonAfterDeaths` deaths it fails with
+ * `POISONED`, not retryable: the saga compensates (or, past its pivot, goes FAILED), and an alert is raised. For a
+ * while after its own sweeps failed (PostgreSQL away), the supervisor gives started attempts more time instead:
+ * their agents could not report either.
+ *
+ * A re-enqueued attempt may run twice (its first copy may have run and lost its report); its idempotency key makes
+ * that harmless, and a copy that is no longer current finds itself stale.
  */
 @Injectable()
 export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
@@ -85,6 +113,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
   readonly stats = {
     sweeps: 0,
     deadlinesExceeded: 0,
+    attemptsPoisoned: 0,
     deadlinesExtended: 0,
     jobsRedriven: 0,
     signalsTimedOut: 0,
@@ -103,9 +132,14 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(SUPERVISOR_OPTIONS) private readonly options: SupervisorOptions,
     private readonly metrics: EngineMetrics = new EngineMetrics(),
     @Optional() @Inject(ScheduleRunner) private readonly schedules: ScheduleRunner | null = null,
+    @Optional() private readonly monitor: DependencyMonitor = new DependencyMonitor(),
   ) {}
 
   private readonly startedAt = Date.now();
+  /** When a sweep last failed (Date.now()): agents could not report either, so deaths wait a while (see onDied). */
+  private troubleAt = 0;
+  /** The queue failed to answer during this sweep: its other queue lookups wait for the next one (their lease). */
+  private queueAway = false;
 
   onApplicationBootstrap(): void {
     this.logger.log(
@@ -124,6 +158,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
   /** One sweep: deadlines first (they fail attempts), then attempts that never started (they re-enqueue). */
   async sweep(): Promise<SweepReport> {
     const batch = this.options.batchSize ?? 100;
+    this.queueAway = false;
     const s2s = this.options.scheduleToStartMs;
     // A claim is released by acting on it (the row changes); the lease only bounds how long a supervisor that
     // died or failed mid-action keeps others off the row.
@@ -186,6 +221,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
         this.lastError = null;
       }
     } catch (error) {
+      this.troubleAt = Date.now();
       this.noteError('sweep failed', error);
     } finally {
       this.schedule(again ? 0 : this.options.intervalMs);
@@ -241,44 +277,105 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
       }
       return;
     }
-    const liveness = await this.queue.liveness(jobOf(claim));
-    if (liveness === 'queued' || liveness === 'active') {
-      const def = (await this.registry.spec(claim.sagaType, claim.definitionVersion)).stepsByName[claim.step];
-      const timeoutMs = claim.phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
-      // Active: the attempt's time counts from when an agent last took its job. A job that a participant's limit
-      // sent back to the delayed set (see StepExecutor) is taken again later, and must not be failed for the time
-      // it waited; one taken longer ago than its timeout (and the grace) did not report in time.
-      let extendMs: number | null = liveness === 'queued' ? timeoutMs + DEADLINE_GRACE_MS : null;
-      if (liveness === 'active') {
-        const since = await this.queue.activeSince(jobOf(claim));
-        const left = since === null ? 0 : since + timeoutMs + DEADLINE_GRACE_MS - Date.now();
-        if (left > 0) extendMs = left;
-      }
-      if (extendMs !== null) {
-        if (await this.store.extendDeadline(claim, extendMs)) {
-          this.stats.deadlinesExtended++;
-          this.metrics.supervisor('deadline_extended');
-        }
-        return;
-      }
+    if (isStarted(claim)) {
+      if (await this.heldBack(claim)) return;
+      await this.onDied(claim);
+      return;
     }
-    const error: ErrorInfo = {
-      name: 'DeadlineExceeded',
-      code: DEADLINE_EXCEEDED,
-      retryable: true,
-      message: `${describe(claim)} did not report by its deadline (${why(liveness)})`,
-    };
+    // Never started: not a failure, however long it waited. Its job is enqueued again if it is gone, and its
+    // deadline counts from now (an agent's RUNNING mark restarts it when the attempt really starts).
+    if (this.queueAway) return;
+    const job = jobOf(claim);
+    if ((await this.live(job)) === 'gone') {
+      await this.redrive(job);
+      this.logger.warn(
+        `saga ${claim.sagaId}: ${describe(claim)} never started and had no job in the queue; enqueued it again`,
+      );
+    }
+    if (await this.store.extendDeadline(claim, (await this.timeoutOf(claim)) + DEADLINE_GRACE_MS)) {
+      this.stats.deadlinesExtended++;
+      this.metrics.supervisor('deadline_extended');
+    }
+  }
+
+  /**
+   * A started attempt whose job a participant's cluster-wide limit sent back to the queue (`throttled`, see
+   * StepExecutor.deferAttempt) is waiting for a slot, not dead: while its job waits its deadline counts from now,
+   * once an agent took it again from then. Asks the queue only about jobs so marked; the queue away: not known.
+   */
+  private async heldBack(claim: ClaimedAttempt): Promise<boolean> {
+    if (this.queueAway) return false;
+    let held: { state: string; takenAt: number | null } | null;
+    try {
+      held = await this.queue.throttled(jobOf(claim));
+    } catch {
+      return false;
+    }
+    if (!held) return false;
+    const def = (await this.registry.spec(claim.sagaType, claim.definitionVersion)).stepsByName[claim.step];
+    const timeoutMs = claim.phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
+    let extendMs = timeoutMs + DEADLINE_GRACE_MS;
+    if (held.state === 'active') {
+      extendMs = (held.takenAt ?? 0) + timeoutMs + DEADLINE_GRACE_MS - Date.now();
+      if (extendMs <= 0) return false;
+    } else if (!['waiting', 'delayed', 'prioritized'].includes(held.state)) return false;
+    if (await this.store.extendDeadline(claim, extendMs)) {
+      this.stats.deadlinesExtended++;
+      this.metrics.supervisor('deadline_extended');
+    }
+    return true;
+  }
+
+  /**
+   * A started attempt past its deadline without an outcome: its agent died, or hung, while running it. The
+   * `poisonAfterDeaths`-th death of the step is POISONED (not retried); the others DEADLINE_EXCEEDED (retried).
+   */
+  private async onDied(claim: ClaimedAttempt): Promise<void> {
+    const graceMs = DEADLINE_GRACE_MS + this.options.intervalMs;
+    if (Date.now() - this.troubleAt < graceMs) {
+      // This supervisor could not reach PostgreSQL a moment ago: neither could the agents report. More time.
+      await this.store.extendDeadline(claim, graceMs);
+      return;
+    }
+    const limit = this.options.poisonAfterDeaths ?? DEFAULT_POISON_AFTER_DEATHS;
+    const deaths = (claim.deaths ?? 0) + 1;
+    const poisoned = deaths >= limit;
+    const error: ErrorInfo = poisoned
+      ? {
+          name: 'Poisoned',
+          code: POISONED,
+          retryable: false,
+          message:
+            `${describe(claim)} did not report by its deadline: the step's agent died, or it hung, ${deaths} ` +
+            `time${deaths === 1 ? '' : 's'} (the limit is ${limit}); it is not retried`,
+        }
+      : {
+          name: 'DeadlineExceeded',
+          code: DEADLINE_EXCEEDED,
+          retryable: true,
+          message: `${describe(claim)} did not report by its deadline: its agent died, or the step hung (death ${deaths} of ${limit})`,
+        };
     const item = claim.item === undefined ? {} : { item: claim.item };
     const event: SagaEvent =
       claim.phase === StepPhase.RUN
         ? { type: 'StepFailed', step: claim.step, attempt: claim.attempt, error, ...item }
         : { type: 'CompensationFailed', step: claim.step, attempt: claim.attempt, error, ...item };
     const result = await this.runtime.apply(claim.sagaId, event);
-    if (result.applied) {
+    if (!result.applied) return;
+    if (poisoned) {
+      this.stats.attemptsPoisoned++;
+      this.metrics.supervisor('attempt_poisoned');
+      this.logger.error(`saga ${claim.sagaId}: ${error.message} (POISONED)`);
+    } else {
       this.stats.deadlinesExceeded++;
       this.metrics.supervisor('deadline_exceeded');
       this.logger.warn(`saga ${claim.sagaId}: ${error.message}`);
     }
+  }
+
+  private async timeoutOf(claim: ClaimedAttempt): Promise<number> {
+    const def = (await this.registry.spec(claim.sagaType, claim.definitionVersion)).stepsByName[claim.step];
+    return claim.phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
   }
 
   /**
@@ -297,12 +394,32 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async onOverdue(claim: ClaimedAttempt): Promise<void> {
+    if (this.queueAway) return;
     const job = jobOf(claim);
-    if ((await this.queue.liveness(job)) !== 'gone') return;
-    await this.queue.redrive(job);
+    if ((await this.live(job)) !== 'gone') return;
+    await this.redrive(job);
+    this.logger.warn(`saga ${claim.sagaId}: ${describe(claim)} had no job in the queue; enqueued it again`);
+  }
+
+  /** The job's state in the queue; a queue that does not answer is remembered for the rest of this sweep. */
+  private async live(job: StepJobData): Promise<JobLiveness> {
+    try {
+      return await this.queue.liveness(job);
+    } catch (error) {
+      this.queueAway = true;
+      throw error;
+    }
+  }
+
+  private async redrive(job: StepJobData): Promise<void> {
+    try {
+      await this.queue.redrive(job);
+    } catch (error) {
+      this.queueAway = true;
+      throw error;
+    }
     this.stats.jobsRedriven++;
     this.metrics.supervisor('job_reenqueued');
-    this.logger.warn(`saga ${claim.sagaId}: ${describe(claim)} had no job in the queue; enqueued it again`);
   }
 
   /** One claim's failure (Redis or PostgreSQL away) must not stop the others; its lease brings it back later. */
@@ -326,16 +443,37 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
     };
   }
 
-  /** Counts every error; logs one only when it differs from the previous one (no log flood during an outage). */
+  /**
+   * Counts every error; logs one only when it differs from the previous one, and none that says a dependency is
+   * away (the DependencyMonitor logs the outage once): no log flood during an outage.
+   */
   private noteError(context: string, error: unknown): void {
     this.stats.errors++;
     const message = error instanceof Error ? error.message : String(error);
     if (message === this.lastError) return;
     this.lastError = message;
+    const away = unavailability(error);
+    if (away) {
+      if (away.dependency === 'postgres') this.troubleAt = Date.now();
+      this.monitor.failed(this.queueAway ? this.queue.dependency : away.dependency, error, 'supervisor');
+      return;
+    }
     this.logger.warn(`${context}: ${message}`);
   }
 }
 
+/** An agent marked the attempt in flight RUNNING: it started (an attempt that never did is not a death). */
+function isStarted(claim: ClaimedAttempt): boolean {
+  return claim.phase === StepPhase.RUN
+    ? claim.fence.status === StepStatus.RUNNING
+    : claim.fence.compStatus === CompensationStatus.RUNNING;
+}
+
+/**
+ * The job that re-drives the claimed attempt. Run alone (`isolate`) when its step has killed an agent before, or
+ * when it was handed to an agent in-process and never reported nor was marked running: that agent's process died
+ * (or stalled) while it ran, and it may be what killed it.
+ */
 function jobOf(claim: ClaimedAttempt): StepJobData {
   return {
     sagaId: claim.sagaId,
@@ -345,6 +483,7 @@ function jobOf(claim: ClaimedAttempt): StepJobData {
     phase: claim.phase,
     attempt: claim.attempt,
     ...(claim.item === undefined ? {} : { item: claim.item }),
+    ...(claim.localRun || (claim.deaths ?? 0) > 0 ? { isolate: true as const } : {}),
   };
 }
 
@@ -352,10 +491,6 @@ function describe(claim: ClaimedAttempt): string {
   const what = claim.phase === StepPhase.RUN ? 'step' : 'compensation of step';
   const item = claim.item === undefined ? '' : ` (item ${claim.item})`;
   return `attempt ${claim.attempt} of ${what} "${claim.step}"${item}`;
-}
-
-function why(liveness: JobLiveness): string {
-  return liveness === 'gone' ? 'its job is gone' : 'its agent stopped answering, or the step hung';
 }
 
 async function forEachLimited<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {

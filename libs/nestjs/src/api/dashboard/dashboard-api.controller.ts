@@ -5,6 +5,7 @@ import { IsIn, IsOptional } from 'class-validator';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
 import { CurrentPrincipal, type Principal, RequireRole, ScopedBy } from '../http/auth';
+import { WithoutDatabase } from '../http/unavailable.interceptor';
 import { ApiErrors } from '../http/openapi';
 
 /** Windows the overview offers, each with a bucket size that gives 60 to 168 bars. */
@@ -34,6 +35,7 @@ export class DashboardApiController {
   /** The caller's role, so that a client shows only the actions it may take. Any valid key. */
   @Get('me')
   @RequireRole('viewer')
+  @WithoutDatabase()
   @ApiErrors()
   @ApiResponse({
     status: 200,
@@ -58,6 +60,7 @@ export class DashboardApiController {
   /** Counts by status (all time) and, per bucket over `window`, how many sagas started and ended how. */
   @Get('stats')
   @RequireRole('viewer')
+  @ApiErrors([400, 'Unknown window'])
   @ApiQuery({ name: 'window', required: false, enum: Object.keys(STATS_WINDOWS), description: 'Default 1h' })
   @ApiResponse({
     status: 200,

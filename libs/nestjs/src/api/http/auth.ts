@@ -4,6 +4,7 @@ import {
   Inject,
   Injectable,
   Logger,
+  Optional,
   SetMetadata,
   applyDecorators,
   createParamDecorator,
@@ -15,6 +16,8 @@ import type { NextFunction, Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
 import type { SagaApiKey } from '../../config/api-keys';
 import type { Role } from '../../config/engine-config';
+import { DependencyMonitor } from '../../observability/dependency-monitor';
+import { within } from '../../observability/time-limit';
 import { SAGA_DATA_SOURCE } from '../../store/data-source';
 import { type AuditAction, AuditLog, AuditOutcome } from '../../store/saga-audit';
 import { ApiError, type ApiErrorCode } from './api-error';
@@ -310,6 +313,9 @@ export function requireKeyMiddleware(authenticator: Authenticator) {
   return authenticator.middleware();
 }
 
+/** How long a 403 waits for its audit row (see ApiKeyGuard.auditDenied). */
+const AUDIT_WAIT_MS = 1_000;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const STEP_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const TYPE_NAME = /^[a-z][a-z0-9-]{0,63}$/;
@@ -328,6 +334,7 @@ export class ApiKeyGuard implements CanActivate {
     private readonly authenticator: Authenticator,
     private readonly audit: AuditLog,
     @Inject(SAGA_DATA_SOURCE) private readonly db: DataSource,
+    @Optional() private readonly monitor?: DependencyMonitor,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -410,7 +417,8 @@ export class ApiKeyGuard implements CanActivate {
   /**
    * Writes the refusal of an action to a key whose role is too low. Only what the request names validly is kept
    * (a saga id that is not a UUID is not an action on a saga: nothing is written). Never turns the 403 into a
-   * 500: a failed write is logged.
+   * 500, nor holds it up: a failed write is logged, one PostgreSQL does not take within AUDIT_WAIT_MS is left to
+   * finish (or fail) on its own, and none is tried while PostgreSQL is down.
    */
   private async auditDenied(
     request: Request,
@@ -427,20 +435,29 @@ export class ApiKeyGuard implements CanActivate {
     // A refused signal names the signal, as an accepted one does (a name that is not one is not audited).
     const signal = action === 'signal' && /^[A-Za-z0-9._-]{1,100}$/.test(params.name ?? '') ? params.name : null;
     if (action === 'signal' && signal === null) return;
+    if (this.monitor?.isDown('postgres')) {
+      this.logger.warn(`${action} refused to ${principal.name} on saga ${sagaId}; not audited: PostgreSQL is down`);
+      return;
+    }
     try {
-      await this.audit.record({
-        actor: principal.name,
-        role: principal.role,
-        action,
-        sagaId: sagaId.toLowerCase(),
-        step,
-        signal,
-        reason: typeof given === 'string' ? given.trim().slice(0, 500) : '',
-        outcome: AuditOutcome.REFUSED,
-        statusCode: error.getStatus(),
-        detail: error.message,
-      });
+      await within(
+        this.audit.record({
+          actor: principal.name,
+          role: principal.role,
+          action,
+          sagaId: sagaId.toLowerCase(),
+          step,
+          signal,
+          reason: typeof given === 'string' ? given.trim().slice(0, 500) : '',
+          outcome: AuditOutcome.REFUSED,
+          statusCode: error.getStatus(),
+          detail: error.message,
+        }),
+        AUDIT_WAIT_MS,
+        `no answer from PostgreSQL within ${AUDIT_WAIT_MS} ms`,
+      );
     } catch (failure) {
+      this.monitor?.failed('postgres', failure, 'audit');
       this.logger.error(`could not audit a refused ${action} on saga ${sagaId}: ${String(failure)}`);
     }
   }

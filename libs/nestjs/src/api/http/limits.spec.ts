@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { shapeProblem } from './request-limits';
 import { Redis } from 'ioredis';
 import { type AddressInfo, type Server, createServer } from 'node:net';
@@ -128,10 +129,20 @@ describe('AuthRateLimits on a Redis that fails', () => {
     );
     const limits = new AuthRateLimits({ perKeyPerMinute: 5, failuresPerAddress: 5 }, redis, 'p');
     try {
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
       const started = Date.now();
       expect(await limits.takeRequest('a')).toBeNull();
       expect((await limits.failed('10.0.0.6')).retryAfter).toBeNull();
       expect(Date.now() - started).toBeLessThan(2000);
+      // Once it did not answer, Redis is not asked again for a while: the next checks count in memory at once.
+      const next = Date.now();
+      for (let i = 0; i < 4; i++) expect(await limits.takeRequest('a')).toBeNull();
+      expect(await limits.takeRequest('a')).toBeGreaterThan(0);
+      expect(Date.now() - next).toBeLessThan(100);
+      expect(warn.mock.calls.map(([m]) => String(m))).toEqual([
+        expect.stringMatching(/^Redis did not answer the rate limit \(.+\); counting per process/),
+      ]);
+      warn.mockRestore();
     } finally {
       limits.onApplicationShutdown();
       silent.close();

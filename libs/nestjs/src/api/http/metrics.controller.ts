@@ -3,6 +3,7 @@ import { Get, Header, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { EngineMetrics } from '../../observability/engine-metrics';
 import { RequireRole } from './auth';
+import { WithoutDatabase } from './unavailable.interceptor';
 import { ApiErrors } from './openapi';
 
 /**
@@ -16,6 +17,7 @@ export class MetricsController {
 
   @Get()
   @RequireRole('viewer')
+  @WithoutDatabase()
   @ApiErrors()
   @Header('Cache-Control', 'no-store')
   async scrape(@Res() res: Response): Promise<void> {

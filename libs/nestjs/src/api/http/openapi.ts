@@ -38,6 +38,17 @@ export const SAGA_SUMMARY_SCHEMA = {
       format: 'uuid',
       description: "A child saga's parent: the saga whose child step started it",
     }),
+    businessKey: nullable({
+      type: 'string',
+      example: 'ORD-2026-0042',
+      description: "The business key: its type's businessKey input field (docs/search.md)",
+    }),
+    attributes: {
+      type: 'object',
+      description: 'Search attributes by name (a datetime as ISO-8601 UTC); {} when none is set',
+      additionalProperties: { oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] },
+      example: { tier: 'gold', amountCents: 4200 },
+    },
   },
 };
 
@@ -77,6 +88,12 @@ export const SAGA_SCHEMA = {
           name: { type: 'string', example: 'charge-account' },
           status: { type: 'string', example: 'SUCCEEDED' },
           attempts: { type: 'integer', example: 1 },
+          run: {
+            type: 'integer',
+            example: 0,
+            description: 'How many times an operator re-ran the step (its idempotency key ends `:rerun-<run>` above 0)',
+          },
+          skipped: { type: 'boolean', description: 'SUCCEEDED because an operator skipped it; `output` is theirs' },
           startedAt: nullable({ type: 'string', format: 'date-time' }),
           finishedAt: nullable({ type: 'string', format: 'date-time' }),
           output: nullable({ type: 'object', additionalProperties: true }),
@@ -209,6 +226,24 @@ export const SAGA_TYPE_SCHEMA = {
       type: 'object',
       description: 'JSON Schema of the input (from the input class); null: any JSON object',
     }),
+    businessKey: nullable({
+      type: 'string',
+      example: 'orderNumber',
+      description: 'The dotted input path of the business key; null when the type declares none',
+    }),
+    searchAttributes: {
+      type: 'array',
+      description: 'The search attributes GET /v1/sagas filters on as attr.<name>',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', example: 'tier' },
+          type: { type: 'string', enum: ['keyword', 'number', 'boolean', 'datetime'] },
+          step: nullable({ type: 'string', description: 'The step whose output sets it; null: the input, at start' }),
+          path: { type: 'string', example: 'customer.tier', description: 'Dotted path into the input or the output' },
+        },
+      },
+    },
     agents: {
       type: 'integer',
       example: 2,
@@ -251,6 +286,12 @@ export const SAGA_TYPE_SCHEMA = {
             description: "a fan-out step: items at once, and whether their keys are the author's",
             properties: { concurrency: { type: 'integer', example: 20 }, keyed: { type: 'boolean' } },
           }),
+          outputSchema: nullable({
+            type: 'object',
+            description:
+              "JSON Schema of the step's output (each item's, for a fan-out), from its output class; null: undeclared. " +
+              'A skip must give an output that fits it',
+          }),
           sleep: nullable({
             type: 'object',
             description:
@@ -282,7 +323,19 @@ export const AUDIT_PAGE_SCHEMA = {
           at: { type: 'string', format: 'date-time' },
           actor: { type: 'string', example: '3f9a1c07d2e4', description: 'who: the API key id, never the key' },
           role: nullable({ type: 'string', enum: ['viewer', 'operator', 'admin'] }),
-          action: { type: 'string', enum: ['cancel', 'retry', 'resolve-compensation', 'signal'] },
+          action: {
+            type: 'string',
+            enum: [
+              'cancel',
+              'retry',
+              'resolve-compensation',
+              'signal',
+              'retry-from-step',
+              'skip-step',
+              'bulk-start',
+              'bulk-stop',
+            ],
+          },
           sagaId: nullable({ type: 'string', format: 'uuid', example: SAGA_ID }),
           step: nullable({ type: 'string' }),
           signal: nullable({ type: 'string', description: 'the signal delivered (action signal only)' }),
@@ -389,7 +442,25 @@ export const ERROR_SCHEMA = {
   },
 };
 
-/** The error answers every authenticated route may give, plus `extra` statuses. */
+const UNAVAILABLE_EXAMPLE = {
+  statusCode: 503,
+  error: 'Service Unavailable',
+  message: 'PostgreSQL is unavailable: retry later',
+  code: 'UNAVAILABLE',
+};
+
+/** The 503 of a route that needs PostgreSQL: down, hung or out of connections. */
+export const ApiUnavailable = () =>
+  ApiResponse({
+    status: 503,
+    description:
+      'UNAVAILABLE: PostgreSQL is down, does not answer in time, or has no connection to spare. Not a bug: retry ' +
+      'after Retry-After (a start answered 503 may have started: retry it with the same idempotency key)',
+    headers: { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } },
+    schema: { ...ERROR_SCHEMA, example: UNAVAILABLE_EXAMPLE },
+  });
+
+/** The error answers every authenticated route that reads or writes sagas may give, plus `extra` statuses. */
 export function ApiErrors(...extra: [number, string][]) {
   return applyDecorators(
     ApiResponse({ status: 401, description: 'Missing or unknown key', schema: ERROR_SCHEMA }),
@@ -407,5 +478,70 @@ export function ApiErrors(...extra: [number, string][]) {
       headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer', minimum: 1 } } },
     }),
     ...extra.map(([status, description]) => ApiResponse({ status, description, schema: ERROR_SCHEMA })),
+    ApiUnavailable(),
   );
 }
+
+export const BULK_JOB_SCHEMA = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    action: { type: 'string', enum: ['retry', 'cancel', 'resolve'] },
+    step: nullable({ type: 'string', description: 'the step a bulk resolve resolves in each saga' }),
+    filter: {
+      type: 'object',
+      description: 'as given (dates normalized to ISO instants)',
+      properties: {
+        type: { type: 'string' },
+        status: { type: 'array', items: { type: 'string' } },
+        createdAfter: { type: 'string', format: 'date-time' },
+        createdBefore: { type: 'string', format: 'date-time' },
+      },
+    },
+    reason: { type: 'string' },
+    requestedBy: { type: 'string', description: 'the key (or token subject) that asked for it' },
+    status: { type: 'string', enum: ['PENDING', 'RUNNING', 'COMPLETED', 'CANCELLED', 'FAILED'] },
+    cap: { type: 'integer', example: 10000 },
+    matched: { type: 'integer', example: 500, description: 'sagas matching when the job was asked for' },
+    processed: { type: 'integer', description: 'done + skipped + failed' },
+    done: { type: 'integer', description: 'sagas the action was accepted for' },
+    skipped: {
+      type: 'integer',
+      description: 'sagas no longer in a state for the action (409 INVALID_STATE), or gone (404): nothing to do',
+    },
+    failed: { type: 'integer', description: 'sagas the action failed for otherwise (see errors)' },
+    errors: {
+      type: 'array',
+      description: 'the first 20 failures',
+      items: {
+        type: 'object',
+        properties: {
+          sagaId: { type: 'string', format: 'uuid' },
+          status: { type: 'integer', example: 409 },
+          code: { type: 'string', example: 'VERSION_UNAVAILABLE' },
+          message: { type: 'string' },
+        },
+      },
+    },
+    lastError: nullable({ type: 'string', description: "why the job's last run failed (a FAILED job's cause)" }),
+    cancelledBy: nullable({ type: 'string' }),
+    cancelReason: nullable({ type: 'string' }),
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    finishedAt: nullable({ type: 'string', format: 'date-time' }),
+  },
+};
+
+export const BULK_JOB_PAGE_SCHEMA = {
+  type: 'object',
+  properties: { items: { type: 'array', items: BULK_JOB_SCHEMA } },
+};
+
+export const BULK_DRY_RUN_SCHEMA = {
+  type: 'object',
+  properties: {
+    dryRun: { type: 'boolean', example: true },
+    matched: { type: 'integer', example: 500, description: 'sagas the filter matches now' },
+    sample: { type: 'array', items: { type: 'string', format: 'uuid' }, description: 'up to 10 of them, oldest first' },
+  },
+};

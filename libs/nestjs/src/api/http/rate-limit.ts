@@ -34,22 +34,123 @@ export interface FailureVerdict {
   blockStarted: number | null;
 }
 
+/** The limiter's Redis commands give up after this long (the `commandTimeout` of its own connection). */
+export const RATE_LIMIT_TIMEOUT_MS = 250;
+/** After Redis failed to answer, how long every request counts per process before Redis is asked again. */
+export const RATE_LIMIT_RETRY_MS = 5_000;
+/** Outages closer than this to the last one logged are the same outage in the log (Redis flapping under load). */
+const LOG_OUTAGES_EVERY_MS = 60_000;
+
+/** What AuthRateLimits asks of a limiter. */
+type Limiter = Pick<RateLimiterAbstract, 'consume' | 'get' | 'block' | 'delete'>;
+
+/**
+ * Whether Redis answers the limits, shared by all of them. When a command fails or does not answer within
+ * RATE_LIMIT_TIMEOUT_MS, every limit counts in this process's memory, without asking Redis, for
+ * RATE_LIMIT_RETRY_MS; then one request at a time asks it, until it answers. So a Redis that hangs costs one request
+ * 250 ms every 5 s, never a wait per request, and its outage is logged once when it starts and once when it ends.
+ */
+class RedisOutage {
+  private since: number | null = null;
+  private retryAt = 0;
+  private asking = false;
+  private loggedAt = -Infinity;
+  private endToLog = false;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether this call may ask Redis (true: it must call `answered` or `failed` after). */
+  ask(): boolean {
+    if (this.since === null) return true;
+    if (this.asking || this.now() < this.retryAt) return false;
+    this.asking = true;
+    return true;
+  }
+
+  answered(): void {
+    this.asking = false;
+    if (this.since === null) return;
+    if (this.endToLog) {
+      this.logger.log(`Redis answers the rate limit again after ${((this.now() - this.since) / 1000).toFixed(1)} s`);
+      this.endToLog = false;
+    }
+    this.since = null;
+  }
+
+  failed(error: unknown): void {
+    this.asking = false;
+    this.retryAt = this.now() + RATE_LIMIT_RETRY_MS;
+    if (this.since !== null) return;
+    this.since = this.now();
+    if (this.now() - this.loggedAt < LOG_OUTAGES_EVERY_MS) return;
+    this.loggedAt = this.now();
+    this.endToLog = true;
+    this.logger.warn(
+      `Redis did not answer the rate limit (${error instanceof Error ? error.message : String(error)}); ` +
+        `counting per process, and asking Redis again every ${RATE_LIMIT_RETRY_MS / 1000} s, until it does`,
+    );
+  }
+}
+
+/** A limit counted in Redis, and in this process's memory while Redis is away (see RedisOutage). */
+class FailOpenLimiter implements Limiter {
+  constructor(
+    private readonly redis: RateLimiterRedis,
+    private readonly memory: RateLimiterMemory,
+    private readonly outage: RedisOutage,
+  ) {}
+
+  consume(key: string | number, points?: number) {
+    return this.call((l) => l.consume(key, points));
+  }
+  get(key: string | number) {
+    return this.call((l) => l.get(key));
+  }
+  block(key: string | number, secDuration: number) {
+    return this.call((l) => l.block(key, secDuration));
+  }
+  delete(key: string | number) {
+    return this.call((l) => l.delete(key));
+  }
+
+  private async call<T>(fn: (limiter: RateLimiterAbstract) => Promise<T>): Promise<T> {
+    if (!this.outage.ask()) return fn(this.memory);
+    let result: T;
+    try {
+      result = await fn(this.redis);
+    } catch (error) {
+      // Over the limit is an answer from Redis; anything else means it is away.
+      if (error instanceof RateLimiterRes) {
+        this.outage.answered();
+        throw error;
+      }
+      this.outage.failed(error);
+      return fn(this.memory);
+    }
+    this.outage.answered();
+    return result;
+  }
+}
+
 /**
  * The two limits of the API's key check, on rate-limiter-flexible: requests per principal (a fixed one-minute
  * window) and wrong credentials per client address, with exponential back-off. With Redis (REDIS_URL) every
  * orchestrator counts together under `<prefix>:rl:*`; without it, or while Redis is down or slow (a command that
- * takes over 250 ms counts as down), each process counts in its own memory (the insurance limiter). Redis trouble
- * never refuses a request and never makes one wait long: the limit fails open to the per-process count.
+ * takes over RATE_LIMIT_TIMEOUT_MS counts as down), each process counts in its own memory (see RedisOutage). Redis
+ * trouble never refuses a request and never makes one wait long: the limit fails open to the per-process count.
  */
 export class AuthRateLimits implements OnApplicationShutdown {
   private readonly logger = new Logger('RateLimit');
-  private readonly perKey: RateLimiterAbstract | null;
+  private readonly perKey: Limiter | null;
   /** Wrong credentials per address in the window. */
-  private readonly failures: RateLimiterAbstract | null;
+  private readonly failures: Limiter | null;
   /** Addresses blocked now, until their block ends. */
-  private readonly blocked: RateLimiterAbstract | null;
+  private readonly blocked: Limiter | null;
   /** Blocks per address in the back-off memory: the n-th lasts 2^(n-1) times the first. */
-  private readonly blocks: RateLimiterAbstract | null;
+  private readonly blocks: Limiter | null;
   /** Blocks being started in this process, so that failures arriving meanwhile get the same answer. */
   private readonly starting = new Map<string, Promise<number>>();
   /**
@@ -61,6 +162,7 @@ export class AuthRateLimits implements OnApplicationShutdown {
   private readonly firstBlock: number;
   private readonly maxBlock: number;
   private lastWarning = 0;
+  private readonly outage = new RedisOutage(this.logger);
 
   constructor(
     options: AuthLimitOptions,
@@ -80,7 +182,8 @@ export class AuthRateLimits implements OnApplicationShutdown {
     this.blocked = options.failuresPerAddress > 0 ? limiter('auth-blocked', 1, this.maxBlock) : null;
     this.blocks =
       options.failuresPerAddress > 0 ? limiter('auth-blocks', 1_000_000, options.backoffMemorySeconds ?? 86_400) : null;
-    redis?.on('error', (error: Error) => this.warn(`Redis: ${error.message}`));
+    // Connection errors show as failed commands (see RedisOutage); ioredis reconnects by itself.
+    redis?.on('error', () => undefined);
   }
 
   /** Counts one request of `principal`; null when allowed, else the seconds until it may send again. */
@@ -182,16 +285,16 @@ export class AuthRateLimits implements OnApplicationShutdown {
     this.redis?.disconnect();
   }
 
-  private limiter(options: IRateLimiterOptions): RateLimiterAbstract {
+  private limiter(options: IRateLimiterOptions): Limiter {
     const memory = new RateLimiterMemory(options);
     if (!this.redis) return memory;
-    return new RateLimiterRedis({
+    const redis = new RateLimiterRedis({
       ...options,
       storeClient: this.redis,
-      insuranceLimiter: new RateLimiterMemory(options),
-      // Straight to the insurance limiter while the connection is down, rather than waiting for it.
+      // Refused at once while the connection is down, rather than queued: counted in memory instead.
       rejectIfRedisNotReady: true,
     });
+    return new FailOpenLimiter(redis, memory, this.outage);
   }
 
   /** One warning a minute at most, whatever goes wrong how often. */

@@ -1,6 +1,15 @@
-import { Controller, UseFilters, UseGuards, UsePipes, ValidationPipe, applyDecorators } from '@nestjs/common';
+import {
+  Controller,
+  UseFilters,
+  UseGuards,
+  UseInterceptors,
+  UsePipes,
+  ValidationPipe,
+  applyDecorators,
+} from '@nestjs/common';
 import { ApiExceptionFilter } from './api-exception.filter';
 import { ApiKeyGuard } from './auth';
+import { UnavailableInterceptor } from './unavailable.interceptor';
 
 /**
  * Strict validation of the engine's request DTOs: unknown fields are refused, nothing is converted implicitly, and
@@ -16,14 +25,16 @@ export const sagaValidationPipe = new ValidationPipe({
 });
 
 /**
- * A controller of the engine's API. The key check, the error shape and the validation are the controller's own,
- * not global: mounted in your app, the engine changes nothing about your routes, and yours nothing about its.
+ * A controller of the engine's API. The key check, the error shape, the validation and the fast 503 while
+ * PostgreSQL is away are the controller's own, not global: mounted in your app, the engine changes nothing about
+ * your routes, and yours nothing about its.
  */
 export function SagaApiController(path: string): ClassDecorator {
   return applyDecorators(
     Controller(path),
     UseGuards(ApiKeyGuard),
     UseFilters(ApiExceptionFilter),
+    UseInterceptors(UnavailableInterceptor),
     UsePipes(sagaValidationPipe),
   );
 }

@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { ValidateBy } from 'class-validator';
+import { Allow, ValidateBy } from 'class-validator';
 
 export const REASON_MAX_LENGTH = 500;
 
@@ -36,4 +36,17 @@ export class OperatorActionDto {
   @Transform(trim)
   @IsReason()
   reason!: string;
+}
+
+/** The body of a skip: why, and the output the skipped step is to have (any JSON value; `null` for none). */
+export class SkipStepDto extends OperatorActionDto {
+  @ApiProperty({
+    description:
+      "The skipped step's output, as later steps read it (any JSON value, null for none; at most 256 KiB, 64 levels)",
+    example: { trackingId: 'T-4711' },
+    nullable: true,
+  })
+  // Any JSON value: its shape is checked by the action (skipOutputProblem), with a message naming the field.
+  @Allow()
+  output?: unknown;
 }

@@ -5,8 +5,8 @@ import { ApiBody, ApiResponse } from '@nestjs/swagger';
 import { ApiError } from '../http/api-error';
 import { ApiErrors, SAGA_SCHEMA } from '../http/openapi';
 import { AuditAs, CurrentPrincipal, type Principal, RequireRole, ScopedBy } from '../http/auth';
-import { OperatorActionDto } from './operator-action.dto';
-import { OperatorActions } from './operator-actions';
+import { OperatorActionDto, SkipStepDto } from './operator-action.dto';
+import { OperatorActions, skipOutputProblem } from './operator-actions';
 import { TYPE_PATTERN } from './saga.dto';
 import { uuidPipe } from './sagas.controller';
 import { SagaOperations } from './saga-operations';
@@ -75,13 +75,82 @@ export class SagaActionsController {
     @Body() body: OperatorActionDto,
     @CurrentPrincipal() principal: Principal,
   ) {
-    if (step.length > 64 || !TYPE_PATTERN.test(step)) {
-      throw new ApiError(400, 'INPUT_INVALID', 'step must be a kebab-case step name');
-    }
+    checkStepName(step);
     await this.actions.perform({
       action: AuditAction.RESOLVE_COMPENSATION,
       sagaId: id,
       step,
+      reason: body.reason,
+      principal,
+    });
+    return this.view(id);
+  }
+
+  /**
+   * Re-runs the saga from step `step` (Temporal's "reset"): the step and every later one go back to PENDING and run
+   * again, each with a new idempotency key (`<sagaId>:<step>:rerun-<n>`); the saga is RUNNING. For a FAILED saga
+   * (a step failed past its pivot) and a COMPLETED one; `step` must have SUCCEEDED, been SKIPPED or FAILED, come
+   * after the pivot once the pivot SUCCEEDED, and every step before it must be settled. Earlier runs' effects are
+   * not undone. Operator, like retry: the engine runs real, keyed steps.
+   */
+  @Post(':id/steps/:step/retry')
+  @HttpCode(202)
+  @RequireRole('operator')
+  @AuditAs(AuditAction.RETRY_FROM_STEP)
+  @ApiResponse({ status: 202, description: 'Accepted: the saga as it is now', schema: SAGA_SCHEMA })
+  @ApiErrors(
+    [404, 'No such saga, or no such step'],
+    [409, 'Not allowed in the current status (INVALID_STATE), or no live agent runs its version (VERSION_UNAVAILABLE)'],
+  )
+  async retryFromStep(
+    @Param('id', uuidPipe) id: string,
+    @Param('step') step: string,
+    @Body() body: OperatorActionDto,
+    @CurrentPrincipal() principal: Principal,
+  ) {
+    checkStepName(step);
+    await this.actions.perform({
+      action: AuditAction.RETRY_FROM_STEP,
+      sagaId: id,
+      step,
+      reason: body.reason,
+      principal,
+    });
+    return this.view(id);
+  }
+
+  /**
+   * Skips a forward step: one that FAILED past the pivot (saga FAILED), waits for its next attempt (RETRYING) or
+   * has not run (PENDING). It SUCCEEDED with `output`, which later steps read as its output; it is marked
+   * `skipped` and never compensated. A FAILED saga with no other failed step goes on.
+   *
+   * Admin only, like resolve: the operator asserts the step's outcome in the outside world, which the engine cannot
+   * check. (Skipping a compensation is resolve.)
+   */
+  @Post(':id/steps/:step/skip')
+  @HttpCode(202)
+  @RequireRole('admin')
+  @AuditAs(AuditAction.SKIP_STEP)
+  @ApiResponse({ status: 202, description: 'Accepted: the saga as it is now', schema: SAGA_SCHEMA })
+  @ApiErrors(
+    [400, 'No output, or one that cannot be stored'],
+    [404, 'No such saga, or no such step'],
+    [409, 'Not allowed in the current status (INVALID_STATE), or no live agent runs its version (VERSION_UNAVAILABLE)'],
+  )
+  async skip(
+    @Param('id', uuidPipe) id: string,
+    @Param('step') step: string,
+    @Body() body: SkipStepDto,
+    @CurrentPrincipal() principal: Principal,
+  ) {
+    checkStepName(step);
+    const problem = skipOutputProblem(body);
+    if (problem !== null) throw new ApiError(400, 'INPUT_INVALID', problem);
+    await this.actions.perform({
+      action: AuditAction.SKIP_STEP,
+      sagaId: id,
+      step,
+      output: body.output,
       reason: body.reason,
       principal,
     });
@@ -124,5 +193,11 @@ export class SagaActionsController {
 
   private view(id: string) {
     return this.operations.view(id);
+  }
+}
+
+function checkStepName(step: string): void {
+  if (step.length > 64 || !TYPE_PATTERN.test(step)) {
+    throw new ApiError(400, 'INPUT_INVALID', 'step must be a kebab-case step name');
   }
 }

@@ -3,7 +3,7 @@ import { validateSagaInput } from '../../scheduler/input-schema';
 import { VersionWatch } from '../../scheduler/version-watch';
 import { type KnownVersion, SagaRegistry, VersionUnavailableError } from '../../scheduler/saga-registry';
 import { SagaScheduler, type StartDelay } from '../../scheduler/saga-scheduler';
-import { parseDuration } from '@saga-engine/core';
+import { type SagaSpec, attributesFromInput, businessKeyOf, parseDuration } from '@saga-engine/core';
 import { scrubSecrets, secretsAt } from '../../security/input-cipher';
 import type { AuditRecord } from '../../store/saga-audit';
 import { SagaQueries } from '../../store/saga-queries';
@@ -83,7 +83,7 @@ export class SagaOperations {
     idempotencyKey: string | null,
     delay?: StartDelay,
     version?: number,
-  ): Promise<{ id: string; created: boolean }> {
+  ): Promise<{ id: string; created: boolean; spec: SagaSpec }> {
     const known = version === undefined ? await this.registry.latest(type) : await this.chosen(type, version);
     if (!known) {
       throw new ApiError(
@@ -94,6 +94,7 @@ export class SagaOperations {
     }
     const definition = known.spec;
     const problems = await validateSagaInput(known.code ?? { inputSchema: known.inputSchema }, input);
+    if (problems.length === 0) problems.push(...searchProblems(definition, input));
     if (problems.length > 0) {
       // Our messages name fields, not values; an author's custom message with `$value` must not echo a secret.
       const message = scrubSecrets(problems.join('; '), secretsAt(input, definition.sensitive));
@@ -107,10 +108,16 @@ export class SagaOperations {
           'IDEMPOTENCY_CONFLICT',
           `idempotencyKey was already used to start saga ${result.id} with another type or input`,
         );
+      case 'businessKeyConflict':
+        throw new ApiError(
+          409,
+          'BUSINESS_KEY_CONFLICT',
+          `businessKey: saga ${result.id} of type ${type} holds this business key and is not over`,
+        );
       case 'replayed':
-        return { id: result.id, created: false };
+        return { id: result.id, created: false, spec: definition };
       case 'created':
-        return { id: result.snapshot.id, created: true };
+        return { id: result.snapshot.id, created: true, spec: definition };
     }
   }
 
@@ -155,10 +162,27 @@ export class SagaOperations {
     }
   }
 
-  /** The saga with its steps, as the API shows it (sensitive fields redacted). */
-  async view(id: string): Promise<SagaInstanceView> {
-    const found = await this.queries.findInstance(id);
+  /**
+   * The saga with its steps, as the API shows it (sensitive fields redacted). `spec`: the definition the saga runs,
+   * when the caller knows it (a start): without child or fan-out steps, it has no children or items to read.
+   */
+  async view(id: string, spec?: SagaSpec): Promise<SagaInstanceView> {
+    const found = await this.queries.findInstance(
+      id,
+      spec
+        ? { children: spec.steps.some((s) => s.child), items: spec.steps.some((s) => s.fanOut) }
+        : { children: true, items: true },
+    );
     if (!found) throw new ApiError(404, 'SAGA_NOT_FOUND', `saga ${id} not found`);
     return instanceView(found.instance, found.steps, found.children, found.itemCounts);
   }
+}
+
+/** What the input's business key and attributes get wrong, naming the fields (never their values). */
+function searchProblems(definition: SagaSpec, input: unknown): string[] {
+  const key = businessKeyOf(definition.businessKey, input);
+  return [
+    ...('problem' in key ? [key.problem] : []),
+    ...attributesFromInput(definition.searchAttributes, input).problems,
+  ];
 }

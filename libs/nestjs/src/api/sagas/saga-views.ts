@@ -1,5 +1,5 @@
-import type { StepSpec } from '@saga-engine/core';
-import { inputSchemaOf } from '../../scheduler/input-schema';
+import { type StepSpec, publicAttributes } from '@saga-engine/core';
+import { type JsonSchema, classSchemaOf } from '../../scheduler/input-schema';
 import type { KnownVersion } from '../../scheduler/saga-registry';
 import { redactSealed } from '../../security/input-cipher';
 import type { SagaEventEntity } from '../../store/entities/saga-event.entity';
@@ -21,6 +21,10 @@ export interface SagaSummaryView {
   startAt: string | null;
   /** A child saga's parent (the saga whose step started it); null for a saga started otherwise. */
   parentId: string | null;
+  /** Its business key (its type's `businessKey` input field), or null. */
+  businessKey: string | null;
+  /** Its search attributes by name (a datetime as ISO-8601 UTC); `{}` when none is set. */
+  attributes: Record<string, string | number | boolean | null>;
 }
 
 export function summaryView(i: SagaInstanceEntity): SagaSummaryView {
@@ -35,6 +39,8 @@ export function summaryView(i: SagaInstanceEntity): SagaSummaryView {
     updatedAt: i.updatedAt.toISOString(),
     completedAt: iso(i.completedAt),
     startAt: iso(i.startAt),
+    businessKey: i.businessKey ?? null,
+    attributes: publicAttributes(i.searchAttributes),
   };
 }
 
@@ -64,6 +70,8 @@ export function instanceView(
     startAt: iso(i.startAt),
     parentId: i.parentId ?? null,
     parentStep: i.parentStep ?? null,
+    businessKey: i.businessKey ?? null,
+    attributes: publicAttributes(i.searchAttributes),
     children: children.map(childView),
     steps: steps.map((s) => stepView(s, childOf.get(s.name) ?? null, itemCounts[s.name] ?? null)),
   };
@@ -85,6 +93,10 @@ function stepView(s: SagaStepEntity, child: ChildRow | null, counts: Record<stri
     name: s.name,
     status: s.status,
     attempts: s.attempt,
+    /** How many times an operator re-ran the step from it or an earlier step (0 at first). */
+    run: s.run ?? 0,
+    /** SUCCEEDED because an operator skipped it; `output` is theirs. */
+    skipped: s.skipped === true,
     startedAt: iso(s.startedAt),
     finishedAt: iso(s.finishedAt),
     output: s.output ?? null,
@@ -151,7 +163,7 @@ export function itemView(r: ItemRow) {
  */
 export function definitionView(known: KnownVersion, agents: number, versions: readonly number[]) {
   const d = known.spec;
-  const inputSchema = known.inputSchema ?? (known.code?.inputClass ? inputSchemaOf(known.code.inputClass) : null);
+  const inputSchema = known.inputSchema ?? (known.code?.inputClass ? classSchemaOf(known.code.inputClass) : null);
   return {
     name: d.name,
     version: d.version,
@@ -162,10 +174,23 @@ export function definitionView(known: KnownVersion, agents: number, versions: re
     inputSchema,
     /** Dotted paths of the input fields that are encrypted at rest and redacted in every answer. */
     sensitive: [...d.sensitive],
+    /** The dotted input path of the business key, or null when the type declares none. */
+    businessKey: d.businessKey ?? null,
+    /** The search attributes: name, type, and the input path (`step` null) or step output path that sets it. */
+    searchAttributes: (d.searchAttributes ?? []).map((a) => ({
+      name: a.name,
+      type: a.type,
+      step: a.step,
+      path: a.path,
+    })),
     stages: d.stages.map((s) => ({ index: s.index, group: s.group, steps: [...s.steps] })),
     steps: d.steps.map(stepDefinitionView),
     agents,
   };
+}
+
+function outputSchemaOf(s: StepSpec & { outputClass?: (new () => unknown) | null }): JsonSchema | null {
+  return s.outputSchema ?? (s.outputClass ? classSchemaOf(s.outputClass) : null);
 }
 
 function stepDefinitionView(s: StepSpec) {
@@ -187,6 +212,11 @@ function stepDefinitionView(s: StepSpec) {
     fanOut: s.fanOut ? { concurrency: s.fanOut.concurrency, keyed: s.fanOut.keyed } : null,
     /** A sleep step's duration (null: computed by `until`), or null for other steps. */
     sleep: s.sleep ? { durationMs: s.sleep.durationMs, until: s.sleep.until } : null,
+    /**
+     * JSON Schema of the step's output (of each item's, for a fan-out), from its `output` class; null: undeclared.
+     * A skip's output must fit it.
+     */
+    outputSchema: outputSchemaOf(s),
     timeoutMs: s.timeoutMs,
     compensationTimeoutMs: s.compensationTimeoutMs,
     retry: { ...s.retry, nonRetryableCodes: [...s.retry.nonRetryableCodes] },

@@ -101,6 +101,17 @@ export class ListSagasQuery {
   @IsIn(SAGA_STATUSES, { each: true, message: `status must be one of ${SAGA_STATUSES.join(', ')}` })
   status?: SagaStatus[];
 
+  @ApiPropertyOptional({
+    description: "Only the sagas with this business key (their type's businessKey input field), of every type",
+    example: 'ORD-2026-0042',
+    maxLength: 200,
+  })
+  @IsOptional()
+  @IsString({ message: 'businessKey must be given once' })
+  @MaxLength(200, { message: 'businessKey must be at most 200 characters' })
+  @Matches(/^[\s\S]+$/, { message: 'businessKey must not be empty' })
+  businessKey?: string;
+
   @ApiPropertyOptional({ description: QUERY_DATE_DESCRIPTION, example: '2026-11-21T00:00:00Z' })
   @IsOptional()
   @QueryDate('createdAfter')

@@ -1,10 +1,14 @@
 import { SagaApiController } from '../http/saga-api-controller';
-import { Body, Get, Headers, HttpCode, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import { Body, Get, Headers, HttpCode, Param, ParseUUIDPipe, Post, Query, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
-import { ApiResponse } from '@nestjs/swagger';
+import { ApiQuery, ApiResponse } from '@nestjs/swagger';
+import type { SearchAttributeSpec } from '@saga-engine/core';
+import { SagaRegistry } from '../../scheduler/saga-registry';
+import { sagaValidationPipe } from '../http/saga-api-controller';
+import { parseAttributeFilters, parseBusinessKey, splitAttributeParams } from './search-filters';
 import { CurrentPrincipal, type Principal, RequireRole, ScopedBy, allowsType } from '../http/auth';
 import { ApiErrors, EVENTS_SCHEMA, ITEMS_PAGE_SCHEMA, SAGA_PAGE_SCHEMA, SAGA_SCHEMA } from '../http/openapi';
 import {
@@ -28,6 +32,7 @@ export class SagasController {
   constructor(
     private readonly operations: SagaOperations,
     private readonly queries: SagaQueries,
+    private readonly registry: SagaRegistry,
   ) {}
 
   /**
@@ -41,7 +46,10 @@ export class SagasController {
   @ApiResponse({ status: 200, description: 'Idempotency key replayed: the same saga', schema: SAGA_SCHEMA })
   @ApiErrors(
     [400, 'Unknown type or version, invalid input, or a bad start time (startAt, startIn)'],
-    [409, 'Idempotency key used with another input or start time'],
+    [
+      409,
+      'Idempotency key used with another input or start time (IDEMPOTENCY_CONFLICT), or the business key is held by a saga of the type that is not over (BUSINESS_KEY_CONFLICT)',
+    ],
   )
   async start(
     @Body() body: StartSagaDto,
@@ -53,9 +61,10 @@ export class SagasController {
     if (!allowsType(principal, body.type)) throw unknownType();
     const key = this.idempotencyKey(body.idempotencyKey, headerKey);
     const delay = parseStartDelay(body);
-    const { id, created } = await this.operations.start(body.type, body.input, key, delay, body.version);
+    const { id, created, spec } = await this.operations.start(body.type, body.input, key, delay, body.version);
     res.status(created ? 201 : 200);
-    return this.operations.view(id);
+    // A replayed key may name a saga of another version of the type: then read all of it.
+    return this.operations.view(id, created ? spec : undefined);
   }
 
   @Get()
@@ -63,11 +72,35 @@ export class SagasController {
   @ScopedBy('handler')
   @ApiResponse({ status: 200, description: 'A page, newest first', schema: SAGA_PAGE_SCHEMA })
   @ApiErrors([400, 'Invalid filter'])
-  async list(@Query() query: ListSagasQuery, @CurrentPrincipal() principal: Principal) {
+  @ApiQuery({ type: ListSagasQuery, required: false })
+  @ApiQuery({
+    name: 'attr.{name}',
+    required: false,
+    description:
+      'A search attribute of the type (needs type; GET /v1/saga-types/{type} lists them): attr.<name>=<value> is ' +
+      'equality; attr.<name>.gt|gte|lt|lte=<value> a bound, for number and datetime attributes. Repeatable ' +
+      'with other names (at most 10); every condition must hold.',
+    schema: { type: 'string' },
+    example: 'gold',
+  })
+  async list(@Req() req: Request, @CurrentPrincipal() principal: Principal) {
+    // attr.<name> parameters are open-ended, so they are taken out before the DTO's strict validation.
+    const { rest, attrs } = splitAttributeParams(req.query ?? {});
+    const query = (await sagaValidationPipe.transform(rest, {
+      type: 'query',
+      metatype: ListSagasQuery,
+    })) as ListSagasQuery;
+    const attributes = parseAttributeFilters(
+      attrs,
+      query.type,
+      attrs.length > 0 && query.type !== undefined ? await this.declaredAttributes(query.type) : [],
+    );
     const page = await this.queries.list({
       type: query.type,
       types: principal.sagaTypes,
       statuses: query.status,
+      businessKey: parseBusinessKey(query.businessKey),
+      attributes,
       createdAfter: (query.createdAfter && parseQueryDate(query.createdAfter)) || undefined,
       createdBefore: (query.createdBefore && parseQueryDate(query.createdBefore)) || undefined,
       limit: query.limit ?? 50,
@@ -136,6 +169,14 @@ export class SagasController {
 
   private view(id: string) {
     return this.operations.view(id);
+  }
+
+  /** The attributes a type declares in any of its versions (the newest declaration of a name wins). */
+  private async declaredAttributes(type: string): Promise<SearchAttributeSpec[]> {
+    const byName = new Map<string, SearchAttributeSpec>();
+    const versions = [...(await this.registry.versions(type))].sort((a, b) => a.spec.version - b.spec.version);
+    for (const known of versions) for (const a of known.spec.searchAttributes ?? []) byName.set(a.name, a);
+    return [...byName.values()];
   }
 
   private idempotencyKey(bodyKey: string | undefined, headerKey: string | undefined): string | null {

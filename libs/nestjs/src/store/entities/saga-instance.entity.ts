@@ -64,4 +64,12 @@ export class SagaInstanceEntity {
   /** When a DELAYED saga starts (or started): null for a saga started at once. */
   @Column('timestamptz', { name: 'start_at', nullable: true })
   startAt!: Date | null;
+
+  /** The saga's business key (its type's `businessKey` input field), or null. */
+  @Column('text', { name: 'business_key', nullable: true })
+  businessKey!: string | null;
+
+  /** Its search attributes by name (a datetime as ISO-8601 UTC), or null when none is set. */
+  @Column('jsonb', { name: 'search_attributes', nullable: true })
+  searchAttributes!: Record<string, string | number | boolean | null> | null;
 }

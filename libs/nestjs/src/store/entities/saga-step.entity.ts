@@ -31,6 +31,14 @@ export class SagaStepEntity {
   @Column('boolean', { name: 'outcome_unknown' })
   outcomeUnknown!: boolean;
 
+  /** How many times an operator re-ran the step (part of its idempotency key). */
+  @Column('integer', { default: 0 })
+  run!: number;
+
+  /** SUCCEEDED because an operator skipped it, with their output. */
+  @Column('boolean', { default: false })
+  skipped!: boolean;
+
   @Column('text', { name: 'comp_status', nullable: true })
   compStatus!: CompensationStatus | null;
 
