@@ -3,8 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { EngineProcess, ROOT, freePort, poll } from '../scripts/support/cluster';
+import { createServer } from 'node:http';
+import { defineSaga } from '@saga-engine/sdk';
 import { ClusterLimiter, PARTICIPANT_THROTTLED } from '../libs/nestjs/src/invokers/participant-limits';
-import { TestDatabase, dropRedisPrefix } from './support/test-engine';
+import { ParticipantPolicies } from '../libs/nestjs/src/invokers/participant-policies';
+import { http } from '../libs/nestjs/src/invokers/http-invoker';
+import { TestDatabase, dropRedisPrefix, startTestEngine } from './support/test-engine';
 import { TEST_NO_REDIS_REASON, TEST_QUEUE_KIND, TEST_REDIS_URL } from './support/urls';
 import { describeIf } from './support/skip';
 import { launchChromium } from './support/browser';
@@ -439,4 +443,62 @@ withRedis('participant limits across the cluster (e2e, 3 agent processes)', () =
     await poll(async () => (await payments())?.limits?.inFlight === 0, { what: 'no slot held', timeoutMs: 10_000 });
     await stopAgents();
   }, 150_000);
+});
+
+withRedis('participant limits in one engine: the throttled metric and the API', () => {
+  it('counts the calls held back in saga_participant_throttled_total and shows the limits to viewers', async () => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const server = createServer((req, res) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      req.resume();
+      setTimeout(() => {
+        inFlight--;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      }, 150);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const metered = defineSaga('metered', { version: 1, deps: { policies: ParticipantPolicies } })
+      .step('call', {
+        run: (ctx, { policies }) =>
+          http({ participant: 'meter', baseUrl: url, policies }).call({
+            path: '/x',
+            idempotencyKey: ctx.key,
+            signal: ctx.signal,
+          }),
+      })
+      .build();
+    // The limit comes from the configuration alone (the code gives none).
+    const engine = await startTestEngine({ sagas: [metered], env: { SAGA_PARTICIPANT_LIMITS: 'meter=concurrency:1' } });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await engine.as('operator').post('/v1/sagas').send({ type: 'metered', input: {} });
+        expect(res.status).toBe(201);
+        ids.push(res.body.id);
+      }
+      for (const id of ids)
+        expect((await engine.waitForStatus(id, ['COMPLETED', 'FAILED'], 30_000)).status).toBe('COMPLETED');
+      expect(maxInFlight).toBe(1);
+      const metrics = (await engine.as('viewer').get('/metrics')).text;
+      expect(metrics).toContain('# TYPE saga_participant_throttled_total counter');
+      const throttled = Number(/saga_participant_throttled_total\{participant="meter"\} (\d+)/.exec(metrics)?.[1]);
+      expect(throttled).toBeGreaterThan(0);
+      const participants = await poll(
+        async () => {
+          const res = await engine.as('viewer').get('/v1/participants');
+          return res.body.items.find((p: any) => p.name === 'meter');
+        },
+        { what: 'the meter participant in GET /v1/participants', timeoutMs: 10_000 },
+      );
+      expect(participants.limits).toMatchObject({ concurrency: 1, ratePerSecond: null, callsLastSecond: null });
+      expect(participants.limits.throttled).toBeGreaterThan(0);
+    } finally {
+      await engine.close();
+      server.close();
+    }
+  }, 90_000);
 });
