@@ -156,8 +156,16 @@ describe('OpenAPI (e2e)', () => {
     // The dashboard codes against this contract.
     const item =
       doc.paths['/v1/participants'].get.responses['200'].content['application/json'].schema.properties.items.items;
-    expect(item.required).toEqual(['name', 'state', 'since', 'agents']);
+    expect(item.required).toEqual(['name', 'state', 'since', 'agents', 'limits']);
     expect(item.properties.state.enum).toEqual(['closed', 'open', 'half-open']);
+    expect(item.properties.limits).toMatchObject({ type: 'object', nullable: true });
+    expect(item.properties.limits.required).toEqual([
+      'concurrency',
+      'ratePerSecond',
+      'inFlight',
+      'callsLastSecond',
+      'throttled',
+    ]);
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
     // Single sign-on: an OIDC access token in the same header, either one will do.
     expect(doc.components.securitySchemes.oidc).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });

@@ -232,6 +232,16 @@ export interface Participant {
   state: 'closed' | 'open' | 'half-open';
   since: string | null;
   agents: number;
+  /** Its cluster-wide limits and their use now (absent from an older orchestrator; null: no limits). */
+  limits?: ParticipantLimits | null;
+}
+
+export interface ParticipantLimits {
+  concurrency: number | null;
+  ratePerSecond: number | null;
+  inFlight: number | null;
+  callsLastSecond: number | null;
+  throttled: number;
 }
 
 export interface ScheduleSummary {

@@ -192,7 +192,7 @@ describe('the kit runs attempts as the agent does', () => {
         } as never,
         { apply: async (_id: string, event: SagaEvent) => (applied.push(event), { applied: true }) } as never,
         { spec: async () => ({ stepsByName: { pay: {} } }) } as never,
-        { liveness: async () => 'active' } as never,
+        { liveness: async () => 'active', throttled: async () => null } as never,
         { intervalMs: 1_000, scheduleToStartMs: 5_000, retentionMs: null },
       );
       await supervisor.sweep();

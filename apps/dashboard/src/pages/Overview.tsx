@@ -35,6 +35,7 @@ export function Overview() {
   const counts = stats.data?.counts;
   const failed = attention.data?.items ?? [];
   const troubled = (participants.data?.items ?? []).filter((p) => p.state !== 'closed');
+  const limited = (participants.data?.items ?? []).filter((p) => p.limits);
   return (
     <div className="page" data-testid="overview">
       <h1>Overview</h1>
@@ -164,6 +165,43 @@ export function Overview() {
           </table>
         )}
       </section>
+
+      {limited.length > 0 && (
+        <section className="card" data-testid="participant-limits">
+          <div className="card-head">
+            <h2>Participant limits</h2>
+          </div>
+          <p className="muted-text">Shared by every agent; calls held back wait in line and run later.</p>
+          <table>
+            <thead>
+              <tr>
+                <th>Participant</th>
+                <th>In flight</th>
+                <th>Calls in the last second</th>
+                <th>Held back</th>
+              </tr>
+            </thead>
+            <tbody>
+              {limited.map((p) => (
+                <tr key={p.name} data-testid={`limits-${p.name}`}>
+                  <td>{p.name}</td>
+                  <td>
+                    {p.limits!.concurrency === null
+                      ? 'no limit'
+                      : `${p.limits!.inFlight ?? 0} / ${p.limits!.concurrency}`}
+                  </td>
+                  <td>
+                    {p.limits!.ratePerSecond === null
+                      ? 'no limit'
+                      : `${p.limits!.callsLastSecond ?? 0} / ${p.limits!.ratePerSecond} per s`}
+                  </td>
+                  <td>{p.limits!.throttled}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
     </div>
   );
 }

@@ -25,6 +25,8 @@ import { validateSagaInput, validateStepOutput } from '../scheduler/input-schema
 import { toErrorInfo } from '@saga-engine/sdk';
 import { type SagaSnapshot, SagaStore } from '../store/saga-store';
 import type { StepJobData } from '../queue/step-job';
+import { StepQueue } from '../queue/step-queue';
+import { PARTICIPANT_THROTTLED } from '../invokers/participant-limits';
 import { EngineMetrics } from '../observability/engine-metrics';
 import { type InputCipher, scrubSecrets, secretsAt } from '../security/input-cipher';
 import { INPUT_CIPHER, RUNTIME_OPTIONS, type RuntimeOptions } from '../module/tokens';
@@ -37,7 +39,16 @@ import { inStepSpan } from '../observability/tracing';
 import { DependencyMonitor } from '../observability/dependency-monitor';
 import { AttemptIsolation, type Release } from './attempt-isolation';
 
-export type ExecuteResult = 'applied' | 'stale' | 'ignored';
+export type ExecuteResult = 'applied' | 'stale' | 'ignored' | 'deferred';
+
+/**
+ * Puts the attempt back in its queue, due in `delayMs`, and resolves once it is there: a job from the queue is
+ * moved to the delayed set (see StepWorker); an attempt run in-process is enqueued, delayed, under its job id.
+ */
+export type Deferral = (delayMs: number) => Promise<void>;
+
+/** A throttled attempt comes back after at most this long, whatever the limiter says. */
+const MAX_DEFER_MS = 60_000;
 
 /** The error of a child step whose `input` threw, returned no JSON object, or one the child's input refuses. */
 export const CHILD_INPUT_INVALID = 'CHILD_INPUT_INVALID';
@@ -79,6 +90,7 @@ export class StepExecutor {
     private readonly metrics: EngineMetrics,
     @Optional() private readonly isolation: AttemptIsolation = new AttemptIsolation(),
     @Optional() private readonly monitor: DependencyMonitor = new DependencyMonitor(),
+    @Optional() private readonly queue: StepQueue | null = null,
   ) {}
 
   abortAll(): void {
@@ -91,11 +103,22 @@ export class StepExecutor {
    * `committed`: the snapshot whose commit dispatched this attempt, when the scheduler of this process hands the
    * attempt over right after that commit (a local run, see StepWorker); otherwise the job came from the queue.
    */
-  execute(job: StepJobData, committed?: SagaSnapshot, handlerDone?: () => void): Promise<ExecuteResult> {
+  execute(
+    job: StepJobData,
+    committed?: SagaSnapshot,
+    handlerDone?: () => void,
+    defer?: Deferral,
+  ): Promise<ExecuteResult> {
     const { sagaId, step, phase, attempt, traceparent } = job;
     return withSagaLog({ sagaId, step, phase, attempt, traceparent }, () =>
-      this.executeJob(job, committed, handlerDone),
+      this.executeJob(job, committed, handlerDone, defer ?? ((delayMs) => this.enqueueDelayed(job, delayMs))),
     );
+  }
+
+  /** An in-process attempt held back by a participant's limit goes to the queue, delayed, under its job id. */
+  private async enqueueDelayed(job: StepJobData, delayMs: number): Promise<void> {
+    if (!this.queue) throw new Error('no step queue to put a throttled attempt back in');
+    await this.queue.enqueue([{ data: { ...job, throttled: true }, delayMs }]);
   }
 
   /** `handlerDone`: called once the handler has settled, before its outcome is reported (see StepWorker). */
@@ -103,8 +126,9 @@ export class StepExecutor {
     job: StepJobData,
     committed: SagaSnapshot | undefined,
     handlerDone: (() => void) | undefined,
+    defer: Deferral,
   ): Promise<ExecuteResult> {
-    if (job.item !== undefined) return this.executeItem(job, job.item, committed, handlerDone);
+    if (job.item !== undefined) return this.executeItem(job, job.item, committed, handlerDone, defer);
     // A cached copy is good enough to know the inputs (outputs never change once written), but whether this
     // attempt is still wanted is checked against PostgreSQL unless this process committed it a moment ago.
     let snapshot = committed ?? (job.attempt === 1 ? this.cache.getFresh(job.sagaId) : undefined);
@@ -153,7 +177,7 @@ export class StepExecutor {
       return this.outcome(job, this.fanOutStarted(snapshot, definition, step, job.attempt));
     }
 
-    return this.runAttempt(job, snapshot, definition, step, undefined, committed !== undefined, handlerDone);
+    return this.runAttempt(job, snapshot, definition, step, undefined, committed !== undefined, handlerDone, defer);
   }
 
   /**
@@ -165,6 +189,7 @@ export class StepExecutor {
     index: number,
     committed: SagaSnapshot | undefined,
     handlerDone: (() => void) | undefined,
+    defer: Deferral,
   ): Promise<ExecuteResult> {
     const [stored, snapshot] = await Promise.all([
       this.store.loadItem(job.sagaId, job.step, index),
@@ -176,7 +201,7 @@ export class StepExecutor {
       throw new Error(`saga "${snapshot.type}" version ${snapshot.definitionVersion} is not in this agent`);
     const step = definition.stepsByName[job.step];
     const item: ItemRun = { index, value: stored.item, key: stored.key, output: stored.state.output };
-    return this.runAttempt(job, snapshot, definition, step, item, committed !== undefined, handlerDone);
+    return this.runAttempt(job, snapshot, definition, step, item, committed !== undefined, handlerDone, defer);
   }
 
   /** Runs the handler of the attempt (a step's, or an item's) under its span and timeout, and reports. */
@@ -188,6 +213,7 @@ export class StepExecutor {
     item: ItemRun | undefined,
     committed: boolean,
     handlerDone: (() => void) | undefined,
+    defer: Deferral,
   ): Promise<ExecuteResult> {
     const at = item === undefined ? {} : { item: item.index };
 
@@ -214,12 +240,14 @@ export class StepExecutor {
           { type: 'StepStarted', step: job.step, phase: job.phase, attempt: job.attempt, ...at },
           snapshot,
         );
-        if (!started.applied) {
+        if (started.applied) snapshot = started.snapshot;
+        else if (!(job.throttled && (await this.stillStarted(job)))) {
           gate();
           handlerDone?.();
           return 'stale';
         }
-        snapshot = started.snapshot;
+        // (Not applied, but throttled: this very job started the attempt, then a participant's limit held its call
+        // back and it went back to the queue: it runs now, as the attempt that is still current.)
       } else {
         // In-process, right after the commit that dispatched it: a fast step reports before this write is needed.
         mark = setTimeout(() => {
@@ -261,9 +289,39 @@ export class StepExecutor {
       handlerDone?.();
     });
     const failed = failedOf(event);
+    if (failed?.code === PARTICIPANT_THROTTLED) {
+      if (marking) await marking;
+      return this.deferAttempt(job, failed, defer);
+    }
     this.metrics.attempt(current.type, job.step, job.phase, failed, (performance.now() - began) / 1000);
     if (marking) await marking;
     return this.outcome(job, event);
+  }
+
+  /**
+   * A participant's cluster-wide limit held the call back (nothing was sent): not an attempt that failed, so
+   * nothing is reported; the same attempt goes back to the queue, delayed until the limiter expects a slot, marked
+   * `throttled` (it may have been recorded as started: when taken again it runs, as the attempt still current). Its
+   * start-to-close timeout starts again when it runs; while its job waits, delayed, the supervisor extends its
+   * deadline instead of failing it (a queued job has not started). Exactly one copy exists: the job moved to the
+   * delayed set, or (in-process) the one enqueued under the attempt's job id. If that fails (Redis away), the
+   * attempt has no job and the supervisor re-drives it, as any lost job.
+   */
+  private async deferAttempt(job: StepJobData, error: ErrorInfo, defer: Deferral): Promise<ExecuteResult> {
+    const delayMs = Math.min(MAX_DEFER_MS, Math.max(1, Math.round(error.retryAfterMs ?? 1000)));
+    this.logger.debug(`saga ${job.sagaId}: ${job.step} held back (${error.message}); again in ${delayMs} ms`);
+    await defer(delayMs);
+    return 'deferred';
+  }
+
+  /** Whether the job's attempt is still the current one, started (a throttled job's second take; see deferAttempt). */
+  private async stillStarted(job: StepJobData): Promise<boolean> {
+    if (job.item !== undefined) {
+      const stored = await this.store.loadItem(job.sagaId, job.step, job.item);
+      return stored !== null && stored !== undefined && isItemCurrent(stored.state, job);
+    }
+    const fresh = await this.store.load(job.sagaId);
+    return fresh !== null && fresh !== undefined && isCurrent(fresh, job);
   }
 
   /** Reports the outcome; `ignored` when it is stale by now (another copy reported, the saga moved on). */

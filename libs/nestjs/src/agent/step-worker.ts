@@ -99,10 +99,19 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
     );
   }
 
-  /** A job from the queue; one that cannot run here now (an attempt runs alone) goes back to the queue at once. */
+  /**
+   * A job from the queue. One that cannot run here now (an attempt runs alone) goes back to the queue at once. One
+   * held back by a participant's limit moves to the delayed set under the same id, marked `throttled` (so exactly
+   * one copy of the attempt exists), until its turn. BullMQ is told so with a DelayedError: neither is a failure.
+   */
   private async process(job: Job<StepJobData>, token: string | undefined): Promise<unknown> {
     try {
-      return await this.executor.execute(job.data);
+      const result = await this.executor.execute(job.data, undefined, undefined, async (delayMs) => {
+        if (!job.data.throttled) await job.updateData({ ...job.data, throttled: true });
+        await job.moveToDelayed(Date.now() + delayMs, token);
+      });
+      if (result === 'deferred') throw new DelayedError();
+      return result;
     } catch (error) {
       if (!(error instanceof IsolationBusyError) || !token) throw error;
       await job.moveToDelayed(Date.now() + BOUNCE_MS, token);

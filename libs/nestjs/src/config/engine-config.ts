@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
 import { webhookUrlProblem } from '../supervisor/webhook-url';
 import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, validateSync } from 'class-validator';
+import { parseParticipantLimits } from '../invokers/participant-limits';
 import { parseApiKeySpec } from './api-keys';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
@@ -269,6 +270,25 @@ export class EngineConfig {
   PARTICIPANT_HALF_OPEN_MS = 5_000;
 
   /**
+   * Cluster-wide limits per participant, shared by every agent through Redis (needs REDIS_URL), overriding the
+   * limits the sagas' code gives: `payments=concurrency:5,rate:20/s;ledger=rate:100/s` (`<name>=none`: no limit).
+   * Checked in loadConfig (parseParticipantLimits), with a message naming this variable.
+   */
+  @IsOptional()
+  @IsString({ message: 'SAGA_PARTICIPANT_LIMITS must be a string' })
+  SAGA_PARTICIPANT_LIMITS: string | undefined = undefined;
+
+  /**
+   * How long a participant's concurrency slot stays taken when the agent holding it stops renewing it (killed):
+   * its slots come back after this long. Renewed every third of it while the call runs.
+   */
+  @Transform(toInt)
+  @IsInt({ message: 'PARTICIPANT_LEASE_MS must be an integer between 300 and 600000' })
+  @Min(300, { message: 'PARTICIPANT_LEASE_MS must be an integer between 300 and 600000' })
+  @Max(600_000, { message: 'PARTICIPANT_LEASE_MS must be an integer between 300 and 600000' })
+  PARTICIPANT_LEASE_MS = 10_000;
+
+  /**
    * How log lines are written: `json` (one JSON object per line, for log shippers), `pretty` (readable lines, for a
    * person at a terminal), or `auto`: pretty when standard output is a terminal, JSON otherwise. Never both.
    */
@@ -379,6 +399,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
     lines.push(`${needIssuer.join(', ')} need SAGA_OIDC_ISSUER`);
   }
   if (typeof config.SAGA_API_KEYS === 'string') lines.push(...parseApiKeySpec(config.SAGA_API_KEYS).problems);
+  if (config.SAGA_PARTICIPANT_LIMITS) {
+    try {
+      const limits = parseParticipantLimits(config.SAGA_PARTICIPANT_LIMITS, 'SAGA_PARTICIPANT_LIMITS');
+      if (limits.size > 0 && !config.REDIS_URL) {
+        lines.push('SAGA_PARTICIPANT_LIMITS needs REDIS_URL (the limits are shared by the agents through Redis)');
+      }
+    } catch (error) {
+      lines.push((error as Error).message);
+    }
+  }
   if (lines.length > 0) throw new ConfigError(`Invalid configuration:\n  - ${lines.join('\n  - ')}`);
   return config;
 }

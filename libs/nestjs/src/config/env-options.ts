@@ -56,7 +56,12 @@ export function sagaOptionsFromEnv(config: EngineConfig): { options: SagaModuleO
     },
     ...(config.SAGA_ENCRYPTION_KEY ? { encryptionKey: config.SAGA_ENCRYPTION_KEY } : {}),
     retiredEncryptionKeys: (config.SAGA_ENCRYPTION_KEYS_OLD ?? '').split(',').filter((k) => k.trim()),
-    participants: { failuresToOpen: config.PARTICIPANT_FAILURES_TO_OPEN, halfOpenMs: config.PARTICIPANT_HALF_OPEN_MS },
+    participants: {
+      failuresToOpen: config.PARTICIPANT_FAILURES_TO_OPEN,
+      halfOpenMs: config.PARTICIPANT_HALF_OPEN_MS,
+      ...(config.SAGA_PARTICIPANT_LIMITS ? { limits: config.SAGA_PARTICIPANT_LIMITS } : {}),
+      leaseMs: config.PARTICIPANT_LEASE_MS,
+    },
   };
   const corsOrigins = (config.CORS_ORIGINS ?? '')
     .split(',')

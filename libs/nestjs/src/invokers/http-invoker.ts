@@ -10,7 +10,10 @@ export interface HttpInvokerOptions {
   baseUrl: string;
   /** The process's breakers: pass the same registry to every invoker. */
   policies: ParticipantPolicies;
-  /** This participant's breaker and concurrency limit (first invoker of the participant wins). */
+  /**
+   * This participant's breaker, per-process concurrency limit and cluster-wide `limits` (first invoker of the
+   * participant wins; `SAGA_PARTICIPANT_LIMITS` overrides the `limits`).
+   */
   policy?: ParticipantPolicyOptions;
   /** Sent with every request (e.g. an API key). */
   headers?: Record<string, string>;
@@ -50,6 +53,8 @@ export interface HttpInvoker {
  * | no answer: refused, reset, DNS          | `RetryableError`, the socket's code (`ECONNREFUSED`)     | yes                    |
  * | the step's signal aborted (its timeout) | `RetryableError` `TIMEOUT`                               | yes                    |
  * | the circuit is open                     | `RetryableError` `CIRCUIT_OPEN`, nothing sent            | -                      |
+ * | a cluster-wide limit holds it back      | `PARTICIPANT_THROTTLED`, nothing sent; the agent delays  | no                     |
+ * |                                         | the attempt's job (not an attempt, no retry used)        |                        |
  */
 export function http(options: HttpInvokerOptions): HttpInvoker {
   const { participant, headers = {} } = options;
@@ -58,34 +63,38 @@ export function http(options: HttpInvokerOptions): HttpInvoker {
   return {
     participant,
     call: <T>(call: HttpCall) =>
-      policy.execute(async (signal) => {
-        const method = call.method ?? 'POST';
-        const traceparent = call.traceparent ?? activeTraceparent();
-        let response: Response;
-        try {
-          response = await fetch(`${baseUrl}${call.path}`, {
-            method,
-            signal,
-            headers: {
-              accept: 'application/json',
-              ...(call.body === undefined ? {} : { 'content-type': 'application/json' }),
-              ...headers,
-              'idempotency-key': call.idempotencyKey,
-              ...(traceparent ? { traceparent } : {}),
-            },
-            body: call.body === undefined ? undefined : JSON.stringify(call.body),
+      policy.execute(
+        async (signal) => {
+          const method = call.method ?? 'POST';
+          const traceparent = call.traceparent ?? activeTraceparent();
+          let response: Response;
+          try {
+            response = await fetch(`${baseUrl}${call.path}`, {
+              method,
+              signal,
+              headers: {
+                accept: 'application/json',
+                ...(call.body === undefined ? {} : { 'content-type': 'application/json' }),
+                ...headers,
+                'idempotency-key': call.idempotencyKey,
+                ...(traceparent ? { traceparent } : {}),
+              },
+              body: call.body === undefined ? undefined : JSON.stringify(call.body),
+            });
+          } catch (error) {
+            if (signal.aborted) throw abortedError(participant, signal, error);
+            throw connectionError(participant, error);
+          }
+          const text = await response.text().catch((error: unknown) => {
+            throw signal.aborted ? abortedError(participant, signal, error) : connectionError(participant, error);
           });
-        } catch (error) {
-          if (signal.aborted) throw abortedError(participant, signal, error);
-          throw connectionError(participant, error);
-        }
-        const text = await response.text().catch((error: unknown) => {
-          throw signal.aborted ? abortedError(participant, signal, error) : connectionError(participant, error);
-        });
-        const body = parseJson(text);
-        if (response.ok) return body as T;
-        throw classify(participant, method, call.path, response, body);
-      }, call.signal),
+          const body = parseJson(text);
+          if (response.ok) return body as T;
+          throw classify(participant, method, call.path, response, body);
+        },
+        call.signal,
+        call.idempotencyKey,
+      ),
   };
 }
 

@@ -64,19 +64,23 @@ export function microservice<P = unknown, R = unknown>(
   return {
     participant,
     call: (payload, { idempotencyKey, signal, traceparent = activeTraceparent() }) =>
-      policy.execute(async (inner) => {
-        const request: MicroserviceRequest<P> = {
-          idempotencyKey,
-          payload,
-          ...(traceparent ? { metadata: { traceparent } } : {}),
-        };
-        try {
-          return await firstReply(client.send<R, MicroserviceRequest<P>>(pattern, request), inner);
-        } catch (error) {
-          if (inner.aborted) throw abortedError(participant, inner, error);
-          throw classify(participant, label, error);
-        }
-      }, signal),
+      policy.execute(
+        async (inner) => {
+          const request: MicroserviceRequest<P> = {
+            idempotencyKey,
+            payload,
+            ...(traceparent ? { metadata: { traceparent } } : {}),
+          };
+          try {
+            return await firstReply(client.send<R, MicroserviceRequest<P>>(pattern, request), inner);
+          } catch (error) {
+            if (inner.aborted) throw abortedError(participant, inner, error);
+            throw classify(participant, label, error);
+          }
+        },
+        signal,
+        idempotencyKey,
+      ),
   };
 }
 

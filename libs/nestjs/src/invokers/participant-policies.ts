@@ -10,6 +10,14 @@ import {
   wrap,
 } from 'cockatiel';
 import { RetryableError } from '@saga-engine/sdk';
+import {
+  type ClusterLimiter,
+  PARTICIPANT_THROTTLED,
+  type ParticipantLimits,
+  type ResolvedLimits,
+  hasLimits,
+  resolveLimits,
+} from './participant-limits';
 
 /** The error code of a call refused at once because its participant's circuit is open (transient). */
 export const CIRCUIT_OPEN = 'CIRCUIT_OPEN';
@@ -26,6 +34,21 @@ export interface ParticipantPolicyOptions {
   maxConcurrent?: number | null;
   /** Calls that may wait for a slot when `maxConcurrent` are in flight; more are refused. @defaultValue 0 */
   maxQueued?: number;
+  /**
+   * Limits shared by every agent of the cluster (in Redis, so they need `redisUrl`): calls in flight at once and
+   * calls per second. A call held back is not sent and does not count as an attempt: the agent delays the step's
+   * job until a slot is free (see docs/participants.md). `SAGA_PARTICIPANT_LIMITS` (or the module's
+   * `participants.limits`) overrides them per participant. @defaultValue no limits
+   */
+  limits?: ParticipantLimits;
+}
+
+/** The cluster-wide limits of a ParticipantPolicies: where they are kept, and the configuration's overrides. */
+export interface ClusterLimitsOptions {
+  /** Null without Redis: then a participant with limits is refused (per-process limits would not be limits). */
+  limiter: ClusterLimiter | null;
+  /** By participant, from the configuration; they replace the limits the code gives for that participant. */
+  overrides?: ReadonlyMap<string, ResolvedLimits>;
 }
 
 export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
@@ -33,8 +56,11 @@ export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
 /** What a step's invoker runs under its participant's policy. */
 export interface ParticipantPolicy {
   readonly participant: string;
-  /** Runs `fn` through the bulkhead (if any) and the circuit breaker. */
-  execute<T>(fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /**
+   * Runs `fn` through the cluster-wide limits (if any), the bulkhead (if any) and the circuit breaker. `key`: the
+   * call's idempotency key, which keeps its place in line when a limit holds it back (see ClusterLimiter).
+   */
+  execute<T>(fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal, key?: string): Promise<T>;
   state(): BreakerState;
 }
 
@@ -53,13 +79,34 @@ export class ParticipantPolicies {
   private readonly since = new Map<string, Date>();
   private readonly listeners = new Set<CircuitListener>();
 
-  constructor(private readonly defaults: ParticipantPolicyOptions = {}) {}
+  private readonly limits = new Map<string, ResolvedLimits>();
+  private readonly throttleListeners = new Set<(participant: string) => void>();
 
-  /** The participant's policy, created with `options` (over the defaults) on first use; later options are ignored. */
+  constructor(
+    private readonly defaults: ParticipantPolicyOptions = {},
+    private readonly cluster: ClusterLimitsOptions = { limiter: null },
+  ) {}
+
+  /**
+   * The participant's policy, created with `options` (over the defaults) on first use; later options are ignored.
+   * Throws when the participant has limits (in `options` or the configuration) and there is no Redis to keep them.
+   */
   for(participant: string, options: ParticipantPolicyOptions = {}): ParticipantPolicy {
     const existing = this.policies.get(participant);
     if (existing) return existing;
-    const created = createPolicy(participant, { ...this.defaults, ...options }, (state) => {
+    const limits = this.cluster.overrides?.get(participant) ?? resolveLimits(participant, options.limits);
+    const limiter = hasLimits(limits) ? this.cluster.limiter : null;
+    if (hasLimits(limits) && !limiter) {
+      throw new Error(
+        `participant "${participant}" has cluster-wide limits, which are kept in Redis: set redisUrl (REDIS_URL)`,
+      );
+    }
+    this.limits.set(participant, limits);
+    const throttled = () => {
+      for (const listener of this.throttleListeners) listener(participant);
+    };
+    const guard = limiter ? { limiter, limits, throttled } : null;
+    const created = createPolicy(participant, { ...this.defaults, ...options }, guard, (state) => {
       const at = new Date();
       this.since.set(participant, at);
       for (const listener of this.listeners) listener({ participant, state, since: at });
@@ -72,6 +119,27 @@ export class ParticipantPolicies {
   /** Every participant's circuit state, for metrics and health pages. */
   states(): { participant: string; state: BreakerState }[] {
     return [...this.policies.values()].map((p) => ({ participant: p.participant, state: p.state() }));
+  }
+
+  /** The cluster-wide limits of every participant this process has a policy for (null fields: no limit). */
+  limitsOf(participant: string): ResolvedLimits | null {
+    return this.limits.get(participant) ?? null;
+  }
+
+  /** Calls `listener` with the participant's name each time a call is held back by its cluster-wide limits. */
+  onThrottle(listener: (participant: string) => void): () => void {
+    this.throttleListeners.add(listener);
+    return () => this.throttleListeners.delete(listener);
+  }
+
+  /** Closes the limiter's Redis connection (Nest calls it on shutdown). */
+  onApplicationShutdown(): void {
+    this.cluster.limiter?.close();
+  }
+
+  /** The cluster limiter (null without Redis), for `GET /v1/participants`. */
+  get limiter(): ClusterLimiter | null {
+    return this.cluster.limiter;
   }
 
   /** Every participant's circuit state and when it entered it (null: closed since the process started). */
@@ -104,6 +172,7 @@ export type CircuitListener = (change: CircuitChange) => void;
 function createPolicy(
   participant: string,
   options: ParticipantPolicyOptions,
+  guard: { limiter: ClusterLimiter; limits: ResolvedLimits; throttled: () => void } | null,
   changed: (state: BreakerState) => void,
 ): ParticipantPolicy & { breaker: { state: CircuitState } } {
   const consecutiveFailures = positiveInteger(options.consecutiveFailures ?? 5, 'consecutiveFailures');
@@ -122,9 +191,21 @@ function createPolicy(
     participant,
     breaker,
     state: () => stateName(breaker.state),
-    async execute<T>(fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    async execute<T>(fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal, key?: string): Promise<T> {
       try {
-        return await policy.execute(({ signal: inner }) => fn(inner), signal);
+        // The cluster slot is taken inside the breaker and the bulkhead: a call an open circuit refuses uses none.
+        return await policy.execute(async ({ signal: inner }) => {
+          if (!guard) return fn(inner);
+          const permit = await guard.limiter.acquire(participant, guard.limits, key).catch((error: unknown) => {
+            guard.throttled();
+            throw error;
+          });
+          try {
+            return await fn(inner);
+          } finally {
+            permit.release();
+          }
+        }, signal);
       } catch (error) {
         if (error instanceof BrokenCircuitError) {
           throw new RetryableError(`participant "${participant}": circuit open, failing fast`, {
@@ -144,10 +225,10 @@ function createPolicy(
   };
 }
 
-/** Transient failures count; a definite "no" and a rate limit do not (see ParticipantPolicies). */
+/** Transient failures count; a definite "no", a rate limit and our own limits do not (see ParticipantPolicies). */
 function countsAsFailure(error: Error): boolean {
   const { retryable, code } = error as { retryable?: unknown; code?: unknown };
-  return retryable !== false && code !== 'RATE_LIMITED';
+  return retryable !== false && code !== 'RATE_LIMITED' && code !== PARTICIPANT_THROTTLED;
 }
 
 function stateName(state: CircuitState): BreakerState {

@@ -1,4 +1,10 @@
 import type { SagaDefinition } from '@saga-engine/core';
+import {
+  type ParticipantLimits,
+  type ResolvedLimits,
+  parseParticipantLimits,
+  resolveLimits,
+} from '../invokers/participant-limits';
 import { webhookUrlProblem } from '../supervisor/webhook-url';
 import { type SagaApiKey, checkApiKeys, parseApiKeySpec } from '../config/api-keys';
 import { DEFAULT_OIDC_ALGORITHMS, type OidcOptions } from '../api/http/oidc';
@@ -129,6 +135,14 @@ export interface SagaModuleOptions {
     failuresToOpen?: number;
     /** How long an open circuit fails fast before a trial call. @defaultValue 5000 */
     halfOpenMs?: number;
+    /**
+     * Cluster-wide limits per participant (they need `redisUrl`), overriding what the code gives in the invoker's
+     * `policy.limits`: `'payments=concurrency:5,rate:20/s'` (see parseParticipantLimits) or
+     * `{ payments: { concurrency: 5, ratePerSecond: 20 } }`. A participant named here gets exactly these limits.
+     */
+    limits?: string | Readonly<Record<string, ParticipantLimits>>;
+    /** How long a concurrency slot outlives an agent that stopped renewing it (killed). @defaultValue 10000 */
+    leaseMs?: number;
   };
 }
 
@@ -178,6 +192,9 @@ export interface ResolvedSagaOptions {
   retiredEncryptionKeys: string[];
   failuresToOpen: number;
   halfOpenMs: number;
+  /** By participant; the configuration's, over the code's. */
+  participantLimits: Map<string, ResolvedLimits>;
+  participantLeaseMs: number;
 }
 
 export class SagaConfigError extends Error {
@@ -267,8 +284,30 @@ export function resolveSagaOptions(
     retiredEncryptionKeys: [...(options.retiredEncryptionKeys ?? [])],
     failuresToOpen: int(options.participants?.failuresToOpen, 'participants.failuresToOpen', 1, 1000, 5),
     halfOpenMs: int(options.participants?.halfOpenMs, 'participants.halfOpenMs', 10, 3_600_000, 5_000),
+    participantLimits: participantLimits(options.participants?.limits, options.redisUrl, problems),
+    participantLeaseMs: int(options.participants?.leaseMs, 'participants.leaseMs', 300, 600_000, 10_000),
   };
   if (problems.length > 0) throw new SagaConfigError(`Invalid SagaModule options:\n  - ${problems.join('\n  - ')}`);
+  return result;
+}
+
+function participantLimits(
+  limits: string | Readonly<Record<string, ParticipantLimits>> | undefined,
+  redisUrl: string | undefined,
+  problems: string[],
+): Map<string, ResolvedLimits> {
+  let result = new Map<string, ResolvedLimits>();
+  try {
+    if (typeof limits === 'string') result = parseParticipantLimits(limits, 'participants.limits');
+    else if (limits !== undefined) {
+      for (const [name, value] of Object.entries(limits)) result.set(name, resolveLimits(name, value));
+    }
+  } catch (error) {
+    problems.push((error as Error).message.replace(/^participant "/, 'participants.limits: participant "'));
+  }
+  if (result.size > 0 && !redisUrl) {
+    problems.push('participants.limits needs redisUrl (the limits are shared by the agents through Redis)');
+  }
   return result;
 }
 

@@ -49,6 +49,7 @@ import { ScheduleStore } from '../store/schedule-store';
 import { LocalSagaTransport } from '../client/local-transport';
 import { SagaClient } from '@saga-engine/client';
 import { ParticipantPolicies } from '../invokers/participant-policies';
+import { ClusterLimiter } from '../invokers/participant-limits';
 import { AlertService } from '../observability/alert.service';
 import { DEPENDENCY_LEVEL_VALUE, DependencyMonitor } from '../observability/dependency-monitor';
 import { DependencyWatchdog } from '../observability/dependency-watchdog';
@@ -284,7 +285,14 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
     {
       provide: ParticipantPolicies,
       useFactory: (o: ResolvedSagaOptions) =>
-        new ParticipantPolicies({ consecutiveFailures: o.failuresToOpen, halfOpenAfterMs: o.halfOpenMs }),
+        new ParticipantPolicies(
+          { consecutiveFailures: o.failuresToOpen, halfOpenAfterMs: o.halfOpenMs },
+          {
+            // Every role gets one with Redis: agents take slots, the API shows them (GET /v1/participants).
+            limiter: o.redisUrl ? openClusterLimiter(o.redisUrl, o.queuePrefix, o.participantLeaseMs) : null,
+            overrides: o.participantLimits,
+          },
+        ),
       inject: [RESOLVED_OPTIONS],
     },
     SagaRegistry,
@@ -318,6 +326,7 @@ function coreProviders(sagas: readonly SagaDefinition[]): Provider[] {
               value: DEPENDENCY_LEVEL_VALUE[monitor.level(dependency)],
             })),
         });
+        participants.onThrottle((participant) => metrics.participantThrottled.inc({ participant }));
         return metrics;
       },
       inject: [SagaStore, StepQueue, ParticipantPolicies, DependencyMonitor],
@@ -434,3 +443,14 @@ class DataSourceCloser implements OnApplicationShutdown {
 }
 
 export { MODULE_OPTIONS_TOKEN as SAGA_MODULE_OPTIONS };
+
+/**
+ * The Redis connection of the participant limits: fail fast (no offline queue, one retry, a command timeout), so
+ * that a Redis away throttles calls within a second instead of hanging them (see ClusterLimiter).
+ */
+function openClusterLimiter(redisUrl: string, prefix: string, leaseMs: number): ClusterLimiter {
+  const redis = createRedis(redisUrl, 'producer', { commandTimeout: 1_000 });
+  // Its failures show as throttled calls (their message says Redis did not answer); the queues log Redis's state.
+  redis.on('error', () => undefined);
+  return new ClusterLimiter(redis, { prefix, leaseMs });
+}

@@ -68,6 +68,14 @@ export class EngineMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [this.registry],
   });
+  readonly participantThrottled = new Counter({
+    name: 'saga_participant_throttled_total',
+    help:
+      'Calls to a participant held back by its cluster-wide limits (concurrency or rate) in this process, by ' +
+      'participant: nothing was sent; the attempt ran later and did not count as a failure.',
+    labelNames: ['participant'],
+    registers: [this.registry],
+  });
   readonly compensations = new Counter({
     name: 'saga_compensations_total',
     help: 'Compensations started (first attempt of a step undo dispatched), by saga type and step.',

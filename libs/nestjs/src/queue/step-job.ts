@@ -21,6 +21,11 @@ export interface StepJobData {
   attempt: number;
   /** One item of a fan-out step (its index); absent for a step. */
   item?: number;
+  /**
+   * Set when a participant's cluster-wide limit held this attempt back and its job went back to the queue (see
+   * StepExecutor.deferAttempt): the attempt may already be recorded as started, by this very job.
+   */
+  throttled?: boolean;
   /** W3C traceparent (trace and span ids) of the span the attempt's span goes under; absent when tracing is off. */
   traceparent?: string;
   /**

@@ -154,6 +154,17 @@ export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /**
+   * The attempt's job if a participant's limit held it back (`throttled`, see StepExecutor.deferAttempt): its state
+   * and when an agent last took it (BullMQ's `processedOn`, the agent's clock); null for any other job, or none.
+   */
+  async throttled(data: StepJobData): Promise<{ state: string; takenAt: number | null } | null> {
+    const queue = await this.queue(data.type, data.version);
+    const job = await queue.getJob(stepJobId(data));
+    if (!job?.data?.throttled) return null;
+    return { state: await job.getState(), takenAt: job.processedOn ?? null };
+  }
+
+  /**
    * Enqueues an attempt again under the SAME job id (the supervisor, for a job that is gone). A leftover finished
    * copy is removed first, since BullMQ ignores an add whose id exists. A copy that is queued or active is kept:
    * the add is then a no-op, so a race with the original enqueue cannot run the attempt twice from Redis.

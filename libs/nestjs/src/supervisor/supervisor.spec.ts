@@ -27,6 +27,7 @@ describe('Supervisor', () => {
     expired = [] as ClaimedAttempt[],
     overdue = [] as ClaimedAttempt[],
     liveness = 'gone' as JobLiveness | Error,
+    throttled = null as { state: string; takenAt: number | null } | null,
     retentionMs = null as number | null,
     purgeable = 0,
     starts = [] as ClaimedStart[],
@@ -53,6 +54,7 @@ describe('Supervisor', () => {
         if (liveness instanceof Error) throw liveness;
         return liveness;
       }),
+      throttled: jest.fn(async () => throttled),
       redrive: jest.fn(async (job: StepJobData) => {
         redriven.push(job);
       }),
@@ -177,6 +179,23 @@ describe('Supervisor', () => {
         error: expect.objectContaining({ code: 'DEADLINE_EXCEEDED' }),
       }),
     ]);
+  });
+
+  it('gives a started attempt whose job a participant limit held back a deadline from now, or from its new take', async () => {
+    const delayed = setup({ expired: [running()], throttled: { state: 'delayed', takenAt: Date.now() - 60_000 } });
+    await delayed.supervisor.sweep();
+    expect(delayed.applied).toEqual([]);
+    // pay's timeout (2 s) plus the 5 s grace, from now: it waits for a slot, it has not died.
+    expect(delayed.extended.map(([, ms]) => ms)).toEqual([2_000 + 5_000]);
+    const taken = setup({ expired: [running()], throttled: { state: 'active', takenAt: Date.now() - 500 } });
+    await taken.supervisor.sweep();
+    expect(taken.applied).toEqual([]);
+    expect(taken.extended[0][1]).toBeGreaterThan(6_000);
+    expect(taken.extended[0][1]).toBeLessThanOrEqual(6_500);
+    // Taken longer ago than its timeout and the grace: it did not report in time, a death as any other.
+    const late = setup({ expired: [running()], throttled: { state: 'active', takenAt: Date.now() - 7_100 } });
+    await late.supervisor.sweep();
+    expect(late.applied).toEqual([expect.objectContaining({ type: 'StepFailed', step: 'pay', attempt: 2 })]);
   });
 
   it('POISONs the death that reaches the limit: not retryable', async () => {

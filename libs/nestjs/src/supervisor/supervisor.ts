@@ -70,6 +70,8 @@ const PARALLEL_ACTIONS = 8;
  * | `deadline_at` passed, never started     | gone (lost, never enqueued)| enqueues the SAME job id again, and     |
  * |                                         |                            |   gives it a deadline from now          |
  * | due for more than `scheduleToStartMs`   | gone                       | enqueues the SAME job id again          |
+ * | `deadline_at` passed, attempt started   | its job held back by a     | deadline from when it is taken again    |
+ * |   and then held back (`throttled`)      |   participant limit        |   (a wait for a participant's slot)     |
  * | due for more than `scheduleToStartMs`   | queued or active           | nothing                                 |
  * | either                                  | the queue does not answer  | nothing until it is back (lease)        |
  * | `deadline_at` passed, step WAITING      | (a wait has no job)        | `SignalTimedOut`: the signal never came |
@@ -276,6 +278,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
       return;
     }
     if (isStarted(claim)) {
+      if (await this.heldBack(claim)) return;
       await this.onDied(claim);
       return;
     }
@@ -293,6 +296,34 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
       this.stats.deadlinesExtended++;
       this.metrics.supervisor('deadline_extended');
     }
+  }
+
+  /**
+   * A started attempt whose job a participant's cluster-wide limit sent back to the queue (`throttled`, see
+   * StepExecutor.deferAttempt) is waiting for a slot, not dead: while its job waits its deadline counts from now,
+   * once an agent took it again from then. Asks the queue only about jobs so marked; the queue away: not known.
+   */
+  private async heldBack(claim: ClaimedAttempt): Promise<boolean> {
+    if (this.queueAway) return false;
+    let held: { state: string; takenAt: number | null } | null;
+    try {
+      held = await this.queue.throttled(jobOf(claim));
+    } catch {
+      return false;
+    }
+    if (!held) return false;
+    const def = (await this.registry.spec(claim.sagaType, claim.definitionVersion)).stepsByName[claim.step];
+    const timeoutMs = claim.phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
+    let extendMs = timeoutMs + DEADLINE_GRACE_MS;
+    if (held.state === 'active') {
+      extendMs = (held.takenAt ?? 0) + timeoutMs + DEADLINE_GRACE_MS - Date.now();
+      if (extendMs <= 0) return false;
+    } else if (!['waiting', 'delayed', 'prioritized'].includes(held.state)) return false;
+    if (await this.store.extendDeadline(claim, extendMs)) {
+      this.stats.deadlinesExtended++;
+      this.metrics.supervisor('deadline_extended');
+    }
+    return true;
   }
 
   /**

@@ -1,7 +1,9 @@
 import { SagaApiController } from '../http/saga-api-controller';
-import { Get } from '@nestjs/common';
+import { Get, Logger } from '@nestjs/common';
 import { ApiOperation, ApiResponse } from '@nestjs/swagger';
 import { SagaStore } from '../../store/saga-store';
+import { ParticipantPolicies } from '../../invokers/participant-policies';
+import type { LimitsView } from '../../invokers/participant-limits';
 import { RequireRole } from '../http/auth';
 import { ApiErrors } from '../http/openapi';
 
@@ -16,7 +18,7 @@ const PARTICIPANTS_SCHEMA = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['name', 'state', 'since', 'agents'],
+        required: ['name', 'state', 'since', 'agents', 'limits'],
         properties: {
           name: { type: 'string', example: 'account' },
           state: { type: 'string', enum: ['closed', 'open', 'half-open'], example: 'open' },
@@ -28,6 +30,45 @@ const PARTICIPANTS_SCHEMA = {
             example: '2026-11-21T23:05:00.000Z',
           },
           agents: { type: 'integer', description: 'Agents that reported this participant recently', example: 2 },
+          limits: {
+            type: 'object',
+            nullable: true,
+            description:
+              'Its cluster-wide limits and their use now, across all agents (from Redis); null when it has no ' +
+              'limits, or when Redis did not answer',
+            required: ['concurrency', 'ratePerSecond', 'inFlight', 'callsLastSecond', 'throttled'],
+            properties: {
+              concurrency: {
+                type: 'integer',
+                nullable: true,
+                description: 'Calls in flight at once across all agents (null: no limit)',
+                example: 5,
+              },
+              ratePerSecond: {
+                type: 'integer',
+                nullable: true,
+                description: 'Calls in any one-second window across all agents (null: no limit)',
+                example: 20,
+              },
+              inFlight: {
+                type: 'integer',
+                nullable: true,
+                description: 'Calls holding a concurrency slot now (null: no concurrency limit)',
+                example: 3,
+              },
+              callsLastSecond: {
+                type: 'integer',
+                nullable: true,
+                description: 'Calls let through in the last second (null: no rate limit)',
+                example: 19,
+              },
+              throttled: {
+                type: 'integer',
+                description: 'Calls held back by a limit (they ran later; none failed for it), over the last day',
+                example: 1234,
+              },
+            },
+          },
         },
       },
     },
@@ -43,12 +84,18 @@ interface CircuitRow {
 
 @SagaApiController('v1/participants')
 export class ParticipantsController {
-  constructor(private readonly store: SagaStore) {}
+  private readonly logger = new Logger('ParticipantsController');
+
+  constructor(
+    private readonly store: SagaStore,
+    private readonly policies: ParticipantPolicies,
+  ) {}
 
   /**
    * The circuit breaker of every participant across all agents: each agent writes its breakers' states to
    * PostgreSQL on every change and every 5 s; a participant's state is the worst among the agents seen in the
    * last 30 s (open > half-open > closed), `since` when that state began, `agents` how many agents reported it.
+   * `limits`: its cluster-wide limits and their use now, read from Redis (null when it has none).
    */
   @Get()
   @RequireRole('viewer')
@@ -74,13 +121,27 @@ export class ParticipantsController {
         ORDER BY w.participant`,
       [CIRCUIT_FRESH_SECONDS],
     );
+    const limits = await this.limits(rows.map((r) => r.name));
     return {
       items: rows.map((r) => ({
         name: r.name,
         state: r.state,
         since: r.since ? new Date(r.since).toISOString() : null,
         agents: r.agents,
+        limits: limits.get(r.name) ?? null,
       })),
     };
+  }
+
+  /** From Redis, bounded in time: the page answers (with null limits) when Redis does not. */
+  private async limits(names: string[]): Promise<Map<string, LimitsView | null>> {
+    const limiter = this.policies.limiter;
+    if (!limiter || names.length === 0) return new Map();
+    try {
+      return await limiter.view(names);
+    } catch (error) {
+      this.logger.warn(`participant limits unavailable: ${(error as Error).message}`);
+      return new Map();
+    }
   }
 }
