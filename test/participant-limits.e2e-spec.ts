@@ -240,10 +240,13 @@ withRedis('participant limits across the cluster (e2e, 3 agent processes)', () =
     });
   /** Failed attempts (a timeout included) and attempts after the first, over these sagas. */
   const retries = async (ids: string[]) => {
-    const [failed] = await db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM saga_event WHERE saga_id = ANY($1) AND type = 'StepFailed'`,
+    const failures = await db.query<{ data: { error?: { code?: string; message?: string } } }>(
+      `SELECT data FROM saga_event WHERE saga_id = ANY($1) AND type = 'StepFailed'`,
       [ids],
     );
+    // Say why, so that a failure of this test names the attempt's error.
+    if (failures.length > 0) console.log(`failed attempts: ${JSON.stringify(failures.map((f) => f.data.error))}`);
+    const failed = { n: failures.length };
     const [attempts] = await db.query<{ max: number }>(
       `SELECT max(attempt)::int AS max FROM saga_step WHERE saga_id = ANY($1)`,
       [ids],
