@@ -375,4 +375,36 @@ describe('REST API (e2e)', () => {
       expect(all.body.map((d: any) => d.name)).toEqual(['drone-delivery', 'parcel-order']);
     });
   });
+
+  describe('the answer to a start', () => {
+    // Built from the rows the insert wrote, not read back: it must be what a GET right after the commit finds
+    // (no agent here, so nothing moves the saga on). Grouped (no key) and alone (a key); at once and DELAYED.
+    it.each([
+      ['without a key, at once', {}],
+      ['with a key, at once', { idempotencyKey: 'answer-1' }],
+      ['without a key, delayed', { startIn: '1h' }],
+      ['with a key, delayed', { idempotencyKey: 'answer-2', startAt: new Date(Date.now() + 7_200_000).toISOString() }],
+    ])('%s: the 201 body is the GET body, timestamps from the database', async (_, extra) => {
+      const started = await engine
+        .as('operator')
+        .post('/v1/sagas')
+        .send({ type: 'drone-delivery', input: valid, ...extra });
+      expect(started.status).toBe(201);
+      const read = await engine.as('viewer').get(`/v1/sagas/${started.body.id}`);
+      expect(read.status).toBe(200);
+      expect(started.body).toEqual(read.body);
+      const [row] = await engine.db.query<{ created_at: Date }>(`SELECT created_at FROM saga_instance WHERE id = $1`, [
+        started.body.id,
+      ]);
+      expect(started.body.createdAt).toBe(row.created_at.toISOString());
+      expect(started.body.status).toBe('startIn' in extra || 'startAt' in extra ? 'DELAYED' : 'RUNNING');
+      if (!('startIn' in extra || 'startAt' in extra)) {
+        expect(started.body.steps[0]).toMatchObject({
+          status: 'SCHEDULED',
+          attempts: 1,
+          startedAt: row.created_at.toISOString(),
+        });
+      }
+    });
+  });
 });
