@@ -299,6 +299,29 @@ describe('REST API (e2e)', () => {
       );
       expect(n).toBe('1');
     });
+    it('answers each of many concurrent keyed starts as alone: one saga per key, 200 for a replay, 409 for a clash', async () => {
+      // Keyed starts share a group commit: a key taken earlier in the same statement is skipped, not an error.
+      const keys = Array.from({ length: 10 }, (_, i) => `batch-${i}`);
+      const requests = [
+        ...keys.map((k) => ({ type: 'drone-delivery', input: valid, idempotencyKey: k })),
+        ...keys.map((k) => ({ type: 'drone-delivery', input: valid, idempotencyKey: k })),
+        { type: 'drone-delivery', input: valid, idempotencyKey: 'batch-clash' },
+        { type: 'drone-delivery', input: { ...valid, priceCents: 102 }, idempotencyKey: 'batch-clash' },
+      ];
+      const results = await Promise.all(requests.map((b) => engine.as('operator').post('/v1/sagas').send(b)));
+      keys.forEach((_, i) => {
+        const pair = [results[i], results[i + keys.length]];
+        expect(pair.map((r) => r.status).sort()).toEqual([200, 201]);
+        expect(pair[0].body.id).toBe(pair[1].body.id);
+      });
+      const clash = results.slice(-2);
+      expect(clash.map((r) => r.status).sort()).toEqual([201, 409]);
+      expect(clash.find((r) => r.status === 409)!.body.code).toBe('IDEMPOTENCY_CONFLICT');
+      const [{ n }] = await engine.db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM saga_instance WHERE idempotency_key LIKE 'batch-%'`,
+      );
+      expect(n).toBe('11');
+    });
   });
 
   describe('listing', () => {

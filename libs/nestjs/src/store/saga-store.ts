@@ -205,17 +205,14 @@ export class SagaStore {
   }
 
   private async insertRow(saga: NewSaga, row: InsertRow): Promise<InsertResult> {
-    if (saga.idempotencyKey === null) {
-      // No key, so no conflict to answer: it goes to PostgreSQL with the other starts of the moment (group commit).
-      const done = await this.insertBatcher.submit({ sagaId: saga.id, row });
-      if (!done || !row.written) throw new Error(`insert of saga ${saga.id} wrote nothing`);
+    // It goes to PostgreSQL with the other starts of the moment (group commit), with or without a key: a key that
+    // another start holds (committed, or earlier in the same statement) is skipped by ON CONFLICT DO NOTHING
+    // without failing the statement, and that start answers with the holder.
+    const done = await this.insertBatcher.submit({ sagaId: saga.id, row });
+    if (done && row.written) {
       return { inserted: true, snapshot: this.newSnapshot(saga), written: writtenRows(row, row.written) };
     }
-    // A key goes alone: when another start holds it, nothing is written and the holder is answered.
-    const inserted = await this.insertRows([row]);
-    if (inserted.has(saga.id) && row.written) {
-      return { inserted: true, snapshot: this.newSnapshot(saga), written: writtenRows(row, row.written) };
-    }
+    if (saga.idempotencyKey === null) throw new Error(`insert of saga ${saga.id} wrote nothing`);
     const [existing] = await this.db.query(
       `SELECT id, type, request_hash FROM saga_instance WHERE idempotency_key = $1`,
       [saga.idempotencyKey],
@@ -237,8 +234,9 @@ export class SagaStore {
   }
 
   /**
-   * Starts without an idempotency key, many in one statement (see `batcher`). A start with a key goes through the
-   * same statement alone, so that a conflict on the key is its own.
+   * New sagas, many in one statement (see `batcher`). A statement that fails (a business key held by another saga:
+   * its unique index is not the statement's ON CONFLICT) is retried one start at a time, so that the conflict is
+   * that start's own (see `insert`).
    */
   private readonly insertBatcher = new CommitBatcher<InsertRow>((rows) => this.insertRows(rows));
 
@@ -766,7 +764,7 @@ function writtenRows(row: InsertRow, times: InsertedTimes): WrittenSaga {
   return { instance, steps };
 }
 
-/** A keyless start as the grouped insert reads it (see SagaStore.insertRows). */
+/** A new saga as the grouped insert reads it (see SagaStore.insertRows). */
 interface InsertRow extends StateColumns {
   /** Set by the insert statement that wrote the row (never sent: the row is serialized before). */
   written?: InsertedTimes;
