@@ -299,6 +299,29 @@ describe('REST API (e2e)', () => {
       );
       expect(n).toBe('1');
     });
+    it('answers each of many concurrent keyed starts as alone: one saga per key, 200 for a replay, 409 for a clash', async () => {
+      // Keyed starts share a group commit: a key taken earlier in the same statement is skipped, not an error.
+      const keys = Array.from({ length: 10 }, (_, i) => `batch-${i}`);
+      const requests = [
+        ...keys.map((k) => ({ type: 'drone-delivery', input: valid, idempotencyKey: k })),
+        ...keys.map((k) => ({ type: 'drone-delivery', input: valid, idempotencyKey: k })),
+        { type: 'drone-delivery', input: valid, idempotencyKey: 'batch-clash' },
+        { type: 'drone-delivery', input: { ...valid, priceCents: 102 }, idempotencyKey: 'batch-clash' },
+      ];
+      const results = await Promise.all(requests.map((b) => engine.as('operator').post('/v1/sagas').send(b)));
+      keys.forEach((_, i) => {
+        const pair = [results[i], results[i + keys.length]];
+        expect(pair.map((r) => r.status).sort()).toEqual([200, 201]);
+        expect(pair[0].body.id).toBe(pair[1].body.id);
+      });
+      const clash = results.slice(-2);
+      expect(clash.map((r) => r.status).sort()).toEqual([201, 409]);
+      expect(clash.find((r) => r.status === 409)!.body.code).toBe('IDEMPOTENCY_CONFLICT');
+      const [{ n }] = await engine.db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM saga_instance WHERE idempotency_key LIKE 'batch-%'`,
+      );
+      expect(n).toBe('11');
+    });
   });
 
   describe('listing', () => {
@@ -373,6 +396,38 @@ describe('REST API (e2e)', () => {
       });
       const all = await engine.as('viewer').get('/v1/saga-types');
       expect(all.body.map((d: any) => d.name)).toEqual(['drone-delivery', 'parcel-order']);
+    });
+  });
+
+  describe('the answer to a start', () => {
+    // Built from the rows the insert wrote, not read back: it must be what a GET right after the commit finds
+    // (no agent here, so nothing moves the saga on). Grouped (no key) and alone (a key); at once and DELAYED.
+    it.each([
+      ['without a key, at once', {}],
+      ['with a key, at once', { idempotencyKey: 'answer-1' }],
+      ['without a key, delayed', { startIn: '1h' }],
+      ['with a key, delayed', { idempotencyKey: 'answer-2', startAt: new Date(Date.now() + 7_200_000).toISOString() }],
+    ])('%s: the 201 body is the GET body, timestamps from the database', async (_, extra) => {
+      const started = await engine
+        .as('operator')
+        .post('/v1/sagas')
+        .send({ type: 'drone-delivery', input: valid, ...extra });
+      expect(started.status).toBe(201);
+      const read = await engine.as('viewer').get(`/v1/sagas/${started.body.id}`);
+      expect(read.status).toBe(200);
+      expect(started.body).toEqual(read.body);
+      const [row] = await engine.db.query<{ created_at: Date }>(`SELECT created_at FROM saga_instance WHERE id = $1`, [
+        started.body.id,
+      ]);
+      expect(started.body.createdAt).toBe(row.created_at.toISOString());
+      expect(started.body.status).toBe('startIn' in extra || 'startAt' in extra ? 'DELAYED' : 'RUNNING');
+      if (!('startIn' in extra || 'startAt' in extra)) {
+        expect(started.body.steps[0]).toMatchObject({
+          status: 'SCHEDULED',
+          attempts: 1,
+          startedAt: row.created_at.toISOString(),
+        });
+      }
     });
   });
 });

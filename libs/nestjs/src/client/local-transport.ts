@@ -43,8 +43,8 @@ export class LocalSagaTransport implements SagaTransport {
       if (later?.version !== undefined && !(Number.isInteger(later.version) && later.version >= 1)) {
         throw new ApiError(400, 'INPUT_INVALID', 'version must be a positive integer');
       }
-      const { id, created } = await this.operations.start(type, input, idempotencyKey, delay, later?.version);
-      return { saga: await this.view(id), created };
+      const started = await this.operations.start(type, input, idempotencyKey, delay, later?.version);
+      return { saga: (await this.operations.started(started)) as unknown as SagaView, created: started.created };
     });
   }
 

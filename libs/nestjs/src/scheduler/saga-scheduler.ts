@@ -15,7 +15,7 @@ import {
   transition,
 } from '@saga-engine/core';
 import { type AuditRecord } from '../store/saga-audit';
-import { type NewChild, type SagaSnapshot, SagaStore } from '../store/saga-store';
+import { type NewChild, type SagaSnapshot, SagaStore, type WrittenSaga } from '../store/saga-store';
 import { type StepJobData } from '../queue/step-job';
 import { StepQueue } from '../queue/step-queue';
 import { AlertService } from '../observability/alert.service';
@@ -32,7 +32,8 @@ import { INPUT_CIPHER } from '../module/tokens';
 import { startSagaSpan } from '../observability/tracing';
 
 export type StartResult =
-  | { outcome: 'created'; snapshot: SagaSnapshot }
+  /** `written`: the saga's rows as its insert wrote them (timestamps from the database). */
+  | { outcome: 'created'; snapshot: SagaSnapshot; written: WrittenSaga }
   | { outcome: 'replayed'; id: string }
   | { outcome: 'conflict'; id: string }
   /** Another saga of the type holds the input's business key and is not over: `id` is that saga. */
@@ -194,7 +195,7 @@ export class SagaScheduler {
     await withSagaLog({ sagaId: id, traceparent: snapshot.traceparent }, () =>
       this.afterStart(definition, snapshot, result.commands, local),
     );
-    return { outcome: 'created', snapshot };
+    return { outcome: 'created', snapshot, written: inserted.written };
   }
 
   private async afterStart(

@@ -2,6 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import { SAGA_DATA_SOURCE } from './data-source';
+import { SagaInstanceEntity } from './entities/saga-instance.entity';
+import { SagaStepEntity } from './entities/saga-step.entity';
 import {
   CompensationStatus,
   type HistoryEntry,
@@ -79,7 +81,8 @@ export interface NewSaga {
 }
 
 export type InsertResult =
-  | { inserted: true; snapshot: SagaSnapshot }
+  /** `written`: the rows as the statement wrote them, timestamps from the database (see `writtenRows`). */
+  | { inserted: true; snapshot: SagaSnapshot; written: WrittenSaga }
   | { inserted: false; existing: { id: string; type: string; requestHash: string } }
   /** Another saga of the type holds the business key and is not over (see the key's unique index). */
   | { inserted: false; businessKeyHeldBy: string };
@@ -202,15 +205,14 @@ export class SagaStore {
   }
 
   private async insertRow(saga: NewSaga, row: InsertRow): Promise<InsertResult> {
-    if (saga.idempotencyKey === null) {
-      // No key, so no conflict to answer: it goes to PostgreSQL with the other starts of the moment (group commit).
-      const done = await this.insertBatcher.submit({ sagaId: saga.id, row });
-      if (!done) throw new Error(`insert of saga ${saga.id} wrote nothing`);
-      return { inserted: true, snapshot: this.newSnapshot(saga) };
+    // It goes to PostgreSQL with the other starts of the moment (group commit), with or without a key: a key that
+    // another start holds (committed, or earlier in the same statement) is skipped by ON CONFLICT DO NOTHING
+    // without failing the statement, and that start answers with the holder.
+    const done = await this.insertBatcher.submit({ sagaId: saga.id, row });
+    if (done && row.written) {
+      return { inserted: true, snapshot: this.newSnapshot(saga), written: writtenRows(row, row.written) };
     }
-    // A key goes alone: when another start holds it, nothing is written and the holder is answered.
-    const inserted = await this.insertRows([row]);
-    if (inserted.has(saga.id)) return { inserted: true, snapshot: this.newSnapshot(saga) };
+    if (saga.idempotencyKey === null) throw new Error(`insert of saga ${saga.id} wrote nothing`);
     const [existing] = await this.db.query(
       `SELECT id, type, request_hash FROM saga_instance WHERE idempotency_key = $1`,
       [saga.idempotencyKey],
@@ -232,13 +234,14 @@ export class SagaStore {
   }
 
   /**
-   * Starts without an idempotency key, many in one statement (see `batcher`). A start with a key goes through the
-   * same statement alone, so that a conflict on the key is its own.
+   * New sagas, many in one statement (see `batcher`). A statement that fails (a business key held by another saga:
+   * its unique index is not the statement's ON CONFLICT) is retried one start at a time, so that the conflict is
+   * that start's own (see `insert`).
    */
   private readonly insertBatcher = new CommitBatcher<InsertRow>((rows) => this.insertRows(rows));
 
   private async insertRows(rows: InsertRow[]): Promise<Set<string>> {
-    const inserted: { id: string }[] = await this.prepared(
+    const inserted: InsertedTimes[] = await this.prepared(
       'saga_insert',
       `WITH p AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, type text, definition_version int, status text,
@@ -257,7 +260,7 @@ export class SagaStore {
                 p.business_key, p.search_attributes
            FROM p
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING id
+         RETURNING id, created_at, updated_at, start_at, completed_at
        ), steps AS (
          INSERT INTO saga_step (saga_id, name, position, status, attempt, attempt_base, output, error, outcome_unknown,
                                 comp_status, comp_attempt, comp_attempt_base, comp_error, due_at, deadline_at,
@@ -275,9 +278,15 @@ export class SagaStore {
          SELECT inst.id, e.seq, e.type, e.step, e.attempt, e.data, e.item
          FROM inst JOIN p ON p.id = inst.id, jsonb_to_recordset(p.events) AS e(${EVENT_COLUMNS})
        )
-       SELECT id FROM inst`,
+       SELECT id, created_at, updated_at, start_at, completed_at FROM inst`,
       [JSON.stringify(rows)],
     );
+    // The statement's timestamps, for the answer built without reading the saga back (see `writtenRows`).
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    for (const times of inserted) {
+      const row = byId.get(times.id);
+      if (row) row.written = times;
+    }
     return new Set(inserted.map((r) => r.id));
   }
 
@@ -677,8 +686,88 @@ interface CommitRow extends StateColumns {
   search_attributes: SearchAttributes | null;
 }
 
-/** A keyless start as the grouped insert reads it (see SagaStore.insertRows). */
+/** The timestamps of a new instance as the insert statement set them (RETURNING). */
+interface InsertedTimes {
+  id: string;
+  created_at: Date;
+  updated_at: Date;
+  start_at: Date | null;
+  completed_at: Date | null;
+}
+
+/** A new saga's instance and step rows as its insert wrote them: what a read-back right after it would find. */
+export interface WrittenSaga {
+  instance: SagaInstanceEntity;
+  steps: SagaStepEntity[];
+}
+
+/**
+ * The rows the insert statement wrote for `row`, built from what it was given and the timestamps it returned:
+ * every step timestamp of an insert is the statement's `now()` (the instance's `created_at`), or that plus a
+ * number of milliseconds, exactly as the statement computes them. No children or fan-out items: an insert writes
+ * none.
+ */
+function writtenRows(row: InsertRow, times: InsertedTimes): WrittenSaga {
+  const now = times.created_at;
+  const at = (yes: boolean) => (yes ? now : null);
+  const after = (ms: number | null) => (ms === null ? null : new Date(now.getTime() + Number(ms)));
+  const instance = Object.assign(new SagaInstanceEntity(), {
+    id: row.id,
+    type: row.type,
+    definitionVersion: row.definition_version,
+    status: row.status,
+    version: 1,
+    input: row.input,
+    output: row.output,
+    error: row.error,
+    cancelRequested: row.cancel_requested,
+    eventCount: row.event_count,
+    idempotencyKey: row.idempotency_key,
+    requestHash: row.request_hash,
+    createdAt: times.created_at,
+    updatedAt: times.updated_at,
+    traceParent: row.trace_parent,
+    completedAt: times.completed_at,
+    parentId: row.parent_id ?? null,
+    parentStep: row.parent_step ?? null,
+    startAt: times.start_at,
+    businessKey: row.business_key,
+    searchAttributes: row.search_attributes,
+  });
+  const steps = [...row.steps]
+    .sort((a, b) => a.position - b.position)
+    .map((s) =>
+      Object.assign(new SagaStepEntity(), {
+        sagaId: row.id,
+        name: s.name,
+        position: s.position,
+        status: s.status,
+        attempt: s.attempt,
+        attemptBase: s.attempt_base,
+        output: s.output,
+        error: s.error,
+        outcomeUnknown: s.outcome_unknown,
+        run: s.run,
+        skipped: s.skipped,
+        compStatus: s.comp_status,
+        compAttempt: s.comp_attempt,
+        compAttemptBase: s.comp_attempt_base,
+        compError: s.comp_error,
+        dueAt: s.in_flight ? after(s.due_in_ms) : null,
+        deadlineAt: s.in_flight ? after(s.deadline_in_ms) : null,
+        startedAt: at(s.started),
+        finishedAt: at(s.finished),
+        compStartedAt: at(s.comp_started),
+        compFinishedAt: at(s.comp_finished),
+      }),
+    );
+  return { instance, steps };
+}
+
+/** A new saga as the grouped insert reads it (see SagaStore.insertRows). */
 interface InsertRow extends StateColumns {
+  /** Set by the insert statement that wrote the row (never sent: the row is serialized before). */
+  written?: InsertedTimes;
   id: string;
   type: string;
   definition_version: number;

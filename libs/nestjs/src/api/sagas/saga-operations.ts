@@ -6,10 +6,19 @@ import { SagaScheduler, type StartDelay } from '../../scheduler/saga-scheduler';
 import { type SagaSpec, attributesFromInput, businessKeyOf, parseDuration } from '@saga-engine/core';
 import { scrubSecrets, secretsAt } from '../../security/input-cipher';
 import type { AuditRecord } from '../../store/saga-audit';
+import type { WrittenSaga } from '../../store/saga-store';
 import { SagaQueries } from '../../store/saga-queries';
 import { ApiError } from '../http/api-error';
 import { SIGNAL_NAME_PATTERN, signalPayload } from './signal-payload';
 import { type SagaInstanceView, instanceView } from './saga-views';
+
+/** What `SagaOperations.start` did; `written`: a new saga's rows as its insert wrote them. */
+export interface StartedSaga {
+  id: string;
+  created: boolean;
+  spec: SagaSpec;
+  written?: WrittenSaga;
+}
 
 /** A start time may lie this far in the past (clocks differ; a request takes time): it then starts at once. */
 export const START_AT_TOLERANCE_MS = 60_000;
@@ -83,7 +92,7 @@ export class SagaOperations {
     idempotencyKey: string | null,
     delay?: StartDelay,
     version?: number,
-  ): Promise<{ id: string; created: boolean; spec: SagaSpec }> {
+  ): Promise<StartedSaga> {
     const known = version === undefined ? await this.registry.latest(type) : await this.chosen(type, version);
     if (!known) {
       throw new ApiError(
@@ -117,8 +126,22 @@ export class SagaOperations {
       case 'replayed':
         return { id: result.id, created: false, spec: definition };
       case 'created':
-        return { id: result.snapshot.id, created: true, spec: definition };
+        return { id: result.snapshot.id, created: true, spec: definition, written: result.written };
     }
+  }
+
+  /**
+   * The saga a start answers with, as `view` shows it. A new saga whose definition has no child or fan-out step
+   * is built from the rows its insert wrote (timestamps from the database: what a read-back right after the
+   * commit finds), without reading it back; a replayed key, or a saga with children or items, is read back.
+   */
+  async started(started: StartedSaga): Promise<SagaInstanceView> {
+    const { spec, written } = started;
+    if (!started.created) return this.view(started.id);
+    if (written && !spec.steps.some((s) => s.child || s.fanOut)) {
+      return instanceView(written.instance, written.steps);
+    }
+    return this.view(started.id, spec);
   }
 
   /** A version the caller asked for; 400 naming `version` when the type has no such version. */

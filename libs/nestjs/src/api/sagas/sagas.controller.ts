@@ -61,10 +61,9 @@ export class SagasController {
     if (!allowsType(principal, body.type)) throw unknownType();
     const key = this.idempotencyKey(body.idempotencyKey, headerKey);
     const delay = parseStartDelay(body);
-    const { id, created, spec } = await this.operations.start(body.type, body.input, key, delay, body.version);
-    res.status(created ? 201 : 200);
-    // A replayed key may name a saga of another version of the type: then read all of it.
-    return this.operations.view(id, created ? spec : undefined);
+    const started = await this.operations.start(body.type, body.input, key, delay, body.version);
+    res.status(started.created ? 201 : 200);
+    return this.operations.started(started);
   }
 
   @Get()
