@@ -1109,11 +1109,10 @@ function timesOf(
   return { due_in_ms: dispatch.delayMs, deadline_in_ms: dispatch.delayMs + dispatch.timeoutMs + DEADLINE_GRACE_MS };
 }
 
-function stepRow(name: string, position: number, s: StepState, dispatch: Dispatch | undefined, local = false): StepRow {
+/** The columns a step row and an item row share: the state of its attempts, and which of them have started or ended. */
+function attemptColumns(s: StepState | ItemState) {
   const comp = s.compensation;
   return {
-    name,
-    position,
     status: s.status,
     attempt: s.attempt,
     attempt_base: s.attemptBase,
@@ -1124,15 +1123,23 @@ function stepRow(name: string, position: number, s: StepState, dispatch: Dispatc
     comp_attempt: comp?.attempt ?? 0,
     comp_attempt_base: comp?.attemptBase ?? 0,
     comp_error: comp?.error ?? null,
+    started: s.attempt > 0,
+    finished: SETTLED_STEP.includes(s.status),
+    comp_started: comp !== null,
+    comp_finished: comp !== null && SETTLED_COMP.includes(comp.status),
+  };
+}
+
+function stepRow(name: string, position: number, s: StepState, dispatch: Dispatch | undefined, local = false): StepRow {
+  return {
+    name,
+    position,
+    ...attemptColumns(s),
     run: s.run ?? 0,
     skipped: s.skipped === true,
     // A fan-out whose items run has no attempt of its own in flight: its items' rows have theirs.
     in_flight: !s.fanOut && (isStepInFlight(s) || isCompensationInFlight(s)),
     ...timesOf(dispatch),
-    started: s.attempt > 0,
-    finished: SETTLED_STEP.includes(s.status),
-    comp_started: comp !== null,
-    comp_finished: comp !== null && SETTLED_COMP.includes(comp.status),
     deaths: s.deaths ?? 0,
     local,
   };
@@ -1192,27 +1199,13 @@ const ITEM_ROW_COLUMNS = `step text, idx int, status text, attempt int, attempt_
   comp_started boolean, comp_finished boolean`;
 
 function itemRow(step: string, idx: number, item: ItemState, dispatch: ItemDispatch | undefined): ItemRow {
-  const comp = item.compensation;
   return {
     step,
     idx,
-    status: item.status,
-    attempt: item.attempt,
-    attempt_base: item.attemptBase,
-    output: item.output ?? null,
-    error: item.error,
-    outcome_unknown: item.outcomeUnknown,
-    comp_status: comp?.status ?? null,
-    comp_attempt: comp?.attempt ?? 0,
-    comp_attempt_base: comp?.attemptBase ?? 0,
-    comp_error: comp?.error ?? null,
+    ...attemptColumns(item),
     in_flight: isItemInFlight(item) || isItemCompensationInFlight(item),
     due_in_ms: dispatch ? dispatch.delayMs : null,
     deadline_in_ms: dispatch ? dispatch.delayMs + dispatch.timeoutMs + DEADLINE_GRACE_MS : null,
-    started: item.attempt > 0,
-    finished: SETTLED_STEP.includes(item.status),
-    comp_started: comp !== null,
-    comp_finished: comp !== null && SETTLED_COMP.includes(comp.status),
   };
 }
 
