@@ -312,8 +312,7 @@ export class Supervisor implements OnApplicationBootstrap, OnModuleDestroy {
       return false;
     }
     if (!held) return false;
-    const def = (await this.registry.spec(claim.sagaType, claim.definitionVersion)).stepsByName[claim.step];
-    const timeoutMs = claim.phase === StepPhase.RUN ? def.timeoutMs : def.compensationTimeoutMs;
+    const timeoutMs = await this.timeoutOf(claim);
     let extendMs = timeoutMs + DEADLINE_GRACE_MS;
     if (held.state === 'active') {
       extendMs = (held.takenAt ?? 0) + timeoutMs + DEADLINE_GRACE_MS - Date.now();
