@@ -101,6 +101,57 @@ describe('SagaStore (integration)', () => {
     expect(events.map((e) => e.seq)).toEqual(Array.from({ length: first.state.eventCount }, (_, i) => i + 1));
   });
 
+  it('loads of the moment go in one statement: each caller gets its own saga, an unknown id null', async () => {
+    const sagas = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => started(`0190f2c4-0000-7000-8000-0000000002${String(i).padStart(2, '0')}`)),
+    );
+    // Watch the statements the store sends through its pool (the hot path's prepared statements go there).
+    const pool = (dataSource.driver as unknown as { master: { query: (...args: unknown[]) => unknown } }).master;
+    const sent: string[] = [];
+    // While set, a load statement waits for it before it goes: it is still running, as far as the store knows.
+    let hold: Promise<void> | null = null;
+    const query = pool.query;
+    pool.query = function (this: unknown, ...args: unknown[]) {
+      const config = args[0] as { name?: string };
+      if (config?.name) sent.push(config.name);
+      if (hold && config?.name === 'saga_load') return hold.then(() => query.apply(this, args));
+      return query.apply(this, args);
+    };
+    try {
+      const unknown = '0190f2c4-0000-7000-8000-0000000002ff';
+      // Spelled as PostgreSQL also reads a uuid: upper case, without hyphens.
+      const shouted = sagas[3].id.toUpperCase().replace(/-/g, '');
+      const loaded = await Promise.all([
+        ...sagas.map((s) => store.load(s.id)),
+        store.load(unknown),
+        store.load(shouted),
+      ]);
+      expect(sent).toEqual(['saga_load']);
+      expect(loaded.slice(0, 8)).toEqual(sagas);
+      expect(loaded[8]).toBeNull();
+      expect(loaded[9]).toEqual(sagas[3]);
+
+      // A load asked for after a commit ended sees it, even while an earlier load's statement is still running:
+      // it does not join that statement, it goes in the next.
+      const from = sagas[0];
+      const r = transition(definition, from.state, { type: 'StepSucceeded', step: 'a', attempt: 1, output: 5 });
+      let release: () => void = () => undefined;
+      hold = new Promise((resolve) => (release = resolve));
+      const before = store.load(from.id);
+      const committed = await store.commit(from, r.state, r.history, r.commands, definition);
+      const after = store.load(from.id);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(sent.filter((name) => name === 'saga_load')).toHaveLength(2);
+      hold = null;
+      release();
+      expect(await before).not.toBeNull();
+      expect(await after).toEqual(committed);
+      expect(sent.filter((name) => name === 'saga_load')).toHaveLength(3);
+    } finally {
+      pool.query = query;
+    }
+  });
+
   it('serializes many racing writers: every lost round re-reads and retries, none overwrites another', async () => {
     let snapshot = await started('0190f2c4-0000-7000-8000-000000000003');
     snapshot = (await store.commit(

@@ -17,6 +17,7 @@ import { FailFast1766100000000 } from './migrations/1766100000000-fail-fast';
 import { BusinessKeysAndSearchAttributes1766200000000 } from './migrations/1766200000000-business-keys-and-search-attributes';
 import { OperatorStepActions1766300000000 } from './migrations/1766300000000-operator-step-actions';
 import { BulkJobs1766400000000 } from './migrations/1766400000000-bulk-jobs';
+import { InstanceFillfactor1766500000000 } from './migrations/1766500000000-instance-fillfactor';
 import { listenForClientErrors } from './pg-client-errors';
 import { DEFAULT_PG_TIMEOUTS, type PgTimeouts, pgPoolOptions } from './pg-timeouts';
 import { SagaTypeOrmLogger } from './typeorm-logger';
@@ -38,6 +39,7 @@ export const MIGRATIONS = [
   BusinessKeysAndSearchAttributes1766200000000,
   OperatorStepActions1766300000000,
   BulkJobs1766400000000,
+  InstanceFillfactor1766500000000,
 ];
 
 /**

@@ -28,6 +28,7 @@ import {
   type SearchAttributes,
 } from '@saga-engine/core';
 import { AUDIT_ROW_COLUMNS, type AuditRecord, auditRow } from './saga-audit';
+import { StatementBatcher } from './statement-batcher';
 
 /** What the scheduler holds of an instance: its state and the revision it was read at (for compare-and-set). */
 export interface SagaSnapshot {
@@ -238,9 +239,9 @@ export class SagaStore {
    * its unique index is not the statement's ON CONFLICT) is retried one start at a time, so that the conflict is
    * that start's own (see `insert`).
    */
-  private readonly insertBatcher = new CommitBatcher<InsertRow>((rows) => this.insertRows(rows));
+  private readonly insertBatcher = new StatementBatcher((rows: InsertRow[]) => this.insertRows(rows));
 
-  private async insertRows(rows: InsertRow[]): Promise<Set<string>> {
+  private async insertRows(rows: InsertRow[]): Promise<boolean[]> {
     const inserted: InsertedTimes[] = await this.prepared(
       'saga_insert',
       `WITH p AS (
@@ -287,7 +288,8 @@ export class SagaStore {
       const row = byId.get(times.id);
       if (row) row.written = times;
     }
-    return new Set(inserted.map((r) => r.id));
+    const ids = new Set(inserted.map((r) => r.id));
+    return rows.map((row) => ids.has(row.id));
   }
 
   /**
@@ -406,9 +408,9 @@ export class SagaStore {
    * and at once. A batch that fails (which only a broken row should cause) is retried one transition at a time,
    * so that one bad transition cannot fail the others.
    */
-  private readonly batcher = new CommitBatcher((rows) => this.commitRows(rows));
+  private readonly batcher = new StatementBatcher((rows: CommitRow[]) => this.commitRows(rows));
 
-  private async commitRows(rows: CommitRow[]): Promise<Set<string>> {
+  private async commitRows(rows: CommitRow[]): Promise<boolean[]> {
     const indexed = rows.map((row, idx) => ({ idx, ...row }));
     const result: { idx: number }[] = await this.prepared(
       'saga_commit',
@@ -426,7 +428,10 @@ export class SagaStore {
                 search_attributes = CASE WHEN p.search_attributes IS NULL THEN i.search_attributes
                                          ELSE coalesce(i.search_attributes, '{}') || p.search_attributes END
            FROM p
-          WHERE i.id = p.id AND i.version = p.version
+          -- The ids as an array too ($5): planned once for every batch size (a prepared statement's generic plan),
+          -- the join alone expects the recordset's default 100 rows and, while the table is small when the plan
+          -- is made, scans all of saga_instance for each commit, a lone saga's too, however large it grows since.
+          WHERE i.id = ANY($5::uuid[]) AND i.id = p.id AND i.version = p.version
          RETURNING p.idx, i.id, i.parent_id, i.parent_step
        ), won AS (
          SELECT inst.id, inst.parent_id, inst.parent_step, p.type, p.completed, p.steps, p.items, p.new_items,
@@ -555,9 +560,12 @@ export class SagaStore {
             children.flatMap((child) => child.events.map((event) => ({ saga_id: child.id, ...event }))),
           ),
         ),
+        rows.map((row) => row.id),
       ],
     );
-    return new Set(result.map((r) => rows[r.idx].id));
+    const won = rows.map(() => false);
+    for (const { idx } of result) won[idx] = true;
+    return won;
   }
 
   /**
@@ -566,7 +574,14 @@ export class SagaStore {
    * snapshot read without its items must never reach `transition`.
    */
   async load(id: string, options: { items?: boolean } = {}): Promise<SagaSnapshot | null> {
-    const withItems = options.items !== false;
+    return (options.items === false ? this.lightLoads : this.loads).submit({ sagaId: id, row: id });
+  }
+
+  /** The loads of the moment, many in one statement (as the commits; a load sees every commit before it). */
+  private readonly loads = new StatementBatcher((ids: string[]) => this.loadRows(ids, true));
+  private readonly lightLoads = new StatementBatcher((ids: string[]) => this.loadRows(ids, false));
+
+  private async loadRows(ids: string[], withItems: boolean): Promise<(SagaSnapshot | null)[]> {
     const rows: LoadedRow[] = await this.prepared(
       withItems ? 'saga_load' : 'saga_load_light',
       `SELECT i.id, i.type, i.definition_version, i.version, i.status, i.input, i.output, i.error,
@@ -587,11 +602,14 @@ export class SagaStore {
                        FROM saga_step_item t WHERE t.saga_id = i.id)`
                   : `'[]'::json`
               } AS items
-         FROM saga_instance i WHERE i.id = $1`,
-      [id],
+         FROM saga_instance i WHERE i.id = ANY($1::uuid[])`,
+      [ids],
     );
-    const row = rows[0];
-    return row ? toSnapshot(row) : null;
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return ids.map((id) => {
+      const row = byId.get(canonicalUuid(id));
+      return row ? toSnapshot(row) : null;
+    });
   }
 
   /** One item of a fan-out, for the agent that runs it: the item, its key and its state. */
@@ -835,79 +853,6 @@ function startOf(commands: SagaCommand[]): Pick<InsertRow, 'start_at' | 'start_i
   return { start_at: delay.startAt ?? null, start_in_ms: delay.startInMs ?? null };
 }
 
-/** Transitions in one group-commit statement at most, and statements in flight at once. */
-const MAX_BATCH = 200;
-const MAX_BATCHES_IN_FLIGHT = 4;
-
-interface Pending<R> {
-  sagaId: string;
-  row: R;
-  resolve: (committed: boolean) => void;
-  reject: (error: unknown) => void;
-}
-
-/**
- * Collects transitions while up to MAX_BATCHES_IN_FLIGHT statements run; each statement takes what waits (one
- * transition per saga per statement: a second one of the same saga waits for the next). See SagaStore.batcher.
- */
-export class CommitBatcher<R extends { id: string } = CommitRow> {
-  private queue: Pending<R>[] = [];
-  private inFlight = 0;
-  private scheduled = false;
-
-  constructor(private readonly write: (rows: R[]) => Promise<Set<string>>) {}
-
-  submit(item: { sagaId: string; row: R }): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ ...item, resolve, reject });
-      this.kick();
-    });
-  }
-
-  private kick(): void {
-    if (this.scheduled || this.inFlight >= MAX_BATCHES_IN_FLIGHT || this.queue.length === 0) return;
-    // Let the transitions computed in the same tick join the statement.
-    this.scheduled = true;
-    queueMicrotask(() => {
-      this.scheduled = false;
-      this.flush();
-    });
-  }
-
-  private flush(): void {
-    while (this.inFlight < MAX_BATCHES_IN_FLIGHT && this.queue.length > 0) {
-      const batch: Pending<R>[] = [];
-      const rest: Pending<R>[] = [];
-      const sagas = new Set<string>();
-      for (const item of this.queue) {
-        if (batch.length < MAX_BATCH && !sagas.has(item.sagaId)) {
-          sagas.add(item.sagaId);
-          batch.push(item);
-        } else rest.push(item);
-      }
-      this.queue = rest;
-      this.inFlight++;
-      void this.run(batch).finally(() => {
-        this.inFlight--;
-        this.kick();
-      });
-    }
-  }
-
-  private async run(batch: Pending<R>[]): Promise<void> {
-    try {
-      const won = await this.write(batch.map((p) => p.row));
-      for (const p of batch) p.resolve(won.has(p.row.id));
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0].reject(error);
-        return;
-      }
-      await Promise.all(batch.map((p) => this.run([p])));
-    }
-  }
-}
-
 /** An item as `load` reads it: [step, idx, status, attempt, attempt_base, output, error, outcome_unknown,
  *  comp_status, comp_attempt, comp_attempt_base, comp_error] (an array: 10,000 of them without repeated keys). */
 type LoadedItem = [
@@ -966,6 +911,13 @@ function toItemState(row: LoadedItem): ItemState {
       ? { status: compStatus, attempt: compAttempt, attemptBase: compBase, error: compError }
       : null,
   };
+}
+
+/** A uuid as PostgreSQL prints it (lower case, hyphenated) from any form it reads (upper case, braces, no hyphens). */
+function canonicalUuid(id: string): string {
+  const hex = id.replace(/[{}-]/g, '').toLowerCase();
+  if (hex.length !== 32) return id;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 interface LoadedRow {

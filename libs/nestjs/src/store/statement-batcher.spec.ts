@@ -1,20 +1,20 @@
-import { CommitBatcher } from './saga-store';
+import { StatementBatcher } from './statement-batcher';
 
 /** Group commit without a database: what goes into which statement, and who gets which answer. */
-describe('CommitBatcher', () => {
-  const row = (id: string) => ({ id }) as unknown as Parameters<CommitBatcher['submit']>[0]['row'];
+describe('StatementBatcher', () => {
+  const row = (id: string) => ({ id });
 
   function setup(decide: (ids: string[]) => Set<string> | Error) {
     const statements: string[][] = [];
     let release: () => void = () => undefined;
     let gate = Promise.resolve();
-    const batcher = new CommitBatcher(async (rows) => {
+    const batcher = new StatementBatcher(async (rows: { id: string }[]) => {
       const ids = rows.map((r) => r.id);
       statements.push(ids);
       await gate;
       const answer = decide(ids);
       if (answer instanceof Error) throw answer;
-      return answer;
+      return ids.map((id) => answer.has(id));
     });
     return {
       batcher,
@@ -43,18 +43,18 @@ describe('CommitBatcher', () => {
     expect(statements).toEqual([['a', 'b'], ['a']]);
   });
 
-  it('collects what arrives while statements are in flight into the next one', async () => {
+  it('collects what arrives while a statement is in flight into the next one', async () => {
     const t = setup((ids) => new Set(ids));
     t.hold();
-    // Four transitions of one saga: four statements, the most that may be in flight at once.
-    const first = [1, 2, 3, 4].map(() => t.batcher.submit({ sagaId: 'a', row: row('a') }));
+    // One statement at a time: what arrives meanwhile (other sagas, and the same saga again) waits for the next.
+    const first = t.batcher.submit({ sagaId: 'a', row: row('a') });
     await new Promise((r) => setImmediate(r));
-    const later = ['x', 'y'].map((id) => t.batcher.submit({ sagaId: id, row: row(id) }));
+    const later = ['x', 'a', 'y'].map((id) => t.batcher.submit({ sagaId: id, row: row(id) }));
     await new Promise((r) => setImmediate(r));
-    expect(t.statements).toEqual([['a'], ['a'], ['a'], ['a']]);
+    expect(t.statements).toEqual([['a']]);
     t.release();
-    await Promise.all([...first, ...later]);
-    expect(t.statements.at(-1)).toEqual(['x', 'y']);
+    await Promise.all([first, ...later]);
+    expect(t.statements).toEqual([['a'], ['x', 'a', 'y']]);
   });
 
   it('retries a failed statement one transition at a time, so one bad row fails only itself', async () => {
