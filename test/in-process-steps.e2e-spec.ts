@@ -3,6 +3,16 @@ import { defineSaga } from '@saga-engine/sdk';
 import { StepQueue } from '../libs/nestjs/src/queue/step-queue';
 import { startTestEngine, type TestEngine } from './support/test-engine';
 
+/** Records (without replacing) what the engine hands to the queue, as `<sagaId>:<step>`. */
+function observeEnqueues(engine: TestEngine, into: string[]): void {
+  const queue = engine.app.get(StepQueue);
+  const enqueue = queue.enqueue.bind(queue);
+  queue.enqueue = (jobs) => {
+    into.push(...jobs.map((j) => `${j.data.sagaId}:${j.data.step}`));
+    return enqueue(jobs);
+  };
+}
+
 /**
  * Issue 9: the agent runs a saga's next step itself, right after the commit that dispatched it, instead of a
  * BullMQ round trip. With AGENT_CONCURRENCY=1 a five-step saga needs one slot at a time: each step's handler has
@@ -30,13 +40,7 @@ describe('steps run in-process, one concurrency slot (e2e)', () => {
 
   beforeAll(async () => {
     engine = await startTestEngine({ sagas: [chain], env: { AGENT_CONCURRENCY: '1' } });
-    // Observe (not replace) what the scheduler hands to the queue.
-    const queue = engine.app.get(StepQueue);
-    const enqueue = queue.enqueue.bind(queue);
-    queue.enqueue = (jobs) => {
-      enqueued.push(...jobs.map((j) => `${j.data.sagaId}:${j.data.step}`));
-      return enqueue(jobs);
-    };
+    observeEnqueues(engine, enqueued);
   });
 
   afterAll(async () => {
@@ -59,5 +63,78 @@ describe('steps run in-process, one concurrency slot (e2e)', () => {
     // Past every step's 300 ms timeout: a timer still armed would have aborted its signal by now.
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect(signals.filter((s) => s.aborted)).toEqual([]);
+  });
+});
+
+/**
+ * Issue 20: when every slot is taken, a hand-over waits in the process for one (a burst of starts over REST then
+ * runs without a BullMQ round trip per saga), and the starts themselves wait briefly for room. A hand-over that
+ * waited past the running mark goes to the queue under its job id, and still runs once.
+ */
+const runs = new Map<string, number>();
+const counted = (ms: number) => async (ctx: { sagaId: string; step: string }) => {
+  const key = `${ctx.sagaId}:${ctx.step}`;
+  runs.set(key, (runs.get(key) ?? 0) + 1);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return {};
+};
+const burst = defineSaga('in-process-burst', { version: 1 })
+  .step('one', { run: counted(1) })
+  .step('two', { run: counted(1) })
+  .step('three', { run: counted(1) })
+  .build();
+const slow = defineSaga('in-process-slow', { version: 1 })
+  .step('hog', { run: counted(2_500) })
+  .build();
+
+describe('hand-overs wait for a slot in the process (e2e)', () => {
+  let engine: TestEngine;
+  const enqueued: string[] = [];
+
+  beforeAll(async () => {
+    engine = await startTestEngine({
+      sagas: [burst, slow],
+      // Two slots; the running mark (and so the longest wait for a slot) at its most, 1 s.
+      env: { AGENT_CONCURRENCY: '2', SCHEDULE_TO_START_MS: '4000' },
+    });
+    observeEnqueues(engine, enqueued);
+  });
+
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  it('runs a burst of 40 sagas on two slots without a job, each step once', async () => {
+    const started = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        engine.as('operator').post('/v1/sagas').send({ type: 'in-process-burst', input: {} }),
+      ),
+    );
+    expect(started.map((r) => r.status)).toEqual(Array(40).fill(201));
+    for (const { body } of started) {
+      expect((await engine.waitForStatus(body.id, ['COMPLETED', 'FAILED', 'COMPENSATED'])).status).toBe('COMPLETED');
+      for (const step of ['one', 'two', 'three']) expect(runs.get(`${body.id}:${step}`)).toBe(1);
+    }
+    expect(enqueued).toEqual([]);
+  });
+
+  it('sends a hand-over that waited past the running mark to the queue, where it runs once', async () => {
+    // Two sagas hold both slots for 2.5 s; the next ones wait for a slot, then go to the queue after 1 s.
+    const started = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        engine.as('operator').post('/v1/sagas').send({ type: 'in-process-slow', input: {} }),
+      ),
+    );
+    expect(started.map((r) => r.status)).toEqual(Array(5).fill(201));
+    for (const { body } of started) {
+      expect((await engine.waitForStatus(body.id, ['COMPLETED', 'FAILED', 'COMPENSATED'])).status).toBe('COMPLETED');
+      expect(runs.get(`${body.id}:hog`)).toBe(1);
+      const saga = await engine.as('operator').get(`/v1/sagas/${body.id}`);
+      // Not a failed or timed-out attempt: the wait was not the attempt's.
+      expect(saga.body.steps[0].attempts).toBe(1);
+    }
+    const spilled = enqueued.filter((j) => j.endsWith(':hog'));
+    expect(spilled.length).toBeGreaterThanOrEqual(1);
+    expect(spilled.length).toBeLessThanOrEqual(3);
   });
 });

@@ -90,7 +90,7 @@ export class StepExecutor {
     private readonly metrics: EngineMetrics,
     @Optional() private readonly isolation: AttemptIsolation = new AttemptIsolation(),
     @Optional() private readonly monitor: DependencyMonitor = new DependencyMonitor(),
-    @Optional() private readonly queue: StepQueue | null = null,
+    @Optional() @Inject(StepQueue) private readonly queue: StepQueue | null = null,
   ) {}
 
   abortAll(): void {

@@ -13,6 +13,17 @@ import { type OpenedQueue, describeQueueBackend, openQueue } from './queue-backe
 import { type StepJobData, stepJobId, stepQueueName } from './step-job';
 import { TRANSPORT_OPTIONS, type TransportOptions } from './transport-options';
 
+interface QueuedJob {
+  data: StepJobData;
+  delayMs: number;
+}
+
+interface PendingEnqueue {
+  jobs: QueuedJob[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 /** See StepQueue.liveness. */
 export type JobLiveness = 'queued' | 'active' | 'gone';
 
@@ -28,6 +39,8 @@ export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
   /** Opened at start: it proves the backend answers, and serves `ping`. */
   private probe?: OpenedQueue<StepJobData>;
   private closed = false;
+  /** Enqueues asked for in this turn of the event loop, added together at its end (see enqueue). */
+  private readonly pending: PendingEnqueue[] = [];
 
   constructor(
     @Inject(TRANSPORT_OPTIONS) readonly options: TransportOptions,
@@ -90,24 +103,49 @@ export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
     return this.probe ? this.probe.probeWrite() : Promise.reject(new Error('not connected yet'));
   }
 
-  async enqueue(jobs: { data: StepJobData; delayMs: number }[]): Promise<void> {
-    if (jobs.length === 0) return;
-    const byQueue = new Map<string, { data: StepJobData; delayMs: number }[]>();
-    for (const job of jobs) {
-      const name = stepQueueName(job.data.type, job.data.version);
-      byQueue.set(name, [...(byQueue.get(name) ?? []), job]);
+  /**
+   * Adds the jobs. The enqueues asked for in the same turn of the event loop (the dispatches of one group commit,
+   * the starts answered by one insert) go to each queue as one `addBulk`: one round trip, not one per saga.
+   */
+  enqueue(jobs: { data: StepJobData; delayMs: number }[]): Promise<void> {
+    if (jobs.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.pending.push({ jobs, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const callers = this.pending.splice(0);
+    const byQueue = new Map<string, { jobs: QueuedJob[]; callers: Set<PendingEnqueue> }>();
+    for (const caller of callers) {
+      for (const job of caller.jobs) {
+        const name = stepQueueName(job.data.type, job.data.version);
+        const group = byQueue.get(name) ?? { jobs: [], callers: new Set() };
+        group.jobs.push(job);
+        group.callers.add(caller);
+        byQueue.set(name, group);
+      }
     }
-    await Promise.all(
-      [...byQueue.values()].map(async (group) => {
-        const queue = await this.queue(group[0].data.type, group[0].data.version);
-        await queue.addBulk(
-          group.map(({ data, delayMs }) => ({
-            name: data.phase,
-            data,
-            opts: { jobId: stepJobId(data), delay: delayMs, attempts: 1, removeOnComplete: true, removeOnFail: true },
-          })),
-        );
-      }),
+    // A caller is answered once every queue it wrote to took its jobs, or rejected by the first that did not.
+    const outcomes = new Map<PendingEnqueue, Promise<unknown>[]>();
+    for (const group of byQueue.values()) {
+      const added = this.addBulk(group.jobs);
+      for (const caller of group.callers) outcomes.set(caller, [...(outcomes.get(caller) ?? []), added]);
+    }
+    for (const [caller, added] of outcomes) {
+      Promise.all(added).then(() => caller.resolve(), caller.reject);
+    }
+  }
+
+  private async addBulk(jobs: QueuedJob[]): Promise<void> {
+    const queue = await this.queue(jobs[0].data.type, jobs[0].data.version);
+    await queue.addBulk(
+      jobs.map(({ data, delayMs }) => ({
+        name: data.phase,
+        data,
+        opts: { jobId: stepJobId(data), delay: delayMs, attempts: 1, removeOnComplete: true, removeOnFail: true },
+      })),
     );
   }
 
@@ -159,9 +197,14 @@ export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
    */
   async throttled(data: StepJobData): Promise<{ state: string; takenAt: number | null } | null> {
     const queue = await this.queue(data.type, data.version);
-    const job = await queue.getJob(stepJobId(data));
+    const id = stepJobId(data);
+    // The state first, then the take time: a job taken again between the two reads then shows that take's time.
+    // Read the other way round, a job that left the delayed set meanwhile read 'active' with the time of its
+    // previous take, seconds before its wait, and the supervisor counted its attempt as dead.
+    const state = await queue.getJobState(id);
+    const job = await queue.getJob(id);
     if (!job?.data?.throttled) return null;
-    return { state: await job.getState(), takenAt: job.processedOn ?? null };
+    return { state, takenAt: job.processedOn ?? null };
   }
 
   /**

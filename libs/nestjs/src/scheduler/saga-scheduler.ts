@@ -58,6 +58,13 @@ export interface ApplyOptions {
  */
 export interface LocalRunner {
   reserve(job: StepJobData, state: SagaState): LocalRun | null;
+  /**
+   * Asked before a start of `type` v`version` that runs at once: null when the runner has room for its first step
+   * (or does not run that saga), else a promise that resolves when it has, or after a short while at most (then
+   * the step goes through the queue as usual). A burst of starts thus waits briefly for this process's steps
+   * instead of sending its first steps through the queue.
+   */
+  room(type: string, version: number): Promise<void> | null;
 }
 
 export interface LocalRun {
@@ -162,6 +169,9 @@ export class SagaScheduler {
           ? { type: 'SagaDelayed', startAt: delay.startAt.toISOString() }
           : { type: 'SagaDelayed', startInMs: delay.startInMs };
     const result = transition(definition, initialState(definition, stored), first);
+    // (Awaited only when the runner is full: a start with room goes on in the same tick.)
+    const room = delay === undefined ? this.localRunner?.room(definition.name, definition.version) : null;
+    if (room) await room;
     const traceparent = startSagaSpan(id, definition.name) ?? null;
     const local = this.reserveLocal(
       { id, type: definition.name, definitionVersion: definition.version, traceparent },
