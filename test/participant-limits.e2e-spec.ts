@@ -112,6 +112,60 @@ withRedis('ClusterLimiter on Redis', () => {
     held.release();
   });
 
+  it('forgets a caller in line that stops asking (its agent died) after the lease, so it holds no slot back', async () => {
+    const limits = { concurrency: 2, ratePerSecond: null };
+    const a = await tryAcquire(limiter, 'line', limits, 'a');
+    const b = await tryAcquire(limiter, 'line', limits, 'b');
+    // The dead caller queued first, then never asked again.
+    expect((await tryAcquire(limiter, 'line', limits, 'dead')).error?.code).toBe(PARTICIPANT_THROTTLED);
+    a.permit!.release();
+    b.permit!.release();
+    await poll(async () => (await limiter.view(['line'])).get('line')?.inFlight === 0, { what: 'the releases' });
+    // While it is in line it holds one of the two free slots back.
+    const first = await tryAcquire(limiter, 'line', limits, 'live-1');
+    expect(first.permit).toBeDefined();
+    expect((await tryAcquire(limiter, 'line', limits, 'live-2')).error?.code).toBe(PARTICIPANT_THROTTLED);
+    // After the lease (600 ms) it has left the line: the live callers have both slots.
+    const since = Date.now();
+    const second = await poll(async () => (await tryAcquire(limiter, 'line', limits, 'live-2')).permit, {
+      what: 'the dead caller to leave the line',
+      timeoutMs: 5_000,
+    });
+    expect(Date.now() - since).toBeLessThan(1_500);
+    first.permit!.release();
+    second.release();
+  });
+
+  it('gives back a grant that came back late (unused: out of the log) and asks again from the head of the line', async () => {
+    const limits = { concurrency: 1, ratePerSecond: 1 };
+    // A clock that jumps 200 ms while the first answer is on its way back (the agent paused), then runs normally.
+    let now = 0;
+    let calls = 0;
+    const paused = new ClusterLimiter(redis, {
+      prefix,
+      leaseMs: 600,
+      clock: () => (++calls === 2 ? (now += 200) : now),
+    });
+    const first = await tryAcquire(paused, 'late', limits, 'caller-late');
+    expect(first.permit).toBeDefined();
+    // The late grant left the log and its slot: one call counted, one slot held (the second grant's).
+    expect((await paused.view(['late'])).get('late')).toMatchObject({ inFlight: 1, callsLastSecond: 1 });
+    first.permit!.release();
+
+    // A process that keeps pausing gets nothing through: after a few late grants it is throttled, briefly, and
+    // none of them counts against the participant's limit.
+    const always = new ClusterLimiter(redis, { prefix, clock: () => (now += 200) });
+    const late = await tryAcquire(always, 'always-late', limits, 'caller-always');
+    expect(late.error).toMatchObject({ code: PARTICIPANT_THROTTLED, retryAfterMs: 25 });
+    expect(late.error!.message).toMatch(/came back late/);
+    expect((await always.view(['always-late'])).get('always-late')).toMatchObject({ inFlight: 0, callsLastSecond: 0 });
+    // Its caller kept the head of the line: a newcomer waits behind it.
+    expect((await tryAcquire(limiter, 'always-late', limits, 'newcomer')).error).toMatchObject({
+      code: PARTICIPANT_THROTTLED,
+    });
+    expect((await tryAcquire(limiter, 'always-late', limits, 'caller-always')).permit).toBeDefined();
+  });
+
   it('fails closed within its time limit when Redis does not answer', async () => {
     const port = await freePort();
     const away = new Redis(`redis://127.0.0.1:${port}`, {
@@ -131,7 +185,8 @@ withRedis('ClusterLimiter on Redis', () => {
 });
 
 interface ParticipantState {
-  calls: { at: number; key: string; agent: string }[];
+  /** at: when it arrived; sentAt: when its agent sent it (both ms since the epoch, this machine's clock). */
+  calls: { at: number; sentAt: number; key: string; agent: string }[];
   inFlight: number;
   maxInFlight: number;
   /** In flight per agent pid (from the x-agent header the test agents send). */
@@ -336,9 +391,24 @@ withRedis('participant limits across the cluster (e2e, 3 agent processes)', () =
     // Saturated for at least the 30 s: 640 calls cannot get through faster than the limit allows.
     expect(last - first).toBeGreaterThanOrEqual(30_000);
     const inFirst30s = times.filter((t) => t < first + 30_000).length;
-    // Never more than 20 in any one-second window, anywhere in the run ...
-    const densest = densestWindow(times, 1_000);
-    if (densest > 20) console.log(`densest window:\n${describeDensest(calls, 1_000)}`);
+    // Never more than 20 sent in any one-second window, anywhere in the run: what the engine lets through ...
+    const sent = calls.map((c) => c.sentAt).sort((a, b) => a - b);
+    expect(sent.every(Number.isFinite)).toBe(true);
+    const densestSent = densestWindow(sent, 1_000);
+    if (densestSent > 20) {
+      console.log(
+        `densest window (sent):\n${describeDensest(
+          calls.map((c) => ({ ...c, at: c.sentAt })),
+          1_000,
+        )}`,
+      );
+    }
+    expect(densestSent).toBeLessThanOrEqual(20);
+    // ... and so at the participant, give or take what the way there adds on this shared 2-core box: the loopback
+    // and the participant's own event loop, which stamps the calls that came in while it was paused all at once
+    // (CI saw 21 arrive within 990 ms, of grants never more than 20 in 1.1 s). No more than 20 in any 900 ms.
+    const densest = densestWindow(times, 900);
+    if (densest > 20) console.log(`densest window (arrived):\n${describeDensest(calls, 900)}`);
     expect(densest).toBeLessThanOrEqual(20);
     // ... and close to the limit, so that doing nothing cannot pass: at least 15 calls/s over the 30 s.
     expect(inFirst30s).toBeGreaterThanOrEqual(15 * 30);
@@ -352,7 +422,7 @@ withRedis('participant limits across the cluster (e2e, 3 agent processes)', () =
     expect(new Set(calls.map((c) => c.agent)).size).toBe(3);
     console.log(
       `rate run: ${times.length} calls in ${((last - first) / 1000).toFixed(1)} s, ${inFirst30s} in the first 30 s ` +
-        `(${(inFirst30s / 30).toFixed(1)}/s), densest 1 s window ${densestWindow(times, 1_000)}`,
+        `(${(inFirst30s / 30).toFixed(1)}/s), densest 1 s window: ${densestSent} sent, ${densestWindow(times, 1_000)} arrived`,
     );
     await stopAgents();
   }, 240_000);

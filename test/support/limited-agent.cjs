@@ -9,6 +9,16 @@ const { Logger } = require('@nestjs/common');
 const { SagaModule, ParticipantPolicies, http, loadConfigOrExit, sagaOptionsFromEnv } = require('@saga-engine/nestjs');
 const { defineSaga } = require('@saga-engine/sdk');
 
+// Every call says when this agent sent it (x-sent-at, ms since the epoch), stamped as the engine's invoker calls
+// fetch: the participant then tells what the engine let through from what the way to it (the loopback, its own
+// event loop) bunched up.
+const realFetch = globalThis.fetch;
+globalThis.fetch = (url, init = {}) =>
+  realFetch(url, {
+    ...init,
+    headers: { ...init.headers, 'x-sent-at': String(performance.timeOrigin + performance.now()) },
+  });
+
 const config = loadConfigOrExit();
 const { options } = sagaOptionsFromEnv(config);
 const limits = process.env.TEST_CODE_LIMITS ? JSON.parse(process.env.TEST_CODE_LIMITS) : undefined;

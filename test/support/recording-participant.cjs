@@ -1,7 +1,8 @@
 // The participant of test/participant-limits.e2e-spec.ts, in a process of its own that does nothing else, so that
 // the arrival times it records are not bunched by the test runner's own work (a busy event loop stamps the calls
 // that queued up meanwhile all at once). PORT: where it listens. It answers `POST /calls` after the current delay,
-// and records each call's arrival (ms, with sub-millisecond precision), idempotency key and agent (x-agent).
+// and records each call's arrival (ms, with sub-millisecond precision), when its agent sent it (x-sent-at), its
+// idempotency key and its agent (x-agent).
 // Control: GET /_state (calls, in flight, most in flight, in flight per agent), POST /_reset?delayMs=N.
 const { createServer } = require('node:http');
 
@@ -31,7 +32,8 @@ const server = createServer((req, res) => {
   }
   const key = String(req.headers['idempotency-key'] ?? '');
   const agent = String(req.headers['x-agent'] ?? '');
-  calls.push({ at, key, agent });
+  const sentAt = Number(req.headers['x-sent-at'] ?? NaN);
+  calls.push({ at, sentAt, key, agent });
   inFlight++;
   maxInFlight = Math.max(maxInFlight, inFlight);
   byAgent[agent] = (byAgent[agent] ?? 0) + 1;

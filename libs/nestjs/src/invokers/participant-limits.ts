@@ -100,7 +100,9 @@ export interface ClusterLimiterOptions {
   prefix: string;
   /**
    * How long a concurrency slot stays taken without being renewed: the slots of an agent killed mid-call free
-   * themselves after this long. Renewed every third of it while the call runs. @defaultValue 10_000
+   * themselves after this long. Renewed every third of it while the call runs. A caller held back keeps its place
+   * in line as long, after its turn was due, before it must ask again (an agent killed while its call waited holds
+   * no place for longer). @defaultValue 10_000
    */
   leaseMs?: number;
   /**
@@ -110,6 +112,14 @@ export interface ClusterLimiterOptions {
    * limit of 20/s lets through about 18.2 calls/s). @defaultValue 100
    */
   windowMarginMs?: number;
+  /**
+   * A grant that reaches the agent later than this after it asked (its event loop or its process paused meanwhile)
+   * is given back, unused, and asked for again at the head of the line: sent that late it could arrive next to calls
+   * granted a window later. Half the margin by default, so that a grant is sent within the margin. @defaultValue 50
+   */
+  grantFreshMs?: number;
+  /** The monotonic clock, in ms, that times a grant's way back (tests pause it). @defaultValue performance.now */
+  clock?: () => number;
   /** Each Redis call gives up after this long (Redis unreachable: the call is throttled, see below). @defaultValue 1_000 */
   redisTimeoutMs?: number;
 }
@@ -138,7 +148,8 @@ export interface LimitPermit {
 // Redis's own clock (TIME) is the one clock of every agent. The callers held back wait in line (FIFO, by ticket):
 // a caller gets through when fewer callers are ahead of it than there are free slots, so a newcomer cannot take
 // the slot of one that waited, and nobody waits forever. A caller that stops asking (its saga was cancelled, its
-// agent died) leaves the line after forget-after ms, and until then holds at most one slot back.
+// agent died) leaves the line forget-after ms (the lease) after its turn was due, and until then holds at most one
+// slot back: what a killed agent held, slots and places in line, comes back after the same lease.
 // Returns {1, 0} (granted) or {0, wait ms}: when its turn should come (-1: the concurrency limit, no estimate).
 const ACQUIRE = `
 local t = redis.call('TIME')
@@ -207,6 +218,21 @@ redis.call('PEXPIRE', KEYS[5], ttl)
 return {0, wait}
 `;
 
+// KEYS: rate, slots, waiters, seen. ARGV: call id, caller, forget-after ms. A grant given back unused: its call
+// was not sent, so it leaves the rate log and frees its slot, and its caller goes back to the head of the line.
+const GIVE_BACK = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+local ticket = 0
+if first[2] then ticket = tonumber(first[2]) - 1 end
+redis.call('ZADD', KEYS[3], ticket, ARGV[2])
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[3]), ARGV[2])
+return 1
+`;
+
 // KEYS: slots. ARGV: lease ms, call id. Pushes the lease's expiry on, if it still holds it (XX).
 const RENEW = `
 local t = redis.call('TIME')
@@ -224,8 +250,8 @@ return {tonumber(meta[1]), tonumber(meta[2]), redis.call('ZCOUNT', KEYS[2], '(' 
   redis.call('ZCOUNT', KEYS[1], '(' .. (now - 1000), '+inf'), tonumber(meta[3] or '0')}
 `;
 
-/** A caller in line that has not asked again this long after its turn was due leaves the line. */
-const FORGET_AFTER_MS = 30_000;
+/** How many grants in a row may come back late before the call is throttled (see ClusterLimiter.acquire). */
+const STALE_GRANT_TRIES = 3;
 
 /** How long the limits and counters of a participant nobody calls any more stay in Redis. */
 const META_TTL_MS = 24 * 3_600_000;
@@ -245,6 +271,8 @@ export class ClusterLimiter {
   readonly leaseMs: number;
   private readonly windowMs: number;
   private readonly timeoutMs: number;
+  private readonly freshMs: number;
+  private readonly clock: () => number;
   private readonly prefix: string;
 
   constructor(
@@ -255,11 +283,19 @@ export class ClusterLimiter {
     this.leaseMs = options.leaseMs ?? 10_000;
     this.windowMs = 1000 + (options.windowMarginMs ?? 100);
     this.timeoutMs = options.redisTimeoutMs ?? 1000;
+    this.clock = options.clock ?? (() => performance.now());
+    this.freshMs = options.grantFreshMs ?? Math.floor((this.windowMs - 1000) / 2);
   }
 
   private keys(participant: string): [string, string, string, string, string] {
     const base = `${this.prefix}:participant:{${participant}}`;
     return [`${base}:rate`, `${base}:slots`, `${base}:meta`, `${base}:waiters`, `${base}:seen`];
+  }
+
+  /** The keys GIVE_BACK touches: rate, slots, waiters, seen. */
+  private lineKeys(participant: string): [string, string, string, string] {
+    const [rate, slots, , waiters, seen] = this.keys(participant);
+    return [rate, slots, waiters, seen];
   }
 
   /**
@@ -268,7 +304,28 @@ export class ClusterLimiter {
    * in line. The permit renews its lease until released.
    */
   async acquire(participant: string, limits: ResolvedLimits, caller?: string): Promise<LimitPermit> {
-    const id = randomUUID();
+    const who = caller ?? randomUUID();
+    // A grant that came back late is given back and asked for again, from the head of the line; a few times at most
+    // (a process that keeps pausing is throttled instead, and its job comes back shortly).
+    for (let tries = 1; ; tries++) {
+      const id = randomUUID();
+      const asked = this.clock();
+      await this.take(participant, limits, id, who);
+      if (this.clock() - asked <= this.freshMs) return this.permit(participant, limits, id);
+      await this.timed(this.redis.eval(GIVE_BACK, 4, ...this.lineKeys(participant), id, who, this.leaseMs)).catch(
+        () => undefined, // (Not given back: the grant stays in the log, the limit only holds tighter meanwhile.)
+      );
+      if (tries === STALE_GRANT_TRIES) {
+        throw new RetryableError(`participant "${participant}": its grants came back late; held back`, {
+          code: PARTICIPANT_THROTTLED,
+          retryAfter: 25,
+        });
+      }
+    }
+  }
+
+  /** Redis's answer for one call: granted, or `PARTICIPANT_THROTTLED` with when to come back. */
+  private async take(participant: string, limits: ResolvedLimits, id: string, caller: string): Promise<void> {
     let answer: [number, number];
     try {
       answer = (await this.timed(
@@ -282,8 +339,8 @@ export class ClusterLimiter {
           this.leaseMs,
           id,
           META_TTL_MS,
-          caller ?? id,
-          FORGET_AFTER_MS,
+          caller,
+          this.leaseMs,
         ),
       )) as [number, number];
     } catch (error) {
@@ -302,6 +359,10 @@ export class ClusterLimiter {
         retryAfter: waitMs,
       });
     }
+  }
+
+  /** The permit of a grant: renews its slot's lease until released. */
+  private permit(participant: string, limits: ResolvedLimits, id: string): LimitPermit {
     if (limits.concurrency === null) return { release: () => undefined };
     const [, slots] = this.keys(participant);
     const renew = setInterval(
