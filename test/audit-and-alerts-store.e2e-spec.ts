@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { type ErrorInfo, type SagaDefinition, transition } from '@saga-engine/core';
 import { defineSaga } from '@saga-engine/sdk';
@@ -175,6 +176,40 @@ describe('audit and alert outbox (integration)', () => {
     expect(claimed).toHaveLength(1);
     expect(claimed[0].id).not.toBe(first.id);
     expect(claimed[0].sagaId).toBe(saga.id);
+  });
+
+  it('skips an outdated alert that another sender holds, instead of waiting for it (two supervisors deadlocked)', async () => {
+    for (const alert of await outbox.claim(100, 60_000)) await outbox.markDelivered(alert.id, null);
+    // An alert due again whose saga an operator has retried since: the claim closes it unsent.
+    const saga = await failedSaga('0190f2c4-0000-7000-8000-0000000000e1');
+    const [first] = await outbox.claim(1, 60_000);
+    await outbox.reschedule(first, 0, 'HTTP 503');
+    const retried = transition(definition, saga.state, { type: 'RetryRequested', by: 'key ops', reason: 'fixed' });
+    await store.commit(saga, retried.state, retried.history, retried.commands, definition);
+
+    // Another supervisor's claim holds its row meanwhile: this claim passes it by, at once.
+    const other = new Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT id FROM saga_alert WHERE id = $1 FOR UPDATE', [first.id]);
+      const started = Date.now();
+      const claimed = await Promise.race([
+        outbox.claim(10, 60_000),
+        new Promise<'blocked'>((resolve) => setTimeout(() => resolve('blocked'), 3_000)),
+      ]);
+      expect(claimed).toEqual([]);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      const [held] = await db.query<any>(`SELECT * FROM saga_alert WHERE id = $1`, [first.id]);
+      expect(held.last_error).not.toBe(NOT_SENT);
+    } finally {
+      await other.query('ROLLBACK').catch(() => undefined);
+      await other.end();
+    }
+    // Released, the next claim closes it, unsent.
+    expect(await outbox.claim(10, 60_000)).toEqual([]);
+    const [row] = await db.query<any>(`SELECT * FROM saga_alert WHERE id = $1`, [first.id]);
+    expect(row).toMatchObject({ delivered_at: null, next_attempt_at: null, last_error: NOT_SENT });
   });
 
   it('refuses to rewrite the audit log, whatever the statement', async () => {

@@ -49,12 +49,17 @@ export class AlertOutbox {
       attempts: number;
     }[] = await this.db.query(
       // A CTE so that the statement is a SELECT: TypeORM answers a bare UPDATE with [rows, count].
+      // Both parts skip the rows another sender holds: two supervisors that each waited for the other's rows,
+      // taken in different orders, deadlocked.
       `WITH outdated AS (
          UPDATE saga_alert a
             SET next_attempt_at = NULL, last_error = $3
-           FROM saga_instance s
-          WHERE s.id = a.saga_id AND a.delivered_at IS NULL AND a.next_attempt_at <= now()
-            AND a.status = 'FAILED' AND (s.status <> 'FAILED' OR s.updated_at > a.raised_at)
+           FROM (SELECT al.id FROM saga_alert al
+                   JOIN saga_instance s ON s.id = al.saga_id
+                  WHERE al.delivered_at IS NULL AND al.next_attempt_at <= now()
+                    AND al.status = 'FAILED' AND (s.status <> 'FAILED' OR s.updated_at > al.raised_at)
+                    FOR UPDATE OF al SKIP LOCKED) old
+          WHERE a.id = old.id
          RETURNING a.id
        ), claimed AS (
          UPDATE saga_alert a
