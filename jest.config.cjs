@@ -32,7 +32,12 @@ module.exports = {
   // The default output, then a list of the skipped tests and why (test/support/skip.ts): none skips in silence.
   reporters: ['default', '<rootDir>/test/support/skip-reporter.cjs'],
   projects: [
-    { ...common, displayName: 'unit', rootDir: __dirname, testMatch: ['<rootDir>/{apps,libs,sagas}/**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'unit',
+      rootDir: __dirname,
+      testMatch: ['<rootDir>/{apps,libs,sagas,scripts}/**/*.spec.ts'],
+    },
     {
       ...common,
       displayName: 'e2e',

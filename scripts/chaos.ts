@@ -16,6 +16,7 @@
  */
 import { Cluster, type EngineProcess, poll, prepareEngine } from './support/cluster';
 import { PrivateServices } from './support/private-servers';
+import { seededRandom } from './support/seeded-random';
 import { type CheckReport, checkInvariants } from './support/checker';
 
 export interface ChaosOptions {
@@ -60,18 +61,6 @@ export const DEFAULT_CHAOS: ChaosOptions = {
   keepDatabase: false,
   log: (line) => process.stdout.write(`${line}\n`),
 };
-
-/** mulberry32: a small seeded PRNG, so that a failing run can be replayed by its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FORWARD_STEPS = ['verify-account', 'create-delivery', 'register-package', 'schedule-drone'];
 const MORE_STEPS = ['book-ground-transport', 'charge-account'];
