@@ -14,7 +14,8 @@ RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 # test/dockerfile-commands.e2e-spec.ts runs this file's npm commands and CMD outside Docker.
 FROM node:24-bookworm-slim
 # Two glibc malloc arenas: with one per thread, RSS creeps up under load while the JS heap stays flat (npm run bench).
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 MALLOC_ARENA_MAX=2
+# A 32 MB young generation: the HTTP path allocates a lot per request, and fewer scavenges cost less CPU per saga.
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 MALLOC_ARENA_MAX=2 NODE_OPTIONS=--max-semi-space-size=32
 WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules

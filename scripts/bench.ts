@@ -13,7 +13,14 @@
  *    clients (keep-alive, an API key), measured until every saga ended.
  * 3. Retention/RSS: 20,000 sagas; RSS after 2,000 and after 20,000 (after a GC); Redis used_memory before/after.
  * 4. (f) The production topology: 2 orchestrators (REST starts, 50 HTTP clients) + 1, 2, 4 agent processes over
- *    Redis; throughput and correctness (every saga in its expected status, no step attempt invoked twice).
+ *    Redis, each warmed up by 300 sagas first as (e)'s engine; throughput and correctness (every saga in its
+ *    expected status, no step attempt invoked twice).
+ *
+ * 6. (g) A real workload, after (f): the drone-delivery demo, its participant services (apps/demo-services, Nest
+ *    Redis transport, their own PostgreSQL transactions) as a process of their own beside an all-in-one engine
+ *    process; sagas started over REST at fixed rates (open loop) until a rate is not steady (an attempt timed out,
+ *    a saga did not complete, the backlog grew); the highest steady rate, and at it where a saga's time goes
+ *    (engine, transport, participant). `--no-workload` skips it, `--only-workload` runs it alone.
  *
  * Every scenario also reports CPU ms per saga per role: each engine process's (/proc/<pid>/stat), PostgreSQL's
  * (the postmaster and its children, /proc), Redis's (INFO cpu) and the bench driver's own (the HTTP clients).
@@ -23,7 +30,7 @@
  *    the default, 1 s.
  *
  * Writes bench/results/<YYYY-MM-DD>.md; the last line printed is
- * `RESULT a=<sagas/s> b=<sagas/s> c_p50_ms=<ms> d=<sagas/s> tx_per_saga=<n> e=<sagas/s> f1=<sagas/s> ...`.
+ * `RESULT a=<sagas/s> b=<sagas/s> c_p50_ms=<ms> d=<sagas/s> tx_per_saga=<n> e=<sagas/s> f1=<sagas/s> ... g=<sagas/s>`.
  * Uses DATABASE_URL (its server; a fresh database is created and dropped) and REDIS_URL (a fresh key prefix,
  * removed at the end) when set, else a private PostgreSQL and Redis of its own on free ports
  * (scripts/support/private-servers.ts), so that server-wide counters and CPU are the bench's alone. `--quick` runs
@@ -49,6 +56,15 @@ const QUICK = process.argv.includes('--quick');
 const SKIP_SCALE = process.argv.includes('--no-scale');
 /** Only the timers line (on a fresh engine process), e.g. to measure timers on a deployment's database. */
 const TIMERS_ONLY = process.argv.includes('--timers-only');
+/** `--only=a,c,e,f1`: just those scenarios, for a quick look at one while working on it (no baselines, no file). */
+const ONLY =
+  process.argv
+    .find((arg) => arg.startsWith('--only='))
+    ?.slice('--only='.length)
+    .split(',') ?? null;
+/** (g), the drone-delivery workload: `--no-workload` skips it, `--only-workload` runs it alone. */
+const SKIP_WORKLOAD = process.argv.includes('--no-workload');
+const ONLY_WORKLOAD = process.argv.includes('--only-workload');
 const API_KEY = 'bench-admin-key-0123456789abcdef0123';
 
 // Set in main(): the servers given by DATABASE_URL / REDIS_URL, else private ones.
@@ -153,6 +169,9 @@ function engineEnv(extra: Record<string, string> = {}): Record<string, string> {
     // As the Dockerfile sets it: glibc's per-thread malloc arenas otherwise let RSS creep up with native buffers
     // (the JS heap stays flat); see README "Performance".
     MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+    // As the Dockerfile sets it: a young generation of 32 MB, so that the garbage collector runs less often (see
+    // docs/performance.md, "What made it fast").
+    NODE_OPTIONS: process.env.NODE_OPTIONS ?? '--max-semi-space-size=32',
     ...extra,
   };
 }
@@ -299,8 +318,12 @@ function cpuPerSaga(before: CpuSample, after: CpuSample, n: number): Record<stri
   return out;
 }
 
-const cpuLine = (cpu: Record<string, number>) =>
-  `CPU ms/saga ${ROLE_ORDER.filter((r) => r in cpu)
+/** The order of (g)'s processes in its CPU line. */
+const WORKLOAD_ORDER = ['engine', 'demo services', 'PostgreSQL', 'Redis', 'driver'];
+
+const cpuLine = (cpu: Record<string, number>, order = ROLE_ORDER) =>
+  `CPU ms/saga ${order
+    .filter((r) => r in cpu)
     .map((r) => `${r} ${f(cpu[r], 2)}`)
     .join(' + ')} = ${f(cpu.total, 2)}`;
 
@@ -570,6 +593,22 @@ async function endedCount(pg: Client): Promise<number> {
 }
 
 /**
+ * Empties the sagas between scenarios. The engines just started sweep the same tables, so the TRUNCATE may lose a
+ * deadlock to one of them: it is tried again (the sweeps take no lock for long).
+ */
+async function truncate(pg: Client): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pg.query(`TRUNCATE saga_instance CASCADE`);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== '40P01' || attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
+}
+
+/**
  * (e) The REST path: `n` sagas started over HTTP on an all-in-one engine with its REST API (scheduler, agent,
  * supervisor and API in one process), from HTTP_CLIENTS clients; measured until every saga ended.
  */
@@ -654,7 +693,14 @@ async function scaleOut(pg: Client, redis: Redis, agents: number, n: number): Pr
   const processes = [...orchestrators, ...workers];
   try {
     await Promise.all(processes.map((p) => p.ready));
-    await pg.query(`TRUNCATE saga_instance CASCADE`);
+    // Warm-up of every process (JIT, pools, keep-alive connections), as (e)'s, not reported: its sagas' rows and
+    // the invocations they counted are dropped. (Without it each fresh process ran its first sagas cold, and (f4)
+    // has six fresh processes to (f1)'s three.)
+    await truncate(pg);
+    await restStarts(ports, scale(300), () => ({}));
+    await waitForEnded(pg, scale(300));
+    await Promise.all(processes.map((p) => p.rpc('reset')));
+    await truncate(pg);
     // Every tenth saga fails at step 4 and compensates.
     const failing = (i: number) => i % 10 === 9;
     await settle();
@@ -721,6 +767,465 @@ async function scaleOut(pg: Client, redis: Redis, agents: number, n: number): Pr
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// (g) A real workload: the drone-delivery demo and its participant services
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The demo's entry point (apps/demo-services): `--all` is the all-in-one engine, without it the participants. */
+const DEMO_JS = join(ROOT, 'dist', 'apps', 'demo-services', 'main.js');
+
+/** A saga the demo completes: a light parcel (by drone), an account that exists, no fault. */
+const droneInput = (i: number) => ({
+  accountId: `acc-bench-${i % 100}`,
+  pickup: { lat: 48.85, lng: 2.35 },
+  dropoff: { lat: 48.86, lng: 2.36 },
+  weightKg: 2,
+  priceCents: 1,
+});
+
+/** The drone-delivery steps that call a participant (over the Nest Redis transport). */
+const PARTICIPANT_STEPS = [
+  'verify-account',
+  'create-delivery',
+  'register-package',
+  'schedule-drone',
+  'charge-account',
+  'notify-customer',
+];
+
+interface WorkloadStep {
+  rate: number;
+  n: number;
+  /** Attempts that failed TIMEOUT (the step's own timeout) or DEADLINE_EXCEEDED (the supervisor's). */
+  timedOut: number;
+  /** Other failed attempts, and sagas not COMPLETED. */
+  failedAttempts: number;
+  notCompleted: number;
+  /** Sagas open (started, not ended) half-way through the window and at its end: a backlog grows between them. */
+  openMid: number;
+  openEnd: number;
+  /** From the window's end to the last saga's end. */
+  drainMs: number;
+  /** The answer of POST /v1/sagas at the client (p99). */
+  startP99: number;
+  p50: number;
+  p99: number;
+  steady: boolean;
+  why: string;
+}
+
+interface WorkloadBreakdown {
+  /** Per saga (ms, means): the six participant calls, split, and the rest. */
+  e2eMean: number;
+  e2eP50: number;
+  e2eP99: number;
+  engine: number;
+  transport: number;
+  participant: number;
+  /** Of `participant`: waiting for one of the participants' own PostgreSQL connections. */
+  participantPoolWait: number;
+  /** The `await-delivery` wait: the demo drone's flight (DEMO_FLIGHT_MS) and its signal. */
+  wait: number;
+  /** Everything else: the `when` of the skipped branch, the parallel group, the hand-overs between steps. */
+  other: number;
+  /** Schedule-to-start of the attempts marked started (dispatch commit to their StepStarted commit), p50/p99. */
+  s2sP50: number;
+  s2sP99: number;
+  participantP99: number;
+  participantMaxInFlight: number;
+}
+
+interface WorkloadResult {
+  rate: number;
+  steps: WorkloadStep[];
+  breakdown: WorkloadBreakdown | null;
+  cpu: Record<string, number>;
+}
+
+/** A process of (g): a demo entry point, killed by its pid at the end. */
+class DemoProcess {
+  readonly child: ChildProcess;
+  log = '';
+  constructor(
+    readonly name: string,
+    args: string[],
+    env: Record<string, string>,
+  ) {
+    this.child = spawn(process.execPath, [DEMO_JS, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (chunk: Buffer) => {
+      this.log = (this.log + chunk.toString()).slice(-20_000);
+    };
+    this.child.stdout!.on('data', keep);
+    this.child.stderr!.on('data', keep);
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.alive) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    process.kill(this.child.pid!, 'SIGTERM');
+    const timer = setTimeout(() => this.alive && process.kill(this.child.pid!, 'SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+async function httpJson(url: string, init: RequestInit = {}): Promise<any> {
+  const res = await fetch(url, {
+    ...init,
+    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json', ...init.headers },
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${url}: ${res.status} ${text.slice(0, 300)}`);
+  return text ? (text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text) : null;
+}
+
+/**
+ * Starts `rate` sagas a second for `seconds` (open loop: each at its time, whether or not earlier ones were
+ * answered), from HTTP_CLIENTS keep-alive connections; answers their ids, the start answers' latencies, and the
+ * open sagas at half-time and at the end.
+ */
+async function openLoop(
+  pg: Client,
+  port: number,
+  rate: number,
+  seconds: number,
+): Promise<{ ids: string[]; startMs: number[]; openMid: number; openEnd: number }> {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: HTTP_CLIENTS });
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` };
+  const n = Math.round(rate * seconds);
+  const ids: string[] = new Array(n);
+  const startMs: number[] = [];
+  const open = async () =>
+    (await pg.query(`SELECT count(*)::int AS n FROM saga_instance WHERE completed_at IS NULL`)).rows[0].n as number;
+  let openMid = NaN;
+  const t0 = performance.now();
+  const requests: Promise<void>[] = [];
+  let mid: Promise<void> | undefined;
+  try {
+    for (let i = 0; i < n; i++) {
+      const due = t0 + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      if (!mid && i >= n / 2) mid = open().then((v) => void (openMid = v));
+      const sent = performance.now();
+      requests.push(
+        pool
+          .request({
+            path: '/v1/sagas',
+            method: 'POST',
+            headers,
+            body: JSON.stringify({ type: 'drone-delivery', input: droneInput(i) }),
+          })
+          .then(async (res) => {
+            const text = await res.body.text();
+            if (res.statusCode !== 201) throw new Error(`POST /v1/sagas: ${res.statusCode} ${text}`);
+            ids[i] = (JSON.parse(text) as { id: string }).id;
+            startMs.push(performance.now() - sent);
+          }),
+      );
+    }
+    const openEnd = await open();
+    await Promise.all(requests);
+    await mid;
+    return { ids, startMs, openMid, openEnd };
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Attempts of these sagas that failed: how many timed out (TIMEOUT, DEADLINE_EXCEEDED), and by step and code. */
+async function failedAttempts(pg: Client, ids: string[]): Promise<{ timedOut: number; other: number; codes: string }> {
+  const rows = (
+    await pg.query(
+      `SELECT step, coalesce(data->'error'->>'code', '?') AS code, count(*)::int AS n
+         FROM saga_event WHERE saga_id = ANY($1::uuid[]) AND type IN ('StepFailed', 'CompensationFailed')
+        GROUP BY 1, 2 ORDER BY 3 DESC`,
+      [ids],
+    )
+  ).rows as { step: string; code: string; n: number }[];
+  const timedOut = rows.filter((r) => TIMED_OUT.includes(r.code)).reduce((sum, r) => sum + r.n, 0);
+  const other = rows.filter((r) => !TIMED_OUT.includes(r.code)).reduce((sum, r) => sum + r.n, 0);
+  return { timedOut, other, codes: rows.map((r) => `${r.step} ${r.code} ${r.n}`).join(', ') };
+}
+
+/** The codes of an attempt that ran out of time: its own timeout, or the supervisor's deadline. */
+const TIMED_OUT = ['TIMEOUT', 'DEADLINE_EXCEEDED'];
+
+/** Sum and count of `saga_step_duration_seconds` of the drone-delivery steps that call a participant. */
+async function handlerSeconds(port: number): Promise<{ sum: number; count: number }> {
+  const text = (await httpJson(`http://127.0.0.1:${port}/metrics`)) as string;
+  let sum = 0;
+  let count = 0;
+  for (const m of text.matchAll(/^saga_step_duration_seconds_(sum|count)\{([^}]*)\} ([\d.e+-]+)$/gm)) {
+    const labels = m[2];
+    if (!labels.includes('type="drone-delivery"') || !labels.includes('phase="run"')) continue;
+    if (!PARTICIPANT_STEPS.some((s) => labels.includes(`step="${s}"`))) continue;
+    if (m[1] === 'sum') sum += Number(m[3]);
+    else count += Number(m[3]);
+  }
+  return { sum, count };
+}
+
+/**
+ * Where a saga's time goes, over these sagas (means per saga): each participant step from its dispatch (started_at:
+ * the commit that made its first attempt due) to its outcome's commit (finished_at), split into the participant's own handler
+ * time (its timing), the transport (the agent's handler time, saga_step_duration_seconds, less the participant's)
+ * and the engine (the rest: schedule-to-start, the StepStarted and outcome commits); the wait for the drone's
+ * signal; and the rest of the saga (the skipped branch's condition, the parallel group).
+ */
+async function breakdownOf(
+  pg: Client,
+  ids: string[],
+  handler: { sum: number; count: number },
+  timing: {
+    calls: number;
+    handlerMs: { mean: number; p99: number };
+    poolWaitMs: { mean: number };
+    maxInFlight: number;
+  },
+): Promise<WorkloadBreakdown> {
+  const [steps] = (
+    await pg.query(
+      `SELECT avg(x.ms) AS step_ms FROM (
+         SELECT saga_id, sum(extract(epoch FROM (finished_at - started_at)) * 1000) AS ms
+           FROM saga_step WHERE saga_id = ANY($1::uuid[]) AND name = ANY($2::text[])
+          GROUP BY saga_id) x`,
+      [ids, PARTICIPANT_STEPS],
+    )
+  ).rows;
+  const [wait] = (
+    await pg.query(
+      `SELECT avg(extract(epoch FROM (finished_at - started_at)) * 1000) AS ms
+         FROM saga_step WHERE saga_id = ANY($1::uuid[]) AND name = 'await-delivery'`,
+      [ids],
+    )
+  ).rows;
+  const e2e = (
+    await pg.query(
+      `SELECT extract(epoch FROM (completed_at - created_at)) * 1000 AS ms FROM saga_instance WHERE id = ANY($1::uuid[])`,
+      [ids],
+    )
+  ).rows.map((r: { ms: number }) => Number(r.ms));
+  const s2s = (
+    await pg.query(
+      `SELECT extract(epoch FROM (e.at - s.started_at)) * 1000 AS ms
+         FROM saga_step s JOIN saga_event e ON e.saga_id = s.saga_id AND e.step = s.name AND e.type = 'StepStarted'
+        WHERE s.saga_id = ANY($1::uuid[]) AND s.name = ANY($2::text[])`,
+      [ids, PARTICIPANT_STEPS],
+    )
+  ).rows.map((r: { ms: number }) => Math.max(0, Number(r.ms)));
+  const calls = PARTICIPANT_STEPS.length;
+  const handlerMean = handler.count > 0 ? (handler.sum / handler.count) * 1000 : NaN;
+  const participant = timing.handlerMs.mean * calls;
+  const transport = (handlerMean - timing.handlerMs.mean) * calls;
+  const stepMs = Number(steps.step_ms);
+  const engine = stepMs - handlerMean * calls;
+  const e2eMean = e2e.reduce((s, v) => s + v, 0) / e2e.length;
+  const waitMs = Number(wait.ms);
+  return {
+    e2eMean,
+    e2eP50: pct(e2e, 50),
+    e2eP99: pct(e2e, 99),
+    engine,
+    transport,
+    participant,
+    participantPoolWait: timing.poolWaitMs.mean * calls,
+    wait: waitMs,
+    other: e2eMean - stepMs - waitMs,
+    s2sP50: pct(s2s, 50),
+    s2sP99: pct(s2s, 99),
+    participantP99: timing.handlerMs.p99,
+    participantMaxInFlight: timing.maxInFlight,
+  };
+}
+
+/**
+ * (g) The drone-delivery demo as a real workload: its participant services (apps/demo-services: account, delivery,
+ * package, drone, notification over the Nest Redis transport, each operation in its own PostgreSQL transaction) as
+ * their own process, the all-in-one engine (`main.js --all`, DEMO_IN_PROCESS=false) as another, both on the bench's
+ * PostgreSQL and Redis. Sagas are started over REST at a fixed rate (open loop) for a fixed time, rate after rate
+ * (each 1.35 times the last), until one is not steady: an attempt timed out, a saga did not complete, the backlog
+ * grew through the window, the starts' answers took more than 1 s (p99: the clients could not keep the rate), or
+ * the sagas took more than 5 s to drain after it. Reports the highest steady rate and,
+ * at that rate, where each saga's time went and the CPU per process.
+ */
+async function workloadScenario(pg: Client, redis: Redis): Promise<WorkloadResult> {
+  // BENCH_G_IN_PROCESS=true: the participant services in the engine's process, as `npm start` runs them.
+  const IN_PROCESS = process.env.BENCH_G_IN_PROCESS === 'true';
+  const port = await freePort();
+  const demoPort = await freePort();
+  const env = {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    SAGA_REDIS_PREFIX: prefix,
+    SAGA_API_KEYS: `bench:${API_KEY}:admin`,
+    SAGA_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+    RATE_LIMIT_PER_MINUTE: '0',
+    LOG_LEVEL: 'warn',
+    PORT: String(port),
+    DEMO_PORT: String(demoPort),
+    DEMO_TCP_PORT: String(await freePort()),
+    DEMO_URL: `http://127.0.0.1:${demoPort}`,
+    DEMO_IN_PROCESS: IN_PROCESS ? 'true' : 'false',
+    SAGA_URL: `http://127.0.0.1:${port}`,
+    SAGA_SIGNAL_KEY: API_KEY,
+    MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+    HOST: '127.0.0.1',
+  };
+  const engine = new DemoProcess('engine', ['--all'], env);
+  const procs = IN_PROCESS ? [engine] : [new DemoProcess('demo services', [], env), engine];
+  const alive = () => {
+    for (const p of procs) if (!p.alive) throw new Error(`(g): the ${p.name} exited:\n${p.log.slice(-3000)}`);
+  };
+  try {
+    await poll(
+      async () => {
+        alive();
+        const [a, b] = await Promise.all([
+          fetch(`http://127.0.0.1:${port}/health`).catch(() => null),
+          fetch(`http://127.0.0.1:${demoPort}/v1/demo/ledger?sagaId=none`).catch(() => null),
+        ]);
+        return a?.status === 200 && b?.status === 200;
+      },
+      { timeoutMs: 60_000, what: '(g) engine and demo services to answer' },
+    );
+    await truncate(pg);
+    // BENCH_G_RATES (e.g. `60,80,100`) and BENCH_G_SECONDS replace the rates tried and the window, for a probe.
+    const seconds = Number(process.env.BENCH_G_SECONDS) || (QUICK ? 4 : 12);
+    const given = (process.env.BENCH_G_RATES ?? '')
+      .split(',')
+      .map(Number)
+      .filter((r) => r > 0);
+    // Warm-up (JIT, pools, the reply channels' subscriptions), not reported.
+    const warm = await openLoop(pg, port, 10, QUICK ? 2 : 4);
+    await waitForEnded(pg, warm.ids.length);
+    const steps: WorkloadStep[] = [];
+    let best: { step: WorkloadStep; ids: string[]; cpu: Record<string, number>; b: WorkloadBreakdown } | null = null;
+    const rates = given.length > 0 ? given : [];
+    if (rates.length === 0)
+      for (let rate = QUICK ? 10 : 20; rates.length < (QUICK ? 4 : 10); rate *= 1.35) rates.push(Math.round(rate));
+    for (const rate of rates) {
+      alive();
+      const base = await endedCount(pg);
+      await httpJson(`http://127.0.0.1:${demoPort}/v1/demo/timing`, { method: 'DELETE' });
+      const handler0 = await handlerSeconds(port);
+      const cpu0 = await workloadCpu(pg, redis, procs);
+      const run = await openLoop(pg, port, rate, seconds);
+      const windowEnd = performance.now();
+      let drained = true;
+      await poll(async () => (await endedCount(pg)) >= base + run.ids.length, {
+        timeoutMs: Math.max(30_000, run.ids.length * 40),
+        intervalMs: 50,
+        what: '(g) sagas to end',
+      }).catch(() => (drained = false));
+      const drainMs = performance.now() - windowEnd;
+      const cpu1 = await workloadCpu(pg, redis, procs);
+      const handler1 = await handlerSeconds(port);
+      const timing = await httpJson(`http://127.0.0.1:${demoPort}/v1/demo/timing`);
+      const fails = await failedAttempts(pg, run.ids);
+      const { latencies, status } = await endsOf(pg, run.ids);
+      const notCompleted = run.ids.length - [...status.values()].filter((s) => s === 'COMPLETED').length;
+      const growing = run.openEnd > 1.5 * run.openMid + 0.25 * rate;
+      const why = [
+        fails.timedOut > 0 ? `${fails.timedOut} attempts timed out` : '',
+        notCompleted > 0 ? `${notCompleted} sagas not COMPLETED` : '',
+        growing ? `backlog grew (${run.openMid} -> ${run.openEnd} open)` : '',
+        !drained || drainMs > 5_000 ? `drained in ${f(drainMs / 1000, 1)} s` : '',
+        // Starts answered late pile up in the clients, where the open count does not see them: the rate was not kept.
+        pct(run.startMs, 99) > 1_000 ? `starts answered late (p99 ${f(pct(run.startMs, 99), 0)} ms)` : '',
+      ]
+        .filter(Boolean)
+        .join(', ');
+      const step: WorkloadStep = {
+        rate,
+        n: run.ids.length,
+        timedOut: fails.timedOut,
+        failedAttempts: fails.other,
+        notCompleted,
+        openMid: run.openMid,
+        openEnd: run.openEnd,
+        drainMs,
+        startP99: pct(run.startMs, 99),
+        p50: pct(latencies, 50),
+        p99: pct(latencies, 99),
+        steady: why === '',
+        why,
+      };
+      steps.push(step);
+      const handler = { sum: handler1.sum - handler0.sum, count: handler1.count - handler0.count };
+      const b = await breakdownOf(pg, run.ids, handler, timing);
+      log(
+        `  (g) ${rate} sagas/s for ${seconds} s: ${step.steady ? 'steady' : `NOT steady (${why})`}; p50 ${f(step.p50, 0)} ms, ` +
+          `p99 ${f(step.p99, 0)} ms, start answer p99 ${f(step.startP99, 0)} ms, open ${step.openMid} -> ${step.openEnd}, ` +
+          `drained in ${f(drainMs / 1000, 1)} s; ${fails.timedOut} attempts timed out, ${fails.other} other failed` +
+          `${fails.codes ? ` (${fails.codes})` : ''}; ` +
+          `per saga: engine ${f(b.engine, 0)} ms, transport ${f(b.transport, 0)} ms, participants ${f(b.participant, 0)} ms ` +
+          `(pool wait ${f(b.participantPoolWait, 0)}; per call p99 ${f(b.participantP99, 0)} ms, at most ${b.participantMaxInFlight} at once), delivery wait ${f(b.wait, 0)} ms, other ${f(b.other, 0)} ms`,
+      );
+      if (!step.steady) break;
+      best = { step, ids: run.ids, cpu: cpuPerSagaOf(cpu0, cpu1, run.ids.length), b };
+      if (!drained) break;
+    }
+    const result: WorkloadResult = {
+      rate: best?.step.rate ?? 0,
+      steps,
+      breakdown: best?.b ?? null,
+      cpu: best?.cpu ?? {},
+    };
+    if (best) {
+      const b = best.b;
+      log(
+        `  (g) highest steady rate: ${result.rate} sagas/s (no attempt timed out); a saga there: e2e mean ${f(b.e2eMean, 0)} ms ` +
+          `(p50 ${f(b.e2eP50, 0)}, p99 ${f(b.e2eP99, 0)}) = engine ${f(b.engine, 0)} (schedule-to-start of queued attempts p50 ` +
+          `${f(b.s2sP50, 0)} / p99 ${f(b.s2sP99, 0)} ms) + transport ${f(b.transport, 0)} + participants ${f(b.participant, 0)} ` +
+          `(of which waiting for their own DB connections ${f(b.participantPoolWait, 0)}; per call p99 ${f(b.participantP99, 0)} ms, ` +
+          `at most ${b.participantMaxInFlight} at once) + delivery wait ${f(b.wait, 0)} + other ${f(b.other, 0)} ms`,
+      );
+      log(`  (g) ${cpuLine(result.cpu, WORKLOAD_ORDER)}`);
+    }
+    return result;
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()));
+  }
+}
+
+interface WorkloadCpu {
+  procs: Map<string, number>;
+  pgMs: number;
+  redisMs: number;
+  driverMs: number;
+}
+
+async function workloadCpu(pg: Client, redis: Redis, procs: DemoProcess[]): Promise<WorkloadCpu> {
+  const out: WorkloadCpu = { procs: new Map(), pgMs: 0, redisMs: NaN, driverMs: 0 };
+  for (const p of procs) out.procs.set(p.name, procStat(p.child.pid!)?.cpuMs ?? NaN);
+  for (const pid of await pgPids(pg)) out.pgMs += procStat(pid)?.cpuMs ?? 0;
+  const info = await redis.info('cpu');
+  out.redisMs =
+    (Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1])) * 1000;
+  const self = process.cpuUsage();
+  out.driverMs = (self.user + self.system) / 1000;
+  return out;
+}
+
+function cpuPerSagaOf(before: WorkloadCpu, after: WorkloadCpu, n: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, ms] of after.procs) out[name] = (ms - (before.procs.get(name) ?? 0)) / n;
+  out.PostgreSQL = (after.pgMs - before.pgMs) / n;
+  out.Redis = (after.redisMs - before.redisMs) / n;
+  out.driver = (after.driverMs - before.driverMs) / n;
+  out.total = Object.values(out).reduce((s, v) => s + v, 0);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Main
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -745,6 +1250,25 @@ async function main(): Promise<void> {
     await pg.connect();
     walInIo = Number((await pg.query(`SHOW server_version_num`)).rows[0].server_version_num) >= 180000;
     const redisMemStart = await usedMemory(redis);
+
+    if (ONLY) {
+      await focused(pg, redis, ONLY);
+      return;
+    }
+    if (ONLY_WORKLOAD) {
+      log('real workload (the drone-delivery demo, its participant services as their own process, REST starts):');
+      const g = await workloadScenario(pg, redis);
+      const dir = join(ROOT, 'bench', 'results');
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, `${began.toISOString().slice(0, 10)}-workload${QUICK ? '-quick' : ''}.md`);
+      writeFileSync(
+        file,
+        `# Bench (g) ${began.toISOString()}${QUICK ? ' (quick)' : ''}\n\n${workloadReport(g).join('\n')}\n`,
+      );
+      log(`results: ${file}`);
+      log(`RESULT g=${f(g.rate, 0)}`);
+      return;
+    }
 
     if (TIMERS_ONLY) {
       engine = new EngineChild('all', engineEnv());
@@ -799,13 +1323,19 @@ async function main(): Promise<void> {
     );
 
     log(`REST path (one engine process with its API, ${HTTP_CLIENTS} HTTP clients):`);
-    await pg.query(`TRUNCATE saga_instance CASCADE`);
+    await truncate(pg);
     const e = await restScenario(pg, redis, scale(2000));
 
     const scaled: ScaleResult[] = [];
     if (!SKIP_SCALE) {
       log(`production topology (2 orchestrators over HTTP, ${HTTP_CLIENTS} clients, N agents, 10 % compensate):`);
       for (const agents of [1, 2, 4]) scaled.push(await scaleOut(pg, redis, agents, scale(2000)));
+    }
+
+    let g: WorkloadResult | null = null;
+    if (!SKIP_WORKLOAD) {
+      log('real workload (the drone-delivery demo, its participant services as their own process, REST starts):');
+      g = await workloadScenario(pg, redis);
     }
 
     const report = renderReport({
@@ -828,6 +1358,7 @@ async function main(): Promise<void> {
       redisMemEnd,
       scaled,
       timers,
+      g,
     });
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
@@ -841,7 +1372,7 @@ async function main(): Promise<void> {
     log(
       `RESULT a=${f(a.rate, 0)} b=${f(b.rate, 0)} c_p50_ms=${f(c.p50, 1)} d=${f(d.rate, 0)} tx_per_saga=${f(a.txPerSaga, 2)} ` +
         `e=${f(e.rate, 0)} f1=${f(f1, 0)} e/a=${f(e.rate / a.rate, 2)} f1/a=${f(f1 / a.rate, 2)} ` +
-        `f2/f1=${f(fk(2) / f1, 2)} f4/f1=${f(fk(4) / f1, 2)}`,
+        `f2/f1=${f(fk(2) / f1, 2)} f4/f1=${f(fk(4) / f1, 2)} g=${g ? f(g.rate, 0) : 'n/a'}`,
     );
   } finally {
     await engine?.stop().catch(() => undefined);
@@ -853,6 +1384,42 @@ async function main(): Promise<void> {
     await admin.end();
     await services?.dispose();
   }
+}
+
+/** The scenarios named by `--only`, with the same warm-up as the full run, and a RESULT line of just those. */
+async function focused(pg: Client, redis: Redis, only: string[]): Promise<void> {
+  const results: Record<string, ScenarioResult> = {};
+  if (only.some((name) => ['a', 'b', 'c', 'd'].includes(name))) {
+    const engine = new EngineChild('all', engineEnv());
+    try {
+      await engine.ready;
+      await engine.rpc('run', { n: scale(300), inflight: 50 });
+      if (only.includes('a')) results.a = await scenario(engine, pg, redis, '(a) 50 in flight', scale(2000), 50);
+      if (only.includes('b')) results.b = await scenario(engine, pg, redis, '(b) 200 in flight', scale(2000), 200);
+      if (only.includes('c')) results.c = await scenario(engine, pg, redis, '(c) one at a time', scale(300), 1);
+      if (only.includes('d')) results.d = await scenario(engine, pg, redis, '(d) fail at step 4', scale(2000), 50, 4);
+    } finally {
+      await engine.stop();
+    }
+  }
+  if (only.includes('e')) {
+    // (Before any engine ran there is no table yet: the engine migrates on its start.)
+    await pg.query(`TRUNCATE saga_instance CASCADE`).catch(() => undefined);
+    results.e = await restScenario(pg, redis, scale(2000));
+  }
+  for (const agents of [1, 2, 4]) {
+    if (only.includes(`f${agents}`)) results[`f${agents}`] = await scaleOut(pg, redis, agents, scale(2000));
+  }
+  if (only.includes('g')) {
+    const g = await workloadScenario(pg, redis);
+    log(`  (g) steady: ${f(g.rate, 0)} sagas/s`);
+  }
+  const line = Object.entries(results).map(
+    ([name, r]) => `${name}=${f(name === 'c' ? r.p50 : r.rate, name === 'c' ? 1 : 0)}`,
+  );
+  const a = results.a?.rate;
+  if (a) for (const name of ['e', 'f1']) if (results[name]) line.push(`${name}/a=${f(results[name].rate / a, 2)}`);
+  log(`RESULT ${line.join(' ')}`);
 }
 
 interface TimersResult {
@@ -958,6 +1525,7 @@ function renderReport(r: {
   redisMemEnd: number;
   scaled: ScaleResult[];
   timers: TimersResult;
+  g: WorkloadResult | null;
 }): string {
   const lines = [
     `# Bench ${r.began.toISOString()}${QUICK ? ' (quick)' : ''}`,
@@ -1025,7 +1593,40 @@ function renderReport(r: {
     }
     lines.push('');
   }
+  if (r.g) lines.push(...workloadReport(r.g), '');
   return `${lines.join('\n')}\n`;
+}
+
+/** (g)'s rows of the report: each rate tried, and where a saga's time goes at the highest steady one. */
+function workloadReport(g: WorkloadResult): string[] {
+  const lines = [
+    `(g) The drone-delivery demo (participant services as their own process, Nest Redis transport, REST starts on ` +
+      `the all-in-one, open loop): highest steady rate **${g.rate} sagas/s** (no attempt timed out, every saga ` +
+      `COMPLETED, no growing backlog).`,
+    '',
+    '| (g) rate/s | sagas | steady | p50 ms | p99 ms | start answer p99 ms | open mid -> end | drained s | timed out | other failed |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...g.steps.map(
+      (s) =>
+        `| ${s.rate} | ${s.n} | ${s.steady ? 'yes' : `no: ${s.why}`} | ${f(s.p50, 0)} | ${f(s.p99, 0)} | ${f(s.startP99, 0)} | ` +
+        `${s.openMid} -> ${s.openEnd} | ${f(s.drainMs / 1000, 1)} | ${s.timedOut} | ${s.failedAttempts} |`,
+    ),
+  ];
+  const b = g.breakdown;
+  if (b) {
+    lines.push(
+      '',
+      `At ${g.rate} sagas/s, a saga's time (means, ms): end to end ${f(b.e2eMean, 0)} (p50 ${f(b.e2eP50, 0)}, p99 ` +
+        `${f(b.e2eP99, 0)}) = engine ${f(b.engine, 0)} (dispatch to outcome commit of the six participant steps, less ` +
+        `the agent's handler time; schedule-to-start of the attempts that went through the queue p50 ${f(b.s2sP50, 0)}, ` +
+        `p99 ${f(b.s2sP99, 0)}) + transport ${f(b.transport, 0)} (the agent's handler time less the participant's) + ` +
+        `participants ${f(b.participant, 0)} (their own timing; of it ${f(b.participantPoolWait, 0)} waiting for their ` +
+        `own PostgreSQL connections; p99 per call ${f(b.participantP99, 0)}, at most ${b.participantMaxInFlight} calls at ` +
+        `once) + the delivery wait ${f(b.wait, 0)} (the demo drone's flight and its signal) + other ${f(b.other, 0)} ` +
+        `(the skipped branch's condition, the parallel group). ${cpuLine(g.cpu, WORKLOAD_ORDER)}.`,
+    );
+  }
+  return lines;
 }
 
 void main().then(

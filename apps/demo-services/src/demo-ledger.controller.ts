@@ -1,4 +1,4 @@
-import { BadRequestException, Controller, Get, Inject, Query } from '@nestjs/common';
+import { BadRequestException, Controller, Delete, Get, HttpCode, Inject, Query } from '@nestjs/common';
 import { DemoLedger } from './demo-ledger';
 
 /**
@@ -18,5 +18,21 @@ export class DemoLedgerController {
       });
     }
     return this.ledger.list(sagaId);
+  }
+
+  /**
+   * `GET /v1/demo/timing`: the participants' own time per call since the last reset (handler time, of which the
+   * wait for a database connection; the most calls at once), for `npm run bench` (docs/performance.md, (g)).
+   */
+  @Get('timing')
+  timing() {
+    return this.ledger.timing.summary();
+  }
+
+  /** `DELETE /v1/demo/timing`: starts the timing afresh. */
+  @Delete('timing')
+  @HttpCode(204)
+  resetTiming(): void {
+    this.ledger.timing.reset();
   }
 }

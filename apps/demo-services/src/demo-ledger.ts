@@ -4,6 +4,7 @@ import { NonRetryableError } from '@saga-engine/sdk';
 import { listenForClientErrors } from '@saga-engine/nestjs';
 import { ensureDemoSchema } from './demo-schema';
 import { inTransaction } from './pg-transaction';
+import { ParticipantTiming } from './participant-timing';
 
 /** One operation a participant processed (API.md: `GET /v1/demo/ledger`). */
 export interface LedgerEntry {
@@ -43,6 +44,8 @@ export class DemoLedger {
   private readonly logger = new Logger('DemoLedger');
   private readonly pool: Pool;
   private ready: Promise<void> | null = null;
+  /** The participants' own timing (GET /v1/demo/timing): each call, and its wait for a connection of this pool. */
+  readonly timing = new ParticipantTiming();
 
   constructor(databaseUrl: string, poolSize = 10) {
     this.pool = new Pool({
@@ -163,6 +166,10 @@ export class DemoLedger {
   }
 
   private transaction<T>(work: (tx: PoolClient) => Promise<T>): Promise<T> {
-    return inTransaction(this.pool, work);
+    const asked = performance.now();
+    return inTransaction(this.pool, (tx) => {
+      this.timing.waited(performance.now() - asked);
+      return work(tx);
+    });
   }
 }

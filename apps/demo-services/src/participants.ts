@@ -50,12 +50,14 @@ export class DemoParticipants {
       },
       contextFromTraceparent(call.traceparent),
       async (span) => {
+        const done = this.ledger.timing.begin();
         try {
           return await handler(call);
         } catch (error) {
           span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
           throw error;
         } finally {
+          done();
           span.end();
         }
       },
