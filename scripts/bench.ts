@@ -599,7 +599,7 @@ async function endedCount(pg: Client): Promise<number> {
 async function truncate(pg: Client): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await pg.query(`TRUNCATE saga_instance CASCADE`);
+      await pg.query(`TRUNCATE saga_instance, saga_step, saga_event CASCADE`);
       return;
     } catch (error) {
       if ((error as { code?: string }).code !== '40P01' || attempt >= 5) throw error;
@@ -1404,7 +1404,7 @@ async function focused(pg: Client, redis: Redis, only: string[]): Promise<void> 
   }
   if (only.includes('e')) {
     // (Before any engine ran there is no table yet: the engine migrates on its start.)
-    await pg.query(`TRUNCATE saga_instance CASCADE`).catch(() => undefined);
+    await pg.query(`TRUNCATE saga_instance, saga_step, saga_event CASCADE`).catch(() => undefined);
     results.e = await restScenario(pg, redis, scale(2000));
   }
   for (const agents of [1, 2, 4]) {

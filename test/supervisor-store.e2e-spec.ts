@@ -167,5 +167,12 @@ describe('SupervisorStore (integration)', () => {
       [[old1, old2]],
     );
     expect(orphans).toEqual([{ steps: 0, events: 0 }]);
+    // And only theirs.
+    const kept = await db.query(
+      `SELECT (SELECT count(DISTINCT saga_id)::int FROM saga_step WHERE saga_id = ANY($1)) AS steps,
+              (SELECT count(DISTINCT saga_id)::int FROM saga_event WHERE saga_id = ANY($1)) AS events`,
+      [[recent, live, failed]],
+    );
+    expect(kept).toEqual([{ steps: 3, events: 3 }]);
   });
 });

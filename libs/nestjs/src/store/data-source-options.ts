@@ -18,6 +18,7 @@ import { BusinessKeysAndSearchAttributes1766200000000 } from './migrations/17662
 import { OperatorStepActions1766300000000 } from './migrations/1766300000000-operator-step-actions';
 import { BulkJobs1766400000000 } from './migrations/1766400000000-bulk-jobs';
 import { InstanceFillfactor1766500000000 } from './migrations/1766500000000-instance-fillfactor';
+import { HistoryWithoutForeignKeys1766600000000 } from './migrations/1766600000000-history-without-foreign-keys';
 import { listenForClientErrors } from './pg-client-errors';
 import { DEFAULT_PG_TIMEOUTS, type PgTimeouts, pgPoolOptions } from './pg-timeouts';
 import { SagaTypeOrmLogger } from './typeorm-logger';
@@ -40,6 +41,7 @@ export const MIGRATIONS = [
   OperatorStepActions1766300000000,
   BulkJobs1766400000000,
   InstanceFillfactor1766500000000,
+  HistoryWithoutForeignKeys1766600000000,
 ];
 
 /**

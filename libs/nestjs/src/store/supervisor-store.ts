@@ -232,8 +232,9 @@ export class SupervisorStore {
 
 /**
  * Deletes up to `limit` finished sagas (completed_at set: COMPLETED, COMPENSATED, CANCELLED; never FAILED, which
- * waits for an operator) that finished more than `olderThanMs` ago, oldest first, with their steps, history and
- * alerts (ON DELETE CASCADE); the audit trail stays. Rows another supervisor is deleting are skipped. Returns how
+ * waits for an operator) that finished more than `olderThanMs` ago, oldest first, with their steps and history
+ * (deleted here: they have no foreign key, see migration 1766600000000) and their items and alerts (ON DELETE
+ * CASCADE); the audit trail stays. Rows another supervisor is deleting are skipped. Returns how
  * many it deleted.
  */
 export async function purgeFinished(db: DataSource, olderThanMs: number, limit: number): Promise<number> {
@@ -247,6 +248,10 @@ export async function purgeFinished(db: DataSource, olderThanMs: number, limit: 
         ORDER BY completed_at
         LIMIT $2
         FOR UPDATE SKIP LOCKED
+     ), steps AS (
+       DELETE FROM saga_step s USING doomed WHERE s.saga_id = doomed.id
+     ), history AS (
+       DELETE FROM saga_event e USING doomed WHERE e.saga_id = doomed.id
      ), gone AS (
        DELETE FROM saga_instance i USING doomed WHERE i.id = doomed.id RETURNING 1
      )
