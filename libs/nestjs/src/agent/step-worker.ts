@@ -139,12 +139,9 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
     // when it is taken, so it does not wait here but goes back to the delayed set until a slot is free.
     const slots = this.slotsOf(job.data);
     const slot = job.data.throttled ? slots.tryTake() : await slots.take();
-    if (!slot) {
-      if (!token) throw new IsolationBusyError('no handler slot free');
-      await job.moveToDelayed(Date.now() + BOUNCE_MS, token);
-      throw new DelayedError();
-    }
     try {
+      // (No slot: it goes back to the queue shortly, as a job that cannot run here now, below.)
+      if (!slot) throw new IsolationBusyError('no handler slot free');
       const result = await this.executor.execute(job.data, undefined, slot, async (delayMs) => {
         if (!job.data.throttled) await job.updateData({ ...job.data, throttled: true });
         await job.moveToDelayed(Date.now() + delayMs, token);
@@ -156,7 +153,7 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
       await job.moveToDelayed(Date.now() + BOUNCE_MS, token);
       throw new DelayedError();
     } finally {
-      slot();
+      slot?.();
     }
   }
 
@@ -204,16 +201,18 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
       spill: () => {
         if (!ticket.cancel()) return; // (a slot came meanwhile: it runs)
         spilled = true;
-        clearTimeout(timer);
-        this.waiting.delete(entry);
+        leave();
         if (snapshot) this.spill(job);
       },
     };
     const timer = setTimeout(entry.spill, this.options.runningMarkMs);
-    this.waiting.add(entry);
-    void ticket.granted.then((release) => {
+    const leave = () => {
       clearTimeout(timer);
       this.waiting.delete(entry);
+    };
+    this.waiting.add(entry);
+    void ticket.granted.then((release) => {
+      leave();
       if (dropped) return release();
       slot = release;
       if (snapshot) this.runLocally(job, snapshot, release);
@@ -227,10 +226,8 @@ export class StepWorker implements OnApplicationBootstrap, OnModuleDestroy {
       release: () => {
         // The commit did not happen: nothing to run; a slot given meanwhile goes back.
         dropped = true;
-        if (ticket.cancel()) {
-          clearTimeout(timer);
-          this.waiting.delete(entry);
-        } else slot?.();
+        if (ticket.cancel()) leave();
+        else slot?.();
       },
     };
   }

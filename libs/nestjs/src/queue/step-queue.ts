@@ -107,7 +107,7 @@ export class StepQueue implements OnModuleInit, BeforeApplicationShutdown {
    * Adds the jobs. The enqueues asked for in the same turn of the event loop (the dispatches of one group commit,
    * the starts answered by one insert) go to each queue as one `addBulk`: one round trip, not one per saga.
    */
-  enqueue(jobs: { data: StepJobData; delayMs: number }[]): Promise<void> {
+  enqueue(jobs: QueuedJob[]): Promise<void> {
     if (jobs.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.pending.push({ jobs, resolve, reject });
