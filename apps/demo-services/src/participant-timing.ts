@@ -11,7 +11,7 @@ export interface TimingSummary {
 }
 
 /** Samples kept per series: a bench run stays well under this; beyond it the oldest are overwritten. */
-const MAX_SAMPLES = 500_000;
+export const MAX_SAMPLES = 500_000;
 
 /**
  * The demo participants' own timing (in this process's memory): how long each call took them, how long of it they
@@ -19,8 +19,8 @@ const MAX_SAMPLES = 500_000;
  * in the engine, on the transport, or in the participant (docs/performance.md, scenario (g)).
  */
 export class ParticipantTiming {
-  private handler: number[] = [];
-  private poolWait: number[] = [];
+  private handler = new Samples();
+  private poolWait = new Samples();
   private inFlight = 0;
   private maxInFlight = 0;
 
@@ -31,18 +31,18 @@ export class ParticipantTiming {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     return () => {
       this.inFlight--;
-      push(this.handler, performance.now() - t0);
+      this.handler.add(performance.now() - t0);
     };
   }
 
   /** A transaction waited this long for its connection. */
   waited(ms: number): void {
-    push(this.poolWait, ms);
+    this.poolWait.add(ms);
   }
 
   summary(): TimingSummary {
-    const h = sorted(this.handler);
-    const w = sorted(this.poolWait);
+    const h = this.handler.sorted();
+    const w = this.poolWait.sorted();
     return {
       calls: h.length,
       handlerMs: { mean: mean(h), p50: pct(h, 50), p99: pct(h, 99), max: h.length ? h[h.length - 1] : 0 },
@@ -52,18 +52,28 @@ export class ParticipantTiming {
   }
 
   reset(): void {
-    this.handler = [];
-    this.poolWait = [];
+    this.handler = new Samples();
+    this.poolWait = new Samples();
     this.maxInFlight = this.inFlight;
   }
 }
 
-function push(series: number[], value: number): void {
-  if (series.length >= MAX_SAMPLES) series.shift();
-  series.push(value);
+/** The last MAX_SAMPLES values of a series: once full, each new one overwrites the oldest (no shifting). */
+class Samples {
+  private readonly values: number[] = [];
+  private next = 0;
+
+  add(value: number): void {
+    if (this.values.length < MAX_SAMPLES) this.values.push(value);
+    else this.values[this.next] = value;
+    this.next = (this.next + 1) % MAX_SAMPLES;
+  }
+
+  sorted(): Float64Array {
+    return Float64Array.from(this.values).sort();
+  }
 }
 
-const sorted = (values: number[]) => Float64Array.from(values).sort();
 const mean = (values: Float64Array) => (values.length ? values.reduce((s, v) => s + v, 0) / values.length : 0);
 const pct = (values: Float64Array, p: number) =>
   values.length ? values[Math.min(values.length - 1, Math.floor((p / 100) * values.length))] : 0;
