@@ -104,32 +104,31 @@ describe('hand-overs wait for a slot in the process (e2e)', () => {
     await engine?.close();
   });
 
-  it('runs a burst of 40 sagas on two slots without a job, each step once', async () => {
+  /** Starts `n` sagas of `type` at once (each answered 201) and waits for each to end COMPLETED; answers their ids. */
+  const startCompleted = async (type: string, n: number): Promise<string[]> => {
     const started = await Promise.all(
-      Array.from({ length: 40 }, () =>
-        engine.as('operator').post('/v1/sagas').send({ type: 'in-process-burst', input: {} }),
-      ),
+      Array.from({ length: n }, () => engine.as('operator').post('/v1/sagas').send({ type, input: {} })),
     );
-    expect(started.map((r) => r.status)).toEqual(Array(40).fill(201));
-    for (const { body } of started) {
-      expect((await engine.waitForStatus(body.id, ['COMPLETED', 'FAILED', 'COMPENSATED'])).status).toBe('COMPLETED');
-      for (const step of ['one', 'two', 'three']) expect(runs.get(`${body.id}:${step}`)).toBe(1);
+    expect(started.map((r) => r.status)).toEqual(Array(n).fill(201));
+    const ids = started.map((r) => r.body.id as string);
+    for (const id of ids) {
+      expect((await engine.waitForStatus(id, ['COMPLETED', 'FAILED', 'COMPENSATED'])).status).toBe('COMPLETED');
+    }
+    return ids;
+  };
+
+  it('runs a burst of 40 sagas on two slots without a job, each step once', async () => {
+    for (const id of await startCompleted('in-process-burst', 40)) {
+      for (const step of ['one', 'two', 'three']) expect(runs.get(`${id}:${step}`)).toBe(1);
     }
     expect(enqueued).toEqual([]);
   });
 
   it('sends a hand-over that waited past the running mark to the queue, where it runs once', async () => {
     // Two sagas hold both slots for 2.5 s; the next ones wait for a slot, then go to the queue after 1 s.
-    const started = await Promise.all(
-      Array.from({ length: 5 }, () =>
-        engine.as('operator').post('/v1/sagas').send({ type: 'in-process-slow', input: {} }),
-      ),
-    );
-    expect(started.map((r) => r.status)).toEqual(Array(5).fill(201));
-    for (const { body } of started) {
-      expect((await engine.waitForStatus(body.id, ['COMPLETED', 'FAILED', 'COMPENSATED'])).status).toBe('COMPLETED');
-      expect(runs.get(`${body.id}:hog`)).toBe(1);
-      const saga = await engine.as('operator').get(`/v1/sagas/${body.id}`);
+    for (const id of await startCompleted('in-process-slow', 5)) {
+      expect(runs.get(`${id}:hog`)).toBe(1);
+      const saga = await engine.as('operator').get(`/v1/sagas/${id}`);
       // Not a failed or timed-out attempt: the wait was not the attempt's.
       expect(saga.body.steps[0].attempts).toBe(1);
     }
