@@ -33,7 +33,7 @@ import { BEARER_TOKENS, BearerTokens } from '../api/http/oidc';
 import { MetricsController } from '../api/http/metrics.controller';
 import { AuthRateLimits, RATE_LIMIT_TIMEOUT_MS } from '../api/http/rate-limit';
 import { UnavailableInterceptor } from '../api/http/unavailable.interceptor';
-import { bodyLimits, securityHeaders } from '../api/http/request-limits';
+import { bodyLimits, inOrder, securityHeaders } from '../api/http/request-limits';
 import { AgentsController } from '../api/participants/agents.controller';
 import { ParticipantsController } from '../api/participants/participants.controller';
 import { OperatorActions } from '../api/sagas/operator-actions';
@@ -164,7 +164,7 @@ export class SagaModule extends ConfigurableModuleClass implements NestModule, O
     const { api } = this.options;
     consumer.apply(securityHeaders).forRoutes(HealthController);
     consumer
-      .apply(securityHeaders, this.authenticator.middleware(), ...bodyLimits(api))
+      .apply(inOrder(securityHeaders, this.authenticator.middleware(), ...bodyLimits(api)))
       .forRoutes(...API_CONTROLLERS.filter((controller) => controller !== HealthController));
     if (api.dashboard) {
       const dir = api.dashboardDir ?? defaultDashboardDir();

@@ -1,8 +1,51 @@
 import { Logger } from '@nestjs/common';
-import { shapeProblem } from './request-limits';
+import type { NextFunction, Request, Response } from 'express';
+import { inOrder, shapeProblem } from './request-limits';
 import { Redis } from 'ioredis';
 import { type AddressInfo, type Server, createServer } from 'node:net';
 import { AuthRateLimits } from './rate-limit';
+
+describe('inOrder: several middleware functions as one', () => {
+  const req = {} as Request;
+  const res = {} as Response;
+  const run = (middleware: ReturnType<typeof inOrder>) =>
+    new Promise<unknown>((resolve) =>
+      middleware(req, res, ((error?: unknown) => resolve(error ?? 'next')) as NextFunction),
+    );
+
+  it('runs each in order, then the next of the app', async () => {
+    const seen: string[] = [];
+    const mark = (name: string) => (_q: Request, _s: Response, next: NextFunction) => {
+      seen.push(name);
+      setImmediate(next); // asynchronous, as the key check and the body parser are
+    };
+    await expect(run(inOrder(mark('headers'), mark('key'), mark('body')))).resolves.toBe('next');
+    expect(seen).toEqual(['headers', 'key', 'body']);
+  });
+
+  it('stops at one that answers, and hands an error passed or thrown to the app', async () => {
+    const seen: string[] = [];
+    const answers = () => seen.push('answered');
+    const never = () => seen.push('ran after the answer');
+    const middleware = inOrder(answers, never);
+    let called = false;
+    middleware(req, res, (() => (called = true)) as NextFunction);
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual(['answered']);
+    expect(called).toBe(false);
+
+    const failure = new Error('refused');
+    await expect(run(inOrder((_q, _s, next) => next(failure), never))).resolves.toBe(failure);
+    await expect(
+      run(
+        inOrder(() => {
+          throw failure;
+        }, never),
+      ),
+    ).resolves.toBe(failure);
+    expect(seen).toEqual(['answered']);
+  });
+});
 
 describe('body shape limits (shapeProblem)', () => {
   const nested = (depth: number) => {
