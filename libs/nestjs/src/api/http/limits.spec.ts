@@ -6,7 +6,7 @@ import { type AddressInfo, type Server, createServer } from 'node:net';
 import { AuthRateLimits } from './rate-limit';
 
 describe('inOrder: several middleware functions as one', () => {
-  const req = {} as Request;
+  const req = { method: 'POST', url: '/v1/sagas' } as Request;
   const res = {} as Response;
   const run = (middleware: ReturnType<typeof inOrder>) =>
     new Promise<unknown>((resolve) =>
